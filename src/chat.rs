@@ -1,0 +1,441 @@
+//! Chat state: who is connected under which nick, which rooms exist, and who
+//! hears what. Plain data, no sockets: every line a command produces goes to
+//! an [`Outbox`], which the server backs with per-connection write buffers
+//! and the unit tests back with a `Vec`.
+
+use crate::protocol::{self, Command};
+use slab::Slab;
+use std::collections::HashMap;
+
+/// Identifies one connected client; the server uses its connection's slab key.
+pub type ClientId = usize;
+
+/// Where the chat state puts the lines it produces.
+pub trait Outbox {
+    /// Queues one complete line (ending in `\n`) for client `to`. A recipient
+    /// that can no longer take output is the outbox's business: the chat
+    /// state never needs to know.
+    fn send(&mut self, to: ClientId, line: &[u8]);
+}
+
+/// What the connection should do after a command.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Outcome {
+    /// Keep reading.
+    Continue,
+    /// Deliver what is queued for this client, then close (`:quit`, too many
+    /// password attempts). The client has already left the chat.
+    Close,
+}
+
+/// The room every client joins on arrival; it never disappears.
+pub const LOBBY: &str = "#lobby";
+
+/// Wrong passwords allowed before the connection is closed.
+const MAX_PASSWORD_ATTEMPTS: u8 = 3;
+
+/// One client as the chat sees it.
+#[derive(Debug)]
+enum Member {
+    /// Connected to a server with a password, not yet authenticated.
+    AwaitingPassword { failures: u8 },
+    /// Welcomed: has a nick and is in exactly one room.
+    Joined(Joined),
+}
+
+#[derive(Debug)]
+struct Joined {
+    nick: String,
+    /// Key of the current room in [`Chat::rooms`].
+    room: usize,
+    /// Position of this client in that room's member list, so leaving is
+    /// O(1) even in a room of thousands.
+    slot: usize,
+}
+
+/// A room and its members, in no particular order.
+#[derive(Debug)]
+struct Room {
+    /// The spelling of the join that created it, with its `#`.
+    name: String,
+    members: Vec<ClientId>,
+}
+
+/// All chat state of one server.
+#[derive(Debug)]
+pub struct Chat {
+    /// When set, clients must `:auth` before they are welcomed.
+    password: Option<String>,
+    /// Indexed by [`ClientId`]; `None` for ids not in use.
+    members: Vec<Option<Member>>,
+    /// Lower-cased nick to client, for uniqueness and `:pm`.
+    nicks: HashMap<String, ClientId>,
+    rooms: Slab<Room>,
+    /// Lower-cased room name (with `#`) to its key in `rooms`.
+    room_keys: HashMap<String, usize>,
+    lobby: usize,
+    /// N of the next `guestN`; counts up over the server's lifetime.
+    next_guest: u64,
+    /// Scratch space for the line being built, reused so a fan-out formats
+    /// its line once and allocates nothing.
+    line: Vec<u8>,
+}
+
+impl Chat {
+    /// Empty chat state with only `#lobby`. `password` of `None` (or empty)
+    /// lets everyone in at once.
+    pub fn new(password: Option<String>) -> Self {
+        let mut rooms = Slab::new();
+        let lobby = rooms.insert(Room {
+            name: LOBBY.to_string(),
+            members: Vec::new(),
+        });
+        Chat {
+            password: password.filter(|p| !p.is_empty()),
+            members: Vec::new(),
+            nicks: HashMap::new(),
+            rooms,
+            room_keys: HashMap::from([(LOBBY.to_string(), lobby)]),
+            lobby,
+            next_guest: 1,
+            line: Vec::with_capacity(512),
+        }
+    }
+
+    /// A new connection: welcomes it into `#lobby`, or asks for the password.
+    pub fn connect(&mut self, id: ClientId, out: &mut impl Outbox) {
+        if self.members.len() <= id {
+            self.members.resize_with(id + 1, || None);
+        }
+        if self.password.is_some() {
+            self.members[id] = Some(Member::AwaitingPassword { failures: 0 });
+            self.reply(id, out, format_args!("* password required"));
+        } else {
+            self.welcome(id, out);
+        }
+    }
+
+    /// A connection ended without `:quit`: announces the leave, with
+    /// `reason` (e.g. `too slow`) when given. Does nothing for a client that
+    /// already left.
+    pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
+            self.nicks.remove(&joined.nick.to_ascii_lowercase());
+            self.leave_room(id, &joined, reason, out);
+        }
+    }
+
+    /// The nick of a welcomed client, for logs.
+    pub fn nick(&self, id: ClientId) -> Option<&str> {
+        match self.members.get(id) {
+            Some(Some(Member::Joined(joined))) => Some(&joined.nick),
+            _ => None,
+        }
+    }
+
+    /// Number of welcomed clients.
+    pub fn joined_count(&self) -> usize {
+        self.nicks.len()
+    }
+
+    /// Runs one complete, valid UTF-8, non-empty line from client `id`.
+    pub fn handle_line(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) -> Outcome {
+        let command = protocol::parse(line);
+        let joined = match self.members.get(id) {
+            Some(Some(Member::Joined(_))) => true,
+            Some(Some(Member::AwaitingPassword { .. })) => false,
+            _ => return Outcome::Continue,
+        };
+        if !joined {
+            return self.handle_unauthenticated(id, command, out);
+        }
+        match command {
+            Command::Chat(text) | Command::Me(text) => {
+                let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+                    return Outcome::Continue;
+                };
+                let text = protocol::sanitize(text);
+                if matches!(command, Command::Chat(_)) {
+                    write_line(&mut self.line, format_args!("{}: {text}", me.nick));
+                } else {
+                    write_line(&mut self.line, format_args!("* {} {text}", me.nick));
+                }
+                send_to_room(&self.rooms[me.room], &self.line, Some(id), out);
+            }
+            Command::Help => {
+                for row in protocol::help_lines(self.password.is_some()) {
+                    self.reply(id, out, format_args!("{row}"));
+                }
+            }
+            Command::Nick(name) => self.change_nick(id, name, out),
+            Command::PrivateMessage { to, text } => self.private_message(id, to, text, out),
+            Command::Users => self.list_users(id, out),
+            Command::Join(name) => self.join(id, name, out),
+            Command::Rooms => self.list_rooms(id, out),
+            Command::Ping(token) => self.pong(id, token, out),
+            Command::Quit(reason) => return self.quit(id, reason, out),
+            Command::Usage(usage) if usage.starts_with(":auth") => {
+                self.unknown_command(id, line, out)
+            }
+            Command::Auth(_) => self.unknown_command(id, line, out),
+            Command::Usage(usage) => self.reply(id, out, format_args!("! usage: {usage}")),
+            Command::Unknown(word) => {
+                self.reply(id, out, format_args!("! unknown command {word} (try :help)"))
+            }
+        }
+        Outcome::Continue
+    }
+
+    /// Before the password: only `:auth`, `:ping` and `:quit`.
+    fn handle_unauthenticated(
+        &mut self,
+        id: ClientId,
+        command: Command<'_>,
+        out: &mut impl Outbox,
+    ) -> Outcome {
+        match command {
+            Command::Auth(attempt) => {
+                let secret = self.password.as_deref().unwrap_or_default();
+                if protocol::password_matches(attempt, secret) {
+                    self.welcome(id, out);
+                    return Outcome::Continue;
+                }
+                let Some(Some(Member::AwaitingPassword { failures })) = self.members.get_mut(id)
+                else {
+                    return Outcome::Continue;
+                };
+                *failures += 1;
+                if *failures >= MAX_PASSWORD_ATTEMPTS {
+                    self.members[id] = None;
+                    self.reply(id, out, format_args!("! too many attempts"));
+                    return Outcome::Close;
+                }
+                self.reply(id, out, format_args!("! wrong password"));
+            }
+            Command::Usage(usage) if usage.starts_with(":auth") => {
+                self.reply(id, out, format_args!("! usage: {usage}"))
+            }
+            Command::Ping(token) => self.pong(id, token, out),
+            Command::Quit(_) => {
+                self.members[id] = None;
+                self.reply(id, out, format_args!("* bye"));
+                return Outcome::Close;
+            }
+            _ => self.reply(id, out, format_args!("! authenticate first: :auth PASSWORD")),
+        }
+        Outcome::Continue
+    }
+
+    fn welcome(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let nick = loop {
+            let candidate = format!("guest{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.nicks.contains_key(&candidate) {
+                break candidate;
+            }
+        };
+        self.nicks.insert(nick.clone(), id);
+        self.reply(id, out, format_args!("* welcome {nick}"));
+        let lobby = self.lobby;
+        let slot = self.rooms[lobby].members.len();
+        self.rooms[lobby].members.push(id);
+        self.members[id] = Some(Member::Joined(Joined {
+            nick,
+            room: lobby,
+            slot,
+        }));
+        self.announce_join(id, out);
+    }
+
+    fn change_nick(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if !protocol::is_valid_name(name) {
+            return self.reply(id, out, format_args!("! invalid name {name}"));
+        }
+        let key = name.to_ascii_lowercase();
+        if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
+            return self.reply(id, out, format_args!("! nick {name} is taken"));
+        }
+        let Some(Some(Member::Joined(joined))) = self.members.get_mut(id) else {
+            return;
+        };
+        if joined.nick == name {
+            return self.reply(id, out, format_args!("* you are already known as {name}"));
+        }
+        let old = std::mem::replace(&mut joined.nick, name.to_string());
+        let room = joined.room;
+        self.nicks.remove(&old.to_ascii_lowercase());
+        self.nicks.insert(key, id);
+        write_line(&mut self.line, format_args!("* {old} is now known as {name}"));
+        send_to_room(&self.rooms[room], &self.line, None, out);
+    }
+
+    fn private_message(&mut self, id: ClientId, to: &str, text: &str, out: &mut impl Outbox) {
+        let Some(&recipient) = self.nicks.get(&to.to_ascii_lowercase()) else {
+            return self.reply(id, out, format_args!("! no such user {to}"));
+        };
+        let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+            return;
+        };
+        let text = protocol::sanitize(text);
+        write_line(&mut self.line, format_args!("[pm] {}: {text}", me.nick));
+        out.send(recipient, &self.line);
+    }
+
+    fn list_users(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let room = &self.rooms[self.room_of(id)];
+        let mut nicks: Vec<&str> = room
+            .members
+            .iter()
+            .filter_map(|&member| match &self.members[member] {
+                Some(Member::Joined(joined)) => Some(joined.nick.as_str()),
+                _ => None,
+            })
+            .collect();
+        nicks.sort_by_cached_key(|nick| nick.to_ascii_lowercase());
+        let line = format!("* users in {}: {}", room.name, nicks.join(" "));
+        self.reply(id, out, format_args!("{line}"));
+    }
+
+    fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let mut rooms: Vec<(&str, usize)> = self
+            .rooms
+            .iter()
+            .map(|(_, room)| (room.name.as_str(), room.members.len()))
+            .collect();
+        rooms.sort_by_cached_key(|(name, _)| name.to_ascii_lowercase());
+        let listed: Vec<String> = rooms
+            .iter()
+            .map(|(name, count)| format!("{name} ({count})"))
+            .collect();
+        let line = format!("* rooms: {}", listed.join(", "));
+        self.reply(id, out, format_args!("{line}"));
+    }
+
+    fn join(&mut self, id: ClientId, typed: &str, out: &mut impl Outbox) {
+        let bare = typed.strip_prefix('#').unwrap_or(typed);
+        if !protocol::is_valid_name(bare) {
+            return self.reply(id, out, format_args!("! invalid name {typed}"));
+        }
+        let key = format!("#{}", bare.to_ascii_lowercase());
+        let target = self.room_keys.get(&key).copied();
+        let Some(Some(Member::Joined(joined))) = self.members.get(id) else {
+            return;
+        };
+        if target == Some(joined.room) {
+            return self.reply(id, out, format_args!("! already in #{bare}"));
+        }
+        let Some(Some(Member::Joined(mut joined))) = self.members.get_mut(id).map(Option::take)
+        else {
+            return;
+        };
+        self.leave_room(id, &joined, None, out);
+        let room = target.unwrap_or_else(|| {
+            let room = self.rooms.insert(Room {
+                name: format!("#{bare}"),
+                members: Vec::new(),
+            });
+            self.room_keys.insert(key, room);
+            room
+        });
+        joined.room = room;
+        joined.slot = self.rooms[room].members.len();
+        self.rooms[room].members.push(id);
+        self.members[id] = Some(Member::Joined(joined));
+        self.announce_join(id, out);
+    }
+
+    fn pong(&mut self, id: ClientId, token: Option<&str>, out: &mut impl Outbox) {
+        match token {
+            Some(token) => self.reply(id, out, format_args!("* pong {token}")),
+            None => self.reply(id, out, format_args!("* pong")),
+        }
+    }
+
+    fn quit(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) -> Outcome {
+        self.reply(id, out, format_args!("* bye"));
+        let reason = reason.map(protocol::sanitize);
+        self.disconnect(id, reason.as_deref(), out);
+        Outcome::Close
+    }
+
+    fn unknown_command(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) {
+        let word = line.split(' ').next().unwrap_or(line);
+        self.reply(id, out, format_args!("! unknown command {word} (try :help)"));
+    }
+
+    /// Takes a member out of its room (the member is already out of
+    /// `members`) and tells those left behind.
+    fn leave_room(
+        &mut self,
+        id: ClientId,
+        joined: &Joined,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        let room = &mut self.rooms[joined.room];
+        debug_assert_eq!(room.members.get(joined.slot), Some(&id));
+        room.members.swap_remove(joined.slot);
+        if let Some(&moved) = room.members.get(joined.slot) {
+            if let Some(Some(Member::Joined(other))) = self.members.get_mut(moved) {
+                other.slot = joined.slot;
+            }
+        }
+        let room = &self.rooms[joined.room];
+        match reason {
+            Some(reason) => write_line(
+                &mut self.line,
+                format_args!("* {} left {} ({reason})", joined.nick, room.name),
+            ),
+            None => write_line(
+                &mut self.line,
+                format_args!("* {} left {}", joined.nick, room.name),
+            ),
+        }
+        send_to_room(room, &self.line, None, out);
+        if room.members.is_empty() && joined.room != self.lobby {
+            let removed = self.rooms.remove(joined.room);
+            self.room_keys.remove(&removed.name.to_ascii_lowercase());
+        }
+    }
+
+    fn announce_join(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+            return;
+        };
+        let room = &self.rooms[me.room];
+        write_line(&mut self.line, format_args!("* {} joined {}", me.nick, room.name));
+        send_to_room(room, &self.line, None, out);
+    }
+
+    /// Sends one line to client `id` alone.
+    fn reply(&mut self, id: ClientId, out: &mut impl Outbox, text: std::fmt::Arguments<'_>) {
+        write_line(&mut self.line, text);
+        out.send(id, &self.line);
+    }
+
+    fn room_of(&self, id: ClientId) -> usize {
+        match &self.members[id] {
+            Some(Member::Joined(joined)) => joined.room,
+            _ => self.lobby,
+        }
+    }
+}
+
+/// Sends one formatted line to every member of `room` but `except`: the
+/// fan-out, formatted once and copied into each recipient's queue.
+fn send_to_room(room: &Room, line: &[u8], except: Option<ClientId>, out: &mut impl Outbox) {
+    for &member in &room.members {
+        if Some(member) != except {
+            out.send(member, line);
+        }
+    }
+}
+
+/// Formats one line, adding its `\n`, into a reused buffer.
+fn write_line(line: &mut Vec<u8>, text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    line.clear();
+    // Writing into a Vec cannot fail.
+    let _ = line.write_fmt(text);
+    line.push(b'\n');
+}

@@ -1,0 +1,256 @@
+//! One client connection: its socket, its unfinished input line, its queued
+//! output, and where it is in its life.
+//!
+//! An idle connection holds no buffers: input is read into the server's
+//! shared scratch buffer and only an unfinished line is kept here; the
+//! output buffer is borrowed from a [`BufferPool`] when a line is queued and
+//! handed back once the socket has taken it all.
+
+use crate::framing::LineFramer;
+use mio::net::TcpStream;
+use mio::Interest;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Reading commands; in the chat (or waiting for its password).
+    Open,
+    /// Out of the chat; its last lines (`* bye`, `! server full`, ...) are
+    /// being written. Once they are, the write side is shut down.
+    Closing { deadline: Instant },
+    /// Write side shut down; input is read and dropped until the peer closes
+    /// too, so closing never sends an RST that could eat our last line.
+    Lingering { deadline: Instant },
+    /// Finished: dropped at the end of the loop turn, never written again.
+    Dead,
+}
+
+impl Phase {
+    /// The deadline of a closing connection.
+    pub fn deadline(self) -> Option<Instant> {
+        match self {
+            Phase::Closing { deadline } | Phase::Lingering { deadline } => Some(deadline),
+            Phase::Open | Phase::Dead => None,
+        }
+    }
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Connection {
+    pub socket: TcpStream,
+    pub peer: SocketAddr,
+    pub phase: Phase,
+    /// Splits input into lines; holds only an unfinished line.
+    pub framer: LineFramer,
+    /// Bytes queued for this client and not yet taken by the socket.
+    pub output: OutputQueue,
+    /// Set while the token is on the server's dirty list, so a connection
+    /// that receives many lines in one turn is flushed once.
+    pub queued_for_flush: bool,
+    /// Set while the token is on the server's read list: readable, and not
+    /// yet read to the end (edge-triggered readiness will not say so again).
+    pub queued_for_read: bool,
+    /// Whether WRITABLE interest is registered: only while output waits for
+    /// socket space.
+    pub wants_writable: bool,
+    /// The peer has shut down its sending side.
+    pub read_closed: bool,
+    /// The last time this client sent anything, for the idle timeout.
+    pub last_input: Instant,
+    /// Why the connection ended, for the disconnect log line.
+    pub end_reason: &'static str,
+}
+
+impl Connection {
+    /// A freshly accepted connection.
+    pub fn new(socket: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+        Connection {
+            socket,
+            peer,
+            phase: Phase::Open,
+            framer: LineFramer::default(),
+            output: OutputQueue::default(),
+            queued_for_flush: false,
+            queued_for_read: false,
+            wants_writable: false,
+            read_closed: false,
+            last_input: now,
+            end_reason: "closed",
+        }
+    }
+
+    /// The readiness this connection needs from the poller now.
+    pub fn interest(&self) -> Interest {
+        if self.wants_writable {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        }
+    }
+}
+
+/// Output queued for one client: a contiguous buffer and how much of it the
+/// socket has already taken. Lines are appended whole, so one write sends
+/// every line queued since the last one.
+#[derive(Debug, Default)]
+pub struct OutputQueue {
+    buf: Vec<u8>,
+    /// Bytes at the front of `buf` already written.
+    sent: usize,
+}
+
+impl OutputQueue {
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes held.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Appends a line, taking a buffer from `pool` if this queue holds none.
+    pub fn push(&mut self, line: &[u8], pool: &mut BufferPool) {
+        if self.buf.capacity() == 0 {
+            self.buf = pool.take();
+        }
+        self.buf.extend_from_slice(line);
+    }
+
+    /// Writes as much as the socket takes in one call. Returns the bytes
+    /// written; `WouldBlock` and other errors are returned as they are.
+    pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<usize> {
+        let written = socket.write(&self.buf[self.sent..])?;
+        self.sent += written;
+        if self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+        } else if self.sent >= self.buf.len() / 2 {
+            // Keep appends cheap and memory bounded without moving the
+            // unsent tail on every short write.
+            self.buf.drain(..self.sent);
+            self.sent = 0;
+        }
+        Ok(written)
+    }
+
+    /// Drops everything queued (a cut-off client gets nothing more) and
+    /// gives the buffer back.
+    pub fn discard(&mut self, pool: &mut BufferPool) {
+        self.buf.clear();
+        self.sent = 0;
+        self.release(pool);
+    }
+
+    /// Hands an empty buffer back to the pool so an idle connection holds
+    /// no output memory.
+    pub fn release(&mut self, pool: &mut BufferPool) {
+        if self.is_empty() && self.buf.capacity() > 0 {
+            pool.put(std::mem::take(&mut self.buf));
+            self.sent = 0;
+        }
+    }
+}
+
+/// Spare output buffers, so busy connections reuse memory instead of
+/// allocating per burst and idle connections hold none.
+#[derive(Debug, Default)]
+pub struct BufferPool {
+    spare: Vec<Vec<u8>>,
+}
+
+impl BufferPool {
+    /// Buffers kept for reuse at most; more are freed.
+    const MAX_SPARE: usize = 1024;
+    /// A buffer grown past this (a slow reader's backlog) is freed rather
+    /// than kept, so one burst does not pin memory forever.
+    const MAX_KEPT_CAPACITY: usize = 64 * 1024;
+    /// What a new buffer starts with: a few lines, one typical write.
+    const INITIAL_CAPACITY: usize = 4 * 1024;
+
+    /// An empty buffer, reused when one is spare.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(Self::INITIAL_CAPACITY))
+    }
+
+    /// Returns an emptied buffer.
+    pub fn put(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < Self::MAX_SPARE && buf.capacity() <= Self::MAX_KEPT_CAPACITY {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `room` bytes per call.
+    struct Trickle {
+        taken: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_keep_order_and_release_memory() {
+        let mut pool = BufferPool::default();
+        let mut queue = OutputQueue::default();
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            room: 3,
+        };
+        for i in 0..50 {
+            queue.push(format!("line {i}\n").as_bytes(), &mut pool);
+            queue.write_to(&mut sink).unwrap();
+        }
+        while !queue.is_empty() {
+            queue.write_to(&mut sink).unwrap();
+        }
+        let expected: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(String::from_utf8(sink.taken).unwrap(), expected);
+        queue.release(&mut pool);
+        assert_eq!(queue.capacity(), 0);
+        assert_eq!(pool.spare.len(), 1);
+    }
+
+    #[test]
+    fn would_block_leaves_the_queue_intact() {
+        let mut pool = BufferPool::default();
+        let mut queue = OutputQueue::default();
+        queue.push(b"hello\n", &mut pool);
+        let mut full = Trickle {
+            taken: Vec::new(),
+            room: 0,
+        };
+        let err = queue.write_to(&mut full).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(queue.len(), 6);
+    }
+}

@@ -1,0 +1,33 @@
+//! loopchat: a line-based chat server on one thread and one `mio` event loop.
+//!
+//! # Layout
+//!
+//! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
+//!   output once per turn, reaps closed connections, shuts down.
+//! - [`connection`]: one client socket with its partial input line and its
+//!   queued output.
+//! - [`framing`]: splits a byte stream into lines, enforcing the line limit
+//!   without buffering over-long lines.
+//! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
+//! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
+//!   [`chat::Outbox`] trait, so it is unit-tested without a network.
+//!
+//! The binary (`src/main.rs`), the tests and the load generator all start the
+//! same [`Server`]:
+//!
+//! ```no_run
+//! let server = loopchat::Server::bind(loopchat::Config::default())?;
+//! println!("listening on {}", server.local_addr());
+//! server.run()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod chat;
+pub mod config;
+pub mod connection;
+pub mod framing;
+pub mod protocol;
+pub mod server;
+
+pub use config::Config;
+pub use server::{RunningServer, Server, ShutdownHandle};

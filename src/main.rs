@@ -1,0 +1,101 @@
+//! `loopchat`: parses flags, sets up logging, and runs the server.
+
+use argh::FromArgs;
+use log::{error, info, LevelFilter};
+use loopchat::{Config, Server};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`
+/// or `cargo run --example client`. Log level from RUST_LOG (default info).
+#[derive(FromArgs)]
+struct Flags {
+    /// address to listen on (default 127.0.0.1:7878)
+    #[argh(option, default = "loopchat::config::DEFAULT_ADDR.parse().expect(\"valid default\")")]
+    addr: SocketAddr,
+
+    /// open connections allowed at once; the next gets `! server full`
+    /// (default 10000)
+    #[argh(option, default = "Config::default().max_clients")]
+    max_clients: usize,
+
+    /// longest line a client may send, in bytes (default 4096)
+    #[argh(option, default = "Config::default().max_line_bytes")]
+    max_line_bytes: usize,
+
+    /// output bytes queued for one client before it is cut off as too slow
+    /// (default 1048576)
+    #[argh(option, default = "Config::default().max_outbuf_bytes")]
+    max_outbuf_bytes: usize,
+
+    /// server password; also read from LOOPCHAT_PASSWORD so it need not
+    /// appear in `ps` (default: none)
+    #[argh(option)]
+    password: Option<String>,
+
+    /// seconds a client may stay silent before it is disconnected; any line,
+    /// such as `:ping`, keeps it alive; 0 never times out (default 300)
+    #[argh(option, default = "300")]
+    idle_timeout: u64,
+
+    /// seconds a closing connection may take to receive its last line
+    /// (bye, server full, shutdown) before it is dropped (default 5)
+    #[argh(option, default = "5")]
+    close_timeout: u64,
+
+    /// bytes read from one client per loop turn before others are served
+    /// (default 65536)
+    #[argh(option, default = "Config::default().read_budget_bytes")]
+    read_budget_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let flags: Flags = argh::from_env();
+    if let Err(err) = simple_logger::SimpleLogger::new()
+        .with_level(LevelFilter::Info)
+        .env()
+        .init()
+    {
+        eprintln!("loopchat: cannot set up logging: {err}");
+    }
+    let password = flags
+        .password
+        .or_else(|| std::env::var("LOOPCHAT_PASSWORD").ok())
+        .filter(|password| !password.is_empty());
+    if flags.max_clients == 0 || flags.max_line_bytes == 0 || flags.max_outbuf_bytes == 0 {
+        eprintln!("loopchat: --max-clients, --max-line-bytes and --max-outbuf-bytes must be above 0");
+        return ExitCode::from(2);
+    }
+    let config = Config {
+        addr: flags.addr,
+        max_clients: flags.max_clients,
+        max_line_bytes: flags.max_line_bytes,
+        max_outbuf_bytes: flags.max_outbuf_bytes,
+        password,
+        idle_timeout: (flags.idle_timeout > 0).then(|| Duration::from_secs(flags.idle_timeout)),
+        close_timeout: Duration::from_secs(flags.close_timeout),
+        read_budget_bytes: flags.read_budget_bytes.max(1),
+        handle_signals: true,
+    };
+    let with_password = config.password.is_some();
+    let server = match Server::bind(config) {
+        Ok(server) => server,
+        Err(err) => {
+            error!("cannot listen on {}: {err}", flags.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    info!(
+        "listening on {}{}",
+        server.local_addr(),
+        if with_password { " (password required)" } else { "" }
+    );
+    match server.run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            error!("event loop failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,786 @@
+//! The event loop: one thread, one `mio::Poll`, a slab of connections.
+//!
+//! Each turn of the loop:
+//! 1. waits for readiness (not at all while some client still has unread
+//!    input, see below);
+//! 2. accepts new connections and notes which sockets became readable or
+//!    writable;
+//! 3. reads each readable socket, at most `read_budget_bytes` per turn, and
+//!    runs the complete lines. mio is edge-triggered: a socket not read to
+//!    the end gets no new event, so it stays on the read list and is served
+//!    again next turn, after everyone else had their share;
+//! 4. announces clients cut off during the turn (slow consumers, errors);
+//! 5. writes each client's queued output once, so every line queued for it
+//!    in this turn leaves in one syscall; WRITABLE interest is registered
+//!    only for clients whose socket did not take everything;
+//! 6. drops the connections that ended. Nothing is freed in the middle of a
+//!    turn, so no event or fan-out ever reaches a reused slab slot.
+
+use crate::chat::{Chat, ClientId, Outbox, Outcome};
+use crate::connection::{BufferPool, Connection, Phase};
+use crate::framing::Frame;
+use crate::Config;
+use log::{debug, info, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Connection tokens are slab keys; these sit above any key.
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+
+/// Accepts per loop turn, so a connection storm cannot starve chat.
+const ACCEPTS_PER_TURN: usize = 256;
+/// How long to wait before accepting again after `accept` failed for lack
+/// of descriptors or memory; the backlog is retried, not left to rot.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+/// Rejected connections (`! server full`) allowed to linger at once beyond
+/// `max_clients`; past that they are closed without a goodbye.
+const REJECT_RESERVE: usize = 64;
+/// Events taken from the poller per turn.
+const EVENTS_PER_TURN: usize = 1024;
+/// How often the idle timeout is checked; closing deadlines are checked when
+/// they fall due.
+const TIMER_TICK: Duration = Duration::from_secs(1);
+
+/// A bound chat server, ready to [`run`](Server::run).
+pub struct Server {
+    config: Config,
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shutdown: ShutdownHandle,
+}
+
+/// Stops a running server from any thread; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle {
+    requested: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownHandle {
+    /// Asks the server to shut down: it stops accepting, says
+    /// `* server shutting down` to every client, closes them all within the
+    /// close timeout, and [`Server::run`] returns.
+    pub fn shutdown(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        if let Err(err) = self.waker.wake() {
+            warn!("could not wake the server for shutdown: {err}");
+        }
+    }
+}
+
+/// A server running on its own thread (see [`Server::spawn`]). Dropping it
+/// shuts the server down and waits for it.
+pub struct RunningServer {
+    addr: SocketAddr,
+    shutdown: ShutdownHandle,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Shuts the server down and waits for its thread to finish.
+    pub fn stop(mut self) -> io::Result<()> {
+        self.shutdown.shutdown();
+        self.join()
+    }
+
+    fn join(&mut self) -> io::Result<()> {
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(io::Error::other("server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.shutdown.shutdown();
+            let _ = self.join();
+        }
+    }
+}
+
+impl Server {
+    /// Binds the listening socket. Port 0 picks a free port; see
+    /// [`local_addr`](Server::local_addr).
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.addr)?;
+        let local_addr = listener.local_addr()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let shutdown = ShutdownHandle {
+            requested: Arc::new(AtomicBool::new(false)),
+            waker: Arc::new(waker),
+        };
+        Ok(Server {
+            config,
+            poll,
+            listener,
+            local_addr,
+            shutdown,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle to stop the server from another thread.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Runs the event loop on this thread until shutdown. Returns an error
+    /// only if the poller itself fails; client errors end only that client.
+    pub fn run(self) -> io::Result<()> {
+        EventLoop::new(self)?.run()
+    }
+
+    /// Runs the event loop on a new thread.
+    pub fn spawn(self) -> io::Result<RunningServer> {
+        let addr = self.local_addr;
+        let shutdown = self.shutdown.clone();
+        let thread = std::thread::Builder::new()
+            .name("loopchat".into())
+            .spawn(move || self.run())?;
+        Ok(RunningServer {
+            addr,
+            shutdown,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The connections and everything needed to queue output to them; the chat
+/// state writes through this as its [`Outbox`].
+struct Clients {
+    conns: Slab<Connection>,
+    /// Connections with output queued this turn, each once.
+    dirty: Vec<ClientId>,
+    /// Connections that died during the turn and must still leave the chat,
+    /// with the reason their room is told.
+    departed: Vec<(ClientId, Option<&'static str>)>,
+    /// Connections that ended this turn, dropped at its end.
+    dead: Vec<ClientId>,
+    pool: BufferPool,
+    max_outbuf_bytes: usize,
+}
+
+impl Outbox for Clients {
+    fn send(&mut self, to: ClientId, line: &[u8]) {
+        let Some(conn) = self.conns.get_mut(to) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return;
+        }
+        if conn.output.len() + line.len() > self.max_outbuf_bytes {
+            // Cut off now, inside the fan-out: a stuck client's write event
+            // may never come.
+            warn!(
+                "{}: cut off, more than {} bytes of output queued (too slow)",
+                conn.peer, self.max_outbuf_bytes
+            );
+            conn.output.discard(&mut self.pool);
+            conn.phase = Phase::Dead;
+            conn.end_reason = "too slow";
+            self.departed.push((to, Some("too slow")));
+            self.dead.push(to);
+            return;
+        }
+        conn.output.push(line, &mut self.pool);
+        self.mark_dirty(to);
+    }
+}
+
+impl Clients {
+    fn mark_dirty(&mut self, id: ClientId) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if !conn.queued_for_flush {
+                conn.queued_for_flush = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    /// Ends a connection at once (error, reset): it leaves the chat silently
+    /// at the end of this step and is dropped at the end of the turn.
+    fn kill(&mut self, id: ClientId, reason: &'static str) {
+        if let Some(conn) = self.conns.get_mut(id) {
+            if conn.phase != Phase::Dead {
+                let was_open = conn.phase == Phase::Open;
+                conn.phase = Phase::Dead;
+                conn.end_reason = reason;
+                conn.output.discard(&mut self.pool);
+                self.dead.push(id);
+                if was_open {
+                    self.departed.push((id, None));
+                }
+            }
+        }
+    }
+}
+
+/// The running loop's state.
+struct EventLoop {
+    config: Config,
+    poll: Poll,
+    listener: Option<TcpListener>,
+    shutdown: ShutdownHandle,
+    /// Kept alive so signal handlers stay registered; `None` when the server
+    /// does not handle signals.
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    clients: Clients,
+    chat: Chat,
+    /// Connections with unread input: readable this turn, or left over from
+    /// an earlier turn when they used up their read budget.
+    to_read: Vec<ClientId>,
+    /// Connections in `Open` phase, authenticated or not: what
+    /// `max_clients` counts.
+    open_count: usize,
+    /// Shared read buffer: every read lands here, so idle connections need
+    /// no input buffer of their own.
+    scratch: Vec<u8>,
+    /// When accepting failed for lack of resources, when to try again.
+    accept_retry_at: Option<Instant>,
+    /// Whether the last accept round stopped at its per-turn cap.
+    accept_pending: bool,
+    /// Set once shutdown began; the loop ends when no connection is left.
+    shutting_down: bool,
+    next_timer_check: Instant,
+    now: Instant,
+}
+
+impl EventLoop {
+    fn new(server: Server) -> io::Result<Self> {
+        let Server {
+            config,
+            poll,
+            listener,
+            shutdown,
+            ..
+        } = server;
+        let signals = if config.handle_signals {
+            let mut signals = signal_hook_mio::v1_0::Signals::new([
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+            ])?;
+            poll.registry()
+                .register(&mut signals, SIGNALS, Interest::READABLE)?;
+            Some(signals)
+        } else {
+            None
+        };
+        let now = Instant::now();
+        Ok(EventLoop {
+            chat: Chat::new(config.password.clone()),
+            clients: Clients {
+                conns: Slab::new(),
+                dirty: Vec::new(),
+                departed: Vec::new(),
+                dead: Vec::new(),
+                pool: BufferPool::default(),
+                max_outbuf_bytes: config.max_outbuf_bytes,
+            },
+            scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            config,
+            poll,
+            listener: Some(listener),
+            shutdown,
+            signals,
+            to_read: Vec::new(),
+            open_count: 0,
+            accept_retry_at: None,
+            accept_pending: false,
+            shutting_down: false,
+            next_timer_check: now + TIMER_TICK,
+            now,
+        })
+    }
+
+    fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_PER_TURN);
+        loop {
+            if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            self.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_pending = true,
+                    WAKER => {
+                        if self.shutdown.requested.load(Ordering::SeqCst) {
+                            self.begin_shutdown("shutdown requested");
+                        }
+                    }
+                    SIGNALS => self.take_signals(),
+                    Token(id) => {
+                        let Some(conn) = self.clients.conns.get_mut(id) else {
+                            continue;
+                        };
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            if !conn.queued_for_read {
+                                conn.queued_for_read = true;
+                                self.to_read.push(id);
+                            }
+                        }
+                        if event.is_writable() && !conn.output.is_empty() {
+                            self.clients.mark_dirty(id);
+                        }
+                    }
+                }
+            }
+            if self.accept_pending && !self.shutting_down {
+                self.accept_connections();
+            }
+            self.read_ready_connections();
+            self.settle_departures();
+            self.flush_dirty();
+            if self.now >= self.next_timer_check {
+                self.check_timers();
+                self.settle_departures();
+                self.flush_dirty();
+            }
+            self.reap_dead();
+            if self.shutting_down && self.clients.conns.is_empty() {
+                info!("shut down");
+                return Ok(());
+            }
+        }
+    }
+
+    /// Zero while work is left over from the last turn, else until the next
+    /// timer check.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.to_read.is_empty() || (self.accept_pending && self.accept_retry_at.is_none()) {
+            return Some(Duration::ZERO);
+        }
+        let mut wake_at = self.next_timer_check;
+        if let Some(retry) = self.accept_retry_at {
+            wake_at = wake_at.min(retry);
+        }
+        Some(wake_at.saturating_duration_since(Instant::now()))
+    }
+
+    fn take_signals(&mut self) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        if let Some(signal) = signals.pending().next() {
+            let name = if signal == signal_hook::consts::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            self.begin_shutdown(name);
+        }
+    }
+
+    /// Accepts until the backlog is empty, the per-turn cap is reached, or
+    /// accepting fails for lack of resources (then it is retried on a timer:
+    /// with edge-triggered readiness no new event would come for the
+    /// connections already waiting).
+    fn accept_connections(&mut self) {
+        if let Some(retry_at) = self.accept_retry_at {
+            if self.now < retry_at {
+                return;
+            }
+            self.accept_retry_at = None;
+        }
+        for _ in 0..ACCEPTS_PER_TURN {
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((socket, peer)) => self.add_connection(socket, peer),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_pending = false;
+                    return;
+                }
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::Interrupted
+                    ) => {}
+                Err(err) => {
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: keep serving the
+                    // clients we have and try the backlog again shortly.
+                    warn!(
+                        "accept failed: {err}; retrying in {} ms",
+                        ACCEPT_RETRY.as_millis()
+                    );
+                    self.accept_retry_at = Some(self.now + ACCEPT_RETRY);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
+        // We batch lines ourselves; Nagle would only add latency.
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        let full = self.open_count >= self.config.max_clients;
+        if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
+            // Too many rejections already lingering: a best-effort goodbye.
+            let _ = socket.write(b"! server full\n");
+            info!("{peer}: rejected, server full");
+            return;
+        }
+        let entry = self.clients.conns.vacant_entry();
+        let id = entry.key();
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut socket, Token(id), Interest::READABLE)
+        {
+            warn!("{peer}: cannot register: {err}");
+            return;
+        }
+        let conn = entry.insert(Connection::new(socket, peer, self.now));
+        if full {
+            info!("{peer}: rejected, server full ({} clients)", self.open_count);
+            let deadline = self.now + self.config.close_timeout;
+            conn.phase = Phase::Closing { deadline };
+            conn.end_reason = "server full";
+            conn.output.push(b"! server full\n", &mut self.clients.pool);
+            self.next_timer_check = self.next_timer_check.min(deadline);
+            self.clients.mark_dirty(id);
+            return;
+        }
+        self.open_count += 1;
+        info!("{peer}: connected");
+        self.chat.connect(id, &mut self.clients);
+    }
+
+    /// Reads every connection on the read list once, up to its budget.
+    fn read_ready_connections(&mut self) {
+        let ready = std::mem::take(&mut self.to_read);
+        for id in ready {
+            let more = self.read_connection(id);
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                conn.queued_for_read = more;
+                if more {
+                    self.to_read.push(id);
+                }
+            }
+            self.settle_departures();
+        }
+    }
+
+    /// Reads one connection up to its per-turn budget and runs its lines.
+    /// Returns whether input may be left unread.
+    fn read_connection(&mut self, id: ClientId) -> bool {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let more = self.read_into(id, &mut scratch);
+        self.scratch = scratch;
+        more
+    }
+
+    fn read_into(&mut self, id: ClientId, scratch: &mut [u8]) -> bool {
+        let mut budget = self.config.read_budget_bytes.max(1);
+        loop {
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return false;
+            };
+            if conn.phase == Phase::Dead {
+                return false;
+            }
+            let want = budget.min(scratch.len());
+            match conn.socket.read(&mut scratch[..want]) {
+                Ok(0) => {
+                    conn.read_closed = true;
+                    self.on_peer_closed(id);
+                    return false;
+                }
+                Ok(n) => {
+                    conn.last_input = self.now;
+                    if conn.phase == Phase::Open {
+                        self.run_input(id, &scratch[..n]);
+                    }
+                    // A short read emptied the socket: the next byte to
+                    // arrive raises a new edge, so no WouldBlock read needed.
+                    if n < want {
+                        return false;
+                    }
+                    budget -= n;
+                    if budget == 0 {
+                        return true;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    debug!("{}: read: {err}", conn.peer);
+                    let reason = if err.kind() == io::ErrorKind::ConnectionReset {
+                        "reset by peer"
+                    } else {
+                        "read error"
+                    };
+                    self.clients.kill(id, reason);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Frames input and runs each complete line.
+    fn run_input(&mut self, id: ClientId, input: &[u8]) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let mut framer = std::mem::take(&mut conn.framer);
+        framer.feed(input, self.config.max_line_bytes, |frame| {
+            self.run_frame(id, frame)
+        });
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            conn.framer = framer;
+        }
+    }
+
+    fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
+        if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
+            return;
+        }
+        match frame {
+            Frame::Line([]) => {}
+            Frame::Line(bytes) => match std::str::from_utf8(bytes) {
+                Ok(line) => {
+                    if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
+                        self.close_gracefully(id, "quit");
+                    }
+                }
+                Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
+            },
+            Frame::TooLong => {
+                let reply = format!(
+                    "! line too long (max {} bytes)\n",
+                    self.config.max_line_bytes
+                );
+                self.clients.send(id, reply.as_bytes());
+            }
+        }
+    }
+
+    /// The peer shut down its sending side (or closed). Complete lines were
+    /// handled as they arrived; an unterminated last line is dropped.
+    fn on_peer_closed(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get(id) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Open => {
+                self.chat.disconnect(id, None, &mut self.clients);
+                self.close_gracefully(id, "closed by peer");
+            }
+            Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
+            Phase::Closing { .. } | Phase::Dead => {}
+        }
+    }
+
+    /// Ends a connection that has left the chat, after what is queued for it
+    /// is delivered (bounded by the close timeout).
+    fn close_gracefully(&mut self, id: ClientId, reason: &'static str) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return;
+        }
+        self.open_count -= 1;
+        let deadline = self.now + self.config.close_timeout;
+        conn.phase = Phase::Closing { deadline };
+        conn.end_reason = reason;
+        self.next_timer_check = self.next_timer_check.min(deadline);
+        self.clients.mark_dirty(id);
+    }
+
+    /// Queues a connection's last line, bypassing the output limit, and
+    /// closes it gracefully.
+    fn queue_last_line(&mut self, id: ClientId, line: &[u8], reason: &'static str) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.output.push(line, &mut self.clients.pool);
+        self.close_gracefully(id, reason);
+    }
+
+    /// Lets the chat announce clients that were cut off or failed this turn.
+    fn settle_departures(&mut self) {
+        while let Some((id, reason)) = self.clients.departed.pop() {
+                self.open_count -= 1;
+            self.chat.disconnect(id, reason, &mut self.clients);
+        }
+    }
+
+    /// Writes each dirty connection's output once.
+    fn flush_dirty(&mut self) {
+        loop {
+            let dirty = std::mem::take(&mut self.clients.dirty);
+            if dirty.is_empty() {
+                return;
+            }
+            for id in dirty {
+                self.flush_connection(id);
+            }
+            // A write error is a departure, whose announcement dirties others.
+            self.settle_departures();
+        }
+    }
+
+    fn flush_connection(&mut self, id: ClientId) {
+        let clients = &mut self.clients;
+        let Some(conn) = clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.queued_for_flush = false;
+        if conn.phase == Phase::Dead {
+            return;
+        }
+        if !conn.output.is_empty() {
+            match conn.output.write_to(&mut conn.socket) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    clients.mark_dirty(id);
+                    return;
+                }
+                Err(err) => {
+                    debug!("{}: write: {err}", conn.peer);
+                    clients.kill(id, "write error");
+                    return;
+                }
+            }
+        }
+        let drained = conn.output.is_empty();
+        if drained {
+            conn.output.release(&mut clients.pool);
+            if let Phase::Closing { deadline } = conn.phase {
+                // Everything owed is with the kernel: FIN after it, then
+                // wait for the peer's FIN so our close cannot send an RST.
+                let _ = conn.socket.shutdown(Shutdown::Write);
+                conn.phase = Phase::Lingering { deadline };
+                if conn.read_closed {
+                    let reason = conn.end_reason;
+                    clients.kill(id, reason);
+                    return;
+                }
+                if !conn.queued_for_read {
+                    conn.queued_for_read = true;
+                    self.to_read.push(id);
+                }
+            }
+        }
+        if conn.wants_writable == drained {
+            conn.wants_writable = !drained;
+            let interest = conn.interest();
+            if let Err(err) =
+                self.poll
+                    .registry()
+                    .reregister(&mut conn.socket, Token(id), interest)
+            {
+                debug!("{}: reregister: {err}", conn.peer);
+                clients.kill(id, "poller error");
+            }
+        }
+    }
+
+    /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
+    fn check_timers(&mut self) {
+        let mut next_check = self.now + TIMER_TICK;
+        let idle_limit = self.config.idle_timeout;
+        let mut idle = Vec::new();
+        let mut expired = Vec::new();
+        for (id, conn) in self.clients.conns.iter() {
+            match conn.phase.deadline() {
+                Some(deadline) if self.now >= deadline => expired.push(id),
+                Some(deadline) => next_check = next_check.min(deadline),
+                None => {
+                    if let Some(limit) = idle_limit {
+                        if conn.phase == Phase::Open && self.now - conn.last_input >= limit {
+                            idle.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        self.next_timer_check = next_check;
+        for id in expired {
+            self.clients.kill(id, "close timeout");
+        }
+        for id in idle {
+            self.clients.send(id, b"! idle timeout\n");
+            self.chat.disconnect(id, None, &mut self.clients);
+            self.close_gracefully(id, "idle timeout");
+        }
+    }
+
+    /// Drops the connections that ended this turn.
+    fn reap_dead(&mut self) {
+        for id in std::mem::take(&mut self.clients.dead) {
+            if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Dead) {
+                continue;
+            }
+            let mut conn = self.clients.conns.remove(id);
+            let _ = self.poll.registry().deregister(&mut conn.socket);
+            info!("{}: disconnected ({})", conn.peer, conn.end_reason);
+        }
+    }
+
+    /// Stops accepting and tells everyone; the loop ends once every
+    /// connection has taken its last line or passed the close timeout.
+    fn begin_shutdown(&mut self, why: &str) {
+        if self.shutting_down {
+            return;
+        }
+        info!(
+            "{why}: shutting down, {} connections to close",
+            self.clients.conns.len()
+        );
+        self.shutting_down = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let open: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.phase == Phase::Open)
+            .map(|(id, _)| id)
+            .collect();
+        for id in open {
+            self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
+        }
+        self.next_timer_check = self.now;
+    }
+}
