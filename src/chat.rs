@@ -179,9 +179,11 @@ impl Chat {
             }
             Command::Auth(_) => self.unknown_command(id, line, out),
             Command::Usage(usage) => self.reply(id, out, format_args!("! usage: {usage}")),
-            Command::Unknown(word) => {
-                self.reply(id, out, format_args!("! unknown command {word} (try :help)"))
-            }
+            Command::Unknown(word) => self.reply(
+                id,
+                out,
+                format_args!("! unknown command {word} (try :help)"),
+            ),
         }
         Outcome::Continue
     }
@@ -221,7 +223,11 @@ impl Chat {
                 self.reply(id, out, format_args!("* bye"));
                 return Outcome::Close;
             }
-            _ => self.reply(id, out, format_args!("! authenticate first: :auth PASSWORD")),
+            _ => self.reply(
+                id,
+                out,
+                format_args!("! authenticate first: :auth PASSWORD"),
+            ),
         }
         Outcome::Continue
     }
@@ -265,7 +271,10 @@ impl Chat {
         let room = joined.room;
         self.nicks.remove(&old.to_ascii_lowercase());
         self.nicks.insert(key, id);
-        write_line(&mut self.line, format_args!("* {old} is now known as {name}"));
+        write_line(
+            &mut self.line,
+            format_args!("* {old} is now known as {name}"),
+        );
         send_to_room(&self.rooms[room], &self.line, None, out);
     }
 
@@ -360,7 +369,11 @@ impl Chat {
 
     fn unknown_command(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) {
         let word = line.split(' ').next().unwrap_or(line);
-        self.reply(id, out, format_args!("! unknown command {word} (try :help)"));
+        self.reply(
+            id,
+            out,
+            format_args!("! unknown command {word} (try :help)"),
+        );
     }
 
     /// Takes a member out of its room (the member is already out of
@@ -403,7 +416,10 @@ impl Chat {
             return;
         };
         let room = &self.rooms[me.room];
-        write_line(&mut self.line, format_args!("* {} joined {}", me.nick, room.name));
+        write_line(
+            &mut self.line,
+            format_args!("* {} joined {}", me.nick, room.name),
+        );
         send_to_room(room, &self.line, None, out);
     }
 
@@ -438,4 +454,147 @@ fn write_line(line: &mut Vec<u8>, text: std::fmt::Arguments<'_>) {
     // Writing into a Vec cannot fail.
     let _ = line.write_fmt(text);
     line.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Collects every line sent, per recipient.
+    #[derive(Default)]
+    struct Recorded(Vec<(ClientId, String)>);
+
+    impl Outbox for Recorded {
+        fn send(&mut self, to: ClientId, line: &[u8]) {
+            let text = std::str::from_utf8(line).expect("utf-8");
+            let text = text.strip_suffix('\n').expect("lines end in \\n");
+            assert!(!text.contains('\n'), "one line at a time");
+            self.0.push((to, text.to_string()));
+        }
+    }
+
+    impl Recorded {
+        /// Lines sent to `id`, emptying the record.
+        fn take(&mut self, id: ClientId) -> Vec<String> {
+            let (mine, rest) = std::mem::take(&mut self.0)
+                .into_iter()
+                .partition(|(to, _)| *to == id);
+            self.0 = rest;
+            mine.into_iter().map(|(_, line)| line).collect()
+        }
+    }
+
+    fn chat_with(ids: &[ClientId]) -> (Chat, Recorded) {
+        let mut chat = Chat::new(None);
+        let mut out = Recorded::default();
+        for &id in ids {
+            chat.connect(id, &mut out);
+        }
+        out.0.clear();
+        (chat, out)
+    }
+
+    #[test]
+    fn welcome_then_join_to_everyone_in_the_lobby() {
+        let mut chat = Chat::new(None);
+        let mut out = Recorded::default();
+        chat.connect(0, &mut out);
+        chat.connect(5, &mut out);
+        assert_eq!(out.take(5), ["* welcome guest2", "* guest2 joined #lobby"]);
+        assert_eq!(
+            out.take(0),
+            [
+                "* welcome guest1",
+                "* guest1 joined #lobby",
+                "* guest2 joined #lobby"
+            ]
+        );
+    }
+
+    #[test]
+    fn guest_numbers_skip_nicks_in_use() {
+        let (mut chat, mut out) = chat_with(&[0]);
+        chat.handle_line(0, ":nick GUEST2", &mut out);
+        chat.connect(1, &mut out);
+        assert_eq!(out.take(1)[0], "* welcome guest3");
+    }
+
+    #[test]
+    fn chat_reaches_others_in_the_room_only() {
+        let (mut chat, mut out) = chat_with(&[0, 1, 2]);
+        chat.handle_line(2, ":join side", &mut out);
+        out.0.clear();
+        chat.handle_line(0, "hi \x1b[2J", &mut out);
+        assert_eq!(out.take(1), ["guest1: hi \u{fffd}[2J"]);
+        assert!(out.0.is_empty(), "no echo, nothing to other rooms");
+    }
+
+    #[test]
+    fn leaving_keeps_room_membership_consistent() {
+        let (mut chat, mut out) = chat_with(&[0, 1, 2, 3]);
+        chat.disconnect(1, None, &mut out);
+        chat.disconnect(0, Some("too slow"), &mut out);
+        assert_eq!(
+            out.take(3),
+            ["* guest2 left #lobby", "* guest1 left #lobby (too slow)"]
+        );
+        chat.handle_line(3, ":users", &mut out);
+        assert_eq!(out.take(3), ["* users in #lobby: guest3 guest4"]);
+        out.0.clear();
+        chat.disconnect(3, None, &mut out);
+        chat.handle_line(2, "alone", &mut out);
+        assert_eq!(out.take(2), ["* guest4 left #lobby"]);
+        assert!(
+            out.0.is_empty(),
+            "a chat line to an empty room goes nowhere"
+        );
+    }
+
+    #[test]
+    fn rooms_are_created_and_removed() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        chat.handle_line(0, ":join #Rust", &mut out);
+        chat.handle_line(1, ":join rust", &mut out);
+        out.0.clear();
+        chat.handle_line(1, ":rooms", &mut out);
+        assert_eq!(out.take(1), ["* rooms: #lobby (0), #Rust (2)"]);
+        chat.handle_line(0, ":join lobby", &mut out);
+        chat.handle_line(1, ":quit", &mut out);
+        out.0.clear();
+        chat.handle_line(0, ":rooms", &mut out);
+        assert_eq!(out.take(0), ["* rooms: #lobby (1)"]);
+    }
+
+    #[test]
+    fn password_gate() {
+        let mut chat = Chat::new(Some("pw".into()));
+        let mut out = Recorded::default();
+        chat.connect(0, &mut out);
+        assert_eq!(out.take(0), ["* password required"]);
+        assert_eq!(chat.handle_line(0, "hello", &mut out), Outcome::Continue);
+        assert_eq!(chat.handle_line(0, ":auth no", &mut out), Outcome::Continue);
+        assert_eq!(chat.handle_line(0, ":auth no", &mut out), Outcome::Continue);
+        assert_eq!(chat.handle_line(0, ":auth no", &mut out), Outcome::Close);
+        assert_eq!(
+            out.take(0),
+            [
+                "! authenticate first: :auth PASSWORD",
+                "! wrong password",
+                "! wrong password",
+                "! too many attempts"
+            ]
+        );
+        chat.connect(1, &mut out);
+        chat.handle_line(1, ":auth pw", &mut out);
+        assert_eq!(
+            out.take(1),
+            [
+                "* password required",
+                "* welcome guest1",
+                "* guest1 joined #lobby"
+            ]
+        );
+        chat.handle_line(1, ":auth pw", &mut out);
+        assert_eq!(out.take(1), ["! unknown command :auth (try :help)"]);
+    }
 }

@@ -57,7 +57,10 @@ pub struct Connection {
     /// Whether WRITABLE interest is registered: only while output waits for
     /// socket space.
     pub wants_writable: bool,
-    /// The peer has shut down its sending side.
+    /// The poller reported the peer's FIN (or an error): input must be read
+    /// to its end now, since no further edge will announce it.
+    pub hangup_seen: bool,
+    /// A read returned end of stream: the peer has shut down its sending side.
     pub read_closed: bool,
     /// The last time this client sent anything, for the idle timeout.
     pub last_input: Instant,
@@ -77,6 +80,7 @@ impl Connection {
             queued_for_flush: false,
             queued_for_read: false,
             wants_writable: false,
+            hangup_seen: false,
             read_closed: false,
             last_input: now,
             end_reason: "closed",

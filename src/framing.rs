@@ -168,8 +168,14 @@ mod tests {
         assert_eq!(frame_chunks(&[b"abcd\n"], max), vec![line("abcd")]);
         assert_eq!(frame_chunks(&[b"abcd\r\n"], max), vec![line("abcd")]);
         assert_eq!(frame_chunks(&[b"abcde\n"], max), vec![Owned::TooLong]);
-        assert_eq!(frame_chunks(&[b"abcd", b"\r", b"\n"], max), vec![line("abcd")]);
-        assert_eq!(frame_chunks(&[b"abcd", b"e", b"\n"], max), vec![Owned::TooLong]);
+        assert_eq!(
+            frame_chunks(&[b"abcd", b"\r", b"\n"], max),
+            vec![line("abcd")]
+        );
+        assert_eq!(
+            frame_chunks(&[b"abcd", b"e", b"\n"], max),
+            vec![Owned::TooLong]
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@ use std::time::Duration;
 #[derive(FromArgs)]
 struct Flags {
     /// address to listen on (default 127.0.0.1:7878)
-    #[argh(option, default = "loopchat::config::DEFAULT_ADDR.parse().expect(\"valid default\")")]
+    #[argh(
+        option,
+        default = "loopchat::config::DEFAULT_ADDR.parse().expect(\"valid default\")"
+    )]
     addr: SocketAddr,
 
     /// open connections allowed at once; the next gets `! server full`
@@ -64,7 +67,9 @@ fn main() -> ExitCode {
         .or_else(|| std::env::var("LOOPCHAT_PASSWORD").ok())
         .filter(|password| !password.is_empty());
     if flags.max_clients == 0 || flags.max_line_bytes == 0 || flags.max_outbuf_bytes == 0 {
-        eprintln!("loopchat: --max-clients, --max-line-bytes and --max-outbuf-bytes must be above 0");
+        eprintln!(
+            "loopchat: --max-clients, --max-line-bytes and --max-outbuf-bytes must be above 0"
+        );
         return ExitCode::from(2);
     }
     let config = Config {
@@ -89,7 +94,11 @@ fn main() -> ExitCode {
     info!(
         "listening on {}{}",
         server.local_addr(),
-        if with_password { " (password required)" } else { "" }
+        if with_password {
+            " (password required)"
+        } else {
+            ""
+        }
     );
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

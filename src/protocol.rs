@@ -133,7 +133,13 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
     }
     Cow::Owned(
         text.chars()
-            .map(|c| if is_forbidden_control(c) { '\u{fffd}' } else { c })
+            .map(|c| {
+                if is_forbidden_control(c) {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
             .collect(),
     )
 }
@@ -237,7 +243,10 @@ mod tests {
     fn sanitize_replaces_c0_del_c1_but_not_tab() {
         assert!(matches!(sanitize("plain\ttext é ✓"), Cow::Borrowed(_)));
         assert_eq!(sanitize("a\x1b[31mb"), "a\u{fffd}[31mb");
-        assert_eq!(sanitize("\0\r\x7f\u{85}\u{9b}\u{a0}"), "\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{a0}");
+        assert_eq!(
+            sanitize("\0\r\x7f\u{85}\u{9b}\u{a0}"),
+            "\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{a0}"
+        );
     }
 
     #[test]

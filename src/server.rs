@@ -267,8 +267,10 @@ struct EventLoop {
     scratch: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,
-    /// Whether the last accept round stopped at its per-turn cap.
+    /// Whether the last accept round stopped before the backlog was empty.
     accept_pending: bool,
+    /// Accepting is failing for lack of resources; logged once, not per retry.
+    accept_failing: bool,
     /// Set once shutdown began; the loop ends when no connection is left.
     shutting_down: bool,
     next_timer_check: Instant,
@@ -316,6 +318,7 @@ impl EventLoop {
             open_count: 0,
             accept_retry_at: None,
             accept_pending: false,
+            accept_failing: false,
             shutting_down: false,
             next_timer_check: now + TIMER_TICK,
             now,
@@ -345,11 +348,13 @@ impl EventLoop {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;
                         };
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            if !conn.queued_for_read {
-                                conn.queued_for_read = true;
-                                self.to_read.push(id);
-                            }
+                        // The peer's FIN may come in the same edge as its last
+                        // data; remember it, or a short read would miss it.
+                        conn.hangup_seen |= event.is_read_closed() || event.is_error();
+                        let readable = event.is_readable() || conn.hangup_seen;
+                        if readable && !conn.queued_for_read {
+                            conn.queued_for_read = true;
+                            self.to_read.push(id);
                         }
                         if event.is_writable() && !conn.output.is_empty() {
                             self.clients.mark_dirty(id);
@@ -419,7 +424,12 @@ impl EventLoop {
                 return;
             };
             match listener.accept() {
-                Ok((socket, peer)) => self.add_connection(socket, peer),
+                Ok((socket, peer)) => {
+                    if std::mem::take(&mut self.accept_failing) {
+                        info!("accepting connections again");
+                    }
+                    self.add_connection(socket, peer)
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     self.accept_pending = false;
                     return;
@@ -434,10 +444,12 @@ impl EventLoop {
                 Err(err) => {
                     // EMFILE, ENFILE, ENOBUFS, ENOMEM: keep serving the
                     // clients we have and try the backlog again shortly.
-                    warn!(
-                        "accept failed: {err}; retrying in {} ms",
-                        ACCEPT_RETRY.as_millis()
-                    );
+                    if !std::mem::replace(&mut self.accept_failing, true) {
+                        warn!(
+                            "accept failed: {err}; retrying every {} ms",
+                            ACCEPT_RETRY.as_millis()
+                        );
+                    }
                     self.accept_retry_at = Some(self.now + ACCEPT_RETRY);
                     return;
                 }
@@ -469,7 +481,10 @@ impl EventLoop {
         }
         let conn = entry.insert(Connection::new(socket, peer, self.now));
         if full {
-            info!("{peer}: rejected, server full ({} clients)", self.open_count);
+            info!(
+                "{peer}: rejected, server full ({} clients)",
+                self.open_count
+            );
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
             conn.end_reason = "server full";
@@ -528,9 +543,12 @@ impl EventLoop {
                     if conn.phase == Phase::Open {
                         self.run_input(id, &scratch[..n]);
                     }
-                    // A short read emptied the socket: the next byte to
-                    // arrive raises a new edge, so no WouldBlock read needed.
-                    if n < want {
+                    // A short read emptied the socket and the next byte to
+                    // arrive raises a new edge, so the WouldBlock read is
+                    // saved, unless the FIN already arrived: no edge follows
+                    // that, so read on to the end of the stream.
+                    let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
+                    if n < want && !hangup_seen {
                         return false;
                     }
                     budget -= n;
@@ -638,7 +656,7 @@ impl EventLoop {
     /// Lets the chat announce clients that were cut off or failed this turn.
     fn settle_departures(&mut self) {
         while let Some((id, reason)) = self.clients.departed.pop() {
-                self.open_count -= 1;
+            self.open_count -= 1;
             self.chat.disconnect(id, reason, &mut self.clients);
         }
     }
@@ -704,10 +722,10 @@ impl EventLoop {
         if conn.wants_writable == drained {
             conn.wants_writable = !drained;
             let interest = conn.interest();
-            if let Err(err) =
-                self.poll
-                    .registry()
-                    .reregister(&mut conn.socket, Token(id), interest)
+            if let Err(err) = self
+                .poll
+                .registry()
+                .reregister(&mut conn.socket, Token(id), interest)
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
