@@ -195,4 +195,34 @@ mod tests {
         framer.feed(b"tail\nok\n", 64, |f| after.push(format!("{f:?}")));
         assert_eq!(after, vec![format!("{:?}", Frame::Line(b"ok"))]);
     }
+
+    proptest::proptest! {
+        /// Any byte stream, split at any points, frames exactly as it does
+        /// in one piece, and never panics.
+        #[test]
+        fn any_split_frames_identically(
+            input in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'\n'),
+                    proptest::strategy::Just(b'\r'),
+                    proptest::num::u8::ANY,
+                ],
+                0..300,
+            ),
+            cuts in proptest::collection::vec(0usize..300, 0..8),
+            max in 0usize..40,
+        ) {
+            let whole = frame_chunks(&[&input], max);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for cut in cuts {
+                chunks.push(&input[start..cut]);
+                start = cut;
+            }
+            chunks.push(&input[start..]);
+            proptest::prop_assert_eq!(frame_chunks(&chunks, max), whole);
+        }
+    }
 }

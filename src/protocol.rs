@@ -265,4 +265,24 @@ mod tests {
         assert!(help_lines(true).any(|l| l.starts_with("* :auth")));
         assert!(help_lines(false).all(|l| l.starts_with("* :")));
     }
+
+    proptest::proptest! {
+        /// Parsing never panics, and whatever comes back borrows from the
+        /// line it was given.
+        #[test]
+        fn any_line_parses(line in "\\PC*|:[a-zA-Z]{0,6}( .{0,20}){0,3}") {
+            let _ = parse(&line);
+        }
+
+        /// No control character survives sanitizing, and clean text is
+        /// left untouched.
+        #[test]
+        fn sanitized_text_has_no_controls(text in ".{0,64}") {
+            let clean = sanitize(&text);
+            proptest::prop_assert!(!clean.chars().any(is_forbidden_control));
+            if !text.chars().any(is_forbidden_control) {
+                proptest::prop_assert_eq!(clean.as_ref(), text.as_str());
+            }
+        }
+    }
 }
