@@ -15,7 +15,7 @@ fn noise(len: usize, mut seed: u64) -> Vec<u8> {
             seed ^= seed >> 7;
             seed ^= seed << 17;
             // Newlines now and then, so the noise is also many short lines.
-            if seed % 61 == 0 {
+            if seed.is_multiple_of(61) {
                 b'\n'
             } else {
                 (seed >> 24) as u8
