@@ -405,3 +405,37 @@ fn sigint_closes_a_client_that_never_reads() {
     let status = server.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn idle_client_is_timed_out_and_announced() {
+    let server = start_with(|config| config.idle_timeout = Some(Duration::from_secs(1)));
+    let mut watcher = Client::named(server.addr(), "watcher");
+    let mut idle = Client::named(server.addr(), "sleepy");
+    watcher.skip_until("* guest2 is now known as sleepy");
+    // The watcher keeps itself alive with pings while it waits.
+    let left = loop {
+        watcher.send(":ping alive");
+        let lines = watcher.skip_until("* pong alive");
+        if let Some(line) = lines.into_iter().find(|l| l.contains(" left ")) {
+            break line;
+        }
+        let mut byte = [0u8; 1];
+        watcher
+            .reader
+            .get_ref()
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        // Wait for the announcement (or the next round of pings).
+        if let Ok(n) = watcher.reader.get_mut().peek(&mut byte) {
+            assert!(n > 0, "watcher closed");
+        }
+        watcher
+            .reader
+            .get_ref()
+            .set_read_timeout(Some(READ_TIMEOUT))
+            .expect("timeout");
+    };
+    assert_eq!(left, "* sleepy left #lobby");
+    idle.expect("! idle timeout");
+    idle.expect_closed();
+}
