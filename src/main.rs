@@ -1,7 +1,7 @@
 //! `loopchat`: parses flags, sets up logging, and runs the server.
 
 use argh::FromArgs;
-use log::{error, info, LevelFilter};
+use log::{error, info, warn, LevelFilter};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -83,6 +83,7 @@ fn main() -> ExitCode {
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
     };
+    raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
     let server = match Server::bind(config) {
         Ok(server) => server,
@@ -106,5 +107,41 @@ fn main() -> ExitCode {
             error!("event loop failed: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Descriptors the server needs besides one per client: stdio, the poller,
+/// the listener, the waker, the signal pipe, and some slack.
+const SPARE_DESCRIPTORS: u64 = 32;
+
+/// Raises the soft descriptor limit toward `max_clients` (as Redis does), so
+/// the default 1024 does not silently cap the server; warns when the hard
+/// limit is lower. Past the limit the server keeps serving and retries
+/// accepting, so this is about capacity, not safety.
+fn raise_descriptor_limit(max_clients: usize) {
+    let wanted = u64::try_from(max_clients)
+        .unwrap_or(u64::MAX)
+        .saturating_add(SPARE_DESCRIPTORS);
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    let current = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+        limit.rlim_cur
+    };
+    if current < wanted {
+        warn!(
+            "only {current} file descriptors (ulimit -n): fewer than --max-clients {max_clients} \
+             can connect; raise the hard limit to serve them all"
+        );
     }
 }
