@@ -167,32 +167,38 @@ impl OutputQueue {
 }
 
 /// Spare output buffers, so busy connections reuse memory instead of
-/// allocating per burst and idle connections hold none.
+/// allocating (and page-faulting) per burst, and idle connections hold none.
 #[derive(Debug, Default)]
 pub struct BufferPool {
     spare: Vec<Vec<u8>>,
+    /// Capacity held in `spare`, bounded by [`Self::MAX_SPARE_BYTES`].
+    spare_bytes: usize,
 }
 
 impl BufferPool {
-    /// Buffers kept for reuse at most; more are freed.
-    const MAX_SPARE: usize = 1024;
-    /// A buffer grown past this (a slow reader's backlog) is freed rather
-    /// than kept, so one burst does not pin memory forever.
-    const MAX_KEPT_CAPACITY: usize = 64 * 1024;
+    /// Memory the pool may hold for reuse; past it, returned buffers are
+    /// freed. Enough for every busy client of a large flood to find a
+    /// buffer of the size it last needed.
+    const MAX_SPARE_BYTES: usize = 64 * 1024 * 1024;
     /// What a new buffer starts with: a few lines, one typical write.
     const INITIAL_CAPACITY: usize = 4 * 1024;
 
     /// An empty buffer, reused when one is spare.
     pub fn take(&mut self) -> Vec<u8> {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| Vec::with_capacity(Self::INITIAL_CAPACITY))
+        match self.spare.pop() {
+            Some(buf) => {
+                self.spare_bytes -= buf.capacity();
+                buf
+            }
+            None => Vec::with_capacity(Self::INITIAL_CAPACITY),
+        }
     }
 
     /// Returns an emptied buffer.
     pub fn put(&mut self, mut buf: Vec<u8>) {
-        if self.spare.len() < Self::MAX_SPARE && buf.capacity() <= Self::MAX_KEPT_CAPACITY {
+        if self.spare_bytes + buf.capacity() <= Self::MAX_SPARE_BYTES {
             buf.clear();
+            self.spare_bytes += buf.capacity();
             self.spare.push(buf);
         }
     }

@@ -39,7 +39,7 @@ impl LineFramer {
         // A line may hold max_line bytes plus the `\r` that is dropped.
         let keep_at_most = max_line.saturating_add(1);
         while !input.is_empty() {
-            let newline = input.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', input);
             let (head, rest) = match newline {
                 Some(at) => (&input[..at], Some(&input[at + 1..])),
                 None => (input, None),
