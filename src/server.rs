@@ -771,6 +771,11 @@ impl EventLoop {
             }
             let mut conn = self.clients.conns.remove(id);
             let _ = self.poll.registry().deregister(&mut conn.socket);
+            if conn.queued_for_read {
+                // The slot may be reused next turn; the read list must not
+                // carry this id over to a stranger.
+                self.to_read.retain(|&queued| queued != id);
+            }
             info!("{}: disconnected ({})", conn.peer, conn.end_reason);
         }
     }
