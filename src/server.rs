@@ -394,17 +394,28 @@ impl EventLoop {
         Some(wake_at.saturating_duration_since(Instant::now()))
     }
 
+    /// SIGINT/SIGTERM start a graceful shutdown; a second one, while
+    /// clients are still taking their goodbye, closes them all at once.
     fn take_signals(&mut self) {
         let Some(signals) = self.signals.as_mut() else {
             return;
         };
-        if let Some(signal) = signals.pending().next() {
+        let received: Vec<i32> = signals.pending().collect();
+        for signal in received {
             let name = if signal == signal_hook::consts::SIGINT {
                 "SIGINT"
             } else {
                 "SIGTERM"
             };
-            self.begin_shutdown(name);
+            if self.shutting_down {
+                info!("{name} again: closing every connection now");
+                let ids: Vec<ClientId> = self.clients.conns.iter().map(|(id, _)| id).collect();
+                for id in ids {
+                    self.clients.kill(id, "server shutdown");
+                }
+            } else {
+                self.begin_shutdown(name);
+            }
         }
     }
 

@@ -439,3 +439,17 @@ fn idle_client_is_timed_out_and_announced() {
     idle.expect("! idle timeout");
     idle.expect_closed();
 }
+
+#[test]
+fn second_signal_closes_everything_at_once() {
+    let server = ServerProcess::start(&["--close-timeout", "600"], None);
+    // Never reads nor closes: the graceful close would wait its full timeout.
+    let _silent = TcpStream::connect(server.addr).expect("connect");
+    let mut reader = Client::connect(server.addr);
+    server.signal(libc::SIGINT);
+    reader.expect("* server shutting down");
+    server.expect_log("shutting down");
+    server.signal(libc::SIGINT);
+    let status = server.wait_exit(READ_TIMEOUT);
+    assert_eq!(status.code(), Some(0));
+}
