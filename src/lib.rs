@@ -11,6 +11,8 @@
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
+//! - [`loadgen`]: the load generator shared by the `loadgen` binary and
+//!   `cargo bench`.
 //!
 //! The binary (`src/main.rs`), the tests and the load generator all start the
 //! same [`Server`]:
@@ -26,6 +28,7 @@ pub mod chat;
 pub mod config;
 pub mod connection;
 pub mod framing;
+pub mod loadgen;
 pub mod protocol;
 pub mod server;
 

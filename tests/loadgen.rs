@@ -1,0 +1,108 @@
+//! Small real load-generator runs against an in-process server: every
+//! client connects, messages flow, nothing is lost. No timing thresholds:
+//! this machine may be busy, correctness must not depend on it.
+
+use loopchat::loadgen::{self, Mode, Options, Report};
+
+fn run(flags: &[&str]) -> Report {
+    let mut args = vec!["--quiet", "--warmup", "0.2", "--drain", "10"];
+    args.extend_from_slice(flags);
+    let opts = match <Options as argh::FromArgs>::from_args(&["loadgen"], &args) {
+        Ok(o) => o,
+        Err(e) => panic!("bad flags {args:?}: {}", e.output),
+    };
+    match loadgen::run(&opts) {
+        Ok(r) => r,
+        Err(e) => panic!("loadgen could not run: {e}"),
+    }
+}
+
+fn assert_clean(r: &Report, clients: usize) {
+    let text = r.to_text();
+    assert_eq!(r.connected, clients, "{text}");
+    assert_eq!(r.lost, 0, "{text}");
+    assert!(r.ok(), "{text}");
+}
+
+#[test]
+fn rate_mode_delivers_everything() {
+    let r = run(&["--clients", "20", "--rate", "5", "--duration", "1"]);
+    assert_clean(&r, 20);
+    assert_eq!(r.mode, Some(Mode::Rate(5.0)));
+    assert!(r.sent_total > 0, "{}", r.to_text());
+    // Every message reaches every other client: 19 deliveries each.
+    assert_eq!(r.delivered_total, r.sent_total * 19, "{}", r.to_text());
+    assert!(r.latency_us.count > 0);
+    // Welcomes, joins (client i sees its own and every later one), and at
+    // least one barrier probe per client but the prober.
+    assert!(r.setup_lines >= 20 + 20 * 21 / 2 + 19, "{}", r.to_text());
+}
+
+#[test]
+fn flood_mode_delivers_everything() {
+    let r = run(&["--clients", "10", "--flood", "4", "--duration", "1"]);
+    assert_clean(&r, 10);
+    assert!(r.delivered_window > 0, "{}", r.to_text());
+    assert_eq!(r.delivered_total, r.sent_total * 9, "{}", r.to_text());
+}
+
+#[test]
+fn some_senders_in_a_room() {
+    let r = run(&[
+        "--clients",
+        "12",
+        "--senders",
+        "3",
+        "--rate",
+        "10",
+        "--duration",
+        "1",
+        "--room",
+        "bench",
+        "--payload",
+        "200",
+    ]);
+    assert_clean(&r, 12);
+    assert_eq!(r.delivered_total, r.sent_total * 11, "{}", r.to_text());
+}
+
+#[test]
+fn idle_mode_reports_memory() {
+    let r = run(&["--clients", "30", "--idle", "--duration", "0.2"]);
+    assert_clean(&r, 30);
+    assert_eq!(r.sent_total, 0);
+    let m = r.memory.expect("in-process memory is readable from /proc");
+    assert!(m.before_kib > 0 && m.after_kib > 0, "{}", r.to_text());
+}
+
+#[test]
+fn json_summary_is_one_line() {
+    let r = run(&["--clients", "4", "--rate", "5", "--duration", "0.3"]);
+    let j = r.to_json();
+    assert!(!j.contains('\n'));
+    assert!(j.starts_with('{') && j.ends_with('}'));
+    assert!(j.contains("\"ok\":true"), "{j}");
+}
+
+#[test]
+fn unreachable_server_fails_cleanly() {
+    // Bind and drop a listener to get a port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let addr = format!("127.0.0.1:{port}");
+    let r = run(&[
+        "--addr",
+        &addr,
+        "--clients",
+        "3",
+        "--duration",
+        "0.2",
+        "--setup-timeout",
+        "5",
+    ]);
+    assert_eq!(r.connected, 0);
+    assert_eq!(r.connect_failed, 3, "{}", r.to_text());
+    assert!(!r.ok());
+}
