@@ -173,24 +173,49 @@ pub struct BufferPool {
     spare: Vec<Vec<u8>>,
     /// Capacity held in `spare`, bounded by [`Self::MAX_SPARE_BYTES`].
     spare_bytes: usize,
+    /// Whether a buffer was taken since the last [`Self::trim`].
+    taken_since_trim: bool,
 }
 
 impl BufferPool {
     /// Memory the pool may hold for reuse; past it, returned buffers are
-    /// freed. Enough for every busy client of a large flood to find a
-    /// buffer of the size it last needed.
-    const MAX_SPARE_BYTES: usize = 64 * 1024 * 1024;
-    /// What a new buffer starts with: a few lines, one typical write.
-    const INITIAL_CAPACITY: usize = 4 * 1024;
+    /// freed. About what one turn queues at most before it is flushed.
+    const MAX_SPARE_BYTES: usize = 16 * 1024 * 1024;
+    /// What a new buffer starts with: a few lines. It grows as a client's
+    /// turns need, and the grown buffer is what the pool hands out again.
+    const INITIAL_CAPACITY: usize = 1024;
 
     /// An empty buffer, reused when one is spare.
     pub fn take(&mut self) -> Vec<u8> {
+        self.taken_since_trim = true;
         match self.spare.pop() {
             Some(buf) => {
                 self.spare_bytes -= buf.capacity();
                 buf
             }
             None => Vec::with_capacity(Self::INITIAL_CAPACITY),
+        }
+    }
+
+    /// Called once a second: frees every spare buffer if none was taken
+    /// since the last call (the burst is over), else half of them, so a busy
+    /// server keeps what it keeps reusing and an idle one gives its memory
+    /// back.
+    pub fn trim(&mut self) {
+        let keep = if self.taken_since_trim {
+            self.spare.len() / 2
+        } else {
+            0
+        };
+        self.taken_since_trim = false;
+        if self.spare.len() == keep {
+            return;
+        }
+        for buf in self.spare.drain(keep..) {
+            self.spare_bytes -= buf.capacity();
+        }
+        if self.spare.is_empty() {
+            release_free_heap();
         }
     }
 
@@ -201,6 +226,17 @@ impl BufferPool {
             self.spare_bytes += buf.capacity();
             self.spare.push(buf);
         }
+    }
+}
+
+/// Asks the allocator to hand free heap pages back to the OS. glibc keeps
+/// freed small blocks resident otherwise, so a burst of 10,000 buffers would
+/// pin its memory long after the burst.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

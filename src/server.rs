@@ -44,6 +44,9 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// Rejected connections (`! server full`) allowed to linger at once beyond
 /// `max_clients`; past that they are closed without a goodbye.
 const REJECT_RESERVE: usize = 64;
+/// Output queued in one turn past which it is written out before the turn
+/// goes on, so a fan-out storm costs this much memory, not the whole storm.
+const FLUSH_EARLY_BYTES: usize = 8 * 1024 * 1024;
 /// Events taken from the poller per turn.
 const EVENTS_PER_TURN: usize = 1024;
 /// How often the idle timeout is checked; closing deadlines are checked when
@@ -187,6 +190,10 @@ struct Clients {
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
+    /// Bytes queued since the last flush; a storm (joins, leaves, a burst
+    /// of short lines to a big room) is flushed early past
+    /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
+    queued_since_flush: usize,
     max_outbuf_bytes: usize,
 }
 
@@ -213,6 +220,7 @@ impl Outbox for Clients {
             return;
         }
         conn.output.push(line, &mut self.pool);
+        self.queued_since_flush += line.len();
         self.mark_dirty(to);
     }
 }
@@ -306,6 +314,7 @@ impl EventLoop {
                 departed: Vec::new(),
                 dead: Vec::new(),
                 pool: BufferPool::default(),
+                queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
@@ -507,6 +516,9 @@ impl EventLoop {
         self.open_count += 1;
         info!("{peer}: connected");
         self.chat.connect(id, &mut self.clients);
+        if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+            self.flush_dirty();
+        }
     }
 
     /// Reads every connection on the read list once, up to its budget.
@@ -608,6 +620,10 @@ impl EventLoop {
                     if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
                         self.close_gracefully(id, "quit");
                     }
+                    if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+                        self.settle_departures();
+                        self.flush_dirty();
+                    }
                 }
                 Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
             },
@@ -631,6 +647,9 @@ impl EventLoop {
             Phase::Open => {
                 self.chat.disconnect(id, None, &mut self.clients);
                 self.close_gracefully(id, "closed by peer");
+                if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+                    self.flush_dirty();
+                }
             }
             Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
             Phase::Closing { .. } | Phase::Dead => {}
@@ -674,6 +693,7 @@ impl EventLoop {
 
     /// Writes each dirty connection's output once.
     fn flush_dirty(&mut self) {
+        self.clients.queued_since_flush = 0;
         loop {
             let dirty = std::mem::take(&mut self.clients.dirty);
             if dirty.is_empty() {
@@ -747,6 +767,7 @@ impl EventLoop {
     /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
+        self.clients.pool.trim();
         let idle_limit = self.config.idle_timeout;
         let mut idle = Vec::new();
         let mut expired = Vec::new();
