@@ -18,6 +18,10 @@ use loopchat::loadgen::{self, Options, Report};
 struct Scenario {
     name: &'static str,
     flags: &'static [&'static str],
+    /// Run the server as its own `loopchat` process rather than in-process:
+    /// 10,000 clients need 20,000 descriptors in one process otherwise, and
+    /// the server's memory is then its own.
+    separate_server: bool,
 }
 
 /// The scenarios, in table order. Add a line to add a row.
@@ -25,24 +29,98 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "rate-100",
         flags: &["--clients", "100", "--rate", "2"],
+        separate_server: false,
     },
     Scenario {
         name: "rate-500",
         flags: &["--clients", "500", "--rate", "2"],
+        separate_server: false,
     },
     Scenario {
         name: "flood-100",
         flags: &["--clients", "100", "--flood", "4"],
+        separate_server: false,
     },
     Scenario {
         name: "flood-500",
         flags: &["--clients", "500", "--flood", "4"],
+        separate_server: false,
     },
     Scenario {
         name: "idle-2000",
         flags: &["--clients", "2000", "--idle", "--duration", "1"],
+        separate_server: false,
+    },
+    // The same total delivery rate (about 500k/s) spread over 100, 1,000
+    // and 10,000 clients: server CPU per million deliveries should not grow.
+    Scenario {
+        name: "scale-100",
+        flags: &["--clients", "100", "--rate", "50"],
+        separate_server: false,
+    },
+    Scenario {
+        name: "scale-1000",
+        flags: &["--clients", "1000", "--senders", "100", "--rate", "5"],
+        separate_server: false,
+    },
+    Scenario {
+        name: "scale-10000",
+        flags: &["--clients", "10000", "--senders", "10", "--rate", "5"],
+        separate_server: true,
+    },
+    // Memory per idle connection, and the join storm of 10,000 clients
+    // (each join announced to everyone already in #lobby) as connect time.
+    Scenario {
+        name: "idle-10000",
+        flags: &["--clients", "10000", "--idle", "--duration", "3"],
+        separate_server: true,
     },
 ];
+
+/// A `loopchat` server process for one scenario; killed when dropped.
+struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ServerProcess {
+    /// Starts the release binary on a free port and reads the address from
+    /// its "listening on" log line.
+    fn start() -> Result<ServerProcess, String> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loopchat"))
+            .args(["--addr", "127.0.0.1:0", "--max-clients", "12000"])
+            .args(["--idle-timeout", "0"])
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start loopchat: {e}"))?;
+        let stderr = child.stderr.take().ok_or("no stderr")?;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some((_, rest)) = line.split_once("listening on ") {
+                        break rest.split_whitespace().next().unwrap_or("").to_string();
+                    }
+                }
+                _ => return Err("loopchat exited before listening".into()),
+            }
+        };
+        // Keep draining its log so the server never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Ok(ServerProcess { child, addr })
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// Flags every scenario starts from: short windows so the whole set stays
 /// around a minute on a small machine.
@@ -50,12 +128,18 @@ const BASE: &[&str] = &["--warmup", "1", "--duration", "3", "--quiet"];
 /// What `--quick` changes (a scenario's own flags still win).
 const QUICK: &[&str] = &["--warmup", "0.5", "--duration", "1", "--drain", "2"];
 
-fn options(s: &Scenario, quick: bool) -> Result<Options, String> {
+fn options(s: &Scenario, quick: bool, server: Option<&ServerProcess>) -> Result<Options, String> {
     let mut layers = vec![BASE];
     if quick {
         layers.push(QUICK);
     }
     layers.push(s.flags);
+    let pid = server.map(|p| p.child.id().to_string());
+    let target: Vec<&str> = match (server, &pid) {
+        (Some(server), Some(pid)) => vec!["--addr", &server.addr, "--server-pid", pid],
+        _ => Vec::new(),
+    };
+    layers.push(&target);
     let args = merge(&layers);
     <Options as argh::FromArgs>::from_args(&["loadgen"], &args).map_err(|e| e.output)
 }
@@ -94,7 +178,21 @@ fn main() {
     println!("{}", Report::markdown_header());
     let mut failed = Vec::new();
     for s in chosen {
-        let report = options(s, quick).and_then(|o| loadgen::run(&o).map_err(|e| e.to_string()));
+        let server = if s.separate_server {
+            match ServerProcess::start() {
+                Ok(server) => Some(server),
+                Err(e) => {
+                    eprintln!("{}: could not run: {e}", s.name);
+                    failed.push(s.name);
+                    continue;
+                }
+            }
+        } else {
+            None
+        };
+        let report = options(s, quick, server.as_ref())
+            .and_then(|o| loadgen::run(&o).map_err(|e| e.to_string()));
+        drop(server);
         match report {
             Ok(r) => {
                 println!("{}", r.markdown_row(s.name));

@@ -203,6 +203,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// Server CPU seconds per million deliveries in the window: the cost of
+    /// fan-out, comparable across client counts at the same delivery rate.
+    pub fn server_cpu_per_million(&self) -> Option<f64> {
+        let server_s = self.cpu.server_s?;
+        (self.delivered_window > 0).then(|| server_s * 1e6 / self.delivered_window as f64)
+    }
+
     /// Why this run counts as failed; empty when it passed.
     pub fn failures(&self) -> Vec<String> {
         let mut f = Vec::new();
@@ -342,6 +349,10 @@ impl Report {
             (Some(x), Some(p)) => format!("{x:.2} s ({p:.0}% of a core)"),
             _ => "unknown".into(),
         };
+        let server = match self.server_cpu_per_million() {
+            Some(per_m) => format!("{server}, {per_m:.3} s per million deliveries"),
+            None => server,
+        };
         let machine = match (self.cpu.machine_s, self.cpu.others_s()) {
             (Some(m), Some(others)) => format!(
                 "; whole machine {m:.2} s of {} cores (other processes {others:.2} s)",
@@ -469,6 +480,10 @@ impl Report {
                         self.cpu.server_pct().map_or("null".into(), num),
                     ),
                     ("machine_s", self.cpu.machine_s.map_or("null".into(), num)),
+                    (
+                        "server_s_per_million_deliveries",
+                        self.server_cpu_per_million().map_or("null".into(), num),
+                    ),
                     ("cores", self.cpu.cores.to_string()),
                 ]),
             ),
@@ -481,8 +496,8 @@ impl Report {
 
     /// Header of the markdown table [`Report::markdown_row`] fills.
     pub fn markdown_header() -> String {
-        "| scenario | clients | senders | mode | sent/s | deliveries/s | p50 us | p99 us | p99.9 us | max us | lost | errors | loadgen CPU | server CPU | others CPU | RSS/client |\n\
-         | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| scenario | clients | senders | mode | sent/s | deliveries/s | p50 us | p99 us | p99.9 us | max us | lost | errors | loadgen CPU | server CPU | server s/M deliveries | others CPU | RSS/client |\n\
+         | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
             .to_string()
     }
 
@@ -514,7 +529,7 @@ impl Report {
             format!("{:.0} B", m.per_client_bytes(self.connected))
         });
         format!(
-            "| {scenario} | {} | {} | {mode} | {sent} | {deliv} | {p50} | {p99} | {p999} | {max} | {} | {errors} | {:.0}% | {} | {} | {rss} |",
+            "| {scenario} | {} | {} | {mode} | {sent} | {deliv} | {p50} | {p99} | {p999} | {max} | {} | {errors} | {:.0}% | {} | {} | {} | {rss} |",
             self.connected,
             self.senders,
             self.lost,
@@ -522,6 +537,8 @@ impl Report {
             self.cpu
                 .server_pct()
                 .map_or_else(dash, |p| format!("{p:.0}%")),
+            self.server_cpu_per_million()
+                .map_or_else(dash, |s| format!("{s:.3}")),
             self.cpu
                 .others_pct()
                 .map_or_else(dash, |p| format!("{p:.0}%")),
