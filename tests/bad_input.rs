@@ -2,7 +2,7 @@
 //! writes, `\r`, empty lines, the line limit, invalid UTF-8, control
 //! characters and half-close.
 //!
-//! To check that a client did NOT receive a line, [`assert_quiet`] does a
+//! To check that a client did NOT receive a line, `Client::assert_quiet` does a
 //! `:ping` round trip on it: the server handles lines in order, so anything
 //! it owed that client would arrive before the pong.
 
@@ -19,16 +19,6 @@ fn pair(addr: SocketAddr) -> (Client, Client) {
     alice.sync();
     bob.sync();
     (alice, bob)
-}
-
-/// Asserts the server owes `client` nothing right now.
-fn assert_quiet(client: &mut Client) {
-    let lines = client.sync();
-    assert!(
-        lines.is_empty(),
-        "{} should have received nothing, got {lines:?}",
-        client.nick
-    );
 }
 
 /// Writes `bytes` one byte per write (TCP_NODELAY is set, so one segment
@@ -82,8 +72,8 @@ fn empty_lines_are_ignored() {
     alice.send_bytes(b"\n\r\n\n\r\n");
     alice.send("after");
     bob.expect("alice: after");
-    assert_quiet(&mut alice);
-    assert_quiet(&mut bob);
+    alice.assert_quiet();
+    bob.assert_quiet();
 }
 
 // ---------------------------------------------------------------- framing
@@ -96,7 +86,7 @@ fn line_split_byte_by_byte_is_delivered_whole() {
     bob.expect("alice: héllo wörld ✓ 🦀");
     send_byte_by_byte(&mut alice, b":ping split\r\n");
     alice.expect("* pong split");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -128,8 +118,8 @@ fn thousand_lines_in_one_write_arrive_in_order() {
     for i in 0..1000 {
         bob.expect(&format!("alice: line {i}"));
     }
-    assert_quiet(&mut bob);
-    assert_quiet(&mut alice);
+    bob.assert_quiet();
+    alice.assert_quiet();
 }
 
 #[test]
@@ -153,7 +143,7 @@ fn line_of_exactly_4096_bytes_is_delivered() {
     let text = "a".repeat(4096);
     alice.send(&text);
     bob.expect(&format!("alice: {text}"));
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
 }
 
 #[test]
@@ -163,7 +153,7 @@ fn line_of_4096_bytes_ended_by_crlf_is_delivered() {
     let text = "b".repeat(4096);
     alice.send_bytes(format!("{text}\r\n").as_bytes());
     bob.expect(&format!("alice: {text}"));
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
 }
 
 #[test]
@@ -175,7 +165,7 @@ fn line_limit_counts_bytes_not_characters() {
     bob.expect(&format!("alice: {text}"));
     alice.send(&format!("{text}a"));
     alice.expect(TOO_LONG);
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -185,8 +175,8 @@ fn line_of_4097_bytes_is_too_long_once_and_the_connection_stays_open() {
     alice.send_bytes(format!("{}\nafter\n", "c".repeat(4097)).as_bytes());
     alice.expect(TOO_LONG);
     bob.expect("alice: after");
-    assert_quiet(&mut alice);
-    assert_quiet(&mut bob);
+    alice.assert_quiet();
+    bob.assert_quiet();
 }
 
 #[test]
@@ -195,8 +185,8 @@ fn cr_not_right_before_lf_counts_toward_the_limit() {
     let (mut alice, mut bob) = pair(server.addr());
     alice.send_bytes(format!("{}\r\r\n", "d".repeat(4096)).as_bytes());
     alice.expect(TOO_LONG);
-    assert_quiet(&mut alice);
-    assert_quiet(&mut bob);
+    alice.assert_quiet();
+    bob.assert_quiet();
 }
 
 #[test]
@@ -212,7 +202,7 @@ fn too_long_line_in_many_chunks_is_answered_once_and_discarded() {
     alice.send_bytes(b"\nafter\n");
     bob.expect("alice: after");
     assert_eq!(alice.sync(), [TOO_LONG]);
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -222,7 +212,7 @@ fn too_long_command_is_not_run() {
     alice.send(&format!(":nick {}", "n".repeat(4096)));
     alice.send(&format!(":ping {}", "p".repeat(4096)));
     assert_eq!(alice.sync(), [TOO_LONG, TOO_LONG]);
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -238,8 +228,8 @@ fn line_limit_is_configurable_and_reported() {
     second.expect(&format!("{}: 0123456789", first.nick));
     first.send("01234567890");
     first.expect("! line too long (max 10 bytes)");
-    assert_quiet(&mut first);
-    assert_quiet(&mut second);
+    first.assert_quiet();
+    second.assert_quiet();
 }
 
 // ---------------------------------------------------------------- UTF-8
@@ -252,8 +242,8 @@ fn invalid_utf8_is_reported_and_dropped_and_the_connection_stays_open() {
     alice.expect("! invalid UTF-8");
     alice.send("good");
     bob.expect("alice: good");
-    assert_quiet(&mut bob);
-    assert_quiet(&mut alice);
+    bob.assert_quiet();
+    alice.assert_quiet();
 }
 
 #[test]
@@ -264,7 +254,7 @@ fn invalid_utf8_in_a_command_is_reported() {
     alice.expect("! invalid UTF-8");
     alice.send_bytes(b":pm bob \xff\r\n");
     alice.expect("! invalid UTF-8");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
     alice.send(":users");
     alice.expect("* users in #lobby: alice bob");
 }
@@ -283,7 +273,7 @@ fn overlong_surrogate_and_stray_bytes_are_invalid_utf8() {
         alice.send_bytes(bad);
         alice.expect("! invalid UTF-8");
     }
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -298,7 +288,7 @@ fn invalid_utf8_split_across_writes_is_reported() {
     alice.writer.flush().expect("flush");
     alice.send_bytes(b"\n");
     alice.expect("! invalid UTF-8");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -315,7 +305,7 @@ fn valid_utf8_split_across_writes_is_delivered() {
         alice.writer.flush().expect("flush");
     }
     bob.expect("alice: price € 5 🦀");
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
 }
 
 // ---------------------------------------------------------------- control characters
@@ -389,7 +379,7 @@ fn nick_with_a_control_character_is_invalid() {
         let got = alice.line();
         assert!(got.starts_with("! invalid name "), "{name:?} got {got:?}");
     }
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
     alice.send(":users");
     alice.expect("* users in #lobby: alice bob");
 }
@@ -403,7 +393,7 @@ fn room_with_a_control_character_is_invalid() {
         let got = alice.line();
         assert!(got.starts_with("! invalid name "), "{room:?} got {got:?}");
     }
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
     alice.send(":rooms");
     alice.expect("* rooms: #lobby (2)");
 }
@@ -425,7 +415,7 @@ fn half_close_handles_complete_lines_then_announces_the_leave_and_closes() {
     bob.expect("* alice left #lobby");
     alice.expect("* pong before");
     alice.expect_closed();
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -436,7 +426,7 @@ fn half_close_discards_an_unterminated_last_line() {
     alice.half_close();
     bob.expect("* alice left #lobby");
     alice.expect_closed();
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -445,7 +435,7 @@ fn half_close_with_nothing_pending_announces_the_leave_and_closes() {
     let (mut alice, mut bob) = pair(server.addr());
     alice.send("hello");
     bob.expect("alice: hello");
-    assert_quiet(&mut alice); // the server has read everything: the FIN comes alone
+    alice.assert_quiet(); // the server has read everything: the FIN comes alone
     alice.half_close();
     bob.expect("* alice left #lobby");
     alice.expect_closed();

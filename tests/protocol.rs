@@ -3,7 +3,7 @@
 //! Malformed input (framing, line limit, UTF-8, control characters,
 //! half-close) is in `bad_input.rs`.
 //!
-//! To check that a client did NOT receive a line, [`assert_quiet`] does a
+//! To check that a client did NOT receive a line, `Client::assert_quiet` does a
 //! `:ping` round trip on it: the server handles lines in order, so anything
 //! it owed that client would arrive before the pong.
 
@@ -37,16 +37,6 @@ fn move_to(client: &mut Client, room: &str) {
     client.skip_until(&format!("* {} joined #{room}", client.nick));
 }
 
-/// Asserts the server owes `client` nothing right now.
-fn assert_quiet(client: &mut Client) {
-    let lines = client.sync();
-    assert!(
-        lines.is_empty(),
-        "{} should have received nothing, got {lines:?}",
-        client.nick
-    );
-}
-
 /// Sends `line` and returns every line answered before a pong.
 fn ask(client: &mut Client, line: &str) -> Vec<String> {
     client.send(line);
@@ -74,14 +64,7 @@ fn start_with_password(password: &str) -> RunningServer {
 /// Authenticates a raw client on a password server; returns its guest nick.
 fn authenticate(client: &mut Client, password: &str) -> String {
     client.send(&format!(":auth {password}"));
-    let welcome = client.line();
-    let nick = welcome
-        .strip_prefix("* welcome ")
-        .unwrap_or_else(|| panic!("expected a welcome, got {welcome:?}"))
-        .to_string();
-    client.expect(&format!("* {nick} joined #lobby"));
-    client.nick = nick.clone();
-    nick
+    client.read_welcome()
 }
 
 // ---------------------------------------------------------------- defaults
@@ -164,7 +147,7 @@ fn join_line_goes_to_every_lobby_member_and_the_newcomer() {
     let newcomer = Client::connect(server.addr()); // reads its own join line
     alice.expect(&format!("* {} joined #lobby", newcomer.nick));
     bob.expect(&format!("* {} joined #lobby", newcomer.nick));
-    assert_quiet(&mut carol);
+    carol.assert_quiet();
 }
 
 // ---------------------------------------------------------------- chat
@@ -182,8 +165,8 @@ fn chat_reaches_everyone_else_in_the_room_but_not_the_sender() {
     alice.send("hello");
     bob.expect("alice: hello");
     carol.expect("alice: hello");
-    assert_quiet(&mut alice);
-    assert_quiet(&mut dave);
+    alice.assert_quiet();
+    dave.assert_quiet();
 }
 
 #[test]
@@ -197,7 +180,7 @@ fn chat_in_a_room_stays_in_that_room() {
 
     bob.send("in rust");
     alice.expect("bob: in rust");
-    assert_quiet(&mut carol);
+    carol.assert_quiet();
 }
 
 #[test]
@@ -210,7 +193,7 @@ fn double_colon_sends_chat_starting_with_one_colon() {
     bob.expect("alice: ::)");
     alice.send("::");
     bob.expect("alice: :");
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
     assert_eq!(users(&mut alice), "* users in #lobby: alice bob");
 }
 
@@ -298,7 +281,7 @@ fn help_does_not_reach_others() {
     let server = start();
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     ask(&mut alice, ":help");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 // ---------------------------------------------------------------- :nick
@@ -314,7 +297,7 @@ fn nick_change_is_announced_to_the_room_including_the_renamer() {
     alice.send(":nick alicia");
     alice.expect("* alice is now known as alicia");
     bob.expect("* alice is now known as alicia");
-    assert_quiet(&mut carol);
+    carol.assert_quiet();
     assert_eq!(users(&mut bob), "* users in #lobby: alicia bob");
 }
 
@@ -385,7 +368,7 @@ fn nick_with_other_characters_is_invalid() {
         alice.expect(&format!("! invalid name {name}"));
     }
     assert_eq!(users(&mut alice), "* users in #lobby: alice bob");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -398,7 +381,7 @@ fn nick_in_use_is_taken_compared_case_insensitively() {
     alice.expect("! nick BOB is taken");
     alice.send(":nick bOb");
     alice.expect("! nick bOb is taken");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
     assert_eq!(users(&mut alice), "* users in #lobby: alice bob");
 }
 
@@ -455,8 +438,8 @@ fn pm_reaches_the_recipient_wherever_they_are_and_no_one_else() {
 
     alice.send(":pm bob hello there");
     bob.expect("[pm] alice: hello there");
-    assert_quiet(&mut alice); // no echo for the sender
-    assert_quiet(&mut carol);
+    alice.assert_quiet(); // no echo for the sender
+    carol.assert_quiet();
 }
 
 #[test]
@@ -467,7 +450,7 @@ fn pm_recipient_is_matched_case_insensitively() {
     bob.expect("[pm] alice: hi");
     alice.send(":pm BOB hi again");
     bob.expect("[pm] alice: hi again");
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
 }
 
 #[test]
@@ -476,7 +459,7 @@ fn msg_is_an_alias_of_pm() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     alice.send(":msg bob psst");
     bob.expect("[pm] alice: psst");
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
 }
 
 #[test]
@@ -487,8 +470,8 @@ fn pm_to_yourself_reaches_you() {
     alice.expect("[pm] alice: note to self");
     alice.send(":pm ALICE again");
     alice.expect("[pm] alice: again");
-    assert_quiet(&mut alice);
-    assert_quiet(&mut bob);
+    alice.assert_quiet();
+    bob.assert_quiet();
 }
 
 #[test]
@@ -499,7 +482,7 @@ fn pm_to_nobody_is_no_such_user_as_typed() {
     alice.expect("! no such user Nobody");
     alice.send(":msg carol hi");
     alice.expect("! no such user carol");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -547,7 +530,7 @@ fn join_announces_leave_to_the_old_room_and_join_to_the_new_one() {
     carol.expect("* alice joined #rust");
     assert_eq!(users(&mut alice), "* users in #rust: alice carol");
     assert_eq!(users(&mut bob), "* users in #lobby: bob");
-    assert_quiet(&mut alice);
+    alice.assert_quiet();
 }
 
 #[test]
@@ -611,7 +594,7 @@ fn join_the_current_room_is_already_in() {
     alice.expect("! already in #rust");
     alice.send(":join #RUST");
     alice.expect("! already in #RUST"); // as typed
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
     assert_eq!(users(&mut alice), "* users in #rust: alice");
 }
 
@@ -726,8 +709,8 @@ fn me_is_an_action_line_to_everyone_else_in_the_room() {
     alice.send(":me waves");
     bob.expect("* alice waves");
     carol.expect("* alice waves");
-    assert_quiet(&mut alice);
-    assert_quiet(&mut dave);
+    alice.assert_quiet();
+    dave.assert_quiet();
 }
 
 #[test]
@@ -746,7 +729,7 @@ fn ping_answers_pong() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     alice.send(":ping");
     alice.expect("* pong");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -797,7 +780,7 @@ fn quit_is_announced_only_in_the_quitters_room() {
     alice.expect("* bye");
     alice.expect_closed();
     bob.expect("* alice left #rust (later)");
-    assert_quiet(&mut carol);
+    carol.assert_quiet();
 }
 
 #[test]
@@ -808,7 +791,7 @@ fn lines_after_quit_are_not_handled() {
     alice.expect("* bye");
     alice.expect_closed();
     bob.expect("* alice left #lobby");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 // ---------------------------------------------------------------- errors
@@ -821,7 +804,7 @@ fn unknown_command_is_reported_as_typed() {
     alice.expect("! unknown command :foo (try :help)");
     alice.send(":FooBar with args");
     alice.expect("! unknown command :FooBar (try :help)");
-    assert_quiet(&mut bob);
+    bob.assert_quiet();
 }
 
 #[test]
@@ -838,8 +821,8 @@ fn missing_argument_gets_usage() {
         alice.send(line);
         alice.expect(usage);
     }
-    assert_quiet(&mut alice);
-    assert_quiet(&mut bob);
+    alice.assert_quiet();
+    bob.assert_quiet();
     assert_eq!(users(&mut alice), "* users in #lobby: alice bob");
 }
 
@@ -903,7 +886,7 @@ fn password_prompt_is_the_first_line() {
     let server = start_with_password("s3cret");
     let mut raw = Client::connect_raw(server.addr());
     raw.expect("* password required");
-    assert_quiet(&mut raw);
+    raw.assert_quiet();
 }
 
 #[test]
@@ -952,7 +935,7 @@ fn before_auth_quit_says_bye_and_closes_without_a_leave_line() {
     raw.send(":quit bored");
     raw.expect("* bye");
     raw.expect_closed();
-    assert_quiet(&mut member);
+    member.assert_quiet();
 }
 
 #[test]
@@ -966,13 +949,13 @@ fn unauthenticated_client_is_not_in_the_lobby() {
     raw.expect("* password required");
     raw.send(":ping here");
     raw.expect("* pong here");
-    assert_quiet(&mut member);
+    member.assert_quiet();
     assert_eq!(users(&mut member), format!("* users in #lobby: {nick}"));
     assert_eq!(rooms(&mut member), "* rooms: #lobby (1)");
     member.send("chat");
-    assert_quiet(&mut raw);
+    raw.assert_quiet();
     drop(raw);
-    assert_quiet(&mut member);
+    member.assert_quiet();
 }
 
 #[test]
@@ -1048,7 +1031,7 @@ fn auth_once_authenticated_is_an_unknown_command() {
     raw.expect("! unknown command :auth (try :help)");
     raw.send(":auth wrong");
     raw.expect("! unknown command :auth (try :help)");
-    assert_quiet(&mut raw);
+    raw.assert_quiet();
 }
 
 // ---------------------------------------------------------------- client limit
@@ -1062,7 +1045,7 @@ fn server_full_tells_the_newcomer_then_closes() {
     let mut third = Client::connect_raw(server.addr());
     third.expect("! server full");
     third.expect_closed();
-    assert_quiet(&mut first);
+    first.assert_quiet();
     let expected = format!("* users in #lobby: {} {}", first.nick, second.nick);
     assert_eq!(users(&mut first), expected);
 }
@@ -1132,7 +1115,7 @@ fn disconnect_from_a_room_is_announced_in_that_room() {
     carol.skip_until("* bob left #lobby");
     drop(alice);
     bob.expect("* alice left #rust");
-    assert_quiet(&mut carol);
+    carol.assert_quiet();
 }
 
 /// Reads raw bytes until the server closes; panics if it does not within

@@ -53,14 +53,21 @@ impl Client {
     /// Connects and reads the welcome and own join line (no password).
     pub fn connect(addr: SocketAddr) -> Client {
         let mut client = Client::connect_raw(addr);
-        let welcome = client.line();
+        client.read_welcome();
+        client
+    }
+
+    /// Reads `* welcome NICK` and the own join line; remembers and returns
+    /// the nick.
+    pub fn read_welcome(&mut self) -> String {
+        let welcome = self.line();
         let nick = welcome
             .strip_prefix("* welcome ")
             .unwrap_or_else(|| panic!("expected a welcome, got {welcome:?}"))
             .to_string();
-        client.expect(&format!("* {nick} joined #lobby"));
-        client.nick = nick;
-        client
+        self.expect(&format!("* {nick} joined #lobby"));
+        self.nick = nick.clone();
+        nick
     }
 
     /// Connects, then renames itself to `nick` and reads the rename line.
@@ -135,6 +142,16 @@ impl Client {
     pub fn sync(&mut self) -> Vec<String> {
         self.send(":ping sync");
         self.skip_until("* pong sync")
+    }
+
+    /// Asserts the server owes this client nothing right now.
+    pub fn assert_quiet(&mut self) {
+        let lines = self.sync();
+        assert!(
+            lines.is_empty(),
+            "{} should have received nothing, got {lines:?}",
+            self.nick
+        );
     }
 
     /// Shuts down our sending side (like `nc -N`).
