@@ -515,6 +515,12 @@ impl EventLoop {
         }
         self.open_count += 1;
         info!("{peer}: connected");
+        // Read it this turn: lines may already wait, and the welcome's flush
+        // must not find a reset before they are read.
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            conn.queued_for_read = true;
+            self.to_read.push(id);
+        }
         self.chat.connect(id, &mut self.clients);
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
@@ -726,7 +732,13 @@ impl EventLoop {
                 }
                 Err(err) => {
                     debug!("{}: write: {err}", conn.peer);
-                    clients.kill(id, "write error");
+                    // A peer that reset may have sent lines we have not read
+                    // yet; they are still in the socket and still count.
+                    conn.output.discard(&mut clients.pool);
+                    if conn.phase == Phase::Open {
+                        self.read_connection(id);
+                    }
+                    self.clients.kill(id, "write error");
                     return;
                 }
             }
