@@ -60,6 +60,9 @@ pub struct Connection {
     /// The poller reported the peer's FIN (or an error): input must be read
     /// to its end now, since no further edge will announce it.
     pub hangup_seen: bool,
+    /// A write failed (the peer reset or went away): nothing more is queued
+    /// for it, and it is dropped once its remaining input has been read.
+    pub write_failed: bool,
     /// A read returned end of stream: the peer has shut down its sending side.
     pub read_closed: bool,
     /// The last time this client sent anything, for the idle timeout.
@@ -81,6 +84,7 @@ impl Connection {
             queued_for_read: false,
             wants_writable: false,
             hangup_seen: false,
+            write_failed: false,
             read_closed: false,
             last_input: now,
             end_reason: "closed",

@@ -202,7 +202,7 @@ impl Outbox for Clients {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
-        if conn.phase != Phase::Open {
+        if conn.phase != Phase::Open || conn.write_failed {
             return;
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
@@ -548,6 +548,11 @@ impl EventLoop {
         let mut scratch = std::mem::take(&mut self.scratch);
         let more = self.read_into(id, &mut scratch);
         self.scratch = scratch;
+        let write_failed = self.clients.conns.get(id).is_some_and(|c| c.write_failed);
+        if write_failed && !more {
+            // Everything the peer sent before it went has been run.
+            self.clients.kill(id, "write error");
+        }
         more
     }
 
@@ -719,7 +724,7 @@ impl EventLoop {
             return;
         };
         conn.queued_for_flush = false;
-        if conn.phase == Phase::Dead {
+        if conn.phase == Phase::Dead || conn.write_failed {
             return;
         }
         if !conn.output.is_empty() {
@@ -732,13 +737,19 @@ impl EventLoop {
                 }
                 Err(err) => {
                     debug!("{}: write: {err}", conn.peer);
-                    // A peer that reset may have sent lines we have not read
-                    // yet; they are still in the socket and still count.
                     conn.output.discard(&mut clients.pool);
-                    if conn.phase == Phase::Open {
-                        self.read_connection(id);
+                    if conn.phase != Phase::Open {
+                        clients.kill(id, "write error");
+                        return;
                     }
-                    self.clients.kill(id, "write error");
+                    // The peer is gone, but lines it sent before it went may
+                    // still wait in the socket and still count: the read
+                    // path takes them, in order, then drops the connection.
+                    conn.write_failed = true;
+                    if !conn.queued_for_read {
+                        conn.queued_for_read = true;
+                        self.to_read.push(id);
+                    }
                     return;
                 }
             }
