@@ -20,10 +20,16 @@ pub enum Phase {
     Open,
     /// Out of the chat; its last lines (`* bye`, `! server full`, ...) are
     /// being written. Once they are, the write side is shut down.
-    Closing { deadline: Instant },
+    Closing {
+        /// When it is dropped even if the line was not taken.
+        deadline: Instant,
+    },
     /// Write side shut down; input is read and dropped until the peer closes
     /// too, so closing never sends an RST that could eat our last line.
-    Lingering { deadline: Instant },
+    Lingering {
+        /// When it is dropped even if the peer never closes.
+        deadline: Instant,
+    },
     /// Finished: dropped at the end of the loop turn, never written again.
     Dead,
 }
@@ -41,8 +47,13 @@ impl Phase {
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
+    /// The non-blocking socket, registered with the poller under the
+    /// connection's slab key.
     pub socket: TcpStream,
+    /// The peer's address, for logs.
     pub peer: SocketAddr,
+    /// Where the connection is in its life; decides what input and output
+    /// still mean for it.
     pub phase: Phase,
     /// Splits input into lines; holds only an unfinished line.
     pub framer: LineFramer,

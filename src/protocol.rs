@@ -19,7 +19,12 @@ pub enum Command<'a> {
     /// `:nick NAME`
     Nick(&'a str),
     /// `:pm NAME TEXT` or `:msg NAME TEXT`
-    PrivateMessage { to: &'a str, text: &'a str },
+    PrivateMessage {
+        /// The recipient's nick, as typed.
+        to: &'a str,
+        /// The message, verbatim.
+        text: &'a str,
+    },
     /// `:users`
     Users,
     /// `:join ROOM`
