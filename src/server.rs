@@ -206,6 +206,12 @@ impl Outbox for Clients {
             return;
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
+            // Not slow, perhaps, only busy: the queue may have grown within
+            // this turn. Give the socket one chance to take it; a write
+            // error is left for the flush to find.
+            let _ = conn.output.write_to(&mut conn.socket);
+        }
+        if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
             // may never come.
             warn!(

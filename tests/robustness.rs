@@ -442,3 +442,21 @@ fn second_signal_closes_everything_at_once() {
     let status = server.wait_exit(READ_TIMEOUT);
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn a_burst_past_the_limit_in_one_turn_does_not_cut_off_a_reader() {
+    // 64 KiB of chat in one write is one read and one fan-out turn: eight
+    // times the output limit queued for the reader before any flush. The
+    // socket can take it, so the reader is busy, not slow.
+    let server = start_with(|config| config.max_outbuf_bytes = 8 * 1024);
+    let mut reader = Client::named(server.addr(), "reader");
+    let mut sender = Client::named(server.addr(), "sender");
+    reader.skip_until("* guest2 is now known as sender");
+    let burst = numbered_lines("b", 1000, 64);
+    assert!(burst.len() >= 64 * 1000);
+    sender.send_bytes(&burst);
+    sender.send("end");
+    let lines = reader.skip_until("sender: end");
+    assert_eq!(lines.len(), 1000, "every burst line arrived");
+    assert!(lines.iter().all(|l| l.starts_with("sender: b ")));
+}
