@@ -460,3 +460,23 @@ fn a_burst_past_the_limit_in_one_turn_does_not_cut_off_a_reader() {
     assert_eq!(lines.len(), 1000, "every burst line arrived");
     assert!(lines.iter().all(|l| l.starts_with("sender: b ")));
 }
+
+#[test]
+fn input_past_the_read_budget_is_served_on_later_turns() {
+    // With a 1 KiB budget, 1,000 lines in one write take many turns; with
+    // edge-triggered readiness no new event comes for the rest, so only the
+    // server's own read list can bring it in.
+    let server = start_with(|config| config.read_budget_bytes = 1024);
+    let mut reader = Client::named(server.addr(), "reader");
+    let mut sender = Client::named(server.addr(), "sender");
+    reader.skip_until("* guest2 is now known as sender");
+    sender.send_bytes(&numbered_lines("n", 1000, 100));
+    for i in 0..1000 {
+        let line = reader.line();
+        let expected = format!("sender: n {i} ");
+        assert!(line.starts_with(&expected), "{line:?} is not {expected:?}");
+    }
+    // Meanwhile others were served: a ping answers after the backlog.
+    sender.send(":ping done");
+    sender.skip_until("* pong done");
+}
