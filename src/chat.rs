@@ -125,19 +125,6 @@ impl Chat {
         }
     }
 
-    /// The nick of a welcomed client, for logs.
-    pub fn nick(&self, id: ClientId) -> Option<&str> {
-        match self.members.get(id) {
-            Some(Some(Member::Joined(joined))) => Some(&joined.nick),
-            _ => None,
-        }
-    }
-
-    /// Number of welcomed clients.
-    pub fn joined_count(&self) -> usize {
-        self.nicks.len()
-    }
-
     /// Runs one complete, valid UTF-8, non-empty line from client `id`.
     pub fn handle_line(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) -> Outcome {
         let command = protocol::parse(line);

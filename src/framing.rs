@@ -48,7 +48,7 @@ impl LineFramer {
                 if rest.is_some() {
                     self.discarding = false;
                 }
-            } else if let Some(_rest) = rest {
+            } else if rest.is_some() {
                 if self.partial.is_empty() {
                     emit_line(head, max_line, &mut on_frame);
                 } else if self.partial.len() + head.len() > keep_at_most {

@@ -4,6 +4,7 @@
 //!
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
 //!   output once per turn, reaps closed connections, shuts down.
+//! - [`fd_limit`]: raises the open-file limit for many clients.
 //! - [`connection`]: one client socket with its partial input line and its
 //!   queued output.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
@@ -29,6 +30,7 @@
 pub mod chat;
 pub mod config;
 pub mod connection;
+pub mod fd_limit;
 pub mod framing;
 pub mod loadgen;
 pub mod protocol;

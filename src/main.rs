@@ -115,33 +115,19 @@ fn main() -> ExitCode {
 const SPARE_DESCRIPTORS: u64 = 32;
 
 /// Raises the soft descriptor limit toward `max_clients` (as Redis does), so
-/// the default 1024 does not silently cap the server; warns when the hard
-/// limit is lower. Past the limit the server keeps serving and retries
-/// accepting, so this is about capacity, not safety.
+/// the default 1024 does not silently cap the server; warns when it cannot.
+/// Past the limit the server keeps serving and retries accepting, so this is
+/// about capacity, not safety.
 fn raise_descriptor_limit(max_clients: usize) {
     let wanted = u64::try_from(max_clients)
         .unwrap_or(u64::MAX)
         .saturating_add(SPARE_DESCRIPTORS);
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    let current = unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
-        }
-        if limit.rlim_cur < wanted {
-            limit.rlim_cur = wanted.min(limit.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
-        }
-        limit.rlim_cur
-    };
-    if current < wanted {
-        warn!(
-            "only {current} file descriptors (ulimit -n): fewer than --max-clients {max_clients} \
+    match loopchat::fd_limit::raise(wanted) {
+        Ok(limit) if limit < wanted => warn!(
+            "only {limit} file descriptors (ulimit -n): fewer than --max-clients {max_clients} \
              can connect; raise the hard limit to serve them all"
-        );
+        ),
+        Ok(_) => {}
+        Err(err) => warn!("cannot read the file descriptor limit: {err}"),
     }
 }

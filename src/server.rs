@@ -819,8 +819,12 @@ impl EventLoop {
         }
         for id in idle {
             self.clients.send(id, b"! idle timeout\n");
-            self.chat.disconnect(id, None, &mut self.clients);
-            self.close_gracefully(id, "idle timeout");
+            // The notice may itself have cut a full queue off as too slow;
+            // then that departure is already on its way, with its reason.
+            if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
+                self.chat.disconnect(id, None, &mut self.clients);
+                self.close_gracefully(id, "idle timeout");
+            }
         }
     }
 

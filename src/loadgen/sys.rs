@@ -122,47 +122,20 @@ fn status_rss_kib(status: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Makes sure this process may open `need` file descriptors, raising the
-/// soft limit to the hard one (and, for root, the hard one too); returns the
-/// limit now in force, or an error a person can act on.
+/// Makes sure this process may open `need` file descriptors (see
+/// [`crate::fd_limit::raise`]); returns the limit now in force, or an error a
+/// person can act on.
 pub fn raise_nofile(need: u64) -> Result<u64, String> {
-    // SAFETY: get/setrlimit only touch the struct we own.
-    let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
-        return Err(format!(
-            "getrlimit(RLIMIT_NOFILE): {}",
-            io::Error::last_os_error()
-        ));
-    }
-    if rl.rlim_cur >= need {
-        return Ok(rl.rlim_cur);
-    }
-    let mut want = libc::rlimit {
-        rlim_cur: rl.rlim_max.max(need),
-        rlim_max: rl.rlim_max.max(need),
-    };
-    // Raising the hard limit needs privilege; fall back to soft = hard.
-    // SAFETY: valid pointer.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
-        want = libc::rlimit {
-            rlim_cur: rl.rlim_max,
-            rlim_max: rl.rlim_max,
-        };
-        // SAFETY: valid pointer; lowering nothing.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } != 0 {
-            want.rlim_cur = rl.rlim_cur;
-        }
-    }
-    if want.rlim_cur < need {
+    let limit =
+        crate::fd_limit::raise(need).map_err(|err| format!("getrlimit(RLIMIT_NOFILE): {err}"))?;
+    if limit < need {
         return Err(format!(
             "need {need} open files (clients, plus the in-process server's side), \
-             but RLIMIT_NOFILE is {} (hard {}): raise it with `ulimit -n {need}` \
-             or use fewer --clients",
-            want.rlim_cur, rl.rlim_max
+             but RLIMIT_NOFILE is {limit}: raise it with `ulimit -n {need}` \
+             or use fewer --clients"
         ));
     }
-    Ok(want.rlim_cur)
+    Ok(limit)
 }
 
 /// Size of the kernel's ephemeral port range: how many connections one

@@ -316,23 +316,8 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Raises this process's descriptor limit to at least `wanted` if the hard
-/// limit allows; returns the soft limit now in force.
+/// Raises this process's descriptor limit toward `wanted`; returns the
+/// soft limit now in force.
 pub fn raise_fd_limit(wanted: u64) -> u64 {
-    let mut rlim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit with a valid pointer.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlim) != 0 {
-            return 0;
-        }
-        if rlim.rlim_cur < wanted {
-            rlim.rlim_cur = wanted.min(rlim.rlim_max);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &rlim);
-            libc::getrlimit(libc::RLIMIT_NOFILE, &mut rlim);
-        }
-    }
-    rlim.rlim_cur
+    loopchat::fd_limit::raise(wanted).unwrap_or(0)
 }
