@@ -7,6 +7,8 @@
 //! - [`fd_limit`]: raises the open-file limit for many clients.
 //! - [`connection`]: one client socket with its partial input line and its
 //!   queued output.
+//! - [`limits`]: flood control, fairness by output work, the soft output
+//!   limit over time and the global output bound with eviction.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
+pub mod limits;
 pub mod loadgen;
 pub mod protocol;
 pub mod server;

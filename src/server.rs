@@ -19,6 +19,7 @@
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
+use crate::limits::{self, ClientLimits, Deferred, SoftLimit};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
@@ -52,6 +53,17 @@ const EVENTS_PER_TURN: usize = 1024;
 /// How often the idle timeout is checked; closing deadlines are checked when
 /// they fall due.
 const TIMER_TICK: Duration = Duration::from_secs(1);
+
+/// What a connection's read this turn left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadState {
+    /// Read to the end: the next input raises a new readiness event.
+    Done,
+    /// Input or held-back lines are left: serve it again next turn.
+    Again,
+    /// Flood control holds it back until then.
+    WaitUntil(Instant),
+}
 
 /// A bound chat server, ready to [`run`](Server::run).
 pub struct Server {
@@ -195,10 +207,19 @@ struct Clients {
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
     queued_since_flush: usize,
     max_outbuf_bytes: usize,
+    /// Bound on `pool.lent_bytes()`, the output memory of all clients; 0: none.
+    max_output_total_bytes: usize,
+    soft_outbuf: SoftLimit,
+    /// Output bytes queued since the client being read began its turn: the
+    /// work its lines caused, held against `work_budget_bytes`.
+    work: usize,
+    /// The loop turn's clock.
+    now: Instant,
 }
 
 impl Outbox for Clients {
     fn send(&mut self, to: ClientId, line: &[u8]) {
+        self.work += line.len();
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
@@ -218,20 +239,77 @@ impl Outbox for Clients {
                 "{}: cut off, more than {} bytes of output queued (too slow)",
                 conn.peer, self.max_outbuf_bytes
             );
-            conn.output.discard(&mut self.pool);
-            conn.phase = Phase::Dead;
-            conn.end_reason = "too slow";
-            self.departed.push((to, Some("too slow")));
-            self.dead.push(to);
+            self.cut_off(to);
             return;
         }
         conn.output.push(line, &mut self.pool);
+        self.soft_outbuf
+            .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
         self.queued_since_flush += line.len();
         self.mark_dirty(to);
+        if self.max_output_total_bytes > 0 && self.pool.lent_bytes() > self.max_output_total_bytes {
+            self.enforce_global_bound();
+        }
     }
 }
 
 impl Clients {
+    /// Cuts a client off as a slow consumer: it gets nothing more, and its
+    /// room is told `(too slow)` (a closing connection is simply dropped).
+    fn cut_off(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Dead => {}
+            Phase::Open => {
+                conn.output.discard(&mut self.pool);
+                conn.phase = Phase::Dead;
+                conn.end_reason = "too slow";
+                self.departed.push((id, Some("too slow")));
+                self.dead.push(id);
+            }
+            Phase::Closing { .. } | Phase::Lingering { .. } => self.kill(id, "too slow"),
+        }
+    }
+
+    /// The output memory of all clients together passed
+    /// `max_output_total_bytes`: cut off the clients with the most output
+    /// queued until it is a margin below.
+    /// Each gets one write first, so a reader that was only busy drains
+    /// and keeps its place.
+    fn enforce_global_bound(&mut self) {
+        let bound = self.max_output_total_bytes;
+        let target = limits::eviction_target(bound);
+        let holders = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.phase != Phase::Dead && conn.output.capacity() > 0)
+            .map(|(id, conn)| (conn.output.len(), id))
+            .collect();
+        for id in limits::biggest_first(holders) {
+            if self.pool.lent_bytes() <= target {
+                return;
+            }
+            let conn = &mut self.conns[id];
+            if !conn.write_failed {
+                let _ = conn.output.write_to(&mut conn.socket);
+            }
+            if conn.output.is_empty() && !conn.write_failed {
+                conn.output.release(&mut self.pool);
+                continue;
+            }
+            warn!(
+                "{}: cut off, {} bytes of output queued when all clients together passed {} \
+                 (too slow)",
+                conn.peer,
+                conn.output.len(),
+                bound
+            );
+            self.cut_off(id);
+        }
+    }
+
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.queued_for_flush {
@@ -273,6 +351,9 @@ struct EventLoop {
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
+    /// Connections with unread input held back by flood control until their
+    /// `limits.wake_at`; they are on no other list meanwhile.
+    throttled: Vec<ClientId>,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
@@ -322,6 +403,10 @@ impl EventLoop {
                 pool: BufferPool::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
+                max_output_total_bytes: config.max_output_total_bytes,
+                soft_outbuf: config.soft_outbuf,
+                work: 0,
+                now,
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             config,
@@ -330,6 +415,7 @@ impl EventLoop {
             shutdown,
             signals,
             to_read: Vec::new(),
+            throttled: Vec::new(),
             open_count: 0,
             accept_retry_at: None,
             accept_pending: false,
@@ -350,6 +436,8 @@ impl EventLoop {
                 return Err(err);
             }
             self.now = Instant::now();
+            self.clients.now = self.now;
+            self.wake_throttled();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
@@ -405,6 +493,11 @@ impl EventLoop {
         let mut wake_at = self.next_timer_check;
         if let Some(retry) = self.accept_retry_at {
             wake_at = wake_at.min(retry);
+        }
+        for &id in &self.throttled {
+            if let Some(at) = self.clients.conns.get(id).and_then(|c| c.limits.wake_at) {
+                wake_at = wake_at.min(at);
+            }
         }
         Some(wake_at.saturating_duration_since(Instant::now()))
     }
@@ -488,6 +581,13 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
+        if self.config.send_buffer_bytes > 0 {
+            // Bounds the kernel memory a client that stops reading can pin.
+            let sock = socket2::SockRef::from(&socket);
+            if let Err(err) = sock.set_send_buffer_size(self.config.send_buffer_bytes) {
+                debug!("{peer}: SO_SNDBUF: {err}");
+            }
+        }
         let full = self.open_count >= self.config.max_clients;
         if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
@@ -506,6 +606,7 @@ impl EventLoop {
             return;
         }
         let conn = entry.insert(Connection::new(socket, peer, self.now));
+        conn.limits = ClientLimits::new(&self.config.flood, self.now);
         if full {
             info!(
                 "{peer}: rejected, server full ({} clients)",
@@ -537,51 +638,161 @@ impl EventLoop {
     fn read_ready_connections(&mut self) {
         let ready = std::mem::take(&mut self.to_read);
         for id in ready {
-            let more = self.read_connection(id);
+            let state = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
-                conn.queued_for_read = more;
-                if more {
-                    self.to_read.push(id);
+                conn.queued_for_read = state != ReadState::Done;
+                match state {
+                    ReadState::Done => {}
+                    ReadState::Again => self.to_read.push(id),
+                    ReadState::WaitUntil(at) => {
+                        conn.limits.wake_at = Some(at);
+                        self.throttled.push(id);
+                    }
                 }
             }
             self.settle_departures();
         }
     }
 
-    /// Reads one connection up to its per-turn budget and runs its lines.
-    /// Returns whether input may be left unread.
-    fn read_connection(&mut self, id: ClientId) -> bool {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let more = self.read_into(id, &mut scratch);
-        self.scratch = scratch;
+    /// Puts the throttled connections whose time has come back on the
+    /// read list.
+    fn wake_throttled(&mut self) {
+        let mut i = 0;
+        while i < self.throttled.len() {
+            let id = self.throttled[i];
+            let conn = self.clients.conns.get_mut(id);
+            let due = conn
+                .as_ref()
+                .is_none_or(|c| c.limits.wake_at <= Some(self.now));
+            if due {
+                self.throttled.swap_remove(i);
+                if let Some(conn) = conn {
+                    conn.limits.wake_at = None;
+                    self.to_read.push(id);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Serves one connection for this turn: lines held back earlier first,
+    /// then its socket, up to its read budget, its work budget and its flood
+    /// limit.
+    fn read_connection(&mut self, id: ClientId) -> ReadState {
+        self.clients.work = 0;
+        let state = match self.run_deferred(id) {
+            Some(state) => state,
+            None => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let state = self.read_into(id, &mut scratch);
+                self.scratch = scratch;
+                state
+            }
+        };
         let write_failed = self.clients.conns.get(id).is_some_and(|c| c.write_failed);
-        if write_failed && !more {
+        if write_failed && state == ReadState::Done {
             // Everything the peer sent before it went has been run.
             self.clients.kill(id, "write error");
         }
-        more
+        state
     }
 
-    fn read_into(&mut self, id: ClientId, scratch: &mut [u8]) -> bool {
+    /// Runs the lines held back from earlier turns while the limits allow;
+    /// `Some` when the connection must not be read further this turn.
+    fn run_deferred(&mut self, id: ClientId) -> Option<ReadState> {
+        loop {
+            let conn = self.clients.conns.get_mut(id)?;
+            if conn.limits.deferred.is_empty() {
+                return self.held_back(id);
+            }
+            if conn.phase != Phase::Open {
+                conn.limits.deferred.clear();
+                return None;
+            }
+            if !self.may_run_line(id) {
+                return self.held_back(id);
+            }
+            let conn = self.clients.conns.get_mut(id)?;
+            match conn.limits.deferred.pop_front() {
+                Some(Deferred::Line(line)) => self.run_frame_now(id, Frame::Line(&line)),
+                Some(Deferred::TooLong) => self.run_frame_now(id, Frame::TooLong),
+                None => {}
+            }
+        }
+    }
+
+    /// Whether the connection's next line may run now: it is within its
+    /// work budget for this turn and has a line token. Takes the token.
+    fn may_run_line(&mut self, id: ClientId) -> bool {
+        if self.clients.work >= self.config.work_budget_bytes.max(1) {
+            return false;
+        }
+        let flood = self.config.flood;
+        self.clients
+            .conns
+            .get_mut(id)
+            .is_some_and(|conn| conn.limits.take_line(&flood, self.now))
+    }
+
+    /// `Some` when the connection must stop for this turn: lines are held
+    /// back (until a line token comes, or the next turn for the work
+    /// budget), or its lines have done their turn's work.
+    fn held_back(&mut self, id: ClientId) -> Option<ReadState> {
+        let conn = self.clients.conns.get_mut(id)?;
+        if conn.phase != Phase::Open {
+            conn.limits.deferred.clear();
+            return None;
+        }
+        let over_budget = self.clients.work >= self.config.work_budget_bytes.max(1);
+        if conn.limits.deferred.is_empty() {
+            return over_budget.then_some(ReadState::Again);
+        }
+        if over_budget {
+            return Some(ReadState::Again);
+        }
+        Some(match conn.limits.line_wait(&self.config.flood, self.now) {
+            Some(at) => ReadState::WaitUntil(at),
+            None => ReadState::Again,
+        })
+    }
+
+    fn read_into(&mut self, id: ClientId, scratch: &mut [u8]) -> ReadState {
         let mut budget = self.config.read_budget_bytes.max(1);
+        let flood = self.config.flood;
         loop {
             let Some(conn) = self.clients.conns.get_mut(id) else {
-                return false;
+                return ReadState::Done;
             };
             if conn.phase == Phase::Dead {
-                return false;
+                return ReadState::Done;
             }
-            let want = budget.min(scratch.len());
+            let mut want = budget.min(scratch.len());
+            let open = conn.phase == Phase::Open;
+            if open {
+                // Flood control: a client out of tokens is not read; its
+                // input waits in its socket and TCP pushes back.
+                match conn.limits.bytes_allowed(&flood, self.now) {
+                    Ok(allowed) => want = want.min(allowed),
+                    Err(at) => return ReadState::WaitUntil(at),
+                }
+            }
             match conn.socket.read(&mut scratch[..want]) {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
-                    return false;
+                    return ReadState::Done;
                 }
                 Ok(n) => {
                     conn.last_input = self.now;
+                    if open {
+                        conn.limits.took_bytes(&flood, n);
+                    }
                     if conn.phase == Phase::Open {
                         self.run_input(id, &scratch[..n]);
+                    }
+                    if let Some(state) = self.held_back(id) {
+                        return state;
                     }
                     // A short read emptied the socket and the next byte to
                     // arrive raises a new edge, so the WouldBlock read is
@@ -589,14 +800,14 @@ impl EventLoop {
                     // that, so read on to the end of the stream.
                     let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
                     if n < want && !hangup_seen {
-                        return false;
+                        return ReadState::Done;
                     }
                     budget -= n;
                     if budget == 0 {
-                        return true;
+                        return ReadState::Again;
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadState::Done,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
@@ -606,7 +817,7 @@ impl EventLoop {
                         "read error"
                     };
                     self.clients.kill(id, reason);
-                    return false;
+                    return ReadState::Done;
                 }
             }
         }
@@ -626,7 +837,29 @@ impl EventLoop {
         }
     }
 
+    /// Runs one frame now, or holds it back (in order) when earlier lines
+    /// wait or the limits say so.
     fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
+        let Some(conn) = self.clients.conns.get(id) else {
+            return;
+        };
+        if conn.phase != Phase::Open || frame == Frame::Line(&[]) {
+            return;
+        }
+        if !conn.limits.deferred.is_empty() || !self.may_run_line(id) {
+            let deferred = match frame {
+                Frame::Line(line) => Deferred::Line(line.into()),
+                Frame::TooLong => Deferred::TooLong,
+            };
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                conn.limits.deferred.push_back(deferred);
+            }
+            return;
+        }
+        self.run_frame_now(id, frame);
+    }
+
+    fn run_frame_now(&mut self, id: ClientId, frame: Frame<'_>) {
         if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
             return;
         }
@@ -701,10 +934,14 @@ impl EventLoop {
     }
 
     /// Lets the chat announce clients that were cut off or failed this turn.
+    /// In the order they were cut off, biggest queue first when the global
+    /// bound cut several at once.
     fn settle_departures(&mut self) {
-        while let Some((id, reason)) = self.clients.departed.pop() {
-            self.open_count -= 1;
-            self.chat.disconnect(id, reason, &mut self.clients);
+        while !self.clients.departed.is_empty() {
+            for (id, reason) in std::mem::take(&mut self.clients.departed) {
+                self.open_count -= 1;
+                self.chat.disconnect(id, reason, &mut self.clients);
+            }
         }
     }
 
@@ -735,7 +972,11 @@ impl EventLoop {
         }
         if !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {
-                Ok(_) => {}
+                Ok(_) => clients.soft_outbuf.observe(
+                    &mut conn.limits.soft_since,
+                    conn.output.len(),
+                    self.now,
+                ),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                     clients.mark_dirty(id);
@@ -800,7 +1041,17 @@ impl EventLoop {
         let idle_limit = self.config.idle_timeout;
         let mut idle = Vec::new();
         let mut expired = Vec::new();
+        let mut overstayed = Vec::new();
         for (id, conn) in self.clients.conns.iter() {
+            if conn.phase == Phase::Open
+                && self
+                    .clients
+                    .soft_outbuf
+                    .expired(conn.limits.soft_since, self.now)
+            {
+                overstayed.push(id);
+                continue;
+            }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
@@ -814,6 +1065,17 @@ impl EventLoop {
             }
         }
         self.next_timer_check = next_check;
+        for id in overstayed {
+            if let Some(conn) = self.clients.conns.get(id) {
+                warn!(
+                    "{}: cut off, more than {} bytes of output queued for {:?} (too slow)",
+                    conn.peer,
+                    self.clients.soft_outbuf.bytes,
+                    self.clients.soft_outbuf.period.unwrap_or_default()
+                );
+            }
+            self.clients.cut_off(id);
+        }
         for id in expired {
             self.clients.kill(id, "close timeout");
         }
@@ -840,6 +1102,7 @@ impl EventLoop {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
+                self.throttled.retain(|&queued| queued != id);
             }
             info!("{}: disconnected ({})", conn.peer, conn.end_reason);
         }

@@ -293,6 +293,8 @@ pub fn run(opts: &Options) -> io::Result<Report> {
             config.max_clients = config.max_clients.max(opts.clients + 16);
             // Idle clients in a long --idle hold must not be timed out.
             config.idle_timeout = None;
+            // It measures fan-out, not flood control: senders go flat out.
+            config.flood = crate::limits::FloodLimit::OFF;
             let server = crate::Server::bind(config)?;
             let before = sys::task_ids();
             let r = server.spawn()?;
