@@ -349,7 +349,7 @@ fn read_until_closed(
 
 #[test]
 fn sigterm_under_load_says_goodbye_and_exits_zero() {
-    let server = ServerProcess::start(&[], None);
+    let server = ServerProcess::start(&NO_FLOOD_CONTROL, None);
     let addr = server.addr;
     let mut readers = Vec::new();
     for i in 0..8 {
