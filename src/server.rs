@@ -1038,6 +1038,15 @@ impl EventLoop {
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
         self.clients.pool.trim();
+        debug_assert_eq!(
+            self.clients.pool.lent_bytes(),
+            self.clients
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.output.capacity())
+                .sum::<usize>(),
+            "the global output bound's accounting drifted"
+        );
         let idle_limit = self.config.idle_timeout;
         let mut idle = Vec::new();
         let mut expired = Vec::new();

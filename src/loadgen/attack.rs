@@ -11,7 +11,7 @@
 //!   lines of `--payload` bytes as fast as the server takes them.
 //!
 //! In every mode a probe client in `#lobby` reads everything it is sent and
-//! sends `:ping` every 10 ms; the report gives its round trips, who was cut
+//! sends `:ping` every 100 ms (after the answer to the last); the report gives its round trips, who was cut
 //! off (the `(too slow)` announcements the probe saw, by role), the server's
 //! peak RSS (with `--server-pid`, or this process's when the server runs
 //! in-process) and the peak kernel TCP memory from `/proc/net/sockstat`.
@@ -32,6 +32,9 @@ use super::{sys, Options};
 
 /// Most bytes one attacker sends, whatever `--duration` says.
 const MAX_ATTACK_BYTES: u64 = 4 << 30;
+/// Pause between the probe's pings: 10 a second at most, under the default
+/// flood control's 20 lines a second, so the probe is never throttled itself.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a setup step may wait for a line.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -198,6 +201,35 @@ fn join(
         None => format!("* {guest} is now known as {nick}"),
     };
     while reader.line()? != done {}
+    Ok(stream)
+}
+
+/// A member connected without waiting for anything: its rename (and join)
+/// are sent at once, and the probe's barrier sees them through. Thousands
+/// connect in seconds this way, where waiting for each would pay every
+/// join's fan-out to the whole room in turn.
+fn connect_member(
+    addr: SocketAddr,
+    nick: &str,
+    small_rcvbuf: bool,
+    room: Option<&str>,
+) -> io::Result<TcpStream> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    if small_rcvbuf {
+        socket.set_recv_buffer_size(4096)?;
+    }
+    socket.connect_timeout(&addr.into(), SETUP_TIMEOUT)?;
+    let mut stream: TcpStream = socket.into();
+    stream.set_nodelay(true)?;
+    let mut cmds = format!(":nick {nick}\n");
+    if let Some(room) = room {
+        cmds += &format!(":join {room}\n");
+    }
+    stream.write_all(cmds.as_bytes())?;
     Ok(stream)
 }
 
@@ -383,15 +415,34 @@ pub fn run(
     log(format!("connecting {} members", opts.clients));
     for i in 0..opts.clients {
         match attack {
-            Attack::Rooms => readers.push(join(
+            Attack::Rooms => readers.push(connect_member(
                 addr,
                 &format!("member{i}"),
                 false,
                 Some(&format!("r{i}")),
             )?),
-            _ if i < slow_count => slow.push(join(addr, &format!("slow{i}"), true, None)?),
-            _ => readers.push(join(addr, &format!("reader{i}"), false, None)?),
+            _ if i < slow_count => {
+                slow.push(connect_member(addr, &format!("slow{i}"), true, None)?)
+            }
+            _ => readers.push(connect_member(addr, &format!("reader{i}"), false, None)?),
         }
+    }
+    // Members read from now on (slow ones never do).
+    let sink = spawn_sink(
+        std::mem::take(&mut readers),
+        stop.clone(),
+        read_bytes.clone(),
+    )?;
+    // Barrier: the probe has seen every member renamed (and, for rooms,
+    // leave #lobby for its own room).
+    let mut seen = 0;
+    while seen < opts.clients {
+        let line = probe.line()?;
+        let member = match attack {
+            Attack::Rooms => line.starts_with("* member") && line.ends_with(" left #lobby"),
+            _ => line.contains(" is now known as "),
+        };
+        seen += usize::from(member);
     }
     let mut writers = Vec::new();
     match attack {
@@ -436,7 +487,7 @@ pub fn run(
     report.rss_before_kib = sys::vm_rss_kib(server_pid);
     report.tcp_mem_kib.1 = tcp_mem_kib();
     let sampler = spawn_sampler(server_pid, stop.clone());
-    let sink = spawn_sink(readers, stop.clone(), read_bytes.clone())?;
+    let attack_sink = spawn_sink(readers, stop.clone(), read_bytes.clone())?;
     let filler = "x".repeat(payload);
     let mut writer_threads = Vec::new();
     for (a, stream) in writers.into_iter().enumerate() {
@@ -510,13 +561,14 @@ pub fn run(
                 }
             }
         }
-        thread::sleep(Duration::from_millis(10));
+        thread::sleep(PROBE_INTERVAL);
     }
     stop.store(true, Ordering::Relaxed);
     for t in writer_threads {
         let _ = t.join();
     }
-    let _closed = sink.join().unwrap_or(0);
+    let _ = sink.join();
+    let _ = attack_sink.join();
     let (peak_rss, peak_tcp) = sampler.join().unwrap_or((0, 0));
     report.peak_rss_kib = Some(peak_rss).filter(|&v| v > 0);
     report.tcp_mem_kib.0 = peak_tcp;

@@ -376,7 +376,7 @@ pub fn run_attack(opts: &Options) -> io::Result<attack::AttackReport> {
         .unwrap_or("flood")
         .parse()
         .map_err(invalid)?;
-    sys::raise_nofile(opts.clients as u64 * 4 + 64).map_err(io::Error::other)?;
+    sys::raise_nofile(opts.clients as u64 * 2 + 64).map_err(io::Error::other)?;
     match &opts.addr {
         Some(a) => {
             let addr = a
