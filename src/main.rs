@@ -87,7 +87,8 @@ struct Flags {
     keepalive_count: u32,
 
     /// seconds a closing connection may take to receive its last line
-    /// (bye, server full, shutdown) before it is dropped (default 5)
+    /// (bye, server full) before it is dropped; a shutdown waits at most
+    /// 3 s whatever this says (default 5)
     #[argh(option, default = "5")]
     close_timeout: u64,
 
