@@ -200,8 +200,13 @@ impl Session<'_> {
 
     /// Starts the client from the shell; `echo` marks its exit.
     fn start_client(&self, addr: SocketAddr, args: &str) {
+        self.start_client_with(addr, args, "");
+    }
+
+    /// As [`Session::start_client`], with `env` (`NAME=value ...`) set.
+    fn start_client_with(&self, addr: SocketAddr, args: &str, env: &str) {
         self.line(&format!(
-            "'{}' --addr {addr} {args}; echo \"EXITED:$?\"",
+            "{env} '{}' --addr {addr} {args}; echo \"EXITED:$?\"",
             client_bin().display()
         ));
         self.wait_for("the client's status line", |s| {
@@ -607,4 +612,58 @@ fn server_going_away_restores_the_terminal_or_reconnects() {
     drop(tmux);
     drop(bob);
     server.stop().expect("stop the server");
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    if !have_tmux("a_panic_restores_the_terminal") {
+        return;
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!(
+            "skipping a_panic_restores_the_terminal: the panic trigger is in debug builds only"
+        );
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    shell.start_client_with(server.addr(), "", "LOOPCHAT_CLIENT_PANIC_ON=boom");
+    shell.line("boom");
+    shell.assert_restored(101);
+    shell.wait_text("panic requested with LOOPCHAT_CLIENT_PANIC_ON");
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn an_idle_client_pings_and_hides_the_pong() {
+    if !have_tmux("an_idle_client_pings_and_hides_the_pong") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    let script = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        let mut peer = Peer::new(stream);
+        peer.send("* welcome alice");
+        // Nothing else from us: the client has nothing to answer, so the
+        // next thing it sends on its own is the keepalive.
+        peer.expect(":ping keepalive");
+        peer.send("* pong keepalive");
+        peer.send("zed: after the pong");
+        peer.expect(":quit");
+        peer.send("* bye");
+    });
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.line(&format!(
+        "'{}' --addr {addr} --keepalive 1; echo \"EXITED:$?\"",
+        client_bin().display()
+    ));
+    let screen = alice.wait_text("zed: after the pong");
+    assert!(!screen.contains("pong keepalive"), "{screen}");
+    alice.line(":quit");
+    alice.assert_restored(0);
+    script.join().expect("fake server");
 }

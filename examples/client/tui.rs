@@ -173,8 +173,16 @@ pub fn run(options: Options, connection: Connection) -> u8 {
     }
 }
 
-/// Puts the terminal back as we found it. Safe to call more than once.
+/// Whether the terminal is in full-screen mode (so [`restore`] has work).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Puts the terminal back as we found it. Only the first call after
+/// entering does anything: leaving the alternate screen twice would move
+/// the cursor back over whatever was printed in between (a panic message).
 fn restore() {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = execute!(
         io::stdout(),
@@ -198,8 +206,12 @@ impl Screen {
             std::panic::set_hook(Box::new(move |info| {
                 restore();
                 previous(info);
+                // A panic on any thread ends the client: the screen is gone,
+                // and a half-working client would only confuse.
+                std::process::exit(101);
             }));
         });
+        ACTIVE.store(true, Ordering::SeqCst);
         enable_raw_mode()?;
         let mut out = io::stdout();
         execute!(out, EnterAlternateScreen, EnableBracketedPaste)?;
@@ -393,6 +405,12 @@ impl App {
         let line = self.editor.submit();
         if line.is_empty() {
             return;
+        }
+        // Debug builds only: lets tests/tui.rs check that a panic restores
+        // the terminal.
+        #[cfg(debug_assertions)]
+        if std::env::var("LOOPCHAT_CLIENT_PANIC_ON").is_ok_and(|p| p == line) {
+            panic!("panic requested with LOOPCHAT_CLIENT_PANIC_ON");
         }
         self.state.scroll = 0;
         if is_quit_command(line.as_bytes()) {
