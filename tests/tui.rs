@@ -478,14 +478,18 @@ fn resize_redraws_the_layout() {
     alice.wait_text("users (1)");
 
     tmux.run(&["resize-window", "-t", "alice", "-x", "50", "-y", "15"]);
+    // Until the client redraws, tmux shows the old frame cropped: the end of
+    // the long line and the connection state (right-aligned) are cut off.
     let screen = alice.wait_for("the narrow layout", |s| {
-        s.lines().count() <= 15 && !s.contains("users (") && s.contains("a long line that")
+        s.lines().nth(13).is_some_and(|l| l.contains("connected"))
+            && s.contains("not on a wide one")
     });
     assert!(screen.lines().all(|l| l.chars().count() <= 50), "{screen}");
     assert!(!screen.contains(long), "not wrapped: {screen}");
-    // The status line keeps the connection state in view.
-    let status = screen.lines().nth(13).unwrap_or("");
-    assert!(status.contains("connected"), "{screen}");
+    assert!(
+        !screen.contains("users ("),
+        "no room for the panel: {screen}"
+    );
 
     tmux.run(&["resize-window", "-t", "alice", "-x", "100", "-y", "30"]);
     alice.wait_for("the wide layout", |s| {
@@ -666,4 +670,27 @@ fn an_idle_client_pings_and_hides_the_pong() {
     alice.line(":quit");
     alice.assert_restored(0);
     script.join().expect("fake server");
+}
+
+#[test]
+fn a_full_server_is_reported_once_the_screen_is_restored() {
+    if !have_tmux("a_full_server_is_reported_once_the_screen_is_restored") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    let script = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        Peer::new(stream).send("! server full");
+        // Dropping the stream closes the connection.
+    });
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    shell.line(&format!(
+        "'{}' --addr {addr} --no-reconnect; echo \"EXITED:$?\"",
+        client_bin().display()
+    ));
+    script.join().expect("fake server");
+    shell.assert_restored(1);
+    shell.wait_text(&format!("* disconnected from {addr}: ! server full"));
 }

@@ -325,10 +325,17 @@ impl State {
             self.push(Kind::Presence(line.to_string()));
             return;
         }
-        if tail.starts_with("left ") && self.in_room(first) {
-            self.users.retain(|u| !u.eq_ignore_ascii_case(first));
-            self.push(Kind::Presence(line.to_string()));
-            return;
+        if let Some(room) = tail.strip_prefix("left ") {
+            let room = room.split(' ').next().unwrap_or(room);
+            if self
+                .room
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case(room))
+            {
+                self.users.retain(|u| !u.eq_ignore_ascii_case(first));
+                self.push(Kind::Presence(line.to_string()));
+                return;
+            }
         }
         if let Some(new) = tail.strip_prefix("is now known as ") {
             if self.me(first) {
@@ -448,9 +455,21 @@ impl State {
         self.pending.pongs += 1;
     }
 
-    /// We asked for `:rooms` on our own.
-    pub fn rooms_asked(&mut self) {
+    /// We asked for `:users` and `:rooms` on our own (the periodic refresh,
+    /// which also heals the user list should a `:me` have looked like a
+    /// leave).
+    pub fn refresh_asked(&mut self) {
+        self.pending.users += 1;
         self.pending.rooms += 1;
+    }
+
+    /// The error line the server sent last, if its last line was one
+    /// (`! server full`): the reason to give on leaving.
+    pub fn last_error(&self) -> Option<&str> {
+        match self.messages.back().map(|m| &m.kind) {
+            Some(Kind::Error(text)) => Some(text),
+            _ => None,
+        }
     }
 
     /// The connection ended: nothing we asked for will be answered.

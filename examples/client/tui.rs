@@ -37,8 +37,9 @@ use crate::{is_quit_command, ui, Options, KEEPALIVE_PING};
 /// How often the loop wakes without an event (timers, the reconnect
 /// countdown, signals).
 const TICK: Duration = Duration::from_millis(250);
-/// How often the room list is refreshed with `:rooms`.
-const ROOMS_REFRESH: Duration = Duration::from_secs(30);
+/// How often the user and room lists are refreshed with `:users` and
+/// `:rooms`.
+const REFRESH: Duration = Duration::from_secs(30);
 /// How long `:quit` waits for `* bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a last `:quit` may take to leave on Ctrl-C.
@@ -121,7 +122,7 @@ pub fn run(options: Options, connection: Connection) -> u8 {
         reconnect: options.reconnect,
         keepalive: options.keepalive,
         last_sent: Instant::now(),
-        rooms_asked: Instant::now(),
+        refreshed: Instant::now(),
         quitting: None,
         exit: None,
         farewell: None,
@@ -242,7 +243,7 @@ struct App {
     reconnect: bool,
     keepalive: Option<Duration>,
     last_sent: Instant,
-    rooms_asked: Instant,
+    refreshed: Instant,
     /// We sent `:quit`: leave at `* bye`, the close, or this deadline.
     quitting: Option<Instant>,
     /// Set when the loop should restore the screen and exit.
@@ -321,7 +322,10 @@ impl App {
                 if self.quitting.is_some() {
                     self.leave(EXIT_OK, None);
                 } else if !self.reconnect {
-                    let farewell = format!("* disconnected from {}{why}", self.state.server);
+                    let mut farewell = format!("* disconnected from {}{why}", self.state.server);
+                    if let Some(error) = self.state.last_error() {
+                        farewell.push_str(&format!(": {error}"));
+                    }
                     self.leave(EXIT_DISCONNECTED, Some(farewell));
                 } else {
                     self.state.notice(format!("connection lost{why}"));
@@ -338,7 +342,7 @@ impl App {
                 self.state.notice(format!("connected to {peer} again"));
                 self.state.server = peer;
                 self.last_sent = Instant::now();
-                self.rooms_asked = Instant::now();
+                self.refreshed = Instant::now();
             }
         }
     }
@@ -433,7 +437,7 @@ impl App {
         }
     }
 
-    /// Timers: the `:quit` deadline, keepalive, the room list refresh, the
+    /// Timers: the `:quit` deadline, keepalive, the list refresh, the
     /// reconnect countdown.
     fn tick(&mut self) {
         let now = Instant::now();
@@ -447,9 +451,10 @@ impl App {
         if !self.connected() || !self.state.welcomed || self.quitting.is_some() {
             return;
         }
-        if now.duration_since(self.rooms_asked) >= ROOMS_REFRESH {
-            self.rooms_asked = now;
-            self.state.rooms_asked();
+        if now.duration_since(self.refreshed) >= REFRESH {
+            self.refreshed = now;
+            self.state.refresh_asked();
+            self.send(":users");
             self.send(":rooms");
         }
         if let Some(every) = self.keepalive {

@@ -320,12 +320,16 @@ fn draw_panel(frame: &mut Frame, state: &State, area: Rect) {
             .room
             .as_deref()
             .is_some_and(|r| r.eq_ignore_ascii_case(name));
-        let style = if current {
-            Style::new().add_modifier(Modifier::BOLD)
+        let (style, count) = if current {
+            // Our own room's count is kept current by joins and leaves; the
+            // others' by the periodic `:rooms`.
+            (
+                Style::new().add_modifier(Modifier::BOLD),
+                format!(" {}", state.users.len()),
+            )
         } else {
-            Style::new()
+            (Style::new(), format!(" {count}"))
         };
-        let count = format!(" {count}");
         let name = fit(name, inner_width.saturating_sub(count.len() + 1));
         lines.push(Line::from(vec![
             Span::styled(format!(" {name}"), style),
