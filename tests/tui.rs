@@ -209,8 +209,15 @@ impl Session<'_> {
             "{env} '{}' --addr {addr} {args}; echo \"EXITED:$?\"",
             client_bin().display()
         ));
+        // With --nick, ready means renamed.
+        let nick = args
+            .split_whitespace()
+            .skip_while(|a| *a != "--nick")
+            .nth(1)
+            .map(|n| format!("│ {n} │ #"))
+            .unwrap_or_else(|| " │ #".to_string());
         self.wait_for("the client's status line", |s| {
-            status_line(s).contains("connected") && status_line(s).contains(" │ #")
+            status_line(s).contains("connected") && status_line(s).contains(&nick)
         });
     }
 
@@ -472,7 +479,7 @@ fn resize_redraws_the_layout() {
     let tmux = Tmux::new();
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
-    let long = "a long line that wraps on a narrow screen but not on a wide one";
+    let long = "a long line that wraps on a narrow screen only";
     alice.line(long);
     alice.wait_text(long);
     alice.wait_text("users (1)");
@@ -481,8 +488,7 @@ fn resize_redraws_the_layout() {
     // Until the client redraws, tmux shows the old frame cropped: the end of
     // the long line and the connection state (right-aligned) are cut off.
     let screen = alice.wait_for("the narrow layout", |s| {
-        s.lines().nth(13).is_some_and(|l| l.contains("connected"))
-            && s.contains("not on a wide one")
+        s.lines().nth(13).is_some_and(|l| l.contains("connected")) && s.contains("screen only")
     });
     assert!(screen.lines().all(|l| l.chars().count() <= 50), "{screen}");
     assert!(!screen.contains(long), "not wrapped: {screen}");

@@ -188,6 +188,11 @@ impl State {
                 self.has_history = Some(false);
                 return send;
             }
+            if rest.starts_with("nick ") || rest.starts_with("invalid name ") {
+                // A refused `:nick`: our lines go out under the old one,
+                // which a reconnect takes again unless it was a guest nick.
+                self.want_nick = self.nick.clone().filter(|n| !is_guest(n));
+            }
             if rest == "wrong password" && self.auth_sent {
                 // Do not try it again on the next reconnect.
                 self.password = None;
@@ -415,7 +420,11 @@ impl State {
         if input.is_empty() {
             return None;
         }
-        let me = self.nick.clone().unwrap_or_else(|| "me".to_string());
+        // A `:nick` on its way (from --nick) is the name the server will
+        // have when it reads this line.
+        let me = (self.want_nick.clone())
+            .or_else(|| self.nick.clone())
+            .unwrap_or_else(|| "me".to_string());
         let shown = for_screen(input);
         if !input.starts_with(':') || input.starts_with("::") {
             // `::text` is chat starting with one `:`.
@@ -482,6 +491,12 @@ impl State {
         self.users.clear();
         self.rooms.clear();
     }
+}
+
+/// `guestN`: a nick the server assigned, not one to ask for again.
+fn is_guest(nick: &str) -> bool {
+    nick.strip_prefix("guest")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Sorts as the server does: by the lower-cased name.
@@ -624,6 +639,27 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn own_lines_carry_the_nick_being_taken_until_it_is_refused() {
+        let mut s = State::new("test".into(), Some("alice".into()), None);
+        s.on_line(b"* welcome guest1");
+        s.on_input("early");
+        s.on_line(b"! nick alice is taken");
+        s.on_input("later");
+        let k = kinds(&s);
+        let nicks: Vec<&str> = k
+            .iter()
+            .filter_map(|k| match k {
+                Kind::Chat { nick, .. } => Some(nick.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(nicks, ["alice", "guest1"]);
+        s.disconnected();
+        // The guest nick is not asked for again.
+        assert!(s.on_line(b"* welcome guest7").is_empty());
     }
 
     #[test]
