@@ -530,6 +530,16 @@ fn scrollback_pages_up_and_down() {
     alice.wait_for("the newest line again", |s| {
         s.contains("bob: line number 79") && !status_line(s).contains("scrolled up")
     });
+    // The mouse wheel, as the terminal reports it (SGR mouse mode): up three
+    // rows, then down again.
+    alice.type_text("\x1b[<64;10;10M");
+    let screen = alice.wait_for("three rows up", |s| status_line(s).contains("scrolled up"));
+    assert!(screen.contains("bob: line number 76"), "{screen}");
+    assert!(!screen.contains("bob: line number 77"), "{screen}");
+    alice.type_text("\x1b[<65;10;10M");
+    alice.wait_for("the newest line after the wheel", |s| {
+        s.contains("bob: line number 79") && !status_line(s).contains("scrolled up")
+    });
     drop(tmux);
     drop(bob);
     server.stop().expect("stop the server");

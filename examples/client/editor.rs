@@ -163,13 +163,18 @@ impl Editor {
         self.text.truncate(self.cursor);
     }
 
-    /// Enter: returns the line and clears the editor.
+    /// Enter: returns the line and clears the editor; the line joins the
+    /// history unless it is an `:auth`.
     pub fn submit(&mut self) -> String {
         self.edited();
         self.browsing = None;
         let line = std::mem::take(&mut self.text);
         self.cursor = 0;
-        if !line.is_empty() && self.history.last() != Some(&line) {
+        // A password is not kept for Up to show again.
+        let secret = line
+            .get(..6)
+            .is_some_and(|w| w.eq_ignore_ascii_case(":auth "));
+        if !line.is_empty() && !secret && self.history.last() != Some(&line) {
             self.history.push(line.clone());
             if self.history.len() > HISTORY {
                 self.history.remove(0);
@@ -337,6 +342,8 @@ mod tests {
     #[test]
     fn history_walks_back_and_returns_to_the_draft() {
         let mut e = typed("one");
+        e.submit();
+        e.insert_str(":AUTH secret");
         e.submit();
         e.insert_str("two");
         e.submit();

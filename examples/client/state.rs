@@ -464,11 +464,8 @@ impl State {
         self.pending.pongs += 1;
     }
 
-    /// We asked for `:users` and `:rooms` on our own (the periodic refresh,
-    /// which also heals the user list should a `:me` have looked like a
-    /// leave).
-    pub fn refresh_asked(&mut self) {
-        self.pending.users += 1;
+    /// We asked for `:rooms` on our own (the periodic refresh).
+    pub fn rooms_asked(&mut self) {
         self.pending.rooms += 1;
     }
 

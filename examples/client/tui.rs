@@ -37,8 +37,9 @@ use crate::{is_quit_command, ui, Options, KEEPALIVE_PING};
 /// How often the loop wakes without an event (timers, the reconnect
 /// countdown, signals).
 const TICK: Duration = Duration::from_millis(250);
-/// How often the user and room lists are refreshed with `:users` and
-/// `:rooms`.
+/// How often the room list is refreshed with `:rooms`. (Not `:users`: in a
+/// room of thousands its answer is large, and joins, leaves and renames keep
+/// the user list current anyway.)
 const REFRESH: Duration = Duration::from_secs(30);
 /// How long `:quit` waits for `* bye`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -453,8 +454,7 @@ impl App {
         }
         if now.duration_since(self.refreshed) >= REFRESH {
             self.refreshed = now;
-            self.state.refresh_asked();
-            self.send(":users");
+            self.state.rooms_asked();
             self.send(":rooms");
         }
         if let Some(every) = self.keepalive {
