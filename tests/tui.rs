@@ -710,3 +710,28 @@ fn a_full_server_is_reported_once_the_screen_is_restored() {
     shell.assert_restored(1);
     shell.wait_text(&format!("* disconnected from {addr}: ! server full"));
 }
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if !have_tmux("sigterm_restores_the_terminal") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    shell.start_client(server.addr(), "--nick alice");
+    // The client is the shell's only child.
+    let shell_pid = shell.display("#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children"))
+        .expect("the shell's children");
+    let client_pid: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child of the shell: {children:?}"));
+    // SAFETY: kill(2) with a pid we just read and a valid signal number.
+    assert_eq!(unsafe { libc::kill(client_pid, libc::SIGTERM) }, 0);
+    shell.assert_restored(1);
+    drop(tmux);
+    server.stop().expect("stop the server");
+}

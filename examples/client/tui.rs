@@ -45,6 +45,8 @@ const REFRESH: Duration = Duration::from_secs(30);
 const BYE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a last `:quit` may take to leave on Ctrl-C.
 const CLOSE_WAIT: Duration = Duration::from_millis(500);
+/// Longest time events are handled without a redraw.
+const DRAIN_LIMIT: Duration = Duration::from_millis(50);
 /// Rows the mouse wheel scrolls per step.
 const WHEEL_ROWS: usize = 3;
 
@@ -79,8 +81,11 @@ pub fn run(options: Options, connection: Connection) -> u8 {
         signal_hook::consts::SIGHUP,
         signal_hook::consts::SIGINT,
     ] {
-        // Without the handler the default action still ends the process;
-        // we only lose the restore, so a failure is not fatal.
+        // The first signal asks the loop to restore the terminal and leave;
+        // a second one, should the loop be stuck, ends the process at once.
+        // Without the handlers the default action still ends the process
+        // (only the restore is lost), so a failure is not fatal.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 1, Arc::clone(&stop));
         let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
     }
 
@@ -152,8 +157,10 @@ pub fn run(options: Options, connection: Connection) -> u8 {
         match rx.recv_timeout(TICK) {
             Ok(event) => {
                 app.handle(event, &mut screen);
-                // Take everything already waiting before drawing once.
-                while app.exit.is_none() {
+                // Take what is already waiting before drawing once, but
+                // draw at least every DRAIN_LIMIT under a flood.
+                let until = Instant::now() + DRAIN_LIMIT;
+                while app.exit.is_none() && Instant::now() < until {
                     match rx.try_recv() {
                         Ok(event) => app.handle(event, &mut screen),
                         Err(_) => break,
