@@ -1,5 +1,6 @@
-//! End-to-end tests of the terminal client (`examples/client.rs`): the built
-//! example runs as a child process with piped stdin, against either the real
+//! End-to-end tests of the terminal client's line mode (`examples/client/`;
+//! the full screen is tests/tui.rs): the built example runs as a child
+//! process with piped stdin, against either the real
 //! server in-process or a scripted fake server on a plain `TcpListener` (for
 //! what the real server never does: escape sequences, vanishing mid-session).
 //!
