@@ -660,6 +660,19 @@ mod tests {
     }
 
     #[test]
+    fn the_password_is_sent_when_asked_and_dropped_when_wrong() {
+        let mut s = State::new("test".into(), None, Some("pw".into()));
+        assert_eq!(s.on_line(b"* password required"), [":auth pw"]);
+        s.on_line(b"! wrong password");
+        s.disconnected();
+        // A reconnect does not try it again: the person types :auth.
+        assert!(s.on_line(b"* password required").is_empty());
+        s.on_input(":auth better");
+        s.disconnected();
+        assert_eq!(s.on_line(b"* password required"), [":auth better"]);
+    }
+
+    #[test]
     fn keepalive_pongs_are_hidden_but_typed_pings_are_not() {
         let mut s = state();
         let n = s.messages.len();

@@ -253,20 +253,23 @@ fn draw_messages(frame: &mut Frame, state: &mut State, area: Rect) {
     frame.render_widget(Paragraph::new(lines), area);
 }
 
+/// `text` cut to `width` columns, ending in `…` when cut.
 fn fit(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
     let mut out = String::new();
     let mut used = 0;
     for g in text.graphemes(true) {
         let w = g.width();
-        if used + w > width {
-            if let Some(last) = out.pop() {
-                let _ = last;
-                out.push('…');
-            }
+        if used + w + 1 > width {
             break;
         }
         out.push_str(g);
         used += w;
+    }
+    if width > 0 {
+        out.push('…');
     }
     out
 }
@@ -429,6 +432,15 @@ mod tests {
             let width: usize = row.spans.iter().map(|s| s.content.width()).sum();
             assert!(width <= 20);
         }
+    }
+
+    #[test]
+    fn fit_cuts_whole_graphemes_and_marks_the_cut() {
+        assert_eq!(fit("alice", 5), "alice");
+        assert_eq!(fit("alicia", 5), "alic…");
+        assert_eq!(fit("世界世界", 6), "世界…");
+        assert_eq!(fit("世界世界", 5), "世界…");
+        assert_eq!(fit("abc", 0), "");
     }
 
     #[test]
