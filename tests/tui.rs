@@ -102,6 +102,9 @@ impl Tmux {
             .env_remove("TMUX")
             .env_remove("LOOPCHAT_PASSWORD")
             .env("TERM", "xterm-256color")
+            // tmux shows wide characters only when the locale says UTF-8;
+            // CI may have no locale set at all.
+            .env("LC_ALL", "C.UTF-8")
             .output()
             .expect("run tmux");
         assert!(
