@@ -529,19 +529,27 @@ fn scrollback_pages_up_and_down() {
     let screen = alice.wait_for("older lines", |s| s.contains("bob: line number 40"));
     assert!(status_line(&screen).contains("scrolled up"), "{screen}");
     assert!(!screen.contains("line number 79"), "{screen}");
+    // A line arriving meanwhile leaves the view where it is and is counted.
+    bob.send("one more");
+    let screen = alice.wait_for("the count of new lines", |s| {
+        status_line(s).contains("scrolled up, 1 new")
+    });
+    assert!(screen.contains("bob: line number 40"), "{screen}");
+    // One page down is one row short of the bottom now; the next gets there.
+    alice.press("PageDown");
     alice.press("PageDown");
     alice.wait_for("the newest line again", |s| {
-        s.contains("bob: line number 79") && !status_line(s).contains("scrolled up")
+        s.contains("bob: one more") && !status_line(s).contains("scrolled up")
     });
     // The mouse wheel, as the terminal reports it (SGR mouse mode): up three
     // rows, then down again.
     alice.type_text("\x1b[<64;10;10M");
     let screen = alice.wait_for("three rows up", |s| status_line(s).contains("scrolled up"));
-    assert!(screen.contains("bob: line number 76"), "{screen}");
-    assert!(!screen.contains("bob: line number 77"), "{screen}");
+    assert!(screen.contains("bob: line number 77"), "{screen}");
+    assert!(!screen.contains("bob: line number 78"), "{screen}");
     alice.type_text("\x1b[<65;10;10M");
     alice.wait_for("the newest line after the wheel", |s| {
-        s.contains("bob: line number 79") && !status_line(s).contains("scrolled up")
+        s.contains("bob: one more") && !status_line(s).contains("scrolled up")
     });
     drop(tmux);
     drop(bob);

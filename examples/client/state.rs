@@ -56,6 +56,8 @@ pub struct Message {
     pub kind: Kind,
     /// A `[history TIME]` line: `at` is the time the server gave.
     pub history: bool,
+    /// Someone else's line that names us.
+    pub mention: bool,
 }
 
 /// The connection as the status line shows it.
@@ -89,6 +91,8 @@ pub struct State {
     pub rooms: Vec<(String, String)>,
     /// Rows scrolled up from the bottom of the pane.
     pub scroll: usize,
+    /// Messages that arrived below a scrolled-up view.
+    pub unseen: usize,
     /// Width the pane was last drawn at, to keep a scrolled view still when
     /// lines arrive.
     pub pane_width: usize,
@@ -123,6 +127,7 @@ impl State {
             users: Vec::new(),
             rooms: Vec::new(),
             scroll: 0,
+            unseen: 0,
             pane_width: 80,
             pane_height: 20,
             want_nick: nick,
@@ -143,6 +148,15 @@ impl State {
             .is_some_and(|n| n.eq_ignore_ascii_case(name))
     }
 
+    /// Whether `text` has our nick as a word (any case).
+    fn names_me(&self, text: &str) -> bool {
+        let Some(nick) = self.nick.as_deref() else {
+            return false;
+        };
+        text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+            .any(|word| word.eq_ignore_ascii_case(nick))
+    }
+
     fn in_room(&self, name: &str) -> bool {
         self.users.iter().any(|u| u.eq_ignore_ascii_case(name))
     }
@@ -157,14 +171,25 @@ impl State {
     }
 
     fn insert(&mut self, at: Option<usize>, kind: Kind, clock: Clock, history: bool) {
+        let mention = match &kind {
+            Kind::Chat {
+                text, own: false, ..
+            }
+            | Kind::Action { text, .. }
+            | Kind::PmIn { text, .. } => self.names_me(text),
+            _ => false,
+        };
         let message = Message {
             at: clock,
             kind,
             history,
+            mention,
         };
         if self.scroll > 0 {
-            // Keep a scrolled-up view where it is.
+            // Keep a scrolled-up view where it is, and count what arrived
+            // below it.
             self.scroll += crate::ui::rows_of(&message, self.pane_width, Clock::now().day);
+            self.unseen += 1;
         }
         match at {
             Some(i) if i < self.messages.len() => self.messages.insert(i, message),
@@ -670,6 +695,16 @@ mod tests {
         s.on_input(":auth better");
         s.disconnected();
         assert_eq!(s.on_line(b"* password required"), [":auth better"]);
+    }
+
+    #[test]
+    fn lines_naming_us_are_mentions() {
+        let mut s = state();
+        s.on_line(b"bob: hi Alice!");
+        s.on_line(b"bob: malice aforethought");
+        s.on_input("alice here");
+        let m: Vec<bool> = s.messages.iter().rev().take(3).map(|m| m.mention).collect();
+        assert_eq!(m, [false, false, true]);
     }
 
     #[test]

@@ -79,6 +79,10 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
             out.push((": ".into(), plain));
             let style = if *own {
                 Style::new().add_modifier(Modifier::BOLD)
+            } else if message.mention {
+                Style::new()
+                    .fg(Color::LightYellow)
+                    .add_modifier(Modifier::BOLD)
             } else {
                 plain
             };
@@ -342,7 +346,7 @@ fn draw_panel(frame: &mut Frame, state: &State, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-fn draw_status(frame: &mut Frame, state: &State, area: Rect) {
+fn draw_status(frame: &mut Frame, state: &mut State, area: Rect) {
     let bar = Style::new().bg(Color::Blue).fg(Color::White);
     let (link, link_style) = match state.link {
         Link::Connected if state.welcomed => ("connected".to_string(), bar),
@@ -361,10 +365,13 @@ fn draw_status(frame: &mut Frame, state: &State, area: Rect) {
     };
     let mut right = vec![Span::styled(format!("{link} "), link_style)];
     if state.scroll > 0 {
-        right.insert(
-            0,
-            Span::styled("scrolled up (PgDn) │ ", bar.fg(Color::LightYellow)),
-        );
+        let below = match state.unseen {
+            0 => "scrolled up (PgDn) │ ".to_string(),
+            n => format!("scrolled up, {n} new (PgDn) │ "),
+        };
+        right.insert(0, Span::styled(below, bar.fg(Color::LightYellow)));
+    } else {
+        state.unseen = 0;
     }
     let right_width: usize = right.iter().map(|s| s.content.width()).sum();
     let left = format!(
