@@ -1,7 +1,8 @@
 //! End-to-end tests of the full-screen client (`examples/client/`) in a real
-//! terminal: tmux. Each test starts its own tmux server (`-L`, no config
-//! file), runs `sh` in fixed-size sessions, types the client's command line
-//! into it, and reads the screen with `capture-pane`.
+//! terminal: tmux. Each test starts its own tmux server (no config file, its
+//! socket in the temp directory, removed afterwards), runs `sh` in
+//! fixed-size sessions, types the client's command line into it, and reads
+//! the screen with `capture-pane`.
 //!
 //! Every wait polls the screen until the expected text appears or a
 //! deadline passes; a failure prints the screen. tmux is installed by
@@ -81,23 +82,24 @@ fn have_tmux(test: &str) -> bool {
 
 /// One tmux server of our own, killed (with everything in it) on drop.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
 }
 
 impl Tmux {
     fn new() -> Tmux {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!(
-            "loopchat-tui-{}-{}",
+        let socket = std::env::temp_dir().join(format!(
+            "loopchat-tui-{}-{}.sock",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        ));
         Tmux { socket }
     }
 
     fn run(&self, args: &[&str]) -> Output {
         let output = Command::new("tmux")
-            .args(["-f", "/dev/null", "-L", &self.socket])
+            .args(["-f", "/dev/null", "-S"])
+            .arg(&self.socket)
             .args(args)
             .env_remove("TMUX")
             .env_remove("LOOPCHAT_PASSWORD")
@@ -140,10 +142,13 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
