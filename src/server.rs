@@ -520,7 +520,8 @@ impl EventLoop {
                 "too many from address",
             )
         };
-        if (full || crowded) && self.clients.conns.len() - self.open_count >= REJECT_RESERVE {
+        let lingering = self.clients.conns.len().saturating_sub(self.open_count);
+        if (full || crowded) && lingering >= REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
             let _ = socket.write(refusal);
             if self.logs.allow(peer.ip(), self.now) {

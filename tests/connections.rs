@@ -574,3 +574,45 @@ fn sigterm_with_500_readers_that_never_close_tells_all_and_exits_zero() {
     );
     drop(clients);
 }
+
+// ---------------------------------------------------------------- --addr
+
+#[test]
+fn addr_accepts_a_host_name() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_loopchat"))
+        .args(["--addr", "localhost:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the binary");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let listening = loop {
+        let line = rx.recv_timeout(READ_TIMEOUT).expect("a listening line");
+        if let Some((_, rest)) = line.split_once("listening on ") {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_string();
+        }
+    };
+    let addr: SocketAddr = listening.parse().expect("a socket address");
+    assert!(addr.ip().is_loopback(), "localhost resolved to {addr}");
+    let mut client = Client::connect(addr);
+    client.send(":ping host");
+    client.expect("* pong host");
+    let _ = child.kill();
+    let _ = child.wait();
+}
