@@ -900,7 +900,8 @@ impl EventLoop {
         }
     }
 
-    /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
+    /// Idle (unfinished line) and auth timeouts, closing deadlines, lockout
+    /// expiry and log summaries; runs every [`TIMER_TICK`].
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
         self.clients.pool.trim();
