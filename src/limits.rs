@@ -25,7 +25,6 @@
 //!   clients together passes the bound, the clients holding the most are cut
 //!   off first until it is a margin below (Redis 7's `maxmemory-clients`).
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Per-client input rate limit. A rate of 0 turns that bucket off.
@@ -119,14 +118,80 @@ impl TokenBucket {
     }
 }
 
-/// A line read from a client but not run yet, because the client used its
-/// line tokens or its work budget for this turn.
-#[derive(Debug)]
-pub enum Deferred {
-    /// A complete line, as framed (may be invalid UTF-8; checked when run).
-    Line(Box<[u8]>),
+/// Lines read from a client but not run yet, because it used its line
+/// tokens or its work budget for this turn: packed in one buffer, each as a
+/// 4-byte length and its bytes (`u32::MAX` and no bytes for a line that
+/// passed the length limit), so a read of tiny lines costs at most 2.5
+/// times its size, and an empty queue holds no memory.
+#[derive(Debug, Default)]
+pub struct HeldLines {
+    buf: Vec<u8>,
+    /// Start of the oldest line not taken yet.
+    head: usize,
+}
+
+/// A held line, as [`HeldLines::pop_into`] returns it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Held {
+    /// A complete line, copied into the caller's buffer.
+    Line,
     /// A line that passed the length limit.
     TooLong,
+}
+
+const TOO_LONG: u32 = u32::MAX;
+
+impl HeldLines {
+    /// Whether no line waits.
+    pub fn is_empty(&self) -> bool {
+        self.head == self.buf.len()
+    }
+
+    /// Heap bytes held.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Queues a complete line.
+    pub fn push_line(&mut self, line: &[u8]) {
+        let len = u32::try_from(line.len()).unwrap_or(TOO_LONG - 1);
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(&line[..len as usize]);
+    }
+
+    /// Queues a line that passed the length limit.
+    pub fn push_too_long(&mut self) {
+        self.buf.extend_from_slice(&TOO_LONG.to_le_bytes());
+    }
+
+    /// Takes the oldest line, copying its bytes into `line`.
+    pub fn pop_into(&mut self, line: &mut Vec<u8>) -> Option<Held> {
+        if self.is_empty() {
+            return None;
+        }
+        let at = self.head;
+        let len = u32::from_le_bytes(self.buf[at..at + 4].try_into().expect("4 bytes"));
+        self.head = at + 4;
+        let held = if len == TOO_LONG {
+            Held::TooLong
+        } else {
+            let end = self.head + len as usize;
+            line.clear();
+            line.extend_from_slice(&self.buf[self.head..end]);
+            self.head = end;
+            Held::Line
+        };
+        if self.is_empty() {
+            self.clear();
+        }
+        Some(held)
+    }
+
+    /// Drops every held line and the buffer.
+    pub fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.head = 0;
+    }
 }
 
 /// The limits' per-client state, kept in each connection.
@@ -136,9 +201,9 @@ pub struct ClientLimits {
     pub lines: TokenBucket,
     /// Bytes per second.
     pub bytes: TokenBucket,
-    /// Lines read but not run yet, oldest first: at most one read's worth
-    /// (the read budget). No more is read until they have all run.
-    pub deferred: VecDeque<Deferred>,
+    /// Lines read but not run yet, oldest first: at most one read's worth.
+    /// No more is read until they have all run.
+    pub deferred: HeldLines,
     /// When the output queue last went above the soft limit, while it stays
     /// above it.
     pub soft_since: Option<Instant>,
@@ -152,7 +217,7 @@ impl ClientLimits {
         ClientLimits {
             lines: TokenBucket::full(flood.line_burst(), now),
             bytes: TokenBucket::full(flood.byte_burst(), now),
-            deferred: VecDeque::new(),
+            deferred: HeldLines::default(),
             soft_since: None,
             wake_at: None,
         }
@@ -340,6 +405,25 @@ mod tests {
         assert!(soft.expired(since, t0 + Duration::from_secs(2)));
         soft.observe(&mut since, 100, t0 + Duration::from_secs(2));
         assert!(!soft.expired(since, t0 + Duration::from_secs(9)));
+    }
+
+    #[test]
+    fn held_lines_come_back_in_order_and_free_their_memory() {
+        let mut held = HeldLines::default();
+        held.push_line(b"one");
+        held.push_too_long();
+        held.push_line(b"");
+        held.push_line(b"four");
+        let mut line = Vec::new();
+        assert_eq!(held.pop_into(&mut line), Some(Held::Line));
+        assert_eq!(line, b"one");
+        assert_eq!(held.pop_into(&mut line), Some(Held::TooLong));
+        assert_eq!(held.pop_into(&mut line), Some(Held::Line));
+        assert_eq!(line, b"");
+        assert_eq!(held.pop_into(&mut line), Some(Held::Line));
+        assert_eq!(line, b"four");
+        assert_eq!(held.pop_into(&mut line), None);
+        assert_eq!(held.capacity(), 0);
     }
 
     #[test]

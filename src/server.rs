@@ -21,7 +21,7 @@ use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
 use crate::guard::{self, AuthFailure, Guard};
-use crate::limits::{self, ClientLimits, Deferred, SoftLimit};
+use crate::limits::{self, ClientLimits, Held, SoftLimit};
 use crate::logsum::LogSummary;
 use crate::protocol::{self, Command};
 use crate::Config;
@@ -52,6 +52,10 @@ const REJECT_RESERVE: usize = 64;
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
 const FLUSH_EARLY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest read from a client under a line rate limit: lines past its
+/// tokens wait in the connection, so this bounds what they hold (at most
+/// 2.5 times this, for one-byte lines).
+const FLOOD_READ_BYTES: usize = 16 * 1024;
 /// Events taken from the poller per turn.
 const EVENTS_PER_TURN: usize = 1024;
 /// How often the idle timeout is checked; closing deadlines are checked when
@@ -373,6 +377,8 @@ struct EventLoop {
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
+    /// A held-back line being run (see [`ClientLimits::deferred`]).
+    held_line: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,
     /// Whether the last accept round stopped before the backlog was empty.
@@ -424,6 +430,7 @@ impl EventLoop {
                 now,
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            held_line: Vec::new(),
             config,
             poll,
             listener: Some(listener),
@@ -679,6 +686,11 @@ impl EventLoop {
             let state = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
                 conn.queued_for_read = state != ReadState::Done;
+                if state != ReadState::Done && conn.line_started.is_some() {
+                    // The server holds this input back, not the client: the
+                    // idle clock of its unfinished line starts over.
+                    conn.line_started = Some(self.now);
+                }
                 match state {
                     ReadState::Done => {}
                     ReadState::Again => self.to_read.push(id),
@@ -752,11 +764,13 @@ impl EventLoop {
                 return self.held_back(id);
             }
             let conn = self.clients.conns.get_mut(id)?;
-            match conn.limits.deferred.pop_front() {
-                Some(Deferred::Line(line)) => self.run_frame_now(id, Frame::Line(&line)),
-                Some(Deferred::TooLong) => self.run_frame_now(id, Frame::TooLong),
+            let mut line = std::mem::take(&mut self.held_line);
+            match conn.limits.deferred.pop_into(&mut line) {
+                Some(Held::Line) => self.run_frame_now(id, Frame::Line(&line)),
+                Some(Held::TooLong) => self.run_frame_now(id, Frame::TooLong),
                 None => {}
             }
+            self.held_line = line;
         }
     }
 
@@ -809,7 +823,11 @@ impl EventLoop {
             let open = conn.phase == Phase::Open;
             if open {
                 // Flood control: a client out of tokens is not read; its
-                // input waits in its socket and TCP pushes back.
+                // input waits in its socket and TCP pushes back. Reads are
+                // small, so what its line rate holds back stays small.
+                if flood.lines_per_sec > 0 {
+                    want = want.min(FLOOD_READ_BYTES);
+                }
                 match conn.limits.bytes_allowed(&flood, self.now) {
                     Ok(allowed) => want = want.min(allowed),
                     Err(at) => return ReadState::WaitUntil(at),
@@ -895,12 +913,11 @@ impl EventLoop {
             return;
         }
         if !conn.limits.deferred.is_empty() || !self.may_run_line(id) {
-            let deferred = match frame {
-                Frame::Line(line) => Deferred::Line(line.into()),
-                Frame::TooLong => Deferred::TooLong,
-            };
             if let Some(conn) = self.clients.conns.get_mut(id) {
-                conn.limits.deferred.push_back(deferred);
+                match frame {
+                    Frame::Line(line) => conn.limits.deferred.push_line(line),
+                    Frame::TooLong => conn.limits.deferred.push_too_long(),
+                }
             }
             return;
         }
@@ -1166,7 +1183,7 @@ impl EventLoop {
         let mut idle = Vec::new();
         let mut expired = Vec::new();
         let mut overstayed = Vec::new();
-        for (id, conn) in self.clients.conns.iter() {
+        for (id, conn) in self.clients.conns.iter_mut() {
             if conn.phase == Phase::Open
                 && self
                     .clients
@@ -1182,7 +1199,12 @@ impl EventLoop {
                 None if conn.phase != Phase::Open => {}
                 None => {
                     // Only an unfinished line counts against the idle
-                    // timeout: quiet is not dead.
+                    // timeout: quiet is not dead. While the server holds a
+                    // client's input back (flood control, budgets) the
+                    // clock waits for it.
+                    if conn.queued_for_read && conn.line_started.is_some() {
+                        conn.line_started = Some(self.now);
+                    }
                     let stalled = conn
                         .line_started
                         .zip(idle_limit)

@@ -346,3 +346,26 @@ fn pipelined_rooms_and_users_answers_do_not_starve_pings() {
         let _ = member.write_all(b":quit\n");
     }
 }
+
+#[test]
+fn input_held_back_by_flood_control_does_not_count_as_idle() {
+    // 10 lines a second, 10 at once, and a 1 s idle timeout for unfinished
+    // lines: 40 pings and the start of a line, sent at once, are held back
+    // for about 3 s. The server holds the line back, not the client.
+    let server = start_with(|config| {
+        config.idle_timeout = Some(Duration::from_secs(1));
+        config.flood = FloodLimit {
+            lines_per_sec: 10,
+            bytes_per_sec: 0,
+            burst_secs: 1,
+        };
+    });
+    let mut client = Client::connect(server.addr());
+    let batch: String = (0..40).map(|i| format!(":ping {i}\n")).collect();
+    client.send_bytes(format!("{batch}:ping la").as_bytes());
+    for i in 0..40 {
+        client.expect(&format!("* pong {i}"));
+    }
+    client.send_bytes(b"st\n");
+    client.expect("* pong last");
+}
