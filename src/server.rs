@@ -18,14 +18,14 @@
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
-use crate::framing::Frame;
+use crate::transport::{Codec, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -190,6 +190,8 @@ struct Clients {
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
+    /// The last line encoded for a non-line codec, so a fan-out encodes once.
+    encoded: EncodeCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
@@ -209,7 +211,7 @@ impl Outbox for Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.output.write_to(&mut conn.socket);
+            let _ = conn.output.write_to(&mut conn.stream);
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -225,8 +227,9 @@ impl Outbox for Clients {
             self.dead.push(to);
             return;
         }
-        conn.output.push(line, &mut self.pool);
-        self.queued_since_flush += line.len();
+        let bytes = conn.codec.encode(line, &mut self.encoded);
+        conn.output.push(bytes, &mut self.pool);
+        self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
     }
 }
@@ -320,6 +323,7 @@ impl EventLoop {
                 departed: Vec::new(),
                 dead: Vec::new(),
                 pool: BufferPool::default(),
+                encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
             },
@@ -505,7 +509,8 @@ impl EventLoop {
             warn!("{peer}: cannot register: {err}");
             return;
         }
-        let conn = entry.insert(Connection::new(socket, peer, self.now));
+        let stream = Stream::plain(socket);
+        let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
         if full {
             info!(
                 "{peer}: rejected, server full ({} clients)",
@@ -572,7 +577,7 @@ impl EventLoop {
                 return false;
             }
             let want = budget.min(scratch.len());
-            match conn.socket.read(&mut scratch[..want]) {
+            match conn.stream.read(&mut scratch[..want]) {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
@@ -617,22 +622,22 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let mut framer = std::mem::take(&mut conn.framer);
-        framer.feed(input, self.config.max_line_bytes, |frame| {
-            self.run_frame(id, frame)
+        let mut codec = std::mem::take(&mut conn.codec);
+        codec.decode(input, self.config.max_line_bytes, |input| {
+            self.run_frame(id, input)
         });
         if let Some(conn) = self.clients.conns.get_mut(id) {
-            conn.framer = framer;
+            conn.codec = codec;
         }
     }
 
-    fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
+    fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
         if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
             return;
         }
-        match frame {
-            Frame::Line([]) => {}
-            Frame::Line(bytes) => match std::str::from_utf8(bytes) {
+        match input {
+            Input::Line([]) => {}
+            Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
                         self.close_gracefully(id, "quit");
@@ -644,7 +649,7 @@ impl EventLoop {
                 }
                 Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
             },
-            Frame::TooLong => {
+            Input::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
@@ -734,7 +739,7 @@ impl EventLoop {
             return;
         }
         if !conn.output.is_empty() {
-            match conn.output.write_to(&mut conn.socket) {
+            match conn.output.write_to(&mut conn.stream) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -766,7 +771,7 @@ impl EventLoop {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
-                let _ = conn.socket.shutdown(Shutdown::Write);
+                let _ = conn.stream.shutdown_write();
                 conn.phase = Phase::Lingering { deadline };
                 if conn.read_closed {
                     let reason = conn.end_reason;
@@ -785,7 +790,7 @@ impl EventLoop {
             if let Err(err) = self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(id), interest)
+                .reregister(&mut conn.stream, Token(id), interest)
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
@@ -835,7 +840,7 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
