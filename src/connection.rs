@@ -16,6 +16,12 @@ use std::time::Instant;
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Setting up its transport (an HTTP request head on the web address):
+    /// not in the chat, not counted as a client, dropped at the deadline.
+    Handshake {
+        /// When it is dropped if the transport is still not ready.
+        deadline: Instant,
+    },
     /// Reading commands; in the chat (or waiting for its password).
     Open,
     /// Out of the chat; its last lines (`* bye`, `! server full`, ...) are
@@ -38,7 +44,9 @@ impl Phase {
     /// The deadline of a closing connection.
     pub fn deadline(self) -> Option<Instant> {
         match self {
-            Phase::Closing { deadline } | Phase::Lingering { deadline } => Some(deadline),
+            Phase::Handshake { deadline }
+            | Phase::Closing { deadline }
+            | Phase::Lingering { deadline } => Some(deadline),
             Phase::Open | Phase::Dead => None,
         }
     }
