@@ -164,7 +164,7 @@ impl Codec {
     /// WebSocket after an upgrade: one text message per line.
     pub fn websocket() -> Self {
         Codec {
-            decoder: Decoder::WebSocket(Box::default()),
+            decoder: Decoder::WebSocket(ws::Decoder::default()),
             encoder: Encoder::WebSocket(WebSocketOut::default()),
         }
     }
@@ -186,7 +186,7 @@ impl Codec {
         match &self.decoder {
             Decoder::Line(framer) => framer.capacity(),
             Decoder::Http(head) => head.capacity(),
-            Decoder::WebSocket(decoder) => std::mem::size_of::<ws::Decoder>() + decoder.capacity(),
+            Decoder::WebSocket(decoder) => decoder.capacity(),
         }
     }
 }
@@ -198,8 +198,10 @@ pub enum Decoder {
     Line(LineFramer),
     /// One HTTP request head.
     Http(HeadReader),
-    /// WebSocket frames from a client.
-    WebSocket(Box<ws::Decoder>),
+    /// WebSocket frames from a client. Inline, not boxed: a box per
+    /// connection, allocated between the handshake's short-lived buffers,
+    /// would pin a heap page for every few connections.
+    WebSocket(ws::Decoder),
 }
 
 impl Default for Decoder {
@@ -347,6 +349,18 @@ impl EncodeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_idle_websocket_costs_little() {
+        let codec = std::mem::size_of::<Codec>();
+        println!("Codec {codec} bytes inline in every connection");
+        assert!(codec <= 160, "{codec}");
+        assert_eq!(
+            Codec::websocket().capacity(),
+            0,
+            "an idle WebSocket holds no heap"
+        );
+    }
 
     #[test]
     fn a_fan_out_encodes_its_frame_once() {
