@@ -52,17 +52,22 @@ impl Driver<'_> {
     }
 
     /// Bytes read from a WebSocket client: the `101` head, then frames.
-    /// Returns false when the client was closed.
     pub(super) fn ws_input(&mut self, i: usize, data: &[u8], now_ns: u64) {
-        let mut buf = std::mem::take(&mut self.clients[i].rbuf);
-        buf.extend_from_slice(data);
+        // Frames are read straight from `data` unless a partial one waits.
+        let mut held = std::mem::take(&mut self.clients[i].rbuf);
+        let buf: &[u8] = if held.is_empty() {
+            data
+        } else {
+            held.extend_from_slice(data);
+            &held
+        };
         let mut at = 0;
         if self.clients[i].ws == WsState::Upgrading {
             let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
                 if buf.len() > MAX_PARTIAL_LINE {
                     self.close(i, "upgrade response too long");
                 } else {
-                    self.clients[i].rbuf = buf;
+                    self.clients[i].rbuf = buf.to_vec();
                 }
                 return;
             };
@@ -75,11 +80,10 @@ impl Driver<'_> {
             at = end + 4;
         }
         while let Some((first, payload, used)) = parse_frame(&buf[at..]) {
-            let payload = payload.to_vec();
             at += used;
             match first & 0x0f {
                 0x1 => {
-                    self.line(i, &payload, now_ns);
+                    self.line(i, payload, now_ns);
                     if self.clients[i].sock.is_none() {
                         return;
                     }
@@ -87,7 +91,7 @@ impl Driver<'_> {
                 0x9 => {
                     self.ws_frame_pending(i);
                     let c = &mut self.clients[i];
-                    push_frame(&mut c.wbuf, 0x8a, &payload);
+                    push_frame(&mut c.wbuf, 0x8a, payload);
                     c.framed = c.wbuf.len();
                     self.mark_dirty(i);
                 }
@@ -98,16 +102,14 @@ impl Driver<'_> {
                 _ => {}
             }
         }
-        buf.drain(..at);
-        if buf.len() > MAX_PARTIAL_LINE + 16 {
+        let rest = &buf[at..];
+        if rest.len() > MAX_PARTIAL_LINE + 16 {
             self.report.unknown_lines += 1;
             self.note(format!(
                 "client {i}: frame over {MAX_PARTIAL_LINE} bytes dropped"
             ));
-            buf.clear();
-        }
-        if self.clients[i].sock.is_some() && !buf.is_empty() {
-            self.clients[i].rbuf = buf;
+        } else if self.clients[i].sock.is_some() && !rest.is_empty() {
+            self.clients[i].rbuf = rest.to_vec();
         }
     }
 }
