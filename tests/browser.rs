@@ -469,3 +469,44 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
     assert_eq!(errors, json!([]), "no script errors on the page");
 }
+
+#[test]
+fn the_page_asks_for_the_password_of_a_password_server() {
+    let (chromium, chromedriver) = match browser_tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the browser test: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping the browser test: {reason}");
+            return;
+        }
+    };
+    let server = common::start_with(|c| c.password = Some("open sesame".into()));
+    let url = format!("http://{}/", server.web_addr().expect("web address"));
+    let browser = Browser::start(&chromium, &chromedriver);
+    browser.open(&url);
+    browser.wait_until(
+        "the password dialog",
+        "return document.querySelector('#password-dialog').open;",
+    );
+    browser.type_into("#password-input", "wrong\u{E007}");
+    browser.wait_for_line("! wrong password");
+    browser.wait_until(
+        "the dialog again, with the error",
+        "return document.querySelector('#password-dialog').open \
+         && document.querySelector('#password-error').textContent === 'wrong password';",
+    );
+    browser.type_into("#password-input", "open sesame\u{E007}");
+    browser.wait_until(
+        "the welcome, the dialog closed",
+        "return !document.querySelector('#password-dialog').open \
+         && [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
+    );
+    let mut tcp = Client::connect_raw(server.addr());
+    tcp.expect("* password required");
+    tcp.send(":auth open sesame");
+    tcp.read_welcome();
+    browser.say("the page got in");
+    tcp.expect("guest1: the page got in");
+}
