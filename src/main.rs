@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`
+/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`,
+/// a browser on http://127.0.0.1:7879/
 /// or `cargo run --example client`. Log level from RUST_LOG (default info).
 #[derive(FromArgs)]
 struct Flags {
