@@ -43,7 +43,19 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
+    /// Where to serve the chat page and WebSocket (`GET /`, `GET /ws`);
+    /// `None` turns the web address off.
+    pub web_addr: Option<SocketAddr>,
+    /// Origins allowed to open a WebSocket besides the server's own
+    /// (`http://` + the request's `Host`), e.g. `https://chat.example.org`.
+    pub web_origins: Vec<String>,
+    /// A WebSocket client silent for this long is pinged; its pong counts
+    /// as activity.
+    pub ws_ping_interval: Duration,
 }
+
+/// The web address `cargo run --release` serves the chat page on.
+pub const DEFAULT_WEB_ADDR: &str = "127.0.0.1:7879";
 
 /// The address `cargo run --release` listens on.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
@@ -86,16 +98,21 @@ impl Default for Config {
             guard: GuardConfig::default(),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
+            web_origins: Vec::new(),
+            ws_ping_interval: Duration::from_secs(30),
         }
     }
 }
 
 impl Config {
-    /// The default settings, listening on `127.0.0.1:0` (a free port): what
-    /// tests and the in-process load generator start from.
+    /// The default settings, listening on `127.0.0.1:0` (a free port, for
+    /// the line protocol and for the web address): what tests and the
+    /// in-process load generator start from.
     pub fn ephemeral() -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..Config::default()
         }
     }

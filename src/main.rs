@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`
+/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`,
+/// a browser on http://127.0.0.1:7879/
 /// or `cargo run --example client`. Log level from RUST_LOG (default info).
 #[derive(FromArgs)]
 struct Flags {
@@ -96,6 +97,21 @@ struct Flags {
     /// (default 65536)
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
+
+    /// where to serve the chat page and WebSocket (`GET /`, `GET /ws`), or
+    /// `off` (default 127.0.0.1:7879)
+    #[argh(option, default = "loopchat::config::DEFAULT_WEB_ADDR.to_string()")]
+    web_addr: String,
+
+    /// an origin allowed to open a WebSocket besides the page's own, e.g.
+    /// `https://chat.example.org`; repeat for more (default: none)
+    #[argh(option)]
+    web_origin: Vec<String>,
+
+    /// seconds a WebSocket client may stay silent before it is pinged
+    /// (default 30)
+    #[argh(option, default = "30")]
+    ws_ping_interval: u64,
 }
 
 fn main() -> ExitCode {
@@ -117,6 +133,18 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let web_addr = match flags.web_addr.as_str() {
+        "off" | "none" | "" => None,
+        text => {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(err) => {
+                    eprintln!("loopchat: --web-addr {text}: {err} (an address like 127.0.0.1:7879, or off)");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let config = Config {
         addr: flags.addr,
         max_clients: flags.max_clients,
@@ -139,13 +167,20 @@ fn main() -> ExitCode {
         },
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
+        web_addr,
+        web_origins: flags.web_origin,
+        ws_ping_interval: Duration::from_secs(flags.ws_ping_interval.max(1)),
     };
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
+    let web_addr_flag = flags.web_addr.clone();
     let server = match Server::bind(config) {
         Ok(server) => server,
         Err(err) => {
-            error!("cannot listen on {}: {err}", flags.addr);
+            error!(
+                "cannot listen on {} or web address {web_addr_flag}: {err}",
+                flags.addr
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -158,6 +193,9 @@ fn main() -> ExitCode {
             ""
         }
     );
+    if let Some(web) = server.web_addr() {
+        info!("chat page on http://{web}/ (WebSocket at ws://{web}/ws)");
+    }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

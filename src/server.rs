@@ -19,17 +19,18 @@
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
-use crate::framing::Frame;
 use crate::guard::{self, AuthFailure, Guard};
+use crate::http::{self, Head, Route, WebRules};
 use crate::logsum::LogSummary;
 use crate::protocol::{self, Command};
+use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -39,6 +40,7 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const WEB_LISTENER: Token = Token(usize::MAX - 3);
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -63,6 +65,8 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The web address's listener (page and WebSocket), unless turned off.
+    web_listener: Option<TcpListener>,
     shutdown: ShutdownHandle,
 }
 
@@ -90,6 +94,7 @@ impl ShutdownHandle {
 /// shuts the server down and waits for it.
 pub struct RunningServer {
     addr: SocketAddr,
+    web_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -98,6 +103,11 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The web address (page and WebSocket), unless turned off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
     }
 
     /// A handle that stops the server.
@@ -138,6 +148,15 @@ impl Server {
         let local_addr = listener.local_addr()?;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let web_listener = match config.web_addr {
+            Some(addr) => {
+                let mut web = TcpListener::bind(addr)?;
+                poll.registry()
+                    .register(&mut web, WEB_LISTENER, Interest::READABLE)?;
+                Some(web)
+            }
+            None => None,
+        };
         let waker = Waker::new(poll.registry(), WAKER)?;
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
@@ -148,6 +167,7 @@ impl Server {
             poll,
             listener,
             local_addr,
+            web_listener,
             shutdown,
         })
     }
@@ -155,6 +175,13 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The web address actually bound (page and WebSocket), unless off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_listener
+            .as_ref()
+            .and_then(|web| web.local_addr().ok())
     }
 
     /// A handle to stop the server from another thread.
@@ -171,12 +198,14 @@ impl Server {
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
+        let web_addr = self.web_addr();
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
             .spawn(move || self.run())?;
         Ok(RunningServer {
             addr,
+            web_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -195,6 +224,8 @@ struct Clients {
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
+    /// The last line encoded for a non-line codec, so a fan-out encodes once.
+    encoded: EncodeCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
@@ -204,6 +235,14 @@ struct Clients {
 
 impl Outbox for Clients {
     fn send(&mut self, to: ClientId, line: &[u8]) {
+        self.queue(to, line, true);
+    }
+}
+
+impl Clients {
+    /// Queues a line (`encode`: through the recipient's codec) or bytes
+    /// already encoded for it (a WebSocket pong), under the output limit.
+    fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
@@ -214,7 +253,7 @@ impl Outbox for Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.output.write_to(&mut conn.socket);
+            let _ = conn.output.write_to(&mut conn.stream);
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -230,13 +269,16 @@ impl Outbox for Clients {
             self.dead.push(to);
             return;
         }
-        conn.output.push(line, &mut self.pool);
-        self.queued_since_flush += line.len();
+        let bytes = if encode {
+            conn.codec.encode(line, &mut self.encoded)
+        } else {
+            line
+        };
+        conn.output.push(bytes, &mut self.pool);
+        self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
     }
-}
 
-impl Clients {
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.queued_for_flush {
@@ -272,6 +314,15 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The web address's listener; see [`crate::http`].
+    web_listener: Option<TcpListener>,
+    /// The web listener has connections waiting.
+    web_accept_pending: bool,
+    /// Which origins may open a WebSocket.
+    web_rules: WebRules,
+    /// Set while a request is decoded when it upgraded its connection; the
+    /// codec is switched once the decoder is back in the connection.
+    upgraded: bool,
     shutdown: ShutdownHandle,
     /// Kept alive so signal handlers stay registered; `None` when the server
     /// does not handle signals.
@@ -310,6 +361,7 @@ impl EventLoop {
             config,
             poll,
             listener,
+            web_listener,
             shutdown,
             ..
         } = server;
@@ -335,10 +387,18 @@ impl EventLoop {
                 departed: Vec::new(),
                 dead: Vec::new(),
                 pool: BufferPool::default(),
+                encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            web_rules: WebRules {
+                allowed_origins: config.web_origins.clone(),
+                tls: false,
+            },
+            web_listener,
+            web_accept_pending: false,
+            upgraded: false,
             config,
             poll,
             listener: Some(listener),
@@ -368,6 +428,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
+                    WEB_LISTENER => self.web_accept_pending = true,
                     WAKER => {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
@@ -393,7 +454,10 @@ impl EventLoop {
                 }
             }
             if self.accept_pending && !self.shutting_down {
-                self.accept_connections();
+                self.accept_connections(false);
+            }
+            if self.web_accept_pending && !self.shutting_down {
+                self.accept_connections(true);
             }
             self.read_ready_connections();
             self.settle_departures();
@@ -415,7 +479,8 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.to_read.is_empty() || (self.accept_pending && self.accept_retry_at.is_none()) {
+        let accept_pending = self.accept_pending || self.web_accept_pending;
+        if !self.to_read.is_empty() || (accept_pending && self.accept_retry_at.is_none()) {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
@@ -454,7 +519,7 @@ impl EventLoop {
     /// accepting fails for lack of resources (then it is retried on a timer:
     /// with edge-triggered readiness no new event would come for the
     /// connections already waiting).
-    fn accept_connections(&mut self) {
+    fn accept_connections(&mut self, web: bool) {
         if let Some(retry_at) = self.accept_retry_at {
             if self.now < retry_at {
                 return;
@@ -462,7 +527,12 @@ impl EventLoop {
             self.accept_retry_at = None;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = if web {
+                self.web_listener.as_ref()
+            } else {
+                self.listener.as_ref()
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -470,10 +540,18 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    self.add_connection(socket, peer)
+                    if web {
+                        self.add_web_connection(socket, peer);
+                    } else {
+                        self.add_connection(socket, peer);
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
+                    if web {
+                        self.web_accept_pending = false;
+                    } else {
+                        self.accept_pending = false;
+                    }
                     return;
                 }
                 Err(err)
@@ -539,7 +617,8 @@ impl EventLoop {
             self.guard.release(id);
             return;
         }
-        let conn = entry.insert(Connection::new(socket, peer, self.now));
+        let stream = Stream::plain(socket);
+        let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
         if full || crowded {
             if self.logs.allow(peer.ip(), self.now) {
                 info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
@@ -568,6 +647,120 @@ impl EventLoop {
         }
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
+        }
+    }
+
+    /// A connection on the web address: it sends an HTTP request head first,
+    /// within the close timeout, and counts as a client only once upgraded.
+    fn add_web_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            // Best effort, and no lingering: a page or upgrade refused.
+            let mut socket = socket;
+            let _ = socket.write(http::UNAVAILABLE);
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: web connection refused ({why})");
+            }
+            return;
+        }
+        let entry = self.clients.conns.vacant_entry();
+        let mut stream = Stream::plain(socket);
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+        {
+            warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
+            return;
+        }
+        let deadline = self.now + self.config.close_timeout;
+        let conn = entry.insert(Connection::new(stream, Codec::http(), peer, self.now));
+        conn.phase = Phase::Handshake { deadline };
+        conn.end_reason = "request head timeout";
+        conn.queued_for_read = true;
+        self.to_read.push(id);
+        self.next_timer_check = self.next_timer_check.min(deadline);
+    }
+
+    /// Answers a request head: the page or an error (then the connection
+    /// closes), or the upgrade to a WebSocket.
+    fn run_request(&mut self, id: ClientId, head: &Head) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Phase::Handshake { deadline } = conn.phase else {
+            return;
+        };
+        let (response, upgrade) = match head {
+            Head::Request(request) => match self.web_rules.route(request) {
+                Route::Respond(response) => (response, false),
+                Route::Upgrade(response) => (response, true),
+            },
+            Head::Refused(status) => (http::refusal(*status), false),
+        };
+        if let Head::Request(request) = head {
+            debug!(
+                "{}: {} {} -> {}",
+                conn.peer,
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&response[9..12])
+            );
+        }
+        conn.output.push(&response, &mut self.clients.pool);
+        if upgrade {
+            self.upgraded = true;
+        } else {
+            conn.phase = Phase::Closing { deadline };
+            conn.end_reason = "http response sent";
+        }
+        self.clients.mark_dirty(id);
+    }
+
+    /// The upgrade was answered: the connection speaks WebSocket from now
+    /// on and joins the chat like a TCP client (or hears `! server full`).
+    fn start_websocket(&mut self, id: ClientId, rest: &[u8]) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.codec = Codec::websocket();
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        if self.open_count > self.config.max_clients {
+            info!(
+                "{}: WebSocket rejected, server full ({} clients)",
+                conn.peer,
+                self.open_count - 1
+            );
+            self.queue_last_line(id, b"! server full\n", "server full");
+            return;
+        }
+        let peer = conn.peer;
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick} (WebSocket)"),
+                None => info!("{peer}: connected (WebSocket), password required"),
+            }
+        }
+        if !rest.is_empty() {
+            self.run_input(id, rest);
         }
     }
 
@@ -610,7 +803,7 @@ impl EventLoop {
                 return false;
             }
             let want = budget.min(scratch.len());
-            match conn.socket.read(&mut scratch[..want]) {
+            match conn.stream.read(&mut scratch[..want]) {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
@@ -618,7 +811,7 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     conn.last_input = self.now;
-                    if conn.phase == Phase::Open {
+                    if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
                         self.run_input(id, &scratch[..n]);
                     }
                     // A short read emptied the socket and the next byte to
@@ -656,31 +849,58 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let mut framer = std::mem::take(&mut conn.framer);
+        // The decoder is held here while its inputs run; the encoder stays
+        // in the connection, so replies to this client are encoded as usual.
+        let mut decoder = std::mem::take(&mut conn.codec.decoder);
         let mut finished = false;
-        framer.feed(input, self.config.max_line_bytes, |frame| {
+        decoder.decode(input, self.config.max_line_bytes, |input| {
             finished = true;
-            self.run_frame(id, frame)
+            self.run_frame(id, input)
         });
-        if let Some(conn) = self.clients.conns.get_mut(id) {
-            // The idle clock runs from the first byte of an unfinished
-            // line; more bytes of it do not reset it.
-            conn.line_started = match (framer.mid_line(), conn.line_started) {
-                (false, _) => None,
-                (true, Some(started)) if !finished => Some(started),
-                (true, _) => Some(self.now),
+        let upgraded = std::mem::take(&mut self.upgraded);
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // The idle clock runs from the first byte of an unfinished line;
+        // more bytes of it do not reset it.
+        conn.line_started = match (decoder.mid_line(), conn.line_started) {
+            (false, _) => None,
+            (true, Some(started)) if !finished => Some(started),
+            (true, _) => Some(self.now),
+        };
+        conn.codec.decoder = decoder;
+        if upgraded {
+            let rest = match &mut conn.codec.decoder {
+                Decoder::Http(reader) => reader.take_rest(),
+                _ => Vec::new(),
             };
-            conn.framer = framer;
+            self.start_websocket(id, &rest);
         }
     }
 
-    fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
-        if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
+    fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
+        let phase = self.clients.conns.get(id).map(|c| c.phase);
+        if let Input::Request(head) = input {
+            self.run_request(id, head);
             return;
         }
-        match frame {
-            Frame::Line([]) => {}
-            Frame::Line(bytes) => match std::str::from_utf8(bytes) {
+        if phase != Some(Phase::Open) {
+            return;
+        }
+        match input {
+            Input::Request(_) => {}
+            Input::Reply(bytes) => self.clients.queue(id, bytes, false),
+            Input::Close { code, reason } => {
+                self.chat.disconnect(id, None, &mut self.clients);
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.codec
+                        .encoder
+                        .close_with(code, &mut conn.output, &mut self.clients.pool);
+                }
+                self.close_gracefully(id, reason);
+            }
+            Input::Line([]) => {}
+            Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     let auth = self.chat.awaiting_password(id)
                         && matches!(protocol::parse(line), Command::Auth(_));
@@ -703,7 +923,7 @@ impl EventLoop {
                 }
                 Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
             },
-            Frame::TooLong => {
+            Input::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
@@ -776,6 +996,7 @@ impl EventLoop {
                 }
             }
             Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
+            Phase::Handshake { .. } => self.clients.kill(id, "closed by peer"),
             Phase::Closing { .. } | Phase::Dead => {}
         }
     }
@@ -793,6 +1014,10 @@ impl EventLoop {
         let deadline = self.now + self.config.close_timeout;
         conn.phase = Phase::Closing { deadline };
         conn.end_reason = reason;
+        // A WebSocket ends with a close frame after its last line.
+        conn.codec
+            .encoder
+            .close(reason, &mut conn.output, &mut self.clients.pool);
         self.next_timer_check = self.next_timer_check.min(deadline);
         self.clients.mark_dirty(id);
     }
@@ -803,7 +1028,8 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        conn.output.push(line, &mut self.clients.pool);
+        let bytes = conn.codec.encode(line, &mut self.clients.encoded);
+        conn.output.push(bytes, &mut self.clients.pool);
         self.close_gracefully(id, reason);
     }
 
@@ -841,7 +1067,7 @@ impl EventLoop {
             return;
         }
         if !conn.output.is_empty() {
-            match conn.output.write_to(&mut conn.socket) {
+            match conn.output.write_to(&mut conn.stream) {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -873,7 +1099,7 @@ impl EventLoop {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
-                let _ = conn.socket.shutdown(Shutdown::Write);
+                let _ = conn.stream.shutdown_write();
                 conn.phase = Phase::Lingering { deadline };
                 if conn.read_closed {
                     let reason = conn.end_reason;
@@ -892,7 +1118,7 @@ impl EventLoop {
             if let Err(err) = self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(id), interest)
+                .reregister(&mut conn.stream, Token(id), interest)
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
@@ -915,7 +1141,28 @@ impl EventLoop {
             .filter(|_| self.config.password.is_some());
         let mut idle = Vec::new();
         let mut expired = Vec::new();
-        for (id, conn) in self.clients.conns.iter() {
+        let mut pinged = Vec::new();
+        for (id, conn) in self.clients.conns.iter_mut() {
+            if conn.phase == Phase::Open {
+                let silent = conn.codec.encoder.ping_if_silent(
+                    self.now,
+                    conn.last_input,
+                    self.config.ws_ping_interval,
+                );
+                if let Some(ping) = silent {
+                    // Straight to the socket when nothing else waits: an
+                    // idle client's ping should not take a pooled buffer.
+                    let written = if conn.output.is_empty() {
+                        conn.stream.write(&ping).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if written < ping.len() {
+                        conn.output.push(&ping[written..], &mut self.clients.pool);
+                        pinged.push(id);
+                    }
+                }
+            }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
@@ -938,6 +1185,9 @@ impl EventLoop {
             }
         }
         self.next_timer_check = next_check;
+        for id in pinged {
+            self.clients.mark_dirty(id);
+        }
         for id in expired {
             self.clients.kill(id, "close timeout");
         }
@@ -968,7 +1218,7 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
@@ -999,6 +1249,19 @@ impl EventLoop {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some(mut listener) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let handshakes: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| matches!(conn.phase, Phase::Handshake { .. }))
+            .map(|(id, _)| id)
+            .collect();
+        for id in handshakes {
+            self.clients.kill(id, "server shutdown");
+        }
         let open: Vec<ClientId> = self
             .clients
             .conns
@@ -1015,7 +1278,9 @@ impl EventLoop {
         let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
         for (_, conn) in self.clients.conns.iter_mut() {
             match &mut conn.phase {
-                Phase::Closing { deadline } | Phase::Lingering { deadline } => {
+                Phase::Handshake { deadline }
+                | Phase::Closing { deadline }
+                | Phase::Lingering { deadline } => {
                     *deadline = (*deadline).min(last);
                 }
                 Phase::Open | Phase::Dead => {}
