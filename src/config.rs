@@ -1,6 +1,7 @@
 //! Server settings: every limit the server enforces, with its default.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a [`crate::Server`] needs to know before it binds.
@@ -35,7 +36,20 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
+    /// Listen for plain TCP line clients on `addr`. Can be turned off when
+    /// TLS is configured.
+    pub plain: bool,
+    /// Certificate chain (PEM) for TLS; with `tls_key`, the server also
+    /// listens for TLS line clients on `tls_addr`.
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Where TLS line clients connect, when a certificate is configured.
+    pub tls_addr: SocketAddr,
 }
+
+/// The TLS address used when a certificate is given and no address is.
+pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:7443";
 
 /// The address `cargo run --release` listens on.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
@@ -52,6 +66,10 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
+            plain: true,
+            tls_cert: None,
+            tls_key: None,
+            tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
         }
     }
 }
@@ -62,6 +80,7 @@ impl Config {
     pub fn ephemeral() -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         }
     }

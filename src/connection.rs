@@ -7,9 +7,10 @@
 //! handed back once the socket has taken it all.
 
 use crate::framing::LineFramer;
+use crate::tls::TlsSession;
 use mio::net::TcpStream;
 use mio::Interest;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -80,6 +81,11 @@ pub struct Connection {
     pub last_input: Instant,
     /// Why the connection ended, for the disconnect log line.
     pub end_reason: &'static str,
+    /// TLS state, for a connection accepted on the TLS listener: socket
+    /// bytes go through it both ways. Boxed: plain connections stay small.
+    pub tls: Option<Box<TlsSession>>,
+    /// When a TLS handshake still going on is given up.
+    pub handshake_deadline: Option<Instant>,
 }
 
 impl Connection {
@@ -99,7 +105,33 @@ impl Connection {
             read_closed: false,
             last_input: now,
             end_reason: "closed",
+            tls: None,
+            handshake_deadline: None,
         }
+    }
+
+    /// Reads input: plaintext from the socket, through TLS when the
+    /// connection has it. `Ok(0)` is the end of the stream.
+    pub fn read_input(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.tls.as_mut() {
+            None => self.socket.read(buf),
+            Some(tls) => tls.read(&mut self.socket, buf),
+        }
+    }
+
+    /// Writes queued output to the socket (encrypted first, for TLS) until
+    /// it is all out or the socket would block.
+    pub fn write_output(&mut self) -> io::Result<usize> {
+        match self.tls.as_mut() {
+            None => self.output.write_to(&mut self.socket),
+            Some(tls) => tls.write(&mut self.output, &mut self.socket),
+        }
+    }
+
+    /// Whether anything waits to go out: queued lines, or TLS records
+    /// (handshake messages, encrypted lines, `close_notify`).
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     /// The readiness this connection needs from the poller now.

@@ -4,6 +4,7 @@ use argh::FromArgs;
 use log::{error, info, warn, LevelFilter};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -51,6 +52,27 @@ struct Flags {
     /// (default 65536)
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
+
+    /// TLS certificate chain, PEM (with --tls-key: also serve TLS; SIGHUP
+    /// re-reads both files) (default: none, no TLS)
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// TLS private key, PEM, matching --tls-cert (default: none)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
+
+    /// address for line clients over TLS, used with --tls-cert
+    /// (default 127.0.0.1:7443)
+    #[argh(
+        option,
+        default = "loopchat::config::DEFAULT_TLS_ADDR.parse().expect(\"valid default\")"
+    )]
+    tls_addr: SocketAddr,
+
+    /// with TLS configured, do not listen for plain line clients on --addr
+    #[argh(switch)]
+    no_plain: bool,
 }
 
 fn main() -> ExitCode {
@@ -82,16 +104,40 @@ fn main() -> ExitCode {
         close_timeout: Duration::from_secs(flags.close_timeout),
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
+        plain: !flags.no_plain,
+        tls_cert: flags.tls_cert,
+        tls_key: flags.tls_key,
+        tls_addr: flags.tls_addr,
     };
+    if config.tls_cert.is_some() != config.tls_key.is_some() {
+        eprintln!("loopchat: --tls-cert and --tls-key go together");
+        return ExitCode::from(2);
+    }
+    if flags.no_plain && config.tls_cert.is_none() {
+        eprintln!("loopchat: --no-plain needs TLS (--tls-cert and --tls-key)");
+        return ExitCode::from(2);
+    }
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
+    let addrs = if config.tls_cert.is_some() {
+        format!("{} or {}", config.addr, config.tls_addr)
+    } else {
+        config.addr.to_string()
+    };
     let server = match Server::bind(config) {
         Ok(server) => server,
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+            error!("cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
         Err(err) => {
-            error!("cannot listen on {}: {err}", flags.addr);
+            error!("cannot listen on {addrs}: {err}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(tls_addr) = server.tls_addr() {
+        info!("TLS line clients on {tls_addr}");
+    }
     info!(
         "listening on {}{}",
         server.local_addr(),

@@ -19,12 +19,13 @@
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
+use crate::tls::{CertStore, TlsSession};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const TLS_LISTENER: Token = Token(usize::MAX - 3);
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -57,8 +59,11 @@ const TIMER_TICK: Duration = Duration::from_secs(1);
 pub struct Server {
     config: Config,
     poll: Poll,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     local_addr: SocketAddr,
+    /// The TLS listener and the certificate it serves, when configured.
+    tls: Option<(TcpListener, CertStore)>,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
 }
 
@@ -85,6 +90,7 @@ impl ShutdownHandle {
 /// shuts the server down and waits for it.
 pub struct RunningServer {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -93,6 +99,11 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The TLS address, when the server has a certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle that stops the server.
@@ -125,14 +136,45 @@ impl Drop for RunningServer {
 }
 
 impl Server {
-    /// Binds the listening socket. Port 0 picks a free port; see
+    /// Binds the listening sockets (and loads the TLS certificate, when one
+    /// is configured). Port 0 picks a free port; see
     /// [`local_addr`](Server::local_addr).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
-        let local_addr = listener.local_addr()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let store = CertStore::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let mut listener = TcpListener::bind(config.tls_addr)?;
+                poll.registry()
+                    .register(&mut listener, TLS_LISTENER, Interest::READABLE)?;
+                Some((listener, store))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and a key",
+                ))
+            }
+        };
+        let tls_addr = match &tls {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let listener = if config.plain || tls.is_none() {
+            let mut listener = TcpListener::bind(config.addr)?;
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            Some(listener)
+        } else {
+            None
+        };
+        let local_addr = match (&listener, tls_addr) {
+            (Some(listener), _) => listener.local_addr()?,
+            (None, Some(addr)) => addr,
+            (None, None) => unreachable!("a plain listener is bound when TLS is not"),
+        };
         let waker = Waker::new(poll.registry(), WAKER)?;
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
@@ -143,13 +185,20 @@ impl Server {
             poll,
             listener,
             local_addr,
+            tls,
+            tls_addr,
             shutdown,
         })
     }
 
-    /// The address actually bound.
+    /// The plain address actually bound (the TLS one when plain is off).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS address actually bound, when the server has a certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle to stop the server from another thread.
@@ -166,12 +215,14 @@ impl Server {
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
+        let tls_addr = self.tls_addr;
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
             .spawn(move || self.run())?;
         Ok(RunningServer {
             addr,
+            tls_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -209,7 +260,7 @@ impl Outbox for Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.output.write_to(&mut conn.socket);
+            let _ = conn.write_output();
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -264,6 +315,12 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The TLS listener, when configured.
+    tls_listener: Option<TcpListener>,
+    /// The certificate for new TLS handshakes; reloaded on SIGHUP.
+    certs: Option<CertStore>,
+    /// Whether the TLS listener has connections waiting.
+    tls_accept_pending: bool,
     shutdown: ShutdownHandle,
     /// Kept alive so signal handlers stay registered; `None` when the server
     /// does not handle signals.
@@ -297,13 +354,16 @@ impl EventLoop {
             config,
             poll,
             listener,
+            tls,
             shutdown,
             ..
         } = server;
+        let (tls_listener, certs) = tls.unzip();
         let signals = if config.handle_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -326,7 +386,10 @@ impl EventLoop {
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             config,
             poll,
-            listener: Some(listener),
+            listener,
+            tls_listener,
+            certs,
+            tls_accept_pending: false,
             shutdown,
             signals,
             to_read: Vec::new(),
@@ -353,6 +416,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
+                    TLS_LISTENER => self.tls_accept_pending = true,
                     WAKER => {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
@@ -371,14 +435,17 @@ impl EventLoop {
                             conn.queued_for_read = true;
                             self.to_read.push(id);
                         }
-                        if event.is_writable() && !conn.output.is_empty() {
+                        if event.is_writable() && conn.has_output() {
                             self.clients.mark_dirty(id);
                         }
                     }
                 }
             }
             if self.accept_pending && !self.shutting_down {
-                self.accept_connections();
+                self.accept_connections(false);
+            }
+            if self.tls_accept_pending && !self.shutting_down {
+                self.accept_connections(true);
             }
             self.read_ready_connections();
             self.settle_departures();
@@ -399,7 +466,8 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.to_read.is_empty() || (self.accept_pending && self.accept_retry_at.is_none()) {
+        let accept_pending = self.accept_pending || self.tls_accept_pending;
+        if !self.to_read.is_empty() || (accept_pending && self.accept_retry_at.is_none()) {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
@@ -411,12 +479,17 @@ impl EventLoop {
 
     /// SIGINT/SIGTERM start a graceful shutdown; a second one, while
     /// clients are still taking their goodbye, closes them all at once.
+    /// SIGHUP reloads the TLS certificate.
     fn take_signals(&mut self) {
         let Some(signals) = self.signals.as_mut() else {
             return;
         };
         let received: Vec<i32> = signals.pending().collect();
         for signal in received {
+            if signal == signal_hook::consts::SIGHUP {
+                self.reload_certificate();
+                continue;
+            }
             let name = if signal == signal_hook::consts::SIGINT {
                 "SIGINT"
             } else {
@@ -434,11 +507,24 @@ impl EventLoop {
         }
     }
 
+    /// Re-reads the certificate and key: new handshakes get the new
+    /// certificate, connected clients keep their sessions, and a broken file
+    /// keeps the old certificate.
+    fn reload_certificate(&mut self) {
+        match self.certs.as_mut() {
+            None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
+            Some(certs) => match certs.reload() {
+                Ok(()) => info!("SIGHUP: TLS certificate reloaded; new connections get it"),
+                Err(err) => warn!("SIGHUP: keeping the old TLS certificate: {err}"),
+            },
+        }
+    }
+
     /// Accepts until the backlog is empty, the per-turn cap is reached, or
     /// accepting fails for lack of resources (then it is retried on a timer:
     /// with edge-triggered readiness no new event would come for the
-    /// connections already waiting).
-    fn accept_connections(&mut self) {
+    /// connections already waiting). `tls` picks the TLS listener.
+    fn accept_connections(&mut self, tls: bool) {
         if let Some(retry_at) = self.accept_retry_at {
             if self.now < retry_at {
                 return;
@@ -446,7 +532,12 @@ impl EventLoop {
             self.accept_retry_at = None;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = if tls {
+                self.tls_listener.as_ref()
+            } else {
+                self.listener.as_ref()
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -454,10 +545,14 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    self.add_connection(socket, peer)
+                    self.add_connection(socket, peer, tls)
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
+                    if tls {
+                        self.tls_accept_pending = false;
+                    } else {
+                        self.accept_pending = false;
+                    }
                     return;
                 }
                 Err(err)
@@ -483,18 +578,31 @@ impl EventLoop {
         }
     }
 
-    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
+    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr, tls: bool) {
         // We batch lines ourselves; Nagle would only add latency.
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
         let full = self.open_count >= self.config.max_clients;
         if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
-            // Too many rejections already lingering: a best-effort goodbye.
-            let _ = socket.write(b"! server full\n");
+            // Too many rejections already lingering: a best-effort goodbye
+            // (none over TLS: it would take a handshake).
+            if !tls {
+                let _ = socket.write(b"! server full\n");
+            }
             info!("{peer}: rejected, server full");
             return;
         }
+        let session = match (tls, self.certs.as_ref()) {
+            (true, Some(certs)) => match TlsSession::new(certs.config()) {
+                Ok(session) => Some(Box::new(session)),
+                Err(err) => {
+                    warn!("{peer}: cannot start TLS: {err}");
+                    return;
+                }
+            },
+            _ => None,
+        };
         let entry = self.clients.conns.vacant_entry();
         let id = entry.key();
         if let Err(err) = self
@@ -506,6 +614,14 @@ impl EventLoop {
             return;
         }
         let conn = entry.insert(Connection::new(socket, peer, self.now));
+        if session.is_some() {
+            // The handshake must finish within the close timeout; the
+            // client joins the chat once it has.
+            let deadline = self.now + self.config.close_timeout;
+            conn.tls = session;
+            conn.handshake_deadline = Some(deadline);
+            self.next_timer_check = self.next_timer_check.min(deadline);
+        }
         if full {
             info!(
                 "{peer}: rejected, server full ({} clients)",
@@ -520,12 +636,16 @@ impl EventLoop {
             return;
         }
         self.open_count += 1;
-        info!("{peer}: connected");
+        info!("{peer}: connected{}", if tls { " (TLS)" } else { "" });
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
             conn.queued_for_read = true;
             self.to_read.push(id);
+        }
+        if tls {
+            // Welcomed once the handshake is done (see `read_into`).
+            return;
         }
         self.chat.connect(id, &mut self.clients);
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
@@ -572,7 +692,15 @@ impl EventLoop {
                 return false;
             }
             let want = budget.min(scratch.len());
-            match conn.socket.read(&mut scratch[..want]) {
+            let result = conn.read_input(&mut scratch[..want]);
+            let is_tls = conn.tls.is_some();
+            if is_tls {
+                self.after_tls_read(id);
+            }
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return false;
+            };
+            match result {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
@@ -587,8 +715,10 @@ impl EventLoop {
                     // arrive raises a new edge, so the WouldBlock read is
                     // saved, unless the FIN already arrived: no edge follows
                     // that, so read on to the end of the stream.
+                    // TLS decrypts record by record: a short read says
+                    // nothing about the socket, so read on to WouldBlock.
                     let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
-                    if n < want && !hangup_seen {
+                    if n < want && !hangup_seen && !is_tls {
                         return false;
                     }
                     budget -= n;
@@ -598,6 +728,13 @@ impl EventLoop {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
+                    // Not TLS, a bad record, a failed handshake: the alert
+                    // has been sent; this connection only is closed.
+                    info!("{}: TLS error: {err}", conn.peer);
+                    self.clients.kill(id, "TLS error");
+                    return false;
+                }
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
                     let reason = if err.kind() == io::ErrorKind::ConnectionReset {
@@ -609,6 +746,29 @@ impl EventLoop {
                     return false;
                 }
             }
+        }
+    }
+
+    /// After TLS input: a finished handshake lets the client into the chat,
+    /// and handshake records to answer are flushed this turn.
+    fn after_tls_read(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Some(tls) = conn.tls.as_mut() else {
+            return;
+        };
+        let established = tls.take_established();
+        let wants_write = tls.wants_write();
+        if established {
+            conn.handshake_deadline = None;
+            debug!("{}: TLS handshake done", conn.peer);
+            if conn.phase == Phase::Open {
+                self.chat.connect(id, &mut self.clients);
+            }
+        }
+        if wants_write || established {
+            self.clients.mark_dirty(id);
         }
     }
 
@@ -733,8 +893,11 @@ impl EventLoop {
         if conn.phase == Phase::Dead || conn.write_failed {
             return;
         }
-        if !conn.output.is_empty() {
-            match conn.output.write_to(&mut conn.socket) {
+        loop {
+            if !conn.has_output() {
+                break;
+            }
+            match conn.write_output() {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -759,8 +922,15 @@ impl EventLoop {
                     return;
                 }
             }
+            // A closing TLS connection ends its session with close_notify
+            // once every line it is owed has gone to rustls.
+            let closing = matches!(conn.phase, Phase::Closing { .. });
+            if !(closing && conn.output.is_empty() && conn.tls.as_mut().is_some_and(|t| t.close()))
+            {
+                break;
+            }
         }
-        let drained = conn.output.is_empty();
+        let drained = !conn.has_output();
         if drained {
             conn.output.release(&mut clients.pool);
             if let Phase::Closing { deadline } = conn.phase {
@@ -800,7 +970,15 @@ impl EventLoop {
         let idle_limit = self.config.idle_timeout;
         let mut idle = Vec::new();
         let mut expired = Vec::new();
+        let mut handshakes = Vec::new();
         for (id, conn) in self.clients.conns.iter() {
+            if let (Some(deadline), Phase::Open) = (conn.handshake_deadline, conn.phase) {
+                if self.now >= deadline {
+                    handshakes.push(id);
+                } else {
+                    next_check = next_check.min(deadline);
+                }
+            }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
@@ -814,6 +992,15 @@ impl EventLoop {
             }
         }
         self.next_timer_check = next_check;
+        for id in handshakes {
+            if let Some(conn) = self.clients.conns.get(id) {
+                info!(
+                    "{}: TLS handshake not done within the close timeout",
+                    conn.peer
+                );
+            }
+            self.clients.kill(id, "TLS handshake timeout");
+        }
         for id in expired {
             self.clients.kill(id, "close timeout");
         }
@@ -856,7 +1043,10 @@ impl EventLoop {
             self.clients.conns.len()
         );
         self.shutting_down = true;
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.tls_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         let open: Vec<ClientId> = self

@@ -1,0 +1,387 @@
+//! TLS with rustls, driven sans-IO by the event loop: no thread, no blocking
+//! handshake.
+//!
+//! The server side follows rustls's `tlsserver-mio` example. A
+//! [`TlsSession`] sits between a connection's socket and its plaintext:
+//!
+//! - reading: [`TlsSession::read`] hands rustls what the socket has
+//!   (`read_tls`), lets it decrypt (`process_new_packets`; on an error one
+//!   `write_tls` so the alert leaves, then the connection is closed) and
+//!   returns plaintext (`reader()`), with the same meaning as a socket read:
+//!   `Ok(0)` is the end of the stream, `WouldBlock` means wait for readiness;
+//! - writing: [`TlsSession::write`] gives rustls a recipient's whole queued
+//!   plaintext in **one** `writer()` call, so one record carries every line
+//!   queued in a turn (a record per line would cost about ten times the
+//!   CPU), then writes the records (`write_tls`). rustls buffers at most
+//!   [`TLS_BUFFER_LIMIT`] of records; what it does not take stays in the
+//!   connection's own queue and counts toward its output limit;
+//! - interest: WRITABLE is wanted while rustls has records to send
+//!   ([`TlsSession::wants_write`]); READABLE always.
+//!
+//! [`CertStore`] loads the certificate chain and key (PEM) and reloads them
+//! on SIGHUP: new handshakes get the new certificate, connected clients keep
+//! theirs, a broken file keeps the old one.
+//!
+//! The client side ([`client_config`], [`connect_client`]) is for the
+//! example client and the tests: a blocking stream that verifies the server
+//! name against the system's roots or a given CA file.
+
+use crate::connection::OutputQueue;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Encrypted bytes rustls may hold for one client before it refuses more
+/// plaintext (rustls's own default). Our plaintext queue holds the rest.
+pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads a PEM certificate chain and private key and builds a server
+/// configuration (TLS 1.2 and 1.3). Errors are one line, naming the file.
+pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let cert_pem = std::fs::read(cert)
+        .map_err(|e| format!("cannot read certificate {}: {e}", cert.display()))?;
+    let chain = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad certificate file {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("no certificate in {}", cert.display()));
+    }
+    let key_pem =
+        std::fs::read(key).map_err(|e| format!("cannot read key {}: {e}", key.display()))?;
+    let private_key = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| format!("no usable private key in {}: {e}", key.display()))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key)
+        .map_err(|e| {
+            format!(
+                "certificate {} and key {} do not make a usable pair: {e}",
+                cert.display(),
+                key.display()
+            )
+        })?;
+    Ok(Arc::new(config))
+}
+
+/// The server's certificate, reloadable from its files.
+#[derive(Debug)]
+pub struct CertStore {
+    cert_path: PathBuf,
+    key_path: PathBuf,
+    current: Arc<ServerConfig>,
+}
+
+impl CertStore {
+    /// Loads the certificate chain and key; fails with a one-line reason.
+    pub fn load(cert_path: &Path, key_path: &Path) -> Result<CertStore, String> {
+        let current = load_server_config(cert_path, key_path)?;
+        Ok(CertStore {
+            cert_path: cert_path.to_owned(),
+            key_path: key_path.to_owned(),
+            current,
+        })
+    }
+
+    /// Reads the files again. On success new handshakes use the new
+    /// certificate; on failure the old one stays and the reason is returned.
+    pub fn reload(&mut self) -> Result<(), String> {
+        self.current = load_server_config(&self.cert_path, &self.key_path)?;
+        Ok(())
+    }
+
+    /// The configuration for the next handshake.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.current)
+    }
+}
+
+/// The TLS state of one server-side connection.
+#[derive(Debug)]
+pub struct TlsSession {
+    conn: ServerConnection,
+    /// Whether [`Self::take_established`] already reported the handshake.
+    established: bool,
+    /// The socket reached its end; only buffered plaintext is left.
+    eof: bool,
+    /// `close_notify` has been queued.
+    closed: bool,
+}
+
+impl TlsSession {
+    /// A session that will handshake with the given configuration.
+    pub fn new(config: Arc<ServerConfig>) -> io::Result<TlsSession> {
+        let mut conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        conn.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        Ok(TlsSession {
+            conn,
+            established: false,
+            eof: false,
+            closed: false,
+        })
+    }
+
+    /// Reads plaintext into `buf`, pulling records from `socket` as needed.
+    /// Like a socket read: `Ok(0)` once the peer has closed (with or
+    /// without `close_notify`), `WouldBlock` when the socket has nothing
+    /// more. A TLS error (not TLS at all, a bad record, a failed handshake)
+    /// is `InvalidData`; the alert has then already been sent, best effort.
+    /// Any handshake records to answer are left for [`Self::write`]: check
+    /// [`Self::wants_write`].
+    pub fn read<S: Read + Write>(&mut self, socket: &mut S, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                // The socket ended without close_notify: the end all the same.
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(err) => return Err(err),
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            match self.conn.read_tls(socket) {
+                Ok(0) => self.eof = true,
+                Ok(_) => {}
+                Err(err) => return Err(err),
+            }
+            if let Err(err) = self.conn.process_new_packets() {
+                // Let the alert leave, once, then the caller closes.
+                let _ = self.conn.write_tls(socket);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+            }
+        }
+    }
+
+    /// True once, the first time this is asked after the handshake
+    /// completed: the moment the client may join the chat.
+    pub fn take_established(&mut self) -> bool {
+        if self.established || self.conn.is_handshaking() {
+            return false;
+        }
+        self.established = true;
+        true
+    }
+
+    /// Whether the handshake is still going on.
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// Whether rustls holds records that the socket has not taken yet.
+    pub fn wants_write(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Encrypts the queued plaintext and writes records to `socket` until
+    /// everything is out or the socket would block. The whole queue goes to
+    /// rustls in one call (one record per 16 KiB); only when rustls's buffer
+    /// limit stopped it and the socket then took everything is it offered
+    /// the rest. Returns the plaintext bytes taken from `queue`.
+    pub fn write(&mut self, queue: &mut OutputQueue, socket: &mut impl Write) -> io::Result<usize> {
+        let mut taken = 0;
+        loop {
+            if !queue.is_empty() {
+                taken += queue.write_to(&mut self.conn.writer())?;
+            }
+            while self.conn.wants_write() {
+                match self.conn.write_tls(socket) {
+                    Ok(_) => {}
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(taken),
+                    Err(err) => return Err(err),
+                }
+            }
+            if queue.is_empty() || self.conn.is_handshaking() {
+                // During the handshake plaintext waits inside rustls; it is
+                // sent once the handshake completes.
+                return Ok(taken);
+            }
+        }
+    }
+
+    /// Queues a `close_notify` alert after everything written so far;
+    /// [`Self::write`] sends it. Returns false if it was already queued.
+    pub fn close(&mut self) -> bool {
+        if std::mem::replace(&mut self.closed, true) {
+            return false;
+        }
+        self.conn.send_close_notify();
+        true
+    }
+}
+
+/// A client configuration that trusts the certificates in `ca_file` (PEM),
+/// or the system's trusted roots when it is `None`.
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| format!("bad CA file {}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("bad CA certificate in {}: {e}", path.display()))?;
+            }
+            if roots.is_empty() {
+                return Err(format!("no certificate in CA file {}", path.display()));
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(
+                    "no trusted root certificates found on this system; give one with --ca FILE"
+                        .into(),
+                );
+            }
+        }
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Completes a TLS handshake over a connected blocking `tcp` stream,
+/// verifying that the server's certificate is valid for `server_name` (a
+/// DNS name or an IP address). A failure (bad certificate, not TLS) is an
+/// error whose message is one line.
+pub fn connect_client(
+    tcp: TcpStream,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+) -> io::Result<ClientStream> {
+    let name = ServerName::try_from(server_name.to_owned()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{server_name:?} is not a valid server name"),
+        )
+    })?;
+    let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+    let mut socket = &tcp;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut socket).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("TLS handshake with {server_name} failed: {e}"),
+            )
+        })?;
+    }
+    Ok(ClientStream {
+        shared: Arc::new(Mutex::new(conn)),
+        tcp,
+    })
+}
+
+/// A blocking TLS client stream. [`ClientStream::try_clone`] gives a second
+/// handle to the same session, so one thread can read while another writes,
+/// as with a `TcpStream`.
+#[derive(Debug)]
+pub struct ClientStream {
+    shared: Arc<Mutex<ClientConnection>>,
+    tcp: TcpStream,
+}
+
+impl ClientStream {
+    /// Another handle to the same session and socket.
+    pub fn try_clone(&self) -> io::Result<ClientStream> {
+        Ok(ClientStream {
+            shared: Arc::clone(&self.shared),
+            tcp: self.tcp.try_clone()?,
+        })
+    }
+
+    /// The underlying TCP socket (for timeouts and shutdown).
+    pub fn tcp(&self) -> &TcpStream {
+        &self.tcp
+    }
+
+    /// Sends `close_notify`, so the server sees a clean end of the session.
+    pub fn close(&mut self) -> io::Result<()> {
+        let mut conn = lock(&self.shared);
+        conn.send_close_notify();
+        let mut socket = &self.tcp;
+        while conn.wants_write() {
+            conn.write_tls(&mut socket)?;
+        }
+        Ok(())
+    }
+}
+
+fn lock(shared: &Mutex<ClientConnection>) -> std::sync::MutexGuard<'_, ClientConnection> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Read for ClientStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut scratch = [0u8; 16 * 1024];
+        loop {
+            {
+                let mut conn = lock(&self.shared);
+                match conn.reader().read(buf) {
+                    Ok(n) => return Ok(n),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                    Err(err) => return Err(err),
+                }
+            }
+            // Block on the socket without holding the lock, so a writer on
+            // another thread is not held up.
+            let n = (&self.tcp).read(&mut scratch)?;
+            let mut conn = lock(&self.shared);
+            let mut input = &scratch[..n];
+            if n == 0 {
+                conn.read_tls(&mut input)?;
+            }
+            while !input.is_empty() {
+                conn.read_tls(&mut input)?;
+                if let Err(err) = conn.process_new_packets() {
+                    let mut socket = &self.tcp;
+                    let _ = conn.write_tls(&mut socket);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+                }
+            }
+            if n == 0 {
+                conn.process_new_packets()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            }
+            // Key updates and the like need an answer.
+            let mut socket = &self.tcp;
+            while conn.wants_write() {
+                conn.write_tls(&mut socket)?;
+            }
+        }
+    }
+}
+
+impl Write for ClientStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut conn = lock(&self.shared);
+        let n = conn.writer().write(buf)?;
+        let mut socket = &self.tcp;
+        while conn.wants_write() {
+            conn.write_tls(&mut socket)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
