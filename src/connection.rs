@@ -1,4 +1,5 @@
-//! One client connection: its socket, its unfinished input line, its queued
+//! One client connection: its transport (stream and codec), its unfinished
+//! input, its queued
 //! output, and where it is in its life.
 //!
 //! An idle connection holds no buffers: input is read into the server's
@@ -6,11 +7,9 @@
 //! output buffer is borrowed from a [`BufferPool`] when a line is queued and
 //! handed back once the socket has taken it all.
 
-use crate::framing::LineFramer;
-use crate::tls::TlsSession;
-use mio::net::TcpStream;
+use crate::transport::{Codec, Stream};
 use mio::Interest;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -48,16 +47,17 @@ impl Phase {
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
-    /// The non-blocking socket, registered with the poller under the
+    /// The byte layer (plain TCP), registered with the poller under the
     /// connection's slab key.
-    pub socket: TcpStream,
+    pub stream: Stream,
     /// The peer's address, for logs.
     pub peer: SocketAddr,
     /// Where the connection is in its life; decides what input and output
     /// still mean for it.
     pub phase: Phase,
-    /// Splits input into lines; holds only an unfinished line.
-    pub framer: LineFramer,
+    /// Turns plaintext into lines and lines into queued bytes; holds only
+    /// unfinished input.
+    pub codec: Codec,
     /// Bytes queued for this client and not yet taken by the socket.
     pub output: OutputQueue,
     /// Set while the token is on the server's dirty list, so a connection
@@ -81,21 +81,18 @@ pub struct Connection {
     pub last_input: Instant,
     /// Why the connection ended, for the disconnect log line.
     pub end_reason: &'static str,
-    /// TLS state, for a connection accepted on the TLS listener: socket
-    /// bytes go through it both ways. Boxed: plain connections stay small.
-    pub tls: Option<Box<TlsSession>>,
     /// When a TLS handshake still going on is given up.
     pub handshake_deadline: Option<Instant>,
 }
 
 impl Connection {
     /// A freshly accepted connection.
-    pub fn new(socket: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+    pub fn new(stream: Stream, codec: Codec, peer: SocketAddr, now: Instant) -> Self {
         Connection {
-            socket,
+            stream,
             peer,
             phase: Phase::Open,
-            framer: LineFramer::default(),
+            codec,
             output: OutputQueue::default(),
             queued_for_flush: false,
             queued_for_read: false,
@@ -105,33 +102,25 @@ impl Connection {
             read_closed: false,
             last_input: now,
             end_reason: "closed",
-            tls: None,
             handshake_deadline: None,
         }
     }
 
-    /// Reads input: plaintext from the socket, through TLS when the
-    /// connection has it. `Ok(0)` is the end of the stream.
-    pub fn read_input(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.tls.as_mut() {
-            None => self.socket.read(buf),
-            Some(tls) => tls.read(&mut self.socket, buf),
-        }
-    }
-
-    /// Writes queued output to the socket (encrypted first, for TLS) until
-    /// it is all out or the socket would block.
+    /// Writes queued output to the stream: one write of everything queued
+    /// (for TLS: one record per 16 KiB of it). With nothing queued, TLS
+    /// records still waiting (handshake, `close_notify`) are written.
     pub fn write_output(&mut self) -> io::Result<usize> {
-        match self.tls.as_mut() {
-            None => self.output.write_to(&mut self.socket),
-            Some(tls) => tls.write(&mut self.output, &mut self.socket),
+        if self.output.is_empty() {
+            self.stream.flush()?;
+            return Ok(0);
         }
+        self.output.write_to(&mut self.stream)
     }
 
     /// Whether anything waits to go out: queued lines, or TLS records
     /// (handshake messages, encrypted lines, `close_notify`).
     pub fn has_output(&self) -> bool {
-        !self.output.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+        !self.output.is_empty() || self.stream.wants_write()
     }
 
     /// The readiness this connection needs from the poller now.

@@ -5,8 +5,11 @@
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
 //!   output once per turn, reaps closed connections, shuts down.
 //! - [`fd_limit`]: raises the open-file limit for many clients.
-//! - [`connection`]: one client socket with its partial input line and its
-//!   queued output.
+//! - [`connection`]: one client connection: its transport, its partial input
+//!   and its queued output.
+//! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
+//!   TCP) and codec (plaintext to lines and lines to queued bytes: the line
+//!   protocol).
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
@@ -38,6 +41,7 @@ pub mod loadgen;
 pub mod protocol;
 pub mod server;
 pub mod tls;
+pub mod transport;
 
 pub use config::Config;
 pub use server::{RunningServer, Server, ShutdownHandle};

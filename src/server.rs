@@ -18,15 +18,15 @@
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
-use crate::framing::Frame;
 use crate::tls::{CertStore, TlsSession};
+use crate::transport::{Codec, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use std::io::{self, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -241,6 +241,8 @@ struct Clients {
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
+    /// The last line encoded for a non-line codec, so a fan-out encodes once.
+    encoded: EncodeCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
@@ -276,8 +278,9 @@ impl Outbox for Clients {
             self.dead.push(to);
             return;
         }
-        conn.output.push(line, &mut self.pool);
-        self.queued_since_flush += line.len();
+        let bytes = conn.codec.encode(line, &mut self.encoded);
+        conn.output.push(bytes, &mut self.pool);
+        self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
     }
 }
@@ -380,6 +383,7 @@ impl EventLoop {
                 departed: Vec::new(),
                 dead: Vec::new(),
                 pool: BufferPool::default(),
+                encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
             },
@@ -595,7 +599,7 @@ impl EventLoop {
         }
         let session = match (tls, self.certs.as_ref()) {
             (true, Some(certs)) => match TlsSession::new(certs.config()) {
-                Ok(session) => Some(Box::new(session)),
+                Ok(session) => Some(session),
                 Err(err) => {
                     warn!("{peer}: cannot start TLS: {err}");
                     return;
@@ -613,12 +617,15 @@ impl EventLoop {
             warn!("{peer}: cannot register: {err}");
             return;
         }
-        let conn = entry.insert(Connection::new(socket, peer, self.now));
-        if session.is_some() {
+        let stream = match session {
+            Some(session) => Stream::tls(socket, session),
+            None => Stream::plain(socket),
+        };
+        let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
+        if tls {
             // The handshake must finish within the close timeout; the
             // client joins the chat once it has.
             let deadline = self.now + self.config.close_timeout;
-            conn.tls = session;
             conn.handshake_deadline = Some(deadline);
             self.next_timer_check = self.next_timer_check.min(deadline);
         }
@@ -692,8 +699,8 @@ impl EventLoop {
                 return false;
             }
             let want = budget.min(scratch.len());
-            let result = conn.read_input(&mut scratch[..want]);
-            let is_tls = conn.tls.is_some();
+            let result = conn.stream.read(&mut scratch[..want]);
+            let is_tls = conn.stream.tls_session().is_some();
             if is_tls {
                 self.after_tls_read(id);
             }
@@ -755,7 +762,7 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let Some(tls) = conn.tls.as_mut() else {
+        let Some(tls) = conn.stream.tls_session() else {
             return;
         };
         let established = tls.take_established();
@@ -777,22 +784,22 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let mut framer = std::mem::take(&mut conn.framer);
-        framer.feed(input, self.config.max_line_bytes, |frame| {
-            self.run_frame(id, frame)
+        let mut codec = std::mem::take(&mut conn.codec);
+        codec.decode(input, self.config.max_line_bytes, |input| {
+            self.run_frame(id, input)
         });
         if let Some(conn) = self.clients.conns.get_mut(id) {
-            conn.framer = framer;
+            conn.codec = codec;
         }
     }
 
-    fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
+    fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
         if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
             return;
         }
-        match frame {
-            Frame::Line([]) => {}
-            Frame::Line(bytes) => match std::str::from_utf8(bytes) {
+        match input {
+            Input::Line([]) => {}
+            Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
                         self.close_gracefully(id, "quit");
@@ -804,7 +811,7 @@ impl EventLoop {
                 }
                 Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
             },
-            Frame::TooLong => {
+            Input::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
@@ -925,7 +932,9 @@ impl EventLoop {
             // A closing TLS connection ends its session with close_notify
             // once every line it is owed has gone to rustls.
             let closing = matches!(conn.phase, Phase::Closing { .. });
-            if !(closing && conn.output.is_empty() && conn.tls.as_mut().is_some_and(|t| t.close()))
+            if !(closing
+                && conn.output.is_empty()
+                && conn.stream.tls_session().is_some_and(|t| t.close()))
             {
                 break;
             }
@@ -936,7 +945,7 @@ impl EventLoop {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
-                let _ = conn.socket.shutdown(Shutdown::Write);
+                let _ = conn.stream.shutdown_write();
                 conn.phase = Phase::Lingering { deadline };
                 if conn.read_closed {
                     let reason = conn.end_reason;
@@ -955,7 +964,7 @@ impl EventLoop {
             if let Err(err) = self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(id), interest)
+                .reregister(&mut conn.stream, Token(id), interest)
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
@@ -1022,7 +1031,7 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.

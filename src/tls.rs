@@ -26,7 +26,6 @@
 //! example client and the tests: a blocking stream that verifies the server
 //! name against the system's roots or a given CA file.
 
-use crate::connection::OutputQueue;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
@@ -182,30 +181,37 @@ impl TlsSession {
         self.conn.wants_write()
     }
 
-    /// Encrypts the queued plaintext and writes records to `socket` until
-    /// everything is out or the socket would block. The whole queue goes to
-    /// rustls in one call (one record per 16 KiB); only when rustls's buffer
-    /// limit stopped it and the socket then took everything is it offered
-    /// the rest. Returns the plaintext bytes taken from `queue`.
-    pub fn write(&mut self, queue: &mut OutputQueue, socket: &mut impl Write) -> io::Result<usize> {
+    /// Encrypts `plaintext` (a recipient's whole queue) with **one**
+    /// `writer()` call, so lines share records, and writes the records to
+    /// `socket` until they are out or it would block. Only when rustls's
+    /// buffer limit stopped it and the socket then took everything is it
+    /// offered the rest. Returns the plaintext bytes taken.
+    pub fn write(&mut self, plaintext: &[u8], socket: &mut impl Write) -> io::Result<usize> {
         let mut taken = 0;
         loop {
-            if !queue.is_empty() {
-                taken += queue.write_to(&mut self.conn.writer())?;
+            if taken < plaintext.len() {
+                taken += self.conn.writer().write(&plaintext[taken..])?;
             }
-            while self.conn.wants_write() {
-                match self.conn.write_tls(socket) {
-                    Ok(_) => {}
-                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(taken),
-                    Err(err) => return Err(err),
-                }
+            match self.flush(socket) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(taken),
+                Err(err) => return Err(err),
             }
-            if queue.is_empty() || self.conn.is_handshaking() {
+            if taken == plaintext.len() || self.conn.is_handshaking() {
                 // During the handshake plaintext waits inside rustls; it is
                 // sent once the handshake completes.
                 return Ok(taken);
             }
         }
+    }
+
+    /// Writes the records rustls holds; `WouldBlock` if the socket cannot
+    /// take them all now.
+    pub fn flush(&mut self, socket: &mut impl Write) -> io::Result<()> {
+        while self.conn.wants_write() {
+            self.conn.write_tls(socket)?;
+        }
+        Ok(())
     }
 
     /// Queues a `close_notify` alert after everything written so far;
