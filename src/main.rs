@@ -135,9 +135,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(tls_addr) = server.tls_addr() {
-        info!("TLS line clients on {tls_addr}");
-    }
     info!(
         "listening on {}{}",
         server.local_addr(),
@@ -147,6 +144,9 @@ fn main() -> ExitCode {
             ""
         }
     );
+    if let Some(tls_addr) = server.tls_addr() {
+        info!("TLS line clients on {tls_addr}");
+    }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

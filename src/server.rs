@@ -930,18 +930,34 @@ impl EventLoop {
                 }
             }
             // A closing TLS connection ends its session with close_notify
-            // once every line it is owed has gone to rustls.
+            // once every line it is owed has gone to rustls (and the
+            // handshake is done: `! server full` needs one).
             let closing = matches!(conn.phase, Phase::Closing { .. });
             if !(closing
                 && conn.output.is_empty()
-                && conn.stream.tls_session().is_some_and(|t| t.close()))
+                && conn
+                    .stream
+                    .tls_session()
+                    .is_some_and(|t| !t.is_handshaking() && t.close()))
             {
                 break;
             }
         }
         let drained = !conn.has_output();
+        let handshaking = conn
+            .stream
+            .tls_session()
+            .is_some_and(|t| t.is_handshaking());
         if drained {
             conn.output.release(&mut clients.pool);
+        }
+        if handshaking && conn.read_closed && conn.phase != Phase::Open {
+            // Gave up before its handshake: its last line cannot reach it.
+            let reason = conn.end_reason;
+            clients.kill(id, reason);
+            return;
+        }
+        if drained && !handshaking {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.

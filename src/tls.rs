@@ -316,6 +316,13 @@ impl ClientStream {
         &self.tcp
     }
 
+    /// The server's certificate (DER), as presented in the handshake.
+    pub fn peer_certificate(&self) -> Option<Vec<u8>> {
+        let conn = lock(&self.shared);
+        let chain = conn.peer_certificates()?;
+        chain.first().map(|cert| cert.as_ref().to_vec())
+    }
+
     /// Sends `close_notify`, so the server sees a clean end of the session.
     pub fn close(&mut self) -> io::Result<()> {
         let mut conn = lock(&self.shared);
@@ -334,6 +341,9 @@ fn lock(shared: &Mutex<ClientConnection>) -> std::sync::MutexGuard<'_, ClientCon
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Reads plaintext. `Ok(0)` is a clean end (the server sent
+/// `close_notify`); a connection that ended without it is an
+/// `UnexpectedEof` error, since the end could have been forged.
 impl Read for ClientStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let mut scratch = [0u8; 16 * 1024];
@@ -343,7 +353,6 @@ impl Read for ClientStream {
                 match conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
                     Err(err) => return Err(err),
                 }
             }
@@ -389,5 +398,234 @@ impl Write for ClientStream {
 
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A socket in memory: reads take what the peer wrote, `WouldBlock`
+    /// when nothing is there, like a non-blocking socket.
+    #[derive(Default)]
+    struct Pipe {
+        inbound: VecDeque<u8>,
+        outbound: Vec<u8>,
+        /// Write calls, to count records' way out.
+        writes: usize,
+    }
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.inbound.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.inbound.len());
+            for (slot, byte) in buf.iter_mut().zip(self.inbound.drain(..n)) {
+                *slot = byte;
+            }
+            Ok(n)
+        }
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            self.outbound.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Pki {
+        server: Arc<ServerConfig>,
+        client: Arc<ClientConfig>,
+    }
+
+    fn pki() -> Pki {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = generated.cert.der().clone();
+        let key = PrivateKeyDer::try_from(generated.key_pair.serialize_der()).unwrap();
+        let server = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let client = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Pki {
+            server: Arc::new(server),
+            client: Arc::new(client),
+        }
+    }
+
+    /// Moves bytes between an in-memory client and a server session until
+    /// neither has anything to say; returns the plaintext the server read.
+    fn pump(client: &mut ClientConnection, server: &mut TlsSession, wire: &mut Pipe) -> Vec<u8> {
+        let mut received = Vec::new();
+        for _ in 0..20 {
+            let mut to_server = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut to_server).unwrap();
+            }
+            wire.inbound.extend(to_server);
+            let mut buf = [0u8; 4096];
+            loop {
+                match server.read(wire, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(err) => panic!("server read: {err}"),
+                }
+            }
+            server.flush(wire).unwrap();
+            let to_client = std::mem::take(&mut wire.outbound);
+            if to_client.is_empty() && !client.wants_write() {
+                break;
+            }
+            let mut slice = &to_client[..];
+            while !slice.is_empty() {
+                client.read_tls(&mut slice).unwrap();
+                client.process_new_packets().unwrap();
+            }
+        }
+        received
+    }
+
+    fn client_plaintext(client: &mut ClientConnection) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match client.reader().read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return out,
+                Err(err) => panic!("client read: {err}"),
+            }
+        }
+    }
+
+    #[test]
+    fn handshake_then_lines_both_ways() {
+        let pki = pki();
+        let mut server = TlsSession::new(pki.server).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(pki.client, name).unwrap();
+        let mut wire = Pipe::default();
+        client.writer().write_all(b"hello\n:ping\n").unwrap();
+        let received = pump(&mut client, &mut server, &mut wire);
+        assert!(!server.is_handshaking());
+        assert!(server.take_established());
+        assert!(!server.take_established(), "reported once");
+        assert_eq!(received, b"hello\n:ping\n");
+        server.write(b"* pong\n", &mut wire).unwrap();
+        pump(&mut client, &mut server, &mut wire);
+        assert_eq!(client_plaintext(&mut client), b"* pong\n");
+    }
+
+    #[test]
+    fn one_write_of_many_lines_is_one_record() {
+        let pki = pki();
+        let mut server = TlsSession::new(pki.server).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(pki.client, name).unwrap();
+        let mut wire = Pipe::default();
+        pump(&mut client, &mut server, &mut wire);
+        wire.outbound.clear();
+        let lines: Vec<u8> = (0..100)
+            .flat_map(|i| format!("alice: line {i:03} of a busy room\n").into_bytes())
+            .collect();
+        assert!(lines.len() < 16 * 1024);
+        let taken = server.write(&lines, &mut wire).unwrap();
+        assert_eq!(taken, lines.len());
+        // One TLS 1.3 record: 5 header bytes, 1 content type, 16 tag.
+        assert_eq!(wire.outbound.len(), lines.len() + 22);
+        pump(&mut client, &mut server, &mut wire);
+        assert_eq!(client_plaintext(&mut client), lines);
+    }
+
+    #[test]
+    fn garbage_is_an_error_with_an_alert() {
+        let pki = pki();
+        let mut server = TlsSession::new(pki.server).unwrap();
+        let mut wire = Pipe::default();
+        wire.inbound
+            .extend(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".iter());
+        let err = server.read(&mut wire, &mut [0u8; 1024]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        // An alert record went out: content type 21.
+        assert_eq!(wire.outbound.first(), Some(&21));
+    }
+
+    #[test]
+    fn end_of_stream_reads_zero() {
+        let pki = pki();
+        let mut server = TlsSession::new(pki.server).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut client = ClientConnection::new(pki.client, name).unwrap();
+        let mut wire = Pipe::default();
+        pump(&mut client, &mut server, &mut wire);
+        client.send_close_notify();
+        let mut alert = Vec::new();
+        client.write_tls(&mut alert).unwrap();
+        wire.inbound.extend(alert);
+        assert_eq!(server.read(&mut wire, &mut [0u8; 64]).unwrap(), 0);
+        assert!(server.close());
+        assert!(!server.close(), "close_notify is queued once");
+        assert!(server.wants_write());
+    }
+
+    fn write_temp(name: &str, contents: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("loopchat-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn config_errors_are_one_line_and_name_the_file() {
+        let a = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let b = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let cert = write_temp("cert.pem", a.cert.pem().as_bytes());
+        let key = write_temp("key.pem", a.key_pair.serialize_pem().as_bytes());
+        let other_key = write_temp("other.pem", b.key_pair.serialize_pem().as_bytes());
+        let junk = write_temp("junk.pem", b"not a pem file\n");
+        assert!(load_server_config(&cert, &key).is_ok());
+        let errors = [
+            load_server_config(Path::new("/nonexistent/cert.pem"), &key).unwrap_err(),
+            load_server_config(&junk, &key).unwrap_err(),
+            load_server_config(&cert, &junk).unwrap_err(),
+            load_server_config(&cert, &other_key).unwrap_err(),
+        ];
+        for err in &errors {
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+        assert!(errors[0].contains("/nonexistent/cert.pem"), "{}", errors[0]);
+        assert!(errors[1].contains("junk.pem"), "{}", errors[1]);
+        assert!(errors[2].contains("junk.pem"), "{}", errors[2]);
+        assert!(
+            errors[3].contains("do not make a usable pair"),
+            "{}",
+            errors[3]
+        );
+
+        let mut store = CertStore::load(&cert, &key).unwrap();
+        let before = store.config();
+        std::fs::write(&key, b"broken").unwrap();
+        assert!(store.reload().is_err());
+        assert!(Arc::ptr_eq(&before, &store.config()), "the old one is kept");
+        std::fs::write(&key, a.key_pair.serialize_pem()).unwrap();
+        store.reload().unwrap();
+        assert!(!Arc::ptr_eq(&before, &store.config()));
     }
 }
