@@ -236,7 +236,7 @@ fn openssl_s_client_chats() {
             }
         }
     });
-    let mut next = || {
+    let next = || {
         lines
             .recv_timeout(READ_TIMEOUT)
             .expect("a line from s_client")
