@@ -11,6 +11,8 @@
 //! cargo run --example client -- --nick alice            # a person
 //! printf 'hi all\n' | cargo run --example client        # a script
 //! LOOPCHAT_PASSWORD=secret cargo run --example client   # a server with a password
+//! cargo run --example client -- --tls --addr chat.example.org:7443   # TLS, system roots
+//! cargo run --example client -- --tls --ca cert.pem     # TLS, a private or self-signed cert
 //! ```
 //!
 //! # Output
@@ -38,7 +40,8 @@
 //! - 1: the server closed or vanished without a `* bye` to our `:quit`
 //!   (including `! server full`, `! too many attempts`, a wrong
 //!   `--password`, shutdown), or did not answer in time.
-//! - 2: the server could not be reached, or a flag was invalid.
+//! - 2: the server could not be reached, its certificate was refused, or a
+//!   flag was invalid.
 
 use std::borrow::Cow;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -89,9 +92,20 @@ const EXIT_USAGE: u8 = 2;
 /// :quit to leave; when stdin ends the client quits by itself.
 #[derive(FromArgs)]
 struct Args {
-    /// server address, HOST:PORT (default: 127.0.0.1:7878)
-    #[argh(option, default = "String::from(loopchat::config::DEFAULT_ADDR)")]
-    addr: String,
+    /// server address, HOST:PORT (default: 127.0.0.1:7878, or
+    /// 127.0.0.1:7443 with --tls)
+    #[argh(option)]
+    addr: Option<String>,
+
+    /// connect with TLS, verifying that the server's certificate is valid
+    /// for HOST (against the system's trusted roots, or --ca)
+    #[argh(switch)]
+    tls: bool,
+
+    /// with --tls: trust the certificates in this PEM file instead of the
+    /// system's roots (a private CA or a self-signed server certificate)
+    #[argh(option)]
+    ca: Option<std::path::PathBuf>,
 
     /// nick to take once welcomed, sent as `:nick NAME` before any line from
     /// stdin (default: none, keep the guestN nick the server assigns)
@@ -129,33 +143,57 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_USAGE);
     }
 
-    let stream = match connect(&args.addr) {
+    if args.ca.is_some() && !args.tls {
+        status!("--ca needs --tls");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let addr = args.addr.unwrap_or_else(|| {
+        String::from(if args.tls {
+            loopchat::config::DEFAULT_TLS_ADDR
+        } else {
+            loopchat::config::DEFAULT_ADDR
+        })
+    });
+    let tls_config = if args.tls {
+        match loopchat::tls::client_config(args.ca.as_deref()) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                status!("{e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    } else {
+        None
+    };
+    let stream = match connect(&addr) {
         Ok(stream) => stream,
         Err(e) => {
             status!(
-                "cannot connect to {}: {e}; is the server running? start it with cargo run --release",
-                args.addr
+                "cannot connect to {addr}: {e}; is the server running? start it with cargo run --release"
             );
             return ExitCode::from(EXIT_UNREACHABLE);
         }
     };
     let peer = stream.peer_addr().ok();
-    let shown_addr = peer.map_or_else(|| args.addr.clone(), |a| a.to_string());
-    status!("connected to {shown_addr}; type :help for commands, :quit to leave");
+    let shown_addr = peer.map_or_else(|| addr.clone(), |a| a.to_string());
 
     // Chat lines are small and interactive; do not let Nagle hold them back.
     // Neither option matters for correctness, so a failure is not fatal.
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
 
-    let (tx, rx) = mpsc::channel();
-    let reader = match stream.try_clone() {
-        Ok(reader) => reader,
+    // With --tls the handshake happens here; a refused certificate is a
+    // one-line error.
+    let (reader, writer) = match split(stream, tls_config, &addr) {
+        Ok(halves) => halves,
         Err(e) => {
-            status!("cannot use the connection to {shown_addr}: {e}");
-            return ExitCode::from(EXIT_DISCONNECTED);
+            status!("{shown_addr}: {e}");
+            return ExitCode::from(EXIT_UNREACHABLE);
         }
     };
+    status!("connected to {shown_addr}; type :help for commands, :quit to leave");
+
+    let (tx, rx) = mpsc::channel();
     let server_tx = tx.clone();
     // Neither thread is joined: both may sit in a blocking read forever (a
     // terminal that never sends EOF), and the process exit ends them.
@@ -173,7 +211,7 @@ fn main() -> ExitCode {
     }
 
     let mut session = Session {
-        writer: stream,
+        writer,
         addr: shown_addr,
         nick: args.nick,
         password,
@@ -200,6 +238,25 @@ fn main() -> ExitCode {
         if let Some(code) = outcome {
             let _ = io::stdout().flush();
             return ExitCode::from(code);
+        }
+    }
+}
+
+/// A reading half for the server-reader thread and a writing half for the
+/// main thread: the socket itself, or a TLS session over it.
+type Halves = (Box<dyn Read + Send>, Box<dyn Write + Send>);
+
+fn split(
+    stream: TcpStream,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    addr: &str,
+) -> io::Result<Halves> {
+    match tls {
+        None => Ok((Box::new(stream.try_clone()?), Box::new(stream))),
+        Some(config) => {
+            let name = loopchat::tls::server_name_of(addr);
+            let secure = loopchat::tls::connect_client(stream, name, config)?;
+            Ok((Box::new(secure.try_clone()?), Box::new(secure)))
         }
     }
 }
@@ -262,7 +319,7 @@ impl Signal {
 }
 
 /// Prints every server line on stdout and reports the ones that matter.
-fn read_server(stream: TcpStream, events: &Sender<Event>) {
+fn read_server(stream: Box<dyn Read + Send>, events: &Sender<Event>) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut line = Vec::new();
     loop {
@@ -394,7 +451,7 @@ enum Wait {
 /// The main thread's state: everything that decides what to send and when to
 /// stop. All writes to the socket happen here, so lines never interleave.
 struct Session {
-    writer: TcpStream,
+    writer: Box<dyn Write + Send>,
     addr: String,
     nick: Option<String>,
     password: Option<String>,

@@ -38,6 +38,10 @@ use std::sync::{Arc, Mutex};
 /// plaintext (rustls's own default). Our plaintext queue holds the rest.
 pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
 
+/// How long [`connect_client`] waits for the server's side of the
+/// handshake when the socket has no read timeout of its own.
+pub const CLIENT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -262,6 +266,18 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String
     Ok(Arc::new(config))
 }
 
+/// The host part of a `HOST:PORT` address (`[::1]:7443` gives `::1`): the
+/// name a client verifies the server's certificate against.
+pub fn server_name_of(addr: &str) -> &str {
+    let host = match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => addr,
+    };
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
 /// Completes a TLS handshake over a connected blocking `tcp` stream,
 /// verifying that the server's certificate is valid for `server_name` (a
 /// DNS name or an IP address). A failure (bad certificate, not TLS) is an
@@ -278,15 +294,29 @@ pub fn connect_client(
         )
     })?;
     let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+    // A server that never answers must not hang the handshake forever.
+    let read_timeout = tcp.read_timeout()?;
+    tcp.set_read_timeout(Some(read_timeout.unwrap_or(CLIENT_HANDSHAKE_TIMEOUT)))?;
     let mut socket = &tcp;
     while conn.is_handshaking() {
         conn.complete_io(&mut socket).map_err(|e| {
+            let text = e.to_string();
+            let hint = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
+                " (not signed by a certificate this client trusts)"
+            } else if text.contains("CaUsedAsEndEntity") {
+                " (the server's certificate is a CA certificate; issue it with CA:FALSE)"
+            } else if text.contains("NotValidForName") {
+                " (the certificate is for another name)"
+            } else {
+                ""
+            };
             io::Error::new(
                 e.kind(),
-                format!("TLS handshake with {server_name} failed: {e}"),
+                format!("TLS handshake with {server_name} failed: {text}{hint}"),
             )
         })?;
     }
+    tcp.set_read_timeout(read_timeout)?;
     Ok(ClientStream {
         shared: Arc::new(Mutex::new(conn)),
         tcp,
@@ -512,6 +542,14 @@ mod tests {
                 Err(err) => panic!("client read: {err}"),
             }
         }
+    }
+
+    #[test]
+    fn server_names_from_addresses() {
+        assert_eq!(server_name_of("chat.example.org:7443"), "chat.example.org");
+        assert_eq!(server_name_of("127.0.0.1:7443"), "127.0.0.1");
+        assert_eq!(server_name_of("[::1]:7443"), "::1");
+        assert_eq!(server_name_of("localhost"), "localhost");
     }
 
     #[test]
