@@ -36,11 +36,21 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
+    /// Where to serve the chat page and WebSocket (`GET /`, `GET /ws`);
+    /// `None` turns the web address off.
+    pub web_addr: Option<SocketAddr>,
+    /// Origins allowed to open a WebSocket besides the server's own
+    /// (`http://` + the request's `Host`), e.g. `https://chat.example.org`.
+    pub web_origins: Vec<String>,
+    /// A WebSocket client silent for this long is pinged; its pong counts
+    /// as activity.
+    pub ws_ping_interval: Duration,
     /// Listen for plain TCP line clients on `addr`. Can be turned off when
     /// TLS is configured.
     pub plain: bool,
     /// Certificate chain (PEM) for TLS; with `tls_key`, the server also
-    /// listens for TLS line clients on `tls_addr`.
+    /// listens for TLS line clients on `tls_addr`, and the web address
+    /// speaks only TLS (HTTPS and `wss://`).
     pub tls_cert: Option<PathBuf>,
     /// Private key (PEM) matching `tls_cert`.
     pub tls_key: Option<PathBuf>,
@@ -48,8 +58,11 @@ pub struct Config {
     pub tls_addr: SocketAddr,
 }
 
-/// The TLS address used when a certificate is given and no address is.
+/// The TLS line address used when a certificate is given and no address is.
 pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:7443";
+
+/// The web address `cargo run --release` serves the chat page on.
+pub const DEFAULT_WEB_ADDR: &str = "127.0.0.1:7879";
 
 /// The address `cargo run --release` listens on.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
@@ -66,6 +79,9 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
+            web_origins: Vec::new(),
+            ws_ping_interval: Duration::from_secs(30),
             plain: true,
             tls_cert: None,
             tls_key: None,
@@ -75,11 +91,13 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The default settings, listening on `127.0.0.1:0` (a free port): what
-    /// tests and the in-process load generator start from.
+    /// The default settings, listening on `127.0.0.1:0` (a free port, for
+    /// the line protocol and for the web address): what tests and the
+    /// in-process load generator start from.
     pub fn ephemeral() -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         }

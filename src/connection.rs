@@ -16,6 +16,12 @@ use std::time::Instant;
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Setting up its transport (an HTTP request head on the web address):
+    /// not in the chat, not counted as a client, dropped at the deadline.
+    Handshake {
+        /// When it is dropped if the transport is still not ready.
+        deadline: Instant,
+    },
     /// Reading commands; in the chat (or waiting for its password).
     Open,
     /// Out of the chat; its last lines (`* bye`, `! server full`, ...) are
@@ -38,7 +44,9 @@ impl Phase {
     /// The deadline of a closing connection.
     pub fn deadline(self) -> Option<Instant> {
         match self {
-            Phase::Closing { deadline } | Phase::Lingering { deadline } => Some(deadline),
+            Phase::Handshake { deadline }
+            | Phase::Closing { deadline }
+            | Phase::Lingering { deadline } => Some(deadline),
             Phase::Open | Phase::Dead => None,
         }
     }
@@ -81,8 +89,6 @@ pub struct Connection {
     pub last_input: Instant,
     /// Why the connection ended, for the disconnect log line.
     pub end_reason: &'static str,
-    /// When a TLS handshake still going on is given up.
-    pub handshake_deadline: Option<Instant>,
 }
 
 impl Connection {
@@ -102,7 +108,6 @@ impl Connection {
             read_closed: false,
             last_input: now,
             end_reason: "closed",
-            handshake_deadline: None,
         }
     }
 

@@ -9,7 +9,12 @@
 //!   and its queued output.
 //! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
 //!   TCP) and codec (plaintext to lines and lines to queued bytes: the line
-//!   protocol).
+//!   protocol, or HTTP then WebSocket).
+//! - [`http`]: the web address: request heads (httparse), the embedded chat
+//!   page, the upgrade and the Origin rule.
+//! - [`ws`]: WebSocket frames: a streaming decoder of client frames into
+//!   lines, and the frames the server sends (one text frame per line,
+//!   encoded once per fan-out).
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
@@ -37,11 +42,13 @@ pub mod config;
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
+pub mod http;
 pub mod loadgen;
 pub mod protocol;
 pub mod server;
 pub mod tls;
 pub mod transport;
+pub mod ws;
 
 pub use config::Config;
 pub use server::{RunningServer, Server, ShutdownHandle};

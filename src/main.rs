@@ -53,8 +53,25 @@ struct Flags {
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
 
-    /// TLS certificate chain, PEM (with --tls-key: also serve TLS; SIGHUP
-    /// re-reads both files) (default: none, no TLS)
+    /// where to serve the chat page and WebSocket (`GET /`, `GET /ws`), or
+    /// `off`; with --tls-cert it speaks only HTTPS and wss (default
+    /// 127.0.0.1:7879)
+    #[argh(option, default = "loopchat::config::DEFAULT_WEB_ADDR.to_string()")]
+    web_addr: String,
+
+    /// an origin allowed to open a WebSocket besides the page's own, e.g.
+    /// `https://chat.example.org`; repeat for more (default: none)
+    #[argh(option)]
+    web_origin: Vec<String>,
+
+    /// seconds a WebSocket client may stay silent before it is pinged
+    /// (default 30)
+    #[argh(option, default = "30")]
+    ws_ping_interval: u64,
+
+    /// TLS certificate chain, PEM. With --tls-key: line clients over TLS on
+    /// --tls-addr, and the web address speaks only HTTPS/wss; SIGHUP
+    /// re-reads both files (default: none, no TLS)
     #[argh(option)]
     tls_cert: Option<PathBuf>,
 
@@ -94,6 +111,18 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let web_addr = match flags.web_addr.as_str() {
+        "off" | "none" | "" => None,
+        text => {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(err) => {
+                    eprintln!("loopchat: --web-addr {text}: {err} (an address like 127.0.0.1:7879, or off)");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let config = Config {
         addr: flags.addr,
         max_clients: flags.max_clients,
@@ -104,6 +133,9 @@ fn main() -> ExitCode {
         close_timeout: Duration::from_secs(flags.close_timeout),
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
+        web_addr,
+        web_origins: flags.web_origin,
+        ws_ping_interval: Duration::from_secs(flags.ws_ping_interval.max(1)),
         plain: !flags.no_plain,
         tls_cert: flags.tls_cert,
         tls_key: flags.tls_key,
@@ -117,12 +149,14 @@ fn main() -> ExitCode {
         eprintln!("loopchat: --no-plain needs TLS (--tls-cert and --tls-key)");
         return ExitCode::from(2);
     }
+    let with_tls = config.tls_cert.is_some();
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
-    let addrs = if config.tls_cert.is_some() {
-        format!("{} or {}", config.addr, config.tls_addr)
+    let web_addr_flag = flags.web_addr.clone();
+    let tls_addr_text = if with_tls {
+        format!(", TLS address {}", flags.tls_addr)
     } else {
-        config.addr.to_string()
+        String::new()
     };
     let server = match Server::bind(config) {
         Ok(server) => server,
@@ -131,7 +165,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(err) => {
-            error!("cannot listen on {addrs}: {err}");
+            error!(
+                "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}: {err}",
+                flags.addr
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -144,6 +181,11 @@ fn main() -> ExitCode {
             ""
         }
     );
+    match server.web_addr() {
+        Some(web) if with_tls => info!("chat page on https://{web}/ (WebSocket at wss://{web}/ws)"),
+        Some(web) => info!("chat page on http://{web}/ (WebSocket at ws://{web}/ws)"),
+        None => {}
+    }
     if let Some(tls_addr) = server.tls_addr() {
         info!("TLS line clients on {tls_addr}");
     }

@@ -18,8 +18,9 @@
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
+use crate::http::{self, Head, Route, WebRules};
 use crate::tls::{CertStore, TlsSession};
-use crate::transport::{Codec, EncodeCache, Input, Stream};
+use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
@@ -36,7 +37,8 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
-const TLS_LISTENER: Token = Token(usize::MAX - 3);
+const WEB_LISTENER: Token = Token(usize::MAX - 3);
+const TLS_LISTENER: Token = Token(usize::MAX - 4);
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -55,13 +57,27 @@ const EVENTS_PER_TURN: usize = 1024;
 /// they fall due.
 const TIMER_TICK: Duration = Duration::from_secs(1);
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// Plain TCP line clients.
+    Line,
+    /// The web address: HTTP and WebSocket (over TLS with a certificate).
+    Web,
+    /// TLS line clients.
+    TlsLine,
+}
+
 /// A bound chat server, ready to [`run`](Server::run).
 pub struct Server {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
-    /// The TLS listener and the certificate it serves, when configured.
+    /// The web address's listener (page and WebSocket), unless turned off.
+    web_listener: Option<TcpListener>,
+    /// The TLS line listener and the certificate (also the web address's,
+    /// which then speaks only TLS), when configured.
     tls: Option<(TcpListener, CertStore)>,
     tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
@@ -90,6 +106,7 @@ impl ShutdownHandle {
 /// shuts the server down and waits for it.
 pub struct RunningServer {
     addr: SocketAddr,
+    web_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -101,7 +118,12 @@ impl RunningServer {
         self.addr
     }
 
-    /// The TLS address, when the server has a certificate.
+    /// The web address (page and WebSocket), unless turned off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// The TLS line address, when the server has a certificate.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
     }
@@ -136,8 +158,7 @@ impl Drop for RunningServer {
 }
 
 impl Server {
-    /// Binds the listening sockets (and loads the TLS certificate, when one
-    /// is configured). Port 0 picks a free port; see
+    /// Binds the listening socket. Port 0 picks a free port; see
     /// [`local_addr`](Server::local_addr).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
@@ -175,6 +196,15 @@ impl Server {
             (None, Some(addr)) => addr,
             (None, None) => unreachable!("a plain listener is bound when TLS is not"),
         };
+        let web_listener = match config.web_addr {
+            Some(addr) => {
+                let mut web = TcpListener::bind(addr)?;
+                poll.registry()
+                    .register(&mut web, WEB_LISTENER, Interest::READABLE)?;
+                Some(web)
+            }
+            None => None,
+        };
         let waker = Waker::new(poll.registry(), WAKER)?;
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
@@ -185,20 +215,29 @@ impl Server {
             poll,
             listener,
             local_addr,
+            web_listener,
             tls,
             tls_addr,
             shutdown,
         })
     }
 
-    /// The plain address actually bound (the TLS one when plain is off).
+    /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// The TLS address actually bound, when the server has a certificate.
+    /// The TLS line address actually bound, when the server has a
+    /// certificate.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
         self.tls_addr
+    }
+
+    /// The web address actually bound (page and WebSocket), unless off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_listener
+            .as_ref()
+            .and_then(|web| web.local_addr().ok())
     }
 
     /// A handle to stop the server from another thread.
@@ -215,6 +254,7 @@ impl Server {
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
+        let web_addr = self.web_addr();
         let tls_addr = self.tls_addr;
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
@@ -222,6 +262,7 @@ impl Server {
             .spawn(move || self.run())?;
         Ok(RunningServer {
             addr,
+            web_addr,
             tls_addr,
             shutdown,
             thread: Some(thread),
@@ -252,6 +293,14 @@ struct Clients {
 
 impl Outbox for Clients {
     fn send(&mut self, to: ClientId, line: &[u8]) {
+        self.queue(to, line, true);
+    }
+}
+
+impl Clients {
+    /// Queues a line (`encode`: through the recipient's codec) or bytes
+    /// already encoded for it (a WebSocket pong), under the output limit.
+    fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
@@ -278,14 +327,16 @@ impl Outbox for Clients {
             self.dead.push(to);
             return;
         }
-        let bytes = conn.codec.encode(line, &mut self.encoded);
+        let bytes = if encode {
+            conn.codec.encode(line, &mut self.encoded)
+        } else {
+            line
+        };
         conn.output.push(bytes, &mut self.pool);
         self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
     }
-}
 
-impl Clients {
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.queued_for_flush {
@@ -318,11 +369,21 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
-    /// The TLS listener, when configured.
+    /// The web address's listener; see [`crate::http`].
+    web_listener: Option<TcpListener>,
+    /// The web listener has connections waiting.
+    web_accept_pending: bool,
+    /// Which origins may open a WebSocket.
+    web_rules: WebRules,
+    /// Set while a request is decoded when it upgraded its connection; the
+    /// codec is switched once the decoder is back in the connection.
+    upgraded: bool,
+    /// The TLS line listener, when configured.
     tls_listener: Option<TcpListener>,
-    /// The certificate for new TLS handshakes; reloaded on SIGHUP.
+    /// The certificate for new TLS handshakes (line and web); reloaded on
+    /// SIGHUP.
     certs: Option<CertStore>,
-    /// Whether the TLS listener has connections waiting.
+    /// The TLS listener has connections waiting.
     tls_accept_pending: bool,
     shutdown: ShutdownHandle,
     /// Kept alive so signal handlers stay registered; `None` when the server
@@ -357,6 +418,7 @@ impl EventLoop {
             config,
             poll,
             listener,
+            web_listener,
             tls,
             shutdown,
             ..
@@ -388,6 +450,13 @@ impl EventLoop {
                 max_outbuf_bytes: config.max_outbuf_bytes,
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            web_rules: WebRules {
+                allowed_origins: config.web_origins.clone(),
+                tls: certs.is_some(),
+            },
+            web_listener,
+            web_accept_pending: false,
+            upgraded: false,
             config,
             poll,
             listener,
@@ -420,6 +489,7 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
+                    WEB_LISTENER => self.web_accept_pending = true,
                     TLS_LISTENER => self.tls_accept_pending = true,
                     WAKER => {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
@@ -446,10 +516,13 @@ impl EventLoop {
                 }
             }
             if self.accept_pending && !self.shutting_down {
-                self.accept_connections(false);
+                self.accept_connections(Listener::Line);
+            }
+            if self.web_accept_pending && !self.shutting_down {
+                self.accept_connections(Listener::Web);
             }
             if self.tls_accept_pending && !self.shutting_down {
-                self.accept_connections(true);
+                self.accept_connections(Listener::TlsLine);
             }
             self.read_ready_connections();
             self.settle_departures();
@@ -470,7 +543,8 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accept_pending = self.accept_pending || self.tls_accept_pending;
+        let accept_pending =
+            self.accept_pending || self.web_accept_pending || self.tls_accept_pending;
         if !self.to_read.is_empty() || (accept_pending && self.accept_retry_at.is_none()) {
             return Some(Duration::ZERO);
         }
@@ -483,7 +557,6 @@ impl EventLoop {
 
     /// SIGINT/SIGTERM start a graceful shutdown; a second one, while
     /// clients are still taking their goodbye, closes them all at once.
-    /// SIGHUP reloads the TLS certificate.
     fn take_signals(&mut self) {
         let Some(signals) = self.signals.as_mut() else {
             return;
@@ -527,8 +600,8 @@ impl EventLoop {
     /// Accepts until the backlog is empty, the per-turn cap is reached, or
     /// accepting fails for lack of resources (then it is retried on a timer:
     /// with edge-triggered readiness no new event would come for the
-    /// connections already waiting). `tls` picks the TLS listener.
-    fn accept_connections(&mut self, tls: bool) {
+    /// connections already waiting).
+    fn accept_connections(&mut self, from: Listener) {
         if let Some(retry_at) = self.accept_retry_at {
             if self.now < retry_at {
                 return;
@@ -536,10 +609,10 @@ impl EventLoop {
             self.accept_retry_at = None;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let listener = if tls {
-                self.tls_listener.as_ref()
-            } else {
-                self.listener.as_ref()
+            let listener = match from {
+                Listener::Line => self.listener.as_ref(),
+                Listener::Web => self.web_listener.as_ref(),
+                Listener::TlsLine => self.tls_listener.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -549,13 +622,17 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    self.add_connection(socket, peer, tls)
+                    match from {
+                        Listener::Line => self.add_connection(socket, peer),
+                        Listener::Web => self.add_web_connection(socket, peer),
+                        Listener::TlsLine => self.add_tls_connection(socket, peer),
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if tls {
-                        self.tls_accept_pending = false;
-                    } else {
-                        self.accept_pending = false;
+                    match from {
+                        Listener::Line => self.accept_pending = false,
+                        Listener::Web => self.web_accept_pending = false,
+                        Listener::TlsLine => self.tls_accept_pending = false,
                     }
                     return;
                 }
@@ -582,31 +659,18 @@ impl EventLoop {
         }
     }
 
-    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr, tls: bool) {
+    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
         // We batch lines ourselves; Nagle would only add latency.
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
         let full = self.open_count >= self.config.max_clients;
         if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
-            // Too many rejections already lingering: a best-effort goodbye
-            // (none over TLS: it would take a handshake).
-            if !tls {
-                let _ = socket.write(b"! server full\n");
-            }
+            // Too many rejections already lingering: a best-effort goodbye.
+            let _ = socket.write(b"! server full\n");
             info!("{peer}: rejected, server full");
             return;
         }
-        let session = match (tls, self.certs.as_ref()) {
-            (true, Some(certs)) => match TlsSession::new(certs.config()) {
-                Ok(session) => Some(session),
-                Err(err) => {
-                    warn!("{peer}: cannot start TLS: {err}");
-                    return;
-                }
-            },
-            _ => None,
-        };
         let entry = self.clients.conns.vacant_entry();
         let id = entry.key();
         if let Err(err) = self
@@ -617,18 +681,8 @@ impl EventLoop {
             warn!("{peer}: cannot register: {err}");
             return;
         }
-        let stream = match session {
-            Some(session) => Stream::tls(socket, session),
-            None => Stream::plain(socket),
-        };
+        let stream = Stream::plain(socket);
         let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
-        if tls {
-            // The handshake must finish within the close timeout; the
-            // client joins the chat once it has.
-            let deadline = self.now + self.config.close_timeout;
-            conn.handshake_deadline = Some(deadline);
-            self.next_timer_check = self.next_timer_check.min(deadline);
-        }
         if full {
             info!(
                 "{peer}: rejected, server full ({} clients)",
@@ -643,20 +697,198 @@ impl EventLoop {
             return;
         }
         self.open_count += 1;
-        info!("{peer}: connected{}", if tls { " (TLS)" } else { "" });
+        info!("{peer}: connected");
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
             conn.queued_for_read = true;
             self.to_read.push(id);
         }
-        if tls {
-            // Welcomed once the handshake is done (see `read_into`).
-            return;
-        }
         self.chat.connect(id, &mut self.clients);
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
+        }
+    }
+
+    /// A line client on the TLS address: it handshakes first, within the
+    /// close timeout, and joins the chat (counting as a client) once the
+    /// handshake is done; see [`Self::after_tls_read`].
+    fn add_tls_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
+            info!("{peer}: TLS connection refused, server full");
+            return;
+        }
+        let Some(stream) = self.tls_stream(socket, peer) else {
+            return;
+        };
+        self.add_handshaking(stream, Codec::default(), peer, "TLS handshake timeout");
+    }
+
+    /// A TLS stream with the current certificate, or `None` (logged).
+    fn tls_stream(&self, socket: mio::net::TcpStream, peer: SocketAddr) -> Option<Stream> {
+        let certs = self.certs.as_ref()?;
+        match TlsSession::new(certs.config()) {
+            Ok(session) => Some(Stream::tls(socket, session)),
+            Err(err) => {
+                warn!("{peer}: cannot start TLS: {err}");
+                None
+            }
+        }
+    }
+
+    /// Registers a connection that must finish a handshake (TLS, HTTP)
+    /// within the close timeout before it counts as a client.
+    fn add_handshaking(
+        &mut self,
+        mut stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        timeout_reason: &'static str,
+    ) {
+        let entry = self.clients.conns.vacant_entry();
+        let id = entry.key();
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+        {
+            warn!("{peer}: cannot register: {err}");
+            return;
+        }
+        let deadline = self.now + self.config.close_timeout;
+        let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
+        conn.phase = Phase::Handshake { deadline };
+        conn.end_reason = timeout_reason;
+        conn.queued_for_read = true;
+        self.to_read.push(id);
+        self.next_timer_check = self.next_timer_check.min(deadline);
+    }
+
+    /// After TLS input: a finished handshake lets a line client into the
+    /// chat, and handshake records to answer are flushed this turn.
+    fn after_tls_read(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Some(tls) = conn.stream.tls_session() else {
+            return;
+        };
+        let established = tls.take_established();
+        if tls.wants_write() || established {
+            self.clients.mark_dirty(id);
+        }
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        if !established {
+            return;
+        }
+        debug!("{}: TLS handshake done", conn.peer);
+        if !matches!(conn.phase, Phase::Handshake { .. })
+            || !matches!(conn.codec.decoder, Decoder::Line(_))
+        {
+            // A web connection goes on to its request head.
+            return;
+        }
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        if self.open_count > self.config.max_clients {
+            info!(
+                "{}: rejected, server full ({} clients)",
+                conn.peer,
+                self.open_count - 1
+            );
+            self.queue_last_line(id, b"! server full\n", "server full");
+            return;
+        }
+        info!("{}: connected (TLS)", conn.peer);
+        self.chat.connect(id, &mut self.clients);
+    }
+
+    /// A connection on the web address: it sends an HTTP request head first,
+    /// within the close timeout, and counts as a client only once upgraded.
+    fn add_web_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
+            info!("{peer}: web connection refused, server full");
+            return;
+        }
+        // With a certificate the web address speaks only TLS (HTTPS, wss).
+        let stream = if self.certs.is_some() {
+            match self.tls_stream(socket, peer) {
+                Some(stream) => stream,
+                None => return,
+            }
+        } else {
+            Stream::plain(socket)
+        };
+        self.add_handshaking(stream, Codec::http(), peer, "request head timeout");
+    }
+
+    /// Answers a request head: the page or an error (then the connection
+    /// closes), or the upgrade to a WebSocket.
+    fn run_request(&mut self, id: ClientId, head: &Head) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Phase::Handshake { deadline } = conn.phase else {
+            return;
+        };
+        let (response, upgrade) = match head {
+            Head::Request(request) => match self.web_rules.route(request) {
+                Route::Respond(response) => (response, false),
+                Route::Upgrade(response) => (response, true),
+            },
+            Head::Refused(status) => (http::refusal(*status), false),
+        };
+        if let Head::Request(request) = head {
+            debug!(
+                "{}: {} {} -> {}",
+                conn.peer,
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&response[9..12])
+            );
+        }
+        conn.output.push(&response, &mut self.clients.pool);
+        if upgrade {
+            self.upgraded = true;
+        } else {
+            conn.phase = Phase::Closing { deadline };
+            conn.end_reason = "http response sent";
+        }
+        self.clients.mark_dirty(id);
+    }
+
+    /// The upgrade was answered: the connection speaks WebSocket from now
+    /// on and joins the chat like a TCP client (or hears `! server full`).
+    fn start_websocket(&mut self, id: ClientId, rest: &[u8]) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.codec = Codec::websocket();
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        if self.open_count > self.config.max_clients {
+            info!(
+                "{}: WebSocket rejected, server full ({} clients)",
+                conn.peer,
+                self.open_count - 1
+            );
+            self.queue_last_line(id, b"! server full\n", "server full");
+            return;
+        }
+        info!("{}: connected (WebSocket)", conn.peer);
+        self.chat.connect(id, &mut self.clients);
+        if !rest.is_empty() {
+            self.run_input(id, rest);
         }
     }
 
@@ -715,7 +947,7 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     conn.last_input = self.now;
-                    if conn.phase == Phase::Open {
+                    if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
                         self.run_input(id, &scratch[..n]);
                     }
                     // A short read emptied the socket and the next byte to
@@ -756,48 +988,52 @@ impl EventLoop {
         }
     }
 
-    /// After TLS input: a finished handshake lets the client into the chat,
-    /// and handshake records to answer are flushed this turn.
-    fn after_tls_read(&mut self, id: ClientId) {
-        let Some(conn) = self.clients.conns.get_mut(id) else {
-            return;
-        };
-        let Some(tls) = conn.stream.tls_session() else {
-            return;
-        };
-        let established = tls.take_established();
-        let wants_write = tls.wants_write();
-        if established {
-            conn.handshake_deadline = None;
-            debug!("{}: TLS handshake done", conn.peer);
-            if conn.phase == Phase::Open {
-                self.chat.connect(id, &mut self.clients);
-            }
-        }
-        if wants_write || established {
-            self.clients.mark_dirty(id);
-        }
-    }
-
     /// Frames input and runs each complete line.
     fn run_input(&mut self, id: ClientId, input: &[u8]) {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let mut codec = std::mem::take(&mut conn.codec);
-        codec.decode(input, self.config.max_line_bytes, |input| {
+        // The decoder is held here while its inputs run; the encoder stays
+        // in the connection, so replies to this client are encoded as usual.
+        let mut decoder = std::mem::take(&mut conn.codec.decoder);
+        decoder.decode(input, self.config.max_line_bytes, |input| {
             self.run_frame(id, input)
         });
-        if let Some(conn) = self.clients.conns.get_mut(id) {
-            conn.codec = codec;
+        let upgraded = std::mem::take(&mut self.upgraded);
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.codec.decoder = decoder;
+        if upgraded {
+            let rest = match &mut conn.codec.decoder {
+                Decoder::Http(reader) => reader.take_rest(),
+                _ => Vec::new(),
+            };
+            self.start_websocket(id, &rest);
         }
     }
 
     fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
-        if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
+        let phase = self.clients.conns.get(id).map(|c| c.phase);
+        if let Input::Request(head) = input {
+            self.run_request(id, head);
+            return;
+        }
+        if phase != Some(Phase::Open) {
             return;
         }
         match input {
+            Input::Request(_) => {}
+            Input::Reply(bytes) => self.clients.queue(id, bytes, false),
+            Input::Close { code, reason } => {
+                self.chat.disconnect(id, None, &mut self.clients);
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.codec
+                        .encoder
+                        .close_with(code, &mut conn.output, &mut self.clients.pool);
+                }
+                self.close_gracefully(id, reason);
+            }
             Input::Line([]) => {}
             Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
@@ -836,6 +1072,7 @@ impl EventLoop {
                 }
             }
             Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
+            Phase::Handshake { .. } => self.clients.kill(id, "closed by peer"),
             Phase::Closing { .. } | Phase::Dead => {}
         }
     }
@@ -853,6 +1090,10 @@ impl EventLoop {
         let deadline = self.now + self.config.close_timeout;
         conn.phase = Phase::Closing { deadline };
         conn.end_reason = reason;
+        // A WebSocket ends with a close frame after its last line.
+        conn.codec
+            .encoder
+            .close(reason, &mut conn.output, &mut self.clients.pool);
         self.next_timer_check = self.next_timer_check.min(deadline);
         self.clients.mark_dirty(id);
     }
@@ -863,7 +1104,8 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        conn.output.push(line, &mut self.clients.pool);
+        let bytes = conn.codec.encode(line, &mut self.clients.encoded);
+        conn.output.push(bytes, &mut self.clients.pool);
         self.close_gracefully(id, reason);
     }
 
@@ -930,8 +1172,7 @@ impl EventLoop {
                 }
             }
             // A closing TLS connection ends its session with close_notify
-            // once every line it is owed has gone to rustls (and the
-            // handshake is done: `! server full` needs one).
+            // once every byte it is owed has gone to rustls.
             let closing = matches!(conn.phase, Phase::Closing { .. });
             if !(closing
                 && conn.output.is_empty()
@@ -944,18 +1185,9 @@ impl EventLoop {
             }
         }
         let drained = !conn.has_output();
-        let handshaking = conn
-            .stream
-            .tls_session()
-            .is_some_and(|t| t.is_handshaking());
+        let handshaking = conn.stream.tls_handshaking();
         if drained {
             conn.output.release(&mut clients.pool);
-        }
-        if handshaking && conn.read_closed && conn.phase != Phase::Open {
-            // Gave up before its handshake: its last line cannot reach it.
-            let reason = conn.end_reason;
-            clients.kill(id, reason);
-            return;
         }
         if drained && !handshaking {
             if let Phase::Closing { deadline } = conn.phase {
@@ -995,14 +1227,18 @@ impl EventLoop {
         let idle_limit = self.config.idle_timeout;
         let mut idle = Vec::new();
         let mut expired = Vec::new();
-        let mut handshakes = Vec::new();
-        for (id, conn) in self.clients.conns.iter() {
-            if let (Some(deadline), Phase::Open) = (conn.handshake_deadline, conn.phase) {
-                if self.now >= deadline {
-                    handshakes.push(id);
-                } else {
-                    next_check = next_check.min(deadline);
-                }
+        let mut pinged = Vec::new();
+        for (id, conn) in self.clients.conns.iter_mut() {
+            if conn.phase == Phase::Open
+                && conn.codec.encoder.ping_if_silent(
+                    self.now,
+                    conn.last_input,
+                    self.config.ws_ping_interval,
+                    &mut conn.output,
+                    &mut self.clients.pool,
+                )
+            {
+                pinged.push(id);
             }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
@@ -1017,17 +1253,21 @@ impl EventLoop {
             }
         }
         self.next_timer_check = next_check;
-        for id in handshakes {
-            if let Some(conn) = self.clients.conns.get(id) {
-                info!(
-                    "{}: TLS handshake not done within the close timeout",
-                    conn.peer
-                );
-            }
-            self.clients.kill(id, "TLS handshake timeout");
+        for id in pinged {
+            self.clients.mark_dirty(id);
         }
         for id in expired {
-            self.clients.kill(id, "close timeout");
+            let reason = match self.clients.conns.get_mut(id) {
+                Some(conn) if conn.stream.tls_handshaking() => {
+                    info!(
+                        "{}: TLS handshake not done within the close timeout",
+                        conn.peer
+                    );
+                    "TLS handshake timeout"
+                }
+                _ => "close timeout",
+            };
+            self.clients.kill(id, reason);
         }
         for id in idle {
             self.clients.send(id, b"! idle timeout\n");
@@ -1068,11 +1308,24 @@ impl EventLoop {
             self.clients.conns.len()
         );
         self.shutting_down = true;
-        for mut listener in [self.listener.take(), self.tls_listener.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let handshakes: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| matches!(conn.phase, Phase::Handshake { .. }))
+            .map(|(id, _)| id)
+            .collect();
+        for id in handshakes {
+            self.clients.kill(id, "server shutdown");
         }
         let open: Vec<ClientId> = self
             .clients
