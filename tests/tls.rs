@@ -317,3 +317,99 @@ fn sighup_reloads_the_certificate_and_keeps_connected_clients() {
     late.sync();
     early.sync();
 }
+
+/// A TLS client session to the web address, as a browser would open.
+fn https_stream(web: SocketAddr, pki: &TestPki) -> loopchat::tls::ClientStream {
+    let tcp = TcpStream::connect(web).unwrap();
+    tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    loopchat::tls::connect_client(tcp, "localhost", pki.client_config())
+        .expect("TLS to the web address")
+}
+
+#[test]
+fn the_web_address_speaks_https_and_wss() {
+    let pki = TestPki::new();
+    let (server, tls_addr) = start_tls(&pki, |_| {});
+    let web = server.web_addr().expect("a web address");
+    let host = format!("localhost:{}", web.port());
+
+    // The page over HTTPS.
+    let mut page = https_stream(web, &pki);
+    write!(
+        page,
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    page.read_to_end(&mut response)
+        .expect("the page, then close_notify");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("<html"), "{response}");
+
+    // Plain HTTP on the TLS-only web address gets no HTTP answer.
+    let mut plain_http = TcpStream::connect(web).unwrap();
+    write!(plain_http, "GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let reply = read_until_closed(&mut plain_http);
+    assert!(
+        !String::from_utf8_lossy(&reply).contains("HTTP/1.1"),
+        "{reply:?}"
+    );
+
+    // wss:// with the page's own origin, chatting with TLS and TCP clients.
+    let request = tungstenite::http::Request::builder()
+        .uri(format!("wss://{host}/ws"))
+        .header("Host", &host)
+        .header("Origin", format!("https://{host}"))
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header(
+            "Sec-WebSocket-Key",
+            tungstenite::handshake::client::generate_key(),
+        )
+        .body(())
+        .unwrap();
+    let (mut ws, response) =
+        tungstenite::client(request, https_stream(web, &pki)).expect("wss handshake");
+    assert_eq!(response.status(), 101);
+    let mut next_text = || loop {
+        match ws.read().expect("a message") {
+            tungstenite::Message::Text(text) => return text.as_str().to_string(),
+            tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => {}
+            other => panic!("expected text, got {other:?}"),
+        }
+    };
+    let welcome = next_text();
+    let ws_nick = welcome
+        .strip_prefix("* welcome ")
+        .expect("welcome")
+        .to_string();
+    assert_eq!(next_text(), format!("* {ws_nick} joined #lobby"));
+    let mut line_tls = TlsClient::connect(tls_addr, &pki);
+    assert_eq!(next_text(), format!("* {} joined #lobby", line_tls.nick));
+    let mut plain = Client::connect(server.addr());
+    assert_eq!(next_text(), format!("* {} joined #lobby", plain.nick));
+    line_tls.skip_until(&format!("* {} joined #lobby", plain.nick));
+    plain.send("hello secure people");
+    assert_eq!(next_text(), format!("{}: hello secure people", plain.nick));
+    line_tls.expect(&format!("{}: hello secure people", plain.nick));
+    drop(next_text);
+    ws.send(tungstenite::Message::text("hello from wss"))
+        .unwrap();
+    line_tls.expect(&format!("{ws_nick}: hello from wss"));
+    plain.expect(&format!("{ws_nick}: hello from wss"));
+
+    // The http:// origin is not the page's own on a TLS web address.
+    let mut refused = https_stream(web, &pki);
+    write!(
+        refused,
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = String::new();
+    BufReader::new(refused).read_line(&mut head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+}
