@@ -394,7 +394,6 @@ fn the_web_address_speaks_https_and_wss() {
     plain.send("hello secure people");
     assert_eq!(next_text(), format!("{}: hello secure people", plain.nick));
     line_tls.expect(&format!("{}: hello secure people", plain.nick));
-    drop(next_text);
     ws.send(tungstenite::Message::text("hello from wss"))
         .unwrap();
     line_tls.expect(&format!("{ws_nick}: hello from wss"));
