@@ -1229,16 +1229,25 @@ impl EventLoop {
         let mut expired = Vec::new();
         let mut pinged = Vec::new();
         for (id, conn) in self.clients.conns.iter_mut() {
-            if conn.phase == Phase::Open
-                && conn.codec.encoder.ping_if_silent(
+            if conn.phase == Phase::Open {
+                let silent = conn.codec.encoder.ping_if_silent(
                     self.now,
                     conn.last_input,
                     self.config.ws_ping_interval,
-                    &mut conn.output,
-                    &mut self.clients.pool,
-                )
-            {
-                pinged.push(id);
+                );
+                if let Some(ping) = silent {
+                    // Straight to the socket when nothing else waits: an
+                    // idle client's ping should not take a pooled buffer.
+                    let written = if conn.output.is_empty() {
+                        conn.stream.write(&ping).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if written < ping.len() {
+                        conn.output.push(&ping[written..], &mut self.clients.pool);
+                        pinged.push(id);
+                    }
+                }
             }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),

@@ -57,7 +57,7 @@ struct FrameState {
     remaining: u64,
     mask: [u8; 4],
     /// Payload bytes already unmasked, modulo 4.
-    mask_at: usize,
+    mask_at: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +74,7 @@ enum FrameKind {
 pub struct Decoder {
     /// A frame header that arrived in pieces (14 bytes at most).
     head: [u8; 14],
-    head_len: usize,
+    head_len: u8,
     frame: Option<FrameState>,
     /// A text message has begun and its final frame has not arrived.
     in_message: bool,
@@ -127,13 +127,14 @@ impl Decoder {
         max_line: usize,
         on_event: &mut impl FnMut(Event<'_>),
     ) -> &'a [u8] {
-        let before = self.head_len;
+        let before = usize::from(self.head_len);
         let take = (self.head.len() - before).min(input.len());
         self.head[before..before + take].copy_from_slice(&input[..take]);
         let mut cursor = Cursor::new(&self.head[..before + take]);
         match FrameHeader::parse(&mut cursor) {
             Ok(None) => {
-                self.head_len = before + take;
+                // At most 14: `take` is bounded by the header's room.
+                self.head_len = (before + take) as u8;
                 &[]
             }
             Ok(Some((header, length))) => {
@@ -226,7 +227,7 @@ impl Decoder {
             return;
         };
         frame.remaining -= chunk.len() as u64;
-        let (kind, mask, mut mask_at) = (frame.kind, frame.mask, frame.mask_at);
+        let (kind, mask, mut mask_at) = (frame.kind, frame.mask, usize::from(frame.mask_at));
         let mut plain = [0u8; 512];
         for piece in chunk.chunks(plain.len()) {
             let plain = &mut plain[..piece.len()];
@@ -255,7 +256,7 @@ impl Decoder {
             }
         }
         if let Some(frame) = self.frame.as_mut() {
-            frame.mask_at = mask_at;
+            frame.mask_at = mask_at as u8; // below 4
         }
     }
 
@@ -376,7 +377,7 @@ pub fn ping_frame() -> [u8; 2] {
 struct Utf8Check {
     /// The start of a character whose last bytes have not come yet.
     pending: [u8; 4],
-    pending_len: usize,
+    pending_len: u8,
 }
 
 impl Utf8Check {
@@ -388,11 +389,12 @@ impl Utf8Check {
                 0xE0..=0xEF => 3,
                 _ => 4,
             };
-            let take = (width - self.pending_len).min(bytes.len());
-            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&bytes[..take]);
-            self.pending_len += take;
+            let have = usize::from(self.pending_len);
+            let take = (width - have).min(bytes.len());
+            self.pending[have..have + take].copy_from_slice(&bytes[..take]);
+            self.pending_len = (have + take) as u8; // at most 4
             bytes = &bytes[take..];
-            match std::str::from_utf8(&self.pending[..self.pending_len]) {
+            match std::str::from_utf8(&self.pending[..usize::from(self.pending_len)]) {
                 Ok(_) => self.pending_len = 0,
                 Err(err) if err.error_len().is_some() => return false,
                 Err(_) => return bytes.is_empty(),
@@ -404,7 +406,7 @@ impl Utf8Check {
             Err(err) => {
                 let tail = &bytes[err.valid_up_to()..];
                 self.pending[..tail.len()].copy_from_slice(tail);
-                self.pending_len = tail.len();
+                self.pending_len = tail.len() as u8; // at most 3
                 true
             }
         }

@@ -26,6 +26,9 @@
 //!
 //! `--idle` instead holds the clients connected and reports the server's
 //! resident memory per connection.
+//!
+//! `--ws` runs any of these over WebSocket: each client upgrades on the
+//! server's web address and sends and receives one text message per line.
 
 mod driver;
 pub mod marker;
@@ -156,6 +159,12 @@ pub struct Options {
     /// no progress lines on stderr
     #[argh(switch)]
     pub quiet: bool,
+
+    /// every client speaks WebSocket (one text message per line) to the
+    /// server's web address instead of TCP lines; with --addr, give the web
+    /// address (e.g. 127.0.0.1:7879)
+    #[argh(switch)]
+    pub ws: bool,
 }
 
 impl Default for Options {
@@ -245,6 +254,8 @@ pub(crate) struct Plan {
     pub room: Option<String>,
     pub password: Option<String>,
     pub quiet: bool,
+    /// Clients speak WebSocket to `addr` (a web address).
+    pub ws: bool,
     pub server_pid: Option<u32>,
     /// Thread id of the in-process server, for its CPU time.
     pub server_tid: Option<u32>,
@@ -352,9 +363,14 @@ pub fn run(opts: &Options) -> io::Result<Report> {
             if new.len() == 1 {
                 server_tid = Some(new[0]);
             }
-            let a = match r.tls_addr() {
-                Some(tls_addr) if opts.tls => tls_addr,
-                _ => r.addr(),
+            let a = if opts.ws {
+                r.web_addr()
+                    .ok_or_else(|| invalid("--ws: the server has no web address".into()))?
+            } else if opts.tls {
+                r.tls_addr()
+                    .ok_or_else(|| invalid("--tls: the server has no TLS address".into()))?
+            } else {
+                r.addr()
             };
             running = Some(r);
             a
@@ -363,10 +379,11 @@ pub fn run(opts: &Options) -> io::Result<Report> {
     let sources = choose_sources(addr, opts.clients, opts.source_ips)?;
     let plan = Plan {
         addr,
-        target: if in_process {
-            format!("in-process server {addr}")
-        } else {
-            format!("server {addr}")
+        target: match (in_process, opts.ws) {
+            (true, false) => format!("in-process server {addr}"),
+            (true, true) => format!("in-process server, WebSocket ws://{addr}/ws"),
+            (false, false) => format!("server {addr}"),
+            (false, true) => format!("server, WebSocket ws://{addr}/ws"),
         },
         in_process,
         clients: opts.clients,
@@ -386,6 +403,7 @@ pub fn run(opts: &Options) -> io::Result<Report> {
         room,
         password: opts.password.clone(),
         quiet: opts.quiet,
+        ws: opts.ws,
         server_pid: opts.server_pid,
         server_tid,
         tls,

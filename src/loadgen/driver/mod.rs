@@ -14,6 +14,7 @@
 mod net;
 mod summary;
 mod traffic;
+mod ws;
 
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,10 @@ struct Client {
     dirty: bool,
     /// Got a barrier probe.
     probe_seen: bool,
+    /// `--ws`: where its WebSocket is.
+    ws: ws::WsState,
+    /// `--ws`: bytes at the start of `wbuf` already framed for the wire.
+    framed: usize,
 }
 
 impl Client {
@@ -100,6 +105,8 @@ impl Client {
             blocked: false,
             dirty: false,
             probe_seen: false,
+            ws: ws::WsState::Off,
+            framed: 0,
         }
     }
 

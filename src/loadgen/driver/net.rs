@@ -92,6 +92,7 @@ impl Driver<'_> {
 
     /// Writes what the kernel takes; the rest waits for a writable event.
     pub(super) fn flush(&mut self, i: usize) {
+        self.ws_frame_pending(i);
         let keep_buffer = i < self.plan.senders;
         let c = &mut self.clients[i];
         if let Some(tls) = c.tls.as_mut() {
@@ -106,6 +107,7 @@ impl Driver<'_> {
                     return;
                 }
                 c.wbuf.clear();
+                c.framed = 0;
                 if !keep_buffer {
                     c.wbuf = Vec::new();
                 }
@@ -157,6 +159,7 @@ impl Driver<'_> {
             }
         }
         c.wbuf.drain(..done);
+        c.framed = c.framed.saturating_sub(done);
         if c.wbuf.is_empty() && !keep_buffer {
             c.wbuf = Vec::new();
         }
@@ -210,6 +213,9 @@ impl Driver<'_> {
                 if self.clients[i].tls.is_some() {
                     // The ClientHello.
                     self.mark_dirty(i);
+                }
+                if self.plan.ws {
+                    self.ws_connected(i);
                 }
             }
             Some(e) => self.close(i, &format!("connect: {e}")),
@@ -290,6 +296,10 @@ impl Driver<'_> {
     /// Feeds bytes read from client `i` to the line handler, keeping an
     /// unfinished last line for the next read.
     pub(super) fn input(&mut self, i: usize, data: &[u8], now_ns: u64) {
+        if self.clients[i].ws != super::ws::WsState::Off {
+            self.ws_input(i, data, now_ns);
+            return;
+        }
         let mut rbuf = std::mem::take(&mut self.clients[i].rbuf);
         if rbuf.is_empty() {
             let used = self.lines(i, data, now_ns);
@@ -406,6 +416,7 @@ impl Driver<'_> {
         c.rbuf = Vec::new();
         c.wbuf = Vec::new();
         c.tls = None;
+        c.framed = 0;
     }
 
     /// How long `poll` may sleep before some timer is due, and whether that
