@@ -15,6 +15,10 @@
 //! - [`ws`]: WebSocket frames: a streaming decoder of client frames into
 //!   lines, and the frames the server sends (one text frame per line,
 //!   encoded once per fan-out).
+//! - [`guard`]: limits across connections: per-address connection counts,
+//!   password failures and lockouts, TCP keepalive settings.
+//! - [`logsum`]: summarises per-connection log lines, so churn from one
+//!   address cannot fill a disk.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
@@ -42,8 +46,10 @@ pub mod config;
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
+pub mod guard;
 pub mod http;
 pub mod loadgen;
+pub mod logsum;
 pub mod protocol;
 pub mod server;
 pub mod tls;

@@ -17,8 +17,12 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
+use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
+use crate::guard::{self, AuthFailure, Guard};
 use crate::http::{self, Head, Route, WebRules};
+use crate::logsum::LogSummary;
+use crate::protocol::{self, Command};
 use crate::tls::{CertStore, TlsSession};
 use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
 use crate::Config;
@@ -93,7 +97,8 @@ pub struct ShutdownHandle {
 impl ShutdownHandle {
     /// Asks the server to shut down: it stops accepting, says
     /// `* server shutting down` to every client, closes them all within the
-    /// close timeout, and [`Server::run`] returns.
+    /// close timeout or [`crate::config::SHUTDOWN_GRACE`], whichever is
+    /// shorter, and [`Server::run`] returns.
     pub fn shutdown(&self) {
         self.requested.store(true, Ordering::SeqCst);
         if let Err(err) = self.waker.wake() {
@@ -348,12 +353,15 @@ impl Clients {
 
     /// Ends a connection at once (error, reset): it leaves the chat silently
     /// at the end of this step and is dropped at the end of the turn.
+    /// A connection already closing keeps the reason it is closing for.
     fn kill(&mut self, id: ClientId, reason: &'static str) {
         if let Some(conn) = self.conns.get_mut(id) {
             if conn.phase != Phase::Dead {
                 let was_open = conn.phase == Phase::Open;
                 conn.phase = Phase::Dead;
-                conn.end_reason = reason;
+                if was_open {
+                    conn.end_reason = reason;
+                }
                 conn.output.discard(&mut self.pool);
                 self.dead.push(id);
                 if was_open {
@@ -391,6 +399,11 @@ struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     clients: Clients,
     chat: Chat,
+    /// Per-address connection counts and password lockouts.
+    guard: Guard,
+    /// Which connect/disconnect lines are logged, and the summaries of
+    /// those left out.
+    logs: LogSummary,
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
@@ -439,6 +452,8 @@ impl EventLoop {
         let now = Instant::now();
         Ok(EventLoop {
             chat: Chat::new(config.password.clone()),
+            guard: Guard::new(config.guard.clone()),
+            logs: LogSummary::new(now),
             clients: Clients {
                 conns: Slab::new(),
                 dirty: Vec::new(),
@@ -534,6 +549,7 @@ impl EventLoop {
             }
             self.reap_dead();
             if self.shutting_down && self.clients.conns.is_empty() {
+                self.log_summaries(true);
                 info!("shut down");
                 return Ok(());
             }
@@ -664,40 +680,56 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
         let full = self.open_count >= self.config.max_clients;
-        if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
+        let crowded = !full && !self.guard.admit(id, peer.ip());
+        let (refusal, reason): (&[u8], _) = if full {
+            (b"! server full\n", "server full")
+        } else {
+            (
+                b"! too many connections from your address\n",
+                "too many from address",
+            )
+        };
+        let lingering = self.clients.conns.len().saturating_sub(self.open_count);
+        if (full || crowded) && lingering >= REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
-            let _ = socket.write(b"! server full\n");
-            info!("{peer}: rejected, server full");
+            let _ = socket.write(refusal);
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected ({reason})");
+            }
             return;
         }
         let entry = self.clients.conns.vacant_entry();
-        let id = entry.key();
         if let Err(err) = self
             .poll
             .registry()
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
             return;
         }
         let stream = Stream::plain(socket);
         let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
-        if full {
-            info!(
-                "{peer}: rejected, server full ({} clients)",
-                self.open_count
-            );
+        if full || crowded {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
+            }
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
-            conn.end_reason = "server full";
-            conn.output.push(b"! server full\n", &mut self.clients.pool);
+            conn.end_reason = reason;
+            conn.output.push(refusal, &mut self.clients.pool);
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
             return;
         }
         self.open_count += 1;
-        info!("{peer}: connected");
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -705,6 +737,12 @@ impl EventLoop {
             self.to_read.push(id);
         }
         self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick}"),
+                None => info!("{peer}: connected, password required"),
+            }
+        }
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
         }
@@ -748,14 +786,28 @@ impl EventLoop {
         peer: SocketAddr,
         timeout_reason: &'static str,
     ) {
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(stream.socket(), keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
         let entry = self.clients.conns.vacant_entry();
         let id = entry.key();
+        // The per-address limit holds here too; before a handshake there is
+        // no way to say so, so the connection is just closed.
+        if !self.guard.admit(id, peer.ip()) {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected (too many from address)");
+            }
+            return;
+        }
         if let Err(err) = self
             .poll
             .registry()
             .register(&mut stream, Token(id), Interest::READABLE)
         {
             warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
             return;
         }
         let deadline = self.now + self.config.close_timeout;
@@ -796,17 +848,24 @@ impl EventLoop {
         conn.phase = Phase::Open;
         conn.end_reason = "closed";
         self.open_count += 1;
+        let peer = conn.peer;
         if self.open_count > self.config.max_clients {
-            info!(
-                "{}: rejected, server full ({} clients)",
-                conn.peer,
-                self.open_count - 1
-            );
+            if self.logs.allow(peer.ip(), self.now) {
+                info!(
+                    "{peer}: rejected (server full, {} clients)",
+                    self.open_count - 1
+                );
+            }
             self.queue_last_line(id, b"! server full\n", "server full");
             return;
         }
-        info!("{}: connected (TLS)", conn.peer);
         self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected over TLS as {nick}"),
+                None => info!("{peer}: connected over TLS, password required"),
+            }
+        }
     }
 
     /// A connection on the web address: it sends an HTTP request head first,
@@ -970,16 +1029,20 @@ impl EventLoop {
                 Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
                     // Not TLS, a bad record, a failed handshake: the alert
                     // has been sent; this connection only is closed.
-                    info!("{}: TLS error: {err}", conn.peer);
+                    let peer = conn.peer;
+                    if self.logs.allow(peer.ip(), self.now) {
+                        info!("{peer}: TLS error: {err}");
+                    }
                     self.clients.kill(id, "TLS error");
                     return false;
                 }
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
-                    let reason = if err.kind() == io::ErrorKind::ConnectionReset {
-                        "reset by peer"
-                    } else {
-                        "read error"
+                    let reason = match err.kind() {
+                        io::ErrorKind::ConnectionReset => "reset by peer",
+                        // Keepalive probes (or retransmissions) unanswered.
+                        io::ErrorKind::TimedOut => "dead peer (timed out)",
+                        _ => "read error",
                     };
                     self.clients.kill(id, reason);
                     return false;
@@ -996,12 +1059,25 @@ impl EventLoop {
         // The decoder is held here while its inputs run; the encoder stays
         // in the connection, so replies to this client are encoded as usual.
         let mut decoder = std::mem::take(&mut conn.codec.decoder);
+        let mut finished = false;
         decoder.decode(input, self.config.max_line_bytes, |input| {
+            finished = true;
             self.run_frame(id, input)
         });
         let upgraded = std::mem::take(&mut self.upgraded);
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
+        };
+        // The idle clock runs from the first byte of an unfinished line;
+        // more bytes of it do not reset it.
+        let mid_line = match &decoder {
+            Decoder::Line(framer) => framer.mid_line(),
+            _ => false,
+        };
+        conn.line_started = match (mid_line, conn.line_started) {
+            (false, _) => None,
+            (true, Some(started)) if !finished => Some(started),
+            (true, _) => Some(self.now),
         };
         conn.codec.decoder = decoder;
         if upgraded {
@@ -1037,8 +1113,19 @@ impl EventLoop {
             Input::Line([]) => {}
             Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
-                    if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
-                        self.close_gracefully(id, "quit");
+                    let auth = self.chat.awaiting_password(id)
+                        && matches!(protocol::parse(line), Command::Auth(_));
+                    if auth && self.refuse_locked_out(id) {
+                        return;
+                    }
+                    let outcome = self.chat.handle_line(id, line, &mut self.clients);
+                    let reason = if auth {
+                        self.count_auth(id, outcome)
+                    } else {
+                        "quit"
+                    };
+                    if outcome == Outcome::Close {
+                        self.close_gracefully(id, reason);
                     }
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();
@@ -1055,6 +1142,54 @@ impl EventLoop {
                 self.clients.send(id, reply.as_bytes());
             }
         }
+    }
+
+    /// An `:auth` from an address locked out after too many wrong
+    /// passwords: refused whatever the password, and the connection closed.
+    fn refuse_locked_out(&mut self, id: ClientId) -> bool {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return false;
+        };
+        let Some(left) = self.guard.auth_locked(peer.ip(), self.now) else {
+            return false;
+        };
+        let line = format!(
+            "! too many attempts from your address, try again in {} s\n",
+            left.as_secs().max(1)
+        );
+        self.chat.disconnect(id, None, &mut self.clients);
+        self.queue_last_line(id, line.as_bytes(), "auth lockout");
+        true
+    }
+
+    /// After an `:auth` ran: counts a wrong password against the address
+    /// (logging a lockout once, and closing the connection when it locked
+    /// its address out) or forgives it on success. Returns the reason should
+    /// the attempt have closed the connection.
+    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> &'static str {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return "auth failed";
+        };
+        if self.chat.nick(id).is_some() {
+            self.guard.auth_succeeded(peer.ip());
+            return "quit";
+        }
+        if let AuthFailure::LockedOut {
+            key,
+            failures,
+            lockout,
+        } = self.guard.auth_failed(peer.ip(), self.now)
+        {
+            warn!(
+                "{key}: {failures} wrong passwords, :auth refused for {} s",
+                lockout.as_secs()
+            );
+            if outcome == Outcome::Continue {
+                self.refuse_locked_out(id);
+            }
+            return "auth lockout";
+        }
+        "auth failed"
     }
 
     /// The peer shut down its sending side (or closed). Complete lines were
@@ -1220,11 +1355,19 @@ impl EventLoop {
         }
     }
 
-    /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
+    /// Idle (unfinished line) and auth timeouts, closing deadlines, lockout
+    /// expiry and log summaries; runs every [`TIMER_TICK`].
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
         self.clients.pool.trim();
+        self.guard.prune(self.now);
+        self.log_summaries(false);
         let idle_limit = self.config.idle_timeout;
+        let auth_limit = self
+            .config
+            .guard
+            .auth_timeout
+            .filter(|_| self.config.password.is_some());
         let mut idle = Vec::new();
         let mut expired = Vec::new();
         let mut pinged = Vec::new();
@@ -1252,11 +1395,20 @@ impl EventLoop {
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
+                None if conn.phase != Phase::Open => {}
                 None => {
-                    if let Some(limit) = idle_limit {
-                        if conn.phase == Phase::Open && self.now - conn.last_input >= limit {
-                            idle.push(id);
-                        }
+                    // Only an unfinished line counts against the idle
+                    // timeout: quiet is not dead.
+                    let stalled = conn
+                        .line_started
+                        .zip(idle_limit)
+                        .is_some_and(|(started, limit)| self.now - started >= limit);
+                    if stalled {
+                        idle.push((id, &b"! idle timeout\n"[..], "idle timeout"));
+                    } else if auth_limit.is_some_and(|limit| {
+                        self.now - conn.accepted_at >= limit && self.chat.awaiting_password(id)
+                    }) {
+                        idle.push((id, &b"! auth timeout\n"[..], "auth timeout"));
                     }
                 }
             }
@@ -1266,26 +1418,37 @@ impl EventLoop {
             self.clients.mark_dirty(id);
         }
         for id in expired {
-            let reason = match self.clients.conns.get_mut(id) {
+            let reason = match self.clients.conns.get(id) {
                 Some(conn) if conn.stream.tls_handshaking() => {
-                    info!(
-                        "{}: TLS handshake not done within the close timeout",
-                        conn.peer
-                    );
+                    if self.logs.allow(conn.peer.ip(), self.now) {
+                        info!(
+                            "{}: TLS handshake not done within the close timeout",
+                            conn.peer
+                        );
+                    }
                     "TLS handshake timeout"
                 }
                 _ => "close timeout",
             };
             self.clients.kill(id, reason);
         }
-        for id in idle {
-            self.clients.send(id, b"! idle timeout\n");
+        for (id, notice, reason) in idle {
+            self.clients.send(id, notice);
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
             if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
                 self.chat.disconnect(id, None, &mut self.clients);
-                self.close_gracefully(id, "idle timeout");
+                self.close_gracefully(id, reason);
             }
+        }
+    }
+
+    /// Logs a summary line for each address whose connect and disconnect
+    /// lines were left out in the window just closed (every window when
+    /// `all`).
+    fn log_summaries(&mut self, all: bool) {
+        for line in self.logs.summaries(self.now, all) {
+            info!("{line}");
         }
     }
 
@@ -1302,7 +1465,14 @@ impl EventLoop {
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
             }
-            info!("{}: disconnected ({})", conn.peer, conn.end_reason);
+            self.guard.release(id);
+            let nick = self.chat.departed_nick(id);
+            if self.logs.allow(conn.peer.ip(), self.now) {
+                match nick {
+                    Some(nick) => info!("{}: {nick} disconnected ({})", conn.peer, conn.end_reason),
+                    None => info!("{}: disconnected ({})", conn.peer, conn.end_reason),
+                }
+            }
         }
     }
 
@@ -1345,6 +1515,20 @@ impl EventLoop {
             .collect();
         for id in open {
             self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
+        }
+        // Told or not, everyone is gone within the grace, whatever the close
+        // timeout: the process must exit within 5 s even if peers never
+        // read or never close.
+        let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
+        for (_, conn) in self.clients.conns.iter_mut() {
+            match &mut conn.phase {
+                Phase::Closing { deadline }
+                | Phase::Lingering { deadline }
+                | Phase::Handshake { deadline } => {
+                    *deadline = (*deadline).min(last);
+                }
+                Phase::Open | Phase::Dead => {}
+            }
         }
         self.next_timer_check = self.now;
     }

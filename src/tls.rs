@@ -51,7 +51,7 @@ use std::sync::{Arc, Mutex};
 pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
 
 /// How long [`connect_client`] waits for the server's side of the
-/// handshake when the socket has no read timeout of its own.
+/// handshake (the socket's own read timeout applies again after it).
 pub const CLIENT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -515,7 +515,7 @@ pub fn connect_client(
     let mut conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
     // A server that never answers must not hang the handshake forever.
     let read_timeout = tcp.read_timeout()?;
-    tcp.set_read_timeout(Some(read_timeout.unwrap_or(CLIENT_HANDSHAKE_TIMEOUT)))?;
+    tcp.set_read_timeout(Some(CLIENT_HANDSHAKE_TIMEOUT))?;
     let mut socket = &tcp;
     while conn.is_handshaking() {
         conn.complete_io(&mut socket).map_err(|e| {
@@ -605,8 +605,28 @@ impl Read for ClientStream {
                     Err(err) => return Err(err),
                 }
             }
+            // Records a timed-out write left behind go out first.
+            {
+                let mut conn = lock(&self.shared);
+                let mut socket = &self.tcp;
+                while conn.wants_write() {
+                    match conn.write_tls(&mut socket) {
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                            ) =>
+                        {
+                            break
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
             // Block on the socket without holding the lock, so a writer on
-            // another thread is not held up.
+            // another thread is not held up. The socket's read timeout
+            // applies: `WouldBlock` or `TimedOut` as for a `TcpStream`.
             let n = (&self.tcp).read(&mut scratch)?;
             let mut conn = lock(&self.shared);
             let mut input = &scratch[..n];
@@ -634,18 +654,39 @@ impl Read for ClientStream {
     }
 }
 
+/// Writes plaintext. Bytes rustls took count as written even when the
+/// socket's write timeout stopped their records: those leave with the next
+/// write, flush or read, so a caller that retries never sends twice.
 impl Write for ClientStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut conn = lock(&self.shared);
         let n = conn.writer().write(buf)?;
         let mut socket = &self.tcp;
         while conn.wants_write() {
-            conn.write_tls(&mut socket)?;
+            match conn.write_tls(&mut socket) {
+                Ok(_) => {}
+                Err(e)
+                    if n > 0
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    break
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(n)
     }
 
+    /// Writes the records rustls still holds.
     fn flush(&mut self) -> io::Result<()> {
+        let mut conn = lock(&self.shared);
+        let mut socket = &self.tcp;
+        while conn.wants_write() {
+            conn.write_tls(&mut socket)?;
+        }
         Ok(())
     }
 }
