@@ -201,7 +201,8 @@ impl ServerProcess {
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
         command
-            .args(["--addr", "127.0.0.1:0"])
+            // Every address on a free port: tests run side by side.
+            .args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
