@@ -46,6 +46,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// The answer to a web connection refused at accept (server full, or too
+/// many connections from one address).
+pub const UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n\
+Content-Length: 20\r\nConnection: close\r\n\r\nserver is too busy\r\n";
+
 /// The path that upgrades to a WebSocket.
 pub const WS_PATH: &str = "/ws";
 

@@ -755,11 +755,27 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
-        if self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
-            info!("{peer}: TLS connection refused, server full");
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            // Before a handshake there is no way to say why: just closed.
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: TLS connection refused ({why})");
+            }
             return;
         }
         let Some(stream) = self.tls_stream(socket, peer) else {
+            self.guard.release(id);
             return;
         };
         self.add_handshaking(stream, Codec::default(), peer, "TLS handshake timeout");
@@ -786,21 +802,9 @@ impl EventLoop {
         peer: SocketAddr,
         timeout_reason: &'static str,
     ) {
-        if let Some(keepalive) = &self.config.guard.keepalive {
-            if let Err(err) = guard::set_keepalive(stream.socket(), keepalive) {
-                debug!("{peer}: TCP keepalive: {err}");
-            }
-        }
+        // The caller has admitted it under the slab key this entry gets.
         let entry = self.clients.conns.vacant_entry();
         let id = entry.key();
-        // The per-address limit holds here too; before a handshake there is
-        // no way to say so, so the connection is just closed.
-        if !self.guard.admit(id, peer.ip()) {
-            if self.logs.allow(peer.ip(), self.now) {
-                info!("{peer}: rejected (too many from address)");
-            }
-            return;
-        }
         if let Err(err) = self
             .poll
             .registry()
@@ -874,15 +878,38 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
-        if self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
-            info!("{peer}: web connection refused, server full");
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            // Best effort, and no lingering: a page or upgrade refused.
+            // (Over TLS a plain answer would only be a bad record.)
+            let mut socket = socket;
+            if self.certs.is_none() {
+                let _ = socket.write(http::UNAVAILABLE);
+            }
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: web connection refused ({why})");
+            }
             return;
         }
         // With a certificate the web address speaks only TLS (HTTPS, wss).
         let stream = if self.certs.is_some() {
             match self.tls_stream(socket, peer) {
                 Some(stream) => stream,
-                None => return,
+                None => {
+                    self.guard.release(id);
+                    return;
+                }
             }
         } else {
             Stream::plain(socket)
@@ -944,8 +971,14 @@ impl EventLoop {
             self.queue_last_line(id, b"! server full\n", "server full");
             return;
         }
-        info!("{}: connected (WebSocket)", conn.peer);
+        let peer = conn.peer;
         self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick} (WebSocket)"),
+                None => info!("{peer}: connected (WebSocket), password required"),
+            }
+        }
         if !rest.is_empty() {
             self.run_input(id, rest);
         }
@@ -1070,11 +1103,7 @@ impl EventLoop {
         };
         // The idle clock runs from the first byte of an unfinished line;
         // more bytes of it do not reset it.
-        let mid_line = match &decoder {
-            Decoder::Line(framer) => framer.mid_line(),
-            _ => false,
-        };
-        conn.line_started = match (mid_line, conn.line_started) {
+        conn.line_started = match (decoder.mid_line(), conn.line_started) {
             (false, _) => None,
             (true, Some(started)) if !finished => Some(started),
             (true, _) => Some(self.now),
@@ -1522,9 +1551,9 @@ impl EventLoop {
         let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
         for (_, conn) in self.clients.conns.iter_mut() {
             match &mut conn.phase {
-                Phase::Closing { deadline }
-                | Phase::Lingering { deadline }
-                | Phase::Handshake { deadline } => {
+                Phase::Handshake { deadline }
+                | Phase::Closing { deadline }
+                | Phase::Lingering { deadline } => {
                     *deadline = (*deadline).min(last);
                 }
                 Phase::Open | Phase::Dead => {}

@@ -255,6 +255,16 @@ impl Default for Decoder {
 }
 
 impl Decoder {
+    /// Whether input stopped inside a line (or a frame or message): the idle
+    /// clock then runs from its first byte.
+    pub fn mid_line(&self) -> bool {
+        match self {
+            Decoder::Line(framer) => framer.mid_line(),
+            Decoder::Http(_) => false,
+            Decoder::WebSocket(decoder) => decoder.mid_message(),
+        }
+    }
+
     /// See [`Codec::decode`].
     pub fn decode(&mut self, input: &[u8], max_line: usize, mut on_input: impl FnMut(Input<'_>)) {
         match self {

@@ -115,6 +115,11 @@ impl Decoder {
         }
     }
 
+    /// Whether input stopped inside a frame or a fragmented message.
+    pub fn mid_message(&self) -> bool {
+        self.head_len > 0 || self.frame.is_some() || self.in_message
+    }
+
     /// Heap bytes held (an unfinished message or control frame).
     pub fn capacity(&self) -> usize {
         self.message.capacity() + self.control.capacity()

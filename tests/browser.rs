@@ -61,7 +61,9 @@ impl Drop for TempDir {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.call("DELETE", &format!("/session/{}", self.session), None);
+        if !self.session.is_empty() {
+            let _ = self.try_call("DELETE", &format!("/session/{}", self.session), None);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -135,13 +137,19 @@ impl Browser {
         browser
     }
 
-    /// One WebDriver command; returns its `value`.
+    /// One WebDriver command; returns its `value`. Panics on any failure.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .unwrap_or_else(|err| panic!("WebDriver {method} {path}: {err}"))
+    }
+
+    /// One WebDriver command, failures returned (for cleanup in `Drop`).
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut stream = TcpStream::connect(self.addr).expect("connect to chromedriver");
+        let mut stream = TcpStream::connect(self.addr).map_err(|e| format!("connect: {e}"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(60)))
-            .unwrap();
+            .map_err(|e| e.to_string())?;
         write!(
             stream,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
@@ -149,34 +157,37 @@ impl Browser {
             self.addr,
             body.len()
         )
-        .expect("send to chromedriver");
+        .map_err(|e| format!("send: {e}"))?;
         // Read the head, then exactly Content-Length bytes of body.
         let mut reader = BufReader::new(stream);
         let mut length = 0;
         loop {
             let mut line = String::new();
-            reader.read_line(&mut line).expect("chromedriver answers");
+            reader
+                .read_line(&mut line)
+                .map_err(|e| format!("read: {e}"))?;
             let line = line.trim_end();
             if line.is_empty() {
                 break;
             }
             if let Some((name, value)) = line.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
-                    length = value.trim().parse().expect("a length");
+                    length = value.trim().parse().map_err(|_| "bad length")?;
                 }
             }
         }
         let mut body = vec![0; length];
-        reader.read_exact(&mut body).expect("the whole body");
+        reader
+            .read_exact(&mut body)
+            .map_err(|e| format!("read body: {e}"))?;
         let text = String::from_utf8_lossy(&body);
-        let json_start = 0;
-        let value: Value = serde_json::from_str(&text[json_start..])
-            .unwrap_or_else(|err| panic!("bad WebDriver response ({err}): {text}"));
+        let value: Value =
+            serde_json::from_str(&text).map_err(|err| format!("bad response ({err}): {text}"))?;
         let value = value["value"].clone();
         if let Some(error) = value.get("error") {
-            panic!("WebDriver {method} {path}: {error}: {}", value["message"]);
+            return Err(format!("{error}: {}", value["message"]));
         }
-        value
+        Ok(value)
     }
 
     fn session_path(&self, rest: &str) -> String {
@@ -514,4 +525,45 @@ fn the_page_over_https_and_wss() {
     secure.expect("carol: hello over wss");
     secure.send("hello from a TLS terminal");
     browser.wait_for_line(&format!("{} hello from a TLS terminal", secure.nick));
+}
+
+#[test]
+fn the_page_asks_for_the_password_of_a_password_server() {
+    let (chromium, chromedriver) = match browser_tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the browser test: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping the browser test: {reason}");
+            return;
+        }
+    };
+    let server = common::start_with(|c| c.password = Some("open sesame".into()));
+    let url = format!("http://{}/", server.web_addr().expect("web address"));
+    let browser = Browser::start(&chromium, &chromedriver);
+    browser.open(&url);
+    browser.wait_until(
+        "the password dialog",
+        "return document.querySelector('#password-dialog').open;",
+    );
+    browser.type_into("#password-input", "wrong\u{E007}");
+    browser.wait_for_line("! wrong password");
+    browser.wait_until(
+        "the dialog again, with the error",
+        "return document.querySelector('#password-dialog').open \
+         && document.querySelector('#password-error').textContent === 'wrong password';",
+    );
+    browser.type_into("#password-input", "open sesame\u{E007}");
+    browser.wait_until(
+        "the welcome, the dialog closed",
+        "return !document.querySelector('#password-dialog').open \
+         && [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
+    );
+    let mut tcp = Client::connect_raw(server.addr());
+    tcp.expect("* password required");
+    tcp.send(":auth open sesame");
+    tcp.read_welcome();
+    browser.say("the page got in");
+    tcp.expect("guest1: the page got in");
 }

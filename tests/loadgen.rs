@@ -113,7 +113,8 @@ fn unreachable_server_fails_cleanly() {
 fn websocket_mode_delivers_everything() {
     let r = run(&["--ws", "--clients", "10", "--flood", "4", "--duration", "1"]);
     assert_clean(&r, 10);
-    assert!(r.delivered_window > 0, "{}", r.to_text());
+    // Totals, not the window: a starved machine may pause a whole second.
+    assert!(r.sent_total > 0, "{}", r.to_text());
     assert_eq!(r.delivered_total, r.sent_total * 9, "{}", r.to_text());
     let r = run(&["--ws", "--clients", "12", "--rate", "5", "--duration", "1"]);
     assert_clean(&r, 12);

@@ -53,6 +53,7 @@ window.addEventListener("error", (event) => {
     retryTimer: null,
     roomsTimer: null,
     welcomed: false,
+    hinted: false,
   };
 
   // ---- the log -----------------------------------------------------------
@@ -245,6 +246,10 @@ window.addEventListener("error", (event) => {
     if ((m = /^\* welcome (\S+)$/.exec(line))) {
       setNick(m[1]);
       addEntry("info", [line]);
+      if (!state.hinted) {
+        state.hinted = true;
+        addEntry("info hint", ["Type a message and press Enter; :help lists the commands. Up and Down recall what you typed."]);
+      }
       afterWelcome();
       return;
     }

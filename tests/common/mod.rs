@@ -201,7 +201,6 @@ impl ServerProcess {
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
         command
-            // Every address on a free port: tests run side by side.
             .args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "info")
