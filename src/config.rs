@@ -2,6 +2,7 @@
 
 use crate::guard::GuardConfig;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a [`crate::Server`] needs to know before it binds.
@@ -52,7 +53,21 @@ pub struct Config {
     /// A WebSocket client silent for this long is pinged; its pong counts
     /// as activity.
     pub ws_ping_interval: Duration,
+    /// Listen for plain TCP line clients on `addr`. Can be turned off when
+    /// TLS is configured.
+    pub plain: bool,
+    /// Certificate chain (PEM) for TLS; with `tls_key`, the server also
+    /// listens for TLS line clients on `tls_addr`, and the web address
+    /// speaks only TLS (HTTPS and `wss://`).
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Where TLS line clients connect, when a certificate is configured.
+    pub tls_addr: SocketAddr,
 }
+
+/// The TLS line address used when a certificate is given and no address is.
+pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:7443";
 
 /// The web address `cargo run --release` serves the chat page on.
 pub const DEFAULT_WEB_ADDR: &str = "127.0.0.1:7879";
@@ -101,6 +116,10 @@ impl Default for Config {
             web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
             web_origins: Vec::new(),
             ws_ping_interval: Duration::from_secs(30),
+            plain: true,
+            tls_cert: None,
+            tls_key: None,
+            tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
         }
     }
 }
@@ -113,6 +132,7 @@ impl Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            tls_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         }
     }

@@ -120,6 +120,23 @@ impl Connection {
         }
     }
 
+    /// Writes queued output to the stream: one write of everything queued
+    /// (for TLS: one record per 16 KiB of it). With nothing queued, TLS
+    /// records still waiting (handshake, `close_notify`) are written.
+    pub fn write_output(&mut self) -> io::Result<usize> {
+        if self.output.is_empty() {
+            self.stream.flush()?;
+            return Ok(0);
+        }
+        self.output.write_to(&mut self.stream)
+    }
+
+    /// Whether anything waits to go out: queued lines, or TLS records
+    /// (handshake messages, encrypted lines, `close_notify`).
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty() || self.stream.wants_write()
+    }
+
     /// The readiness this connection needs from the poller now.
     pub fn interest(&self) -> Interest {
         if self.wants_writable {

@@ -22,6 +22,8 @@
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
+//! - [`tls`]: TLS with rustls, driven sans-IO by the loop; certificate
+//!   loading and reload; the blocking client side for the example client.
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
 //! - [`loadgen`]: the load generator shared by the `loadgen` binary and
@@ -50,6 +52,7 @@ pub mod loadgen;
 pub mod logsum;
 pub mod protocol;
 pub mod server;
+pub mod tls;
 pub mod transport;
 pub mod ws;
 

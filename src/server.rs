@@ -23,6 +23,7 @@ use crate::guard::{self, AuthFailure, Guard};
 use crate::http::{self, Head, Route, WebRules};
 use crate::logsum::LogSummary;
 use crate::protocol::{self, Command};
+use crate::tls::{CertStore, TlsSession};
 use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
@@ -41,6 +42,7 @@ const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WEB_LISTENER: Token = Token(usize::MAX - 3);
+const TLS_LISTENER: Token = Token(usize::MAX - 4);
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -59,14 +61,29 @@ const EVENTS_PER_TURN: usize = 1024;
 /// they fall due.
 const TIMER_TICK: Duration = Duration::from_secs(1);
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// Plain TCP line clients.
+    Line,
+    /// The web address: HTTP and WebSocket (over TLS with a certificate).
+    Web,
+    /// TLS line clients.
+    TlsLine,
+}
+
 /// A bound chat server, ready to [`run`](Server::run).
 pub struct Server {
     config: Config,
     poll: Poll,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     local_addr: SocketAddr,
     /// The web address's listener (page and WebSocket), unless turned off.
     web_listener: Option<TcpListener>,
+    /// The TLS line listener and the certificate (also the web address's,
+    /// which then speaks only TLS), when configured.
+    tls: Option<(TcpListener, CertStore)>,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
 }
 
@@ -95,6 +112,7 @@ impl ShutdownHandle {
 pub struct RunningServer {
     addr: SocketAddr,
     web_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -108,6 +126,11 @@ impl RunningServer {
     /// The web address (page and WebSocket), unless turned off.
     pub fn web_addr(&self) -> Option<SocketAddr> {
         self.web_addr
+    }
+
+    /// The TLS line address, when the server has a certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle that stops the server.
@@ -144,10 +167,40 @@ impl Server {
     /// [`local_addr`](Server::local_addr).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
-        let local_addr = listener.local_addr()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let store = CertStore::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let mut listener = TcpListener::bind(config.tls_addr)?;
+                poll.registry()
+                    .register(&mut listener, TLS_LISTENER, Interest::READABLE)?;
+                Some((listener, store))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and a key",
+                ))
+            }
+        };
+        let tls_addr = match &tls {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let listener = if config.plain || tls.is_none() {
+            let mut listener = TcpListener::bind(config.addr)?;
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            Some(listener)
+        } else {
+            None
+        };
+        let local_addr = match (&listener, tls_addr) {
+            (Some(listener), _) => listener.local_addr()?,
+            (None, Some(addr)) => addr,
+            (None, None) => unreachable!("a plain listener is bound when TLS is not"),
+        };
         let web_listener = match config.web_addr {
             Some(addr) => {
                 let mut web = TcpListener::bind(addr)?;
@@ -168,6 +221,8 @@ impl Server {
             listener,
             local_addr,
             web_listener,
+            tls,
+            tls_addr,
             shutdown,
         })
     }
@@ -175,6 +230,12 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS line address actually bound, when the server has a
+    /// certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The web address actually bound (page and WebSocket), unless off.
@@ -199,6 +260,7 @@ impl Server {
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
         let web_addr = self.web_addr();
+        let tls_addr = self.tls_addr;
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
@@ -206,6 +268,7 @@ impl Server {
         Ok(RunningServer {
             addr,
             web_addr,
+            tls_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -253,7 +316,7 @@ impl Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.output.write_to(&mut conn.stream);
+            let _ = conn.write_output();
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -323,6 +386,13 @@ struct EventLoop {
     /// Set while a request is decoded when it upgraded its connection; the
     /// codec is switched once the decoder is back in the connection.
     upgraded: bool,
+    /// The TLS line listener, when configured.
+    tls_listener: Option<TcpListener>,
+    /// The certificate for new TLS handshakes (line and web); reloaded on
+    /// SIGHUP.
+    certs: Option<CertStore>,
+    /// The TLS listener has connections waiting.
+    tls_accept_pending: bool,
     shutdown: ShutdownHandle,
     /// Kept alive so signal handlers stay registered; `None` when the server
     /// does not handle signals.
@@ -362,13 +432,16 @@ impl EventLoop {
             poll,
             listener,
             web_listener,
+            tls,
             shutdown,
             ..
         } = server;
+        let (tls_listener, certs) = tls.unzip();
         let signals = if config.handle_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -394,14 +467,17 @@ impl EventLoop {
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             web_rules: WebRules {
                 allowed_origins: config.web_origins.clone(),
-                tls: false,
+                tls: certs.is_some(),
             },
             web_listener,
             web_accept_pending: false,
             upgraded: false,
             config,
             poll,
-            listener: Some(listener),
+            listener,
+            tls_listener,
+            certs,
+            tls_accept_pending: false,
             shutdown,
             signals,
             to_read: Vec::new(),
@@ -429,6 +505,7 @@ impl EventLoop {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
                     WEB_LISTENER => self.web_accept_pending = true,
+                    TLS_LISTENER => self.tls_accept_pending = true,
                     WAKER => {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
@@ -447,17 +524,20 @@ impl EventLoop {
                             conn.queued_for_read = true;
                             self.to_read.push(id);
                         }
-                        if event.is_writable() && !conn.output.is_empty() {
+                        if event.is_writable() && conn.has_output() {
                             self.clients.mark_dirty(id);
                         }
                     }
                 }
             }
             if self.accept_pending && !self.shutting_down {
-                self.accept_connections(false);
+                self.accept_connections(Listener::Line);
             }
             if self.web_accept_pending && !self.shutting_down {
-                self.accept_connections(true);
+                self.accept_connections(Listener::Web);
+            }
+            if self.tls_accept_pending && !self.shutting_down {
+                self.accept_connections(Listener::TlsLine);
             }
             self.read_ready_connections();
             self.settle_departures();
@@ -479,7 +559,8 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accept_pending = self.accept_pending || self.web_accept_pending;
+        let accept_pending =
+            self.accept_pending || self.web_accept_pending || self.tls_accept_pending;
         if !self.to_read.is_empty() || (accept_pending && self.accept_retry_at.is_none()) {
             return Some(Duration::ZERO);
         }
@@ -498,6 +579,10 @@ impl EventLoop {
         };
         let received: Vec<i32> = signals.pending().collect();
         for signal in received {
+            if signal == signal_hook::consts::SIGHUP {
+                self.reload_certificate();
+                continue;
+            }
             let name = if signal == signal_hook::consts::SIGINT {
                 "SIGINT"
             } else {
@@ -515,11 +600,24 @@ impl EventLoop {
         }
     }
 
+    /// Re-reads the certificate and key: new handshakes get the new
+    /// certificate, connected clients keep their sessions, and a broken file
+    /// keeps the old certificate.
+    fn reload_certificate(&mut self) {
+        match self.certs.as_mut() {
+            None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
+            Some(certs) => match certs.reload() {
+                Ok(()) => info!("SIGHUP: TLS certificate reloaded; new connections get it"),
+                Err(err) => warn!("SIGHUP: keeping the old TLS certificate: {err}"),
+            },
+        }
+    }
+
     /// Accepts until the backlog is empty, the per-turn cap is reached, or
     /// accepting fails for lack of resources (then it is retried on a timer:
     /// with edge-triggered readiness no new event would come for the
     /// connections already waiting).
-    fn accept_connections(&mut self, web: bool) {
+    fn accept_connections(&mut self, from: Listener) {
         if let Some(retry_at) = self.accept_retry_at {
             if self.now < retry_at {
                 return;
@@ -527,10 +625,10 @@ impl EventLoop {
             self.accept_retry_at = None;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let listener = if web {
-                self.web_listener.as_ref()
-            } else {
-                self.listener.as_ref()
+            let listener = match from {
+                Listener::Line => self.listener.as_ref(),
+                Listener::Web => self.web_listener.as_ref(),
+                Listener::TlsLine => self.tls_listener.as_ref(),
             };
             let Some(listener) = listener else {
                 return;
@@ -540,17 +638,17 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    if web {
-                        self.add_web_connection(socket, peer);
-                    } else {
-                        self.add_connection(socket, peer);
+                    match from {
+                        Listener::Line => self.add_connection(socket, peer),
+                        Listener::Web => self.add_web_connection(socket, peer),
+                        Listener::TlsLine => self.add_tls_connection(socket, peer),
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    if web {
-                        self.web_accept_pending = false;
-                    } else {
-                        self.accept_pending = false;
+                    match from {
+                        Listener::Line => self.accept_pending = false,
+                        Listener::Web => self.web_accept_pending = false,
+                        Listener::TlsLine => self.tls_accept_pending = false,
                     }
                     return;
                 }
@@ -650,6 +748,130 @@ impl EventLoop {
         }
     }
 
+    /// A line client on the TLS address: it handshakes first, within the
+    /// close timeout, and joins the chat (counting as a client) once the
+    /// handshake is done; see [`Self::after_tls_read`].
+    fn add_tls_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            // Before a handshake there is no way to say why: just closed.
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: TLS connection refused ({why})");
+            }
+            return;
+        }
+        let Some(stream) = self.tls_stream(socket, peer) else {
+            self.guard.release(id);
+            return;
+        };
+        self.add_handshaking(stream, Codec::default(), peer, "TLS handshake timeout");
+    }
+
+    /// A TLS stream with the current certificate, or `None` (logged).
+    fn tls_stream(&self, socket: mio::net::TcpStream, peer: SocketAddr) -> Option<Stream> {
+        let certs = self.certs.as_ref()?;
+        match TlsSession::new(certs.config()) {
+            Ok(session) => Some(Stream::tls(socket, session)),
+            Err(err) => {
+                warn!("{peer}: cannot start TLS: {err}");
+                None
+            }
+        }
+    }
+
+    /// Registers a connection that must finish a handshake (TLS, HTTP)
+    /// within the close timeout before it counts as a client.
+    fn add_handshaking(
+        &mut self,
+        mut stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        timeout_reason: &'static str,
+    ) {
+        // The caller has admitted it under the slab key this entry gets.
+        let entry = self.clients.conns.vacant_entry();
+        let id = entry.key();
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+        {
+            warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
+            return;
+        }
+        let deadline = self.now + self.config.close_timeout;
+        let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
+        conn.phase = Phase::Handshake { deadline };
+        conn.end_reason = timeout_reason;
+        conn.queued_for_read = true;
+        self.to_read.push(id);
+        self.next_timer_check = self.next_timer_check.min(deadline);
+    }
+
+    /// After TLS input: a finished handshake lets a line client into the
+    /// chat, and handshake records to answer are flushed this turn.
+    fn after_tls_read(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Some(tls) = conn.stream.tls_session() else {
+            return;
+        };
+        let established = tls.take_established();
+        if tls.wants_write() || established {
+            self.clients.mark_dirty(id);
+        }
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        if !established {
+            return;
+        }
+        debug!("{}: TLS handshake done", conn.peer);
+        if !matches!(conn.phase, Phase::Handshake { .. })
+            || !matches!(conn.codec.decoder, Decoder::Line(_))
+        {
+            // A web connection goes on to its request head.
+            return;
+        }
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        let peer = conn.peer;
+        if self.open_count > self.config.max_clients {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!(
+                    "{peer}: rejected (server full, {} clients)",
+                    self.open_count - 1
+                );
+            }
+            self.queue_last_line(id, b"! server full\n", "server full");
+            return;
+        }
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected over TLS as {nick}"),
+                None => info!("{peer}: connected over TLS, password required"),
+            }
+        }
+    }
+
     /// A connection on the web address: it sends an HTTP request head first,
     /// within the close timeout, and counts as a client only once upgraded.
     fn add_web_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
@@ -665,8 +887,11 @@ impl EventLoop {
         let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
         if over || !self.guard.admit(id, peer.ip()) {
             // Best effort, and no lingering: a page or upgrade refused.
+            // (Over TLS a plain answer would only be a bad record.)
             let mut socket = socket;
-            let _ = socket.write(http::UNAVAILABLE);
+            if self.certs.is_none() {
+                let _ = socket.write(http::UNAVAILABLE);
+            }
             if self.logs.allow(peer.ip(), self.now) {
                 let why = if over {
                     "server full"
@@ -677,24 +902,19 @@ impl EventLoop {
             }
             return;
         }
-        let entry = self.clients.conns.vacant_entry();
-        let mut stream = Stream::plain(socket);
-        if let Err(err) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(id), Interest::READABLE)
-        {
-            warn!("{peer}: cannot register: {err}");
-            self.guard.release(id);
-            return;
-        }
-        let deadline = self.now + self.config.close_timeout;
-        let conn = entry.insert(Connection::new(stream, Codec::http(), peer, self.now));
-        conn.phase = Phase::Handshake { deadline };
-        conn.end_reason = "request head timeout";
-        conn.queued_for_read = true;
-        self.to_read.push(id);
-        self.next_timer_check = self.next_timer_check.min(deadline);
+        // With a certificate the web address speaks only TLS (HTTPS, wss).
+        let stream = if self.certs.is_some() {
+            match self.tls_stream(socket, peer) {
+                Some(stream) => stream,
+                None => {
+                    self.guard.release(id);
+                    return;
+                }
+            }
+        } else {
+            Stream::plain(socket)
+        };
+        self.add_handshaking(stream, Codec::http(), peer, "request head timeout");
     }
 
     /// Answers a request head: the page or an error (then the connection
@@ -803,7 +1023,15 @@ impl EventLoop {
                 return false;
             }
             let want = budget.min(scratch.len());
-            match conn.stream.read(&mut scratch[..want]) {
+            let result = conn.stream.read(&mut scratch[..want]);
+            let is_tls = conn.stream.tls_session().is_some();
+            if is_tls {
+                self.after_tls_read(id);
+            }
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return false;
+            };
+            match result {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
@@ -818,8 +1046,10 @@ impl EventLoop {
                     // arrive raises a new edge, so the WouldBlock read is
                     // saved, unless the FIN already arrived: no edge follows
                     // that, so read on to the end of the stream.
+                    // TLS decrypts record by record: a short read says
+                    // nothing about the socket, so read on to WouldBlock.
                     let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
-                    if n < want && !hangup_seen {
+                    if n < want && !hangup_seen && !is_tls {
                         return false;
                     }
                     budget -= n;
@@ -829,6 +1059,16 @@ impl EventLoop {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
+                    // Not TLS, a bad record, a failed handshake: the alert
+                    // has been sent; this connection only is closed.
+                    let peer = conn.peer;
+                    if self.logs.allow(peer.ip(), self.now) {
+                        info!("{peer}: TLS error: {err}");
+                    }
+                    self.clients.kill(id, "TLS error");
+                    return false;
+                }
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
                     let reason = match err.kind() {
@@ -1066,8 +1306,11 @@ impl EventLoop {
         if conn.phase == Phase::Dead || conn.write_failed {
             return;
         }
-        if !conn.output.is_empty() {
-            match conn.output.write_to(&mut conn.stream) {
+        loop {
+            if !conn.has_output() {
+                break;
+            }
+            match conn.write_output() {
                 Ok(_) => {}
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -1092,10 +1335,25 @@ impl EventLoop {
                     return;
                 }
             }
+            // A closing TLS connection ends its session with close_notify
+            // once every byte it is owed has gone to rustls.
+            let closing = matches!(conn.phase, Phase::Closing { .. });
+            if !(closing
+                && conn.output.is_empty()
+                && conn
+                    .stream
+                    .tls_session()
+                    .is_some_and(|t| !t.is_handshaking() && t.close()))
+            {
+                break;
+            }
         }
-        let drained = conn.output.is_empty();
+        let drained = !conn.has_output();
+        let handshaking = conn.stream.tls_handshaking();
         if drained {
             conn.output.release(&mut clients.pool);
+        }
+        if drained && !handshaking {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
@@ -1189,7 +1447,19 @@ impl EventLoop {
             self.clients.mark_dirty(id);
         }
         for id in expired {
-            self.clients.kill(id, "close timeout");
+            let reason = match self.clients.conns.get(id) {
+                Some(conn) if conn.stream.tls_handshaking() => {
+                    if self.logs.allow(conn.peer.ip(), self.now) {
+                        info!(
+                            "{}: TLS handshake not done within the close timeout",
+                            conn.peer
+                        );
+                    }
+                    "TLS handshake timeout"
+                }
+                _ => "close timeout",
+            };
+            self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
             self.clients.send(id, notice);
@@ -1250,6 +1520,9 @@ impl EventLoop {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         if let Some(mut listener) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         let handshakes: Vec<ClientId> = self

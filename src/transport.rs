@@ -19,6 +19,7 @@
 use crate::connection::{BufferPool, OutputQueue};
 use crate::framing::{Frame, LineFramer};
 use crate::http::{Head, HeadReader};
+use crate::tls::TlsSession;
 use crate::ws;
 use mio::event::Source;
 use mio::net::TcpStream;
@@ -33,6 +34,9 @@ use std::time::{Duration, Instant};
 pub enum Stream {
     /// Plain TCP: plaintext is what the socket carries.
     Plain(TcpStream),
+    /// TLS over TCP: records on the socket, plaintext for the codec (see
+    /// [`crate::tls`]). Boxed, so plain connections stay small.
+    Tls(TcpStream, Box<TlsSession>),
 }
 
 impl Stream {
@@ -41,19 +45,50 @@ impl Stream {
         Stream::Plain(socket)
     }
 
+    /// A TLS stream that handshakes with the given session.
+    pub fn tls(socket: TcpStream, session: TlsSession) -> Self {
+        Stream::Tls(socket, Box::new(session))
+    }
+
     /// The TCP socket underneath.
     pub fn socket(&self) -> &TcpStream {
         match self {
-            Stream::Plain(socket) => socket,
+            Stream::Plain(socket) | Stream::Tls(socket, _) => socket,
+        }
+    }
+
+    /// The TLS session, for a TLS stream.
+    pub fn tls_session(&mut self) -> Option<&mut TlsSession> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(_, session) => Some(session),
+        }
+    }
+
+    /// Whether this is a TLS stream whose handshake is not done yet.
+    pub fn tls_handshaking(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(_, session) => session.is_handshaking(),
+        }
+    }
+
+    /// Whether bytes the stream itself made (TLS handshake messages,
+    /// encrypted records, `close_notify`) wait for the socket: write
+    /// interest is needed even with no plaintext queued.
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(_, session) => session.wants_write(),
         }
     }
 
     /// Ends our sending side once everything owed was written (FIN after
-    /// the last byte), so the peer reads all of it before the end.
+    /// the last byte), so the peer reads all of it before the end. A TLS
+    /// stream has sent `close_notify` before (see
+    /// [`TlsSession::close`]).
     pub fn shutdown_write(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(socket) => socket.shutdown(Shutdown::Write),
-        }
+        self.socket().shutdown(Shutdown::Write)
     }
 }
 
@@ -63,6 +98,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(socket) => socket.read(buf),
+            Stream::Tls(socket, session) => session.read(socket, buf),
         }
     }
 }
@@ -73,12 +109,16 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(socket) => socket.write(buf),
+            Stream::Tls(socket, session) => session.write(buf, socket),
         }
     }
 
+    /// Writes what the stream itself holds (TLS records); `WouldBlock`
+    /// when the socket cannot take it all now.
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(socket) => socket.flush(),
+            Stream::Tls(socket, session) => session.flush(socket),
         }
     }
 }
@@ -91,7 +131,9 @@ impl Source for Stream {
         interests: Interest,
     ) -> io::Result<()> {
         match self {
-            Stream::Plain(socket) => socket.register(registry, token, interests),
+            Stream::Plain(socket) | Stream::Tls(socket, _) => {
+                socket.register(registry, token, interests)
+            }
         }
     }
 
@@ -102,13 +144,15 @@ impl Source for Stream {
         interests: Interest,
     ) -> io::Result<()> {
         match self {
-            Stream::Plain(socket) => socket.reregister(registry, token, interests),
+            Stream::Plain(socket) | Stream::Tls(socket, _) => {
+                socket.reregister(registry, token, interests)
+            }
         }
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         match self {
-            Stream::Plain(socket) => socket.deregister(registry),
+            Stream::Plain(socket) | Stream::Tls(socket, _) => socket.deregister(registry),
         }
     }
 }

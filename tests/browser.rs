@@ -71,6 +71,11 @@ impl Drop for Browser {
 
 impl Browser {
     fn start(chromium: &Path, chromedriver: &Path) -> Browser {
+        Browser::start_with(chromium, chromedriver, &[])
+    }
+
+    /// A browser with extra command-line switches.
+    fn start_with(chromium: &Path, chromedriver: &Path, extra: &[&str]) -> Browser {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -102,7 +107,7 @@ impl Browser {
             session: String::new(),
             _profile: TempDir(profile.clone()),
         };
-        let args = [
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -114,6 +119,7 @@ impl Browser {
             "--window-size=1100,720".into(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
         let created = browser.call(
             "POST",
             "/session",
@@ -479,6 +485,46 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.screenshot(&shots.join("bob-phone.png"));
     let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
     assert_eq!(errors, json!([]), "no script errors on the page");
+}
+
+/// The page over HTTPS and its WebSocket over `wss://`, next to a TLS line
+/// client. The test CA is not in the browser's store, so this browser
+/// session (only this one) ignores certificate errors.
+#[test]
+fn the_page_over_https_and_wss() {
+    let (chromium, chromedriver) = match browser_tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the browser test: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping the browser test: {reason}");
+            return;
+        }
+    };
+    let pki = common::tls::TestPki::new();
+    let server = common::start_with(|config| {
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+    });
+    let web = server.web_addr().expect("web address");
+    let url = format!("https://localhost:{}/", web.port());
+    let mut tcp = Client::named(server.addr(), "terminal");
+    let mut secure = common::tls::TlsClient::connect(server.tls_addr().expect("TLS address"), &pki);
+    tcp.expect(&format!("* {} joined #lobby", secure.nick));
+    let browser = Browser::start_with(&chromium, &chromedriver, &["--ignore-certificate-errors"]);
+
+    let guest = join_as(&browser, &url, "carol", &mut tcp);
+    assert_eq!(
+        browser.run("return location.protocol;", json!([])),
+        json!("https:")
+    );
+    secure.skip_until(&format!("* {guest} is now known as carol"));
+    browser.say("hello over wss");
+    tcp.expect("carol: hello over wss");
+    secure.expect("carol: hello over wss");
+    secure.send("hello from a TLS terminal");
+    browser.wait_for_line(&format!("{} hello from a TLS terminal", secure.nick));
 }
 
 #[test]

@@ -67,6 +67,8 @@ enum State {
 
 struct Client {
     sock: Option<TcpStream>,
+    /// The TLS session over `sock`, with `--tls`.
+    tls: Option<Box<rustls::ClientConnection>>,
     state: State,
     /// When its connect started, for the connect-time histogram.
     started: Instant,
@@ -93,6 +95,7 @@ impl Client {
     fn new(now: Instant) -> Client {
         Client {
             sock: None,
+            tls: None,
             state: State::Idle,
             started: now,
             nick: [0; MAX_NICK],
@@ -156,6 +159,8 @@ pub(crate) struct Driver<'a> {
     clients: Vec<Client>,
     dirty: Vec<usize>,
     scratch: Vec<u8>,
+    /// Plaintext decrypted from one read, with `--tls`.
+    plain: Vec<u8>,
     base: Instant,
     phase: Phase,
     shutdown: Option<ShutdownHandle>,
@@ -249,6 +254,7 @@ impl<'a> Driver<'a> {
             dirty: Vec::with_capacity(k.max(16)),
             // Non-zero fill so its pages are resident before memory is read.
             scratch: vec![b'.'; READ_CHUNK],
+            plain: Vec::new(),
             base: now,
             phase: Phase::Setup,
             shutdown: None,

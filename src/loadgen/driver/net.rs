@@ -31,10 +31,24 @@ impl Driver<'_> {
                 )?;
                 Ok(sock)
             });
+            let result = result.and_then(|sock| {
+                let tls = match &p.tls {
+                    Some((config, name)) => {
+                        let mut conn = rustls::ClientConnection::new(config.clone(), name.clone())
+                            .map_err(std::io::Error::other)?;
+                        // Our own wbuf bounds what a sender queues.
+                        conn.set_buffer_limit(None);
+                        Some(Box::new(conn))
+                    }
+                    None => None,
+                };
+                Ok((sock, tls))
+            });
             match result {
-                Ok(sock) => {
+                Ok((sock, tls)) => {
                     let c = &mut self.clients[i];
                     c.sock = Some(sock);
+                    c.tls = tls;
                     c.state = State::Connecting;
                     self.in_progress += 1;
                     self.open += 1;
@@ -81,6 +95,45 @@ impl Driver<'_> {
         self.ws_frame_pending(i);
         let keep_buffer = i < self.plan.senders;
         let c = &mut self.clients[i];
+        if let Some(tls) = c.tls.as_mut() {
+            if c.blocked || c.sock.is_none() {
+                return;
+            }
+            // One writer call per turn: every queued line in one record.
+            if !c.wbuf.is_empty() {
+                if let Err(e) = tls.writer().write_all(&c.wbuf) {
+                    let e = format!("TLS write: {e}");
+                    self.close(i, &e);
+                    return;
+                }
+                c.wbuf.clear();
+                c.framed = 0;
+                if !keep_buffer {
+                    c.wbuf = Vec::new();
+                }
+            }
+            let mut error = None;
+            if let Some(sock) = c.sock.as_mut() {
+                while tls.wants_write() {
+                    match tls.write_tls(sock) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            c.blocked = true;
+                            break;
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            error = Some(format!("write: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(e) = error {
+                self.close(i, &e);
+            }
+            return;
+        }
         if c.blocked || c.wbuf.is_empty() {
             return;
         }
@@ -130,8 +183,9 @@ impl Driver<'_> {
             State::Handshake | State::Ready => {}
         }
         if ev.is_writable() {
-            self.clients[i].blocked = false;
-            if !self.clients[i].wbuf.is_empty() {
+            let c = &mut self.clients[i];
+            c.blocked = false;
+            if !c.wbuf.is_empty() || c.tls.as_ref().is_some_and(|t| t.wants_write()) {
                 self.mark_dirty(i);
             }
         }
@@ -156,6 +210,10 @@ impl Driver<'_> {
         match failure {
             None => {
                 self.clients[i].state = State::Handshake;
+                if self.clients[i].tls.is_some() {
+                    // The ClientHello.
+                    self.mark_dirty(i);
+                }
                 if self.plan.ws {
                     self.ws_connected(i);
                 }
@@ -173,6 +231,16 @@ impl Driver<'_> {
                 Ok(0) => {
                     self.close(i, "server closed the connection");
                     break;
+                }
+                Ok(m) if self.clients[i].tls.is_some() => {
+                    let now_ns = self.ns(Instant::now());
+                    if let Err(e) = self.tls_input(i, &buf[..m], now_ns) {
+                        self.close(i, &format!("TLS: {e}"));
+                        break;
+                    }
+                    if m < buf.len() && !to_end {
+                        break;
+                    }
                 }
                 Ok(m) => {
                     let now_ns = self.ns(Instant::now());
@@ -193,6 +261,36 @@ impl Driver<'_> {
             }
         }
         self.scratch = buf;
+    }
+
+    /// Decrypts bytes read by a TLS client and feeds the plaintext to the
+    /// line handler; answers the server (handshake) when TLS wants to.
+    fn tls_input(&mut self, i: usize, mut data: &[u8], now_ns: u64) -> std::io::Result<()> {
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        let mut wants_write = false;
+        if let Some(tls) = self.clients[i].tls.as_mut() {
+            while !data.is_empty() {
+                tls.read_tls(&mut data)?;
+                tls.process_new_packets()
+                    .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+                let mut reader = tls.reader();
+                match reader.read_to_end(&mut plain) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            wants_write = tls.wants_write();
+        }
+        if !plain.is_empty() {
+            self.input(i, &plain, now_ns);
+        }
+        self.plain = plain;
+        if wants_write && self.clients[i].state != State::Closed {
+            self.mark_dirty(i);
+        }
+        Ok(())
     }
 
     /// Feeds bytes read from client `i` to the line handler, keeping an
@@ -317,6 +415,7 @@ impl Driver<'_> {
         }
         c.rbuf = Vec::new();
         c.wbuf = Vec::new();
+        c.tls = None;
         c.framed = 0;
     }
 
