@@ -209,6 +209,9 @@ pub struct ClientLimits {
     pub soft_since: Option<Instant>,
     /// While throttled: when the flood limit lets it be read again.
     pub wake_at: Option<Instant>,
+    /// A WebSocket close (status, log reason) that came after held-back
+    /// lines: it runs once they have.
+    pub held_close: Option<(u16, &'static str)>,
 }
 
 impl ClientLimits {
@@ -220,6 +223,7 @@ impl ClientLimits {
             deferred: HeldLines::default(),
             soft_since: None,
             wake_at: None,
+            held_close: None,
         }
     }
 

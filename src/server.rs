@@ -19,18 +19,20 @@
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
-use crate::framing::Frame;
 use crate::guard::{self, AuthFailure, Guard};
+use crate::http::{self, Head, Route, WebRules};
 use crate::limits::{self, ClientLimits, Held, SoftLimit};
 use crate::logsum::LogSummary;
 use crate::protocol::{self, Command};
+use crate::tls::{CertStore, TlsSession};
+use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,6 +42,8 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const WEB_LISTENER: Token = Token(usize::MAX - 3);
+const TLS_LISTENER: Token = Token(usize::MAX - 4);
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -73,12 +77,29 @@ enum ReadState {
     WaitUntil(Instant),
 }
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// Plain TCP line clients.
+    Line,
+    /// The web address: HTTP and WebSocket (over TLS with a certificate).
+    Web,
+    /// TLS line clients.
+    TlsLine,
+}
+
 /// A bound chat server, ready to [`run`](Server::run).
 pub struct Server {
     config: Config,
     poll: Poll,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     local_addr: SocketAddr,
+    /// The web address's listener (page and WebSocket), unless turned off.
+    web_listener: Option<TcpListener>,
+    /// The TLS line listener and the certificate (also the web address's,
+    /// which then speaks only TLS), when configured.
+    tls: Option<(TcpListener, CertStore)>,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
 }
 
@@ -106,6 +127,8 @@ impl ShutdownHandle {
 /// shuts the server down and waits for it.
 pub struct RunningServer {
     addr: SocketAddr,
+    web_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -114,6 +137,16 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The web address (page and WebSocket), unless turned off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// The TLS line address, when the server has a certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle that stops the server.
@@ -150,10 +183,49 @@ impl Server {
     /// [`local_addr`](Server::local_addr).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
-        let local_addr = listener.local_addr()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let store = CertStore::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let mut listener = TcpListener::bind(config.tls_addr)?;
+                poll.registry()
+                    .register(&mut listener, TLS_LISTENER, Interest::READABLE)?;
+                Some((listener, store))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and a key",
+                ))
+            }
+        };
+        let tls_addr = match &tls {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let listener = if config.plain || tls.is_none() {
+            let mut listener = TcpListener::bind(config.addr)?;
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            Some(listener)
+        } else {
+            None
+        };
+        let local_addr = match (&listener, tls_addr) {
+            (Some(listener), _) => listener.local_addr()?,
+            (None, Some(addr)) => addr,
+            (None, None) => unreachable!("a plain listener is bound when TLS is not"),
+        };
+        let web_listener = match config.web_addr {
+            Some(addr) => {
+                let mut web = TcpListener::bind(addr)?;
+                poll.registry()
+                    .register(&mut web, WEB_LISTENER, Interest::READABLE)?;
+                Some(web)
+            }
+            None => None,
+        };
         let waker = Waker::new(poll.registry(), WAKER)?;
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
@@ -164,6 +236,9 @@ impl Server {
             poll,
             listener,
             local_addr,
+            web_listener,
+            tls,
+            tls_addr,
             shutdown,
         })
     }
@@ -171,6 +246,19 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS line address actually bound, when the server has a
+    /// certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The web address actually bound (page and WebSocket), unless off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_listener
+            .as_ref()
+            .and_then(|web| web.local_addr().ok())
     }
 
     /// A handle to stop the server from another thread.
@@ -187,12 +275,16 @@ impl Server {
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
+        let web_addr = self.web_addr();
+        let tls_addr = self.tls_addr;
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
             .spawn(move || self.run())?;
         Ok(RunningServer {
             addr,
+            web_addr,
+            tls_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -211,6 +303,8 @@ struct Clients {
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
+    /// The last line encoded for a non-line codec, so a fan-out encodes once.
+    encoded: EncodeCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
@@ -228,6 +322,14 @@ struct Clients {
 
 impl Outbox for Clients {
     fn send(&mut self, to: ClientId, line: &[u8]) {
+        self.queue(to, line, true);
+    }
+}
+
+impl Clients {
+    /// Queues a line (`encode`: through the recipient's codec) or bytes
+    /// already encoded for it (a WebSocket pong), under the output limit.
+    fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
         self.work += line.len();
         let Some(conn) = self.conns.get_mut(to) else {
             return;
@@ -239,7 +341,7 @@ impl Outbox for Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.output.write_to(&mut conn.socket);
+            let _ = conn.write_output();
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -251,18 +353,21 @@ impl Outbox for Clients {
             self.cut_off(to);
             return;
         }
-        conn.output.push(line, &mut self.pool);
+        let bytes = if encode {
+            conn.codec.encode(line, &mut self.encoded)
+        } else {
+            line
+        };
+        conn.output.push(bytes, &mut self.pool);
         self.soft_outbuf
             .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
-        self.queued_since_flush += line.len();
+        self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
         if self.max_output_total_bytes > 0 && self.pool.lent_bytes() > self.max_output_total_bytes {
             self.enforce_global_bound();
         }
     }
-}
 
-impl Clients {
     /// Cuts a client off as a slow consumer: it gets nothing more, and its
     /// room is told `(too slow)` (a closing connection is simply dropped).
     fn cut_off(&mut self, id: ClientId) {
@@ -278,15 +383,14 @@ impl Clients {
                 self.departed.push((id, Some("too slow")));
                 self.dead.push(id);
             }
-            Phase::Closing { .. } | Phase::Lingering { .. } => self.kill(id, "too slow"),
+            _ => self.kill(id, "too slow"),
         }
     }
 
     /// The output memory of all clients together passed
     /// `max_output_total_bytes`: cut off the clients with the most output
-    /// queued until it is a margin below.
-    /// Each gets one write first, so a reader that was only busy drains
-    /// and keeps its place.
+    /// queued until it is a margin below. Each gets one write first, so a
+    /// reader that was only busy drains and keeps its place.
     fn enforce_global_bound(&mut self) {
         let bound = self.max_output_total_bytes;
         let target = limits::eviction_target(bound);
@@ -302,7 +406,7 @@ impl Clients {
             }
             let conn = &mut self.conns[id];
             if !conn.write_failed {
-                let _ = conn.output.write_to(&mut conn.socket);
+                let _ = conn.write_output();
             }
             if conn.output.is_empty() && !conn.write_failed {
                 conn.output.release(&mut self.pool);
@@ -354,6 +458,22 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The web address's listener; see [`crate::http`].
+    web_listener: Option<TcpListener>,
+    /// The web listener has connections waiting.
+    web_accept_pending: bool,
+    /// Which origins may open a WebSocket.
+    web_rules: WebRules,
+    /// Set while a request is decoded when it upgraded its connection; the
+    /// codec is switched once the decoder is back in the connection.
+    upgraded: bool,
+    /// The TLS line listener, when configured.
+    tls_listener: Option<TcpListener>,
+    /// The certificate for new TLS handshakes (line and web); reloaded on
+    /// SIGHUP.
+    certs: Option<CertStore>,
+    /// The TLS listener has connections waiting.
+    tls_accept_pending: bool,
     shutdown: ShutdownHandle,
     /// Kept alive so signal handlers stay registered; `None` when the server
     /// does not handle signals.
@@ -397,13 +517,17 @@ impl EventLoop {
             config,
             poll,
             listener,
+            web_listener,
+            tls,
             shutdown,
             ..
         } = server;
+        let (tls_listener, certs) = tls.unzip();
         let signals = if config.handle_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -422,6 +546,7 @@ impl EventLoop {
                 departed: Vec::new(),
                 dead: Vec::new(),
                 pool: BufferPool::default(),
+                encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
                 max_output_total_bytes: config.max_output_total_bytes,
@@ -431,9 +556,19 @@ impl EventLoop {
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
+            web_rules: WebRules {
+                allowed_origins: config.web_origins.clone(),
+                tls: certs.is_some(),
+            },
+            web_listener,
+            web_accept_pending: false,
+            upgraded: false,
             config,
             poll,
-            listener: Some(listener),
+            listener,
+            tls_listener,
+            certs,
+            tls_accept_pending: false,
             shutdown,
             signals,
             to_read: Vec::new(),
@@ -463,6 +598,8 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
+                    WEB_LISTENER => self.web_accept_pending = true,
+                    TLS_LISTENER => self.tls_accept_pending = true,
                     WAKER => {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
@@ -481,14 +618,20 @@ impl EventLoop {
                             conn.queued_for_read = true;
                             self.to_read.push(id);
                         }
-                        if event.is_writable() && !conn.output.is_empty() {
+                        if event.is_writable() && conn.has_output() {
                             self.clients.mark_dirty(id);
                         }
                     }
                 }
             }
             if self.accept_pending && !self.shutting_down {
-                self.accept_connections();
+                self.accept_connections(Listener::Line);
+            }
+            if self.web_accept_pending && !self.shutting_down {
+                self.accept_connections(Listener::Web);
+            }
+            if self.tls_accept_pending && !self.shutting_down {
+                self.accept_connections(Listener::TlsLine);
             }
             self.read_ready_connections();
             self.settle_departures();
@@ -510,7 +653,9 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.to_read.is_empty() || (self.accept_pending && self.accept_retry_at.is_none()) {
+        let accept_pending =
+            self.accept_pending || self.web_accept_pending || self.tls_accept_pending;
+        if !self.to_read.is_empty() || (accept_pending && self.accept_retry_at.is_none()) {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
@@ -533,6 +678,10 @@ impl EventLoop {
         };
         let received: Vec<i32> = signals.pending().collect();
         for signal in received {
+            if signal == signal_hook::consts::SIGHUP {
+                self.reload_certificate();
+                continue;
+            }
             let name = if signal == signal_hook::consts::SIGINT {
                 "SIGINT"
             } else {
@@ -550,11 +699,24 @@ impl EventLoop {
         }
     }
 
+    /// Re-reads the certificate and key: new handshakes get the new
+    /// certificate, connected clients keep their sessions, and a broken file
+    /// keeps the old certificate.
+    fn reload_certificate(&mut self) {
+        match self.certs.as_mut() {
+            None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
+            Some(certs) => match certs.reload() {
+                Ok(()) => info!("SIGHUP: TLS certificate reloaded; new connections get it"),
+                Err(err) => warn!("SIGHUP: keeping the old TLS certificate: {err}"),
+            },
+        }
+    }
+
     /// Accepts until the backlog is empty, the per-turn cap is reached, or
     /// accepting fails for lack of resources (then it is retried on a timer:
     /// with edge-triggered readiness no new event would come for the
     /// connections already waiting).
-    fn accept_connections(&mut self) {
+    fn accept_connections(&mut self, from: Listener) {
         if let Some(retry_at) = self.accept_retry_at {
             if self.now < retry_at {
                 return;
@@ -562,7 +724,12 @@ impl EventLoop {
             self.accept_retry_at = None;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = match from {
+                Listener::Line => self.listener.as_ref(),
+                Listener::Web => self.web_listener.as_ref(),
+                Listener::TlsLine => self.tls_listener.as_ref(),
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -570,10 +737,18 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    self.add_connection(socket, peer)
+                    match from {
+                        Listener::Line => self.add_connection(socket, peer),
+                        Listener::Web => self.add_web_connection(socket, peer),
+                        Listener::TlsLine => self.add_tls_connection(socket, peer),
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
+                    match from {
+                        Listener::Line => self.accept_pending = false,
+                        Listener::Web => self.web_accept_pending = false,
+                        Listener::TlsLine => self.tls_accept_pending = false,
+                    }
                     return;
                 }
                 Err(err)
@@ -604,18 +779,12 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
-        if self.config.send_buffer_bytes > 0 {
-            // Bounds the kernel memory a client that stops reading can pin.
-            let sock = socket2::SockRef::from(&socket);
-            if let Err(err) = sock.set_send_buffer_size(self.config.send_buffer_bytes) {
-                debug!("{peer}: SO_SNDBUF: {err}");
-            }
-        }
         if let Some(keepalive) = &self.config.guard.keepalive {
             if let Err(err) = guard::set_keepalive(&socket, keepalive) {
                 debug!("{peer}: TCP keepalive: {err}");
             }
         }
+        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
         let id = self.clients.conns.vacant_key();
         let full = self.open_count >= self.config.max_clients;
         let crowded = !full && !self.guard.admit(id, peer.ip());
@@ -646,7 +815,8 @@ impl EventLoop {
             self.guard.release(id);
             return;
         }
-        let conn = entry.insert(Connection::new(socket, peer, self.now));
+        let stream = Stream::plain(socket);
+        let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
         conn.limits = ClientLimits::new(&self.config.flood, self.now);
         if full || crowded {
             if self.logs.allow(peer.ip(), self.now) {
@@ -676,6 +846,245 @@ impl EventLoop {
         }
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
+        }
+    }
+
+    /// A line client on the TLS address: it handshakes first, within the
+    /// close timeout, and joins the chat (counting as a client) once the
+    /// handshake is done; see [`Self::after_tls_read`].
+    fn add_tls_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            // Before a handshake there is no way to say why: just closed.
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: TLS connection refused ({why})");
+            }
+            return;
+        }
+        let Some(stream) = self.tls_stream(socket, peer) else {
+            self.guard.release(id);
+            return;
+        };
+        self.add_handshaking(stream, Codec::default(), peer, "TLS handshake timeout");
+    }
+
+    /// A TLS stream with the current certificate, or `None` (logged).
+    fn tls_stream(&self, socket: mio::net::TcpStream, peer: SocketAddr) -> Option<Stream> {
+        let certs = self.certs.as_ref()?;
+        match TlsSession::new(certs.config()) {
+            Ok(session) => Some(Stream::tls(socket, session)),
+            Err(err) => {
+                warn!("{peer}: cannot start TLS: {err}");
+                None
+            }
+        }
+    }
+
+    /// Registers a connection that must finish a handshake (TLS, HTTP)
+    /// within the close timeout before it counts as a client.
+    fn add_handshaking(
+        &mut self,
+        mut stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        timeout_reason: &'static str,
+    ) {
+        // The caller has admitted it under the slab key this entry gets.
+        let entry = self.clients.conns.vacant_entry();
+        let id = entry.key();
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+        {
+            warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
+            return;
+        }
+        let deadline = self.now + self.config.close_timeout;
+        let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
+        conn.limits = ClientLimits::new(&self.config.flood, self.now);
+        conn.phase = Phase::Handshake { deadline };
+        conn.end_reason = timeout_reason;
+        conn.queued_for_read = true;
+        self.to_read.push(id);
+        self.next_timer_check = self.next_timer_check.min(deadline);
+    }
+
+    /// After TLS input: a finished handshake lets a line client into the
+    /// chat, and handshake records to answer are flushed this turn.
+    fn after_tls_read(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Some(tls) = conn.stream.tls_session() else {
+            return;
+        };
+        let established = tls.take_established();
+        if tls.wants_write() || established {
+            self.clients.mark_dirty(id);
+        }
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        if !established {
+            return;
+        }
+        debug!("{}: TLS handshake done", conn.peer);
+        if !matches!(conn.phase, Phase::Handshake { .. })
+            || !matches!(conn.codec.decoder, Decoder::Line(_))
+        {
+            // A web connection goes on to its request head.
+            return;
+        }
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        let peer = conn.peer;
+        if self.open_count > self.config.max_clients {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!(
+                    "{peer}: rejected (server full, {} clients)",
+                    self.open_count - 1
+                );
+            }
+            self.queue_last_line(id, b"! server full\n", "server full");
+            return;
+        }
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected over TLS as {nick}"),
+                None => info!("{peer}: connected over TLS, password required"),
+            }
+        }
+    }
+
+    /// A connection on the web address: it sends an HTTP request head first,
+    /// within the close timeout, and counts as a client only once upgraded.
+    fn add_web_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            // Best effort, and no lingering: a page or upgrade refused.
+            // (Over TLS a plain answer would only be a bad record.)
+            let mut socket = socket;
+            if self.certs.is_none() {
+                let _ = socket.write(http::UNAVAILABLE);
+            }
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: web connection refused ({why})");
+            }
+            return;
+        }
+        // With a certificate the web address speaks only TLS (HTTPS, wss).
+        let stream = if self.certs.is_some() {
+            match self.tls_stream(socket, peer) {
+                Some(stream) => stream,
+                None => {
+                    self.guard.release(id);
+                    return;
+                }
+            }
+        } else {
+            Stream::plain(socket)
+        };
+        self.add_handshaking(stream, Codec::http(), peer, "request head timeout");
+    }
+
+    /// Answers a request head: the page or an error (then the connection
+    /// closes), or the upgrade to a WebSocket.
+    fn run_request(&mut self, id: ClientId, head: &Head) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Phase::Handshake { deadline } = conn.phase else {
+            return;
+        };
+        let (response, upgrade) = match head {
+            Head::Request(request) => match self.web_rules.route(request) {
+                Route::Respond(response) => (response, false),
+                Route::Upgrade(response) => (response, true),
+            },
+            Head::Refused(status) => (http::refusal(*status), false),
+        };
+        if let Head::Request(request) = head {
+            debug!(
+                "{}: {} {} -> {}",
+                conn.peer,
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&response[9..12])
+            );
+        }
+        conn.output.push(&response, &mut self.clients.pool);
+        if upgrade {
+            self.upgraded = true;
+        } else {
+            conn.phase = Phase::Closing { deadline };
+            conn.end_reason = "http response sent";
+        }
+        self.clients.mark_dirty(id);
+    }
+
+    /// The upgrade was answered: the connection speaks WebSocket from now
+    /// on and joins the chat like a TCP client (or hears `! server full`).
+    fn start_websocket(&mut self, id: ClientId, rest: &[u8]) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.codec = Codec::websocket();
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        if self.open_count > self.config.max_clients {
+            info!(
+                "{}: WebSocket rejected, server full ({} clients)",
+                conn.peer,
+                self.open_count - 1
+            );
+            self.queue_last_line(id, b"! server full\n", "server full");
+            return;
+        }
+        let peer = conn.peer;
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick} (WebSocket)"),
+                None => info!("{peer}: connected (WebSocket), password required"),
+            }
+        }
+        if !rest.is_empty() {
+            self.run_input(id, rest);
         }
     }
 
@@ -748,17 +1157,23 @@ impl EventLoop {
         state
     }
 
-    /// Runs the lines held back from earlier turns while the limits allow;
-    /// `Some` when the connection must not be read further this turn.
+    /// Runs the lines held back from earlier turns while the limits allow
+    /// (then a WebSocket close that came after them); `Some` when the
+    /// connection must not be read further this turn.
     fn run_deferred(&mut self, id: ClientId) -> Option<ReadState> {
         loop {
             let conn = self.clients.conns.get_mut(id)?;
-            if conn.limits.deferred.is_empty() {
-                return self.held_back(id);
-            }
             if conn.phase != Phase::Open {
                 conn.limits.deferred.clear();
+                conn.limits.held_close = None;
                 return None;
+            }
+            if conn.limits.deferred.is_empty() {
+                if let Some((code, reason)) = conn.limits.held_close.take() {
+                    self.run_frame_now(id, Input::Close { code, reason });
+                    return None;
+                }
+                return self.held_back(id);
             }
             if !self.may_run_line(id) {
                 return self.held_back(id);
@@ -766,8 +1181,8 @@ impl EventLoop {
             let conn = self.clients.conns.get_mut(id)?;
             let mut line = std::mem::take(&mut self.held_line);
             match conn.limits.deferred.pop_into(&mut line) {
-                Some(Held::Line) => self.run_frame_now(id, Frame::Line(&line)),
-                Some(Held::TooLong) => self.run_frame_now(id, Frame::TooLong),
+                Some(Held::Line) => self.run_frame_now(id, Input::Line(&line)),
+                Some(Held::TooLong) => self.run_frame_now(id, Input::TooLong),
                 None => {}
             }
             self.held_line = line;
@@ -794,13 +1209,14 @@ impl EventLoop {
         let conn = self.clients.conns.get_mut(id)?;
         if conn.phase != Phase::Open {
             conn.limits.deferred.clear();
+            conn.limits.held_close = None;
             return None;
         }
         let over_budget = self.clients.work >= self.config.work_budget_bytes.max(1);
-        if conn.limits.deferred.is_empty() {
+        if conn.limits.deferred.is_empty() && conn.limits.held_close.is_none() {
             return over_budget.then_some(ReadState::Again);
         }
-        if over_budget {
+        if over_budget || conn.limits.deferred.is_empty() {
             return Some(ReadState::Again);
         }
         Some(match conn.limits.line_wait(&self.config.flood, self.now) {
@@ -833,7 +1249,15 @@ impl EventLoop {
                     Err(at) => return ReadState::WaitUntil(at),
                 }
             }
-            match conn.socket.read(&mut scratch[..want]) {
+            let result = conn.stream.read(&mut scratch[..want]);
+            let is_tls = conn.stream.tls_session().is_some();
+            if is_tls {
+                self.after_tls_read(id);
+            }
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return ReadState::Done;
+            };
+            match result {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
@@ -844,7 +1268,7 @@ impl EventLoop {
                     if open {
                         conn.limits.took_bytes(&flood, n);
                     }
-                    if conn.phase == Phase::Open {
+                    if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
                         self.run_input(id, &scratch[..n]);
                     }
                     if let Some(state) = self.held_back(id) {
@@ -854,8 +1278,10 @@ impl EventLoop {
                     // arrive raises a new edge, so the WouldBlock read is
                     // saved, unless the FIN already arrived: no edge follows
                     // that, so read on to the end of the stream.
+                    // TLS decrypts record by record: a short read says
+                    // nothing about the socket, so read on to WouldBlock.
                     let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
-                    if n < want && !hangup_seen {
+                    if n < want && !hangup_seen && !is_tls {
                         return ReadState::Done;
                     }
                     budget -= n;
@@ -865,6 +1291,16 @@ impl EventLoop {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadState::Done,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
+                    // Not TLS, a bad record, a failed handshake: the alert
+                    // has been sent; this connection only is closed.
+                    let peer = conn.peer;
+                    if self.logs.allow(peer.ip(), self.now) {
+                        info!("{peer}: TLS error: {err}");
+                    }
+                    self.clients.kill(id, "TLS error");
+                    return ReadState::Done;
+                }
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
                     let reason = match err.kind() {
@@ -885,52 +1321,94 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let mut framer = std::mem::take(&mut conn.framer);
+        // The decoder is held here while its inputs run; the encoder stays
+        // in the connection, so replies to this client are encoded as usual.
+        let mut decoder = std::mem::take(&mut conn.codec.decoder);
         let mut finished = false;
-        framer.feed(input, self.config.max_line_bytes, |frame| {
+        decoder.decode(input, self.config.max_line_bytes, |input| {
             finished = true;
-            self.run_frame(id, frame)
+            self.run_frame(id, input)
         });
-        if let Some(conn) = self.clients.conns.get_mut(id) {
-            // The idle clock runs from the first byte of an unfinished
-            // line; more bytes of it do not reset it.
-            conn.line_started = match (framer.mid_line(), conn.line_started) {
-                (false, _) => None,
-                (true, Some(started)) if !finished => Some(started),
-                (true, _) => Some(self.now),
+        let upgraded = std::mem::take(&mut self.upgraded);
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // The idle clock runs from the first byte of an unfinished line;
+        // more bytes of it do not reset it.
+        conn.line_started = match (decoder.mid_line(), conn.line_started) {
+            (false, _) => None,
+            (true, Some(started)) if !finished => Some(started),
+            (true, _) => Some(self.now),
+        };
+        conn.codec.decoder = decoder;
+        if upgraded {
+            let rest = match &mut conn.codec.decoder {
+                Decoder::Http(reader) => reader.take_rest(),
+                _ => Vec::new(),
             };
-            conn.framer = framer;
+            self.start_websocket(id, &rest);
         }
     }
 
-    /// Runs one frame now, or holds it back (in order) when earlier lines
-    /// wait or the limits say so.
-    fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
+    /// Runs one decoded input now, or holds a line back (in order) when
+    /// earlier lines wait or the limits say so; see [`crate::limits`].
+    fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
         let Some(conn) = self.clients.conns.get(id) else {
             return;
         };
-        if conn.phase != Phase::Open || frame == Frame::Line(&[]) {
-            return;
+        if conn.phase != Phase::Open {
+            return self.run_frame_now(id, input);
         }
-        if !conn.limits.deferred.is_empty() || !self.may_run_line(id) {
-            if let Some(conn) = self.clients.conns.get_mut(id) {
-                match frame {
-                    Frame::Line(line) => conn.limits.deferred.push_line(line),
-                    Frame::TooLong => conn.limits.deferred.push_too_long(),
+        let waiting = !conn.limits.deferred.is_empty();
+        match input {
+            Input::Line([]) | Input::Request(_) | Input::Reply(_) => {}
+            Input::Close { code, reason } if waiting => {
+                // After the lines before it; nothing more is decoded.
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.limits.held_close = Some((code, reason));
+                }
+                return;
+            }
+            Input::Close { .. } => {}
+            Input::Line(_) | Input::TooLong => {
+                if waiting || !self.may_run_line(id) {
+                    if let Some(conn) = self.clients.conns.get_mut(id) {
+                        match input {
+                            Input::TooLong => conn.limits.deferred.push_too_long(),
+                            Input::Line(line) => conn.limits.deferred.push_line(line),
+                            _ => {}
+                        }
+                    }
+                    return;
                 }
             }
-            return;
         }
-        self.run_frame_now(id, frame);
+        self.run_frame_now(id, input);
     }
 
-    fn run_frame_now(&mut self, id: ClientId, frame: Frame<'_>) {
-        if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
+    fn run_frame_now(&mut self, id: ClientId, input: Input<'_>) {
+        let phase = self.clients.conns.get(id).map(|c| c.phase);
+        if let Input::Request(head) = input {
+            self.run_request(id, head);
             return;
         }
-        match frame {
-            Frame::Line([]) => {}
-            Frame::Line(bytes) => match std::str::from_utf8(bytes) {
+        if phase != Some(Phase::Open) {
+            return;
+        }
+        match input {
+            Input::Request(_) => {}
+            Input::Reply(bytes) => self.clients.queue(id, bytes, false),
+            Input::Close { code, reason } => {
+                self.chat.disconnect(id, None, &mut self.clients);
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.codec
+                        .encoder
+                        .close_with(code, &mut conn.output, &mut self.clients.pool);
+                }
+                self.close_gracefully(id, reason);
+            }
+            Input::Line([]) => {}
+            Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     let auth = self.chat.awaiting_password(id)
                         && matches!(protocol::parse(line), Command::Auth(_));
@@ -953,7 +1431,7 @@ impl EventLoop {
                 }
                 Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
             },
-            Frame::TooLong => {
+            Input::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
@@ -1026,6 +1504,7 @@ impl EventLoop {
                 }
             }
             Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
+            Phase::Handshake { .. } => self.clients.kill(id, "closed by peer"),
             Phase::Closing { .. } | Phase::Dead => {}
         }
     }
@@ -1043,6 +1522,10 @@ impl EventLoop {
         let deadline = self.now + self.config.close_timeout;
         conn.phase = Phase::Closing { deadline };
         conn.end_reason = reason;
+        // A WebSocket ends with a close frame after its last line.
+        conn.codec
+            .encoder
+            .close(reason, &mut conn.output, &mut self.clients.pool);
         self.next_timer_check = self.next_timer_check.min(deadline);
         self.clients.mark_dirty(id);
     }
@@ -1053,7 +1536,8 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        conn.output.push(line, &mut self.clients.pool);
+        let bytes = conn.codec.encode(line, &mut self.clients.encoded);
+        conn.output.push(bytes, &mut self.clients.pool);
         self.close_gracefully(id, reason);
     }
 
@@ -1094,8 +1578,11 @@ impl EventLoop {
         if conn.phase == Phase::Dead || conn.write_failed {
             return;
         }
-        if !conn.output.is_empty() {
-            match conn.output.write_to(&mut conn.socket) {
+        loop {
+            if !conn.has_output() {
+                break;
+            }
+            match conn.write_output() {
                 Ok(_) => clients.soft_outbuf.observe(
                     &mut conn.limits.soft_since,
                     conn.output.len(),
@@ -1124,14 +1611,29 @@ impl EventLoop {
                     return;
                 }
             }
+            // A closing TLS connection ends its session with close_notify
+            // once every byte it is owed has gone to rustls.
+            let closing = matches!(conn.phase, Phase::Closing { .. });
+            if !(closing
+                && conn.output.is_empty()
+                && conn
+                    .stream
+                    .tls_session()
+                    .is_some_and(|t| !t.is_handshaking() && t.close()))
+            {
+                break;
+            }
         }
-        let drained = conn.output.is_empty();
+        let drained = !conn.has_output();
+        let handshaking = conn.stream.tls_handshaking();
         if drained {
             conn.output.release(&mut clients.pool);
+        }
+        if drained && !handshaking {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
-                let _ = conn.socket.shutdown(Shutdown::Write);
+                let _ = conn.stream.shutdown_write();
                 conn.phase = Phase::Lingering { deadline };
                 if conn.read_closed {
                     let reason = conn.end_reason;
@@ -1150,7 +1652,7 @@ impl EventLoop {
             if let Err(err) = self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(id), interest)
+                .reregister(&mut conn.stream, Token(id), interest)
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
@@ -1182,6 +1684,7 @@ impl EventLoop {
             .filter(|_| self.config.password.is_some());
         let mut idle = Vec::new();
         let mut expired = Vec::new();
+        let mut pinged = Vec::new();
         let mut overstayed = Vec::new();
         for (id, conn) in self.clients.conns.iter_mut() {
             if conn.phase == Phase::Open
@@ -1192,6 +1695,26 @@ impl EventLoop {
             {
                 overstayed.push(id);
                 continue;
+            }
+            if conn.phase == Phase::Open {
+                let silent = conn.codec.encoder.ping_if_silent(
+                    self.now,
+                    conn.last_input,
+                    self.config.ws_ping_interval,
+                );
+                if let Some(ping) = silent {
+                    // Straight to the socket when nothing else waits: an
+                    // idle client's ping should not take a pooled buffer.
+                    let written = if conn.output.is_empty() {
+                        conn.stream.write(&ping).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if written < ping.len() {
+                        conn.output.push(&ping[written..], &mut self.clients.pool);
+                        pinged.push(id);
+                    }
+                }
             }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
@@ -1231,8 +1754,23 @@ impl EventLoop {
             }
             self.clients.cut_off(id);
         }
+        for id in pinged {
+            self.clients.mark_dirty(id);
+        }
         for id in expired {
-            self.clients.kill(id, "close timeout");
+            let reason = match self.clients.conns.get(id) {
+                Some(conn) if conn.stream.tls_handshaking() => {
+                    if self.logs.allow(conn.peer.ip(), self.now) {
+                        info!(
+                            "{}: TLS handshake not done within the close timeout",
+                            conn.peer
+                        );
+                    }
+                    "TLS handshake timeout"
+                }
+                _ => "close timeout",
+            };
+            self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
             self.clients.send(id, notice);
@@ -1261,7 +1799,7 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
@@ -1293,6 +1831,22 @@ impl EventLoop {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some(mut listener) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let handshakes: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| matches!(conn.phase, Phase::Handshake { .. }))
+            .map(|(id, _)| id)
+            .collect();
+        for id in handshakes {
+            self.clients.kill(id, "server shutdown");
+        }
         let open: Vec<ClientId> = self
             .clients
             .conns
@@ -1309,12 +1863,25 @@ impl EventLoop {
         let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
         for (_, conn) in self.clients.conns.iter_mut() {
             match &mut conn.phase {
-                Phase::Closing { deadline } | Phase::Lingering { deadline } => {
+                Phase::Handshake { deadline }
+                | Phase::Closing { deadline }
+                | Phase::Lingering { deadline } => {
                     *deadline = (*deadline).min(last);
                 }
                 Phase::Open | Phase::Dead => {}
             }
         }
         self.next_timer_check = self.now;
+    }
+}
+
+/// Caps a client socket's SO_SNDBUF (`bytes`, 0: leave the kernel's
+/// autotuning), bounding the kernel memory a client that stops reading can
+/// pin; see `--sndbuf-bytes`.
+fn cap_send_buffer(socket: &mio::net::TcpStream, bytes: usize, peer: SocketAddr) {
+    if bytes > 0 {
+        if let Err(err) = socket2::SockRef::from(socket).set_send_buffer_size(bytes) {
+            debug!("{peer}: SO_SNDBUF: {err}");
+        }
     }
 }
