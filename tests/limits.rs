@@ -4,6 +4,7 @@
 //! 127.0.0.1, every read bounded by a timeout, no timing thresholds.
 
 mod common;
+mod ws_support;
 
 use common::*;
 use loopchat::limits::{FloodLimit, SoftLimit};
@@ -368,4 +369,38 @@ fn input_held_back_by_flood_control_does_not_count_as_idle() {
     }
     client.send_bytes(b"st\n");
     client.expect("* pong last");
+}
+
+#[test]
+fn websocket_lines_held_by_flood_control_all_run_before_its_close() {
+    // 10 lines at once, then 10 a second: 30 messages and a close frame in
+    // one write. The close waits behind the held-back lines, so every line
+    // reaches the room before the leave.
+    let server = start_with(|config| {
+        config.flood = FloodLimit {
+            lines_per_sec: 10,
+            bytes_per_sec: 0,
+            burst_secs: 1,
+        };
+    });
+    let mut watcher = Client::named(server.addr(), "watcher");
+    let web = server.web_addr().expect("a web address");
+    let mut ws = ws_support::RawWs::connect(web);
+    watcher.expect(&format!("* {} joined #lobby", ws.nick));
+    let mut burst = Vec::new();
+    for i in 0..30 {
+        burst.extend(ws_support::masked_frame(
+            ws_support::FIN | ws_support::TEXT,
+            format!("w {i}").as_bytes(),
+        ));
+    }
+    burst.extend(ws_support::masked_frame(
+        ws_support::FIN | ws_support::CLOSE,
+        &1000u16.to_be_bytes(),
+    ));
+    ws.raw(&burst);
+    for i in 0..30 {
+        watcher.expect(&format!("{}: w {i}", ws.nick));
+    }
+    watcher.expect(&format!("* {} left #lobby", ws.nick));
 }
