@@ -3,6 +3,8 @@
 //! an [`Outbox`], which the server backs with per-connection write buffers
 //! and the unit tests back with a `Vec`.
 
+use crate::history::tails::{format_utc, unix_now};
+use crate::history::Tails;
 use crate::protocol::{self, Command};
 use slab::Slab;
 use std::collections::HashMap;
@@ -58,6 +60,8 @@ struct Joined {
 struct Room {
     /// The spelling of the join that created it, with its `#`.
     name: String,
+    /// The name lower-cased: what its history belongs to.
+    key: String,
     members: Vec<ClientId>,
 }
 
@@ -79,6 +83,9 @@ pub struct Chat {
     /// Scratch space for the line being built, reused so a fan-out formats
     /// its line once and allocates nothing.
     line: Vec<u8>,
+    /// Every room's recent lines, for `:history`, and the lines accepted
+    /// since the server last took them for the history file.
+    history: Tails,
 }
 
 impl Chat {
@@ -88,6 +95,7 @@ impl Chat {
         let mut rooms = Slab::new();
         let lobby = rooms.insert(Room {
             name: LOBBY.to_string(),
+            key: LOBBY.to_string(),
             members: Vec::new(),
         });
         Chat {
@@ -99,7 +107,28 @@ impl Chat {
             lobby,
             next_guest: 1,
             line: Vec::with_capacity(512),
+            history: Tails::new(
+                crate::history::HistoryConfig::default().max_lines,
+                None,
+                false,
+            ),
         }
+    }
+
+    /// Uses `history` (loaded from the history file, say) for `:history`.
+    pub fn with_history(mut self, history: Tails) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The rooms' recent lines, and the accepted lines waiting to be written.
+    pub fn history_mut(&mut self) -> &mut Tails {
+        &mut self.history
+    }
+
+    /// Accepted lines not yet taken for the history file.
+    pub fn history_pending(&self) -> usize {
+        self.history.pending_len()
     }
 
     /// A new connection: welcomes it into `#lobby`, or asks for the password.
@@ -147,8 +176,15 @@ impl Chat {
                 } else {
                     write_line(&mut self.line, format_args!("* {} {text}", me.nick));
                 }
-                send_to_room(&self.rooms[me.room], &self.line, Some(id), out);
+                let room = &self.rooms[me.room];
+                send_to_room(room, &self.line, Some(id), out);
+                // The line is in :history from the moment it is accepted.
+                let delivered = &self.line[..self.line.len() - 1];
+                let delivered = std::str::from_utf8(delivered).unwrap_or_default();
+                self.history
+                    .record(&room.key, &me.nick, delivered, unix_now());
             }
+            Command::History(arg) => self.history(id, arg, out),
             Command::Help => {
                 for row in protocol::help_lines(self.password.is_some()) {
                     self.reply(id, out, format_args!("{row}"));
@@ -328,6 +364,7 @@ impl Chat {
         let room = target.unwrap_or_else(|| {
             let room = self.rooms.insert(Room {
                 name: format!("#{bare}"),
+                key: key.clone(),
                 members: Vec::new(),
             });
             self.room_keys.insert(key, room);
@@ -338,6 +375,46 @@ impl Chat {
         self.rooms[room].members.push(id);
         self.members[id] = Some(Member::Joined(joined));
         self.announce_join(id, out);
+    }
+
+    /// `:history [N]`: the header, then the room's newest N lines from
+    /// memory, oldest first; a last `! history incomplete: ...` line when
+    /// some of the room's lines could not be written to the history file.
+    fn history(&mut self, id: ClientId, arg: Option<&str>, out: &mut impl Outbox) {
+        let Some(n) = protocol::history_count(arg, self.history.keep()) else {
+            return self.reply(
+                id,
+                out,
+                format_args!("! usage: {}", protocol::HISTORY_USAGE),
+            );
+        };
+        let room = &self.rooms[self.room_of(id)];
+        let lines = self.history.recent(&room.key, n, unix_now());
+        let plural = if lines.len() == 1 { "line" } else { "lines" };
+        write_line(
+            &mut self.line,
+            format_args!("* history {}: {} {plural}", room.name, lines.len()),
+        );
+        out.send(id, &self.line);
+        for entry in lines {
+            write_line(
+                &mut self.line,
+                format_args!("[history {}] {}", format_utc(entry.ts), entry.line),
+            );
+            out.send(id, &self.line);
+        }
+        let unsaved = self.history.unsaved(&room.key);
+        if unsaved > 0 {
+            write_line(
+                &mut self.line,
+                format_args!(
+                    "! history incomplete: {unsaved} lines of {} could not be saved to disk \
+                     and will be missing after a restart",
+                    room.name
+                ),
+            );
+            out.send(id, &self.line);
+        }
     }
 
     fn pong(&mut self, id: ClientId, token: Option<&str>, out: &mut impl Outbox) {

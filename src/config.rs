@@ -1,5 +1,6 @@
 //! Server settings: every limit the server enforces, with its default.
 
+use crate::history::HistoryConfig;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -35,6 +36,9 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
+    /// Chat history: the file (none keeps it in memory only), the
+    /// `:history` maximum, retention, the writer's backlog bound.
+    pub history: HistoryConfig,
 }
 
 /// The address `cargo run --release` listens on.
@@ -52,6 +56,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
+            history: HistoryConfig::default(),
         }
     }
 }

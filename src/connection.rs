@@ -80,6 +80,11 @@ pub struct Connection {
     pub last_input: Instant,
     /// Why the connection ended, for the disconnect log line.
     pub end_reason: &'static str,
+    /// The history batch holding this client's latest chat line; replies
+    /// wait in `held` until that batch is committed (see [`crate::history`]).
+    pub history_mark: u64,
+    /// Output held back until the client's earlier lines are committed.
+    pub held: crate::history::HeldOutput,
 }
 
 impl Connection {
@@ -99,6 +104,8 @@ impl Connection {
             read_closed: false,
             last_input: now,
             end_reason: "closed",
+            history_mark: 0,
+            held: Default::default(),
         }
     }
 

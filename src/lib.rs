@@ -12,6 +12,8 @@
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
+//! - [`history`]: `:history` from per-room tails in memory, and the SQLite
+//!   history file written by a thread of its own, fed once per loop turn.
 //! - [`loadgen`]: the load generator shared by the `loadgen` binary and
 //!   `cargo bench`.
 //!
@@ -32,6 +34,7 @@ pub mod config;
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
+pub mod history;
 pub mod loadgen;
 pub mod protocol;
 pub mod server;

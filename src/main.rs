@@ -2,8 +2,10 @@
 
 use argh::FromArgs;
 use log::{error, info, warn, LevelFilter};
+use loopchat::history::{self, HistoryConfig};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -51,6 +53,30 @@ struct Flags {
     /// (default 65536)
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
+
+    /// chat history file (SQLite, created if missing); `:memory:` keeps
+    /// history in memory only, lost at exit (default loopchat-history.db in
+    /// the working directory)
+    #[argh(option, default = "history::DEFAULT_FILE.into()")]
+    history_file: PathBuf,
+
+    /// the most lines `:history N` returns, at least 20 (default 100)
+    #[argh(option, default = "HistoryConfig::default().max_lines")]
+    history_max: usize,
+
+    /// days chat history is kept; 0 keeps it forever (default 30)
+    #[argh(option, default = "HistoryConfig::default().keep_days")]
+    history_keep_days: u32,
+
+    /// lines of history kept per room; 0 for no limit, else at least
+    /// --history-max (default 0)
+    #[argh(option, default = "HistoryConfig::default().keep_lines_per_room")]
+    history_keep_lines: u64,
+
+    /// chat lines waiting for the history file past which their senders are
+    /// read more slowly (default 50000)
+    #[argh(option, default = "HistoryConfig::default().max_in_flight")]
+    history_queue: usize,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +98,21 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if flags.history_max < history::MIN_HISTORY_MAX {
+        eprintln!(
+            "loopchat: --history-max must be at least {}",
+            history::MIN_HISTORY_MAX
+        );
+        return ExitCode::from(2);
+    }
+    if flags.history_keep_lines != 0
+        && flags.history_keep_lines < u64::try_from(flags.history_max).unwrap_or(u64::MAX)
+    {
+        eprintln!("loopchat: --history-keep-lines must be 0 or at least --history-max");
+        return ExitCode::from(2);
+    }
+    let history_file = (flags.history_file.as_os_str() != history::MEMORY_ONLY)
+        .then(|| flags.history_file.clone());
     let config = Config {
         addr: flags.addr,
         max_clients: flags.max_clients,
@@ -82,13 +123,23 @@ fn main() -> ExitCode {
         close_timeout: Duration::from_secs(flags.close_timeout),
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
+        history: HistoryConfig {
+            file: history_file,
+            max_lines: flags.history_max,
+            keep_days: flags.history_keep_days,
+            keep_lines_per_room: flags.history_keep_lines,
+            max_in_flight: flags.history_queue.max(1),
+        },
     };
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
     let server = match Server::bind(config) {
         Ok(server) => server,
         Err(err) => {
-            error!("cannot listen on {}: {err}", flags.addr);
+            match history::open_error(&err) {
+                Some(err) => error!("{err}"),
+                None => error!("cannot listen on {}: {err}", flags.addr),
+            }
             return ExitCode::FAILURE;
         }
     };

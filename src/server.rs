@@ -15,10 +15,15 @@
 //!    only for clients whose socket did not take everything;
 //! 6. drops the connections that ended. Nothing is freed in the middle of a
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
+//!
+//! Between 4 and 5 the turn's accepted chat lines go to the history writer
+//! as one batch ([`crate::history`]); its commits wake the loop through the
+//! same waker as a shutdown request, and release replies held for them.
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
+use crate::history::{HistoryLink, Tails};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
@@ -60,6 +65,8 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     shutdown: ShutdownHandle,
+    history: HistoryLink,
+    tails: Tails,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -138,12 +145,17 @@ impl Server {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
         };
+        // mio allows one waker per poller: the history writer shares it.
+        let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
+            .map_err(crate::history::into_io)?;
         Ok(Server {
             config,
             poll,
             listener,
             local_addr,
             shutdown,
+            history,
+            tails,
         })
     }
 
@@ -195,6 +207,13 @@ struct Clients {
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
     queued_since_flush: usize,
     max_outbuf_bytes: usize,
+    /// The client whose command is running: lines to it are replies, held
+    /// while it has uncommitted history lines.
+    replying_to: Option<ClientId>,
+    /// History batches committed so far (see [`HistoryLink::acked`]).
+    history_acked: u64,
+    /// Connections with held output, released as batches are committed.
+    held: Vec<ClientId>,
 }
 
 impl Outbox for Clients {
@@ -205,6 +224,32 @@ impl Outbox for Clients {
         if conn.phase != Phase::Open || conn.write_failed {
             return;
         }
+        let reply_to_uncommitted =
+            self.replying_to == Some(to) && conn.history_mark > self.history_acked;
+        if reply_to_uncommitted || !conn.held.is_empty() {
+            // Crash safety: this client must not see the answer to a later
+            // command before its earlier lines are on disk.
+            let queued = conn.output.len() + conn.held.len();
+            if queued + line.len() > self.max_outbuf_bytes {
+                let _ = conn.output.write_to(&mut conn.socket);
+            }
+            if conn.output.len() + conn.held.len() + line.len() <= self.max_outbuf_bytes {
+                if conn.held.is_empty() {
+                    self.held.push(to);
+                }
+                let mark = if reply_to_uncommitted {
+                    conn.history_mark
+                } else {
+                    0
+                };
+                conn.held.push(mark, line);
+                return;
+            }
+            // Past the output limit, held output counted: too slow.
+            conn.held.clear();
+            self.cut_off(to);
+            return;
+        }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
@@ -212,17 +257,7 @@ impl Outbox for Clients {
             let _ = conn.output.write_to(&mut conn.socket);
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
-            // Cut off now, inside the fan-out: a stuck client's write event
-            // may never come.
-            warn!(
-                "{}: cut off, more than {} bytes of output queued (too slow)",
-                conn.peer, self.max_outbuf_bytes
-            );
-            conn.output.discard(&mut self.pool);
-            conn.phase = Phase::Dead;
-            conn.end_reason = "too slow";
-            self.departed.push((to, Some("too slow")));
-            self.dead.push(to);
+            self.cut_off(to);
             return;
         }
         conn.output.push(line, &mut self.pool);
@@ -232,6 +267,23 @@ impl Outbox for Clients {
 }
 
 impl Clients {
+    /// Cuts a client off as too slow, inside the fan-out: a stuck client's
+    /// write event may never come.
+    fn cut_off(&mut self, to: ClientId) {
+        let Some(conn) = self.conns.get_mut(to) else {
+            return;
+        };
+        warn!(
+            "{}: cut off, more than {} bytes of output queued (too slow)",
+            conn.peer, self.max_outbuf_bytes
+        );
+        conn.output.discard(&mut self.pool);
+        conn.phase = Phase::Dead;
+        conn.end_reason = "too slow";
+        self.departed.push((to, Some("too slow")));
+        self.dead.push(to);
+    }
+
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.queued_for_flush {
@@ -250,6 +302,7 @@ impl Clients {
                 conn.phase = Phase::Dead;
                 conn.end_reason = reason;
                 conn.output.discard(&mut self.pool);
+                conn.held.clear();
                 self.dead.push(id);
                 if was_open {
                     self.departed.push((id, None));
@@ -270,6 +323,11 @@ struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     clients: Clients,
     chat: Chat,
+    /// The history writer's end in the loop.
+    history: HistoryLink,
+    /// Connections not read while the history writer is behind; back on
+    /// the read list after its next commit.
+    parked: Vec<ClientId>,
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
@@ -298,6 +356,8 @@ impl EventLoop {
             poll,
             listener,
             shutdown,
+            history,
+            tails,
             ..
         } = server;
         let signals = if config.handle_signals {
@@ -313,7 +373,9 @@ impl EventLoop {
         };
         let now = Instant::now();
         Ok(EventLoop {
-            chat: Chat::new(config.password.clone()),
+            chat: Chat::new(config.password.clone()).with_history(tails),
+            history,
+            parked: Vec::new(),
             clients: Clients {
                 conns: Slab::new(),
                 dirty: Vec::new(),
@@ -322,6 +384,9 @@ impl EventLoop {
                 pool: BufferPool::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
+                replying_to: None,
+                history_acked: 0,
+                held: Vec::new(),
             },
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             config,
@@ -357,6 +422,7 @@ impl EventLoop {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
                         }
+                        self.take_history_acks();
                     }
                     SIGNALS => self.take_signals(),
                     Token(id) => {
@@ -382,6 +448,7 @@ impl EventLoop {
             }
             self.read_ready_connections();
             self.settle_departures();
+            self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
                 self.check_timers();
@@ -390,6 +457,7 @@ impl EventLoop {
             }
             self.reap_dead();
             if self.shutting_down && self.clients.conns.is_empty() {
+                self.history.finish();
                 info!("shut down");
                 return Ok(());
             }
@@ -534,9 +602,20 @@ impl EventLoop {
     }
 
     /// Reads every connection on the read list once, up to its budget.
+    /// While the history writer is behind, a client whose lines are not yet
+    /// committed is parked instead, until the next commit.
     fn read_ready_connections(&mut self) {
         let ready = std::mem::take(&mut self.to_read);
         for id in ready {
+            if self.history.congested() {
+                let acked = self.history.acked();
+                if let Some(conn) = self.clients.conns.get(id) {
+                    if conn.phase == Phase::Open && conn.history_mark > acked {
+                        self.parked.push(id);
+                        continue;
+                    }
+                }
+            }
             let more = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
                 conn.queued_for_read = more;
@@ -634,7 +713,16 @@ impl EventLoop {
             Frame::Line([]) => {}
             Frame::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
-                    if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
+                    let accepted = self.chat.history_pending();
+                    self.clients.replying_to = Some(id);
+                    let outcome = self.chat.handle_line(id, line, &mut self.clients);
+                    self.clients.replying_to = None;
+                    if self.chat.history_pending() > accepted {
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            conn.history_mark = self.history.mark();
+                        }
+                    }
+                    if outcome == Outcome::Close {
                         self.close_gracefully(id, "quit");
                     }
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
@@ -696,7 +784,11 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        conn.output.push(line, &mut self.clients.pool);
+        if conn.held.is_empty() {
+            conn.output.push(line, &mut self.clients.pool);
+        } else {
+            conn.held.push(0, line);
+        }
         self.close_gracefully(id, reason);
     }
 
@@ -763,6 +855,8 @@ impl EventLoop {
         let drained = conn.output.is_empty();
         if drained {
             conn.output.release(&mut clients.pool);
+        }
+        if drained && conn.held.is_empty() {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
@@ -791,6 +885,33 @@ impl EventLoop {
                 clients.kill(id, "poller error");
             }
         }
+    }
+
+    /// The history writer committed: releases output held for it and reads
+    /// parked clients again.
+    fn take_history_acks(&mut self) {
+        if !self.history.take_acks(self.chat.history_mut()) {
+            return;
+        }
+        let acked = self.history.acked();
+        self.clients.history_acked = acked;
+        for id in std::mem::take(&mut self.clients.held) {
+            let clients = &mut self.clients;
+            let Some(conn) = clients.conns.get_mut(id) else {
+                continue;
+            };
+            if conn.held.is_empty() {
+                continue;
+            }
+            let (output, pool) = (&mut conn.output, &mut clients.pool);
+            conn.held.release(acked, |bytes| output.push(bytes, pool));
+            if !conn.held.is_empty() {
+                clients.held.push(id);
+            }
+            clients.mark_dirty(id);
+        }
+        // Parked clients still have `queued_for_read` set.
+        self.to_read.append(&mut self.parked);
     }
 
     /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
@@ -840,6 +961,7 @@ impl EventLoop {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
+                self.parked.retain(|&queued| queued != id);
             }
             info!("{}: disconnected ({})", conn.peer, conn.end_reason);
         }
