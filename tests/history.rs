@@ -453,3 +453,32 @@ fn memory_only_history_writes_no_file() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(files.is_empty(), "{files:?}");
 }
+
+#[test]
+fn a_reply_waits_until_the_senders_earlier_lines_are_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let server = start_with(with_file(&path));
+    let (mut alice, mut bob) = pair(server.addr());
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    alice.send("must be on disk before the pong");
+    alice.send(":ping ack");
+    // Others get the line at once, and the server answers them.
+    bob.expect("alice: must be on disk before the pong");
+    bob.sync();
+    // Alice's pong is held while her line cannot be committed.
+    alice
+        .writer
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let early = alice.try_line();
+    assert!(early.is_err(), "pong before the commit: {early:?}");
+    alice.writer.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    blocker.execute_batch("COMMIT;").unwrap();
+    alice.expect("* pong ack");
+    assert_eq!(
+        stored_lines(&path),
+        ["alice: must be on disk before the pong"]
+    );
+}
