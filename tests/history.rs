@@ -482,3 +482,57 @@ fn a_reply_waits_until_the_senders_earlier_lines_are_committed() {
         ["alice: must be on disk before the pong"]
     );
 }
+
+#[test]
+fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
+    if std::process::Command::new("sqlite3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must install sqlite3 (.ci/run does)"
+        );
+        eprintln!("skipped: no sqlite3 command (apt-get install sqlite3)");
+        return;
+    }
+    let (_dir, path) = temp_db();
+    let server = binary(&path, &[]);
+    let (mut alice, mut bob) = pair(server.addr);
+    alice.send(":join Rust");
+    alice.skip_until("* alice joined #Rust");
+    for i in 1..=25 {
+        alice.send(&format!("r{i}"));
+    }
+    alice.send(":me is done");
+    alice.sync();
+    bob.send("lobby line");
+    bob.sync();
+    // The query from the README, word for word.
+    let query = "SELECT * FROM (
+  SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', ts, 'unixepoch') AS time, line
+  FROM lines WHERE room_key = lower('#Rust') ORDER BY id DESC LIMIT 20
+) ORDER BY id";
+    let readme = include_str!("../README.md");
+    assert!(readme.contains(query), "README query changed");
+    let output = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .arg(query)
+        .output()
+        .expect("run sqlite3");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 20, "{text}");
+    let last = rows[19].splitn(3, '|').collect::<Vec<_>>();
+    assert_eq!(last[2], "* alice is done");
+    utc_seconds(last[1]);
+    assert!(rows[0].ends_with("|alice: r7"), "{text}");
+    // The same lines as :history, times included.
+    let history_lines = ask(&mut alice, ":history");
+    for (row, shown) in rows.iter().zip(&history_lines[1..]) {
+        let fields: Vec<&str> = row.splitn(3, '|').collect();
+        assert_eq!(*shown, format!("[history {}] {}", fields[1], fields[2]));
+    }
+}
