@@ -408,8 +408,9 @@ impl Chat {
             write_line(
                 &mut self.line,
                 format_args!(
-                    "! history incomplete: {unsaved} lines of {} could not be saved to disk \
+                    "! history incomplete: {unsaved} {} of {} could not be saved to disk \
                      and will be missing after a restart",
+                    if unsaved == 1 { "line" } else { "lines" },
                     room.name
                 ),
             );
@@ -627,6 +628,36 @@ mod tests {
         out.0.clear();
         chat.handle_line(0, ":rooms", &mut out);
         assert_eq!(out.take(0), ["* rooms: #lobby (1)"]);
+    }
+
+    #[test]
+    fn history_records_chat_and_me_only_and_answers_from_memory() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        chat = chat.with_history(Tails::new(20, None, true));
+        chat.handle_line(0, "hi", &mut out);
+        chat.handle_line(0, ":me waves", &mut out);
+        chat.handle_line(0, ":pm guest2 secret", &mut out);
+        chat.handle_line(0, ":nick alice", &mut out);
+        assert_eq!(chat.history_pending(), 2);
+        out.0.clear();
+        chat.handle_line(1, ":history 5", &mut out);
+        let answer = out.take(1);
+        assert_eq!(answer.len(), 3);
+        assert_eq!(answer[0], "* history #lobby: 2 lines");
+        assert!(answer[1].starts_with("[history 20") && answer[1].ends_with("Z] guest1: hi"));
+        assert!(answer[2].ends_with("Z] * guest1 waves"));
+        chat.history_mut().mark_unsaved("#lobby", 1);
+        chat.handle_line(1, ":history 1", &mut out);
+        let answer = out.take(1);
+        assert_eq!(answer[0], "* history #lobby: 1 line");
+        assert_eq!(
+            answer[2],
+            "! history incomplete: 1 line of #lobby could not be saved to disk and will be \
+             missing after a restart"
+        );
+        let pending = chat.history_mut().take_pending();
+        assert_eq!(pending[1].nick, "guest1");
+        assert_eq!(pending[1].room_key, "#lobby");
     }
 
     #[test]

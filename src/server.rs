@@ -451,6 +451,8 @@ impl EventLoop {
             self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
+                // A writer that died without a word is noticed here too.
+                self.take_history_acks();
                 self.check_timers();
                 self.settle_departures();
                 self.flush_dirty();
@@ -730,16 +732,24 @@ impl EventLoop {
                         self.flush_dirty();
                     }
                 }
-                Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
+                Err(_) => self.reply(id, b"! invalid UTF-8\n"),
             },
             Frame::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
                 );
-                self.clients.send(id, reply.as_bytes());
+                self.reply(id, reply.as_bytes());
             }
         }
+    }
+
+    /// Answers a client's own line: held, like a command's answer, while
+    /// the client has uncommitted history lines.
+    fn reply(&mut self, id: ClientId, line: &[u8]) {
+        self.clients.replying_to = Some(id);
+        self.clients.send(id, line);
+        self.clients.replying_to = None;
     }
 
     /// The peer shut down its sending side (or closed). Complete lines were

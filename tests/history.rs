@@ -283,7 +283,7 @@ fn a_write_error_while_running_is_told_by_history_and_chat_goes_on() {
             "* history #lobby: 2 lines",
             answer[1].as_str(),
             answer[2].as_str(),
-            "! history incomplete: 1 lines of #lobby could not be saved to disk and will be \
+            "! history incomplete: 1 line of #lobby could not be saved to disk and will be \
              missing after a restart",
         ]
     );
