@@ -548,3 +548,72 @@ impl HeldOutput {
         self.bytes = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(room: &str, ts: i64, i: usize) -> NewLine {
+        NewLine {
+            room_key: room.into(),
+            ts,
+            nick: "x".into(),
+            line: format!("x: {i}"),
+        }
+    }
+
+    #[test]
+    fn a_pruning_pass_applies_both_limits_in_small_steps_then_rests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("h.db")).unwrap();
+        let now = tails::unix_now();
+        let mut lines: Vec<NewLine> = (0..1200)
+            .map(|i| line("#old", now - 10 * 86_400, i))
+            .collect();
+        lines.extend((0..1500).map(|i| line("#busy", now, i)));
+        store.insert_batch(&lines).unwrap();
+        let mut pruner = Pruner::new(Retention {
+            max_age_secs: Some(86_400),
+            max_lines_per_room: Some(100),
+        });
+        pruner.next_pass = Instant::now();
+        let mut steps = 0;
+        loop {
+            pruner.step(&mut store);
+            steps += 1;
+            if pruner.rooms.is_none() && steps > 1 {
+                break;
+            }
+            assert!(steps < 100, "a pass ends");
+        }
+        // 1200 old lines at 500 a step, then 1400 of #busy at 500 a step.
+        assert!(steps >= 3 + 3, "small steps: {steps}");
+        assert!(
+            pruner.wait() > Duration::from_secs(50),
+            "rests until the next pass"
+        );
+        assert_eq!(store.rooms(), ["#busy"]);
+        let tails = store.load_tails(1000).unwrap();
+        assert_eq!(tails[0].1.len(), 100);
+        assert_eq!(tails[0].1[99].line, "x: 1499");
+    }
+
+    #[test]
+    fn held_output_is_released_in_order_as_batches_commit() {
+        let mut held = HeldOutput::default();
+        held.push(3, b"a\n");
+        held.push(0, b"b\n");
+        held.push(5, b"c\n");
+        held.push(4, b"d\n");
+        assert_eq!(held.len(), 8);
+        let mut out = Vec::new();
+        held.release(2, |bytes| out.extend_from_slice(bytes));
+        assert!(out.is_empty());
+        held.release(4, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\nb\n");
+        held.release(5, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\nb\nc\nd\n");
+        assert!(held.is_empty());
+        assert_eq!(held.len(), 0);
+    }
+}
