@@ -855,7 +855,7 @@ fn command_names_are_case_insensitive() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     alice.send(":PING x");
     alice.expect("* pong x");
-    assert_eq!(ask(&mut alice, ":HeLp").len(), 9);
+    assert_eq!(ask(&mut alice, ":HeLp").len(), 10);
     alice.send(":NICK alicia");
     alice.expect("* alice is now known as alicia");
     bob.expect("* alice is now known as alicia");
