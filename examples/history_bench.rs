@@ -8,9 +8,10 @@
 //!    -> one batch per simulated loop turn -> writer thread -> commit ->
 //!    waker), at several lines per turn; prints sustained rows/s.
 //! 2. Fills `history-1m.db` with `--lines` lines (default 1,000,000) over
-//!    `--rooms` rooms, in bounded batches, then times opening it the way the
-//!    server does at start (open, migrate, load each room's tail), next to
-//!    a file of 10,000 lines.
+//!    `--rooms` rooms (`#lobby` among them), in bounded batches, then times
+//!    opening it the way the server does at start (open, migrate, load
+//!    `#lobby`'s tail), next to a file of 10,000 lines; then the time to
+//!    read one room's tail back, as when a room is created again.
 //!
 //! Everything is written under `--dir`; nothing else is touched.
 
@@ -52,8 +53,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         remove_db(&path);
     }
     println!();
-    println!("| history file | lines | rooms | file size | start (open + tails) |");
-    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| history file | lines | rooms | file size | start (open + #lobby's tail) | one room's tail read back |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
     for (name, lines) in [("history-10k.db", 10_000), ("history-1m.db", flags.lines)] {
         let path = flags.dir.join(name);
         if !path.exists() {
@@ -64,11 +67,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..3 {
             best = best.min(start_time(&path)?);
         }
+        let store = Store::open(&path)?;
+        let mut tail_best = Duration::MAX;
+        for room in 1..=flags.rooms.min(20) {
+            let started = Instant::now();
+            let tail = store.load_tail(&format!("#room{room}"), 100)?;
+            tail_best = tail_best.min(started.elapsed());
+            assert_eq!(tail.len(), 100);
+        }
         println!(
-            "| {name} | {lines} | {} | {} MB | {:.1} ms |",
+            "| {name} | {lines} | {} | {} MB | {:.1} ms | {:.2} ms |",
             flags.rooms,
             size / 1_000_000,
-            best.as_secs_f64() * 1000.0
+            best.as_secs_f64() * 1000.0,
+            tail_best.as_secs_f64() * 1000.0
         );
     }
     Ok(())
@@ -85,7 +97,11 @@ fn remove_db(path: &Path) {
 fn line(i: u64, rooms: u64, ts: i64) -> NewLine {
     let nick = format!("user{}", i % 500);
     NewLine {
-        room_key: format!("#room{}", i % rooms),
+        id: i as i64 + 1,
+        room_key: match i % rooms {
+            0 => "#lobby".to_string(),
+            room => format!("#room{room}"),
+        },
         ts,
         line: format!("{nick}: message number {i} with some ordinary chat text in it"),
         nick,

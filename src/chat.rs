@@ -86,6 +86,8 @@ pub struct Chat {
     /// Every room's recent lines, for `:history`, and the lines accepted
     /// since the server last took them for the history file.
     history: Tails,
+    /// `:history` commands waiting for their room's tail.
+    history_waits: Vec<HistoryWait>,
 }
 
 impl Chat {
@@ -107,11 +109,8 @@ impl Chat {
             lobby,
             next_guest: 1,
             line: Vec::with_capacity(512),
-            history: Tails::new(
-                crate::history::HistoryConfig::default().max_lines,
-                None,
-                false,
-            ),
+            history: Tails::in_memory(crate::history::HistoryConfig::default().max_lines),
+            history_waits: Vec::new(),
         }
     }
 
@@ -149,6 +148,7 @@ impl Chat {
     /// already left.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
+            self.history_waits.retain(|wait| wait.id != id);
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
             self.leave_room(id, &joined, reason, out);
         }
@@ -362,6 +362,7 @@ impl Chat {
         };
         self.leave_room(id, &joined, None, out);
         let room = target.unwrap_or_else(|| {
+            self.history.room_created(&key);
             let room = self.rooms.insert(Room {
                 name: format!("#{bare}"),
                 key: key.clone(),
@@ -389,33 +390,41 @@ impl Chat {
             );
         };
         let room = &self.rooms[self.room_of(id)];
-        let lines = self.history.recent(&room.key, n, unix_now());
-        let plural = if lines.len() == 1 { "line" } else { "lines" };
-        write_line(
-            &mut self.line,
-            format_args!("* history {}: {} {plural}", room.name, lines.len()),
-        );
-        out.send(id, &self.line);
-        for entry in lines {
-            write_line(
-                &mut self.line,
-                format_args!("[history {}] {}", format_utc(entry.ts), entry.line),
-            );
-            out.send(id, &self.line);
+        if self.history.is_loading(&room.key) {
+            // Its older lines are on their way from the history file.
+            self.history_waits.push(HistoryWait {
+                id,
+                room_key: room.key.clone(),
+                room_name: room.name.clone(),
+                n,
+            });
+            return;
         }
-        let unsaved = self.history.unsaved(&room.key);
-        if unsaved > 0 {
-            write_line(
-                &mut self.line,
-                format_args!(
-                    "! history incomplete: {unsaved} {} of {} could not be saved to disk \
-                     and will be missing after a restart",
-                    if unsaved == 1 { "line" } else { "lines" },
-                    room.name
-                ),
-            );
-            out.send(id, &self.line);
+        for line in history_answer(&self.history, &room.key, &room.name, n) {
+            out.send(id, line.as_bytes());
         }
+    }
+
+    /// `:history` answers waiting for a room's tail, taken once.
+    pub fn history_waits(&self) -> usize {
+        self.history_waits.len()
+    }
+
+    /// Answers the `:history` commands that waited for tails now loaded:
+    /// each asker with its whole answer, in the order they asked. The
+    /// server puts each where the asker's output was left waiting.
+    pub fn answer_history_waits(&mut self) -> Vec<(ClientId, Vec<u8>)> {
+        let mut answers = Vec::new();
+        let history = &self.history;
+        self.history_waits.retain(|wait| {
+            if history.is_loading(&wait.room_key) {
+                return true;
+            }
+            let answer = history_answer(history, &wait.room_key, &wait.room_name, wait.n);
+            answers.push((wait.id, answer.concat().into_bytes()));
+            false
+        });
+        answers
     }
 
     fn pong(&mut self, id: ClientId, token: Option<&str>, out: &mut impl Outbox) {
@@ -472,7 +481,8 @@ impl Chat {
         send_to_room(room, &self.line, None, out);
         if room.members.is_empty() && joined.room != self.lobby {
             let removed = self.rooms.remove(joined.room);
-            self.room_keys.remove(&removed.name.to_ascii_lowercase());
+            self.room_keys.remove(&removed.key);
+            self.history.room_removed(&removed.key);
         }
     }
 
@@ -500,6 +510,52 @@ impl Chat {
             _ => self.lobby,
         }
     }
+}
+
+/// A `:history` waiting for its room's tail to be loaded.
+#[derive(Debug)]
+struct HistoryWait {
+    id: ClientId,
+    room_key: String,
+    /// The room's spelling when asked.
+    room_name: String,
+    n: usize,
+}
+
+/// The lines (each with its `\n`) answering `:history N` in a room: the
+/// header, the newest `n` lines oldest first, and a last `! history
+/// incomplete: ...` line when some of the room's lines are missing.
+fn history_answer(history: &Tails, room_key: &str, room_name: &str, n: usize) -> Vec<String> {
+    let lines = history.recent(room_key, n, unix_now());
+    let plural = if lines.len() == 1 { "line" } else { "lines" };
+    let mut answer = Vec::with_capacity(lines.len() + 2);
+    answer.push(format!("* history {room_name}: {} {plural}\n", lines.len()));
+    for entry in lines {
+        answer.push(format!(
+            "[history {}] {}\n",
+            format_utc(entry.ts),
+            entry.line
+        ));
+    }
+    let unsaved = history.unsaved(room_key);
+    let unsaved_lines = if unsaved == 1 { "line" } else { "lines" };
+    if unsaved > 0 && history.persists() {
+        answer.push(format!(
+            "! history incomplete: {unsaved} {unsaved_lines} of {room_name} could not be saved \
+             to disk and will be missing after a restart\n"
+        ));
+    } else if unsaved > 0 {
+        answer.push(format!(
+            "! history incomplete: {unsaved} {unsaved_lines} of {room_name} were dropped from \
+             memory (history is kept in memory only)\n"
+        ));
+    }
+    if history.unreadable(room_key) {
+        answer.push(format!(
+            "! history incomplete: older lines of {room_name} could not be read from disk\n"
+        ));
+    }
+    answer
 }
 
 /// Sends one formatted line to every member of `room` but `except`: the
@@ -633,7 +689,7 @@ mod tests {
     #[test]
     fn history_records_chat_and_me_only_and_answers_from_memory() {
         let (mut chat, mut out) = chat_with(&[0, 1]);
-        chat = chat.with_history(Tails::new(20, None, true));
+        chat = chat.with_history(Tails::new(20, None, true, usize::MAX, 1));
         chat.handle_line(0, "hi", &mut out);
         chat.handle_line(0, ":me waves", &mut out);
         chat.handle_line(0, ":pm guest2 secret", &mut out);

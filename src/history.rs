@@ -33,7 +33,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use store::{NewLine, Retention, Store};
+use store::{NewLine, Retention, Store, StoredLine};
 pub use tails::Tails;
 
 /// The `:history` maximum's floor (the protocol's default N is 20).
@@ -67,6 +67,10 @@ pub struct HistoryConfig {
     /// Lines accepted but not yet committed past which clients with
     /// uncommitted lines are read more slowly.
     pub max_in_flight: usize,
+    /// Memory for the rooms' tails; past it, the tails of rooms that no
+    /// longer exist are dropped (and loaded back from the file when the
+    /// room is created again).
+    pub max_memory_bytes: usize,
 }
 
 impl Default for HistoryConfig {
@@ -78,6 +82,7 @@ impl Default for HistoryConfig {
             keep_days: 30,
             keep_lines_per_room: 0,
             max_in_flight: 50_000,
+            max_memory_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -131,6 +136,8 @@ impl std::error::Error for OpenError {}
 struct Batch {
     number: u64,
     lines: Vec<NewLine>,
+    /// Rooms whose tails to read back once the lines are written.
+    loads: Vec<String>,
 }
 
 /// The writer's word on one batch.
@@ -139,6 +146,9 @@ struct Ack {
     lines: usize,
     /// Set when the batch could not be written: its rooms and line counts.
     failed: Option<Vec<(String, u64)>>,
+    /// The tails asked for, read after the batch's lines were written;
+    /// `None` when the file could not be read.
+    loaded: Vec<(String, Option<Vec<StoredLine>>)>,
 }
 
 /// The event loop's end of the history writer.
@@ -150,6 +160,8 @@ pub struct HistoryLink {
     /// Lines taken from the chat but not yet accepted by the channel; they
     /// go out as batch `next_batch`.
     unsent: Vec<NewLine>,
+    /// Tail loads waiting with `unsent`.
+    unsent_loads: Vec<String>,
     next_batch: u64,
     /// Every batch up to this number has been committed (or has failed).
     acked: u64,
@@ -169,13 +181,21 @@ impl HistoryLink {
             acks: None,
             thread: None,
             unsent: Vec::new(),
+            unsent_loads: Vec::new(),
             next_batch: 1,
             acked: 0,
             sent_lines: 0,
             max_in_flight: config.max_in_flight.max(1),
         };
         let Some(path) = config.file.clone() else {
-            return Ok((link, Tails::new(keep, config.max_age_secs(), false)));
+            let tails = Tails::new(
+                keep,
+                config.max_age_secs(),
+                false,
+                config.max_memory_bytes,
+                1,
+            );
+            return Ok((link, tails));
         };
         let fail = |reason: String| OpenError {
             path: path.clone(),
@@ -183,20 +203,26 @@ impl HistoryLink {
         };
         let started = Instant::now();
         let store = Store::open(&path).map_err(|err| fail(err.to_string()))?;
-        let mut tails = Tails::new(keep, config.max_age_secs(), true);
-        let loaded = store
-            .load_tails(keep)
-            .map_err(|err| fail(format!("cannot read: {err}")))?;
-        let (rooms, lines) = (
-            loaded.len(),
-            loaded.iter().map(|(_, l)| l.len()).sum::<usize>(),
+        let read = |err: rusqlite::Error| fail(format!("cannot read: {err}"));
+        let next_id = store.next_id().map_err(read)?;
+        let mut tails = Tails::new(
+            keep,
+            config.max_age_secs(),
+            true,
+            config.max_memory_bytes,
+            next_id,
         );
-        for (room, lines) in loaded {
-            tails.load(room, lines);
-        }
+        // Only #lobby exists at start; other rooms' tails are loaded when
+        // the rooms are created.
+        let lobby = store.load_tail(crate::chat::LOBBY, keep).map_err(read)?;
+        let lines = lobby.len();
+        tails.room_created(crate::chat::LOBBY);
+        tails.take_loads();
+        tails.loaded(crate::chat::LOBBY, lobby);
         info!(
-            "history: {} opened, {lines} recent lines of {rooms} rooms loaded in {} ms",
+            "history: {} opened, {lines} recent lines of {} loaded in {} ms",
             path.display(),
+            crate::chat::LOBBY,
             started.elapsed().as_millis()
         );
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
@@ -204,7 +230,7 @@ impl HistoryLink {
         let retention = config.retention();
         let thread = std::thread::Builder::new()
             .name("loopchat-history".into())
-            .spawn(move || write_loop(store, rx, ack_tx, waker, retention))
+            .spawn(move || write_loop(store, rx, ack_tx, waker, retention, keep))
             .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
         link.tx = Some(tx);
         link.acks = Some(acks);
@@ -250,15 +276,17 @@ impl HistoryLink {
                 self.unsent.extend(lines);
             }
         }
+        self.unsent_loads.extend(tails.take_loads());
         let Some(tx) = &self.tx else {
             return;
         };
-        if self.unsent.is_empty() {
+        if self.unsent.is_empty() && self.unsent_loads.is_empty() {
             return;
         }
         let batch = Batch {
             number: self.next_batch,
             lines: std::mem::take(&mut self.unsent),
+            loads: std::mem::take(&mut self.unsent_loads),
         };
         let count = batch.lines.len();
         match tx.try_send(batch) {
@@ -266,7 +294,10 @@ impl HistoryLink {
                 self.next_batch += 1;
                 self.sent_lines += count;
             }
-            Err(TrySendError::Full(batch)) => self.unsent = batch.lines,
+            Err(TrySendError::Full(batch)) => {
+                self.unsent = batch.lines;
+                self.unsent_loads = batch.loads;
+            }
             Err(TrySendError::Disconnected(batch)) => {
                 error!("history: the writer thread is gone; history is kept in memory only now");
                 mark_all_unsaved(tails, &batch.lines);
@@ -275,12 +306,22 @@ impl HistoryLink {
         }
     }
 
-    /// Takes the writer's acknowledgements (after a wake-up). Lines of
-    /// failed batches are marked unsaved in `tails`. Returns whether
-    /// anything was acknowledged.
-    pub fn take_acks(&mut self, tails: &mut Tails) -> bool {
+    /// Takes the writer's acknowledgements (after a wake-up): lines of
+    /// failed batches are marked unsaved in `tails`, and tails read back
+    /// are merged into it. Returns whether anything was acknowledged, and
+    /// the rooms whose tails arrived.
+    pub fn take_acks(&mut self, tails: &mut Tails) -> (bool, Vec<String>) {
+        let mut rooms = Vec::new();
+        if self.tx.is_none() && !self.unsent_loads.is_empty() {
+            // No writer (any more): tails that can never come are what
+            // memory has.
+            for room in std::mem::take(&mut self.unsent_loads) {
+                tails.loaded(&room, Vec::new());
+                rooms.push(room);
+            }
+        }
         let Some(acks) = &self.acks else {
-            return false;
+            return (!rooms.is_empty(), rooms);
         };
         let mut any = false;
         loop {
@@ -292,8 +333,18 @@ impl HistoryLink {
                     for (room, count) in ack.failed.into_iter().flatten() {
                         tails.mark_unsaved(&room, count);
                     }
+                    for (room, lines) in ack.loaded {
+                        match lines {
+                            Some(lines) => tails.loaded(&room, lines),
+                            None => {
+                                tails.mark_unreadable(&room);
+                                tails.loaded(&room, Vec::new());
+                            }
+                        }
+                        rooms.push(room);
+                    }
                 }
-                Err(mpsc::TryRecvError::Empty) => return any,
+                Err(mpsc::TryRecvError::Empty) => return (any, rooms),
                 Err(mpsc::TryRecvError::Disconnected) => {
                     if self.tx.is_some() {
                         error!("history: the writer thread stopped; history is kept in memory only now");
@@ -301,7 +352,14 @@ impl HistoryLink {
                         mark_all_unsaved(tails, &unsent);
                         self.writer_gone();
                     }
-                    return true;
+                    // Tails asked for and never delivered: what memory has.
+                    for room in tails.loading_rooms() {
+                        tails.loaded(&room, Vec::new());
+                        rooms.push(room);
+                    }
+                    self.unsent_loads.clear();
+                    self.acks = None;
+                    return (true, rooms);
                 }
             }
         }
@@ -322,6 +380,7 @@ impl HistoryLink {
                 let _ = tx.send(Batch {
                     number: self.next_batch,
                     lines,
+                    loads: Vec::new(),
                 });
             }
         }
@@ -354,6 +413,7 @@ fn write_loop(
     acks: mpsc::Sender<Ack>,
     waker: Arc<Waker>,
     retention: Retention,
+    keep: usize,
 ) {
     let mut pruner = Pruner::new(retention);
     let mut failing = false;
@@ -398,10 +458,22 @@ fn write_loop(
         };
         for batch in group.drain(..) {
             let rooms = failed.then(|| rooms_of(&batch.lines));
+            let loaded = batch
+                .loads
+                .into_iter()
+                .map(|room| match store.load_tail(&room, keep) {
+                    Ok(lines) => (room, Some(lines)),
+                    Err(err) => {
+                        error!("history: CANNOT READ the history of {room}: {err}");
+                        (room, None)
+                    }
+                })
+                .collect();
             let ack = Ack {
                 number: batch.number,
                 lines: batch.lines.len(),
                 failed: rooms,
+                loaded,
             };
             if acks.send(ack).is_err() {
                 return;
@@ -500,11 +572,21 @@ pub fn open_error(err: &io::Error) -> Option<&OpenError> {
 /// Output held back for one client until its earlier lines are committed:
 /// a reply to a command that came after an uncommitted line of the same
 /// client, and everything queued for that client after it (so order holds).
+/// A `:history` waiting for its room's tail leaves a gap, filled when the
+/// tail arrives.
 #[derive(Debug, Default)]
 pub struct HeldOutput {
-    /// In order: the batch that must be committed first, and the bytes.
-    parts: std::collections::VecDeque<(u64, Vec<u8>)>,
+    parts: std::collections::VecDeque<HeldPart>,
     bytes: usize,
+}
+
+#[derive(Debug)]
+struct HeldPart {
+    /// The batch that must be committed before this part goes out.
+    mark: u64,
+    bytes: Vec<u8>,
+    /// An answer still to come: nothing after it goes out before it.
+    gap: bool,
 }
 
 impl HeldOutput {
@@ -523,21 +605,46 @@ impl HeldOutput {
     pub fn push(&mut self, mark: u64, line: &[u8]) {
         self.bytes += line.len();
         match self.parts.back_mut() {
-            Some((last, bytes)) if mark <= *last => bytes.extend_from_slice(line),
-            _ => self.parts.push_back((mark, line.to_vec())),
+            Some(last) if !last.gap && mark <= last.mark => last.bytes.extend_from_slice(line),
+            _ => self.parts.push_back(HeldPart {
+                mark,
+                bytes: line.to_vec(),
+                gap: false,
+            }),
         }
     }
 
+    /// Leaves room for an answer that is not ready yet: everything pushed
+    /// after it waits for [`HeldOutput::fill_gap`].
+    pub fn push_gap(&mut self) {
+        self.parts.push_back(HeldPart {
+            mark: 0,
+            bytes: Vec::new(),
+            gap: true,
+        });
+    }
+
+    /// Puts `answer` into the first gap. Returns false if there is none.
+    pub fn fill_gap(&mut self, answer: Vec<u8>) -> bool {
+        let Some(part) = self.parts.iter_mut().find(|part| part.gap) else {
+            return false;
+        };
+        self.bytes += answer.len();
+        part.bytes = answer;
+        part.gap = false;
+        true
+    }
+
     /// Hands every part whose batch is committed (up to `acked`), in order,
-    /// to `release`.
+    /// to `release`, stopping at the first gap.
     pub fn release(&mut self, acked: u64, mut release: impl FnMut(&[u8])) {
-        while let Some((mark, _)) = self.parts.front() {
-            if *mark > acked {
+        while let Some(part) = self.parts.front() {
+            if part.gap || part.mark > acked {
                 return;
             }
-            if let Some((_, bytes)) = self.parts.pop_front() {
-                self.bytes -= bytes.len();
-                release(&bytes);
+            if let Some(part) = self.parts.pop_front() {
+                self.bytes -= part.bytes.len();
+                release(&part.bytes);
             }
         }
     }
@@ -555,6 +662,7 @@ mod tests {
 
     fn line(room: &str, ts: i64, i: usize) -> NewLine {
         NewLine {
+            id: i64::try_from(i).unwrap() + if room == "#old" { 1 } else { 10_001 },
             room_key: room.into(),
             ts,
             nick: "x".into(),
@@ -615,5 +723,21 @@ mod tests {
         assert_eq!(out, b"a\nb\nc\nd\n");
         assert!(held.is_empty());
         assert_eq!(held.len(), 0);
+    }
+
+    #[test]
+    fn a_gap_holds_everything_after_it_until_filled() {
+        let mut held = HeldOutput::default();
+        held.push(1, b"a\n");
+        held.push_gap();
+        held.push(0, b"c\n");
+        let mut out = Vec::new();
+        held.release(9, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\n");
+        assert!(held.fill_gap(b"b1\nb2\n".to_vec()));
+        assert!(!held.fill_gap(Vec::new()), "one gap only");
+        held.release(9, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\nb1\nb2\nc\n");
+        assert!(held.is_empty());
     }
 }

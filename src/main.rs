@@ -77,6 +77,12 @@ struct Flags {
     /// read more slowly (default 50000)
     #[argh(option, default = "HistoryConfig::default().max_in_flight")]
     history_queue: usize,
+
+    /// memory for the rooms' recent lines; past it, those of rooms that no
+    /// longer exist are dropped and read back from the file when needed
+    /// (default 67108864)
+    #[argh(option, default = "HistoryConfig::default().max_memory_bytes")]
+    history_memory_bytes: usize,
 }
 
 fn main() -> ExitCode {
@@ -129,6 +135,7 @@ fn main() -> ExitCode {
             keep_days: flags.history_keep_days,
             keep_lines_per_room: flags.history_keep_lines,
             max_in_flight: flags.history_queue.max(1),
+            max_memory_bytes: flags.history_memory_bytes,
         },
     };
     raise_descriptor_limit(config.max_clients);

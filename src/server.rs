@@ -716,12 +716,23 @@ impl EventLoop {
             Frame::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     let accepted = self.chat.history_pending();
+                    let waiting = self.chat.history_waits();
                     self.clients.replying_to = Some(id);
                     let outcome = self.chat.handle_line(id, line, &mut self.clients);
                     self.clients.replying_to = None;
                     if self.chat.history_pending() > accepted {
                         if let Some(conn) = self.clients.conns.get_mut(id) {
                             conn.history_mark = self.history.mark();
+                        }
+                    }
+                    if self.chat.history_waits() > waiting {
+                        // :history in a room whose tail is still loading:
+                        // its answer, and all after it, wait for the tail.
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            if conn.held.is_empty() {
+                                self.clients.held.push(id);
+                            }
+                            conn.held.push_gap();
                         }
                     }
                     if outcome == Outcome::Close {
@@ -900,11 +911,19 @@ impl EventLoop {
     /// The history writer committed: releases output held for it and reads
     /// parked clients again.
     fn take_history_acks(&mut self) {
-        if !self.history.take_acks(self.chat.history_mut()) {
+        let (acked_any, loaded) = self.history.take_acks(self.chat.history_mut());
+        if !acked_any && loaded.is_empty() {
             return;
         }
         let acked = self.history.acked();
         self.clients.history_acked = acked;
+        if !loaded.is_empty() {
+            for (id, answer) in self.chat.answer_history_waits() {
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.held.fill_gap(answer);
+                }
+            }
+        }
         for id in std::mem::take(&mut self.clients.held) {
             let clients = &mut self.clients;
             let Some(conn) = clients.conns.get_mut(id) else {

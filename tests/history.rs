@@ -536,3 +536,84 @@ fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
         assert_eq!(*shown, format!("[history {}] {}", fields[1], fields[2]));
     }
 }
+
+#[test]
+fn a_dropped_tail_is_read_back_when_its_room_is_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    // No memory to spare: the tail of a room that is gone is dropped at once.
+    let server = start_with(|config| {
+        config.history.file = Some(path.clone());
+        config.history.max_memory_bytes = 1;
+    });
+    let (mut alice, mut bob) = pair(server.addr());
+    alice.send(":join a");
+    alice.skip_until("* alice joined #a");
+    for i in 1..=3 {
+        alice.send(&format!("old {i}"));
+    }
+    alice.send(":join lobby");
+    alice.skip_until("* alice joined #lobby");
+    bob.skip_until("* alice joined #lobby");
+    // Join, speak, ask and ping in one write: the answer comes in order,
+    // with the lines read back from the file and the new one once.
+    bob.send_bytes(b":join A\nnew line\n:history\n:ping after\n");
+    bob.expect("* bob joined #A");
+    let mut answer = bob.skip_until("* pong after");
+    let header = answer.remove(0);
+    assert_eq!(header, "* history #A: 4 lines");
+    let bodies: Vec<&str> = answer.iter().map(|line| strip_time(line)).collect();
+    assert_eq!(
+        bodies,
+        [
+            "alice: old 1",
+            "alice: old 2",
+            "alice: old 3",
+            "bob: new line"
+        ]
+    );
+}
+
+#[test]
+fn rooms_other_than_the_lobby_keep_their_history_across_a_restart() {
+    let (_dir, path) = temp_db();
+    let server = binary(&path, &[]);
+    let mut alice = Client::named(server.addr, "alice");
+    alice.send(":join Rust");
+    alice.skip_until("* alice joined #Rust");
+    alice.send("before the restart");
+    alice.sync();
+    drop(alice);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+
+    let server = binary(&path, &[]);
+    let mut carol = Client::connect(server.addr);
+    carol.send_bytes(b":join rust\n:history\n");
+    carol.expect(&format!("* {} joined #rust", carol.nick));
+    carol.expect("* history #rust: 1 line");
+    assert_eq!(strip_time(&carol.line()), "alice: before the restart");
+}
+
+#[test]
+fn in_memory_only_a_dropped_tail_is_reported_not_hidden() {
+    let server = start_with(|config| config.history.max_memory_bytes = 1);
+    let (mut alice, mut bob) = pair(server.addr());
+    alice.send(":join a");
+    alice.skip_until("* alice joined #a");
+    alice.send("gone 1");
+    alice.send("gone 2");
+    alice.send(":join lobby");
+    alice.skip_until("* alice joined #lobby");
+    bob.skip_until("* alice joined #lobby");
+    bob.send(":join a");
+    bob.skip_until("* bob joined #a");
+    assert_eq!(
+        ask(&mut bob, ":history"),
+        [
+            "* history #a: 0 lines",
+            "! history incomplete: 2 lines of #a were dropped from memory (history is kept in \
+             memory only)"
+        ]
+    );
+}

@@ -34,6 +34,9 @@ const BUSY_TIMEOUT_MS: u64 = 5_000;
 /// One accepted chat or `:me` line, on its way to the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewLine {
+    /// Its id: the loop numbers lines as it accepts them, so a tail read
+    /// back from the file merges with the lines in memory.
+    pub id: i64,
     /// The room's name lower-cased, with its `#`.
     pub room_key: String,
     /// When the server accepted it, Unix seconds.
@@ -47,6 +50,8 @@ pub struct NewLine {
 /// A line read back from the file: when, and what.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredLine {
+    /// Its id (acceptance order).
+    pub id: i64,
     /// When the server accepted it, Unix seconds.
     pub ts: i64,
     /// The line as delivered, without its `\n`.
@@ -172,11 +177,17 @@ impl Store {
         let mut count = 0;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO lines (room_key, ts, line, nick) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO lines (id, room_key, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut room = tx.prepare_cached("INSERT OR IGNORE INTO rooms VALUES (?1)")?;
             for line in lines {
-                insert.execute(params![line.room_key, line.ts, line.line, line.nick])?;
+                insert.execute(params![
+                    line.id,
+                    line.room_key,
+                    line.ts,
+                    line.line,
+                    line.nick
+                ])?;
                 if !self.known_rooms.contains(&line.room_key) && !new_rooms.contains(&line.room_key)
                 {
                     room.execute([&line.room_key])?;
@@ -190,31 +201,48 @@ impl Store {
         Ok(count)
     }
 
-    /// The newest `per_room` lines of every room, oldest first. Reads only
-    /// each room's tail through the `(room_key, id)` index, so it costs the
-    /// same however long the history is.
+    /// The newest `n` lines of one room, oldest first, read through the
+    /// `(room_key, id)` index: the cost does not depend on how long the
+    /// history is.
+    pub fn load_tail(&self, room_key: &str, n: usize) -> StoreResult<Vec<StoredLine>> {
+        let mut tail = self.conn.prepare_cached(
+            "SELECT id, ts, line FROM lines WHERE room_key = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = tail.query_map(params![room_key, limit], |row| {
+            Ok(StoredLine {
+                id: row.get(0)?,
+                ts: row.get(1)?,
+                line: row.get(2)?,
+            })
+        })?;
+        let mut lines: Vec<StoredLine> = rows.collect::<StoreResult<_>>()?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// The newest `per_room` lines of every room that has any, by room key
+    /// (for tools and tests; the server loads tails one room at a time).
     pub fn load_tails(&self, per_room: usize) -> StoreResult<Vec<(String, Vec<StoredLine>)>> {
-        let mut rooms = Vec::new();
-        let mut tail = self
-            .conn
-            .prepare("SELECT ts, line FROM lines WHERE room_key = ?1 ORDER BY id DESC LIMIT ?2")?;
-        let limit = i64::try_from(per_room).unwrap_or(i64::MAX);
         let mut keys: Vec<&String> = self.known_rooms.iter().collect();
         keys.sort();
+        let mut rooms = Vec::new();
         for key in keys {
-            let rows = tail.query_map(params![key, limit], |row| {
-                Ok(StoredLine {
-                    ts: row.get(0)?,
-                    line: row.get(1)?,
-                })
-            })?;
-            let mut lines: Vec<StoredLine> = rows.collect::<StoreResult<_>>()?;
+            let lines = self.load_tail(key, per_room)?;
             if !lines.is_empty() {
-                lines.reverse();
                 rooms.push((key.clone(), lines));
             }
         }
         Ok(rooms)
+    }
+
+    /// The id the next line gets: one past the highest stored (a lookup at
+    /// the end of the rowid B-tree, not a scan).
+    pub fn next_id(&self) -> StoreResult<i64> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM lines", [], |row| {
+                row.get(0)
+            })
     }
 
     /// Number of lines stored, for logs and tests (a full count: not for
@@ -296,7 +324,10 @@ mod tests {
     use super::*;
 
     fn line(room: &str, ts: i64, nick: &str, text: &str) -> NewLine {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static NEXT: AtomicI64 = AtomicI64::new(1);
         NewLine {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
             room_key: room.into(),
             ts,
             nick: nick.into(),
@@ -451,9 +482,12 @@ mod tests {
         let mut rooms = store.rooms();
         rooms.sort();
         assert_eq!(rooms, ["#lobby", "#rust"]);
-        store
-            .insert_batch(&[line("#rust", 13, "dave", "new")])
-            .unwrap();
+        let next = NewLine {
+            id: store.next_id().unwrap(),
+            ..line("#rust", 13, "dave", "new")
+        };
+        assert_eq!(next.id, 4);
+        store.insert_batch(&[next]).unwrap();
         let tails = store.load_tails(10).unwrap();
         assert_eq!(texts(&tails[0].1), ["alice: hello: world", "carol: x"]);
         assert_eq!(texts(&tails[1].1), ["* bob waves at you", "dave: new"]);

@@ -1,12 +1,27 @@
 //! The recent lines of every room, in memory: what `:history` answers from,
 //! so answering never touches the disk. Plain data, owned by the chat state.
+//!
+//! Memory stays bounded: the tails of rooms that exist are always kept, but
+//! once all tails together pass their byte budget, the tails of rooms that
+//! no longer exist are dropped, least recently emptied first. When such a
+//! room is created again its tail is loaded back from the history file by
+//! the writer thread ([`Tails::take_loads`]); until it arrives the room is
+//! `loading`, and `:history` there waits for it. Without a history file a
+//! dropped tail is gone (and `:history` says the room's history is
+//! incomplete).
 
 use super::store::{NewLine, StoredLine};
 use std::collections::{HashMap, VecDeque};
 
+/// Bytes a tail line costs besides its text (its `Box<str>`, id, time and
+/// its slot in the deque), for the memory budget.
+const LINE_OVERHEAD: usize = 48;
+
 /// One line of a room's tail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TailLine {
+    /// Its id in the history file (acceptance order).
+    pub id: i64,
     /// When the server accepted it, Unix seconds.
     pub ts: i64,
     /// The line as delivered, without its `\n`.
@@ -16,36 +31,76 @@ pub struct TailLine {
 #[derive(Debug, Default)]
 struct RoomTail {
     lines: VecDeque<TailLine>,
-    /// Lines of this room that could not be written to the file in this run.
-    unsaved: u64,
+    bytes: usize,
+    /// Waiting for its older lines from the history file.
+    loading: bool,
 }
 
-/// Every room's newest lines (up to the `:history` maximum), plus the lines
-/// accepted since the event loop last sent a batch to the writer.
+/// Every resident room's newest lines (up to the `:history` maximum), plus
+/// the lines accepted since the event loop last sent a batch to the writer.
 #[derive(Debug)]
 pub struct Tails {
     /// Lines kept per room: the `:history` maximum.
     keep: usize,
     /// Lines older than this many seconds are not shown (retention).
     max_age_secs: Option<i64>,
-    /// Whether accepted lines are also queued for the file.
+    /// Whether accepted lines are also queued for the file (and dropped
+    /// tails can be loaded back from it).
     persist: bool,
-    /// By room key (lower-cased name with `#`).
+    /// Budget for all tails together, in bytes.
+    max_bytes: usize,
+    bytes: usize,
+    /// Resident tails, by room key (lower-cased name with `#`).
     rooms: HashMap<String, RoomTail>,
+    /// Resident tails of rooms that do not exist now, least recently
+    /// emptied first: what goes when the budget is passed.
+    gone: VecDeque<String>,
+    /// Lines of a room that could not be saved (or, in memory, were
+    /// dropped) in this run.
+    unsaved: HashMap<String, u64>,
+    /// Rooms whose tail could not be read back from the file.
+    unreadable: std::collections::HashSet<String>,
+    /// Id of the next accepted line.
+    next_id: i64,
     pending: Vec<NewLine>,
+    loads: Vec<String>,
 }
 
 impl Tails {
-    /// Empty tails keeping `keep` lines per room. With `persist` off,
-    /// nothing is queued for a writer (history in memory only).
-    pub fn new(keep: usize, max_age_secs: Option<i64>, persist: bool) -> Self {
+    /// Empty tails keeping `keep` lines per room within `max_bytes`. With
+    /// `persist` off, nothing is queued for a writer (history in memory
+    /// only). `next_id` is the id the next accepted line gets.
+    pub fn new(
+        keep: usize,
+        max_age_secs: Option<i64>,
+        persist: bool,
+        max_bytes: usize,
+        next_id: i64,
+    ) -> Self {
         Tails {
             keep: keep.max(1),
             max_age_secs,
             persist,
+            max_bytes,
+            bytes: 0,
             rooms: HashMap::new(),
+            gone: VecDeque::new(),
+            unsaved: HashMap::new(),
+            unreadable: Default::default(),
+            next_id,
             pending: Vec::new(),
+            loads: Vec::new(),
         }
+    }
+
+    /// Tails kept in memory only, with no byte budget (unit tests).
+    pub fn in_memory(keep: usize) -> Self {
+        Tails::new(keep, None, false, usize::MAX, 1)
+    }
+
+    /// Whether lines go to a history file.
+    pub fn persists(&self) -> bool {
+        self.persist
     }
 
     /// The most lines `:history` can show.
@@ -53,43 +108,124 @@ impl Tails {
         self.keep
     }
 
-    /// Fills a room's tail from the file at start-up (oldest first).
-    pub fn load(&mut self, room_key: String, lines: Vec<StoredLine>) {
-        let tail = self.rooms.entry(room_key).or_default();
-        for line in lines {
-            push_bounded(
-                &mut tail.lines,
-                self.keep,
-                TailLine {
-                    ts: line.ts,
-                    line: line.line.into_boxed_str(),
-                },
-            );
+    /// Bytes held by all tails (as counted for the budget).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A room was created (first join): its tail must be resident. If it
+    /// was dropped and a file keeps it, it is loaded back (see
+    /// [`Tails::take_loads`]).
+    pub fn room_created(&mut self, room_key: &str) {
+        if self.rooms.contains_key(room_key) {
+            self.gone.retain(|gone| gone != room_key);
+            return;
         }
+        let loading = self.persist;
+        self.rooms.insert(
+            room_key.to_string(),
+            RoomTail {
+                loading,
+                ..RoomTail::default()
+            },
+        );
+        if loading {
+            self.loads.push(room_key.to_string());
+        }
+    }
+
+    /// A room emptied and disappeared: its tail may be dropped when memory
+    /// is short.
+    pub fn room_removed(&mut self, room_key: &str) {
+        if self.rooms.contains_key(room_key) {
+            self.gone.push_back(room_key.to_string());
+            self.trim();
+        }
+    }
+
+    /// Whether the room's tail is still being loaded from the file.
+    pub fn is_loading(&self, room_key: &str) -> bool {
+        self.rooms.get(room_key).is_some_and(|tail| tail.loading)
+    }
+
+    /// Rooms whose tails must be read from the file, taken once.
+    pub fn take_loads(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.loads)
+    }
+
+    /// A room's tail as read from the file (oldest first), merged with the
+    /// lines accepted meanwhile: by id, so a line in both counts once.
+    pub fn loaded(&mut self, room_key: &str, stored: Vec<StoredLine>) {
+        let Some(tail) = self.rooms.get_mut(room_key) else {
+            return;
+        };
+        tail.loading = false;
+        let newer: Vec<TailLine> = tail.lines.drain(..).collect();
+        let first_newer = newer.first().map_or(i64::MAX, |line| line.id);
+        self.bytes -= tail.bytes;
+        tail.bytes = 0;
+        let older = stored
+            .into_iter()
+            .filter(|line| line.id < first_newer)
+            .map(|line| TailLine {
+                id: line.id,
+                ts: line.ts,
+                line: line.line.into_boxed_str(),
+            });
+        for line in older.chain(newer) {
+            push_bounded(tail, self.keep, line);
+        }
+        self.bytes += tail.bytes;
+        self.trim();
     }
 
     /// Records a line just accepted in `room_key` (lower-cased) from `nick`,
     /// as delivered (`line` without its `\n`).
     pub fn record(&mut self, room_key: &str, nick: &str, line: &str, ts: i64) {
+        let id = self.next_id;
+        self.next_id += 1;
         let tail = match self.rooms.get_mut(room_key) {
             Some(tail) => tail,
             None => self.rooms.entry(room_key.to_string()).or_default(),
         };
+        let before = tail.bytes;
         push_bounded(
-            &mut tail.lines,
+            tail,
             self.keep,
             TailLine {
+                id,
                 ts,
                 line: line.into(),
             },
         );
+        self.bytes = self.bytes + tail.bytes - before;
         if self.persist {
             self.pending.push(NewLine {
+                id,
                 room_key: room_key.to_string(),
                 ts,
                 nick: nick.to_string(),
                 line: line.to_string(),
             });
+        }
+        if self.bytes > self.max_bytes {
+            self.trim();
+        }
+    }
+
+    /// Drops the tails of rooms that no longer exist until the budget holds.
+    fn trim(&mut self) {
+        while self.bytes > self.max_bytes {
+            let Some(key) = self.gone.pop_front() else {
+                return;
+            };
+            if let Some(tail) = self.rooms.remove(&key) {
+                self.bytes -= tail.bytes;
+                if !self.persist && !tail.lines.is_empty() {
+                    // Nowhere to load it back from.
+                    *self.unsaved.entry(key).or_default() += tail.lines.len() as u64;
+                }
+            }
         }
     }
 
@@ -105,12 +241,31 @@ impl Tails {
 
     /// Notes that `count` lines of `room_key` never reached the file.
     pub fn mark_unsaved(&mut self, room_key: &str, count: u64) {
-        self.rooms.entry(room_key.to_string()).or_default().unsaved += count;
+        *self.unsaved.entry(room_key.to_string()).or_default() += count;
+    }
+
+    /// Notes that `room_key`'s tail could not be read back from the file.
+    pub fn mark_unreadable(&mut self, room_key: &str) {
+        self.unreadable.insert(room_key.to_string());
+    }
+
+    /// Whether `room_key`'s older lines could not be read from the file.
+    pub fn unreadable(&self, room_key: &str) -> bool {
+        self.unreadable.contains(room_key)
+    }
+
+    /// Rooms whose tails are still being loaded.
+    pub fn loading_rooms(&self) -> Vec<String> {
+        self.rooms
+            .iter()
+            .filter(|(_, tail)| tail.loading)
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Lines of `room_key` that could not be saved in this run.
     pub fn unsaved(&self, room_key: &str) -> u64 {
-        self.rooms.get(room_key).map_or(0, |tail| tail.unsaved)
+        self.unsaved.get(room_key).copied().unwrap_or(0)
     }
 
     /// The newest `n` lines of `room_key` still within retention at `now`,
@@ -126,11 +281,18 @@ impl Tails {
     }
 }
 
-fn push_bounded(lines: &mut VecDeque<TailLine>, keep: usize, line: TailLine) {
-    if lines.len() == keep {
-        lines.pop_front();
+fn line_cost(line: &TailLine) -> usize {
+    line.line.len() + LINE_OVERHEAD
+}
+
+fn push_bounded(tail: &mut RoomTail, keep: usize, line: TailLine) {
+    if tail.lines.len() == keep {
+        if let Some(old) = tail.lines.pop_front() {
+            tail.bytes -= line_cost(&old);
+        }
     }
-    lines.push_back(line);
+    tail.bytes += line_cost(&line);
+    tail.lines.push_back(line);
 }
 
 /// The current time in Unix seconds.
@@ -173,6 +335,14 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
+    fn shown(tails: &Tails, room: &str) -> Vec<String> {
+        tails
+            .recent(room, 100, 0)
+            .iter()
+            .map(|l| l.line.to_string())
+            .collect()
+    }
+
     #[test]
     fn utc_formatting() {
         assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
@@ -184,28 +354,28 @@ mod tests {
 
     #[test]
     fn tails_keep_the_newest_lines_and_queue_them_once() {
-        let mut tails = Tails::new(3, None, true);
+        let mut tails = Tails::new(3, None, true, usize::MAX, 7);
         for i in 0..5 {
             tails.record("#a", "x", &format!("x: {i}"), i);
         }
         tails.record("#b", "y", "* y waves", 9);
-        let recent: Vec<&str> = tails.recent("#a", 10, 0).iter().map(|l| &*l.line).collect();
-        assert_eq!(recent, ["x: 2", "x: 3", "x: 4"]);
+        assert_eq!(shown(&tails, "#a"), ["x: 2", "x: 3", "x: 4"]);
         let last: Vec<&str> = tails.recent("#a", 1, 0).iter().map(|l| &*l.line).collect();
         assert_eq!(last, ["x: 4"]);
         assert!(tails.recent("#nope", 5, 0).is_empty());
         let pending = tails.take_pending();
         assert_eq!(pending.len(), 6);
+        assert_eq!((pending[0].id, pending[5].id), (7, 12));
         assert_eq!(pending[5].nick, "y");
         assert_eq!(tails.pending_len(), 0);
-        let mut memory_only = Tails::new(3, None, false);
+        let mut memory_only = Tails::in_memory(3);
         memory_only.record("#a", "x", "x: 1", 1);
         assert_eq!(memory_only.pending_len(), 0);
     }
 
     #[test]
     fn lines_past_retention_are_not_shown() {
-        let mut tails = Tails::new(10, Some(100), false);
+        let mut tails = Tails::new(10, Some(100), false, usize::MAX, 1);
         tails.record("#a", "x", "x: old", 1000);
         tails.record("#a", "x", "x: new", 1050);
         let shown: Vec<&str> = tails
@@ -214,5 +384,74 @@ mod tests {
             .map(|l| &*l.line)
             .collect();
         assert_eq!(shown, ["x: new"]);
+    }
+
+    #[test]
+    fn past_the_budget_tails_of_gone_rooms_are_dropped_and_loaded_back() {
+        let line_bytes = "x: 0".len() + LINE_OVERHEAD;
+        let mut tails = Tails::new(10, None, true, 12 * line_bytes, 1);
+        tails.room_created("#a");
+        assert_eq!(tails.take_loads(), ["#a"]);
+        tails.loaded("#a", Vec::new());
+        for i in 0..5 {
+            tails.record("#a", "x", &format!("x: {i}"), 0);
+        }
+        tails.room_removed("#a");
+        assert_eq!(tails.bytes(), 5 * line_bytes, "within budget: kept");
+        tails.room_created("#a");
+        assert!(tails.take_loads().is_empty(), "still resident");
+        tails.room_removed("#a");
+        tails.room_created("#b");
+        assert_eq!(tails.take_loads(), ["#b"]);
+        tails.loaded("#b", Vec::new());
+        for i in 0..8 {
+            tails.record("#b", "x", &format!("x: {i}"), 0);
+        }
+        // #b exists, so #a (gone) is dropped to stay within the budget.
+        assert_eq!(tails.bytes(), 8 * line_bytes);
+        assert!(shown(&tails, "#a").is_empty());
+        tails.room_created("#a");
+        assert!(tails.is_loading("#a"));
+        assert_eq!(tails.take_loads(), ["#a"]);
+        // A line accepted while loading, and already in the file's answer.
+        tails.record("#a", "x", "x: new", 0);
+        let from_file: Vec<StoredLine> = (1..=6)
+            .map(|id| StoredLine {
+                id,
+                ts: 0,
+                line: if id == 6 {
+                    "x: new".into()
+                } else {
+                    format!("x: {}", id - 1)
+                },
+            })
+            .collect();
+        let new_id = tails.take_pending().last().unwrap().id;
+        assert_eq!(new_id, 14, "ids go on from the file's");
+        let mut from_file = from_file;
+        from_file[5].id = new_id;
+        tails.loaded("#a", from_file);
+        assert!(!tails.is_loading("#a"));
+        assert_eq!(
+            shown(&tails, "#a"),
+            ["x: 0", "x: 1", "x: 2", "x: 3", "x: 4", "x: new"]
+        );
+        assert_eq!(tails.unsaved("#a"), 0);
+    }
+
+    #[test]
+    fn in_memory_a_dropped_tail_is_counted_as_lost() {
+        let line_bytes = "x: 0".len() + LINE_OVERHEAD;
+        let mut tails = Tails::new(10, None, false, 3 * line_bytes, 1);
+        tails.room_created("#a");
+        assert!(tails.take_loads().is_empty());
+        for i in 0..3 {
+            tails.record("#a", "x", &format!("x: {i}"), 0);
+        }
+        tails.room_removed("#a");
+        tails.room_created("#b");
+        tails.record("#b", "x", "x: 9", 0);
+        assert!(shown(&tails, "#a").is_empty());
+        assert_eq!(tails.unsaved("#a"), 3);
     }
 }
