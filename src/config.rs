@@ -36,8 +36,10 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
-    /// Chat history: the file (none keeps it in memory only), the
-    /// `:history` maximum, retention, the writer's backlog bound.
+    /// Chat history: the file (none keeps it in memory only: the default
+    /// here, so tests and embedded servers write no file; the binary's
+    /// default is `loopchat-history.db`), the `:history` maximum,
+    /// retention, the writer's backlog and the tails' memory.
     pub history: HistoryConfig,
 }
 

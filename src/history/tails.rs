@@ -176,7 +176,8 @@ impl Tails {
             push_bounded(tail, self.keep, line);
         }
         self.bytes += tail.bytes;
-        self.trim();
+        // Not trimmed here: `:history` commands waiting for this tail are
+        // answered from it first.
     }
 
     /// Records a line just accepted in `room_key` (lower-cased) from `nick`,
@@ -213,12 +214,18 @@ impl Tails {
         }
     }
 
-    /// Drops the tails of rooms that no longer exist until the budget holds.
+    /// Drops the tails of rooms that no longer exist until the budget holds
+    /// (not one still loading: someone may be waiting for it).
     fn trim(&mut self) {
+        let mut loading = Vec::new();
         while self.bytes > self.max_bytes {
             let Some(key) = self.gone.pop_front() else {
-                return;
+                break;
             };
+            if self.is_loading(&key) {
+                loading.push(key);
+                continue;
+            }
             if let Some(tail) = self.rooms.remove(&key) {
                 self.bytes -= tail.bytes;
                 if !self.persist && !tail.lines.is_empty() {
@@ -226,6 +233,9 @@ impl Tails {
                     *self.unsaved.entry(key).or_default() += tail.lines.len() as u64;
                 }
             }
+        }
+        for key in loading.into_iter().rev() {
+            self.gone.push_front(key);
         }
     }
 
