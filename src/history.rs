@@ -418,6 +418,7 @@ fn write_loop(
     let mut pruner = Pruner::new(retention);
     let mut failing = false;
     let mut group: Vec<Batch> = Vec::new();
+    let (mut commits, mut rows) = (0u64, 0u64);
     loop {
         let first = match rx.recv_timeout(pruner.wait()) {
             Ok(batch) => batch,
@@ -428,6 +429,7 @@ fn write_loop(
             Err(RecvTimeoutError::Disconnected) => break,
         };
         // Group commit: whatever else is queued goes in the same transaction.
+        // (Waiting a little to gather more was measured: no CPU saved.)
         let mut lines = first.lines.len();
         group.push(first);
         while lines < LINES_PER_COMMIT {
@@ -439,6 +441,8 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        commits += 1;
+        rows += lines as u64;
         let result = store.insert_batch(group.iter().flat_map(|batch| batch.lines.iter()));
         let failed = match result {
             Ok(_) => {
@@ -483,7 +487,7 @@ fn write_loop(
             warn!("history: cannot wake the event loop: {err}");
         }
     }
-    info!("history: writer done");
+    info!("history: writer done: {rows} lines in {commits} transactions");
 }
 
 fn rooms_of(lines: &[NewLine]) -> Vec<(String, u64)> {
