@@ -96,16 +96,12 @@ fn remove_db(path: &Path) {
 
 fn line(i: u64, rooms: u64, ts: i64) -> NewLine {
     let nick = format!("user{}", i % 500);
-    NewLine {
-        id: i as i64 + 1,
-        room_key: match i % rooms {
-            0 => "#lobby".to_string(),
-            room => format!("#room{room}"),
-        },
-        ts,
-        line: format!("{nick}: message number {i} with some ordinary chat text in it"),
-        nick,
-    }
+    let room_key = match i % rooms {
+        0 => "#lobby".to_string(),
+        room => format!("#room{room}"),
+    };
+    let line = format!("{nick}: message number {i} with some ordinary chat text in it");
+    NewLine::new(i as i64 + 1, room_key.into(), ts, &nick, line.into())
 }
 
 /// Lines per second through the server's path: tails, one batch per turn,
@@ -134,7 +130,7 @@ fn writer_rate(
         } else {
             for _ in 0..per_turn {
                 let l = line(sent, 100, now);
-                tails.record(&l.room_key, &l.nick, &l.line, l.ts);
+                tails.record(&l.room_key, l.nick(), &l.line, l.ts);
                 sent += 1;
             }
             link.submit(&mut tails);

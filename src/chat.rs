@@ -712,8 +712,8 @@ mod tests {
              missing after a restart"
         );
         let pending = chat.history_mut().take_pending();
-        assert_eq!(pending[1].nick, "guest1");
-        assert_eq!(pending[1].room_key, "#lobby");
+        assert_eq!(pending[1].nick(), "guest1");
+        assert_eq!(&*pending[1].room_key, "#lobby");
     }
 
     #[test]

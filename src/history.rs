@@ -493,9 +493,9 @@ fn write_loop(
 fn rooms_of(lines: &[NewLine]) -> Vec<(String, u64)> {
     let mut rooms: Vec<(String, u64)> = Vec::new();
     for line in lines {
-        match rooms.iter_mut().find(|(room, _)| *room == line.room_key) {
+        match rooms.iter_mut().find(|(room, _)| **room == *line.room_key) {
             Some((_, count)) => *count += 1,
-            None => rooms.push((line.room_key.clone(), 1)),
+            None => rooms.push((line.room_key.to_string(), 1)),
         }
     }
     rooms
@@ -665,13 +665,8 @@ mod tests {
     use super::*;
 
     fn line(room: &str, ts: i64, i: usize) -> NewLine {
-        NewLine {
-            id: i64::try_from(i).unwrap() + if room == "#old" { 1 } else { 10_001 },
-            room_key: room.into(),
-            ts,
-            nick: "x".into(),
-            line: format!("x: {i}"),
-        }
+        let id = i64::try_from(i).unwrap() + if room == "#old" { 1 } else { 10_001 };
+        NewLine::new(id, room.into(), ts, "x", format!("x: {i}").into())
     }
 
     #[test]

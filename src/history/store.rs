@@ -23,6 +23,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
+use std::sync::Arc;
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 2;
@@ -37,14 +38,35 @@ pub struct NewLine {
     /// Its id: the loop numbers lines as it accepts them, so a tail read
     /// back from the file merges with the lines in memory.
     pub id: i64,
-    /// The room's name lower-cased, with its `#`.
-    pub room_key: String,
+    /// The room's name lower-cased, with its `#` (shared by its lines).
+    pub room_key: Arc<str>,
     /// When the server accepted it, Unix seconds.
     pub ts: i64,
+    /// The line as delivered, without its `\n` (shared with the tail in
+    /// memory: one allocation per accepted line).
+    pub line: Arc<str>,
+    /// Where the sender's nick is in `line`.
+    nick: std::ops::Range<usize>,
+}
+
+impl NewLine {
+    /// A line `line` (`NICK: TEXT` or `* NICK TEXT`) from `nick`.
+    pub fn new(id: i64, room_key: Arc<str>, ts: i64, nick: &str, line: Arc<str>) -> Self {
+        let start = if line.starts_with(nick) { 0 } else { 2 };
+        let end = (start + nick.len()).min(line.len());
+        NewLine {
+            id,
+            room_key,
+            ts,
+            line,
+            nick: start..end,
+        }
+    }
+
     /// The sender's nick when it was sent.
-    pub nick: String,
-    /// The line as delivered, without its `\n`.
-    pub line: String,
+    pub fn nick(&self) -> &str {
+        self.line.get(self.nick.clone()).unwrap_or_default()
+    }
 }
 
 /// A line read back from the file: when, and what.
@@ -181,17 +203,19 @@ impl Store {
             )?;
             let mut room = tx.prepare_cached("INSERT OR IGNORE INTO rooms VALUES (?1)")?;
             for line in lines {
+                let room_key: &str = &line.room_key;
                 insert.execute(params![
                     line.id,
-                    line.room_key,
+                    room_key,
                     line.ts,
-                    line.line,
-                    line.nick
+                    &*line.line,
+                    line.nick()
                 ])?;
-                if !self.known_rooms.contains(&line.room_key) && !new_rooms.contains(&line.room_key)
+                if !self.known_rooms.contains(room_key)
+                    && !new_rooms.iter().any(|new: &String| new == room_key)
                 {
-                    room.execute([&line.room_key])?;
-                    new_rooms.push(line.room_key.clone());
+                    room.execute([room_key])?;
+                    new_rooms.push(room_key.to_string());
                 }
                 count += 1;
             }
@@ -326,13 +350,13 @@ mod tests {
     fn line(room: &str, ts: i64, nick: &str, text: &str) -> NewLine {
         use std::sync::atomic::{AtomicI64, Ordering};
         static NEXT: AtomicI64 = AtomicI64::new(1);
-        NewLine {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
-            room_key: room.into(),
+        NewLine::new(
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            room.into(),
             ts,
-            nick: nick.into(),
-            line: format!("{nick}: {text}"),
-        }
+            nick,
+            format!("{nick}: {text}").into(),
+        )
     }
 
     fn texts(lines: &[StoredLine]) -> Vec<&str> {

@@ -12,6 +12,7 @@
 
 use super::store::{NewLine, StoredLine};
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 /// Bytes a tail line costs besides its text (its `Box<str>`, id, time and
 /// its slot in the deque), for the memory budget.
@@ -25,11 +26,13 @@ pub struct TailLine {
     /// When the server accepted it, Unix seconds.
     pub ts: i64,
     /// The line as delivered, without its `\n`.
-    pub line: Box<str>,
+    pub line: Arc<str>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct RoomTail {
+    /// The room key, shared with the lines queued for the file.
+    key: Arc<str>,
     lines: VecDeque<TailLine>,
     bytes: usize,
     /// Waiting for its older lines from the history file.
@@ -122,13 +125,9 @@ impl Tails {
             return;
         }
         let loading = self.persist;
-        self.rooms.insert(
-            room_key.to_string(),
-            RoomTail {
-                loading,
-                ..RoomTail::default()
-            },
-        );
+        let mut tail = RoomTail::new(room_key);
+        tail.loading = loading;
+        self.rooms.insert(room_key.to_string(), tail);
         if loading {
             self.loads.push(room_key.to_string());
         }
@@ -170,7 +169,7 @@ impl Tails {
             .map(|line| TailLine {
                 id: line.id,
                 ts: line.ts,
-                line: line.line.into_boxed_str(),
+                line: line.line.into(),
             });
         for line in older.chain(newer) {
             push_bounded(tail, self.keep, line);
@@ -187,27 +186,26 @@ impl Tails {
         self.next_id += 1;
         let tail = match self.rooms.get_mut(room_key) {
             Some(tail) => tail,
-            None => self.rooms.entry(room_key.to_string()).or_default(),
+            None => self
+                .rooms
+                .entry(room_key.to_string())
+                .or_insert_with(|| RoomTail::new(room_key)),
         };
         let before = tail.bytes;
+        let line: Arc<str> = line.into();
         push_bounded(
             tail,
             self.keep,
             TailLine {
                 id,
                 ts,
-                line: line.into(),
+                line: line.clone(),
             },
         );
         self.bytes = self.bytes + tail.bytes - before;
         if self.persist {
-            self.pending.push(NewLine {
-                id,
-                room_key: room_key.to_string(),
-                ts,
-                nick: nick.to_string(),
-                line: line.to_string(),
-            });
+            let key = tail.key.clone();
+            self.pending.push(NewLine::new(id, key, ts, nick, line));
         }
         if self.bytes > self.max_bytes {
             self.trim();
@@ -288,6 +286,17 @@ impl Tails {
         let fresh = tail.lines.iter().filter(|line| line.ts >= cutoff);
         let total = fresh.clone().count();
         fresh.skip(total.saturating_sub(n)).collect()
+    }
+}
+
+impl RoomTail {
+    fn new(key: &str) -> Self {
+        RoomTail {
+            key: key.into(),
+            lines: VecDeque::new(),
+            bytes: 0,
+            loading: false,
+        }
     }
 }
 
@@ -376,7 +385,9 @@ mod tests {
         let pending = tails.take_pending();
         assert_eq!(pending.len(), 6);
         assert_eq!((pending[0].id, pending[5].id), (7, 12));
-        assert_eq!(pending[5].nick, "y");
+        assert_eq!(pending[5].nick(), "y");
+        assert_eq!(pending[0].nick(), "x");
+        assert_eq!(&*pending[0].room_key, "#a");
         assert_eq!(tails.pending_len(), 0);
         let mut memory_only = Tails::in_memory(3);
         memory_only.record("#a", "x", "x: 1", 1);
