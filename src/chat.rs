@@ -148,7 +148,6 @@ impl Chat {
     /// already left.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
-            self.history_waits.retain(|wait| wait.id != id);
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
             self.leave_room(id, &joined, reason, out);
         }
@@ -408,6 +407,13 @@ impl Chat {
     /// `:history` answers waiting for a room's tail, taken once.
     pub fn history_waits(&self) -> usize {
         self.history_waits.len()
+    }
+
+    /// Forgets the `:history` commands a connection still waits for: it is
+    /// gone, and its id may be given to the next one. (A client that left
+    /// the chat by `:quit` still gets its answers before its `* bye`.)
+    pub fn forget_history_waits(&mut self, id: ClientId) {
+        self.history_waits.retain(|wait| wait.id != id);
     }
 
     /// Answers the `:history` commands that waited for tails now loaded:

@@ -986,6 +986,7 @@ impl EventLoop {
             }
             let mut conn = self.clients.conns.remove(id);
             let _ = self.poll.registry().deregister(&mut conn.socket);
+            self.chat.forget_history_waits(id);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.

@@ -617,3 +617,16 @@ fn in_memory_only_a_dropped_tail_is_reported_not_hidden() {
         ]
     );
 }
+
+#[test]
+fn history_asked_while_its_tail_loads_is_answered_before_the_goodbye() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(with_file(&dir.path().join("h.db")));
+    let mut alice = Client::named(server.addr(), "alice");
+    // A room's tail is read from the file when the room is created.
+    alice.send_bytes(b":join fresh\n:history\n:quit\n");
+    alice.expect("* alice joined #fresh");
+    alice.expect("* history #fresh: 0 lines");
+    alice.expect("* bye");
+    alice.expect_closed();
+}
