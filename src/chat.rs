@@ -416,21 +416,22 @@ impl Chat {
         self.history_waits.retain(|wait| wait.id != id);
     }
 
-    /// Answers the `:history` commands that waited for tails now loaded:
-    /// each asker with its whole answer, in the order they asked. The
-    /// server puts each where the asker's output was left waiting.
-    pub fn answer_history_waits(&mut self) -> Vec<(ClientId, Vec<u8>)> {
-        let mut answers = Vec::new();
+    /// Takes the `:history` commands whose rooms' tails have arrived, in
+    /// the order they were asked; [`Chat::history_answer`] answers each.
+    pub fn take_ready_history_waits(&mut self) -> Vec<HistoryWait> {
         let history = &self.history;
-        self.history_waits.retain(|wait| {
-            if history.is_loading(&wait.room_key) {
-                return true;
-            }
-            let answer = history_answer(history, &wait.room_key, &wait.room_name, wait.n);
-            answers.push((wait.id, answer.concat().into_bytes()));
-            false
-        });
-        answers
+        let (ready, waiting) = std::mem::take(&mut self.history_waits)
+            .into_iter()
+            .partition(|wait| !history.is_loading(&wait.room_key));
+        self.history_waits = waiting;
+        ready
+    }
+
+    /// The whole answer to a `:history` that waited for its room's tail.
+    pub fn history_answer(&self, wait: &HistoryWait) -> Vec<u8> {
+        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n)
+            .concat()
+            .into_bytes()
     }
 
     fn pong(&mut self, id: ClientId, token: Option<&str>, out: &mut impl Outbox) {
@@ -520,8 +521,9 @@ impl Chat {
 
 /// A `:history` waiting for its room's tail to be loaded.
 #[derive(Debug)]
-struct HistoryWait {
-    id: ClientId,
+pub struct HistoryWait {
+    /// Who asked.
+    pub id: ClientId,
     room_key: String,
     /// The room's spelling when asked.
     room_name: String,

@@ -278,6 +278,7 @@ impl Clients {
             conn.peer, self.max_outbuf_bytes
         );
         conn.output.discard(&mut self.pool);
+        conn.held.clear();
         conn.phase = Phase::Dead;
         conn.end_reason = "too slow";
         self.departed.push((to, Some("too slow")));
@@ -918,11 +919,7 @@ impl EventLoop {
         let acked = self.history.acked();
         self.clients.history_acked = acked;
         if !loaded.is_empty() {
-            for (id, answer) in self.chat.answer_history_waits() {
-                if let Some(conn) = self.clients.conns.get_mut(id) {
-                    conn.held.fill_gap(answer);
-                }
-            }
+            self.answer_history_waits();
         }
         for id in std::mem::take(&mut self.clients.held) {
             let clients = &mut self.clients;
@@ -941,6 +938,34 @@ impl EventLoop {
         }
         // Parked clients still have `queued_for_read` set.
         self.to_read.append(&mut self.parked);
+    }
+
+    /// Puts the answers to `:history` commands whose tails arrived where
+    /// their askers' output was left waiting. An answer that would pass the
+    /// output limit cuts the asker off as too slow, as any output would.
+    fn answer_history_waits(&mut self) {
+        for wait in self.chat.take_ready_history_waits() {
+            let id = wait.id;
+            let Some(conn) = self.clients.conns.get(id) else {
+                continue;
+            };
+            if conn.phase == Phase::Dead || conn.held.is_empty() {
+                continue;
+            }
+            let queued = conn.output.len() + conn.held.len();
+            let answer = self.chat.history_answer(&wait);
+            if queued + answer.len() > self.clients.max_outbuf_bytes {
+                if conn.phase == Phase::Open {
+                    self.clients.cut_off(id);
+                } else {
+                    self.clients.kill(id, "too slow");
+                }
+                continue;
+            }
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                conn.held.fill_gap(answer);
+            }
+        }
     }
 
     /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].

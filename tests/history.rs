@@ -552,6 +552,9 @@ fn a_dropped_tail_is_read_back_when_its_room_is_created_again() {
     for i in 1..=3 {
         alice.send(&format!("old {i}"));
     }
+    // Committed, and #a's first (empty) tail read: #a is not loading when
+    // it empties, so its tail is dropped then.
+    alice.sync();
     alice.send(":join lobby");
     alice.skip_until("* alice joined #lobby");
     bob.skip_until("* alice joined #lobby");
@@ -629,4 +632,43 @@ fn history_asked_while_its_tail_loads_is_answered_before_the_goodbye() {
     alice.expect("* history #fresh: 0 lines");
     alice.expect("* bye");
     alice.expect_closed();
+}
+
+#[test]
+fn waiting_history_answers_count_toward_the_output_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let server = start_with(|config| {
+        config.history.file = Some(path.clone());
+        config.history.max_memory_bytes = 1;
+        config.max_outbuf_bytes = 16 * 1024;
+    });
+    let (mut alice, mut bob) = pair(server.addr());
+    alice.send(":join big");
+    alice.skip_until("* alice joined #big");
+    let long = "x".repeat(300);
+    for _ in 0..30 {
+        alice.send(&long);
+    }
+    // Her lines committed, and so #big's (empty) tail read before them.
+    alice.sync();
+    alice.send(":join lobby");
+    alice.skip_until("* alice joined #lobby");
+    bob.skip_until("* alice joined #lobby");
+    // #big's tail was dropped; asking for it 100 times while it loads
+    // would queue about 1 MB of answers for a client that reads nothing.
+    let asks = ":history 100\n".repeat(100);
+    bob.send_bytes(format!(":join big\n{asks}").as_bytes());
+    let mut lines = 0;
+    while let Ok(Some(_)) = bob.try_line() {
+        lines += 1;
+        assert!(lines < 20_000, "never cut off");
+    }
+    assert!(
+        lines < 100 * 31,
+        "cut off before every answer: {lines} lines"
+    );
+    alice.expect("* bob left #lobby");
+    // Bob is gone from the chat; the server goes on.
+    assert_eq!(ask(&mut alice, ":rooms"), ["* rooms: #lobby (1)"]);
 }
