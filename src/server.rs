@@ -21,9 +21,13 @@
 //! same waker as a shutdown request, and release replies held for them.
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
+use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
+use crate::guard::{self, AuthFailure, Guard};
 use crate::history::{HistoryLink, Tails};
+use crate::logsum::LogSummary;
+use crate::protocol::{self, Command};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
@@ -79,7 +83,8 @@ pub struct ShutdownHandle {
 impl ShutdownHandle {
     /// Asks the server to shut down: it stops accepting, says
     /// `* server shutting down` to every client, closes them all within the
-    /// close timeout, and [`Server::run`] returns.
+    /// close timeout or [`crate::config::SHUTDOWN_GRACE`], whichever is
+    /// shorter, and [`Server::run`] returns.
     pub fn shutdown(&self) {
         self.requested.store(true, Ordering::SeqCst);
         if let Err(err) = self.waker.wake() {
@@ -296,12 +301,15 @@ impl Clients {
 
     /// Ends a connection at once (error, reset): it leaves the chat silently
     /// at the end of this step and is dropped at the end of the turn.
+    /// A connection already closing keeps the reason it is closing for.
     fn kill(&mut self, id: ClientId, reason: &'static str) {
         if let Some(conn) = self.conns.get_mut(id) {
             if conn.phase != Phase::Dead {
                 let was_open = conn.phase == Phase::Open;
                 conn.phase = Phase::Dead;
-                conn.end_reason = reason;
+                if was_open {
+                    conn.end_reason = reason;
+                }
                 conn.output.discard(&mut self.pool);
                 conn.held.clear();
                 self.dead.push(id);
@@ -329,6 +337,11 @@ struct EventLoop {
     /// Connections not read while the history writer is behind; back on
     /// the read list after its next commit.
     parked: Vec<ClientId>,
+    /// Per-address connection counts and password lockouts.
+    guard: Guard,
+    /// Which connect/disconnect lines are logged, and the summaries of
+    /// those left out.
+    logs: LogSummary,
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
@@ -377,6 +390,8 @@ impl EventLoop {
             chat: Chat::new(config.password.clone()).with_history(tails),
             history,
             parked: Vec::new(),
+            guard: Guard::new(config.guard.clone()),
+            logs: LogSummary::new(now),
             clients: Clients {
                 conns: Slab::new(),
                 dirty: Vec::new(),
@@ -461,6 +476,7 @@ impl EventLoop {
             self.reap_dead();
             if self.shutting_down && self.clients.conns.is_empty() {
                 self.history.finish();
+                self.log_summaries(true);
                 info!("shut down");
                 return Ok(());
             }
@@ -559,39 +575,55 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
         let full = self.open_count >= self.config.max_clients;
-        if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
+        let crowded = !full && !self.guard.admit(id, peer.ip());
+        let (refusal, reason): (&[u8], _) = if full {
+            (b"! server full\n", "server full")
+        } else {
+            (
+                b"! too many connections from your address\n",
+                "too many from address",
+            )
+        };
+        let lingering = self.clients.conns.len().saturating_sub(self.open_count);
+        if (full || crowded) && lingering >= REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
-            let _ = socket.write(b"! server full\n");
-            info!("{peer}: rejected, server full");
+            let _ = socket.write(refusal);
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected ({reason})");
+            }
             return;
         }
         let entry = self.clients.conns.vacant_entry();
-        let id = entry.key();
         if let Err(err) = self
             .poll
             .registry()
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
             return;
         }
         let conn = entry.insert(Connection::new(socket, peer, self.now));
-        if full {
-            info!(
-                "{peer}: rejected, server full ({} clients)",
-                self.open_count
-            );
+        if full || crowded {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
+            }
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
-            conn.end_reason = "server full";
-            conn.output.push(b"! server full\n", &mut self.clients.pool);
+            conn.end_reason = reason;
+            conn.output.push(refusal, &mut self.clients.pool);
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
             return;
         }
         self.open_count += 1;
-        info!("{peer}: connected");
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -599,6 +631,12 @@ impl EventLoop {
             self.to_read.push(id);
         }
         self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick}"),
+                None => info!("{peer}: connected, password required"),
+            }
+        }
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
         }
@@ -682,10 +720,11 @@ impl EventLoop {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
-                    let reason = if err.kind() == io::ErrorKind::ConnectionReset {
-                        "reset by peer"
-                    } else {
-                        "read error"
+                    let reason = match err.kind() {
+                        io::ErrorKind::ConnectionReset => "reset by peer",
+                        // Keepalive probes (or retransmissions) unanswered.
+                        io::ErrorKind::TimedOut => "dead peer (timed out)",
+                        _ => "read error",
                     };
                     self.clients.kill(id, reason);
                     return false;
@@ -700,10 +739,19 @@ impl EventLoop {
             return;
         };
         let mut framer = std::mem::take(&mut conn.framer);
+        let mut finished = false;
         framer.feed(input, self.config.max_line_bytes, |frame| {
+            finished = true;
             self.run_frame(id, frame)
         });
         if let Some(conn) = self.clients.conns.get_mut(id) {
+            // The idle clock runs from the first byte of an unfinished
+            // line; more bytes of it do not reset it.
+            conn.line_started = match (framer.mid_line(), conn.line_started) {
+                (false, _) => None,
+                (true, Some(started)) if !finished => Some(started),
+                (true, _) => Some(self.now),
+            };
             conn.framer = framer;
         }
     }
@@ -716,6 +764,11 @@ impl EventLoop {
             Frame::Line([]) => {}
             Frame::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
+                    let auth = self.chat.awaiting_password(id)
+                        && matches!(protocol::parse(line), Command::Auth(_));
+                    if auth && self.refuse_locked_out(id) {
+                        return;
+                    }
                     let accepted = self.chat.history_pending();
                     let waiting = self.chat.history_waits();
                     self.clients.replying_to = Some(id);
@@ -736,8 +789,13 @@ impl EventLoop {
                             conn.held.push_gap();
                         }
                     }
+                    let reason = if auth {
+                        self.count_auth(id, outcome)
+                    } else {
+                        "quit"
+                    };
                     if outcome == Outcome::Close {
-                        self.close_gracefully(id, "quit");
+                        self.close_gracefully(id, reason);
                     }
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();
@@ -762,6 +820,54 @@ impl EventLoop {
         self.clients.replying_to = Some(id);
         self.clients.send(id, line);
         self.clients.replying_to = None;
+    }
+
+    /// An `:auth` from an address locked out after too many wrong
+    /// passwords: refused whatever the password, and the connection closed.
+    fn refuse_locked_out(&mut self, id: ClientId) -> bool {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return false;
+        };
+        let Some(left) = self.guard.auth_locked(peer.ip(), self.now) else {
+            return false;
+        };
+        let line = format!(
+            "! too many attempts from your address, try again in {} s\n",
+            left.as_secs().max(1)
+        );
+        self.chat.disconnect(id, None, &mut self.clients);
+        self.queue_last_line(id, line.as_bytes(), "auth lockout");
+        true
+    }
+
+    /// After an `:auth` ran: counts a wrong password against the address
+    /// (logging a lockout once, and closing the connection when it locked
+    /// its address out) or forgives it on success. Returns the reason should
+    /// the attempt have closed the connection.
+    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> &'static str {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return "auth failed";
+        };
+        if self.chat.nick(id).is_some() {
+            self.guard.auth_succeeded(peer.ip());
+            return "quit";
+        }
+        if let AuthFailure::LockedOut {
+            key,
+            failures,
+            lockout,
+        } = self.guard.auth_failed(peer.ip(), self.now)
+        {
+            warn!(
+                "{key}: {failures} wrong passwords, :auth refused for {} s",
+                lockout.as_secs()
+            );
+            if outcome == Outcome::Continue {
+                self.refuse_locked_out(id);
+            }
+            return "auth lockout";
+        }
+        "auth failed"
     }
 
     /// The peer shut down its sending side (or closed). Complete lines were
@@ -968,22 +1074,39 @@ impl EventLoop {
         }
     }
 
-    /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
+    /// Idle (unfinished line) and auth timeouts, closing deadlines, lockout
+    /// expiry and log summaries; runs every [`TIMER_TICK`].
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
         self.clients.pool.trim();
+        self.guard.prune(self.now);
+        self.log_summaries(false);
         let idle_limit = self.config.idle_timeout;
+        let auth_limit = self
+            .config
+            .guard
+            .auth_timeout
+            .filter(|_| self.config.password.is_some());
         let mut idle = Vec::new();
         let mut expired = Vec::new();
         for (id, conn) in self.clients.conns.iter() {
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
+                None if conn.phase != Phase::Open => {}
                 None => {
-                    if let Some(limit) = idle_limit {
-                        if conn.phase == Phase::Open && self.now - conn.last_input >= limit {
-                            idle.push(id);
-                        }
+                    // Only an unfinished line counts against the idle
+                    // timeout: quiet is not dead.
+                    let stalled = conn
+                        .line_started
+                        .zip(idle_limit)
+                        .is_some_and(|(started, limit)| self.now - started >= limit);
+                    if stalled {
+                        idle.push((id, &b"! idle timeout\n"[..], "idle timeout"));
+                    } else if auth_limit.is_some_and(|limit| {
+                        self.now - conn.accepted_at >= limit && self.chat.awaiting_password(id)
+                    }) {
+                        idle.push((id, &b"! auth timeout\n"[..], "auth timeout"));
                     }
                 }
             }
@@ -992,14 +1115,23 @@ impl EventLoop {
         for id in expired {
             self.clients.kill(id, "close timeout");
         }
-        for id in idle {
-            self.clients.send(id, b"! idle timeout\n");
+        for (id, notice, reason) in idle {
+            self.clients.send(id, notice);
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
             if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
                 self.chat.disconnect(id, None, &mut self.clients);
-                self.close_gracefully(id, "idle timeout");
+                self.close_gracefully(id, reason);
             }
+        }
+    }
+
+    /// Logs a summary line for each address whose connect and disconnect
+    /// lines were left out in the window just closed (every window when
+    /// `all`).
+    fn log_summaries(&mut self, all: bool) {
+        for line in self.logs.summaries(self.now, all) {
+            info!("{line}");
         }
     }
 
@@ -1018,7 +1150,14 @@ impl EventLoop {
                 self.to_read.retain(|&queued| queued != id);
                 self.parked.retain(|&queued| queued != id);
             }
-            info!("{}: disconnected ({})", conn.peer, conn.end_reason);
+            self.guard.release(id);
+            let nick = self.chat.departed_nick(id);
+            if self.logs.allow(conn.peer.ip(), self.now) {
+                match nick {
+                    Some(nick) => info!("{}: {nick} disconnected ({})", conn.peer, conn.end_reason),
+                    None => info!("{}: disconnected ({})", conn.peer, conn.end_reason),
+                }
+            }
         }
     }
 
@@ -1045,6 +1184,18 @@ impl EventLoop {
             .collect();
         for id in open {
             self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
+        }
+        // Told or not, everyone is gone within the grace, whatever the close
+        // timeout: the process must exit within 5 s even if peers never
+        // read or never close.
+        let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
+        for (_, conn) in self.clients.conns.iter_mut() {
+            match &mut conn.phase {
+                Phase::Closing { deadline } | Phase::Lingering { deadline } => {
+                    *deadline = (*deadline).min(last);
+                }
+                Phase::Open | Phase::Dead => {}
+            }
         }
         self.next_timer_check = self.now;
     }
