@@ -17,6 +17,11 @@
 //! later command (`:ping`) knows its lines are on disk. Lines to other
 //! clients are not held.
 //!
+//! Tails: only `#lobby`'s is read at start; a room's tail is read back by
+//! the writer (after the batches before it) when the room is created, and
+//! `:history` there waits for it. Tails of rooms that no longer exist are
+//! dropped past [`HistoryConfig::max_memory_bytes`].
+//!
 //! Backpressure: while more than [`HistoryConfig::max_in_flight`] lines
 //! wait for the writer, clients with uncommitted lines are not read until
 //! a commit arrives; their input waits in the kernel, TCP pushes back, and
@@ -171,7 +176,7 @@ pub struct HistoryLink {
 }
 
 impl HistoryLink {
-    /// Opens the history file, loads each room's tail, and starts the
+    /// Opens the history file, loads `#lobby`'s tail, and starts the
     /// writer thread, which wakes the loop through `waker` after each
     /// commit. In memory-only mode, starts nothing.
     pub fn start(config: &HistoryConfig, waker: Arc<Waker>) -> Result<(Self, Tails), OpenError> {

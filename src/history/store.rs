@@ -171,7 +171,7 @@ impl Store {
         if version < 2 {
             // 1 -> 2: the sender's nick gets a column of its own (taken from
             // the line: 'nick: text' or '* nick text'), and the rooms table
-            // lets start-up load each room's tail without scanning lines.
+            // lets pruning visit every room without scanning lines.
             let tx = self.conn.transaction()?;
             tx.execute_batch(
                 "ALTER TABLE lines ADD COLUMN nick TEXT NOT NULL DEFAULT '';
