@@ -4,6 +4,7 @@
 //! lives in a temporary directory.
 
 mod common;
+mod ws_support;
 
 use common::*;
 use loopchat::history::HistoryConfig;
@@ -671,4 +672,37 @@ fn waiting_history_answers_count_toward_the_output_limit() {
     alice.expect("* bob left #lobby");
     // Bob is gone from the chat; the server goes on.
     assert_eq!(ask(&mut alice, ":rooms"), ["* rooms: #lobby (1)"]);
+}
+
+#[test]
+fn over_websocket_each_history_line_is_a_message_and_the_close_comes_after_them() {
+    use ws_support::{tung_send, tung_text, tung_welcome, tungstenite_client};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(with_file(&dir.path().join("h.db")));
+    let mut alice = Client::named(server.addr(), "alice");
+    alice.send("one");
+    alice.send(":me two");
+    alice.sync();
+    let mut ws = tungstenite_client(server.web_addr().expect("web address"));
+    let nick = tung_welcome(&mut ws);
+    // A chat line, then commands whose answers wait: for its commit, then
+    // for a new room's tail; then :quit, whose close frame comes last.
+    for text in ["mine", ":history", ":join fresh", ":history", ":quit"] {
+        tung_send(&mut ws, text);
+    }
+    assert_eq!(tung_text(&mut ws), "* history #lobby: 3 lines");
+    let lines: Vec<String> = (0..3)
+        .map(|_| strip_time(&tung_text(&mut ws)).to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        ["alice: one", "* alice two", &format!("{nick}: mine")]
+    );
+    assert_eq!(tung_text(&mut ws), format!("* {nick} joined #fresh"));
+    assert_eq!(tung_text(&mut ws), "* history #fresh: 0 lines");
+    assert_eq!(tung_text(&mut ws), "* bye");
+    match ws.read().expect("the close frame") {
+        tungstenite::Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1000),
+        other => panic!("expected close 1000, got {other:?}"),
+    }
 }
