@@ -8,6 +8,7 @@ mod ws_support;
 
 use common::*;
 use loopchat::history::HistoryConfig;
+use loopchat::limits::FloodLimit;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -300,6 +301,7 @@ fn a_stalled_writer_slows_senders_but_loses_nothing_and_pings_are_answered() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let server = start_with(|config| {
+        config.flood = FloodLimit::OFF;
         config.history = HistoryConfig {
             file: Some(path.clone()),
             max_in_flight: 50,
@@ -375,7 +377,7 @@ fn history_survives_a_graceful_restart() {
 #[test]
 fn lines_acknowledged_by_a_ping_survive_kill_9() {
     let (_dir, path) = temp_db();
-    let server = binary(&path, &[]);
+    let server = binary(&path, &NO_FLOOD_CONTROL);
     let (mut alice, mut bob) = pair(server.addr);
     let burst: String = (0..500).map(|i| format!("burst {i}\n")).collect();
     alice.send_bytes(burst.as_bytes());
@@ -643,6 +645,7 @@ fn waiting_history_answers_count_toward_the_output_limit() {
         config.history.file = Some(path.clone());
         config.history.max_memory_bytes = 1;
         config.max_outbuf_bytes = 16 * 1024;
+        config.flood = FloodLimit::OFF;
     });
     let (mut alice, mut bob) = pair(server.addr());
     alice.send(":join big");
