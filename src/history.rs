@@ -34,6 +34,7 @@ use log::{error, info, warn};
 use mio::Waker;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -173,6 +174,13 @@ pub struct HistoryLink {
     /// Lines handed to the writer and not yet acknowledged.
     sent_lines: usize,
     max_in_flight: usize,
+    /// Set while the loop waits for a commit (held output, parked
+    /// readers): only then does the writer wake it. Otherwise the loop
+    /// takes the acknowledgements on its next turn, and a flood of chat
+    /// lines costs no extra loop turns.
+    wake_wanted: Arc<AtomicBool>,
+    /// An acknowledgement taken early by [`HistoryLink::acks_waiting`].
+    peeked: Option<Ack>,
 }
 
 impl HistoryLink {
@@ -191,6 +199,8 @@ impl HistoryLink {
             acked: 0,
             sent_lines: 0,
             max_in_flight: config.max_in_flight.max(1),
+            wake_wanted: Arc::new(AtomicBool::new(false)),
+            peeked: None,
         };
         let Some(path) = config.file.clone() else {
             let tails = Tails::new(
@@ -233,9 +243,10 @@ impl HistoryLink {
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
         let (ack_tx, acks) = mpsc::channel();
         let retention = config.retention();
+        let wake = (waker, link.wake_wanted.clone());
         let thread = std::thread::Builder::new()
             .name("loopchat-history".into())
-            .spawn(move || write_loop(store, rx, ack_tx, waker, retention, keep))
+            .spawn(move || write_loop(store, rx, ack_tx, wake, retention, keep))
             .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
         link.tx = Some(tx);
         link.acks = Some(acks);
@@ -251,6 +262,26 @@ impl HistoryLink {
         } else {
             0
         }
+    }
+
+    /// Whether the loop wants to be woken after the next commit.
+    pub fn want_wake(&self, want: bool) {
+        self.wake_wanted.store(want, Ordering::SeqCst);
+    }
+
+    /// Whether the loop waits for a commit and an acknowledgement is
+    /// already there (checked after [`HistoryLink::want_wake`], so none
+    /// slips between the two).
+    pub fn acks_waiting(&mut self) -> bool {
+        if !self.wake_wanted.load(Ordering::SeqCst) {
+            return false;
+        }
+        if self.peeked.is_none() {
+            if let Some(acks) = &self.acks {
+                self.peeked = acks.try_recv().ok();
+            }
+        }
+        self.peeked.is_some()
     }
 
     /// Every batch up to this one is committed or failed.
@@ -330,7 +361,11 @@ impl HistoryLink {
         };
         let mut any = false;
         loop {
-            match acks.try_recv() {
+            let next = match self.peeked.take() {
+                Some(ack) => Ok(ack),
+                None => acks.try_recv(),
+            };
+            match next {
                 Ok(ack) => {
                     any = true;
                     self.acked = self.acked.max(ack.number);
@@ -416,7 +451,7 @@ fn write_loop(
     mut store: Store,
     rx: Receiver<Batch>,
     acks: mpsc::Sender<Ack>,
-    waker: Arc<Waker>,
+    (waker, wake_wanted): (Arc<Waker>, Arc<AtomicBool>),
     retention: Retention,
     keep: usize,
 ) {
@@ -488,8 +523,10 @@ fn write_loop(
                 return;
             }
         }
-        if let Err(err) = waker.wake() {
-            warn!("history: cannot wake the event loop: {err}");
+        if wake_wanted.load(Ordering::SeqCst) {
+            if let Err(err) = waker.wake() {
+                warn!("history: cannot wake the event loop: {err}");
+            }
         }
     }
     info!("history: writer done: {rows} lines in {commits} transactions");

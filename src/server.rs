@@ -637,7 +637,13 @@ impl EventLoop {
     fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_TURN);
         loop {
-            if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
+            let timeout = if self.history.acks_waiting() {
+                // A commit came in before the loop asked to be woken.
+                Some(Duration::ZERO)
+            } else {
+                self.poll_timeout()
+            };
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -646,6 +652,7 @@ impl EventLoop {
             self.now = Instant::now();
             self.clients.now = self.now;
             self.wake_throttled();
+            self.take_history_acks();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
@@ -697,6 +704,11 @@ impl EventLoop {
                 self.flush_dirty();
             }
             self.reap_dead();
+            // The history writer wakes the loop only while someone waits
+            // for a commit; otherwise its acknowledgements wait for the
+            // next turn.
+            let waiting = !self.clients.held.is_empty() || !self.parked.is_empty();
+            self.history.want_wake(waiting);
             if self.shutting_down && self.clients.conns.is_empty() {
                 self.history.finish();
                 self.log_summaries(true);
