@@ -35,6 +35,9 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
+    /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
+    /// its own. `None` (the default) serves none.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The address `cargo run --release` listens on.
@@ -52,6 +55,7 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
+            metrics_addr: None,
         }
     }
 }

@@ -80,6 +80,9 @@ pub struct Connection {
     pub last_input: Instant,
     /// Why the connection ended, for the disconnect log line.
     pub end_reason: &'static str,
+    /// Turned away on arrival (server full): counted as refused, never as
+    /// a client that disconnected.
+    pub refused: bool,
 }
 
 impl Connection {
@@ -99,6 +102,7 @@ impl Connection {
             read_closed: false,
             last_input: now,
             end_reason: "closed",
+            refused: false,
         }
     }
 

@@ -12,6 +12,10 @@
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
+//! - [`metrics`]: counters the loop keeps as plain integers, rendered in
+//!   the Prometheus text format when scraped, and the `process_*` metrics.
+//! - [`metrics_http`]: the `/metrics` listener: tiny HTTP/1.1 exchanges
+//!   served by the event loop.
 //! - [`loadgen`]: the load generator shared by the `loadgen` binary and
 //!   `cargo bench`.
 //!
@@ -33,6 +37,8 @@ pub mod connection;
 pub mod fd_limit;
 pub mod framing;
 pub mod loadgen;
+pub mod metrics;
+pub mod metrics_http;
 pub mod protocol;
 pub mod server;
 

@@ -51,6 +51,12 @@ struct Flags {
     /// (default 65536)
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
+
+    /// serve Prometheus metrics at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9878; keep it on loopback or a private network (default:
+    /// no metrics listener)
+    #[argh(option)]
+    metrics_addr: Option<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -82,13 +88,17 @@ fn main() -> ExitCode {
         close_timeout: Duration::from_secs(flags.close_timeout),
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
+        metrics_addr: flags.metrics_addr,
     };
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
     let server = match Server::bind(config) {
         Ok(server) => server,
         Err(err) => {
-            error!("cannot listen on {}: {err}", flags.addr);
+            match flags.metrics_addr {
+                Some(metrics) => error!("cannot listen on {} or {metrics}: {err}", flags.addr),
+                None => error!("cannot listen on {}: {err}", flags.addr),
+            }
             return ExitCode::FAILURE;
         }
     };
@@ -101,6 +111,9 @@ fn main() -> ExitCode {
             ""
         }
     );
+    if let Some(metrics) = server.metrics_addr() {
+        info!("metrics on http://{metrics}/metrics");
+    }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

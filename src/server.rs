@@ -16,9 +16,11 @@
 //! 6. drops the connections that ended. Nothing is freed in the middle of a
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 
-use crate::chat::{Chat, ClientId, Outbox, Outcome};
+use crate::chat::{Chat, ChatEvent, ClientId, Outbox, Outcome};
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
+use crate::metrics::{self, Metrics, Refusal, Snapshot, Transport};
+use crate::metrics_http::{self, Endpoint};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
@@ -35,6 +37,10 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+/// The metrics listener; its scrape connections take the tokens from
+/// [`FIRST_SCRAPE`] up to just below it.
+const METRICS: Token = Token(usize::MAX - 3);
+const FIRST_SCRAPE: usize = usize::MAX - 3 - metrics_http::MAX_SCRAPES;
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -60,6 +66,7 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     shutdown: ShutdownHandle,
+    metrics: Option<Endpoint>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -85,6 +92,7 @@ impl ShutdownHandle {
 /// shuts the server down and waits for it.
 pub struct RunningServer {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -98,6 +106,11 @@ impl RunningServer {
     /// A handle that stops the server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
+    }
+
+    /// The address `/metrics` is served on, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Shuts the server down and waits for its thread to finish.
@@ -134,6 +147,16 @@ impl Server {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let waker = Waker::new(poll.registry(), WAKER)?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(Endpoint::bind(
+                addr,
+                poll.registry(),
+                METRICS,
+                FIRST_SCRAPE,
+                config.close_timeout,
+            )?),
+            None => None,
+        };
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
@@ -144,6 +167,7 @@ impl Server {
             listener,
             local_addr,
             shutdown,
+            metrics,
         })
     }
 
@@ -157,6 +181,12 @@ impl Server {
         self.shutdown.clone()
     }
 
+    /// The address `/metrics` is served on, when
+    /// [`Config::metrics_addr`] asked for it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(Endpoint::local_addr)
+    }
+
     /// Runs the event loop on this thread until shutdown. Returns an error
     /// only if the poller itself fails; client errors end only that client.
     pub fn run(self) -> io::Result<()> {
@@ -166,12 +196,14 @@ impl Server {
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
+        let metrics_addr = self.metrics_addr();
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
             .spawn(move || self.run())?;
         Ok(RunningServer {
             addr,
+            metrics_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -195,6 +227,8 @@ struct Clients {
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
     queued_since_flush: usize,
     max_outbuf_bytes: usize,
+    /// Counters, bumped where things happen; read only when scraped.
+    metrics: Metrics,
 }
 
 impl Outbox for Clients {
@@ -209,7 +243,9 @@ impl Outbox for Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.output.write_to(&mut conn.socket);
+            if let Ok(written) = conn.output.write_to(&mut conn.socket) {
+                self.metrics.bytes_sent += written as u64;
+            }
         }
         if conn.output.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -218,6 +254,7 @@ impl Outbox for Clients {
                 "{}: cut off, more than {} bytes of output queued (too slow)",
                 conn.peer, self.max_outbuf_bytes
             );
+            self.metrics.bytes_discarded += conn.output.len() as u64;
             conn.output.discard(&mut self.pool);
             conn.phase = Phase::Dead;
             conn.end_reason = "too slow";
@@ -226,8 +263,20 @@ impl Outbox for Clients {
             return;
         }
         conn.output.push(line, &mut self.pool);
+        self.metrics.lines_sent += 1;
         self.queued_since_flush += line.len();
         self.mark_dirty(to);
+    }
+
+    fn note(&mut self, event: ChatEvent) {
+        match event {
+            ChatEvent::RoomLine { recipients } => {
+                self.metrics.room_lines += 1;
+                self.metrics.fanout.observe(recipients as u64);
+            }
+            ChatEvent::PrivateMessage => self.metrics.private_messages += 1,
+            ChatEvent::AuthFailure => self.metrics.auth_failures += 1,
+        }
     }
 }
 
@@ -249,6 +298,7 @@ impl Clients {
                 let was_open = conn.phase == Phase::Open;
                 conn.phase = Phase::Dead;
                 conn.end_reason = reason;
+                self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
                 self.dead.push(id);
                 if was_open {
@@ -270,6 +320,10 @@ struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     clients: Clients,
     chat: Chat,
+    /// The `/metrics` listener and its scrapes, when configured.
+    metrics_endpoint: Option<Endpoint>,
+    /// Whether the last round of scrape accepts stopped at its cap.
+    metrics_accept_pending: bool,
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
@@ -298,6 +352,7 @@ impl EventLoop {
             poll,
             listener,
             shutdown,
+            metrics,
             ..
         } = server;
         let signals = if config.handle_signals {
@@ -322,7 +377,10 @@ impl EventLoop {
                 pool: BufferPool::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
+                metrics: Metrics::default(),
             },
+            metrics_endpoint: metrics,
+            metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             config,
             poll,
@@ -359,6 +417,8 @@ impl EventLoop {
                         }
                     }
                     SIGNALS => self.take_signals(),
+                    METRICS => self.metrics_accept_pending = true,
+                    Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;
@@ -380,6 +440,9 @@ impl EventLoop {
             if self.accept_pending && !self.shutting_down {
                 self.accept_connections();
             }
+            if self.metrics_accept_pending {
+                self.accept_scrapes();
+            }
             self.read_ready_connections();
             self.settle_departures();
             self.flush_dirty();
@@ -389,6 +452,8 @@ impl EventLoop {
                 self.flush_dirty();
             }
             self.reap_dead();
+            let turn = self.now.elapsed().as_nanos();
+            self.clients.metrics.turn.observe(turn as u64);
             if self.shutting_down && self.clients.conns.is_empty() {
                 info!("shut down");
                 return Ok(());
@@ -399,7 +464,10 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
-        if !self.to_read.is_empty() || (self.accept_pending && self.accept_retry_at.is_none()) {
+        if !self.to_read.is_empty()
+            || (self.accept_pending && self.accept_retry_at.is_none())
+            || self.metrics_accept_pending
+        {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
@@ -491,7 +559,10 @@ impl EventLoop {
         let full = self.open_count >= self.config.max_clients;
         if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
-            let _ = socket.write(b"! server full\n");
+            self.clients.metrics.refused(Refusal::ServerFull);
+            if let Ok(written) = socket.write(b"! server full\n") {
+                self.clients.metrics.bytes_sent += written as u64;
+            }
             info!("{peer}: rejected, server full");
             return;
         }
@@ -514,12 +585,16 @@ impl EventLoop {
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
             conn.end_reason = "server full";
+            conn.refused = true;
             conn.output.push(b"! server full\n", &mut self.clients.pool);
+            self.clients.metrics.refused(Refusal::ServerFull);
+            self.clients.metrics.lines_sent += 1;
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
             return;
         }
         self.open_count += 1;
+        self.clients.metrics.accepted(Transport::Tcp);
         info!("{peer}: connected");
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
@@ -580,6 +655,7 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     conn.last_input = self.now;
+                    self.clients.metrics.bytes_received += n as u64;
                     if conn.phase == Phase::Open {
                         self.run_input(id, &scratch[..n]);
                     }
@@ -629,6 +705,9 @@ impl EventLoop {
     fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
         if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
             return;
+        }
+        if !matches!(frame, Frame::Line([])) {
+            self.clients.metrics.lines_received += 1;
         }
         match frame {
             Frame::Line([]) => {}
@@ -697,6 +776,7 @@ impl EventLoop {
             return;
         };
         conn.output.push(line, &mut self.clients.pool);
+        self.clients.metrics.lines_sent += 1;
         self.close_gracefully(id, reason);
     }
 
@@ -735,7 +815,7 @@ impl EventLoop {
         }
         if !conn.output.is_empty() {
             match conn.output.write_to(&mut conn.socket) {
-                Ok(_) => {}
+                Ok(written) => clients.metrics.bytes_sent += written as u64,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                     clients.mark_dirty(id);
@@ -743,6 +823,7 @@ impl EventLoop {
                 }
                 Err(err) => {
                     debug!("{}: write: {err}", conn.peer);
+                    clients.metrics.bytes_discarded += conn.output.len() as u64;
                     conn.output.discard(&mut clients.pool);
                     if conn.phase != Phase::Open {
                         clients.kill(id, "write error");
@@ -813,6 +894,11 @@ impl EventLoop {
                 }
             }
         }
+        if let Some(endpoint) = self.metrics_endpoint.as_mut() {
+            if let Some(deadline) = endpoint.expire(self.poll.registry(), self.now) {
+                next_check = next_check.min(deadline);
+            }
+        }
         self.next_timer_check = next_check;
         for id in expired {
             self.clients.kill(id, "close timeout");
@@ -828,6 +914,44 @@ impl EventLoop {
         }
     }
 
+    /// Accepts waiting scrapers on the metrics listener.
+    fn accept_scrapes(&mut self) {
+        self.metrics_accept_pending = match self.metrics_endpoint.as_mut() {
+            Some(endpoint) => endpoint.accept(self.poll.registry(), self.now),
+            None => false,
+        };
+    }
+
+    /// Serves a readiness event on a scrape connection.
+    fn serve_scrape(&mut self, token: Token) {
+        let Some(mut endpoint) = self.metrics_endpoint.take() else {
+            return;
+        };
+        endpoint.ready(token, self.poll.registry(), || self.render_metrics());
+        self.metrics_endpoint = Some(endpoint);
+    }
+
+    /// The metrics text: the counters, plus gauges measured now by walking
+    /// the connections (only a scrape pays for that walk).
+    fn render_metrics(&self) -> String {
+        let mut snapshot = Snapshot {
+            clients: self.open_count as u64,
+            clients_limit: self.config.max_clients as u64,
+            output_queue_limit_bytes: self.config.max_outbuf_bytes as u64,
+            rooms: self.chat.room_count() as u64,
+            ..Snapshot::default()
+        };
+        for (_, conn) in self.clients.conns.iter() {
+            let queued = conn.output.len() as u64;
+            snapshot.output_queued_bytes += queued;
+            snapshot.output_queued_max_bytes = snapshot.output_queued_max_bytes.max(queued);
+            if !conn.refused && conn.phase != Phase::Dead {
+                snapshot.count_open(Transport::Tcp);
+            }
+        }
+        metrics::render(&self.clients.metrics, &snapshot)
+    }
+
     /// Drops the connections that ended this turn.
     fn reap_dead(&mut self) {
         for id in std::mem::take(&mut self.clients.dead) {
@@ -840,6 +964,9 @@ impl EventLoop {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
+            }
+            if !conn.refused {
+                self.clients.metrics.disconnected(conn.end_reason);
             }
             info!("{}: disconnected ({})", conn.peer, conn.end_reason);
         }
