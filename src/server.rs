@@ -560,8 +560,10 @@ impl EventLoop {
         if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
             self.clients.metrics.refused(Refusal::ServerFull);
-            if let Ok(written) = socket.write(b"! server full\n") {
+            const GOODBYE: &[u8] = b"! server full\n";
+            if let Ok(written) = socket.write(GOODBYE) {
                 self.clients.metrics.bytes_sent += written as u64;
+                self.clients.metrics.lines_sent += u64::from(written == GOODBYE.len());
             }
             info!("{peer}: rejected, server full");
             return;
