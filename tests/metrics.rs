@@ -744,3 +744,32 @@ fn no_metrics_listener_unless_asked() {
     let server = start();
     assert_eq!(server.metrics_addr(), None);
 }
+
+#[test]
+fn wrong_passwords_and_bad_lines_are_counted() {
+    let (server, metrics) = start_with_metrics(|config| {
+        config.password = Some("sesame".into());
+        config.max_line_bytes = 16;
+    });
+    let mut client = Client::connect_raw(server.addr());
+    client.expect("* password required");
+    client.send(":auth nope");
+    client.expect("! wrong password");
+    client.send(":auth still-nope");
+    client.expect("! wrong password");
+    client.send(":auth sesame");
+    client.read_welcome();
+    client.send_bytes(b"\xff\xfe not UTF-8\n");
+    client.expect("! invalid UTF-8");
+    client.send("this line is longer than sixteen bytes");
+    client.expect("! line too long (max 16 bytes)");
+    client.send("");
+    client.sync();
+    let m = Metrics(samples(&scrape(metrics)));
+    assert_eq!(m.get("loopchat_auth_failures_total"), 2);
+    // Three :auth, two bad lines and the :ping; the empty line is not one.
+    assert_eq!(m.get("loopchat_lines_received_total"), 6);
+    // The prompt, two refusals, welcome, join, two errors, pong.
+    assert_eq!(m.get("loopchat_lines_sent_total"), 8);
+    assert_eq!(m.get("loopchat_room_lines_total"), 0);
+}
