@@ -1,5 +1,6 @@
-//! End-to-end tests of the terminal client (`examples/client.rs`): the built
-//! example runs as a child process with piped stdin, against either the real
+//! End-to-end tests of the terminal client's line mode (`examples/client/`;
+//! the full screen is tests/tui.rs): the built example runs as a child
+//! process with piped stdin, against either the real
 //! server in-process or a scripted fake server on a plain `TcpListener` (for
 //! what the real server never does: escape sequences, vanishing mid-session).
 //!
@@ -698,4 +699,32 @@ fn password_protected_server() {
     );
     bob.expect("the chat line", |l| l.ends_with(": hi"));
     stop(server, bob);
+}
+
+#[test]
+fn an_idle_client_pings_and_does_not_print_the_pong() {
+    let (addr, server) = fake_server(|mut peer| {
+        peer.send(b"* welcome guest1\n");
+        let ping = peer.read_line();
+        peer.send(b"* pong keepalive\n");
+        peer.send(b"bob: after the pong\n");
+        let lines = lines_until_quit(&mut peer);
+        peer.send(b"* bye\n");
+        (ping, lines)
+    });
+
+    // Stdin stays open and silent, so the client is idle.
+    let mut client = Client::spawn(&["--addr", &addr.to_string(), "--keepalive", "1"]);
+    client.expect_stdout("bob: after the pong");
+    let output = client.finish();
+
+    assert_clean_exit(&output);
+    assert!(
+        !output.stdout.contains("pong keepalive"),
+        "{}",
+        output.describe()
+    );
+    let (ping, lines) = server.join().expect("fake server");
+    assert_eq!(ping.as_deref(), Some(":ping keepalive"));
+    assert_eq!(lines, [":quit"]);
 }

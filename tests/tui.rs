@@ -1,0 +1,753 @@
+//! End-to-end tests of the full-screen client (`examples/client/`) in a real
+//! terminal: tmux. Each test starts its own tmux server (no config file, its
+//! socket in the temp directory, removed afterwards), runs `sh` in
+//! fixed-size sessions, types the client's command line into it, and reads
+//! the screen with `capture-pane`.
+//!
+//! Every wait polls the screen until the expected text appears or a
+//! deadline passes; a failure prints the screen. tmux is installed by
+//! `.ci/run`; without it these tests are skipped locally (with a message)
+//! and fail in CI (`CI=true`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Generous, because two cores are shared with parallel builds; a passing
+/// test never waits this long.
+const TIMEOUT: Duration = Duration::from_secs(30);
+/// Between two looks at the screen while waiting for it to change.
+const POLL: Duration = Duration::from_millis(50);
+const WIDTH: u16 = 100;
+const HEIGHT: u16 = 30;
+
+/// Examples get no `CARGO_BIN_EXE_*`, so build it once per test binary, with
+/// the profile and target directory this test binary was built with.
+fn client_bin() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("path of the test binary");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("test binary in <target>/<profile>/deps")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target directory");
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--example", "client", "--manifest-path"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cargo.arg("--release");
+            }
+            Some(other) => {
+                cargo.args(["--profile", other]);
+            }
+            None => {}
+        }
+        let status = cargo.status().expect("run cargo build --example client");
+        assert!(status.success(), "cargo build --example client failed");
+        profile_dir
+            .join("examples")
+            .join(format!("client{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// Whether tmux is here; in CI its absence is a failure, not a skip.
+fn have_tmux(test: &str) -> bool {
+    let found = Command::new("tmux")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "tmux is missing in CI: .ci/run installs it"
+        );
+        eprintln!("skipping {test}: tmux is not installed (apt-get install tmux)");
+    }
+    found
+}
+
+/// One tmux server of our own, killed (with everything in it) on drop.
+struct Tmux {
+    socket: PathBuf,
+}
+
+impl Tmux {
+    fn new() -> Tmux {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let socket = std::env::temp_dir().join(format!(
+            "loopchat-tui-{}-{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        Tmux { socket }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = Command::new("tmux")
+            .args(["-f", "/dev/null", "-S"])
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .env_remove("LOOPCHAT_PASSWORD")
+            .env("TERM", "xterm-256color")
+            // tmux shows wide characters only when the locale says UTF-8;
+            // CI may have no locale set at all.
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .expect("run tmux");
+        assert!(
+            output.status.success(),
+            "tmux {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output
+    }
+
+    /// A new session running `sh` with a recognisable prompt.
+    fn session(&self, name: &str) -> Session<'_> {
+        self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            &WIDTH.to_string(),
+            "-y",
+            &HEIGHT.to_string(),
+            "env PS1='PROMPT$ ' sh",
+        ]);
+        let session = Session {
+            tmux: self,
+            name: name.to_string(),
+        };
+        session.wait_for("the shell prompt", |s| s.contains("PROMPT$"));
+        session
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+struct Session<'a> {
+    tmux: &'a Tmux,
+    name: String,
+}
+
+impl Session<'_> {
+    /// Types `text` literally (no key names).
+    fn type_text(&self, text: &str) {
+        self.tmux.run(&["send-keys", "-t", &self.name, "-l", text]);
+    }
+
+    /// Presses keys by tmux name: `Enter`, `C-c`, `PageUp`, ...
+    fn press(&self, key: &str) {
+        self.tmux.run(&["send-keys", "-t", &self.name, key]);
+    }
+
+    fn line(&self, text: &str) {
+        self.type_text(text);
+        self.press("Enter");
+    }
+
+    fn screen(&self) -> String {
+        let output = self.tmux.run(&["capture-pane", "-p", "-t", &self.name]);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    fn display(&self, format: &str) -> String {
+        let output = self
+            .tmux
+            .run(&["display-message", "-p", "-t", &self.name, format]);
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Polls the screen until `check` holds; returns that screen.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "[{}] never showed {what}; the screen:\n{screen}",
+                self.name
+            );
+            thread::sleep(POLL);
+        }
+    }
+
+    fn wait_text(&self, text: &str) -> String {
+        self.wait_for(&format!("{text:?}"), |s| s.contains(text))
+    }
+
+    /// Starts the client from the shell; `echo` marks its exit.
+    fn start_client(&self, addr: SocketAddr, args: &str) {
+        self.start_client_with(addr, args, "");
+    }
+
+    /// As [`Session::start_client`], with `env` (`NAME=value ...`) set.
+    fn start_client_with(&self, addr: SocketAddr, args: &str, env: &str) {
+        self.line(&format!(
+            "{env} '{}' --addr {addr} {args}; echo \"EXITED:$?\"",
+            client_bin().display()
+        ));
+        // With --nick, ready means renamed.
+        let nick = args
+            .split_whitespace()
+            .skip_while(|a| *a != "--nick")
+            .nth(1)
+            .map(|n| format!("│ {n} │ #"))
+            .unwrap_or_else(|| " │ #".to_string());
+        self.wait_for("the client's status line", |s| {
+            status_line(s).contains("connected") && status_line(s).contains(&nick)
+        });
+    }
+
+    /// The shell is back, the screen is the main one and the tty is cooked.
+    fn assert_restored(&self, exit_code: u8) {
+        self.wait_text(&format!("EXITED:{exit_code}"));
+        assert_eq!(self.display("#{alternate_on}"), "0", "{}", self.screen());
+        self.line("stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' '; echo");
+        let screen = self.wait_text("icanon echo");
+        assert!(!screen.contains("-icanon"), "{screen}");
+        assert!(!screen.contains("-echo "), "{screen}");
+    }
+}
+
+/// The status line: the second line from the bottom of a full screen.
+fn status_line(screen: &str) -> &str {
+    let lines: Vec<&str> = screen.lines().collect();
+    if lines.len() >= usize::from(HEIGHT) - 1 {
+        lines[usize::from(HEIGHT) - 2]
+    } else {
+        ""
+    }
+}
+
+/// The input line: the last line of a full screen.
+fn input_line(screen: &str) -> String {
+    screen
+        .lines()
+        .nth(usize::from(HEIGHT) - 1)
+        .unwrap_or("")
+        .trim_end()
+        .to_string()
+}
+
+/// The side panel's entries: what follows the panel border on each row.
+fn panel(screen: &str) -> Vec<String> {
+    screen
+        .lines()
+        .take(usize::from(HEIGHT) - 2)
+        .filter_map(|l| l.rsplit_once('│').map(|(_, p)| p.trim().to_string()))
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The users listed in the side panel.
+fn panel_users(screen: &str) -> Vec<String> {
+    panel(screen)
+        .into_iter()
+        .skip_while(|p| !p.starts_with("users ("))
+        .skip(1)
+        .take_while(|p| p != "rooms")
+        .collect()
+}
+
+fn real_server() -> loopchat::RunningServer {
+    loopchat::Server::bind(loopchat::Config::ephemeral())
+        .expect("bind the server")
+        .spawn()
+        .expect("start the server")
+}
+
+/// A raw protocol connection, like `nc`.
+struct Peer {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Peer {
+    fn new(stream: TcpStream) -> Peer {
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set read timeout");
+        let writer = stream.try_clone().expect("clone the stream");
+        Peer {
+            reader: BufReader::new(stream),
+            writer,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("send to the peer");
+    }
+
+    /// Reads until a line satisfies `wanted`; panics at the end of stream.
+    fn expect(&mut self, wanted: &str) {
+        let mut seen = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).expect("read a line");
+            assert!(n > 0, "closed before {wanted:?}; saw {seen:?}");
+            let line = line.trim_end_matches('\n').to_string();
+            if line == wanted {
+                return;
+            }
+            seen.push(line);
+        }
+    }
+}
+
+#[test]
+fn two_clients_chat_and_a_half_typed_line_survives_incoming_lines() {
+    if !have_tmux("two_clients_chat_and_a_half_typed_line_survives_incoming_lines") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    let bob = tmux.session("bob");
+    alice.start_client(server.addr(), "--nick alice");
+    alice.wait_for("alice's nick in the status line", |s| {
+        status_line(s).contains("│ alice │ #lobby")
+    });
+    bob.start_client(server.addr(), "--nick bob");
+    alice.wait_for("bob in alice's user list", |s| {
+        panel_users(s) == ["•alice", "bob"]
+    });
+
+    // Own lines show with our nick; the other side gets them.
+    alice.line("hello bob, 世界 👍");
+    alice.wait_text("alice: hello bob, 世界 👍");
+    bob.wait_text("alice: hello bob, 世界 👍");
+
+    // A line arriving while bob types leaves his input line alone.
+    bob.type_text("I am in the middle of typ");
+    bob.wait_for("bob's half-typed line", |s| {
+        input_line(s) == "> I am in the middle of typ"
+    });
+    alice.line("interrupting you");
+    let screen = bob.wait_text("alice: interrupting you");
+    assert_eq!(
+        input_line(&screen),
+        "> I am in the middle of typ",
+        "{screen}"
+    );
+    bob.type_text("ing");
+    bob.press("Enter");
+    alice.wait_text("bob: I am in the middle of typing");
+    bob.wait_for("bob's own line and an empty input line", |s| {
+        s.contains("bob: I am in the middle of typing") && input_line(s) == ">"
+    });
+
+    // Private messages and actions show on both screens.
+    alice.line(":pm bob psst");
+    alice.wait_text("[pm → bob] psst");
+    bob.wait_text("[pm] alice: psst");
+    bob.line(":me waves");
+    bob.wait_text("* bob waves");
+    alice.wait_text("* bob waves");
+
+    // Up recalls the last line; editing keys work on it.
+    bob.press("Up");
+    bob.wait_for("the recalled line", |s| input_line(s) == "> :me waves");
+    bob.press("Home");
+    bob.press("C-k");
+    bob.type_text("ali");
+    bob.press("Tab");
+    bob.wait_for("the completed nick", |s| input_line(s) == "> alice:");
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn user_list_follows_joins_renames_and_leaves() {
+    if !have_tmux("user_list_follows_joins_renames_and_leaves") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    alice.wait_for("alice alone", |s| panel_users(s) == ["•alice"]);
+
+    let mut carol = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    alice.wait_for("the guest in the list", |s| panel_users(s).len() == 2);
+    carol.send(":nick carol");
+    alice.wait_for("carol in the list", |s| {
+        panel_users(s) == ["•alice", "carol"]
+    });
+    carol.send(":nick Zed");
+    alice.wait_for("carol renamed", |s| panel_users(s) == ["•alice", "Zed"]);
+    carol.send(":quit");
+    let screen = alice.wait_for("Zed gone", |s| panel_users(s) == ["•alice"]);
+    // The server has no :history yet (or has it): either way no error shows.
+    assert!(!screen.contains("unknown command"), "{screen}");
+    assert!(panel(&screen).iter().any(|p| p == "#lobby 1"), "{screen}");
+
+    // Joining a room shows its members at once.
+    let mut dave = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    dave.send(":nick dave");
+    dave.send(":join #rust");
+    dave.expect("* dave joined #rust");
+    alice.line(":join #rust");
+    alice.wait_for("#rust with dave", |s| {
+        status_line(s).contains("│ alice │ #rust") && panel_users(s) == ["•alice", "dave"]
+    });
+    drop(tmux);
+    drop(carol);
+    drop(dave);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn history_goes_above_live_lines_and_server_text_is_shown_safely() {
+    if !have_tmux("history_goes_above_live_lines_and_server_text_is_shown_safely") {
+        return;
+    }
+    // A scripted server: it supports :history and sends what the real one
+    // never would (escape sequences).
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    let script = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        let mut peer = Peer::new(stream);
+        peer.send("* welcome alice");
+        peer.send("* alice joined #lobby");
+        peer.expect(":users");
+        peer.expect(":history 30");
+        peer.expect(":rooms");
+        // A live line beats the answers to the screen.
+        peer.send("zed: live line");
+        peer.send("* users in #lobby: alice zed");
+        peer.send("* history #lobby: 2 lines");
+        peer.send("[history 2026-01-02T03:04:05Z] zed: old line");
+        peer.send("[history 2026-01-02T03:04:06Z] * zed waved");
+        peer.send("* rooms: #lobby (2), #rust (5)");
+        peer.send("zed: \x1b[2J\x1b[31mred\x07 and \u{9b}csi");
+        peer.expect(":quit");
+        peer.send("* bye");
+    });
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(addr, "");
+    let screen = alice.wait_text("and \\u{9b}csi");
+    let old = screen.find("zed: old line").expect("history line");
+    let waved = screen.find("* zed waved").expect("history action");
+    let live = screen.find("zed: live line").expect("live line");
+    assert!(old < waved && waved < live, "{screen}");
+    assert!(
+        screen.contains("zed: \\x1b[2J\\x1b[31mred\\x07 and \\u{9b}csi"),
+        "{screen}"
+    );
+    assert!(!screen.contains("* users in"), "asked on our own: {screen}");
+    assert!(!screen.contains("* rooms:"), "asked on our own: {screen}");
+    assert_eq!(panel_users(&screen), ["•alice", "zed"], "{screen}");
+    assert!(panel(&screen).iter().any(|p| p == "#rust 5"), "{screen}");
+    alice.line(":quit");
+    alice.assert_restored(0);
+    script.join().expect("fake server");
+}
+
+#[test]
+fn resize_redraws_the_layout() {
+    if !have_tmux("resize_redraws_the_layout") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    let long = "a long line that wraps on a narrow screen only";
+    alice.line(long);
+    alice.wait_text(long);
+    alice.wait_text("users (1)");
+
+    tmux.run(&["resize-window", "-t", "alice", "-x", "50", "-y", "15"]);
+    // Until the client redraws, tmux shows the old frame cropped: the end of
+    // the long line and the connection state (right-aligned) are cut off.
+    let screen = alice.wait_for("the narrow layout", |s| {
+        s.lines().nth(13).is_some_and(|l| l.contains("connected")) && s.contains("screen only")
+    });
+    assert!(screen.lines().all(|l| l.chars().count() <= 50), "{screen}");
+    assert!(!screen.contains(long), "not wrapped: {screen}");
+    assert!(
+        !screen.contains("users ("),
+        "no room for the panel: {screen}"
+    );
+
+    tmux.run(&["resize-window", "-t", "alice", "-x", "100", "-y", "30"]);
+    alice.wait_for("the wide layout", |s| {
+        s.contains("users (1)") && s.contains(long)
+    });
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn scrollback_pages_up_and_down() {
+    if !have_tmux("scrollback_pages_up_and_down") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    let mut bob = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    bob.send(":nick bob");
+    for i in 0..80 {
+        bob.send(&format!("line number {i:02}"));
+    }
+    alice.wait_text("bob: line number 79");
+    assert!(!alice.screen().contains("line number 40"));
+    // One page up (the pane is 27 rows) shows lines 26 to 52.
+    alice.press("PageUp");
+    let screen = alice.wait_for("older lines", |s| s.contains("bob: line number 40"));
+    assert!(status_line(&screen).contains("scrolled up"), "{screen}");
+    assert!(!screen.contains("line number 79"), "{screen}");
+    // A line arriving meanwhile leaves the view where it is and is counted.
+    bob.send("one more");
+    let screen = alice.wait_for("the count of new lines", |s| {
+        status_line(s).contains("scrolled up, 1 new")
+    });
+    assert!(screen.contains("bob: line number 40"), "{screen}");
+    // One page down is one row short of the bottom now; the next gets there.
+    alice.press("PageDown");
+    alice.press("PageDown");
+    alice.wait_for("the newest line again", |s| {
+        s.contains("bob: one more") && !status_line(s).contains("scrolled up")
+    });
+    // The mouse wheel, as the terminal reports it (SGR mouse mode): up three
+    // rows, then down again.
+    alice.type_text("\x1b[<64;10;10M");
+    let screen = alice.wait_for("three rows up", |s| status_line(s).contains("scrolled up"));
+    assert!(screen.contains("bob: line number 77"), "{screen}");
+    assert!(!screen.contains("bob: line number 78"), "{screen}");
+    alice.type_text("\x1b[<65;10;10M");
+    alice.wait_for("the newest line after the wheel", |s| {
+        s.contains("bob: one more") && !status_line(s).contains("scrolled up")
+    });
+    drop(tmux);
+    drop(bob);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn quit_ctrl_c_and_ctrl_d_restore_the_terminal() {
+    if !have_tmux("quit_ctrl_c_and_ctrl_d_restore_the_terminal") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    let mut bob = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    bob.send(":nick bob");
+
+    shell.start_client(server.addr(), "--nick alice");
+    assert_eq!(shell.display("#{alternate_on}"), "1");
+    shell.line(":quit");
+    shell.assert_restored(0);
+    bob.expect("* alice left #lobby");
+
+    shell.line("clear");
+    shell.start_client(server.addr(), "--nick alice");
+    shell.type_text("half a line");
+    shell.press("C-c");
+    shell.assert_restored(0);
+    bob.expect("* alice left #lobby");
+
+    shell.line("clear");
+    shell.start_client(server.addr(), "--nick alice");
+    shell.press("C-d");
+    shell.assert_restored(0);
+    bob.expect("* alice left #lobby");
+    drop(tmux);
+    drop(bob);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn server_going_away_restores_the_terminal_or_reconnects() {
+    if !have_tmux("server_going_away_restores_the_terminal_or_reconnects") {
+        return;
+    }
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+
+    // --no-reconnect: the client leaves and the shell is back.
+    let server = real_server();
+    shell.start_client(server.addr(), "--nick alice --no-reconnect");
+    server.stop().expect("stop the server");
+    shell.assert_restored(1);
+    shell.wait_text("* disconnected from");
+
+    // By default it reconnects, taking its nick and room again.
+    shell.line("clear");
+    let server = real_server();
+    let addr = server.addr();
+    shell.start_client(addr, "--nick alice");
+    shell.line(":join #rust");
+    shell.wait_for("#rust", |s| status_line(s).contains("│ alice │ #rust"));
+    server.stop().expect("stop the server");
+    shell.wait_for("the reconnect countdown", |s| {
+        status_line(s).contains("reconnecting in")
+    });
+    // The same port again: a server restarted in place.
+    let deadline = Instant::now() + TIMEOUT;
+    let server = loop {
+        let mut config = loopchat::Config::ephemeral();
+        config.addr = addr;
+        match loopchat::Server::bind(config) {
+            Ok(server) => break server.spawn().expect("start the server"),
+            Err(e) => {
+                assert!(Instant::now() < deadline, "cannot bind {addr} again: {e}");
+                thread::sleep(POLL);
+            }
+        }
+    };
+    shell.wait_for("connected again in #rust as alice", |s| {
+        status_line(s).contains("│ alice │ #rust")
+            && status_line(s).contains("connected")
+            && !status_line(s).contains("reconnecting")
+    });
+    let mut bob = Peer::new(TcpStream::connect(addr).expect("connect"));
+    bob.send(":join #rust");
+    bob.send(":users");
+    bob.expect("* users in #rust: alice guest2");
+    shell.line(":quit");
+    shell.assert_restored(0);
+    drop(tmux);
+    drop(bob);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn a_panic_restores_the_terminal() {
+    if !have_tmux("a_panic_restores_the_terminal") {
+        return;
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!(
+            "skipping a_panic_restores_the_terminal: the panic trigger is in debug builds only"
+        );
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    shell.start_client_with(server.addr(), "", "LOOPCHAT_CLIENT_PANIC_ON=boom");
+    shell.line("boom");
+    shell.assert_restored(101);
+    shell.wait_text("panic requested with LOOPCHAT_CLIENT_PANIC_ON");
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
+
+#[test]
+fn an_idle_client_pings_and_hides_the_pong() {
+    if !have_tmux("an_idle_client_pings_and_hides_the_pong") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    let script = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        let mut peer = Peer::new(stream);
+        peer.send("* welcome alice");
+        // Nothing else from us: the client has nothing to answer, so the
+        // next thing it sends on its own is the keepalive.
+        peer.expect(":ping keepalive");
+        peer.send("* pong keepalive");
+        peer.send("zed: after the pong");
+        peer.expect(":quit");
+        peer.send("* bye");
+    });
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.line(&format!(
+        "'{}' --addr {addr} --keepalive 1; echo \"EXITED:$?\"",
+        client_bin().display()
+    ));
+    let screen = alice.wait_text("zed: after the pong");
+    assert!(!screen.contains("pong keepalive"), "{screen}");
+    alice.line(":quit");
+    alice.assert_restored(0);
+    script.join().expect("fake server");
+}
+
+#[test]
+fn a_full_server_is_reported_once_the_screen_is_restored() {
+    if !have_tmux("a_full_server_is_reported_once_the_screen_is_restored") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    let script = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        Peer::new(stream).send("! server full");
+        // Dropping the stream closes the connection.
+    });
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    shell.line(&format!(
+        "'{}' --addr {addr} --no-reconnect; echo \"EXITED:$?\"",
+        client_bin().display()
+    ));
+    script.join().expect("fake server");
+    shell.assert_restored(1);
+    shell.wait_text(&format!("* disconnected from {addr}: ! server full"));
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if !have_tmux("sigterm_restores_the_terminal") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let shell = tmux.session("shell");
+    shell.start_client(server.addr(), "--nick alice");
+    // The client is the shell's only child.
+    let shell_pid = shell.display("#{pane_pid}");
+    let children = std::fs::read_to_string(format!("/proc/{shell_pid}/task/{shell_pid}/children"))
+        .expect("the shell's children");
+    let client_pid: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no child of the shell: {children:?}"));
+    // SAFETY: kill(2) with a pid we just read and a valid signal number.
+    assert_eq!(unsafe { libc::kill(client_pid, libc::SIGTERM) }, 0);
+    shell.assert_restored(1);
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
