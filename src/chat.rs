@@ -96,6 +96,9 @@ pub struct Chat {
     /// Scratch space for the line being built, reused so a fan-out formats
     /// its line once and allocates nothing.
     line: Vec<u8>,
+    /// Nicks of clients that left the chat, until the server has logged
+    /// their disconnect ([`Chat::departed_nick`]).
+    departed: HashMap<ClientId, String>,
 }
 
 impl Chat {
@@ -116,7 +119,34 @@ impl Chat {
             lobby,
             next_guest: 1,
             line: Vec::with_capacity(512),
+            departed: HashMap::new(),
         }
+    }
+
+    /// Whether client `id` is connected to a password server and has not
+    /// authenticated yet.
+    pub fn awaiting_password(&self, id: ClientId) -> bool {
+        matches!(
+            self.members.get(id),
+            Some(Some(Member::AwaitingPassword { .. }))
+        )
+    }
+
+    /// The nick of client `id`, while it is in the chat.
+    pub fn nick(&self, id: ClientId) -> Option<&str> {
+        match self.members.get(id) {
+            Some(Some(Member::Joined(joined))) => Some(&joined.nick),
+            _ => None,
+        }
+    }
+
+    /// The nick client `id` had, for its disconnect log line: the one it
+    /// left the chat with, or its current one if it never left (shutdown).
+    /// Forgets a departed nick once asked.
+    pub fn departed_nick(&mut self, id: ClientId) -> Option<String> {
+        self.departed
+            .remove(&id)
+            .or_else(|| self.nick(id).map(str::to_string))
     }
 
     /// A new connection: welcomes it into `#lobby`, or asks for the password.
@@ -139,6 +169,7 @@ impl Chat {
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
             self.leave_room(id, &joined, reason, out);
+            self.departed.insert(id, joined.nick);
         }
     }
 
@@ -267,6 +298,9 @@ impl Chat {
     fn change_nick(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
         if !protocol::is_valid_name(name) {
             return self.reply(id, out, format_args!("! invalid name {name}"));
+        }
+        if protocol::is_reserved_nick(name) {
+            return self.reply(id, out, format_args!("! nick {name} is reserved"));
         }
         let key = name.to_ascii_lowercase();
         if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
@@ -584,6 +618,28 @@ mod tests {
         out.0.clear();
         chat.handle_line(0, ":rooms", &mut out);
         assert_eq!(out.take(0), ["* rooms: #lobby (1)"]);
+    }
+
+    #[test]
+    fn reserved_nicks_are_refused_so_me_cannot_forge_server_lines() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        for nick in ["server", "Users", "BYE", "password", "Welcome"] {
+            chat.handle_line(0, &format!(":nick {nick}"), &mut out);
+            assert_eq!(out.take(0), [format!("! nick {nick} is reserved")]);
+        }
+        assert!(out.take(1).is_empty(), "nothing announced");
+        chat.handle_line(0, ":me shutting down", &mut out);
+        assert_eq!(out.take(1), ["* guest1 shutting down"]);
+    }
+
+    #[test]
+    fn departed_nicks_are_kept_for_the_log_once() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        chat.handle_line(0, ":nick alice", &mut out);
+        chat.handle_line(0, ":quit", &mut out);
+        assert_eq!(chat.departed_nick(0).as_deref(), Some("alice"));
+        assert_eq!(chat.departed_nick(0), None);
+        assert_eq!(chat.departed_nick(1).as_deref(), Some("guest2"));
     }
 
     #[test]

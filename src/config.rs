@@ -1,6 +1,7 @@
 //! Server settings: every limit the server enforces, with its default.
 
-use std::net::SocketAddr;
+use crate::guard::GuardConfig;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 /// Everything a [`crate::Server`] needs to know before it binds.
@@ -22,12 +23,19 @@ pub struct Config {
     pub max_outbuf_bytes: usize,
     /// When set, clients must send `:auth PASSWORD` before anything else.
     pub password: Option<String>,
-    /// A client that sends nothing for this long is disconnected, so
-    /// half-open peers do not live forever. `None` never times out.
+    /// A client that starts a line and does not finish it within this long
+    /// is disconnected (`! idle timeout`), so a connection cannot hold its
+    /// slot by dribbling bytes. Only complete lines count: a client that
+    /// reads and never sends stays (quiet is not dead; TCP keepalive finds
+    /// dead peers). `None` never times out.
     pub idle_timeout: Option<Duration>,
     /// How long a closing connection (quit, server full, shutdown) may take
-    /// to receive its last line before it is dropped anyway.
+    /// to receive its last line before it is dropped anyway. At shutdown
+    /// the server waits at most [`SHUTDOWN_GRACE`] whatever this says.
     pub close_timeout: Duration,
+    /// Per-address connection limit, password lockout, auth timeout, TCP
+    /// keepalive.
+    pub guard: GuardConfig,
     /// Bytes read from one client per loop turn before others are served;
     /// the rest waits for the next turn, so a flood cannot starve a `:ping`.
     pub read_budget_bytes: usize,
@@ -43,6 +51,31 @@ pub struct Config {
 /// The address `cargo run --release` listens on.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
+/// The longest a shutdown waits for clients to take their goodbye and
+/// close, whatever the close timeout, so the process exits within 5 s.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Parses a listening address for any address flag: `127.0.0.1:7878`,
+/// `[::1]:7878`, or a host name such as `localhost:7000`, resolved now
+/// (the first address the resolver returns is used).
+pub fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if text
+        .rsplit_once(':')
+        .is_none_or(|(host, _)| host.is_empty())
+    {
+        return Err(format!(
+            "{text:?} is not HOST:PORT (e.g. localhost:7000 or [::1]:7878)"
+        ));
+    }
+    text.to_socket_addrs()
+        .map_err(|err| format!("cannot resolve {text:?}: {err}"))?
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -51,8 +84,9 @@ impl Default for Config {
             max_line_bytes: 4096,
             max_outbuf_bytes: 1024 * 1024,
             password: None,
-            idle_timeout: Some(Duration::from_secs(300)),
+            idle_timeout: Some(Duration::from_secs(30)),
             close_timeout: Duration::from_secs(5),
+            guard: GuardConfig::default(),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
             metrics_addr: None,
@@ -68,5 +102,27 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_with_host_names_and_ipv6() {
+        assert_eq!(
+            parse_addr("127.0.0.1:7000").unwrap(),
+            SocketAddr::from(([127, 0, 0, 1], 7000))
+        );
+        assert_eq!(
+            parse_addr("[::1]:7878").unwrap(),
+            "[::1]:7878".parse().unwrap()
+        );
+        let local = parse_addr("localhost:7000").unwrap();
+        assert!(local.ip().is_loopback() && local.port() == 7000, "{local}");
+        assert!(parse_addr("localhost").unwrap_err().contains("HOST:PORT"));
+        assert!(parse_addr(":7000").is_err());
+        assert!(parse_addr("no-such-host.invalid:7000").is_err());
     }
 }

@@ -76,9 +76,16 @@ pub struct Connection {
     pub write_failed: bool,
     /// A read returned end of stream: the peer has shut down its sending side.
     pub read_closed: bool,
-    /// The last time this client sent anything, for the idle timeout.
+    /// The last time this client sent anything.
     pub last_input: Instant,
-    /// Why the connection ended, for the disconnect log line.
+    /// When the first byte of a line still unfinished arrived: the idle
+    /// timeout runs from here. Bytes of an unfinished line never count as
+    /// activity, so dribbling cannot hold a slot.
+    pub line_started: Option<Instant>,
+    /// When the connection was accepted, for the auth timeout.
+    pub accepted_at: Instant,
+    /// Why the connection ended, for the disconnect log line; set once,
+    /// when it leaves the `Open` phase.
     pub end_reason: &'static str,
     /// Turned away on arrival (server full): counted as refused, never as
     /// a client that disconnected.
@@ -101,6 +108,8 @@ impl Connection {
             write_failed: false,
             read_closed: false,
             last_input: now,
+            line_started: None,
+            accepted_at: now,
             end_reason: "closed",
             refused: false,
         }

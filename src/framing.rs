@@ -70,6 +70,12 @@ impl LineFramer {
         }
     }
 
+    /// Whether the stream stopped in the middle of a line (held, or being
+    /// discarded as too long).
+    pub fn mid_line(&self) -> bool {
+        self.discarding || !self.partial.is_empty()
+    }
+
     /// Bytes of an unfinished line held for the next read.
     pub fn pending_bytes(&self) -> usize {
         self.partial.len()

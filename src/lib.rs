@@ -7,6 +7,10 @@
 //! - [`fd_limit`]: raises the open-file limit for many clients.
 //! - [`connection`]: one client socket with its partial input line and its
 //!   queued output.
+//! - [`guard`]: limits across connections: per-address connection counts,
+//!   password failures and lockouts, TCP keepalive settings.
+//! - [`logsum`]: summarises per-connection log lines, so churn from one
+//!   address cannot fill a disk.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
@@ -36,7 +40,9 @@ pub mod config;
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
+pub mod guard;
 pub mod loadgen;
+pub mod logsum;
 pub mod metrics;
 pub mod metrics_http;
 pub mod protocol;

@@ -2,6 +2,8 @@
 
 use argh::FromArgs;
 use log::{error, info, warn, LevelFilter};
+use loopchat::config::parse_addr;
+use loopchat::guard::{GuardConfig, Keepalive};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -11,10 +13,12 @@ use std::time::Duration;
 /// or `cargo run --example client`. Log level from RUST_LOG (default info).
 #[derive(FromArgs)]
 struct Flags {
-    /// address to listen on (default 127.0.0.1:7878)
+    /// address to listen on: IP:PORT, [IPv6]:PORT or HOST:PORT, resolved at
+    /// start (default 127.0.0.1:7878)
     #[argh(
         option,
-        default = "loopchat::config::DEFAULT_ADDR.parse().expect(\"valid default\")"
+        default = "loopchat::config::DEFAULT_ADDR.parse().expect(\"valid default\")",
+        from_str_fn(parse_addr)
     )]
     addr: SocketAddr,
 
@@ -37,13 +41,54 @@ struct Flags {
     #[argh(option)]
     password: Option<String>,
 
-    /// seconds a client may stay silent before it is disconnected; any line,
-    /// such as `:ping`, keeps it alive; 0 never times out (default 300)
-    #[argh(option, default = "300")]
+    /// seconds a client may take to finish a line it started; a client that
+    /// sends nothing is never timed out (quiet is not dead); 0 never times
+    /// out (default 30)
+    #[argh(option, default = "30")]
     idle_timeout: u64,
 
+    /// open connections allowed from one address (IPv6: one /64); the next
+    /// gets `! too many connections from your address`; 0: no limit
+    /// (default 16)
+    #[argh(option, default = "GuardConfig::default().max_per_address")]
+    max_per_address: usize,
+
+    /// apply --max-per-address to loopback clients too (exempt by default)
+    #[argh(switch)]
+    limit_loopback: bool,
+
+    /// seconds a connection to a password server may stay unauthenticated;
+    /// 0: no limit (default 30)
+    #[argh(option, default = "30")]
+    auth_timeout: u64,
+
+    /// wrong passwords from one address, over any connections, that lock it
+    /// out of `:auth` for --auth-lockout seconds (default 5)
+    #[argh(option, default = "GuardConfig::default().auth_max_failures")]
+    auth_max_failures: u32,
+
+    /// seconds an address stays locked out after too many wrong passwords
+    /// (default 60)
+    #[argh(option, default = "60")]
+    auth_lockout: u64,
+
+    /// seconds of silence before TCP keepalive probes a client; 0 turns
+    /// keepalive off (default 60)
+    #[argh(option, default = "60")]
+    keepalive_idle: u64,
+
+    /// seconds between TCP keepalive probes (default 10)
+    #[argh(option, default = "10")]
+    keepalive_interval: u64,
+
+    /// unanswered keepalive probes before a client is dropped as dead
+    /// (default 6)
+    #[argh(option, default = "6")]
+    keepalive_count: u32,
+
     /// seconds a closing connection may take to receive its last line
-    /// (bye, server full, shutdown) before it is dropped (default 5)
+    /// (bye, server full) before it is dropped; a shutdown waits at most
+    /// 3 s whatever this says (default 5)
     #[argh(option, default = "5")]
     close_timeout: u64,
 
@@ -84,8 +129,20 @@ fn main() -> ExitCode {
         max_line_bytes: flags.max_line_bytes,
         max_outbuf_bytes: flags.max_outbuf_bytes,
         password,
-        idle_timeout: (flags.idle_timeout > 0).then(|| Duration::from_secs(flags.idle_timeout)),
+        idle_timeout: seconds_or_never(flags.idle_timeout),
         close_timeout: Duration::from_secs(flags.close_timeout),
+        guard: GuardConfig {
+            max_per_address: flags.max_per_address,
+            limit_loopback: flags.limit_loopback,
+            auth_timeout: seconds_or_never(flags.auth_timeout),
+            auth_max_failures: flags.auth_max_failures.max(1),
+            auth_lockout: Duration::from_secs(flags.auth_lockout),
+            keepalive: (flags.keepalive_idle > 0).then(|| Keepalive {
+                idle: Duration::from_secs(flags.keepalive_idle),
+                interval: Duration::from_secs(flags.keepalive_interval.max(1)),
+                count: flags.keepalive_count.max(1),
+            }),
+        },
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
         metrics_addr: flags.metrics_addr,
@@ -121,6 +178,11 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A flag in seconds where 0 means no limit.
+fn seconds_or_never(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
 }
 
 /// Descriptors the server needs besides one per client: stdio, the poller,

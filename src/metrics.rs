@@ -49,16 +49,19 @@ impl Transport {
 pub enum Refusal {
     /// `--max-clients` connections were already open.
     ServerFull,
+    /// Its address already had `--max-per-address` connections open.
+    PerAddressLimit,
 }
 
 impl Refusal {
     /// Every refusal reason, in the order their series are rendered.
-    pub const ALL: [Refusal; 1] = [Refusal::ServerFull];
+    pub const ALL: [Refusal; 2] = [Refusal::ServerFull, Refusal::PerAddressLimit];
 
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
             Refusal::ServerFull => "server_full",
+            Refusal::PerAddressLimit => "per_address_limit",
         }
     }
 
@@ -71,18 +74,38 @@ impl Refusal {
 /// `end_reason`), seeded at zero so every series exists from the first
 /// scrape and `rate()` works at once. A reason not in this list is still
 /// counted, under its own label, from the first time it happens.
-pub const DISCONNECT_REASONS: [&str; 10] = [
+pub const DISCONNECT_REASONS: [&str; 14] = [
     "quit",
     "closed by peer",
     "reset by peer",
+    "dead peer (timed out)",
     "read error",
     "write error",
     "too slow",
     "idle timeout",
+    "auth timeout",
+    "auth failed",
+    "auth lockout",
     "close timeout",
     "server shutdown",
     "poller error",
 ];
+
+/// A reason as a label value: lower case, words joined by `_`
+/// (`dead peer (timed out)` is `dead_peer_timed_out`).
+fn reason_label(reason: &str) -> String {
+    let mut label = String::with_capacity(reason.len());
+    for word in reason
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+    {
+        if !label.is_empty() {
+            label.push('_');
+        }
+        label.push_str(&word.to_ascii_lowercase());
+    }
+    label
+}
 
 /// Upper bounds of the loop turn histogram, in nanoseconds: 50 µs to 1 s.
 const TURN_BOUNDS_NANOS: [u64; 14] = [
@@ -162,6 +185,8 @@ pub struct Metrics {
     disconnects: Vec<(&'static str, u64)>,
     /// Wrong passwords.
     pub auth_failures: u64,
+    /// Addresses locked out of `:auth` after too many wrong passwords.
+    pub auth_lockouts: u64,
     /// Complete non-empty lines received (commands included; an over-long
     /// line counts once).
     pub lines_received: u64,
@@ -192,6 +217,7 @@ impl Default for Metrics {
             refused: [0; Refusal::ALL.len()],
             disconnects: DISCONNECT_REASONS.iter().map(|&r| (r, 0)).collect(),
             auth_failures: 0,
+            auth_lockouts: 0,
             lines_received: 0,
             room_lines: 0,
             private_messages: 0,
@@ -313,7 +339,7 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "Admitted client connections that ended, per reason.",
     );
     for &(reason, count) in &metrics.disconnects {
-        let label = reason.replace(' ', "_");
+        let label = reason_label(reason);
         text.sample("loopchat_disconnects_total", &[("reason", &label)], count);
     }
     text.single(
@@ -321,6 +347,12 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "counter",
         "Wrong passwords given to :auth.",
         metrics.auth_failures,
+    );
+    text.single(
+        "loopchat_auth_lockouts_total",
+        "counter",
+        "Addresses locked out of :auth after too many wrong passwords.",
+        metrics.auth_lockouts,
     );
     text.single(
         "loopchat_rooms",
@@ -647,6 +679,13 @@ mod tests {
         assert!(text.contains("loopchat_disconnects_total{reason=\"too_slow\"} 2\n"));
         assert!(text.contains("loopchat_disconnects_total{reason=\"quit\"} 0\n"));
         assert!(text.contains("loopchat_disconnects_total{reason=\"something_new\"} 1\n"));
+    }
+
+    #[test]
+    fn reasons_become_plain_labels() {
+        assert_eq!(reason_label("dead peer (timed out)"), "dead_peer_timed_out");
+        assert_eq!(reason_label("too slow"), "too_slow");
+        assert_eq!(reason_label("quit"), "quit");
     }
 
     #[test]

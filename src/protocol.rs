@@ -106,6 +106,22 @@ pub fn help_lines(with_auth: bool) -> impl Iterator<Item = &'static str> {
     ROWS.into_iter().chain(with_auth.then_some(AUTH))
 }
 
+/// Nicks no client may take (version 1.1): the first word after `* ` of
+/// every information line the server sends, so `:me` can never produce a
+/// line that reads as the server's (`* server shutting down`). Compared
+/// case-insensitively. A test checks that every `* WORD` line in the
+/// server's source is listed here.
+pub const RESERVED_NICKS: [&str; 9] = [
+    "bye", "history", "password", "pong", "rooms", "server", "users", "welcome", "you",
+];
+
+/// Whether `nick` is reserved (see [`RESERVED_NICKS`]).
+pub fn is_reserved_nick(nick: &str) -> bool {
+    RESERVED_NICKS
+        .iter()
+        .any(|reserved| reserved.eq_ignore_ascii_case(nick))
+}
+
 /// Whether `name` is a valid nick, or room name without its `#`:
 /// 1–32 of `A-Z a-z 0-9 _ -`, starting with a letter.
 pub fn is_valid_name(name: &str) -> bool {
@@ -242,6 +258,55 @@ mod tests {
         assert!(!is_valid_name("a\rb"));
         assert!(!is_valid_name("émile"));
         assert!(!is_valid_name("#room"));
+    }
+
+    #[test]
+    fn reserved_nicks_ignore_case() {
+        assert!(is_reserved_nick("server"));
+        assert!(is_reserved_nick("Users"));
+        assert!(is_reserved_nick("BYE"));
+        assert!(!is_reserved_nick("servers"));
+        assert!(!is_reserved_nick("guest1"));
+    }
+
+    /// Every information line the server's own modules send starts with a
+    /// reserved word or a nick (`{...}` in the format string): a new
+    /// `* WORD` line must add WORD to [`RESERVED_NICKS`], or `:me` could
+    /// forge it. Scans the top-level modules that produce client lines.
+    #[test]
+    fn every_information_word_is_reserved() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut words = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&src).expect("src/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|ext| ext != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read source");
+            if !text.contains("Outbox") && !path.ends_with("server.rs") {
+                continue;
+            }
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for (at, _) in code.match_indices("\"* ") {
+                let word: String = code[at + 3..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphabetic())
+                    .collect();
+                if !word.is_empty() {
+                    words.insert((word, path.file_name().unwrap().to_owned()));
+                }
+            }
+        }
+        assert!(
+            words.len() >= 8,
+            "the scan finds the server's lines: {words:?}"
+        );
+        for (word, file) in words {
+            assert!(
+                is_reserved_nick(&word),
+                "* {word} in {file:?} is not reserved"
+            );
+        }
     }
 
     #[test]

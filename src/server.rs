@@ -17,10 +17,14 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 
 use crate::chat::{Chat, ChatEvent, ClientId, Outbox, Outcome};
+use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::framing::Frame;
+use crate::guard::{self, AuthFailure, Guard};
+use crate::logsum::LogSummary;
 use crate::metrics::{self, Metrics, Refusal, Snapshot, Transport};
 use crate::metrics_http::{self, Endpoint};
+use crate::protocol::{self, Command};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
@@ -79,7 +83,8 @@ pub struct ShutdownHandle {
 impl ShutdownHandle {
     /// Asks the server to shut down: it stops accepting, says
     /// `* server shutting down` to every client, closes them all within the
-    /// close timeout, and [`Server::run`] returns.
+    /// close timeout or [`crate::config::SHUTDOWN_GRACE`], whichever is
+    /// shorter, and [`Server::run`] returns.
     pub fn shutdown(&self) {
         self.requested.store(true, Ordering::SeqCst);
         if let Err(err) = self.waker.wake() {
@@ -292,12 +297,15 @@ impl Clients {
 
     /// Ends a connection at once (error, reset): it leaves the chat silently
     /// at the end of this step and is dropped at the end of the turn.
+    /// A connection already closing keeps the reason it is closing for.
     fn kill(&mut self, id: ClientId, reason: &'static str) {
         if let Some(conn) = self.conns.get_mut(id) {
             if conn.phase != Phase::Dead {
                 let was_open = conn.phase == Phase::Open;
                 conn.phase = Phase::Dead;
-                conn.end_reason = reason;
+                if was_open {
+                    conn.end_reason = reason;
+                }
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
                 self.dead.push(id);
@@ -320,6 +328,11 @@ struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     clients: Clients,
     chat: Chat,
+    /// Per-address connection counts and password lockouts.
+    guard: Guard,
+    /// Which connect/disconnect lines are logged, and the summaries of
+    /// those left out.
+    logs: LogSummary,
     /// The `/metrics` listener and its scrapes, when configured.
     metrics_endpoint: Option<Endpoint>,
     /// Whether the last round of scrape accepts stopped at its cap.
@@ -369,6 +382,8 @@ impl EventLoop {
         let now = Instant::now();
         Ok(EventLoop {
             chat: Chat::new(config.password.clone()),
+            guard: Guard::new(config.guard.clone()),
+            logs: LogSummary::new(now),
             clients: Clients {
                 conns: Slab::new(),
                 dirty: Vec::new(),
@@ -455,6 +470,7 @@ impl EventLoop {
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.shutting_down && self.clients.conns.is_empty() {
+                self.log_summaries(true);
                 info!("shut down");
                 return Ok(());
             }
@@ -556,40 +572,57 @@ impl EventLoop {
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
-        let full = self.open_count >= self.config.max_clients;
-        if full && self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE {
-            // Too many rejections already lingering: a best-effort goodbye.
-            self.clients.metrics.refused(Refusal::ServerFull);
-            const GOODBYE: &[u8] = b"! server full\n";
-            if let Ok(written) = socket.write(GOODBYE) {
-                self.clients.metrics.bytes_sent += written as u64;
-                self.clients.metrics.lines_sent += u64::from(written == GOODBYE.len());
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
             }
-            info!("{peer}: rejected, server full");
+        }
+        let id = self.clients.conns.vacant_key();
+        let full = self.open_count >= self.config.max_clients;
+        let crowded = !full && !self.guard.admit(id, peer.ip());
+        let (refusal, reason, refused_why): (&[u8], _, _) = if full {
+            (b"! server full\n", "server full", Refusal::ServerFull)
+        } else {
+            (
+                b"! too many connections from your address\n",
+                "too many from address",
+                Refusal::PerAddressLimit,
+            )
+        };
+        let lingering = self.clients.conns.len().saturating_sub(self.open_count);
+        if (full || crowded) && lingering >= REJECT_RESERVE {
+            // Too many rejections already lingering: a best-effort goodbye.
+            self.clients.metrics.refused(refused_why);
+            if let Ok(written) = socket.write(refusal) {
+                self.clients.metrics.bytes_sent += written as u64;
+                self.clients.metrics.lines_sent += u64::from(written == refusal.len());
+            }
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected ({reason})");
+            }
             return;
         }
         let entry = self.clients.conns.vacant_entry();
-        let id = entry.key();
         if let Err(err) = self
             .poll
             .registry()
             .register(&mut socket, Token(id), Interest::READABLE)
         {
             warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
             return;
         }
         let conn = entry.insert(Connection::new(socket, peer, self.now));
-        if full {
-            info!(
-                "{peer}: rejected, server full ({} clients)",
-                self.open_count
-            );
+        if full || crowded {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
+            }
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
-            conn.end_reason = "server full";
+            conn.end_reason = reason;
             conn.refused = true;
-            conn.output.push(b"! server full\n", &mut self.clients.pool);
-            self.clients.metrics.refused(Refusal::ServerFull);
+            conn.output.push(refusal, &mut self.clients.pool);
+            self.clients.metrics.refused(refused_why);
             self.clients.metrics.lines_sent += 1;
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
@@ -597,7 +630,6 @@ impl EventLoop {
         }
         self.open_count += 1;
         self.clients.metrics.accepted(Transport::Tcp);
-        info!("{peer}: connected");
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -605,6 +637,12 @@ impl EventLoop {
             self.to_read.push(id);
         }
         self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick}"),
+                None => info!("{peer}: connected, password required"),
+            }
+        }
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
         }
@@ -678,10 +716,11 @@ impl EventLoop {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
-                    let reason = if err.kind() == io::ErrorKind::ConnectionReset {
-                        "reset by peer"
-                    } else {
-                        "read error"
+                    let reason = match err.kind() {
+                        io::ErrorKind::ConnectionReset => "reset by peer",
+                        // Keepalive probes (or retransmissions) unanswered.
+                        io::ErrorKind::TimedOut => "dead peer (timed out)",
+                        _ => "read error",
                     };
                     self.clients.kill(id, reason);
                     return false;
@@ -696,10 +735,19 @@ impl EventLoop {
             return;
         };
         let mut framer = std::mem::take(&mut conn.framer);
+        let mut finished = false;
         framer.feed(input, self.config.max_line_bytes, |frame| {
+            finished = true;
             self.run_frame(id, frame)
         });
         if let Some(conn) = self.clients.conns.get_mut(id) {
+            // The idle clock runs from the first byte of an unfinished
+            // line; more bytes of it do not reset it.
+            conn.line_started = match (framer.mid_line(), conn.line_started) {
+                (false, _) => None,
+                (true, Some(started)) if !finished => Some(started),
+                (true, _) => Some(self.now),
+            };
             conn.framer = framer;
         }
     }
@@ -715,8 +763,19 @@ impl EventLoop {
             Frame::Line([]) => {}
             Frame::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
-                    if self.chat.handle_line(id, line, &mut self.clients) == Outcome::Close {
-                        self.close_gracefully(id, "quit");
+                    let auth = self.chat.awaiting_password(id)
+                        && matches!(protocol::parse(line), Command::Auth(_));
+                    if auth && self.refuse_locked_out(id) {
+                        return;
+                    }
+                    let outcome = self.chat.handle_line(id, line, &mut self.clients);
+                    let reason = if auth {
+                        self.count_auth(id, outcome)
+                    } else {
+                        "quit"
+                    };
+                    if outcome == Outcome::Close {
+                        self.close_gracefully(id, reason);
                     }
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();
@@ -733,6 +792,55 @@ impl EventLoop {
                 self.clients.send(id, reply.as_bytes());
             }
         }
+    }
+
+    /// An `:auth` from an address locked out after too many wrong
+    /// passwords: refused whatever the password, and the connection closed.
+    fn refuse_locked_out(&mut self, id: ClientId) -> bool {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return false;
+        };
+        let Some(left) = self.guard.auth_locked(peer.ip(), self.now) else {
+            return false;
+        };
+        let line = format!(
+            "! too many attempts from your address, try again in {} s\n",
+            left.as_secs().max(1)
+        );
+        self.chat.disconnect(id, None, &mut self.clients);
+        self.queue_last_line(id, line.as_bytes(), "auth lockout");
+        true
+    }
+
+    /// After an `:auth` ran: counts a wrong password against the address
+    /// (logging a lockout once, and closing the connection when it locked
+    /// its address out) or forgives it on success. Returns the reason should
+    /// the attempt have closed the connection.
+    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> &'static str {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return "auth failed";
+        };
+        if self.chat.nick(id).is_some() {
+            self.guard.auth_succeeded(peer.ip());
+            return "quit";
+        }
+        if let AuthFailure::LockedOut {
+            key,
+            failures,
+            lockout,
+        } = self.guard.auth_failed(peer.ip(), self.now)
+        {
+            self.clients.metrics.auth_lockouts += 1;
+            warn!(
+                "{key}: {failures} wrong passwords, :auth refused for {} s",
+                lockout.as_secs()
+            );
+            if outcome == Outcome::Continue {
+                self.refuse_locked_out(id);
+            }
+            return "auth lockout";
+        }
+        "auth failed"
     }
 
     /// The peer shut down its sending side (or closed). Complete lines were
@@ -876,22 +984,39 @@ impl EventLoop {
         }
     }
 
-    /// Idle timeouts and closing deadlines; runs every [`TIMER_TICK`].
+    /// Idle (unfinished line) and auth timeouts, closing deadlines, lockout
+    /// expiry and log summaries; runs every [`TIMER_TICK`].
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
         self.clients.pool.trim();
+        self.guard.prune(self.now);
+        self.log_summaries(false);
         let idle_limit = self.config.idle_timeout;
+        let auth_limit = self
+            .config
+            .guard
+            .auth_timeout
+            .filter(|_| self.config.password.is_some());
         let mut idle = Vec::new();
         let mut expired = Vec::new();
         for (id, conn) in self.clients.conns.iter() {
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
+                None if conn.phase != Phase::Open => {}
                 None => {
-                    if let Some(limit) = idle_limit {
-                        if conn.phase == Phase::Open && self.now - conn.last_input >= limit {
-                            idle.push(id);
-                        }
+                    // Only an unfinished line counts against the idle
+                    // timeout: quiet is not dead.
+                    let stalled = conn
+                        .line_started
+                        .zip(idle_limit)
+                        .is_some_and(|(started, limit)| self.now - started >= limit);
+                    if stalled {
+                        idle.push((id, &b"! idle timeout\n"[..], "idle timeout"));
+                    } else if auth_limit.is_some_and(|limit| {
+                        self.now - conn.accepted_at >= limit && self.chat.awaiting_password(id)
+                    }) {
+                        idle.push((id, &b"! auth timeout\n"[..], "auth timeout"));
                     }
                 }
             }
@@ -905,13 +1030,13 @@ impl EventLoop {
         for id in expired {
             self.clients.kill(id, "close timeout");
         }
-        for id in idle {
-            self.clients.send(id, b"! idle timeout\n");
+        for (id, notice, reason) in idle {
+            self.clients.send(id, notice);
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
             if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
                 self.chat.disconnect(id, None, &mut self.clients);
-                self.close_gracefully(id, "idle timeout");
+                self.close_gracefully(id, reason);
             }
         }
     }
@@ -954,6 +1079,15 @@ impl EventLoop {
         metrics::render(&self.clients.metrics, &snapshot)
     }
 
+    /// Logs a summary line for each address whose connect and disconnect
+    /// lines were left out in the window just closed (every window when
+    /// `all`).
+    fn log_summaries(&mut self, all: bool) {
+        for line in self.logs.summaries(self.now, all) {
+            info!("{line}");
+        }
+    }
+
     /// Drops the connections that ended this turn.
     fn reap_dead(&mut self) {
         for id in std::mem::take(&mut self.clients.dead) {
@@ -967,10 +1101,17 @@ impl EventLoop {
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
             }
+            self.guard.release(id);
             if !conn.refused {
                 self.clients.metrics.disconnected(conn.end_reason);
             }
-            info!("{}: disconnected ({})", conn.peer, conn.end_reason);
+            let nick = self.chat.departed_nick(id);
+            if self.logs.allow(conn.peer.ip(), self.now) {
+                match nick {
+                    Some(nick) => info!("{}: {nick} disconnected ({})", conn.peer, conn.end_reason),
+                    None => info!("{}: disconnected ({})", conn.peer, conn.end_reason),
+                }
+            }
         }
     }
 
@@ -997,6 +1138,18 @@ impl EventLoop {
             .collect();
         for id in open {
             self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
+        }
+        // Told or not, everyone is gone within the grace, whatever the close
+        // timeout: the process must exit within 5 s even if peers never
+        // read or never close.
+        let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
+        for (_, conn) in self.clients.conns.iter_mut() {
+            match &mut conn.phase {
+                Phase::Closing { deadline } | Phase::Lingering { deadline } => {
+                    *deadline = (*deadline).min(last);
+                }
+                Phase::Open | Phase::Dead => {}
+            }
         }
         self.next_timer_check = self.now;
     }

@@ -773,3 +773,57 @@ fn wrong_passwords_and_bad_lines_are_counted() {
     assert_eq!(m.get("loopchat_lines_sent_total"), 8);
     assert_eq!(m.get("loopchat_room_lines_total"), 0);
 }
+
+#[test]
+fn refusals_and_lockouts_are_counted_by_reason() {
+    let (server, metrics) = start_with_metrics(|config| {
+        config.password = Some("sesame".into());
+        config.guard.max_per_address = 2;
+        config.guard.limit_loopback = true;
+        config.guard.auth_max_failures = 2;
+    });
+    let mut first = Client::connect_raw(server.addr());
+    first.expect("* password required");
+    let mut second = Client::connect_raw(server.addr());
+    second.expect("* password required");
+    let mut third = Client::connect_raw(server.addr());
+    third.expect("! too many connections from your address");
+    third.expect_closed();
+    first.send(":auth wrong");
+    first.expect("! wrong password");
+    first.send(":auth wrong again");
+    let last = first.read_to_close();
+    assert!(
+        last.iter().any(|l| l.starts_with("! too many attempts")),
+        "{last:?}"
+    );
+    // The address is locked out now: even the right password is refused.
+    second.send(":auth sesame");
+    let last = second.read_to_close();
+    assert!(
+        last.iter().any(|l| l.starts_with("! too many attempts")),
+        "{last:?}"
+    );
+    drop((first, second, third));
+    let m = scrape_until(metrics, |m| {
+        m.get("loopchat_connections_open{transport=\"tcp\"}") == 0
+    });
+    assert_eq!(
+        m.get("loopchat_connections_refused_total{reason=\"per_address_limit\"}"),
+        1
+    );
+    assert_eq!(
+        m.get("loopchat_connections_refused_total{reason=\"server_full\"}"),
+        0
+    );
+    assert_eq!(
+        m.get("loopchat_connections_accepted_total{transport=\"tcp\"}"),
+        2
+    );
+    assert_eq!(m.get("loopchat_auth_failures_total"), 2);
+    assert_eq!(m.get("loopchat_auth_lockouts_total"), 1);
+    assert_eq!(
+        m.get("loopchat_disconnects_total{reason=\"auth_lockout\"}"),
+        2
+    );
+}

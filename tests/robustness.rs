@@ -396,11 +396,13 @@ fn sigint_closes_a_client_that_never_reads() {
 }
 
 #[test]
-fn idle_client_is_timed_out_and_announced() {
+fn unfinished_line_is_timed_out_and_announced() {
     let server = start_with(|config| config.idle_timeout = Some(Duration::from_secs(1)));
     let mut watcher = Client::named(server.addr(), "watcher");
     let mut idle = Client::named(server.addr(), "sleepy");
     watcher.skip_until("* guest2 is now known as sleepy");
+    // Only a line left unfinished counts: a quiet reader is never idle.
+    idle.send_bytes(b"half a li");
     // The watcher keeps itself alive with pings while it waits.
     let left = loop {
         watcher.send(":ping alive");
