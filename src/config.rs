@@ -2,6 +2,7 @@
 
 use crate::guard::GuardConfig;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything a [`crate::Server`] needs to know before it binds.
@@ -43,10 +44,36 @@ pub struct Config {
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
     pub handle_signals: bool,
+    /// Where to serve the chat page and WebSocket (`GET /`, `GET /ws`);
+    /// `None` turns the web address off.
+    pub web_addr: Option<SocketAddr>,
+    /// Origins allowed to open a WebSocket besides the server's own
+    /// (`http://` + the request's `Host`), e.g. `https://chat.example.org`.
+    pub web_origins: Vec<String>,
+    /// A WebSocket client silent for this long is pinged; its pong counts
+    /// as activity.
+    pub ws_ping_interval: Duration,
+    /// Listen for plain TCP line clients on `addr`. Can be turned off when
+    /// TLS is configured.
+    pub plain: bool,
+    /// Certificate chain (PEM) for TLS; with `tls_key`, the server also
+    /// listens for TLS line clients on `tls_addr`, and the web address
+    /// speaks only TLS (HTTPS and `wss://`).
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) matching `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Where TLS line clients connect, when a certificate is configured.
+    pub tls_addr: SocketAddr,
     /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
     /// its own. `None` (the default) serves none.
     pub metrics_addr: Option<SocketAddr>,
 }
+
+/// The TLS line address used when a certificate is given and no address is.
+pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:7443";
+
+/// The web address `cargo run --release` serves the chat page on.
+pub const DEFAULT_WEB_ADDR: &str = "127.0.0.1:7879";
 
 /// The address `cargo run --release` listens on.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
@@ -89,17 +116,27 @@ impl Default for Config {
             guard: GuardConfig::default(),
             read_budget_bytes: 64 * 1024,
             handle_signals: false,
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
+            web_origins: Vec::new(),
+            ws_ping_interval: Duration::from_secs(30),
+            plain: true,
+            tls_cert: None,
+            tls_key: None,
+            tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
             metrics_addr: None,
         }
     }
 }
 
 impl Config {
-    /// The default settings, listening on `127.0.0.1:0` (a free port): what
-    /// tests and the in-process load generator start from.
+    /// The default settings, listening on `127.0.0.1:0` (a free port, for
+    /// the line protocol and for the web address): what tests and the
+    /// in-process load generator start from.
     pub fn ephemeral() -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            tls_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             ..Config::default()
         }
     }

@@ -1,4 +1,5 @@
-//! One client connection: its socket, its unfinished input line, its queued
+//! One client connection: its transport (stream and codec), its unfinished
+//! input, its queued
 //! output, and where it is in its life.
 //!
 //! An idle connection holds no buffers: input is read into the server's
@@ -6,8 +7,8 @@
 //! output buffer is borrowed from a [`BufferPool`] when a line is queued and
 //! handed back once the socket has taken it all.
 
-use crate::framing::LineFramer;
-use mio::net::TcpStream;
+use crate::metrics::Standing;
+use crate::transport::{Codec, Stream};
 use mio::Interest;
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -16,6 +17,12 @@ use std::time::Instant;
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    /// Setting up its transport (an HTTP request head on the web address):
+    /// not in the chat, not counted as a client, dropped at the deadline.
+    Handshake {
+        /// When it is dropped if the transport is still not ready.
+        deadline: Instant,
+    },
     /// Reading commands; in the chat (or waiting for its password).
     Open,
     /// Out of the chat; its last lines (`* bye`, `! server full`, ...) are
@@ -38,7 +45,9 @@ impl Phase {
     /// The deadline of a closing connection.
     pub fn deadline(self) -> Option<Instant> {
         match self {
-            Phase::Closing { deadline } | Phase::Lingering { deadline } => Some(deadline),
+            Phase::Handshake { deadline }
+            | Phase::Closing { deadline }
+            | Phase::Lingering { deadline } => Some(deadline),
             Phase::Open | Phase::Dead => None,
         }
     }
@@ -47,16 +56,17 @@ impl Phase {
 /// A client connection.
 #[derive(Debug)]
 pub struct Connection {
-    /// The non-blocking socket, registered with the poller under the
+    /// The byte layer (plain TCP), registered with the poller under the
     /// connection's slab key.
-    pub socket: TcpStream,
+    pub stream: Stream,
     /// The peer's address, for logs.
     pub peer: SocketAddr,
     /// Where the connection is in its life; decides what input and output
     /// still mean for it.
     pub phase: Phase,
-    /// Splits input into lines; holds only an unfinished line.
-    pub framer: LineFramer,
+    /// Turns plaintext into lines and lines into queued bytes; holds only
+    /// unfinished input.
+    pub codec: Codec,
     /// Bytes queued for this client and not yet taken by the socket.
     pub output: OutputQueue,
     /// Set while the token is on the server's dirty list, so a connection
@@ -87,19 +97,19 @@ pub struct Connection {
     /// Why the connection ended, for the disconnect log line; set once,
     /// when it leaves the `Open` phase.
     pub end_reason: &'static str,
-    /// Turned away on arrival (server full): counted as refused, never as
-    /// a client that disconnected.
-    pub refused: bool,
+    /// Whether it counts as a client (and over which transport) or was
+    /// turned away, for the metrics.
+    pub standing: Standing,
 }
 
 impl Connection {
     /// A freshly accepted connection.
-    pub fn new(socket: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+    pub fn new(stream: Stream, codec: Codec, peer: SocketAddr, now: Instant) -> Self {
         Connection {
-            socket,
+            stream,
             peer,
             phase: Phase::Open,
-            framer: LineFramer::default(),
+            codec,
             output: OutputQueue::default(),
             queued_for_flush: false,
             queued_for_read: false,
@@ -111,8 +121,25 @@ impl Connection {
             line_started: None,
             accepted_at: now,
             end_reason: "closed",
-            refused: false,
+            standing: Standing::Pending,
         }
+    }
+
+    /// Writes queued output to the stream: one write of everything queued
+    /// (for TLS: one record per 16 KiB of it). With nothing queued, TLS
+    /// records still waiting (handshake, `close_notify`) are written.
+    pub fn write_output(&mut self) -> io::Result<usize> {
+        if self.output.is_empty() {
+            self.stream.flush()?;
+            return Ok(0);
+        }
+        self.output.write_to(&mut self.stream)
+    }
+
+    /// Whether anything waits to go out: queued lines, or TLS records
+    /// (handshake messages, encrypted lines, `close_notify`).
+    pub fn has_output(&self) -> bool {
+        !self.output.is_empty() || self.stream.wants_write()
     }
 
     /// The readiness this connection needs from the poller now.

@@ -5,8 +5,16 @@
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
 //!   output once per turn, reaps closed connections, shuts down.
 //! - [`fd_limit`]: raises the open-file limit for many clients.
-//! - [`connection`]: one client socket with its partial input line and its
-//!   queued output.
+//! - [`connection`]: one client connection: its transport, its partial input
+//!   and its queued output.
+//! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
+//!   TCP) and codec (plaintext to lines and lines to queued bytes: the line
+//!   protocol, or HTTP then WebSocket).
+//! - [`http`]: the web address: request heads (httparse), the embedded chat
+//!   page, the upgrade and the Origin rule.
+//! - [`ws`]: WebSocket frames: a streaming decoder of client frames into
+//!   lines, and the frames the server sends (one text frame per line,
+//!   encoded once per fan-out).
 //! - [`guard`]: limits across connections: per-address connection counts,
 //!   password failures and lockouts, TCP keepalive settings.
 //! - [`logsum`]: summarises per-connection log lines, so churn from one
@@ -14,6 +22,8 @@
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
+//! - [`tls`]: TLS with rustls, driven sans-IO by the loop; certificate
+//!   loading and reload; the blocking client side for the example client.
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
 //! - [`metrics`]: counters the loop keeps as plain integers, rendered in
@@ -41,12 +51,16 @@ pub mod connection;
 pub mod fd_limit;
 pub mod framing;
 pub mod guard;
+pub mod http;
 pub mod loadgen;
 pub mod logsum;
 pub mod metrics;
 pub mod metrics_http;
 pub mod protocol;
 pub mod server;
+pub mod tls;
+pub mod transport;
+pub mod ws;
 
 pub use config::Config;
 pub use server::{RunningServer, Server, ShutdownHandle};

@@ -6,10 +6,12 @@ use loopchat::config::parse_addr;
 use loopchat::guard::{GuardConfig, Keepalive};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`
+/// A line-based chat server on one thread. Try it with `nc 127.0.0.1 7878`,
+/// a browser on http://127.0.0.1:7879/
 /// or `cargo run --example client`. Log level from RUST_LOG (default info).
 #[derive(FromArgs)]
 struct Flags {
@@ -97,6 +99,44 @@ struct Flags {
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
 
+    /// where to serve the chat page and WebSocket (`GET /`, `GET /ws`), or
+    /// `off`; with --tls-cert it speaks only HTTPS and wss (default
+    /// 127.0.0.1:7879)
+    #[argh(option, default = "loopchat::config::DEFAULT_WEB_ADDR.to_string()")]
+    web_addr: String,
+
+    /// an origin allowed to open a WebSocket besides the page's own, e.g.
+    /// `https://chat.example.org`; repeat for more (default: none)
+    #[argh(option)]
+    web_origin: Vec<String>,
+
+    /// seconds a WebSocket client may stay silent before it is pinged
+    /// (default 30)
+    #[argh(option, default = "30")]
+    ws_ping_interval: u64,
+
+    /// TLS certificate chain, PEM. With --tls-key: line clients over TLS on
+    /// --tls-addr, and the web address speaks only HTTPS/wss; SIGHUP
+    /// re-reads both files (default: none, no TLS)
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+
+    /// TLS private key, PEM, matching --tls-cert (default: none)
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
+
+    /// address for line clients over TLS, used with --tls-cert
+    /// (default 127.0.0.1:7443)
+    #[argh(
+        option,
+        default = "loopchat::config::DEFAULT_TLS_ADDR.parse().expect(\"valid default\")"
+    )]
+    tls_addr: SocketAddr,
+
+    /// with TLS configured, do not listen for plain line clients on --addr
+    #[argh(switch)]
+    no_plain: bool,
+
     /// serve Prometheus metrics at http://ADDR/metrics, e.g.
     /// 127.0.0.1:9878; keep it on loopback or a private network (default:
     /// no metrics listener)
@@ -123,6 +163,18 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let web_addr = match flags.web_addr.as_str() {
+        "off" | "none" | "" => None,
+        text => {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(err) => {
+                    eprintln!("loopchat: --web-addr {text}: {err} (an address like 127.0.0.1:7879, or off)");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let config = Config {
         addr: flags.addr,
         max_clients: flags.max_clients,
@@ -145,17 +197,47 @@ fn main() -> ExitCode {
         },
         read_budget_bytes: flags.read_budget_bytes.max(1),
         handle_signals: true,
+        web_addr,
+        web_origins: flags.web_origin,
+        ws_ping_interval: Duration::from_secs(flags.ws_ping_interval.max(1)),
+        plain: !flags.no_plain,
+        tls_cert: flags.tls_cert,
+        tls_key: flags.tls_key,
+        tls_addr: flags.tls_addr,
         metrics_addr: flags.metrics_addr,
     };
+    if config.tls_cert.is_some() != config.tls_key.is_some() {
+        eprintln!("loopchat: --tls-cert and --tls-key go together");
+        return ExitCode::from(2);
+    }
+    if flags.no_plain && config.tls_cert.is_none() {
+        eprintln!("loopchat: --no-plain needs TLS (--tls-cert and --tls-key)");
+        return ExitCode::from(2);
+    }
+    let with_tls = config.tls_cert.is_some();
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
+    let web_addr_flag = flags.web_addr.clone();
+    let tls_addr_text = if with_tls {
+        format!(", TLS address {}", flags.tls_addr)
+    } else {
+        String::new()
+    };
     let server = match Server::bind(config) {
         Ok(server) => server,
+        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+            error!("cannot start: {err}");
+            return ExitCode::FAILURE;
+        }
         Err(err) => {
-            match flags.metrics_addr {
-                Some(metrics) => error!("cannot listen on {} or {metrics}: {err}", flags.addr),
-                None => error!("cannot listen on {}: {err}", flags.addr),
-            }
+            let metrics_text = flags
+                .metrics_addr
+                .map(|metrics| format!(", metrics address {metrics}"))
+                .unwrap_or_default();
+            error!(
+                "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}{metrics_text}: {err}",
+                flags.addr
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -168,6 +250,14 @@ fn main() -> ExitCode {
             ""
         }
     );
+    match server.web_addr() {
+        Some(web) if with_tls => info!("chat page on https://{web}/ (WebSocket at wss://{web}/ws)"),
+        Some(web) => info!("chat page on http://{web}/ (WebSocket at ws://{web}/ws)"),
+        None => {}
+    }
+    if let Some(tls_addr) = server.tls_addr() {
+        info!("TLS line clients on {tls_addr}");
+    }
     if let Some(metrics) = server.metrics_addr() {
         info!("metrics on http://{metrics}/metrics");
     }

@@ -25,22 +25,41 @@ pub const OPEN_FDS_REFRESH: Duration = Duration::from_secs(5);
 pub enum Transport {
     /// The line protocol over plain TCP.
     Tcp,
+    /// The line protocol over TLS.
+    Tls,
+    /// WebSocket from the web address, `ws://` or `wss://`.
+    WebSocket,
 }
 
 impl Transport {
     /// Every transport, in the order their series are rendered.
-    pub const ALL: [Transport; 1] = [Transport::Tcp];
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Tls, Transport::WebSocket];
 
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+            Transport::WebSocket => "websocket",
         }
     }
 
     fn index(self) -> usize {
         self as usize
     }
+}
+
+/// Where a connection stands, for counting: each is counted once, as
+/// accepted or as refused, and only accepted ones count as disconnects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Not yet a client: a TLS or HTTP handshake, or a page request.
+    Pending,
+    /// Counted as accepted over this transport: in the chat or asked for
+    /// the password.
+    Admitted(Transport),
+    /// Counted as refused: taking its `! server full` or the like.
+    Refused,
 }
 
 /// Why a new connection was turned away before it joined: the `reason`
@@ -68,19 +87,29 @@ impl Refusal {
     fn index(self) -> usize {
         self as usize
     }
+
+    /// `ServerFull` when `full`, else `PerAddressLimit`.
+    pub fn full_or_crowded(full: bool) -> Refusal {
+        if full {
+            Refusal::ServerFull
+        } else {
+            Refusal::PerAddressLimit
+        }
+    }
 }
 
 /// The reasons a connection ends, as the server logs them (its
 /// `end_reason`), seeded at zero so every series exists from the first
 /// scrape and `rate()` works at once. A reason not in this list is still
 /// counted, under its own label, from the first time it happens.
-pub const DISCONNECT_REASONS: [&str; 14] = [
+pub const DISCONNECT_REASONS: [&str; 15] = [
     "quit",
     "closed by peer",
     "reset by peer",
     "dead peer (timed out)",
     "read error",
     "write error",
+    "TLS error",
     "too slow",
     "idle timeout",
     "auth timeout",

@@ -19,19 +19,21 @@
 use crate::chat::{Chat, ChatEvent, ClientId, Outbox, Outcome};
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
-use crate::framing::Frame;
 use crate::guard::{self, AuthFailure, Guard};
+use crate::http::{self, Head, Route, WebRules};
 use crate::logsum::LogSummary;
-use crate::metrics::{self, Metrics, Refusal, Snapshot, Transport};
+use crate::metrics::{self, Metrics, Refusal, Snapshot, Standing, Transport};
 use crate::metrics_http::{self, Endpoint};
 use crate::protocol::{self, Command};
+use crate::tls::{CertStore, TlsSession};
+use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
 use crate::Config;
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -41,10 +43,12 @@ use std::time::{Duration, Instant};
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const WEB_LISTENER: Token = Token(usize::MAX - 3);
+const TLS_LISTENER: Token = Token(usize::MAX - 4);
 /// The metrics listener; its scrape connections take the tokens from
 /// [`FIRST_SCRAPE`] up to just below it.
-const METRICS: Token = Token(usize::MAX - 3);
-const FIRST_SCRAPE: usize = usize::MAX - 3 - metrics_http::MAX_SCRAPES;
+const METRICS: Token = Token(usize::MAX - 5);
+const FIRST_SCRAPE: usize = usize::MAX - 5 - metrics_http::MAX_SCRAPES;
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -63,12 +67,29 @@ const EVENTS_PER_TURN: usize = 1024;
 /// they fall due.
 const TIMER_TICK: Duration = Duration::from_secs(1);
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// Plain TCP line clients.
+    Line,
+    /// The web address: HTTP and WebSocket (over TLS with a certificate).
+    Web,
+    /// TLS line clients.
+    TlsLine,
+}
+
 /// A bound chat server, ready to [`run`](Server::run).
 pub struct Server {
     config: Config,
     poll: Poll,
-    listener: TcpListener,
+    listener: Option<TcpListener>,
     local_addr: SocketAddr,
+    /// The web address's listener (page and WebSocket), unless turned off.
+    web_listener: Option<TcpListener>,
+    /// The TLS line listener and the certificate (also the web address's,
+    /// which then speaks only TLS), when configured.
+    tls: Option<(TcpListener, CertStore)>,
+    tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     metrics: Option<Endpoint>,
 }
@@ -97,6 +118,8 @@ impl ShutdownHandle {
 /// shuts the server down and waits for it.
 pub struct RunningServer {
     addr: SocketAddr,
+    web_addr: Option<SocketAddr>,
+    tls_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
@@ -106,6 +129,16 @@ impl RunningServer {
     /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The web address (page and WebSocket), unless turned off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// The TLS line address, when the server has a certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// A handle that stops the server.
@@ -147,10 +180,49 @@ impl Server {
     /// [`local_addr`](Server::local_addr).
     pub fn bind(config: Config) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.addr)?;
-        let local_addr = listener.local_addr()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let store = CertStore::load(cert, key)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let mut listener = TcpListener::bind(config.tls_addr)?;
+                poll.registry()
+                    .register(&mut listener, TLS_LISTENER, Interest::READABLE)?;
+                Some((listener, store))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS needs both a certificate and a key",
+                ))
+            }
+        };
+        let tls_addr = match &tls {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let listener = if config.plain || tls.is_none() {
+            let mut listener = TcpListener::bind(config.addr)?;
+            poll.registry()
+                .register(&mut listener, LISTENER, Interest::READABLE)?;
+            Some(listener)
+        } else {
+            None
+        };
+        let local_addr = match (&listener, tls_addr) {
+            (Some(listener), _) => listener.local_addr()?,
+            (None, Some(addr)) => addr,
+            (None, None) => unreachable!("a plain listener is bound when TLS is not"),
+        };
+        let web_listener = match config.web_addr {
+            Some(addr) => {
+                let mut web = TcpListener::bind(addr)?;
+                poll.registry()
+                    .register(&mut web, WEB_LISTENER, Interest::READABLE)?;
+                Some(web)
+            }
+            None => None,
+        };
         let waker = Waker::new(poll.registry(), WAKER)?;
         let metrics = match config.metrics_addr {
             Some(addr) => Some(Endpoint::bind(
@@ -171,6 +243,9 @@ impl Server {
             poll,
             listener,
             local_addr,
+            web_listener,
+            tls,
+            tls_addr,
             shutdown,
             metrics,
         })
@@ -179,6 +254,19 @@ impl Server {
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TLS line address actually bound, when the server has a
+    /// certificate.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// The web address actually bound (page and WebSocket), unless off.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_listener
+            .as_ref()
+            .and_then(|web| web.local_addr().ok())
     }
 
     /// A handle to stop the server from another thread.
@@ -201,6 +289,8 @@ impl Server {
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
         let addr = self.local_addr;
+        let web_addr = self.web_addr();
+        let tls_addr = self.tls_addr;
         let metrics_addr = self.metrics_addr();
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
@@ -208,6 +298,8 @@ impl Server {
             .spawn(move || self.run())?;
         Ok(RunningServer {
             addr,
+            web_addr,
+            tls_addr,
             metrics_addr,
             shutdown,
             thread: Some(thread),
@@ -227,6 +319,8 @@ struct Clients {
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
+    /// The last line encoded for a non-line codec, so a fan-out encodes once.
+    encoded: EncodeCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
@@ -238,6 +332,25 @@ struct Clients {
 
 impl Outbox for Clients {
     fn send(&mut self, to: ClientId, line: &[u8]) {
+        self.queue(to, line, true);
+    }
+
+    fn note(&mut self, event: ChatEvent) {
+        match event {
+            ChatEvent::RoomLine { recipients } => {
+                self.metrics.room_lines += 1;
+                self.metrics.fanout.observe(recipients as u64);
+            }
+            ChatEvent::PrivateMessage => self.metrics.private_messages += 1,
+            ChatEvent::AuthFailure => self.metrics.auth_failures += 1,
+        }
+    }
+}
+
+impl Clients {
+    /// Queues a line (`encode`: through the recipient's codec) or bytes
+    /// already encoded for it (a WebSocket pong), under the output limit.
+    fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
@@ -248,7 +361,7 @@ impl Outbox for Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            if let Ok(written) = conn.output.write_to(&mut conn.socket) {
+            if let Ok(written) = conn.write_output() {
                 self.metrics.bytes_sent += written as u64;
             }
         }
@@ -267,25 +380,17 @@ impl Outbox for Clients {
             self.dead.push(to);
             return;
         }
-        conn.output.push(line, &mut self.pool);
-        self.metrics.lines_sent += 1;
-        self.queued_since_flush += line.len();
+        let bytes = if encode {
+            self.metrics.lines_sent += 1;
+            conn.codec.encode(line, &mut self.encoded)
+        } else {
+            line
+        };
+        conn.output.push(bytes, &mut self.pool);
+        self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
     }
 
-    fn note(&mut self, event: ChatEvent) {
-        match event {
-            ChatEvent::RoomLine { recipients } => {
-                self.metrics.room_lines += 1;
-                self.metrics.fanout.observe(recipients as u64);
-            }
-            ChatEvent::PrivateMessage => self.metrics.private_messages += 1,
-            ChatEvent::AuthFailure => self.metrics.auth_failures += 1,
-        }
-    }
-}
-
-impl Clients {
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id) {
             if !conn.queued_for_flush {
@@ -322,6 +427,22 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The web address's listener; see [`crate::http`].
+    web_listener: Option<TcpListener>,
+    /// The web listener has connections waiting.
+    web_accept_pending: bool,
+    /// Which origins may open a WebSocket.
+    web_rules: WebRules,
+    /// Set while a request is decoded when it upgraded its connection; the
+    /// codec is switched once the decoder is back in the connection.
+    upgraded: bool,
+    /// The TLS line listener, when configured.
+    tls_listener: Option<TcpListener>,
+    /// The certificate for new TLS handshakes (line and web); reloaded on
+    /// SIGHUP.
+    certs: Option<CertStore>,
+    /// The TLS listener has connections waiting.
+    tls_accept_pending: bool,
     shutdown: ShutdownHandle,
     /// Kept alive so signal handlers stay registered; `None` when the server
     /// does not handle signals.
@@ -364,14 +485,18 @@ impl EventLoop {
             config,
             poll,
             listener,
+            web_listener,
+            tls,
             shutdown,
             metrics,
             ..
         } = server;
+        let (tls_listener, certs) = tls.unzip();
         let signals = if config.handle_signals {
             let mut signals = signal_hook_mio::v1_0::Signals::new([
                 signal_hook::consts::SIGINT,
                 signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
@@ -390,6 +515,7 @@ impl EventLoop {
                 departed: Vec::new(),
                 dead: Vec::new(),
                 pool: BufferPool::default(),
+                encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
                 metrics: Metrics::default(),
@@ -397,9 +523,19 @@ impl EventLoop {
             metrics_endpoint: metrics,
             metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            web_rules: WebRules {
+                allowed_origins: config.web_origins.clone(),
+                tls: certs.is_some(),
+            },
+            web_listener,
+            web_accept_pending: false,
+            upgraded: false,
             config,
             poll,
-            listener: Some(listener),
+            listener,
+            tls_listener,
+            certs,
+            tls_accept_pending: false,
             shutdown,
             signals,
             to_read: Vec::new(),
@@ -426,6 +562,8 @@ impl EventLoop {
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
+                    WEB_LISTENER => self.web_accept_pending = true,
+                    TLS_LISTENER => self.tls_accept_pending = true,
                     WAKER => {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
@@ -446,14 +584,20 @@ impl EventLoop {
                             conn.queued_for_read = true;
                             self.to_read.push(id);
                         }
-                        if event.is_writable() && !conn.output.is_empty() {
+                        if event.is_writable() && conn.has_output() {
                             self.clients.mark_dirty(id);
                         }
                     }
                 }
             }
             if self.accept_pending && !self.shutting_down {
-                self.accept_connections();
+                self.accept_connections(Listener::Line);
+            }
+            if self.web_accept_pending && !self.shutting_down {
+                self.accept_connections(Listener::Web);
+            }
+            if self.tls_accept_pending && !self.shutting_down {
+                self.accept_connections(Listener::TlsLine);
             }
             if self.metrics_accept_pending {
                 self.accept_scrapes();
@@ -480,8 +624,10 @@ impl EventLoop {
     /// Zero while work is left over from the last turn, else until the next
     /// timer check.
     fn poll_timeout(&self) -> Option<Duration> {
+        let accept_pending =
+            self.accept_pending || self.web_accept_pending || self.tls_accept_pending;
         if !self.to_read.is_empty()
-            || (self.accept_pending && self.accept_retry_at.is_none())
+            || (accept_pending && self.accept_retry_at.is_none())
             || self.metrics_accept_pending
         {
             return Some(Duration::ZERO);
@@ -501,6 +647,10 @@ impl EventLoop {
         };
         let received: Vec<i32> = signals.pending().collect();
         for signal in received {
+            if signal == signal_hook::consts::SIGHUP {
+                self.reload_certificate();
+                continue;
+            }
             let name = if signal == signal_hook::consts::SIGINT {
                 "SIGINT"
             } else {
@@ -518,11 +668,24 @@ impl EventLoop {
         }
     }
 
+    /// Re-reads the certificate and key: new handshakes get the new
+    /// certificate, connected clients keep their sessions, and a broken file
+    /// keeps the old certificate.
+    fn reload_certificate(&mut self) {
+        match self.certs.as_mut() {
+            None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
+            Some(certs) => match certs.reload() {
+                Ok(()) => info!("SIGHUP: TLS certificate reloaded; new connections get it"),
+                Err(err) => warn!("SIGHUP: keeping the old TLS certificate: {err}"),
+            },
+        }
+    }
+
     /// Accepts until the backlog is empty, the per-turn cap is reached, or
     /// accepting fails for lack of resources (then it is retried on a timer:
     /// with edge-triggered readiness no new event would come for the
     /// connections already waiting).
-    fn accept_connections(&mut self) {
+    fn accept_connections(&mut self, from: Listener) {
         if let Some(retry_at) = self.accept_retry_at {
             if self.now < retry_at {
                 return;
@@ -530,7 +693,12 @@ impl EventLoop {
             self.accept_retry_at = None;
         }
         for _ in 0..ACCEPTS_PER_TURN {
-            let Some(listener) = self.listener.as_ref() else {
+            let listener = match from {
+                Listener::Line => self.listener.as_ref(),
+                Listener::Web => self.web_listener.as_ref(),
+                Listener::TlsLine => self.tls_listener.as_ref(),
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -538,10 +706,18 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    self.add_connection(socket, peer)
+                    match from {
+                        Listener::Line => self.add_connection(socket, peer),
+                        Listener::Web => self.add_web_connection(socket, peer),
+                        Listener::TlsLine => self.add_tls_connection(socket, peer),
+                    }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.accept_pending = false;
+                    match from {
+                        Listener::Line => self.accept_pending = false,
+                        Listener::Web => self.web_accept_pending = false,
+                        Listener::TlsLine => self.tls_accept_pending = false,
+                    }
                     return;
                 }
                 Err(err)
@@ -592,7 +768,7 @@ impl EventLoop {
         let lingering = self.clients.conns.len().saturating_sub(self.open_count);
         if (full || crowded) && lingering >= REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
-            self.clients.metrics.refused(refused_why);
+            self.count_refused(None, refused_why);
             if let Ok(written) = socket.write(refusal) {
                 self.clients.metrics.bytes_sent += written as u64;
                 self.clients.metrics.lines_sent += u64::from(written == refusal.len());
@@ -612,7 +788,8 @@ impl EventLoop {
             self.guard.release(id);
             return;
         }
-        let conn = entry.insert(Connection::new(socket, peer, self.now));
+        let stream = Stream::plain(socket);
+        let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
         if full || crowded {
             if self.logs.allow(peer.ip(), self.now) {
                 info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
@@ -620,16 +797,15 @@ impl EventLoop {
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
             conn.end_reason = reason;
-            conn.refused = true;
             conn.output.push(refusal, &mut self.clients.pool);
-            self.clients.metrics.refused(refused_why);
             self.clients.metrics.lines_sent += 1;
+            self.count_refused(Some(id), refused_why);
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
             return;
         }
         self.open_count += 1;
-        self.clients.metrics.accepted(Transport::Tcp);
+        self.count_accepted(id, Transport::Tcp);
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -645,6 +821,248 @@ impl EventLoop {
         }
         if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
             self.flush_dirty();
+        }
+    }
+
+    /// A line client on the TLS address: it handshakes first, within the
+    /// close timeout, and joins the chat (counting as a client) once the
+    /// handshake is done; see [`Self::after_tls_read`].
+    fn add_tls_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            self.count_refused(None, Refusal::full_or_crowded(over));
+            // Before a handshake there is no way to say why: just closed.
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: TLS connection refused ({why})");
+            }
+            return;
+        }
+        let Some(stream) = self.tls_stream(socket, peer) else {
+            self.guard.release(id);
+            return;
+        };
+        self.add_handshaking(stream, Codec::default(), peer, "TLS handshake timeout");
+    }
+
+    /// A TLS stream with the current certificate, or `None` (logged).
+    fn tls_stream(&self, socket: mio::net::TcpStream, peer: SocketAddr) -> Option<Stream> {
+        let certs = self.certs.as_ref()?;
+        match TlsSession::new(certs.config()) {
+            Ok(session) => Some(Stream::tls(socket, session)),
+            Err(err) => {
+                warn!("{peer}: cannot start TLS: {err}");
+                None
+            }
+        }
+    }
+
+    /// Registers a connection that must finish a handshake (TLS, HTTP)
+    /// within the close timeout before it counts as a client.
+    fn add_handshaking(
+        &mut self,
+        mut stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        timeout_reason: &'static str,
+    ) {
+        // The caller has admitted it under the slab key this entry gets.
+        let entry = self.clients.conns.vacant_entry();
+        let id = entry.key();
+        if let Err(err) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(id), Interest::READABLE)
+        {
+            warn!("{peer}: cannot register: {err}");
+            self.guard.release(id);
+            return;
+        }
+        let deadline = self.now + self.config.close_timeout;
+        let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
+        conn.phase = Phase::Handshake { deadline };
+        conn.end_reason = timeout_reason;
+        conn.queued_for_read = true;
+        self.to_read.push(id);
+        self.next_timer_check = self.next_timer_check.min(deadline);
+    }
+
+    /// After TLS input: a finished handshake lets a line client into the
+    /// chat, and handshake records to answer are flushed this turn.
+    fn after_tls_read(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Some(tls) = conn.stream.tls_session() else {
+            return;
+        };
+        let established = tls.take_established();
+        if tls.wants_write() || established {
+            self.clients.mark_dirty(id);
+        }
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        if !established {
+            return;
+        }
+        debug!("{}: TLS handshake done", conn.peer);
+        if !matches!(conn.phase, Phase::Handshake { .. })
+            || !matches!(conn.codec.decoder, Decoder::Line(_))
+        {
+            // A web connection goes on to its request head.
+            return;
+        }
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        let peer = conn.peer;
+        if self.open_count > self.config.max_clients {
+            if self.logs.allow(peer.ip(), self.now) {
+                info!(
+                    "{peer}: rejected (server full, {} clients)",
+                    self.open_count - 1
+                );
+            }
+            self.queue_last_line(id, b"! server full\n", "server full");
+            self.count_refused(Some(id), Refusal::ServerFull);
+            return;
+        }
+        self.count_accepted(id, Transport::Tls);
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected over TLS as {nick}"),
+                None => info!("{peer}: connected over TLS, password required"),
+            }
+        }
+    }
+
+    /// A connection on the web address: it sends an HTTP request head first,
+    /// within the close timeout, and counts as a client only once upgraded.
+    fn add_web_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
+        if let Err(err) = socket.set_nodelay(true) {
+            debug!("{peer}: TCP_NODELAY: {err}");
+        }
+        if let Some(keepalive) = &self.config.guard.keepalive {
+            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+                debug!("{peer}: TCP keepalive: {err}");
+            }
+        }
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        if over || !self.guard.admit(id, peer.ip()) {
+            self.count_refused(None, Refusal::full_or_crowded(over));
+            // Best effort, and no lingering: a page or upgrade refused.
+            // (Over TLS a plain answer would only be a bad record.)
+            let mut socket = socket;
+            if self.certs.is_none() {
+                let _ = socket.write(http::UNAVAILABLE);
+            }
+            if self.logs.allow(peer.ip(), self.now) {
+                let why = if over {
+                    "server full"
+                } else {
+                    "too many from address"
+                };
+                info!("{peer}: web connection refused ({why})");
+            }
+            return;
+        }
+        // With a certificate the web address speaks only TLS (HTTPS, wss).
+        let stream = if self.certs.is_some() {
+            match self.tls_stream(socket, peer) {
+                Some(stream) => stream,
+                None => {
+                    self.guard.release(id);
+                    return;
+                }
+            }
+        } else {
+            Stream::plain(socket)
+        };
+        self.add_handshaking(stream, Codec::http(), peer, "request head timeout");
+    }
+
+    /// Answers a request head: the page or an error (then the connection
+    /// closes), or the upgrade to a WebSocket.
+    fn run_request(&mut self, id: ClientId, head: &Head) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let Phase::Handshake { deadline } = conn.phase else {
+            return;
+        };
+        let (response, upgrade) = match head {
+            Head::Request(request) => match self.web_rules.route(request) {
+                Route::Respond(response) => (response, false),
+                Route::Upgrade(response) => (response, true),
+            },
+            Head::Refused(status) => (http::refusal(*status), false),
+        };
+        if let Head::Request(request) = head {
+            debug!(
+                "{}: {} {} -> {}",
+                conn.peer,
+                request.method,
+                request.path,
+                String::from_utf8_lossy(&response[9..12])
+            );
+        }
+        conn.output.push(&response, &mut self.clients.pool);
+        if upgrade {
+            self.upgraded = true;
+        } else {
+            conn.phase = Phase::Closing { deadline };
+            conn.end_reason = "http response sent";
+        }
+        self.clients.mark_dirty(id);
+    }
+
+    /// The upgrade was answered: the connection speaks WebSocket from now
+    /// on and joins the chat like a TCP client (or hears `! server full`).
+    fn start_websocket(&mut self, id: ClientId, rest: &[u8]) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.codec = Codec::websocket();
+        conn.phase = Phase::Open;
+        conn.end_reason = "closed";
+        self.open_count += 1;
+        if self.open_count > self.config.max_clients {
+            info!(
+                "{}: WebSocket rejected, server full ({} clients)",
+                conn.peer,
+                self.open_count - 1
+            );
+            self.queue_last_line(id, b"! server full\n", "server full");
+            self.count_refused(Some(id), Refusal::ServerFull);
+            return;
+        }
+        let peer = conn.peer;
+        self.count_accepted(id, Transport::WebSocket);
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match self.chat.nick(id) {
+                Some(nick) => info!("{peer}: connected as {nick} (WebSocket)"),
+                None => info!("{peer}: connected (WebSocket), password required"),
+            }
+        }
+        if !rest.is_empty() {
+            self.run_input(id, rest);
         }
     }
 
@@ -687,7 +1105,15 @@ impl EventLoop {
                 return false;
             }
             let want = budget.min(scratch.len());
-            match conn.socket.read(&mut scratch[..want]) {
+            let result = conn.stream.read(&mut scratch[..want]);
+            let is_tls = conn.stream.tls_session().is_some();
+            if is_tls {
+                self.after_tls_read(id);
+            }
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return false;
+            };
+            match result {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
@@ -696,15 +1122,17 @@ impl EventLoop {
                 Ok(n) => {
                     conn.last_input = self.now;
                     self.clients.metrics.bytes_received += n as u64;
-                    if conn.phase == Phase::Open {
+                    if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
                         self.run_input(id, &scratch[..n]);
                     }
                     // A short read emptied the socket and the next byte to
                     // arrive raises a new edge, so the WouldBlock read is
                     // saved, unless the FIN already arrived: no edge follows
                     // that, so read on to the end of the stream.
+                    // TLS decrypts record by record: a short read says
+                    // nothing about the socket, so read on to WouldBlock.
                     let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
-                    if n < want && !hangup_seen {
+                    if n < want && !hangup_seen && !is_tls {
                         return false;
                     }
                     budget -= n;
@@ -714,6 +1142,16 @@ impl EventLoop {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
+                    // Not TLS, a bad record, a failed handshake: the alert
+                    // has been sent; this connection only is closed.
+                    let peer = conn.peer;
+                    if self.logs.allow(peer.ip(), self.now) {
+                        info!("{peer}: TLS error: {err}");
+                    }
+                    self.clients.kill(id, "TLS error");
+                    return false;
+                }
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
                     let reason = match err.kind() {
@@ -734,34 +1172,62 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let mut framer = std::mem::take(&mut conn.framer);
+        // The decoder is held here while its inputs run; the encoder stays
+        // in the connection, so replies to this client are encoded as usual.
+        let mut decoder = std::mem::take(&mut conn.codec.decoder);
         let mut finished = false;
-        framer.feed(input, self.config.max_line_bytes, |frame| {
+        decoder.decode(input, self.config.max_line_bytes, |input| {
             finished = true;
-            self.run_frame(id, frame)
+            self.run_frame(id, input)
         });
-        if let Some(conn) = self.clients.conns.get_mut(id) {
-            // The idle clock runs from the first byte of an unfinished
-            // line; more bytes of it do not reset it.
-            conn.line_started = match (framer.mid_line(), conn.line_started) {
-                (false, _) => None,
-                (true, Some(started)) if !finished => Some(started),
-                (true, _) => Some(self.now),
+        let upgraded = std::mem::take(&mut self.upgraded);
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // The idle clock runs from the first byte of an unfinished line;
+        // more bytes of it do not reset it.
+        conn.line_started = match (decoder.mid_line(), conn.line_started) {
+            (false, _) => None,
+            (true, Some(started)) if !finished => Some(started),
+            (true, _) => Some(self.now),
+        };
+        conn.codec.decoder = decoder;
+        if upgraded {
+            let rest = match &mut conn.codec.decoder {
+                Decoder::Http(reader) => reader.take_rest(),
+                _ => Vec::new(),
             };
-            conn.framer = framer;
+            self.start_websocket(id, &rest);
         }
     }
 
-    fn run_frame(&mut self, id: ClientId, frame: Frame<'_>) {
-        if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Open) {
+    fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
+        let phase = self.clients.conns.get(id).map(|c| c.phase);
+        if let Input::Request(head) = input {
+            self.run_request(id, head);
             return;
         }
-        if !matches!(frame, Frame::Line([])) {
+        if phase != Some(Phase::Open) {
+            return;
+        }
+        if matches!(input, Input::TooLong) || matches!(input, Input::Line(line) if !line.is_empty())
+        {
             self.clients.metrics.lines_received += 1;
         }
-        match frame {
-            Frame::Line([]) => {}
-            Frame::Line(bytes) => match std::str::from_utf8(bytes) {
+        match input {
+            Input::Request(_) => {}
+            Input::Reply(bytes) => self.clients.queue(id, bytes, false),
+            Input::Close { code, reason } => {
+                self.chat.disconnect(id, None, &mut self.clients);
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.codec
+                        .encoder
+                        .close_with(code, &mut conn.output, &mut self.clients.pool);
+                }
+                self.close_gracefully(id, reason);
+            }
+            Input::Line([]) => {}
+            Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     let auth = self.chat.awaiting_password(id)
                         && matches!(protocol::parse(line), Command::Auth(_));
@@ -784,7 +1250,7 @@ impl EventLoop {
                 }
                 Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
             },
-            Frame::TooLong => {
+            Input::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
@@ -858,6 +1324,7 @@ impl EventLoop {
                 }
             }
             Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
+            Phase::Handshake { .. } => self.clients.kill(id, "closed by peer"),
             Phase::Closing { .. } | Phase::Dead => {}
         }
     }
@@ -875,6 +1342,10 @@ impl EventLoop {
         let deadline = self.now + self.config.close_timeout;
         conn.phase = Phase::Closing { deadline };
         conn.end_reason = reason;
+        // A WebSocket ends with a close frame after its last line.
+        conn.codec
+            .encoder
+            .close(reason, &mut conn.output, &mut self.clients.pool);
         self.next_timer_check = self.next_timer_check.min(deadline);
         self.clients.mark_dirty(id);
     }
@@ -885,7 +1356,8 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        conn.output.push(line, &mut self.clients.pool);
+        let bytes = conn.codec.encode(line, &mut self.clients.encoded);
+        conn.output.push(bytes, &mut self.clients.pool);
         self.clients.metrics.lines_sent += 1;
         self.close_gracefully(id, reason);
     }
@@ -923,8 +1395,11 @@ impl EventLoop {
         if conn.phase == Phase::Dead || conn.write_failed {
             return;
         }
-        if !conn.output.is_empty() {
-            match conn.output.write_to(&mut conn.socket) {
+        loop {
+            if !conn.has_output() {
+                break;
+            }
+            match conn.write_output() {
                 Ok(written) => clients.metrics.bytes_sent += written as u64,
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -950,14 +1425,29 @@ impl EventLoop {
                     return;
                 }
             }
+            // A closing TLS connection ends its session with close_notify
+            // once every byte it is owed has gone to rustls.
+            let closing = matches!(conn.phase, Phase::Closing { .. });
+            if !(closing
+                && conn.output.is_empty()
+                && conn
+                    .stream
+                    .tls_session()
+                    .is_some_and(|t| !t.is_handshaking() && t.close()))
+            {
+                break;
+            }
         }
-        let drained = conn.output.is_empty();
+        let drained = !conn.has_output();
+        let handshaking = conn.stream.tls_handshaking();
         if drained {
             conn.output.release(&mut clients.pool);
+        }
+        if drained && !handshaking {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
-                let _ = conn.socket.shutdown(Shutdown::Write);
+                let _ = conn.stream.shutdown_write();
                 conn.phase = Phase::Lingering { deadline };
                 if conn.read_closed {
                     let reason = conn.end_reason;
@@ -976,7 +1466,7 @@ impl EventLoop {
             if let Err(err) = self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(id), interest)
+                .reregister(&mut conn.stream, Token(id), interest)
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
@@ -999,7 +1489,28 @@ impl EventLoop {
             .filter(|_| self.config.password.is_some());
         let mut idle = Vec::new();
         let mut expired = Vec::new();
-        for (id, conn) in self.clients.conns.iter() {
+        let mut pinged = Vec::new();
+        for (id, conn) in self.clients.conns.iter_mut() {
+            if conn.phase == Phase::Open {
+                let silent = conn.codec.encoder.ping_if_silent(
+                    self.now,
+                    conn.last_input,
+                    self.config.ws_ping_interval,
+                );
+                if let Some(ping) = silent {
+                    // Straight to the socket when nothing else waits: an
+                    // idle client's ping should not take a pooled buffer.
+                    let written = if conn.output.is_empty() {
+                        conn.stream.write(&ping).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if written < ping.len() {
+                        conn.output.push(&ping[written..], &mut self.clients.pool);
+                        pinged.push(id);
+                    }
+                }
+            }
             match conn.phase.deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
@@ -1027,8 +1538,23 @@ impl EventLoop {
             }
         }
         self.next_timer_check = next_check;
+        for id in pinged {
+            self.clients.mark_dirty(id);
+        }
         for id in expired {
-            self.clients.kill(id, "close timeout");
+            let reason = match self.clients.conns.get(id) {
+                Some(conn) if conn.stream.tls_handshaking() => {
+                    if self.logs.allow(conn.peer.ip(), self.now) {
+                        info!(
+                            "{}: TLS handshake not done within the close timeout",
+                            conn.peer
+                        );
+                    }
+                    "TLS handshake timeout"
+                }
+                _ => "close timeout",
+            };
+            self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
             self.clients.send(id, notice);
@@ -1039,6 +1565,22 @@ impl EventLoop {
                 self.close_gracefully(id, reason);
             }
         }
+    }
+
+    /// Counts a connection as a client over `transport`.
+    fn count_accepted(&mut self, id: ClientId, transport: Transport) {
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            conn.standing = Standing::Admitted(transport);
+            self.clients.metrics.accepted(transport);
+        }
+    }
+
+    /// Counts a connection turned away (`None`: closed without a slot).
+    fn count_refused(&mut self, id: Option<ClientId>, why: Refusal) {
+        if let Some(conn) = id.and_then(|id| self.clients.conns.get_mut(id)) {
+            conn.standing = Standing::Refused;
+        }
+        self.clients.metrics.refused(why);
     }
 
     /// Accepts waiting scrapers on the metrics listener.
@@ -1072,8 +1614,10 @@ impl EventLoop {
             let queued = conn.output.len() as u64;
             snapshot.output_queued_bytes += queued;
             snapshot.output_queued_max_bytes = snapshot.output_queued_max_bytes.max(queued);
-            if !conn.refused && conn.phase != Phase::Dead {
-                snapshot.count_open(Transport::Tcp);
+            if let (Standing::Admitted(transport), false) =
+                (conn.standing, conn.phase == Phase::Dead)
+            {
+                snapshot.count_open(transport);
             }
         }
         metrics::render(&self.clients.metrics, &snapshot)
@@ -1095,14 +1639,14 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
-            let _ = self.poll.registry().deregister(&mut conn.socket);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
             }
             self.guard.release(id);
-            if !conn.refused {
+            if let Standing::Admitted(_) = conn.standing {
                 self.clients.metrics.disconnected(conn.end_reason);
             }
             let nick = self.chat.departed_nick(id);
@@ -1129,6 +1673,22 @@ impl EventLoop {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        if let Some(mut listener) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let handshakes: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| matches!(conn.phase, Phase::Handshake { .. }))
+            .map(|(id, _)| id)
+            .collect();
+        for id in handshakes {
+            self.clients.kill(id, "server shutdown");
+        }
         let open: Vec<ClientId> = self
             .clients
             .conns
@@ -1145,7 +1705,9 @@ impl EventLoop {
         let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
         for (_, conn) in self.clients.conns.iter_mut() {
             match &mut conn.phase {
-                Phase::Closing { deadline } | Phase::Lingering { deadline } => {
+                Phase::Handshake { deadline }
+                | Phase::Closing { deadline }
+                | Phase::Lingering { deadline } => {
                     *deadline = (*deadline).min(last);
                 }
                 Phase::Open | Phase::Dead => {}

@@ -7,6 +7,8 @@
 //! Every wait is bounded: a client that hangs is killed and the test fails
 //! with what it printed so far.
 
+mod common;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -699,6 +701,67 @@ fn password_protected_server() {
     );
     bob.expect("the chat line", |l| l.ends_with(": hi"));
     stop(server, bob);
+}
+
+#[test]
+fn tls_with_a_ca_file_chats() {
+    let pki = common::tls::TestPki::new();
+    let server = common::start_with(|config| {
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+    });
+    let (mut bob, _) = Peer::welcomed(server.addr());
+    let tls_port = server.tls_addr().expect("TLS address").port();
+    let addr_arg = format!("localhost:{tls_port}");
+    let ca = pki.ca_file.display().to_string();
+
+    let output = Client::run(&["--tls", "--ca", &ca, "--addr", &addr_arg], "over tls\n");
+
+    assert_clean_exit(&output);
+    let welcome = output
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("* welcome "))
+        .unwrap_or_else(|| panic!("no welcome\n{}", output.describe()))
+        .to_string();
+    let expected = format!("{welcome}: over tls");
+    bob.expect(&expected, |l| l == expected);
+    stop(server, bob);
+}
+
+#[test]
+fn tls_with_an_untrusted_certificate_is_a_one_line_error() {
+    let pki = common::tls::TestPki::new();
+    let server = common::start_with(|config| {
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+    });
+    let tls_port = server.tls_addr().expect("TLS address").port();
+    let addr_arg = format!("localhost:{tls_port}");
+    // The system's roots do not know the test CA; neither does a CA file
+    // naming another one.
+    let other = common::tls::TestPki::new();
+    let other_ca = other.ca_file.display().to_string();
+    for args in [
+        vec!["--tls", "--addr", &addr_arg],
+        vec!["--tls", "--ca", &other_ca, "--addr", &addr_arg],
+    ] {
+        let output = Client::run(&args, "never sent\n");
+        assert_eq!(output.status.code(), Some(2), "{}", output.describe());
+        assert!(
+            output.stderr.contains("invalid peer certificate"),
+            "{}",
+            output.describe()
+        );
+        assert_eq!(
+            output.stderr.trim_end().lines().count(),
+            1,
+            "{}",
+            output.describe()
+        );
+        assert!(!output.stderr.contains("panicked"), "{}", output.describe());
+        assert!(output.stdout.is_empty(), "{}", output.describe());
+    }
 }
 
 #[test]

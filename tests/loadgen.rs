@@ -2,6 +2,8 @@
 //! client connects, messages flow, nothing is lost. No timing thresholds:
 //! this machine may be busy, correctness must not depend on it.
 
+mod common;
+
 use loopchat::loadgen::{self, Mode, Options, Report};
 
 fn run(flags: &[&str]) -> Report {
@@ -105,4 +107,36 @@ fn unreachable_server_fails_cleanly() {
     assert_eq!(r.connected, 0);
     assert_eq!(r.connect_failed, 3, "{}", r.to_text());
     assert!(!r.ok());
+}
+
+#[test]
+fn websocket_mode_delivers_everything() {
+    let r = run(&["--ws", "--clients", "10", "--flood", "4", "--duration", "1"]);
+    assert_clean(&r, 10);
+    // Totals, not the window: a starved machine may pause a whole second.
+    assert!(r.sent_total > 0, "{}", r.to_text());
+    assert_eq!(r.delivered_total, r.sent_total * 9, "{}", r.to_text());
+    let r = run(&["--ws", "--clients", "12", "--rate", "5", "--duration", "1"]);
+    assert_clean(&r, 12);
+    assert_eq!(r.delivered_total, r.sent_total * 11, "{}", r.to_text());
+}
+
+#[test]
+fn tls_mode_delivers_everything_over_tls_and_wss() {
+    let pki = common::tls::TestPki::new();
+    let cert = pki.cert_file.display().to_string();
+    let key = pki.key_file.display().to_string();
+    let ca = pki.ca_file.display().to_string();
+    let tls = ["--tls", "--tls-cert", &cert, "--tls-key", &key, "--ca", &ca];
+    let mut flags = tls.to_vec();
+    flags.extend(["--clients", "10", "--flood", "4", "--duration", "1"]);
+    let r = run(&flags);
+    assert_clean(&r, 10);
+    assert!(r.delivered_window > 0, "{}", r.to_text());
+    assert_eq!(r.delivered_total, r.sent_total * 9, "{}", r.to_text());
+    let mut flags = tls.to_vec();
+    flags.extend(["--ws", "--clients", "8", "--rate", "5", "--duration", "1"]);
+    let r = run(&flags);
+    assert_clean(&r, 8);
+    assert_eq!(r.delivered_total, r.sent_total * 7, "{}", r.to_text());
 }

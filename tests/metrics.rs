@@ -4,7 +4,9 @@
 //! `process_*` metrics describe the server's own process.
 
 mod common;
+mod ws_support;
 
+use common::tls::{TestPki, TlsClient};
 use common::*;
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -826,4 +828,59 @@ fn refusals_and_lockouts_are_counted_by_reason() {
         m.get("loopchat_disconnects_total{reason=\"auth_lockout\"}"),
         2
     );
+}
+
+#[test]
+fn each_transport_is_counted_apart() {
+    // Plain TCP and WebSocket on one server; a page load is not a client.
+    let (server, metrics) = start_with_metrics(|_| {});
+    let web = server.web_addr().expect("the web address");
+    let mut tcp = Client::connect(server.addr());
+    let page = ws_support::http_response(web, &format!("GET / HTTP/1.1\r\nHost: {web}\r\n\r\n"));
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    let mut ws = ws_support::RawWs::connect(web);
+    ws.send("hello from a browser");
+    tcp.skip_until(&format!("{}: hello from a browser", ws.nick));
+    let m = Metrics(samples(&scrape(metrics)));
+    assert_eq!(m.get("loopchat_connections_open{transport=\"tcp\"}"), 1);
+    assert_eq!(
+        m.get("loopchat_connections_open{transport=\"websocket\"}"),
+        1
+    );
+    assert_eq!(m.get("loopchat_connections_open{transport=\"tls\"}"), 0);
+    assert_eq!(
+        m.get("loopchat_connections_accepted_total{transport=\"websocket\"}"),
+        1
+    );
+    assert_eq!(m.get("loopchat_room_lines_total"), 1);
+    ws.send(":quit");
+    assert_eq!(ws.text(), "* bye");
+    ws.expect_close(1000);
+    let m = scrape_until(metrics, |m| {
+        m.get("loopchat_connections_open{transport=\"websocket\"}") == 0
+    });
+    assert_eq!(m.get("loopchat_disconnects_total{reason=\"quit\"}"), 1);
+    assert_eq!(
+        m.get("loopchat_connections_accepted_total{transport=\"tcp\"}"),
+        1
+    );
+    promtool_check(&scrape(metrics));
+
+    // TLS line clients on a server with a certificate.
+    let pki = TestPki::new();
+    let (server, metrics) = start_with_metrics(|config| {
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+        config.web_addr = None;
+    });
+    let mut tls = TlsClient::connect(server.tls_addr().expect("a TLS address"), &pki);
+    tls.sync();
+    let m = Metrics(samples(&scrape(metrics)));
+    assert_eq!(m.get("loopchat_connections_open{transport=\"tls\"}"), 1);
+    assert_eq!(
+        m.get("loopchat_connections_accepted_total{transport=\"tls\"}"),
+        1
+    );
+    assert_eq!(m.get("loopchat_connections_open{transport=\"tcp\"}"), 0);
+    assert_eq!(m.get("loopchat_lines_received_total"), 1);
 }

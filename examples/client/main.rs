@@ -18,13 +18,16 @@
 //! cargo run --example client -- --nick alice            # a person
 //! printf 'hi all\n' | cargo run --example client        # a script
 //! LOOPCHAT_PASSWORD=secret cargo run --example client   # a server with a password
+//! cargo run --example client -- --tls --addr chat.example.org:7443   # TLS, system roots
+//! cargo run --example client -- --tls --ca cert.pem     # TLS, a private or self-signed cert
 //! ```
 //!
 //! # Layout
 //!
 //! - `main.rs`: flags, choosing the mode, the first connection.
 //! - [`net`]: the one thread that owns the connection (reads, writes,
-//!   reconnects); where a TLS stream slots in.
+//!   reconnects); with `--tls` it wraps each connection in
+//!   `loopchat::tls::connect_client`.
 //! - [`plain`]: the line mode.
 //! - [`tui`]: the full-screen mode's event loop and terminal handling;
 //!   [`state`] what it knows about the chat, [`editor`] the input line,
@@ -38,7 +41,8 @@
 //! - 1: the server closed or vanished without a `* bye` to our `:quit`
 //!   (including `! server full`, `! too many attempts`, a wrong
 //!   `--password`, shutdown), or did not answer in time.
-//! - 2: the server could not be reached, or a flag was invalid.
+//! - 2: the server could not be reached, its certificate was refused
+//!   (`--tls`), or a flag was invalid.
 
 mod editor;
 mod net;
@@ -70,9 +74,10 @@ pub const KEEPALIVE_PONG: &str = "* pong keepalive";
 /// itself.
 #[derive(FromArgs)]
 struct Args {
-    /// server address, HOST:PORT (default: 127.0.0.1:7878)
-    #[argh(option, default = "String::from(loopchat::config::DEFAULT_ADDR)")]
-    addr: String,
+    /// server address, HOST:PORT (default: 127.0.0.1:7878, or
+    /// 127.0.0.1:7443 with --tls)
+    #[argh(option)]
+    addr: Option<String>,
 
     /// nick to take once welcomed, sent as `:nick NAME` before any line from
     /// stdin (default: none, keep the guestN nick the server assigns)
@@ -101,6 +106,16 @@ struct Args {
     /// with backoff (default: reconnect)
     #[argh(switch)]
     no_reconnect: bool,
+
+    /// connect with TLS, verifying that the server's certificate is valid
+    /// for HOST (against the system's trusted roots, or --ca)
+    #[argh(switch)]
+    tls: bool,
+
+    /// with --tls: trust the certificates in this PEM file instead of the
+    /// system's roots (a private CA or a self-signed server certificate)
+    #[argh(option)]
+    ca: Option<std::path::PathBuf>,
 
     /// full screen: do not capture the mouse (the wheel then no longer
     /// scrolls, but the terminal's own text selection works without Shift)
@@ -146,8 +161,28 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_USAGE);
     }
+    if args.ca.is_some() && !args.tls {
+        let _ = writeln!(io::stderr(), "--ca needs --tls");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    if args.tls {
+        match loopchat::tls::client_config(args.ca.as_deref()) {
+            Ok(config) => net::use_tls(config),
+            Err(e) => {
+                let _ = writeln!(io::stderr(), "{e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
+    let addr = args.addr.unwrap_or_else(|| {
+        String::from(if args.tls {
+            loopchat::config::DEFAULT_TLS_ADDR
+        } else {
+            loopchat::config::DEFAULT_ADDR
+        })
+    });
     let options = Options {
-        addr: args.addr,
+        addr,
         nick: args.nick,
         password,
         keepalive: (args.keepalive > 0).then(|| Duration::from_secs(args.keepalive)),
@@ -159,6 +194,12 @@ fn main() -> ExitCode {
     // connect" is an ordinary message with an ordinary exit status.
     let connection = match net::connect(&options.addr) {
         Ok(connection) => connection,
+        // The TLS handshake failed (a refused certificate, not TLS): the
+        // server is there, so no hint about starting it.
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let _ = writeln!(io::stderr(), "{}: {e}", options.addr);
+            return ExitCode::from(EXIT_UNREACHABLE);
+        }
         Err(e) => {
             let _ = writeln!(
                 io::stderr(),

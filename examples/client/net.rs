@@ -13,6 +13,7 @@
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,16 @@ const BACKOFF: [u64; 6] = [1, 2, 4, 8, 15, 30];
 pub trait ChatStream: Read + Write + Send {}
 impl<T: Read + Write + Send> ChatStream for T {}
 
+/// With `--tls`: the configuration every connection (and reconnection)
+/// uses; see [`use_tls`].
+static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// Makes [`connect`] speak TLS, verifying the server's certificate for the
+/// host part of the address.
+pub fn use_tls(config: Arc<rustls::ClientConfig>) {
+    let _ = TLS.set(config);
+}
+
 /// A connected stream and the address to show for it.
 pub struct Connection {
     pub stream: Box<dyn ChatStream>,
@@ -60,10 +71,17 @@ pub fn connect(addr: &str) -> io::Result<Connection> {
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| addr.to_string(), |a| a.to_string());
-                return Ok(Connection {
-                    stream: Box::new(stream),
-                    peer,
-                });
+                let stream: Box<dyn ChatStream> = match TLS.get() {
+                    None => Box::new(stream),
+                    // A refused certificate is final, not a reason to try
+                    // the next address.
+                    Some(config) => Box::new(loopchat::tls::connect_client(
+                        stream,
+                        loopchat::tls::server_name_of(addr),
+                        Arc::clone(config),
+                    )?),
+                };
+                return Ok(Connection { stream, peer });
             }
             Err(e) => last_error = Some(e),
         }

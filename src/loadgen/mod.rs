@@ -26,6 +26,9 @@
 //!
 //! `--idle` instead holds the clients connected and reports the server's
 //! resident memory per connection.
+//!
+//! `--ws` runs any of these over WebSocket: each client upgrades on the
+//! server's web address and sends and receives one text message per line.
 
 mod driver;
 pub mod marker;
@@ -131,6 +134,24 @@ pub struct Options {
     #[argh(option)]
     pub server_pid: Option<u32>,
 
+    /// connect with TLS; without --addr the in-process server serves TLS
+    /// with --tls-cert and --tls-key
+    #[argh(switch)]
+    pub tls: bool,
+
+    /// with --tls and no --addr: the in-process server's certificate (PEM)
+    #[argh(option)]
+    pub tls_cert: Option<std::path::PathBuf>,
+
+    /// with --tls and no --addr: the in-process server's key (PEM)
+    #[argh(option)]
+    pub tls_key: Option<std::path::PathBuf>,
+
+    /// with --tls: trust this PEM file (default: --tls-cert when given,
+    /// else the system's roots)
+    #[argh(option)]
+    pub ca: Option<std::path::PathBuf>,
+
     /// print the summary as one JSON object instead of text
     #[argh(switch)]
     pub json: bool,
@@ -138,6 +159,12 @@ pub struct Options {
     /// no progress lines on stderr
     #[argh(switch)]
     pub quiet: bool,
+
+    /// every client speaks WebSocket (one text message per line) to the
+    /// server's web address instead of TCP lines; with --addr, give the web
+    /// address (e.g. 127.0.0.1:7879)
+    #[argh(switch)]
+    pub ws: bool,
 }
 
 impl Default for Options {
@@ -227,9 +254,17 @@ pub(crate) struct Plan {
     pub room: Option<String>,
     pub password: Option<String>,
     pub quiet: bool,
+    /// Clients speak WebSocket to `addr` (a web address).
+    pub ws: bool,
     pub server_pid: Option<u32>,
     /// Thread id of the in-process server, for its CPU time.
     pub server_tid: Option<u32>,
+    /// TLS: the client configuration and the name the server's
+    /// certificate is checked against.
+    pub tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
 }
 
 fn secs(name: &str, v: f64) -> io::Result<Duration> {
@@ -281,6 +316,25 @@ pub fn run(opts: &Options) -> io::Result<Report> {
     let need = (opts.clients as u64) * per_client + 64;
     sys::raise_nofile(need).map_err(io::Error::other)?;
 
+    let tls = if opts.tls {
+        let ca = opts.ca.as_deref().or(opts.tls_cert.as_deref());
+        let config = crate::tls::client_config(ca).map_err(invalid)?;
+        let host = match &opts.addr {
+            Some(a) => crate::tls::server_name_of(a).to_string(),
+            None => "localhost".to_string(),
+        };
+        let name = rustls::pki_types::ServerName::try_from(host)
+            .map_err(|e| invalid(format!("--addr: not a server name for TLS: {e}")))?;
+        Some((config, name))
+    } else {
+        None
+    };
+    if opts.addr.is_none() && opts.tls && (opts.tls_cert.is_none() || opts.tls_key.is_none()) {
+        return Err(invalid(
+            "--tls without --addr needs --tls-cert and --tls-key for the in-process server".into(),
+        ));
+    }
+
     let mut running = None;
     let mut server_tid = None;
     let addr = match &opts.addr {
@@ -293,6 +347,10 @@ pub fn run(opts: &Options) -> io::Result<Report> {
             config.max_clients = config.max_clients.max(opts.clients + 16);
             // Idle clients in a long --idle hold must not be timed out.
             config.idle_timeout = None;
+            if opts.tls {
+                config.tls_cert = opts.tls_cert.clone();
+                config.tls_key = opts.tls_key.clone();
+            }
             let server = crate::Server::bind(config)?;
             let before = sys::task_ids();
             let r = server.spawn()?;
@@ -305,7 +363,15 @@ pub fn run(opts: &Options) -> io::Result<Report> {
             if new.len() == 1 {
                 server_tid = Some(new[0]);
             }
-            let a = r.addr();
+            let a = if opts.ws {
+                r.web_addr()
+                    .ok_or_else(|| invalid("--ws: the server has no web address".into()))?
+            } else if opts.tls {
+                r.tls_addr()
+                    .ok_or_else(|| invalid("--tls: the server has no TLS address".into()))?
+            } else {
+                r.addr()
+            };
             running = Some(r);
             a
         }
@@ -313,10 +379,11 @@ pub fn run(opts: &Options) -> io::Result<Report> {
     let sources = choose_sources(addr, opts.clients, opts.source_ips)?;
     let plan = Plan {
         addr,
-        target: if in_process {
-            format!("in-process server {addr}")
-        } else {
-            format!("server {addr}")
+        target: match (in_process, opts.ws) {
+            (true, false) => format!("in-process server {addr}"),
+            (true, true) => format!("in-process server, WebSocket ws://{addr}/ws"),
+            (false, false) => format!("server {addr}"),
+            (false, true) => format!("server, WebSocket ws://{addr}/ws"),
         },
         in_process,
         clients: opts.clients,
@@ -336,8 +403,10 @@ pub fn run(opts: &Options) -> io::Result<Report> {
         room,
         password: opts.password.clone(),
         quiet: opts.quiet,
+        ws: opts.ws,
         server_pid: opts.server_pid,
         server_tid,
+        tls,
     };
     let shutdown = running.as_ref().map(|r| r.shutdown_handle());
     let mut report = driver::Driver::new(&plan)?.run(shutdown);

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod tls;
+
 use loopchat::{Config, RunningServer, Server};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -199,7 +201,7 @@ impl ServerProcess {
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
         command
-            .args(["--addr", "127.0.0.1:0"])
+            .args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

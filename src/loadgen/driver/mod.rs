@@ -14,6 +14,7 @@
 mod net;
 mod summary;
 mod traffic;
+mod ws;
 
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,8 @@ enum State {
 
 struct Client {
     sock: Option<TcpStream>,
+    /// The TLS session over `sock`, with `--tls`.
+    tls: Option<Box<rustls::ClientConnection>>,
     state: State,
     /// When its connect started, for the connect-time histogram.
     started: Instant,
@@ -82,12 +85,17 @@ struct Client {
     dirty: bool,
     /// Got a barrier probe.
     probe_seen: bool,
+    /// `--ws`: where its WebSocket is.
+    ws: ws::WsState,
+    /// `--ws`: bytes at the start of `wbuf` already framed for the wire.
+    framed: usize,
 }
 
 impl Client {
     fn new(now: Instant) -> Client {
         Client {
             sock: None,
+            tls: None,
             state: State::Idle,
             started: now,
             nick: [0; MAX_NICK],
@@ -97,6 +105,8 @@ impl Client {
             blocked: false,
             dirty: false,
             probe_seen: false,
+            ws: ws::WsState::Off,
+            framed: 0,
         }
     }
 
@@ -149,6 +159,8 @@ pub(crate) struct Driver<'a> {
     clients: Vec<Client>,
     dirty: Vec<usize>,
     scratch: Vec<u8>,
+    /// Plaintext decrypted from one read, with `--tls`.
+    plain: Vec<u8>,
     base: Instant,
     phase: Phase,
     shutdown: Option<ShutdownHandle>,
@@ -242,6 +254,7 @@ impl<'a> Driver<'a> {
             dirty: Vec::with_capacity(k.max(16)),
             // Non-zero fill so its pages are resident before memory is read.
             scratch: vec![b'.'; READ_CHUNK],
+            plain: Vec::new(),
             base: now,
             phase: Phase::Setup,
             shutdown: None,

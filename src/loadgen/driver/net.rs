@@ -31,10 +31,24 @@ impl Driver<'_> {
                 )?;
                 Ok(sock)
             });
+            let result = result.and_then(|sock| {
+                let tls = match &p.tls {
+                    Some((config, name)) => {
+                        let mut conn = rustls::ClientConnection::new(config.clone(), name.clone())
+                            .map_err(std::io::Error::other)?;
+                        // Our own wbuf bounds what a sender queues.
+                        conn.set_buffer_limit(None);
+                        Some(Box::new(conn))
+                    }
+                    None => None,
+                };
+                Ok((sock, tls))
+            });
             match result {
-                Ok(sock) => {
+                Ok((sock, tls)) => {
                     let c = &mut self.clients[i];
                     c.sock = Some(sock);
+                    c.tls = tls;
                     c.state = State::Connecting;
                     self.in_progress += 1;
                     self.open += 1;
@@ -78,8 +92,48 @@ impl Driver<'_> {
 
     /// Writes what the kernel takes; the rest waits for a writable event.
     pub(super) fn flush(&mut self, i: usize) {
+        self.ws_frame_pending(i);
         let keep_buffer = i < self.plan.senders;
         let c = &mut self.clients[i];
+        if let Some(tls) = c.tls.as_mut() {
+            if c.blocked || c.sock.is_none() {
+                return;
+            }
+            // One writer call per turn: every queued line in one record.
+            if !c.wbuf.is_empty() {
+                if let Err(e) = tls.writer().write_all(&c.wbuf) {
+                    let e = format!("TLS write: {e}");
+                    self.close(i, &e);
+                    return;
+                }
+                c.wbuf.clear();
+                c.framed = 0;
+                if !keep_buffer {
+                    c.wbuf = Vec::new();
+                }
+            }
+            let mut error = None;
+            if let Some(sock) = c.sock.as_mut() {
+                while tls.wants_write() {
+                    match tls.write_tls(sock) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                            c.blocked = true;
+                            break;
+                        }
+                        Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            error = Some(format!("write: {e}"));
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(e) = error {
+                self.close(i, &e);
+            }
+            return;
+        }
         if c.blocked || c.wbuf.is_empty() {
             return;
         }
@@ -105,6 +159,7 @@ impl Driver<'_> {
             }
         }
         c.wbuf.drain(..done);
+        c.framed = c.framed.saturating_sub(done);
         if c.wbuf.is_empty() && !keep_buffer {
             c.wbuf = Vec::new();
         }
@@ -128,8 +183,9 @@ impl Driver<'_> {
             State::Handshake | State::Ready => {}
         }
         if ev.is_writable() {
-            self.clients[i].blocked = false;
-            if !self.clients[i].wbuf.is_empty() {
+            let c = &mut self.clients[i];
+            c.blocked = false;
+            if !c.wbuf.is_empty() || c.tls.as_ref().is_some_and(|t| t.wants_write()) {
                 self.mark_dirty(i);
             }
         }
@@ -152,7 +208,16 @@ impl Driver<'_> {
             Ok(Some(e)) | Err(e) => Some(e),
         };
         match failure {
-            None => self.clients[i].state = State::Handshake,
+            None => {
+                self.clients[i].state = State::Handshake;
+                if self.clients[i].tls.is_some() {
+                    // The ClientHello.
+                    self.mark_dirty(i);
+                }
+                if self.plan.ws {
+                    self.ws_connected(i);
+                }
+            }
             Some(e) => self.close(i, &format!("connect: {e}")),
         }
     }
@@ -166,6 +231,16 @@ impl Driver<'_> {
                 Ok(0) => {
                     self.close(i, "server closed the connection");
                     break;
+                }
+                Ok(m) if self.clients[i].tls.is_some() => {
+                    let now_ns = self.ns(Instant::now());
+                    if let Err(e) = self.tls_input(i, &buf[..m], now_ns) {
+                        self.close(i, &format!("TLS: {e}"));
+                        break;
+                    }
+                    if m < buf.len() && !to_end {
+                        break;
+                    }
                 }
                 Ok(m) => {
                     let now_ns = self.ns(Instant::now());
@@ -188,9 +263,43 @@ impl Driver<'_> {
         self.scratch = buf;
     }
 
+    /// Decrypts bytes read by a TLS client and feeds the plaintext to the
+    /// line handler; answers the server (handshake) when TLS wants to.
+    fn tls_input(&mut self, i: usize, mut data: &[u8], now_ns: u64) -> std::io::Result<()> {
+        let mut plain = std::mem::take(&mut self.plain);
+        plain.clear();
+        let mut wants_write = false;
+        if let Some(tls) = self.clients[i].tls.as_mut() {
+            while !data.is_empty() {
+                tls.read_tls(&mut data)?;
+                tls.process_new_packets()
+                    .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+                let mut reader = tls.reader();
+                match reader.read_to_end(&mut plain) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            wants_write = tls.wants_write();
+        }
+        if !plain.is_empty() {
+            self.input(i, &plain, now_ns);
+        }
+        self.plain = plain;
+        if wants_write && self.clients[i].state != State::Closed {
+            self.mark_dirty(i);
+        }
+        Ok(())
+    }
+
     /// Feeds bytes read from client `i` to the line handler, keeping an
     /// unfinished last line for the next read.
     pub(super) fn input(&mut self, i: usize, data: &[u8], now_ns: u64) {
+        if self.clients[i].ws != super::ws::WsState::Off {
+            self.ws_input(i, data, now_ns);
+            return;
+        }
         let mut rbuf = std::mem::take(&mut self.clients[i].rbuf);
         if rbuf.is_empty() {
             let used = self.lines(i, data, now_ns);
@@ -306,6 +415,8 @@ impl Driver<'_> {
         }
         c.rbuf = Vec::new();
         c.wbuf = Vec::new();
+        c.tls = None;
+        c.framed = 0;
     }
 
     /// How long `poll` may sleep before some timer is due, and whether that

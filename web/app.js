@@ -1,0 +1,457 @@
+// loopchat's browser client: one WebSocket, one text message per protocol
+// line. Every piece of text from the server is inserted with textContent,
+// never as HTML.
+"use strict";
+
+// Script errors are kept for the browser test to find.
+window.addEventListener("error", (event) => {
+  (window.__loopchatErrors = window.__loopchatErrors || []).push(String(event.message));
+});
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const log = $("log");
+  const sayForm = $("say-form");
+  const sayInput = $("say-input");
+  const nickForm = $("nick-form");
+  const nickInput = $("nick-input");
+  const roomName = $("room-name");
+  const roomsList = $("rooms");
+  const usersList = $("users");
+  const userCount = $("user-count");
+  const status = $("status");
+  const statusText = $("status-text");
+  const passwordDialog = $("password-dialog");
+  const passwordForm = $("password-form");
+  const passwordInput = $("password-input");
+  const passwordError = $("password-error");
+  const joinForm = $("join-form");
+  const joinInput = $("join-input");
+
+  // Words that start the server's own information lines; never nicks.
+  const SERVER_WORDS = new Set([
+    "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
+  ]);
+  const MAX_LOG = 2000;
+  const MAX_RECALL = 100;
+
+  const state = {
+    socket: null,
+    nick: null,
+    room: null,
+    users: new Set(),
+    rooms: [],
+    wantedNick: sessionStorage.getItem("loopchat.nick"),
+    wantedRoom: sessionStorage.getItem("loopchat.room"),
+    // Answers to requests the page made by itself, not shown in the log.
+    quiet: { users: 0, rooms: 0 },
+    historyPending: false,
+    historySupported: true,
+    recall: [],
+    recallAt: 0,
+    retry: 0,
+    retryTimer: null,
+    roomsTimer: null,
+    welcomed: false,
+    hinted: false,
+  };
+
+  // ---- the log -----------------------------------------------------------
+
+  function hue(nick) {
+    let h = 0;
+    for (const c of nick.toLowerCase()) h = (h * 31 + c.codePointAt(0)) % 360;
+    return h;
+  }
+
+  function timeText(date) {
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  }
+
+  function nickSpan(nick) {
+    const span = document.createElement("span");
+    span.className = "nick";
+    span.textContent = nick;
+    span.style.setProperty("--hue", String(hue(nick)));
+    return span;
+  }
+
+  // Adds one entry: `parts` are strings (text) or elements.
+  function addEntry(kind, parts, when) {
+    const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+    const item = document.createElement("li");
+    item.className = kind;
+    const time = document.createElement("time");
+    const date = when || new Date();
+    time.dateTime = date.toISOString();
+    time.textContent = timeText(date);
+    const body = document.createElement("span");
+    body.className = "body";
+    for (const part of parts) {
+      body.append(typeof part === "string" ? document.createTextNode(part) : part);
+    }
+    item.append(time, body);
+    log.append(item);
+    while (log.childElementCount > MAX_LOG) log.firstElementChild.remove();
+    if (nearBottom || kind.includes("own")) log.scrollTop = log.scrollHeight;
+    return item;
+  }
+
+  function addDivider(text) {
+    const item = document.createElement("li");
+    item.className = "divider";
+    item.textContent = text;
+    log.append(item);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  // A delivered chat line `NICK: TEXT`, `* NICK TEXT` or `[pm] NICK: TEXT`.
+  function chatParts(line) {
+    const colon = line.indexOf(": ");
+    if (colon > 0) return { nick: line.slice(0, colon), text: line.slice(colon + 2) };
+    return { nick: null, text: line };
+  }
+
+  // ---- the side panel ----------------------------------------------------
+
+  function renderUsers() {
+    usersList.replaceChildren();
+    const sorted = [...state.users].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+    for (const nick of sorted) {
+      const li = document.createElement("li");
+      li.textContent = nick;
+      if (nick === state.nick) li.classList.add("self");
+      usersList.append(li);
+    }
+    userCount.textContent = state.users.size ? `(${state.users.size})` : "";
+  }
+
+  function renderRooms() {
+    roomsList.replaceChildren();
+    for (const { name, members } of state.rooms) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      const label = document.createElement("span");
+      label.textContent = name;
+      const count = document.createElement("span");
+      count.className = "members";
+      count.textContent = String(members);
+      button.append(label, count);
+      const current = state.room && name.toLowerCase() === state.room.toLowerCase();
+      button.setAttribute("aria-current", current ? "true" : "false");
+      button.setAttribute("aria-label", `${name}, ${members} ${members === 1 ? "person" : "people"}${current ? ", current room" : ""}`);
+      button.addEventListener("click", () => {
+        if (!current) send(`:join ${name}`);
+        closeSide();
+        sayInput.focus();
+      });
+      li.append(button);
+      roomsList.append(li);
+    }
+  }
+
+  function setRoom(room) {
+    state.room = room;
+    roomName.textContent = room;
+    sayInput.placeholder = `Message ${room} — or :help`;
+    document.title = `${room} · loopchat`;
+    sessionStorage.setItem("loopchat.room", room);
+    state.users = new Set(state.nick ? [state.nick] : []);
+    renderUsers();
+    renderRooms();
+  }
+
+  function setNick(nick) {
+    state.nick = nick;
+    if (document.activeElement !== nickInput) nickInput.value = nick;
+  }
+
+  // ---- the connection ----------------------------------------------------
+
+  function setStatus(kind, text) {
+    status.className = `status ${kind}`;
+    statusText.textContent = text;
+    sayForm.querySelector("button").disabled = kind !== "online";
+  }
+
+  function send(line) {
+    if (!state.socket || state.socket.readyState !== WebSocket.OPEN) {
+      addEntry("error", ["not connected: ", line]);
+      return false;
+    }
+    state.socket.send(line);
+    return true;
+  }
+
+  function sendQuietly(kind, line) {
+    if (send(line)) state.quiet[kind] += 1;
+  }
+
+  function connect() {
+    clearTimeout(state.retryTimer);
+    setStatus("connecting", state.retry ? "reconnecting…" : "connecting…");
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${location.host}/ws`);
+    state.socket = socket;
+    state.welcomed = false;
+    state.quiet = { users: 0, rooms: 0 };
+    socket.addEventListener("open", () => setStatus("online", "connected"));
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data === "string") handleLine(event.data);
+    });
+    socket.addEventListener("close", (event) => {
+      if (state.socket !== socket) return;
+      state.socket = null;
+      clearInterval(state.roomsTimer);
+      const delay = Math.min(30, 2 ** state.retry) * 1000 * (0.75 + Math.random() / 2);
+      state.retry = Math.min(state.retry + 1, 6);
+      const why = event.code === 1013 ? "server full" : event.code === 1001 ? "server went away" : "disconnected";
+      setStatus("offline", `${why} — retrying in ${Math.round(delay / 1000)} s`);
+      if (state.welcomed) addEntry("info", [`* ${why}; reconnecting…`]);
+      state.retryTimer = setTimeout(connect, delay);
+    });
+  }
+
+  function afterWelcome() {
+    state.welcomed = true;
+    state.retry = 0;
+    setStatus("online", "connected");
+    if (state.wantedNick && state.wantedNick.toLowerCase() !== state.nick.toLowerCase()) {
+      send(`:nick ${state.wantedNick}`);
+    }
+    if (state.wantedRoom && state.wantedRoom.toLowerCase() !== "#lobby") {
+      send(`:join ${state.wantedRoom}`);
+    }
+    clearInterval(state.roomsTimer);
+    state.roomsTimer = setInterval(() => sendQuietly("rooms", ":rooms"), 15000);
+  }
+
+  function enteredRoom(room) {
+    const changed = room !== state.room;
+    setRoom(room);
+    if (changed) addDivider(`— ${room} —`);
+    sendQuietly("users", ":users");
+    sendQuietly("rooms", ":rooms");
+    if (state.historySupported) {
+      state.historyPending = true;
+      send(":history 50");
+    }
+  }
+
+  // ---- one line from the server ------------------------------------------
+
+  function handleLine(line) {
+    let m;
+    if ((m = /^\* welcome (\S+)$/.exec(line))) {
+      setNick(m[1]);
+      addEntry("info", [line]);
+      if (!state.hinted) {
+        state.hinted = true;
+        addEntry("info hint", ["Type a message and press Enter; :help lists the commands. Up and Down recall what you typed."]);
+      }
+      afterWelcome();
+      return;
+    }
+    if (line === "* password required") {
+      addEntry("info", [line]);
+      askPassword(null);
+      return;
+    }
+    if (line === "! wrong password" || line === "! too many attempts") {
+      askPassword(line.slice(2));
+      addEntry("error", [line]);
+      return;
+    }
+    if ((m = /^\* (\S+) joined (#\S+)$/.exec(line))) {
+      const [, nick, room] = m;
+      if (nick === state.nick) enteredRoom(room);
+      else state.users.add(nick);
+      renderUsers();
+      addEntry("info", [line]);
+      return;
+    }
+    if ((m = /^\* (\S+) left (#\S+)( \(.*\))?$/.exec(line))) {
+      state.users.delete(m[1]);
+      renderUsers();
+      addEntry("info", [line]);
+      return;
+    }
+    if ((m = /^\* (\S+) is now known as (\S+)$/.exec(line))) {
+      const [, from, to] = m;
+      state.users.delete(from);
+      state.users.add(to);
+      if (from === state.nick) {
+        setNick(to);
+        state.wantedNick = to;
+        sessionStorage.setItem("loopchat.nick", to);
+      }
+      renderUsers();
+      addEntry("info", [line]);
+      return;
+    }
+    if ((m = /^\* users in (#\S+): ?(.*)$/.exec(line))) {
+      if (state.room && m[1].toLowerCase() === state.room.toLowerCase()) {
+        state.users = new Set(m[2].split(" ").filter(Boolean));
+        renderUsers();
+      }
+      if (state.quiet.users > 0) state.quiet.users -= 1;
+      else addEntry("info", [line]);
+      return;
+    }
+    if ((m = /^\* rooms: (.*)$/.exec(line))) {
+      state.rooms = m[1].split(", ").map((entry) => {
+        const r = /^(\S+) \((\d+)\)$/.exec(entry);
+        return r ? { name: r[1], members: Number(r[2]) } : { name: entry, members: 0 };
+      });
+      renderRooms();
+      if (state.quiet.rooms > 0) state.quiet.rooms -= 1;
+      else addEntry("info", [line]);
+      return;
+    }
+    if ((m = /^\* history (#\S+): (\d+) lines?$/.exec(line))) {
+      state.historyPending = false;
+      if (m[2] !== "0") addDivider(`earlier in ${m[1]}`);
+      return;
+    }
+    if ((m = /^\[history (\S+)\] (.*)$/.exec(line))) {
+      const when = new Date(m[1]);
+      const rest = m[2];
+      const date = Number.isNaN(when.getTime()) ? undefined : when;
+      if (rest.startsWith("* ")) {
+        addEntry("history action", [rest], date);
+      } else {
+        const { nick, text } = chatParts(rest);
+        addEntry("history", nick ? [nickSpan(nick), " ", text] : [rest], date);
+      }
+      return;
+    }
+    if (line.startsWith("! ")) {
+      if (state.historyPending && line.startsWith("! unknown command :history")) {
+        state.historyPending = false;
+        state.historySupported = false;
+        return;
+      }
+      addEntry("error", [line]);
+      return;
+    }
+    if (line.startsWith("[pm] ")) {
+      const { nick, text } = chatParts(line.slice(5));
+      const tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = "pm";
+      addEntry("pm", nick ? [tag, nickSpan(nick), " ", text] : [tag, line.slice(5)]);
+      return;
+    }
+    if (line.startsWith("* ")) {
+      const word = line.slice(2).split(" ", 1)[0];
+      if (word.startsWith(":")) {
+        addEntry("info help", [line]);
+      } else if (SERVER_WORDS.has(word.toLowerCase()) || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(word)) {
+        addEntry("info", [line]);
+      } else {
+        addEntry("action", ["* ", nickSpan(word), line.slice(2 + word.length)]);
+      }
+      return;
+    }
+    const { nick, text } = chatParts(line);
+    addEntry("chat", nick ? [nickSpan(nick), " ", text] : [line]);
+  }
+
+  // ---- what the user does ------------------------------------------------
+
+  function showOwn(line) {
+    // The server does not echo a sender's own lines; show them here, the
+    // way the others see them.
+    if (!state.nick) return;
+    if (!line.startsWith(":")) {
+      addEntry("chat own", [nickSpan(state.nick), " ", line]);
+    } else if (line.startsWith("::")) {
+      addEntry("chat own", [nickSpan(state.nick), " ", line.slice(1)]);
+    } else {
+      let m;
+      if ((m = /^:me (.+)$/i.exec(line))) {
+        addEntry("action own", ["* ", nickSpan(state.nick), " ", m[1]]);
+      } else if ((m = /^:(?:pm|msg) (\S+) (.+)$/i.exec(line))) {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = `pm → ${m[1]}`;
+        addEntry("pm own", [tag, m[2]]);
+      }
+    }
+  }
+
+  sayForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const line = sayInput.value;
+    if (!line.trim()) return;
+    if (line.includes("\n")) return;
+    if (send(line)) {
+      showOwn(line);
+      if (state.recall[state.recall.length - 1] !== line) state.recall.push(line);
+      if (state.recall.length > MAX_RECALL) state.recall.shift();
+      state.recallAt = state.recall.length;
+      sayInput.value = "";
+    }
+  });
+
+  sayInput.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowUp" && state.recallAt > 0) {
+      state.recallAt -= 1;
+      sayInput.value = state.recall[state.recallAt];
+      event.preventDefault();
+    } else if (event.key === "ArrowDown" && state.recallAt < state.recall.length) {
+      state.recallAt += 1;
+      sayInput.value = state.recall[state.recallAt] ?? "";
+      event.preventDefault();
+    }
+  });
+
+  nickForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const nick = nickInput.value.trim();
+    if (!nick || nick === state.nick) return;
+    state.wantedNick = nick;
+    sessionStorage.setItem("loopchat.nick", nick);
+    send(`:nick ${nick}`);
+    sayInput.focus();
+  });
+
+  joinForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const room = joinInput.value.trim();
+    if (!room) return;
+    send(`:join ${room}`);
+    joinInput.value = "";
+    closeSide();
+    sayInput.focus();
+  });
+
+  $("refresh-rooms").addEventListener("click", () => sendQuietly("rooms", ":rooms"));
+
+  const toggle = $("toggle-side");
+  function closeSide() {
+    document.querySelector(".app").classList.remove("side-open");
+    toggle.setAttribute("aria-expanded", "false");
+  }
+  toggle.addEventListener("click", () => {
+    const open = document.querySelector(".app").classList.toggle("side-open");
+    toggle.setAttribute("aria-expanded", String(open));
+  });
+
+  function askPassword(error) {
+    passwordError.hidden = !error;
+    passwordError.textContent = error || "";
+    if (error === "too many attempts") return;
+    passwordInput.value = "";
+    if (!passwordDialog.open) passwordDialog.showModal();
+    passwordInput.focus();
+  }
+
+  passwordForm.addEventListener("submit", () => {
+    send(`:auth ${passwordInput.value}`);
+    passwordInput.value = "";
+  });
+
+  connect();
+})();
