@@ -1,6 +1,7 @@
 //! Server settings: every limit the server enforces, with its default.
 
 use crate::guard::GuardConfig;
+use crate::limits::{FloodLimit, SoftLimit};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +41,21 @@ pub struct Config {
     /// Bytes read from one client per loop turn before others are served;
     /// the rest waits for the next turn, so a flood cannot starve a `:ping`.
     pub read_budget_bytes: usize,
+    /// Bound on the output memory of all clients together; past it the
+    /// clients holding the most are cut off as too slow until it fits.
+    /// 0: no global bound.
+    pub max_output_total_bytes: usize,
+    /// Output queued for one client may stay above `soft_outbuf.bytes` for
+    /// at most `soft_outbuf.period` before it is cut off as too slow.
+    pub soft_outbuf: SoftLimit,
+    /// Output bytes the lines of one client may cause per loop turn (its
+    /// fan-out and answers); its further lines wait for the next turn.
+    pub work_budget_bytes: usize,
+    /// Per-client input rate limit; [`FloodLimit::OFF`] turns it off.
+    pub flood: FloodLimit,
+    /// SO_SNDBUF set on every accepted socket, bounding the kernel memory a
+    /// client that stops reading can pin; 0 leaves the kernel's autotuning.
+    pub send_buffer_bytes: usize,
     /// Install SIGINT/SIGTERM handlers that shut the server down. The binary
     /// sets this; embedded servers (tests, loadgen) use a
     /// [`crate::ShutdownHandle`] instead.
@@ -115,6 +131,11 @@ impl Default for Config {
             close_timeout: Duration::from_secs(5),
             guard: GuardConfig::default(),
             read_budget_bytes: 64 * 1024,
+            max_output_total_bytes: 256 * 1024 * 1024,
+            soft_outbuf: SoftLimit::default(),
+            work_budget_bytes: 1024 * 1024,
+            flood: FloodLimit::default(),
+            send_buffer_bytes: 128 * 1024,
             handle_signals: false,
             web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7879))),
             web_origins: Vec::new(),

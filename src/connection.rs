@@ -7,6 +7,7 @@
 //! output buffer is borrowed from a [`BufferPool`] when a line is queued and
 //! handed back once the socket has taken it all.
 
+use crate::limits::{ClientLimits, FloodLimit};
 use crate::metrics::Standing;
 use crate::transport::{Codec, Stream};
 use mio::Interest;
@@ -97,6 +98,9 @@ pub struct Connection {
     /// Why the connection ended, for the disconnect log line; set once,
     /// when it leaves the `Open` phase.
     pub end_reason: &'static str,
+    /// Flood control, deferred lines and the soft output limit's clock
+    /// ([`crate::limits`]).
+    pub limits: ClientLimits,
     /// Whether it counts as a client (and over which transport) or was
     /// turned away, for the metrics.
     pub standing: Standing,
@@ -121,6 +125,7 @@ impl Connection {
             line_started: None,
             accepted_at: now,
             end_reason: "closed",
+            limits: ClientLimits::new(&FloodLimit::default(), now),
             standing: Standing::Pending,
         }
     }
@@ -183,7 +188,9 @@ impl OutputQueue {
         if self.buf.capacity() == 0 {
             self.buf = pool.take();
         }
+        let before = self.buf.capacity();
         self.buf.extend_from_slice(line);
+        pool.lent += self.buf.capacity() - before;
     }
 
     /// Writes as much as the socket takes in one call. Returns the bytes
@@ -230,6 +237,9 @@ pub struct BufferPool {
     spare_bytes: usize,
     /// Whether a buffer was taken since the last [`Self::trim`].
     taken_since_trim: bool,
+    /// Capacity of the buffers lent out to output queues: the output
+    /// memory of all clients, which the global output bound limits.
+    lent: usize,
 }
 
 impl BufferPool {
@@ -243,13 +253,21 @@ impl BufferPool {
     /// An empty buffer, reused when one is spare.
     pub fn take(&mut self) -> Vec<u8> {
         self.taken_since_trim = true;
-        match self.spare.pop() {
+        let buf = match self.spare.pop() {
             Some(buf) => {
                 self.spare_bytes -= buf.capacity();
                 buf
             }
             None => Vec::with_capacity(Self::INITIAL_CAPACITY),
-        }
+        };
+        self.lent += buf.capacity();
+        buf
+    }
+
+    /// Heap bytes held by all output queues together (their buffers'
+    /// capacity, not only the bytes waiting in them).
+    pub fn lent_bytes(&self) -> usize {
+        self.lent
     }
 
     /// Called once a second: frees every spare buffer if none was taken
@@ -276,6 +294,7 @@ impl BufferPool {
 
     /// Returns an emptied buffer.
     pub fn put(&mut self, mut buf: Vec<u8>) {
+        self.lent = self.lent.saturating_sub(buf.capacity());
         if self.spare_bytes + buf.capacity() <= Self::MAX_SPARE_BYTES {
             buf.clear();
             self.spare_bytes += buf.capacity();
@@ -336,9 +355,11 @@ mod tests {
         }
         let expected: String = (0..50).map(|i| format!("line {i}\n")).collect();
         assert_eq!(String::from_utf8(sink.taken).unwrap(), expected);
+        assert_eq!(pool.lent_bytes(), queue.capacity());
         queue.release(&mut pool);
         assert_eq!(queue.capacity(), 0);
         assert_eq!(pool.spare.len(), 1);
+        assert_eq!(pool.lent_bytes(), 0);
     }
 
     #[test]

@@ -19,6 +19,8 @@
 //!   password failures and lockouts, TCP keepalive settings.
 //! - [`logsum`]: summarises per-connection log lines, so churn from one
 //!   address cannot fill a disk.
+//! - [`limits`]: flood control, fairness by output work, the soft output
+//!   limit over time and the global output bound with eviction.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
@@ -52,6 +54,7 @@ pub mod fd_limit;
 pub mod framing;
 pub mod guard;
 pub mod http;
+pub mod limits;
 pub mod loadgen;
 pub mod logsum;
 pub mod metrics;

@@ -99,6 +99,45 @@ struct Flags {
     #[argh(option, default = "Config::default().read_budget_bytes")]
     read_budget_bytes: usize,
 
+    /// output memory of all clients together; past it the clients holding
+    /// the most are cut off as too slow; 0: no bound (default 268435456)
+    #[argh(option, default = "Config::default().max_output_total_bytes")]
+    max_output_total_bytes: usize,
+
+    /// output bytes a client's queue may hold for longer than
+    /// --soft-outbuf-secs before it is cut off as too slow (default 262144)
+    #[argh(option, default = "Config::default().soft_outbuf.bytes")]
+    soft_outbuf_bytes: usize,
+
+    /// seconds a queue may stay above --soft-outbuf-bytes; 0: no soft
+    /// limit (default 30)
+    #[argh(option, default = "30")]
+    soft_outbuf_secs: u64,
+
+    /// output bytes one client's lines may cause per loop turn (fan-out and
+    /// answers) before its next lines wait for the next turn (default 1048576)
+    #[argh(option, default = "Config::default().work_budget_bytes")]
+    work_budget_bytes: usize,
+
+    /// flood control: lines per second a client may send, sustained; 0: no
+    /// line limit (default 20)
+    #[argh(option, default = "Config::default().flood.lines_per_sec")]
+    flood_lines_per_sec: u32,
+
+    /// flood control: bytes per second a client may send, sustained; 0: no
+    /// byte limit (default 65536)
+    #[argh(option, default = "Config::default().flood.bytes_per_sec")]
+    flood_bytes_per_sec: u64,
+
+    /// flood control: seconds' worth of each rate a client may send at once
+    /// (default 5)
+    #[argh(option, default = "Config::default().flood.burst_secs")]
+    flood_burst_secs: u32,
+
+    /// SO_SNDBUF of each client socket, bounding the kernel memory a client
+    /// that stops reading pins; 0: the kernel's autotuning (default 131072)
+    #[argh(option, default = "Config::default().send_buffer_bytes")]
+    sndbuf_bytes: usize,
     /// where to serve the chat page and WebSocket (`GET /`, `GET /ws`), or
     /// `off`; with --tls-cert it speaks only HTTPS and wss (default
     /// 127.0.0.1:7879)
@@ -196,6 +235,19 @@ fn main() -> ExitCode {
             }),
         },
         read_budget_bytes: flags.read_budget_bytes.max(1),
+        max_output_total_bytes: flags.max_output_total_bytes,
+        soft_outbuf: loopchat::limits::SoftLimit {
+            bytes: flags.soft_outbuf_bytes,
+            period: (flags.soft_outbuf_secs > 0)
+                .then(|| Duration::from_secs(flags.soft_outbuf_secs)),
+        },
+        work_budget_bytes: flags.work_budget_bytes.max(1),
+        flood: loopchat::limits::FloodLimit {
+            lines_per_sec: flags.flood_lines_per_sec,
+            bytes_per_sec: flags.flood_bytes_per_sec,
+            burst_secs: flags.flood_burst_secs.max(1),
+        },
+        send_buffer_bytes: flags.sndbuf_bytes,
         handle_signals: true,
         web_addr,
         web_origins: flags.web_origin,

@@ -98,6 +98,33 @@ impl Refusal {
     }
 }
 
+/// Which limit cut a client off as too slow: the `limit` label of
+/// `loopchat_too_slow_cutoffs_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowLimit {
+    /// Its own queue passed `--max-outbuf-bytes`.
+    Queue,
+    /// Its queue stayed above `--soft-outbuf-bytes` for `--soft-outbuf-secs`.
+    Soft,
+    /// All queues together passed `--max-output-total-bytes` and it held
+    /// the most.
+    Global,
+}
+
+impl SlowLimit {
+    /// Every limit, in the order their series are rendered.
+    pub const ALL: [SlowLimit; 3] = [SlowLimit::Queue, SlowLimit::Soft, SlowLimit::Global];
+
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            SlowLimit::Queue => "queue",
+            SlowLimit::Soft => "soft",
+            SlowLimit::Global => "global",
+        }
+    }
+}
+
 /// The reasons a connection ends, as the server logs them (its
 /// `end_reason`), seeded at zero so every series exists from the first
 /// scrape and `rate()` works at once. A reason not in this list is still
@@ -231,6 +258,10 @@ pub struct Metrics {
     pub bytes_sent: u64,
     /// Queued output thrown away because its client was cut off or failed.
     pub bytes_discarded: u64,
+    /// Clients cut off as too slow, per [`SlowLimit`].
+    pub too_slow: [u64; SlowLimit::ALL.len()],
+    /// Times flood control held a client's input back until later.
+    pub flood_throttles: u64,
     /// Loop turn durations, in nanoseconds.
     pub turn: Histogram,
     /// Recipients per chat or `:me` line.
@@ -254,6 +285,8 @@ impl Default for Metrics {
             bytes_received: 0,
             bytes_sent: 0,
             bytes_discarded: 0,
+            too_slow: [0; SlowLimit::ALL.len()],
+            flood_throttles: 0,
             turn: Histogram::new(&TURN_BOUNDS_NANOS),
             fanout: Histogram::new(&FANOUT_BOUNDS),
             open_fds: Cell::new(None),
@@ -270,6 +303,11 @@ impl Metrics {
     /// Counts one refused connection.
     pub fn refused(&mut self, why: Refusal) {
         self.refused[why.index()] += 1;
+    }
+
+    /// Counts one client cut off as too slow by `limit`.
+    pub fn cut_off(&mut self, limit: SlowLimit) {
+        self.too_slow[limit as usize] += 1;
     }
 
     /// Counts one ended connection under its logged reason. Runs once per
@@ -298,6 +336,11 @@ pub struct Snapshot {
     pub output_queued_max_bytes: u64,
     /// `--max-outbuf-bytes`: the queue past which one client is cut off.
     pub output_queue_limit_bytes: u64,
+    /// Memory held by all clients' output buffers: what the global bound
+    /// counts.
+    pub output_buffer_bytes: u64,
+    /// `--max-output-total-bytes` (0: no bound).
+    pub output_buffer_limit_bytes: u64,
     /// Rooms that exist, `#lobby` included.
     pub rooms: u64,
 }
@@ -450,6 +493,38 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "gauge",
         "--max-outbuf-bytes: output queued for one client past which it is cut off as too slow.",
         snapshot.output_queue_limit_bytes,
+    );
+    text.single(
+        "loopchat_output_buffer_bytes",
+        "gauge",
+        "Memory held by all clients' output buffers: what --max-output-total-bytes bounds.",
+        snapshot.output_buffer_bytes,
+    );
+    text.single(
+        "loopchat_output_buffer_limit_bytes",
+        "gauge",
+        "--max-output-total-bytes: output memory of all clients together past which the \
+         biggest queues are cut off (0: no bound).",
+        snapshot.output_buffer_limit_bytes,
+    );
+    text.family(
+        "loopchat_too_slow_cutoffs_total",
+        "counter",
+        "Clients cut off as too slow, per limit: queue (--max-outbuf-bytes), soft \
+         (--soft-outbuf-bytes for --soft-outbuf-secs), global (--max-output-total-bytes).",
+    );
+    for limit in SlowLimit::ALL {
+        text.sample(
+            "loopchat_too_slow_cutoffs_total",
+            &[("limit", limit.label())],
+            metrics.too_slow[limit as usize],
+        );
+    }
+    text.single(
+        "loopchat_flood_throttles_total",
+        "counter",
+        "Times flood control held a client's input back (its socket then waits, TCP pushes back).",
+        metrics.flood_throttles,
     );
 
     text.histogram(

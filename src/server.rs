@@ -21,8 +21,9 @@ use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::guard::{self, AuthFailure, Guard};
 use crate::http::{self, Head, Route, WebRules};
+use crate::limits::{self, ClientLimits, Held, SoftLimit};
 use crate::logsum::LogSummary;
-use crate::metrics::{self, Metrics, Refusal, Snapshot, Standing, Transport};
+use crate::metrics::{self, Metrics, Refusal, SlowLimit, Snapshot, Standing, Transport};
 use crate::metrics_http::{self, Endpoint};
 use crate::protocol::{self, Command};
 use crate::tls::{CertStore, TlsSession};
@@ -61,11 +62,26 @@ const REJECT_RESERVE: usize = 64;
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
 const FLUSH_EARLY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest read from a client under a line rate limit: lines past its
+/// tokens wait in the connection, so this bounds what they hold (at most
+/// 2.5 times this, for one-byte lines).
+const FLOOD_READ_BYTES: usize = 16 * 1024;
 /// Events taken from the poller per turn.
 const EVENTS_PER_TURN: usize = 1024;
 /// How often the idle timeout is checked; closing deadlines are checked when
 /// they fall due.
 const TIMER_TICK: Duration = Duration::from_secs(1);
+
+/// What a connection's read this turn left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadState {
+    /// Read to the end: the next input raises a new readiness event.
+    Done,
+    /// Input or held-back lines are left: serve it again next turn.
+    Again,
+    /// Flood control holds it back until then.
+    WaitUntil(Instant),
+}
 
 /// Which listener a connection came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,6 +342,14 @@ struct Clients {
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
     queued_since_flush: usize,
     max_outbuf_bytes: usize,
+    /// Bound on `pool.lent_bytes()`, the output memory of all clients; 0: none.
+    max_output_total_bytes: usize,
+    soft_outbuf: SoftLimit,
+    /// Output bytes queued since the client being read began its turn: the
+    /// work its lines caused, held against `work_budget_bytes`.
+    work: usize,
+    /// The loop turn's clock.
+    now: Instant,
     /// Counters, bumped where things happen; read only when scraped.
     metrics: Metrics,
 }
@@ -351,6 +375,7 @@ impl Clients {
     /// Queues a line (`encode`: through the recipient's codec) or bytes
     /// already encoded for it (a WebSocket pong), under the output limit.
     fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
+        self.work += line.len();
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
@@ -372,12 +397,8 @@ impl Clients {
                 "{}: cut off, more than {} bytes of output queued (too slow)",
                 conn.peer, self.max_outbuf_bytes
             );
-            self.metrics.bytes_discarded += conn.output.len() as u64;
-            conn.output.discard(&mut self.pool);
-            conn.phase = Phase::Dead;
-            conn.end_reason = "too slow";
-            self.departed.push((to, Some("too slow")));
-            self.dead.push(to);
+            self.metrics.cut_off(SlowLimit::Queue);
+            self.cut_off(to);
             return;
         }
         let bytes = if encode {
@@ -387,8 +408,70 @@ impl Clients {
             line
         };
         conn.output.push(bytes, &mut self.pool);
+        self.soft_outbuf
+            .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
         self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
+        if self.max_output_total_bytes > 0 && self.pool.lent_bytes() > self.max_output_total_bytes {
+            self.enforce_global_bound();
+        }
+    }
+
+    /// Cuts a client off as a slow consumer: it gets nothing more, and its
+    /// room is told `(too slow)` (a closing connection is simply dropped).
+    fn cut_off(&mut self, id: ClientId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Dead => {}
+            Phase::Open => {
+                self.metrics.bytes_discarded += conn.output.len() as u64;
+                conn.output.discard(&mut self.pool);
+                conn.phase = Phase::Dead;
+                conn.end_reason = "too slow";
+                self.departed.push((id, Some("too slow")));
+                self.dead.push(id);
+            }
+            _ => self.kill(id, "too slow"),
+        }
+    }
+
+    /// The output memory of all clients together passed
+    /// `max_output_total_bytes`: cut off the clients with the most output
+    /// queued until it is a margin below. Each gets one write first, so a
+    /// reader that was only busy drains and keeps its place.
+    fn enforce_global_bound(&mut self) {
+        let bound = self.max_output_total_bytes;
+        let target = limits::eviction_target(bound);
+        let holders = self
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.phase != Phase::Dead && conn.output.capacity() > 0)
+            .map(|(id, conn)| (conn.output.len(), id))
+            .collect();
+        for id in limits::biggest_first(holders) {
+            if self.pool.lent_bytes() <= target {
+                return;
+            }
+            let conn = &mut self.conns[id];
+            if !conn.write_failed {
+                let _ = conn.write_output();
+            }
+            if conn.output.is_empty() && !conn.write_failed {
+                conn.output.release(&mut self.pool);
+                continue;
+            }
+            warn!(
+                "{}: cut off, {} bytes of output queued when all clients together passed {} \
+                 (too slow)",
+                conn.peer,
+                conn.output.len(),
+                bound
+            );
+            self.metrics.cut_off(SlowLimit::Global);
+            self.cut_off(id);
+        }
     }
 
     fn mark_dirty(&mut self, id: ClientId) {
@@ -461,12 +544,17 @@ struct EventLoop {
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
+    /// Connections with unread input held back by flood control until their
+    /// `limits.wake_at`; they are on no other list meanwhile.
+    throttled: Vec<ClientId>,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
+    /// A held-back line being run (see [`ClientLimits::deferred`]).
+    held_line: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,
     /// Whether the last accept round stopped before the backlog was empty.
@@ -518,11 +606,16 @@ impl EventLoop {
                 encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
+                max_output_total_bytes: config.max_output_total_bytes,
+                soft_outbuf: config.soft_outbuf,
+                work: 0,
+                now,
                 metrics: Metrics::default(),
             },
             metrics_endpoint: metrics,
             metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            held_line: Vec::new(),
             web_rules: WebRules {
                 allowed_origins: config.web_origins.clone(),
                 tls: certs.is_some(),
@@ -539,6 +632,7 @@ impl EventLoop {
             shutdown,
             signals,
             to_read: Vec::new(),
+            throttled: Vec::new(),
             open_count: 0,
             accept_retry_at: None,
             accept_pending: false,
@@ -559,6 +653,8 @@ impl EventLoop {
                 return Err(err);
             }
             self.now = Instant::now();
+            self.clients.now = self.now;
+            self.wake_throttled();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
@@ -635,6 +731,11 @@ impl EventLoop {
         let mut wake_at = self.next_timer_check;
         if let Some(retry) = self.accept_retry_at {
             wake_at = wake_at.min(retry);
+        }
+        for &id in &self.throttled {
+            if let Some(at) = self.clients.conns.get(id).and_then(|c| c.limits.wake_at) {
+                wake_at = wake_at.min(at);
+            }
         }
         Some(wake_at.saturating_duration_since(Instant::now()))
     }
@@ -753,6 +854,7 @@ impl EventLoop {
                 debug!("{peer}: TCP keepalive: {err}");
             }
         }
+        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
         let id = self.clients.conns.vacant_key();
         let full = self.open_count >= self.config.max_clients;
         let crowded = !full && !self.guard.admit(id, peer.ip());
@@ -790,6 +892,7 @@ impl EventLoop {
         }
         let stream = Stream::plain(socket);
         let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
+        conn.limits = ClientLimits::new(&self.config.flood, self.now);
         if full || crowded {
             if self.logs.allow(peer.ip(), self.now) {
                 info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
@@ -836,6 +939,7 @@ impl EventLoop {
                 debug!("{peer}: TCP keepalive: {err}");
             }
         }
+        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
         let id = self.clients.conns.vacant_key();
         let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
         if over || !self.guard.admit(id, peer.ip()) {
@@ -893,6 +997,7 @@ impl EventLoop {
         }
         let deadline = self.now + self.config.close_timeout;
         let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
+        conn.limits = ClientLimits::new(&self.config.flood, self.now);
         conn.phase = Phase::Handshake { deadline };
         conn.end_reason = timeout_reason;
         conn.queued_for_read = true;
@@ -962,6 +1067,7 @@ impl EventLoop {
                 debug!("{peer}: TCP keepalive: {err}");
             }
         }
+        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
         let id = self.clients.conns.vacant_key();
         let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
         if over || !self.guard.admit(id, peer.ip()) {
@@ -1070,60 +1176,189 @@ impl EventLoop {
     fn read_ready_connections(&mut self) {
         let ready = std::mem::take(&mut self.to_read);
         for id in ready {
-            let more = self.read_connection(id);
+            let state = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
-                conn.queued_for_read = more;
-                if more {
-                    self.to_read.push(id);
+                conn.queued_for_read = state != ReadState::Done;
+                if state != ReadState::Done && conn.line_started.is_some() {
+                    // The server holds this input back, not the client: the
+                    // idle clock of its unfinished line starts over.
+                    conn.line_started = Some(self.now);
+                }
+                match state {
+                    ReadState::Done => {}
+                    ReadState::Again => self.to_read.push(id),
+                    ReadState::WaitUntil(at) => {
+                        conn.limits.wake_at = Some(at);
+                        self.throttled.push(id);
+                        self.clients.metrics.flood_throttles += 1;
+                    }
                 }
             }
             self.settle_departures();
         }
     }
 
-    /// Reads one connection up to its per-turn budget and runs its lines.
-    /// Returns whether input may be left unread.
-    fn read_connection(&mut self, id: ClientId) -> bool {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let more = self.read_into(id, &mut scratch);
-        self.scratch = scratch;
+    /// Puts the throttled connections whose time has come back on the
+    /// read list.
+    fn wake_throttled(&mut self) {
+        let mut i = 0;
+        while i < self.throttled.len() {
+            let id = self.throttled[i];
+            let conn = self.clients.conns.get_mut(id);
+            let due = conn
+                .as_ref()
+                .is_none_or(|c| c.limits.wake_at <= Some(self.now));
+            if due {
+                self.throttled.swap_remove(i);
+                if let Some(conn) = conn {
+                    conn.limits.wake_at = None;
+                    self.to_read.push(id);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Serves one connection for this turn: lines held back earlier first,
+    /// then its socket, up to its read budget, its work budget and its flood
+    /// limit.
+    fn read_connection(&mut self, id: ClientId) -> ReadState {
+        self.clients.work = 0;
+        let state = match self.run_deferred(id) {
+            Some(state) => state,
+            None => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let state = self.read_into(id, &mut scratch);
+                self.scratch = scratch;
+                state
+            }
+        };
         let write_failed = self.clients.conns.get(id).is_some_and(|c| c.write_failed);
-        if write_failed && !more {
+        if write_failed && state == ReadState::Done {
             // Everything the peer sent before it went has been run.
             self.clients.kill(id, "write error");
         }
-        more
+        state
     }
 
-    fn read_into(&mut self, id: ClientId, scratch: &mut [u8]) -> bool {
+    /// Runs the lines held back from earlier turns while the limits allow
+    /// (then a WebSocket close that came after them); `Some` when the
+    /// connection must not be read further this turn.
+    fn run_deferred(&mut self, id: ClientId) -> Option<ReadState> {
+        loop {
+            let conn = self.clients.conns.get_mut(id)?;
+            if conn.phase != Phase::Open {
+                conn.limits.deferred.clear();
+                conn.limits.held_close = None;
+                return None;
+            }
+            if conn.limits.deferred.is_empty() {
+                if let Some((code, reason)) = conn.limits.held_close.take() {
+                    self.run_frame_now(id, Input::Close { code, reason });
+                    return None;
+                }
+                return self.held_back(id);
+            }
+            if !self.may_run_line(id) {
+                return self.held_back(id);
+            }
+            let conn = self.clients.conns.get_mut(id)?;
+            let mut line = std::mem::take(&mut self.held_line);
+            match conn.limits.deferred.pop_into(&mut line) {
+                Some(Held::Line) => self.run_frame_now(id, Input::Line(&line)),
+                Some(Held::TooLong) => self.run_frame_now(id, Input::TooLong),
+                None => {}
+            }
+            self.held_line = line;
+        }
+    }
+
+    /// Whether the connection's next line may run now: it is within its
+    /// work budget for this turn and has a line token. Takes the token.
+    fn may_run_line(&mut self, id: ClientId) -> bool {
+        if self.clients.work >= self.config.work_budget_bytes.max(1) {
+            return false;
+        }
+        let flood = self.config.flood;
+        self.clients
+            .conns
+            .get_mut(id)
+            .is_some_and(|conn| conn.limits.take_line(&flood, self.now))
+    }
+
+    /// `Some` when the connection must stop for this turn: lines are held
+    /// back (until a line token comes, or the next turn for the work
+    /// budget), or its lines have done their turn's work.
+    fn held_back(&mut self, id: ClientId) -> Option<ReadState> {
+        let conn = self.clients.conns.get_mut(id)?;
+        if conn.phase != Phase::Open {
+            conn.limits.deferred.clear();
+            conn.limits.held_close = None;
+            return None;
+        }
+        let over_budget = self.clients.work >= self.config.work_budget_bytes.max(1);
+        if conn.limits.deferred.is_empty() && conn.limits.held_close.is_none() {
+            return over_budget.then_some(ReadState::Again);
+        }
+        if over_budget || conn.limits.deferred.is_empty() {
+            return Some(ReadState::Again);
+        }
+        Some(match conn.limits.line_wait(&self.config.flood, self.now) {
+            Some(at) => ReadState::WaitUntil(at),
+            None => ReadState::Again,
+        })
+    }
+
+    fn read_into(&mut self, id: ClientId, scratch: &mut [u8]) -> ReadState {
         let mut budget = self.config.read_budget_bytes.max(1);
+        let flood = self.config.flood;
         loop {
             let Some(conn) = self.clients.conns.get_mut(id) else {
-                return false;
+                return ReadState::Done;
             };
             if conn.phase == Phase::Dead {
-                return false;
+                return ReadState::Done;
             }
-            let want = budget.min(scratch.len());
+            let mut want = budget.min(scratch.len());
+            let open = conn.phase == Phase::Open;
+            if open {
+                // Flood control: a client out of tokens is not read; its
+                // input waits in its socket and TCP pushes back. Reads are
+                // small, so what its line rate holds back stays small.
+                if flood.lines_per_sec > 0 {
+                    want = want.min(FLOOD_READ_BYTES);
+                }
+                match conn.limits.bytes_allowed(&flood, self.now) {
+                    Ok(allowed) => want = want.min(allowed),
+                    Err(at) => return ReadState::WaitUntil(at),
+                }
+            }
             let result = conn.stream.read(&mut scratch[..want]);
             let is_tls = conn.stream.tls_session().is_some();
             if is_tls {
                 self.after_tls_read(id);
             }
             let Some(conn) = self.clients.conns.get_mut(id) else {
-                return false;
+                return ReadState::Done;
             };
             match result {
                 Ok(0) => {
                     conn.read_closed = true;
                     self.on_peer_closed(id);
-                    return false;
+                    return ReadState::Done;
                 }
                 Ok(n) => {
                     conn.last_input = self.now;
                     self.clients.metrics.bytes_received += n as u64;
+                    if open {
+                        conn.limits.took_bytes(&flood, n);
+                    }
                     if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
                         self.run_input(id, &scratch[..n]);
+                    }
+                    if let Some(state) = self.held_back(id) {
+                        return state;
                     }
                     // A short read emptied the socket and the next byte to
                     // arrive raises a new edge, so the WouldBlock read is
@@ -1133,14 +1368,14 @@ impl EventLoop {
                     // nothing about the socket, so read on to WouldBlock.
                     let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
                     if n < want && !hangup_seen && !is_tls {
-                        return false;
+                        return ReadState::Done;
                     }
                     budget -= n;
                     if budget == 0 {
-                        return true;
+                        return ReadState::Again;
                     }
                 }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadState::Done,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
                     // Not TLS, a bad record, a failed handshake: the alert
@@ -1150,7 +1385,7 @@ impl EventLoop {
                         info!("{peer}: TLS error: {err}");
                     }
                     self.clients.kill(id, "TLS error");
-                    return false;
+                    return ReadState::Done;
                 }
                 Err(err) => {
                     debug!("{}: read: {err}", conn.peer);
@@ -1161,7 +1396,7 @@ impl EventLoop {
                         _ => "read error",
                     };
                     self.clients.kill(id, reason);
-                    return false;
+                    return ReadState::Done;
                 }
             }
         }
@@ -1201,7 +1436,43 @@ impl EventLoop {
         }
     }
 
+    /// Runs one decoded input now, or holds a line back (in order) when
+    /// earlier lines wait or the limits say so; see [`crate::limits`].
     fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
+        let Some(conn) = self.clients.conns.get(id) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return self.run_frame_now(id, input);
+        }
+        let waiting = !conn.limits.deferred.is_empty();
+        match input {
+            Input::Line([]) | Input::Request(_) | Input::Reply(_) => {}
+            Input::Close { code, reason } if waiting => {
+                // After the lines before it; nothing more is decoded.
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.limits.held_close = Some((code, reason));
+                }
+                return;
+            }
+            Input::Close { .. } => {}
+            Input::Line(_) | Input::TooLong => {
+                if waiting || !self.may_run_line(id) {
+                    if let Some(conn) = self.clients.conns.get_mut(id) {
+                        match input {
+                            Input::TooLong => conn.limits.deferred.push_too_long(),
+                            Input::Line(line) => conn.limits.deferred.push_line(line),
+                            _ => {}
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        self.run_frame_now(id, input);
+    }
+
+    fn run_frame_now(&mut self, id: ClientId, input: Input<'_>) {
         let phase = self.clients.conns.get(id).map(|c| c.phase);
         if let Input::Request(head) = input {
             self.run_request(id, head);
@@ -1363,10 +1634,14 @@ impl EventLoop {
     }
 
     /// Lets the chat announce clients that were cut off or failed this turn.
+    /// In the order they were cut off, biggest queue first when the global
+    /// bound cut several at once.
     fn settle_departures(&mut self) {
-        while let Some((id, reason)) = self.clients.departed.pop() {
-            self.open_count -= 1;
-            self.chat.disconnect(id, reason, &mut self.clients);
+        while !self.clients.departed.is_empty() {
+            for (id, reason) in std::mem::take(&mut self.clients.departed) {
+                self.open_count -= 1;
+                self.chat.disconnect(id, reason, &mut self.clients);
+            }
         }
     }
 
@@ -1400,7 +1675,14 @@ impl EventLoop {
                 break;
             }
             match conn.write_output() {
-                Ok(written) => clients.metrics.bytes_sent += written as u64,
+                Ok(written) => {
+                    clients.metrics.bytes_sent += written as u64;
+                    clients.soft_outbuf.observe(
+                        &mut conn.limits.soft_since,
+                        conn.output.len(),
+                        self.now,
+                    )
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                     clients.mark_dirty(id);
@@ -1479,6 +1761,15 @@ impl EventLoop {
     fn check_timers(&mut self) {
         let mut next_check = self.now + TIMER_TICK;
         self.clients.pool.trim();
+        debug_assert_eq!(
+            self.clients.pool.lent_bytes(),
+            self.clients
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.output.capacity())
+                .sum::<usize>(),
+            "the global output bound's accounting drifted"
+        );
         self.guard.prune(self.now);
         self.log_summaries(false);
         let idle_limit = self.config.idle_timeout;
@@ -1490,7 +1781,17 @@ impl EventLoop {
         let mut idle = Vec::new();
         let mut expired = Vec::new();
         let mut pinged = Vec::new();
+        let mut overstayed = Vec::new();
         for (id, conn) in self.clients.conns.iter_mut() {
+            if conn.phase == Phase::Open
+                && self
+                    .clients
+                    .soft_outbuf
+                    .expired(conn.limits.soft_since, self.now)
+            {
+                overstayed.push(id);
+                continue;
+            }
             if conn.phase == Phase::Open {
                 let silent = conn.codec.encoder.ping_if_silent(
                     self.now,
@@ -1517,7 +1818,12 @@ impl EventLoop {
                 None if conn.phase != Phase::Open => {}
                 None => {
                     // Only an unfinished line counts against the idle
-                    // timeout: quiet is not dead.
+                    // timeout: quiet is not dead. While the server holds a
+                    // client's input back (flood control, budgets) the
+                    // clock waits for it.
+                    if conn.queued_for_read && conn.line_started.is_some() {
+                        conn.line_started = Some(self.now);
+                    }
                     let stalled = conn
                         .line_started
                         .zip(idle_limit)
@@ -1538,6 +1844,18 @@ impl EventLoop {
             }
         }
         self.next_timer_check = next_check;
+        for id in overstayed {
+            if let Some(conn) = self.clients.conns.get(id) {
+                warn!(
+                    "{}: cut off, more than {} bytes of output queued for {:?} (too slow)",
+                    conn.peer,
+                    self.clients.soft_outbuf.bytes,
+                    self.clients.soft_outbuf.period.unwrap_or_default()
+                );
+            }
+            self.clients.metrics.cut_off(SlowLimit::Soft);
+            self.clients.cut_off(id);
+        }
         for id in pinged {
             self.clients.mark_dirty(id);
         }
@@ -1607,6 +1925,8 @@ impl EventLoop {
             clients: self.open_count as u64,
             clients_limit: self.config.max_clients as u64,
             output_queue_limit_bytes: self.config.max_outbuf_bytes as u64,
+            output_buffer_bytes: self.clients.pool.lent_bytes() as u64,
+            output_buffer_limit_bytes: self.config.max_output_total_bytes as u64,
             rooms: self.chat.room_count() as u64,
             ..Snapshot::default()
         };
@@ -1644,6 +1964,7 @@ impl EventLoop {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
+                self.throttled.retain(|&queued| queued != id);
             }
             self.guard.release(id);
             if let Standing::Admitted(_) = conn.standing {
@@ -1714,5 +2035,16 @@ impl EventLoop {
             }
         }
         self.next_timer_check = self.now;
+    }
+}
+
+/// Caps a client socket's SO_SNDBUF (`bytes`, 0: leave the kernel's
+/// autotuning), bounding the kernel memory a client that stops reading can
+/// pin; see `--sndbuf-bytes`.
+fn cap_send_buffer(socket: &mio::net::TcpStream, bytes: usize, peer: SocketAddr) {
+    if bytes > 0 {
+        if let Err(err) = socket2::SockRef::from(socket).set_send_buffer_size(bytes) {
+            debug!("{peer}: SO_SNDBUF: {err}");
+        }
     }
 }

@@ -9,6 +9,7 @@
 mod common;
 
 use common::*;
+use loopchat::limits::FloodLimit;
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -191,7 +192,8 @@ fn cr_not_right_before_lf_counts_toward_the_limit() {
 
 #[test]
 fn too_long_line_in_many_chunks_is_answered_once_and_discarded() {
-    let server = start();
+    // 1 MiB at once is a flood: flood control off, so it is read in one go.
+    let server = start_with(|config| config.flood = FloodLimit::OFF);
     let (mut alice, mut bob) = pair(server.addr());
     // 1 MiB without a newline, in 1 KiB writes, that would be commands and
     // chat if it were ever framed.
@@ -443,7 +445,8 @@ fn half_close_with_nothing_pending_announces_the_leave_and_closes() {
 
 #[test]
 fn half_close_flushes_everything_owed_first() {
-    let server = start();
+    // 1,001 lines at once is a flood: flood control off.
+    let server = start_with(|config| config.flood = FloodLimit::OFF);
     let (mut alice, mut bob) = pair(server.addr());
     let pings: String = (0..1000).map(|i| format!(":ping {i}\n")).collect();
     alice.send_bytes(pings.as_bytes());

@@ -32,7 +32,7 @@ fn has_control(line: &str) -> bool {
 
 #[test]
 fn random_bytes_reach_others_only_as_clean_text() {
-    let server = start();
+    let server = start_flood_off();
     let addr = server.addr();
     let mut bystander = Client::named(addr, "bystander");
     let mut attacker = Client::named(addr, "attacker");
@@ -63,7 +63,7 @@ fn random_bytes_reach_others_only_as_clean_text() {
 
 #[test]
 fn endless_line_is_answered_once_and_not_buffered() {
-    let server = ServerProcess::start(&[], None);
+    let server = ServerProcess::start(&NO_FLOOD_CONTROL, None);
     let mut bystander = Client::named(server.addr, "bystander");
     let mut attacker = Client::connect(server.addr);
     let chunk = vec![b'a'; 1 << 20];
@@ -109,7 +109,7 @@ fn nul_bytes_are_replaced_not_truncating() {
 
 #[test]
 fn thousands_of_commands_in_one_write_are_all_answered() {
-    let server = start();
+    let server = start_flood_off();
     let mut client = Client::connect(server.addr());
     let batch: String = (0..5000).map(|i| format!(":ping {i}\n:bogus\n")).collect();
     client.send_bytes(batch.as_bytes());

@@ -8,6 +8,7 @@ mod ws_support;
 
 use common::tls::{TestPki, TlsClient};
 use common::*;
+use loopchat::limits::FloodLimit;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -274,6 +275,8 @@ fn counters_match_the_traffic_exactly() {
     let (server, metrics) = start_with_metrics(|config| {
         config.max_clients = N + 2;
         config.max_outbuf_bytes = 64 * 1024;
+        // The flood below is the point; flood control has its own test.
+        config.flood = FloodLimit::OFF;
     });
     let addr = server.addr();
 
@@ -442,6 +445,13 @@ fn counters_match_the_traffic_exactly() {
     let lines_out: u64 = others.iter().map(|c| c.lines_out).sum::<u64>() + closer_lines_out;
     let bytes_out: u64 = others.iter().map(|c| c.bytes_out).sum::<u64>() + closer_bytes_out;
     assert_eq!(b.get("loopchat_disconnects_total{reason=\"too_slow\"}"), 1);
+    assert_eq!(b.get("loopchat_too_slow_cutoffs_total{limit=\"queue\"}"), 1);
+    assert_eq!(b.get("loopchat_too_slow_cutoffs_total{limit=\"soft\"}"), 0);
+    assert_eq!(
+        b.get("loopchat_too_slow_cutoffs_total{limit=\"global\"}"),
+        0
+    );
+    assert_eq!(b.get("loopchat_flood_throttles_total"), 0);
     assert_eq!(b.get("loopchat_disconnects_total{reason=\"quit\"}"), 1);
     assert_eq!(
         b.get("loopchat_disconnects_total{reason=\"closed_by_peer\"}"),
@@ -883,4 +893,72 @@ fn each_transport_is_counted_apart() {
     );
     assert_eq!(m.get("loopchat_connections_open{transport=\"tcp\"}"), 0);
     assert_eq!(m.get("loopchat_lines_received_total"), 1);
+}
+
+#[test]
+fn flood_control_and_the_global_bound_are_visible() {
+    let (server, metrics) = start_with_metrics(|config| {
+        config.flood = FloodLimit {
+            lines_per_sec: 200,
+            bytes_per_sec: 0,
+            burst_secs: 1,
+        };
+        config.max_output_total_bytes = 8 * 1024 * 1024;
+    });
+    let mut sender = Client::connect(server.addr());
+    let mut listener = Client::connect(server.addr());
+    sender.skip_until(&format!("* {} joined #lobby", listener.nick));
+    // Three times the burst at once: held back, never dropped.
+    let lines: String = (0..600).map(|i| format!("flood {i}\n")).collect();
+    sender.send_bytes(lines.as_bytes());
+    for i in 0..600 {
+        listener.expect(&format!("{}: flood {i}", sender.nick));
+    }
+    let m = Metrics(samples(&scrape(metrics)));
+    assert!(m.get("loopchat_flood_throttles_total") >= 1);
+    assert_eq!(m.get("loopchat_room_lines_total"), 600);
+    assert_eq!(m.get("loopchat_output_buffer_limit_bytes"), 8 * 1024 * 1024);
+    assert!(
+        m.get("loopchat_output_buffer_bytes") <= 8 * 1024 * 1024,
+        "within the bound"
+    );
+    assert_eq!(m.get("loopchat_disconnects_total{reason=\"too_slow\"}"), 0);
+}
+
+#[test]
+fn a_cut_off_by_the_global_bound_is_counted_as_such() {
+    let (server, metrics) = start_with_metrics(|config| {
+        config.flood = FloodLimit::OFF;
+        config.max_outbuf_bytes = 4 * 1024 * 1024;
+        config.max_output_total_bytes = 512 * 1024;
+        config.send_buffer_bytes = 4096;
+    });
+    let addr = server.addr();
+    let silent = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    silent.set_recv_buffer_size(4096).unwrap();
+    silent.connect(&addr.into()).unwrap();
+    let mut flooder = Client::connect(addr);
+    // The silent client is guest1, welcomed before the flooder.
+    let cut_off = "* guest1 left #lobby (too slow)";
+    let line = format!("{}\n", "x".repeat(999));
+    let mut sent = 0;
+    loop {
+        assert!(sent < 20_000, "the silent client was never cut off");
+        flooder.send_bytes(line.repeat(200).as_bytes());
+        sent += 200;
+        if flooder.sync().iter().any(|l| l == cut_off) {
+            break;
+        }
+    }
+    let m = scrape_until(metrics, |m| {
+        m.get("loopchat_connections_open{transport=\"tcp\"}") == 1
+    });
+    assert_eq!(
+        m.get("loopchat_too_slow_cutoffs_total{limit=\"global\"}"),
+        1
+    );
+    assert_eq!(m.get("loopchat_too_slow_cutoffs_total{limit=\"queue\"}"), 0);
+    assert_eq!(m.get("loopchat_disconnects_total{reason=\"too_slow\"}"), 1);
+    assert!(m.get("loopchat_discarded_bytes_total") > 0);
+    drop(silent);
 }

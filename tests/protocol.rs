@@ -1135,7 +1135,11 @@ fn read_bytes_until_closed(client: &mut Client) -> Vec<u8> {
 
 #[test]
 fn slow_consumer_is_disconnected_and_announced_too_slow() {
-    let server = start_with(|c| c.max_outbuf_bytes = 256 * 1024);
+    // A flood on purpose: flood control off.
+    let server = start_with(|c| {
+        c.max_outbuf_bytes = 256 * 1024;
+        c.flood = loopchat::limits::FloodLimit::OFF;
+    });
     let [mut alice, mut bob, mut slow] = named(server.addr(), ["alice", "bob", "slow"]);
     // `slow` never reads while alice floods the room; bob keeps reading.
     let done = Arc::new(AtomicBool::new(false));

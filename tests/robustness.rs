@@ -54,7 +54,7 @@ fn count_in_background(
 
 #[test]
 fn slow_consumer_is_cut_off_and_memory_stays_bounded() {
-    let server = ServerProcess::start(&[], None);
+    let server = ServerProcess::start(&NO_FLOOD_CONTROL, None);
     let addr = server.addr;
     let rss_before = server.status_kb("VmRSS");
     // Never reads, with a small receive buffer so the kernel cannot hide the
@@ -94,7 +94,7 @@ fn slow_consumer_is_cut_off_and_memory_stays_bounded() {
 
 #[test]
 fn ping_is_answered_while_another_client_floods() {
-    let server = start();
+    let server = start_flood_off();
     let addr = server.addr();
     let mut sink = Client::named(addr, "sink");
     let mut flooder = Client::named(addr, "flooder");
@@ -349,7 +349,7 @@ fn read_until_closed(
 
 #[test]
 fn sigterm_under_load_says_goodbye_and_exits_zero() {
-    let server = ServerProcess::start(&[], None);
+    let server = ServerProcess::start(&NO_FLOOD_CONTROL, None);
     let addr = server.addr;
     let mut readers = Vec::new();
     for i in 0..8 {
@@ -450,7 +450,10 @@ fn a_burst_past_the_limit_in_one_turn_does_not_cut_off_a_reader() {
     // 64 KiB of chat in one write is one read and one fan-out turn: eight
     // times the output limit queued for the reader before any flush. The
     // socket can take it, so the reader is busy, not slow.
-    let server = start_with(|config| config.max_outbuf_bytes = 8 * 1024);
+    let server = start_with(|config| {
+        config.max_outbuf_bytes = 8 * 1024;
+        config.flood = loopchat::limits::FloodLimit::OFF;
+    });
     let mut reader = Client::named(server.addr(), "reader");
     let mut sender = Client::named(server.addr(), "sender");
     reader.skip_until("* guest2 is now known as sender");
@@ -468,7 +471,10 @@ fn input_past_the_read_budget_is_served_on_later_turns() {
     // With a 1 KiB budget, 1,000 lines in one write take many turns; with
     // edge-triggered readiness no new event comes for the rest, so only the
     // server's own read list can bring it in.
-    let server = start_with(|config| config.read_budget_bytes = 1024);
+    let server = start_with(|config| {
+        config.read_budget_bytes = 1024;
+        config.flood = loopchat::limits::FloodLimit::OFF;
+    });
     let mut reader = Client::named(server.addr(), "reader");
     let mut sender = Client::named(server.addr(), "sender");
     reader.skip_until("* guest2 is now known as sender");

@@ -178,7 +178,11 @@ fn server_full_over_tls_says_so_then_closes_cleanly() {
 #[test]
 fn a_tls_client_that_never_reads_is_cut_off_as_too_slow() {
     let pki = TestPki::new();
-    let (server, tls_addr) = start_tls(&pki, |config| config.max_outbuf_bytes = 64 * 1024);
+    // A flood on purpose: flood control off.
+    let (server, tls_addr) = start_tls(&pki, |config| {
+        config.max_outbuf_bytes = 64 * 1024;
+        config.flood = loopchat::limits::FloodLimit::OFF;
+    });
     // A small receive buffer, so the kernel does not absorb the flood.
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();

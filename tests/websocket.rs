@@ -178,7 +178,11 @@ fn a_trailing_newline_is_dropped_an_inner_one_is_a_control_character() {
 
 #[test]
 fn a_too_long_message_is_answered_and_the_connection_stays_open() {
-    let server = start_with(|c| c.max_line_bytes = 100);
+    // 2 MB of frames at once: flood control off, so it is read in one go.
+    let server = start_with(|c| {
+        c.max_line_bytes = 100;
+        c.flood = loopchat::limits::FloodLimit::OFF;
+    });
     let mut tcp = Client::named(server.addr(), "reader");
     let mut ws = RawWs::connect(web(&server));
     tcp.expect(&format!("* {} joined #lobby", ws.nick));
@@ -343,7 +347,11 @@ fn origin_rule_refuses_other_sites_and_allows_listed_ones() {
 
 #[test]
 fn a_slow_websocket_consumer_is_cut_off_without_a_close_frame() {
-    let server = start_with(|c| c.max_outbuf_bytes = 64 * 1024);
+    // A flood on purpose: flood control off.
+    let server = start_with(|c| {
+        c.max_outbuf_bytes = 64 * 1024;
+        c.flood = loopchat::limits::FloodLimit::OFF;
+    });
     let mut sleeper = RawWs::connect(web(&server));
     // Shrink its receive buffer's share by never reading; flood the room.
     let mut flooder = Client::named(server.addr(), "flooder");

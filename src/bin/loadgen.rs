@@ -5,6 +5,7 @@
 //! cargo run --release --bin loadgen -- --clients 500
 //! cargo run --release --bin loadgen -- --addr 127.0.0.1:7878 --flood 4 --json
 //! cargo run --release --bin loadgen -- --idle --clients 10000 --duration 2
+//! cargo run --release --bin loadgen -- --attack flood --clients 1000 --slow-readers 300 --payload 1000
 //! ```
 //!
 //! Exit status: 0 when the run passed, 1 when messages were lost or clients
@@ -23,6 +24,18 @@ fn main() {
         .init()
     {
         eprintln!("loadgen: no logging: {e}");
+    }
+    if opts.attack.is_some() {
+        match loadgen::run_attack(&opts) {
+            Ok(report) => {
+                print!("{}", report.to_text());
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                std::process::exit(2);
+            }
+        }
     }
     match loadgen::run(&opts) {
         Ok(report) => {

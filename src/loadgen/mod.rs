@@ -30,6 +30,7 @@
 //! `--ws` runs any of these over WebSocket: each client upgrades on the
 //! server's web address and sends and receives one text message per line.
 
+pub mod attack;
 mod driver;
 pub mod marker;
 pub mod report;
@@ -159,6 +160,18 @@ pub struct Options {
     /// no progress lines on stderr
     #[argh(switch)]
     pub quiet: bool,
+
+    /// run an attack instead of a load test: flood (one flooder in a room
+    /// of --clients, --slow-readers of them never reading), rooms (two
+    /// clients pipelining :rooms/:users over --clients rooms) or pm (a :pm
+    /// burst at a reading victim); a probe measures :ping meanwhile
+    #[argh(option)]
+    pub attack: Option<String>,
+
+    /// with --attack flood: members that never read (4 KiB receive buffer)
+    /// (default 0)
+    #[argh(option, default = "0")]
+    pub slow_readers: usize,
 
     /// every client speaks WebSocket (one text message per line) to the
     /// server's web address instead of TCP lines; with --addr, give the web
@@ -347,6 +360,8 @@ pub fn run(opts: &Options) -> io::Result<Report> {
             config.max_clients = config.max_clients.max(opts.clients + 16);
             // Idle clients in a long --idle hold must not be timed out.
             config.idle_timeout = None;
+            // It measures fan-out, not flood control: senders go flat out.
+            config.flood = crate::limits::FloodLimit::OFF;
             if opts.tls {
                 config.tls_cert = opts.tls_cert.clone();
                 config.tls_key = opts.tls_key.clone();
@@ -419,6 +434,36 @@ pub fn run(opts: &Options) -> io::Result<Report> {
         }
     }
     Ok(report)
+}
+
+/// Runs `--attack` (see [`attack`]): against `--addr`, or an in-process
+/// server with the default limits (flood control on).
+pub fn run_attack(opts: &Options) -> io::Result<attack::AttackReport> {
+    let kind: attack::Attack = opts
+        .attack
+        .as_deref()
+        .unwrap_or("flood")
+        .parse()
+        .map_err(invalid)?;
+    sys::raise_nofile(opts.clients as u64 * 2 + 64).map_err(io::Error::other)?;
+    match &opts.addr {
+        Some(a) => {
+            let addr = a
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| invalid(format!("--addr {a}: resolves to nothing")))?;
+            attack::run(opts, kind, addr, opts.server_pid, false)
+        }
+        None => {
+            let mut config = crate::Config::ephemeral();
+            config.max_clients = config.max_clients.max(opts.clients + 16);
+            config.idle_timeout = None;
+            let running = crate::Server::bind(config)?.spawn()?;
+            let report = attack::run(opts, kind, running.addr(), None, true);
+            running.stop()?;
+            report
+        }
+    }
 }
 
 /// Source addresses for `clients` connections to `target`: none (kernel's

@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 /// How long a test waits for a line it expects before failing.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Flags that turn flood control off, for tests that flood on purpose.
+pub const NO_FLOOD_CONTROL: [&str; 4] =
+    ["--flood-lines-per-sec", "0", "--flood-bytes-per-sec", "0"];
+
+/// Starts a server with flood control off: for tests whose point is a
+/// flood (throughput, slow consumers, read budgets), not its rate limit.
+pub fn start_flood_off() -> RunningServer {
+    start_with(|config| config.flood = loopchat::limits::FloodLimit::OFF)
+}
+
 /// Starts a server with default settings on a free port.
 pub fn start() -> RunningServer {
     start_with(|_| {})
