@@ -90,7 +90,7 @@ impl ServerProcess {
         use std::io::BufRead;
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_loopchat"))
             .args(["--addr", "127.0.0.1:0", "--max-clients", "12000"])
-            .args(["--idle-timeout", "0"])
+            .args(["--idle-timeout", "0", "--history-file", ":memory:"])
             .env("RUST_LOG", "info")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -17,13 +17,16 @@ out=${OUT:-$(mktemp -d)}
 ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 new_flags=false
 if "$server" --help 2>&1 | grep -q -- --limit-loopback; then new_flags=true; fi
+# No history file in the working directory (issue 13's --history-file).
+history=()
+if "$server" --help 2>&1 | grep -q -- --history-file; then history=(--history-file :memory:); fi
 
 pid=
 start() { # start NAME FLAGS...
   local name=$1
   shift
   log=$out/$name.log
-  "$server" --addr "$addr" "$@" 2>"$log" &
+  "$server" --addr "$addr" "${history[@]}" "$@" 2>"$log" &
   pid=$!
   for _ in $(seq 100); do
     grep -q "listening on" "$log" && return 0

@@ -3,6 +3,8 @@
 //! an [`Outbox`], which the server backs with per-connection write buffers
 //! and the unit tests back with a `Vec`.
 
+use crate::history::tails::{format_utc, unix_now};
+use crate::history::Tails;
 use crate::protocol::{self, Command};
 use slab::Slab;
 use std::collections::HashMap;
@@ -75,6 +77,8 @@ struct Joined {
 struct Room {
     /// The spelling of the join that created it, with its `#`.
     name: String,
+    /// The name lower-cased: what its history belongs to.
+    key: String,
     members: Vec<ClientId>,
 }
 
@@ -96,6 +100,11 @@ pub struct Chat {
     /// Scratch space for the line being built, reused so a fan-out formats
     /// its line once and allocates nothing.
     line: Vec<u8>,
+    /// Every room's recent lines, for `:history`, and the lines accepted
+    /// since the server last took them for the history file.
+    history: Tails,
+    /// `:history` commands waiting for their room's tail.
+    history_waits: Vec<HistoryWait>,
     /// Nicks of clients that left the chat, until the server has logged
     /// their disconnect ([`Chat::departed_nick`]).
     departed: HashMap<ClientId, String>,
@@ -108,6 +117,7 @@ impl Chat {
         let mut rooms = Slab::new();
         let lobby = rooms.insert(Room {
             name: LOBBY.to_string(),
+            key: LOBBY.to_string(),
             members: Vec::new(),
         });
         Chat {
@@ -119,8 +129,26 @@ impl Chat {
             lobby,
             next_guest: 1,
             line: Vec::with_capacity(512),
+            history: Tails::in_memory(crate::history::HistoryConfig::default().max_lines),
+            history_waits: Vec::new(),
             departed: HashMap::new(),
         }
+    }
+
+    /// Uses `history` (loaded from the history file, say) for `:history`.
+    pub fn with_history(mut self, history: Tails) -> Self {
+        self.history = history;
+        self
+    }
+
+    /// The rooms' recent lines, and the accepted lines waiting to be written.
+    pub fn history_mut(&mut self) -> &mut Tails {
+        &mut self.history
+    }
+
+    /// Accepted lines not yet taken for the history file.
+    pub fn history_pending(&self) -> usize {
+        self.history.pending_len()
     }
 
     /// Whether client `id` is connected to a password server and has not
@@ -200,9 +228,16 @@ impl Chat {
                 } else {
                     write_line(&mut self.line, format_args!("* {} {text}", me.nick));
                 }
-                let recipients = send_to_room(&self.rooms[me.room], &self.line, Some(id), out);
+                let room = &self.rooms[me.room];
+                let recipients = send_to_room(room, &self.line, Some(id), out);
                 out.note(ChatEvent::RoomLine { recipients });
+                // The line is in :history from the moment it is accepted.
+                let delivered = &self.line[..self.line.len() - 1];
+                let delivered = std::str::from_utf8(delivered).unwrap_or_default();
+                self.history
+                    .record(&room.key, &me.nick, delivered, unix_now());
             }
+            Command::History(arg) => self.history(id, arg, out),
             Command::Help => {
                 for row in protocol::help_lines(self.password.is_some()) {
                     self.reply(id, out, format_args!("{row}"));
@@ -385,8 +420,10 @@ impl Chat {
         };
         self.leave_room(id, &joined, None, out);
         let room = target.unwrap_or_else(|| {
+            self.history.room_created(&key);
             let room = self.rooms.insert(Room {
                 name: format!("#{bare}"),
+                key: key.clone(),
                 members: Vec::new(),
             });
             self.room_keys.insert(key, room);
@@ -397,6 +434,63 @@ impl Chat {
         self.rooms[room].members.push(id);
         self.members[id] = Some(Member::Joined(joined));
         self.announce_join(id, out);
+    }
+
+    /// `:history [N]`: the header, then the room's newest N lines from
+    /// memory, oldest first; a last `! history incomplete: ...` line when
+    /// some of the room's lines could not be written to the history file.
+    fn history(&mut self, id: ClientId, arg: Option<&str>, out: &mut impl Outbox) {
+        let Some(n) = protocol::history_count(arg, self.history.keep()) else {
+            return self.reply(
+                id,
+                out,
+                format_args!("! usage: {}", protocol::HISTORY_USAGE),
+            );
+        };
+        let room = &self.rooms[self.room_of(id)];
+        if self.history.is_loading(&room.key) {
+            // Its older lines are on their way from the history file.
+            self.history_waits.push(HistoryWait {
+                id,
+                room_key: room.key.clone(),
+                room_name: room.name.clone(),
+                n,
+            });
+            return;
+        }
+        for line in history_answer(&self.history, &room.key, &room.name, n) {
+            out.send(id, line.as_bytes());
+        }
+    }
+
+    /// `:history` answers waiting for a room's tail, taken once.
+    pub fn history_waits(&self) -> usize {
+        self.history_waits.len()
+    }
+
+    /// Forgets the `:history` commands a connection still waits for: it is
+    /// gone, and its id may be given to the next one. (A client that left
+    /// the chat by `:quit` still gets its answers before its `* bye`.)
+    pub fn forget_history_waits(&mut self, id: ClientId) {
+        self.history_waits.retain(|wait| wait.id != id);
+    }
+
+    /// Takes the `:history` commands whose rooms' tails have arrived, in
+    /// the order they were asked; [`Chat::history_answer`] answers each.
+    pub fn take_ready_history_waits(&mut self) -> Vec<HistoryWait> {
+        let history = &self.history;
+        let (ready, waiting) = std::mem::take(&mut self.history_waits)
+            .into_iter()
+            .partition(|wait| !history.is_loading(&wait.room_key));
+        self.history_waits = waiting;
+        ready
+    }
+
+    /// The whole answer to a `:history` that waited for its room's tail.
+    pub fn history_answer(&self, wait: &HistoryWait) -> Vec<u8> {
+        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n)
+            .concat()
+            .into_bytes()
     }
 
     fn pong(&mut self, id: ClientId, token: Option<&str>, out: &mut impl Outbox) {
@@ -453,7 +547,8 @@ impl Chat {
         send_to_room(room, &self.line, None, out);
         if room.members.is_empty() && joined.room != self.lobby {
             let removed = self.rooms.remove(joined.room);
-            self.room_keys.remove(&removed.name.to_ascii_lowercase());
+            self.room_keys.remove(&removed.key);
+            self.history.room_removed(&removed.key);
         }
     }
 
@@ -481,6 +576,53 @@ impl Chat {
             _ => self.lobby,
         }
     }
+}
+
+/// A `:history` waiting for its room's tail to be loaded.
+#[derive(Debug)]
+pub struct HistoryWait {
+    /// Who asked.
+    pub id: ClientId,
+    room_key: String,
+    /// The room's spelling when asked.
+    room_name: String,
+    n: usize,
+}
+
+/// The lines (each with its `\n`) answering `:history N` in a room: the
+/// header, the newest `n` lines oldest first, and a last `! history
+/// incomplete: ...` line when some of the room's lines are missing.
+fn history_answer(history: &Tails, room_key: &str, room_name: &str, n: usize) -> Vec<String> {
+    let lines = history.recent(room_key, n, unix_now());
+    let plural = if lines.len() == 1 { "line" } else { "lines" };
+    let mut answer = Vec::with_capacity(lines.len() + 2);
+    answer.push(format!("* history {room_name}: {} {plural}\n", lines.len()));
+    for entry in lines {
+        answer.push(format!(
+            "[history {}] {}\n",
+            format_utc(entry.ts),
+            entry.line
+        ));
+    }
+    let unsaved = history.unsaved(room_key);
+    let unsaved_lines = if unsaved == 1 { "line" } else { "lines" };
+    if unsaved > 0 && history.persists() {
+        answer.push(format!(
+            "! history incomplete: {unsaved} {unsaved_lines} of {room_name} could not be saved \
+             to disk and will be missing after a restart\n"
+        ));
+    } else if unsaved > 0 {
+        answer.push(format!(
+            "! history incomplete: {unsaved} {unsaved_lines} of {room_name} were dropped from \
+             memory (history is kept in memory only)\n"
+        ));
+    }
+    if history.unreadable(room_key) {
+        answer.push(format!(
+            "! history incomplete: older lines of {room_name} could not be read from disk\n"
+        ));
+    }
+    answer
 }
 
 /// Sends one formatted line to every member of `room` but `except`: the
@@ -618,6 +760,36 @@ mod tests {
         out.0.clear();
         chat.handle_line(0, ":rooms", &mut out);
         assert_eq!(out.take(0), ["* rooms: #lobby (1)"]);
+    }
+
+    #[test]
+    fn history_records_chat_and_me_only_and_answers_from_memory() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        chat = chat.with_history(Tails::new(20, None, true, usize::MAX, 1));
+        chat.handle_line(0, "hi", &mut out);
+        chat.handle_line(0, ":me waves", &mut out);
+        chat.handle_line(0, ":pm guest2 secret", &mut out);
+        chat.handle_line(0, ":nick alice", &mut out);
+        assert_eq!(chat.history_pending(), 2);
+        out.0.clear();
+        chat.handle_line(1, ":history 5", &mut out);
+        let answer = out.take(1);
+        assert_eq!(answer.len(), 3);
+        assert_eq!(answer[0], "* history #lobby: 2 lines");
+        assert!(answer[1].starts_with("[history 20") && answer[1].ends_with("Z] guest1: hi"));
+        assert!(answer[2].ends_with("Z] * guest1 waves"));
+        chat.history_mut().mark_unsaved("#lobby", 1);
+        chat.handle_line(1, ":history 1", &mut out);
+        let answer = out.take(1);
+        assert_eq!(answer[0], "* history #lobby: 1 line");
+        assert_eq!(
+            answer[2],
+            "! history incomplete: 1 line of #lobby could not be saved to disk and will be \
+             missing after a restart"
+        );
+        let pending = chat.history_mut().take_pending();
+        assert_eq!(pending[1].nick(), "guest1");
+        assert_eq!(&*pending[1].room_key, "#lobby");
     }
 
     #[test]

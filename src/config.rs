@@ -1,6 +1,7 @@
 //! Server settings: every limit the server enforces, with its default.
 
 use crate::guard::GuardConfig;
+use crate::history::HistoryConfig;
 use crate::limits::{FloodLimit, SoftLimit};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -80,6 +81,11 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Where TLS line clients connect, when a certificate is configured.
     pub tls_addr: SocketAddr,
+    /// Chat history: the file (none keeps it in memory only: the default
+    /// here, so tests and embedded servers write no file; the binary's
+    /// default is `loopchat-history.db`), the `:history` maximum,
+    /// retention, the writer's backlog and the tails' memory.
+    pub history: HistoryConfig,
     /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
     /// its own. `None` (the default) serves none.
     pub metrics_addr: Option<SocketAddr>,
@@ -144,6 +150,7 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
+            history: HistoryConfig::default(),
             metrics_addr: None,
         }
     }

@@ -98,6 +98,11 @@ pub struct Connection {
     /// Why the connection ended, for the disconnect log line; set once,
     /// when it leaves the `Open` phase.
     pub end_reason: &'static str,
+    /// The history batch holding this client's latest chat line; replies
+    /// wait in `held` until that batch is committed (see [`crate::history`]).
+    pub history_mark: u64,
+    /// Output held back until the client's earlier lines are committed.
+    pub held: crate::history::HeldOutput,
     /// Flood control, deferred lines and the soft output limit's clock
     /// ([`crate::limits`]).
     pub limits: ClientLimits,
@@ -125,6 +130,8 @@ impl Connection {
             line_started: None,
             accepted_at: now,
             end_reason: "closed",
+            history_mark: 0,
+            held: Default::default(),
             limits: ClientLimits::new(&FloodLimit::default(), now),
             standing: Standing::Pending,
         }

@@ -28,6 +28,8 @@
 //!   loading and reload; the blocking client side for the example client.
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
+//! - [`history`]: `:history` from per-room tails in memory, and the SQLite
+//!   history file written by a thread of its own, fed once per loop turn.
 //! - [`metrics`]: counters the loop keeps as plain integers, rendered in
 //!   the Prometheus text format when scraped, and the `process_*` metrics.
 //! - [`metrics_http`]: the `/metrics` listener: tiny HTTP/1.1 exchanges
@@ -53,6 +55,7 @@ pub mod connection;
 pub mod fd_limit;
 pub mod framing;
 pub mod guard;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod loadgen;

@@ -4,6 +4,7 @@ use argh::FromArgs;
 use log::{error, info, warn, LevelFilter};
 use loopchat::config::parse_addr;
 use loopchat::guard::{GuardConfig, Keepalive};
+use loopchat::history::{self, HistoryConfig};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -175,6 +176,35 @@ struct Flags {
     /// with TLS configured, do not listen for plain line clients on --addr
     #[argh(switch)]
     no_plain: bool,
+    /// chat history file (SQLite, created if missing); `:memory:` keeps
+    /// history in memory only, lost at exit (default loopchat-history.db in
+    /// the working directory)
+    #[argh(option, default = "history::DEFAULT_FILE.into()")]
+    history_file: PathBuf,
+
+    /// the most lines `:history N` returns, at least 20 (default 100)
+    #[argh(option, default = "HistoryConfig::default().max_lines")]
+    history_max: usize,
+
+    /// days chat history is kept; 0 keeps it forever (default 30)
+    #[argh(option, default = "HistoryConfig::default().keep_days")]
+    history_keep_days: u32,
+
+    /// lines of history kept per room; 0 for no limit, else at least
+    /// --history-max (default 0)
+    #[argh(option, default = "HistoryConfig::default().keep_lines_per_room")]
+    history_keep_lines: u64,
+
+    /// chat lines waiting for the history file past which their senders are
+    /// read more slowly (default 50000)
+    #[argh(option, default = "HistoryConfig::default().max_in_flight")]
+    history_queue: usize,
+
+    /// memory for the rooms' recent lines; past it, those of rooms that no
+    /// longer exist are dropped and read back from the file when needed
+    /// (default 67108864)
+    #[argh(option, default = "HistoryConfig::default().max_memory_bytes")]
+    history_memory_bytes: usize,
 
     /// serve Prometheus metrics at http://ADDR/metrics, e.g.
     /// 127.0.0.1:9878; keep it on loopback or a private network (default:
@@ -202,6 +232,21 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if flags.history_max < history::MIN_HISTORY_MAX {
+        eprintln!(
+            "loopchat: --history-max must be at least {}",
+            history::MIN_HISTORY_MAX
+        );
+        return ExitCode::from(2);
+    }
+    if flags.history_keep_lines != 0
+        && flags.history_keep_lines < u64::try_from(flags.history_max).unwrap_or(u64::MAX)
+    {
+        eprintln!("loopchat: --history-keep-lines must be 0 or at least --history-max");
+        return ExitCode::from(2);
+    }
+    let history_file = (flags.history_file.as_os_str() != history::MEMORY_ONLY)
+        .then(|| flags.history_file.clone());
     let web_addr = match flags.web_addr.as_str() {
         "off" | "none" | "" => None,
         text => {
@@ -256,6 +301,14 @@ fn main() -> ExitCode {
         tls_cert: flags.tls_cert,
         tls_key: flags.tls_key,
         tls_addr: flags.tls_addr,
+        history: HistoryConfig {
+            file: history_file,
+            max_lines: flags.history_max,
+            keep_days: flags.history_keep_days,
+            keep_lines_per_room: flags.history_keep_lines,
+            max_in_flight: flags.history_queue.max(1),
+            max_memory_bytes: flags.history_memory_bytes,
+        },
         metrics_addr: flags.metrics_addr,
     };
     if config.tls_cert.is_some() != config.tls_key.is_some() {
@@ -286,10 +339,13 @@ fn main() -> ExitCode {
                 .metrics_addr
                 .map(|metrics| format!(", metrics address {metrics}"))
                 .unwrap_or_default();
-            error!(
-                "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}{metrics_text}: {err}",
-                flags.addr
-            );
+            match history::open_error(&err) {
+                Some(err) => error!("{err}"),
+                None => error!(
+                    "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}{metrics_text}: {err}",
+                    flags.addr
+                ),
+            }
             return ExitCode::FAILURE;
         }
     };

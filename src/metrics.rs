@@ -343,6 +343,19 @@ pub struct Snapshot {
     pub output_buffer_limit_bytes: u64,
     /// Rooms that exist, `#lobby` included.
     pub rooms: u64,
+    /// The history writer, when a history file is in use.
+    pub history: Option<HistorySnapshot>,
+}
+
+/// The history writer as the loop sees it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HistorySnapshot {
+    /// What the writer acknowledged.
+    pub stats: crate::history::WriterStats,
+    /// Chat lines accepted and not yet acknowledged.
+    pub waiting_lines: u64,
+    /// Whether the writer thread still runs.
+    pub writer_up: bool,
 }
 
 impl Snapshot {
@@ -526,6 +539,45 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "Times flood control held a client's input back (its socket then waits, TCP pushes back).",
         metrics.flood_throttles,
     );
+
+    if let Some(history) = &snapshot.history {
+        text.single(
+            "loopchat_history_rows_written_total",
+            "counter",
+            "Chat lines committed to the history file.",
+            history.stats.rows_written,
+        );
+        text.single(
+            "loopchat_history_batches_written_total",
+            "counter",
+            "Batches of chat lines (one per loop turn that accepted any) committed to the history file.",
+            history.stats.batches_written,
+        );
+        text.single(
+            "loopchat_history_write_errors_total",
+            "counter",
+            "Batches the history writer could not write.",
+            history.stats.batches_failed,
+        );
+        text.single(
+            "loopchat_history_rows_failed_total",
+            "counter",
+            "Chat lines in batches that could not be written (kept in memory only).",
+            history.stats.rows_failed,
+        );
+        text.single(
+            "loopchat_history_lag_lines",
+            "gauge",
+            "Chat lines accepted and not yet committed by the history writer.",
+            history.waiting_lines,
+        );
+        text.single(
+            "loopchat_history_writer_up",
+            "gauge",
+            "1 while the history writer thread runs, 0 once it has stopped.",
+            u8::from(history.writer_up),
+        );
+    }
 
     text.histogram(
         "loopchat_loop_turn_duration_seconds",

@@ -39,6 +39,8 @@ pub enum Command<'a> {
     Quit(Option<&'a str>),
     /// `:auth PASSWORD`
     Auth(&'a str),
+    /// `:history [N]`, with N as typed; see [`history_count`].
+    History(Option<&'a str>),
     /// A known command without its required argument; holds the usage text.
     Usage(&'static str),
     /// A command word nobody knows, as typed (with its colon).
@@ -84,6 +86,7 @@ pub fn parse(line: &str) -> Command<'_> {
         "ping" => Command::Ping(rest),
         "quit" => Command::Quit(rest),
         "auth" => rest.map_or(Command::Usage(":auth PASSWORD"), Command::Auth),
+        "history" => Command::History(rest),
         _ => Command::Unknown(command),
     }
 }
@@ -91,7 +94,7 @@ pub fn parse(line: &str) -> Command<'_> {
 /// The `:help` answer, one row per command. `:auth` is listed only when the
 /// server has a password.
 pub fn help_lines(with_auth: bool) -> impl Iterator<Item = &'static str> {
-    const ROWS: [&str; 9] = [
+    const ROWS: [&str; 10] = [
         "* :help - list the commands",
         "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)",
         "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are",
@@ -101,9 +104,41 @@ pub fn help_lines(with_auth: bool) -> impl Iterator<Item = &'static str> {
         "* :me TEXT - an action line to your room",
         "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
         "* :quit [REASON] - leave; the server says * bye and closes",
+        "* :history [N] - the last N (default 20) chat and :me lines of your room",
     ];
     const AUTH: &str = "* :auth PASSWORD - authenticate to a server with a password";
     ROWS.into_iter().chain(with_auth.then_some(AUTH))
+}
+
+/// The usage error for a bad `:history` argument.
+pub const HISTORY_USAGE: &str = ":history [N]";
+
+/// The protocol's default N for `:history`.
+pub const HISTORY_DEFAULT: usize = 20;
+
+/// How many lines `:history` with argument `arg` asks for: 20 without one;
+/// otherwise ASCII digits worth at least 1, any length, clamped to `max`.
+/// `None` for anything else (answered with the usage).
+pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
+    let Some(arg) = arg else {
+        return Some(HISTORY_DEFAULT.min(max));
+    };
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits = arg.trim_start_matches('0');
+    if digits.is_empty() {
+        return None;
+    }
+    // Past 19 digits it is above any maximum; no need to parse it.
+    let value = if digits.len() > 19 {
+        usize::MAX
+    } else {
+        digits
+            .parse::<u64>()
+            .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX))
+    };
+    Some(value.min(max))
 }
 
 /// Nicks no client may take (version 1.1): the first word after `* ` of
@@ -246,6 +281,26 @@ mod tests {
     }
 
     #[test]
+    fn history_arguments() {
+        assert_eq!(parse(":history"), History(None));
+        assert_eq!(parse(":HISTORY 5"), History(Some("5")));
+        assert_eq!(parse(":history 5 x"), History(Some("5 x")));
+        assert_eq!(history_count(None, 100), Some(20));
+        assert_eq!(history_count(Some("1"), 100), Some(1));
+        assert_eq!(history_count(Some("007"), 100), Some(7));
+        assert_eq!(history_count(Some("100"), 100), Some(100));
+        assert_eq!(history_count(Some("101"), 100), Some(100));
+        let huge = "9".repeat(500);
+        assert_eq!(history_count(Some(&huge), 100), Some(100));
+        assert_eq!(history_count(Some("18446744073709551616"), 30), Some(30));
+        for bad in [
+            "0", "000", "-1", "+1", "1.5", " 1", "1 ", "5 x", "abc", "\u{661}",
+        ] {
+            assert_eq!(history_count(Some(bad), 100), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn names() {
         assert!(is_valid_name("a"));
         assert!(is_valid_name("Alice_9-x"));
@@ -331,7 +386,7 @@ mod tests {
 
     #[test]
     fn help_lists_auth_only_with_a_password() {
-        assert_eq!(help_lines(false).count(), 9);
+        assert_eq!(help_lines(false).count(), 10);
         assert!(help_lines(true).any(|l| l.starts_with("* :auth")));
         assert!(help_lines(false).all(|l| l.starts_with("* :")));
     }

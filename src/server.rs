@@ -15,15 +15,22 @@
 //!    only for clients whose socket did not take everything;
 //! 6. drops the connections that ended. Nothing is freed in the middle of a
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
+//!
+//! Between 4 and 5 the turn's accepted chat lines go to the history writer
+//! as one batch ([`crate::history`]); its commits wake the loop through the
+//! same waker as a shutdown request, and release replies held for them.
 
 use crate::chat::{Chat, ChatEvent, ClientId, Outbox, Outcome};
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::guard::{self, AuthFailure, Guard};
+use crate::history::{HistoryLink, Tails};
 use crate::http::{self, Head, Route, WebRules};
 use crate::limits::{self, ClientLimits, Held, SoftLimit};
 use crate::logsum::LogSummary;
-use crate::metrics::{self, Metrics, Refusal, SlowLimit, Snapshot, Standing, Transport};
+use crate::metrics::{
+    self, HistorySnapshot, Metrics, Refusal, SlowLimit, Snapshot, Standing, Transport,
+};
 use crate::metrics_http::{self, Endpoint};
 use crate::protocol::{self, Command};
 use crate::tls::{CertStore, TlsSession};
@@ -107,6 +114,8 @@ pub struct Server {
     tls: Option<(TcpListener, CertStore)>,
     tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
+    history: HistoryLink,
+    tails: Tails,
     metrics: Option<Endpoint>,
 }
 
@@ -254,6 +263,9 @@ impl Server {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
         };
+        // mio allows one waker per poller: the history writer shares it.
+        let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
+            .map_err(crate::history::into_io)?;
         Ok(Server {
             config,
             poll,
@@ -263,6 +275,8 @@ impl Server {
             tls,
             tls_addr,
             shutdown,
+            history,
+            tails,
             metrics,
         })
     }
@@ -342,6 +356,13 @@ struct Clients {
     /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
     queued_since_flush: usize,
     max_outbuf_bytes: usize,
+    /// The client whose command is running: lines to it are replies, held
+    /// while it has uncommitted history lines.
+    replying_to: Option<ClientId>,
+    /// History batches committed so far (see [`HistoryLink::acked`]).
+    history_acked: u64,
+    /// Connections with held output, released as batches are committed.
+    held: Vec<ClientId>,
     /// Bound on `pool.lent_bytes()`, the output memory of all clients; 0: none.
     max_output_total_bytes: usize,
     soft_outbuf: SoftLimit,
@@ -382,7 +403,13 @@ impl Clients {
         if conn.phase != Phase::Open || conn.write_failed {
             return;
         }
-        if conn.output.len() + line.len() > self.max_outbuf_bytes {
+        // Crash safety: this client must not see the answer to a later
+        // command before its earlier lines are on disk (see
+        // [`crate::history`]); what follows a held line is held too.
+        let reply_to_uncommitted =
+            self.replying_to == Some(to) && conn.history_mark > self.history_acked;
+        let hold = reply_to_uncommitted || !conn.held.is_empty();
+        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
@@ -390,7 +417,7 @@ impl Clients {
                 self.metrics.bytes_sent += written as u64;
             }
         }
-        if conn.output.len() + line.len() > self.max_outbuf_bytes {
+        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
             // may never come.
             warn!(
@@ -407,6 +434,18 @@ impl Clients {
         } else {
             line
         };
+        if hold {
+            if conn.held.is_empty() {
+                self.held.push(to);
+            }
+            let mark = if reply_to_uncommitted {
+                conn.history_mark
+            } else {
+                0
+            };
+            conn.held.push(mark, bytes);
+            return;
+        }
         conn.output.push(bytes, &mut self.pool);
         self.soft_outbuf
             .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
@@ -428,6 +467,7 @@ impl Clients {
             Phase::Open => {
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
+                conn.held.clear();
                 conn.phase = Phase::Dead;
                 conn.end_reason = "too slow";
                 self.departed.push((id, Some("too slow")));
@@ -496,6 +536,7 @@ impl Clients {
                 }
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
+                conn.held.clear();
                 self.dead.push(id);
                 if was_open {
                     self.departed.push((id, None));
@@ -532,6 +573,11 @@ struct EventLoop {
     signals: Option<signal_hook_mio::v1_0::Signals>,
     clients: Clients,
     chat: Chat,
+    /// The history writer's end in the loop.
+    history: HistoryLink,
+    /// Connections not read while the history writer is behind; back on
+    /// the read list after its next commit.
+    parked: Vec<ClientId>,
     /// Per-address connection counts and password lockouts.
     guard: Guard,
     /// Which connect/disconnect lines are logged, and the summaries of
@@ -576,6 +622,8 @@ impl EventLoop {
             web_listener,
             tls,
             shutdown,
+            history,
+            tails,
             metrics,
             ..
         } = server;
@@ -594,7 +642,9 @@ impl EventLoop {
         };
         let now = Instant::now();
         Ok(EventLoop {
-            chat: Chat::new(config.password.clone()),
+            chat: Chat::new(config.password.clone()).with_history(tails),
+            history,
+            parked: Vec::new(),
             guard: Guard::new(config.guard.clone()),
             logs: LogSummary::new(now),
             clients: Clients {
@@ -606,6 +656,9 @@ impl EventLoop {
                 encoded: EncodeCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
+                replying_to: None,
+                history_acked: 0,
+                held: Vec::new(),
                 max_output_total_bytes: config.max_output_total_bytes,
                 soft_outbuf: config.soft_outbuf,
                 work: 0,
@@ -646,7 +699,13 @@ impl EventLoop {
     fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_TURN);
         loop {
-            if let Err(err) = self.poll.poll(&mut events, self.poll_timeout()) {
+            let timeout = if self.history.acks_waiting() {
+                // A commit came in before the loop asked to be woken.
+                Some(Duration::ZERO)
+            } else {
+                self.poll_timeout()
+            };
+            if let Err(err) = self.poll.poll(&mut events, timeout) {
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -655,6 +714,7 @@ impl EventLoop {
             self.now = Instant::now();
             self.clients.now = self.now;
             self.wake_throttled();
+            self.take_history_acks();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
@@ -664,6 +724,7 @@ impl EventLoop {
                         if self.shutdown.requested.load(Ordering::SeqCst) {
                             self.begin_shutdown("shutdown requested");
                         }
+                        self.take_history_acks();
                     }
                     SIGNALS => self.take_signals(),
                     METRICS => self.metrics_accept_pending = true,
@@ -700,16 +761,25 @@ impl EventLoop {
             }
             self.read_ready_connections();
             self.settle_departures();
+            self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
+                // A writer that died without a word is noticed here too.
+                self.take_history_acks();
                 self.check_timers();
                 self.settle_departures();
                 self.flush_dirty();
             }
             self.reap_dead();
+            // The history writer wakes the loop only while someone waits
+            // for a commit; otherwise its acknowledgements wait for the
+            // next turn.
+            let waiting = !self.clients.held.is_empty() || !self.parked.is_empty();
+            self.history.want_wake(waiting);
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.shutting_down && self.clients.conns.is_empty() {
+                self.history.finish();
                 self.log_summaries(true);
                 info!("shut down");
                 return Ok(());
@@ -1173,9 +1243,20 @@ impl EventLoop {
     }
 
     /// Reads every connection on the read list once, up to its budget.
+    /// While the history writer is behind, a client whose lines are not yet
+    /// committed is parked instead, until the next commit.
     fn read_ready_connections(&mut self) {
         let ready = std::mem::take(&mut self.to_read);
         for id in ready {
+            if self.history.congested() {
+                let acked = self.history.acked();
+                if let Some(conn) = self.clients.conns.get(id) {
+                    if conn.phase == Phase::Open && conn.history_mark > acked {
+                        self.parked.push(id);
+                        continue;
+                    }
+                }
+            }
             let state = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
                 conn.queued_for_read = state != ReadState::Done;
@@ -1491,9 +1572,15 @@ impl EventLoop {
             Input::Close { code, reason } => {
                 self.chat.disconnect(id, None, &mut self.clients);
                 if let Some(conn) = self.clients.conns.get_mut(id) {
-                    conn.codec
-                        .encoder
-                        .close_with(code, &mut conn.output, &mut self.clients.pool);
+                    // With output held for history, the close frame follows
+                    // it when it is released (see take_history_acks).
+                    if conn.held.is_empty() {
+                        conn.codec.encoder.close_with(
+                            code,
+                            &mut conn.output,
+                            &mut self.clients.pool,
+                        );
+                    }
                 }
                 self.close_gracefully(id, reason);
             }
@@ -1505,7 +1592,26 @@ impl EventLoop {
                     if auth && self.refuse_locked_out(id) {
                         return;
                     }
+                    let accepted = self.chat.history_pending();
+                    let waiting = self.chat.history_waits();
+                    self.clients.replying_to = Some(id);
                     let outcome = self.chat.handle_line(id, line, &mut self.clients);
+                    self.clients.replying_to = None;
+                    if self.chat.history_pending() > accepted {
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            conn.history_mark = self.history.mark();
+                        }
+                    }
+                    if self.chat.history_waits() > waiting {
+                        // :history in a room whose tail is still loading:
+                        // its answer, and all after it, wait for the tail.
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            if conn.held.is_empty() {
+                                self.clients.held.push(id);
+                            }
+                            conn.held.push_gap();
+                        }
+                    }
                     let reason = if auth {
                         self.count_auth(id, outcome)
                     } else {
@@ -1519,16 +1625,24 @@ impl EventLoop {
                         self.flush_dirty();
                     }
                 }
-                Err(_) => self.clients.send(id, b"! invalid UTF-8\n"),
+                Err(_) => self.reply(id, b"! invalid UTF-8\n"),
             },
             Input::TooLong => {
                 let reply = format!(
                     "! line too long (max {} bytes)\n",
                     self.config.max_line_bytes
                 );
-                self.clients.send(id, reply.as_bytes());
+                self.reply(id, reply.as_bytes());
             }
         }
+    }
+
+    /// Answers a client's own line: held, like a command's answer, while
+    /// the client has uncommitted history lines.
+    fn reply(&mut self, id: ClientId, line: &[u8]) {
+        self.clients.replying_to = Some(id);
+        self.clients.send(id, line);
+        self.clients.replying_to = None;
     }
 
     /// An `:auth` from an address locked out after too many wrong
@@ -1613,10 +1727,13 @@ impl EventLoop {
         let deadline = self.now + self.config.close_timeout;
         conn.phase = Phase::Closing { deadline };
         conn.end_reason = reason;
-        // A WebSocket ends with a close frame after its last line.
-        conn.codec
-            .encoder
-            .close(reason, &mut conn.output, &mut self.clients.pool);
+        // A WebSocket ends with a close frame after its last line (after
+        // the output held for history, when that is released).
+        if conn.held.is_empty() {
+            conn.codec
+                .encoder
+                .close(reason, &mut conn.output, &mut self.clients.pool);
+        }
         self.next_timer_check = self.next_timer_check.min(deadline);
         self.clients.mark_dirty(id);
     }
@@ -1628,7 +1745,11 @@ impl EventLoop {
             return;
         };
         let bytes = conn.codec.encode(line, &mut self.clients.encoded);
-        conn.output.push(bytes, &mut self.clients.pool);
+        if conn.held.is_empty() {
+            conn.output.push(bytes, &mut self.clients.pool);
+        } else {
+            conn.held.push(0, bytes);
+        }
         self.clients.metrics.lines_sent += 1;
         self.close_gracefully(id, reason);
     }
@@ -1712,6 +1833,7 @@ impl EventLoop {
             let closing = matches!(conn.phase, Phase::Closing { .. });
             if !(closing
                 && conn.output.is_empty()
+                && conn.held.is_empty()
                 && conn
                     .stream
                     .tls_session()
@@ -1725,7 +1847,7 @@ impl EventLoop {
         if drained {
             conn.output.release(&mut clients.pool);
         }
-        if drained && !handshaking {
+        if drained && !handshaking && conn.held.is_empty() {
             if let Phase::Closing { deadline } = conn.phase {
                 // Everything owed is with the kernel: FIN after it, then
                 // wait for the peer's FIN so our close cannot send an RST.
@@ -1752,6 +1874,75 @@ impl EventLoop {
             {
                 debug!("{}: reregister: {err}", conn.peer);
                 clients.kill(id, "poller error");
+            }
+        }
+    }
+
+    /// The history writer committed: releases output held for it and reads
+    /// parked clients again.
+    fn take_history_acks(&mut self) {
+        let (acked_any, loaded) = self.history.take_acks(self.chat.history_mut());
+        if !acked_any && loaded.is_empty() {
+            return;
+        }
+        let acked = self.history.acked();
+        self.clients.history_acked = acked;
+        if !loaded.is_empty() {
+            self.answer_history_waits();
+        }
+        for id in std::mem::take(&mut self.clients.held) {
+            let clients = &mut self.clients;
+            let Some(conn) = clients.conns.get_mut(id) else {
+                continue;
+            };
+            if conn.held.is_empty() {
+                continue;
+            }
+            let (output, pool) = (&mut conn.output, &mut clients.pool);
+            conn.held.release(acked, |bytes| output.push(bytes, pool));
+            if !conn.held.is_empty() {
+                clients.held.push(id);
+            } else if matches!(conn.phase, Phase::Closing { .. }) {
+                // Its close frame waited for the held output.
+                let reason = conn.end_reason;
+                conn.codec.encoder.close(reason, output, pool);
+            }
+            clients.mark_dirty(id);
+        }
+        // Parked clients still have `queued_for_read` set.
+        self.to_read.append(&mut self.parked);
+    }
+
+    /// Puts the answers to `:history` commands whose tails arrived where
+    /// their askers' output was left waiting. An answer that would pass the
+    /// output limit cuts the asker off as too slow, as any output would.
+    fn answer_history_waits(&mut self) {
+        for wait in self.chat.take_ready_history_waits() {
+            let id = wait.id;
+            let Some(conn) = self.clients.conns.get(id) else {
+                continue;
+            };
+            if conn.phase == Phase::Dead || conn.held.is_empty() {
+                continue;
+            }
+            let queued = conn.output.len() + conn.held.len();
+            let answer = self.chat.history_answer(&wait);
+            if queued + answer.len() > self.clients.max_outbuf_bytes {
+                warn!(
+                    "{}: cut off, more than {} bytes of output queued (too slow)",
+                    conn.peer, self.clients.max_outbuf_bytes
+                );
+                self.clients.cut_off(id);
+                continue;
+            }
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                // One line at a time through the asker's codec (a WebSocket
+                // client gets one text message per line).
+                let mut encoded = Vec::with_capacity(answer.len());
+                for line in answer.split_inclusive(|&byte| byte == b'\n') {
+                    encoded.extend_from_slice(conn.codec.encode(line, &mut self.clients.encoded));
+                }
+                conn.held.fill_gap(encoded);
             }
         }
     }
@@ -1928,6 +2119,11 @@ impl EventLoop {
             output_buffer_bytes: self.clients.pool.lent_bytes() as u64,
             output_buffer_limit_bytes: self.config.max_output_total_bytes as u64,
             rooms: self.chat.room_count() as u64,
+            history: self.config.history.file.is_some().then(|| HistorySnapshot {
+                stats: self.history.stats,
+                waiting_lines: self.history.waiting_lines() as u64,
+                writer_up: self.history.writing(),
+            }),
             ..Snapshot::default()
         };
         for (_, conn) in self.clients.conns.iter() {
@@ -1960,10 +2156,12 @@ impl EventLoop {
             }
             let mut conn = self.clients.conns.remove(id);
             let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.chat.forget_history_waits(id);
             if conn.queued_for_read {
                 // The slot may be reused next turn; the read list must not
                 // carry this id over to a stranger.
                 self.to_read.retain(|&queued| queued != id);
+                self.parked.retain(|&queued| queued != id);
                 self.throttled.retain(|&queued| queued != id);
             }
             self.guard.release(id);

@@ -583,6 +583,7 @@ fn addr_accepts_a_host_name() {
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_loopchat"))
         .args(["--addr", "localhost:0", "--web-addr", "127.0.0.1:0"])
+        .args(["--history-file", ":memory:"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

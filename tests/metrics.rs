@@ -962,3 +962,42 @@ fn a_cut_off_by_the_global_bound_is_counted_as_such() {
     assert!(m.get("loopchat_discarded_bytes_total") > 0);
     drop(silent);
 }
+
+#[test]
+fn the_history_writer_is_visible() {
+    let dir = std::env::temp_dir().join(format!("loopchat-metrics-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("history.db");
+    let (server, metrics) = start_with_metrics(|config| {
+        config.history.file = Some(file.clone());
+    });
+    let mut alice = Client::connect(server.addr());
+    let mut bob = Client::connect(server.addr());
+    alice.skip_until(&format!("* {} joined #lobby", bob.nick));
+    for i in 0..25 {
+        alice.send(&format!("to be remembered {i}"));
+    }
+    alice.send(":me waves");
+    bob.send(":pm nobody private lines are never stored");
+    // The pong waits for the commit of alice's lines: they are written.
+    alice.sync();
+    bob.sync();
+    let m = Metrics(samples(&scrape(metrics)));
+    assert_eq!(m.get("loopchat_history_rows_written_total"), 26);
+    assert!(m.get("loopchat_history_batches_written_total") >= 1);
+    assert!(m.get("loopchat_history_batches_written_total") <= 26);
+    assert_eq!(m.get("loopchat_history_write_errors_total"), 0);
+    assert_eq!(m.get("loopchat_history_rows_failed_total"), 0);
+    assert_eq!(m.get("loopchat_history_lag_lines"), 0);
+    assert_eq!(m.get("loopchat_history_writer_up"), 1);
+    promtool_check(&scrape(metrics));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_history_metrics_without_a_history_file() {
+    let (_server, metrics) = start_with_metrics(|_| {});
+    let text = scrape(metrics);
+    assert!(!text.contains("loopchat_history_"), "{text}");
+}

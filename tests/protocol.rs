@@ -227,15 +227,15 @@ fn command_word(help_line: &str) -> &str {
 }
 
 #[test]
-fn help_lists_nine_commands_one_star_line_each() {
+fn help_lists_ten_commands_one_star_line_each() {
     let server = start();
     let mut alice = Client::connect(server.addr());
     let help = ask(&mut alice, ":help");
-    assert_eq!(help.len(), 9, "{help:?}");
+    assert_eq!(help.len(), 10, "{help:?}");
     assert!(help.iter().all(|l| l.starts_with("* :")), "{help:?}");
     let words: BTreeSet<&str> = help.iter().map(|l| command_word(l)).collect();
     let expected: BTreeSet<&str> = [
-        ":help", ":nick", ":pm", ":users", ":join", ":rooms", ":me", ":ping", ":quit",
+        ":help", ":nick", ":pm", ":users", ":join", ":rooms", ":me", ":ping", ":quit", ":history",
     ]
     .into();
     assert_eq!(words, expected, "{help:?}");
@@ -267,7 +267,7 @@ fn help_with_password_adds_an_auth_line() {
     alice.expect("* password required");
     authenticate(&mut alice, "s3cret");
     let help = ask(&mut alice, ":help");
-    assert_eq!(help.len(), 10, "{help:?}");
+    assert_eq!(help.len(), 11, "{help:?}");
     assert!(help.iter().all(|l| l.starts_with("* :")), "{help:?}");
     assert_eq!(
         help.iter().filter(|l| command_word(l) == ":auth").count(),
@@ -855,7 +855,7 @@ fn command_names_are_case_insensitive() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     alice.send(":PING x");
     alice.expect("* pong x");
-    assert_eq!(ask(&mut alice, ":HeLp").len(), 9);
+    assert_eq!(ask(&mut alice, ":HeLp").len(), 10);
     alice.send(":NICK alicia");
     alice.expect("* alice is now known as alicia");
     bob.expect("* alice is now known as alicia");

@@ -210,8 +210,12 @@ impl ServerProcess {
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
+        command.args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"]);
+        if !flags.contains(&"--history-file") {
+            // Tests never write a history file into the repository.
+            command.args(["--history-file", ":memory:"]);
+        }
         command
-            .args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"])
             .args(flags)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

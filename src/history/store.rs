@@ -1,0 +1,540 @@
+//! The SQLite history file: opening and migrating it, writing batches,
+//! loading each room's tail, and pruning by retention in small steps.
+//!
+//! Only the writer thread (and [`super::HistoryLink::start`], before the
+//! loop runs) touches a [`Store`]; the event loop never does.
+//!
+//! Schema (version 2, kept in `PRAGMA user_version`):
+//!
+//! ```sql
+//! CREATE TABLE lines (
+//!     id       INTEGER PRIMARY KEY,  -- acceptance order
+//!     room_key TEXT NOT NULL,        -- room name lower-cased, with its '#'
+//!     ts       INTEGER NOT NULL,     -- when accepted, Unix seconds (UTC)
+//!     line     TEXT NOT NULL,        -- as delivered: 'alice: hi' or '* alice waves'
+//!     nick     TEXT NOT NULL         -- the sender's nick at the time
+//! );
+//! CREATE INDEX lines_room_id ON lines (room_key, id);
+//! CREATE TABLE rooms (room_key TEXT PRIMARY KEY) WITHOUT ROWID;
+//! ```
+//!
+//! Version 1 had `lines` without `nick` and no `rooms` table; it is migrated
+//! in place on open.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// How long a writer waits for a lock held by another process (a `sqlite3`
+/// shell reading the file, say) before the write fails.
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// One accepted chat or `:me` line, on its way to the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewLine {
+    /// Its id: the loop numbers lines as it accepts them, so a tail read
+    /// back from the file merges with the lines in memory.
+    pub id: i64,
+    /// The room's name lower-cased, with its `#` (shared by its lines).
+    pub room_key: Arc<str>,
+    /// When the server accepted it, Unix seconds.
+    pub ts: i64,
+    /// The line as delivered, without its `\n` (shared with the tail in
+    /// memory: one allocation per accepted line).
+    pub line: Arc<str>,
+    /// Where the sender's nick is in `line`.
+    nick: std::ops::Range<usize>,
+}
+
+impl NewLine {
+    /// A line `line` (`NICK: TEXT` or `* NICK TEXT`) from `nick`.
+    pub fn new(id: i64, room_key: Arc<str>, ts: i64, nick: &str, line: Arc<str>) -> Self {
+        let start = if line.starts_with(nick) { 0 } else { 2 };
+        let end = (start + nick.len()).min(line.len());
+        NewLine {
+            id,
+            room_key,
+            ts,
+            line,
+            nick: start..end,
+        }
+    }
+
+    /// The sender's nick when it was sent.
+    pub fn nick(&self) -> &str {
+        self.line.get(self.nick.clone()).unwrap_or_default()
+    }
+}
+
+/// A line read back from the file: when, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLine {
+    /// Its id (acceptance order).
+    pub id: i64,
+    /// When the server accepted it, Unix seconds.
+    pub ts: i64,
+    /// The line as delivered, without its `\n`.
+    pub line: String,
+}
+
+/// How long history is kept: lines older than `max_age_secs`, and lines of
+/// a room beyond its newest `max_lines_per_room`, are pruned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    /// Age limit in seconds; `None` keeps lines forever.
+    pub max_age_secs: Option<i64>,
+    /// Lines kept per room; `None` for no limit.
+    pub max_lines_per_room: Option<u64>,
+}
+
+/// An open history file.
+pub struct Store {
+    conn: Connection,
+    /// Rooms known to have a row in `rooms`, so a batch inserts a room only
+    /// the first time it speaks.
+    known_rooms: std::collections::HashSet<String>,
+}
+
+/// Errors with the history file, as text fit for the operator.
+pub type StoreResult<T> = Result<T, rusqlite::Error>;
+
+impl Store {
+    /// Opens (creating if needed) the history file at `path`: WAL journal,
+    /// `synchronous=NORMAL` (a committed transaction survives a crash of
+    /// the process), then migrates it to [`SCHEMA_VERSION`]. Refuses a file
+    /// that is not a loopchat history or comes from a newer loopchat.
+    pub fn open(path: &Path) -> StoreResult<Store> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            return Err(refuse(format!("cannot use WAL journal mode (got {mode})")));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let mut store = Store {
+            conn,
+            known_rooms: Default::default(),
+        };
+        store.migrate()?;
+        let rooms: Vec<String> = {
+            let mut stmt = store.conn.prepare("SELECT room_key FROM rooms")?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            rows.collect::<StoreResult<_>>()?
+        };
+        store.known_rooms = rooms.into_iter().collect();
+        Ok(store)
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> StoreResult<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+    }
+
+    fn migrate(&mut self) -> StoreResult<()> {
+        let version = self.schema_version()?;
+        if version > SCHEMA_VERSION {
+            return Err(refuse(format!(
+                "schema version {version} is newer than this loopchat's ({SCHEMA_VERSION}); \
+                 upgrade loopchat or move the file away"
+            )));
+        }
+        if version == 0 {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |row| row.get(0),
+            )?;
+            if tables > 0 {
+                return Err(refuse(
+                    "not a loopchat history file (it has tables but no schema version)".into(),
+                ));
+            }
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(
+                "CREATE TABLE lines (
+                     id       INTEGER PRIMARY KEY,
+                     room_key TEXT NOT NULL,
+                     ts       INTEGER NOT NULL,
+                     line     TEXT NOT NULL,
+                     nick     TEXT NOT NULL
+                 );
+                 CREATE INDEX lines_room_id ON lines (room_key, id);
+                 CREATE TABLE rooms (room_key TEXT PRIMARY KEY) WITHOUT ROWID;",
+            )?;
+            set_version(&tx, SCHEMA_VERSION)?;
+            return tx.commit();
+        }
+        if version < 2 {
+            // 1 -> 2: the sender's nick gets a column of its own (taken from
+            // the line: 'nick: text' or '* nick text'), and the rooms table
+            // lets pruning visit every room without scanning lines.
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(
+                "ALTER TABLE lines ADD COLUMN nick TEXT NOT NULL DEFAULT '';
+                 UPDATE lines SET nick = CASE
+                     WHEN line LIKE '* %'
+                         THEN substr(line, 3, instr(substr(line, 3) || ' ', ' ') - 1)
+                     ELSE substr(line, 1, instr(line || ': ', ': ') - 1)
+                 END;
+                 CREATE TABLE rooms (room_key TEXT PRIMARY KEY) WITHOUT ROWID;
+                 INSERT OR IGNORE INTO rooms SELECT DISTINCT room_key FROM lines;",
+            )?;
+            set_version(&tx, 2)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes `lines` in one transaction, in order.
+    pub fn insert_batch<'a>(
+        &mut self,
+        lines: impl IntoIterator<Item = &'a NewLine>,
+    ) -> StoreResult<usize> {
+        let tx = self.conn.transaction()?;
+        let mut new_rooms = Vec::new();
+        let mut count = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO lines (id, room_key, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut room = tx.prepare_cached("INSERT OR IGNORE INTO rooms VALUES (?1)")?;
+            for line in lines {
+                let room_key: &str = &line.room_key;
+                insert.execute(params![
+                    line.id,
+                    room_key,
+                    line.ts,
+                    &*line.line,
+                    line.nick()
+                ])?;
+                if !self.known_rooms.contains(room_key)
+                    && !new_rooms.iter().any(|new: &String| new == room_key)
+                {
+                    room.execute([room_key])?;
+                    new_rooms.push(room_key.to_string());
+                }
+                count += 1;
+            }
+        }
+        tx.commit()?;
+        self.known_rooms.extend(new_rooms);
+        Ok(count)
+    }
+
+    /// The newest `n` lines of one room, oldest first, read through the
+    /// `(room_key, id)` index: the cost does not depend on how long the
+    /// history is.
+    pub fn load_tail(&self, room_key: &str, n: usize) -> StoreResult<Vec<StoredLine>> {
+        let mut tail = self.conn.prepare_cached(
+            "SELECT id, ts, line FROM lines WHERE room_key = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let limit = i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = tail.query_map(params![room_key, limit], |row| {
+            Ok(StoredLine {
+                id: row.get(0)?,
+                ts: row.get(1)?,
+                line: row.get(2)?,
+            })
+        })?;
+        let mut lines: Vec<StoredLine> = rows.collect::<StoreResult<_>>()?;
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// The newest `per_room` lines of every room that has any, by room key
+    /// (for tools and tests; the server loads tails one room at a time).
+    pub fn load_tails(&self, per_room: usize) -> StoreResult<Vec<(String, Vec<StoredLine>)>> {
+        let mut keys: Vec<&String> = self.known_rooms.iter().collect();
+        keys.sort();
+        let mut rooms = Vec::new();
+        for key in keys {
+            let lines = self.load_tail(key, per_room)?;
+            if !lines.is_empty() {
+                rooms.push((key.clone(), lines));
+            }
+        }
+        Ok(rooms)
+    }
+
+    /// The id the next line gets: one past the highest stored (a lookup at
+    /// the end of the rowid B-tree, not a scan).
+    pub fn next_id(&self) -> StoreResult<i64> {
+        self.conn
+            .query_row("SELECT coalesce(max(id), 0) + 1 FROM lines", [], |row| {
+                row.get(0)
+            })
+    }
+
+    /// Number of lines stored, for logs and tests (a full count: not for
+    /// the start-up path).
+    pub fn count(&self) -> StoreResult<i64> {
+        self.conn
+            .query_row("SELECT count(*) FROM lines", [], |row| row.get(0))
+    }
+
+    /// Deletes at most `limit` lines older than `cutoff` (Unix seconds),
+    /// oldest first, in one short transaction. Looks only at the oldest
+    /// `limit` rows, so a pass that finds nothing to do costs nothing.
+    /// Returns how many lines went.
+    pub fn prune_older_than(&mut self, cutoff: i64, limit: usize) -> StoreResult<usize> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.conn.execute(
+            "DELETE FROM lines WHERE id IN (
+                 SELECT id FROM (SELECT id, ts FROM lines ORDER BY id LIMIT ?2)
+                 WHERE ts < ?1)",
+            params![cutoff, limit],
+        )
+    }
+
+    /// Deletes at most `limit` of `room_key`'s lines beyond its newest
+    /// `keep`, oldest first, and forgets the room once it has no line left.
+    /// Returns how many lines went.
+    pub fn prune_room(&mut self, room_key: &str, keep: u64, limit: usize) -> StoreResult<usize> {
+        let tx = self.conn.transaction()?;
+        let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let newest_dropped: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM lines WHERE room_key = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                params![room_key, keep],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let deleted = match newest_dropped {
+            Some(last) => tx.execute(
+                "DELETE FROM lines WHERE id IN (
+                     SELECT id FROM lines WHERE room_key = ?1 AND id <= ?2
+                     ORDER BY id LIMIT ?3)",
+                params![room_key, last, limit],
+            )?,
+            None => 0,
+        };
+        let emptied = tx.execute(
+            "DELETE FROM rooms WHERE room_key = ?1
+                 AND NOT EXISTS (SELECT 1 FROM lines WHERE room_key = ?1)",
+            [room_key],
+        )?;
+        tx.commit()?;
+        if emptied > 0 {
+            self.known_rooms.remove(room_key);
+        }
+        Ok(deleted)
+    }
+
+    /// The rooms that have history, in no particular order.
+    pub fn rooms(&self) -> Vec<String> {
+        self.known_rooms.iter().cloned().collect()
+    }
+}
+
+fn set_version(tx: &Transaction<'_>, version: i64) -> StoreResult<()> {
+    tx.pragma_update(None, "user_version", version)
+}
+
+/// An error for a file we refuse to use, with the reason.
+fn refuse(reason: String) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+        Some(reason),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(room: &str, ts: i64, nick: &str, text: &str) -> NewLine {
+        use std::sync::atomic::{AtomicI64, Ordering};
+        static NEXT: AtomicI64 = AtomicI64::new(1);
+        NewLine::new(
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            room.into(),
+            ts,
+            nick,
+            format!("{nick}: {text}").into(),
+        )
+    }
+
+    fn texts(lines: &[StoredLine]) -> Vec<&str> {
+        lines.iter().map(|l| l.line.as_str()).collect()
+    }
+
+    #[test]
+    fn a_new_file_gets_the_current_schema_in_wal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        drop(store);
+        // Reopening an up-to-date file changes nothing.
+        assert_eq!(
+            Store::open(&path).unwrap().schema_version().unwrap(),
+            SCHEMA_VERSION
+        );
+    }
+
+    #[test]
+    fn batches_are_written_in_order_and_tails_read_back_per_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut store = Store::open(&path).unwrap();
+        let first: Vec<NewLine> = (0..5)
+            .map(|i| {
+                line(
+                    if i % 2 == 0 { "#a" } else { "#b" },
+                    100 + i,
+                    "x",
+                    &i.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(store.insert_batch(&first).unwrap(), 5);
+        let second = [line("#a", 200, "y", "late")];
+        store.insert_batch(&second).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.count().unwrap(), 6);
+        let tails = store.load_tails(3).unwrap();
+        assert_eq!(tails.len(), 2);
+        assert_eq!(tails[0].0, "#a");
+        assert_eq!(texts(&tails[0].1), ["x: 2", "x: 4", "y: late"]);
+        assert_eq!(tails[0].1[2].ts, 200);
+        assert_eq!(tails[1].0, "#b");
+        assert_eq!(texts(&tails[1].1), ["x: 1", "x: 3"]);
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_nothing_half_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("h.db")).unwrap();
+        store.insert_batch(&[line("#a", 1, "x", "kept")]).unwrap();
+        // Make the second insert of the next batch fail.
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER no_boom BEFORE INSERT ON lines WHEN NEW.line = 'x: boom'
+                 BEGIN SELECT RAISE(ABORT, 'disk full, say'); END;",
+            )
+            .unwrap();
+        let batch = [line("#a", 2, "x", "lost"), line("#a", 3, "x", "boom")];
+        assert!(store.insert_batch(&batch).is_err());
+        assert_eq!(texts(&store.load_tails(10).unwrap()[0].1), ["x: kept"]);
+    }
+
+    #[test]
+    fn retention_by_age_prunes_oldest_first_in_small_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("h.db")).unwrap();
+        let lines: Vec<NewLine> = (0..10)
+            .map(|i| line("#a", i, "x", &i.to_string()))
+            .collect();
+        store.insert_batch(&lines).unwrap();
+        assert_eq!(store.prune_older_than(7, 3).unwrap(), 3);
+        assert_eq!(store.prune_older_than(7, 3).unwrap(), 3);
+        assert_eq!(store.prune_older_than(7, 3).unwrap(), 1);
+        assert_eq!(store.prune_older_than(7, 3).unwrap(), 0);
+        let tails = store.load_tails(100).unwrap();
+        assert_eq!(texts(&tails[0].1), ["x: 7", "x: 8", "x: 9"]);
+    }
+
+    #[test]
+    fn retention_by_lines_per_room_and_emptied_rooms_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let mut store = Store::open(&path).unwrap();
+        let mut lines: Vec<NewLine> = (0..10)
+            .map(|i| line("#a", i, "x", &i.to_string()))
+            .collect();
+        lines.push(line("#b", 5, "y", "only"));
+        store.insert_batch(&lines).unwrap();
+        assert_eq!(store.prune_room("#a", 4, 4).unwrap(), 4);
+        assert_eq!(store.prune_room("#a", 4, 4).unwrap(), 2);
+        assert_eq!(store.prune_room("#a", 4, 4).unwrap(), 0);
+        assert_eq!(store.prune_room("#b", 4, 4).unwrap(), 0);
+        let tails = store.load_tails(100).unwrap();
+        assert_eq!(texts(&tails[0].1), ["x: 6", "x: 7", "x: 8", "x: 9"]);
+        assert_eq!(texts(&tails[1].1), ["y: only"]);
+        // Age takes #b's only line; the room pass then forgets #b.
+        store.prune_older_than(6, 100).unwrap();
+        store.prune_room("#b", 4, 4).unwrap();
+        assert!(!store.rooms().contains(&"#b".to_string()));
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.rooms(), ["#a"]);
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_with_its_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA journal_mode=WAL;
+                 CREATE TABLE lines (
+                     id INTEGER PRIMARY KEY, room_key TEXT NOT NULL,
+                     ts INTEGER NOT NULL, line TEXT NOT NULL);
+                 CREATE INDEX lines_room_id ON lines (room_key, id);
+                 INSERT INTO lines (room_key, ts, line) VALUES
+                     ('#lobby', 10, 'alice: hello: world'),
+                     ('#rust', 11, '* bob waves at you'),
+                     ('#lobby', 12, 'carol: x');
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        let nicks: Vec<String> = {
+            let mut stmt = store
+                .conn
+                .prepare("SELECT nick FROM lines ORDER BY id")
+                .unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(nicks, ["alice", "bob", "carol"]);
+        let mut rooms = store.rooms();
+        rooms.sort();
+        assert_eq!(rooms, ["#lobby", "#rust"]);
+        let next = NewLine {
+            id: store.next_id().unwrap(),
+            ..line("#rust", 13, "dave", "new")
+        };
+        assert_eq!(next.id, 4);
+        store.insert_batch(&[next]).unwrap();
+        let tails = store.load_tails(10).unwrap();
+        assert_eq!(texts(&tails[0].1), ["alice: hello: world", "carol: x"]);
+        assert_eq!(texts(&tails[1].1), ["* bob waves at you", "dave: new"]);
+    }
+
+    #[test]
+    fn foreign_and_newer_files_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x);")
+            .unwrap();
+        let err = Store::open(&foreign).err().expect("refused").to_string();
+        assert!(err.contains("not a loopchat history"), "{err}");
+        let newer = dir.path().join("newer.db");
+        Connection::open(&newer)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99;")
+            .unwrap();
+        let err = Store::open(&newer).err().expect("refused").to_string();
+        assert!(err.contains("newer"), "{err}");
+        let missing_dir = dir.path().join("no/such/dir/h.db");
+        assert!(Store::open(&missing_dir).is_err());
+    }
+}

@@ -1,0 +1,478 @@
+//! The recent lines of every room, in memory: what `:history` answers from,
+//! so answering never touches the disk. Plain data, owned by the chat state.
+//!
+//! Memory stays bounded: the tails of rooms that exist are always kept, but
+//! once all tails together pass their byte budget, the tails of rooms that
+//! no longer exist are dropped, least recently emptied first. When such a
+//! room is created again its tail is loaded back from the history file by
+//! the writer thread ([`Tails::take_loads`]); until it arrives the room is
+//! `loading`, and `:history` there waits for it. Without a history file a
+//! dropped tail is gone (and `:history` says the room's history is
+//! incomplete).
+
+use super::store::{NewLine, StoredLine};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// Bytes a tail line costs besides its text (its `Box<str>`, id, time and
+/// its slot in the deque), for the memory budget.
+const LINE_OVERHEAD: usize = 48;
+
+/// One line of a room's tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TailLine {
+    /// Its id in the history file (acceptance order).
+    pub id: i64,
+    /// When the server accepted it, Unix seconds.
+    pub ts: i64,
+    /// The line as delivered, without its `\n`.
+    pub line: Arc<str>,
+}
+
+#[derive(Debug)]
+struct RoomTail {
+    /// The room key, shared with the lines queued for the file.
+    key: Arc<str>,
+    lines: VecDeque<TailLine>,
+    bytes: usize,
+    /// Waiting for its older lines from the history file.
+    loading: bool,
+}
+
+/// Every resident room's newest lines (up to the `:history` maximum), plus
+/// the lines accepted since the event loop last sent a batch to the writer.
+#[derive(Debug)]
+pub struct Tails {
+    /// Lines kept per room: the `:history` maximum.
+    keep: usize,
+    /// Lines older than this many seconds are not shown (retention).
+    max_age_secs: Option<i64>,
+    /// Whether accepted lines are also queued for the file (and dropped
+    /// tails can be loaded back from it).
+    persist: bool,
+    /// Budget for all tails together, in bytes.
+    max_bytes: usize,
+    bytes: usize,
+    /// Resident tails, by room key (lower-cased name with `#`).
+    rooms: HashMap<String, RoomTail>,
+    /// Resident tails of rooms that do not exist now, least recently
+    /// emptied first: what goes when the budget is passed.
+    gone: VecDeque<String>,
+    /// Lines of a room that could not be saved (or, in memory, were
+    /// dropped) in this run.
+    unsaved: HashMap<String, u64>,
+    /// Rooms whose tail could not be read back from the file.
+    unreadable: std::collections::HashSet<String>,
+    /// Id of the next accepted line.
+    next_id: i64,
+    pending: Vec<NewLine>,
+    loads: Vec<String>,
+}
+
+impl Tails {
+    /// Empty tails keeping `keep` lines per room within `max_bytes`. With
+    /// `persist` off, nothing is queued for a writer (history in memory
+    /// only). `next_id` is the id the next accepted line gets.
+    pub fn new(
+        keep: usize,
+        max_age_secs: Option<i64>,
+        persist: bool,
+        max_bytes: usize,
+        next_id: i64,
+    ) -> Self {
+        Tails {
+            keep: keep.max(1),
+            max_age_secs,
+            persist,
+            max_bytes,
+            bytes: 0,
+            rooms: HashMap::new(),
+            gone: VecDeque::new(),
+            unsaved: HashMap::new(),
+            unreadable: Default::default(),
+            next_id,
+            pending: Vec::new(),
+            loads: Vec::new(),
+        }
+    }
+
+    /// Tails kept in memory only, with no byte budget (unit tests).
+    pub fn in_memory(keep: usize) -> Self {
+        Tails::new(keep, None, false, usize::MAX, 1)
+    }
+
+    /// Whether lines go to a history file.
+    pub fn persists(&self) -> bool {
+        self.persist
+    }
+
+    /// The most lines `:history` can show.
+    pub fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// Bytes held by all tails (as counted for the budget).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// A room was created (first join): its tail must be resident. If it
+    /// was dropped and a file keeps it, it is loaded back (see
+    /// [`Tails::take_loads`]).
+    pub fn room_created(&mut self, room_key: &str) {
+        if self.rooms.contains_key(room_key) {
+            self.gone.retain(|gone| gone != room_key);
+            return;
+        }
+        let loading = self.persist;
+        let mut tail = RoomTail::new(room_key);
+        tail.loading = loading;
+        self.rooms.insert(room_key.to_string(), tail);
+        if loading {
+            self.loads.push(room_key.to_string());
+        }
+    }
+
+    /// A room emptied and disappeared: its tail may be dropped when memory
+    /// is short.
+    pub fn room_removed(&mut self, room_key: &str) {
+        if self.rooms.contains_key(room_key) {
+            self.gone.push_back(room_key.to_string());
+            self.trim();
+        }
+    }
+
+    /// Whether the room's tail is still being loaded from the file.
+    pub fn is_loading(&self, room_key: &str) -> bool {
+        self.rooms.get(room_key).is_some_and(|tail| tail.loading)
+    }
+
+    /// Rooms whose tails must be read from the file, taken once.
+    pub fn take_loads(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.loads)
+    }
+
+    /// A room's tail as read from the file (oldest first), merged with the
+    /// lines accepted meanwhile: by id, so a line in both counts once.
+    pub fn loaded(&mut self, room_key: &str, stored: Vec<StoredLine>) {
+        let Some(tail) = self.rooms.get_mut(room_key) else {
+            return;
+        };
+        tail.loading = false;
+        let newer: Vec<TailLine> = tail.lines.drain(..).collect();
+        let first_newer = newer.first().map_or(i64::MAX, |line| line.id);
+        self.bytes -= tail.bytes;
+        tail.bytes = 0;
+        let older = stored
+            .into_iter()
+            .filter(|line| line.id < first_newer)
+            .map(|line| TailLine {
+                id: line.id,
+                ts: line.ts,
+                line: line.line.into(),
+            });
+        for line in older.chain(newer) {
+            push_bounded(tail, self.keep, line);
+        }
+        self.bytes += tail.bytes;
+        // Not trimmed here: `:history` commands waiting for this tail are
+        // answered from it first.
+    }
+
+    /// Records a line just accepted in `room_key` (lower-cased) from `nick`,
+    /// as delivered (`line` without its `\n`).
+    pub fn record(&mut self, room_key: &str, nick: &str, line: &str, ts: i64) {
+        let id = self.next_id;
+        self.next_id += 1;
+        let tail = match self.rooms.get_mut(room_key) {
+            Some(tail) => tail,
+            None => self
+                .rooms
+                .entry(room_key.to_string())
+                .or_insert_with(|| RoomTail::new(room_key)),
+        };
+        let before = tail.bytes;
+        let line: Arc<str> = line.into();
+        push_bounded(
+            tail,
+            self.keep,
+            TailLine {
+                id,
+                ts,
+                line: line.clone(),
+            },
+        );
+        self.bytes = self.bytes + tail.bytes - before;
+        if self.persist {
+            let key = tail.key.clone();
+            self.pending.push(NewLine::new(id, key, ts, nick, line));
+        }
+        if self.bytes > self.max_bytes {
+            self.trim();
+        }
+    }
+
+    /// Drops the tails of rooms that no longer exist until the budget holds
+    /// (not one still loading: someone may be waiting for it).
+    fn trim(&mut self) {
+        let mut loading = Vec::new();
+        while self.bytes > self.max_bytes {
+            let Some(key) = self.gone.pop_front() else {
+                break;
+            };
+            if self.is_loading(&key) {
+                loading.push(key);
+                continue;
+            }
+            if let Some(tail) = self.rooms.remove(&key) {
+                self.bytes -= tail.bytes;
+                if !self.persist && !tail.lines.is_empty() {
+                    // Nowhere to load it back from.
+                    *self.unsaved.entry(key).or_default() += tail.lines.len() as u64;
+                }
+            }
+        }
+        for key in loading.into_iter().rev() {
+            self.gone.push_front(key);
+        }
+    }
+
+    /// Lines accepted and not yet handed to the writer.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Takes the lines accepted since the last call, in order.
+    pub fn take_pending(&mut self) -> Vec<NewLine> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Notes that `count` lines of `room_key` never reached the file.
+    pub fn mark_unsaved(&mut self, room_key: &str, count: u64) {
+        *self.unsaved.entry(room_key.to_string()).or_default() += count;
+    }
+
+    /// Notes that `room_key`'s tail could not be read back from the file.
+    pub fn mark_unreadable(&mut self, room_key: &str) {
+        self.unreadable.insert(room_key.to_string());
+    }
+
+    /// Whether `room_key`'s older lines could not be read from the file.
+    pub fn unreadable(&self, room_key: &str) -> bool {
+        self.unreadable.contains(room_key)
+    }
+
+    /// Rooms whose tails are still being loaded.
+    pub fn loading_rooms(&self) -> Vec<String> {
+        self.rooms
+            .iter()
+            .filter(|(_, tail)| tail.loading)
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// Lines of `room_key` that could not be saved in this run.
+    pub fn unsaved(&self, room_key: &str) -> u64 {
+        self.unsaved.get(room_key).copied().unwrap_or(0)
+    }
+
+    /// The newest `n` lines of `room_key` still within retention at `now`,
+    /// oldest first.
+    pub fn recent(&self, room_key: &str, n: usize, now: i64) -> Vec<&TailLine> {
+        let Some(tail) = self.rooms.get(room_key) else {
+            return Vec::new();
+        };
+        let cutoff = self.max_age_secs.map_or(i64::MIN, |age| now - age);
+        let fresh = tail.lines.iter().filter(|line| line.ts >= cutoff);
+        let total = fresh.clone().count();
+        fresh.skip(total.saturating_sub(n)).collect()
+    }
+}
+
+impl RoomTail {
+    fn new(key: &str) -> Self {
+        RoomTail {
+            key: key.into(),
+            lines: VecDeque::new(),
+            bytes: 0,
+            loading: false,
+        }
+    }
+}
+
+fn line_cost(line: &TailLine) -> usize {
+    line.line.len() + LINE_OVERHEAD
+}
+
+fn push_bounded(tail: &mut RoomTail, keep: usize, line: TailLine) {
+    if tail.lines.len() == keep {
+        if let Some(old) = tail.lines.pop_front() {
+            tail.bytes -= line_cost(&old);
+        }
+    }
+    tail.bytes += line_cost(&line);
+    tail.lines.push_back(line);
+}
+
+/// The current time in Unix seconds.
+pub fn unix_now() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Formats Unix seconds as UTC `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_utc(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(tails: &Tails, room: &str) -> Vec<String> {
+        tails
+            .recent(room, 100, 0)
+            .iter()
+            .map(|l| l.line.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_utc(1_795_342_503), "2026-11-22T10:15:03Z");
+        assert_eq!(format_utc(4_107_542_399), "2100-02-28T23:59:59Z");
+        assert_eq!(format_utc(-1), "1969-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn tails_keep_the_newest_lines_and_queue_them_once() {
+        let mut tails = Tails::new(3, None, true, usize::MAX, 7);
+        for i in 0..5 {
+            tails.record("#a", "x", &format!("x: {i}"), i);
+        }
+        tails.record("#b", "y", "* y waves", 9);
+        assert_eq!(shown(&tails, "#a"), ["x: 2", "x: 3", "x: 4"]);
+        let last: Vec<&str> = tails.recent("#a", 1, 0).iter().map(|l| &*l.line).collect();
+        assert_eq!(last, ["x: 4"]);
+        assert!(tails.recent("#nope", 5, 0).is_empty());
+        let pending = tails.take_pending();
+        assert_eq!(pending.len(), 6);
+        assert_eq!((pending[0].id, pending[5].id), (7, 12));
+        assert_eq!(pending[5].nick(), "y");
+        assert_eq!(pending[0].nick(), "x");
+        assert_eq!(&*pending[0].room_key, "#a");
+        assert_eq!(tails.pending_len(), 0);
+        let mut memory_only = Tails::in_memory(3);
+        memory_only.record("#a", "x", "x: 1", 1);
+        assert_eq!(memory_only.pending_len(), 0);
+    }
+
+    #[test]
+    fn lines_past_retention_are_not_shown() {
+        let mut tails = Tails::new(10, Some(100), false, usize::MAX, 1);
+        tails.record("#a", "x", "x: old", 1000);
+        tails.record("#a", "x", "x: new", 1050);
+        let shown: Vec<&str> = tails
+            .recent("#a", 10, 1120)
+            .iter()
+            .map(|l| &*l.line)
+            .collect();
+        assert_eq!(shown, ["x: new"]);
+    }
+
+    #[test]
+    fn past_the_budget_tails_of_gone_rooms_are_dropped_and_loaded_back() {
+        let line_bytes = "x: 0".len() + LINE_OVERHEAD;
+        let mut tails = Tails::new(10, None, true, 12 * line_bytes, 1);
+        tails.room_created("#a");
+        assert_eq!(tails.take_loads(), ["#a"]);
+        tails.loaded("#a", Vec::new());
+        for i in 0..5 {
+            tails.record("#a", "x", &format!("x: {i}"), 0);
+        }
+        tails.room_removed("#a");
+        assert_eq!(tails.bytes(), 5 * line_bytes, "within budget: kept");
+        tails.room_created("#a");
+        assert!(tails.take_loads().is_empty(), "still resident");
+        tails.room_removed("#a");
+        tails.room_created("#b");
+        assert_eq!(tails.take_loads(), ["#b"]);
+        tails.loaded("#b", Vec::new());
+        for i in 0..8 {
+            tails.record("#b", "x", &format!("x: {i}"), 0);
+        }
+        // #b exists, so #a (gone) is dropped to stay within the budget.
+        assert_eq!(tails.bytes(), 8 * line_bytes);
+        assert!(shown(&tails, "#a").is_empty());
+        tails.room_created("#a");
+        assert!(tails.is_loading("#a"));
+        assert_eq!(tails.take_loads(), ["#a"]);
+        // A line accepted while loading, and already in the file's answer.
+        tails.record("#a", "x", "x: new", 0);
+        let from_file: Vec<StoredLine> = (1..=6)
+            .map(|id| StoredLine {
+                id,
+                ts: 0,
+                line: if id == 6 {
+                    "x: new".into()
+                } else {
+                    format!("x: {}", id - 1)
+                },
+            })
+            .collect();
+        let new_id = tails.take_pending().last().unwrap().id;
+        assert_eq!(new_id, 14, "ids go on from the file's");
+        let mut from_file = from_file;
+        from_file[5].id = new_id;
+        tails.loaded("#a", from_file);
+        assert!(!tails.is_loading("#a"));
+        assert_eq!(
+            shown(&tails, "#a"),
+            ["x: 0", "x: 1", "x: 2", "x: 3", "x: 4", "x: new"]
+        );
+        assert_eq!(tails.unsaved("#a"), 0);
+    }
+
+    #[test]
+    fn in_memory_a_dropped_tail_is_counted_as_lost() {
+        let line_bytes = "x: 0".len() + LINE_OVERHEAD;
+        let mut tails = Tails::new(10, None, false, 3 * line_bytes, 1);
+        tails.room_created("#a");
+        assert!(tails.take_loads().is_empty());
+        for i in 0..3 {
+            tails.record("#a", "x", &format!("x: {i}"), 0);
+        }
+        tails.room_removed("#a");
+        tails.room_created("#b");
+        tails.record("#b", "x", "x: 9", 0);
+        assert!(shown(&tails, "#a").is_empty());
+        assert_eq!(tails.unsaved("#a"), 3);
+    }
+}
