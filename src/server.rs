@@ -2127,7 +2127,8 @@ impl EventLoop {
             ..Snapshot::default()
         };
         for (_, conn) in self.clients.conns.iter() {
-            let queued = conn.output.len() as u64;
+            // Output held until the history commit counts as queued.
+            let queued = (conn.output.len() + conn.held.len()) as u64;
             snapshot.output_queued_bytes += queued;
             snapshot.output_queued_max_bytes = snapshot.output_queued_max_bytes.max(queued);
             if let (Standing::Admitted(transport), false) =
