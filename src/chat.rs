@@ -18,6 +18,23 @@ pub trait Outbox {
     /// that can no longer take output is the outbox's business: the chat
     /// state never needs to know.
     fn send(&mut self, to: ClientId, line: &[u8]);
+
+    /// Told what the chat did, for the server's metrics; ignored by default.
+    fn note(&mut self, _event: ChatEvent) {}
+}
+
+/// Something worth counting that only the chat state can see.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum ChatEvent {
+    /// A chat or `:me` line went to a room, to this many members.
+    RoomLine {
+        /// Members it was sent to (the sender not included).
+        recipients: usize,
+    },
+    /// A private message was delivered.
+    PrivateMessage,
+    /// A wrong password was given to `:auth`.
+    AuthFailure,
 }
 
 /// What the connection should do after a command.
@@ -184,6 +201,11 @@ impl Chat {
         }
     }
 
+    /// Rooms that exist, `#lobby` included.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// Runs one complete, valid UTF-8, non-empty line from client `id`.
     pub fn handle_line(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) -> Outcome {
         let command = protocol::parse(line);
@@ -207,7 +229,8 @@ impl Chat {
                     write_line(&mut self.line, format_args!("* {} {text}", me.nick));
                 }
                 let room = &self.rooms[me.room];
-                send_to_room(room, &self.line, Some(id), out);
+                let recipients = send_to_room(room, &self.line, Some(id), out);
+                out.note(ChatEvent::RoomLine { recipients });
                 // The line is in :history from the moment it is accepted.
                 let delivered = &self.line[..self.line.len() - 1];
                 let delivered = std::str::from_utf8(delivered).unwrap_or_default();
@@ -260,6 +283,7 @@ impl Chat {
                     return Outcome::Continue;
                 };
                 *failures += 1;
+                out.note(ChatEvent::AuthFailure);
                 if *failures >= MAX_PASSWORD_ATTEMPTS {
                     self.members[id] = None;
                     self.reply(id, out, format_args!("! too many attempts"));
@@ -344,6 +368,7 @@ impl Chat {
         let text = protocol::sanitize(text);
         write_line(&mut self.line, format_args!("[pm] {}: {text}", me.nick));
         out.send(recipient, &self.line);
+        out.note(ChatEvent::PrivateMessage);
     }
 
     fn list_users(&mut self, id: ClientId, out: &mut impl Outbox) {
@@ -601,13 +626,22 @@ fn history_answer(history: &Tails, room_key: &str, room_name: &str, n: usize) ->
 }
 
 /// Sends one formatted line to every member of `room` but `except`: the
-/// fan-out, formatted once and copied into each recipient's queue.
-fn send_to_room(room: &Room, line: &[u8], except: Option<ClientId>, out: &mut impl Outbox) {
+/// fan-out, formatted once and copied into each recipient's queue. Returns
+/// how many it went to.
+fn send_to_room(
+    room: &Room,
+    line: &[u8],
+    except: Option<ClientId>,
+    out: &mut impl Outbox,
+) -> usize {
+    let mut recipients = 0;
     for &member in &room.members {
         if Some(member) != except {
             out.send(member, line);
+            recipients += 1;
         }
     }
+    recipients
 }
 
 /// Formats one line, adding its `\n`, into a reused buffer.

@@ -86,6 +86,9 @@ pub struct Config {
     /// default is `loopchat-history.db`), the `:history` maximum,
     /// retention, the writer's backlog and the tails' memory.
     pub history: HistoryConfig,
+    /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
+    /// its own. `None` (the default) serves none.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// The TLS line address used when a certificate is given and no address is.
@@ -148,6 +151,7 @@ impl Default for Config {
             tls_key: None,
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
             history: HistoryConfig::default(),
+            metrics_addr: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! handed back once the socket has taken it all.
 
 use crate::limits::{ClientLimits, FloodLimit};
+use crate::metrics::Standing;
 use crate::transport::{Codec, Stream};
 use mio::Interest;
 use std::io::{self, Write};
@@ -105,6 +106,9 @@ pub struct Connection {
     /// Flood control, deferred lines and the soft output limit's clock
     /// ([`crate::limits`]).
     pub limits: ClientLimits,
+    /// Whether it counts as a client (and over which transport) or was
+    /// turned away, for the metrics.
+    pub standing: Standing,
 }
 
 impl Connection {
@@ -129,6 +133,7 @@ impl Connection {
             history_mark: 0,
             held: Default::default(),
             limits: ClientLimits::new(&FloodLimit::default(), now),
+            standing: Standing::Pending,
         }
     }
 

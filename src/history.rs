@@ -181,6 +181,22 @@ pub struct HistoryLink {
     wake_wanted: Arc<AtomicBool>,
     /// An acknowledgement taken early by [`HistoryLink::acks_waiting`].
     peeked: Option<Ack>,
+    /// What the writer has acknowledged so far, for the metrics.
+    pub stats: WriterStats,
+}
+
+/// The history writer's work as the loop learns of it from
+/// acknowledgements: plain counters, read when metrics are scraped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Chat lines committed to the history file.
+    pub rows_written: u64,
+    /// Batches (one per loop turn that accepted lines) committed.
+    pub batches_written: u64,
+    /// Batches that could not be written.
+    pub batches_failed: u64,
+    /// Chat lines in those batches: in memory, not in the file.
+    pub rows_failed: u64,
 }
 
 impl HistoryLink {
@@ -198,6 +214,7 @@ impl HistoryLink {
             next_batch: 1,
             acked: 0,
             sent_lines: 0,
+            stats: WriterStats::default(),
             max_in_flight: config.max_in_flight.max(1),
             wake_wanted: Arc::new(AtomicBool::new(false)),
             peeked: None,
@@ -282,6 +299,16 @@ impl HistoryLink {
             }
         }
         self.peeked.is_some()
+    }
+
+    /// Whether a writer thread runs (a history file is in use).
+    pub fn writing(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Chat lines accepted and not yet acknowledged by the writer: its lag.
+    pub fn waiting_lines(&self) -> usize {
+        self.sent_lines + self.unsent.len()
     }
 
     /// Every batch up to this one is committed or failed.
@@ -370,6 +397,18 @@ impl HistoryLink {
                     any = true;
                     self.acked = self.acked.max(ack.number);
                     self.sent_lines = self.sent_lines.saturating_sub(ack.lines);
+                    let rows = ack.lines as u64;
+                    match (&ack.failed, rows) {
+                        (_, 0) => {}
+                        (Some(_), _) => {
+                            self.stats.batches_failed += 1;
+                            self.stats.rows_failed += rows;
+                        }
+                        (None, _) => {
+                            self.stats.batches_written += 1;
+                            self.stats.rows_written += rows;
+                        }
+                    }
                     for (room, count) in ack.failed.into_iter().flatten() {
                         tails.mark_unsaved(&room, count);
                     }

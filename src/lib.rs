@@ -31,6 +31,10 @@
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
 //! - [`history`]: `:history` from per-room tails in memory, and the SQLite
 //!   history file written by a thread of its own, fed once per loop turn.
+//! - [`metrics`]: counters the loop keeps as plain integers, rendered in
+//!   the Prometheus text format when scraped, and the `process_*` metrics.
+//! - [`metrics_http`]: the `/metrics` listener: tiny HTTP/1.1 exchanges
+//!   served by the event loop.
 //! - [`loadgen`]: the load generator shared by the `loadgen` binary and
 //!   `cargo bench`.
 //!
@@ -57,6 +61,8 @@ pub mod http;
 pub mod limits;
 pub mod loadgen;
 pub mod logsum;
+pub mod metrics;
+pub mod metrics_http;
 pub mod protocol;
 pub mod server;
 pub mod tls;

@@ -206,6 +206,12 @@ struct Flags {
     /// (default 67108864)
     #[argh(option, default = "HistoryConfig::default().max_memory_bytes")]
     history_memory_bytes: usize,
+
+    /// serve Prometheus metrics at http://ADDR/metrics, e.g.
+    /// 127.0.0.1:9878; keep it on loopback or a private network (default:
+    /// no metrics listener)
+    #[argh(option)]
+    metrics_addr: Option<SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -304,6 +310,7 @@ fn main() -> ExitCode {
             max_in_flight: flags.history_queue.max(1),
             max_memory_bytes: flags.history_memory_bytes,
         },
+        metrics_addr: flags.metrics_addr,
     };
     if config.tls_cert.is_some() != config.tls_key.is_some() {
         eprintln!("loopchat: --tls-cert and --tls-key go together");
@@ -329,10 +336,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(err) => {
+            let metrics_text = flags
+                .metrics_addr
+                .map(|metrics| format!(", metrics address {metrics}"))
+                .unwrap_or_default();
             match history::open_error(&err) {
                 Some(err) => error!("{err}"),
                 None => error!(
-                    "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}: {err}",
+                    "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}{metrics_text}: {err}",
                     flags.addr
                 ),
             }
@@ -355,6 +366,9 @@ fn main() -> ExitCode {
     }
     if let Some(tls_addr) = server.tls_addr() {
         info!("TLS line clients on {tls_addr}");
+    }
+    if let Some(metrics) = server.metrics_addr() {
+        info!("metrics on http://{metrics}/metrics");
     }
     match server.run() {
         Ok(()) => ExitCode::SUCCESS,

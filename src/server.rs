@@ -20,7 +20,7 @@
 //! as one batch ([`crate::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
 
-use crate::chat::{Chat, ClientId, Outbox, Outcome};
+use crate::chat::{Chat, ChatEvent, ClientId, Outbox, Outcome};
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::guard::{self, AuthFailure, Guard};
@@ -28,6 +28,10 @@ use crate::history::{HistoryLink, Tails};
 use crate::http::{self, Head, Route, WebRules};
 use crate::limits::{self, ClientLimits, Departures, Held, SoftLimit};
 use crate::logsum::LogSummary;
+use crate::metrics::{
+    self, HistorySnapshot, Metrics, Refusal, SlowLimit, Snapshot, Standing, Transport,
+};
+use crate::metrics_http::{self, Endpoint};
 use crate::protocol::{self, Command};
 use crate::tls::{CertStore, TlsSession};
 use crate::transport::{Codec, Decoder, EncodeCache, Input, Stream};
@@ -49,6 +53,10 @@ const WAKER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WEB_LISTENER: Token = Token(usize::MAX - 3);
 const TLS_LISTENER: Token = Token(usize::MAX - 4);
+/// The metrics listener; its scrape connections take the tokens from
+/// [`FIRST_SCRAPE`] up to just below it.
+const METRICS: Token = Token(usize::MAX - 5);
+const FIRST_SCRAPE: usize = usize::MAX - 5 - metrics_http::MAX_SCRAPES;
 
 /// Accepts per loop turn, so a connection storm cannot starve chat.
 const ACCEPTS_PER_TURN: usize = 256;
@@ -108,6 +116,7 @@ pub struct Server {
     shutdown: ShutdownHandle,
     history: HistoryLink,
     tails: Tails,
+    metrics: Option<Endpoint>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -136,6 +145,7 @@ pub struct RunningServer {
     addr: SocketAddr,
     web_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -159,6 +169,11 @@ impl RunningServer {
     /// A handle that stops the server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
+    }
+
+    /// The address `/metrics` is served on, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Shuts the server down and waits for its thread to finish.
@@ -234,6 +249,16 @@ impl Server {
             None => None,
         };
         let waker = Waker::new(poll.registry(), WAKER)?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some(Endpoint::bind(
+                addr,
+                poll.registry(),
+                METRICS,
+                FIRST_SCRAPE,
+                config.close_timeout,
+            )?),
+            None => None,
+        };
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
@@ -252,6 +277,7 @@ impl Server {
             shutdown,
             history,
             tails,
+            metrics,
         })
     }
 
@@ -278,6 +304,12 @@ impl Server {
         self.shutdown.clone()
     }
 
+    /// The address `/metrics` is served on, when
+    /// [`Config::metrics_addr`] asked for it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(Endpoint::local_addr)
+    }
+
     /// Runs the event loop on this thread until shutdown. Returns an error
     /// only if the poller itself fails; client errors end only that client.
     pub fn run(self) -> io::Result<()> {
@@ -289,6 +321,7 @@ impl Server {
         let addr = self.local_addr;
         let web_addr = self.web_addr();
         let tls_addr = self.tls_addr;
+        let metrics_addr = self.metrics_addr();
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
@@ -297,6 +330,7 @@ impl Server {
             addr,
             web_addr,
             tls_addr,
+            metrics_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -339,11 +373,24 @@ struct Clients {
     work: usize,
     /// The loop turn's clock.
     now: Instant,
+    /// Counters, bumped where things happen; read only when scraped.
+    metrics: Metrics,
 }
 
 impl Outbox for Clients {
     fn send(&mut self, to: ClientId, line: &[u8]) {
         self.queue(to, line, true);
+    }
+
+    fn note(&mut self, event: ChatEvent) {
+        match event {
+            ChatEvent::RoomLine { recipients } => {
+                self.metrics.room_lines += 1;
+                self.metrics.fanout.observe(recipients as u64);
+            }
+            ChatEvent::PrivateMessage => self.metrics.private_messages += 1,
+            ChatEvent::AuthFailure => self.metrics.auth_failures += 1,
+        }
     }
 }
 
@@ -368,7 +415,9 @@ impl Clients {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
-            let _ = conn.write_output();
+            if let Ok(written) = conn.write_output() {
+                self.metrics.bytes_sent += written as u64;
+            }
         }
         if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
@@ -377,10 +426,12 @@ impl Clients {
                 "{}: cut off, more than {} bytes of output queued (too slow)",
                 conn.peer, self.max_outbuf_bytes
             );
+            self.metrics.cut_off(SlowLimit::Queue);
             self.cut_off(to);
             return;
         }
         let bytes = if encode {
+            self.metrics.lines_sent += 1;
             conn.codec.encode(line, &mut self.encoded)
         } else {
             line
@@ -416,6 +467,7 @@ impl Clients {
         match conn.phase {
             Phase::Dead => {}
             Phase::Open => {
+                self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
                 conn.held.clear();
                 conn.phase = Phase::Dead;
@@ -460,6 +512,7 @@ impl Clients {
                 conn.output.len(),
                 bound
             );
+            self.metrics.cut_off(SlowLimit::Global);
             self.cut_off(id);
         }
     }
@@ -484,6 +537,7 @@ impl Clients {
                 if was_open {
                     conn.end_reason = reason;
                 }
+                self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
                 conn.held.clear();
                 self.dead.push(id);
@@ -533,6 +587,10 @@ struct EventLoop {
     /// Which connect/disconnect lines are logged, and the summaries of
     /// those left out.
     logs: LogSummary,
+    /// The `/metrics` listener and its scrapes, when configured.
+    metrics_endpoint: Option<Endpoint>,
+    /// Whether the last round of scrape accepts stopped at its cap.
+    metrics_accept_pending: bool,
     /// Connections with unread input: readable this turn, or left over from
     /// an earlier turn when they used up their read budget.
     to_read: Vec<ClientId>,
@@ -570,6 +628,7 @@ impl EventLoop {
             shutdown,
             history,
             tails,
+            metrics,
             ..
         } = server;
         let (tls_listener, certs) = tls.unzip();
@@ -609,7 +668,10 @@ impl EventLoop {
                 soft_outbuf: config.soft_outbuf,
                 work: 0,
                 now,
+                metrics: Metrics::default(),
             },
+            metrics_endpoint: metrics,
+            metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
             web_rules: WebRules {
@@ -671,6 +733,8 @@ impl EventLoop {
                         self.take_history_acks();
                     }
                     SIGNALS => self.take_signals(),
+                    METRICS => self.metrics_accept_pending = true,
+                    Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;
@@ -698,6 +762,9 @@ impl EventLoop {
             if self.tls_accept_pending && !self.shutting_down {
                 self.accept_connections(Listener::TlsLine);
             }
+            if self.metrics_accept_pending {
+                self.accept_scrapes();
+            }
             self.read_ready_connections();
             self.settle_departures();
             self.history.submit(self.chat.history_mut());
@@ -715,6 +782,8 @@ impl EventLoop {
             // next turn.
             let waiting = !self.clients.held.is_empty() || !self.parked.is_empty();
             self.history.want_wake(waiting);
+            let turn = self.now.elapsed().as_nanos();
+            self.clients.metrics.turn.observe(turn as u64);
             if self.shutting_down && self.clients.conns.is_empty() {
                 self.history.finish();
                 self.log_summaries(true);
@@ -732,6 +801,7 @@ impl EventLoop {
         if !self.to_read.is_empty()
             || !self.clients.departures.is_empty()
             || (accept_pending && self.accept_retry_at.is_none())
+            || self.metrics_accept_pending
         {
             return Some(Duration::ZERO);
         }
@@ -865,18 +935,23 @@ impl EventLoop {
         let id = self.clients.conns.vacant_key();
         let full = self.open_count >= self.config.max_clients;
         let crowded = !full && !self.guard.admit(id, peer.ip());
-        let (refusal, reason): (&[u8], _) = if full {
-            (b"! server full\n", "server full")
+        let (refusal, reason, refused_why): (&[u8], _, _) = if full {
+            (b"! server full\n", "server full", Refusal::ServerFull)
         } else {
             (
                 b"! too many connections from your address\n",
                 "too many from address",
+                Refusal::PerAddressLimit,
             )
         };
         let lingering = self.clients.conns.len().saturating_sub(self.open_count);
         if (full || crowded) && lingering >= REJECT_RESERVE {
             // Too many rejections already lingering: a best-effort goodbye.
-            let _ = socket.write(refusal);
+            self.count_refused(None, refused_why);
+            if let Ok(written) = socket.write(refusal) {
+                self.clients.metrics.bytes_sent += written as u64;
+                self.clients.metrics.lines_sent += u64::from(written == refusal.len());
+            }
             if self.logs.allow(peer.ip(), self.now) {
                 info!("{peer}: rejected ({reason})");
             }
@@ -903,11 +978,14 @@ impl EventLoop {
             conn.phase = Phase::Closing { deadline };
             conn.end_reason = reason;
             conn.output.push(refusal, &mut self.clients.pool);
+            self.clients.metrics.lines_sent += 1;
+            self.count_refused(Some(id), refused_why);
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
             return;
         }
         self.open_count += 1;
+        self.count_accepted(id, Transport::Tcp);
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -942,6 +1020,7 @@ impl EventLoop {
         let id = self.clients.conns.vacant_key();
         let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
         if over || !self.guard.admit(id, peer.ip()) {
+            self.count_refused(None, Refusal::full_or_crowded(over));
             // Before a handshake there is no way to say why: just closed.
             if self.logs.allow(peer.ip(), self.now) {
                 let why = if over {
@@ -1041,8 +1120,10 @@ impl EventLoop {
                 );
             }
             self.queue_last_line(id, b"! server full\n", "server full");
+            self.count_refused(Some(id), Refusal::ServerFull);
             return;
         }
+        self.count_accepted(id, Transport::Tls);
         self.chat.connect(id, &mut self.clients);
         if self.logs.allow(peer.ip(), self.now) {
             match self.chat.nick(id) {
@@ -1067,6 +1148,7 @@ impl EventLoop {
         let id = self.clients.conns.vacant_key();
         let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
         if over || !self.guard.admit(id, peer.ip()) {
+            self.count_refused(None, Refusal::full_or_crowded(over));
             // Best effort, and no lingering: a page or upgrade refused.
             // (Over TLS a plain answer would only be a bad record.)
             let mut socket = socket;
@@ -1150,9 +1232,11 @@ impl EventLoop {
                 self.open_count - 1
             );
             self.queue_last_line(id, b"! server full\n", "server full");
+            self.count_refused(Some(id), Refusal::ServerFull);
             return;
         }
         let peer = conn.peer;
+        self.count_accepted(id, Transport::WebSocket);
         self.chat.connect(id, &mut self.clients);
         if self.logs.allow(peer.ip(), self.now) {
             match self.chat.nick(id) {
@@ -1194,6 +1278,7 @@ impl EventLoop {
                     ReadState::WaitUntil(at) => {
                         conn.limits.wake_at = Some(at);
                         self.throttled.push(id);
+                        self.clients.metrics.flood_throttles += 1;
                     }
                 }
             }
@@ -1353,6 +1438,7 @@ impl EventLoop {
                 }
                 Ok(n) => {
                     conn.last_input = self.now;
+                    self.clients.metrics.bytes_received += n as u64;
                     if open {
                         conn.limits.took_bytes(&flood, n);
                     }
@@ -1483,6 +1569,10 @@ impl EventLoop {
         if phase != Some(Phase::Open) {
             return;
         }
+        if matches!(input, Input::TooLong) || matches!(input, Input::Line(line) if !line.is_empty())
+        {
+            self.clients.metrics.lines_received += 1;
+        }
         match input {
             Input::Request(_) => {}
             Input::Reply(bytes) => self.clients.queue(id, bytes, false),
@@ -1598,6 +1688,7 @@ impl EventLoop {
             lockout,
         } = self.guard.auth_failed(peer.ip(), self.now)
         {
+            self.clients.metrics.auth_lockouts += 1;
             warn!(
                 "{key}: {failures} wrong passwords, :auth refused for {} s",
                 lockout.as_secs()
@@ -1666,6 +1757,7 @@ impl EventLoop {
         } else {
             conn.held.push(0, bytes);
         }
+        self.clients.metrics.lines_sent += 1;
         self.close_gracefully(id, reason);
     }
 
@@ -1719,11 +1811,14 @@ impl EventLoop {
                 break;
             }
             match conn.write_output() {
-                Ok(_) => clients.soft_outbuf.observe(
-                    &mut conn.limits.soft_since,
-                    conn.output.len(),
-                    self.now,
-                ),
+                Ok(written) => {
+                    clients.metrics.bytes_sent += written as u64;
+                    clients.soft_outbuf.observe(
+                        &mut conn.limits.soft_since,
+                        conn.output.len(),
+                        self.now,
+                    )
+                }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
                     clients.mark_dirty(id);
@@ -1731,6 +1826,7 @@ impl EventLoop {
                 }
                 Err(err) => {
                     debug!("{}: write: {err}", conn.peer);
+                    clients.metrics.bytes_discarded += conn.output.len() as u64;
                     conn.output.discard(&mut clients.pool);
                     if conn.phase != Phase::Open {
                         clients.kill(id, "write error");
@@ -1948,6 +2044,11 @@ impl EventLoop {
                 }
             }
         }
+        if let Some(endpoint) = self.metrics_endpoint.as_mut() {
+            if let Some(deadline) = endpoint.expire(self.poll.registry(), self.now) {
+                next_check = next_check.min(deadline);
+            }
+        }
         self.next_timer_check = next_check;
         for id in overstayed {
             if let Some(conn) = self.clients.conns.get(id) {
@@ -1958,6 +2059,7 @@ impl EventLoop {
                     self.clients.soft_outbuf.period.unwrap_or_default()
                 );
             }
+            self.clients.metrics.cut_off(SlowLimit::Soft);
             self.clients.cut_off(id);
         }
         for id in pinged {
@@ -1987,6 +2089,70 @@ impl EventLoop {
                 self.close_gracefully(id, reason);
             }
         }
+    }
+
+    /// Counts a connection as a client over `transport`.
+    fn count_accepted(&mut self, id: ClientId, transport: Transport) {
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            conn.standing = Standing::Admitted(transport);
+            self.clients.metrics.accepted(transport);
+        }
+    }
+
+    /// Counts a connection turned away (`None`: closed without a slot).
+    fn count_refused(&mut self, id: Option<ClientId>, why: Refusal) {
+        if let Some(conn) = id.and_then(|id| self.clients.conns.get_mut(id)) {
+            conn.standing = Standing::Refused;
+        }
+        self.clients.metrics.refused(why);
+    }
+
+    /// Accepts waiting scrapers on the metrics listener.
+    fn accept_scrapes(&mut self) {
+        self.metrics_accept_pending = match self.metrics_endpoint.as_mut() {
+            Some(endpoint) => endpoint.accept(self.poll.registry(), self.now),
+            None => false,
+        };
+    }
+
+    /// Serves a readiness event on a scrape connection.
+    fn serve_scrape(&mut self, token: Token) {
+        let Some(mut endpoint) = self.metrics_endpoint.take() else {
+            return;
+        };
+        endpoint.ready(token, self.poll.registry(), || self.render_metrics());
+        self.metrics_endpoint = Some(endpoint);
+    }
+
+    /// The metrics text: the counters, plus gauges measured now by walking
+    /// the connections (only a scrape pays for that walk).
+    fn render_metrics(&self) -> String {
+        let mut snapshot = Snapshot {
+            clients: self.open_count as u64,
+            clients_limit: self.config.max_clients as u64,
+            output_queue_limit_bytes: self.config.max_outbuf_bytes as u64,
+            output_buffer_bytes: self.clients.pool.lent_bytes() as u64,
+            output_buffer_limit_bytes: self.config.max_output_total_bytes as u64,
+            rooms: self.chat.room_count() as u64,
+            history: self.config.history.file.is_some().then(|| HistorySnapshot {
+                stats: self.history.stats,
+                waiting_lines: self.history.waiting_lines() as u64,
+                writer_up: self.history.writing(),
+            }),
+            ..Snapshot::default()
+        };
+        for (_, conn) in self.clients.conns.iter() {
+            // Output held until the history commit counts as queued.
+            let queued = (conn.output.len() + conn.held.len()) as u64;
+            snapshot.output_queued_bytes += queued;
+            snapshot.output_queued_max_bytes = snapshot.output_queued_max_bytes.max(queued);
+            if let (Standing::Admitted(transport), false) =
+                (conn.standing, conn.phase == Phase::Dead)
+            {
+                snapshot.count_open(transport);
+            }
+        }
+        metrics::render(&self.clients.metrics, &snapshot)
     }
 
     /// Logs a summary line for each address whose connect and disconnect
@@ -2022,6 +2188,9 @@ impl EventLoop {
                 self.throttled.retain(|&queued| queued != id);
             }
             self.guard.release(id);
+            if let Standing::Admitted(_) = conn.standing {
+                self.clients.metrics.disconnected(conn.end_reason);
+            }
             let nick = self.chat.departed_nick(id);
             if self.logs.allow(conn.peer.ip(), self.now) {
                 match nick {
