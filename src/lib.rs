@@ -8,7 +8,7 @@
 //! - [`connection`]: one client connection: its transport, its partial input
 //!   and its queued output.
 //! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
-//!   TCP) and codec (plaintext to lines and lines to queued bytes: the line
+//!   TCP or TLS) and codec (plaintext to lines and lines to queued bytes: the line
 //!   protocol, or HTTP then WebSocket).
 //! - [`http`]: the web address: request heads (httparse), the embedded chat
 //!   page, the upgrade and the Origin rule.
