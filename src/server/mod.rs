@@ -20,13 +20,13 @@
 //! as one batch ([`crate::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
 
-use crate::chat::{Chat, ChatEvent, ClientId, Outbox, Outcome};
+use crate::chat::{Chat, ClientId, Outbox, Outcome};
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::{BufferPool, Connection, Phase};
 use crate::guard::{self, AuthFailure, Guard};
 use crate::history::{HistoryLink, Tails};
 use crate::http::{self, Head, Route, WebRules};
-use crate::limits::{self, ClientLimits, Departures, Held, SoftLimit};
+use crate::limits::{ClientLimits, Departures, Held};
 use crate::logsum::LogSummary;
 use crate::metrics::{
     self, HistorySnapshot, Metrics, Refusal, SlowLimit, Snapshot, Standing, Transport,
@@ -46,6 +46,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+mod clients;
+
+use clients::Clients;
 
 /// Connection tokens are slab keys; these sit above any key.
 const LISTENER: Token = Token(usize::MAX);
@@ -116,7 +120,7 @@ pub struct Server {
     shutdown: ShutdownHandle,
     history: HistoryLink,
     tails: Tails,
-    metrics: Option<Endpoint>,
+    pub(super) metrics: Option<Endpoint>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -337,219 +341,6 @@ impl Server {
     }
 }
 
-/// The connections and everything needed to queue output to them; the chat
-/// state writes through this as its [`Outbox`].
-struct Clients {
-    conns: Slab<Connection>,
-    /// Connections with output queued this turn, each once.
-    dirty: Vec<ClientId>,
-    /// Connections that left and must still leave the chat, with the reason
-    /// their room is told; announced a work budget's worth per turn.
-    departures: Departures,
-    /// Open connections that died since the loop last counted them.
-    left_open: usize,
-    /// Connections that ended this turn, dropped at its end.
-    dead: Vec<ClientId>,
-    pool: BufferPool,
-    /// The last line encoded for a non-line codec, so a fan-out encodes once.
-    encoded: EncodeCache,
-    /// Bytes queued since the last flush; a storm (joins, leaves, a burst
-    /// of short lines to a big room) is flushed early past
-    /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
-    queued_since_flush: usize,
-    max_outbuf_bytes: usize,
-    /// The client whose command is running: lines to it are replies, held
-    /// while it has uncommitted history lines.
-    replying_to: Option<ClientId>,
-    /// History batches committed so far (see [`HistoryLink::acked`]).
-    history_acked: u64,
-    /// Connections with held output, released as batches are committed.
-    held: Vec<ClientId>,
-    /// Bound on `pool.lent_bytes()`, the output memory of all clients; 0: none.
-    max_output_total_bytes: usize,
-    soft_outbuf: SoftLimit,
-    /// Output bytes queued since the client being read began its turn: the
-    /// work its lines caused, held against `work_budget_bytes`.
-    work: usize,
-    /// The loop turn's clock.
-    now: Instant,
-    /// Counters, bumped where things happen; read only when scraped.
-    metrics: Metrics,
-}
-
-impl Outbox for Clients {
-    fn send(&mut self, to: ClientId, line: &[u8]) {
-        self.queue(to, line, true);
-    }
-
-    fn note(&mut self, event: ChatEvent) {
-        match event {
-            ChatEvent::RoomLine { recipients } => {
-                self.metrics.room_lines += 1;
-                self.metrics.fanout.observe(recipients as u64);
-            }
-            ChatEvent::PrivateMessage => self.metrics.private_messages += 1,
-            ChatEvent::AuthFailure => self.metrics.auth_failures += 1,
-        }
-    }
-}
-
-impl Clients {
-    /// Queues a line (`encode`: through the recipient's codec) or bytes
-    /// already encoded for it (a WebSocket pong), under the output limit.
-    fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
-        self.work += line.len();
-        let Some(conn) = self.conns.get_mut(to) else {
-            return;
-        };
-        if conn.phase != Phase::Open || conn.write_failed {
-            return;
-        }
-        // Crash safety: this client must not see the answer to a later
-        // command before its earlier lines are on disk (see
-        // [`crate::history`]); what follows a held line is held too.
-        let reply_to_uncommitted =
-            self.replying_to == Some(to) && conn.history_mark > self.history_acked;
-        let hold = reply_to_uncommitted || !conn.held.is_empty();
-        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
-            // Not slow, perhaps, only busy: the queue may have grown within
-            // this turn. Give the socket one chance to take it; a write
-            // error is left for the flush to find.
-            if let Ok(written) = conn.write_output() {
-                self.metrics.bytes_sent += written as u64;
-            }
-        }
-        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
-            // Cut off now, inside the fan-out: a stuck client's write event
-            // may never come.
-            warn!(
-                "{}: cut off, more than {} bytes of output queued (too slow)",
-                conn.peer, self.max_outbuf_bytes
-            );
-            self.metrics.cut_off(SlowLimit::Queue);
-            self.cut_off(to);
-            return;
-        }
-        let bytes = if encode {
-            self.metrics.lines_sent += 1;
-            conn.codec.encode(line, &mut self.encoded)
-        } else {
-            line
-        };
-        if hold {
-            if conn.held.is_empty() {
-                self.held.push(to);
-            }
-            let mark = if reply_to_uncommitted {
-                conn.history_mark
-            } else {
-                0
-            };
-            conn.held.push(mark, bytes);
-            return;
-        }
-        conn.output.push(bytes, &mut self.pool);
-        self.soft_outbuf
-            .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
-        self.queued_since_flush += bytes.len();
-        self.mark_dirty(to);
-        if self.max_output_total_bytes > 0 && self.pool.lent_bytes() > self.max_output_total_bytes {
-            self.enforce_global_bound();
-        }
-    }
-
-    /// Cuts a client off as a slow consumer: it gets nothing more, and its
-    /// room is told `(too slow)` (a closing connection is simply dropped).
-    fn cut_off(&mut self, id: ClientId) {
-        let Some(conn) = self.conns.get_mut(id) else {
-            return;
-        };
-        match conn.phase {
-            Phase::Dead => {}
-            Phase::Open => {
-                self.metrics.bytes_discarded += conn.output.len() as u64;
-                conn.output.discard(&mut self.pool);
-                conn.held.clear();
-                conn.phase = Phase::Dead;
-                conn.end_reason = "too slow";
-                self.departures.push(id, Some("too slow"));
-                self.left_open += 1;
-                self.dead.push(id);
-            }
-            _ => self.kill(id, "too slow"),
-        }
-    }
-
-    /// The output memory of all clients together passed
-    /// `max_output_total_bytes`: cut off the clients with the most output
-    /// queued until it is a margin below. Each gets one write first, so a
-    /// reader that was only busy drains and keeps its place.
-    fn enforce_global_bound(&mut self) {
-        let bound = self.max_output_total_bytes;
-        let target = limits::eviction_target(bound);
-        let holders = self
-            .conns
-            .iter()
-            .filter(|(_, conn)| conn.phase != Phase::Dead && conn.output.capacity() > 0)
-            .map(|(id, conn)| (conn.output.len(), id))
-            .collect();
-        for id in limits::biggest_first(holders) {
-            if self.pool.lent_bytes() <= target {
-                return;
-            }
-            let conn = &mut self.conns[id];
-            if !conn.write_failed {
-                let _ = conn.write_output();
-            }
-            if conn.output.is_empty() && !conn.write_failed {
-                conn.output.release(&mut self.pool);
-                continue;
-            }
-            warn!(
-                "{}: cut off, {} bytes of output queued when all clients together passed {} \
-                 (too slow)",
-                conn.peer,
-                conn.output.len(),
-                bound
-            );
-            self.metrics.cut_off(SlowLimit::Global);
-            self.cut_off(id);
-        }
-    }
-
-    fn mark_dirty(&mut self, id: ClientId) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.queued_for_flush {
-                conn.queued_for_flush = true;
-                self.dirty.push(id);
-            }
-        }
-    }
-
-    /// Ends a connection at once (error, reset): it leaves the chat silently
-    /// at the end of this step and is dropped at the end of the turn.
-    /// A connection already closing keeps the reason it is closing for.
-    fn kill(&mut self, id: ClientId, reason: &'static str) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if conn.phase != Phase::Dead {
-                let was_open = conn.phase == Phase::Open;
-                conn.phase = Phase::Dead;
-                if was_open {
-                    conn.end_reason = reason;
-                }
-                self.metrics.bytes_discarded += conn.output.len() as u64;
-                conn.output.discard(&mut self.pool);
-                conn.held.clear();
-                self.dead.push(id);
-                if was_open {
-                    self.departures.push(id, None);
-                    self.left_open += 1;
-                }
-            }
-        }
-    }
-}
-
 /// The running loop's state.
 struct EventLoop {
     config: Config,
@@ -614,7 +405,7 @@ struct EventLoop {
     /// Set once shutdown began; the loop ends when no connection is left.
     shutting_down: bool,
     next_timer_check: Instant,
-    now: Instant,
+    pub(super) now: Instant,
 }
 
 impl EventLoop {
