@@ -102,33 +102,73 @@ impl EventLoop {
         }
     }
 
-    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
+    /// Sets up an accepted socket: TCP_NODELAY, keepalive when configured,
+    /// and the send-buffer cap. Failures are only logged (debug).
+    fn set_up_socket(&self, socket: &mio::net::TcpStream, peer: SocketAddr) {
         // We batch lines ourselves; Nagle would only add latency.
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
         }
         if let Some(keepalive) = &self.config.guard.keepalive {
-            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
+            if let Err(err) = guard::set_keepalive(socket, keepalive) {
                 debug!("{peer}: TCP keepalive: {err}");
             }
         }
-        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
-        let id = self.clients.conns.vacant_key();
-        let full = self.open_count >= self.config.max_clients;
-        let crowded = !full && !self.guard.admit(id, peer.ip());
-        let (refusal, reason, refused_why): (&[u8], _, _) = if full {
-            (b"! server full\n", "server full", Refusal::ServerFull)
+        cap_send_buffer(socket, self.config.send_buffer_bytes, peer);
+    }
+
+    /// Why a new connection from `peer` is turned away, if it is: the
+    /// server is `full`, or (asked only when not full) the per-address
+    /// guard refuses it. An admitted one is counted by the guard under `id`.
+    fn admission(&mut self, id: ClientId, peer: SocketAddr, full: bool) -> Option<Refusal> {
+        if full {
+            Some(Refusal::ServerFull)
+        } else if !self.guard.admit(id, peer.ip()) {
+            Some(Refusal::PerAddressLimit)
         } else {
-            (
-                b"! too many connections from your address\n",
-                "too many from address",
-                Refusal::PerAddressLimit,
-            )
+            None
+        }
+    }
+
+    /// Admission for a connection that handshakes before it counts as a
+    /// client (TLS, web): full once the slab holds `--max-clients` plus the
+    /// reject reserve. A refused one is counted, sent `goodbye` (best
+    /// effort), logged as a `kind` connection refused, and closed when the
+    /// caller drops it. The slab key it is admitted under, or `None`.
+    fn admit_handshaking(
+        &mut self,
+        socket: &mut mio::net::TcpStream,
+        peer: SocketAddr,
+        kind: &str,
+        goodbye: Option<&[u8]>,
+    ) -> Option<ClientId> {
+        let id = self.clients.conns.vacant_key();
+        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
+        let Some(why) = self.admission(id, peer, over) else {
+            return Some(id);
         };
+        self.count_refused(None, why);
+        if let Some(goodbye) = goodbye {
+            let _ = socket.write(goodbye);
+        }
+        if self.logs.allow(peer.ip(), self.now) {
+            info!(
+                "{peer}: {kind} connection refused ({})",
+                refusal_reason(why)
+            );
+        }
+        None
+    }
+
+    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
+        self.set_up_socket(&socket, peer);
+        let id = self.clients.conns.vacant_key();
+        let refused = self.admission(id, peer, self.open_count >= self.config.max_clients);
         let lingering = self.clients.conns.len().saturating_sub(self.open_count);
-        if (full || crowded) && lingering >= REJECT_RESERVE {
+        if let Some(why) = refused.filter(|_| lingering >= REJECT_RESERVE) {
             // Too many rejections already lingering: a best-effort goodbye.
-            self.count_refused(None, refused_why);
+            self.count_refused(None, why);
+            let (refusal, reason) = (refusal_line(why), refusal_reason(why));
             if let Ok(written) = socket.write(refusal) {
                 self.clients.metrics.bytes_sent += written as u64;
                 self.clients.metrics.lines_sent += u64::from(written == refusal.len());
@@ -151,7 +191,8 @@ impl EventLoop {
         let stream = Stream::plain(socket);
         let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
         conn.limits = ClientLimits::new(&self.config.flood, self.now);
-        if full || crowded {
+        if let Some(why) = refused {
+            let (refusal, reason) = (refusal_line(why), refusal_reason(why));
             if self.logs.allow(peer.ip(), self.now) {
                 info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
             }
@@ -160,7 +201,7 @@ impl EventLoop {
             conn.end_reason = reason;
             conn.output.push(refusal, &mut self.clients.pool);
             self.clients.metrics.lines_sent += 1;
-            self.count_refused(Some(id), refused_why);
+            self.count_refused(Some(id), why);
             self.next_timer_check = self.next_timer_check.min(deadline);
             self.clients.mark_dirty(id);
             return;
@@ -188,31 +229,12 @@ impl EventLoop {
     /// A line client on the TLS address: it handshakes first, within the
     /// close timeout, and joins the chat (counting as a client) once the
     /// handshake is done; see [`Self::after_tls_read`].
-    fn add_tls_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
-        if let Err(err) = socket.set_nodelay(true) {
-            debug!("{peer}: TCP_NODELAY: {err}");
-        }
-        if let Some(keepalive) = &self.config.guard.keepalive {
-            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
-                debug!("{peer}: TCP keepalive: {err}");
-            }
-        }
-        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
-        let id = self.clients.conns.vacant_key();
-        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
-        if over || !self.guard.admit(id, peer.ip()) {
-            self.count_refused(None, Refusal::full_or_crowded(over));
-            // Before a handshake there is no way to say why: just closed.
-            if self.logs.allow(peer.ip(), self.now) {
-                let why = if over {
-                    "server full"
-                } else {
-                    "too many from address"
-                };
-                info!("{peer}: TLS connection refused ({why})");
-            }
+    fn add_tls_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
+        self.set_up_socket(&socket, peer);
+        // Before a handshake there is no way to say why: just closed.
+        let Some(id) = self.admit_handshaking(&mut socket, peer, "TLS", None) else {
             return;
-        }
+        };
         let Some(stream) = self.tls_stream(socket, peer) else {
             self.guard.release(id);
             return;
@@ -316,36 +338,14 @@ impl EventLoop {
 
     /// A connection on the web address: it sends an HTTP request head first,
     /// within the close timeout, and counts as a client only once upgraded.
-    fn add_web_connection(&mut self, socket: mio::net::TcpStream, peer: SocketAddr) {
-        if let Err(err) = socket.set_nodelay(true) {
-            debug!("{peer}: TCP_NODELAY: {err}");
-        }
-        if let Some(keepalive) = &self.config.guard.keepalive {
-            if let Err(err) = guard::set_keepalive(&socket, keepalive) {
-                debug!("{peer}: TCP keepalive: {err}");
-            }
-        }
-        cap_send_buffer(&socket, self.config.send_buffer_bytes, peer);
-        let id = self.clients.conns.vacant_key();
-        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
-        if over || !self.guard.admit(id, peer.ip()) {
-            self.count_refused(None, Refusal::full_or_crowded(over));
-            // Best effort, and no lingering: a page or upgrade refused.
-            // (Over TLS a plain answer would only be a bad record.)
-            let mut socket = socket;
-            if self.certs.is_none() {
-                let _ = socket.write(http::UNAVAILABLE);
-            }
-            if self.logs.allow(peer.ip(), self.now) {
-                let why = if over {
-                    "server full"
-                } else {
-                    "too many from address"
-                };
-                info!("{peer}: web connection refused ({why})");
-            }
+    fn add_web_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
+        self.set_up_socket(&socket, peer);
+        // Best effort, and no lingering: a page or upgrade refused.
+        // (Over TLS a plain answer would only be a bad record.)
+        let goodbye = self.certs.is_none().then_some(http::UNAVAILABLE);
+        let Some(id) = self.admit_handshaking(&mut socket, peer, "web", goodbye) else {
             return;
-        }
+        };
         // With a certificate the web address speaks only TLS (HTTPS, wss).
         let stream = if self.certs.is_some() {
             match self.tls_stream(socket, peer) {
@@ -461,5 +461,21 @@ impl EventLoop {
         };
         endpoint.ready(token, self.poll.registry(), || self.render_metrics());
         self.metrics_endpoint = Some(endpoint);
+    }
+}
+
+/// The line a refused line client is sent.
+fn refusal_line(why: Refusal) -> &'static [u8] {
+    match why {
+        Refusal::ServerFull => b"! server full\n",
+        Refusal::PerAddressLimit => b"! too many connections from your address\n",
+    }
+}
+
+/// Why a connection was refused, as logs and end reasons say it.
+fn refusal_reason(why: Refusal) -> &'static str {
+    match why {
+        Refusal::ServerFull => "server full",
+        Refusal::PerAddressLimit => "too many from address",
     }
 }

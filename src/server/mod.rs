@@ -99,7 +99,7 @@ pub struct Server {
     shutdown: ShutdownHandle,
     history: HistoryLink,
     tails: Tails,
-    pub(super) metrics: Option<Endpoint>,
+    metrics: Option<Endpoint>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -384,7 +384,7 @@ struct EventLoop {
     /// Set once shutdown began; the loop ends when no connection is left.
     shutting_down: bool,
     next_timer_check: Instant,
-    pub(super) now: Instant,
+    now: Instant,
 }
 
 impl EventLoop {
