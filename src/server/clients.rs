@@ -30,13 +30,13 @@ pub(super) struct Clients {
     pub(super) encoded: EncodeCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
-    /// [`FLUSH_EARLY_BYTES`] rather than held whole in memory.
+    /// [`super::FLUSH_EARLY_BYTES`] rather than held whole in memory.
     pub(super) queued_since_flush: usize,
     pub(super) max_outbuf_bytes: usize,
     /// The client whose command is running: lines to it are replies, held
     /// while it has uncommitted history lines.
     pub(super) replying_to: Option<ClientId>,
-    /// History batches committed so far (see [`HistoryLink::acked`]).
+    /// History batches committed so far (see [`crate::history::HistoryLink::acked`]).
     pub(super) history_acked: u64,
     /// Connections with held output, released as batches are committed.
     pub(super) held: Vec<ClientId>,

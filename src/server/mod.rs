@@ -19,6 +19,21 @@
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
 //! as one batch ([`crate::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
+//!
+//! This file holds the public API ([`Server`], [`RunningServer`],
+//! [`ShutdownHandle`]) and the loop itself (`EventLoop`: its state, setup
+//! and one turn). The steps live in child modules, each an `impl EventLoop`
+//! block:
+//! - `accept`: step 2's accepting on every listener, admission, TLS and HTTP
+//!   handshakes, the upgrade to WebSocket, metrics scrapes;
+//! - `input`: step 3, reading and running lines and frames;
+//! - `output`: steps 4 and 5, departures, graceful closes and flushing;
+//! - `timers`: history commits and `:history` waits, and the once-a-second
+//!   checks (deadlines, idle clients, pings, soft limits);
+//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate reload
+//!   and the metrics text;
+//! - `clients`: `Clients`, the connections and their queued output, which
+//!   the chat writes through as its [`crate::chat::Outbox`].
 
 use crate::chat::{Chat, ClientId};
 use crate::connection::BufferPool;
@@ -43,14 +58,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-mod clients;
-
-use clients::Clients;
 mod accept;
+mod clients;
 mod input;
 mod lifecycle;
 mod output;
 mod timers;
+
+use clients::Clients;
 
 /// Connection tokens are slab keys; these sit above any key.
 const LISTENER: Token = Token(usize::MAX);
@@ -373,7 +388,7 @@ struct EventLoop {
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
-    /// A held-back line being run (see [`ClientLimits::deferred`]).
+    /// A held-back line being run (see [`crate::limits::ClientLimits::deferred`]).
     held_line: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,
