@@ -20,7 +20,8 @@
 //! - [`logsum`]: summarises per-connection log lines, so churn from one
 //!   address cannot fill a disk.
 //! - [`limits`]: flood control, fairness by output work, the soft output
-//!   limit over time and the global output bound with eviction.
+//!   limit over time, the global output bound with eviction, and departures
+//!   announced a work budget at a time.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
 //! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.

@@ -24,7 +24,13 @@
 //! - **Global bound** ([`biggest_first`]): when the output memory of all
 //!   clients together passes the bound, the clients holding the most are cut
 //!   off first until it is a margin below (Redis 7's `maxmemory-clients`).
+//! - **Departures by the budget** ([`Departures`]): the fan-out the server
+//!   causes itself (announcing clients cut off or gone) is held to the same
+//!   per-turn budget as one client's lines: when the global bound cuts a
+//!   thousand members of a big room at once, their `left` lines go out a
+//!   budget's worth per turn, in order, with everyone served in between.
 
+use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Per-client input rate limit. A rate of 0 turns that bucket off.
@@ -343,9 +349,94 @@ pub fn eviction_target(bound: usize) -> usize {
     bound - bound / 16
 }
 
+/// Clients that left without the chat being told yet (cut off, write
+/// error, peer gone), announced in the order they left, a work budget's
+/// worth per loop turn; the rest wait for the next turn (the loop polls
+/// without sleeping while any wait). A pending client keeps its nick (the
+/// chat frees it with the announcement) and its slot (the loop reaps it
+/// only once [`Departures::is_pending`] is false).
+#[derive(Debug, Default)]
+pub struct Departures {
+    queue: VecDeque<(usize, Option<&'static str>)>,
+    pending: HashSet<usize>,
+    /// Output the announcements queued this turn.
+    work: usize,
+}
+
+impl Departures {
+    /// A client left; `reason` is what its room is told (`None`: nothing).
+    /// A client already waiting is not queued twice.
+    pub fn push(&mut self, id: usize, reason: Option<&'static str>) {
+        if self.pending.insert(id) {
+            self.queue.push_back((id, reason));
+        }
+    }
+
+    /// Whether `id` left and its departure is not announced yet: its slot
+    /// must not be reused.
+    pub fn is_pending(&self, id: usize) -> bool {
+        self.pending.contains(&id)
+    }
+
+    /// Whether any departure waits.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// How many departures wait.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// A new loop turn: the budget is whole again.
+    pub fn new_turn(&mut self) {
+        self.work = 0;
+    }
+
+    /// The next departure to announce, if this turn's announcements have
+    /// not used `budget` bytes of output yet (the first of a turn always
+    /// goes, so every turn makes progress). The caller announces it, then
+    /// calls [`Departures::announced`].
+    pub fn next(&mut self, budget: usize) -> Option<(usize, Option<&'static str>)> {
+        if self.work >= budget.max(1) && !self.queue.is_empty() {
+            return None;
+        }
+        self.queue.pop_front()
+    }
+
+    /// `id`'s departure was announced, queuing `work` bytes of output.
+    pub fn announced(&mut self, id: usize, work: usize) {
+        self.pending.remove(&id);
+        self.work += work.max(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn departures_go_in_order_a_budget_per_turn() {
+        let mut departures = Departures::default();
+        for id in [7, 3, 9, 3] {
+            departures.push(id, Some("too slow"));
+        }
+        assert_eq!(departures.len(), 3, "a client is queued once");
+        departures.new_turn();
+        assert_eq!(departures.next(100), Some((7, Some("too slow"))));
+        assert!(departures.is_pending(7), "pending until announced");
+        departures.announced(7, 150);
+        assert!(!departures.is_pending(7));
+        assert_eq!(departures.next(100), None, "over budget: next turn");
+        assert!(departures.is_pending(3) && departures.is_pending(9));
+        departures.new_turn();
+        assert_eq!(departures.next(100), Some((3, Some("too slow"))));
+        departures.announced(3, 10);
+        assert_eq!(departures.next(100), Some((9, Some("too slow"))));
+        departures.announced(9, 10);
+        assert!(departures.is_empty());
+        assert_eq!(departures.next(100), None);
+    }
 
     #[test]
     fn bucket_refills_at_its_rate_up_to_its_cap() {

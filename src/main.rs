@@ -116,7 +116,8 @@ struct Flags {
     soft_outbuf_secs: u64,
 
     /// output bytes one client's lines may cause per loop turn (fan-out and
-    /// answers) before its next lines wait for the next turn (default 1048576)
+    /// answers) before its next lines wait for the next turn; departures
+    /// are announced this much per turn too (default 1048576)
     #[argh(option, default = "Config::default().work_budget_bytes")]
     work_budget_bytes: usize,
 

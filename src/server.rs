@@ -26,7 +26,7 @@ use crate::connection::{BufferPool, Connection, Phase};
 use crate::guard::{self, AuthFailure, Guard};
 use crate::history::{HistoryLink, Tails};
 use crate::http::{self, Head, Route, WebRules};
-use crate::limits::{self, ClientLimits, Held, SoftLimit};
+use crate::limits::{self, ClientLimits, Departures, Held, SoftLimit};
 use crate::logsum::LogSummary;
 use crate::protocol::{self, Command};
 use crate::tls::{CertStore, TlsSession};
@@ -309,9 +309,11 @@ struct Clients {
     conns: Slab<Connection>,
     /// Connections with output queued this turn, each once.
     dirty: Vec<ClientId>,
-    /// Connections that died during the turn and must still leave the chat,
-    /// with the reason their room is told.
-    departed: Vec<(ClientId, Option<&'static str>)>,
+    /// Connections that left and must still leave the chat, with the reason
+    /// their room is told; announced a work budget's worth per turn.
+    departures: Departures,
+    /// Open connections that died since the loop last counted them.
+    left_open: usize,
     /// Connections that ended this turn, dropped at its end.
     dead: Vec<ClientId>,
     pool: BufferPool,
@@ -433,7 +435,8 @@ impl Clients {
                 conn.held.clear(&mut self.held_bytes);
                 conn.phase = Phase::Dead;
                 conn.end_reason = "too slow";
-                self.departed.push((id, Some("too slow")));
+                self.departures.push(id, Some("too slow"));
+                self.left_open += 1;
                 self.dead.push(id);
             }
             _ => self.kill(id, "too slow"),
@@ -505,7 +508,8 @@ impl Clients {
                 conn.held.clear(&mut self.held_bytes);
                 self.dead.push(id);
                 if was_open {
-                    self.departed.push((id, None));
+                    self.departures.push(id, None);
+                    self.left_open += 1;
                 }
             }
         }
@@ -611,7 +615,8 @@ impl EventLoop {
             clients: Clients {
                 conns: Slab::new(),
                 dirty: Vec::new(),
-                departed: Vec::new(),
+                departures: Departures::default(),
+                left_open: 0,
                 dead: Vec::new(),
                 pool: BufferPool::default(),
                 encoded: EncodeCache::default(),
@@ -672,6 +677,7 @@ impl EventLoop {
             }
             self.now = Instant::now();
             self.clients.now = self.now;
+            self.clients.departures.new_turn();
             self.wake_throttled();
             self.take_history_acks();
             for event in events.iter() {
@@ -744,7 +750,10 @@ impl EventLoop {
     fn poll_timeout(&self) -> Option<Duration> {
         let accept_pending =
             self.accept_pending || self.web_accept_pending || self.tls_accept_pending;
-        if !self.to_read.is_empty() || (accept_pending && self.accept_retry_at.is_none()) {
+        if !self.to_read.is_empty()
+            || !self.clients.departures.is_empty()
+            || (accept_pending && self.accept_retry_at.is_none())
+        {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
@@ -1499,7 +1508,7 @@ impl EventLoop {
             Input::Request(_) => {}
             Input::Reply(bytes) => self.clients.queue(id, bytes, false),
             Input::Close { code, reason } => {
-                self.chat.disconnect(id, None, &mut self.clients);
+                self.clients.departures.push(id, None);
                 if let Some(conn) = self.clients.conns.get_mut(id) {
                     // With output held for history, the close frame follows
                     // it when it is released (see take_history_acks).
@@ -1630,7 +1639,7 @@ impl EventLoop {
         };
         match conn.phase {
             Phase::Open => {
-                self.chat.disconnect(id, None, &mut self.clients);
+                self.clients.departures.push(id, None);
                 self.close_gracefully(id, "closed by peer");
                 if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                     self.flush_dirty();
@@ -1681,16 +1690,24 @@ impl EventLoop {
         self.close_gracefully(id, reason);
     }
 
-    /// Lets the chat announce clients that were cut off or failed this turn.
-    /// In the order they were cut off, biggest queue first when the global
-    /// bound cut several at once.
+    /// Lets the chat announce clients that left (cut off, failed, gone), in
+    /// the order they left (biggest queue first when the global bound cut
+    /// several at once), up to the work budget per turn: the rest wait for
+    /// the next turn, so a thousand cuts in a big room do not stall everyone.
     fn settle_departures(&mut self) {
-        while !self.clients.departed.is_empty() {
-            for (id, reason) in std::mem::take(&mut self.clients.departed) {
-                self.open_count -= 1;
-                self.chat.disconnect(id, reason, &mut self.clients);
-            }
+        self.open_count -= std::mem::take(&mut self.clients.left_open);
+        let budget = self.config.work_budget_bytes;
+        // The client being read is not charged for the server's fan-out.
+        let work = self.clients.work;
+        while let Some((id, reason)) = self.clients.departures.next(budget) {
+            self.clients.work = 0;
+            self.chat.disconnect(id, reason, &mut self.clients);
+            let done = self.clients.work;
+            self.clients.departures.announced(id, done);
+            // An announcement may cut off a full queue: count it now.
+            self.open_count -= std::mem::take(&mut self.clients.left_open);
         }
+        self.clients.work = work;
     }
 
     /// Writes each dirty connection's output once.
@@ -1998,7 +2015,7 @@ impl EventLoop {
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
             if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
-                self.chat.disconnect(id, None, &mut self.clients);
+                self.clients.departures.push(id, None);
                 self.close_gracefully(id, reason);
             }
         }
@@ -2015,8 +2032,15 @@ impl EventLoop {
 
     /// Drops the connections that ended this turn.
     fn reap_dead(&mut self) {
-        for id in std::mem::take(&mut self.clients.dead) {
+        let dead = std::mem::take(&mut self.clients.dead);
+        for id in dead {
             if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Dead) {
+                continue;
+            }
+            if self.clients.departures.is_pending(id) {
+                // Its room has not been told yet: the slot (and the nick)
+                // stay taken until then.
+                self.clients.dead.push(id);
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);

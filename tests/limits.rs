@@ -404,3 +404,83 @@ fn websocket_lines_held_by_flood_control_all_run_before_its_close() {
     }
     watcher.expect(&format!("* {} left #lobby", ws.nick));
 }
+
+#[test]
+fn many_departures_at_once_are_announced_in_order_with_the_room_served_between() {
+    // A work budget of one byte: one departure is announced per loop turn,
+    // the rest wait for the next turns, with everyone served in between.
+    let server = start_with(|config| {
+        config.flood = FloodLimit::OFF;
+        config.work_budget_bytes = 1;
+    });
+    let addr = server.addr();
+    const LEAVERS: usize = 300;
+    let mut bystander = Client::named(addr, "bystander");
+    let mut leavers: Vec<Client> = (0..LEAVERS)
+        .map(|i| Client::named(addr, &format!("leaver{i}")))
+        .collect();
+    let joined = bystander.sync();
+    assert!(joined
+        .iter()
+        .any(|l| l.ends_with("is now known as leaver299")));
+    // Each says goodbye and shuts its sending side: 300 departures within
+    // a few turns, each announced to the 301 members still there.
+    for (i, leaver) in leavers.iter_mut().enumerate() {
+        leaver.send(&format!("bye {i}"));
+        leaver.half_close();
+    }
+    let mut said_bye = vec![false; LEAVERS];
+    let mut left = vec![false; LEAVERS];
+    let mut leaves = 0;
+    let mut first_leave_at = None;
+    let mut pongs_between = 0;
+    let mut ping = 0;
+    let mut ping_out = false;
+    while leaves < LEAVERS {
+        if first_leave_at.is_some() && !ping_out {
+            ping += 1;
+            bystander.send(&format!(":ping p{ping}"));
+            ping_out = true;
+        }
+        let line = bystander.line();
+        if let Some(rest) = line.strip_prefix("leaver") {
+            let (n, text) = rest.split_once(": ").expect("a leaver's chat line");
+            let n: usize = n.parse().unwrap();
+            assert_eq!(text, format!("bye {n}"));
+            assert!(!said_bye[n] && !left[n], "bye {n} once, before its leave");
+            said_bye[n] = true;
+        } else if let Some(rest) = line.strip_prefix("* leaver") {
+            let n: usize = rest
+                .strip_suffix(" left #lobby")
+                .unwrap_or_else(|| panic!("a leave line, got {line:?}"))
+                .parse()
+                .unwrap();
+            assert!(said_bye[n], "leaver{n}'s bye comes before its leave");
+            assert!(!left[n], "leaver{n} announced once");
+            left[n] = true;
+            leaves += 1;
+            first_leave_at.get_or_insert(leaves);
+        } else if line.starts_with("* pong p") {
+            ping_out = false;
+            if leaves < LEAVERS {
+                pongs_between += 1;
+            }
+        } else {
+            panic!("unexpected line {line:?}");
+        }
+    }
+    assert!(
+        pongs_between > 0,
+        "pings are answered while the departures are being announced"
+    );
+    // Every departure was announced and its nick freed: nobody else left.
+    let rest = bystander.sync();
+    assert!(
+        rest.iter().all(|l| l.starts_with("* pong p")),
+        "nothing after the last leave but pongs: {rest:?}"
+    );
+    bystander.send(":nick leaver0");
+    bystander.expect("* bystander is now known as leaver0");
+    eprintln!("{LEAVERS} departures at once: {pongs_between} pongs between the leave lines");
+    drop(leavers);
+}

@@ -172,7 +172,15 @@ fn two_thousand_clients_all_welcomed_and_reached() {
         joins[CLIENTS - 2],
         format!("* guest{CLIENTS} joined #lobby")
     );
+    // 1,999 leave at once; their departures are announced a work budget's
+    // worth per turn, and the first client sees every one.
+    let mut witness = clients.remove(0);
     drop(clients);
+    for _ in 1..CLIENTS {
+        let line = witness.line();
+        assert!(line.ends_with(" left #lobby"), "{line:?}");
+    }
+    drop(witness);
     // Every slot and nick is free again.
     let mut after = Client::connect(addr);
     assert_eq!(after.nick, format!("guest{}", CLIENTS + 1));
