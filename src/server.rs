@@ -365,6 +365,10 @@ struct Clients {
     history_acked: u64,
     /// Connections with held output, released as batches are committed.
     held: Vec<ClientId>,
+    /// Bytes held for all clients together (see [`HeldOutput`]): output
+    /// memory as real as the pool's, so it counts toward
+    /// `max_output_total_bytes`.
+    held_bytes: usize,
     /// Bound on `pool.lent_bytes()`, the output memory of all clients; 0: none.
     max_output_total_bytes: usize,
     soft_outbuf: SoftLimit,
@@ -445,7 +449,8 @@ impl Clients {
             } else {
                 0
             };
-            conn.held.push(mark, bytes);
+            conn.held.push(mark, bytes, &mut self.held_bytes);
+            self.check_global_bound();
             return;
         }
         conn.output.push(bytes, &mut self.pool);
@@ -453,7 +458,17 @@ impl Clients {
             .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
         self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
-        if self.max_output_total_bytes > 0 && self.pool.lent_bytes() > self.max_output_total_bytes {
+        self.check_global_bound();
+    }
+
+    /// Output memory of all clients: queued for their sockets (the pool's
+    /// buffers) and held until their lines are committed.
+    fn output_total(&self) -> usize {
+        self.pool.lent_bytes() + self.held_bytes
+    }
+
+    fn check_global_bound(&mut self) {
+        if self.max_output_total_bytes > 0 && self.output_total() > self.max_output_total_bytes {
             self.enforce_global_bound();
         }
     }
@@ -469,7 +484,7 @@ impl Clients {
             Phase::Open => {
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
-                conn.held.clear();
+                conn.held.clear(&mut self.held_bytes);
                 conn.phase = Phase::Dead;
                 conn.end_reason = "too slow";
                 self.departures.push(id, Some("too slow"));
@@ -480,36 +495,41 @@ impl Clients {
         }
     }
 
-    /// The output memory of all clients together passed
-    /// `max_output_total_bytes`: cut off the clients with the most output
-    /// queued until it is a margin below. Each gets one write first, so a
-    /// reader that was only busy drains and keeps its place.
+    /// The output memory of all clients together (queued and held for
+    /// history) passed `max_output_total_bytes`: cut off the clients with
+    /// the most output, queued plus held, until it is a margin below. Each
+    /// gets one write first, so a reader that was only busy drains and
+    /// keeps its place; held output cannot be written before its commit,
+    /// so it stays counted.
     fn enforce_global_bound(&mut self) {
         let bound = self.max_output_total_bytes;
         let target = limits::eviction_target(bound);
         let holders = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.phase != Phase::Dead && conn.output.capacity() > 0)
-            .map(|(id, conn)| (conn.output.len(), id))
+            .filter(|(_, conn)| {
+                conn.phase != Phase::Dead && (conn.output.capacity() > 0 || !conn.held.is_empty())
+            })
+            .map(|(id, conn)| (conn.output.len() + conn.held.len(), id))
             .collect();
         for id in limits::biggest_first(holders) {
-            if self.pool.lent_bytes() <= target {
+            if self.output_total() <= target {
                 return;
             }
             let conn = &mut self.conns[id];
             if !conn.write_failed {
                 let _ = conn.write_output();
             }
-            if conn.output.is_empty() && !conn.write_failed {
+            if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed {
                 conn.output.release(&mut self.pool);
                 continue;
             }
             warn!(
-                "{}: cut off, {} bytes of output queued when all clients together passed {} \
-                 (too slow)",
+                "{}: cut off, {} bytes of output queued ({} of them held for history) \
+                 when all clients together passed {} (too slow)",
                 conn.peer,
-                conn.output.len(),
+                conn.output.len() + conn.held.len(),
+                conn.held.len(),
                 bound
             );
             self.metrics.cut_off(SlowLimit::Global);
@@ -539,7 +559,7 @@ impl Clients {
                 }
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
-                conn.held.clear();
+                conn.held.clear(&mut self.held_bytes);
                 self.dead.push(id);
                 if was_open {
                     self.departures.push(id, None);
@@ -664,6 +684,7 @@ impl EventLoop {
                 replying_to: None,
                 history_acked: 0,
                 held: Vec::new(),
+                held_bytes: 0,
                 max_output_total_bytes: config.max_output_total_bytes,
                 soft_outbuf: config.soft_outbuf,
                 work: 0,
@@ -1755,7 +1776,7 @@ impl EventLoop {
         if conn.held.is_empty() {
             conn.output.push(bytes, &mut self.clients.pool);
         } else {
-            conn.held.push(0, bytes);
+            conn.held.push(0, bytes, &mut self.clients.held_bytes);
         }
         self.clients.metrics.lines_sent += 1;
         self.close_gracefully(id, reason);
@@ -1914,7 +1935,9 @@ impl EventLoop {
                 continue;
             }
             let (output, pool) = (&mut conn.output, &mut clients.pool);
-            conn.held.release(acked, |bytes| output.push(bytes, pool));
+            conn.held.release(acked, &mut clients.held_bytes, |bytes| {
+                output.push(bytes, pool)
+            });
             if !conn.held.is_empty() {
                 clients.held.push(id);
             } else if matches!(conn.phase, Phase::Closing { .. }) {
@@ -1957,7 +1980,7 @@ impl EventLoop {
                 for line in answer.split_inclusive(|&byte| byte == b'\n') {
                     encoded.extend_from_slice(conn.codec.encode(line, &mut self.clients.encoded));
                 }
-                conn.held.fill_gap(encoded);
+                conn.held.fill_gap(encoded, &mut self.clients.held_bytes);
             }
         }
     }
@@ -1975,6 +1998,15 @@ impl EventLoop {
                 .map(|(_, conn)| conn.output.capacity())
                 .sum::<usize>(),
             "the global output bound's accounting drifted"
+        );
+        debug_assert_eq!(
+            self.clients.held_bytes,
+            self.clients
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.held.len())
+                .sum::<usize>(),
+            "the held output's accounting drifted"
         );
         self.guard.prune(self.now);
         self.log_summaries(false);
@@ -2178,6 +2210,7 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
+            conn.held.clear(&mut self.clients.held_bytes);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.chat.forget_history_waits(id);
             if conn.queued_for_read {
