@@ -686,9 +686,11 @@ impl HeldOutput {
     }
 
     /// Holds `line` until batch `mark` is committed (0: only until what is
-    /// held before it is released).
-    pub fn push(&mut self, mark: u64, line: &[u8]) {
+    /// held before it is released). `total` counts the bytes held by all
+    /// clients together (for the global output bound).
+    pub fn push(&mut self, mark: u64, line: &[u8], total: &mut usize) {
         self.bytes += line.len();
+        *total += line.len();
         match self.parts.back_mut() {
             Some(last) if !last.gap && mark <= last.mark => last.bytes.extend_from_slice(line),
             _ => self.parts.push_back(HeldPart {
@@ -710,11 +712,12 @@ impl HeldOutput {
     }
 
     /// Puts `answer` into the first gap. Returns false if there is none.
-    pub fn fill_gap(&mut self, answer: Vec<u8>) -> bool {
+    pub fn fill_gap(&mut self, answer: Vec<u8>, total: &mut usize) -> bool {
         let Some(part) = self.parts.iter_mut().find(|part| part.gap) else {
             return false;
         };
         self.bytes += answer.len();
+        *total += answer.len();
         part.bytes = answer;
         part.gap = false;
         true
@@ -722,21 +725,23 @@ impl HeldOutput {
 
     /// Hands every part whose batch is committed (up to `acked`), in order,
     /// to `release`, stopping at the first gap.
-    pub fn release(&mut self, acked: u64, mut release: impl FnMut(&[u8])) {
+    pub fn release(&mut self, acked: u64, total: &mut usize, mut release: impl FnMut(&[u8])) {
         while let Some(part) = self.parts.front() {
             if part.gap || part.mark > acked {
                 return;
             }
             if let Some(part) = self.parts.pop_front() {
                 self.bytes -= part.bytes.len();
+                *total -= part.bytes.len();
                 release(&part.bytes);
             }
         }
     }
 
     /// Drops everything held (the connection is gone).
-    pub fn clear(&mut self) {
+    pub fn clear(&mut self, total: &mut usize) {
         self.parts.clear();
+        *total -= self.bytes;
         self.bytes = 0;
     }
 }
@@ -789,35 +794,43 @@ mod tests {
     #[test]
     fn held_output_is_released_in_order_as_batches_commit() {
         let mut held = HeldOutput::default();
-        held.push(3, b"a\n");
-        held.push(0, b"b\n");
-        held.push(5, b"c\n");
-        held.push(4, b"d\n");
+        let mut total = 0;
+        held.push(3, b"a\n", &mut total);
+        held.push(0, b"b\n", &mut total);
+        held.push(5, b"c\n", &mut total);
+        held.push(4, b"d\n", &mut total);
         assert_eq!(held.len(), 8);
+        assert_eq!(total, 8);
         let mut out = Vec::new();
-        held.release(2, |bytes| out.extend_from_slice(bytes));
+        held.release(2, &mut total, |bytes| out.extend_from_slice(bytes));
         assert!(out.is_empty());
-        held.release(4, |bytes| out.extend_from_slice(bytes));
+        held.release(4, &mut total, |bytes| out.extend_from_slice(bytes));
         assert_eq!(out, b"a\nb\n");
-        held.release(5, |bytes| out.extend_from_slice(bytes));
+        held.release(5, &mut total, |bytes| out.extend_from_slice(bytes));
         assert_eq!(out, b"a\nb\nc\nd\n");
         assert!(held.is_empty());
         assert_eq!(held.len(), 0);
+        assert_eq!(total, 0);
     }
 
     #[test]
     fn a_gap_holds_everything_after_it_until_filled() {
         let mut held = HeldOutput::default();
-        held.push(1, b"a\n");
+        let mut total = 0;
+        held.push(1, b"a\n", &mut total);
         held.push_gap();
-        held.push(0, b"c\n");
+        held.push(0, b"c\n", &mut total);
         let mut out = Vec::new();
-        held.release(9, |bytes| out.extend_from_slice(bytes));
+        held.release(9, &mut total, |bytes| out.extend_from_slice(bytes));
         assert_eq!(out, b"a\n");
-        assert!(held.fill_gap(b"b1\nb2\n".to_vec()));
-        assert!(!held.fill_gap(Vec::new()), "one gap only");
-        held.release(9, |bytes| out.extend_from_slice(bytes));
+        assert!(held.fill_gap(b"b1\nb2\n".to_vec(), &mut total));
+        assert!(!held.fill_gap(Vec::new(), &mut total), "one gap only");
+        held.release(9, &mut total, |bytes| out.extend_from_slice(bytes));
         assert_eq!(out, b"a\nb1\nb2\nc\n");
         assert!(held.is_empty());
+        assert_eq!(total, 0);
+        held.push(7, b"left\n", &mut total);
+        held.clear(&mut total);
+        assert_eq!(total, 0);
     }
 }

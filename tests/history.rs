@@ -487,6 +487,40 @@ fn a_reply_waits_until_the_senders_earlier_lines_are_committed() {
 }
 
 #[test]
+fn held_output_counts_toward_the_global_output_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let server = start_with(|config| {
+        config.history.file = Some(path.clone());
+        config.flood = FloodLimit::OFF;
+        // Far above what is queued for any one client here...
+        config.max_outbuf_bytes = 8 * 1024 * 1024;
+        // ...but not for all of them together.
+        config.max_output_total_bytes = 256 * 1024;
+    });
+    let (mut alice, mut bob) = pair(server.addr());
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    // Alice's pong, and everything for her after it, is held until her
+    // line is committed, which the blocker prevents.
+    alice.send("waiting for the disk");
+    alice.send(":ping held");
+    bob.expect("alice: waiting for the disk");
+    // About 400 KB of Bob's lines for Alice, all held: past the global
+    // bound, while her socket queue stays empty.
+    let long = "y".repeat(400);
+    let lines: String = (0..1000).map(|i| format!("{i} {long}\n")).collect();
+    bob.send_bytes(lines.as_bytes());
+    bob.skip_until("* alice left #lobby (too slow)");
+    blocker.execute_batch("COMMIT;").unwrap();
+    // Bob's lines are all kept, and the server goes on.
+    assert_eq!(ask(&mut bob, ":users"), ["* users in #lobby: bob"]);
+    wait_for(Duration::from_secs(10), || {
+        stored_lines(&path).len() == 1001
+    });
+}
+
+#[test]
 fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     if std::process::Command::new("sqlite3")
         .arg("--version")

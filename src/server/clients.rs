@@ -40,6 +40,10 @@ pub(super) struct Clients {
     pub(super) history_acked: u64,
     /// Connections with held output, released as batches are committed.
     pub(super) held: Vec<ClientId>,
+    /// Bytes held for all clients together (see [`crate::history::HeldOutput`]): output
+    /// memory as real as the pool's, so it counts toward
+    /// `max_output_total_bytes`.
+    pub(super) held_bytes: usize,
     /// Bound on `pool.lent_bytes()`, the output memory of all clients; 0: none.
     pub(super) max_output_total_bytes: usize,
     pub(super) soft_outbuf: SoftLimit,
@@ -120,7 +124,8 @@ impl Clients {
             } else {
                 0
             };
-            conn.held.push(mark, bytes);
+            conn.held.push(mark, bytes, &mut self.held_bytes);
+            self.check_global_bound();
             return;
         }
         conn.output.push(bytes, &mut self.pool);
@@ -128,7 +133,17 @@ impl Clients {
             .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
         self.queued_since_flush += bytes.len();
         self.mark_dirty(to);
-        if self.max_output_total_bytes > 0 && self.pool.lent_bytes() > self.max_output_total_bytes {
+        self.check_global_bound();
+    }
+
+    /// Output memory of all clients: queued for their sockets (the pool's
+    /// buffers) and held until their lines are committed.
+    fn output_total(&self) -> usize {
+        self.pool.lent_bytes() + self.held_bytes
+    }
+
+    fn check_global_bound(&mut self) {
+        if self.max_output_total_bytes > 0 && self.output_total() > self.max_output_total_bytes {
             self.enforce_global_bound();
         }
     }
@@ -144,7 +159,7 @@ impl Clients {
             Phase::Open => {
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
-                conn.held.clear();
+                conn.held.clear(&mut self.held_bytes);
                 conn.phase = Phase::Dead;
                 conn.end_reason = "too slow";
                 self.departures.push(id, Some("too slow"));
@@ -155,36 +170,41 @@ impl Clients {
         }
     }
 
-    /// The output memory of all clients together passed
-    /// `max_output_total_bytes`: cut off the clients with the most output
-    /// queued until it is a margin below. Each gets one write first, so a
-    /// reader that was only busy drains and keeps its place.
+    /// The output memory of all clients together (queued and held for
+    /// history) passed `max_output_total_bytes`: cut off the clients with
+    /// the most output, queued plus held, until it is a margin below. Each
+    /// gets one write first, so a reader that was only busy drains and
+    /// keeps its place; held output cannot be written before its commit,
+    /// so it stays counted.
     fn enforce_global_bound(&mut self) {
         let bound = self.max_output_total_bytes;
         let target = limits::eviction_target(bound);
         let holders = self
             .conns
             .iter()
-            .filter(|(_, conn)| conn.phase != Phase::Dead && conn.output.capacity() > 0)
-            .map(|(id, conn)| (conn.output.len(), id))
+            .filter(|(_, conn)| {
+                conn.phase != Phase::Dead && (conn.output.capacity() > 0 || !conn.held.is_empty())
+            })
+            .map(|(id, conn)| (conn.output.len() + conn.held.len(), id))
             .collect();
         for id in limits::biggest_first(holders) {
-            if self.pool.lent_bytes() <= target {
+            if self.output_total() <= target {
                 return;
             }
             let conn = &mut self.conns[id];
             if !conn.write_failed {
                 let _ = conn.write_output();
             }
-            if conn.output.is_empty() && !conn.write_failed {
+            if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed {
                 conn.output.release(&mut self.pool);
                 continue;
             }
             warn!(
-                "{}: cut off, {} bytes of output queued when all clients together passed {} \
-                 (too slow)",
+                "{}: cut off, {} bytes of output queued ({} of them held for history) \
+                 when all clients together passed {} (too slow)",
                 conn.peer,
-                conn.output.len(),
+                conn.output.len() + conn.held.len(),
+                conn.held.len(),
                 bound
             );
             self.metrics.cut_off(SlowLimit::Global);
@@ -214,7 +234,7 @@ impl Clients {
                 }
                 self.metrics.bytes_discarded += conn.output.len() as u64;
                 conn.output.discard(&mut self.pool);
-                conn.held.clear();
+                conn.held.clear(&mut self.held_bytes);
                 self.dead.push(id);
                 if was_open {
                     self.departures.push(id, None);

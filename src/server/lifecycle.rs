@@ -106,6 +106,7 @@ impl EventLoop {
                 continue;
             }
             let mut conn = self.clients.conns.remove(id);
+            conn.held.clear(&mut self.clients.held_bytes);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.chat.forget_history_waits(id);
             if conn.queued_for_read {

@@ -449,6 +449,7 @@ impl EventLoop {
                 replying_to: None,
                 history_acked: 0,
                 held: Vec::new(),
+                held_bytes: 0,
                 max_output_total_bytes: config.max_output_total_bytes,
                 soft_outbuf: config.soft_outbuf,
                 work: 0,

@@ -45,7 +45,7 @@ impl EventLoop {
         if conn.held.is_empty() {
             conn.output.push(bytes, &mut self.clients.pool);
         } else {
-            conn.held.push(0, bytes);
+            conn.held.push(0, bytes, &mut self.clients.held_bytes);
         }
         self.clients.metrics.lines_sent += 1;
         self.close_gracefully(id, reason);

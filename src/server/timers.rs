@@ -32,7 +32,9 @@ impl EventLoop {
                 continue;
             }
             let (output, pool) = (&mut conn.output, &mut clients.pool);
-            conn.held.release(acked, |bytes| output.push(bytes, pool));
+            conn.held.release(acked, &mut clients.held_bytes, |bytes| {
+                output.push(bytes, pool)
+            });
             if !conn.held.is_empty() {
                 clients.held.push(id);
             } else if matches!(conn.phase, Phase::Closing { .. }) {
@@ -75,7 +77,7 @@ impl EventLoop {
                 for line in answer.split_inclusive(|&byte| byte == b'\n') {
                     encoded.extend_from_slice(conn.codec.encode(line, &mut self.clients.encoded));
                 }
-                conn.held.fill_gap(encoded);
+                conn.held.fill_gap(encoded, &mut self.clients.held_bytes);
             }
         }
     }
@@ -93,6 +95,15 @@ impl EventLoop {
                 .map(|(_, conn)| conn.output.capacity())
                 .sum::<usize>(),
             "the global output bound's accounting drifted"
+        );
+        debug_assert_eq!(
+            self.clients.held_bytes,
+            self.clients
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.held.len())
+                .sum::<usize>(),
+            "the held output's accounting drifted"
         );
         self.guard.prune(self.now);
         self.log_summaries(false);
