@@ -178,20 +178,12 @@ impl EventLoop {
             }
             return;
         }
-        let entry = self.clients.conns.vacant_entry();
-        if let Err(err) = self
-            .poll
-            .registry()
-            .register(&mut socket, Token(id), Interest::READABLE)
-        {
-            warn!("{peer}: cannot register: {err}");
-            self.guard.release(id);
-            return;
-        }
         let stream = Stream::plain(socket);
-        let conn = entry.insert(Connection::new(stream, Codec::default(), peer, self.now));
-        conn.limits = ClientLimits::new(&self.config.flood, self.now);
+        let Some(id) = self.insert_connection(stream, Codec::default(), peer) else {
+            return;
+        };
         if let Some(why) = refused {
+            let conn = &mut self.clients.conns[id];
             let (refusal, reason) = (refusal_line(why), refusal_reason(why));
             if self.logs.allow(peer.ip(), self.now) {
                 info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
@@ -254,16 +246,16 @@ impl EventLoop {
         }
     }
 
-    /// Registers a connection that must finish a handshake (TLS, HTTP)
-    /// within the close timeout before it counts as a client.
-    fn add_handshaking(
+    /// Registers `stream` for reading and inserts its connection, with flood
+    /// limits starting now, under the slab key the caller admitted it
+    /// under (the next vacant one). `None` when the registry refuses it
+    /// (logged, the admission released).
+    fn insert_connection(
         &mut self,
         mut stream: Stream,
         codec: Codec,
         peer: SocketAddr,
-        timeout_reason: &'static str,
-    ) {
-        // The caller has admitted it under the slab key this entry gets.
+    ) -> Option<ClientId> {
         let entry = self.clients.conns.vacant_entry();
         let id = entry.key();
         if let Err(err) = self
@@ -273,11 +265,28 @@ impl EventLoop {
         {
             warn!("{peer}: cannot register: {err}");
             self.guard.release(id);
-            return;
+            return None;
         }
-        let deadline = self.now + self.config.close_timeout;
         let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
         conn.limits = ClientLimits::new(&self.config.flood, self.now);
+        Some(id)
+    }
+
+    /// Registers a connection that must finish a handshake (TLS, HTTP)
+    /// within the close timeout before it counts as a client.
+    fn add_handshaking(
+        &mut self,
+        stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        timeout_reason: &'static str,
+    ) {
+        // The caller has admitted it under the slab key this entry gets.
+        let Some(id) = self.insert_connection(stream, codec, peer) else {
+            return;
+        };
+        let deadline = self.now + self.config.close_timeout;
+        let conn = &mut self.clients.conns[id];
         conn.phase = Phase::Handshake { deadline };
         conn.end_reason = timeout_reason;
         conn.queued_for_read = true;
