@@ -520,8 +520,15 @@ pub fn connect_client(
     while conn.is_handshaking() {
         conn.complete_io(&mut socket).map_err(|e| {
             let text = e.to_string();
-            let hint = if text.contains("UnknownIssuer") || text.contains("BadSignature") {
-                " (not signed by a certificate this client trusts)"
+            // A self-signed certificate checked against the system's roots
+            // can also fail as an unsupported signature algorithm, when a
+            // root happens to share its issuer name.
+            let hint = if text.contains("UnknownIssuer")
+                || text.contains("BadSignature")
+                || text.contains("UnsupportedSignatureAlgorithm")
+            {
+                " (not signed by a certificate this client trusts; for a private or \
+                 self-signed certificate, pass it with --ca FILE)"
             } else if text.contains("CaUsedAsEndEntity") {
                 " (the server's certificate is a CA certificate; issue it with CA:FALSE)"
             } else if text.contains("NotValidForName") {
