@@ -3,7 +3,13 @@
 //! # Layout
 //!
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
-//!   output once per turn, reaps closed connections, shuts down.
+//!   output once per turn, reaps closed connections, shuts down. Its
+//!   `mod.rs` holds the public API and one loop turn; child modules hold the
+//!   steps: `accept` (listeners, admission, handshakes, WebSocket upgrade),
+//!   `input` (reading, running lines), `output` (closing, flushing),
+//!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
+//!   signals, shutdown, certificate reload, metrics text) and `clients`
+//!   (the connections and their output, the chat's `Outbox`).
 //! - [`fd_limit`]: raises the open-file limit for many clients.
 //! - [`connection`]: one client connection: its transport, its partial input
 //!   and its queued output.

@@ -87,15 +87,6 @@ impl Refusal {
     fn index(self) -> usize {
         self as usize
     }
-
-    /// `ServerFull` when `full`, else `PerAddressLimit`.
-    pub fn full_or_crowded(full: bool) -> Refusal {
-        if full {
-            Refusal::ServerFull
-        } else {
-            Refusal::PerAddressLimit
-        }
-    }
 }
 
 /// Which limit cut a client off as too slow: the `limit` label of

@@ -327,18 +327,23 @@ mod tests {
     /// Every information line the server's own modules send starts with a
     /// reserved word or a nick (`{...}` in the format string): a new
     /// `* WORD` line must add WORD to [`RESERVED_NICKS`], or `:me` could
-    /// forge it. Scans the top-level modules that produce client lines.
+    /// forge it. Scans the top-level modules that produce client lines and the
+    /// event loop's (`src/server/`).
     #[test]
     fn every_information_word_is_reserved() {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let server = src.join("server");
         let mut words = std::collections::BTreeSet::new();
-        for entry in std::fs::read_dir(&src).expect("src/") {
+        let files = std::fs::read_dir(&src)
+            .expect("src/")
+            .chain(std::fs::read_dir(&server).expect("src/server/"));
+        for entry in files {
             let path = entry.expect("entry").path();
             if path.extension().is_none_or(|ext| ext != "rs") {
                 continue;
             }
             let text = std::fs::read_to_string(&path).expect("read source");
-            if !text.contains("Outbox") && !path.ends_with("server.rs") {
+            if !text.contains("Outbox") && !path.starts_with(&server) {
                 continue;
             }
             let code = text.split("#[cfg(test)]").next().unwrap_or_default();

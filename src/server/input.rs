@@ -1,0 +1,505 @@
+//! The read path: which connections are read this turn (and which wait for
+//! flood control), reading a budget of bytes through the transport, and
+//! running the lines and frames that arrive: chat commands, replies,
+//! password counting, a peer's close.
+
+use super::{EventLoop, FLUSH_EARLY_BYTES};
+use crate::chat::{ClientId, Outbox, Outcome};
+use crate::connection::Phase;
+use crate::guard::AuthFailure;
+use crate::limits::Held;
+use crate::protocol::{self, Command};
+use crate::transport::{Decoder, Input};
+use log::{debug, info, warn};
+use std::io::{self, Read};
+use std::time::Instant;
+
+/// Largest read from a client under a line rate limit: lines past its
+/// tokens wait in the connection, so this bounds what they hold (at most
+/// 2.5 times this, for one-byte lines).
+const FLOOD_READ_BYTES: usize = 16 * 1024;
+
+/// What a connection's read this turn left behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadState {
+    /// Read to the end: the next input raises a new readiness event.
+    Done,
+    /// Input or held-back lines are left: serve it again next turn.
+    Again,
+    /// Flood control holds it back until then.
+    WaitUntil(Instant),
+}
+
+impl EventLoop {
+    /// Reads every connection on the read list once, up to its budget.
+    /// While the history writer is behind, a client whose lines are not yet
+    /// committed is parked instead, until the next commit.
+    pub(super) fn read_ready_connections(&mut self) {
+        let ready = std::mem::take(&mut self.to_read);
+        for id in ready {
+            if self.history.congested() {
+                let acked = self.history.acked();
+                if let Some(conn) = self.clients.conns.get(id) {
+                    if conn.phase == Phase::Open && conn.history_mark > acked {
+                        self.parked.push(id);
+                        continue;
+                    }
+                }
+            }
+            let state = self.read_connection(id);
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                conn.queued_for_read = state != ReadState::Done;
+                if state != ReadState::Done && conn.line_started.is_some() {
+                    // The server holds this input back, not the client: the
+                    // idle clock of its unfinished line starts over.
+                    conn.line_started = Some(self.now);
+                }
+                match state {
+                    ReadState::Done => {}
+                    ReadState::Again => self.to_read.push(id),
+                    ReadState::WaitUntil(at) => {
+                        conn.limits.wake_at = Some(at);
+                        self.throttled.push(id);
+                        self.clients.metrics.flood_throttles += 1;
+                    }
+                }
+            }
+            self.settle_departures();
+        }
+    }
+
+    /// Puts the throttled connections whose time has come back on the
+    /// read list.
+    pub(super) fn wake_throttled(&mut self) {
+        let mut i = 0;
+        while i < self.throttled.len() {
+            let id = self.throttled[i];
+            let conn = self.clients.conns.get_mut(id);
+            let due = conn
+                .as_ref()
+                .is_none_or(|c| c.limits.wake_at <= Some(self.now));
+            if due {
+                self.throttled.swap_remove(i);
+                if let Some(conn) = conn {
+                    conn.limits.wake_at = None;
+                    self.to_read.push(id);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Serves one connection for this turn: lines held back earlier first,
+    /// then its socket, up to its read budget, its work budget and its flood
+    /// limit.
+    fn read_connection(&mut self, id: ClientId) -> ReadState {
+        self.clients.work = 0;
+        let state = match self.run_deferred(id) {
+            Some(state) => state,
+            None => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let state = self.read_into(id, &mut scratch);
+                self.scratch = scratch;
+                state
+            }
+        };
+        let write_failed = self.clients.conns.get(id).is_some_and(|c| c.write_failed);
+        if write_failed && state == ReadState::Done {
+            // Everything the peer sent before it went has been run.
+            self.clients.kill(id, "write error");
+        }
+        state
+    }
+
+    /// Runs the lines held back from earlier turns while the limits allow
+    /// (then a WebSocket close that came after them); `Some` when the
+    /// connection must not be read further this turn.
+    fn run_deferred(&mut self, id: ClientId) -> Option<ReadState> {
+        loop {
+            let conn = self.clients.conns.get_mut(id)?;
+            if conn.phase != Phase::Open {
+                conn.limits.deferred.clear();
+                conn.limits.held_close = None;
+                return None;
+            }
+            if conn.limits.deferred.is_empty() {
+                if let Some((code, reason)) = conn.limits.held_close.take() {
+                    self.run_frame_now(id, Input::Close { code, reason });
+                    return None;
+                }
+                return self.held_back(id);
+            }
+            if !self.may_run_line(id) {
+                return self.held_back(id);
+            }
+            let conn = self.clients.conns.get_mut(id)?;
+            let mut line = std::mem::take(&mut self.held_line);
+            match conn.limits.deferred.pop_into(&mut line) {
+                Some(Held::Line) => self.run_frame_now(id, Input::Line(&line)),
+                Some(Held::TooLong) => self.run_frame_now(id, Input::TooLong),
+                None => {}
+            }
+            self.held_line = line;
+        }
+    }
+
+    /// Whether the connection's next line may run now: it is within its
+    /// work budget for this turn and has a line token. Takes the token.
+    fn may_run_line(&mut self, id: ClientId) -> bool {
+        if self.clients.work >= self.config.work_budget_bytes.max(1) {
+            return false;
+        }
+        let flood = self.config.flood;
+        self.clients
+            .conns
+            .get_mut(id)
+            .is_some_and(|conn| conn.limits.take_line(&flood, self.now))
+    }
+
+    /// `Some` when the connection must stop for this turn: lines are held
+    /// back (until a line token comes, or the next turn for the work
+    /// budget), or its lines have done their turn's work.
+    fn held_back(&mut self, id: ClientId) -> Option<ReadState> {
+        let conn = self.clients.conns.get_mut(id)?;
+        if conn.phase != Phase::Open {
+            conn.limits.deferred.clear();
+            conn.limits.held_close = None;
+            return None;
+        }
+        let over_budget = self.clients.work >= self.config.work_budget_bytes.max(1);
+        if conn.limits.deferred.is_empty() && conn.limits.held_close.is_none() {
+            return over_budget.then_some(ReadState::Again);
+        }
+        if over_budget || conn.limits.deferred.is_empty() {
+            return Some(ReadState::Again);
+        }
+        Some(match conn.limits.line_wait(&self.config.flood, self.now) {
+            Some(at) => ReadState::WaitUntil(at),
+            None => ReadState::Again,
+        })
+    }
+
+    fn read_into(&mut self, id: ClientId, scratch: &mut [u8]) -> ReadState {
+        let mut budget = self.config.read_budget_bytes.max(1);
+        let flood = self.config.flood;
+        loop {
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return ReadState::Done;
+            };
+            if conn.phase == Phase::Dead {
+                return ReadState::Done;
+            }
+            let mut want = budget.min(scratch.len());
+            let open = conn.phase == Phase::Open;
+            if open {
+                // Flood control: a client out of tokens is not read; its
+                // input waits in its socket and TCP pushes back. Reads are
+                // small, so what its line rate holds back stays small.
+                if flood.lines_per_sec > 0 {
+                    want = want.min(FLOOD_READ_BYTES);
+                }
+                match conn.limits.bytes_allowed(&flood, self.now) {
+                    Ok(allowed) => want = want.min(allowed),
+                    Err(at) => return ReadState::WaitUntil(at),
+                }
+            }
+            let result = conn.stream.read(&mut scratch[..want]);
+            let is_tls = conn.stream.tls_session().is_some();
+            if is_tls {
+                self.after_tls_read(id);
+            }
+            let Some(conn) = self.clients.conns.get_mut(id) else {
+                return ReadState::Done;
+            };
+            match result {
+                Ok(0) => {
+                    conn.read_closed = true;
+                    self.on_peer_closed(id);
+                    return ReadState::Done;
+                }
+                Ok(n) => {
+                    conn.last_input = self.now;
+                    self.clients.metrics.bytes_received += n as u64;
+                    if open {
+                        conn.limits.took_bytes(&flood, n);
+                    }
+                    if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
+                        self.run_input(id, &scratch[..n]);
+                    }
+                    if let Some(state) = self.held_back(id) {
+                        return state;
+                    }
+                    // A short read emptied the socket and the next byte to
+                    // arrive raises a new edge, so the WouldBlock read is
+                    // saved, unless the FIN already arrived: no edge follows
+                    // that, so read on to the end of the stream.
+                    // TLS decrypts record by record: a short read says
+                    // nothing about the socket, so read on to WouldBlock.
+                    let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
+                    if n < want && !hangup_seen && !is_tls {
+                        return ReadState::Done;
+                    }
+                    budget -= n;
+                    if budget == 0 {
+                        return ReadState::Again;
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadState::Done,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
+                    // Not TLS, a bad record, a failed handshake: the alert
+                    // has been sent; this connection only is closed.
+                    let peer = conn.peer;
+                    if self.logs.allow(peer.ip(), self.now) {
+                        info!("{peer}: TLS error: {err}");
+                    }
+                    self.clients.kill(id, "TLS error");
+                    return ReadState::Done;
+                }
+                Err(err) => {
+                    debug!("{}: read: {err}", conn.peer);
+                    let reason = match err.kind() {
+                        io::ErrorKind::ConnectionReset => "reset by peer",
+                        // Keepalive probes (or retransmissions) unanswered.
+                        io::ErrorKind::TimedOut => "dead peer (timed out)",
+                        _ => "read error",
+                    };
+                    self.clients.kill(id, reason);
+                    return ReadState::Done;
+                }
+            }
+        }
+    }
+
+    /// Frames input and runs each complete line.
+    pub(super) fn run_input(&mut self, id: ClientId, input: &[u8]) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // The decoder is held here while its inputs run; the encoder stays
+        // in the connection, so replies to this client are encoded as usual.
+        let mut decoder = std::mem::take(&mut conn.codec.decoder);
+        let mut finished = false;
+        decoder.decode(input, self.config.max_line_bytes, |input| {
+            finished = true;
+            self.run_frame(id, input)
+        });
+        let upgraded = std::mem::take(&mut self.upgraded);
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // The idle clock runs from the first byte of an unfinished line;
+        // more bytes of it do not reset it.
+        conn.line_started = match (decoder.mid_line(), conn.line_started) {
+            (false, _) => None,
+            (true, Some(started)) if !finished => Some(started),
+            (true, _) => Some(self.now),
+        };
+        conn.codec.decoder = decoder;
+        if upgraded {
+            let rest = match &mut conn.codec.decoder {
+                Decoder::Http(reader) => reader.take_rest(),
+                _ => Vec::new(),
+            };
+            self.start_websocket(id, &rest);
+        }
+    }
+
+    /// Runs one decoded input now, or holds a line back (in order) when
+    /// earlier lines wait or the limits say so; see [`crate::limits`].
+    fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
+        let Some(conn) = self.clients.conns.get(id) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return self.run_frame_now(id, input);
+        }
+        let waiting = !conn.limits.deferred.is_empty();
+        match input {
+            Input::Line([]) | Input::Request(_) | Input::Reply(_) => {}
+            Input::Close { code, reason } if waiting => {
+                // After the lines before it; nothing more is decoded.
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    conn.limits.held_close = Some((code, reason));
+                }
+                return;
+            }
+            Input::Close { .. } => {}
+            Input::Line(_) | Input::TooLong => {
+                if waiting || !self.may_run_line(id) {
+                    if let Some(conn) = self.clients.conns.get_mut(id) {
+                        match input {
+                            Input::TooLong => conn.limits.deferred.push_too_long(),
+                            Input::Line(line) => conn.limits.deferred.push_line(line),
+                            _ => {}
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        self.run_frame_now(id, input);
+    }
+
+    fn run_frame_now(&mut self, id: ClientId, input: Input<'_>) {
+        let phase = self.clients.conns.get(id).map(|c| c.phase);
+        if let Input::Request(head) = input {
+            self.run_request(id, head);
+            return;
+        }
+        if phase != Some(Phase::Open) {
+            return;
+        }
+        if matches!(input, Input::TooLong) || matches!(input, Input::Line(line) if !line.is_empty())
+        {
+            self.clients.metrics.lines_received += 1;
+        }
+        match input {
+            Input::Request(_) => {}
+            Input::Reply(bytes) => self.clients.queue(id, bytes, false),
+            Input::Close { code, reason } => {
+                self.clients.departures.push(id, None);
+                if let Some(conn) = self.clients.conns.get_mut(id) {
+                    // With output held for history, the close frame follows
+                    // it when it is released (see take_history_acks).
+                    if conn.held.is_empty() {
+                        conn.codec.encoder.close_with(
+                            code,
+                            &mut conn.output,
+                            &mut self.clients.pool,
+                        );
+                    }
+                }
+                self.close_gracefully(id, reason);
+            }
+            Input::Line([]) => {}
+            Input::Line(bytes) => match std::str::from_utf8(bytes) {
+                Ok(line) => {
+                    let auth = self.chat.awaiting_password(id)
+                        && matches!(protocol::parse(line), Command::Auth(_));
+                    if auth && self.refuse_locked_out(id) {
+                        return;
+                    }
+                    let accepted = self.chat.history_pending();
+                    let waiting = self.chat.history_waits();
+                    self.clients.replying_to = Some(id);
+                    let outcome = self.chat.handle_line(id, line, &mut self.clients);
+                    self.clients.replying_to = None;
+                    if self.chat.history_pending() > accepted {
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            conn.history_mark = self.history.mark();
+                        }
+                    }
+                    if self.chat.history_waits() > waiting {
+                        // :history in a room whose tail is still loading:
+                        // its answer, and all after it, wait for the tail.
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            if conn.held.is_empty() {
+                                self.clients.held.push(id);
+                            }
+                            conn.held.push_gap();
+                        }
+                    }
+                    let reason = if auth {
+                        self.count_auth(id, outcome)
+                    } else {
+                        "quit"
+                    };
+                    if outcome == Outcome::Close {
+                        self.close_gracefully(id, reason);
+                    }
+                    if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+                        self.settle_departures();
+                        self.flush_dirty();
+                    }
+                }
+                Err(_) => self.reply(id, b"! invalid UTF-8\n"),
+            },
+            Input::TooLong => {
+                let reply = format!(
+                    "! line too long (max {} bytes)\n",
+                    self.config.max_line_bytes
+                );
+                self.reply(id, reply.as_bytes());
+            }
+        }
+    }
+
+    /// Answers a client's own line: held, like a command's answer, while
+    /// the client has uncommitted history lines.
+    fn reply(&mut self, id: ClientId, line: &[u8]) {
+        self.clients.replying_to = Some(id);
+        self.clients.send(id, line);
+        self.clients.replying_to = None;
+    }
+
+    /// An `:auth` from an address locked out after too many wrong
+    /// passwords: refused whatever the password, and the connection closed.
+    fn refuse_locked_out(&mut self, id: ClientId) -> bool {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return false;
+        };
+        let Some(left) = self.guard.auth_locked(peer.ip(), self.now) else {
+            return false;
+        };
+        let line = format!(
+            "! too many attempts from your address, try again in {} s\n",
+            left.as_secs().max(1)
+        );
+        self.chat.disconnect(id, None, &mut self.clients);
+        self.queue_last_line(id, line.as_bytes(), "auth lockout");
+        true
+    }
+
+    /// After an `:auth` ran: counts a wrong password against the address
+    /// (logging a lockout once, and closing the connection when it locked
+    /// its address out) or forgives it on success. Returns the reason should
+    /// the attempt have closed the connection.
+    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> &'static str {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+            return "auth failed";
+        };
+        if self.chat.nick(id).is_some() {
+            self.guard.auth_succeeded(peer.ip());
+            return "quit";
+        }
+        if let AuthFailure::LockedOut {
+            key,
+            failures,
+            lockout,
+        } = self.guard.auth_failed(peer.ip(), self.now)
+        {
+            self.clients.metrics.auth_lockouts += 1;
+            warn!(
+                "{key}: {failures} wrong passwords, :auth refused for {} s",
+                lockout.as_secs()
+            );
+            if outcome == Outcome::Continue {
+                self.refuse_locked_out(id);
+            }
+            return "auth lockout";
+        }
+        "auth failed"
+    }
+
+    /// The peer shut down its sending side (or closed). Complete lines were
+    /// handled as they arrived; an unterminated last line is dropped.
+    fn on_peer_closed(&mut self, id: ClientId) {
+        let Some(conn) = self.clients.conns.get(id) else {
+            return;
+        };
+        match conn.phase {
+            Phase::Open => {
+                self.clients.departures.push(id, None);
+                self.close_gracefully(id, "closed by peer");
+                if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+                    self.flush_dirty();
+                }
+            }
+            Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
+            Phase::Handshake { .. } => self.clients.kill(id, "closed by peer"),
+            Phase::Closing { .. } | Phase::Dead => {}
+        }
+    }
+}

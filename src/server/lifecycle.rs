@@ -1,0 +1,189 @@
+//! The loop's life around the chat: signals, certificate reload, the
+//! metrics text rendered on scrape, log summaries, reaping ended
+//! connections, and the graceful shutdown.
+
+use super::EventLoop;
+use crate::chat::ClientId;
+use crate::config::SHUTDOWN_GRACE;
+use crate::connection::Phase;
+use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
+use log::{info, warn};
+
+impl EventLoop {
+    /// SIGINT/SIGTERM start a graceful shutdown; a second one, while
+    /// clients are still taking their goodbye, closes them all at once.
+    pub(super) fn take_signals(&mut self) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        let received: Vec<i32> = signals.pending().collect();
+        for signal in received {
+            if signal == signal_hook::consts::SIGHUP {
+                self.reload_certificate();
+                continue;
+            }
+            let name = if signal == signal_hook::consts::SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            if self.shutting_down {
+                info!("{name} again: closing every connection now");
+                let ids: Vec<ClientId> = self.clients.conns.iter().map(|(id, _)| id).collect();
+                for id in ids {
+                    self.clients.kill(id, "server shutdown");
+                }
+            } else {
+                self.begin_shutdown(name);
+            }
+        }
+    }
+
+    /// Re-reads the certificate and key: new handshakes get the new
+    /// certificate, connected clients keep their sessions, and a broken file
+    /// keeps the old certificate.
+    fn reload_certificate(&mut self) {
+        match self.certs.as_mut() {
+            None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
+            Some(certs) => match certs.reload() {
+                Ok(()) => info!("SIGHUP: TLS certificate reloaded; new connections get it"),
+                Err(err) => warn!("SIGHUP: keeping the old TLS certificate: {err}"),
+            },
+        }
+    }
+
+    /// The metrics text: the counters, plus gauges measured now by walking
+    /// the connections (only a scrape pays for that walk).
+    pub(super) fn render_metrics(&self) -> String {
+        let mut snapshot = Snapshot {
+            clients: self.open_count as u64,
+            clients_limit: self.config.max_clients as u64,
+            output_queue_limit_bytes: self.config.max_outbuf_bytes as u64,
+            output_buffer_bytes: self.clients.pool.lent_bytes() as u64,
+            output_buffer_limit_bytes: self.config.max_output_total_bytes as u64,
+            rooms: self.chat.room_count() as u64,
+            history: self.config.history.file.is_some().then(|| HistorySnapshot {
+                stats: self.history.stats,
+                waiting_lines: self.history.waiting_lines() as u64,
+                writer_up: self.history.writing(),
+            }),
+            ..Snapshot::default()
+        };
+        for (_, conn) in self.clients.conns.iter() {
+            // Output held until the history commit counts as queued.
+            let queued = (conn.output.len() + conn.held.len()) as u64;
+            snapshot.output_queued_bytes += queued;
+            snapshot.output_queued_max_bytes = snapshot.output_queued_max_bytes.max(queued);
+            if let (Standing::Admitted(transport), false) =
+                (conn.standing, conn.phase == Phase::Dead)
+            {
+                snapshot.count_open(transport);
+            }
+        }
+        metrics::render(&self.clients.metrics, &snapshot)
+    }
+
+    /// Logs a summary line for each address whose connect and disconnect
+    /// lines were left out in the window just closed (every window when
+    /// `all`).
+    pub(super) fn log_summaries(&mut self, all: bool) {
+        for line in self.logs.summaries(self.now, all) {
+            info!("{line}");
+        }
+    }
+
+    /// Drops the connections that ended this turn.
+    pub(super) fn reap_dead(&mut self) {
+        let dead = std::mem::take(&mut self.clients.dead);
+        for id in dead {
+            if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Dead) {
+                continue;
+            }
+            if self.clients.departures.is_pending(id) {
+                // Its room has not been told yet: the slot (and the nick)
+                // stay taken until then.
+                self.clients.dead.push(id);
+                continue;
+            }
+            let mut conn = self.clients.conns.remove(id);
+            conn.held.clear(&mut self.clients.held_bytes);
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.chat.forget_history_waits(id);
+            if conn.queued_for_read {
+                // The slot may be reused next turn; the read list must not
+                // carry this id over to a stranger.
+                self.to_read.retain(|&queued| queued != id);
+                self.parked.retain(|&queued| queued != id);
+                self.throttled.retain(|&queued| queued != id);
+            }
+            self.guard.release(id);
+            if let Standing::Admitted(_) = conn.standing {
+                self.clients.metrics.disconnected(conn.end_reason);
+            }
+            let nick = self.chat.departed_nick(id);
+            if self.logs.allow(conn.peer.ip(), self.now) {
+                match nick {
+                    Some(nick) => info!("{}: {nick} disconnected ({})", conn.peer, conn.end_reason),
+                    None => info!("{}: disconnected ({})", conn.peer, conn.end_reason),
+                }
+            }
+        }
+    }
+
+    /// Stops accepting and tells everyone; the loop ends once every
+    /// connection has taken its last line or passed the close timeout.
+    pub(super) fn begin_shutdown(&mut self, why: &str) {
+        if self.shutting_down {
+            return;
+        }
+        info!(
+            "{why}: shutting down, {} connections to close",
+            self.clients.conns.len()
+        );
+        self.shutting_down = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.web_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        if let Some(mut listener) = self.tls_listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let handshakes: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| matches!(conn.phase, Phase::Handshake { .. }))
+            .map(|(id, _)| id)
+            .collect();
+        for id in handshakes {
+            self.clients.kill(id, "server shutdown");
+        }
+        let open: Vec<ClientId> = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, conn)| conn.phase == Phase::Open)
+            .map(|(id, _)| id)
+            .collect();
+        for id in open {
+            self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
+        }
+        // Told or not, everyone is gone within the grace, whatever the close
+        // timeout: the process must exit within 5 s even if peers never
+        // read or never close.
+        let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
+        for (_, conn) in self.clients.conns.iter_mut() {
+            match &mut conn.phase {
+                Phase::Handshake { deadline }
+                | Phase::Closing { deadline }
+                | Phase::Lingering { deadline } => {
+                    *deadline = (*deadline).min(last);
+                }
+                Phase::Open | Phase::Dead => {}
+            }
+        }
+        self.next_timer_check = self.now;
+    }
+}

@@ -1,0 +1,185 @@
+//! Output: closing a connection gracefully (its last line, then a shutdown
+//! of the write side), announcing departures a work budget at a time, and
+//! flushing each dirty connection's queued bytes once per turn.
+
+use crate::chat::ClientId;
+use crate::connection::Phase;
+use log::debug;
+use mio::Token;
+use std::io::{self};
+
+use super::EventLoop;
+
+impl EventLoop {
+    /// Ends a connection that has left the chat, after what is queued for it
+    /// is delivered (bounded by the close timeout).
+    pub(super) fn close_gracefully(&mut self, id: ClientId, reason: &'static str) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        if conn.phase != Phase::Open {
+            return;
+        }
+        self.open_count -= 1;
+        let deadline = self.now + self.config.close_timeout;
+        conn.phase = Phase::Closing { deadline };
+        conn.end_reason = reason;
+        // A WebSocket ends with a close frame after its last line (after
+        // the output held for history, when that is released).
+        if conn.held.is_empty() {
+            conn.codec
+                .encoder
+                .close(reason, &mut conn.output, &mut self.clients.pool);
+        }
+        self.next_timer_check = self.next_timer_check.min(deadline);
+        self.clients.mark_dirty(id);
+    }
+
+    /// Queues a connection's last line, bypassing the output limit, and
+    /// closes it gracefully.
+    pub(super) fn queue_last_line(&mut self, id: ClientId, line: &[u8], reason: &'static str) {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        let bytes = conn.codec.encode(line, &mut self.clients.encoded);
+        if conn.held.is_empty() {
+            conn.output.push(bytes, &mut self.clients.pool);
+        } else {
+            conn.held.push(0, bytes, &mut self.clients.held_bytes);
+        }
+        self.clients.metrics.lines_sent += 1;
+        self.close_gracefully(id, reason);
+    }
+
+    /// Lets the chat announce clients that left (cut off, failed, gone), in
+    /// the order they left (biggest queue first when the global bound cut
+    /// several at once), up to the work budget per turn: the rest wait for
+    /// the next turn, so a thousand cuts in a big room do not stall everyone.
+    pub(super) fn settle_departures(&mut self) {
+        self.open_count -= std::mem::take(&mut self.clients.left_open);
+        let budget = self.config.work_budget_bytes;
+        // The client being read is not charged for the server's fan-out.
+        let work = self.clients.work;
+        while let Some((id, reason)) = self.clients.departures.next(budget) {
+            self.clients.work = 0;
+            self.chat.disconnect(id, reason, &mut self.clients);
+            let done = self.clients.work;
+            self.clients.departures.announced(id, done);
+            // An announcement may cut off a full queue: count it now.
+            self.open_count -= std::mem::take(&mut self.clients.left_open);
+        }
+        self.clients.work = work;
+    }
+
+    /// Writes each dirty connection's output once.
+    pub(super) fn flush_dirty(&mut self) {
+        self.clients.queued_since_flush = 0;
+        loop {
+            let dirty = std::mem::take(&mut self.clients.dirty);
+            if dirty.is_empty() {
+                return;
+            }
+            for id in dirty {
+                self.flush_connection(id);
+            }
+            // A write error is a departure, whose announcement dirties others.
+            self.settle_departures();
+        }
+    }
+
+    fn flush_connection(&mut self, id: ClientId) {
+        let clients = &mut self.clients;
+        let Some(conn) = clients.conns.get_mut(id) else {
+            return;
+        };
+        conn.queued_for_flush = false;
+        if conn.phase == Phase::Dead || conn.write_failed {
+            return;
+        }
+        loop {
+            if !conn.has_output() {
+                break;
+            }
+            match conn.write_output() {
+                Ok(written) => {
+                    clients.metrics.bytes_sent += written as u64;
+                    clients.soft_outbuf.observe(
+                        &mut conn.limits.soft_since,
+                        conn.output.len(),
+                        self.now,
+                    )
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    clients.mark_dirty(id);
+                    return;
+                }
+                Err(err) => {
+                    debug!("{}: write: {err}", conn.peer);
+                    clients.metrics.bytes_discarded += conn.output.len() as u64;
+                    conn.output.discard(&mut clients.pool);
+                    if conn.phase != Phase::Open {
+                        clients.kill(id, "write error");
+                        return;
+                    }
+                    // The peer is gone, but lines it sent before it went may
+                    // still wait in the socket and still count: the read
+                    // path takes them, in order, then drops the connection.
+                    conn.write_failed = true;
+                    if !conn.queued_for_read {
+                        conn.queued_for_read = true;
+                        self.to_read.push(id);
+                    }
+                    return;
+                }
+            }
+            // A closing TLS connection ends its session with close_notify
+            // once every byte it is owed has gone to rustls.
+            let closing = matches!(conn.phase, Phase::Closing { .. });
+            if !(closing
+                && conn.output.is_empty()
+                && conn.held.is_empty()
+                && conn
+                    .stream
+                    .tls_session()
+                    .is_some_and(|t| !t.is_handshaking() && t.close()))
+            {
+                break;
+            }
+        }
+        let drained = !conn.has_output();
+        let handshaking = conn.stream.tls_handshaking();
+        if drained {
+            conn.output.release(&mut clients.pool);
+        }
+        if drained && !handshaking && conn.held.is_empty() {
+            if let Phase::Closing { deadline } = conn.phase {
+                // Everything owed is with the kernel: FIN after it, then
+                // wait for the peer's FIN so our close cannot send an RST.
+                let _ = conn.stream.shutdown_write();
+                conn.phase = Phase::Lingering { deadline };
+                if conn.read_closed {
+                    let reason = conn.end_reason;
+                    clients.kill(id, reason);
+                    return;
+                }
+                if !conn.queued_for_read {
+                    conn.queued_for_read = true;
+                    self.to_read.push(id);
+                }
+            }
+        }
+        if conn.wants_writable == drained {
+            conn.wants_writable = !drained;
+            let interest = conn.interest();
+            if let Err(err) = self
+                .poll
+                .registry()
+                .reregister(&mut conn.stream, Token(id), interest)
+            {
+                debug!("{}: reregister: {err}", conn.peer);
+                clients.kill(id, "poller error");
+            }
+        }
+    }
+}

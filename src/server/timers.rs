@@ -1,0 +1,222 @@
+//! Timers and history: commits acknowledged by the history writer (releasing
+//! the replies held for them), `:history` requests answered once the writer
+//! has caught up, and the once-a-second checks (deadlines, idle clients,
+//! pings, lockouts, soft output limits, log summaries).
+
+use super::{EventLoop, TIMER_TICK};
+use crate::chat::Outbox;
+use crate::connection::Phase;
+use crate::metrics::SlowLimit;
+use log::{info, warn};
+use std::io::Write;
+
+impl EventLoop {
+    /// The history writer committed: releases output held for it and reads
+    /// parked clients again.
+    pub(super) fn take_history_acks(&mut self) {
+        let (acked_any, loaded) = self.history.take_acks(self.chat.history_mut());
+        if !acked_any && loaded.is_empty() {
+            return;
+        }
+        let acked = self.history.acked();
+        self.clients.history_acked = acked;
+        if !loaded.is_empty() {
+            self.answer_history_waits();
+        }
+        for id in std::mem::take(&mut self.clients.held) {
+            let clients = &mut self.clients;
+            let Some(conn) = clients.conns.get_mut(id) else {
+                continue;
+            };
+            if conn.held.is_empty() {
+                continue;
+            }
+            let (output, pool) = (&mut conn.output, &mut clients.pool);
+            conn.held.release(acked, &mut clients.held_bytes, |bytes| {
+                output.push(bytes, pool)
+            });
+            if !conn.held.is_empty() {
+                clients.held.push(id);
+            } else if matches!(conn.phase, Phase::Closing { .. }) {
+                // Its close frame waited for the held output.
+                let reason = conn.end_reason;
+                conn.codec.encoder.close(reason, output, pool);
+            }
+            clients.mark_dirty(id);
+        }
+        // Parked clients still have `queued_for_read` set.
+        self.to_read.append(&mut self.parked);
+    }
+
+    /// Puts the answers to `:history` commands whose tails arrived where
+    /// their askers' output was left waiting. An answer that would pass the
+    /// output limit cuts the asker off as too slow, as any output would.
+    fn answer_history_waits(&mut self) {
+        for wait in self.chat.take_ready_history_waits() {
+            let id = wait.id;
+            let Some(conn) = self.clients.conns.get(id) else {
+                continue;
+            };
+            if conn.phase == Phase::Dead || conn.held.is_empty() {
+                continue;
+            }
+            let queued = conn.output.len() + conn.held.len();
+            let answer = self.chat.history_answer(&wait);
+            if queued + answer.len() > self.clients.max_outbuf_bytes {
+                warn!(
+                    "{}: cut off, more than {} bytes of output queued (too slow)",
+                    conn.peer, self.clients.max_outbuf_bytes
+                );
+                self.clients.cut_off(id);
+                continue;
+            }
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                // One line at a time through the asker's codec (a WebSocket
+                // client gets one text message per line).
+                let mut encoded = Vec::with_capacity(answer.len());
+                for line in answer.split_inclusive(|&byte| byte == b'\n') {
+                    encoded.extend_from_slice(conn.codec.encode(line, &mut self.clients.encoded));
+                }
+                conn.held.fill_gap(encoded, &mut self.clients.held_bytes);
+            }
+        }
+    }
+
+    /// Idle (unfinished line) and auth timeouts, closing deadlines, lockout
+    /// expiry and log summaries; runs every [`TIMER_TICK`].
+    pub(super) fn check_timers(&mut self) {
+        let mut next_check = self.now + TIMER_TICK;
+        self.clients.pool.trim();
+        debug_assert_eq!(
+            self.clients.pool.lent_bytes(),
+            self.clients
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.output.capacity())
+                .sum::<usize>(),
+            "the global output bound's accounting drifted"
+        );
+        debug_assert_eq!(
+            self.clients.held_bytes,
+            self.clients
+                .conns
+                .iter()
+                .map(|(_, conn)| conn.held.len())
+                .sum::<usize>(),
+            "the held output's accounting drifted"
+        );
+        self.guard.prune(self.now);
+        self.log_summaries(false);
+        let idle_limit = self.config.idle_timeout;
+        let auth_limit = self
+            .config
+            .guard
+            .auth_timeout
+            .filter(|_| self.config.password.is_some());
+        let mut idle = Vec::new();
+        let mut expired = Vec::new();
+        let mut pinged = Vec::new();
+        let mut overstayed = Vec::new();
+        for (id, conn) in self.clients.conns.iter_mut() {
+            if conn.phase == Phase::Open
+                && self
+                    .clients
+                    .soft_outbuf
+                    .expired(conn.limits.soft_since, self.now)
+            {
+                overstayed.push(id);
+                continue;
+            }
+            if conn.phase == Phase::Open {
+                let silent = conn.codec.encoder.ping_if_silent(
+                    self.now,
+                    conn.last_input,
+                    self.config.ws_ping_interval,
+                );
+                if let Some(ping) = silent {
+                    // Straight to the socket when nothing else waits: an
+                    // idle client's ping should not take a pooled buffer.
+                    let written = if conn.output.is_empty() {
+                        conn.stream.write(&ping).unwrap_or(0)
+                    } else {
+                        0
+                    };
+                    if written < ping.len() {
+                        conn.output.push(&ping[written..], &mut self.clients.pool);
+                        pinged.push(id);
+                    }
+                }
+            }
+            match conn.phase.deadline() {
+                Some(deadline) if self.now >= deadline => expired.push(id),
+                Some(deadline) => next_check = next_check.min(deadline),
+                None if conn.phase != Phase::Open => {}
+                None => {
+                    // Only an unfinished line counts against the idle
+                    // timeout: quiet is not dead. While the server holds a
+                    // client's input back (flood control, budgets) the
+                    // clock waits for it.
+                    if conn.queued_for_read && conn.line_started.is_some() {
+                        conn.line_started = Some(self.now);
+                    }
+                    let stalled = conn
+                        .line_started
+                        .zip(idle_limit)
+                        .is_some_and(|(started, limit)| self.now - started >= limit);
+                    if stalled {
+                        idle.push((id, &b"! idle timeout\n"[..], "idle timeout"));
+                    } else if auth_limit.is_some_and(|limit| {
+                        self.now - conn.accepted_at >= limit && self.chat.awaiting_password(id)
+                    }) {
+                        idle.push((id, &b"! auth timeout\n"[..], "auth timeout"));
+                    }
+                }
+            }
+        }
+        if let Some(endpoint) = self.metrics_endpoint.as_mut() {
+            if let Some(deadline) = endpoint.expire(self.poll.registry(), self.now) {
+                next_check = next_check.min(deadline);
+            }
+        }
+        self.next_timer_check = next_check;
+        for id in overstayed {
+            if let Some(conn) = self.clients.conns.get(id) {
+                warn!(
+                    "{}: cut off, more than {} bytes of output queued for {:?} (too slow)",
+                    conn.peer,
+                    self.clients.soft_outbuf.bytes,
+                    self.clients.soft_outbuf.period.unwrap_or_default()
+                );
+            }
+            self.clients.metrics.cut_off(SlowLimit::Soft);
+            self.clients.cut_off(id);
+        }
+        for id in pinged {
+            self.clients.mark_dirty(id);
+        }
+        for id in expired {
+            let reason = match self.clients.conns.get(id) {
+                Some(conn) if conn.stream.tls_handshaking() => {
+                    if self.logs.allow(conn.peer.ip(), self.now) {
+                        info!(
+                            "{}: TLS handshake not done within the close timeout",
+                            conn.peer
+                        );
+                    }
+                    "TLS handshake timeout"
+                }
+                _ => "close timeout",
+            };
+            self.clients.kill(id, reason);
+        }
+        for (id, notice, reason) in idle {
+            self.clients.send(id, notice);
+            // The notice may itself have cut a full queue off as too slow;
+            // then that departure is already on its way, with its reason.
+            if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
+                self.clients.departures.push(id, None);
+                self.close_gracefully(id, reason);
+            }
+        }
+    }
+}
