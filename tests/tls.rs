@@ -292,6 +292,28 @@ fn start_binary(pki: &TestPki) -> (ServerProcess, SocketAddr) {
 }
 
 #[test]
+fn a_failed_handshake_is_logged_with_its_true_reason() {
+    let pki = TestPki::new();
+    let (server, tls_addr) = start_binary(&pki);
+    // Garbage instead of a ClientHello: a TLS error, not a timeout.
+    let mut junk = TcpStream::connect(tls_addr).unwrap();
+    junk.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5])
+        .unwrap();
+    read_until_closed(&mut junk);
+    let peer = junk.local_addr().unwrap().to_string();
+    let line = server.expect_log(&format!("{peer}: disconnected"));
+    assert!(line.ends_with("disconnected (TLS error)"), "{line}");
+    // A client that does not trust the certificate aborts the handshake
+    // with an alert: a TLS error too.
+    let other = TestPki::new();
+    let tcp = TcpStream::connect(tls_addr).unwrap();
+    let peer = tcp.local_addr().unwrap().to_string();
+    assert!(loopchat::tls::connect_client(tcp, "localhost", other.client_config()).is_err());
+    let line = server.expect_log(&format!("{peer}: disconnected"));
+    assert!(line.ends_with("disconnected (TLS error)"), "{line}");
+}
+
+#[test]
 fn sighup_reloads_the_certificate_and_keeps_connected_clients() {
     let mut pki = TestPki::new();
     let (server, tls_addr) = start_binary(&pki);

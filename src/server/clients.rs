@@ -228,8 +228,12 @@ impl Clients {
         if let Some(conn) = self.conns.get_mut(id) {
             if conn.phase != Phase::Dead {
                 let was_open = conn.phase == Phase::Open;
+                // A closing connection keeps the reason it is closing for
+                // (`quit`, ...); one still handshaking only has its timeout
+                // reason as a placeholder, so what ended it is the truth.
+                let handshaking = matches!(conn.phase, Phase::Handshake { .. });
                 conn.phase = Phase::Dead;
-                if was_open {
+                if was_open || handshaking {
                     conn.end_reason = reason;
                 }
                 self.metrics.bytes_discarded += conn.output.len() as u64;
