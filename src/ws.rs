@@ -361,6 +361,27 @@ pub fn text_frame(payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
+/// Appends one masked frame, as a client sends it: `first` is the frame's
+/// first byte (FIN, reserved bits and opcode, e.g. `0x81` for a final text
+/// frame), written as given so tests can also build malformed frames. For
+/// the load generator and the tests; the server itself never masks.
+pub fn masked_frame(out: &mut Vec<u8>, first: u8, mask: [u8; 4], payload: &[u8]) {
+    out.push(first);
+    match payload.len() {
+        n if n < 126 => out.push(0x80 | n as u8),
+        n if n < 65536 => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+}
+
 /// A close frame with `code` and no reason.
 pub fn close_frame(code: u16) -> [u8; 4] {
     let [high, low] = code.to_be_bytes();
@@ -429,21 +450,8 @@ mod tests {
 
     /// A masked client frame.
     fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        let mut out = vec![first];
-        match payload.len() {
-            n if n < 126 => out.push(0x80 | n as u8),
-            n if n < 65536 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let mut out = Vec::new();
+        masked_frame(&mut out, first, [0x12, 0x34, 0x56, 0x78], payload);
         out
     }
 

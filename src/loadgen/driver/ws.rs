@@ -116,20 +116,7 @@ impl Driver<'_> {
 
 /// Appends one masked frame.
 fn push_frame(out: &mut Vec<u8>, first: u8, payload: &[u8]) {
-    out.push(first);
-    match payload.len() {
-        n if n < 126 => out.push(0x80 | n as u8),
-        n if n < 65536 => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&MASK);
-    out.extend(payload.iter().enumerate().map(|(k, b)| b ^ MASK[k % 4]));
+    crate::ws::masked_frame(out, first, MASK, payload);
 }
 
 /// One unmasked server frame at the start of `buf`: its first byte, its
