@@ -172,17 +172,7 @@ fn join(
     small_rcvbuf: bool,
     room: Option<&str>,
 ) -> io::Result<TcpStream> {
-    let socket = socket2::Socket::new(
-        socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
-        None,
-    )?;
-    if small_rcvbuf {
-        socket.set_recv_buffer_size(4096)?;
-    }
-    socket.connect_timeout(&addr.into(), SETUP_TIMEOUT)?;
-    let stream: TcpStream = socket.into();
-    stream.set_nodelay(true)?;
+    let stream = dial(addr, small_rcvbuf)?;
     stream.set_read_timeout(Some(SETUP_TIMEOUT))?;
     let mut reader = LineReader::new(stream.try_clone()?);
     let welcome = reader.line()?;
@@ -191,11 +181,7 @@ fn join(
         .ok_or_else(|| io::Error::other(format!("expected a welcome, got {welcome:?}")))?
         .to_string();
     let mut writer = stream.try_clone()?;
-    let mut cmds = format!(":nick {nick}\n");
-    if let Some(room) = room {
-        cmds += &format!(":join {room}\n");
-    }
-    writer.write_all(cmds.as_bytes())?;
+    writer.write_all(setup_commands(nick, room).as_bytes())?;
     let done = match room {
         Some(room) => format!("* {nick} joined #{room}"),
         None => format!("* {guest} is now known as {nick}"),
@@ -214,6 +200,14 @@ fn connect_member(
     small_rcvbuf: bool,
     room: Option<&str>,
 ) -> io::Result<TcpStream> {
+    let mut stream = dial(addr, small_rcvbuf)?;
+    stream.write_all(setup_commands(nick, room).as_bytes())?;
+    Ok(stream)
+}
+
+/// A blocking TCP connection with Nagle off; `small_rcvbuf`: a 4 KiB
+/// receive buffer, set before connecting so the window starts small.
+fn dial(addr: SocketAddr, small_rcvbuf: bool) -> io::Result<TcpStream> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -223,14 +217,18 @@ fn connect_member(
         socket.set_recv_buffer_size(4096)?;
     }
     socket.connect_timeout(&addr.into(), SETUP_TIMEOUT)?;
-    let mut stream: TcpStream = socket.into();
+    let stream: TcpStream = socket.into();
     stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The lines that rename a member and, with a room, move it there.
+fn setup_commands(nick: &str, room: Option<&str>) -> String {
     let mut cmds = format!(":nick {nick}\n");
     if let Some(room) = room {
         cmds += &format!(":join {room}\n");
     }
-    stream.write_all(cmds.as_bytes())?;
-    Ok(stream)
+    cmds
 }
 
 /// Line reads over a blocking stream, counting bytes.
