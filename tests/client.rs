@@ -9,58 +9,17 @@
 
 mod common;
 
+use common::client_bin;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Generous, because two cores are shared with parallel builds; a passing
 /// test never waits this long.
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Examples get no `CARGO_BIN_EXE_*`, so build it once per test binary, with
-/// the profile and target directory this test binary was built with.
-fn client_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("path of the test binary");
-        // The test binary lives in <target>/<profile-dir>/deps/.
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("test binary in <target>/<profile>/deps")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target directory");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args(["build", "--quiet", "--example", "client", "--manifest-path"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(other) => {
-                cargo.args(["--profile", other]);
-            }
-            None if cfg!(debug_assertions) => {}
-            None => {
-                cargo.arg("--release");
-            }
-        }
-        let status = cargo.status().expect("run cargo build --example client");
-        assert!(status.success(), "cargo build --example client failed");
-        profile_dir
-            .join("examples")
-            .join(format!("client{}", std::env::consts::EXE_SUFFIX))
-    })
-}
 
 /// A running client with its output collected by background threads.
 struct Client {

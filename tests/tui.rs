@@ -9,12 +9,13 @@
 //! `.ci/run`; without it these tests are skipped locally (with a message)
 //! and fail in CI (`CI=true`).
 
+mod common;
+use common::client_bin;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,42 +26,6 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 const WIDTH: u16 = 100;
 const HEIGHT: u16 = 30;
-
-/// Examples get no `CARGO_BIN_EXE_*`, so build it once per test binary, with
-/// the profile and target directory this test binary was built with.
-fn client_bin() -> &'static PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("path of the test binary");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("test binary in <target>/<profile>/deps")
-            .to_path_buf();
-        let target_dir = profile_dir.parent().expect("target directory");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args(["build", "--quiet", "--example", "client", "--manifest-path"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(other) => {
-                cargo.args(["--profile", other]);
-            }
-            None => {}
-        }
-        let status = cargo.status().expect("run cargo build --example client");
-        assert!(status.success(), "cargo build --example client failed");
-        profile_dir
-            .join("examples")
-            .join(format!("client{}", std::env::consts::EXE_SUFFIX))
-    })
-}
 
 /// Whether tmux is here; in CI its absence is a failure, not a skip.
 fn have_tmux(test: &str) -> bool {

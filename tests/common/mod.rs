@@ -337,3 +337,43 @@ impl Drop for ServerProcess {
 pub fn raise_fd_limit(wanted: u64) -> u64 {
     loopchat::fd_limit::raise(wanted).unwrap_or(0)
 }
+
+/// Examples get no `CARGO_BIN_EXE_*`, so build it once per test binary, with
+/// the profile and target directory this test binary was built with.
+pub fn client_bin() -> &'static std::path::PathBuf {
+    static BIN: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("path of the test binary");
+        // The test binary lives in <target>/<profile-dir>/deps/.
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("test binary in <target>/<profile>/deps")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target directory");
+        let mut cargo = std::process::Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--example", "client", "--manifest-path"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => {}
+            Some("release") => {
+                cargo.arg("--release");
+            }
+            Some(other) => {
+                cargo.args(["--profile", other]);
+            }
+            None if cfg!(debug_assertions) => {}
+            None => {
+                cargo.arg("--release");
+            }
+        }
+        let status = cargo.status().expect("run cargo build --example client");
+        assert!(status.success(), "cargo build --example client failed");
+        profile_dir
+            .join("examples")
+            .join(format!("client{}", std::env::consts::EXE_SUFFIX))
+    })
+}
