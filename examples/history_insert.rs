@@ -1,8 +1,10 @@
 //! Micro-benchmark of the history writer's batch insert: CPU per row on
 //! the inserting thread (`CLOCK_THREAD_CPUTIME_ID`) and rows/s, for the
-//! current schema and variants of it (no room index, an integer room key,
-//! a table clustered by (room, id) WITHOUT ROWID, `synchronous=OFF`, a
-//! bigger page cache and checkpoint), in batches of 100 and 1000 lines.
+//! current schema (version 3: one B-tree clustered by (room, id) WITHOUT
+//! ROWID, integer room ids) and others (version 2's rowid table with a
+//! `(room_key, id)` index and variants of it: no room index, an integer
+//! room key, `synchronous=OFF`, a bigger page cache and checkpoint), in
+//! batches of 100 and 1000 lines.
 //!
 //! ```text
 //! cargo run --release --example history_insert -- ROWS ROOMS   # default 300000 1
@@ -109,13 +111,25 @@ fn main() {
             .unwrap_or(default)
     };
     let (n, rooms_used) = (arg(1, 300_000), arg(2, 1));
+    let current = "CREATE TABLE lines (room INTEGER NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL, PRIMARY KEY (room, id)) WITHOUT ROWID;";
+    let current_ins = "INSERT INTO lines (room, id, ts, line, nick) VALUES (?2, ?1, ?3, ?4, ?5)";
     let base = "CREATE TABLE lines (id INTEGER PRIMARY KEY, room_key TEXT NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL); CREATE INDEX lines_room_id ON lines (room_key, id);";
     let ins = "INSERT INTO lines (id, room_key, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)";
     let normal = "PRAGMA synchronous=NORMAL;";
     for batch in [100, 1000] {
-        run("current", normal, base, ins, false, n, batch, rooms_used);
         run(
-            "sync_off",
+            "current_v3",
+            normal,
+            current,
+            current_ins,
+            true,
+            n,
+            batch,
+            rooms_used,
+        );
+        run("v2", normal, base, ins, false, n, batch, rooms_used);
+        run(
+            "v2_sync_off",
             "PRAGMA synchronous=OFF;",
             base,
             ins,
@@ -124,11 +138,11 @@ fn main() {
             batch,
             rooms_used,
         );
-        run("noindex", normal, "CREATE TABLE lines (id INTEGER PRIMARY KEY, room_key TEXT NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL);", ins, false, n, batch, rooms_used);
+        run("v2_noindex", normal, "CREATE TABLE lines (id INTEGER PRIMARY KEY, room_key TEXT NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL);", ins, false, n, batch, rooms_used);
         run("int_room", normal, "CREATE TABLE lines (id INTEGER PRIMARY KEY, room INTEGER NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL); CREATE INDEX lines_room_id ON lines (room, id);", "INSERT INTO lines (id, room, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)", true, n, batch, rooms_used);
         run("int_room_cache64m_ckpt10k", &format!("{normal} PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;"), "CREATE TABLE lines (id INTEGER PRIMARY KEY, room INTEGER NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL); CREATE INDEX lines_room_id ON lines (room, id);", "INSERT INTO lines (id, room, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)", true, n, batch, rooms_used);
         run(
-            "current_cache64m_ckpt10k",
+            "v2_cache64m_ckpt10k",
             &format!("{normal} PRAGMA cache_size=-65536; PRAGMA wal_autocheckpoint=10000;"),
             base,
             ins,
@@ -137,6 +151,5 @@ fn main() {
             batch,
             rooms_used,
         );
-        run("withoutrowid_room_id", normal, "CREATE TABLE lines (room INTEGER NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL, line TEXT NOT NULL, nick TEXT NOT NULL, PRIMARY KEY (room, id)) WITHOUT ROWID;", "INSERT INTO lines (id, room, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)", true, n, batch, rooms_used);
     }
 }

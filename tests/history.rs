@@ -549,7 +549,8 @@ fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     // The query from the README, word for word.
     let query = "SELECT * FROM (
   SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', ts, 'unixepoch') AS time, line
-  FROM lines WHERE room_key = lower('#Rust') ORDER BY id DESC LIMIT 20
+  FROM lines WHERE room = (SELECT id FROM rooms WHERE room_key = lower('#Rust'))
+  ORDER BY id DESC LIMIT 20
 ) ORDER BY id";
     let readme = include_str!("../README.md");
     assert!(readme.contains(query), "README query changed");

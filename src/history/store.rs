@@ -4,29 +4,40 @@
 //! Only the writer thread (and [`super::HistoryLink::start`], before the
 //! loop runs) touches a [`Store`]; the event loop never does.
 //!
-//! Schema (version 2, kept in `PRAGMA user_version`):
+//! Schema (version 3, kept in `PRAGMA user_version`):
 //!
 //! ```sql
-//! CREATE TABLE lines (
-//!     id       INTEGER PRIMARY KEY,  -- acceptance order
-//!     room_key TEXT NOT NULL,        -- room name lower-cased, with its '#'
-//!     ts       INTEGER NOT NULL,     -- when accepted, Unix seconds (UTC)
-//!     line     TEXT NOT NULL,        -- as delivered: 'alice: hi' or '* alice waves'
-//!     nick     TEXT NOT NULL         -- the sender's nick at the time
+//! CREATE TABLE rooms (
+//!     id       INTEGER PRIMARY KEY,
+//!     room_key TEXT NOT NULL UNIQUE  -- room name lower-cased, with its '#'
 //! );
-//! CREATE INDEX lines_room_id ON lines (room_key, id);
-//! CREATE TABLE rooms (room_key TEXT PRIMARY KEY) WITHOUT ROWID;
+//! CREATE TABLE lines (
+//!     room INTEGER NOT NULL REFERENCES rooms (id),
+//!     id   INTEGER NOT NULL,         -- acceptance order (over all rooms)
+//!     ts   INTEGER NOT NULL,         -- when accepted, Unix seconds (UTC)
+//!     line TEXT NOT NULL,            -- as delivered: 'alice: hi' or '* alice waves'
+//!     nick TEXT NOT NULL,            -- the sender's nick at the time
+//!     PRIMARY KEY (room, id)
+//! ) WITHOUT ROWID;
 //! ```
 //!
-//! Version 1 had `lines` without `nick` and no `rooms` table; it is migrated
-//! in place on open.
+//! One B-tree holds the lines, clustered by room and then acceptance order,
+//! so an insert touches one B-tree (version 2 also kept a `(room_key, id)`
+//! index, about half of the writer's CPU per line) and a room's tail is one
+//! range at the end of its key range. A room's lines refer to it by an
+//! integer id, not a repeated TEXT key. Age pruning and the next id visit
+//! each room (one B-tree seek each) rather than one global order.
+//!
+//! Version 1 had `lines` without `nick` and no `rooms` table; version 2 a
+//! rowid table keyed by the TEXT `room_key` with a `(room_key, id)` index.
+//! Both are migrated in place on open.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::Arc;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a writer waits for a lock held by another process (a `sqlite3`
 /// shell reading the file, say) before the write fails.
@@ -93,9 +104,9 @@ pub struct Retention {
 /// An open history file.
 pub struct Store {
     conn: Connection,
-    /// Rooms known to have a row in `rooms`, so a batch inserts a room only
-    /// the first time it speaks.
-    known_rooms: std::collections::HashSet<String>,
+    /// Rooms that have a row in `rooms`, by key, with their integer id, so
+    /// a batch inserts a room only the first time it speaks.
+    known_rooms: std::collections::HashMap<String, i64>,
 }
 
 /// Errors with the history file, as text fit for the operator.
@@ -119,9 +130,9 @@ impl Store {
             known_rooms: Default::default(),
         };
         store.migrate()?;
-        let rooms: Vec<String> = {
-            let mut stmt = store.conn.prepare("SELECT room_key FROM rooms")?;
-            let rows = stmt.query_map([], |row| row.get(0))?;
+        let rooms: Vec<(String, i64)> = {
+            let mut stmt = store.conn.prepare("SELECT room_key, id FROM rooms")?;
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect::<StoreResult<_>>()?
         };
         store.known_rooms = rooms.into_iter().collect();
@@ -154,17 +165,7 @@ impl Store {
                 ));
             }
             let tx = self.conn.transaction()?;
-            tx.execute_batch(
-                "CREATE TABLE lines (
-                     id       INTEGER PRIMARY KEY,
-                     room_key TEXT NOT NULL,
-                     ts       INTEGER NOT NULL,
-                     line     TEXT NOT NULL,
-                     nick     TEXT NOT NULL
-                 );
-                 CREATE INDEX lines_room_id ON lines (room_key, id);
-                 CREATE TABLE rooms (room_key TEXT PRIMARY KEY) WITHOUT ROWID;",
-            )?;
+            tx.execute_batch(CREATE_V3)?;
             set_version(&tx, SCHEMA_VERSION)?;
             return tx.commit();
         }
@@ -186,6 +187,29 @@ impl Store {
             set_version(&tx, 2)?;
             tx.commit()?;
         }
+        if version < 3 {
+            // 2 -> 3: rooms get integer ids and the lines move into one
+            // B-tree clustered by (room, id); the old table and its index go.
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(
+                "ALTER TABLE rooms RENAME TO rooms_v2;
+                 ALTER TABLE lines RENAME TO lines_v2;
+                 DROP INDEX IF EXISTS lines_room_id;",
+            )?;
+            tx.execute_batch(CREATE_V3)?;
+            tx.execute_batch(
+                "INSERT INTO rooms (room_key)
+                     SELECT room_key FROM rooms_v2
+                     UNION SELECT room_key FROM lines_v2 ORDER BY 1;
+                 INSERT INTO lines (room, id, ts, line, nick)
+                     SELECT rooms.id, l.id, l.ts, l.line, l.nick
+                     FROM lines_v2 AS l JOIN rooms ON rooms.room_key = l.room_key;
+                 DROP TABLE lines_v2;
+                 DROP TABLE rooms_v2;",
+            )?;
+            set_version(&tx, 3)?;
+            tx.commit()?;
+        }
         Ok(())
     }
 
@@ -195,28 +219,34 @@ impl Store {
         lines: impl IntoIterator<Item = &'a NewLine>,
     ) -> StoreResult<usize> {
         let tx = self.conn.transaction()?;
-        let mut new_rooms = Vec::new();
+        let mut new_rooms: Vec<(String, i64)> = Vec::new();
         let mut count = 0;
         {
             let mut insert = tx.prepare_cached(
-                "INSERT INTO lines (id, room_key, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO lines (room, id, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            let mut room = tx.prepare_cached("INSERT OR IGNORE INTO rooms VALUES (?1)")?;
+            let mut add_room = tx.prepare_cached(
+                "INSERT INTO rooms (room_key) VALUES (?1)
+                     ON CONFLICT (room_key) DO UPDATE SET room_key = excluded.room_key
+                     RETURNING id",
+            )?;
             for line in lines {
                 let room_key: &str = &line.room_key;
-                insert.execute(params![
-                    line.id,
-                    room_key,
-                    line.ts,
-                    &*line.line,
-                    line.nick()
-                ])?;
-                if !self.known_rooms.contains(room_key)
-                    && !new_rooms.iter().any(|new: &String| new == room_key)
-                {
-                    room.execute([room_key])?;
-                    new_rooms.push(room_key.to_string());
-                }
+                let known = self.known_rooms.get(room_key).copied().or_else(|| {
+                    new_rooms
+                        .iter()
+                        .find(|(key, _)| key == room_key)
+                        .map(|&(_, id)| id)
+                });
+                let room = match known {
+                    Some(room) => room,
+                    None => {
+                        let room: i64 = add_room.query_row([room_key], |row| row.get(0))?;
+                        new_rooms.push((room_key.to_string(), room));
+                        room
+                    }
+                };
+                insert.execute(params![room, line.id, line.ts, &*line.line, line.nick()])?;
                 count += 1;
             }
         }
@@ -225,15 +255,18 @@ impl Store {
         Ok(count)
     }
 
-    /// The newest `n` lines of one room, oldest first, read through the
-    /// `(room_key, id)` index: the cost does not depend on how long the
-    /// history is.
+    /// The newest `n` lines of one room, oldest first: the end of the
+    /// room's range of the `(room, id)` B-tree, so the cost does not depend
+    /// on how long the history is.
     pub fn load_tail(&self, room_key: &str, n: usize) -> StoreResult<Vec<StoredLine>> {
+        let Some(&room) = self.known_rooms.get(room_key) else {
+            return Ok(Vec::new());
+        };
         let mut tail = self.conn.prepare_cached(
-            "SELECT id, ts, line FROM lines WHERE room_key = ?1 ORDER BY id DESC LIMIT ?2",
+            "SELECT id, ts, line FROM lines WHERE room = ?1 ORDER BY id DESC LIMIT ?2",
         )?;
         let limit = i64::try_from(n).unwrap_or(i64::MAX);
-        let rows = tail.query_map(params![room_key, limit], |row| {
+        let rows = tail.query_map(params![room, limit], |row| {
             Ok(StoredLine {
                 id: row.get(0)?,
                 ts: row.get(1)?,
@@ -248,7 +281,7 @@ impl Store {
     /// The newest `per_room` lines of every room that has any, by room key
     /// (for tools and tests; the server loads tails one room at a time).
     pub fn load_tails(&self, per_room: usize) -> StoreResult<Vec<(String, Vec<StoredLine>)>> {
-        let mut keys: Vec<&String> = self.known_rooms.iter().collect();
+        let mut keys: Vec<&String> = self.known_rooms.keys().collect();
         keys.sort();
         let mut rooms = Vec::new();
         for key in keys {
@@ -261,12 +294,14 @@ impl Store {
     }
 
     /// The id the next line gets: one past the highest stored (a lookup at
-    /// the end of the rowid B-tree, not a scan).
+    /// the end of each room's range, not a scan of the lines).
     pub fn next_id(&self) -> StoreResult<i64> {
-        self.conn
-            .query_row("SELECT coalesce(max(id), 0) + 1 FROM lines", [], |row| {
-                row.get(0)
-            })
+        self.conn.query_row(
+            "SELECT coalesce(max((SELECT max(id) FROM lines WHERE room = rooms.id)), 0) + 1
+                 FROM rooms",
+            [],
+            |row| row.get(0),
+        )
     }
 
     /// Number of lines stored, for logs and tests (a full count: not for
@@ -277,46 +312,63 @@ impl Store {
     }
 
     /// Deletes at most `limit` lines older than `cutoff` (Unix seconds),
-    /// oldest first, in one short transaction. Looks only at the oldest
-    /// `limit` rows, so a pass that finds nothing to do costs nothing.
-    /// Returns how many lines went.
+    /// each room's oldest first, in one short transaction. Looks only at
+    /// the oldest `limit` rows of each room, so a pass that finds nothing
+    /// to do costs one B-tree seek per room. Returns how many lines went.
     pub fn prune_older_than(&mut self, cutoff: i64, limit: usize) -> StoreResult<usize> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.conn.execute(
-            "DELETE FROM lines WHERE id IN (
-                 SELECT id FROM (SELECT id, ts FROM lines ORDER BY id LIMIT ?2)
-                 WHERE ts < ?1)",
-            params![cutoff, limit],
-        )
+        let mut rooms: Vec<i64> = self.known_rooms.values().copied().collect();
+        rooms.sort_unstable();
+        let tx = self.conn.transaction()?;
+        let mut deleted = 0;
+        {
+            let mut prune = tx.prepare_cached(
+                "DELETE FROM lines WHERE room = ?1 AND id IN (
+                     SELECT id FROM (
+                         SELECT id, ts FROM lines WHERE room = ?1 ORDER BY id LIMIT ?3)
+                     WHERE ts < ?2)",
+            )?;
+            for room in rooms {
+                if deleted >= limit {
+                    break;
+                }
+                let left = i64::try_from(limit - deleted).unwrap_or(i64::MAX);
+                deleted += prune.execute(params![room, cutoff, left])?;
+            }
+        }
+        tx.commit()?;
+        Ok(deleted)
     }
 
     /// Deletes at most `limit` of `room_key`'s lines beyond its newest
     /// `keep`, oldest first, and forgets the room once it has no line left.
     /// Returns how many lines went.
     pub fn prune_room(&mut self, room_key: &str, keep: u64, limit: usize) -> StoreResult<usize> {
+        let Some(&room) = self.known_rooms.get(room_key) else {
+            return Ok(0);
+        };
         let tx = self.conn.transaction()?;
         let keep = i64::try_from(keep).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let newest_dropped: Option<i64> = tx
             .query_row(
-                "SELECT id FROM lines WHERE room_key = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
-                params![room_key, keep],
+                "SELECT id FROM lines WHERE room = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2",
+                params![room, keep],
                 |row| row.get(0),
             )
             .optional()?;
         let deleted = match newest_dropped {
             Some(last) => tx.execute(
-                "DELETE FROM lines WHERE id IN (
-                     SELECT id FROM lines WHERE room_key = ?1 AND id <= ?2
+                "DELETE FROM lines WHERE room = ?1 AND id IN (
+                     SELECT id FROM lines WHERE room = ?1 AND id <= ?2
                      ORDER BY id LIMIT ?3)",
-                params![room_key, last, limit],
+                params![room, last, limit],
             )?,
             None => 0,
         };
         let emptied = tx.execute(
-            "DELETE FROM rooms WHERE room_key = ?1
-                 AND NOT EXISTS (SELECT 1 FROM lines WHERE room_key = ?1)",
-            [room_key],
+            "DELETE FROM rooms WHERE id = ?1
+                 AND NOT EXISTS (SELECT 1 FROM lines WHERE room = ?1)",
+            [room],
         )?;
         tx.commit()?;
         if emptied > 0 {
@@ -327,9 +379,23 @@ impl Store {
 
     /// The rooms that have history, in no particular order.
     pub fn rooms(&self) -> Vec<String> {
-        self.known_rooms.iter().cloned().collect()
+        self.known_rooms.keys().cloned().collect()
     }
 }
+
+/// The tables of the current schema (see the module comment).
+const CREATE_V3: &str = "CREATE TABLE rooms (
+         id       INTEGER PRIMARY KEY,
+         room_key TEXT NOT NULL UNIQUE
+     );
+     CREATE TABLE lines (
+         room INTEGER NOT NULL REFERENCES rooms (id),
+         id   INTEGER NOT NULL,
+         ts   INTEGER NOT NULL,
+         line TEXT NOT NULL,
+         nick TEXT NOT NULL,
+         PRIMARY KEY (room, id)
+     ) WITHOUT ROWID;";
 
 fn set_version(tx: &Transaction<'_>, version: i64) -> StoreResult<()> {
     tx.pragma_update(None, "user_version", version)
@@ -493,7 +559,55 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        // 1 -> 2 -> 3: the lines end in one B-tree clustered by (room, id),
+        // referring to rooms by integer id; the old index is gone.
+        assert_eq!(store.schema_version().unwrap(), 3);
+        let objects: Vec<(String, String)> = {
+            let mut stmt = store
+                .conn
+                .prepare(
+                    "SELECT type, name FROM sqlite_master
+                     WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            objects,
+            [
+                ("table".to_string(), "lines".to_string()),
+                ("table".to_string(), "rooms".to_string())
+            ]
+        );
+        let sql: String = store
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'lines'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(sql.contains("WITHOUT ROWID"), "{sql}");
+        let by_room: Vec<(String, i64)> = {
+            let mut stmt = store
+                .conn
+                .prepare(
+                    "SELECT rooms.room_key, lines.id FROM lines
+                     JOIN rooms ON rooms.id = lines.room ORDER BY lines.id",
+                )
+                .unwrap();
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(
+            by_room,
+            [
+                ("#lobby".to_string(), 1),
+                ("#rust".to_string(), 2),
+                ("#lobby".to_string(), 3)
+            ]
+        );
         let nicks: Vec<String> = {
             let mut stmt = store
                 .conn
