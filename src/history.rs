@@ -29,18 +29,21 @@
 
 pub mod store;
 pub mod tails;
+pub mod writer;
 
-use log::{error, info, warn};
+use log::{error, info};
 use mio::Waker;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use store::{NewLine, Retention, Store, StoredLine};
 pub use tails::Tails;
+use writer::Writer;
+pub use writer::WriterPriority;
 
 /// The `:history` maximum's floor (the protocol's default N is 20).
 pub const MIN_HISTORY_MAX: usize = 20;
@@ -51,12 +54,6 @@ pub const MEMORY_ONLY: &str = ":memory:";
 
 /// Batches the writer may have queued before the loop keeps lines back.
 const CHANNEL_BATCHES: usize = 1024;
-/// Lines the writer commits in one transaction at most when batches queue up.
-const LINES_PER_COMMIT: usize = 10_000;
-/// Lines deleted per pruning transaction, so the writer is never held long.
-const PRUNE_STEP: usize = 500;
-/// Pause between pruning passes.
-const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// History settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +74,11 @@ pub struct HistoryConfig {
     /// longer exist are dropped (and loaded back from the file when the
     /// room is created again).
     pub max_memory_bytes: usize,
+    /// How the writer thread is scheduled (see [`writer`]).
+    pub writer_priority: WriterPriority,
+    /// How long a batch may wait for the idle-priority writer before a
+    /// normal-priority one takes over.
+    pub writer_max_wait: std::time::Duration,
 }
 
 impl Default for HistoryConfig {
@@ -89,6 +91,8 @@ impl Default for HistoryConfig {
             keep_lines_per_room: 0,
             max_in_flight: 50_000,
             max_memory_bytes: 64 * 1024 * 1024,
+            writer_priority: WriterPriority::Idle,
+            writer_max_wait: writer::MAX_WAIT,
         }
     }
 }
@@ -144,6 +148,9 @@ struct Batch {
     lines: Vec<NewLine>,
     /// Rooms whose tails to read back once the lines are written.
     loads: Vec<String>,
+    /// When the loop handed it over (how long it waited tells the writer
+    /// whether it keeps up).
+    sent: Instant,
 }
 
 /// The writer's word on one batch.
@@ -155,6 +162,8 @@ struct Ack {
     /// The tails asked for, read after the batch's lines were written;
     /// `None` when the file could not be read.
     loaded: Vec<(String, Option<Vec<StoredLine>>)>,
+    /// Times so far the normal-priority writer took over from the idle one.
+    promotions: u64,
 }
 
 /// The event loop's end of the history writer.
@@ -162,7 +171,7 @@ pub struct HistoryLink {
     /// `None` in memory-only mode, or once the writer is gone.
     tx: Option<SyncSender<Batch>>,
     acks: Option<Receiver<Ack>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
     /// Lines taken from the chat but not yet accepted by the channel; they
     /// go out as batch `next_batch`.
     unsent: Vec<NewLine>,
@@ -197,6 +206,9 @@ pub struct WriterStats {
     pub batches_failed: u64,
     /// Chat lines in those batches: in memory, not in the file.
     pub rows_failed: u64,
+    /// Times the idle-priority writer was starved and the normal-priority
+    /// one took over.
+    pub promotions: u64,
 }
 
 impl HistoryLink {
@@ -208,7 +220,7 @@ impl HistoryLink {
         let mut link = HistoryLink {
             tx: None,
             acks: None,
-            thread: None,
+            threads: Vec::new(),
             unsent: Vec::new(),
             unsent_loads: Vec::new(),
             next_batch: 1,
@@ -261,13 +273,20 @@ impl HistoryLink {
         let (ack_tx, acks) = mpsc::channel();
         let retention = config.retention();
         let wake = (waker, link.wake_wanted.clone());
-        let thread = std::thread::Builder::new()
-            .name("loopchat-history".into())
-            .spawn(move || write_loop(store, rx, ack_tx, wake, retention, keep))
-            .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
+        let threads = Writer::new(
+            store,
+            rx,
+            ack_tx,
+            wake,
+            retention,
+            keep,
+            config.writer_max_wait,
+        )
+        .spawn(config.writer_priority)
+        .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
         link.tx = Some(tx);
         link.acks = Some(acks);
-        link.thread = Some(thread);
+        link.threads = threads;
         Ok((link, tails))
     }
 
@@ -350,6 +369,7 @@ impl HistoryLink {
             number: self.next_batch,
             lines: std::mem::take(&mut self.unsent),
             loads: std::mem::take(&mut self.unsent_loads),
+            sent: Instant::now(),
         };
         let count = batch.lines.len();
         match tx.try_send(batch) {
@@ -397,6 +417,7 @@ impl HistoryLink {
                     any = true;
                     self.acked = self.acked.max(ack.number);
                     self.sent_lines = self.sent_lines.saturating_sub(ack.lines);
+                    self.stats.promotions = self.stats.promotions.max(ack.promotions);
                     let rows = ack.lines as u64;
                     match (&ack.failed, rows) {
                         (_, 0) => {}
@@ -460,10 +481,11 @@ impl HistoryLink {
                     number: self.next_batch,
                     lines,
                     loads: Vec::new(),
+                    sent: Instant::now(),
                 });
             }
         }
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             if thread.join().is_err() {
                 error!("history: the writer thread panicked");
             }
@@ -480,165 +502,6 @@ impl Drop for HistoryLink {
 fn mark_all_unsaved(tails: &mut Tails, lines: &[NewLine]) {
     for line in lines {
         tails.mark_unsaved(&line.room_key, 1);
-    }
-}
-
-/// The writer thread: commits batches as they come, prunes in small steps
-/// when idle, and exits once the loop drops its sender (after committing
-/// everything queued).
-fn write_loop(
-    mut store: Store,
-    rx: Receiver<Batch>,
-    acks: mpsc::Sender<Ack>,
-    (waker, wake_wanted): (Arc<Waker>, Arc<AtomicBool>),
-    retention: Retention,
-    keep: usize,
-) {
-    let mut pruner = Pruner::new(retention);
-    let mut failing = false;
-    let mut group: Vec<Batch> = Vec::new();
-    let (mut commits, mut rows) = (0u64, 0u64);
-    loop {
-        let first = match rx.recv_timeout(pruner.wait()) {
-            Ok(batch) => batch,
-            Err(RecvTimeoutError::Timeout) => {
-                pruner.step(&mut store);
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => break,
-        };
-        // Group commit: whatever else is queued goes in the same transaction.
-        // (Waiting a little to gather more was measured: no CPU saved.)
-        let mut lines = first.lines.len();
-        group.push(first);
-        while lines < LINES_PER_COMMIT {
-            match rx.try_recv() {
-                Ok(batch) => {
-                    lines += batch.lines.len();
-                    group.push(batch);
-                }
-                Err(_) => break,
-            }
-        }
-        commits += 1;
-        rows += lines as u64;
-        let result = store.insert_batch(group.iter().flat_map(|batch| batch.lines.iter()));
-        let failed = match result {
-            Ok(_) => {
-                if std::mem::take(&mut failing) {
-                    warn!("history: writing to the history file works again");
-                }
-                false
-            }
-            Err(err) => {
-                error!(
-                    "history: CANNOT WRITE to the history file, {lines} lines lost: {err}; \
-                     chat goes on, :history says so"
-                );
-                failing = true;
-                true
-            }
-        };
-        for batch in group.drain(..) {
-            let rooms = failed.then(|| rooms_of(&batch.lines));
-            let loaded = batch
-                .loads
-                .into_iter()
-                .map(|room| match store.load_tail(&room, keep) {
-                    Ok(lines) => (room, Some(lines)),
-                    Err(err) => {
-                        error!("history: CANNOT READ the history of {room}: {err}");
-                        (room, None)
-                    }
-                })
-                .collect();
-            let ack = Ack {
-                number: batch.number,
-                lines: batch.lines.len(),
-                failed: rooms,
-                loaded,
-            };
-            if acks.send(ack).is_err() {
-                return;
-            }
-        }
-        if wake_wanted.load(Ordering::SeqCst) {
-            if let Err(err) = waker.wake() {
-                warn!("history: cannot wake the event loop: {err}");
-            }
-        }
-    }
-    info!("history: writer done: {rows} lines in {commits} transactions");
-}
-
-fn rooms_of(lines: &[NewLine]) -> Vec<(String, u64)> {
-    let mut rooms: Vec<(String, u64)> = Vec::new();
-    for line in lines {
-        match rooms.iter_mut().find(|(room, _)| **room == *line.room_key) {
-            Some((_, count)) => *count += 1,
-            None => rooms.push((line.room_key.to_string(), 1)),
-        }
-    }
-    rooms
-}
-
-/// Retention pruning, one small transaction per step, between batches.
-struct Pruner {
-    retention: Retention,
-    next_pass: Instant,
-    /// Rooms still to visit in this pass; `None` between passes.
-    rooms: Option<Vec<String>>,
-    age_done: bool,
-}
-
-impl Pruner {
-    fn new(retention: Retention) -> Self {
-        Pruner {
-            retention,
-            // The first pass shortly after start, not in its way.
-            next_pass: Instant::now() + Duration::from_secs(5),
-            rooms: None,
-            age_done: false,
-        }
-    }
-
-    /// How long the writer may sleep before the next step is due.
-    fn wait(&self) -> Duration {
-        if self.rooms.is_some() {
-            Duration::ZERO
-        } else {
-            self.next_pass.saturating_duration_since(Instant::now())
-        }
-    }
-
-    fn step(&mut self, store: &mut Store) {
-        let Some(rooms) = self.rooms.as_mut() else {
-            self.rooms = Some(store.rooms());
-            self.age_done = self.retention.max_age_secs.is_none();
-            return;
-        };
-        let result = if !self.age_done {
-            let cutoff = tails::unix_now() - self.retention.max_age_secs.unwrap_or(0);
-            store.prune_older_than(cutoff, PRUNE_STEP).map(|deleted| {
-                self.age_done = deleted < PRUNE_STEP;
-            })
-        } else if let Some(room) = rooms.last() {
-            let keep = self.retention.max_lines_per_room.unwrap_or(u64::MAX);
-            store.prune_room(room, keep, PRUNE_STEP).map(|deleted| {
-                if deleted < PRUNE_STEP {
-                    rooms.pop();
-                }
-            })
-        } else {
-            self.rooms = None;
-            self.next_pass = Instant::now() + PRUNE_INTERVAL;
-            return;
-        };
-        if let Err(err) = result {
-            warn!("history: pruning failed, trying again later: {err}");
-            self.rooms = None;
-            self.next_pass = Instant::now() + PRUNE_INTERVAL;
-        }
     }
 }
 
@@ -749,47 +612,6 @@ impl HeldOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn line(room: &str, ts: i64, i: usize) -> NewLine {
-        let id = i64::try_from(i).unwrap() + if room == "#old" { 1 } else { 10_001 };
-        NewLine::new(id, room.into(), ts, "x", format!("x: {i}").into())
-    }
-
-    #[test]
-    fn a_pruning_pass_applies_both_limits_in_small_steps_then_rests() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("h.db")).unwrap();
-        let now = tails::unix_now();
-        let mut lines: Vec<NewLine> = (0..1200)
-            .map(|i| line("#old", now - 10 * 86_400, i))
-            .collect();
-        lines.extend((0..1500).map(|i| line("#busy", now, i)));
-        store.insert_batch(&lines).unwrap();
-        let mut pruner = Pruner::new(Retention {
-            max_age_secs: Some(86_400),
-            max_lines_per_room: Some(100),
-        });
-        pruner.next_pass = Instant::now();
-        let mut steps = 0;
-        loop {
-            pruner.step(&mut store);
-            steps += 1;
-            if pruner.rooms.is_none() && steps > 1 {
-                break;
-            }
-            assert!(steps < 100, "a pass ends");
-        }
-        // 1200 old lines at 500 a step, then 1400 of #busy at 500 a step.
-        assert!(steps >= 3 + 3, "small steps: {steps}");
-        assert!(
-            pruner.wait() > Duration::from_secs(50),
-            "rests until the next pass"
-        );
-        assert_eq!(store.rooms(), ["#busy"]);
-        let tails = store.load_tails(1000).unwrap();
-        assert_eq!(tails[0].1.len(), 100);
-        assert_eq!(tails[0].1[99].line, "x: 1499");
-    }
 
     #[test]
     fn held_output_is_released_in_order_as_batches_commit() {

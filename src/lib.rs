@@ -36,7 +36,9 @@
 //! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
 //!   [`chat::Outbox`] trait, so it is unit-tested without a network.
 //! - [`history`]: `:history` from per-room tails in memory, and the SQLite
-//!   history file written by a thread of its own, fed once per loop turn.
+//!   history file written by a thread of its own, fed once per loop turn
+//!   (`history::tails`, `history::store`, and `history::writer`: the writer
+//!   thread at idle priority, with a normal-priority twin when starved).
 //! - [`metrics`]: counters the loop keeps as plain integers, rendered in
 //!   the Prometheus text format when scraped, and the `process_*` metrics.
 //! - [`metrics_http`]: the `/metrics` listener: tiny HTTP/1.1 exchanges

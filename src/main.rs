@@ -207,6 +207,20 @@ struct Flags {
     #[argh(option, default = "HistoryConfig::default().max_memory_bytes")]
     history_memory_bytes: usize,
 
+    /// scheduling of the history writer: idle (uses only CPU time nothing
+    /// else wants; a normal-priority stand-in takes over when it falls
+    /// behind) or normal (default idle)
+    #[argh(option, default = "HistoryConfig::default().writer_priority")]
+    history_writer_priority: history::WriterPriority,
+
+    /// milliseconds a batch of chat lines may wait for the idle-priority
+    /// history writer before a normal-priority one takes over (default 500)
+    #[argh(
+        option,
+        default = "HistoryConfig::default().writer_max_wait.as_millis() as u64"
+    )]
+    history_writer_max_wait_ms: u64,
+
     /// serve Prometheus metrics at http://ADDR/metrics, e.g.
     /// 127.0.0.1:9878; keep it on loopback or a private network (default:
     /// no metrics listener)
@@ -309,6 +323,8 @@ fn main() -> ExitCode {
             keep_lines_per_room: flags.history_keep_lines,
             max_in_flight: flags.history_queue.max(1),
             max_memory_bytes: flags.history_memory_bytes,
+            writer_priority: flags.history_writer_priority,
+            writer_max_wait: Duration::from_millis(flags.history_writer_max_wait_ms),
         },
         metrics_addr: flags.metrics_addr,
     };

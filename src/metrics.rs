@@ -557,6 +557,12 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
             history.stats.rows_failed,
         );
         text.single(
+            "loopchat_history_writer_promotions_total",
+            "counter",
+            "Times the idle-priority history writer fell behind and a normal-priority one took over.",
+            history.stats.promotions,
+        );
+        text.single(
             "loopchat_history_lag_lines",
             "gauge",
             "Chat lines accepted and not yet committed by the history writer.",

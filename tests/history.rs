@@ -744,3 +744,130 @@ fn over_websocket_each_history_line_is_a_message_and_the_close_comes_after_them(
         other => panic!("expected close 1000, got {other:?}"),
     }
 }
+
+// ------------------------------------------------- the writer's priority
+
+/// The writer threads of server `pid`: (thread name, scheduling policy).
+fn writer_threads(pid: u32) -> Vec<(String, u32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let name = &stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()];
+        // Field 41 of stat is the policy; fields after the name start at 3.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        if name.starts_with("history") {
+            threads.push((name.to_string(), fields[41 - 3].parse().unwrap()));
+        }
+    }
+    threads.sort();
+    threads
+}
+
+/// Pins every thread of process `pid` (or, with 0, the calling thread) to `cpu`.
+fn pin(pid: u32, cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and
+    // sched_setaffinity get valid pointers.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        let tids: Vec<i32> = if pid == 0 {
+            vec![0]
+        } else {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .unwrap()
+                .map(|task| task.unwrap().file_name().to_str().unwrap().parse().unwrap())
+                .collect()
+        };
+        for tid in tids {
+            let size = std::mem::size_of::<libc::cpu_set_t>();
+            assert_eq!(libc::sched_setaffinity(tid, size, &set), 0, "pin {tid}");
+        }
+    }
+}
+
+/// The first CPU this process may run on.
+fn some_cpu() -> usize {
+    // SAFETY: sched_getaffinity fills the zeroed set it is given.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        assert_eq!(libc::sched_getaffinity(0, size, &mut set), 0);
+        (0..libc::CPU_SETSIZE as usize)
+            .find(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .unwrap()
+    }
+}
+
+#[test]
+fn the_writer_runs_at_idle_priority_unless_told_otherwise() {
+    let (_dir, path) = temp_db();
+    let server = binary(&path, &[]);
+    // Threads name themselves once they run.
+    wait_for(READ_TIMEOUT, || writer_threads(server.pid()).len() == 2);
+    // SCHED_IDLE is 5; the stand-in waits at normal priority (0).
+    assert_eq!(
+        writer_threads(server.pid()),
+        [
+            ("history-idle".to_string(), 5),
+            ("history-normal".to_string(), 0)
+        ]
+    );
+    let (_dir, path) = temp_db();
+    let server = binary(&path, &["--history-writer-priority", "normal"]);
+    wait_for(READ_TIMEOUT, || writer_threads(server.pid()).len() == 1);
+    assert_eq!(writer_threads(server.pid()), [("history".to_string(), 0)]);
+    let (mut alice, mut bob) = pair(server.addr);
+    alice.send("written at normal priority");
+    alice.sync();
+    bob.sync();
+    assert_eq!(stored_lines(&path), ["alice: written at normal priority"]);
+}
+
+#[test]
+fn a_starved_idle_writer_hands_over_and_acknowledged_lines_are_committed() {
+    let (_dir, path) = temp_db();
+    // Next to one busy program an idle-priority thread waits about 100 ms
+    // for the CPU; the default 500 ms takes several busy programs per core.
+    let server = binary(&path, &["--history-writer-max-wait-ms", "20"]);
+    let (mut alice, mut bob) = pair(server.addr);
+    // The whole server shares one CPU with a busy thread: the idle-priority
+    // writer gets (almost) nothing.
+    let cpu = some_cpu();
+    pin(server.pid(), cpu);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            pin(0, cpu);
+            let started = std::time::Instant::now();
+            // Bounded: the test is over long before.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(60)
+            {
+                std::hint::spin_loop();
+            }
+        })
+    };
+    let mut handed_over = false;
+    let mut sent = 0;
+    while !handed_over && sent < 40 {
+        alice.send(&format!("while the CPU is busy {sent}"));
+        sent += 1;
+        // The pong comes only once the line is committed.
+        alice.sync();
+        handed_over = server
+            .log
+            .try_iter()
+            .any(|line| line.contains("writing at normal priority"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    hog.join().unwrap();
+    assert!(handed_over, "no hand-over in {sent} acknowledged lines");
+    bob.sync();
+    let stored = stored_lines(&path);
+    assert_eq!(stored.len(), sent);
+    assert_eq!(
+        stored.last().map(String::as_str),
+        Some(format!("alice: while the CPU is busy {}", sent - 1).as_str())
+    );
+}
