@@ -116,6 +116,19 @@ impl SlowLimit {
     }
 }
 
+/// Reasons a connection ends before it joins the chat (a TLS handshake,
+/// an HTTP request, a page served), seeded at zero so that
+/// `loopchat_connections_not_joined_total` has these series from the
+/// start; others appear as they first happen.
+pub const NOT_JOINED_REASONS: [&str; 6] = [
+    "http response sent",
+    "request head timeout",
+    "TLS handshake timeout",
+    "TLS error",
+    "closed by peer",
+    "reset by peer",
+];
+
 /// The reasons a connection ends, as the server logs them (its
 /// `end_reason`), seeded at zero so every series exists from the first
 /// scrape and `rate()` works at once. A reason not in this list is still
@@ -230,6 +243,9 @@ pub struct Metrics {
     /// Admitted connections that ended, per reason (see
     /// [`DISCONNECT_REASONS`]).
     disconnects: Vec<(&'static str, u64)>,
+    /// Connections that ended before joining the chat, per reason (see
+    /// [`NOT_JOINED_REASONS`]).
+    not_joined: Vec<(&'static str, u64)>,
     /// Wrong passwords.
     pub auth_failures: u64,
     /// Addresses locked out of `:auth` after too many wrong passwords.
@@ -267,6 +283,7 @@ impl Default for Metrics {
             accepted: [0; Transport::ALL.len()],
             refused: [0; Refusal::ALL.len()],
             disconnects: DISCONNECT_REASONS.iter().map(|&r| (r, 0)).collect(),
+            not_joined: NOT_JOINED_REASONS.iter().map(|&r| (r, 0)).collect(),
             auth_failures: 0,
             auth_lockouts: 0,
             lines_received: 0,
@@ -304,10 +321,20 @@ impl Metrics {
     /// Counts one ended connection under its logged reason. Runs once per
     /// disconnect, off the chat path; the list is a dozen entries long.
     pub fn disconnected(&mut self, reason: &'static str) {
-        match self.disconnects.iter_mut().find(|(r, _)| *r == reason) {
-            Some((_, count)) => *count += 1,
-            None => self.disconnects.push((reason, 1)),
-        }
+        count_reason(&mut self.disconnects, reason);
+    }
+
+    /// Counts one connection that ended before it joined the chat (during
+    /// its TLS handshake or HTTP request, or after a page was served).
+    pub fn ended_before_joining(&mut self, reason: &'static str) {
+        count_reason(&mut self.not_joined, reason);
+    }
+}
+
+fn count_reason(counts: &mut Vec<(&'static str, u64)>, reason: &'static str) {
+    match counts.iter_mut().find(|(r, _)| *r == reason) {
+        Some((_, count)) => *count += 1,
+        None => counts.push((reason, 1)),
     }
 }
 
@@ -417,6 +444,19 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
     for &(reason, count) in &metrics.disconnects {
         let label = reason_label(reason);
         text.sample("loopchat_disconnects_total", &[("reason", &label)], count);
+    }
+    text.family(
+        "loopchat_connections_not_joined_total",
+        "counter",
+        "Connections that ended before joining the chat (TLS handshakes, HTTP requests, pages served), per reason.",
+    );
+    for &(reason, count) in &metrics.not_joined {
+        let label = reason_label(reason);
+        text.sample(
+            "loopchat_connections_not_joined_total",
+            &[("reason", &label)],
+            count,
+        );
     }
     text.single(
         "loopchat_auth_failures_total",
@@ -828,10 +868,14 @@ mod tests {
         metrics.disconnected("too slow");
         metrics.disconnected("too slow");
         metrics.disconnected("something new");
+        metrics.ended_before_joining("TLS error");
         let text = render(&metrics, &Snapshot::default());
         assert!(text.contains("loopchat_disconnects_total{reason=\"too_slow\"} 2\n"));
         assert!(text.contains("loopchat_disconnects_total{reason=\"quit\"} 0\n"));
         assert!(text.contains("loopchat_disconnects_total{reason=\"something_new\"} 1\n"));
+        assert!(text.contains("loopchat_connections_not_joined_total{reason=\"tls_error\"} 1\n"));
+        assert!(text
+            .contains("loopchat_connections_not_joined_total{reason=\"http_response_sent\"} 0\n"));
     }
 
     #[test]

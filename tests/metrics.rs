@@ -1001,3 +1001,52 @@ fn no_history_metrics_without_a_history_file() {
     let text = scrape(metrics);
     assert!(!text.contains("loopchat_history_"), "{text}");
 }
+
+#[test]
+fn connections_that_never_join_are_counted_by_how_they_ended() {
+    let pki = TestPki::new();
+    let (server, metrics) = start_with_metrics(|config| {
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+    });
+    let web = server.web_addr().expect("the web address");
+    let m = Metrics(samples(&scrape(metrics)));
+    assert_eq!(
+        m.get("loopchat_connections_not_joined_total{reason=\"tls_error\"}"),
+        0,
+        "seeded"
+    );
+    // A page served over HTTPS, then closed by the server.
+    let mut page =
+        TlsClient::try_connect_raw(web, "localhost", pki.client_config()).expect("HTTPS handshake");
+    page.writer
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut response = Vec::new();
+    let _ = page.reader.read_to_end(&mut response);
+    assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    drop(page);
+    // Not TLS at all on the TLS address.
+    let mut garbage = TcpStream::connect(server.tls_addr().expect("a TLS address")).unwrap();
+    garbage.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    garbage.write_all(b"hello, is this chat?\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = garbage.read_to_end(&mut rest);
+    // A web connection that gives up before its request.
+    drop(TcpStream::connect(web).unwrap());
+    let m = scrape_until(metrics, |m| {
+        m.get("loopchat_connections_not_joined_total{reason=\"closed_by_peer\"}") == 1
+            && m.get("loopchat_connections_not_joined_total{reason=\"http_response_sent\"}") == 1
+    });
+    assert_eq!(
+        m.get("loopchat_connections_not_joined_total{reason=\"tls_error\"}"),
+        1
+    );
+    // None of them was a client.
+    assert_eq!(m.get("loopchat_disconnects_total{reason=\"tls_error\"}"), 0);
+    assert_eq!(
+        m.get("loopchat_disconnects_total{reason=\"closed_by_peer\"}"),
+        0
+    );
+    promtool_check(&scrape(metrics));
+}

@@ -117,8 +117,10 @@ impl EventLoop {
                 self.throttled.retain(|&queued| queued != id);
             }
             self.guard.release(id);
-            if let Standing::Admitted(_) = conn.standing {
-                self.clients.metrics.disconnected(conn.end_reason);
+            match conn.standing {
+                Standing::Admitted(_) => self.clients.metrics.disconnected(conn.end_reason),
+                Standing::Pending => self.clients.metrics.ended_before_joining(conn.end_reason),
+                Standing::Refused => {}
             }
             let nick = self.chat.departed_nick(id);
             if self.logs.allow(conn.peer.ip(), self.now) {
