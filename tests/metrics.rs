@@ -1050,3 +1050,38 @@ fn connections_that_never_join_are_counted_by_how_they_ended() {
     );
     promtool_check(&scrape(metrics));
 }
+
+#[test]
+fn websocket_pings_count_as_bytes_sent() {
+    let (server, metrics) = start_with_metrics(|config| {
+        config.ws_ping_interval = Duration::from_millis(300);
+    });
+    let web = server.web_addr().expect("the web address");
+    // Everything the server writes to this, its only client, until its
+    // first ping: the 101 response, the welcome frames, the ping frame.
+    let (head, mut bytes, mut stream) =
+        ws_support::http_request(web, &ws_support::upgrade_request(web, ""));
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut received = head.len() + bytes.len();
+    loop {
+        // Parse the frames read so far (the server's are short and unmasked).
+        let mut at = 0;
+        let mut pinged = false;
+        while bytes.len() >= at + 2 && bytes.len() >= at + 2 + usize::from(bytes[at + 1] & 0x7f) {
+            assert!(bytes[at + 1] < 126, "short frames only");
+            pinged |= bytes[at] & 0x0f == ws_support::PING;
+            at += 2 + usize::from(bytes[at + 1]);
+        }
+        if pinged {
+            assert_eq!(at, bytes.len(), "nothing after the ping");
+            break;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).expect("a ping within the timeout");
+        assert!(n > 0, "closed before a ping");
+        received += n;
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+    let m = Metrics(samples(&scrape(metrics)));
+    assert_eq!(m.get("loopchat_sent_bytes_total"), received as u64);
+}

@@ -141,6 +141,7 @@ impl EventLoop {
                     } else {
                         0
                     };
+                    self.clients.metrics.bytes_sent += written as u64;
                     if written < ping.len() {
                         conn.output.push(&ping[written..], &mut self.clients.pool);
                         pinged.push(id);
