@@ -567,3 +567,62 @@ fn the_page_asks_for_the_password_of_a_password_server() {
     browser.say("the page got in");
     tcp.expect("guest1: the page got in");
 }
+
+#[test]
+fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
+    let (chromium, chromedriver) = match browser_tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the browser test: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping the browser test: {reason}");
+            return;
+        }
+    };
+    let server = common::start();
+    let web = server.web_addr().expect("web address");
+    let url = format!("http://{web}/");
+    let browser = Browser::start(&chromium, &chromedriver);
+    let mut tcp = Client::connect(server.addr());
+    join_as(&browser, &url, "phoenix", &mut tcp);
+    drop(tcp);
+    server.stop().expect("the first server stops");
+    browser.wait_for_line("* server went away; reconnecting…");
+    browser.wait_until(
+        "the offline status",
+        "return document.querySelector('#status').classList.contains('offline');",
+    );
+    // A new server on the same web address: the page comes back by itself
+    // and asks for its nick again.
+    let server = common::start_with(|c| c.web_addr = Some(web));
+    let mut tcp = Client::connect(server.addr());
+    // Whether the page came back before or after this client: ask.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        tcp.send(":users");
+        // Skipping the page's join and rename, if they come meanwhile.
+        let users = loop {
+            let line = tcp.line();
+            if line.starts_with("* users in #lobby: ") {
+                break line;
+            }
+        };
+        let names: Vec<&str> = users["* users in #lobby: ".len()..].split(' ').collect();
+        if names.contains(&"phoenix") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never came back as phoenix: {users:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    browser.wait_until(
+        "the online status",
+        "return document.querySelector('#status').classList.contains('online');",
+    );
+    tcp.sync();
+    browser.say("risen again");
+    tcp.expect("phoenix: risen again");
+}
