@@ -42,6 +42,21 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, driver))
 }
 
+/// The browser and its driver; `None` (the test skips) where they are
+/// missing, except in CI, where a missing browser fails the test.
+fn tools_or_skip() -> Option<(PathBuf, PathBuf)> {
+    match browser_tools() {
+        Ok(tools) => Some(tools),
+        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI must run the browser test: {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping the browser test: {reason}");
+            None
+        }
+    }
+}
+
 /// A chromedriver process and one browser session in it.
 struct Browser {
     driver: Child,
@@ -359,15 +374,8 @@ fn join_as(browser: &Browser, url: &str, nick: &str, tcp: &mut Client) -> String
 
 #[test]
 fn two_pages_and_a_terminal_chat_in_a_real_browser() {
-    let (chromium, chromedriver) = match browser_tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI must run the browser test: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping the browser test: {reason}");
-            return;
-        }
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
     };
     let server = start();
     let url = format!("http://{}/", server.web_addr().expect("web address"));
@@ -492,15 +500,8 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
 /// session (only this one) ignores certificate errors.
 #[test]
 fn the_page_over_https_and_wss() {
-    let (chromium, chromedriver) = match browser_tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI must run the browser test: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping the browser test: {reason}");
-            return;
-        }
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
     };
     let pki = common::tls::TestPki::new();
     let server = common::start_with(|config| {
@@ -529,15 +530,8 @@ fn the_page_over_https_and_wss() {
 
 #[test]
 fn the_page_asks_for_the_password_of_a_password_server() {
-    let (chromium, chromedriver) = match browser_tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI must run the browser test: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping the browser test: {reason}");
-            return;
-        }
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
     };
     let server = common::start_with(|c| c.password = Some("open sesame".into()));
     let url = format!("http://{}/", server.web_addr().expect("web address"));
@@ -570,15 +564,8 @@ fn the_page_asks_for_the_password_of_a_password_server() {
 
 #[test]
 fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
-    let (chromium, chromedriver) = match browser_tools() {
-        Ok(tools) => tools,
-        Err(reason) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI must run the browser test: {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping the browser test: {reason}");
-            return;
-        }
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
     };
     let server = common::start();
     let web = server.web_addr().expect("web address");
