@@ -292,6 +292,21 @@ impl Peer {
     }
 }
 
+/// A fake server for what the real one never sends: accepts one client on
+/// a free loopback port and runs `script` with it on a thread. Returns the
+/// address and the thread (join it to see the script's assertions).
+fn scripted_server(
+    script: impl FnOnce(Peer) + Send + 'static,
+) -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
+    let addr = listener.local_addr().expect("fake server address");
+    let thread = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept the client");
+        script(Peer::new(stream));
+    });
+    (addr, thread)
+}
+
 #[test]
 fn two_clients_chat_and_a_half_typed_line_survives_incoming_lines() {
     if !have_tmux("two_clients_chat_and_a_half_typed_line_survives_incoming_lines") {
@@ -401,11 +416,7 @@ fn history_goes_above_live_lines_and_server_text_is_shown_safely() {
     }
     // A scripted server: it supports :history and sends what the real one
     // never would (escape sequences).
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
-    let addr = listener.local_addr().expect("fake server address");
-    let script = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept the client");
-        let mut peer = Peer::new(stream);
+    let (addr, script) = scripted_server(move |mut peer| {
         peer.send("* welcome alice");
         peer.send("* alice joined #lobby");
         peer.expect(":users");
@@ -642,11 +653,7 @@ fn an_idle_client_pings_and_hides_the_pong() {
     if !have_tmux("an_idle_client_pings_and_hides_the_pong") {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
-    let addr = listener.local_addr().expect("fake server address");
-    let script = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept the client");
-        let mut peer = Peer::new(stream);
+    let (addr, script) = scripted_server(move |mut peer| {
         peer.send("* welcome alice");
         // Nothing else from us: the client has nothing to answer, so the
         // next thing it sends on its own is the keepalive.
@@ -674,11 +681,8 @@ fn a_full_server_is_reported_once_the_screen_is_restored() {
     if !have_tmux("a_full_server_is_reported_once_the_screen_is_restored") {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the fake server");
-    let addr = listener.local_addr().expect("fake server address");
-    let script = thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept the client");
-        Peer::new(stream).send("! server full");
+    let (addr, script) = scripted_server(move |mut peer| {
+        peer.send("! server full");
         // Dropping the stream closes the connection.
     });
     let tmux = Tmux::new();
