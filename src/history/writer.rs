@@ -8,7 +8,8 @@
 //! by other programs, and a thread cannot leave `SCHED_IDLE` without
 //! privileges. So the writer's state moves between two threads: one at idle
 //! priority, one at normal priority. It starts with the idle one; when a
-//! batch has waited longer than [`LAG_LIMIT`], that thread hands the state
+//! batch has waited longer than `--history-writer-max-wait-ms` (default
+//! [`MAX_WAIT`]) for it, that thread hands the state
 //! to the normal one, which writes until it has kept up for a while and
 //! then hands it back. Exactly one thread holds the state at a time; the
 //! other waits on its channel.
@@ -37,10 +38,14 @@ pub const MAX_WAIT: Duration = Duration::from_millis(500);
 /// At normal priority, a batch this fresh counts as kept up.
 const KEPT_UP: Duration = Duration::from_millis(20);
 /// How long the normal-priority thread must keep up before it hands back;
-/// doubled (up to [`MAX_CALM`]) each time the writer is starved again soon
-/// after, so a busy machine does not make it switch back and forth.
+/// doubled (up to [`MAX_CALM`]) each time the writer is starved again
+/// within [`SOON`] of a hand-back, so a busy machine does not make it
+/// switch back and forth.
 const CALM: Duration = Duration::from_secs(10);
+/// The longest the normal-priority thread waits before handing back.
 const MAX_CALM: Duration = Duration::from_secs(300);
+/// Starved again this soon after a hand-back: the next stay is longer.
+const SOON: Duration = Duration::from_secs(60);
 
 /// How the history writer is scheduled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,9 +173,7 @@ impl Writer {
                 None => match self.rx.recv_timeout(self.wait(mode, lagged_at)) {
                     Ok(batch) => batch,
                     Err(RecvTimeoutError::Timeout) => {
-                        if mode == Mode::Normal && lagged_at.elapsed() >= self.calm {
-                            return self.hand_back();
-                        }
+                        // Time to hand back (checked above) or to prune.
                         if self.pruner.due() {
                             self.pruner.step(&mut self.store);
                         }
@@ -208,10 +211,7 @@ impl Writer {
 
     fn promote(&mut self, waited: Duration) -> Exit {
         self.promotions += 1;
-        if self
-            .last_handback
-            .is_some_and(|at| at.elapsed() < MAX_CALM.min(self.calm * 6))
-        {
+        if self.last_handback.is_some_and(|at| at.elapsed() < SOON) {
             // Starved again soon after: stay at normal priority longer.
             self.calm = (self.calm * 2).min(MAX_CALM);
         } else {
