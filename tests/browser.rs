@@ -10,7 +10,7 @@
 mod common;
 
 use base64::Engine;
-use common::{start, Client};
+use common::{start, Client, Lines};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{raise_fd_limit, start_with, Client, ServerProcess, READ_TIMEOUT};
+use common::{raise_fd_limit, start_with, Client, Lines, ServerProcess, READ_TIMEOUT};
 use socket2::{Domain, SockAddr, Socket, Type};
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};

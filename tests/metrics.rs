@@ -147,6 +147,22 @@ struct Counted {
     bytes_out: u64,
 }
 
+impl Lines for Counted {
+    fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\n").as_bytes());
+    }
+
+    /// The next line, counted.
+    fn try_line(&mut self) -> std::io::Result<Option<String>> {
+        let line = self.client.try_line()?;
+        if let Some(line) = &line {
+            self.lines_in += 1;
+            self.bytes_in += line.len() as u64 + 1;
+        }
+        Ok(line)
+    }
+}
+
 impl Counted {
     fn connect(addr: SocketAddr) -> Counted {
         let mut counted = Counted {
@@ -170,41 +186,10 @@ impl Counted {
         &self.client.nick
     }
 
-    fn send(&mut self, line: &str) {
-        self.send_bytes(format!("{line}\n").as_bytes());
-    }
-
     fn send_bytes(&mut self, bytes: &[u8]) {
         self.lines_out += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         self.bytes_out += bytes.len() as u64;
         self.client.send_bytes(bytes);
-    }
-
-    fn line(&mut self) -> String {
-        let line = self.client.line();
-        self.lines_in += 1;
-        self.bytes_in += line.len() as u64 + 1;
-        line
-    }
-
-    fn expect(&mut self, expected: &str) {
-        assert_eq!(self.line(), expected);
-    }
-
-    fn skip_until(&mut self, expected: &str) -> Vec<String> {
-        let mut skipped = Vec::new();
-        loop {
-            let line = self.line();
-            if line == expected {
-                return skipped;
-            }
-            skipped.push(line);
-        }
-    }
-
-    fn sync(&mut self) -> Vec<String> {
-        self.send(":ping sync");
-        self.skip_until("* pong sync")
     }
 
     /// Reads to the server's close; counts it all.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::tls::{TestPki, TlsClient};
-use common::{Client, ServerProcess, READ_TIMEOUT};
+use common::{Client, Lines, ServerProcess, READ_TIMEOUT};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};

@@ -6,7 +6,7 @@
 mod common;
 mod ws_support;
 
-use common::{start, start_with, Client};
+use common::{start, start_with, Client, Lines};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

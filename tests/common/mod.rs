@@ -39,6 +39,49 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> RunningServer {
 }
 
 /// A test client: a blocking socket with a line reader and a timeout.
+/// What every line client in the tests (plain, TLS, counting) does the
+/// same way on top of reading one line and sending one.
+pub trait Lines {
+    /// The next line; `Ok(None)` when the server closed the connection.
+    fn try_line(&mut self) -> io::Result<Option<String>>;
+
+    /// Sends one line (the `\n` is added).
+    fn send(&mut self, line: &str);
+
+    /// The next line, without its `\n`. Panics on timeout or close.
+    fn line(&mut self) -> String {
+        match self.try_line() {
+            Ok(Some(line)) => line,
+            Ok(None) => panic!("connection closed while a line was expected"),
+            Err(err) => panic!("no line within {READ_TIMEOUT:?}: {err}"),
+        }
+    }
+
+    /// Asserts the next line.
+    fn expect(&mut self, expected: &str) {
+        assert_eq!(self.line(), expected);
+    }
+
+    /// Reads lines until one equals `expected`; returns the lines before it.
+    fn skip_until(&mut self, expected: &str) -> Vec<String> {
+        let mut skipped = Vec::new();
+        loop {
+            let line = self.line();
+            if line == expected {
+                return skipped;
+            }
+            skipped.push(line);
+        }
+    }
+
+    /// Round trip through the server: everything sent before is handled, and
+    /// every line the server queued for us before the pong is returned.
+    fn sync(&mut self) -> Vec<String> {
+        self.send(":ping sync");
+        self.skip_until("* pong sync")
+    }
+}
+
 pub struct Client {
     pub reader: BufReader<TcpStream>,
     pub writer: TcpStream,
@@ -91,27 +134,18 @@ impl Client {
         client
     }
 
-    /// Sends one line (a `\n` is added).
-    pub fn send(&mut self, line: &str) {
-        self.send_bytes(format!("{line}\n").as_bytes());
-    }
-
     /// Sends raw bytes.
     pub fn send_bytes(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).expect("send");
     }
+}
 
-    /// The next line, without its `\n`. Panics on timeout or close.
-    pub fn line(&mut self) -> String {
-        match self.try_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => panic!("connection closed while a line was expected"),
-            Err(err) => panic!("no line within {READ_TIMEOUT:?}: {err}"),
-        }
+impl Lines for Client {
+    fn send(&mut self, line: &str) {
+        self.send_bytes(format!("{line}\n").as_bytes());
     }
 
-    /// The next line; `Ok(None)` when the server closed the connection.
-    pub fn try_line(&mut self) -> io::Result<Option<String>> {
+    fn try_line(&mut self) -> io::Result<Option<String>> {
         let mut buf = Vec::new();
         let n = self.reader.read_until(b'\n', &mut buf)?;
         if n == 0 {
@@ -120,25 +154,9 @@ impl Client {
         assert_eq!(buf.pop(), Some(b'\n'), "line without newline: {buf:?}");
         Ok(Some(String::from_utf8(buf).expect("server sends UTF-8")))
     }
+}
 
-    /// Reads one line and asserts it is exactly `expected`.
-    pub fn expect(&mut self, expected: &str) {
-        let got = self.line();
-        assert_eq!(got, expected);
-    }
-
-    /// Reads lines until one equals `expected`; returns the lines before it.
-    pub fn skip_until(&mut self, expected: &str) -> Vec<String> {
-        let mut skipped = Vec::new();
-        loop {
-            let line = self.line();
-            if line == expected {
-                return skipped;
-            }
-            skipped.push(line);
-        }
-    }
-
+impl Client {
     /// Asserts that the server closes the connection next, with no more lines.
     pub fn expect_closed(&mut self) {
         match self.try_line() {
@@ -147,13 +165,6 @@ impl Client {
             Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
             Err(err) => panic!("expected close, got {err}"),
         }
-    }
-
-    /// Round trip through the server: everything sent before is handled, and
-    /// every line the server queued for us before the pong is returned.
-    pub fn sync(&mut self) -> Vec<String> {
-        self.send(":ping sync");
-        self.skip_until("* pong sync")
     }
 
     /// Asserts the server owes this client nothing right now.

@@ -2,7 +2,7 @@
 //! certificates made with rcgen, written to a temporary directory, and a
 //! TLS line client with the same reading helpers as [`super::Client`].
 
-use super::READ_TIMEOUT;
+use super::{Lines, READ_TIMEOUT};
 use loopchat::tls::{client_config, connect_client, ClientStream};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use std::io::{self, BufRead, BufReader, Write};
@@ -101,6 +101,24 @@ pub struct TlsClient {
     pub nick: String,
 }
 
+impl Lines for TlsClient {
+    fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("send");
+    }
+
+    /// The next line; `Ok(None)` on a clean close (`close_notify`).
+    fn try_line(&mut self) -> io::Result<Option<String>> {
+        let mut buf = Vec::new();
+        if self.reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(None);
+        }
+        assert_eq!(buf.pop(), Some(b'\n'), "line without newline: {buf:?}");
+        Ok(Some(String::from_utf8(buf).expect("server sends UTF-8")))
+    }
+}
+
 impl TlsClient {
     /// Connects and handshakes as `server_name`; an error is the handshake's.
     pub fn try_connect_raw(
@@ -147,50 +165,6 @@ impl TlsClient {
             .to_string();
         client.expect(&format!("* {nick} joined #lobby"));
         client.nick = nick;
-    }
-
-    pub fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("send");
-    }
-
-    /// The next line; `Ok(None)` on a clean close (`close_notify`).
-    pub fn try_line(&mut self) -> io::Result<Option<String>> {
-        let mut buf = Vec::new();
-        if self.reader.read_until(b'\n', &mut buf)? == 0 {
-            return Ok(None);
-        }
-        assert_eq!(buf.pop(), Some(b'\n'), "line without newline: {buf:?}");
-        Ok(Some(String::from_utf8(buf).expect("server sends UTF-8")))
-    }
-
-    pub fn line(&mut self) -> String {
-        match self.try_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => panic!("connection closed while a line was expected"),
-            Err(err) => panic!("no line within {READ_TIMEOUT:?}: {err}"),
-        }
-    }
-
-    pub fn expect(&mut self, expected: &str) {
-        assert_eq!(self.line(), expected);
-    }
-
-    pub fn skip_until(&mut self, expected: &str) -> Vec<String> {
-        let mut skipped = Vec::new();
-        loop {
-            let line = self.line();
-            if line == expected {
-                return skipped;
-            }
-            skipped.push(line);
-        }
-    }
-
-    pub fn sync(&mut self) -> Vec<String> {
-        self.send(":ping sync");
-        self.skip_until("* pong sync")
     }
 
     /// The certificate the server presented (DER).
