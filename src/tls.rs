@@ -767,6 +767,16 @@ mod tests {
 
     /// Moves bytes between an in-memory client and a server session until
     /// neither has anything to say; returns the plaintext the server read.
+    /// A server session, a client for `localhost` trusting it, and the
+    /// wire between them; nothing exchanged yet.
+    fn pair() -> (ClientConnection, TlsSession, Pipe) {
+        let pki = pki();
+        let server = TlsSession::new(pki.server).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let client = ClientConnection::new(pki.client, name).unwrap();
+        (client, server, Pipe::default())
+    }
+
     fn pump(client: &mut ClientConnection, server: &mut TlsSession, wire: &mut Pipe) -> Vec<u8> {
         let mut received = Vec::new();
         for _ in 0..20 {
@@ -821,11 +831,7 @@ mod tests {
 
     #[test]
     fn handshake_then_lines_both_ways() {
-        let pki = pki();
-        let mut server = TlsSession::new(pki.server).unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut client = ClientConnection::new(pki.client, name).unwrap();
-        let mut wire = Pipe::default();
+        let (mut client, mut server, mut wire) = pair();
         client.writer().write_all(b"hello\n:ping\n").unwrap();
         let received = pump(&mut client, &mut server, &mut wire);
         assert!(!server.is_handshaking());
@@ -839,11 +845,7 @@ mod tests {
 
     #[test]
     fn one_write_of_many_lines_is_one_record() {
-        let pki = pki();
-        let mut server = TlsSession::new(pki.server).unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut client = ClientConnection::new(pki.client, name).unwrap();
-        let mut wire = Pipe::default();
+        let (mut client, mut server, mut wire) = pair();
         pump(&mut client, &mut server, &mut wire);
         wire.outbound.clear();
         let lines: Vec<u8> = (0..100)
@@ -873,11 +875,7 @@ mod tests {
 
     #[test]
     fn end_of_stream_reads_zero() {
-        let pki = pki();
-        let mut server = TlsSession::new(pki.server).unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
-        let mut client = ClientConnection::new(pki.client, name).unwrap();
-        let mut wire = Pipe::default();
+        let (mut client, mut server, mut wire) = pair();
         pump(&mut client, &mut server, &mut wire);
         client.send_close_notify();
         let mut alert = Vec::new();
