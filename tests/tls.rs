@@ -3,6 +3,7 @@
 //! as an outside client, and the real binary where signals are involved.
 
 mod common;
+mod ws_support;
 
 use common::tls::{TestPki, TlsClient};
 use common::{Client, Lines, ServerProcess, READ_TIMEOUT};
@@ -388,19 +389,7 @@ fn the_web_address_speaks_https_and_wss() {
     );
 
     // wss:// with the page's own origin, chatting with TLS and TCP clients.
-    let request = tungstenite::http::Request::builder()
-        .uri(format!("wss://{host}/ws"))
-        .header("Host", &host)
-        .header("Origin", format!("https://{host}"))
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header(
-            "Sec-WebSocket-Key",
-            tungstenite::handshake::client::generate_key(),
-        )
-        .body(())
-        .unwrap();
+    let request = ws_support::upgrade_to(&format!("wss://{host}/ws"), &format!("https://{host}"));
     let (mut ws, response) =
         tungstenite::client(request, https_stream(web, &pki)).expect("wss handshake");
     assert_eq!(response.status(), 101);

@@ -248,15 +248,17 @@ fn parse_server_frame(buf: &[u8]) -> Option<(ServerFrame, usize)> {
 /// A tungstenite client over a blocking socket, with a read timeout.
 pub type Tung = tungstenite::WebSocket<TcpStream>;
 
-/// Connects a tungstenite client to `/ws` with an Origin of the page's own.
-pub fn tungstenite_client(addr: SocketAddr) -> Tung {
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    stream.set_nodelay(true).unwrap();
-    let request = tungstenite::http::Request::builder()
-        .uri(format!("ws://{addr}/ws"))
-        .header("Host", addr.to_string())
-        .header("Origin", format!("http://{addr}"))
+/// A tungstenite upgrade request for `url` (`ws://HOST/ws` or
+/// `wss://HOST/ws`) sent from a page at `origin`.
+pub fn upgrade_to(url: &str, origin: &str) -> tungstenite::http::Request<()> {
+    let host = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .expect("a URL with a host");
+    tungstenite::http::Request::builder()
+        .uri(url)
+        .header("Host", host)
+        .header("Origin", origin)
         .header("Connection", "Upgrade")
         .header("Upgrade", "websocket")
         .header("Sec-WebSocket-Version", "13")
@@ -265,7 +267,15 @@ pub fn tungstenite_client(addr: SocketAddr) -> Tung {
             tungstenite::handshake::client::generate_key(),
         )
         .body(())
-        .unwrap();
+        .unwrap()
+}
+
+/// Connects a tungstenite client to `/ws` with an Origin of the page's own.
+pub fn tungstenite_client(addr: SocketAddr) -> Tung {
+    let stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let request = upgrade_to(&format!("ws://{addr}/ws"), &format!("http://{addr}"));
     let (ws, response) = tungstenite::client(request, stream).expect("handshake");
     assert_eq!(response.status(), 101);
     ws
