@@ -13,6 +13,8 @@
 //! - [`fd_limit`]: raises the open-file limit for many clients.
 //! - [`connection`]: one client connection: its transport, its partial input
 //!   and its queued output.
+//! - [`end_reason`]: why a connection ended: its log text, metrics label
+//!   and WebSocket close status.
 //! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
 //!   TCP or TLS) and codec (plaintext to lines and lines to queued bytes: the line
 //!   protocol, or HTTP then WebSocket).
@@ -61,6 +63,7 @@
 pub mod chat;
 pub mod config;
 pub mod connection;
+pub mod end_reason;
 pub mod fd_limit;
 pub mod framing;
 pub mod guard;
@@ -78,4 +81,4 @@ pub mod transport;
 pub mod ws;
 
 pub use config::Config;
-pub use server::{RunningServer, Server, ShutdownHandle};
+pub use server::{BindError, ListenerKind, RunningServer, Server, ShutdownHandle, StartError};

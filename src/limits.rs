@@ -217,7 +217,7 @@ pub struct ClientLimits {
     pub wake_at: Option<Instant>,
     /// A WebSocket close (status, log reason) that came after held-back
     /// lines: it runs once they have.
-    pub held_close: Option<(u16, &'static str)>,
+    pub held_close: Option<(u16, crate::end_reason::EndReason)>,
 }
 
 impl ClientLimits {

@@ -5,7 +5,7 @@ use log::{error, info, warn, LevelFilter};
 use loopchat::config::parse_addr;
 use loopchat::guard::{GuardConfig, Keepalive};
 use loopchat::history::{self, HistoryConfig};
-use loopchat::{Config, Server};
+use loopchat::{Config, Server, StartError};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -339,30 +339,15 @@ fn main() -> ExitCode {
     let with_tls = config.tls_cert.is_some();
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
-    let web_addr_flag = flags.web_addr.clone();
-    let tls_addr_text = if with_tls {
-        format!(", TLS address {}", flags.tls_addr)
-    } else {
-        String::new()
-    };
     let server = match Server::bind(config) {
         Ok(server) => server,
-        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+        Err(err @ StartError::Tls(_)) => {
             error!("cannot start: {err}");
             return ExitCode::FAILURE;
         }
+        // Which listener on which address, the history file, the poller.
         Err(err) => {
-            let metrics_text = flags
-                .metrics_addr
-                .map(|metrics| format!(", metrics address {metrics}"))
-                .unwrap_or_default();
-            match history::open_error(&err) {
-                Some(err) => error!("{err}"),
-                None => error!(
-                    "cannot listen on {} or web address {web_addr_flag}{tls_addr_text}{metrics_text}: {err}",
-                    flags.addr
-                ),
-            }
+            error!("{err}");
             return ExitCode::FAILURE;
         }
     };

@@ -43,8 +43,9 @@ pub enum Event<'a> {
     Close {
         /// The status for our close frame.
         code: u16,
-        /// Why, for the disconnect log.
-        reason: &'static str,
+        /// The protocol rule the peer broke, for the disconnect log;
+        /// `None` when the peer closed properly.
+        error: Option<&'static str>,
     },
 }
 
@@ -303,32 +304,43 @@ impl Decoder {
             FrameKind::Pong => self.control = Vec::new(),
             FrameKind::Close => {
                 let payload = std::mem::take(&mut self.control);
-                let (code, reason) = match payload.as_slice() {
-                    [] => (CLOSE_NORMAL, "closed by peer"),
-                    [_] => (CLOSE_PROTOCOL_ERROR, "bad close frame"),
+                let (code, error) = match payload.as_slice() {
+                    [] => (CLOSE_NORMAL, None),
+                    [_] => (CLOSE_PROTOCOL_ERROR, Some("bad close frame")),
                     [high, low, text @ ..] => {
                         let code = u16::from_be_bytes([*high, *low]);
                         if !close_code_allowed(code) {
-                            (CLOSE_PROTOCOL_ERROR, "bad close code")
+                            (CLOSE_PROTOCOL_ERROR, Some("bad close code"))
                         } else if std::str::from_utf8(text).is_err() {
-                            (CLOSE_INVALID_DATA, "invalid UTF-8")
+                            (CLOSE_INVALID_DATA, Some("invalid UTF-8"))
                         } else {
-                            (code, "closed by peer")
+                            (code, None)
                         }
                     }
                 };
-                self.fail(code, reason, on_event);
+                self.end(code, error, on_event);
             }
         }
     }
 
+    /// Stops decoding and asks for a close with `code`, the peer having
+    /// broken the protocol (`why`).
+    fn fail(&mut self, code: u16, why: &'static str, on_event: &mut impl FnMut(Event<'_>)) {
+        self.end(code, Some(why), on_event);
+    }
+
     /// Stops decoding and asks for a close with `code`.
-    fn fail(&mut self, code: u16, reason: &'static str, on_event: &mut impl FnMut(Event<'_>)) {
+    fn end(
+        &mut self,
+        code: u16,
+        error: Option<&'static str>,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) {
         self.closed = true;
         self.frame = None;
         self.message = Vec::new();
         self.control = Vec::new();
-        on_event(Event::Close { code, reason });
+        on_event(Event::Close { code, error });
     }
 }
 
