@@ -5,14 +5,15 @@
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
 //!   output once per turn, reaps closed connections, shuts down. Its
 //!   `mod.rs` holds the public API and one loop turn; child modules hold the
-//!   steps: `accept` (listeners, admission, handshakes, WebSocket upgrade),
+//!   steps: `listeners` (the listening sockets as a list, bind errors),
+//!   `accept` (one admission path, handshakes, WebSocket upgrade),
 //!   `input` (reading, running lines), `output` (closing, flushing),
 //!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
 //!   signals, shutdown, certificate reload, metrics text) and `clients`
 //!   (the connections and their output, the chat's `Outbox`).
 //! - [`fd_limit`]: raises the open-file limit for many clients.
-//! - [`connection`]: one client connection: its transport, its partial input
-//!   and its queued output.
+//! - [`connection`]: one client connection: its transport, its partial input,
+//!   its queued output, and its phase, changed only by its transitions.
 //! - [`end_reason`]: why a connection ended: its log text, metrics label
 //!   and WebSocket close status.
 //! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
