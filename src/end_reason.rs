@@ -5,7 +5,7 @@
 //!
 //! A connection gets its reason when it leaves the `Open` phase (or, while
 //! it handshakes, the timeout that will end it unless something else does
-//! first); see [`crate::connection::Connection`].
+//! first); see `Connection` (`src/connection.rs`).
 
 use crate::ws;
 use std::fmt;

@@ -14,6 +14,8 @@
 //! - [`fd_limit`]: raises the open-file limit for many clients.
 //! - [`connection`]: one client connection: its transport, its partial input,
 //!   its queued output, and its phase, changed only by its transitions.
+//! - [`outbuf`]: the output queued for each client and the pool its
+//!   buffers are borrowed from.
 //! - [`end_reason`]: why a connection ended: its log text, metrics label
 //!   and WebSocket close status.
 //! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
@@ -75,6 +77,7 @@ pub mod loadgen;
 pub mod logsum;
 pub mod metrics;
 pub mod metrics_http;
+pub mod outbuf;
 pub mod protocol;
 pub mod server;
 pub mod tls;

@@ -4,7 +4,7 @@
 //!
 //! Everything here counts transport-neutral quantities: bytes read from a
 //! client, complete lines it sent, bytes queued in its
-//! [`OutputQueue`](crate::connection::OutputQueue). How bytes become lines
+//! [`OutputQueue`](crate::outbuf::OutputQueue). How bytes become lines
 //! (plain TCP, TLS, WebSocket) is the connection's business; the server
 //! calls in here with the counts.
 //!

@@ -16,10 +16,10 @@
 //! The chat never sees either: it hands the loop complete lines through its
 //! `Outbox`, and the loop asks the recipient's codec for the bytes to queue.
 
-use crate::connection::{BufferPool, OutputQueue};
 use crate::end_reason::EndReason;
 use crate::framing::{Frame, LineFramer};
 use crate::http::{Head, HeadReader};
+use crate::outbuf::{BufferPool, OutputQueue};
 use crate::tls::TlsSession;
 use crate::ws;
 use mio::event::Source;

@@ -4,10 +4,11 @@
 //! keeps the list of connections to flush this turn.
 
 use crate::chat::{ChatEvent, ClientId, Outbox};
-use crate::connection::{BufferPool, Connection};
+use crate::connection::Connection;
 use crate::end_reason::EndReason;
 use crate::limits::{self, Departures, SoftLimit};
 use crate::metrics::{Metrics, SlowLimit};
+use crate::outbuf::BufferPool;
 use crate::transport::EncodeCache;
 use log::warn;
 use slab::Slab;

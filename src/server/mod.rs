@@ -38,13 +38,13 @@
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
 use crate::chat::Chat;
-use crate::connection::BufferPool;
 use crate::guard::Guard;
 use crate::history::{HistoryLink, Tails};
 use crate::limits::Departures;
 use crate::logsum::LogSummary;
 use crate::metrics::Metrics;
 use crate::metrics_http::{self, Endpoint};
+use crate::outbuf::BufferPool;
 use crate::tls::CertStore;
 use crate::transport::EncodeCache;
 use crate::Config;
