@@ -197,24 +197,21 @@ impl EventLoop {
             self.clients.mark_dirty(id);
         }
         for id in expired {
-            let reason = match self.clients.conns.get(id) {
-                Some(conn) if conn.stream.tls_handshaking() => {
-                    if self.logs.allow(conn.peer().ip(), self.now) {
-                        info!(
-                            "{}: TLS handshake not done within the close timeout",
-                            conn.peer()
-                        );
-                    }
-                    EndReason::TlsHandshakeTimeout
-                }
-                // A handshake ends for its own timeout (request head).
-                Some(conn) => conn
-                    .phase()
-                    .end_reason()
-                    .filter(|_| conn.is_handshaking())
-                    .unwrap_or(EndReason::CloseTimeout),
-                None => EndReason::CloseTimeout,
+            let Some(conn) = self.clients.conns.get(id) else {
+                continue;
             };
+            // Past its deadline it ends for the reason it carries: a
+            // handshake's timeout, a closing connection's own reason.
+            let mut reason = conn.end_reason().unwrap_or(EndReason::CloseTimeout);
+            if conn.stream.tls_handshaking() {
+                if self.logs.allow(conn.peer().ip(), self.now) {
+                    info!(
+                        "{}: TLS handshake not done within the close timeout",
+                        conn.peer()
+                    );
+                }
+                reason = EndReason::TlsHandshakeTimeout;
+            }
             self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
