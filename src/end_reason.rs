@@ -7,7 +7,6 @@
 //! it handshakes, the timeout that will end it unless something else does
 //! first); see `Connection` (`src/connection.rs`).
 
-use crate::ws;
 use std::fmt;
 
 /// Why a connection ended (or, while it handshakes, what will end it if
@@ -148,11 +147,13 @@ impl EndReason {
     /// server is full, the broken rule's status after a protocol error,
     /// else `1000`.
     pub fn close_code(self) -> u16 {
+        // RFC 6455 §7.4 (the same numbers as `net::ws::CLOSE_*`, which
+        // its tests check; this module depends on nothing).
         match self {
-            EndReason::ServerShutdown => ws::CLOSE_GOING_AWAY,
-            EndReason::Refused(Refusal::ServerFull) => ws::CLOSE_TRY_AGAIN_LATER,
+            EndReason::ServerShutdown => 1001,
+            EndReason::Refused(Refusal::ServerFull) => 1013,
             EndReason::WebSocket { code, .. } => code,
-            _ => ws::CLOSE_NORMAL,
+            _ => 1000,
         }
     }
 }
@@ -249,7 +250,7 @@ mod tests {
         ),
         (
             EndReason::WebSocket {
-                code: ws::CLOSE_INVALID_DATA,
+                code: 1007,
                 why: "invalid UTF-8",
             },
             "invalid UTF-8",
@@ -282,7 +283,7 @@ mod tests {
         assert_eq!(EndReason::Refused(Refusal::ServerFull).close_code(), 1013);
         assert_eq!(
             EndReason::WebSocket {
-                code: ws::CLOSE_PROTOCOL_ERROR,
+                code: 1002,
                 why: "unmasked client frame"
             }
             .close_code(),

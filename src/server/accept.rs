@@ -9,14 +9,14 @@
 
 use super::{EventLoop, ListenerKind, FLUSH_EARLY_BYTES};
 use crate::chat::ClientId;
-use crate::connection::Connection;
 use crate::end_reason::EndReason;
-use crate::guard::{self};
-use crate::http::{self, Head, Route, WebRules};
-use crate::limits::ClientLimits;
 use crate::metrics::{Refusal, Standing, Transport};
-use crate::tls::{CertStore, TlsSession};
-use crate::transport::{Codec, Decoder, Stream};
+use crate::net::connection::Connection;
+use crate::net::http::{self, Head, Route, WebRules};
+use crate::net::tls::{CertStore, TlsSession};
+use crate::net::transport::{Codec, Decoder, Stream};
+use crate::policy::guard::{self};
+use crate::policy::limits::ClientLimits;
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 use mio::Token;

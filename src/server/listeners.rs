@@ -5,7 +5,7 @@
 //! an entry, not fields; and [`BindError`], [`StartError`]: what
 //! [`super::Server::bind`] says when it cannot start.
 
-use crate::history::OpenError;
+use crate::chat::history::OpenError;
 use log::{info, warn};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};

@@ -17,7 +17,7 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 //!
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
-//! as one batch ([`crate::history`]); its commits wake the loop through the
+//! as one batch ([`crate::chat::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
 //!
 //! This file holds the public API ([`Server`], [`RunningServer`],
@@ -37,16 +37,16 @@
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
+use crate::chat::history::{HistoryLink, Tails};
 use crate::chat::Chat;
-use crate::guard::Guard;
-use crate::history::{HistoryLink, Tails};
-use crate::limits::Departures;
-use crate::logsum::LogSummary;
 use crate::metrics::Metrics;
-use crate::metrics_http::{self, Endpoint};
-use crate::outbuf::BufferPool;
-use crate::tls::CertStore;
-use crate::transport::EncodeCache;
+use crate::net::metrics_http::{self, Endpoint};
+use crate::net::outbuf::BufferPool;
+use crate::net::tls::CertStore;
+use crate::net::transport::EncodeCache;
+use crate::policy::guard::Guard;
+use crate::policy::limits::Departures;
+use crate::policy::logsum::LogSummary;
 use crate::Config;
 use log::{info, warn};
 use mio::{Events, Poll, Token, Waker};
