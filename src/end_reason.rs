@@ -53,13 +53,62 @@ pub enum EndReason {
     /// Turned away on arrival: `! server full` and the like.
     Refused(Refusal),
     /// A WebSocket client broke the protocol; the close frame carries
-    /// `code`, the log says `why` (`"unmasked client frame"`, ...).
+    /// `code`.
     WebSocket {
         /// The close status sent.
         code: u16,
-        /// What was wrong, as the log says it.
-        why: &'static str,
+        /// The rule it broke.
+        why: WsViolation,
     },
+}
+
+/// A WebSocket rule (RFC 6455) a client broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WsViolation {
+    /// RSV1-3 set without an extension that defines them.
+    ReservedBits,
+    /// A client frame without a mask.
+    Unmasked,
+    /// A 64-bit length with its top bit set.
+    LengthOutOfRange,
+    /// A control frame without FIN.
+    FragmentedControl,
+    /// A control frame over 125 bytes.
+    ControlTooLong,
+    /// An opcode RFC 6455 reserves.
+    ReservedOpcode,
+    /// A continuation frame with no message started.
+    ContinuationWithoutMessage,
+    /// A new data frame before the fragmented message ended.
+    MessageInsideFragmented,
+    /// A binary message (the chat speaks text).
+    BinaryMessage,
+    /// Text or a close reason that is not UTF-8.
+    InvalidUtf8,
+    /// A close frame with a one-byte payload.
+    BadCloseFrame,
+    /// A close status a peer may not send.
+    BadCloseCode,
+}
+
+impl WsViolation {
+    /// As the log says it (`disconnected (unmasked client frame)`).
+    pub fn text(self) -> &'static str {
+        match self {
+            WsViolation::ReservedBits => "reserved bits set",
+            WsViolation::Unmasked => "unmasked client frame",
+            WsViolation::LengthOutOfRange => "frame length out of range",
+            WsViolation::FragmentedControl => "fragmented control frame",
+            WsViolation::ControlTooLong => "control frame too long",
+            WsViolation::ReservedOpcode => "reserved opcode",
+            WsViolation::ContinuationWithoutMessage => "continuation without a message",
+            WsViolation::MessageInsideFragmented => "new message inside a fragmented one",
+            WsViolation::BinaryMessage => "binary message",
+            WsViolation::InvalidUtf8 => "invalid UTF-8",
+            WsViolation::BadCloseFrame => "bad close frame",
+            WsViolation::BadCloseCode => "bad close code",
+        }
+    }
 }
 
 impl EndReason {
@@ -121,7 +170,7 @@ impl EndReason {
             EndReason::TlsHandshakeTimeout => "TLS handshake timeout",
             EndReason::Refused(Refusal::ServerFull) => "server full",
             EndReason::Refused(Refusal::PerAddressLimit) => "too many from address",
-            EndReason::WebSocket { why, .. } => why,
+            EndReason::WebSocket { why, .. } => why.text(),
         }
     }
 
@@ -251,7 +300,7 @@ mod tests {
         (
             EndReason::WebSocket {
                 code: 1007,
-                why: "invalid UTF-8",
+                why: WsViolation::InvalidUtf8,
             },
             "invalid UTF-8",
             "invalid_utf_8",
@@ -264,6 +313,35 @@ mod tests {
             assert_eq!(reason.text(), text);
             assert_eq!(reason.to_string(), text);
             assert_eq!(reason.label(), label, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn websocket_violations_keep_their_log_text_and_label() {
+        let table = [
+            (WsViolation::ReservedBits, "reserved_bits_set"),
+            (WsViolation::Unmasked, "unmasked_client_frame"),
+            (WsViolation::LengthOutOfRange, "frame_length_out_of_range"),
+            (WsViolation::FragmentedControl, "fragmented_control_frame"),
+            (WsViolation::ControlTooLong, "control_frame_too_long"),
+            (WsViolation::ReservedOpcode, "reserved_opcode"),
+            (
+                WsViolation::ContinuationWithoutMessage,
+                "continuation_without_a_message",
+            ),
+            (
+                WsViolation::MessageInsideFragmented,
+                "new_message_inside_a_fragmented_one",
+            ),
+            (WsViolation::BinaryMessage, "binary_message"),
+            (WsViolation::InvalidUtf8, "invalid_utf_8"),
+            (WsViolation::BadCloseFrame, "bad_close_frame"),
+            (WsViolation::BadCloseCode, "bad_close_code"),
+        ];
+        for (why, label) in table {
+            let reason = EndReason::WebSocket { code: 1002, why };
+            assert_eq!(reason.text(), why.text());
+            assert_eq!(reason.label(), label);
         }
     }
 
@@ -284,7 +362,7 @@ mod tests {
         assert_eq!(
             EndReason::WebSocket {
                 code: 1002,
-                why: "unmasked client frame"
+                why: WsViolation::Unmasked
             }
             .close_code(),
             1002

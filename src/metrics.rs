@@ -791,14 +791,14 @@ mod tests {
         metrics.disconnected(EndReason::TooSlow);
         metrics.disconnected(EndReason::TooSlow);
         metrics.disconnected(EndReason::WebSocket {
-            code: 1002,
-            why: "something new",
+            code: 1003,
+            why: crate::end_reason::WsViolation::BinaryMessage,
         });
         metrics.ended_before_joining(EndReason::TlsError);
         let text = render(&metrics, &Snapshot::default());
         assert!(text.contains("loopchat_disconnects_total{reason=\"too_slow\"} 2\n"));
         assert!(text.contains("loopchat_disconnects_total{reason=\"quit\"} 0\n"));
-        assert!(text.contains("loopchat_disconnects_total{reason=\"something_new\"} 1\n"));
+        assert!(text.contains("loopchat_disconnects_total{reason=\"binary_message\"} 1\n"));
         assert!(text.contains("loopchat_connections_not_joined_total{reason=\"tls_error\"} 1\n"));
         assert!(text
             .contains("loopchat_connections_not_joined_total{reason=\"http_response_sent\"} 0\n"));
