@@ -3,6 +3,8 @@
 use crate::guard::GuardConfig;
 use crate::history::HistoryConfig;
 use crate::limits::{FloodLimit, SoftLimit};
+use crate::proxy::Cidr;
+use crate::settings::Reload;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,6 +91,12 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
     /// its own. `None` (the default) serves none.
     pub metrics_addr: Option<SocketAddr>,
+    /// Peers allowed to send a PROXY protocol header naming the client's
+    /// real address (see [`crate::proxy`]). Empty: no PROXY protocol.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The `--config` file to read again on SIGHUP (see
+    /// [`crate::settings::Reload`]); `None` when started without one.
+    pub reload: Option<Reload>,
 }
 
 /// The TLS line address used when a certificate is given and no address is.
@@ -152,6 +160,8 @@ impl Default for Config {
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
             history: HistoryConfig::default(),
             metrics_addr: None,
+            trusted_proxies: Vec::new(),
+            reload: None,
         }
     }
 }

@@ -43,6 +43,10 @@
 //!   the Prometheus text format when scraped, and the `process_*` metrics.
 //! - [`metrics_http`]: the `/metrics` listener: tiny HTTP/1.1 exchanges
 //!   served by the event loop.
+//! - [`settings`]: the flags and the `--config` TOML file (one struct for
+//!   both), `--print-config`, and re-reading the file on SIGHUP.
+//! - [`proxy`]: the PROXY protocol (v1, v2) header from a trusted proxy, as
+//!   a pure parser over bytes, and `--trusted-proxy` address ranges.
 //! - [`loadgen`]: the load generator shared by the `loadgen` binary and
 //!   `cargo bench`.
 //!
@@ -72,7 +76,9 @@ pub mod logsum;
 pub mod metrics;
 pub mod metrics_http;
 pub mod protocol;
+pub mod proxy;
 pub mod server;
+pub mod settings;
 pub mod tls;
 pub mod transport;
 pub mod ws;
