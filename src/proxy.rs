@@ -197,7 +197,9 @@ impl Cidr {
         };
         match (self.network, ip) {
             (IpAddr::V4(network), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(network) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(network), IpAddr::V6(ip)) => {
@@ -326,7 +328,11 @@ mod tests {
                 consumed: header.len()
             }
         );
-        for header in [v2(0, 0x11, &[1; 12]), v2(1, 0x00, &[]), v2(1, 0x31, &[0; 216])] {
+        for header in [
+            v2(0, 0x11, &[1; 12]),
+            v2(1, 0x00, &[]),
+            v2(1, 0x31, &[0; 216]),
+        ] {
             assert_eq!(
                 parse(&header),
                 Parse::Done {

@@ -9,6 +9,7 @@ use crate::connection::Phase;
 use crate::guard::AuthFailure;
 use crate::limits::Held;
 use crate::protocol::{self, Command};
+use crate::proxy;
 use crate::transport::{Decoder, Input};
 use log::{debug, info, warn};
 use std::io::{self, Read};
@@ -219,6 +220,19 @@ impl EventLoop {
                     return ReadState::Done;
                 }
                 Ok(n) => {
+                    if !std::mem::replace(&mut conn.got_input, true)
+                        && !self.config.trusted_proxies.is_empty()
+                        && proxy::starts_with_header(&scratch[..n])
+                    {
+                        // Only a trusted proxy may name another address.
+                        let peer = conn.peer;
+                        if self.logs.allow(peer.ip(), self.now) {
+                            info!("{peer}: closed: PROXY header from an untrusted address");
+                        }
+                        self.clients
+                            .kill(id, "PROXY header from an untrusted address");
+                        return ReadState::Done;
+                    }
                     conn.last_input = self.now;
                     self.clients.metrics.bytes_received += n as u64;
                     if open {

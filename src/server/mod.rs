@@ -30,8 +30,10 @@
 //! - `output`: steps 4 and 5, departures, graceful closes and flushing;
 //! - `timers`: history commits and `:history` waits, and the once-a-second
 //!   checks (deadlines, idle clients, pings, soft limits);
-//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate reload
-//!   and the metrics text;
+//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate and
+//!   settings reload (SIGHUP) and the metrics text;
+//! - `proxied`: connections from a trusted proxy until their PROXY header
+//!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
@@ -63,6 +65,7 @@ mod clients;
 mod input;
 mod lifecycle;
 mod output;
+mod proxied;
 mod timers;
 
 use clients::Clients;
@@ -77,6 +80,9 @@ const TLS_LISTENER: Token = Token(usize::MAX - 4);
 /// [`FIRST_SCRAPE`] up to just below it.
 const METRICS: Token = Token(usize::MAX - 5);
 const FIRST_SCRAPE: usize = usize::MAX - 5 - metrics_http::MAX_SCRAPES;
+/// Connections from trusted proxies waiting for their PROXY header take the
+/// tokens from here up to just below [`FIRST_SCRAPE`].
+const FIRST_PROXIED: usize = FIRST_SCRAPE - proxied::MAX_WAITING;
 
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
@@ -374,6 +380,8 @@ struct EventLoop {
     logs: LogSummary,
     /// The `/metrics` listener and its scrapes, when configured.
     metrics_endpoint: Option<Endpoint>,
+    /// Connections from trusted proxies waiting for their PROXY header.
+    proxy_waits: proxied::ProxyWaits,
     /// Whether the last round of scrape accepts stopped at its cap.
     metrics_accept_pending: bool,
     /// Connections with unread input: readable this turn, or left over from
@@ -457,6 +465,7 @@ impl EventLoop {
                 metrics: Metrics::default(),
             },
             metrics_endpoint: metrics,
+            proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
             metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
@@ -521,6 +530,7 @@ impl EventLoop {
                     SIGNALS => self.take_signals(),
                     METRICS => self.metrics_accept_pending = true,
                     Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
+                    Token(id) if id >= FIRST_PROXIED => self.read_proxy_header(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;

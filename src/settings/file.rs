@@ -176,7 +176,10 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_the_line() {
         let err = parse("f.toml", "# comment\nmax-clients = \"many\"\n").unwrap_err();
-        assert!(err.starts_with("f.toml:2: max-clients: invalid type"), "{err}");
+        assert!(
+            err.starts_with("f.toml:2: max-clients: invalid type"),
+            "{err}"
+        );
         let err = parse("f.toml", "addr = \"127.0.0.1:1\"\n\nmax-cleints = 5\n").unwrap_err();
         assert_eq!(
             err,
@@ -207,7 +210,11 @@ mod tests {
     fn reload_sorts_changes_and_keeps_restart_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("loopchat.toml");
-        std::fs::write(&path, "flood-lines-per-sec = 20\naddr = \"127.0.0.1:7000\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "flood-lines-per-sec = 20\naddr = \"127.0.0.1:7000\"\n",
+        )
+        .unwrap();
         let command_line = Flags {
             max_clients: Some(50),
             ..Flags::default()
@@ -233,6 +240,9 @@ mod tests {
         assert_eq!(reloaded.config.max_clients, 50, "the command line wins");
         std::fs::write(&path, "flood-lines-per-sec = \"x\"\n").unwrap();
         let err = reload.reload().unwrap_err();
-        assert!(err.contains("loopchat.toml:1: flood-lines-per-sec"), "{err}");
+        assert!(
+            err.contains("loopchat.toml:1: flood-lines-per-sec"),
+            "{err}"
+        );
     }
 }

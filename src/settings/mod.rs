@@ -260,7 +260,6 @@ pub struct Flags {
     pub trusted_proxy: Vec<Cidr>,
 }
 
-
 impl Flags {
     /// Every setting at its default: the bottom layer. Options without a
     /// default (password, certificate, metrics address) stay `None`.
@@ -485,4 +484,248 @@ fn seconds_or_never(seconds: Option<u64>) -> Option<Duration> {
 /// The flag value of a duration where 0 means never.
 fn secs(duration: Option<Duration>) -> u64 {
     duration.map_or(0, |duration| duration.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every key set away from its default, in the file's syntax.
+    const EVERY_KEY: &str = r#"
+        addr = "127.0.0.1:1001"
+        max-clients = 11
+        max-line-bytes = 12
+        max-outbuf-bytes = 13
+        password = "p"
+        idle-timeout = 14
+        max-per-address = 15
+        limit-loopback = true
+        auth-timeout = 16
+        auth-max-failures = 17
+        auth-lockout = 18
+        keepalive-idle = 19
+        keepalive-interval = 20
+        keepalive-count = 21
+        close-timeout = 22
+        read-budget-bytes = 23
+        max-output-total-bytes = 24
+        soft-outbuf-bytes = 25
+        soft-outbuf-secs = 26
+        work-budget-bytes = 27
+        flood-lines-per-sec = 28
+        flood-bytes-per-sec = 29
+        flood-burst-secs = 30
+        sndbuf-bytes = 31
+        web-addr = "off"
+        web-origin = ["https://a.example"]
+        ws-ping-interval = 32
+        tls-cert = "c.pem"
+        tls-key = "k.pem"
+        tls-addr = "127.0.0.1:1002"
+        no-plain = true
+        history-file = "h.db"
+        history-max = 33
+        history-keep-days = 34
+        history-keep-lines = 35
+        history-queue = 36
+        history-memory-bytes = 37
+        history-writer-priority = "normal"
+        history-writer-max-wait-ms = 38
+        metrics-addr = "127.0.0.1:1003"
+        trusted-proxy = ["10.0.0.0/8"]
+    "#;
+
+    #[test]
+    fn every_key_reaches_the_server_config() {
+        let file = file::parse("every", EVERY_KEY).unwrap();
+        let changed = file.to_config().unwrap();
+        let default = Flags::defaults().to_config().unwrap();
+        // Destructured, so a new setting must be added here.
+        let Config {
+            addr,
+            max_clients,
+            max_line_bytes,
+            max_outbuf_bytes,
+            password,
+            idle_timeout,
+            close_timeout,
+            guard,
+            read_budget_bytes,
+            max_output_total_bytes,
+            soft_outbuf,
+            work_budget_bytes,
+            flood,
+            send_buffer_bytes,
+            handle_signals: _,
+            web_addr,
+            web_origins,
+            ws_ping_interval,
+            plain,
+            tls_cert,
+            tls_key,
+            tls_addr,
+            history,
+            metrics_addr,
+            trusted_proxies,
+            reload: _,
+        } = &changed;
+        let pairs: Vec<(&str, String, String)> = vec![
+            ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),
+            (
+                "max-clients",
+                format!("{max_clients}"),
+                format!("{}", default.max_clients),
+            ),
+            (
+                "max-line-bytes",
+                format!("{max_line_bytes}"),
+                format!("{}", default.max_line_bytes),
+            ),
+            (
+                "max-outbuf-bytes",
+                format!("{max_outbuf_bytes}"),
+                format!("{}", default.max_outbuf_bytes),
+            ),
+            (
+                "password",
+                format!("{password:?}"),
+                format!("{:?}", default.password),
+            ),
+            (
+                "idle-timeout",
+                format!("{idle_timeout:?}"),
+                format!("{:?}", default.idle_timeout),
+            ),
+            (
+                "close-timeout",
+                format!("{close_timeout:?}"),
+                format!("{:?}", default.close_timeout),
+            ),
+            (
+                "read-budget-bytes",
+                format!("{read_budget_bytes}"),
+                format!("{}", default.read_budget_bytes),
+            ),
+            (
+                "max-output-total-bytes",
+                format!("{max_output_total_bytes}"),
+                format!("{}", default.max_output_total_bytes),
+            ),
+            (
+                "work-budget-bytes",
+                format!("{work_budget_bytes}"),
+                format!("{}", default.work_budget_bytes),
+            ),
+            (
+                "sndbuf-bytes",
+                format!("{send_buffer_bytes}"),
+                format!("{}", default.send_buffer_bytes),
+            ),
+            (
+                "web-addr",
+                format!("{web_addr:?}"),
+                format!("{:?}", default.web_addr),
+            ),
+            (
+                "web-origin",
+                format!("{web_origins:?}"),
+                format!("{:?}", default.web_origins),
+            ),
+            (
+                "ws-ping-interval",
+                format!("{ws_ping_interval:?}"),
+                format!("{:?}", default.ws_ping_interval),
+            ),
+            ("no-plain", format!("{plain}"), format!("{}", default.plain)),
+            (
+                "tls-cert",
+                format!("{tls_cert:?}"),
+                format!("{:?}", default.tls_cert),
+            ),
+            (
+                "tls-key",
+                format!("{tls_key:?}"),
+                format!("{:?}", default.tls_key),
+            ),
+            (
+                "tls-addr",
+                format!("{tls_addr:?}"),
+                format!("{:?}", default.tls_addr),
+            ),
+            (
+                "metrics-addr",
+                format!("{metrics_addr:?}"),
+                format!("{:?}", default.metrics_addr),
+            ),
+            (
+                "trusted-proxy",
+                format!("{trusted_proxies:?}"),
+                format!("{:?}", default.trusted_proxies),
+            ),
+        ];
+        for (key, got, default) in pairs {
+            assert_ne!(got, default, "{key} did not reach the config");
+        }
+        assert_eq!(
+            (soft_outbuf.bytes, soft_outbuf.period),
+            (25, Some(Duration::from_secs(26)))
+        );
+        assert_eq!(
+            (flood.lines_per_sec, flood.bytes_per_sec, flood.burst_secs),
+            (28, 29, 30)
+        );
+        assert_eq!(guard.max_per_address, 15);
+        assert!(guard.limit_loopback);
+        assert_eq!(guard.auth_timeout, Some(Duration::from_secs(16)));
+        assert_eq!(guard.auth_max_failures, 17);
+        assert_eq!(guard.auth_lockout, Duration::from_secs(18));
+        assert_eq!(
+            guard.keepalive,
+            Some(Keepalive {
+                idle: Duration::from_secs(19),
+                interval: Duration::from_secs(20),
+                count: 21
+            })
+        );
+        assert_eq!(history.file, Some(PathBuf::from("h.db")));
+        assert_eq!(
+            (
+                history.max_lines,
+                history.keep_days,
+                history.keep_lines_per_room
+            ),
+            (33, 34, 35)
+        );
+        assert_eq!((history.max_in_flight, history.max_memory_bytes), (36, 37));
+        assert_eq!(history.writer_priority, history::WriterPriority::Normal);
+        assert_eq!(history.writer_max_wait, Duration::from_millis(38));
+        // The file printed back is the same settings.
+        let printed = file::print(&file);
+        let mut again = file::parse("printed", &printed).unwrap();
+        assert_eq!(again.password.as_deref(), Some("***"));
+        again.password = file.password.clone();
+        assert_eq!(again, file);
+    }
+
+    #[test]
+    fn the_command_line_wins_over_the_file_and_the_file_over_defaults() {
+        let file = file::parse(
+            "f",
+            "max-clients = 5\nflood-burst-secs = 2\nweb-origin = [\"https://f\"]",
+        )
+        .unwrap();
+        let command_line = Flags {
+            max_clients: Some(7),
+            web_origin: vec!["https://c".into()],
+            ..Flags::default()
+        };
+        let config = command_line.or(file).to_config().unwrap();
+        assert_eq!(config.max_clients, 7);
+        assert_eq!(config.flood.burst_secs, 2);
+        assert_eq!(
+            config.flood.lines_per_sec,
+            FloodLimit::default().lines_per_sec
+        );
+        assert_eq!(config.web_origins, ["https://c"]);
+    }
 }

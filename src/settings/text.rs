@@ -10,7 +10,10 @@ use std::str::FromStr;
 pub mod parsed {
     use super::*;
 
-    pub fn serialize<S: Serializer, T: Display>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer, T: Display>(
+        value: &Option<T>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(value) => s.collect_str(value),
             None => s.serialize_none(),

@@ -218,16 +218,24 @@ impl ServerProcess {
     /// Starts the binary on 127.0.0.1:0 with extra flags, and an optional
     /// descriptor limit, and waits for its "listening on" log line.
     pub fn start(flags: &[&str], max_fds: Option<u64>) -> ServerProcess {
+        let mut args = vec!["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"];
+        if !flags.contains(&"--history-file") {
+            // Tests never write a history file into the repository.
+            args.extend(["--history-file", ":memory:"]);
+        }
+        args.extend(flags);
+        ServerProcess::start_exactly(&args, max_fds)
+    }
+
+    /// Starts the binary with exactly these arguments (for settings that
+    /// come from a `--config` file: the caller keeps it off the repository's
+    /// history file and fixed ports) and waits for its "listening on" line.
+    pub fn start_exactly(args: &[&str], max_fds: Option<u64>) -> ServerProcess {
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
-        command.args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"]);
-        if !flags.contains(&"--history-file") {
-            // Tests never write a history file into the repository.
-            command.args(["--history-file", ":memory:"]);
-        }
         command
-            .args(flags)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
