@@ -396,3 +396,23 @@ pub fn client_bin() -> &'static std::path::PathBuf {
             .join(format!("client{}", std::env::consts::EXE_SUFFIX))
     })
 }
+
+/// The path of an outside tool a test drives (looked up in PATH, then in
+/// /usr/sbin and /sbin, where Debian puts daemons such as haproxy), or
+/// `None` with a note when it is missing. Under CI (CI=true) a missing tool
+/// fails the test instead: `.ci/run` installs it.
+pub fn tool_or_skip(name: &str, test: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run {test}: {name} is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipping {test}: {name} is not installed");
+    }
+    found
+}
