@@ -47,6 +47,7 @@
 //!   both), `--print-config`, and re-reading the file on SIGHUP.
 //! - [`proxy`]: the PROXY protocol (v1, v2) header from a trusted proxy, as
 //!   a pure parser over bytes, and `--trusted-proxy` address ranges.
+//! - [`sd_notify`]: tells systemd (`Type=notify`) the server is ready.
 //! - [`loadgen`]: the load generator shared by the `loadgen` binary and
 //!   `cargo bench`.
 //!
@@ -77,6 +78,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod protocol;
 pub mod proxy;
+pub mod sd_notify;
 pub mod server;
 pub mod settings;
 pub mod tls;

@@ -197,6 +197,9 @@ impl EventLoop {
             self.clients.conns.len()
         );
         self.shutting_down = true;
+        if self.signals.is_some() {
+            let _ = crate::sd_notify::notify("STOPPING=1");
+        }
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }

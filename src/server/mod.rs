@@ -433,6 +433,10 @@ impl EventLoop {
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
+            // Listening, and SIGHUP handled from here on: ready for systemd.
+            if let Err(err) = crate::sd_notify::notify("READY=1") {
+                warn!("cannot tell systemd the server is ready: {err}");
+            }
             Some(signals)
         } else {
             None

@@ -231,11 +231,21 @@ impl ServerProcess {
     /// come from a `--config` file: the caller keeps it off the repository's
     /// history file and fixed ports) and waits for its "listening on" line.
     pub fn start_exactly(args: &[&str], max_fds: Option<u64>) -> ServerProcess {
+        ServerProcess::start_with_env(args, max_fds, &[])
+    }
+
+    /// [`Self::start_exactly`] with extra environment variables.
+    pub fn start_with_env(
+        args: &[&str],
+        max_fds: Option<u64>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> ServerProcess {
         use std::os::unix::process::CommandExt;
         use std::process::{Command, Stdio};
         let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
         command
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
