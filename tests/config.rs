@@ -43,7 +43,7 @@ fn stderr(output: &Output) -> String {
 #[test]
 fn limits_from_the_file_apply_to_clients() {
     let dir = tempfile::tempdir().unwrap();
-    let file = settings_file(&dir.path(), "max-line-bytes = 10\n");
+    let file = settings_file(dir.path(), "max-line-bytes = 10\n");
     let server = ServerProcess::start_exactly(&["--config", &file], None);
     let mut client = Client::connect(server.addr);
     client.send("this line is too long");
@@ -53,7 +53,7 @@ fn limits_from_the_file_apply_to_clients() {
 #[test]
 fn the_guard_from_the_file_counts_addresses_and_the_command_line_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let file = settings_file(&dir.path(), "max-per-address = 1\nlimit-loopback = true\n");
+    let file = settings_file(dir.path(), "max-per-address = 1\nlimit-loopback = true\n");
     let server = ServerProcess::start_exactly(&["--config", &file], None);
     let _first = Client::connect(server.addr);
     let mut second = Client::connect_raw(server.addr);
@@ -95,7 +95,7 @@ fn the_password_and_history_from_the_file_apply() {
 #[test]
 fn listeners_from_the_file_are_bound() {
     let dir = tempfile::tempdir().unwrap();
-    let file = settings_file(&dir.path(), "metrics-addr = \"127.0.0.1:0\"\n");
+    let file = settings_file(dir.path(), "metrics-addr = \"127.0.0.1:0\"\n");
     let server = ServerProcess::start_exactly(&["--config", &file], None);
     let line = server.expect_log("metrics on http://");
     let addr = line
@@ -160,7 +160,7 @@ fn each_settings_error_names_its_key_and_line_and_stops_the_start() {
         ("tls-cert = \"c.pem\"\n", "tls-cert and tls-key go together"),
     ];
     for (extra, expected) in cases {
-        let file = settings_file(&dir.path(), extra);
+        let file = settings_file(dir.path(), extra);
         let output = run(&["--config", &file]);
         assert_eq!(
             output.status.code(),
@@ -180,7 +180,7 @@ fn each_settings_error_names_its_key_and_line_and_stops_the_start() {
 fn print_config_round_trips_and_masks_the_password() {
     let dir = tempfile::tempdir().unwrap();
     let file = settings_file(
-        &dir.path(),
+        dir.path(),
         "password = \"hunter2\"\nflood-burst-secs = 9\ntrusted-proxy = [\"10.0.0.0/8\"]\n",
     );
     let output = run(&["--config", &file, "--max-clients", "77", "--print-config"]);

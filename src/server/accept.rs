@@ -65,7 +65,7 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    if self.from_trusted_proxy(peer) {
+                    if self.is_trusted_proxy(peer) {
                         self.wait_for_proxy_header(socket, peer, from);
                     } else {
                         self.admit_socket(from, socket, peer);

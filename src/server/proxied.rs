@@ -60,7 +60,7 @@ impl ProxyWaits {
 
 impl EventLoop {
     /// Whether connections from `peer` must start with a PROXY header.
-    pub(super) fn from_trusted_proxy(&self, peer: SocketAddr) -> bool {
+    pub(super) fn is_trusted_proxy(&self, peer: SocketAddr) -> bool {
         proxy::trusted(&self.config.trusted_proxies, peer.ip())
     }
 
