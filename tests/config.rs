@@ -97,13 +97,7 @@ fn listeners_from_the_file_are_bound() {
     let dir = tempfile::tempdir().unwrap();
     let file = settings_file(dir.path(), "metrics-addr = \"127.0.0.1:0\"\n");
     let server = ServerProcess::start_exactly(&["--config", &file], None);
-    let line = server.expect_log("metrics on http://");
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .expect("the metrics address");
-    let metrics = fetch_metrics(addr);
+    let metrics = fetch_metrics(server.metrics_addr());
     assert!(
         metrics.contains("loopchat_clients_limit 10000"),
         "{metrics}"
@@ -111,7 +105,7 @@ fn listeners_from_the_file_are_bound() {
 }
 
 /// GET /metrics over a plain socket.
-fn fetch_metrics(addr: &str) -> String {
+fn fetch_metrics(addr: std::net::SocketAddr) -> String {
     use std::io::Write;
     let mut stream = TcpStream::connect(addr).expect("connect to /metrics");
     stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
@@ -238,16 +232,10 @@ fn sighup_changes_flood_control_on_the_running_server() {
     let base = "metrics-addr = \"127.0.0.1:0\"\nflood-lines-per-sec = 0\nflood-bytes-per-sec = 0\n";
     write(&path, base);
     let server = ServerProcess::start_exactly(&["--config", path.to_str().unwrap()], None);
-    let line = server.expect_log("metrics on http://");
-    let metrics_addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .expect("the metrics address")
-        .to_string();
+    let metrics_addr = server.metrics_addr();
     let throttles = || {
         metric(
-            &fetch_metrics(&metrics_addr),
+            &fetch_metrics(metrics_addr),
             "loopchat_flood_throttles_total",
         )
     };
@@ -270,7 +258,7 @@ fn sighup_changes_flood_control_on_the_running_server() {
     client.send_bytes(b"e\nf\n");
     client.sync();
     assert!(throttles() > 0, "flood control after SIGHUP");
-    let metrics = fetch_metrics(&metrics_addr);
+    let metrics = fetch_metrics(metrics_addr);
     assert_eq!(metric(&metrics, "loopchat_clients_limit"), 10000);
 }
 

@@ -340,6 +340,17 @@ impl ServerProcess {
         status
     }
 
+    /// The metrics address, from the "metrics on http://ADDR/metrics" log
+    /// line (the server must have been given a metrics address).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.expect_log("metrics on http://");
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+    }
+
     /// Waits for a log line containing `needle`.
     pub fn expect_log(&self, needle: &str) -> String {
         loop {
