@@ -32,10 +32,6 @@ fn main() -> ExitCode {
         None => Flags::default(),
     };
     let effective = command_line.clone().or(file).or(Flags::defaults());
-    if command_line.print_config {
-        print!("{}", settings::file::print(&effective));
-        return ExitCode::SUCCESS;
-    }
     let mut config = match effective.to_config() {
         Ok(config) => config,
         Err(err) => {
@@ -43,6 +39,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if command_line.print_config {
+        print!("{}", settings::file::print(&effective));
+        return ExitCode::SUCCESS;
+    }
     config.handle_signals = true;
     config.reload = command_line
         .config

@@ -155,15 +155,16 @@ fn each_settings_error_names_its_key_and_line_and_stops_the_start() {
     ];
     for (extra, expected) in cases {
         let file = settings_file(dir.path(), extra);
-        let output = run(&["--config", &file]);
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{extra}: {}",
-            stderr(&output)
-        );
-        let message = stderr(&output);
-        assert!(message.contains(expected), "{extra:?}: {message}");
+        // The same error whether starting or only printing the settings.
+        for output in [
+            run(&["--config", &file]),
+            run(&["--config", &file, "--print-config"]),
+        ] {
+            let message = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{extra}: {message}");
+            assert!(message.contains(expected), "{extra:?}: {message}");
+            assert!(output.stdout.is_empty(), "nothing printed: {extra:?}");
+        }
     }
     let output = run(&["--config", "/no/such/loopchat.toml"]);
     assert_eq!(output.status.code(), Some(2));

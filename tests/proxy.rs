@@ -145,7 +145,10 @@ fn an_untrusted_header_closes_only_its_connection() {
 
 #[test]
 fn a_malformed_header_from_a_trusted_proxy_closes_only_its_connection() {
-    let server = ServerProcess::start(&["--trusted-proxy", "127.0.0.1"], None);
+    let server = ServerProcess::start(
+        &["--trusted-proxy", "127.0.0.1", "--close-timeout", "1"],
+        None,
+    );
     let mut good = through_proxy(server.addr, &v1("192.0.2.3:1"));
     good.read_welcome();
     for bad in [
@@ -159,6 +162,11 @@ fn a_malformed_header_from_a_trusted_proxy_closes_only_its_connection() {
         assert!(client.read_to_close().is_empty(), "closed without a word");
         server.expect_log("closed: bad PROXY header");
     }
+    // A proxied connection that sends nothing is closed after the close
+    // timeout.
+    let mut silent = Client::connect_raw(server.addr);
+    assert!(silent.read_to_close().is_empty(), "closed without a word");
+    server.expect_log("closed: no PROXY header in time");
     good.send("fine");
     good.sync();
 }
@@ -186,6 +194,28 @@ fn the_web_address_takes_the_header_too() {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     assert!(response.starts_with("HTTP/1.1 200"), "{response:.80}");
+}
+
+#[test]
+fn the_tls_address_takes_the_header_before_the_handshake() {
+    let pki = common::tls::TestPki::new();
+    let mut flags = pki.server_flags();
+    flags.extend(["--tls-addr", "127.0.0.1:0", "--trusted-proxy", "127.0.0.1"].map(String::from));
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = ServerProcess::start(&flags, None);
+    let line = server.expect_log("TLS line clients on ");
+    let tls_addr: SocketAddr = line
+        .rsplit(' ')
+        .next()
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no TLS address in {line:?}"));
+    let mut tcp = TcpStream::connect(tls_addr).unwrap();
+    // The header and the ClientHello may share a segment: the handshake
+    // starts right behind the header.
+    tcp.write_all(&v1("192.0.2.77:1234")).unwrap();
+    let client = common::tls::TlsClient::connect_tcp(tcp, &pki);
+    let line = server.expect_log(&format!("connected over TLS as {}", client.nick));
+    assert!(line.contains("192.0.2.77:1234: connected"), "{line}");
 }
 
 /// A client socket bound to `source` (any 127/8 address is loopback on
