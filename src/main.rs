@@ -2,13 +2,13 @@
 //! logging, and runs the server.
 
 use log::{error, info, warn, LevelFilter};
-use loopchat::history;
+use loopchat::chat::history;
 use loopchat::settings::{self, Flags, Reload};
 use loopchat::Server;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let mut command_line: Flags = argh::from_env();
+    let mut command_line: Flags = loopchat::protocol::cli::from_env(env!("CARGO_PKG_VERSION"));
     if let Err(err) = simple_logger::SimpleLogger::new()
         .with_level(LevelFilter::Info)
         .env()
@@ -44,7 +44,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     config.handle_signals = true;
-    config.reload = command_line
+    let reload = command_line
         .config
         .clone()
         .map(|file| Reload::new(file, command_line, effective));
@@ -62,7 +62,7 @@ fn main() -> ExitCode {
         String::new()
     };
     let server = match Server::bind(config) {
-        Ok(server) => server,
+        Ok(server) => server.with_reload(reload),
         Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
             error!("cannot start: {err}");
             return ExitCode::FAILURE;
@@ -121,7 +121,7 @@ fn raise_descriptor_limit(max_clients: usize) {
     let wanted = u64::try_from(max_clients)
         .unwrap_or(u64::MAX)
         .saturating_add(SPARE_DESCRIPTORS);
-    match loopchat::fd_limit::raise(wanted) {
+    match loopchat::net::fd_limit::raise(wanted) {
         Ok(limit) if limit < wanted => warn!(
             "only {limit} file descriptors (ulimit -n): fewer than --max-clients {max_clients} \
              can connect; raise the hard limit to serve them all"

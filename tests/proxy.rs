@@ -7,7 +7,7 @@
 mod common;
 
 use common::{start_with, tool_or_skip, Client, Lines, ServerProcess, READ_TIMEOUT};
-use loopchat::proxy::V2_SIGNATURE;
+use loopchat::net::proxy::V2_SIGNATURE;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;

@@ -6,8 +6,8 @@
 use super::EventLoop;
 use crate::chat::ClientId;
 use crate::config::SHUTDOWN_GRACE;
-use crate::connection::Phase;
 use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
+use crate::net::connection::Phase;
 use crate::Config;
 use log::{info, warn};
 
@@ -61,7 +61,7 @@ impl EventLoop {
     /// needing a restart, and a broken file changes nothing. Reading a small
     /// file on the loop is as quick as the certificate reload next to it.
     fn reload_settings(&mut self) {
-        let Some(mut reload) = self.config.reload.take() else {
+        let Some(mut reload) = self.reload.take() else {
             return;
         };
         match reload.reload() {
@@ -79,7 +79,7 @@ impl EventLoop {
             }
             Err(err) => warn!("SIGHUP: keeping the running settings: {err}"),
         }
-        self.config.reload = Some(reload);
+        self.reload = Some(reload);
     }
 
     /// Takes the reloadable settings from `new` (the others are already
@@ -198,7 +198,7 @@ impl EventLoop {
         );
         self.shutting_down = true;
         if self.signals.is_some() {
-            let _ = crate::sd_notify::notify("STOPPING=1");
+            let _ = crate::net::sd_notify::notify("STOPPING=1");
         }
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);

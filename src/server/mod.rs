@@ -17,7 +17,7 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 //!
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
-//! as one batch ([`crate::history`]); its commits wake the loop through the
+//! as one batch ([`crate::chat::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
 //!
 //! This file holds the public API ([`Server`], [`RunningServer`],
@@ -37,17 +37,18 @@
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
+use crate::chat::history::{HistoryLink, Tails};
 use crate::chat::{Chat, ClientId};
-use crate::connection::BufferPool;
-use crate::guard::Guard;
-use crate::history::{HistoryLink, Tails};
-use crate::http::WebRules;
-use crate::limits::Departures;
-use crate::logsum::LogSummary;
 use crate::metrics::Metrics;
-use crate::metrics_http::{self, Endpoint};
-use crate::tls::CertStore;
-use crate::transport::EncodeCache;
+use crate::net::connection::BufferPool;
+use crate::net::http::WebRules;
+use crate::net::metrics_http::{self, Endpoint};
+use crate::net::tls::CertStore;
+use crate::net::transport::EncodeCache;
+use crate::policy::guard::Guard;
+use crate::policy::limits::Departures;
+use crate::policy::logsum::LogSummary;
+use crate::settings::Reload;
 use crate::Config;
 use log::{info, warn};
 use mio::net::TcpListener;
@@ -121,6 +122,8 @@ pub struct Server {
     history: HistoryLink,
     tails: Tails,
     metrics: Option<Endpoint>,
+    /// The settings file SIGHUP reads again, if the server has one.
+    reload: Option<Reload>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -269,7 +272,7 @@ impl Server {
         };
         // mio allows one waker per poller: the history writer shares it.
         let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
-            .map_err(crate::history::into_io)?;
+            .map_err(crate::chat::history::into_io)?;
         Ok(Server {
             config,
             poll,
@@ -282,7 +285,16 @@ impl Server {
             history,
             tails,
             metrics,
+            reload: None,
         })
+    }
+
+    /// Has SIGHUP read `reload`'s settings file again (see
+    /// [`crate::settings::Reload`]); `None` leaves SIGHUP to the
+    /// certificate alone.
+    pub fn with_reload(mut self, reload: Option<Reload>) -> Server {
+        self.reload = reload;
+        self
     }
 
     /// The address actually bound.
@@ -346,7 +358,7 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
-    /// The web address's listener; see [`crate::http`].
+    /// The web address's listener; see [`crate::net::http`].
     web_listener: Option<TcpListener>,
     /// The web listener has connections waiting.
     web_accept_pending: bool,
@@ -382,6 +394,8 @@ struct EventLoop {
     metrics_endpoint: Option<Endpoint>,
     /// Connections from trusted proxies waiting for their PROXY header.
     proxy_waits: proxied::ProxyWaits,
+    /// The settings file SIGHUP reads again, if any.
+    reload: Option<Reload>,
     /// Whether the last round of scrape accepts stopped at its cap.
     metrics_accept_pending: bool,
     /// Connections with unread input: readable this turn, or left over from
@@ -396,7 +410,7 @@ struct EventLoop {
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
-    /// A held-back line being run (see [`crate::limits::ClientLimits::deferred`]).
+    /// A held-back line being run (see [`crate::policy::limits::ClientLimits::deferred`]).
     held_line: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,
@@ -422,6 +436,7 @@ impl EventLoop {
             history,
             tails,
             metrics,
+            reload,
             ..
         } = server;
         let (tls_listener, certs) = tls.unzip();
@@ -434,7 +449,7 @@ impl EventLoop {
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
             // Listening, and SIGHUP handled from here on: ready for systemd.
-            if let Err(err) = crate::sd_notify::notify("READY=1") {
+            if let Err(err) = crate::net::sd_notify::notify("READY=1") {
                 warn!("cannot tell systemd the server is ready: {err}");
             }
             Some(signals)
@@ -470,6 +485,7 @@ impl EventLoop {
             },
             metrics_endpoint: metrics,
             proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
+            reload,
             metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),

@@ -4,7 +4,7 @@
 //! connection, under that address, so per-address limits, lockouts and logs
 //! see the client and not the proxy.
 //!
-//! The header is read with `MSG_PEEK` and parsed by [`crate::proxy::parse`]
+//! The header is read with `MSG_PEEK` and parsed by [`crate::net::proxy::parse`]
 //! until it is whole; only then are exactly its bytes taken off the socket.
 //! Whatever the client sent after it (a TLS hello, a request, chat lines)
 //! stays in the socket for the connection's own transport, so nothing has
@@ -13,7 +13,7 @@
 //! that sends no header within the close timeout is closed, that one only.
 
 use super::{EventLoop, Listener};
-use crate::proxy::{self, Parse};
+use crate::net::proxy::{self, Parse};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Token};

@@ -12,11 +12,11 @@
 //! [`file`] reads the file with errors that name the key and the line, and
 //! prints the effective settings; [`Reload`] re-reads it on SIGHUP.
 
+use crate::chat::history::{self, HistoryConfig};
 use crate::config::{parse_addr, Config};
-use crate::guard::{GuardConfig, Keepalive};
-use crate::history::{self, HistoryConfig};
-use crate::limits::{FloodLimit, SoftLimit};
-use crate::proxy::Cidr;
+use crate::net::proxy::Cidr;
+use crate::policy::guard::{GuardConfig, Keepalive};
+use crate::policy::limits::{FloodLimit, SoftLimit};
 use argh::FromArgs;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -469,7 +469,6 @@ impl Flags {
             },
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
-            reload: None,
         })
     }
 }
@@ -567,7 +566,6 @@ mod tests {
             history,
             metrics_addr,
             trusted_proxies,
-            reload: _,
         } = &changed;
         let pairs: Vec<(&str, String, String)> = vec![
             ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),
