@@ -285,3 +285,31 @@ fn sighup_with_a_broken_file_keeps_the_running_settings() {
     client.send("also too long");
     assert_eq!(client.line(), "! line too long (max 10 bytes)");
 }
+
+#[test]
+fn sighup_trusts_a_new_proxy_and_lowers_the_per_address_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loopchat.toml");
+    write(&path, "max-per-address = 4\n");
+    let server = ServerProcess::start_exactly(&["--config", path.to_str().unwrap()], None);
+    // Once a client is served, the loop (and its signal handler) runs.
+    let mut direct = Client::connect(server.addr);
+    write(
+        &path,
+        "max-per-address = 1\ntrusted-proxy = [\"127.0.0.1\"]\n",
+    );
+    server.signal(libc::SIGHUP);
+    server.expect_log("SIGHUP: max-per-address 4 -> 1");
+    server.expect_log("SIGHUP: trusted-proxy [] -> [\"127.0.0.1/32\"]");
+    // The client connected before stays; new connections from 127.0.0.1
+    // must now name their client, and each named address counts alone.
+    let header = "PROXY TCP4 192.0.2.44 127.0.0.1 5000 7878\r\n";
+    let mut first = Client::connect_raw(server.addr);
+    first.send_bytes(header.as_bytes());
+    first.read_welcome();
+    let mut second = Client::connect_raw(server.addr);
+    second.send_bytes(header.as_bytes());
+    second.expect("! too many connections from your address");
+    direct.send("still here");
+    direct.sync();
+}
