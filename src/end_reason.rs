@@ -50,6 +50,9 @@ pub enum EndReason {
     RequestHeadTimeout,
     /// No finished TLS handshake within the close timeout.
     TlsHandshakeTimeout,
+    /// Its first bytes were a PROXY header, and its address is not a
+    /// trusted proxy's.
+    UntrustedProxyHeader,
     /// Turned away on arrival: `! server full` and the like.
     Refused(Refusal),
     /// A WebSocket client broke the protocol; the close frame carries
@@ -168,6 +171,7 @@ impl EndReason {
             EndReason::HttpResponseSent => "http response sent",
             EndReason::RequestHeadTimeout => "request head timeout",
             EndReason::TlsHandshakeTimeout => "TLS handshake timeout",
+            EndReason::UntrustedProxyHeader => "PROXY header from an untrusted address",
             EndReason::Refused(Refusal::ServerFull) => "server full",
             EndReason::Refused(Refusal::PerAddressLimit) => "too many from address",
             EndReason::WebSocket { why, .. } => why.text(),
@@ -248,7 +252,12 @@ mod tests {
     /// Every reason with its log text and label exactly as the server said
     /// them when reasons were strings (the metrics tests and dashboards
     /// depend on the labels).
-    const TABLE: [(EndReason, &str, &str); 21] = [
+    const TABLE: [(EndReason, &str, &str); 22] = [
+        (
+            EndReason::UntrustedProxyHeader,
+            "PROXY header from an untrusted address",
+            "proxy_header_from_an_untrusted_address",
+        ),
         (EndReason::Quit, "quit", "quit"),
         (EndReason::ClosedByPeer, "closed by peer", "closed_by_peer"),
         (EndReason::ResetByPeer, "reset by peer", "reset_by_peer"),

@@ -115,6 +115,9 @@ pub struct Connection {
     pub limits: ClientLimits,
     /// The last time this client sent anything.
     pub last_input: Instant,
+    /// Whether any input has been read yet (the first bytes are checked
+    /// for a PROXY header when proxies are trusted).
+    pub got_input: bool,
     /// When the first byte of a line still unfinished arrived: the idle
     /// timeout runs from here. Bytes of an unfinished line never count as
     /// activity, so dribbling cannot hold a slot.
@@ -165,6 +168,7 @@ impl Connection {
             held: Default::default(),
             limits,
             last_input: now,
+            got_input: false,
             line_started: None,
             history_mark: 0,
             peer,

@@ -79,17 +79,32 @@ impl EventLoop {
         self.listeners = listeners;
     }
 
-    /// The one admission path: a scraper goes to the metrics endpoint; a
-    /// chat connection is set up, admitted or refused (per address, and
-    /// when the server is full), and inserted: a line client open at once,
-    /// the others handshaking until their transport is ready.
-    fn admit(&mut self, kind: ListenerKind, mut socket: TcpStream, peer: SocketAddr) {
+    /// Where an accepted socket goes: a scraper to the metrics endpoint; a
+    /// connection from a trusted proxy aside until its PROXY header names
+    /// the client ([`super::proxied`]); any other to [`Self::admit_socket`].
+    fn admit(&mut self, kind: ListenerKind, socket: TcpStream, peer: SocketAddr) {
         if kind == ListenerKind::Metrics {
             if let Some(scrapes) = self.scrapes.as_mut() {
                 scrapes.admit(socket, peer, self.poll.registry(), self.now);
             }
-            return;
+        } else if self.is_trusted_proxy(peer) {
+            self.wait_for_proxy_header(socket, peer, kind);
+        } else {
+            self.admit_socket(kind, socket, peer);
         }
+    }
+
+    /// The one admission path of every chat connection, from `peer` (the
+    /// client's real address when a trusted proxy named it): set up,
+    /// admitted or refused (per address, and when the server is full), and
+    /// inserted: a line client open at once, the others handshaking until
+    /// their transport is ready.
+    pub(super) fn admit_socket(
+        &mut self,
+        kind: ListenerKind,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+    ) {
         self.set_up_socket(&socket, peer);
         let id = self.clients.conns.vacant_key();
         // A line client is refused once `--max-clients` are open, and told

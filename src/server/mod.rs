@@ -32,8 +32,10 @@
 //! - `output`: steps 4 and 5, departures, graceful closes and flushing;
 //! - `timers`: history commits and `:history` waits, and the once-a-second
 //!   checks (deadlines, idle clients, pings, soft limits);
-//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate reload
-//!   and the metrics text;
+//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate and
+//!   settings reload (SIGHUP) and the metrics text;
+//! - `proxied`: connections from a trusted proxy until their PROXY header
+//!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
@@ -47,6 +49,7 @@ use crate::net::transport::EncodeCache;
 use crate::policy::guard::Guard;
 use crate::policy::limits::Departures;
 use crate::policy::logsum::LogSummary;
+use crate::settings::Reload;
 use crate::Config;
 use log::{info, warn};
 use mio::{Events, Poll, Token, Waker};
@@ -64,6 +67,7 @@ mod input;
 mod lifecycle;
 mod listeners;
 mod output;
+mod proxied;
 mod timers;
 
 use accept::Transports;
@@ -83,6 +87,9 @@ const MAX_LISTENERS: usize = 8;
 /// Metrics scrape connections take the tokens from here up to just below
 /// the last listener's.
 const FIRST_SCRAPE: usize = FIRST_LISTENER - MAX_LISTENERS - metrics_http::MAX_SCRAPES + 1;
+/// Connections from trusted proxies waiting for their PROXY header take the
+/// tokens from here up to just below [`FIRST_SCRAPE`].
+const FIRST_PROXIED: usize = FIRST_SCRAPE - proxied::MAX_WAITING;
 
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
@@ -106,6 +113,8 @@ pub struct Server {
     shutdown: ShutdownHandle,
     history: HistoryLink,
     tails: Tails,
+    /// The settings file SIGHUP reads again, if the server has one.
+    reload: Option<Reload>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -240,7 +249,16 @@ impl Server {
             shutdown,
             history,
             tails,
+            reload: None,
         })
+    }
+
+    /// Has SIGHUP read `reload`'s settings file again (see
+    /// [`crate::settings::Reload`]); `None` leaves SIGHUP to the
+    /// certificate alone.
+    pub fn with_reload(mut self, reload: Option<Reload>) -> Server {
+        self.reload = reload;
+        self
     }
 
     /// The address a listener of this kind actually bound, if there is one.
@@ -334,6 +352,10 @@ struct EventLoop {
     logs: LogSummary,
     /// The `/metrics` scrapes, when a metrics listener is configured.
     scrapes: Option<Endpoint>,
+    /// Connections from trusted proxies waiting for their PROXY header.
+    proxy_waits: proxied::ProxyWaits,
+    /// The settings file SIGHUP reads again, if any.
+    reload: Option<Reload>,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
@@ -351,6 +373,7 @@ impl EventLoop {
             shutdown,
             history,
             tails,
+            reload,
         } = server;
         let life = Life::new(shutdown, config.handle_signals, poll.registry(), SIGNALS)?;
         let now = Instant::now();
@@ -387,6 +410,8 @@ impl EventLoop {
             reads: Reads::new(config.read_budget_bytes),
             transports: Transports::new(certs, config.web_origins.clone()),
             listeners,
+            proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
+            reload,
             config,
             poll,
             life,
@@ -431,6 +456,7 @@ impl EventLoop {
                             None => self.serve_scrape(token),
                         }
                     }
+                    Token(id) if id >= FIRST_PROXIED => self.read_proxy_header(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;
