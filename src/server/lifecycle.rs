@@ -27,7 +27,8 @@ pub(super) struct Life {
 }
 
 impl Life {
-    /// Registers SIGINT, SIGTERM and SIGHUP under `token` when `handle_signals`.
+    /// Registers SIGINT, SIGTERM and SIGHUP under `token` when
+    /// `handle_signals` (the binary), and then tells systemd it is ready.
     pub(super) fn new(
         shutdown: ShutdownHandle,
         handle_signals: bool,
@@ -41,6 +42,10 @@ impl Life {
                 signal_hook::consts::SIGHUP,
             ])?;
             registry.register(&mut signals, token, Interest::READABLE)?;
+            // Listening, and SIGHUP handled from here on: ready for systemd.
+            if let Err(err) = crate::net::sd_notify::notify("READY=1") {
+                warn!("cannot tell systemd the server is ready: {err}");
+            }
             Some(signals)
         } else {
             None
