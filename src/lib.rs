@@ -73,6 +73,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod protocol;
 pub mod server;
+pub mod tags;
 pub mod tls;
 pub mod transport;
 pub mod ws;
