@@ -72,6 +72,7 @@ pub mod logsum;
 pub mod metrics;
 pub mod metrics_http;
 pub mod protocol;
+pub mod rooms;
 pub mod server;
 pub mod tags;
 pub mod tls;
