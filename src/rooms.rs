@@ -21,6 +21,11 @@
 //!   leaves none; leaving another room changes nothing else; a room the
 //!   client is not in is refused. An empty room other than `#lobby`
 //!   disappears, and its topic and bans with it.
+//! - Room lines reach the members whose current room it is without a
+//!   prefix and the others with `[ROOM] `: each room keeps its members in
+//!   those two parts ([`Room::current_members`], [`Room::other_members`]),
+//!   moved between them as current rooms change, so a fan-out never asks
+//!   per recipient.
 //! - Chat-room commands act on the current room and are refused without
 //!   one ([`Refusal::NoCurrentRoom`]); `:users` may name any existing room
 //!   ([`Rooms::users_room`]).
@@ -48,13 +53,12 @@
 //!   `! no such user`), pass the joiner's nick and account to `join`, the
 //!   banned nick's client and account to `ban`, mark administrators.
 //! - Word every result and send it to the right people: the joined and
-//!   left lines to the room with the joiner/leaver included, the `[ROOM] `
-//!   prefix for recipients whose current room is another one (ask
-//!   [`Rooms::current`] per recipient, or better, once per member in the
-//!   fan-out), `* current room …` and `* not in any room …` from
-//!   [`CurrentChange`], `* topic …` to a joiner of a room with a topic,
-//!   `@` in `:users`, sorting by nick, the banned line before the kicked
-//!   one.
+//!   left lines to the room with the joiner/leaver included (the leaver's
+//!   copy prefixed when [`Departure::was_current`] is false), the `[ROOM] `
+//!   prefix for the room's [`Room::other_members`] with tags off,
+//!   `* current room …` and `* not in any room …` from [`CurrentChange`],
+//!   `* topic …` to a joiner of a room with a topic, `@` in `:users`,
+//!   sorting by nick, the banned line before the kicked one.
 //! - Clean control characters out of topics and reasons before they reach
 //!   this model (the topic limit counts the cleaned text's bytes).
 //! - Tell the history store when a room disappears ([`Left::removed`]).
@@ -82,27 +86,30 @@ pub const MAX_TOPIC_BYTES: usize = 390;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomId(usize);
 
-/// A room: its name, its members in fan-out order, its topic and its bans.
+/// A room: its name, its members, its topic and its bans.
+///
+/// Its members are kept in two parts, so a fan-out knows without a
+/// question per recipient who gets the line plain and who gets it with the
+/// `[ROOM] ` prefix: first those whose current room it is
+/// ([`Room::current_members`]), then the others ([`Room::other_members`]).
+/// Moving between the parts, joining and leaving are swaps, O(1) whatever
+/// the room's size; within a part, the order is not meaningful.
 #[derive(Debug)]
 pub struct Room {
     /// The spelling of the join that created it, with its `#`.
     name: String,
     /// The name lower-cased: what history and lookups go by.
     key: String,
-    /// Members in fan-out order: the order they joined, except that one
-    /// leaving moves the last member into its place (leaving is O(1)).
-    members: Vec<RoomMember>,
+    /// Members whose current room it is (`members[..current]`), then the
+    /// others.
+    members: Vec<ClientId>,
+    /// Beside `members`, slot for slot: an operator of this room by
+    /// creation or `:op` (administrators are operators without it).
+    operators: Vec<bool>,
+    /// How many members have it as their current room.
+    current: usize,
     topic: Option<String>,
     bans: Vec<Ban>,
-}
-
-/// One member of a room.
-#[derive(Clone, Copy, Debug)]
-struct RoomMember {
-    client: ClientId,
-    /// An operator of this room by creation or `:op` (administrators are
-    /// operators without it).
-    operator: bool,
 }
 
 /// A ban: a nick, and the account that nick was logged in to when it was
@@ -138,9 +145,21 @@ impl Room {
         self.members.is_empty()
     }
 
-    /// Its members, in fan-out order.
-    pub fn members(&self) -> impl Iterator<Item = ClientId> + '_ {
-        self.members.iter().map(|member| member.client)
+    /// All its members (the current part first).
+    pub fn members(&self) -> &[ClientId] {
+        &self.members
+    }
+
+    /// The members whose current room it is: with tags off, they get its
+    /// room lines without a prefix.
+    pub fn current_members(&self) -> &[ClientId] {
+        &self.members[..self.current]
+    }
+
+    /// The members whose current room is another one: with tags off, they
+    /// get its room lines with the `[ROOM] ` prefix.
+    pub fn other_members(&self) -> &[ClientId] {
+        &self.members[self.current..]
     }
 
     /// Its topic, if one is set.
@@ -347,6 +366,8 @@ impl Rooms {
             name: LOBBY.to_string(),
             key: LOBBY.to_string(),
             members: Vec::new(),
+            operators: Vec::new(),
+            current: 0,
             topic: None,
             bans: Vec::new(),
         }));
@@ -426,7 +447,7 @@ impl Rooms {
         let Some(membership) = memberships.joined.iter().find(|m| m.room == room) else {
             return false;
         };
-        memberships.admin || self.rooms[room.0].members[membership.slot].operator
+        memberships.admin || self.rooms[room.0].operators[membership.slot]
     }
 
     /// Makes the client a server administrator or not (it logged in to an
@@ -468,7 +489,12 @@ impl Rooms {
             }
             if let Some(at) = joined.iter().position(|m| m.room == room) {
                 let membership = joined.remove(at);
+                let before = joined.last().copied();
                 joined.push(membership);
+                if let Some(before) = before {
+                    self.demote(before.room, before.slot);
+                }
+                self.promote(room, membership.slot);
                 return JoinOutcome::Switched(room);
             }
         }
@@ -487,6 +513,8 @@ impl Rooms {
                     name,
                     key: key.clone(),
                     members: Vec::new(),
+                    operators: Vec::new(),
+                    current: 0,
                     topic: None,
                     bans: Vec::new(),
                 }));
@@ -540,11 +568,11 @@ impl Rooms {
         self.marks[client] = epoch;
         out.push(client);
         for membership in &memberships.joined {
-            for member in &self.rooms[membership.room.0].members {
-                let mark = &mut self.marks[member.client];
+            for &member in &self.rooms[membership.room.0].members {
+                let mark = &mut self.marks[member];
                 if *mark != epoch {
                     *mark = epoch;
-                    out.push(member.client);
+                    out.push(member);
                 }
             }
         }
@@ -569,10 +597,13 @@ impl Rooms {
         room: RoomId,
     ) -> impl Iterator<Item = (ClientId, bool)> + '_ {
         self.get(room).into_iter().flat_map(move |r| {
-            r.members.iter().map(move |m| {
-                let admin = self.memberships(m.client).is_some_and(|c| c.admin);
-                (m.client, m.operator || admin)
-            })
+            r.members
+                .iter()
+                .zip(&r.operators)
+                .map(move |(&client, &operator)| {
+                    let admin = self.memberships(client).is_some_and(|c| c.admin);
+                    (client, operator || admin)
+                })
         })
     }
 
@@ -720,12 +751,12 @@ impl Rooms {
     ) -> Result<RoomId, Refusal> {
         let (room, target) = self.operated_target(client, target)?;
         let slot = self.slot(target, room).ok_or(Refusal::NotInRoom(room))?;
-        let member = &mut self.rooms[room.0].members[slot];
-        match (member.operator, operator) {
+        let flag = &mut self.rooms[room.0].operators[slot];
+        match (*flag, operator) {
             (true, true) => Err(Refusal::AlreadyOperator(room)),
             (false, false) => Err(Refusal::TargetNotOperator(room)),
             _ => {
-                member.operator = operator;
+                *flag = operator;
                 Ok(room)
             }
         }
@@ -739,12 +770,19 @@ impl Rooms {
 
     /// Puts a client in the chat into `room` and makes it current.
     fn enter(&mut self, client: ClientId, room: RoomId, operator: bool) {
-        let members = &mut self.rooms[room.0].members;
-        let slot = members.len();
-        members.push(RoomMember { client, operator });
-        if let Some(Some(memberships)) = self.clients.get_mut(client) {
-            memberships.joined.push(Membership { room, slot });
+        let Some(Some(memberships)) = self.clients.get_mut(client) else {
+            return;
+        };
+        let before = memberships.joined.last().copied();
+        let r = &mut self.rooms[room.0];
+        let slot = r.members.len();
+        r.members.push(client);
+        r.operators.push(operator);
+        memberships.joined.push(Membership { room, slot });
+        if let Some(before) = before {
+            self.demote(before.room, before.slot);
         }
+        self.promote(room, slot);
     }
 
     /// Takes a client out of one of its rooms; its current room follows
@@ -754,12 +792,16 @@ impl Rooms {
         let at = memberships.joined.iter().position(|m| m.room == room)?;
         let was_current = at + 1 == memberships.joined.len();
         let membership = memberships.joined.remove(at);
-        let current = match (was_current, memberships.joined.last()) {
+        let next = memberships.joined.last().copied();
+        let left = self.remove_member(room, membership.slot);
+        let current = match (was_current, next) {
             (false, _) => CurrentChange::Unchanged,
-            (true, Some(next)) => CurrentChange::Now(next.room),
+            (true, Some(next)) => {
+                self.promote(next.room, next.slot);
+                CurrentChange::Now(next.room)
+            }
             (true, None) => CurrentChange::NoRoom,
         };
-        let left = self.remove_member(room, membership.slot);
         Some(Departure {
             client,
             left,
@@ -769,24 +811,62 @@ impl Rooms {
     }
 
     /// Removes the member at `slot` of `room` (its membership is already
-    /// gone), fixes the slot of the member moved into its place, and
-    /// removes the room if it is empty and not `#lobby`.
+    /// gone) and removes the room if it is then empty and not `#lobby`.
     fn remove_member(&mut self, room: RoomId, slot: usize) -> Left {
-        let members = &mut self.rooms[room.0].members;
-        members.swap_remove(slot);
-        if let Some(moved) = members.get(slot).map(|m| m.client) {
-            if let Some(Some(memberships)) = self.clients.get_mut(moved) {
-                if let Some(m) = memberships.joined.iter_mut().find(|m| m.room == room) {
-                    m.slot = slot;
-                }
-            }
-        }
-        let removed = (members.is_empty() && room != self.lobby).then(|| {
+        let slot = self.demote(room, slot);
+        let last = self.rooms[room.0].members.len() - 1;
+        self.swap(room, slot, last);
+        let r = &mut self.rooms[room.0];
+        r.members.pop();
+        r.operators.pop();
+        let removed = (r.members.is_empty() && room != self.lobby).then(|| {
             let removed = self.rooms.remove(room.0);
             self.by_key.remove(&removed.key);
             removed
         });
         Left { room, removed }
+    }
+
+    /// Moves the member at `slot` into the current part of `room` (it is
+    /// now the member's current room).
+    fn promote(&mut self, room: RoomId, slot: usize) {
+        let first_other = self.rooms[room.0].current;
+        if slot >= first_other {
+            self.swap(room, slot, first_other);
+            self.rooms[room.0].current += 1;
+        }
+    }
+
+    /// Moves the member at `slot` out of the current part of `room` (it is
+    /// no longer the member's current room); returns its new slot.
+    fn demote(&mut self, room: RoomId, slot: usize) -> usize {
+        let current = self.rooms[room.0].current;
+        if slot >= current {
+            return slot;
+        }
+        self.swap(room, slot, current - 1);
+        self.rooms[room.0].current -= 1;
+        current - 1
+    }
+
+    /// Swaps two members of `room` and tells each membership its new slot
+    /// (a client that has already let go of its membership is skipped).
+    fn swap(&mut self, room: RoomId, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let r = &mut self.rooms[room.0];
+        r.members.swap(a, b);
+        r.operators.swap(a, b);
+        let moved = [(r.members[a], a), (r.members[b], b)];
+        for (client, slot) in moved {
+            let Some(Some(memberships)) = self.clients.get_mut(client) else {
+                continue;
+            };
+            if let Some(m) = memberships.joined.iter_mut().find(|m| m.room == room) {
+                m.slot = slot;
+            }
+        }
     }
 }
 
@@ -838,7 +918,7 @@ mod tests {
     }
 
     fn members(rooms: &Rooms, room: RoomId) -> Vec<ClientId> {
-        let mut members: Vec<_> = rooms.get(room).unwrap().members().collect();
+        let mut members = rooms.get(room).unwrap().members().to_vec();
         members.sort_unstable();
         members
     }
@@ -851,16 +931,25 @@ mod tests {
                 continue;
             };
             assert!(memberships.joined.len() <= rooms.max_per_client);
-            for m in &memberships.joined {
-                assert_eq!(rooms.rooms[m.room.0].members[m.slot].client, client);
+            for (at, m) in memberships.joined.iter().enumerate() {
+                let room = &rooms.rooms[m.room.0];
+                assert_eq!(room.members[m.slot], client);
+                let is_current = at + 1 == memberships.joined.len();
+                assert_eq!(m.slot < room.current, is_current, "in the right part");
             }
         }
         for (key, room) in &rooms.rooms {
             assert!(!room.members.is_empty() || RoomId(key) == rooms.lobby);
             assert_eq!(rooms.by_key.get(&room.key), Some(&RoomId(key)));
-            for member in &room.members {
-                assert!(rooms.is_member(member.client, RoomId(key)));
+            assert_eq!(room.members.len(), room.operators.len());
+            for &member in &room.members {
+                assert!(rooms.is_member(member, RoomId(key)));
             }
+            let current = room
+                .members
+                .iter()
+                .filter(|&&m| rooms.current(m) == Some(RoomId(key)));
+            assert_eq!(current.count(), room.current);
         }
         assert_eq!(rooms.by_key.len(), rooms.rooms.len());
     }
@@ -930,6 +1019,37 @@ mod tests {
             rooms.join(ALICE, "lobby", who("alice")),
             JoinOutcome::Switched(_)
         ));
+        assert_consistent(&rooms);
+    }
+
+    /// Sorted copies of a room's two parts: (plain, prefixed).
+    fn parts(rooms: &Rooms, room: RoomId) -> (Vec<ClientId>, Vec<ClientId>) {
+        let r = rooms.get(room).unwrap();
+        let (mut plain, mut prefixed) = (r.current_members().to_vec(), r.other_members().to_vec());
+        plain.sort_unstable();
+        prefixed.sort_unstable();
+        (plain, prefixed)
+    }
+
+    #[test]
+    fn room_lines_go_plain_to_members_for_whom_it_is_current_and_prefixed_to_the_others() {
+        let mut rooms = rooms_with(&[ALICE, BOB, CAROL]);
+        let lobby = rooms.lobby();
+        assert_eq!(parts(&rooms, lobby), (vec![ALICE, BOB, CAROL], vec![]));
+        let rust = joined(&mut rooms, ALICE, "rust");
+        joined(&mut rooms, BOB, "rust");
+        assert_eq!(parts(&rooms, lobby), (vec![CAROL], vec![ALICE, BOB]));
+        assert_eq!(parts(&rooms, rust), (vec![ALICE, BOB], vec![]));
+        // The prefix switches when the current room changes.
+        rooms.join(BOB, "lobby", who("bob"));
+        assert_eq!(parts(&rooms, lobby), (vec![BOB, CAROL], vec![ALICE]));
+        assert_eq!(parts(&rooms, rust), (vec![ALICE], vec![BOB]));
+        // Leaving the current room makes the next one plain again.
+        rooms.part(ALICE, None).unwrap();
+        assert_eq!(parts(&rooms, lobby), (vec![ALICE, BOB, CAROL], vec![]));
+        assert_eq!(parts(&rooms, rust), (vec![], vec![BOB]));
+        rooms.depart(CAROL);
+        assert_eq!(parts(&rooms, lobby), (vec![ALICE, BOB], vec![]));
         assert_consistent(&rooms);
     }
 
