@@ -425,43 +425,37 @@ fn write_decimal(mut n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// Appends `n` (0 ≤ n < 10^width) with exactly `width` digits.
-fn write_padded(n: u32, width: usize, out: &mut Vec<u8>) {
-    let mut digits = [b'0'; 10];
-    let mut n = n;
-    for at in (0..width).rev() {
-        digits[at] = b'0' + (n % 10) as u8;
+/// Writes `n` (0 ≤ n < 10^digits.len()) into `digits`, zero-padded.
+fn put_padded(mut n: u32, digits: &mut [u8]) {
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend_from_slice(&digits[..width]);
 }
 
 /// Appends `ms` (milliseconds since the Unix epoch) as UTC
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the `time` tag's format. Years outside
-/// 0000–9999 are written with as many digits as they need (and a `-`).
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the `time` tag's format, built on the stack
+/// and appended at once. Years outside 0000–9999 are written with as many
+/// digits as they need (and a `-`).
 pub fn write_time_ms(ms: i64, out: &mut Vec<u8>) {
     let secs = ms.div_euclid(1000);
     let millis = ms.rem_euclid(1000) as u32;
     let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
     let of_day = secs.rem_euclid(86_400) as u32;
+    let mut stamp = *b"0000-00-00T00:00:00.000Z";
+    put_padded(month, &mut stamp[5..7]);
+    put_padded(day, &mut stamp[8..10]);
+    put_padded(of_day / 3600, &mut stamp[11..13]);
+    put_padded(of_day / 60 % 60, &mut stamp[14..16]);
+    put_padded(of_day % 60, &mut stamp[17..19]);
+    put_padded(millis, &mut stamp[20..23]);
     if (0..=9999).contains(&year) {
-        write_padded(year as u32, 4, out);
+        put_padded(year as u32, &mut stamp[..4]);
+        out.extend_from_slice(&stamp);
     } else {
         out.extend_from_slice(year.to_string().as_bytes());
+        out.extend_from_slice(&stamp[4..]);
     }
-    out.push(b'-');
-    write_padded(month, 2, out);
-    out.push(b'-');
-    write_padded(day, 2, out);
-    out.push(b'T');
-    write_padded(of_day / 3600, 2, out);
-    out.push(b':');
-    write_padded(of_day / 60 % 60, 2, out);
-    out.push(b':');
-    write_padded(of_day % 60, 2, out);
-    out.push(b'.');
-    write_padded(millis, 3, out);
-    out.push(b'Z');
 }
 
 /// Reads a `time` tag, `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, years 0000–9999),
