@@ -521,7 +521,7 @@ fn held_output_counts_toward_the_global_output_bound() {
 }
 
 #[test]
-fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
+fn the_documented_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     if std::process::Command::new("sqlite3")
         .arg("--version")
         .output()
