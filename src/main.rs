@@ -2,9 +2,9 @@
 
 use argh::FromArgs;
 use log::{error, info, warn, LevelFilter};
+use loopchat::chat::history::{self, HistoryConfig};
 use loopchat::config::parse_addr;
-use loopchat::guard::{GuardConfig, Keepalive};
-use loopchat::history::{self, HistoryConfig};
+use loopchat::policy::guard::{GuardConfig, Keepalive};
 use loopchat::{Config, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -229,7 +229,7 @@ struct Flags {
 }
 
 fn main() -> ExitCode {
-    let flags: Flags = argh::from_env();
+    let flags: Flags = loopchat::protocol::cli::from_env(env!("CARGO_PKG_VERSION"));
     if let Err(err) = simple_logger::SimpleLogger::new()
         .with_level(LevelFilter::Info)
         .env()
@@ -296,13 +296,13 @@ fn main() -> ExitCode {
         },
         read_budget_bytes: flags.read_budget_bytes.max(1),
         max_output_total_bytes: flags.max_output_total_bytes,
-        soft_outbuf: loopchat::limits::SoftLimit {
+        soft_outbuf: loopchat::policy::limits::SoftLimit {
             bytes: flags.soft_outbuf_bytes,
             period: (flags.soft_outbuf_secs > 0)
                 .then(|| Duration::from_secs(flags.soft_outbuf_secs)),
         },
         work_budget_bytes: flags.work_budget_bytes.max(1),
-        flood: loopchat::limits::FloodLimit {
+        flood: loopchat::policy::limits::FloodLimit {
             lines_per_sec: flags.flood_lines_per_sec,
             bytes_per_sec: flags.flood_bytes_per_sec,
             burst_secs: flags.flood_burst_secs.max(1),
@@ -412,7 +412,7 @@ fn raise_descriptor_limit(max_clients: usize) {
     let wanted = u64::try_from(max_clients)
         .unwrap_or(u64::MAX)
         .saturating_add(SPARE_DESCRIPTORS);
-    match loopchat::fd_limit::raise(wanted) {
+    match loopchat::net::fd_limit::raise(wanted) {
         Ok(limit) if limit < wanted => warn!(
             "only {limit} file descriptors (ulimit -n): fewer than --max-clients {max_clients} \
              can connect; raise the hard limit to serve them all"

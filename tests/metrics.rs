@@ -8,7 +8,7 @@ mod ws_support;
 
 use common::tls::{TestPki, TlsClient};
 use common::*;
-use loopchat::limits::FloodLimit;
+use loopchat::policy::limits::FloodLimit;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -533,7 +533,7 @@ fn http_answers_follow_the_rules() {
 
 #[test]
 fn scrapes_are_bounded_in_size_number_and_time() {
-    use loopchat::metrics_http::{MAX_REQUEST_BYTES, MAX_SCRAPES};
+    use loopchat::net::metrics_http::{MAX_REQUEST_BYTES, MAX_SCRAPES};
     let (server, metrics) = start_with_metrics(|config| {
         config.close_timeout = Duration::from_secs(2);
     });

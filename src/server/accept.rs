@@ -4,13 +4,13 @@
 
 use super::{EventLoop, Listener, FLUSH_EARLY_BYTES};
 use crate::chat::ClientId;
-use crate::connection::{Connection, Phase};
-use crate::guard::{self};
-use crate::http::{self, Head, Route};
-use crate::limits::ClientLimits;
 use crate::metrics::{Refusal, Standing, Transport};
-use crate::tls::TlsSession;
-use crate::transport::{Codec, Decoder, Stream};
+use crate::net::connection::{Connection, Phase};
+use crate::net::http::{self, Head, Route};
+use crate::net::tls::TlsSession;
+use crate::net::transport::{Codec, Decoder, Stream};
+use crate::policy::guard::{self};
+use crate::policy::limits::ClientLimits;
 use log::{debug, info, warn};
 use mio::{Interest, Token};
 use std::io::{self, Write};

@@ -5,11 +5,11 @@
 
 use super::{EventLoop, FLUSH_EARLY_BYTES};
 use crate::chat::{ClientId, Outbox, Outcome};
-use crate::connection::Phase;
-use crate::guard::AuthFailure;
-use crate::limits::Held;
+use crate::net::connection::Phase;
+use crate::net::transport::{Decoder, Input};
+use crate::policy::guard::AuthFailure;
+use crate::policy::limits::Held;
 use crate::protocol::{self, Command};
-use crate::transport::{Decoder, Input};
 use log::{debug, info, warn};
 use std::io::{self, Read};
 use std::time::Instant;
@@ -307,7 +307,7 @@ impl EventLoop {
     }
 
     /// Runs one decoded input now, or holds a line back (in order) when
-    /// earlier lines wait or the limits say so; see [`crate::limits`].
+    /// earlier lines wait or the limits say so; see [`crate::policy::limits`].
     fn run_frame(&mut self, id: ClientId, input: Input<'_>) {
         let Some(conn) = self.clients.conns.get(id) else {
             return;

@@ -5,8 +5,8 @@
 use super::EventLoop;
 use crate::chat::ClientId;
 use crate::config::SHUTDOWN_GRACE;
-use crate::connection::Phase;
 use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
+use crate::net::connection::Phase;
 use log::{info, warn};
 
 impl EventLoop {

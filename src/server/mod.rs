@@ -17,7 +17,7 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 //!
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
-//! as one batch ([`crate::history`]); its commits wake the loop through the
+//! as one batch ([`crate::chat::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
 //!
 //! This file holds the public API ([`Server`], [`RunningServer`],
@@ -35,17 +35,17 @@
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
+use crate::chat::history::{HistoryLink, Tails};
 use crate::chat::{Chat, ClientId};
-use crate::connection::BufferPool;
-use crate::guard::Guard;
-use crate::history::{HistoryLink, Tails};
-use crate::http::WebRules;
-use crate::limits::Departures;
-use crate::logsum::LogSummary;
 use crate::metrics::Metrics;
-use crate::metrics_http::{self, Endpoint};
-use crate::tls::CertStore;
-use crate::transport::EncodeCache;
+use crate::net::connection::BufferPool;
+use crate::net::http::WebRules;
+use crate::net::metrics_http::{self, Endpoint};
+use crate::net::tls::CertStore;
+use crate::net::transport::EncodeCache;
+use crate::policy::guard::Guard;
+use crate::policy::limits::Departures;
+use crate::policy::logsum::LogSummary;
 use crate::Config;
 use log::{info, warn};
 use mio::net::TcpListener;
@@ -263,7 +263,7 @@ impl Server {
         };
         // mio allows one waker per poller: the history writer shares it.
         let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
-            .map_err(crate::history::into_io)?;
+            .map_err(crate::chat::history::into_io)?;
         Ok(Server {
             config,
             poll,
@@ -340,7 +340,7 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
-    /// The web address's listener; see [`crate::http`].
+    /// The web address's listener; see [`crate::net::http`].
     web_listener: Option<TcpListener>,
     /// The web listener has connections waiting.
     web_accept_pending: bool,
@@ -388,7 +388,7 @@ struct EventLoop {
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
-    /// A held-back line being run (see [`crate::limits::ClientLimits::deferred`]).
+    /// A held-back line being run (see [`crate::policy::limits::ClientLimits::deferred`]).
     held_line: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,

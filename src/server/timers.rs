@@ -5,8 +5,8 @@
 
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::Outbox;
-use crate::connection::Phase;
 use crate::metrics::SlowLimit;
+use crate::net::connection::Phase;
 use log::{info, warn};
 use std::io::Write;
 

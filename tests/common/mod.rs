@@ -21,7 +21,7 @@ pub const NO_FLOOD_CONTROL: [&str; 4] =
 /// Starts a server with flood control off: for tests whose point is a
 /// flood (throughput, slow consumers, read budgets), not its rate limit.
 pub fn start_flood_off() -> RunningServer {
-    start_with(|config| config.flood = loopchat::limits::FloodLimit::OFF)
+    start_with(|config| config.flood = loopchat::policy::limits::FloodLimit::OFF)
 }
 
 /// Starts a server with default settings on a free port.
@@ -218,9 +218,23 @@ impl ServerProcess {
     /// Starts the binary on 127.0.0.1:0 with extra flags, and an optional
     /// descriptor limit, and waits for its "listening on" log line.
     pub fn start(flags: &[&str], max_fds: Option<u64>) -> ServerProcess {
+        Self::start_command(
+            std::process::Command::new(env!("CARGO_BIN_EXE_loopchat")),
+            flags,
+            max_fds,
+        )
+    }
+
+    /// [`ServerProcess::start`] with the command that starts the server
+    /// given (e.g. `cargo run --release --`, which replaces itself with the
+    /// server on Unix, so the child is the server).
+    pub fn start_command(
+        mut command: std::process::Command,
+        flags: &[&str],
+        max_fds: Option<u64>,
+    ) -> ServerProcess {
         use std::os::unix::process::CommandExt;
-        use std::process::{Command, Stdio};
-        let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
+        use std::process::Stdio;
         command.args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"]);
         if !flags.contains(&"--history-file") {
             // Tests never write a history file into the repository.
@@ -346,7 +360,7 @@ impl Drop for ServerProcess {
 /// Raises this process's descriptor limit toward `wanted`; returns the
 /// soft limit now in force.
 pub fn raise_fd_limit(wanted: u64) -> u64 {
-    loopchat::fd_limit::raise(wanted).unwrap_or(0)
+    loopchat::net::fd_limit::raise(wanted).unwrap_or(0)
 }
 
 /// Examples get no `CARGO_BIN_EXE_*`, so build it once per test binary, with
@@ -364,7 +378,15 @@ pub fn client_bin() -> &'static std::path::PathBuf {
         let target_dir = profile_dir.parent().expect("target directory");
         let mut cargo = std::process::Command::new(env!("CARGO"));
         cargo
-            .args(["build", "--quiet", "--example", "client", "--manifest-path"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "loopchat-client",
+                "--example",
+                "client",
+            ])
+            .arg("--manifest-path")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir);
