@@ -317,3 +317,61 @@ fn readme_test_commands_are_what_ci_runs() {
         "README's Tests section shows `cargo test`"
     );
 }
+
+/// The paths the README's folder map names: the first column of its
+/// `text` block, an indented entry relative to the folder above it.
+fn folder_map(readme: &str) -> Vec<String> {
+    let block = readme
+        .split_once("```text\n")
+        .expect("README.md has a folder map in a ```text block")
+        .1;
+    let block = block.split_once("```").expect("the folder map ends").0;
+    let mut parent = String::new();
+    let mut paths = Vec::new();
+    for line in block.lines().filter(|line| !line.trim().is_empty()) {
+        let indented = line.starts_with(' ');
+        let entry = line.trim_start();
+        let entry = entry.split_once("  ").map_or(entry, |(names, _)| names);
+        for name in entry.split(", ") {
+            let path = if indented {
+                format!("{parent}{name}")
+            } else {
+                name.to_string()
+            };
+            if !indented && name.ends_with('/') {
+                parent = name.to_string();
+            }
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+#[test]
+fn readme_folder_map_agrees_with_the_tree() {
+    let readme = read(&root().join("README.md"));
+    let named = folder_map(&readme);
+    let missing: Vec<&String> = named
+        .iter()
+        .filter(|path| !root().join(path).exists())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README's folder map names what does not exist: {missing:?}"
+    );
+    // Every folder of the server crate and every crate of the workspace is
+    // on the map.
+    for parent in ["src", "crates"] {
+        for entry in fs::read_dir(root().join(parent)).expect("read folder") {
+            let entry = entry.expect("folder entry");
+            if !entry.file_type().expect("file type").is_dir() {
+                continue;
+            }
+            let folder = format!("{parent}/{}/", entry.file_name().to_string_lossy());
+            assert!(
+                named.contains(&folder),
+                "README's folder map lacks {folder}"
+            );
+        }
+    }
+}
