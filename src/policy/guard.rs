@@ -176,6 +176,13 @@ impl Guard {
         &self.config
     }
 
+    /// New limits (SIGHUP): connections already counted stay counted, a
+    /// lower per-address limit refuses only new ones, and failures already
+    /// recorded count toward the new lockout rule.
+    pub fn set_config(&mut self, config: GuardConfig) {
+        self.config = config;
+    }
+
     /// Admits connection `id` from `ip` unless its address already holds
     /// `max_per_address` connections; returns whether it was admitted.
     /// Every admitted connection must be [`release`](Self::release)d.
