@@ -1,6 +1,7 @@
 //! Server settings: every limit the server enforces, with its default.
 
 use crate::chat::history::HistoryConfig;
+use crate::net::proxy::Cidr;
 use crate::policy::guard::GuardConfig;
 use crate::policy::limits::{FloodLimit, SoftLimit};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -91,6 +92,9 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
     /// its own. `None` (the default) serves none.
     pub metrics_addr: Option<SocketAddr>,
+    /// Peers allowed to send a PROXY protocol header naming the client's
+    /// real address (see [`crate::net::proxy`]). Empty: no PROXY protocol.
+    pub trusted_proxies: Vec<Cidr>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -145,6 +149,7 @@ impl Default for Config {
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
             history: HistoryConfig::default(),
             metrics_addr: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -14,8 +14,10 @@
 //!   steps: `accept` (listeners, admission, handshakes, WebSocket upgrade),
 //!   `input` (reading, running lines), `output` (closing, flushing),
 //!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
-//!   signals, shutdown, certificate reload, metrics text) and `clients`
-//!   (the connections and their output, the chat's `Outbox`).
+//!   signals, shutdown, certificate and settings reload, metrics text),
+//!   `proxied` (connections from a trusted proxy until their PROXY header
+//!   is read) and `clients` (the connections and their output, the chat's
+//!   `Outbox`).
 //! - [`net`]: the network side, bytes and sockets with no chat in them:
 //!   connections, transports (plain TCP or TLS; the line codec or HTTP then
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,
@@ -30,11 +32,14 @@
 //! - [`metrics`]: counters the loop keeps as plain integers, rendered in
 //!   the Prometheus text format when scraped, and the `process_*` metrics.
 //! - [`config`]: every setting the server enforces, with its default.
+//! - [`settings`]: the flags and the `--config` TOML file (one struct for
+//!   both), `--print-config`, and re-reading the file on SIGHUP.
 //!
 //! Dependencies point one way, with no circles: `server` uses all the
 //! others; `net` uses `policy` (a connection's limits), `metrics` and
 //! `chat`'s history types; `policy` and `metrics` use `chat`'s types;
-//! `chat` uses only `protocol`.
+//! `chat` uses only `protocol`; `settings` (used by `server` and the
+//! binary) uses `config` and the types it fills.
 //!
 //! The binary (`src/main.rs`), the tests and the load generator all start the
 //! same [`Server`]:
@@ -54,6 +59,7 @@ pub mod metrics;
 pub mod net;
 pub mod policy;
 pub mod server;
+pub mod settings;
 
 /// The protocol code both ends share (commands, names, constants): the
 /// `loopchat-protocol` crate, under the name the server has always used.

@@ -688,13 +688,7 @@ fn process_metrics_describe_the_server_process() {
         &["--metrics-addr", "127.0.0.1:0", "--max-clients", "100"],
         Some(4096),
     );
-    let line = server.expect_log("metrics on http://");
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("no metrics address in {line:?}"));
+    let addr = server.metrics_addr();
     let mut client = Client::connect(server.addr);
     client.send(":ping");
     client.expect("* pong");

@@ -89,6 +89,9 @@ pub struct Connection {
     pub read_closed: bool,
     /// The last time this client sent anything.
     pub last_input: Instant,
+    /// Whether any input has been read yet (the first bytes are checked
+    /// for a PROXY header when proxies are trusted).
+    pub got_input: bool,
     /// When the first byte of a line still unfinished arrived: the idle
     /// timeout runs from here. Bytes of an unfinished line never count as
     /// activity, so dribbling cannot hold a slot.
@@ -127,6 +130,7 @@ impl Connection {
             write_failed: false,
             read_closed: false,
             last_input: now,
+            got_input: false,
             line_started: None,
             accepted_at: now,
             end_reason: "closed",

@@ -15,12 +15,17 @@
 //!   certificate loading and reload.
 //! - [`metrics_http`]: the `/metrics` listener's tiny HTTP/1.1 exchanges.
 //! - [`fd_limit`]: raises the open-file limit for many clients.
+//! - [`proxy`]: the PROXY protocol (v1, v2) header a trusted proxy sends
+//!   first, as a pure parser over bytes, and `--trusted-proxy` ranges.
+//! - [`sd_notify`]: tells systemd (`Type=notify`) the server is ready.
 
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
 pub mod http;
 pub mod metrics_http;
+pub mod proxy;
+pub mod sd_notify;
 pub mod tls;
 pub mod transport;
 pub mod ws;

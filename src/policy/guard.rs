@@ -33,8 +33,8 @@ impl Keepalive {
     }
 }
 
-/// The limits [`Guard`] enforces, with their defaults (see the README for
-/// the reasoning behind each).
+/// The limits [`Guard`] enforces, with their defaults (see docs/limits.md
+/// for the reasoning behind each).
 #[derive(Clone, Debug)]
 pub struct GuardConfig {
     /// Open connections allowed from one address (IPv6: one /64); the next
@@ -174,6 +174,13 @@ impl Guard {
     /// The limits in force.
     pub fn config(&self) -> &GuardConfig {
         &self.config
+    }
+
+    /// New limits (SIGHUP): connections already counted stay counted, a
+    /// lower per-address limit refuses only new ones, and failures already
+    /// recorded count toward the new lockout rule.
+    pub fn set_config(&mut self, config: GuardConfig) {
+        self.config = config;
     }
 
     /// Admits connection `id` from `ip` unless its address already holds

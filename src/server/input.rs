@@ -6,6 +6,7 @@
 use super::{EventLoop, FLUSH_EARLY_BYTES};
 use crate::chat::{ClientId, Outbox, Outcome};
 use crate::net::connection::Phase;
+use crate::net::proxy;
 use crate::net::transport::{Decoder, Input};
 use crate::policy::guard::AuthFailure;
 use crate::policy::limits::Held;
@@ -219,6 +220,19 @@ impl EventLoop {
                     return ReadState::Done;
                 }
                 Ok(n) => {
+                    if !std::mem::replace(&mut conn.got_input, true)
+                        && !self.config.trusted_proxies.is_empty()
+                        && proxy::starts_with_header(&scratch[..n])
+                    {
+                        // Only a trusted proxy may name another address.
+                        let peer = conn.peer;
+                        if self.logs.allow(peer.ip(), self.now) {
+                            info!("{peer}: closed: PROXY header from an untrusted address");
+                        }
+                        self.clients
+                            .kill(id, "PROXY header from an untrusted address");
+                        return ReadState::Done;
+                    }
                     conn.last_input = self.now;
                     self.clients.metrics.bytes_received += n as u64;
                     if open {

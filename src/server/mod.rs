@@ -30,8 +30,10 @@
 //! - `output`: steps 4 and 5, departures, graceful closes and flushing;
 //! - `timers`: history commits and `:history` waits, and the once-a-second
 //!   checks (deadlines, idle clients, pings, soft limits);
-//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate reload
-//!   and the metrics text;
+//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate and
+//!   settings reload (SIGHUP) and the metrics text;
+//! - `proxied`: connections from a trusted proxy until their PROXY header
+//!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
@@ -46,6 +48,7 @@ use crate::net::transport::EncodeCache;
 use crate::policy::guard::Guard;
 use crate::policy::limits::Departures;
 use crate::policy::logsum::LogSummary;
+use crate::settings::Reload;
 use crate::Config;
 use log::{info, warn};
 use mio::net::TcpListener;
@@ -63,6 +66,7 @@ mod clients;
 mod input;
 mod lifecycle;
 mod output;
+mod proxied;
 mod timers;
 
 use clients::Clients;
@@ -77,6 +81,9 @@ const TLS_LISTENER: Token = Token(usize::MAX - 4);
 /// [`FIRST_SCRAPE`] up to just below it.
 const METRICS: Token = Token(usize::MAX - 5);
 const FIRST_SCRAPE: usize = usize::MAX - 5 - metrics_http::MAX_SCRAPES;
+/// Connections from trusted proxies waiting for their PROXY header take the
+/// tokens from here up to just below [`FIRST_SCRAPE`].
+const FIRST_PROXIED: usize = FIRST_SCRAPE - proxied::MAX_WAITING;
 
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
@@ -115,6 +122,8 @@ pub struct Server {
     history: HistoryLink,
     tails: Tails,
     metrics: Option<Endpoint>,
+    /// The settings file SIGHUP reads again, if the server has one.
+    reload: Option<Reload>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -276,7 +285,16 @@ impl Server {
             history,
             tails,
             metrics,
+            reload: None,
         })
+    }
+
+    /// Has SIGHUP read `reload`'s settings file again (see
+    /// [`crate::settings::Reload`]); `None` leaves SIGHUP to the
+    /// certificate alone.
+    pub fn with_reload(mut self, reload: Option<Reload>) -> Server {
+        self.reload = reload;
+        self
     }
 
     /// The address actually bound.
@@ -374,6 +392,10 @@ struct EventLoop {
     logs: LogSummary,
     /// The `/metrics` listener and its scrapes, when configured.
     metrics_endpoint: Option<Endpoint>,
+    /// Connections from trusted proxies waiting for their PROXY header.
+    proxy_waits: proxied::ProxyWaits,
+    /// The settings file SIGHUP reads again, if any.
+    reload: Option<Reload>,
     /// Whether the last round of scrape accepts stopped at its cap.
     metrics_accept_pending: bool,
     /// Connections with unread input: readable this turn, or left over from
@@ -414,6 +436,7 @@ impl EventLoop {
             history,
             tails,
             metrics,
+            reload,
             ..
         } = server;
         let (tls_listener, certs) = tls.unzip();
@@ -425,6 +448,10 @@ impl EventLoop {
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
+            // Listening, and SIGHUP handled from here on: ready for systemd.
+            if let Err(err) = crate::net::sd_notify::notify("READY=1") {
+                warn!("cannot tell systemd the server is ready: {err}");
+            }
             Some(signals)
         } else {
             None
@@ -457,6 +484,8 @@ impl EventLoop {
                 metrics: Metrics::default(),
             },
             metrics_endpoint: metrics,
+            proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
+            reload,
             metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
@@ -521,6 +550,7 @@ impl EventLoop {
                     SIGNALS => self.take_signals(),
                     METRICS => self.metrics_accept_pending = true,
                     Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
+                    Token(id) if id >= FIRST_PROXIED => self.read_proxy_header(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;

@@ -179,6 +179,9 @@ impl EventLoop {
                 next_check = next_check.min(deadline);
             }
         }
+        if let Some(deadline) = self.expire_proxy_waits(false) {
+            next_check = next_check.min(deadline);
+        }
         self.next_timer_check = next_check;
         for id in overstayed {
             if let Some(conn) = self.clients.conns.get(id) {

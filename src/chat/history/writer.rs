@@ -68,6 +68,15 @@ impl std::str::FromStr for WriterPriority {
     }
 }
 
+impl std::fmt::Display for WriterPriority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WriterPriority::Idle => "idle",
+            WriterPriority::Normal => "normal",
+        })
+    }
+}
+
 /// Everything the writer needs, owned by whichever thread writes now.
 pub(super) struct Writer {
     store: Store,
