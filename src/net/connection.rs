@@ -98,21 +98,57 @@ pub struct Killed {
 /// registered interest change only through the methods below; the parts
 /// the loop drives directly (the stream, the codec, the queued and held
 /// output, the limits, the activity clocks) are fields.
+///
+/// `repr(C)` keeps the fields in the order written: every fan-out touches
+/// the first ones for each recipient (is it open, room in its queue,
+/// anything held, the soft limit's clock, is it on the flush list), so
+/// they fill the first two cache lines instead of being spread over the
+/// struct's eight, and `align(64)` starts every slab slot on a line (about
+/// 40 bytes more per connection). With hundreds of recipients per line, a
+/// cache miss per recipient costs more than the instructions
+/// (docs/benchmarks-fanout.md).
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct Connection {
-    /// The byte layer (plain TCP or TLS), registered with the poller under
-    /// the connection's slab key.
-    pub stream: Stream,
+    /// Where the connection is in its life, and why it ended.
+    phase: Phase,
+    /// Bytes queued for this client and not yet taken by the socket.
+    pub output: OutputQueue,
+    /// On the loop's dirty list, so a connection that receives many lines
+    /// in one turn is flushed once.
+    on_flush_list: bool,
+    /// A write failed (the peer reset or went away): nothing more is queued
+    /// for it, and it is dropped once its remaining input has been read.
+    write_failed: bool,
+    /// On the loop's read list: readable, and not yet read to the end
+    /// (edge-triggered readiness will not say so again).
+    on_read_list: bool,
+    /// The poller reported the peer's FIN (or an error): input must be read
+    /// to its end now, since no further edge will announce it.
+    hangup_seen: bool,
+    /// A read returned end of stream: the peer has shut down its sending side.
+    read_closed: bool,
+    /// Whether it counts as a client (and over which transport) or was
+    /// turned away, for the metrics.
+    standing: Standing,
+    /// Output held back until the client's earlier lines are committed.
+    pub held: crate::chat::history::HeldOutput,
+    /// When the output queue last went above the soft limit, while it stays
+    /// above it ([`crate::policy::limits::SoftLimit`]).
+    pub soft_since: Option<Instant>,
+    /// The history batch holding this client's latest chat line; replies
+    /// wait in `held` until that batch is committed (see [`crate::chat::history`]).
+    pub history_mark: u64,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
-    /// Bytes queued for this client and not yet taken by the socket.
-    pub output: OutputQueue,
-    /// Output held back until the client's earlier lines are committed.
-    pub held: crate::chat::history::HeldOutput,
-    /// Flood control, deferred lines and the soft output limit's clock
-    /// ([`crate::policy::limits`]).
-    pub limits: ClientLimits,
+    /// The byte layer (plain TCP or TLS), registered with the poller under
+    /// the connection's slab key.
+    pub stream: Stream,
+    /// The peer's address, for logs.
+    peer: SocketAddr,
+    /// The interest registered with the poller; see [`Self::interest`].
+    registered: Interest,
     /// The last time this client sent anything.
     pub last_input: Instant,
     /// Whether any input has been read yet (the first bytes are checked
@@ -122,34 +158,10 @@ pub struct Connection {
     /// timeout runs from here. Bytes of an unfinished line never count as
     /// activity, so dribbling cannot hold a slot.
     pub line_started: Option<Instant>,
-    /// The history batch holding this client's latest chat line; replies
-    /// wait in `held` until that batch is committed (see [`crate::chat::history`]).
-    pub history_mark: u64,
-    /// The peer's address, for logs.
-    peer: SocketAddr,
     /// When the connection was accepted, for the auth timeout.
     accepted_at: Instant,
-    /// Where the connection is in its life, and why it ended.
-    phase: Phase,
-    /// Whether it counts as a client (and over which transport) or was
-    /// turned away, for the metrics.
-    standing: Standing,
-    /// The interest registered with the poller; see [`Self::interest`].
-    registered: Interest,
-    /// On the loop's dirty list, so a connection that receives many lines
-    /// in one turn is flushed once.
-    on_flush_list: bool,
-    /// On the loop's read list: readable, and not yet read to the end
-    /// (edge-triggered readiness will not say so again).
-    on_read_list: bool,
-    /// The poller reported the peer's FIN (or an error): input must be read
-    /// to its end now, since no further edge will announce it.
-    hangup_seen: bool,
-    /// A write failed (the peer reset or went away): nothing more is queued
-    /// for it, and it is dropped once its remaining input has been read.
-    write_failed: bool,
-    /// A read returned end of stream: the peer has shut down its sending side.
-    read_closed: bool,
+    /// Flood control and deferred lines ([`crate::policy::limits`]).
+    pub limits: ClientLimits,
 }
 
 impl Connection {
@@ -171,6 +183,7 @@ impl Connection {
             got_input: false,
             line_started: None,
             history_mark: 0,
+            soft_since: None,
             peer,
             accepted_at: now,
             phase: Phase::Open,
@@ -216,6 +229,7 @@ impl Connection {
     }
 
     /// Whether it is open: in the chat or waiting for its password.
+    #[inline]
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
     }
@@ -343,6 +357,7 @@ impl Connection {
     }
 
     /// Puts it on the loop's dirty list; false if it already was.
+    #[inline]
     pub fn put_on_flush_list(&mut self) -> bool {
         !std::mem::replace(&mut self.on_flush_list, true)
     }
@@ -375,6 +390,7 @@ impl Connection {
     }
 
     /// Whether a write failed.
+    #[inline]
     pub fn write_failed(&self) -> bool {
         self.write_failed
     }

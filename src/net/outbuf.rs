@@ -33,12 +33,35 @@ impl OutputQueue {
     }
 
     /// Appends a line, taking a buffer from `pool` if this queue holds none.
+    #[inline]
     pub fn push(&mut self, line: &[u8], pool: &mut BufferPool) {
+        self.append(line, pool);
+    }
+
+    /// Appends a line like [`OutputQueue::push`] and says whether the
+    /// output memory grew (a buffer was taken from `pool` or enlarged):
+    /// only then can the global output bound have been passed. Inlined
+    /// into the fan-out; the rare growth is out of line.
+    #[inline]
+    pub fn append(&mut self, line: &[u8], pool: &mut BufferPool) -> bool {
+        let grew = self.buf.capacity() - self.buf.len() < line.len();
+        if grew {
+            self.grow(line.len(), pool);
+        }
+        self.buf.extend_from_slice(line);
+        grew
+    }
+
+    /// Makes room for `extra` more bytes, taking a buffer from `pool` if
+    /// this queue holds none; the pool counts the memory lent.
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, extra: usize, pool: &mut BufferPool) {
         if self.buf.capacity() == 0 {
             self.buf = pool.take();
         }
         let before = self.buf.capacity();
-        self.buf.extend_from_slice(line);
+        self.buf.reserve(extra);
         pool.lent += self.buf.capacity() - before;
     }
 
@@ -223,5 +246,34 @@ mod tests {
         let err = queue.write_to(&mut full).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         assert_eq!(queue.len(), 6);
+    }
+
+    #[test]
+    fn append_says_when_output_memory_grew_and_the_pool_counts_it() {
+        let mut pool = BufferPool::default();
+        let mut queue = OutputQueue::default();
+        let line = [b'x'; 100];
+        assert!(queue.append(&line, &mut pool), "first line takes a buffer");
+        assert_eq!(pool.lent_bytes(), queue.capacity());
+        let mut grew = 0;
+        for _ in 0..100 {
+            let before = queue.capacity();
+            let said = queue.append(&line, &mut pool);
+            assert_eq!(said, queue.capacity() > before);
+            grew += usize::from(said);
+            assert_eq!(pool.lent_bytes(), queue.capacity());
+        }
+        assert!(grew > 0 && grew < 10, "grown {grew} times for 101 lines");
+        assert_eq!(queue.len(), 101 * 100);
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            room: usize::MAX,
+        };
+        queue.write_to(&mut sink).unwrap();
+        assert_eq!(sink.taken.len(), 101 * 100);
+        assert!(
+            !queue.append(&line, &mut pool),
+            "room again after the write"
+        );
     }
 }

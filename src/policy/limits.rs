@@ -210,9 +210,6 @@ pub struct ClientLimits {
     /// Lines read but not run yet, oldest first: at most one read's worth.
     /// No more is read until they have all run.
     pub deferred: HeldLines,
-    /// When the output queue last went above the soft limit, while it stays
-    /// above it.
-    pub soft_since: Option<Instant>,
     /// While throttled: when the flood limit lets it be read again.
     pub wake_at: Option<Instant>,
     /// A WebSocket close (status, log reason) that came after held-back
@@ -227,7 +224,6 @@ impl ClientLimits {
             lines: TokenBucket::full(flood.line_burst(), now),
             bytes: TokenBucket::full(flood.byte_burst(), now),
             deferred: HeldLines::default(),
-            soft_since: None,
             wake_at: None,
             held_close: None,
         }
@@ -313,6 +309,7 @@ impl Default for SoftLimit {
 
 impl SoftLimit {
     /// Notes the queue length after output was queued or written.
+    #[inline]
     pub fn observe(&self, state: &mut Option<Instant>, queued: usize, now: Instant) {
         if self.period.is_none() {
             return;

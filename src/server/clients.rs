@@ -59,6 +59,7 @@ pub(super) struct Clients {
 }
 
 impl Outbox for Clients {
+    #[inline]
     fn send(&mut self, to: ClientId, line: &[u8]) {
         self.queue(to, line, true);
     }
@@ -78,6 +79,13 @@ impl Outbox for Clients {
 impl Clients {
     /// Queues a line (`encode`: through the recipient's codec) or bytes
     /// already encoded for it (a WebSocket pong), under the output limit.
+    ///
+    /// This runs once per recipient of every fan-out, so its common case
+    /// (an open client, nothing held, room in its buffer) is kept small
+    /// enough to inline into the fan-out loop; everything rarer (holding for
+    /// history, cutting off, growing a buffer and so checking the global
+    /// bound) is in out-of-line functions.
+    #[inline(always)]
     pub(super) fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
         self.work += line.len();
         let Some(conn) = self.conns.get_mut(to) else {
@@ -91,51 +99,99 @@ impl Clients {
         // [`crate::chat::history`]); what follows a held line is held too.
         let reply_to_uncommitted =
             self.replying_to == Some(to) && conn.history_mark > self.history_acked;
-        let hold = reply_to_uncommitted || !conn.held.is_empty();
-        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
-            // Not slow, perhaps, only busy: the queue may have grown within
-            // this turn. Give the socket one chance to take it; a write
-            // error is left for the flush to find.
-            if let Ok(written) = conn.write_output() {
-                self.metrics.bytes_sent += written as u64;
-            }
-        }
-        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
-            // Cut off now, inside the fan-out: a stuck client's write event
-            // may never come.
-            warn!(
-                "{}: cut off, more than {} bytes of output queued (too slow)",
-                conn.peer(),
-                self.max_outbuf_bytes
-            );
-            self.metrics.cut_off(SlowLimit::Queue);
-            self.cut_off(to);
+        let over = conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes;
+        if over || reply_to_uncommitted || !conn.held.is_empty() {
+            self.queue_rarely(to, line, encode, over, reply_to_uncommitted);
             return;
         }
-        let bytes = if encode {
-            self.metrics.lines_sent += 1;
-            conn.codec.encode(line, &mut self.encoded)
-        } else {
-            line
-        };
-        if hold {
-            if conn.held.is_empty() {
-                self.held.push(to);
-            }
-            let mark = if reply_to_uncommitted {
-                conn.history_mark
-            } else {
-                0
-            };
-            conn.held.push(mark, bytes, &mut self.held_bytes);
-            self.check_global_bound();
-            return;
-        }
-        conn.output.push(bytes, &mut self.pool);
+        self.push_output(to, line, encode);
+    }
+
+    /// Appends a line to an open client's queue (nothing held for it, room
+    /// under its limit) and marks it for this turn's flush.
+    #[inline(always)]
+    fn push_output(&mut self, to: ClientId, line: &[u8], encode: bool) {
+        let conn = &mut self.conns[to];
+        let bytes = encoded(conn, line, encode, &mut self.encoded, &mut self.metrics);
+        let grew = conn.output.append(bytes, &mut self.pool);
         self.soft_outbuf
-            .observe(&mut conn.limits.soft_since, conn.output.len(), self.now);
+            .observe(&mut conn.soft_since, conn.output.len(), self.now);
         self.queued_since_flush += bytes.len();
-        self.mark_dirty(to);
+        if conn.put_on_flush_list() {
+            self.dirty.push(to);
+        }
+        // The output memory of all clients only grows when a buffer is
+        // taken or grown: checking the global bound then is checking it
+        // after every line.
+        if grew {
+            self.check_global_bound();
+        }
+    }
+
+    /// [`Clients::queue`] when the line would pass the client's output
+    /// limit (`over`) or must be held for history.
+    #[cold]
+    #[inline(never)]
+    fn queue_rarely(
+        &mut self,
+        to: ClientId,
+        line: &[u8],
+        encode: bool,
+        over: bool,
+        reply_to_uncommitted: bool,
+    ) {
+        if over && !self.make_room(to, line.len()) {
+            return;
+        }
+        if reply_to_uncommitted || !self.conns[to].held.is_empty() {
+            self.hold(to, line, encode, reply_to_uncommitted);
+        } else {
+            self.push_output(to, line, encode);
+        }
+    }
+
+    /// `to`'s queue would pass `max_outbuf_bytes` with `extra` more bytes.
+    /// Not slow, perhaps, only busy: the queue may have grown within this
+    /// turn, so the socket gets one chance to take it (a write error is left
+    /// for the flush to find). Returns whether there is room now; if not,
+    /// the client is cut off, inside the fan-out: a stuck client's write
+    /// event may never come.
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self, to: ClientId, extra: usize) -> bool {
+        let conn = &mut self.conns[to];
+        if let Ok(written) = conn.write_output() {
+            self.metrics.bytes_sent += written as u64;
+        }
+        if conn.output.len() + conn.held.len() + extra <= self.max_outbuf_bytes {
+            return true;
+        }
+        warn!(
+            "{}: cut off, more than {} bytes of output queued (too slow)",
+            conn.peer(),
+            self.max_outbuf_bytes
+        );
+        self.metrics.cut_off(SlowLimit::Queue);
+        self.cut_off(to);
+        false
+    }
+
+    /// Holds a line for `to` until its earlier lines are committed (see
+    /// [`crate::chat::history::HeldOutput`]).
+    #[cold]
+    #[inline(never)]
+    fn hold(&mut self, to: ClientId, line: &[u8], encode: bool, reply_to_uncommitted: bool) {
+        let conn = &mut self.conns[to];
+        let bytes = encoded(conn, line, encode, &mut self.encoded, &mut self.metrics);
+        if conn.held.is_empty() {
+            self.held.push(to);
+        }
+        let mark = if reply_to_uncommitted {
+            conn.history_mark
+        } else {
+            0
+        };
+        conn.held.push(mark, bytes, &mut self.held_bytes);
         self.check_global_bound();
     }
 
@@ -145,6 +201,7 @@ impl Clients {
         self.pool.lent_bytes() + self.held_bytes
     }
 
+    #[inline]
     fn check_global_bound(&mut self) {
         if self.max_output_total_bytes > 0 && self.output_total() > self.max_output_total_bytes {
             self.enforce_global_bound();
@@ -170,6 +227,8 @@ impl Clients {
     /// gets one write first, so a reader that was only busy drains and
     /// keeps its place; held output cannot be written before its commit,
     /// so it stays counted.
+    #[cold]
+    #[inline(never)]
     fn enforce_global_bound(&mut self) {
         let bound = self.max_output_total_bytes;
         let target = limits::eviction_target(bound);
@@ -233,5 +292,23 @@ impl Clients {
             self.departures.push(id, None);
             self.left_open += 1;
         }
+    }
+}
+
+/// `line` as it is queued for `conn`: through its codec (counted as a line
+/// sent) when `encode`, else as it is (already encoded for it).
+#[inline(always)]
+fn encoded<'a>(
+    conn: &Connection,
+    line: &'a [u8],
+    encode: bool,
+    cache: &'a mut EncodeCache,
+    metrics: &mut Metrics,
+) -> &'a [u8] {
+    if encode {
+        metrics.lines_sent += 1;
+        conn.codec.encode(line, cache)
+    } else {
+        line
     }
 }

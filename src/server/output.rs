@@ -102,11 +102,9 @@ impl EventLoop {
             match conn.write_output() {
                 Ok(written) => {
                     clients.metrics.bytes_sent += written as u64;
-                    clients.soft_outbuf.observe(
-                        &mut conn.limits.soft_since,
-                        conn.output.len(),
-                        self.now,
-                    )
+                    clients
+                        .soft_outbuf
+                        .observe(&mut conn.soft_since, conn.output.len(), self.now)
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {

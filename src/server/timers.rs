@@ -119,12 +119,7 @@ impl EventLoop {
         let mut pinged = Vec::new();
         let mut overstayed = Vec::new();
         for (id, conn) in self.clients.conns.iter_mut() {
-            if conn.is_open()
-                && self
-                    .clients
-                    .soft_outbuf
-                    .expired(conn.limits.soft_since, self.now)
-            {
+            if conn.is_open() && self.clients.soft_outbuf.expired(conn.soft_since, self.now) {
                 overstayed.push(id);
                 continue;
             }
