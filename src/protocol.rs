@@ -1,7 +1,17 @@
-//! The line protocol: parses one client line into a [`Command`], checks
-//! names, and cleans text before anyone else sees it. No sockets here.
+//! The protocol, shared by the server and its clients: one client line
+//! parsed into a [`Command`], names checked, text cleaned before anyone
+//! else sees it; and the server's side in [`event`] (every line it sends,
+//! typed), [`line`] (the line dialect: rendering those and recognising them
+//! back) and [`time`]. No sockets here.
 //!
 //! The full contract is `docs/protocol.md`.
+
+pub mod event;
+pub mod line;
+pub mod time;
+
+pub use event::{Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
+pub use line::recognise;
 
 use std::borrow::Cow;
 
@@ -91,25 +101,6 @@ pub fn parse(line: &str) -> Command<'_> {
     }
 }
 
-/// The `:help` answer, one row per command. `:auth` is listed only when the
-/// server has a password.
-pub fn help_lines(with_auth: bool) -> impl Iterator<Item = &'static str> {
-    const ROWS: [&str; 10] = [
-        "* :help - list the commands",
-        "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)",
-        "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are",
-        "* :users - who is in your room",
-        "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)",
-        "* :rooms - every room with its member count",
-        "* :me TEXT - an action line to your room",
-        "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
-        "* :quit [REASON] - leave; the server says * bye and closes",
-        "* :history [N] - the last N (default 20) chat and :me lines of your room",
-    ];
-    const AUTH: &str = "* :auth PASSWORD - authenticate to a server with a password";
-    ROWS.into_iter().chain(with_auth.then_some(AUTH))
-}
-
 /// The usage error for a bad `:history` argument.
 pub const HISTORY_USAGE: &str = ":history [N]";
 
@@ -144,8 +135,10 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
 /// Nicks no client may take (version 1.1): the first word after `* ` of
 /// every information line the server sends, so `:me` can never produce a
 /// line that reads as the server's (`* server shutting down`). Compared
-/// case-insensitively. A test checks that every `* WORD` line in the
-/// server's source is listed here.
+/// case-insensitively. A test renders one of every line in the
+/// vocabulary ([`event`]) and checks that these are exactly the words
+/// that start the server's information lines; another checks that the
+/// web page's copy (`SERVER_WORDS` in `web/app.js`) is this list.
 pub const RESERVED_NICKS: [&str; 9] = [
     "bye", "history", "password", "pong", "rooms", "server", "users", "welcome", "you",
 ];
@@ -324,51 +317,6 @@ mod tests {
         assert!(!is_reserved_nick("guest1"));
     }
 
-    /// Every information line the server's own modules send starts with a
-    /// reserved word or a nick (`{...}` in the format string): a new
-    /// `* WORD` line must add WORD to [`RESERVED_NICKS`], or `:me` could
-    /// forge it. Scans the top-level modules that produce client lines and the
-    /// event loop's (`src/server/`).
-    #[test]
-    fn every_information_word_is_reserved() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let server = src.join("server");
-        let mut words = std::collections::BTreeSet::new();
-        let files = std::fs::read_dir(&src)
-            .expect("src/")
-            .chain(std::fs::read_dir(&server).expect("src/server/"));
-        for entry in files {
-            let path = entry.expect("entry").path();
-            if path.extension().is_none_or(|ext| ext != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("read source");
-            if !text.contains("Outbox") && !path.starts_with(&server) {
-                continue;
-            }
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-            for (at, _) in code.match_indices("\"* ") {
-                let word: String = code[at + 3..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphabetic())
-                    .collect();
-                if !word.is_empty() {
-                    words.insert((word, path.file_name().unwrap().to_owned()));
-                }
-            }
-        }
-        assert!(
-            words.len() >= 8,
-            "the scan finds the server's lines: {words:?}"
-        );
-        for (word, file) in words {
-            assert!(
-                is_reserved_nick(&word),
-                "* {word} in {file:?} is not reserved"
-            );
-        }
-    }
-
     #[test]
     fn sanitize_replaces_c0_del_c1_but_not_tab() {
         assert!(matches!(sanitize("plain\ttext é ✓"), Cow::Borrowed(_)));
@@ -391,9 +339,10 @@ mod tests {
 
     #[test]
     fn help_lists_auth_only_with_a_password() {
-        assert_eq!(help_lines(false).count(), 10);
-        assert!(help_lines(true).any(|l| l.starts_with("* :auth")));
-        assert!(help_lines(false).all(|l| l.starts_with("* :")));
+        assert_eq!(HelpRow::rows(false).count(), 10);
+        assert!(HelpRow::rows(true).any(|row| row == HelpRow::Auth));
+        assert!(HelpRow::rows(false)
+            .all(|row| line::help_text(row).starts_with("* :") && row != HelpRow::Auth));
     }
 
     proptest::proptest! {

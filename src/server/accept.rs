@@ -9,6 +9,7 @@ use crate::guard::{self};
 use crate::http::{self, Head, Route};
 use crate::limits::ClientLimits;
 use crate::metrics::{Refusal, Standing, Transport};
+use crate::protocol::{Dialect, Error};
 use crate::tls::TlsSession;
 use crate::transport::{Codec, Decoder, Stream};
 use log::{debug, info, warn};
@@ -169,7 +170,7 @@ impl EventLoop {
             // Too many rejections already lingering: a best-effort goodbye.
             self.count_refused(None, why);
             let (refusal, reason) = (refusal_line(why), refusal_reason(why));
-            if let Ok(written) = socket.write(refusal) {
+            if let Ok(written) = socket.write(&refusal) {
                 self.clients.metrics.bytes_sent += written as u64;
                 self.clients.metrics.lines_sent += u64::from(written == refusal.len());
             }
@@ -191,7 +192,7 @@ impl EventLoop {
             let deadline = self.now + self.config.close_timeout;
             conn.phase = Phase::Closing { deadline };
             conn.end_reason = reason;
-            conn.output.push(refusal, &mut self.clients.pool);
+            conn.output.push(&refusal, &mut self.clients.pool);
             self.clients.metrics.lines_sent += 1;
             self.count_refused(Some(id), why);
             self.next_timer_check = self.next_timer_check.min(deadline);
@@ -331,7 +332,7 @@ impl EventLoop {
                     self.open_count - 1
                 );
             }
-            self.queue_last_line(id, b"! server full\n", "server full");
+            self.queue_last_line(&[id], &Error::ServerFull.into(), "server full");
             self.count_refused(Some(id), Refusal::ServerFull);
             return;
         }
@@ -421,7 +422,7 @@ impl EventLoop {
                 conn.peer,
                 self.open_count - 1
             );
-            self.queue_last_line(id, b"! server full\n", "server full");
+            self.queue_last_line(&[id], &Error::ServerFull.into(), "server full");
             self.count_refused(Some(id), Refusal::ServerFull);
             return;
         }
@@ -473,12 +474,15 @@ impl EventLoop {
     }
 }
 
-/// The line a refused line client is sent.
-fn refusal_line(why: Refusal) -> &'static [u8] {
-    match why {
-        Refusal::ServerFull => b"! server full\n",
-        Refusal::PerAddressLimit => b"! too many connections from your address\n",
-    }
+/// The line a refused line client is sent, as the line dialect writes it.
+fn refusal_line(why: Refusal) -> Vec<u8> {
+    let line = match why {
+        Refusal::ServerFull => Error::ServerFull,
+        Refusal::PerAddressLimit => Error::TooManyFromAddress,
+    };
+    let mut bytes = Vec::new();
+    Dialect::Line.render(&line.into(), &mut bytes);
+    bytes
 }
 
 /// Why a connection was refused, as logs and end reasons say it.

@@ -7,6 +7,7 @@ use crate::chat::ClientId;
 use crate::config::SHUTDOWN_GRACE;
 use crate::connection::Phase;
 use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
+use crate::protocol::Event;
 use log::{info, warn};
 
 impl EventLoop {
@@ -169,9 +170,7 @@ impl EventLoop {
             .filter(|(_, conn)| conn.phase == Phase::Open)
             .map(|(id, _)| id)
             .collect();
-        for id in open {
-            self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
-        }
+        self.queue_last_line(&open, &Event::ShuttingDown.into(), "server shutdown");
         // Told or not, everyone is gone within the grace, whatever the close
         // timeout: the process must exit within 5 s even if peers never
         // read or never close.

@@ -33,7 +33,8 @@
 //! - `lifecycle`: step 6's reaping, signals, shutdown, certificate reload
 //!   and the metrics text;
 //! - `clients`: `Clients`, the connections and their queued output, which
-//!   the chat writes through as its [`crate::chat::Outbox`].
+//!   the chat writes through as its [`crate::chat::Outbox`];
+//! - `render`: the line being sent, rendered once per dialect and framing.
 
 use crate::chat::{Chat, ClientId};
 use crate::connection::BufferPool;
@@ -45,7 +46,6 @@ use crate::logsum::LogSummary;
 use crate::metrics::Metrics;
 use crate::metrics_http::{self, Endpoint};
 use crate::tls::CertStore;
-use crate::transport::EncodeCache;
 use crate::Config;
 use log::{info, warn};
 use mio::net::TcpListener;
@@ -63,6 +63,7 @@ mod clients;
 mod input;
 mod lifecycle;
 mod output;
+mod render;
 mod timers;
 
 use clients::Clients;
@@ -443,10 +444,9 @@ impl EventLoop {
                 left_open: 0,
                 dead: Vec::new(),
                 pool: BufferPool::default(),
-                encoded: EncodeCache::default(),
+                cache: render::LineCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
-                replying_to: None,
                 history_acked: 0,
                 held: Vec::new(),
                 held_bytes: 0,

@@ -3,10 +3,12 @@
 //! has caught up, and the once-a-second checks (deadlines, idle clients,
 //! pings, lockouts, soft output limits, log summaries).
 
+use super::render::RenderKey;
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::Outbox;
 use crate::connection::Phase;
 use crate::metrics::SlowLimit;
+use crate::protocol::{Error, ServerLine};
 use log::{info, warn};
 use std::io::Write;
 
@@ -61,7 +63,15 @@ impl EventLoop {
                 continue;
             }
             let queued = conn.output.len() + conn.held.len();
-            let answer = self.chat.history_answer(&wait);
+            // One line at a time through the asker's dialect and framing
+            // (a WebSocket client gets one text message per line).
+            let key = RenderKey::of(&conn.codec.encoder);
+            let mut answer = Vec::new();
+            let cache = &mut self.clients.cache;
+            self.chat.history_answer(&wait, |line| {
+                cache.new_line();
+                answer.extend_from_slice(cache.bytes(line, key));
+            });
             if queued + answer.len() > self.clients.max_outbuf_bytes {
                 warn!(
                     "{}: cut off, more than {} bytes of output queued (too slow)",
@@ -71,13 +81,7 @@ impl EventLoop {
                 continue;
             }
             if let Some(conn) = self.clients.conns.get_mut(id) {
-                // One line at a time through the asker's codec (a WebSocket
-                // client gets one text message per line).
-                let mut encoded = Vec::with_capacity(answer.len());
-                for line in answer.split_inclusive(|&byte| byte == b'\n') {
-                    encoded.extend_from_slice(conn.codec.encode(line, &mut self.clients.encoded));
-                }
-                conn.held.fill_gap(encoded, &mut self.clients.held_bytes);
+                conn.held.fill_gap(answer, &mut self.clients.held_bytes);
             }
         }
     }
@@ -165,11 +169,11 @@ impl EventLoop {
                         .zip(idle_limit)
                         .is_some_and(|(started, limit)| self.now - started >= limit);
                     if stalled {
-                        idle.push((id, &b"! idle timeout\n"[..], "idle timeout"));
+                        idle.push((id, Error::IdleTimeout, "idle timeout"));
                     } else if auth_limit.is_some_and(|limit| {
                         self.now - conn.accepted_at >= limit && self.chat.awaiting_password(id)
                     }) {
-                        idle.push((id, &b"! auth timeout\n"[..], "auth timeout"));
+                        idle.push((id, Error::AuthTimeout, "auth timeout"));
                     }
                 }
             }
@@ -211,7 +215,7 @@ impl EventLoop {
             self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
-            self.clients.send(id, notice);
+            self.clients.deliver(id, &ServerLine::Error(notice));
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
             if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {

@@ -1,0 +1,146 @@
+//! [`LineCache`]: the bytes of the line being sent, rendered once per
+//! dialect and framed once per (dialect, framing), whoever it goes to.
+//!
+//! The chat state hands the server typed lines ([`ServerLine`]); what a
+//! recipient gets depends only on its [`RenderKey`]. A fan-out to ten
+//! thousand members renders its line once per dialect among them and, for
+//! WebSocket members, frames it once: each recipient costs a key lookup and
+//! a copy into its queue, never a render, a comparison of line bytes or an
+//! allocation.
+
+use crate::protocol::{Dialect, ServerLine};
+use crate::transport::{Encoder, Framing};
+use crate::ws;
+
+/// What decides the bytes one recipient gets for a line. Protocol 1.2 adds
+/// what else changes them (tags on or off, whether the line's room is the
+/// recipient's current room); each is a field here and a dimension of
+/// [`LineCache`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct RenderKey {
+    /// How the recipient's lines are worded.
+    pub dialect: Dialect,
+    /// How its transport carries a line.
+    pub framing: Framing,
+}
+
+impl RenderKey {
+    /// The key of a connection with this encoder. Every client speaks the
+    /// line dialect today.
+    pub fn of(encoder: &Encoder) -> RenderKey {
+        RenderKey {
+            dialect: Dialect::Line,
+            framing: encoder.framing(),
+        }
+    }
+}
+
+/// One cached rendering and the line it belongs to.
+#[derive(Debug, Default)]
+struct Slot {
+    /// The [`LineCache::line`] number these bytes are for.
+    line: u64,
+    bytes: Vec<u8>,
+}
+
+/// The current line's bytes per [`RenderKey`], built on first use.
+#[derive(Debug, Default)]
+pub(super) struct LineCache {
+    /// Numbers the lines; a slot holding another number is stale. Starts
+    /// at 1 so the empty slots are stale.
+    line: u64,
+    /// The line as each dialect writes it, with its `\n`.
+    text: [Slot; Dialect::COUNT],
+    /// The line as a WebSocket text frame, per dialect.
+    frame: [Slot; Dialect::COUNT],
+    /// Renderings done (not served from the cache), for tests.
+    pub renders: u64,
+    /// WebSocket frames built (not served from the cache), for tests.
+    pub frames: u64,
+}
+
+impl LineCache {
+    /// Starts a new line: what the cache holds belongs to the last one.
+    pub fn new_line(&mut self) {
+        self.line += 1;
+    }
+
+    /// The bytes to queue for `line` (the current line: the same one since
+    /// [`LineCache::new_line`]) for a recipient with `key`.
+    pub fn bytes(&mut self, line: &ServerLine<'_>, key: RenderKey) -> &[u8] {
+        let current = self.line.max(1);
+        self.line = current;
+        let d = key.dialect.index();
+        let text = &mut self.text[d];
+        if text.line != current {
+            text.bytes.clear();
+            key.dialect.render(line, &mut text.bytes);
+            text.line = current;
+            self.renders += 1;
+        }
+        match key.framing {
+            Framing::Plain => &self.text[d].bytes,
+            Framing::WebSocket => {
+                let frame = &mut self.frame[d];
+                if frame.line != current {
+                    let payload = self.text[d].bytes.strip_suffix(b"\n").unwrap_or_default();
+                    frame.bytes.clear();
+                    ws::text_frame(payload, &mut frame.bytes);
+                    frame.line = current;
+                    self.frames += 1;
+                }
+                &self.frame[d].bytes
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Event, Reply};
+
+    const PLAIN: RenderKey = RenderKey {
+        dialect: Dialect::Line,
+        framing: Framing::Plain,
+    };
+    const WS: RenderKey = RenderKey {
+        dialect: Dialect::Line,
+        framing: Framing::WebSocket,
+    };
+
+    #[test]
+    fn a_fan_out_renders_once_and_frames_once() {
+        let mut cache = LineCache::default();
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#lobby"),
+            text: "hi",
+        }
+        .into();
+        cache.new_line();
+        for _ in 0..100 {
+            assert_eq!(cache.bytes(&hi, WS), b"\x81\x09alice: hi");
+            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi\n");
+        }
+        assert_eq!((cache.renders, cache.frames), (1, 1));
+        let yo: ServerLine<'_> = Reply::Pong { token: Some("yo") }.into();
+        cache.new_line();
+        assert_eq!(cache.bytes(&yo, PLAIN), b"* pong yo\n");
+        assert_eq!(cache.bytes(&yo, WS), b"\x81\x09* pong yo");
+        assert_eq!((cache.renders, cache.frames), (2, 2));
+    }
+
+    #[test]
+    fn a_new_line_with_equal_bytes_is_rendered_again() {
+        // Keyed by the line's number, not its bytes: no comparison per
+        // recipient, and never a stale line.
+        let mut cache = LineCache::default();
+        let bye: ServerLine<'_> = Reply::Bye.into();
+        cache.new_line();
+        assert_eq!(cache.bytes(&bye, PLAIN), b"* bye\n");
+        cache.new_line();
+        assert_eq!(cache.bytes(&bye, PLAIN), b"* bye\n");
+        assert_eq!(cache.renders, 2);
+    }
+}
