@@ -11,7 +11,7 @@ pub mod line;
 pub mod time;
 
 pub use event::{Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
-pub use line::recognise;
+pub use line::{recognise, recognise_history};
 
 use std::borrow::Cow;
 

@@ -228,6 +228,24 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
     }))
 }
 
+/// Reads the line a `[history TIME] ` line carries
+/// ([`Reply::HistoryLine`]'s `line`) as the chat or `:me` line it was:
+/// history keeps nothing else, so `* NICK TEXT` there is always an action.
+pub fn recognise_history(line: &str) -> Option<Event<'_>> {
+    if let Some(action) = line.strip_prefix("* ") {
+        let (from, text) = action.split_once(' ').unwrap_or((action, ""));
+        return is_valid_name(from).then_some(Event::Acted {
+            from,
+            room: None,
+            text,
+        });
+    }
+    match recognise(line)? {
+        ServerLine::Event(said @ Event::Said { .. }) => Some(said),
+        _ => None,
+    }
+}
+
 fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
     let reply = |reply| Some(ServerLine::Reply(reply));
     match info {
@@ -731,6 +749,30 @@ mod tests {
                 .into()
             )
         );
+    }
+
+    #[test]
+    fn history_lines_are_chat_or_actions() {
+        let acted = |text| Event::Acted {
+            from: "bob",
+            room: None,
+            text,
+        };
+        assert_eq!(recognise_history("* bob waves"), Some(acted("waves")));
+        assert_eq!(
+            recognise_history("* bob joined #rust"),
+            Some(acted("joined #rust")),
+            "history keeps no joins"
+        );
+        assert_eq!(
+            recognise_history("bob: hi"),
+            Some(Event::Said {
+                from: "bob",
+                room: None,
+                text: "hi"
+            })
+        );
+        assert_eq!(recognise_history("! not chat"), None);
     }
 
     #[test]
