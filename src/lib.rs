@@ -30,11 +30,18 @@
 //!   announced a work budget at a time.
 //! - [`framing`]: splits a byte stream into lines, enforcing the line limit
 //!   without buffering over-long lines.
-//! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
+//! - [`protocol`]: parses one line into a [`protocol::Command`]; the
+//!   server's lines as typed data ([`protocol::ServerLine`]), the line
+//!   dialect's renderer and the recogniser clients read them back with;
+//!   no sockets.
 //! - [`tls`]: TLS with rustls, driven sans-IO by the loop; certificate
 //!   loading and reload; the blocking client side for the example client.
-//! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
-//!   [`chat::Outbox`] trait, so it is unit-tested without a network.
+//! - [`chat`]: nicks, rooms and fan-out as plain data; a command comes in
+//!   typed, its lines go out typed through the [`chat::Outbox`] trait (so it
+//!   is unit-tested without a network), and what the connection must do
+//!   comes back as a [`chat::Outcome`].
+//! - [`completion`]: work finished on other threads (history commits)
+//!   handed back to the loop along one channel and its one waker.
 //! - [`history`]: `:history` from per-room tails in memory, and the SQLite
 //!   history file written by a thread of its own, fed once per loop turn
 //!   (`history::tails`, `history::store`, and `history::writer`: the writer
@@ -59,6 +66,7 @@
 #![warn(missing_docs)]
 
 pub mod chat;
+pub mod completion;
 pub mod config;
 pub mod connection;
 pub mod fd_limit;

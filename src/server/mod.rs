@@ -17,8 +17,10 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 //!
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
-//! as one batch ([`crate::history`]); its commits wake the loop through the
-//! same waker as a shutdown request, and release replies held for them.
+//! as one batch ([`crate::history`]); its commits come back on the loop's
+//! one completion path ([`crate::completion`]), taken at the start of each
+//! turn (its waker is the shutdown request's too), and release replies
+//! held for them.
 //!
 //! This file holds the public API ([`Server`], [`RunningServer`],
 //! [`ShutdownHandle`]) and the loop itself (`EventLoop`: its state, setup
@@ -37,6 +39,7 @@
 //! - `render`: the line being sent, rendered once per dialect and framing.
 
 use crate::chat::{Chat, ClientId};
+use crate::completion::Completions;
 use crate::connection::BufferPool;
 use crate::guard::Guard;
 use crate::history::{HistoryLink, Tails};
@@ -114,6 +117,7 @@ pub struct Server {
     tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     history: HistoryLink,
+    completions: Completions,
     tails: Tails,
     metrics: Option<Endpoint>,
 }
@@ -262,9 +266,10 @@ impl Server {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
         };
-        // mio allows one waker per poller: the history writer shares it.
-        let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
-            .map_err(crate::history::into_io)?;
+        // mio allows one waker per poller: the completion path shares it.
+        let (completions, completer) = Completions::new(shutdown.waker.clone());
+        let (history, tails) =
+            HistoryLink::start(&config.history, completer).map_err(crate::history::into_io)?;
         Ok(Server {
             config,
             poll,
@@ -275,6 +280,7 @@ impl Server {
             tls_addr,
             shutdown,
             history,
+            completions,
             tails,
             metrics,
         })
@@ -365,6 +371,8 @@ struct EventLoop {
     chat: Chat,
     /// The history writer's end in the loop.
     history: HistoryLink,
+    /// Work finished on other threads (history commits), taken once a turn.
+    completions: Completions,
     /// Connections not read while the history writer is behind; back on
     /// the read list after its next commit.
     parked: Vec<ClientId>,
@@ -413,6 +421,7 @@ impl EventLoop {
             tls,
             shutdown,
             history,
+            completions,
             tails,
             metrics,
             ..
@@ -434,6 +443,7 @@ impl EventLoop {
         Ok(EventLoop {
             chat: Chat::new(config.password.clone()).with_history(tails),
             history,
+            completions,
             parked: Vec::new(),
             guard: Guard::new(config.guard.clone()),
             logs: LogSummary::new(now),
@@ -490,8 +500,8 @@ impl EventLoop {
     fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_TURN);
         loop {
-            let timeout = if self.history.acks_waiting() {
-                // A commit came in before the loop asked to be woken.
+            let timeout = if self.completions.waiting() {
+                // A completion came in before the loop asked to be woken.
                 Some(Duration::ZERO)
             } else {
                 self.poll_timeout()
@@ -506,18 +516,17 @@ impl EventLoop {
             self.clients.now = self.now;
             self.clients.departures.new_turn();
             self.wake_throttled();
-            self.take_history_acks();
+            self.take_completions();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_pending = true,
                     WEB_LISTENER => self.web_accept_pending = true,
                     TLS_LISTENER => self.tls_accept_pending = true,
-                    WAKER => {
-                        if self.shutdown.requested.load(Ordering::SeqCst) {
-                            self.begin_shutdown("shutdown requested");
-                        }
-                        self.take_history_acks();
+                    // Completions were taken above.
+                    WAKER if self.shutdown.requested.load(Ordering::SeqCst) => {
+                        self.begin_shutdown("shutdown requested")
                     }
+                    WAKER => {}
                     SIGNALS => self.take_signals(),
                     METRICS => self.metrics_accept_pending = true,
                     Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
@@ -556,18 +565,15 @@ impl EventLoop {
             self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
-                // A writer that died without a word is noticed here too.
-                self.take_history_acks();
                 self.check_timers();
                 self.settle_departures();
                 self.flush_dirty();
             }
             self.reap_dead();
-            // The history writer wakes the loop only while someone waits
-            // for a commit; otherwise its acknowledgements wait for the
-            // next turn.
+            // Workers wake the loop only while someone waits for a
+            // commit; otherwise their completions wait for the next turn.
             let waiting = !self.clients.held.is_empty() || !self.parked.is_empty();
-            self.history.want_wake(waiting);
+            self.completions.want_wake(waiting);
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.shutting_down && self.clients.conns.is_empty() {

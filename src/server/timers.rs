@@ -1,23 +1,46 @@
-//! Timers and history: commits acknowledged by the history writer (releasing
-//! the replies held for them), `:history` requests answered once the writer
-//! has caught up, and the once-a-second checks (deadlines, idle clients,
-//! pings, lockouts, soft output limits, log summaries).
+//! Timers and completions: work finished on other threads (history commits,
+//! releasing the replies held for them; tails read back, answering the
+//! `:history` requests that waited for them), and the once-a-second checks
+//! (deadlines, idle clients, pings, lockouts, soft output limits, log
+//! summaries).
 
 use super::render::RenderKey;
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::Outbox;
+use crate::completion::Completion;
 use crate::connection::Phase;
 use crate::metrics::SlowLimit;
 use crate::protocol::{Error, ServerLine};
 use log::{info, warn};
 use std::io::Write;
+use std::sync::mpsc::TryRecvError;
 
 impl EventLoop {
-    /// The history writer committed: releases output held for it and reads
-    /// parked clients again.
-    pub(super) fn take_history_acks(&mut self) {
-        let (acked_any, loaded) = self.history.take_acks(self.chat.history_mut());
-        if !acked_any && loaded.is_empty() {
+    /// Takes the completion path's news, once per turn: the history writer
+    /// committed (or is gone), so output held for it is released and parked
+    /// clients are read again; tails arrived, so the `:history` answers
+    /// waiting for them are queued.
+    pub(super) fn take_completions(&mut self) {
+        let mut loaded = self.history.settle_loads(self.chat.history_mut());
+        let mut acked_any = !loaded.is_empty();
+        loop {
+            match self.completions.try_recv() {
+                Ok(Completion::History(ack)) => {
+                    acked_any = true;
+                    loaded.extend(self.history.on_ack(ack, self.chat.history_mut()));
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    // Every worker is gone: today, the history writer.
+                    if let Some(rooms) = self.history.on_writer_gone(self.chat.history_mut()) {
+                        acked_any = true;
+                        loaded.extend(rooms);
+                    }
+                    break;
+                }
+            }
+        }
+        if !acked_any {
             return;
         }
         let acked = self.history.acked();
