@@ -569,11 +569,6 @@ impl Chat {
         Outcome::CONTINUE
     }
 
-    /// `:history` answers waiting for a room's tail, taken once.
-    pub fn history_waits(&self) -> usize {
-        self.history_waits.len()
-    }
-
     /// Forgets the `:history` commands a connection still waits for: it is
     /// gone, and its id may be given to the next one. (A client that left
     /// the chat by `:quit` still gets its answers before its `* bye`.)
@@ -728,11 +723,17 @@ mod tests {
     use super::*;
 
     /// Collects every line sent, per recipient, as the line dialect
-    /// renders it.
+    /// renders it; and, apart, which of them were answers.
     #[derive(Default)]
-    struct Recorded(Vec<(ClientId, String)>);
+    struct Recorded(Vec<(ClientId, String)>, Vec<(ClientId, String)>);
 
     impl Recorded {
+        fn answer(&mut self, to: ClientId, line: &ServerLine<'_>) {
+            self.push(to, line);
+            let last = self.0.last().cloned().expect("just pushed");
+            self.1.push(last);
+        }
+
         fn push(&mut self, to: ClientId, line: &ServerLine<'_>) {
             let mut bytes = Vec::new();
             Dialect::Line.render(line, &mut bytes);
@@ -745,7 +746,7 @@ mod tests {
 
     impl Outbox for Recorded {
         fn reply(&mut self, to: ClientId, line: &ServerLine<'_>) {
-            self.push(to, line);
+            self.answer(to, line);
         }
 
         fn deliver(&mut self, to: ClientId, line: &ServerLine<'_>) {
@@ -756,12 +757,16 @@ mod tests {
             &mut self,
             members: &[ClientId],
             except: Option<ClientId>,
-            _asker: Option<ClientId>,
+            asker: Option<ClientId>,
             line: &ServerLine<'_>,
         ) -> usize {
             let mut sent = 0;
             for &member in members.iter().filter(|&&m| Some(m) != except) {
-                self.push(member, line);
+                if Some(member) == asker {
+                    self.answer(member, line);
+                } else {
+                    self.push(member, line);
+                }
                 sent += 1;
             }
             sent
@@ -888,6 +893,66 @@ mod tests {
         let pending = chat.history_mut().take_pending();
         assert_eq!(pending[1].nick(), "guest1");
         assert_eq!(&*pending[1].room_key, "#lobby");
+    }
+
+    #[test]
+    fn outcomes_say_what_a_command_did() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        assert_eq!(chat.handle_line(0, ":ping", &mut out), Outcome::CONTINUE);
+        let said = chat.handle_line(0, "hi", &mut out);
+        assert_eq!((said.recorded, said.close), (1, false));
+        assert_eq!(chat.handle_line(0, ":me waves", &mut out).recorded, 1);
+        assert_eq!(chat.handle_line(0, ":pm guest2 x", &mut out).recorded, 0);
+        // A room whose tail is on its way from the history file.
+        chat = chat.with_history(Tails::new(20, None, true, usize::MAX, 1));
+        chat.handle_line(1, ":join fresh", &mut out);
+        let asked = chat.handle_line(1, ":history", &mut out);
+        assert_eq!(asked.waits_for, Some(Awaited::HistoryTail));
+        assert_eq!(chat.handle_line(1, ":quit", &mut out), Outcome::CLOSE);
+
+        let mut chat = Chat::new(Some("pw".into()));
+        chat.connect(0, &mut out);
+        chat.connect(1, &mut out);
+        let wrong = chat.handle_line(0, ":auth no", &mut out);
+        assert_eq!(
+            (wrong.auth, wrong.close),
+            (Some(AuthResult::Refused), false)
+        );
+        let right = chat.handle_line(1, ":auth pw", &mut out);
+        assert_eq!(right.auth, Some(AuthResult::Accepted));
+        chat.handle_line(0, ":auth no", &mut out);
+        let last = chat.handle_line(0, ":auth no", &mut out);
+        assert_eq!((last.auth, last.close), (Some(AuthResult::Refused), true));
+    }
+
+    /// What a client gets as the answer to its own command is marked so
+    /// (the server holds answers while the asker's lines await their
+    /// commit); what others get because of it is not.
+    #[test]
+    fn answers_are_told_apart_from_deliveries() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        out.1.clear();
+        chat.handle_line(0, ":join rust", &mut out);
+        chat.handle_line(1, ":join rust", &mut out);
+        chat.handle_line(0, ":nick alice", &mut out);
+        chat.handle_line(0, ":pm guest2 hi", &mut out);
+        chat.handle_line(0, ":pm alice me", &mut out);
+        let answers: Vec<_> = out
+            .1
+            .iter()
+            .map(|(to, line)| (*to, line.as_str()))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (0, "* guest1 joined #rust"),
+                (1, "* guest2 joined #rust"),
+                (0, "* guest1 is now known as alice"),
+                (0, "[pm] alice: me"),
+            ]
+        );
+        assert!(out.0.contains(&(0, "* guest2 joined #rust".to_string())));
+        assert!(out.0.contains(&(1, "[pm] alice: hi".to_string())));
     }
 
     #[test]

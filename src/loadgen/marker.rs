@@ -9,6 +9,8 @@
 //!
 //! Markers work on bytes, in the load generator's hottest loop.
 
+use crate::protocol::line::push_decimal;
+
 /// One measured message's identity, as carried in its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Marker {
@@ -28,11 +30,11 @@ const PROBE: &[u8] = b"~p:";
 pub fn encode(out: &mut Vec<u8>, m: &Marker, payload: usize) {
     let start = out.len();
     out.push(b'~');
-    push_num(out, m.sender as u64);
+    push_decimal(out, m.sender as u64);
     out.push(b':');
-    push_num(out, m.seq as u64);
+    push_decimal(out, m.seq as u64);
     out.push(b':');
-    push_num(out, m.sent_ns);
+    push_decimal(out, m.sent_ns);
     out.push(b':');
     let used = out.len() - start;
     if payload > used {
@@ -60,7 +62,7 @@ pub fn parse(text: &[u8]) -> Option<Marker> {
 /// Appends the barrier probe text for `round`, without a newline.
 pub fn encode_probe(out: &mut Vec<u8>, round: u32) {
     out.extend_from_slice(PROBE);
-    push_num(out, round as u64);
+    push_decimal(out, round as u64);
 }
 
 /// The round of a barrier probe, or `None` when `text` is not a probe.
@@ -70,20 +72,6 @@ pub fn parse_probe(text: &[u8]) -> Option<u32> {
         return None;
     }
     Some(digits.iter().fold(0, |n, &d| n * 10 + (d - b'0') as u32))
-}
-
-fn push_num(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// Whether `b` is all `x`, checked eight bytes at a time: this runs for

@@ -64,7 +64,7 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
                 }
                 out.extend_from_slice(name.as_bytes());
                 out.extend_from_slice(b" (");
-                push_num(out, *count as u64);
+                push_decimal(out, *count as u64);
                 out.push(b')');
             }
         }
@@ -74,7 +74,7 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
         Reply::AlreadyKnownAs { nick } => put(out, &["* you are already known as ", nick]),
         Reply::HistoryHeader { room, count } => {
             put(out, &["* history ", room, ": "]);
-            push_num(out, *count as u64);
+            push_decimal(out, *count as u64);
             out.extend_from_slice(lines(*count).as_bytes());
         }
         Reply::HistoryLine { time, line } => {
@@ -100,7 +100,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
         Error::TooManyAttempts => put(out, &["too many attempts"]),
         Error::LockedOut { retry_secs } => {
             put(out, &[LOCKED_OUT]);
-            push_num(out, *retry_secs);
+            push_decimal(out, *retry_secs);
             out.extend_from_slice(b" s");
         }
         Error::HistoryIncomplete { room, missing } => {
@@ -112,7 +112,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
                     return put(out, &["older lines of ", room, UNREADABLE]);
                 }
             };
-            push_num(out, count as u64);
+            push_decimal(out, count as u64);
             out.extend_from_slice(lines(count).as_bytes());
             put(out, &[" of ", room, rest]);
         }
@@ -123,7 +123,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
         Error::InvalidUtf8 => put(out, &["invalid UTF-8"]),
         Error::LineTooLong { max } => {
             put(out, &["line too long (max "]);
-            push_num(out, *max as u64);
+            push_decimal(out, *max as u64);
             out.extend_from_slice(b" bytes)");
         }
     }
@@ -176,7 +176,9 @@ fn put(out: &mut Vec<u8>, parts: &[&str]) {
     }
 }
 
-fn push_num(out: &mut Vec<u8>, mut n: u64) {
+/// Appends `n` in decimal, without `format!`: for hot paths on both sides
+/// (the renderer, the load generator's markers).
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     loop {
