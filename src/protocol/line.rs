@@ -413,7 +413,7 @@ fn number(digits: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Dialect, RESERVED_NICKS};
+    use super::super::{Dialect, RESERVED_NICKS};
 
     fn to_text(line: &ServerLine<'_>) -> String {
         Dialect::Line.render_text(line)
