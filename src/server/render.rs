@@ -46,8 +46,8 @@ struct Slot {
 /// The current line's bytes per [`RenderKey`], built on first use.
 #[derive(Debug, Default)]
 pub(super) struct LineCache {
-    /// Numbers the lines; a slot holding another number is stale. Starts
-    /// at 1 so the empty slots are stale.
+    /// Numbers the lines; a slot holding another number is stale. Empty
+    /// slots hold 0, and no line is numbered 0.
     line: u64,
     /// The line as each dialect writes it, with its `\n`.
     text: [Slot; Dialect::COUNT],
@@ -68,6 +68,7 @@ impl LineCache {
     /// The bytes to queue for `line` (the current line: the same one since
     /// [`LineCache::new_line`]) for a recipient with `key`.
     pub fn bytes(&mut self, line: &ServerLine<'_>, key: RenderKey) -> &[u8] {
+        // A line queued before any `new_line` is line 1, not 0.
         let current = self.line.max(1);
         self.line = current;
         let d = key.dialect.index();
