@@ -30,7 +30,7 @@ window.addEventListener("error", (event) => {
 
   // Words that start the server's own information lines; never nicks.
   // The same list as RESERVED_NICKS in the Rust protocol code: a unit test
-  // in src/http.rs fails when the two differ.
+  // in src/net/http.rs fails when the two differ.
   const SERVER_WORDS = new Set([
     "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
   ]);

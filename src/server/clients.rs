@@ -7,9 +7,9 @@
 
 use super::render::{LineCache, RenderKey};
 use crate::chat::{ChatEvent, ClientId, Outbox};
-use crate::connection::{BufferPool, Connection, Phase};
-use crate::limits::{self, Departures, SoftLimit};
 use crate::metrics::{Metrics, SlowLimit};
+use crate::net::connection::{BufferPool, Connection, Phase};
+use crate::policy::limits::{self, Departures, SoftLimit};
 use crate::protocol::ServerLine;
 use log::warn;
 use slab::Slab;
@@ -36,11 +36,11 @@ pub(super) struct Clients {
     /// [`super::FLUSH_EARLY_BYTES`] rather than held whole in memory.
     pub(super) queued_since_flush: usize,
     pub(super) max_outbuf_bytes: usize,
-    /// History batches committed so far (see [`crate::history::HistoryLink::acked`]).
+    /// History batches committed so far (see [`crate::chat::history::HistoryLink::acked`]).
     pub(super) history_acked: u64,
     /// Connections with held output, released as batches are committed.
     pub(super) held: Vec<ClientId>,
-    /// Bytes held for all clients together (see [`crate::history::HeldOutput`]): output
+    /// Bytes held for all clients together (see [`crate::chat::history::HeldOutput`]): output
     /// memory as real as the pool's, so it counts toward
     /// `max_output_total_bytes`.
     pub(super) held_bytes: usize,
@@ -125,7 +125,7 @@ impl Clients {
         self.work += bytes.len();
         // Crash safety: this client must not see the answer to a later
         // command before its earlier lines are on disk (see
-        // [`crate::history`]); what follows a held line is held too.
+        // [`crate::chat::history`]); what follows a held line is held too.
         let answer_to_uncommitted = answer && conn.history_mark > self.history_acked;
         let hold = answer_to_uncommitted || !conn.held.is_empty();
         if conn.output.len() + conn.held.len() + bytes.len() > self.max_outbuf_bytes {

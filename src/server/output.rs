@@ -4,7 +4,7 @@
 
 use super::render::RenderKey;
 use crate::chat::ClientId;
-use crate::connection::Phase;
+use crate::net::connection::Phase;
 use crate::protocol::ServerLine;
 use log::debug;
 use mio::Token;

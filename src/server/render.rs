@@ -8,9 +8,9 @@
 //! a copy into its queue, never a render, a comparison of line bytes or an
 //! allocation.
 
+use crate::net::transport::{Encoder, Framing};
+use crate::net::ws;
 use crate::protocol::{Dialect, ServerLine};
-use crate::transport::{Encoder, Framing};
-use crate::ws;
 
 /// What decides the bytes one recipient gets for a line. Protocol 1.2 adds
 /// what else changes them (tags on or off, whether the line's room is the
@@ -43,16 +43,29 @@ struct Slot {
     bytes: Vec<u8>,
 }
 
+/// How many framings there are (see [`RenderKey::index`]).
+const FRAMINGS: usize = 2;
+
+impl RenderKey {
+    /// The key's slot in a [`LineCache`].
+    fn index(self) -> usize {
+        let framing = match self.framing {
+            Framing::Plain => 0,
+            Framing::WebSocket => 1,
+        };
+        self.dialect.index() * FRAMINGS + framing
+    }
+}
+
 /// The current line's bytes per [`RenderKey`], built on first use.
 #[derive(Debug, Default)]
 pub(super) struct LineCache {
     /// Numbers the lines; a slot holding another number is stale. Empty
-    /// slots hold 0, and no line is numbered 0.
+    /// slots hold 0, and no line is numbered 0 (see [`LineCache::new_line`]).
     line: u64,
-    /// The line as each dialect writes it, with its `\n`.
-    text: [Slot; Dialect::COUNT],
-    /// The line as a WebSocket text frame, per dialect.
-    frame: [Slot; Dialect::COUNT],
+    /// The line's bytes per [`RenderKey::index`]: as each dialect writes
+    /// it (with its `\n`), and as a WebSocket text frame of that.
+    slots: [Slot; Dialect::COUNT * FRAMINGS],
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -66,32 +79,44 @@ impl LineCache {
     }
 
     /// The bytes to queue for `line` (the current line: the same one since
-    /// [`LineCache::new_line`]) for a recipient with `key`.
+    /// [`LineCache::new_line`]) for a recipient with `key`. Per recipient
+    /// this is an index and a comparison; the first recipient of a key
+    /// pays for building its bytes.
+    #[inline]
     pub fn bytes(&mut self, line: &ServerLine<'_>, key: RenderKey) -> &[u8] {
-        // A line queued before any `new_line` is line 1, not 0.
-        let current = self.line.max(1);
-        self.line = current;
-        let d = key.dialect.index();
-        let text = &mut self.text[d];
-        if text.line != current {
+        debug_assert!(self.line > 0, "new_line() before the first line");
+        let i = key.index();
+        if self.slots[i].line != self.line {
+            self.fill(line, key);
+        }
+        &self.slots[i].bytes
+    }
+
+    /// Builds `key`'s bytes of the current line (and its dialect's text,
+    /// when a framing needs it and it is stale).
+    #[cold]
+    fn fill(&mut self, line: &ServerLine<'_>, key: RenderKey) {
+        let plain = RenderKey {
+            framing: Framing::Plain,
+            ..key
+        }
+        .index();
+        if self.slots[plain].line != self.line {
+            let text = &mut self.slots[plain];
             text.bytes.clear();
             key.dialect.render(line, &mut text.bytes);
-            text.line = current;
+            text.line = self.line;
             self.renders += 1;
         }
-        match key.framing {
-            Framing::Plain => &self.text[d].bytes,
-            Framing::WebSocket => {
-                let frame = &mut self.frame[d];
-                if frame.line != current {
-                    let payload = self.text[d].bytes.strip_suffix(b"\n").unwrap_or_default();
-                    frame.bytes.clear();
-                    ws::text_frame(payload, &mut frame.bytes);
-                    frame.line = current;
-                    self.frames += 1;
-                }
-                &self.frame[d].bytes
-            }
+        if key.framing == Framing::WebSocket {
+            let [text, frame] = &mut self.slots[plain..plain + FRAMINGS] else {
+                unreachable!("a dialect has one slot per framing");
+            };
+            let payload = text.bytes.strip_suffix(b"\n").unwrap_or_default();
+            frame.bytes.clear();
+            ws::text_frame(payload, &mut frame.bytes);
+            frame.line = self.line;
+            self.frames += 1;
         }
     }
 }

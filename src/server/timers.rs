@@ -6,10 +6,10 @@
 
 use super::render::RenderKey;
 use super::{EventLoop, TIMER_TICK};
+use crate::chat::completion::Completion;
 use crate::chat::Outbox;
-use crate::completion::Completion;
-use crate::connection::Phase;
 use crate::metrics::SlowLimit;
+use crate::net::connection::Phase;
 use crate::protocol::{Error, ServerLine};
 use log::{info, warn};
 use std::io::Write;
@@ -205,6 +205,9 @@ impl EventLoop {
             if let Some(deadline) = endpoint.expire(self.poll.registry(), self.now) {
                 next_check = next_check.min(deadline);
             }
+        }
+        if let Some(deadline) = self.expire_proxy_waits(false) {
+            next_check = next_check.min(deadline);
         }
         self.next_timer_check = next_check;
         for id in overstayed {
