@@ -18,30 +18,59 @@ pub type ClientId = usize;
 /// Where the chat state puts the lines it produces. A recipient that can no
 /// longer take output is the outbox's business: the chat state never needs
 /// to know.
+///
+/// An implementation provides [`Outbox::queue`] (and [`Outbox::new_line`]
+/// when it caches renderings); the chat state calls the three provided
+/// methods, which say who a line is for and whether it is an answer.
 pub trait Outbox {
+    /// Queues the current line (see [`Outbox::new_line`]) for client `to`.
+    /// `answer`: it answers `to`'s own command (or arrival), so the server
+    /// holds it back while `to` waits for earlier work (its chat lines'
+    /// history commit).
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool);
+
+    /// A new line begins: the same line is queued for each of its
+    /// recipients before the next begins, so it is rendered once per
+    /// dialect among them, never once per recipient. Nothing by default.
+    fn new_line(&mut self) {}
+
+    /// Told what the chat did, for the server's metrics; ignored by default.
+    fn note(&mut self, _event: ChatEvent) {}
+
     /// Queues `line` for client `to` as the answer to its own command (or
-    /// its arrival): the server holds it back while `to` waits for earlier
-    /// work (its chat lines' history commit).
-    fn reply(&mut self, to: ClientId, line: &ServerLine<'_>);
+    /// its arrival).
+    fn reply(&mut self, to: ClientId, line: &ServerLine<'_>) {
+        self.new_line();
+        self.queue(to, line, true);
+    }
 
     /// Queues `line` for client `to`, who did not ask for it (a private
     /// message).
-    fn deliver(&mut self, to: ClientId, line: &ServerLine<'_>);
+    fn deliver(&mut self, to: ClientId, line: &ServerLine<'_>) {
+        self.new_line();
+        self.queue(to, line, false);
+    }
 
-    /// Queues `line` for every client in `members` but `except`: a fan-out,
-    /// rendered once per dialect among them, never once per recipient.
-    /// `asker`, when among them, gets its copy as an answer (as by
-    /// [`Outbox::reply`]). Returns how many it went to.
+    /// Queues `line` for every client in `members` but `except`: a
+    /// fan-out, one line for all. `asker`, when among them, gets its copy
+    /// as an answer (as by [`Outbox::reply`]). Returns how many it went to.
     fn fan_out(
         &mut self,
         members: &[ClientId],
         except: Option<ClientId>,
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
-    ) -> usize;
-
-    /// Told what the chat did, for the server's metrics; ignored by default.
-    fn note(&mut self, _event: ChatEvent) {}
+    ) -> usize {
+        self.new_line();
+        let mut recipients = 0;
+        for &member in members {
+            if Some(member) != except {
+                self.queue(member, line, Some(member) == asker);
+                recipients += 1;
+            }
+        }
+        recipients
+    }
 }
 
 /// Something worth counting that only the chat state can see.
@@ -726,49 +755,17 @@ mod tests {
     #[derive(Default)]
     struct Recorded(Vec<(ClientId, String)>, Vec<(ClientId, String)>);
 
-    impl Recorded {
-        fn answer(&mut self, to: ClientId, line: &ServerLine<'_>) {
-            self.push(to, line);
-            let last = self.0.last().cloned().expect("just pushed");
-            self.1.push(last);
-        }
-
-        fn push(&mut self, to: ClientId, line: &ServerLine<'_>) {
+    impl Outbox for Recorded {
+        fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
             let mut bytes = Vec::new();
             Dialect::Line.render(line, &mut bytes);
             let text = std::str::from_utf8(&bytes).expect("utf-8");
             let text = text.strip_suffix('\n').expect("lines end in \\n");
             assert!(!text.contains('\n'), "one line at a time");
             self.0.push((to, text.to_string()));
-        }
-    }
-
-    impl Outbox for Recorded {
-        fn reply(&mut self, to: ClientId, line: &ServerLine<'_>) {
-            self.answer(to, line);
-        }
-
-        fn deliver(&mut self, to: ClientId, line: &ServerLine<'_>) {
-            self.push(to, line);
-        }
-
-        fn fan_out(
-            &mut self,
-            members: &[ClientId],
-            except: Option<ClientId>,
-            asker: Option<ClientId>,
-            line: &ServerLine<'_>,
-        ) -> usize {
-            let mut sent = 0;
-            for &member in members.iter().filter(|&&m| Some(m) != except) {
-                if Some(member) == asker {
-                    self.answer(member, line);
-                } else {
-                    self.push(member, line);
-                }
-                sent += 1;
+            if answer {
+                self.1.push((to, text.to_string()));
             }
-            sent
         }
     }
 

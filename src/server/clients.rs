@@ -57,32 +57,12 @@ pub(super) struct Clients {
 }
 
 impl Outbox for Clients {
-    fn reply(&mut self, to: ClientId, line: &ServerLine<'_>) {
-        self.cache.new_line();
-        self.queue(to, Output::Line(line), true);
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
+        self.queue_output(to, Output::Line(line), answer);
     }
 
-    fn deliver(&mut self, to: ClientId, line: &ServerLine<'_>) {
+    fn new_line(&mut self) {
         self.cache.new_line();
-        self.queue(to, Output::Line(line), false);
-    }
-
-    fn fan_out(
-        &mut self,
-        members: &[ClientId],
-        except: Option<ClientId>,
-        asker: Option<ClientId>,
-        line: &ServerLine<'_>,
-    ) -> usize {
-        self.cache.new_line();
-        let mut recipients = 0;
-        for &member in members {
-            if Some(member) != except {
-                self.queue(member, Output::Line(line), Some(member) == asker);
-                recipients += 1;
-            }
-        }
-        recipients
     }
 
     fn note(&mut self, event: ChatEvent) {
@@ -97,7 +77,7 @@ impl Outbox for Clients {
     }
 }
 
-/// What [`Clients::queue`] queues.
+/// What [`Clients::queue_output`] queues.
 #[derive(Clone, Copy)]
 pub(super) enum Output<'a> {
     /// A line, rendered for the recipient through [`Clients::cache`] (the
@@ -111,7 +91,7 @@ impl Clients {
     /// Queues output for `to`, under the output limit. `answer`: it answers
     /// `to`'s own command, so it waits while `to` has chat lines not yet
     /// committed to the history file.
-    pub(super) fn queue(&mut self, to: ClientId, what: Output<'_>, answer: bool) {
+    pub(super) fn queue_output(&mut self, to: ClientId, what: Output<'_>, answer: bool) {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };

@@ -372,7 +372,7 @@ impl EventLoop {
         }
         match input {
             Input::Request(_) => {}
-            Input::Reply(bytes) => self.clients.queue(id, Output::Encoded(bytes), false),
+            Input::Reply(bytes) => self.clients.queue_output(id, Output::Encoded(bytes), false),
             Input::Close { code, reason } => {
                 self.clients.departures.push(id, None);
                 if let Some(conn) = self.clients.conns.get_mut(id) {
