@@ -6,12 +6,16 @@
 //!   history file written by a thread of its own, fed once per loop turn.
 //! - [`completion`]: what those threads finish, handed back to the event
 //!   loop along one channel and its one waker.
+//! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
+//!   a current room, operators, bans, topics) as plain data with typed
+//!   results; not yet used by [`state`] (see `docs/protocol-1.2-plan.md`).
 //!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
 
 pub mod completion;
 pub mod history;
+pub mod rooms;
 pub mod state;
 
 pub use state::*;

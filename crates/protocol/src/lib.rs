@@ -2,15 +2,16 @@
 //! parses one client line into a [`Command`], checks names, and cleans
 //! text before anyone else sees it; the server's side in [`event`] (every
 //! line it sends, typed), [`line`] (the line dialect: rendering those and
-//! recognising them back) and [`time`]; the protocol's constants; and
-//! [`cli`], the command-line conventions of every loopchat program. No
-//! sockets here.
+//! recognising them back) and [`time`]; the protocol's constants; [`tags`],
+//! the tag prefix of protocol 1.2 in both directions; and [`cli`], the
+//! command-line conventions of every loopchat program. No sockets here.
 //!
 //! The full contract is `docs/protocol.md`.
 
 pub mod cli;
 pub mod event;
 pub mod line;
+pub mod tags;
 pub mod time;
 
 pub use event::{Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
