@@ -1,15 +1,18 @@
 //! [`Clients`]: the connections and the output queued to them. The chat
-//! state writes through it as its [`Outbox`]; it queues (encoding once per
-//! fan-out), cuts off slow consumers, enforces the global output bound and
-//! keeps the list of connections to flush this turn.
+//! state writes typed lines through it as its [`Outbox`]; it renders each
+//! line once per fan-out and recipient key ([`LineCache`]), queues it,
+//! holds answers that wait for history commits, cuts off slow consumers,
+//! enforces the global output bound and keeps the list of connections to
+//! flush this turn.
 
+use super::render::{LineCache, RenderKey};
 use crate::chat::{ChatEvent, ClientId, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
 use crate::net::connection::Connection;
 use crate::net::outbuf::BufferPool;
-use crate::net::transport::EncodeCache;
 use crate::policy::limits::{self, Departures, SoftLimit};
+use crate::protocol::ServerLine;
 use log::warn;
 use slab::Slab;
 use std::time::Instant;
@@ -28,16 +31,13 @@ pub(super) struct Clients {
     /// Connections that ended this turn, dropped at its end.
     pub(super) dead: Vec<ClientId>,
     pub(super) pool: BufferPool,
-    /// The last line encoded for a non-line codec, so a fan-out encodes once.
-    pub(super) encoded: EncodeCache,
+    /// The line being queued, rendered once per recipient key.
+    pub(super) cache: LineCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`super::FLUSH_EARLY_BYTES`] rather than held whole in memory.
     pub(super) queued_since_flush: usize,
     pub(super) max_outbuf_bytes: usize,
-    /// The client whose command is running: lines to it are replies, held
-    /// while it has uncommitted history lines.
-    pub(super) replying_to: Option<ClientId>,
     /// History batches committed so far (see [`crate::chat::history::HistoryLink::acked`]).
     pub(super) history_acked: u64,
     /// Connections with held output, released as batches are committed.
@@ -59,8 +59,12 @@ pub(super) struct Clients {
 }
 
 impl Outbox for Clients {
-    fn send(&mut self, to: ClientId, line: &[u8]) {
-        self.queue(to, line, true);
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
+        self.queue_output(to, Output::Line(line), answer);
+    }
+
+    fn new_line(&mut self) {
+        self.cache.new_line();
     }
 
     fn note(&mut self, event: ChatEvent) {
@@ -75,24 +79,38 @@ impl Outbox for Clients {
     }
 }
 
+/// What [`Clients::queue_output`] queues.
+#[derive(Clone, Copy)]
+pub(super) enum Output<'a> {
+    /// A line, rendered for the recipient through [`Clients::cache`] (the
+    /// caller has started the line there with `new_line`).
+    Line(&'a ServerLine<'a>),
+    /// Bytes already encoded for the recipient (a WebSocket pong).
+    Encoded(&'a [u8]),
+}
+
 impl Clients {
-    /// Queues a line (`encode`: through the recipient's codec) or bytes
-    /// already encoded for it (a WebSocket pong), under the output limit.
-    pub(super) fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
-        self.work += line.len();
+    /// Queues output for `to`, under the output limit. `answer`: it answers
+    /// `to`'s own command, so it waits while `to` has chat lines not yet
+    /// committed to the history file.
+    pub(super) fn queue_output(&mut self, to: ClientId, what: Output<'_>, answer: bool) {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
         if !conn.is_open() || conn.write_failed() {
             return;
         }
+        let bytes = match what {
+            Output::Line(line) => self.cache.bytes(line, RenderKey::of(&conn.codec.encoder)),
+            Output::Encoded(bytes) => bytes,
+        };
+        self.work += bytes.len();
         // Crash safety: this client must not see the answer to a later
         // command before its earlier lines are on disk (see
         // [`crate::chat::history`]); what follows a held line is held too.
-        let reply_to_uncommitted =
-            self.replying_to == Some(to) && conn.history_mark > self.history_acked;
-        let hold = reply_to_uncommitted || !conn.held.is_empty();
-        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
+        let answer_to_uncommitted = answer && conn.history_mark > self.history_acked;
+        let hold = answer_to_uncommitted || !conn.held.is_empty();
+        if conn.output.len() + conn.held.len() + bytes.len() > self.max_outbuf_bytes {
             // Not slow, perhaps, only busy: the queue may have grown within
             // this turn. Give the socket one chance to take it; a write
             // error is left for the flush to find.
@@ -100,7 +118,7 @@ impl Clients {
                 self.metrics.bytes_sent += written as u64;
             }
         }
-        if conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes {
+        if conn.output.len() + conn.held.len() + bytes.len() > self.max_outbuf_bytes {
             // Cut off now, inside the fan-out: a stuck client's write event
             // may never come.
             warn!(
@@ -112,17 +130,14 @@ impl Clients {
             self.cut_off(to);
             return;
         }
-        let bytes = if encode {
+        if let Output::Line(_) = what {
             self.metrics.lines_sent += 1;
-            conn.codec.encode(line, &mut self.encoded)
-        } else {
-            line
-        };
+        }
         if hold {
             if conn.held.is_empty() {
                 self.held.push(to);
             }
-            let mark = if reply_to_uncommitted {
+            let mark = if answer_to_uncommitted {
                 conn.history_mark
             } else {
                 0
