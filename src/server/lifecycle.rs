@@ -277,7 +277,11 @@ impl EventLoop {
             .filter(|(_, conn)| conn.is_open())
             .map(|(id, _)| id)
             .collect();
-        self.queue_last_line(&open, &Event::ShuttingDown.into(), EndReason::ServerShutdown);
+        self.queue_last_line(
+            &open,
+            &Event::ShuttingDown.into(),
+            EndReason::ServerShutdown,
+        );
         // Told or not, everyone is gone within the grace, whatever the close
         // timeout: the process must exit within 5 s even if peers never
         // read or never close.
