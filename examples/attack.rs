@@ -22,6 +22,7 @@
 //!   have passed); prints how many got `* server shutting down` and EOF
 //!   after the caller signalled the server.
 
+use loopchat::protocol::{Reply, ServerLine};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,7 +73,13 @@ fn newcomer_welcomed(addr: SocketAddr) -> bool {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut line = String::new();
     let ok = BufReader::new(&stream).read_line(&mut line).is_ok();
-    ok && (line.starts_with("* welcome") || line.starts_with("* password required"))
+    let first = loopchat::protocol::recognise(line.trim_end_matches('\n'));
+    ok && matches!(
+        first,
+        Some(ServerLine::Reply(
+            Reply::Welcome { .. } | Reply::PasswordRequired
+        ))
+    )
 }
 
 fn slowloris(addr: SocketAddr, conns: usize, limit: Duration, from: Option<String>) {

@@ -16,6 +16,7 @@
 //! Everything is written under `--dir`; nothing else is touched.
 
 use argh::FromArgs;
+use loopchat::chat::completion::{Completion, Completions};
 use loopchat::chat::history::store::{NewLine, Store};
 use loopchat::chat::history::{HistoryConfig, HistoryLink};
 use mio::{Events, Poll, Token, Waker};
@@ -118,7 +119,8 @@ fn writer_rate(
         max_in_flight: 50_000,
         ..HistoryConfig::default()
     };
-    let (mut link, mut tails) = HistoryLink::start(&config, waker)?;
+    let (mut completions, completer) = Completions::new(waker);
+    let (mut link, mut tails) = HistoryLink::start(&config, completer)?;
     let mut events = Events::with_capacity(16);
     let now = loopchat::chat::history::tails::unix_now();
     let started = Instant::now();
@@ -136,7 +138,9 @@ fn writer_rate(
             link.submit(&mut tails);
             poll.poll(&mut events, Some(Duration::ZERO))?;
         }
-        link.take_acks(&mut tails);
+        while let Ok(Completion::History(ack)) = completions.try_recv() {
+            link.on_ack(ack, &mut tails);
+        }
     }
     // Everything sent is committed before the clock stops.
     link.finish();
@@ -175,7 +179,8 @@ fn start_time(path: &Path) -> Result<Duration, Box<dyn std::error::Error>> {
         ..HistoryConfig::default()
     };
     let started = Instant::now();
-    let (link, _tails) = HistoryLink::start(&config, waker)?;
+    let (_completions, completer) = Completions::new(waker);
+    let (link, _tails) = HistoryLink::start(&config, completer)?;
     let elapsed = started.elapsed();
     drop(link);
     Ok(elapsed)

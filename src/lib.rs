@@ -24,9 +24,12 @@
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,
 //!   the `/metrics` listener, the open-file limit.
 //! - [`chat`]: the chat side, plain data with no sockets: nicks, rooms and
-//!   fan-out through the [`chat::Outbox`] trait, and `chat::history` (the
-//!   per-room tails in memory and the SQLite history file written by a
-//!   thread of its own).
+//!   fan-out (a command comes in typed, its lines go out typed through the
+//!   [`chat::Outbox`] trait, and what the connection must do comes back as
+//!   a [`chat::Outcome`]), `chat::history` (the per-room tails in memory
+//!   and the SQLite history file written by a thread of its own) and
+//!   `chat::completion` (work finished on those threads, handed back to
+//!   the loop along one channel and its one waker).
 //! - [`policy`]: the rules that keep one client from hurting the others:
 //!   flood control, fairness, output bounds and departures (`limits`),
 //!   per-address limits and lockouts (`guard`), log summaries (`logsum`).

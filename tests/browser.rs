@@ -11,6 +11,7 @@ mod common;
 
 use base64::Engine;
 use common::{start, Client, Lines};
+use loopchat::protocol::{recognise, Event, ServerLine};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -355,11 +356,13 @@ fn join_as(browser: &Browser, url: &str, nick: &str, tcp: &mut Client) -> String
          && [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
     );
     let joined = tcp.line();
-    let guest = joined
-        .strip_prefix("* ")
-        .and_then(|rest| rest.strip_suffix(" joined #lobby"))
-        .unwrap_or_else(|| panic!("expected a join, got {joined:?}"))
-        .to_string();
+    let guest = match recognise(&joined) {
+        Some(ServerLine::Event(Event::Joined {
+            nick,
+            room: "#lobby",
+        })) => nick.to_string(),
+        _ => panic!("expected a join, got {joined:?}"),
+    };
     let nick_input = browser.element("#nick-input");
     browser.call(
         "POST",

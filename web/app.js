@@ -29,6 +29,8 @@ window.addEventListener("error", (event) => {
   const joinInput = $("join-input");
 
   // Words that start the server's own information lines; never nicks.
+  // The same list as RESERVED_NICKS in the Rust protocol code: a unit test
+  // in src/net/http.rs fails when the two differ.
   const SERVER_WORDS = new Set([
     "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
   ]);

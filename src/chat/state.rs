@@ -1,26 +1,76 @@
 //! Chat state: who is connected under which nick, which rooms exist, and who
-//! hears what. Plain data, no sockets: every line a command produces goes to
-//! an [`Outbox`], which the server backs with per-connection write buffers
-//! and the unit tests back with a `Vec`.
+//! hears what. Plain data, no sockets, no wording: a command comes in typed
+//! ([`Command`]), and what it causes goes out typed ([`ServerLine`]) to an
+//! [`Outbox`], which the server backs with per-connection write buffers
+//! (rendering each line in its recipient's dialect) and the unit tests back
+//! with a `Vec`. What the command did that the connection must act on comes
+//! back as an [`Outcome`].
 
-use crate::chat::history::tails::{format_utc, unix_now};
+use crate::chat::history::tails::unix_now;
 use crate::chat::history::Tails;
-use crate::protocol::{self, Command};
+use crate::protocol::{self, Command, Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
 use slab::Slab;
 use std::collections::HashMap;
 
 /// Identifies one connected client; the server uses its connection's slab key.
 pub type ClientId = usize;
 
-/// Where the chat state puts the lines it produces.
+/// Where the chat state puts the lines it produces. A recipient that can no
+/// longer take output is the outbox's business: the chat state never needs
+/// to know.
+///
+/// An implementation provides [`Outbox::queue`] (and [`Outbox::new_line`]
+/// when it caches renderings); the chat state calls the three provided
+/// methods, which say who a line is for and whether it is an answer.
 pub trait Outbox {
-    /// Queues one complete line (ending in `\n`) for client `to`. A recipient
-    /// that can no longer take output is the outbox's business: the chat
-    /// state never needs to know.
-    fn send(&mut self, to: ClientId, line: &[u8]);
+    /// Queues the current line (see [`Outbox::new_line`]) for client `to`.
+    /// `answer`: it answers `to`'s own command (or arrival), so the server
+    /// holds it back while `to` waits for earlier work (its chat lines'
+    /// history commit).
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool);
+
+    /// A new line begins: the same line is queued for each of its
+    /// recipients before the next begins, so it is rendered once per
+    /// dialect among them, never once per recipient. Nothing by default.
+    fn new_line(&mut self) {}
 
     /// Told what the chat did, for the server's metrics; ignored by default.
     fn note(&mut self, _event: ChatEvent) {}
+
+    /// Queues `line` for client `to` as the answer to its own command (or
+    /// its arrival).
+    fn reply(&mut self, to: ClientId, line: &ServerLine<'_>) {
+        self.new_line();
+        self.queue(to, line, true);
+    }
+
+    /// Queues `line` for client `to`, who did not ask for it (a private
+    /// message).
+    fn deliver(&mut self, to: ClientId, line: &ServerLine<'_>) {
+        self.new_line();
+        self.queue(to, line, false);
+    }
+
+    /// Queues `line` for every client in `members` but `except`: a
+    /// fan-out, one line for all. `asker`, when among them, gets its copy
+    /// as an answer (as by [`Outbox::reply`]). Returns how many it went to.
+    fn fan_out(
+        &mut self,
+        members: &[ClientId],
+        except: Option<ClientId>,
+        asker: Option<ClientId>,
+        line: &ServerLine<'_>,
+    ) -> usize {
+        self.new_line();
+        let mut recipients = 0;
+        for &member in members {
+            if Some(member) != except {
+                self.queue(member, line, Some(member) == asker);
+                recipients += 1;
+            }
+        }
+        recipients
+    }
 }
 
 /// Something worth counting that only the chat state can see.
@@ -37,14 +87,58 @@ pub enum ChatEvent {
     AuthFailure,
 }
 
-/// What the connection should do after a command.
+/// What one command did that the connection must act on: whether it ends
+/// the connection, what it recorded and what its answer waits for. The
+/// loop reads this instead of comparing the chat's counters before and
+/// after a call.
+#[derive(Debug, PartialEq, Eq, Clone, Copy, Default)]
+pub struct Outcome {
+    /// Deliver what is queued for this client, then close (`:quit`, too
+    /// many password attempts). The client has already left the chat.
+    pub close: bool,
+    /// Chat lines the command accepted for history: the client's later
+    /// answers wait until the batch holding them is committed.
+    pub recorded: usize,
+    /// Work finished elsewhere that the command's answer waits for.
+    pub waits_for: Option<Awaited>,
+    /// An `:auth` was tried, and how it went: the server counts wrong
+    /// passwords per address.
+    pub auth: Option<AuthResult>,
+}
+
+impl Outcome {
+    /// Nothing for the connection to do: keep reading.
+    pub const CONTINUE: Outcome = Outcome {
+        close: false,
+        recorded: 0,
+        waits_for: None,
+        auth: None,
+    };
+
+    /// Close once what is queued is delivered.
+    pub const CLOSE: Outcome = Outcome {
+        close: true,
+        ..Outcome::CONTINUE
+    };
+}
+
+/// Work finished outside the chat state that an answer waits for. Today the
+/// history writer's; protocol 1.2 adds password hashing and the cluster.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum Outcome {
-    /// Keep reading.
-    Continue,
-    /// Deliver what is queued for this client, then close (`:quit`, too many
-    /// password attempts). The client has already left the chat.
-    Close,
+pub enum Awaited {
+    /// `:history` in a room whose tail is being read from the history
+    /// file: its answer (and everything after it for this client) waits
+    /// for [`Chat::take_ready_history_waits`].
+    HistoryTail,
+}
+
+/// How an `:auth` went.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum AuthResult {
+    /// The password was right: the client is welcomed.
+    Accepted,
+    /// The password was wrong.
+    Refused,
 }
 
 pub use crate::protocol::LOBBY;
@@ -96,8 +190,8 @@ pub struct Chat {
     lobby: usize,
     /// N of the next `guestN`; counts up over the server's lifetime.
     next_guest: u64,
-    /// Scratch space for the line being built, reused so a fan-out formats
-    /// its line once and allocates nothing.
+    /// Scratch space for a chat line as the history file keeps it (the
+    /// line dialect), reused so recording allocates only the stored copy.
     line: Vec<u8>,
     /// Every room's recent lines, for `:history`, and the lines accepted
     /// since the server last took them for the history file.
@@ -183,7 +277,7 @@ impl Chat {
         }
         if self.password.is_some() {
             self.members[id] = Some(Member::AwaitingPassword { failures: 0 });
-            self.reply(id, out, format_args!("* password required"));
+            out.reply(id, &Reply::PasswordRequired.into());
         } else {
             self.welcome(id, out);
         }
@@ -205,41 +299,35 @@ impl Chat {
         self.rooms.len()
     }
 
-    /// Runs one complete, valid UTF-8, non-empty line from client `id`.
+    /// Runs one complete, valid UTF-8, non-empty line from client `id`:
+    /// parses it and applies the command.
     pub fn handle_line(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) -> Outcome {
-        let command = protocol::parse(line);
-        let joined = match self.members.get(id) {
-            Some(Some(Member::Joined(_))) => true,
-            Some(Some(Member::AwaitingPassword { .. })) => false,
-            _ => return Outcome::Continue,
-        };
-        if !joined {
-            return self.handle_unauthenticated(id, command, out);
+        self.apply(id, line, protocol::parse(line), out)
+    }
+
+    /// Applies `command`, parsed from `line` (whose first word names a
+    /// command refused as unknown), for client `id`.
+    pub fn apply(
+        &mut self,
+        id: ClientId,
+        line: &str,
+        command: Command<'_>,
+        out: &mut impl Outbox,
+    ) -> Outcome {
+        match self.members.get(id) {
+            Some(Some(Member::Joined(_))) => {}
+            Some(Some(Member::AwaitingPassword { .. })) => {
+                return self.apply_unauthenticated(id, command, out)
+            }
+            _ => return Outcome::CONTINUE,
         }
         match command {
-            Command::Chat(text) | Command::Me(text) => {
-                let Some(Some(Member::Joined(me))) = self.members.get(id) else {
-                    return Outcome::Continue;
-                };
-                let text = protocol::sanitize(text);
-                if matches!(command, Command::Chat(_)) {
-                    write_line(&mut self.line, format_args!("{}: {text}", me.nick));
-                } else {
-                    write_line(&mut self.line, format_args!("* {} {text}", me.nick));
-                }
-                let room = &self.rooms[me.room];
-                let recipients = send_to_room(room, &self.line, Some(id), out);
-                out.note(ChatEvent::RoomLine { recipients });
-                // The line is in :history from the moment it is accepted.
-                let delivered = &self.line[..self.line.len() - 1];
-                let delivered = std::str::from_utf8(delivered).unwrap_or_default();
-                self.history
-                    .record(&room.key, &me.nick, delivered, unix_now());
-            }
-            Command::History(arg) => self.history(id, arg, out),
+            Command::Chat(text) => return self.say(id, text, false, out),
+            Command::Me(text) => return self.say(id, text, true, out),
+            Command::History(arg) => return self.history(id, arg, out),
             Command::Help => {
-                for row in protocol::help_lines(self.password.is_some()) {
-                    self.reply(id, out, format_args!("{row}"));
+                for row in HelpRow::rows(self.password.is_some()) {
+                    out.reply(id, &Reply::Help(row).into());
                 }
             }
             Command::Nick(name) => self.change_nick(id, name, out),
@@ -247,24 +335,20 @@ impl Chat {
             Command::Users => self.list_users(id, out),
             Command::Join(name) => self.join(id, name, out),
             Command::Rooms => self.list_rooms(id, out),
-            Command::Ping(token) => self.pong(id, token, out),
+            Command::Ping(token) => out.reply(id, &Reply::Pong { token }.into()),
             Command::Quit(reason) => return self.quit(id, reason, out),
             Command::Usage(usage) if usage.starts_with(":auth") => {
                 self.unknown_command(id, line, out)
             }
             Command::Auth(_) => self.unknown_command(id, line, out),
-            Command::Usage(usage) => self.reply(id, out, format_args!("! usage: {usage}")),
-            Command::Unknown(word) => self.reply(
-                id,
-                out,
-                format_args!("! unknown command {word} (try :help)"),
-            ),
+            Command::Usage(usage) => out.reply(id, &Error::Usage(usage).into()),
+            Command::Unknown(word) => out.reply(id, &Error::UnknownCommand(word).into()),
         }
-        Outcome::Continue
+        Outcome::CONTINUE
     }
 
     /// Before the password: only `:auth`, `:ping` and `:quit`.
-    fn handle_unauthenticated(
+    fn apply_unauthenticated(
         &mut self,
         id: ClientId,
         command: Command<'_>,
@@ -275,37 +359,83 @@ impl Chat {
                 let secret = self.password.as_deref().unwrap_or_default();
                 if protocol::password_matches(attempt, secret) {
                     self.welcome(id, out);
-                    return Outcome::Continue;
+                    return Outcome {
+                        auth: Some(AuthResult::Accepted),
+                        ..Outcome::CONTINUE
+                    };
                 }
                 let Some(Some(Member::AwaitingPassword { failures })) = self.members.get_mut(id)
                 else {
-                    return Outcome::Continue;
+                    return Outcome::CONTINUE;
                 };
                 *failures += 1;
                 out.note(ChatEvent::AuthFailure);
+                let refused = Outcome {
+                    auth: Some(AuthResult::Refused),
+                    ..Outcome::CONTINUE
+                };
                 if *failures >= MAX_PASSWORD_ATTEMPTS {
                     self.members[id] = None;
-                    self.reply(id, out, format_args!("! too many attempts"));
-                    return Outcome::Close;
+                    out.reply(id, &Error::TooManyAttempts.into());
+                    return Outcome {
+                        close: true,
+                        ..refused
+                    };
                 }
-                self.reply(id, out, format_args!("! wrong password"));
+                out.reply(id, &Error::WrongPassword.into());
+                return refused;
             }
             Command::Usage(usage) if usage.starts_with(":auth") => {
-                self.reply(id, out, format_args!("! usage: {usage}"))
+                out.reply(id, &Error::Usage(usage).into())
             }
-            Command::Ping(token) => self.pong(id, token, out),
+            Command::Ping(token) => out.reply(id, &Reply::Pong { token }.into()),
             Command::Quit(_) => {
                 self.members[id] = None;
-                self.reply(id, out, format_args!("* bye"));
-                return Outcome::Close;
+                out.reply(id, &Reply::Bye.into());
+                return Outcome::CLOSE;
             }
-            _ => self.reply(
-                id,
-                out,
-                format_args!("! authenticate first: :auth PASSWORD"),
-            ),
+            _ => out.reply(id, &Error::AuthenticateFirst.into()),
         }
-        Outcome::Continue
+        Outcome::CONTINUE
+    }
+
+    /// A chat line (or a `:me` action, `action`) to the sender's room: the
+    /// hot path. One typed line, one fan-out; then the line goes into
+    /// `:history` from the moment it is accepted.
+    fn say(&mut self, id: ClientId, text: &str, action: bool, out: &mut impl Outbox) -> Outcome {
+        let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+            return Outcome::CONTINUE;
+        };
+        let text = protocol::sanitize(text);
+        let room = &self.rooms[me.room];
+        let (from, in_room) = (me.nick.as_str(), Some(room.name.as_str()));
+        let line = if action {
+            Event::Acted {
+                from,
+                room: in_room,
+                text: &text,
+            }
+        } else {
+            Event::Said {
+                from,
+                room: in_room,
+                text: &text,
+            }
+        }
+        .into();
+        let recipients = out.fan_out(&room.members, Some(id), None, &line);
+        out.note(ChatEvent::RoomLine { recipients });
+        // The history file keeps the line as the line dialect delivered it.
+        self.line.clear();
+        Dialect::Line.render(&line, &mut self.line);
+        let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let delivered = std::str::from_utf8(delivered).unwrap_or_default();
+        self.history
+            .record(&room.key, &me.nick, delivered, unix_now());
+        Outcome {
+            recorded: 1,
+            ..Outcome::CONTINUE
+        }
     }
 
     fn welcome(&mut self, id: ClientId, out: &mut impl Outbox) {
@@ -317,7 +447,7 @@ impl Chat {
             }
         };
         self.nicks.insert(nick.clone(), id);
-        self.reply(id, out, format_args!("* welcome {nick}"));
+        out.reply(id, &Reply::Welcome { nick: &nick }.into());
         let lobby = self.lobby;
         let slot = self.rooms[lobby].members.len();
         self.rooms[lobby].members.push(id);
@@ -331,42 +461,51 @@ impl Chat {
 
     fn change_nick(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
         if !protocol::is_valid_name(name) {
-            return self.reply(id, out, format_args!("! invalid name {name}"));
+            return out.reply(id, &Error::InvalidName(name).into());
         }
         if protocol::is_reserved_nick(name) {
-            return self.reply(id, out, format_args!("! nick {name} is reserved"));
+            return out.reply(id, &Error::NickReserved(name).into());
         }
         let key = name.to_ascii_lowercase();
         if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
-            return self.reply(id, out, format_args!("! nick {name} is taken"));
+            return out.reply(id, &Error::NickTaken(name).into());
         }
         let Some(Some(Member::Joined(joined))) = self.members.get_mut(id) else {
             return;
         };
         if joined.nick == name {
-            return self.reply(id, out, format_args!("* you are already known as {name}"));
+            return out.reply(id, &Reply::AlreadyKnownAs { nick: name }.into());
         }
         let old = std::mem::replace(&mut joined.nick, name.to_string());
         let room = joined.room;
         self.nicks.remove(&old.to_ascii_lowercase());
         self.nicks.insert(key, id);
-        write_line(
-            &mut self.line,
-            format_args!("* {old} is now known as {name}"),
-        );
-        send_to_room(&self.rooms[room], &self.line, None, out);
+        let line = Event::Renamed {
+            old: &old,
+            new: name,
+        }
+        .into();
+        out.fan_out(&self.rooms[room].members, None, Some(id), &line);
     }
 
     fn private_message(&mut self, id: ClientId, to: &str, text: &str, out: &mut impl Outbox) {
         let Some(&recipient) = self.nicks.get(&to.to_ascii_lowercase()) else {
-            return self.reply(id, out, format_args!("! no such user {to}"));
+            return out.reply(id, &Error::NoSuchUser(to).into());
         };
         let Some(Some(Member::Joined(me))) = self.members.get(id) else {
             return;
         };
         let text = protocol::sanitize(text);
-        write_line(&mut self.line, format_args!("[pm] {}: {text}", me.nick));
-        out.send(recipient, &self.line);
+        let line = Event::PrivateMessage {
+            from: &me.nick,
+            text: &text,
+        };
+        if recipient == id {
+            // A message to yourself is the answer to your command.
+            out.reply(recipient, &line.into());
+        } else {
+            out.deliver(recipient, &line.into());
+        }
         out.note(ChatEvent::PrivateMessage);
     }
 
@@ -381,8 +520,8 @@ impl Chat {
             })
             .collect();
         nicks.sort_by_cached_key(|nick| nick.to_ascii_lowercase());
-        let line = format!("* users in {}: {}", room.name, nicks.join(" "));
-        self.reply(id, out, format_args!("{line}"));
+        let room = &room.name;
+        out.reply(id, &Reply::Users { room, nicks }.into());
     }
 
     fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
@@ -392,18 +531,13 @@ impl Chat {
             .map(|(_, room)| (room.name.as_str(), room.members.len()))
             .collect();
         rooms.sort_by_cached_key(|(name, _)| name.to_ascii_lowercase());
-        let listed: Vec<String> = rooms
-            .iter()
-            .map(|(name, count)| format!("{name} ({count})"))
-            .collect();
-        let line = format!("* rooms: {}", listed.join(", "));
-        self.reply(id, out, format_args!("{line}"));
+        out.reply(id, &Reply::Rooms { rooms }.into());
     }
 
     fn join(&mut self, id: ClientId, typed: &str, out: &mut impl Outbox) {
         let bare = typed.strip_prefix('#').unwrap_or(typed);
         if !protocol::is_valid_name(bare) {
-            return self.reply(id, out, format_args!("! invalid name {typed}"));
+            return out.reply(id, &Error::InvalidName(typed).into());
         }
         let key = format!("#{}", bare.to_ascii_lowercase());
         let target = self.room_keys.get(&key).copied();
@@ -411,7 +545,7 @@ impl Chat {
             return;
         };
         if target == Some(joined.room) {
-            return self.reply(id, out, format_args!("! already in #{bare}"));
+            return out.reply(id, &Error::AlreadyIn(bare).into());
         }
         let Some(Some(Member::Joined(mut joined))) = self.members.get_mut(id).map(Option::take)
         else {
@@ -438,13 +572,10 @@ impl Chat {
     /// `:history [N]`: the header, then the room's newest N lines from
     /// memory, oldest first; a last `! history incomplete: ...` line when
     /// some of the room's lines could not be written to the history file.
-    fn history(&mut self, id: ClientId, arg: Option<&str>, out: &mut impl Outbox) {
+    fn history(&mut self, id: ClientId, arg: Option<&str>, out: &mut impl Outbox) -> Outcome {
         let Some(n) = protocol::history_count(arg, self.history.keep()) else {
-            return self.reply(
-                id,
-                out,
-                format_args!("! usage: {}", protocol::HISTORY_USAGE),
-            );
+            out.reply(id, &Error::Usage(protocol::HISTORY_USAGE).into());
+            return Outcome::CONTINUE;
         };
         let room = &self.rooms[self.room_of(id)];
         if self.history.is_loading(&room.key) {
@@ -455,16 +586,15 @@ impl Chat {
                 room_name: room.name.clone(),
                 n,
             });
-            return;
+            return Outcome {
+                waits_for: Some(Awaited::HistoryTail),
+                ..Outcome::CONTINUE
+            };
         }
-        for line in history_answer(&self.history, &room.key, &room.name, n) {
-            out.send(id, line.as_bytes());
-        }
-    }
-
-    /// `:history` answers waiting for a room's tail, taken once.
-    pub fn history_waits(&self) -> usize {
-        self.history_waits.len()
+        history_answer(&self.history, &room.key, &room.name, n, |line| {
+            out.reply(id, line)
+        });
+        Outcome::CONTINUE
     }
 
     /// Forgets the `:history` commands a connection still waits for: it is
@@ -485,34 +615,22 @@ impl Chat {
         ready
     }
 
-    /// The whole answer to a `:history` that waited for its room's tail.
-    pub fn history_answer(&self, wait: &HistoryWait) -> Vec<u8> {
-        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n)
-            .concat()
-            .into_bytes()
-    }
-
-    fn pong(&mut self, id: ClientId, token: Option<&str>, out: &mut impl Outbox) {
-        match token {
-            Some(token) => self.reply(id, out, format_args!("* pong {token}")),
-            None => self.reply(id, out, format_args!("* pong")),
-        }
+    /// The whole answer to a `:history` that waited for its room's tail,
+    /// line by line.
+    pub fn history_answer(&self, wait: &HistoryWait, each: impl FnMut(&ServerLine<'_>)) {
+        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n, each);
     }
 
     fn quit(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) -> Outcome {
-        self.reply(id, out, format_args!("* bye"));
+        out.reply(id, &Reply::Bye.into());
         let reason = reason.map(protocol::sanitize);
         self.disconnect(id, reason.as_deref(), out);
-        Outcome::Close
+        Outcome::CLOSE
     }
 
     fn unknown_command(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) {
         let word = line.split(' ').next().unwrap_or(line);
-        self.reply(
-            id,
-            out,
-            format_args!("! unknown command {word} (try :help)"),
-        );
+        out.reply(id, &Error::UnknownCommand(word).into());
     }
 
     /// Takes a member out of its room (the member is already out of
@@ -533,17 +651,13 @@ impl Chat {
             }
         }
         let room = &self.rooms[joined.room];
-        match reason {
-            Some(reason) => write_line(
-                &mut self.line,
-                format_args!("* {} left {} ({reason})", joined.nick, room.name),
-            ),
-            None => write_line(
-                &mut self.line,
-                format_args!("* {} left {}", joined.nick, room.name),
-            ),
+        let line = Event::Left {
+            nick: &joined.nick,
+            room: &room.name,
+            reason,
         }
-        send_to_room(room, &self.line, None, out);
+        .into();
+        out.fan_out(&room.members, None, None, &line);
         if room.members.is_empty() && joined.room != self.lobby {
             let removed = self.rooms.remove(joined.room);
             self.room_keys.remove(&removed.key);
@@ -551,22 +665,19 @@ impl Chat {
         }
     }
 
+    /// Tells everyone in client `id`'s room, `id` included (its copy an
+    /// answer to its `:join` or `:auth`), that it joined.
     fn announce_join(&mut self, id: ClientId, out: &mut impl Outbox) {
         let Some(Some(Member::Joined(me))) = self.members.get(id) else {
             return;
         };
         let room = &self.rooms[me.room];
-        write_line(
-            &mut self.line,
-            format_args!("* {} joined {}", me.nick, room.name),
-        );
-        send_to_room(room, &self.line, None, out);
-    }
-
-    /// Sends one line to client `id` alone.
-    fn reply(&mut self, id: ClientId, out: &mut impl Outbox, text: std::fmt::Arguments<'_>) {
-        write_line(&mut self.line, text);
-        out.send(id, &self.line);
+        let line = Event::Joined {
+            nick: &me.nick,
+            room: &room.name,
+        }
+        .into();
+        out.fan_out(&room.members, None, Some(id), &line);
     }
 
     fn room_of(&self, id: ClientId) -> usize {
@@ -588,84 +699,73 @@ pub struct HistoryWait {
     n: usize,
 }
 
-/// The lines (each with its `\n`) answering `:history N` in a room: the
+/// The lines answering `:history N` in a room, each handed to `each`: the
 /// header, the newest `n` lines oldest first, and a last `! history
 /// incomplete: ...` line when some of the room's lines are missing.
-fn history_answer(history: &Tails, room_key: &str, room_name: &str, n: usize) -> Vec<String> {
+fn history_answer(
+    history: &Tails,
+    room_key: &str,
+    room: &str,
+    n: usize,
+    mut each: impl FnMut(&ServerLine<'_>),
+) {
     let lines = history.recent(room_key, n, unix_now());
-    let plural = if lines.len() == 1 { "line" } else { "lines" };
-    let mut answer = Vec::with_capacity(lines.len() + 2);
-    answer.push(format!("* history {room_name}: {} {plural}\n", lines.len()));
+    each(
+        &Reply::HistoryHeader {
+            room,
+            count: lines.len(),
+        }
+        .into(),
+    );
     for entry in lines {
-        answer.push(format!(
-            "[history {}] {}\n",
-            format_utc(entry.ts),
-            entry.line
-        ));
+        each(
+            &Reply::HistoryLine {
+                time: entry.ts,
+                line: &entry.line,
+            }
+            .into(),
+        );
     }
-    let unsaved = history.unsaved(room_key);
-    let unsaved_lines = if unsaved == 1 { "line" } else { "lines" };
-    if unsaved > 0 && history.persists() {
-        answer.push(format!(
-            "! history incomplete: {unsaved} {unsaved_lines} of {room_name} could not be saved \
-             to disk and will be missing after a restart\n"
-        ));
-    } else if unsaved > 0 {
-        answer.push(format!(
-            "! history incomplete: {unsaved} {unsaved_lines} of {room_name} were dropped from \
-             memory (history is kept in memory only)\n"
-        ));
+    let unsaved = usize::try_from(history.unsaved(room_key)).unwrap_or(usize::MAX);
+    if unsaved > 0 {
+        let missing = if history.persists() {
+            Missing::Unsaved(unsaved)
+        } else {
+            Missing::Dropped(unsaved)
+        };
+        each(&Error::HistoryIncomplete { room, missing }.into());
     }
     if history.unreadable(room_key) {
-        answer.push(format!(
-            "! history incomplete: older lines of {room_name} could not be read from disk\n"
-        ));
+        each(
+            &Error::HistoryIncomplete {
+                room,
+                missing: Missing::Unreadable,
+            }
+            .into(),
+        );
     }
-    answer
-}
-
-/// Sends one formatted line to every member of `room` but `except`: the
-/// fan-out, formatted once and copied into each recipient's queue. Returns
-/// how many it went to.
-fn send_to_room(
-    room: &Room,
-    line: &[u8],
-    except: Option<ClientId>,
-    out: &mut impl Outbox,
-) -> usize {
-    let mut recipients = 0;
-    for &member in &room.members {
-        if Some(member) != except {
-            out.send(member, line);
-            recipients += 1;
-        }
-    }
-    recipients
-}
-
-/// Formats one line, adding its `\n`, into a reused buffer.
-fn write_line(line: &mut Vec<u8>, text: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    line.clear();
-    // Writing into a Vec cannot fail.
-    let _ = line.write_fmt(text);
-    line.push(b'\n');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Collects every line sent, per recipient.
+    /// Collects every line sent, per recipient, as the line dialect
+    /// renders it; and, apart, which of them were answers.
     #[derive(Default)]
-    struct Recorded(Vec<(ClientId, String)>);
+    struct Recorded(Vec<(ClientId, String)>, Vec<(ClientId, String)>);
 
     impl Outbox for Recorded {
-        fn send(&mut self, to: ClientId, line: &[u8]) {
-            let text = std::str::from_utf8(line).expect("utf-8");
+        fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
+            let mut bytes = Vec::new();
+            Dialect::Line.render(line, &mut bytes);
+            let text = std::str::from_utf8(&bytes).expect("utf-8");
             let text = text.strip_suffix('\n').expect("lines end in \\n");
             assert!(!text.contains('\n'), "one line at a time");
             self.0.push((to, text.to_string()));
+            if answer {
+                self.1.push((to, text.to_string()));
+            }
         }
     }
 
@@ -792,6 +892,66 @@ mod tests {
     }
 
     #[test]
+    fn outcomes_say_what_a_command_did() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        assert_eq!(chat.handle_line(0, ":ping", &mut out), Outcome::CONTINUE);
+        let said = chat.handle_line(0, "hi", &mut out);
+        assert_eq!((said.recorded, said.close), (1, false));
+        assert_eq!(chat.handle_line(0, ":me waves", &mut out).recorded, 1);
+        assert_eq!(chat.handle_line(0, ":pm guest2 x", &mut out).recorded, 0);
+        // A room whose tail is on its way from the history file.
+        chat = chat.with_history(Tails::new(20, None, true, usize::MAX, 1));
+        chat.handle_line(1, ":join fresh", &mut out);
+        let asked = chat.handle_line(1, ":history", &mut out);
+        assert_eq!(asked.waits_for, Some(Awaited::HistoryTail));
+        assert_eq!(chat.handle_line(1, ":quit", &mut out), Outcome::CLOSE);
+
+        let mut chat = Chat::new(Some("pw".into()));
+        chat.connect(0, &mut out);
+        chat.connect(1, &mut out);
+        let wrong = chat.handle_line(0, ":auth no", &mut out);
+        assert_eq!(
+            (wrong.auth, wrong.close),
+            (Some(AuthResult::Refused), false)
+        );
+        let right = chat.handle_line(1, ":auth pw", &mut out);
+        assert_eq!(right.auth, Some(AuthResult::Accepted));
+        chat.handle_line(0, ":auth no", &mut out);
+        let last = chat.handle_line(0, ":auth no", &mut out);
+        assert_eq!((last.auth, last.close), (Some(AuthResult::Refused), true));
+    }
+
+    /// What a client gets as the answer to its own command is marked so
+    /// (the server holds answers while the asker's lines await their
+    /// commit); what others get because of it is not.
+    #[test]
+    fn answers_are_told_apart_from_deliveries() {
+        let (mut chat, mut out) = chat_with(&[0, 1]);
+        out.1.clear();
+        chat.handle_line(0, ":join rust", &mut out);
+        chat.handle_line(1, ":join rust", &mut out);
+        chat.handle_line(0, ":nick alice", &mut out);
+        chat.handle_line(0, ":pm guest2 hi", &mut out);
+        chat.handle_line(0, ":pm alice me", &mut out);
+        let answers: Vec<_> = out
+            .1
+            .iter()
+            .map(|(to, line)| (*to, line.as_str()))
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (0, "* guest1 joined #rust"),
+                (1, "* guest2 joined #rust"),
+                (0, "* guest1 is now known as alice"),
+                (0, "[pm] alice: me"),
+            ]
+        );
+        assert!(out.0.contains(&(0, "* guest2 joined #rust".to_string())));
+        assert!(out.0.contains(&(1, "[pm] alice: hi".to_string())));
+    }
+
+    #[test]
     fn reserved_nicks_are_refused_so_me_cannot_forge_server_lines() {
         let (mut chat, mut out) = chat_with(&[0, 1]);
         for nick in ["server", "Users", "BYE", "password", "Welcome"] {
@@ -819,10 +979,10 @@ mod tests {
         let mut out = Recorded::default();
         chat.connect(0, &mut out);
         assert_eq!(out.take(0), ["* password required"]);
-        assert_eq!(chat.handle_line(0, "hello", &mut out), Outcome::Continue);
-        assert_eq!(chat.handle_line(0, ":auth no", &mut out), Outcome::Continue);
-        assert_eq!(chat.handle_line(0, ":auth no", &mut out), Outcome::Continue);
-        assert_eq!(chat.handle_line(0, ":auth no", &mut out), Outcome::Close);
+        assert!(!chat.handle_line(0, "hello", &mut out).close);
+        assert!(!chat.handle_line(0, ":auth no", &mut out).close);
+        assert!(!chat.handle_line(0, ":auth no", &mut out).close);
+        assert!(chat.handle_line(0, ":auth no", &mut out).close);
         assert_eq!(
             out.take(0),
             [
@@ -844,58 +1004,5 @@ mod tests {
         );
         chat.handle_line(1, ":auth pw", &mut out);
         assert_eq!(out.take(1), ["! unknown command :auth (try :help)"]);
-    }
-
-    /// Every information line the server's own modules send starts with a
-    /// reserved word or a nick (`{...}` in the format string): a new
-    /// `* WORD` line must add WORD to [`RESERVED_NICKS`], or `:me` could
-    /// forge it. Scans every server module that produces client lines (those that
-    /// name the `Outbox`) and the event loop's (`src/server/`).
-    #[test]
-    fn every_information_word_is_reserved() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let server = src.join("server");
-        let mut words = std::collections::BTreeSet::new();
-        let mut dirs = vec![src];
-        let mut files = Vec::new();
-        while let Some(dir) = dirs.pop() {
-            for entry in std::fs::read_dir(&dir).expect("read a source folder") {
-                let path = entry.expect("entry").path();
-                if path.is_dir() {
-                    dirs.push(path);
-                } else {
-                    files.push(path);
-                }
-            }
-        }
-        for path in files {
-            if path.extension().is_none_or(|ext| ext != "rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("read source");
-            if !text.contains("Outbox") && !path.starts_with(&server) {
-                continue;
-            }
-            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
-            for (at, _) in code.match_indices("\"* ") {
-                let word: String = code[at + 3..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphabetic())
-                    .collect();
-                if !word.is_empty() {
-                    words.insert((word, path.file_name().unwrap().to_owned()));
-                }
-            }
-        }
-        assert!(
-            words.len() >= 8,
-            "the scan finds the server's lines: {words:?}"
-        );
-        for (word, file) in words {
-            assert!(
-                protocol::is_reserved_nick(&word),
-                "* {word} in {file:?} is not reserved"
-            );
-        }
     }
 }

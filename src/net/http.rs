@@ -323,6 +323,31 @@ fn error(status: u16, reason: &str, text: &str, extra_headers: &str) -> Vec<u8> 
 mod tests {
     use super::*;
 
+    /// The page tells a `:me` action from the server's own `* ` lines by
+    /// the first word, with its own copy of the server's words (JavaScript
+    /// cannot use the Rust recogniser). The copy is kept by this test, not
+    /// served: the page stays static and needs no extra request. It must
+    /// be exactly [`crate::protocol::RESERVED_NICKS`], which the protocol's
+    /// tests hold to the words the renderer writes.
+    #[test]
+    fn the_pages_server_words_are_the_reserved_nicks() {
+        let page = include_str!("../../web/app.js");
+        let start = page
+            .find("const SERVER_WORDS = new Set([")
+            .expect("app.js defines SERVER_WORDS");
+        let list = &page[start..];
+        let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
+        let mut words: Vec<&str> = list
+            .split(',')
+            .map(|word| word.trim().trim_matches('"'))
+            .filter(|word| !word.is_empty())
+            .collect();
+        words.sort_unstable();
+        let mut reserved = crate::protocol::RESERVED_NICKS.to_vec();
+        reserved.sort_unstable();
+        assert_eq!(words, reserved, "SERVER_WORDS in web/app.js");
+    }
+
     fn parse(text: &str) -> Option<Head> {
         HeadReader::default().feed(text.as_bytes())
     }

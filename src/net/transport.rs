@@ -220,12 +220,6 @@ impl Codec {
         self.decoder.decode(input, max_line, on_input);
     }
 
-    /// The bytes to queue for one line (which ends in `\n`); see
-    /// [`Encoder::encode`].
-    pub fn encode<'a>(&self, line: &'a [u8], cache: &'a mut EncodeCache) -> &'a [u8] {
-        self.encoder.encode(line, cache)
-    }
-
     /// Heap bytes held by the codec (unfinished input).
     pub fn capacity(&self) -> usize {
         match &self.decoder {
@@ -316,14 +310,12 @@ pub struct WebSocketOut {
 }
 
 impl Encoder {
-    /// The bytes to queue for one line (which ends in `\n`). A fan-out calls
-    /// this once per recipient with the same line; `cache` keeps the last
-    /// encoding, so every WebSocket recipient gets the same bytes, encoded
-    /// once.
-    pub fn encode<'a>(&self, line: &'a [u8], cache: &'a mut EncodeCache) -> &'a [u8] {
+    /// How this encoder carries a line: a fan-out's bytes are cached per
+    /// framing (see `server::render`).
+    pub fn framing(&self) -> Framing {
         match self {
-            Encoder::Line => line,
-            Encoder::WebSocket(_) => cache.text_frame(line),
+            Encoder::Line => Framing::Plain,
+            Encoder::WebSocket(_) => Framing::WebSocket,
         }
     }
 
@@ -371,33 +363,13 @@ impl Encoder {
     }
 }
 
-/// The last line encoded as a WebSocket text frame, so a fan-out encodes its
-/// line once and appends the same bytes to every WebSocket recipient.
-///
-/// Keyed by the line's bytes, not by who formatted it: a recipient whose line
-/// equals the cached one gets the cached frame (a comparison, no allocation),
-/// any other line replaces it.
-#[derive(Debug, Default)]
-pub struct EncodeCache {
-    line: Vec<u8>,
-    frame: Vec<u8>,
-    /// Frames encoded so far (not served from the cache).
-    pub frames_encoded: u64,
-}
-
-impl EncodeCache {
-    /// The text frame carrying `line` without its `\n`.
-    pub fn text_frame(&mut self, line: &[u8]) -> &[u8] {
-        let payload = line.strip_suffix(b"\n").unwrap_or(line);
-        if self.frames_encoded == 0 || self.line != payload {
-            self.line.clear();
-            self.line.extend_from_slice(payload);
-            self.frame.clear();
-            ws::text_frame(payload, &mut self.frame);
-            self.frames_encoded += 1;
-        }
-        &self.frame
-    }
+/// How a transport carries one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// As it is, ending in `\n`.
+    Plain,
+    /// As one WebSocket text frame, without its `\n`.
+    WebSocket,
 }
 
 #[cfg(test)]
@@ -415,23 +387,5 @@ mod tests {
             0,
             "an idle WebSocket holds no heap"
         );
-    }
-
-    #[test]
-    fn a_fan_out_encodes_its_frame_once() {
-        let mut cache = EncodeCache::default();
-        let ws = Encoder::WebSocket(WebSocketOut::default());
-        let first = ws.encode(b"alice: hi\n", &mut cache).to_vec();
-        assert_eq!(first, b"\x81\x09alice: hi");
-        for _ in 0..100 {
-            assert_eq!(ws.encode(b"alice: hi\n", &mut cache), first.as_slice());
-            assert_eq!(
-                Encoder::Line.encode(b"alice: hi\n", &mut cache),
-                b"alice: hi\n"
-            );
-        }
-        assert_eq!(cache.frames_encoded, 1);
-        assert_eq!(ws.encode(b"bob: yo\n", &mut cache), b"\x81\x07bob: yo");
-        assert_eq!(cache.frames_encoded, 2);
     }
 }

@@ -10,7 +10,7 @@
 //! nothing at all between messages.
 //!
 //! Server frames are unmasked, so a text frame is the same bytes for every
-//! recipient: a fan-out encodes it once ([`crate::net::transport::EncodeCache`]).
+//! recipient: a fan-out frames it once (`server::render::LineCache`).
 
 use crate::end_reason::WsViolation;
 use std::io::Cursor;

@@ -17,6 +17,7 @@ use crate::net::tls::{CertStore, TlsSession};
 use crate::net::transport::{Codec, Decoder, Stream};
 use crate::policy::guard::{self};
 use crate::policy::limits::ClientLimits;
+use crate::protocol::{Dialect, Error};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 use mio::Token;
@@ -214,7 +215,7 @@ impl EventLoop {
         match kind {
             ListenerKind::Line => {
                 let refusal = refusal_line(why);
-                if let Ok(written) = socket.write(refusal) {
+                if let Ok(written) = socket.write(&refusal) {
                     self.clients.metrics.bytes_sent += written as u64;
                     self.clients.metrics.lines_sent += u64::from(written == refusal.len());
                 }
@@ -250,7 +251,7 @@ impl EventLoop {
             info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
         }
         conn.close(reason, deadline);
-        conn.output.push(refusal_line(why), &mut self.clients.pool);
+        conn.output.push(&refusal_line(why), &mut self.clients.pool);
         self.clients.metrics.lines_sent += 1;
         self.count_refused(Some(id), why);
         self.next_timer_check = self.next_timer_check.min(deadline);
@@ -321,7 +322,7 @@ impl EventLoop {
                 info!("{peer}: rejected (server full, {others} clients)");
             }
             let full = EndReason::Refused(Refusal::ServerFull);
-            self.queue_last_line(id, b"! server full\n", full);
+            self.queue_last_line(&[id], &Error::ServerFull.into(), full);
             self.count_refused(Some(id), Refusal::ServerFull);
             return false;
         }
@@ -449,10 +450,13 @@ impl EventLoop {
     }
 }
 
-/// The line a refused line client is sent.
-fn refusal_line(why: Refusal) -> &'static [u8] {
-    match why {
-        Refusal::ServerFull => b"! server full\n",
-        Refusal::PerAddressLimit => b"! too many connections from your address\n",
-    }
+/// The line a refused line client is sent, as the line dialect writes it.
+fn refusal_line(why: Refusal) -> Vec<u8> {
+    let line = match why {
+        Refusal::ServerFull => Error::ServerFull,
+        Refusal::PerAddressLimit => Error::TooManyFromAddress,
+    };
+    let mut bytes = Vec::new();
+    Dialect::Line.render(&line.into(), &mut bytes);
+    bytes
 }

@@ -1,15 +1,18 @@
 //! [`Clients`]: the connections and the output queued to them. The chat
-//! state writes through it as its [`Outbox`]; it queues (encoding once per
-//! fan-out), cuts off slow consumers, enforces the global output bound and
-//! keeps the list of connections to flush this turn.
+//! state writes typed lines through it as its [`Outbox`]; it renders each
+//! line once per fan-out and recipient key ([`LineCache`]), queues it,
+//! holds answers that wait for history commits, cuts off slow consumers,
+//! enforces the global output bound and keeps the list of connections to
+//! flush this turn.
 
+use super::render::{LineCache, RenderKey};
 use crate::chat::{ChatEvent, ClientId, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
 use crate::net::connection::Connection;
 use crate::net::outbuf::BufferPool;
-use crate::net::transport::EncodeCache;
 use crate::policy::limits::{self, Departures, SoftLimit};
+use crate::protocol::ServerLine;
 use log::warn;
 use slab::Slab;
 use std::time::Instant;
@@ -28,16 +31,13 @@ pub(super) struct Clients {
     /// Connections that ended this turn, dropped at its end.
     pub(super) dead: Vec<ClientId>,
     pub(super) pool: BufferPool,
-    /// The last line encoded for a non-line codec, so a fan-out encodes once.
-    pub(super) encoded: EncodeCache,
+    /// The line being queued, rendered once per recipient key.
+    pub(super) cache: LineCache,
     /// Bytes queued since the last flush; a storm (joins, leaves, a burst
     /// of short lines to a big room) is flushed early past
     /// [`super::FLUSH_EARLY_BYTES`] rather than held whole in memory.
     pub(super) queued_since_flush: usize,
     pub(super) max_outbuf_bytes: usize,
-    /// The client whose command is running: lines to it are replies, held
-    /// while it has uncommitted history lines.
-    pub(super) replying_to: Option<ClientId>,
     /// History batches committed so far (see [`crate::chat::history::HistoryLink::acked`]).
     pub(super) history_acked: u64,
     /// Connections with held output, released as batches are committed.
@@ -60,8 +60,12 @@ pub(super) struct Clients {
 
 impl Outbox for Clients {
     #[inline]
-    fn send(&mut self, to: ClientId, line: &[u8]) {
-        self.queue(to, line, true);
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
+        self.queue_output(to, Output::Line(line), answer);
+    }
+
+    fn new_line(&mut self) {
+        self.cache.new_line();
     }
 
     fn note(&mut self, event: ChatEvent) {
@@ -76,9 +80,20 @@ impl Outbox for Clients {
     }
 }
 
+/// What [`Clients::queue_output`] queues.
+#[derive(Clone, Copy)]
+pub(super) enum Output<'a> {
+    /// A line, rendered for the recipient through [`Clients::cache`] (the
+    /// caller has started the line there with `new_line`).
+    Line(&'a ServerLine<'a>),
+    /// Bytes already encoded for the recipient (a WebSocket pong).
+    Encoded(&'a [u8]),
+}
+
 impl Clients {
-    /// Queues a line (`encode`: through the recipient's codec) or bytes
-    /// already encoded for it (a WebSocket pong), under the output limit.
+    /// Queues output for `to`, under the output limit. `answer`: it answers
+    /// `to`'s own command, so it waits while `to` has chat lines not yet
+    /// committed to the history file.
     ///
     /// This runs once per recipient of every fan-out, so its common case
     /// (an open client, nothing held, room in its buffer) is kept small
@@ -86,33 +101,38 @@ impl Clients {
     /// history, cutting off, growing a buffer and so checking the global
     /// bound) is in out-of-line functions.
     #[inline(always)]
-    pub(super) fn queue(&mut self, to: ClientId, line: &[u8], encode: bool) {
-        self.work += line.len();
+    pub(super) fn queue_output(&mut self, to: ClientId, what: Output<'_>, answer: bool) {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
         if !conn.is_open() || conn.write_failed() {
             return;
         }
+        let bytes = rendered(&mut self.cache, conn, what);
+        self.work += bytes.len();
         // Crash safety: this client must not see the answer to a later
         // command before its earlier lines are on disk (see
         // [`crate::chat::history`]); what follows a held line is held too.
-        let reply_to_uncommitted =
-            self.replying_to == Some(to) && conn.history_mark > self.history_acked;
-        let over = conn.output.len() + conn.held.len() + line.len() > self.max_outbuf_bytes;
-        if over || reply_to_uncommitted || !conn.held.is_empty() {
-            self.queue_rarely(to, line, encode, over, reply_to_uncommitted);
+        let answer_to_uncommitted = answer && conn.history_mark > self.history_acked;
+        let over = conn.output.len() + conn.held.len() + bytes.len() > self.max_outbuf_bytes;
+        if over || answer_to_uncommitted || !conn.held.is_empty() {
+            self.queue_rarely(to, what, over, answer_to_uncommitted);
             return;
         }
-        self.push_output(to, line, encode);
+        self.push_output(to, what);
     }
 
     /// Appends a line to an open client's queue (nothing held for it, room
-    /// under its limit) and marks it for this turn's flush.
+    /// under its limit) and marks it for this turn's flush. The line is
+    /// already in the cache for this recipient's key: rendering it again
+    /// is a lookup.
     #[inline(always)]
-    fn push_output(&mut self, to: ClientId, line: &[u8], encode: bool) {
+    fn push_output(&mut self, to: ClientId, what: Output<'_>) {
         let conn = &mut self.conns[to];
-        let bytes = encoded(conn, line, encode, &mut self.encoded, &mut self.metrics);
+        let bytes = rendered(&mut self.cache, conn, what);
+        if let Output::Line(_) = what {
+            self.metrics.lines_sent += 1;
+        }
         let grew = conn.output.append(bytes, &mut self.pool);
         self.soft_outbuf
             .observe(&mut conn.soft_since, conn.output.len(), self.now);
@@ -128,29 +148,28 @@ impl Clients {
         }
     }
 
-    /// [`Clients::queue`] when the line would pass the client's output
-    /// limit (`over`) or must be held for history.
+    /// [`Clients::queue_output`] when the line would pass the client's
+    /// output limit (`over`) or must be held for history.
     #[cold]
     #[inline(never)]
     fn queue_rarely(
         &mut self,
         to: ClientId,
-        line: &[u8],
-        encode: bool,
+        what: Output<'_>,
         over: bool,
-        reply_to_uncommitted: bool,
+        answer_to_uncommitted: bool,
     ) {
-        if over && !self.make_room(to, line.len()) {
+        if over && !self.make_room(to, what) {
             return;
         }
-        if reply_to_uncommitted || !self.conns[to].held.is_empty() {
-            self.hold(to, line, encode, reply_to_uncommitted);
+        if answer_to_uncommitted || !self.conns[to].held.is_empty() {
+            self.hold(to, what, answer_to_uncommitted);
         } else {
-            self.push_output(to, line, encode);
+            self.push_output(to, what);
         }
     }
 
-    /// `to`'s queue would pass `max_outbuf_bytes` with `extra` more bytes.
+    /// `to`'s queue would pass `max_outbuf_bytes` with `what`.
     /// Not slow, perhaps, only busy: the queue may have grown within this
     /// turn, so the socket gets one chance to take it (a write error is left
     /// for the flush to find). Returns whether there is room now; if not,
@@ -158,11 +177,12 @@ impl Clients {
     /// event may never come.
     #[cold]
     #[inline(never)]
-    fn make_room(&mut self, to: ClientId, extra: usize) -> bool {
+    fn make_room(&mut self, to: ClientId, what: Output<'_>) -> bool {
         let conn = &mut self.conns[to];
         if let Ok(written) = conn.write_output() {
             self.metrics.bytes_sent += written as u64;
         }
+        let extra = rendered(&mut self.cache, conn, what).len();
         if conn.output.len() + conn.held.len() + extra <= self.max_outbuf_bytes {
             return true;
         }
@@ -180,13 +200,16 @@ impl Clients {
     /// [`crate::chat::history::HeldOutput`]).
     #[cold]
     #[inline(never)]
-    fn hold(&mut self, to: ClientId, line: &[u8], encode: bool, reply_to_uncommitted: bool) {
+    fn hold(&mut self, to: ClientId, what: Output<'_>, answer_to_uncommitted: bool) {
         let conn = &mut self.conns[to];
-        let bytes = encoded(conn, line, encode, &mut self.encoded, &mut self.metrics);
+        let bytes = rendered(&mut self.cache, conn, what);
+        if let Output::Line(_) = what {
+            self.metrics.lines_sent += 1;
+        }
         if conn.held.is_empty() {
             self.held.push(to);
         }
-        let mark = if reply_to_uncommitted {
+        let mark = if answer_to_uncommitted {
             conn.history_mark
         } else {
             0
@@ -295,20 +318,12 @@ impl Clients {
     }
 }
 
-/// `line` as it is queued for `conn`: through its codec (counted as a line
-/// sent) when `encode`, else as it is (already encoded for it).
+/// `what` as it is queued for `conn`: a line rendered for its key (once
+/// per fan-out and key, through `cache`), or bytes already encoded for it.
 #[inline(always)]
-fn encoded<'a>(
-    conn: &Connection,
-    line: &'a [u8],
-    encode: bool,
-    cache: &'a mut EncodeCache,
-    metrics: &mut Metrics,
-) -> &'a [u8] {
-    if encode {
-        metrics.lines_sent += 1;
-        conn.codec.encode(line, cache)
-    } else {
-        line
+fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
+    match what {
+        Output::Line(line) => cache.bytes(line, RenderKey::of(&conn.codec.encoder)),
+        Output::Encoded(bytes) => bytes,
     }
 }

@@ -3,15 +3,16 @@
 //! running the lines and frames that arrive: chat commands, replies,
 //! password counting, a peer's close.
 
+use super::clients::Output;
 use super::{EventLoop, FLUSH_EARLY_BYTES};
-use crate::chat::{ClientId, Outbox, Outcome};
+use crate::chat::{AuthResult, Awaited, ClientId, Outbox, Outcome};
 use crate::end_reason::EndReason;
 use crate::net::connection::Phase;
 use crate::net::proxy;
 use crate::net::transport::{Decoder, Input};
 use crate::policy::guard::AuthFailure;
 use crate::policy::limits::Held;
-use crate::protocol::{self, Command};
+use crate::protocol::{self, Command, Error};
 use log::{debug, info, warn};
 use std::io::{self, Read};
 use std::time::Instant;
@@ -417,7 +418,7 @@ impl EventLoop {
         }
         match input {
             Input::Request(_) => {}
-            Input::Reply(bytes) => self.clients.queue(id, bytes, false),
+            Input::Reply(bytes) => self.clients.queue_output(id, Output::Encoded(bytes), false),
             Input::Close { code, reason } => {
                 self.clients.departures.push(id, None);
                 if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -436,62 +437,53 @@ impl EventLoop {
             Input::Line([]) => {}
             Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
-                    let auth = self.chat.awaiting_password(id)
-                        && matches!(protocol::parse(line), Command::Auth(_));
+                    let command = protocol::parse(line);
+                    let auth =
+                        self.chat.awaiting_password(id) && matches!(command, Command::Auth(_));
                     if auth && self.refuse_locked_out(id) {
                         return;
                     }
-                    let accepted = self.chat.history_pending();
-                    let waiting = self.chat.history_waits();
-                    self.clients.replying_to = Some(id);
-                    let outcome = self.chat.handle_line(id, line, &mut self.clients);
-                    self.clients.replying_to = None;
-                    if self.chat.history_pending() > accepted {
-                        if let Some(conn) = self.clients.conns.get_mut(id) {
-                            conn.history_mark = self.history.mark();
-                        }
-                    }
-                    if self.chat.history_waits() > waiting {
-                        // :history in a room whose tail is still loading:
-                        // its answer, and all after it, wait for the tail.
-                        if let Some(conn) = self.clients.conns.get_mut(id) {
-                            if conn.held.is_empty() {
-                                self.clients.held.push(id);
-                            }
-                            conn.held.push_gap();
-                        }
-                    }
-                    let reason = if auth {
-                        self.count_auth(id, outcome)
-                    } else {
-                        EndReason::Quit
-                    };
-                    if outcome == Outcome::Close {
-                        self.close_gracefully(id, reason);
-                    }
+                    let outcome = self.chat.apply(id, line, command, &mut self.clients);
+                    self.after_command(id, outcome);
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();
                         self.flush_dirty();
                     }
                 }
-                Err(_) => self.reply(id, b"! invalid UTF-8\n"),
+                Err(_) => self.clients.reply(id, &Error::InvalidUtf8.into()),
             },
             Input::TooLong => {
-                let reply = format!(
-                    "! line too long (max {} bytes)\n",
-                    self.config.max_line_bytes
-                );
-                self.reply(id, reply.as_bytes());
+                let max = self.config.max_line_bytes;
+                self.clients.reply(id, &Error::LineTooLong { max }.into());
             }
         }
     }
 
-    /// Answers a client's own line: held, like a command's answer, while
-    /// the client has uncommitted history lines.
-    fn reply(&mut self, id: ClientId, line: &[u8]) {
-        self.clients.replying_to = Some(id);
-        self.clients.send(id, line);
-        self.clients.replying_to = None;
+    /// Acts on what a command did: its accepted chat lines make its later
+    /// answers wait for their commit, an answer waiting for a room's tail
+    /// holds everything after it, an `:auth` is counted against the
+    /// address, and a `:quit` (or the last wrong password) closes.
+    fn after_command(&mut self, id: ClientId, outcome: Outcome) {
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            if outcome.recorded > 0 {
+                conn.history_mark = self.history.mark();
+            }
+            if outcome.waits_for == Some(Awaited::HistoryTail) {
+                // :history in a room whose tail is still loading: its
+                // answer, and all after it, wait for the tail.
+                if conn.held.is_empty() {
+                    self.clients.held.push(id);
+                }
+                conn.held.push_gap();
+            }
+        }
+        let reason = match outcome.auth {
+            Some(result) => self.count_auth(id, result, outcome.close),
+            None => EndReason::Quit,
+        };
+        if outcome.close {
+            self.close_gracefully(id, reason);
+        }
     }
 
     /// An `:auth` from an address locked out after too many wrong
@@ -503,24 +495,26 @@ impl EventLoop {
         let Some(left) = self.guard.auth_locked(peer.ip(), self.now) else {
             return false;
         };
-        let line = format!(
-            "! too many attempts from your address, try again in {} s\n",
-            left.as_secs().max(1)
-        );
+        let retry_secs = left.as_secs().max(1);
         self.chat.disconnect(id, None, &mut self.clients);
-        self.queue_last_line(id, line.as_bytes(), EndReason::AuthLockout);
+        self.queue_last_line(
+            &[id],
+            &Error::LockedOut { retry_secs }.into(),
+            EndReason::AuthLockout,
+        );
         true
     }
 
     /// After an `:auth` ran: counts a wrong password against the address
     /// (logging a lockout once, and closing the connection when it locked
-    /// its address out) or forgives it on success. Returns the reason should
-    /// the attempt have closed the connection.
-    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> EndReason {
+    /// its address out) or forgives it on success. `closing`: the attempt
+    /// already closes the connection. Returns the reason should the attempt
+    /// have closed the connection.
+    fn count_auth(&mut self, id: ClientId, result: AuthResult, closing: bool) -> EndReason {
         let Some(peer) = self.clients.conns.get(id).map(|c| c.peer()) else {
             return EndReason::AuthFailed;
         };
-        if self.chat.nick(id).is_some() {
+        if result == AuthResult::Accepted {
             self.guard.auth_succeeded(peer.ip());
             return EndReason::Quit;
         }
@@ -535,7 +529,7 @@ impl EventLoop {
                 "{key}: {failures} wrong passwords, :auth refused for {} s",
                 lockout.as_secs()
             );
-            if outcome == Outcome::Continue {
+            if !closing {
                 self.refuse_locked_out(id);
             }
             return EndReason::AuthLockout;

@@ -8,6 +8,7 @@ use crate::chat::ClientId;
 use crate::config::SHUTDOWN_GRACE;
 use crate::end_reason::EndReason;
 use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
+use crate::protocol::Event;
 use crate::Config;
 use log::{info, warn};
 use mio::{Interest, Registry, Token};
@@ -276,9 +277,11 @@ impl EventLoop {
             .filter(|(_, conn)| conn.is_open())
             .map(|(id, _)| id)
             .collect();
-        for id in open {
-            self.queue_last_line(id, b"* server shutting down\n", EndReason::ServerShutdown);
-        }
+        self.queue_last_line(
+            &open,
+            &Event::ShuttingDown.into(),
+            EndReason::ServerShutdown,
+        );
         // Told or not, everyone is gone within the grace, whatever the close
         // timeout: the process must exit within 5 s even if peers never
         // read or never close.

@@ -17,8 +17,10 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 //!
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
-//! as one batch ([`crate::chat::history`]); its commits wake the loop through the
-//! same waker as a shutdown request, and release replies held for them.
+//! as one batch ([`crate::chat::history`]); its commits come back on the
+//! loop's one completion path ([`crate::chat::completion`]), taken at the
+//! start of each turn (its waker is the shutdown request's too), and
+//! release replies held for them.
 //!
 //! This file holds the public API ([`Server`], [`RunningServer`],
 //! [`ShutdownHandle`]) and the loop itself (`EventLoop`: its state, setup
@@ -37,15 +39,16 @@
 //! - `proxied`: connections from a trusted proxy until their PROXY header
 //!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
-//!   the chat writes through as its [`crate::chat::Outbox`].
+//!   the chat writes through as its [`crate::chat::Outbox`];
+//! - `render`: the line being sent, rendered once per dialect and framing.
 
+use crate::chat::completion::Completions;
 use crate::chat::history::{HistoryLink, Tails};
 use crate::chat::Chat;
 use crate::metrics::Metrics;
 use crate::net::metrics_http::{self, Endpoint};
 use crate::net::outbuf::BufferPool;
 use crate::net::tls::CertStore;
-use crate::net::transport::EncodeCache;
 use crate::policy::guard::Guard;
 use crate::policy::limits::Departures;
 use crate::policy::logsum::LogSummary;
@@ -68,6 +71,7 @@ mod lifecycle;
 mod listeners;
 mod output;
 mod proxied;
+mod render;
 mod timers;
 
 use accept::Transports;
@@ -112,6 +116,7 @@ pub struct Server {
     certs: Option<CertStore>,
     shutdown: ShutdownHandle,
     history: HistoryLink,
+    completions: Completions,
     tails: Tails,
     /// The settings file SIGHUP reads again, if the server has one.
     reload: Option<Reload>,
@@ -238,9 +243,10 @@ impl Server {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
         };
-        // mio allows one waker per poller: the history writer shares it.
-        let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
-            .map_err(StartError::History)?;
+        // mio allows one waker per poller: the completion path shares it.
+        let (completions, completer) = Completions::new(shutdown.waker.clone());
+        let (history, tails) =
+            HistoryLink::start(&config.history, completer).map_err(StartError::History)?;
         Ok(Server {
             config,
             poll,
@@ -248,6 +254,7 @@ impl Server {
             certs,
             shutdown,
             history,
+            completions,
             tails,
             reload: None,
         })
@@ -345,6 +352,8 @@ struct EventLoop {
     history: HistoryLink,
     /// The read, throttled and parked lists, and the read buffers.
     reads: Reads,
+    /// Work finished on other threads (history commits), taken once a turn.
+    completions: Completions,
     /// Per-address connection counts and password lockouts.
     guard: Guard,
     /// Which connect/disconnect lines are logged, and the summaries of
@@ -372,6 +381,7 @@ impl EventLoop {
             certs,
             shutdown,
             history,
+            completions,
             tails,
             reload,
         } = server;
@@ -384,6 +394,7 @@ impl EventLoop {
         Ok(EventLoop {
             chat: Chat::new(config.password.clone()).with_history(tails),
             history,
+            completions,
             guard: Guard::new(config.guard.clone()),
             logs: LogSummary::new(now),
             clients: Clients {
@@ -393,10 +404,9 @@ impl EventLoop {
                 left_open: 0,
                 dead: Vec::new(),
                 pool: BufferPool::default(),
-                encoded: EncodeCache::default(),
+                cache: render::LineCache::default(),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
-                replying_to: None,
                 history_acked: 0,
                 held: Vec::new(),
                 held_bytes: 0,
@@ -424,8 +434,8 @@ impl EventLoop {
     fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_PER_TURN);
         loop {
-            let timeout = if self.history.acks_waiting() {
-                // A commit came in before the loop asked to be woken.
+            let timeout = if self.completions.waiting() {
+                // A completion came in before the loop asked to be woken.
                 Some(Duration::ZERO)
             } else {
                 self.poll_timeout()
@@ -440,15 +450,14 @@ impl EventLoop {
             self.clients.now = self.now;
             self.clients.departures.new_turn();
             self.wake_throttled();
-            self.take_history_acks();
+            self.take_completions();
             for event in events.iter() {
                 match event.token() {
-                    WAKER => {
-                        if self.life.shutdown_requested() {
-                            self.begin_shutdown("shutdown requested");
-                        }
-                        self.take_history_acks();
+                    // Completions were taken above.
+                    WAKER if self.life.shutdown_requested() => {
+                        self.begin_shutdown("shutdown requested")
                     }
+                    WAKER => {}
                     SIGNALS => self.take_signals(),
                     token @ Token(id) if id >= FIRST_SCRAPE => {
                         match self.listeners.iter_mut().find(|l| l.token == token) {
@@ -479,18 +488,15 @@ impl EventLoop {
             self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
-                // A writer that died without a word is noticed here too.
-                self.take_history_acks();
                 self.check_timers();
                 self.settle_departures();
                 self.flush_dirty();
             }
             self.reap_dead();
-            // The history writer wakes the loop only while someone waits
-            // for a commit; otherwise its acknowledgements wait for the
-            // next turn.
+            // Workers wake the loop only while someone waits for a
+            // commit; otherwise their completions wait for the next turn.
             let waiting = !self.clients.held.is_empty() || !self.reads.parked.is_empty();
-            self.history.want_wake(waiting);
+            self.completions.want_wake(waiting);
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.life.shutting_down && self.clients.conns.is_empty() {

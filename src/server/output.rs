@@ -2,8 +2,10 @@
 //! of the write side), announcing departures a work budget at a time, and
 //! flushing each dirty connection's queued bytes once per turn.
 
+use super::render::RenderKey;
 use crate::chat::ClientId;
 use crate::end_reason::EndReason;
+use crate::protocol::ServerLine;
 use log::debug;
 use mio::Token;
 use std::io::{self};
@@ -34,20 +36,31 @@ impl EventLoop {
         self.clients.mark_dirty(id);
     }
 
-    /// Queues a connection's last line, bypassing the output limit, and
-    /// closes it gracefully.
-    pub(super) fn queue_last_line(&mut self, id: ClientId, line: &[u8], reason: EndReason) {
-        let Some(conn) = self.clients.conns.get_mut(id) else {
-            return;
-        };
-        let bytes = conn.codec.encode(line, &mut self.clients.encoded);
-        if conn.held.is_empty() {
-            conn.output.push(bytes, &mut self.clients.pool);
-        } else {
-            conn.held.push(0, bytes, &mut self.clients.held_bytes);
+    /// Queues each connection's last line, bypassing the output limit
+    /// (rendered once for them all), and closes it gracefully.
+    pub(super) fn queue_last_line(
+        &mut self,
+        ids: &[ClientId],
+        line: &ServerLine<'_>,
+        reason: EndReason,
+    ) {
+        self.clients.cache.new_line();
+        for &id in ids {
+            let clients = &mut self.clients;
+            let Some(conn) = clients.conns.get_mut(id) else {
+                continue;
+            };
+            let bytes = clients
+                .cache
+                .bytes(line, RenderKey::of(&conn.codec.encoder));
+            if conn.held.is_empty() {
+                conn.output.push(bytes, &mut clients.pool);
+            } else {
+                conn.held.push(0, bytes, &mut clients.held_bytes);
+            }
+            clients.metrics.lines_sent += 1;
+            self.close_gracefully(id, reason);
         }
-        self.clients.metrics.lines_sent += 1;
-        self.close_gracefully(id, reason);
     }
 
     /// Lets the chat announce clients that left (cut off, failed, gone), in

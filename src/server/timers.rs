@@ -1,21 +1,46 @@
-//! Timers and history: commits acknowledged by the history writer (releasing
-//! the replies held for them), `:history` requests answered once the writer
-//! has caught up, and the once-a-second checks (deadlines, idle clients,
-//! pings, lockouts, soft output limits, log summaries).
+//! Timers and completions: work finished on other threads (history commits,
+//! releasing the replies held for them; tails read back, answering the
+//! `:history` requests that waited for them), and the once-a-second checks
+//! (deadlines, idle clients, pings, lockouts, soft output limits, log
+//! summaries).
 
+use super::render::RenderKey;
 use super::{EventLoop, TIMER_TICK};
+use crate::chat::completion::Completion;
 use crate::chat::Outbox;
 use crate::end_reason::EndReason;
 use crate::metrics::SlowLimit;
+use crate::protocol::{Error, ServerLine};
 use log::{info, warn};
 use std::io::Write;
+use std::sync::mpsc::TryRecvError;
 
 impl EventLoop {
-    /// The history writer committed: releases output held for it and reads
-    /// parked clients again.
-    pub(super) fn take_history_acks(&mut self) {
-        let (acked_any, loaded) = self.history.take_acks(self.chat.history_mut());
-        if !acked_any && loaded.is_empty() {
+    /// Takes the completion path's news, once per turn: the history writer
+    /// committed (or is gone), so output held for it is released and parked
+    /// clients are read again; tails arrived, so the `:history` answers
+    /// waiting for them are queued.
+    pub(super) fn take_completions(&mut self) {
+        let mut loaded = self.history.settle_loads(self.chat.history_mut());
+        let mut acked_any = !loaded.is_empty();
+        loop {
+            match self.completions.try_recv() {
+                Ok(Completion::History(ack)) => {
+                    acked_any = true;
+                    loaded.extend(self.history.on_ack(ack, self.chat.history_mut()));
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    // Every worker is gone: today, the history writer.
+                    if let Some(rooms) = self.history.on_writer_gone(self.chat.history_mut()) {
+                        acked_any = true;
+                        loaded.extend(rooms);
+                    }
+                    break;
+                }
+            }
+        }
+        if !acked_any {
             return;
         }
         let acked = self.history.acked();
@@ -61,7 +86,15 @@ impl EventLoop {
                 continue;
             }
             let queued = conn.output.len() + conn.held.len();
-            let answer = self.chat.history_answer(&wait);
+            // One line at a time through the asker's dialect and framing
+            // (a WebSocket client gets one text message per line).
+            let key = RenderKey::of(&conn.codec.encoder);
+            let mut answer = Vec::new();
+            let cache = &mut self.clients.cache;
+            self.chat.history_answer(&wait, |line| {
+                cache.new_line();
+                answer.extend_from_slice(cache.bytes(line, key));
+            });
             if queued + answer.len() > self.clients.max_outbuf_bytes {
                 warn!(
                     "{}: cut off, more than {} bytes of output queued (too slow)",
@@ -72,13 +105,7 @@ impl EventLoop {
                 continue;
             }
             if let Some(conn) = self.clients.conns.get_mut(id) {
-                // One line at a time through the asker's codec (a WebSocket
-                // client gets one text message per line).
-                let mut encoded = Vec::with_capacity(answer.len());
-                for line in answer.split_inclusive(|&byte| byte == b'\n') {
-                    encoded.extend_from_slice(conn.codec.encode(line, &mut self.clients.encoded));
-                }
-                conn.held.fill_gap(encoded, &mut self.clients.held_bytes);
+                conn.held.fill_gap(answer, &mut self.clients.held_bytes);
             }
         }
     }
@@ -161,11 +188,11 @@ impl EventLoop {
                         .zip(idle_limit)
                         .is_some_and(|(started, limit)| self.now - started >= limit);
                     if stalled {
-                        idle.push((id, &b"! idle timeout\n"[..], EndReason::IdleTimeout));
+                        idle.push((id, Error::IdleTimeout, EndReason::IdleTimeout));
                     } else if auth_limit.is_some_and(|limit| {
                         self.now - conn.accepted_at() >= limit && self.chat.awaiting_password(id)
                     }) {
-                        idle.push((id, &b"! auth timeout\n"[..], EndReason::AuthTimeout));
+                        idle.push((id, Error::AuthTimeout, EndReason::AuthTimeout));
                     }
                 }
             }
@@ -213,7 +240,7 @@ impl EventLoop {
             self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
-            self.clients.send(id, notice);
+            self.clients.deliver(id, &ServerLine::Error(notice));
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
             if self.clients.conns.get(id).is_some_and(|c| c.is_open()) {

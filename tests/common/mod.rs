@@ -6,6 +6,7 @@
 
 pub mod tls;
 
+use loopchat::protocol::{recognise, Event, Reply, ServerLine};
 use loopchat::{Config, RunningServer, Server};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -75,6 +76,26 @@ pub trait Lines {
         }
     }
 
+    /// Reads `* welcome NICK` and the own join line (read with the
+    /// protocol's recogniser); returns the nick.
+    fn welcome(&mut self) -> String {
+        let welcome = self.line();
+        let Some(ServerLine::Reply(Reply::Welcome { nick })) = recognise(&welcome) else {
+            panic!("expected a welcome, got {welcome:?}");
+        };
+        let nick = nick.to_string();
+        let joined = self.line();
+        assert_eq!(
+            recognise(&joined),
+            Some(ServerLine::Event(Event::Joined {
+                nick: &nick,
+                room: "#lobby"
+            })),
+            "{joined:?}"
+        );
+        nick
+    }
+
     /// Round trip through the server: everything sent before is handled, and
     /// every line the server queued for us before the pong is returned.
     fn sync(&mut self) -> Vec<String> {
@@ -116,12 +137,7 @@ impl Client {
     /// Reads `* welcome NICK` and the own join line; remembers and returns
     /// the nick.
     pub fn read_welcome(&mut self) -> String {
-        let welcome = self.line();
-        let nick = welcome
-            .strip_prefix("* welcome ")
-            .unwrap_or_else(|| panic!("expected a welcome, got {welcome:?}"))
-            .to_string();
-        self.expect(&format!("* {nick} joined #lobby"));
+        let nick = self.welcome();
         self.nick = nick.clone();
         nick
     }

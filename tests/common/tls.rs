@@ -157,14 +157,7 @@ impl TlsClient {
 
     /// Reads `* welcome NICK` and the own join line; keeps the nick.
     pub fn read_welcome(&mut self) {
-        let client = self;
-        let welcome = client.line();
-        let nick = welcome
-            .strip_prefix("* welcome ")
-            .unwrap_or_else(|| panic!("expected a welcome, got {welcome:?}"))
-            .to_string();
-        client.expect(&format!("* {nick} joined #lobby"));
-        client.nick = nick;
+        self.nick = self.welcome();
     }
 
     /// The certificate the server presented (DER).

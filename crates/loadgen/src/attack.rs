@@ -29,6 +29,7 @@ use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
 use super::{sys, Options};
+use loopchat_protocol::{recognise, Event, Reply, ServerLine};
 
 /// Most bytes one attacker sends, whatever `--duration` says.
 const MAX_ATTACK_BYTES: u64 = 4 << 30;
@@ -176,18 +177,33 @@ fn join(
     stream.set_read_timeout(Some(SETUP_TIMEOUT))?;
     let mut reader = LineReader::new(stream.try_clone()?);
     let welcome = reader.line()?;
-    let guest = welcome
-        .strip_prefix("* welcome ")
-        .ok_or_else(|| io::Error::other(format!("expected a welcome, got {welcome:?}")))?
-        .to_string();
+    let Some(ServerLine::Reply(Reply::Welcome { nick: guest })) = recognise(&welcome) else {
+        return Err(io::Error::other(format!(
+            "expected a welcome, got {welcome:?}"
+        )));
+    };
+    let guest = guest.to_string();
     let mut writer = stream.try_clone()?;
     writer.write_all(setup_commands(nick, room).as_bytes())?;
-    let done = match room {
-        Some(room) => format!("* {nick} joined #{room}"),
-        None => format!("* {guest} is now known as {nick}"),
-    };
-    while reader.line()? != done {}
-    Ok(stream)
+    loop {
+        let line = reader.line()?;
+        let done = match (recognise(&line), room) {
+            (
+                Some(ServerLine::Event(Event::Joined {
+                    nick: who,
+                    room: to,
+                })),
+                Some(room),
+            ) => who == nick && to.strip_prefix('#') == Some(room),
+            (Some(ServerLine::Event(Event::Renamed { old, new })), None) => {
+                old == guest && new == nick
+            }
+            _ => false,
+        };
+        if done {
+            return Ok(stream);
+        }
+    }
 }
 
 /// A member connected without waiting for anything: its rename (and join)
@@ -436,9 +452,12 @@ pub fn run(
     let mut seen = 0;
     while seen < opts.clients {
         let line = probe.line()?;
-        let member = match attack {
-            Attack::Rooms => line.starts_with("* member") && line.ends_with(" left #lobby"),
-            _ => line.contains(" is now known as "),
+        let member = match (attack, recognise(&line)) {
+            (Attack::Rooms, Some(ServerLine::Event(Event::Left { nick, room, .. }))) => {
+                nick.starts_with("member") && room == "#lobby"
+            }
+            (Attack::Rooms, _) => false,
+            (_, event) => matches!(event, Some(ServerLine::Event(Event::Renamed { .. }))),
         };
         seen += usize::from(member);
     }
@@ -481,7 +500,7 @@ pub fn run(
     }
     // Barrier: the probe has seen everyone arrive in #lobby.
     probe_writer.write_all(b":ping ready\n")?;
-    while probe.line()? != "* pong ready" {}
+    while !is_pong(&probe.line()?, "ready") {}
     report.rss_before_kib = sys::vm_rss_kib(server_pid);
     report.tcp_mem_kib.1 = tcp_mem_kib();
     let sampler = spawn_sampler(server_pid, stop.clone());
@@ -524,25 +543,28 @@ pub fn run(
             report.probe_closed = true;
             break;
         }
-        let want = format!("* pong {token}");
         loop {
             match probe.line() {
-                Ok(line) if line == want => {
+                Ok(line) if is_pong(&line, &token) => {
                     let _ = rtt.record(sent.elapsed().as_micros() as u64);
                     break;
                 }
-                Ok(line) => {
-                    if line.starts_with("flooder: f ") {
+                Ok(line) => match recognise(&line) {
+                    Some(ServerLine::Event(Event::Said { from, text, .. }))
+                        if from == "flooder" && text.starts_with("f ") =>
+                    {
                         report.probe_flood_lines += 1;
                     }
-                    if let Some(rest) = line.strip_prefix("* ") {
-                        if let Some(who) = rest.strip_suffix(" (too slow)") {
-                            let nick = who.split(' ').next().unwrap_or("");
-                            let role = nick.trim_end_matches(|c: char| c.is_ascii_digit());
-                            *report.cut_off.entry(role.to_string()).or_default() += 1;
-                        }
+                    Some(ServerLine::Event(Event::Left {
+                        nick,
+                        reason: Some("too slow"),
+                        ..
+                    })) => {
+                        let role = nick.trim_end_matches(|c: char| c.is_ascii_digit());
+                        *report.cut_off.entry(role.to_string()).or_default() += 1;
                     }
-                }
+                    _ => {}
+                },
                 Err(e)
                     if e.kind() == io::ErrorKind::WouldBlock
                         || e.kind() == io::ErrorKind::TimedOut =>
@@ -582,4 +604,12 @@ pub fn run(
     report.read_bytes = read_bytes.load(Ordering::Relaxed) + probe.bytes;
     drop(slow);
     Ok(report)
+}
+
+/// Whether `line` is the server's `* pong TOKEN`.
+fn is_pong(line: &str, token: &str) -> bool {
+    matches!(
+        recognise(line),
+        Some(ServerLine::Reply(Reply::Pong { token: Some(t) })) if t == token
+    )
 }

@@ -1,5 +1,5 @@
-//! The text of a measured chat line and the classification of what the
-//! server sends back.
+//! The text of a measured chat line. What the server sends back is read
+//! with the protocol's own recogniser ([`loopchat_protocol::recognise`]).
 //!
 //! A measured message's text is `~SENDER:SEQ:NANOS:` padded with `x` to the
 //! payload size: the sending client's index, its sequence number and the send
@@ -7,8 +7,9 @@
 //! `guestN: TEXT`, so any receiver can compute latency and check order
 //! without shared state. The barrier probe is `~p:ROUND`.
 //!
-//! Everything works on bytes: the server's lines need not be valid UTF-8 for
-//! the load generator to count them.
+//! Markers work on bytes, in the load generator's hottest loop.
+
+use loopchat_protocol::line::push_decimal;
 
 /// One measured message's identity, as carried in its text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,11 +30,11 @@ const PROBE: &[u8] = b"~p:";
 pub fn encode(out: &mut Vec<u8>, m: &Marker, payload: usize) {
     let start = out.len();
     out.push(b'~');
-    push_num(out, m.sender as u64);
+    push_decimal(out, m.sender as u64);
     out.push(b':');
-    push_num(out, m.seq as u64);
+    push_decimal(out, m.seq as u64);
     out.push(b':');
-    push_num(out, m.sent_ns);
+    push_decimal(out, m.sent_ns);
     out.push(b':');
     let used = out.len() - start;
     if payload > used {
@@ -61,7 +62,7 @@ pub fn parse(text: &[u8]) -> Option<Marker> {
 /// Appends the barrier probe text for `round`, without a newline.
 pub fn encode_probe(out: &mut Vec<u8>, round: u32) {
     out.extend_from_slice(PROBE);
-    push_num(out, round as u64);
+    push_decimal(out, round as u64);
 }
 
 /// The round of a barrier probe, or `None` when `text` is not a probe.
@@ -71,91 +72,6 @@ pub fn parse_probe(text: &[u8]) -> Option<u32> {
         return None;
     }
     Some(digits.iter().fold(0, |n, &d| n * 10 + (d - b'0') as u32))
-}
-
-/// What one line from the server is, as far as the load generator cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ServerLine<'a> {
-    /// `* welcome NICK`: the connection is accepted under NICK.
-    Welcome(&'a [u8]),
-    /// `* password required`.
-    PasswordRequired,
-    /// `* NICK joined ROOM`.
-    Joined {
-        /// Who joined.
-        nick: &'a [u8],
-        /// Where.
-        room: &'a [u8],
-    },
-    /// `* NICK left ROOM...`.
-    Left,
-    /// `* server shutting down`.
-    Shutdown,
-    /// Any other `* ` line.
-    Info,
-    /// `! ...`: the server reports an error to this client.
-    Error,
-    /// `[pm] ...`.
-    Private,
-    /// `NICK: TEXT`.
-    Chat {
-        /// The sender's nick as the server names it.
-        nick: &'a [u8],
-        /// The chat text, verbatim.
-        text: &'a [u8],
-    },
-    /// Anything else: not a protocol line.
-    Unknown,
-}
-
-/// Classifies one line (without its `\n`).
-pub fn classify(line: &[u8]) -> ServerLine<'_> {
-    if let Some(info) = line.strip_prefix(b"* ") {
-        if let Some(nick) = info.strip_prefix(b"welcome ") {
-            return ServerLine::Welcome(nick);
-        }
-        if info == b"password required" {
-            return ServerLine::PasswordRequired;
-        }
-        if info == b"server shutting down" {
-            return ServerLine::Shutdown;
-        }
-        let mut words = info.splitn(3, |&b| b == b' ');
-        let nick = words.next().unwrap_or_default();
-        match (words.next(), words.next()) {
-            (Some(b"joined"), Some(room)) => return ServerLine::Joined { nick, room },
-            (Some(b"left"), Some(_)) => return ServerLine::Left,
-            _ => return ServerLine::Info,
-        }
-    }
-    if line.starts_with(b"! ") {
-        return ServerLine::Error;
-    }
-    if line.starts_with(b"[pm] ") {
-        return ServerLine::Private;
-    }
-    // Nicks hold no ':', so the first one ends the nick.
-    match memchr::memchr(b':', line) {
-        Some(i) if i > 0 && line.get(i + 1) == Some(&b' ') => ServerLine::Chat {
-            nick: &line[..i],
-            text: &line[i + 2..],
-        },
-        _ => ServerLine::Unknown,
-    }
-}
-
-fn push_num(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// Whether `b` is all `x`, checked eight bytes at a time: this runs for
@@ -197,6 +113,7 @@ fn parse_num(b: &[u8]) -> Option<(u64, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loopchat_protocol::{Event, ServerLine};
     use proptest::prelude::*;
 
     #[test]
@@ -246,41 +163,6 @@ mod tests {
         assert_eq!(parse_probe(b"~1:2:3:"), None);
     }
 
-    #[test]
-    fn classifies() {
-        use ServerLine::*;
-        assert_eq!(classify(b"* welcome guest7"), Welcome(b"guest7"));
-        assert_eq!(classify(b"* password required"), PasswordRequired);
-        assert_eq!(
-            classify(b"* guest7 joined #lobby"),
-            Joined {
-                nick: b"guest7",
-                room: b"#lobby"
-            }
-        );
-        assert_eq!(classify(b"* guest7 left #lobby (too slow)"), Left);
-        assert_eq!(classify(b"* server shutting down"), Shutdown);
-        assert_eq!(classify(b"* pong"), Info);
-        assert_eq!(classify(b"! server full"), Error);
-        assert_eq!(classify(b"[pm] bob: hi"), Private);
-        assert_eq!(
-            classify(b"guest2: ~1:2:3:xx"),
-            Chat {
-                nick: b"guest2",
-                text: b"~1:2:3:xx"
-            }
-        );
-        assert_eq!(
-            classify(b"guest2: a: b"),
-            Chat {
-                nick: b"guest2",
-                text: b"a: b"
-            }
-        );
-        assert_eq!(classify(b"no separator"), Unknown);
-        assert_eq!(classify(b"a:b: c"), Unknown);
-    }
-
     proptest! {
         #[test]
         fn roundtrip(sender: u32, seq: u32, sent_ns: u64, payload in 0usize..200) {
@@ -290,8 +172,14 @@ mod tests {
             let text = &v[6..];
             prop_assert!(text.len() >= payload);
             prop_assert_eq!(parse(text), Some(m));
-            let line = [b"guest1: ".as_slice(), text].concat();
-            prop_assert_eq!(classify(&line), ServerLine::Chat { nick: b"guest1", text });
+            // The server relays it as a chat line the recogniser reads back.
+            let line = format!("guest1: {}", std::str::from_utf8(text).unwrap());
+            let said = loopchat_protocol::recognise(&line);
+            let Some(ServerLine::Event(Event::Said { from, text: relayed, .. })) = said else {
+                panic!("not a chat line: {line}");
+            };
+            prop_assert_eq!(from, "guest1");
+            prop_assert_eq!(relayed.as_bytes(), text);
         }
     }
 }

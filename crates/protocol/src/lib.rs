@@ -1,13 +1,21 @@
 //! What both ends of a loopchat connection share. The line protocol:
 //! parses one client line into a [`Command`], checks names, and cleans
-//! text before anyone else sees it; the protocol's constants; [`tags`],
+//! text before anyone else sees it; the server's side in [`event`] (every
+//! line it sends, typed), [`line`] (the line dialect: rendering those and
+//! recognising them back) and [`time`]; the protocol's constants; [`tags`],
 //! the tag prefix of protocol 1.2 in both directions; and [`cli`], the
 //! command-line conventions of every loopchat program. No sockets here.
 //!
 //! The full contract is `docs/protocol.md`.
 
 pub mod cli;
+pub mod event;
+pub mod line;
 pub mod tags;
+pub mod time;
+
+pub use event::{Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
+pub use line::{recognise, recognise_history};
 
 use std::borrow::Cow;
 
@@ -109,25 +117,6 @@ pub fn parse(line: &str) -> Command<'_> {
     }
 }
 
-/// The `:help` answer, one row per command. `:auth` is listed only when the
-/// server has a password.
-pub fn help_lines(with_auth: bool) -> impl Iterator<Item = &'static str> {
-    const ROWS: [&str; 10] = [
-        "* :help - list the commands",
-        "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)",
-        "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are",
-        "* :users - who is in your room",
-        "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)",
-        "* :rooms - every room with its member count",
-        "* :me TEXT - an action line to your room",
-        "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
-        "* :quit [REASON] - leave; the server says * bye and closes",
-        "* :history [N] - the last N (default 20) chat and :me lines of your room",
-    ];
-    const AUTH: &str = "* :auth PASSWORD - authenticate to a server with a password";
-    ROWS.into_iter().chain(with_auth.then_some(AUTH))
-}
-
 /// The usage error for a bad `:history` argument.
 pub const HISTORY_USAGE: &str = ":history [N]";
 
@@ -162,8 +151,10 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
 /// Nicks no client may take (version 1.1): the first word after `* ` of
 /// every information line the server sends, so `:me` can never produce a
 /// line that reads as the server's (`* server shutting down`). Compared
-/// case-insensitively. A test checks that every `* WORD` line in the
-/// server's source is listed here.
+/// case-insensitively. A test renders one of every line in the
+/// vocabulary ([`event`]) and checks that these are exactly the words
+/// that start the server's information lines; another checks that the
+/// web page's copy (`SERVER_WORDS` in `web/app.js`) is this list.
 pub const RESERVED_NICKS: [&str; 9] = [
     "bye", "history", "password", "pong", "rooms", "server", "users", "welcome", "you",
 ];
@@ -364,9 +355,10 @@ mod tests {
 
     #[test]
     fn help_lists_auth_only_with_a_password() {
-        assert_eq!(help_lines(false).count(), 10);
-        assert!(help_lines(true).any(|l| l.starts_with("* :auth")));
-        assert!(help_lines(false).all(|l| l.starts_with("* :")));
+        assert_eq!(HelpRow::rows(false).count(), 10);
+        assert!(HelpRow::rows(true).any(|row| row == HelpRow::Auth));
+        assert!(HelpRow::rows(false)
+            .all(|row| line::help_text(row).starts_with("* :") && row != HelpRow::Auth));
     }
 
     proptest::proptest! {

@@ -8,7 +8,8 @@
 //! - [`HistoryLink`] (here): the loop's end of the writer thread. Once per
 //!   loop turn the loop hands it that turn's lines as one batch; the writer
 //!   commits each batch in one transaction (several queued batches in one,
-//!   when it lags), then acknowledges it through the loop's `mio::Waker`.
+//!   when it lags), then acknowledges it on the loop's completion path
+//!   ([`crate::chat::completion`]), which wakes the loop when it waits.
 //!
 //! Crash safety: a committed transaction survives `kill -9` (WAL with
 //! `synchronous=NORMAL`). The loop holds back every reply to a client (and
@@ -31,12 +32,10 @@ pub mod store;
 pub mod tails;
 pub mod writer;
 
+use crate::chat::completion::Completer;
 use log::{error, info};
-use mio::Waker;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use store::{NewLine, Retention, Store, StoredLine};
@@ -153,7 +152,8 @@ struct Batch {
 }
 
 /// The writer's word on one batch.
-struct Ack {
+#[derive(Debug)]
+pub struct Ack {
     number: u64,
     lines: usize,
     /// Set when the batch could not be written: its rooms and line counts.
@@ -169,7 +169,9 @@ struct Ack {
 pub struct HistoryLink {
     /// `None` in memory-only mode, or once the writer is gone.
     tx: Option<SyncSender<Batch>>,
-    acks: Option<Receiver<Ack>>,
+    /// Whether acknowledgements may still come: a writer was started and
+    /// has not been found gone.
+    acks_open: bool,
     threads: Vec<JoinHandle<()>>,
     /// Lines taken from the chat but not yet accepted by the channel; they
     /// go out as batch `next_batch`.
@@ -182,13 +184,6 @@ pub struct HistoryLink {
     /// Lines handed to the writer and not yet acknowledged.
     sent_lines: usize,
     max_in_flight: usize,
-    /// Set while the loop waits for a commit (held output, parked
-    /// readers): only then does the writer wake it. Otherwise the loop
-    /// takes the acknowledgements on its next turn, and a flood of chat
-    /// lines costs no extra loop turns.
-    wake_wanted: Arc<AtomicBool>,
-    /// An acknowledgement taken early by [`HistoryLink::acks_waiting`].
-    peeked: Option<Ack>,
     /// What the writer has acknowledged so far, for the metrics.
     pub stats: WriterStats,
 }
@@ -212,13 +207,13 @@ pub struct WriterStats {
 
 impl HistoryLink {
     /// Opens the history file, loads `#lobby`'s tail, and starts the
-    /// writer thread, which wakes the loop through `waker` after each
-    /// commit. In memory-only mode, starts nothing.
-    pub fn start(config: &HistoryConfig, waker: Arc<Waker>) -> Result<(Self, Tails), OpenError> {
+    /// writer thread, which acknowledges each commit through `done` (see
+    /// [`HistoryLink::on_ack`]). In memory-only mode, starts nothing.
+    pub fn start(config: &HistoryConfig, done: Completer) -> Result<(Self, Tails), OpenError> {
         let keep = config.effective_max();
         let mut link = HistoryLink {
             tx: None,
-            acks: None,
+            acks_open: false,
             threads: Vec::new(),
             unsent: Vec::new(),
             unsent_loads: Vec::new(),
@@ -227,8 +222,6 @@ impl HistoryLink {
             sent_lines: 0,
             stats: WriterStats::default(),
             max_in_flight: config.max_in_flight.max(1),
-            wake_wanted: Arc::new(AtomicBool::new(false)),
-            peeked: None,
         };
         let Some(path) = config.file.clone() else {
             let tails = Tails::new(
@@ -271,22 +264,12 @@ impl HistoryLink {
             started.elapsed().as_millis()
         );
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
-        let (ack_tx, acks) = mpsc::channel();
         let retention = config.retention();
-        let wake = (waker, link.wake_wanted.clone());
-        let threads = Writer::new(
-            store,
-            rx,
-            ack_tx,
-            wake,
-            retention,
-            keep,
-            config.writer_max_wait,
-        )
-        .spawn(config.writer_priority)
-        .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
+        let threads = Writer::new(store, rx, done, retention, keep, config.writer_max_wait)
+            .spawn(config.writer_priority)
+            .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
         link.tx = Some(tx);
-        link.acks = Some(acks);
+        link.acks_open = true;
         link.threads = threads;
         Ok((link, tails))
     }
@@ -299,26 +282,6 @@ impl HistoryLink {
         } else {
             0
         }
-    }
-
-    /// Whether the loop wants to be woken after the next commit.
-    pub fn want_wake(&self, want: bool) {
-        self.wake_wanted.store(want, Ordering::SeqCst);
-    }
-
-    /// Whether the loop waits for a commit and an acknowledgement is
-    /// already there (checked after [`HistoryLink::want_wake`], so none
-    /// slips between the two).
-    pub fn acks_waiting(&mut self) -> bool {
-        if !self.wake_wanted.load(Ordering::SeqCst) {
-            return false;
-        }
-        if self.peeked.is_none() {
-            if let Some(acks) = &self.acks {
-                self.peeked = acks.try_recv().ok();
-            }
-        }
-        self.peeked.is_some()
     }
 
     /// Whether a writer thread runs (a history file is in use).
@@ -390,80 +353,77 @@ impl HistoryLink {
         }
     }
 
-    /// Takes the writer's acknowledgements (after a wake-up): lines of
-    /// failed batches are marked unsaved in `tails`, and tails read back
-    /// are merged into it. Returns whether anything was acknowledged, and
-    /// the rooms whose tails arrived.
-    pub fn take_acks(&mut self, tails: &mut Tails) -> (bool, Vec<String>) {
+    /// Tails asked for while no writer runs (memory only, or the writer
+    /// is gone) can never come: they are what memory has. Returns their
+    /// rooms; called every turn.
+    pub fn settle_loads(&mut self, tails: &mut Tails) -> Vec<String> {
+        if self.tx.is_some() || self.unsent_loads.is_empty() {
+            return Vec::new();
+        }
+        let rooms = std::mem::take(&mut self.unsent_loads);
+        for room in &rooms {
+            tails.loaded(room, Vec::new());
+        }
+        rooms
+    }
+
+    /// The writer acknowledged a batch (from the loop's completion path):
+    /// lines of a failed batch are marked unsaved in `tails`, and tails
+    /// read back are merged into it. Returns the rooms whose tails arrived.
+    pub fn on_ack(&mut self, ack: Ack, tails: &mut Tails) -> Vec<String> {
+        self.acked = self.acked.max(ack.number);
+        self.sent_lines = self.sent_lines.saturating_sub(ack.lines);
+        self.stats.promotions = self.stats.promotions.max(ack.promotions);
+        let rows = ack.lines as u64;
+        match (&ack.failed, rows) {
+            (_, 0) => {}
+            (Some(_), _) => {
+                self.stats.batches_failed += 1;
+                self.stats.rows_failed += rows;
+            }
+            (None, _) => {
+                self.stats.batches_written += 1;
+                self.stats.rows_written += rows;
+            }
+        }
+        for (room, count) in ack.failed.into_iter().flatten() {
+            tails.mark_unsaved(&room, count);
+        }
         let mut rooms = Vec::new();
-        if self.tx.is_none() && !self.unsent_loads.is_empty() {
-            // No writer (any more): tails that can never come are what
-            // memory has.
-            for room in std::mem::take(&mut self.unsent_loads) {
-                tails.loaded(&room, Vec::new());
-                rooms.push(room);
-            }
-        }
-        let Some(acks) = &self.acks else {
-            return (!rooms.is_empty(), rooms);
-        };
-        let mut any = false;
-        loop {
-            let next = match self.peeked.take() {
-                Some(ack) => Ok(ack),
-                None => acks.try_recv(),
-            };
-            match next {
-                Ok(ack) => {
-                    any = true;
-                    self.acked = self.acked.max(ack.number);
-                    self.sent_lines = self.sent_lines.saturating_sub(ack.lines);
-                    self.stats.promotions = self.stats.promotions.max(ack.promotions);
-                    let rows = ack.lines as u64;
-                    match (&ack.failed, rows) {
-                        (_, 0) => {}
-                        (Some(_), _) => {
-                            self.stats.batches_failed += 1;
-                            self.stats.rows_failed += rows;
-                        }
-                        (None, _) => {
-                            self.stats.batches_written += 1;
-                            self.stats.rows_written += rows;
-                        }
-                    }
-                    for (room, count) in ack.failed.into_iter().flatten() {
-                        tails.mark_unsaved(&room, count);
-                    }
-                    for (room, lines) in ack.loaded {
-                        match lines {
-                            Some(lines) => tails.loaded(&room, lines),
-                            None => {
-                                tails.mark_unreadable(&room);
-                                tails.loaded(&room, Vec::new());
-                            }
-                        }
-                        rooms.push(room);
-                    }
-                }
-                Err(mpsc::TryRecvError::Empty) => return (any, rooms),
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    if self.tx.is_some() {
-                        error!("history: the writer thread stopped; history is kept in memory only now");
-                        let unsent = std::mem::take(&mut self.unsent);
-                        mark_all_unsaved(tails, &unsent);
-                        self.writer_gone();
-                    }
-                    // Tails asked for and never delivered: what memory has.
-                    for room in tails.loading_rooms() {
-                        tails.loaded(&room, Vec::new());
-                        rooms.push(room);
-                    }
-                    self.unsent_loads.clear();
-                    self.acks = None;
-                    return (true, rooms);
+        for (room, lines) in ack.loaded {
+            match lines {
+                Some(lines) => tails.loaded(&room, lines),
+                None => {
+                    tails.mark_unreadable(&room);
+                    tails.loaded(&room, Vec::new());
                 }
             }
+            rooms.push(room);
         }
+        rooms
+    }
+
+    /// The completion path says the writer is gone (its thread ended):
+    /// history is kept in memory only from now on, and everyone waiting on
+    /// it is released. `None` when that was already known (or no writer
+    /// ever ran); else the rooms whose tails will never come.
+    pub fn on_writer_gone(&mut self, tails: &mut Tails) -> Option<Vec<String>> {
+        if !std::mem::take(&mut self.acks_open) {
+            return None;
+        }
+        if self.tx.is_some() {
+            error!("history: the writer thread stopped; history is kept in memory only now");
+            let unsent = std::mem::take(&mut self.unsent);
+            mark_all_unsaved(tails, &unsent);
+            self.writer_gone();
+        }
+        // Tails asked for and never delivered: what memory has.
+        let rooms = tails.loading_rooms();
+        for room in &rooms {
+            tails.loaded(room, Vec::new());
+        }
+        self.unsent_loads.clear();
+        Some(rooms)
     }
 
     /// The writer died: release everyone waiting on it.

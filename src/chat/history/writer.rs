@@ -16,11 +16,9 @@
 
 use super::store::{NewLine, Retention, Store};
 use super::{tails, Ack, Batch};
+use crate::chat::completion::{Completer, Completion};
 use log::{error, info, warn};
-use mio::Waker;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -81,10 +79,8 @@ impl std::fmt::Display for WriterPriority {
 pub(super) struct Writer {
     store: Store,
     rx: Receiver<Batch>,
-    acks: Sender<Ack>,
-    waker: Arc<Waker>,
-    /// Set while the loop waits for a commit: only then is it woken.
-    wake_wanted: Arc<AtomicBool>,
+    /// Where acknowledgements go: the loop's completion path.
+    done: Completer,
     keep: usize,
     /// How long a batch may wait for the idle-priority thread.
     max_wait: Duration,
@@ -112,8 +108,7 @@ impl Writer {
     pub(super) fn new(
         store: Store,
         rx: Receiver<Batch>,
-        acks: Sender<Ack>,
-        (waker, wake_wanted): (Arc<Waker>, Arc<AtomicBool>),
+        done: Completer,
         retention: Retention,
         keep: usize,
         max_wait: Duration,
@@ -121,9 +116,7 @@ impl Writer {
         Writer {
             store,
             rx,
-            acks,
-            waker,
-            wake_wanted,
+            done,
             keep,
             max_wait,
             pruner: Pruner::new(retention),
@@ -299,15 +292,11 @@ impl Writer {
                 loaded,
                 promotions: self.promotions,
             };
-            if self.acks.send(ack).is_err() {
+            if !self.done.send(Completion::History(ack)) {
                 return false;
             }
         }
-        if self.wake_wanted.load(Ordering::SeqCst) {
-            if let Err(err) = self.waker.wake() {
-                warn!("history: cannot wake the event loop: {err}");
-            }
-        }
+        self.done.wake();
         true
     }
 
@@ -449,6 +438,9 @@ impl Pruner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::completion::Completions;
+    use mio::Waker;
+    use std::sync::Arc;
 
     fn line(room: &str, ts: i64, i: usize) -> NewLine {
         let id = i64::try_from(i).unwrap() + if room == "#old" { 1 } else { 10_001 };
@@ -493,25 +485,30 @@ mod tests {
 
     /// A writer on a fresh file, the loop's ends of its channels, and the
     /// poll its waker belongs to.
-    fn writer(
-        dir: &std::path::Path,
-    ) -> (Writer, mpsc::SyncSender<Batch>, Receiver<Ack>, mio::Poll) {
+    fn writer(dir: &std::path::Path) -> (Writer, mpsc::SyncSender<Batch>, Completions, mio::Poll) {
         let store = Store::open(&dir.join("h.db")).unwrap();
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (tx, rx) = mpsc::sync_channel(16);
-        let (ack_tx, acks) = mpsc::channel();
-        let wake = (waker, Arc::new(AtomicBool::new(false)));
+        let (acks, done) = Completions::new(waker);
         let retention = Retention {
             max_age_secs: None,
             max_lines_per_room: None,
         };
         (
-            Writer::new(store, rx, ack_tx, wake, retention, 100, MAX_WAIT),
+            Writer::new(store, rx, done, retention, 100, MAX_WAIT),
             tx,
             acks,
             poll,
         )
+    }
+
+    /// The writer's next acknowledgement on the completion path.
+    fn next_ack(acks: &mut Completions) -> Option<crate::chat::history::Ack> {
+        match acks.try_recv() {
+            Ok(Completion::History(ack)) => Some(ack),
+            Err(_) => None,
+        }
     }
 
     fn batch(number: u64, age: Duration) -> Batch {
@@ -527,11 +524,14 @@ mod tests {
     #[test]
     fn a_late_batch_goes_to_the_normal_thread_which_hands_back_once_it_keeps_up() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut writer, tx, acks, _poll) = writer(dir.path());
+        let (mut writer, tx, mut acks, _poll) = writer(dir.path());
         tx.send(batch(1, MAX_WAIT * 2)).unwrap();
         tx.send(batch(2, Duration::ZERO)).unwrap();
         assert!(matches!(writer.run(Mode::Idle), Exit::HandOver));
-        assert!(acks.try_recv().is_err(), "the late batch is carried over");
+        assert!(
+            next_ack(&mut acks).is_none(),
+            "the late batch is carried over"
+        );
         assert_eq!(writer.promotions, 1);
         assert_eq!(writer.calm, CALM);
         // The normal thread writes it first, then hands back after keeping
@@ -540,10 +540,10 @@ mod tests {
         let started = Instant::now();
         assert!(matches!(writer.run(Mode::Normal), Exit::HandOver));
         assert!(started.elapsed() >= Duration::from_millis(50));
-        let ack = acks.try_recv().unwrap();
+        let ack = next_ack(&mut acks).unwrap();
         assert_eq!((ack.number, ack.promotions), (1, 1));
         assert_eq!(
-            acks.try_recv().unwrap().number,
+            next_ack(&mut acks).unwrap().number,
             2,
             "in the same transaction"
         );
@@ -554,14 +554,14 @@ mod tests {
         assert_eq!(writer.calm, Duration::from_millis(100));
         drop(tx);
         assert!(matches!(writer.run(Mode::Normal), Exit::Done));
-        assert_eq!(acks.try_recv().unwrap().number, 3);
+        assert_eq!(next_ack(&mut acks).unwrap().number, 3);
         assert_eq!(writer.rows, 3);
     }
 
     #[test]
     fn at_normal_priority_fresh_batches_do_not_keep_it_from_handing_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut writer, tx, acks, _poll) = writer(dir.path());
+        let (mut writer, tx, mut acks, _poll) = writer(dir.path());
         writer.calm = Duration::from_millis(30);
         let feeder = std::thread::spawn(move || {
             for number in 1.. {
@@ -575,7 +575,7 @@ mod tests {
             }
         });
         assert!(matches!(writer.run(Mode::Normal), Exit::HandOver));
-        assert!(acks.try_recv().is_ok());
+        assert!(next_ack(&mut acks).is_some());
         drop(writer);
         feeder.join().unwrap();
     }

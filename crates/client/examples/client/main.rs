@@ -64,7 +64,8 @@ const EXIT_USAGE: u8 = 2;
 /// What the client sends when it has been quiet for `--keepalive` seconds,
 /// and the answer it then keeps off the screen.
 pub const KEEPALIVE_PING: &str = ":ping keepalive";
-pub const KEEPALIVE_PONG: &str = "* pong keepalive";
+/// The token of [`KEEPALIVE_PING`], which its `* pong` carries back.
+pub const KEEPALIVE_TOKEN: &str = "keepalive";
 
 /// Chat with a loopchat server. On a terminal it opens a full-screen
 /// interface; with stdin or stdout piped (or --plain) lines from stdin are sent

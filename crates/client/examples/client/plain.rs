@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use crate::net::{self, Connection, Net, NetEvent};
 use crate::text::escape_controls;
-use crate::{is_quit_command, Options, KEEPALIVE_PING, KEEPALIVE_PONG};
+use crate::{is_quit_command, Options, KEEPALIVE_PING, KEEPALIVE_TOKEN};
+use loopchat_protocol::{recognise, Error, Reply, ServerLine};
 
 /// How long to wait for `* bye` after sending `:quit`.
 const BYE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,14 +69,25 @@ enum Signal {
 impl Signal {
     /// Only these lines steer the client; everything else is just printed.
     fn of(line: &[u8]) -> Option<Signal> {
-        match line {
-            b"* password required" => Some(Signal::PasswordRequired),
-            b"! wrong password" => Some(Signal::WrongPassword),
-            b"* bye" => Some(Signal::Bye),
-            _ if line.starts_with(b"* welcome ") => Some(Signal::Welcome),
+        match recognise(std::str::from_utf8(line).ok()?)? {
+            ServerLine::Reply(Reply::PasswordRequired) => Some(Signal::PasswordRequired),
+            ServerLine::Error(Error::WrongPassword) => Some(Signal::WrongPassword),
+            ServerLine::Reply(Reply::Bye) => Some(Signal::Bye),
+            ServerLine::Reply(Reply::Welcome { .. }) => Some(Signal::Welcome),
             _ => None,
         }
     }
+}
+
+/// Whether `line` answers our keepalive ping (`* pong keepalive`).
+fn is_keepalive_pong(line: &[u8]) -> bool {
+    let recognised = std::str::from_utf8(line).ok().and_then(recognise);
+    matches!(
+        recognised,
+        Some(ServerLine::Reply(Reply::Pong {
+            token: Some(KEEPALIVE_TOKEN)
+        }))
+    )
 }
 
 /// Runs the line mode on an established connection; returns the exit status.
@@ -263,7 +275,7 @@ impl Session {
     fn handle(&mut self, event: Event) -> Option<u8> {
         match event {
             Event::Net(NetEvent::Line { bytes, ended }) => {
-                if ended && self.pongs_owed > 0 && bytes == KEEPALIVE_PONG.as_bytes() {
+                if ended && self.pongs_owed > 0 && is_keepalive_pong(&bytes) {
                     self.pongs_owed -= 1;
                     return None;
                 }

@@ -3,10 +3,12 @@
 //! ([`State::on_line`]) and the person's input ([`State::on_input`]); it
 //! answers with the lines to send, and never touches a socket or the screen.
 //!
-//! The server's lines are classified by their first character as the
-//! protocol says (`* ` information, `! ` error, `[pm] `, `[history TIME] `,
-//! else `NICK: TEXT`). `* NAME TEXT` is a `:me` action when NAME is in the
-//! room: reserved nicks guarantee no user is called like a server word.
+//! The server's lines are read with the protocol's recogniser
+//! ([`loopchat_protocol::recognise`]), the same one the load generator and
+//! the tests use; a line it does not know is shown by its first character
+//! (`* ` information, `! ` error). `* NAME TEXT` is a `:me` action when
+//! NAME is in the room: reserved nicks guarantee no user is called like a
+//! server word.
 //!
 //! On joining a room the client asks for `:users`, `:history` and `:rooms`
 //! on its own and keeps their answers off the message pane, except the
@@ -17,8 +19,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::text::{for_screen, parse_utc, Clock};
-use crate::KEEPALIVE_PONG;
+use crate::text::{for_screen, Clock};
+use crate::KEEPALIVE_TOKEN;
+use loopchat_protocol::{recognise, recognise_history, Error, Event, Reply, ServerLine};
 
 /// How many messages the pane keeps.
 const SCROLLBACK: usize = 5000;
@@ -205,192 +208,168 @@ impl State {
     pub fn on_line(&mut self, raw: &[u8]) -> Vec<String> {
         let line = for_screen(&String::from_utf8_lossy(raw));
         let mut send = Vec::new();
-        if let Some(rest) = line.strip_prefix("* ") {
-            self.on_info(rest, &line, &mut send);
-        } else if let Some(rest) = line.strip_prefix("! ") {
-            if rest.starts_with("unknown command :history") && self.pending.history > 0 {
-                self.pending.history -= 1;
-                self.has_history = Some(false);
-                return send;
-            }
-            if rest.starts_with("nick ") || rest.starts_with("invalid name ") {
-                // A refused `:nick`: our lines go out under the old one,
-                // which a reconnect takes again unless it was a guest nick.
-                self.want_nick = self.nick.clone().filter(|n| !is_guest(n));
-            }
-            if rest == "wrong password" && self.auth_sent {
-                // Do not try it again on the next reconnect.
-                self.password = None;
-                self.auth_sent = false;
-            }
-            self.push(Kind::Error(line.clone()));
-        } else if let Some(rest) = line.strip_prefix("[pm] ") {
-            match rest.split_once(": ") {
-                Some((from, text)) => self.push(Kind::PmIn {
+        match recognise(&line) {
+            Some(ServerLine::Error(error)) => self.on_error(&error, &line),
+            Some(ServerLine::Event(Event::PrivateMessage { from, text })) => {
+                self.push(Kind::PmIn {
                     from: from.to_string(),
                     text: text.to_string(),
-                }),
-                None => self.push(Kind::Info(line.clone())),
+                })
             }
-        } else if let Some(rest) = line.strip_prefix("[history ") {
-            self.on_history_line(rest, &line);
-        } else {
-            match line.split_once(": ") {
-                Some((nick, text)) if !nick.contains(' ') => {
-                    let own = self.me(nick);
-                    self.push(Kind::Chat {
-                        nick: nick.to_string(),
-                        text: text.to_string(),
-                        own,
-                    });
-                }
-                _ => self.push(Kind::Info(line.clone())),
+            Some(ServerLine::Event(Event::Said { from, text, .. })) => {
+                let own = self.me(from);
+                self.push(Kind::Chat {
+                    nick: from.to_string(),
+                    text: text.to_string(),
+                    own,
+                });
             }
+            Some(ServerLine::Reply(Reply::HistoryLine { time, line: body })) => {
+                self.on_history_line(time, body)
+            }
+            Some(other) => self.on_info(other, &line, &mut send),
+            // A line this version does not know: shown as what its first
+            // character says it is.
+            None if line.starts_with("! ") => self.push(Kind::Error(line.clone())),
+            None => self.push(Kind::Info(line.clone())),
         }
         send
     }
 
-    fn on_info(&mut self, rest: &str, line: &str, send: &mut Vec<String>) {
-        if line == KEEPALIVE_PONG && self.pending.pongs > 0 {
-            self.pending.pongs -= 1;
-            return;
-        }
-        if rest == "password required" {
-            self.push(Kind::Info(line.to_string()));
-            match self.password.clone() {
-                Some(password) => {
-                    self.auth_sent = true;
-                    send.push(format!(":auth {password}"));
-                }
-                None => self.notice("the server wants a password: type :auth PASSWORD"),
+    fn on_error(&mut self, error: &Error<'_>, line: &str) {
+        match error {
+            Error::UnknownCommand(":history") if self.pending.history > 0 => {
+                self.pending.history -= 1;
+                self.has_history = Some(false);
+                return;
             }
-            return;
+            Error::NickReserved(_) | Error::NickTaken(_) | Error::InvalidName(_) => {
+                // A refused `:nick`: our lines go out under the old one,
+                // which a reconnect takes again unless it was a guest nick.
+                self.want_nick = self.nick.clone().filter(|n| !is_guest(n));
+            }
+            Error::WrongPassword if self.auth_sent => {
+                // Do not try it again on the next reconnect.
+                self.password = None;
+                self.auth_sent = false;
+            }
+            _ => {}
         }
-        if let Some(nick) = rest.strip_prefix("welcome ") {
-            self.welcomed = true;
-            self.nick = Some(nick.to_string());
-            self.users.clear();
-            self.push(Kind::Info(line.to_string()));
-            if let Some(want) = self.want_nick.clone() {
-                if want != nick {
-                    send.push(format!(":nick {want}"));
+        self.push(Kind::Error(line.to_string()));
+    }
+
+    fn on_info(&mut self, info: ServerLine<'_>, line: &str, send: &mut Vec<String>) {
+        match info {
+            ServerLine::Reply(Reply::Pong {
+                token: Some(KEEPALIVE_TOKEN),
+            }) if self.pending.pongs > 0 => self.pending.pongs -= 1,
+            ServerLine::Reply(Reply::PasswordRequired) => {
+                self.push(Kind::Info(line.to_string()));
+                match self.password.clone() {
+                    Some(password) => {
+                        self.auth_sent = true;
+                        send.push(format!(":auth {password}"));
+                    }
+                    None => self.notice("the server wants a password: type :auth PASSWORD"),
                 }
             }
-            if let Some(room) = self.want_room.clone() {
-                if !room.eq_ignore_ascii_case("#lobby") {
-                    send.push(format!(":join {room}"));
+            ServerLine::Reply(Reply::Welcome { nick }) => {
+                self.welcomed = true;
+                self.nick = Some(nick.to_string());
+                self.users.clear();
+                self.push(Kind::Info(line.to_string()));
+                if let Some(want) = self.want_nick.clone() {
+                    if want != nick {
+                        send.push(format!(":nick {want}"));
+                    }
+                }
+                if let Some(room) = self.want_room.clone() {
+                    if !room.eq_ignore_ascii_case("#lobby") {
+                        send.push(format!(":join {room}"));
+                    }
                 }
             }
-            return;
-        }
-        if let Some(list) = rest.strip_prefix("users in ") {
-            if let Some((room, names)) = list.split_once(": ") {
+            ServerLine::Reply(Reply::Users { room, nicks }) => {
                 if self
                     .room
                     .as_deref()
                     .is_some_and(|r| r.eq_ignore_ascii_case(room))
                 {
-                    self.users = names.split(' ').map(String::from).collect();
+                    self.users = nicks.into_iter().map(String::from).collect();
+                }
+                if self.pending.users > 0 {
+                    self.pending.users -= 1;
+                } else {
+                    self.push(Kind::Info(line.to_string()));
                 }
             }
-            if self.pending.users > 0 {
-                self.pending.users -= 1;
-                return;
+            ServerLine::Reply(Reply::Rooms { rooms }) => {
+                self.rooms = rooms
+                    .into_iter()
+                    .map(|(name, count)| (name.to_string(), count.to_string()))
+                    .collect();
+                if self.pending.rooms > 0 {
+                    self.pending.rooms -= 1;
+                } else {
+                    self.push(Kind::Info(line.to_string()));
+                }
             }
-            self.push(Kind::Info(line.to_string()));
-            return;
-        }
-        if let Some(list) = rest.strip_prefix("rooms: ") {
-            self.rooms = list
-                .split(", ")
-                .map(|entry| match entry.rsplit_once(" (") {
-                    Some((name, count)) => {
-                        (name.to_string(), count.trim_end_matches(')').to_string())
-                    }
-                    None => (entry.to_string(), String::new()),
-                })
-                .collect();
-            if self.pending.rooms > 0 {
-                self.pending.rooms -= 1;
-                return;
-            }
-            self.push(Kind::Info(line.to_string()));
-            return;
-        }
-        if let Some(header) = rest.strip_prefix("history ") {
-            if self.pending.history > 0 && header.contains(": ") {
+            ServerLine::Reply(Reply::HistoryHeader { count, .. }) if self.pending.history > 0 => {
                 self.pending.history -= 1;
                 self.has_history = Some(true);
-                let count = header
-                    .rsplit_once(": ")
-                    .and_then(|(_, n)| n.split(' ').next())
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .unwrap_or(0);
-                self.history_left = count;
+                self.history_left = u32::try_from(count).unwrap_or(u32::MAX);
                 if count > 0 {
                     let at = self.history_at;
                     self.insert(at, Kind::Info(line.to_string()), Clock::now(), false);
                     self.history_at = at.map(|i| i + 1);
                 }
-                return;
             }
-        }
-        let (first, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-        if let Some(room) = tail.strip_prefix("joined ") {
-            if self.me(first) {
-                self.on_own_join(room, send);
+            ServerLine::Event(Event::Joined { nick, room }) => {
+                if self.me(nick) {
+                    self.on_own_join(room, send);
+                    self.push(Kind::Presence(line.to_string()));
+                    self.history_at = Some(self.messages.len());
+                    return;
+                }
+                if self.is_current(room) && !self.in_room(nick) {
+                    self.users.push(nick.to_string());
+                    sort_names(&mut self.users);
+                }
                 self.push(Kind::Presence(line.to_string()));
-                self.history_at = Some(self.messages.len());
-                return;
             }
-            if self
-                .room
-                .as_deref()
-                .is_some_and(|r| r.eq_ignore_ascii_case(room))
-                && !self.in_room(first)
-            {
-                self.users.push(first.to_string());
-                sort_names(&mut self.users);
-            }
-            self.push(Kind::Presence(line.to_string()));
-            return;
-        }
-        if let Some(room) = tail.strip_prefix("left ") {
-            let room = room.split(' ').next().unwrap_or(room);
-            if self
-                .room
-                .as_deref()
-                .is_some_and(|r| r.eq_ignore_ascii_case(room))
-            {
-                self.users.retain(|u| !u.eq_ignore_ascii_case(first));
+            ServerLine::Event(Event::Left { nick, room, .. }) if self.is_current(room) => {
+                self.users.retain(|u| !u.eq_ignore_ascii_case(nick));
                 self.push(Kind::Presence(line.to_string()));
-                return;
             }
-        }
-        if let Some(new) = tail.strip_prefix("is now known as ") {
-            if self.me(first) {
-                self.nick = Some(new.to_string());
-                self.want_nick = Some(new.to_string());
+            ServerLine::Event(Event::Renamed { old, new }) => {
+                if self.me(old) {
+                    self.nick = Some(new.to_string());
+                    self.want_nick = Some(new.to_string());
+                }
+                if let Some(user) = self.users.iter_mut().find(|u| u.eq_ignore_ascii_case(old)) {
+                    *user = new.to_string();
+                    sort_names(&mut self.users);
+                }
+                self.push(Kind::Presence(line.to_string()));
             }
-            if let Some(user) = self
-                .users
-                .iter_mut()
-                .find(|u| u.eq_ignore_ascii_case(first))
+            // `* NAME TEXT` is an action when NAME is in the room.
+            ServerLine::Event(Event::Acted { from, text, .. })
+                if self.in_room(from) && !text.is_empty() =>
             {
-                *user = new.to_string();
-                sort_names(&mut self.users);
+                self.push(Kind::Action {
+                    nick: from.to_string(),
+                    text: text.to_string(),
+                })
             }
-            self.push(Kind::Presence(line.to_string()));
-            return;
+            _ => self.push(Kind::Info(line.to_string())),
         }
-        if self.in_room(first) && !tail.is_empty() {
-            self.push(Kind::Action {
-                nick: first.to_string(),
-                text: tail.to_string(),
-            });
-            return;
-        }
-        self.push(Kind::Info(line.to_string()));
+    }
+
+    /// Whether `room` is the room we are in.
+    fn is_current(&self, room: &str) -> bool {
+        self.room
+            .as_deref()
+            .is_some_and(|r| r.eq_ignore_ascii_case(room))
     }
 
     fn on_own_join(&mut self, room: &str, send: &mut Vec<String>) {
@@ -408,26 +387,21 @@ impl State {
         self.pending.rooms += 1;
     }
 
-    fn on_history_line(&mut self, rest: &str, line: &str) {
-        let Some((stamp, body)) = rest.split_once("] ") else {
-            self.push(Kind::Info(line.to_string()));
-            return;
-        };
-        let clock = parse_utc(stamp).map_or_else(Clock::now, Clock::local);
-        let kind = if let Some(action) = body.strip_prefix("* ") {
-            let (nick, text) = action.split_once(' ').unwrap_or((action, ""));
-            Kind::Action {
-                nick: nick.to_string(),
+    /// A `[history TIME] LINE` line: `body` is the chat or `:me` line it
+    /// was, `time` when the server accepted it.
+    fn on_history_line(&mut self, time: i64, body: &str) {
+        let clock = Clock::local(time);
+        let kind = match recognise_history(body) {
+            Some(Event::Acted { from, text, .. }) => Kind::Action {
+                nick: from.to_string(),
                 text: text.to_string(),
-            }
-        } else if let Some((nick, text)) = body.split_once(": ") {
-            Kind::Chat {
-                nick: nick.to_string(),
+            },
+            Some(Event::Said { from, text, .. }) => Kind::Chat {
+                nick: from.to_string(),
                 text: text.to_string(),
-                own: self.me(nick),
-            }
-        } else {
-            Kind::Info(body.to_string())
+                own: self.me(from),
+            },
+            _ => Kind::Info(body.to_string()),
         };
         if self.history_left > 0 {
             self.history_left -= 1;

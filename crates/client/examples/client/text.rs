@@ -72,11 +72,11 @@ impl Clock {
     fn utc(secs: i64) -> Clock {
         let day = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
-        let (_, month, mday) = civil_from_days(day);
+        let (_, month, mday) = loopchat_protocol::time::civil_from_days(day);
         Clock {
             day,
-            month,
-            mday,
+            month: month as u8,
+            mday: mday as u8,
             hour: (of_day / 3600) as u8,
             minute: (of_day % 3600 / 60) as u8,
         }
@@ -91,46 +91,6 @@ impl Clock {
             format!("{:02}-{:02}", self.month, self.mday)
         }
     }
-}
-
-/// Parses the protocol's history time, `YYYY-MM-DDTHH:MM:SSZ` (UTC), into a
-/// Unix time.
-pub fn parse_utc(stamp: &str) -> Option<i64> {
-    let b = stamp.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| stamp.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, mo as u8, d as u8) * 86_400 + h * 3600 + mi * 60 + s)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: u8, d: u8) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u8, u8) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -149,6 +109,7 @@ mod tests {
 
     #[test]
     fn history_times_parse_as_utc() {
+        use loopchat_protocol::time::parse_utc;
         assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_utc("2026-11-22T10:15:03Z"), Some(1_795_342_503));
         assert_eq!(parse_utc("2026-11-22 10:15:03"), None);

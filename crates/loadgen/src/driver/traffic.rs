@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use super::{Driver, Phase, Slot, State, MAX_NICK, SEND_BACKLOG_LIMIT};
-use crate::marker::{self, Marker, ServerLine};
+use crate::marker::{self, Marker};
+use loopchat_protocol::{self as protocol, Event, Reply, ServerLine};
 
 impl Driver<'_> {
     /// Sends the next barrier probe round from the first ready client.
@@ -171,8 +172,11 @@ impl Driver<'_> {
     pub(super) fn line(&mut self, i: usize, line: &[u8], now_ns: u64) {
         let plan = self.plan;
         let setup = matches!(self.phase, Phase::Setup | Phase::Barrier);
-        match marker::classify(line) {
-            ServerLine::Chat { nick, text } => {
+        // The server sends UTF-8; a line that is not is no protocol line.
+        let recognised = std::str::from_utf8(line).ok().and_then(protocol::recognise);
+        match recognised {
+            Some(ServerLine::Event(Event::Said { from, text, .. })) => {
+                let (nick, text) = (from.as_bytes(), text.as_bytes());
                 if let Some(m) = marker::parse(text) {
                     self.deliver(i, nick, m, now_ns);
                 } else if marker::parse_probe(text).is_some() {
@@ -186,11 +190,11 @@ impl Driver<'_> {
                     self.report.foreign_chat += 1;
                 }
             }
-            ServerLine::Welcome(nick) => {
+            Some(ServerLine::Reply(Reply::Welcome { nick })) => {
                 self.report.setup_lines += 1;
-                self.on_welcome(i, nick);
+                self.on_welcome(i, nick.as_bytes());
             }
-            ServerLine::PasswordRequired => {
+            Some(ServerLine::Reply(Reply::PasswordRequired)) => {
                 self.report.setup_lines += 1;
                 match &plan.password {
                     Some(pw) => {
@@ -203,28 +207,18 @@ impl Driver<'_> {
                     None => self.close(i, "the server wants a password: give --password"),
                 }
             }
-            ServerLine::Joined { nick, room } => {
-                if setup {
-                    self.report.setup_lines += 1;
-                } else {
-                    self.report.info_lines += 1;
-                }
+            Some(ServerLine::Event(Event::Joined { nick, room })) => {
+                self.info_line(setup);
                 let c = &self.clients[i];
-                let own = c.state == State::Handshake && c.nick_len > 0 && nick == c.nick();
+                let own =
+                    c.state == State::Handshake && c.nick_len > 0 && nick.as_bytes() == c.nick();
                 if let (true, Some(want)) = (own, &plan.room) {
-                    if room.eq_ignore_ascii_case(want.as_bytes()) {
+                    if room.eq_ignore_ascii_case(want) {
                         self.set_ready(i);
                     }
                 }
             }
-            ServerLine::Left | ServerLine::Info => {
-                if setup {
-                    self.report.setup_lines += 1;
-                } else {
-                    self.report.info_lines += 1;
-                }
-            }
-            ServerLine::Shutdown => {
+            Some(ServerLine::Event(Event::ShuttingDown)) => {
                 if self.phase == Phase::Closing {
                     self.shutdown_lines += 1;
                 } else {
@@ -235,21 +229,38 @@ impl Driver<'_> {
                     ));
                 }
             }
-            ServerLine::Private => self.report.info_lines += 1,
-            ServerLine::Error => {
-                self.report.server_errors += 1;
-                if self.report.server_errors <= 3 {
-                    let text = String::from_utf8_lossy(line).into_owned();
-                    self.note(format!("client {i} got `{text}` in {:?}", self.phase));
-                }
-            }
-            ServerLine::Unknown => {
+            Some(ServerLine::Event(Event::PrivateMessage { .. })) => self.report.info_lines += 1,
+            Some(ServerLine::Error(_)) => self.server_error(i, line),
+            // An error this version does not know is still an error.
+            None if line.starts_with(b"! ") => self.server_error(i, line),
+            Some(_) => self.info_line(setup),
+            // So is information this version does not know.
+            None if line.starts_with(b"* ") => self.info_line(setup),
+            None => {
                 self.report.unknown_lines += 1;
                 if self.report.unknown_lines <= 3 {
                     let text = String::from_utf8_lossy(line).into_owned();
                     self.note(format!("client {i} got unrecognised line `{text}`"));
                 }
             }
+        }
+    }
+
+    /// Any other line: counted as setup or as information.
+    fn info_line(&mut self, setup: bool) {
+        if setup {
+            self.report.setup_lines += 1;
+        } else {
+            self.report.info_lines += 1;
+        }
+    }
+
+    /// Client `i` got a `! ` line: counted, and the first few noted.
+    fn server_error(&mut self, i: usize, line: &[u8]) {
+        self.report.server_errors += 1;
+        if self.report.server_errors <= 3 {
+            let text = String::from_utf8_lossy(line).into_owned();
+            self.note(format!("client {i} got `{text}` in {:?}", self.phase));
         }
     }
 

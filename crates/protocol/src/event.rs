@@ -1,0 +1,311 @@
+//! The server's vocabulary: every line it can send, as typed data (who,
+//! what, which room, which answer to which command) with no wording in it.
+//!
+//! The chat state and the event loop build a [`ServerLine`]; a dialect's
+//! renderer ([`Dialect::render`], today only [`super::line`]) turns it
+//! into bytes; clients turn bytes back into a [`ServerLine`] with that
+//! dialect's recogniser ([`super::line::recognise`]). Fields borrow: a
+//! fan-out builds its line from the chat state's own strings and allocates
+//! nothing.
+//!
+//! Three kinds, as the protocol tells them apart by their first character:
+//! [`Event`]s happen in the chat and reach whoever they concern,
+//! [`Reply`]s answer one client's command (or its arrival), and [`Error`]s
+//! (`! ` lines) refuse one.
+
+/// One line the server sends, before it is written in a dialect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerLine<'a> {
+    /// Something that happened in the chat.
+    Event(Event<'a>),
+    /// An answer to one client.
+    Reply(Reply<'a>),
+    /// A refusal or a problem, told to one client.
+    Error(Error<'a>),
+}
+
+/// Something that happened in the chat, told to everyone it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A chat line (`alice: hello`).
+    Said {
+        /// The sender's nick.
+        from: &'a str,
+        /// The room it was said in; `None` when the dialect does not show
+        /// it (the line dialect shows room lines of the current room
+        /// without it).
+        room: Option<&'a str>,
+        /// The text, already cleaned of control characters.
+        text: &'a str,
+    },
+    /// A `:me` action (`* alice waves`).
+    Acted {
+        /// The actor's nick.
+        from: &'a str,
+        /// As for [`Event::Said`].
+        room: Option<&'a str>,
+        /// The action, already cleaned.
+        text: &'a str,
+    },
+    /// A private message (`[pm] alice: hello`).
+    PrivateMessage {
+        /// The sender's nick.
+        from: &'a str,
+        /// The message, already cleaned.
+        text: &'a str,
+    },
+    /// Someone entered a room (`* alice joined #rust`).
+    Joined {
+        /// Who.
+        nick: &'a str,
+        /// The room as currently spelled, with its `#`.
+        room: &'a str,
+    },
+    /// Someone left a room (`* alice left #lobby`, with ` (REASON)`).
+    Left {
+        /// Who.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+        /// Why, when a reason was given or the server cut the client off.
+        reason: Option<&'a str>,
+    },
+    /// A nick change (`* alice is now known as alicia`).
+    Renamed {
+        /// The nick before.
+        old: &'a str,
+        /// The nick after.
+        new: &'a str,
+    },
+    /// The server is stopping (`* server shutting down`).
+    ShuttingDown,
+}
+
+/// An answer to one client: to a command it sent, or to its arrival.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// The client is in (`* welcome guest7`).
+    Welcome {
+        /// The nick it was given.
+        nick: &'a str,
+    },
+    /// The server wants `:auth` first (`* password required`).
+    PasswordRequired,
+    /// One row of `:help`.
+    Help(HelpRow),
+    /// `:users`: who is in a room, sorted as the protocol says.
+    Users {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The members' nicks, in order.
+        nicks: Vec<&'a str>,
+    },
+    /// `:rooms`: every room with its member count, in order.
+    Rooms {
+        /// Each room as currently spelled, with its member count.
+        rooms: Vec<(&'a str, usize)>,
+    },
+    /// `:ping` answered (`* pong`, `* pong TOKEN`).
+    Pong {
+        /// The token given, verbatim.
+        token: Option<&'a str>,
+    },
+    /// `:quit` answered; the connection closes next (`* bye`).
+    Bye,
+    /// `:nick` to the nick one already has.
+    AlreadyKnownAs {
+        /// That nick.
+        nick: &'a str,
+    },
+    /// The header of a `:history` answer (`* history #rust: 2 lines`).
+    HistoryHeader {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// How many `[history …]` lines follow.
+        count: usize,
+    },
+    /// A line from the past (`[history 2026-11-22T10:15:03Z] alice: hi`).
+    HistoryLine {
+        /// When the server accepted it, in Unix seconds.
+        time: i64,
+        /// The line as it was delivered then, in the line dialect, as the
+        /// history file keeps it (`alice: hi` or `* alice waves`).
+        line: &'a str,
+    },
+}
+
+/// A refusal or a problem, told to one client (`! ` lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error<'a> {
+    /// A known command used wrongly; holds its usage (`:nick NAME`).
+    Usage(&'a str),
+    /// A command word nobody knows, as typed with its colon.
+    UnknownCommand(&'a str),
+    /// A nick or room name outside the rules, as typed.
+    InvalidName(&'a str),
+    /// A nick reserved for the server's own words, as typed.
+    NickReserved(&'a str),
+    /// A nick someone else has, as typed.
+    NickTaken(&'a str),
+    /// `:pm` to a nick nobody has, as typed.
+    NoSuchUser(&'a str),
+    /// `:join` to the current room, as `#` and the name typed.
+    AlreadyIn(&'a str),
+    /// A command other than `:auth`, `:ping`, `:quit` before the password.
+    AuthenticateFirst,
+    /// A wrong password, not yet the last allowed.
+    WrongPassword,
+    /// The last wrong password; the connection closes.
+    TooManyAttempts,
+    /// `:auth` from an address locked out; the connection closes.
+    LockedOut {
+        /// Seconds until the address may try again (at least 1).
+        retry_secs: u64,
+    },
+    /// Part of a room's history is missing.
+    HistoryIncomplete {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// What is missing.
+        missing: Missing,
+    },
+    /// The server is at its client limit; the connection closes.
+    ServerFull,
+    /// The address has as many connections as it may; the connection closes.
+    TooManyFromAddress,
+    /// A line was left unfinished too long; the connection closes.
+    IdleTimeout,
+    /// No password within the time allowed; the connection closes.
+    AuthTimeout,
+    /// A line that is not UTF-8 was dropped.
+    InvalidUtf8,
+    /// A line over the limit was dropped.
+    LineTooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
+}
+
+/// What part of a room's history an [`Error::HistoryIncomplete`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// This many lines could not be written to the history file.
+    Unsaved(usize),
+    /// This many lines were dropped from memory (no history file).
+    Dropped(usize),
+    /// Older lines could not be read from the history file.
+    Unreadable,
+}
+
+/// The rows of `:help`, one line each, in the order they are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelpRow {
+    /// `:help`
+    Help,
+    /// `:nick NAME`
+    Nick,
+    /// `:pm NAME TEXT` and its alias `:msg`
+    Pm,
+    /// `:users`
+    Users,
+    /// `:join ROOM`
+    Join,
+    /// `:rooms`
+    Rooms,
+    /// `:me TEXT`
+    Me,
+    /// `:ping [TOKEN]`
+    Ping,
+    /// `:quit [REASON]`
+    Quit,
+    /// `:history [N]`
+    History,
+    /// `:auth PASSWORD`, listed only when the server has a password.
+    Auth,
+}
+
+impl HelpRow {
+    /// Every row, in the order `:help` sends them.
+    pub const ALL: [HelpRow; 11] = [
+        HelpRow::Help,
+        HelpRow::Nick,
+        HelpRow::Pm,
+        HelpRow::Users,
+        HelpRow::Join,
+        HelpRow::Rooms,
+        HelpRow::Me,
+        HelpRow::Ping,
+        HelpRow::Quit,
+        HelpRow::History,
+        HelpRow::Auth,
+    ];
+
+    /// The rows of `:help` on a server with (`with_auth`) or without a
+    /// password.
+    pub fn rows(with_auth: bool) -> impl Iterator<Item = HelpRow> {
+        HelpRow::ALL
+            .into_iter()
+            .filter(move |row| with_auth || *row != HelpRow::Auth)
+    }
+}
+
+/// How a client wants its lines written: each dialect has a renderer, and
+/// a fan-out renders its line once per dialect among its recipients.
+///
+/// Today every client speaks [`Dialect::Line`]. Protocol 1.2 adds tagged
+/// lines (`@time=…;id=…;room=… ` before the line, `[#room] ` before room
+/// lines of a room that is not the recipient's current one) and IRC: each
+/// becomes a variant here with its own renderer, and what else changes the
+/// bytes (tags on, current room) joins the fan-out cache's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Dialect {
+    /// The line protocol of `docs/protocol.md`, version 1.1.
+    #[default]
+    Line,
+}
+
+impl Dialect {
+    /// How many dialects there are: the size of a per-dialect cache.
+    pub const COUNT: usize = 1;
+
+    /// A small index, for per-dialect caches.
+    pub fn index(self) -> usize {
+        match self {
+            Dialect::Line => 0,
+        }
+    }
+
+    /// Appends `line` as this dialect writes it, with its line end.
+    pub fn render(self, line: &ServerLine<'_>, out: &mut Vec<u8>) {
+        match self {
+            Dialect::Line => super::line::render(line, out),
+        }
+    }
+
+    /// `line` as this dialect writes it, without its line end: for tests
+    /// and logs, not the hot path.
+    pub fn render_text(self, line: &ServerLine<'_>) -> String {
+        let mut out = Vec::new();
+        self.render(line, &mut out);
+        out.pop();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+impl<'a> From<Event<'a>> for ServerLine<'a> {
+    fn from(event: Event<'a>) -> Self {
+        ServerLine::Event(event)
+    }
+}
+
+impl<'a> From<Reply<'a>> for ServerLine<'a> {
+    fn from(reply: Reply<'a>) -> Self {
+        ServerLine::Reply(reply)
+    }
+}
+
+impl<'a> From<Error<'a>> for ServerLine<'a> {
+    fn from(error: Error<'a>) -> Self {
+        ServerLine::Error(error)
+    }
+}

@@ -1,0 +1,414 @@
+//! The line dialect (`docs/protocol.md`): [`render`] writes a
+//! [`ServerLine`] as the line every client sees today, and [`recognise`]
+//! reads such a line back. The two mirror each other, and the unit tests
+//! hold them to it line by line; clients (the example client, the load
+//! generator, the tests) use [`recognise`] instead of parsing prose each
+//! in their own way.
+//!
+//! The renderer appends with `extend_from_slice` rather than `format!`: a
+//! fan-out renders its line once, but every chat line goes through here.
+
+use super::event::{Error, Event, HelpRow, Missing, Reply, ServerLine};
+use super::time::{parse_utc, write_utc};
+use super::{is_reserved_nick, is_valid_name};
+
+/// Appends `line` as the line dialect writes it, ending in `\n`.
+pub fn render(line: &ServerLine<'_>, out: &mut Vec<u8>) {
+    match line {
+        ServerLine::Event(event) => render_event(event, out),
+        ServerLine::Reply(reply) => render_reply(reply, out),
+        ServerLine::Error(error) => {
+            out.extend_from_slice(b"! ");
+            render_error(error, out);
+        }
+    }
+    out.push(b'\n');
+}
+
+fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
+    match event {
+        Event::Said { from, text, .. } => put(out, &[from, ": ", text]),
+        Event::Acted { from, text, .. } => put(out, &["* ", from, " ", text]),
+        Event::PrivateMessage { from, text } => put(out, &["[pm] ", from, ": ", text]),
+        Event::Joined { nick, room } => put(out, &["* ", nick, " joined ", room]),
+        Event::Left { nick, room, reason } => {
+            put(out, &["* ", nick, " left ", room]);
+            if let Some(reason) = reason {
+                put(out, &[" (", reason, ")"]);
+            }
+        }
+        Event::Renamed { old, new } => put(out, &["* ", old, " is now known as ", new]),
+        Event::ShuttingDown => put(out, &["* server shutting down"]),
+    }
+}
+
+fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
+    match reply {
+        Reply::Welcome { nick } => put(out, &["* welcome ", nick]),
+        Reply::PasswordRequired => put(out, &["* password required"]),
+        Reply::Help(row) => put(out, &[help_text(*row)]),
+        Reply::Users { room, nicks } => {
+            put(out, &["* users in ", room, ": "]);
+            for (i, nick) in nicks.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(nick.as_bytes());
+            }
+        }
+        Reply::Rooms { rooms } => {
+            out.extend_from_slice(b"* rooms: ");
+            for (i, (name, count)) in rooms.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b" (");
+                push_decimal(out, *count as u64);
+                out.push(b')');
+            }
+        }
+        Reply::Pong { token: None } => put(out, &["* pong"]),
+        Reply::Pong { token: Some(token) } => put(out, &["* pong ", token]),
+        Reply::Bye => put(out, &["* bye"]),
+        Reply::AlreadyKnownAs { nick } => put(out, &["* you are already known as ", nick]),
+        Reply::HistoryHeader { room, count } => {
+            put(out, &["* history ", room, ": "]);
+            push_decimal(out, *count as u64);
+            out.extend_from_slice(lines(*count).as_bytes());
+        }
+        Reply::HistoryLine { time, line } => {
+            out.extend_from_slice(b"[history ");
+            write_utc(*time, out);
+            out.extend_from_slice(b"] ");
+            out.extend_from_slice(line.as_bytes());
+        }
+    }
+}
+
+fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
+    match error {
+        Error::Usage(usage) => put(out, &["usage: ", usage]),
+        Error::UnknownCommand(word) => put(out, &["unknown command ", word, " (try :help)"]),
+        Error::InvalidName(name) => put(out, &["invalid name ", name]),
+        Error::NickReserved(nick) => put(out, &["nick ", nick, " is reserved"]),
+        Error::NickTaken(nick) => put(out, &["nick ", nick, " is taken"]),
+        Error::NoSuchUser(nick) => put(out, &["no such user ", nick]),
+        Error::AlreadyIn(bare) => put(out, &["already in #", bare]),
+        Error::AuthenticateFirst => put(out, &[AUTHENTICATE_FIRST]),
+        Error::WrongPassword => put(out, &["wrong password"]),
+        Error::TooManyAttempts => put(out, &["too many attempts"]),
+        Error::LockedOut { retry_secs } => {
+            put(out, &[LOCKED_OUT]);
+            push_decimal(out, *retry_secs);
+            out.extend_from_slice(b" s");
+        }
+        Error::HistoryIncomplete { room, missing } => {
+            out.extend_from_slice(b"history incomplete: ");
+            let (count, rest) = match missing {
+                Missing::Unsaved(n) => (*n, UNSAVED),
+                Missing::Dropped(n) => (*n, DROPPED),
+                Missing::Unreadable => {
+                    return put(out, &["older lines of ", room, UNREADABLE]);
+                }
+            };
+            push_decimal(out, count as u64);
+            out.extend_from_slice(lines(count).as_bytes());
+            put(out, &[" of ", room, rest]);
+        }
+        Error::ServerFull => put(out, &["server full"]),
+        Error::TooManyFromAddress => put(out, &["too many connections from your address"]),
+        Error::IdleTimeout => put(out, &["idle timeout"]),
+        Error::AuthTimeout => put(out, &["auth timeout"]),
+        Error::InvalidUtf8 => put(out, &["invalid UTF-8"]),
+        Error::LineTooLong { max } => {
+            put(out, &["line too long (max "]);
+            push_decimal(out, *max as u64);
+            out.extend_from_slice(b" bytes)");
+        }
+    }
+}
+
+const AUTHENTICATE_FIRST: &str = "authenticate first: :auth PASSWORD";
+const LOCKED_OUT: &str = "too many attempts from your address, try again in ";
+const UNSAVED: &str = " could not be saved to disk and will be missing after a restart";
+const DROPPED: &str = " were dropped from memory (history is kept in memory only)";
+const UNREADABLE: &str = " could not be read from disk";
+
+/// ` line` or ` lines`, after a count.
+fn lines(count: usize) -> &'static str {
+    if count == 1 {
+        " line"
+    } else {
+        " lines"
+    }
+}
+
+/// The whole line of one `:help` row.
+pub fn help_text(row: HelpRow) -> &'static str {
+    match row {
+        HelpRow::Help => "* :help - list the commands",
+        HelpRow::Nick => {
+            "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)"
+        }
+        HelpRow::Pm => {
+            "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are"
+        }
+        HelpRow::Users => "* :users - who is in your room",
+        HelpRow::Join => {
+            "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)"
+        }
+        HelpRow::Rooms => "* :rooms - every room with its member count",
+        HelpRow::Me => "* :me TEXT - an action line to your room",
+        HelpRow::Ping => "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
+        HelpRow::Quit => "* :quit [REASON] - leave; the server says * bye and closes",
+        HelpRow::History => {
+            "* :history [N] - the last N (default 20) chat and :me lines of your room"
+        }
+        HelpRow::Auth => "* :auth PASSWORD - authenticate to a server with a password",
+    }
+}
+
+/// Appends each of `parts`.
+fn put(out: &mut Vec<u8>, parts: &[&str]) {
+    for part in parts {
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// Appends `n` in decimal, without `format!`: for hot paths on both sides
+/// (the renderer, the load generator's markers).
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Reads one line from the server (without its `\n`; one trailing `\n` is
+/// ignored) back into what the server meant. `None` for a line this
+/// version of the protocol does not have: a client shows it as it is, by
+/// its first character (`* ` information, `! ` error).
+///
+/// Where the wire is ambiguous the server's own lines win: `:me joined
+/// #rust` from alice reads as alice joining #rust, as every client has
+/// always shown it. Room lines carry no room in this dialect: `room` is
+/// `None` in what comes back.
+pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    if let Some(info) = line.strip_prefix("* ") {
+        return recognise_info(info);
+    }
+    if let Some(error) = line.strip_prefix("! ") {
+        return recognise_error(error).map(ServerLine::Error);
+    }
+    if let Some(pm) = line.strip_prefix("[pm] ") {
+        let (from, text) = pm.split_once(": ")?;
+        return is_valid_name(from)
+            .then_some(ServerLine::Event(Event::PrivateMessage { from, text }));
+    }
+    if let Some(past) = line.strip_prefix("[history ") {
+        let (stamp, line) = past.split_once("] ")?;
+        let time = parse_utc(stamp)?;
+        return Some(ServerLine::Reply(Reply::HistoryLine { time, line }));
+    }
+    // A chat line: nicks hold no `:`, so the first one ends the nick.
+    let colon = memchr::memchr(b':', line.as_bytes())?;
+    let (from, rest) = line.split_at(colon);
+    let text = rest.strip_prefix(": ")?;
+    is_valid_name(from).then_some(ServerLine::Event(Event::Said {
+        from,
+        room: None,
+        text,
+    }))
+}
+
+/// Reads the line a `[history TIME] ` line carries
+/// ([`Reply::HistoryLine`]'s `line`) as the chat or `:me` line it was:
+/// history keeps nothing else, so `* NICK TEXT` there is always an action.
+pub fn recognise_history(line: &str) -> Option<Event<'_>> {
+    if let Some(action) = line.strip_prefix("* ") {
+        let (from, text) = action.split_once(' ').unwrap_or((action, ""));
+        return is_valid_name(from).then_some(Event::Acted {
+            from,
+            room: None,
+            text,
+        });
+    }
+    match recognise(line)? {
+        ServerLine::Event(said @ Event::Said { .. }) => Some(said),
+        _ => None,
+    }
+}
+
+fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
+    let reply = |reply| Some(ServerLine::Reply(reply));
+    match info {
+        "password required" => return reply(Reply::PasswordRequired),
+        "server shutting down" => return Some(ServerLine::Event(Event::ShuttingDown)),
+        "bye" => return reply(Reply::Bye),
+        "pong" => return reply(Reply::Pong { token: None }),
+        _ => {}
+    }
+    if let Some(token) = info.strip_prefix("pong ") {
+        return reply(Reply::Pong { token: Some(token) });
+    }
+    if let Some(nick) = info.strip_prefix("welcome ") {
+        return reply(Reply::Welcome { nick });
+    }
+    if let Some(nick) = info.strip_prefix("you are already known as ") {
+        return reply(Reply::AlreadyKnownAs { nick });
+    }
+    if let Some(list) = info.strip_prefix("users in ") {
+        let (room, nicks) = list.split_once(": ")?;
+        let nicks = nicks.split(' ').filter(|nick| !nick.is_empty()).collect();
+        return reply(Reply::Users { room, nicks });
+    }
+    if let Some(list) = info.strip_prefix("rooms: ") {
+        let rooms = list
+            .split(", ")
+            .map(|entry| {
+                let (name, count) = entry.rsplit_once(" (")?;
+                Some((name, number(count.strip_suffix(')')?)?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        return reply(Reply::Rooms { rooms });
+    }
+    if let Some(header) = info.strip_prefix("history ") {
+        let (room, count) = header.rsplit_once(": ")?;
+        let count = count
+            .strip_suffix(" lines")
+            .or_else(|| count.strip_suffix(" line"))?;
+        return reply(Reply::HistoryHeader {
+            room,
+            count: number(count)?,
+        });
+    }
+    if info.starts_with(':') {
+        let whole = HelpRow::ALL
+            .into_iter()
+            .find(|&row| help_text(row).get(2..) == Some(info))?;
+        return reply(Reply::Help(whole));
+    }
+    // `* NICK ...`: someone's presence, or a `:me` action.
+    let (nick, tail) = info.split_once(' ')?;
+    if !is_valid_name(nick) || is_reserved_nick(nick) {
+        return None;
+    }
+    let event = if let Some(room) = tail.strip_prefix("joined ").filter(|r| is_room(r)) {
+        Event::Joined { nick, room }
+    } else if let Some(left) = tail.strip_prefix("left ").and_then(left_room) {
+        let (room, reason) = left;
+        Event::Left { nick, room, reason }
+    } else if let Some(new) = tail
+        .strip_prefix("is now known as ")
+        .filter(|new| is_valid_name(new))
+    {
+        Event::Renamed { old: nick, new }
+    } else {
+        Event::Acted {
+            from: nick,
+            room: None,
+            text: tail,
+        }
+    };
+    Some(ServerLine::Event(event))
+}
+
+/// `#ROOM` or `#ROOM (REASON)`, after `left `.
+fn left_room(rest: &str) -> Option<(&str, Option<&str>)> {
+    match rest.split_once(' ') {
+        None => is_room(rest).then_some((rest, None)),
+        Some((room, reason)) => {
+            let reason = reason.strip_prefix('(')?.strip_suffix(')')?;
+            is_room(room).then_some((room, Some(reason)))
+        }
+    }
+}
+
+fn is_room(room: &str) -> bool {
+    room.strip_prefix('#').is_some_and(is_valid_name)
+}
+
+fn recognise_error(error: &str) -> Option<Error<'_>> {
+    Some(match error {
+        AUTHENTICATE_FIRST => Error::AuthenticateFirst,
+        "wrong password" => Error::WrongPassword,
+        "too many attempts" => Error::TooManyAttempts,
+        "server full" => Error::ServerFull,
+        "too many connections from your address" => Error::TooManyFromAddress,
+        "idle timeout" => Error::IdleTimeout,
+        "auth timeout" => Error::AuthTimeout,
+        "invalid UTF-8" => Error::InvalidUtf8,
+        _ => return recognise_error_with_words(error),
+    })
+}
+
+fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
+    if let Some(usage) = error.strip_prefix("usage: ") {
+        return Some(Error::Usage(usage));
+    }
+    if let Some(rest) = error.strip_prefix("unknown command ") {
+        return Some(Error::UnknownCommand(rest.strip_suffix(" (try :help)")?));
+    }
+    if let Some(name) = error.strip_prefix("invalid name ") {
+        return Some(Error::InvalidName(name));
+    }
+    if let Some(rest) = error.strip_prefix("nick ") {
+        if let Some(nick) = rest.strip_suffix(" is reserved") {
+            return Some(Error::NickReserved(nick));
+        }
+        return Some(Error::NickTaken(rest.strip_suffix(" is taken")?));
+    }
+    if let Some(nick) = error.strip_prefix("no such user ") {
+        return Some(Error::NoSuchUser(nick));
+    }
+    if let Some(bare) = error.strip_prefix("already in #") {
+        return Some(Error::AlreadyIn(bare));
+    }
+    if let Some(rest) = error.strip_prefix(LOCKED_OUT) {
+        let retry_secs = number(rest.strip_suffix(" s")?)? as u64;
+        return Some(Error::LockedOut { retry_secs });
+    }
+    if let Some(rest) = error.strip_prefix("line too long (max ") {
+        let max = number(rest.strip_suffix(" bytes)")?)?;
+        return Some(Error::LineTooLong { max });
+    }
+    let rest = error.strip_prefix("history incomplete: ")?;
+    if let Some(rest) = rest.strip_prefix("older lines of ") {
+        let room = rest.strip_suffix(UNREADABLE)?;
+        return Some(Error::HistoryIncomplete {
+            room,
+            missing: Missing::Unreadable,
+        });
+    }
+    let (count, rest) = rest.split_once(' ')?;
+    let count = number(count)?;
+    let rest = rest
+        .strip_prefix("lines of ")
+        .or_else(|| rest.strip_prefix("line of "))?;
+    let (room, missing) = if let Some(room) = rest.strip_suffix(UNSAVED) {
+        (room, Missing::Unsaved(count))
+    } else {
+        (rest.strip_suffix(DROPPED)?, Missing::Dropped(count))
+    };
+    Some(Error::HistoryIncomplete { room, missing })
+}
+
+/// ASCII digits as a number; `None` for anything else.
+fn number(digits: &str) -> Option<usize> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,516 @@
+//! The line dialect held to today's text, line by line, and to its
+//! recogniser.
+
+use super::super::{Dialect, RESERVED_NICKS};
+use super::*;
+
+fn to_text(line: &ServerLine<'_>) -> String {
+    Dialect::Line.render_text(line)
+}
+
+/// One of every line the server sends, with its exact text today.
+fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
+    let room = Some("#lobby");
+    let mut samples: Vec<(ServerLine<'static>, &'static str)> = vec![
+        (
+            Event::Said {
+                from: "alice",
+                room,
+                text: "hello",
+            }
+            .into(),
+            "alice: hello",
+        ),
+        (
+            Event::Said {
+                from: "bob",
+                room,
+                text: "a: b ::",
+            }
+            .into(),
+            "bob: a: b ::",
+        ),
+        (
+            Event::Acted {
+                from: "alice",
+                room,
+                text: "waves",
+            }
+            .into(),
+            "* alice waves",
+        ),
+        (
+            Event::PrivateMessage {
+                from: "alice",
+                text: "psst: hi",
+            }
+            .into(),
+            "[pm] alice: psst: hi",
+        ),
+        (
+            Event::Joined {
+                nick: "alice",
+                room: "#rust",
+            }
+            .into(),
+            "* alice joined #rust",
+        ),
+        (
+            Event::Left {
+                nick: "alice",
+                room: "#lobby",
+                reason: None,
+            }
+            .into(),
+            "* alice left #lobby",
+        ),
+        (
+            Event::Left {
+                nick: "bob",
+                room: "#lobby",
+                reason: Some("too slow"),
+            }
+            .into(),
+            "* bob left #lobby (too slow)",
+        ),
+        (
+            Event::Renamed {
+                old: "alice",
+                new: "alicia",
+            }
+            .into(),
+            "* alice is now known as alicia",
+        ),
+        (Event::ShuttingDown.into(), "* server shutting down"),
+        (Reply::Welcome { nick: "guest7" }.into(), "* welcome guest7"),
+        (Reply::PasswordRequired.into(), "* password required"),
+        (
+            Reply::Users {
+                room: "#lobby",
+                nicks: vec!["alice", "bob", "carol"],
+            }
+            .into(),
+            "* users in #lobby: alice bob carol",
+        ),
+        (
+            Reply::Rooms {
+                rooms: vec![("#lobby", 3), ("#Rust", 1), ("#x", 0)],
+            }
+            .into(),
+            "* rooms: #lobby (3), #Rust (1), #x (0)",
+        ),
+        (Reply::Pong { token: None }.into(), "* pong"),
+        (
+            Reply::Pong {
+                token: Some("tok en"),
+            }
+            .into(),
+            "* pong tok en",
+        ),
+        (Reply::Bye.into(), "* bye"),
+        (
+            Reply::AlreadyKnownAs { nick: "alice" }.into(),
+            "* you are already known as alice",
+        ),
+        (
+            Reply::HistoryHeader {
+                room: "#rust",
+                count: 2,
+            }
+            .into(),
+            "* history #rust: 2 lines",
+        ),
+        (
+            Reply::HistoryHeader {
+                room: "#rust",
+                count: 1,
+            }
+            .into(),
+            "* history #rust: 1 line",
+        ),
+        (
+            Reply::HistoryHeader {
+                room: "#rust",
+                count: 0,
+            }
+            .into(),
+            "* history #rust: 0 lines",
+        ),
+        (
+            Reply::HistoryLine {
+                time: 1_795_342_503,
+                line: "alice: hello",
+            }
+            .into(),
+            "[history 2026-11-22T10:15:03Z] alice: hello",
+        ),
+        (
+            Reply::HistoryLine {
+                time: 1_795_342_509,
+                line: "* bob waves",
+            }
+            .into(),
+            "[history 2026-11-22T10:15:09Z] * bob waves",
+        ),
+        (Error::Usage(":nick NAME").into(), "! usage: :nick NAME"),
+        (
+            Error::UnknownCommand(":foo").into(),
+            "! unknown command :foo (try :help)",
+        ),
+        (Error::InvalidName("9lives").into(), "! invalid name 9lives"),
+        (
+            Error::NickReserved("server").into(),
+            "! nick server is reserved",
+        ),
+        (Error::NickTaken("alice").into(), "! nick alice is taken"),
+        (Error::NoSuchUser("bob").into(), "! no such user bob"),
+        (Error::AlreadyIn("rust").into(), "! already in #rust"),
+        (
+            Error::AuthenticateFirst.into(),
+            "! authenticate first: :auth PASSWORD",
+        ),
+        (Error::WrongPassword.into(), "! wrong password"),
+        (Error::TooManyAttempts.into(), "! too many attempts"),
+        (
+            Error::LockedOut { retry_secs: 30 }.into(),
+            "! too many attempts from your address, try again in 30 s",
+        ),
+        (
+            Error::HistoryIncomplete {
+                room: "#lobby",
+                missing: Missing::Unsaved(1),
+            }
+            .into(),
+            "! history incomplete: 1 line of #lobby could not be saved to disk and will be \
+             missing after a restart",
+        ),
+        (
+            Error::HistoryIncomplete {
+                room: "#lobby",
+                missing: Missing::Dropped(3),
+            }
+            .into(),
+            "! history incomplete: 3 lines of #lobby were dropped from memory (history is \
+             kept in memory only)",
+        ),
+        (
+            Error::HistoryIncomplete {
+                room: "#lobby",
+                missing: Missing::Unreadable,
+            }
+            .into(),
+            "! history incomplete: older lines of #lobby could not be read from disk",
+        ),
+        (Error::ServerFull.into(), "! server full"),
+        (
+            Error::TooManyFromAddress.into(),
+            "! too many connections from your address",
+        ),
+        (Error::IdleTimeout.into(), "! idle timeout"),
+        (Error::AuthTimeout.into(), "! auth timeout"),
+        (Error::InvalidUtf8.into(), "! invalid UTF-8"),
+        (
+            Error::LineTooLong { max: 4096 }.into(),
+            "! line too long (max 4096 bytes)",
+        ),
+    ];
+    let help = [
+        "* :help - list the commands",
+        "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)",
+        "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are",
+        "* :users - who is in your room",
+        "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)",
+        "* :rooms - every room with its member count",
+        "* :me TEXT - an action line to your room",
+        "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
+        "* :quit [REASON] - leave; the server says * bye and closes",
+        "* :history [N] - the last N (default 20) chat and :me lines of your room",
+        "* :auth PASSWORD - authenticate to a server with a password",
+    ];
+    for (row, text) in HelpRow::ALL.into_iter().zip(help) {
+        samples.push((Reply::Help(row).into(), text));
+    }
+    samples
+}
+
+/// Which variant a line is; exhaustive, so a new variant does not
+/// compile until it is named here, and then the coverage test asks
+/// for a sample of it.
+fn variant(line: &ServerLine<'_>) -> &'static str {
+    match line {
+        ServerLine::Event(event) => match event {
+            Event::Said { .. } => "Said",
+            Event::Acted { .. } => "Acted",
+            Event::PrivateMessage { .. } => "PrivateMessage",
+            Event::Joined { .. } => "Joined",
+            Event::Left { .. } => "Left",
+            Event::Renamed { .. } => "Renamed",
+            Event::ShuttingDown => "ShuttingDown",
+        },
+        ServerLine::Reply(reply) => match reply {
+            Reply::Welcome { .. } => "Welcome",
+            Reply::PasswordRequired => "PasswordRequired",
+            Reply::Help(_) => "Help",
+            Reply::Users { .. } => "Users",
+            Reply::Rooms { .. } => "Rooms",
+            Reply::Pong { .. } => "Pong",
+            Reply::Bye => "Bye",
+            Reply::AlreadyKnownAs { .. } => "AlreadyKnownAs",
+            Reply::HistoryHeader { .. } => "HistoryHeader",
+            Reply::HistoryLine { .. } => "HistoryLine",
+        },
+        ServerLine::Error(error) => match error {
+            Error::Usage(_) => "Usage",
+            Error::UnknownCommand(_) => "UnknownCommand",
+            Error::InvalidName(_) => "InvalidName",
+            Error::NickReserved(_) => "NickReserved",
+            Error::NickTaken(_) => "NickTaken",
+            Error::NoSuchUser(_) => "NoSuchUser",
+            Error::AlreadyIn(_) => "AlreadyIn",
+            Error::AuthenticateFirst => "AuthenticateFirst",
+            Error::WrongPassword => "WrongPassword",
+            Error::TooManyAttempts => "TooManyAttempts",
+            Error::LockedOut { .. } => "LockedOut",
+            Error::HistoryIncomplete { .. } => "HistoryIncomplete",
+            Error::ServerFull => "ServerFull",
+            Error::TooManyFromAddress => "TooManyFromAddress",
+            Error::IdleTimeout => "IdleTimeout",
+            Error::AuthTimeout => "AuthTimeout",
+            Error::InvalidUtf8 => "InvalidUtf8",
+            Error::LineTooLong { .. } => "LineTooLong",
+        },
+    }
+}
+
+/// Every name [`variant`] can return: keep in step with it.
+const VARIANTS: [&str; 35] = [
+    "Said",
+    "Acted",
+    "PrivateMessage",
+    "Joined",
+    "Left",
+    "Renamed",
+    "ShuttingDown",
+    "Welcome",
+    "PasswordRequired",
+    "Help",
+    "Users",
+    "Rooms",
+    "Pong",
+    "Bye",
+    "AlreadyKnownAs",
+    "HistoryHeader",
+    "HistoryLine",
+    "Usage",
+    "UnknownCommand",
+    "InvalidName",
+    "NickReserved",
+    "NickTaken",
+    "NoSuchUser",
+    "AlreadyIn",
+    "AuthenticateFirst",
+    "WrongPassword",
+    "TooManyAttempts",
+    "LockedOut",
+    "HistoryIncomplete",
+    "ServerFull",
+    "TooManyFromAddress",
+    "IdleTimeout",
+    "AuthTimeout",
+    "InvalidUtf8",
+    "LineTooLong",
+];
+
+/// What the line dialect shows of a line: room lines of the current
+/// room carry no room.
+fn as_shown(line: ServerLine<'_>) -> ServerLine<'_> {
+    match line {
+        ServerLine::Event(Event::Said { from, text, .. }) => Event::Said {
+            from,
+            room: None,
+            text,
+        }
+        .into(),
+        ServerLine::Event(Event::Acted { from, text, .. }) => Event::Acted {
+            from,
+            room: None,
+            text,
+        }
+        .into(),
+        other => other,
+    }
+}
+
+#[test]
+fn every_line_renders_byte_for_byte_as_before() {
+    for (line, text) in samples() {
+        let mut out = b"kept ".to_vec();
+        render(&line, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("kept {text}\n"),
+            "{line:?}"
+        );
+    }
+}
+
+#[test]
+fn every_line_is_recognised_as_what_was_rendered() {
+    for (line, text) in samples() {
+        let rendered = to_text(&line);
+        assert_eq!(recognise(&rendered), Some(as_shown(line.clone())), "{text}");
+        assert_eq!(recognise(&format!("{rendered}\n")), Some(as_shown(line)));
+    }
+}
+
+#[test]
+fn every_variant_has_a_sample() {
+    let seen: std::collections::BTreeSet<_> =
+        samples().iter().map(|(line, _)| variant(line)).collect();
+    for name in VARIANTS {
+        assert!(seen.contains(name), "no sample of {name}");
+    }
+    assert_eq!(seen.len(), VARIANTS.len());
+}
+
+/// The real rule behind reserved nicks: the first word of every
+/// information line the server can send is either the nick of the
+/// person it is about (joined, left, renamed, `:me`) or one of
+/// [`RESERVED_NICKS`], and every reserved nick is such a word. So no
+/// nick can make `:me` forge a server line, and the list holds no
+/// word the server does not use.
+#[test]
+fn server_words_are_exactly_the_reserved_nicks() {
+    let mut words = std::collections::BTreeSet::new();
+    for (line, text) in samples() {
+        let Some(info) = text.strip_prefix("* ") else {
+            continue;
+        };
+        let first: String = info
+            .chars()
+            .take_while(|c| !matches!(c, ' ' | ':'))
+            .collect();
+        let about = match &line {
+            ServerLine::Event(
+                Event::Joined { nick, .. }
+                | Event::Left { nick, .. }
+                | Event::Renamed { old: nick, .. }
+                | Event::Acted { from: nick, .. },
+            ) => Some(*nick),
+            _ => None,
+        };
+        match about {
+            Some(nick) => assert_eq!(first, nick, "{text}"),
+            None if first.is_empty() => {} // :help rows: never a nick
+            None => {
+                words.insert(first);
+            }
+        }
+    }
+    let reserved: std::collections::BTreeSet<_> =
+        RESERVED_NICKS.iter().map(|w| w.to_string()).collect();
+    assert_eq!(words, reserved);
+}
+
+#[test]
+fn server_words_are_not_read_as_actions() {
+    for word in RESERVED_NICKS {
+        let line = format!("* {word} did something");
+        let acted = matches!(
+            recognise(&line),
+            Some(ServerLine::Event(Event::Acted { .. }))
+        );
+        assert!(!acted, "{line}");
+    }
+    assert_eq!(
+        recognise("* alice joined the party"),
+        Some(
+            Event::Acted {
+                from: "alice",
+                room: None,
+                text: "joined the party"
+            }
+            .into()
+        ),
+        "only a room makes a join"
+    );
+    assert_eq!(
+        recognise("* alice left #lobby for good"),
+        Some(
+            Event::Acted {
+                from: "alice",
+                room: None,
+                text: "left #lobby for good"
+            }
+            .into()
+        )
+    );
+}
+
+#[test]
+fn history_lines_are_chat_or_actions() {
+    let acted = |text| Event::Acted {
+        from: "bob",
+        room: None,
+        text,
+    };
+    assert_eq!(recognise_history("* bob waves"), Some(acted("waves")));
+    assert_eq!(
+        recognise_history("* bob joined #rust"),
+        Some(acted("joined #rust")),
+        "history keeps no joins"
+    );
+    assert_eq!(
+        recognise_history("bob: hi"),
+        Some(Event::Said {
+            from: "bob",
+            room: None,
+            text: "hi"
+        })
+    );
+    assert_eq!(recognise_history("! not chat"), None);
+}
+
+#[test]
+fn lines_of_no_known_form_are_not_recognised() {
+    for line in [
+        "",
+        "*",
+        "* ",
+        "!",
+        "! something new",
+        "hello",
+        "no colon here",
+        "two words: text",
+        ": text",
+        "[pm] nocolon",
+        "[history yesterday] alice: hi",
+        "* rooms: #lobby (x)",
+        "* history #rust: many lines",
+        "! nick alice is cool",
+    ] {
+        assert_eq!(recognise(line), None, "{line:?}");
+    }
+}
+
+proptest::proptest! {
+    /// Recognising never panics, whatever the line.
+    #[test]
+    fn any_line_is_recognised_or_not(line in "\\PC*|[*!] .{0,40}|\\[(pm|history) .{0,30}") {
+        let _ = recognise(&line);
+    }
+
+    /// Any chat line, private message or action comes back as sent.
+    #[test]
+    fn chat_round_trips(
+        nick in "[a-zA-Z][a-zA-Z0-9_-]{0,31}",
+        text in "[^\n]{0,60}",
+    ) {
+        let said: ServerLine<'_> = Event::Said { from: &nick, room: None, text: &text }.into();
+        let text = to_text(&said);
+        proptest::prop_assert_eq!(recognise(&text), Some(said));
+        let pm: ServerLine<'_> = Event::PrivateMessage { from: &nick, text: &text }.into();
+        let text = to_text(&pm);
+        proptest::prop_assert_eq!(recognise(&text), Some(pm));
+    }
+}
