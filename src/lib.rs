@@ -63,6 +63,10 @@ pub mod config;
 pub mod connection;
 pub mod fd_limit;
 pub mod framing;
+/// The invariants of the fuzz targets (`fuzz/`), shared with the corpus
+/// test; not part of the server's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod history;
 pub mod http;
