@@ -21,9 +21,12 @@ use std::io::Cursor;
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
+/// A target's check: panics when the input breaks an invariant.
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and its
 /// `fuzz/corpus/<name>/`, with its check.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("framing", check_framing),
     ("command", check_command),
     ("chat", check_chat),
@@ -397,7 +400,11 @@ fn check_response(response: &[u8], head_only: bool, status: u16) {
         .headers
         .iter()
         .find(|h| h.name.eq_ignore_ascii_case("content-length"))
-        .map(|h| std::str::from_utf8(h.value).expect("ASCII").parse::<usize>());
+        .map(|h| {
+            std::str::from_utf8(h.value)
+                .expect("ASCII")
+                .parse::<usize>()
+        });
     let length = length.expect("Content-Length").expect("a number");
     let body = response.len() - len;
     assert_eq!(body, if head_only { 0 } else { length });

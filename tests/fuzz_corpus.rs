@@ -60,6 +60,9 @@ fn every_fuzz_target_has_a_check() {
             source.contains(&format!("loopchat::fuzzing::check_{name}(")),
             "{name}.rs calls its check"
         );
-        assert!(manifest.contains(&format!("name = \"{name}\"")), "{name} in fuzz/Cargo.toml");
+        assert!(
+            manifest.contains(&format!("name = \"{name}\"")),
+            "{name} in fuzz/Cargo.toml"
+        );
     }
 }
