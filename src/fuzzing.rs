@@ -507,22 +507,33 @@ pub fn check_ws_roundtrip(data: &[u8]) {
             fragments.push(&[]);
         }
         let last = fragments.len() - 1;
+        // A message is reported too long as soon as its bytes pass the
+        // limit plus a `\r\n` (before a ping that follows), or at its end
+        // when the line is over the limit.
+        let mut sent = 0;
+        let mut too_long = false;
         for (i, fragment) in fragments.iter().enumerate() {
             let opcode = if i == 0 { 0x1 } else { 0x0 };
             let fin = if i == last { 0x80 } else { 0 };
             ws::masked_frame(&mut wire, fin | opcode, mask, fragment);
+            sent += fragment.len();
+            if !too_long && sent > max.saturating_add(2) {
+                too_long = true;
+                expected.push(Seen::TooLong);
+            }
             if i == 0 && last > 0 {
-                ws::masked_frame(&mut wire, 0x89, mask, &fragment[..fragment.len().min(125)]);
-                let mut pong = vec![0x8a, fragment.len().min(125) as u8];
-                pong.extend_from_slice(&fragment[..fragment.len().min(125)]);
+                let ping = &fragment[..fragment.len().min(125)];
+                ws::masked_frame(&mut wire, 0x89, mask, ping);
+                let mut pong = vec![0x8a, ping.len() as u8];
+                pong.extend_from_slice(ping);
                 expected.push(Seen::Reply(pong));
             }
         }
-        expected.push(if bytes.len() > max {
-            Seen::TooLong
-        } else {
-            Seen::Line(bytes.to_vec())
-        });
+        if bytes.len() <= max {
+            expected.push(Seen::Line(bytes.to_vec()));
+        } else if !too_long {
+            expected.push(Seen::TooLong);
+        }
         check_server_frame(bytes, &mut cache);
     }
     let mut decoder = CheckedDecoder::new(max);
