@@ -1,5 +1,5 @@
 //! `cargo bench`: fan-out scenarios against an in-process server, one
-//! markdown table row each, using the same `loopchat::loadgen` code as the
+//! markdown table row each, using the same `loopchat_loadgen` code as the
 //! `loadgen` binary (a row here equals a `loadgen` run with the same flags).
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //! Exits non-zero when a scenario fails (lost messages, failed clients), so
 //! a regression in correctness is not hidden behind a table of numbers.
 
-use loopchat::loadgen::{self, Options, Report};
+use loopchat_loadgen::{self as loadgen, Options, Report};
 
 /// One benchmark: a name for the table and the flags that differ from the
 /// bench defaults (`Options::default()` plus a short window, no progress).

@@ -16,8 +16,8 @@
 //! Everything is written under `--dir`; nothing else is touched.
 
 use argh::FromArgs;
-use loopchat::history::store::{NewLine, Store};
-use loopchat::history::{HistoryConfig, HistoryLink};
+use loopchat::chat::history::store::{NewLine, Store};
+use loopchat::chat::history::{HistoryConfig, HistoryLink};
 use mio::{Events, Poll, Token, Waker};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -120,7 +120,7 @@ fn writer_rate(
     };
     let (mut link, mut tails) = HistoryLink::start(&config, waker)?;
     let mut events = Events::with_capacity(16);
-    let now = loopchat::history::tails::unix_now();
+    let now = loopchat::chat::history::tails::unix_now();
     let started = Instant::now();
     let mut sent = 0u64;
     while started.elapsed() < window {
@@ -147,7 +147,7 @@ fn writer_rate(
 /// Writes `lines` lines over `rooms` rooms, 10,000 per transaction.
 fn fill(path: &Path, lines: u64, rooms: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut store = Store::open(path)?;
-    let start_ts = loopchat::history::tails::unix_now() - 86_400;
+    let start_ts = loopchat::chat::history::tails::unix_now() - 86_400;
     let started = Instant::now();
     let mut i = 0;
     while i < lines {

@@ -1,11 +1,14 @@
 //! Server settings: every limit the server enforces, with its default.
 
-use crate::guard::GuardConfig;
-use crate::history::HistoryConfig;
-use crate::limits::{FloodLimit, SoftLimit};
+use crate::chat::history::HistoryConfig;
+use crate::net::proxy::Cidr;
+use crate::policy::guard::GuardConfig;
+use crate::policy::limits::{FloodLimit, SoftLimit};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use crate::protocol::{DEFAULT_ADDR, DEFAULT_TLS_ADDR, DEFAULT_WEB_ADDR};
 
 /// Everything a [`crate::Server`] needs to know before it binds.
 ///
@@ -89,16 +92,10 @@ pub struct Config {
     /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
     /// its own. `None` (the default) serves none.
     pub metrics_addr: Option<SocketAddr>,
+    /// Peers allowed to send a PROXY protocol header naming the client's
+    /// real address (see [`crate::net::proxy`]). Empty: no PROXY protocol.
+    pub trusted_proxies: Vec<Cidr>,
 }
-
-/// The TLS line address used when a certificate is given and no address is.
-pub const DEFAULT_TLS_ADDR: &str = "127.0.0.1:7443";
-
-/// The web address `cargo run --release` serves the chat page on.
-pub const DEFAULT_WEB_ADDR: &str = "127.0.0.1:7879";
-
-/// The address `cargo run --release` listens on.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
 /// The longest a shutdown waits for clients to take their goodbye and
 /// close, whatever the close timeout, so the process exits within 5 s.
@@ -152,6 +149,7 @@ impl Default for Config {
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
             history: HistoryConfig::default(),
             metrics_addr: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -12,12 +12,14 @@
 //! byte for how many reads, the reads' lengths, then the stream itself.
 
 use crate::chat::{Chat, ClientId, Outbox, Outcome};
-use crate::framing::{Frame, LineFramer};
-use crate::http::{Head, HeadReader, Request, Route, WebRules, MAX_HEAD_BYTES};
+use crate::net::framing::{Frame, LineFramer};
+use crate::net::http::{Head, HeadReader, Request, Route, WebRules, MAX_HEAD_BYTES};
+use crate::net::proxy::{self, Parse};
+use crate::net::transport::{Codec, Decoder, EncodeCache, Input};
+use crate::net::ws;
 use crate::protocol::{self, Command};
-use crate::transport::{Codec, Decoder, EncodeCache, Input};
-use crate::ws;
 use std::io::Cursor;
+use std::net::{IpAddr, SocketAddr};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
@@ -26,7 +28,7 @@ pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and its
 /// `fuzz/corpus/<name>/`, with its check.
-pub const TARGETS: [(&str, Check); 7] = [
+pub const TARGETS: [(&str, Check); 8] = [
     ("framing", check_framing),
     ("command", check_command),
     ("chat", check_chat),
@@ -34,6 +36,7 @@ pub const TARGETS: [(&str, Check); 7] = [
     ("ws_decode", check_ws_decode),
     ("ws_roundtrip", check_ws_roundtrip),
     ("transport", check_transport),
+    ("proxy_header", check_proxy_header),
 ];
 
 /// A fuzz input read as a line limit and a byte stream cut into reads.
@@ -353,7 +356,7 @@ pub fn check_http_head(data: &[u8]) {
         check_request(request);
     }
     if let Some((Head::Refused(status), _)) = &head {
-        check_response(&crate::http::refusal(*status), false, *status);
+        check_response(&crate::net::http::refusal(*status), false, *status);
     }
 }
 
@@ -372,7 +375,7 @@ fn check_request(request: &Request) {
                 check_response(&response, request.method == "HEAD", 0);
             }
             Route::Upgrade(response) => {
-                assert_eq!(request.path, crate::http::WS_PATH);
+                assert_eq!(request.path, crate::net::http::WS_PATH);
                 assert_ne!(request.origin.as_deref(), Some("null"));
                 let key = request.ws_key.as_deref().expect("upgrade has a key");
                 let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
@@ -599,7 +602,7 @@ pub fn check_transport(data: &[u8]) {
                 Input::Request(head) => {
                     let route = match head {
                         Head::Request(request) => WebRules::default().route(request),
-                        Head::Refused(status) => Route::Respond(crate::http::refusal(*status)),
+                        Head::Refused(status) => Route::Respond(crate::net::http::refusal(*status)),
                     };
                     let status = match &route {
                         Route::Respond(bytes) | Route::Upgrade(bytes) => bytes[9..12].to_vec(),
@@ -649,4 +652,104 @@ pub fn check_transport(data: &[u8]) {
     if !web {
         assert_eq!(seen, framing_model(split.stream, max));
     }
+}
+
+/// The PROXY protocol header parser (`net::proxy::parse`), called as the
+/// server calls it: on every longer prefix of what has arrived. The answer
+/// is "incomplete" until it is decided, then the same for every longer
+/// prefix; a header never takes more than its version's limit, nor is a
+/// buffer of the server's peek size ever "incomplete"; a source address
+/// comes back out of a v1 and a v2 header rendered from it.
+pub fn check_proxy_header(data: &[u8]) {
+    let split = Split::new(data);
+    let stream = split.stream;
+    let whole = proxy::parse(stream);
+    let mut ends: Vec<usize> = (0..=stream.len().min(160)).collect();
+    let mut at = 0;
+    for chunk in &split.chunks {
+        at += chunk.len();
+        ends.push(at);
+    }
+    let mut decided: Option<(usize, Parse)> = None;
+    ends.sort_unstable();
+    for end in ends {
+        let got = proxy::parse(&stream[..end]);
+        match (decided, got) {
+            (None, Parse::Incomplete) => {}
+            (None, decision) => decided = Some((end, decision)),
+            (Some((_, before)), now) => assert_eq!(before, now, "decided, then changed at {end}"),
+        }
+    }
+    if let Some((_, decision)) = decided {
+        assert_eq!(decision, whole);
+    }
+    match whole {
+        Parse::Incomplete => {
+            let limit = if stream.first() == Some(&b'P') {
+                proxy::V1_MAX_BYTES
+            } else {
+                proxy::V2_MAX_BYTES
+            };
+            assert!(
+                stream.len() < limit,
+                "incomplete with {} bytes",
+                stream.len()
+            );
+        }
+        Parse::Done { source, consumed } => {
+            assert!(proxy::starts_with_header(stream));
+            let limit = if stream[0] == b'P' {
+                proxy::V1_MAX_BYTES
+            } else {
+                proxy::V2_MAX_BYTES
+            };
+            assert!(
+                consumed <= stream.len() && consumed <= limit,
+                "took {consumed}"
+            );
+            assert_eq!(proxy::parse(&stream[..consumed]), whole, "the header alone");
+            if let Some(source) = source {
+                for header in [proxy_v1(source), proxy_v2(source)] {
+                    let again = proxy::parse(&header);
+                    let expected = Parse::Done {
+                        source: Some(source),
+                        consumed: header.len(),
+                    };
+                    assert_eq!(again, expected, "{header:?}");
+                }
+            }
+        }
+        Parse::Error(_) => {}
+    }
+}
+
+/// A PROXY v1 header from `source` (to the same address).
+fn proxy_v1(source: SocketAddr) -> Vec<u8> {
+    let family = if source.is_ipv4() { "TCP4" } else { "TCP6" };
+    let (ip, port) = (source.ip(), source.port());
+    format!("PROXY {family} {ip} {ip} {port} {port}\r\n").into_bytes()
+}
+
+/// A PROXY v2 header from `source` (to the same address).
+fn proxy_v2(source: SocketAddr) -> Vec<u8> {
+    let mut block = Vec::new();
+    let family = match source.ip() {
+        IpAddr::V4(ip) => {
+            block.extend_from_slice(&ip.octets());
+            block.extend_from_slice(&ip.octets());
+            0x11
+        }
+        IpAddr::V6(ip) => {
+            block.extend_from_slice(&ip.octets());
+            block.extend_from_slice(&ip.octets());
+            0x21
+        }
+    };
+    block.extend_from_slice(&source.port().to_be_bytes());
+    block.extend_from_slice(&source.port().to_be_bytes());
+    let mut header = proxy::V2_SIGNATURE.to_vec();
+    header.extend_from_slice(&[0x21, family]);
+    header.extend_from_slice(&(block.len() as u16).to_be_bytes());
+    header.extend_from_slice(&block);
+    header
 }

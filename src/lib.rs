@@ -2,49 +2,44 @@
 //!
 //! # Layout
 //!
+//! This crate is the server (library and binary) of a Cargo workspace; its
+//! siblings are `crates/protocol` (what both ends share, re-exported here
+//! as [`protocol`]), `crates/loadgen` (the load generator) and
+//! `crates/client` (the terminal client and the client side of TLS). The
+//! server's folders show its layers; each folder's `mod.rs` lists its files:
+//!
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
 //!   output once per turn, reaps closed connections, shuts down. Its
 //!   `mod.rs` holds the public API and one loop turn; child modules hold the
 //!   steps: `accept` (listeners, admission, handshakes, WebSocket upgrade),
 //!   `input` (reading, running lines), `output` (closing, flushing),
 //!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
-//!   signals, shutdown, certificate reload, metrics text) and `clients`
-//!   (the connections and their output, the chat's `Outbox`).
-//! - [`fd_limit`]: raises the open-file limit for many clients.
-//! - [`connection`]: one client connection: its transport, its partial input
-//!   and its queued output.
-//! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
-//!   TCP or TLS) and codec (plaintext to lines and lines to queued bytes: the line
-//!   protocol, or HTTP then WebSocket).
-//! - [`http`]: the web address: request heads (httparse), the embedded chat
-//!   page, the upgrade and the Origin rule.
-//! - [`ws`]: WebSocket frames: a streaming decoder of client frames into
-//!   lines, and the frames the server sends (one text frame per line,
-//!   encoded once per fan-out).
-//! - [`guard`]: limits across connections: per-address connection counts,
-//!   password failures and lockouts, TCP keepalive settings.
-//! - [`logsum`]: summarises per-connection log lines, so churn from one
-//!   address cannot fill a disk.
-//! - [`limits`]: flood control, fairness by output work, the soft output
-//!   limit over time, the global output bound with eviction, and departures
-//!   announced a work budget at a time.
-//! - [`framing`]: splits a byte stream into lines, enforcing the line limit
-//!   without buffering over-long lines.
-//! - [`protocol`]: parses one line into a [`protocol::Command`]; no sockets.
-//! - [`tls`]: TLS with rustls, driven sans-IO by the loop; certificate
-//!   loading and reload; the blocking client side for the example client.
-//! - [`chat`]: nicks, rooms and fan-out as plain data; output goes through the
-//!   [`chat::Outbox`] trait, so it is unit-tested without a network.
-//! - [`history`]: `:history` from per-room tails in memory, and the SQLite
-//!   history file written by a thread of its own, fed once per loop turn
-//!   (`history::tails`, `history::store`, and `history::writer`: the writer
-//!   thread at idle priority, with a normal-priority twin when starved).
+//!   signals, shutdown, certificate and settings reload, metrics text),
+//!   `proxied` (connections from a trusted proxy until their PROXY header
+//!   is read) and `clients` (the connections and their output, the chat's
+//!   `Outbox`).
+//! - [`net`]: the network side, bytes and sockets with no chat in them:
+//!   connections, transports (plain TCP or TLS; the line codec or HTTP then
+//!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,
+//!   the `/metrics` listener, the open-file limit.
+//! - [`chat`]: the chat side, plain data with no sockets: nicks, rooms and
+//!   fan-out through the [`chat::Outbox`] trait, and `chat::history` (the
+//!   per-room tails in memory and the SQLite history file written by a
+//!   thread of its own).
+//! - [`policy`]: the rules that keep one client from hurting the others:
+//!   flood control, fairness, output bounds and departures (`limits`),
+//!   per-address limits and lockouts (`guard`), log summaries (`logsum`).
 //! - [`metrics`]: counters the loop keeps as plain integers, rendered in
 //!   the Prometheus text format when scraped, and the `process_*` metrics.
-//! - [`metrics_http`]: the `/metrics` listener: tiny HTTP/1.1 exchanges
-//!   served by the event loop.
-//! - [`loadgen`]: the load generator shared by the `loadgen` binary and
-//!   `cargo bench`.
+//! - [`config`]: every setting the server enforces, with its default.
+//! - [`settings`]: the flags and the `--config` TOML file (one struct for
+//!   both), `--print-config`, and re-reading the file on SIGHUP.
+//!
+//! Dependencies point one way, with no circles: `server` uses all the
+//! others; `net` uses `policy` (a connection's limits), `metrics` and
+//! `chat`'s history types; `policy` and `metrics` use `chat`'s types;
+//! `chat` uses only `protocol`; `settings` (used by `server` and the
+//! binary) uses `config` and the types it fills.
 //!
 //! The binary (`src/main.rs`), the tests and the load generator all start the
 //! same [`Server`]:
@@ -60,26 +55,19 @@
 
 pub mod chat;
 pub mod config;
-pub mod connection;
-pub mod fd_limit;
-pub mod framing;
 /// The invariants of the fuzz targets (`fuzz/`), shared with the corpus
 /// test; not part of the server's API.
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod guard;
-pub mod history;
-pub mod http;
-pub mod limits;
-pub mod loadgen;
-pub mod logsum;
 pub mod metrics;
-pub mod metrics_http;
-pub mod protocol;
+pub mod net;
+pub mod policy;
 pub mod server;
-pub mod tls;
-pub mod transport;
-pub mod ws;
+pub mod settings;
+
+/// The protocol code both ends share (commands, names, constants): the
+/// `loopchat-protocol` crate, under the name the server has always used.
+pub use loopchat_protocol as protocol;
 
 pub use config::Config;
 pub use server::{RunningServer, Server, ShutdownHandle};

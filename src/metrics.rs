@@ -369,7 +369,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HistorySnapshot {
     /// What the writer acknowledged.
-    pub stats: crate::history::WriterStats,
+    pub stats: crate::chat::history::WriterStats,
     /// Chat lines accepted and not yet acknowledged.
     pub waiting_lines: u64,
     /// Whether the writer thread still runs.

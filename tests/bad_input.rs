@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use loopchat::limits::FloodLimit;
+use loopchat::policy::limits::FloodLimit;
 use std::io::Write;
 use std::net::SocketAddr;
 

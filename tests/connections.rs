@@ -147,7 +147,7 @@ fn socket_fds(local: SocketAddr, peer: SocketAddr) -> Vec<i32> {
 #[test]
 fn every_accepted_socket_has_tcp_keepalive() {
     let server = start_with(|config| {
-        config.guard.keepalive = Some(loopchat::guard::Keepalive {
+        config.guard.keepalive = Some(loopchat::policy::guard::Keepalive {
             idle: Duration::from_secs(7),
             interval: Duration::from_secs(3),
             count: 4,
@@ -247,7 +247,7 @@ fn a_dead_peer_is_found_by_keepalive() {
         set_loopback_up(true).map_err(|err| format!("cannot bring lo up: {err}"))?;
         // Threads started from here live in the same namespace.
         let server = start_with(|config| {
-            config.guard.keepalive = Some(loopchat::guard::Keepalive {
+            config.guard.keepalive = Some(loopchat::policy::guard::Keepalive {
                 idle: Duration::from_secs(1),
                 interval: Duration::from_secs(1),
                 count: 2,

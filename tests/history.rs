@@ -7,8 +7,8 @@ mod common;
 mod ws_support;
 
 use common::*;
-use loopchat::history::HistoryConfig;
-use loopchat::limits::FloodLimit;
+use loopchat::chat::history::HistoryConfig;
+use loopchat::policy::limits::FloodLimit;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

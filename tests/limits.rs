@@ -7,7 +7,7 @@ mod common;
 mod ws_support;
 
 use common::*;
-use loopchat::limits::{FloodLimit, SoftLimit};
+use loopchat::policy::limits::{FloodLimit, SoftLimit};
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;

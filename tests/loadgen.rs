@@ -4,7 +4,7 @@
 
 mod common;
 
-use loopchat::loadgen::{self, Mode, Options, Report};
+use loopchat_loadgen::{self as loadgen, Mode, Options, Report};
 
 fn run(flags: &[&str]) -> Report {
     let mut args = vec!["--quiet", "--warmup", "0.2", "--drain", "10"];

@@ -8,7 +8,7 @@ mod ws_support;
 
 use common::tls::{TestPki, TlsClient};
 use common::*;
-use loopchat::limits::FloodLimit;
+use loopchat::policy::limits::FloodLimit;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -533,7 +533,7 @@ fn http_answers_follow_the_rules() {
 
 #[test]
 fn scrapes_are_bounded_in_size_number_and_time() {
-    use loopchat::metrics_http::{MAX_REQUEST_BYTES, MAX_SCRAPES};
+    use loopchat::net::metrics_http::{MAX_REQUEST_BYTES, MAX_SCRAPES};
     let (server, metrics) = start_with_metrics(|config| {
         config.close_timeout = Duration::from_secs(2);
     });
@@ -688,13 +688,7 @@ fn process_metrics_describe_the_server_process() {
         &["--metrics-addr", "127.0.0.1:0", "--max-clients", "100"],
         Some(4096),
     );
-    let line = server.expect_log("metrics on http://");
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.strip_suffix("/metrics"))
-        .and_then(|addr| addr.parse().ok())
-        .unwrap_or_else(|| panic!("no metrics address in {line:?}"));
+    let addr = server.metrics_addr();
     let mut client = Client::connect(server.addr);
     client.send(":ping");
     client.expect("* pong");

@@ -1138,7 +1138,7 @@ fn slow_consumer_is_disconnected_and_announced_too_slow() {
     // A flood on purpose: flood control off.
     let server = start_with(|c| {
         c.max_outbuf_bytes = 256 * 1024;
-        c.flood = loopchat::limits::FloodLimit::OFF;
+        c.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     let [mut alice, mut bob, mut slow] = named(server.addr(), ["alice", "bob", "slow"]);
     // `slow` never reads while alice floods the room; bob keeps reading.

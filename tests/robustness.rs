@@ -460,7 +460,7 @@ fn a_burst_past_the_limit_in_one_turn_does_not_cut_off_a_reader() {
     // socket can take it, so the reader is busy, not slow.
     let server = start_with(|config| {
         config.max_outbuf_bytes = 8 * 1024;
-        config.flood = loopchat::limits::FloodLimit::OFF;
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     let mut reader = Client::named(server.addr(), "reader");
     let mut sender = Client::named(server.addr(), "sender");
@@ -481,7 +481,7 @@ fn input_past_the_read_budget_is_served_on_later_turns() {
     // server's own read list can bring it in.
     let server = start_with(|config| {
         config.read_budget_bytes = 1024;
-        config.flood = loopchat::limits::FloodLimit::OFF;
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     let mut reader = Client::named(server.addr(), "reader");
     let mut sender = Client::named(server.addr(), "sender");

@@ -49,7 +49,7 @@ fn tls_client_chats_with_plain_client() {
     // The burst below is 500 lines: flood control off, so it tests records,
     // not the rate limit.
     let (server, tls_addr) = start_tls(&pki, |config| {
-        config.flood = loopchat::limits::FloodLimit::OFF;
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     let mut plain = Client::named(server.addr(), "plain");
     let mut tls = TlsClient::connect(tls_addr, &pki);
@@ -186,7 +186,7 @@ fn a_tls_client_that_never_reads_is_cut_off_as_too_slow() {
     // A flood on purpose: flood control off.
     let (server, tls_addr) = start_tls(&pki, |config| {
         config.max_outbuf_bytes = 64 * 1024;
-        config.flood = loopchat::limits::FloodLimit::OFF;
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     // A small receive buffer, so the kernel does not absorb the flood.
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
@@ -309,7 +309,7 @@ fn a_failed_handshake_is_logged_with_its_true_reason() {
     let other = TestPki::new();
     let tcp = TcpStream::connect(tls_addr).unwrap();
     let peer = tcp.local_addr().unwrap().to_string();
-    assert!(loopchat::tls::connect_client(tcp, "localhost", other.client_config()).is_err());
+    assert!(loopchat_client::tls::connect_client(tcp, "localhost", other.client_config()).is_err());
     let line = server.expect_log(&format!("{peer}: disconnected"));
     assert!(line.ends_with("disconnected (TLS error)"), "{line}");
 }
@@ -350,10 +350,10 @@ fn sighup_reloads_the_certificate_and_keeps_connected_clients() {
 }
 
 /// A TLS client session to the web address, as a browser would open.
-fn https_stream(web: SocketAddr, pki: &TestPki) -> loopchat::tls::ClientStream {
+fn https_stream(web: SocketAddr, pki: &TestPki) -> loopchat_client::tls::ClientStream {
     let tcp = TcpStream::connect(web).unwrap();
     tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    loopchat::tls::connect_client(tcp, "localhost", pki.client_config())
+    loopchat_client::tls::connect_client(tcp, "localhost", pki.client_config())
         .expect("TLS to the web address")
 }
 

@@ -188,7 +188,7 @@ fn a_too_long_message_is_answered_and_the_connection_stays_open() {
     // 2 MB of frames at once: flood control off, so it is read in one go.
     let server = start_with(|c| {
         c.max_line_bytes = 100;
-        c.flood = loopchat::limits::FloodLimit::OFF;
+        c.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     let mut tcp = Client::named(server.addr(), "reader");
     let mut ws = RawWs::connect(web(&server));
@@ -374,7 +374,7 @@ fn a_slow_websocket_consumer_is_cut_off_without_a_close_frame() {
     // A flood on purpose: flood control off.
     let server = start_with(|c| {
         c.max_outbuf_bytes = 64 * 1024;
-        c.flood = loopchat::limits::FloodLimit::OFF;
+        c.flood = loopchat::policy::limits::FloodLimit::OFF;
     });
     let mut sleeper = RawWs::connect(web(&server));
     // Shrink its receive buffer's share by never reading; flood the room.

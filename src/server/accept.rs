@@ -4,13 +4,13 @@
 
 use super::{EventLoop, Listener, FLUSH_EARLY_BYTES};
 use crate::chat::ClientId;
-use crate::connection::{Connection, Phase};
-use crate::guard::{self};
-use crate::http::{self, Head, Route};
-use crate::limits::ClientLimits;
 use crate::metrics::{Refusal, Standing, Transport};
-use crate::tls::TlsSession;
-use crate::transport::{Codec, Decoder, Stream};
+use crate::net::connection::{Connection, Phase};
+use crate::net::http::{self, Head, Route};
+use crate::net::tls::TlsSession;
+use crate::net::transport::{Codec, Decoder, Stream};
+use crate::policy::guard::{self};
+use crate::policy::limits::ClientLimits;
 use log::{debug, info, warn};
 use mio::{Interest, Token};
 use std::io::{self, Write};
@@ -65,10 +65,10 @@ impl EventLoop {
                     if std::mem::take(&mut self.accept_failing) {
                         info!("accepting connections again");
                     }
-                    match from {
-                        Listener::Line => self.add_connection(socket, peer),
-                        Listener::Web => self.add_web_connection(socket, peer),
-                        Listener::TlsLine => self.add_tls_connection(socket, peer),
+                    if self.is_trusted_proxy(peer) {
+                        self.wait_for_proxy_header(socket, peer, from);
+                    } else {
+                        self.admit_socket(from, socket, peer);
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -99,6 +99,21 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// Takes an accepted connection from `peer` (the client's real address
+    /// when a trusted proxy named it) onto the listener's path.
+    pub(super) fn admit_socket(
+        &mut self,
+        from: Listener,
+        socket: mio::net::TcpStream,
+        peer: SocketAddr,
+    ) {
+        match from {
+            Listener::Line => self.add_connection(socket, peer),
+            Listener::Web => self.add_web_connection(socket, peer),
+            Listener::TlsLine => self.add_tls_connection(socket, peer),
         }
     }
 

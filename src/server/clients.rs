@@ -4,10 +4,10 @@
 //! keeps the list of connections to flush this turn.
 
 use crate::chat::{ChatEvent, ClientId, Outbox};
-use crate::connection::{BufferPool, Connection, Phase};
-use crate::limits::{self, Departures, SoftLimit};
 use crate::metrics::{Metrics, SlowLimit};
-use crate::transport::EncodeCache;
+use crate::net::connection::{BufferPool, Connection, Phase};
+use crate::net::transport::EncodeCache;
+use crate::policy::limits::{self, Departures, SoftLimit};
 use log::warn;
 use slab::Slab;
 use std::time::Instant;
@@ -36,11 +36,11 @@ pub(super) struct Clients {
     /// The client whose command is running: lines to it are replies, held
     /// while it has uncommitted history lines.
     pub(super) replying_to: Option<ClientId>,
-    /// History batches committed so far (see [`crate::history::HistoryLink::acked`]).
+    /// History batches committed so far (see [`crate::chat::history::HistoryLink::acked`]).
     pub(super) history_acked: u64,
     /// Connections with held output, released as batches are committed.
     pub(super) held: Vec<ClientId>,
-    /// Bytes held for all clients together (see [`crate::history::HeldOutput`]): output
+    /// Bytes held for all clients together (see [`crate::chat::history::HeldOutput`]): output
     /// memory as real as the pool's, so it counts toward
     /// `max_output_total_bytes`.
     pub(super) held_bytes: usize,
@@ -86,7 +86,7 @@ impl Clients {
         }
         // Crash safety: this client must not see the answer to a later
         // command before its earlier lines are on disk (see
-        // [`crate::history`]); what follows a held line is held too.
+        // [`crate::chat::history`]); what follows a held line is held too.
         let reply_to_uncommitted =
             self.replying_to == Some(to) && conn.history_mark > self.history_acked;
         let hold = reply_to_uncommitted || !conn.held.is_empty();

@@ -1,12 +1,14 @@
-//! The loop's life around the chat: signals, certificate reload, the
+//! The loop's life around the chat: signals, certificate and settings
+//! reload, the
 //! metrics text rendered on scrape, log summaries, reaping ended
 //! connections, and the graceful shutdown.
 
 use super::EventLoop;
 use crate::chat::ClientId;
 use crate::config::SHUTDOWN_GRACE;
-use crate::connection::Phase;
 use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
+use crate::net::connection::Phase;
+use crate::Config;
 use log::{info, warn};
 
 impl EventLoop {
@@ -20,6 +22,7 @@ impl EventLoop {
         for signal in received {
             if signal == signal_hook::consts::SIGHUP {
                 self.reload_certificate();
+                self.reload_settings();
                 continue;
             }
             let name = if signal == signal_hook::consts::SIGINT {
@@ -50,6 +53,57 @@ impl EventLoop {
                 Err(err) => warn!("SIGHUP: keeping the old TLS certificate: {err}"),
             },
         }
+    }
+
+    /// Re-reads the `--config` file, when there is one: the settings that
+    /// can change on a running server do (see
+    /// [`crate::settings::file::RELOADABLE`]), the others are logged as
+    /// needing a restart, and a broken file changes nothing. Reading a small
+    /// file on the loop is as quick as the certificate reload next to it.
+    fn reload_settings(&mut self) {
+        let Some(mut reload) = self.reload.take() else {
+            return;
+        };
+        match reload.reload() {
+            Ok(reloaded) => {
+                for change in &reloaded.applied {
+                    info!("SIGHUP: {change}");
+                }
+                for change in &reloaded.need_restart {
+                    warn!("SIGHUP: {change} needs a restart; the running value stays");
+                }
+                if reloaded.applied.is_empty() && reloaded.need_restart.is_empty() {
+                    info!("SIGHUP: settings unchanged");
+                }
+                self.apply_settings(reloaded.config);
+            }
+            Err(err) => warn!("SIGHUP: keeping the running settings: {err}"),
+        }
+        self.reload = Some(reload);
+    }
+
+    /// Takes the reloadable settings from `new` (the others are already
+    /// the running ones). Each is read where it is used, so open
+    /// connections follow at their next line, read or tick; socket options
+    /// apply to new connections.
+    fn apply_settings(&mut self, new: Config) {
+        let config = &mut self.config;
+        config.max_line_bytes = new.max_line_bytes;
+        config.max_outbuf_bytes = new.max_outbuf_bytes;
+        config.idle_timeout = new.idle_timeout;
+        config.close_timeout = new.close_timeout;
+        config.max_output_total_bytes = new.max_output_total_bytes;
+        config.soft_outbuf = new.soft_outbuf;
+        config.work_budget_bytes = new.work_budget_bytes;
+        config.flood = new.flood;
+        config.send_buffer_bytes = new.send_buffer_bytes;
+        config.ws_ping_interval = new.ws_ping_interval;
+        config.trusted_proxies = new.trusted_proxies;
+        self.clients.max_outbuf_bytes = new.max_outbuf_bytes;
+        self.clients.max_output_total_bytes = new.max_output_total_bytes;
+        self.clients.soft_outbuf = new.soft_outbuf;
+        self.guard.set_config(new.guard.clone());
+        config.guard = new.guard;
     }
 
     /// The metrics text: the counters, plus gauges measured now by walking
@@ -143,6 +197,9 @@ impl EventLoop {
             self.clients.conns.len()
         );
         self.shutting_down = true;
+        if self.signals.is_some() {
+            let _ = crate::net::sd_notify::notify("STOPPING=1");
+        }
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -152,6 +209,7 @@ impl EventLoop {
         if let Some(mut listener) = self.tls_listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        self.expire_proxy_waits(true);
         let handshakes: Vec<ClientId> = self
             .clients
             .conns

@@ -17,7 +17,7 @@
 //!    turn, so no event or fan-out ever reaches a reused slab slot.
 //!
 //! Between 4 and 5 the turn's accepted chat lines go to the history writer
-//! as one batch ([`crate::history`]); its commits wake the loop through the
+//! as one batch ([`crate::chat::history`]); its commits wake the loop through the
 //! same waker as a shutdown request, and release replies held for them.
 //!
 //! This file holds the public API ([`Server`], [`RunningServer`],
@@ -30,22 +30,25 @@
 //! - `output`: steps 4 and 5, departures, graceful closes and flushing;
 //! - `timers`: history commits and `:history` waits, and the once-a-second
 //!   checks (deadlines, idle clients, pings, soft limits);
-//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate reload
-//!   and the metrics text;
+//! - `lifecycle`: step 6's reaping, signals, shutdown, certificate and
+//!   settings reload (SIGHUP) and the metrics text;
+//! - `proxied`: connections from a trusted proxy until their PROXY header
+//!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
+use crate::chat::history::{HistoryLink, Tails};
 use crate::chat::{Chat, ClientId};
-use crate::connection::BufferPool;
-use crate::guard::Guard;
-use crate::history::{HistoryLink, Tails};
-use crate::http::WebRules;
-use crate::limits::Departures;
-use crate::logsum::LogSummary;
 use crate::metrics::Metrics;
-use crate::metrics_http::{self, Endpoint};
-use crate::tls::CertStore;
-use crate::transport::EncodeCache;
+use crate::net::connection::BufferPool;
+use crate::net::http::WebRules;
+use crate::net::metrics_http::{self, Endpoint};
+use crate::net::tls::CertStore;
+use crate::net::transport::EncodeCache;
+use crate::policy::guard::Guard;
+use crate::policy::limits::Departures;
+use crate::policy::logsum::LogSummary;
+use crate::settings::Reload;
 use crate::Config;
 use log::{info, warn};
 use mio::net::TcpListener;
@@ -63,6 +66,7 @@ mod clients;
 mod input;
 mod lifecycle;
 mod output;
+mod proxied;
 mod timers;
 
 use clients::Clients;
@@ -77,6 +81,9 @@ const TLS_LISTENER: Token = Token(usize::MAX - 4);
 /// [`FIRST_SCRAPE`] up to just below it.
 const METRICS: Token = Token(usize::MAX - 5);
 const FIRST_SCRAPE: usize = usize::MAX - 5 - metrics_http::MAX_SCRAPES;
+/// Connections from trusted proxies waiting for their PROXY header take the
+/// tokens from here up to just below [`FIRST_SCRAPE`].
+const FIRST_PROXIED: usize = FIRST_SCRAPE - proxied::MAX_WAITING;
 
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
@@ -115,6 +122,8 @@ pub struct Server {
     history: HistoryLink,
     tails: Tails,
     metrics: Option<Endpoint>,
+    /// The settings file SIGHUP reads again, if the server has one.
+    reload: Option<Reload>,
 }
 
 /// Stops a running server from any thread; cheap to clone.
@@ -263,7 +272,7 @@ impl Server {
         };
         // mio allows one waker per poller: the history writer shares it.
         let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
-            .map_err(crate::history::into_io)?;
+            .map_err(crate::chat::history::into_io)?;
         Ok(Server {
             config,
             poll,
@@ -276,7 +285,16 @@ impl Server {
             history,
             tails,
             metrics,
+            reload: None,
         })
+    }
+
+    /// Has SIGHUP read `reload`'s settings file again (see
+    /// [`crate::settings::Reload`]); `None` leaves SIGHUP to the
+    /// certificate alone.
+    pub fn with_reload(mut self, reload: Option<Reload>) -> Server {
+        self.reload = reload;
+        self
     }
 
     /// The address actually bound.
@@ -340,7 +358,7 @@ struct EventLoop {
     config: Config,
     poll: Poll,
     listener: Option<TcpListener>,
-    /// The web address's listener; see [`crate::http`].
+    /// The web address's listener; see [`crate::net::http`].
     web_listener: Option<TcpListener>,
     /// The web listener has connections waiting.
     web_accept_pending: bool,
@@ -374,6 +392,10 @@ struct EventLoop {
     logs: LogSummary,
     /// The `/metrics` listener and its scrapes, when configured.
     metrics_endpoint: Option<Endpoint>,
+    /// Connections from trusted proxies waiting for their PROXY header.
+    proxy_waits: proxied::ProxyWaits,
+    /// The settings file SIGHUP reads again, if any.
+    reload: Option<Reload>,
     /// Whether the last round of scrape accepts stopped at its cap.
     metrics_accept_pending: bool,
     /// Connections with unread input: readable this turn, or left over from
@@ -388,7 +410,7 @@ struct EventLoop {
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
-    /// A held-back line being run (see [`crate::limits::ClientLimits::deferred`]).
+    /// A held-back line being run (see [`crate::policy::limits::ClientLimits::deferred`]).
     held_line: Vec<u8>,
     /// When accepting failed for lack of resources, when to try again.
     accept_retry_at: Option<Instant>,
@@ -414,6 +436,7 @@ impl EventLoop {
             history,
             tails,
             metrics,
+            reload,
             ..
         } = server;
         let (tls_listener, certs) = tls.unzip();
@@ -425,6 +448,10 @@ impl EventLoop {
             ])?;
             poll.registry()
                 .register(&mut signals, SIGNALS, Interest::READABLE)?;
+            // Listening, and SIGHUP handled from here on: ready for systemd.
+            if let Err(err) = crate::net::sd_notify::notify("READY=1") {
+                warn!("cannot tell systemd the server is ready: {err}");
+            }
             Some(signals)
         } else {
             None
@@ -457,6 +484,8 @@ impl EventLoop {
                 metrics: Metrics::default(),
             },
             metrics_endpoint: metrics,
+            proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
+            reload,
             metrics_accept_pending: false,
             scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
@@ -521,6 +550,7 @@ impl EventLoop {
                     SIGNALS => self.take_signals(),
                     METRICS => self.metrics_accept_pending = true,
                     Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
+                    Token(id) if id >= FIRST_PROXIED => self.read_proxy_header(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
                             continue;

@@ -3,7 +3,7 @@
 //! flushing each dirty connection's queued bytes once per turn.
 
 use crate::chat::ClientId;
-use crate::connection::Phase;
+use crate::net::connection::Phase;
 use log::debug;
 use mio::Token;
 use std::io::{self};

@@ -5,8 +5,8 @@
 
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::Outbox;
-use crate::connection::Phase;
 use crate::metrics::SlowLimit;
+use crate::net::connection::Phase;
 use log::{info, warn};
 use std::io::Write;
 
@@ -178,6 +178,9 @@ impl EventLoop {
             if let Some(deadline) = endpoint.expire(self.poll.registry(), self.now) {
                 next_check = next_check.min(deadline);
             }
+        }
+        if let Some(deadline) = self.expire_proxy_waits(false) {
+            next_check = next_check.min(deadline);
         }
         self.next_timer_check = next_check;
         for id in overstayed {

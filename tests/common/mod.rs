@@ -21,7 +21,7 @@ pub const NO_FLOOD_CONTROL: [&str; 4] =
 /// Starts a server with flood control off: for tests whose point is a
 /// flood (throughput, slow consumers, read budgets), not its rate limit.
 pub fn start_flood_off() -> RunningServer {
-    start_with(|config| config.flood = loopchat::limits::FloodLimit::OFF)
+    start_with(|config| config.flood = loopchat::policy::limits::FloodLimit::OFF)
 }
 
 /// Starts a server with default settings on a free port.
@@ -218,16 +218,59 @@ impl ServerProcess {
     /// Starts the binary on 127.0.0.1:0 with extra flags, and an optional
     /// descriptor limit, and waits for its "listening on" log line.
     pub fn start(flags: &[&str], max_fds: Option<u64>) -> ServerProcess {
-        use std::os::unix::process::CommandExt;
-        use std::process::{Command, Stdio};
-        let mut command = Command::new(env!("CARGO_BIN_EXE_loopchat"));
-        command.args(["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"]);
+        Self::start_command(
+            std::process::Command::new(env!("CARGO_BIN_EXE_loopchat")),
+            flags,
+            max_fds,
+        )
+    }
+
+    /// [`ServerProcess::start`] with the command that starts the server
+    /// given (e.g. `cargo run --release --`, which replaces itself with the
+    /// server on Unix, so the child is the server).
+    pub fn start_command(
+        command: std::process::Command,
+        flags: &[&str],
+        max_fds: Option<u64>,
+    ) -> ServerProcess {
+        let mut args = vec!["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"];
         if !flags.contains(&"--history-file") {
             // Tests never write a history file into the repository.
-            command.args(["--history-file", ":memory:"]);
+            args.extend(["--history-file", ":memory:"]);
         }
+        args.extend(flags);
+        Self::launch(command, &args, max_fds)
+    }
+
+    /// Starts the binary with exactly these arguments (for settings that
+    /// come from a `--config` file: the caller keeps it off the repository's
+    /// history file and fixed ports) and waits for its "listening on" line.
+    pub fn start_exactly(args: &[&str], max_fds: Option<u64>) -> ServerProcess {
+        Self::start_with_env(args, max_fds, &[])
+    }
+
+    /// [`Self::start_exactly`] with extra environment variables.
+    pub fn start_with_env(
+        args: &[&str],
+        max_fds: Option<u64>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> ServerProcess {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_loopchat"));
+        command.envs(env.iter().copied());
+        Self::launch(command, args, max_fds)
+    }
+
+    /// Runs `command` with exactly `args` and waits for the server's
+    /// "listening on" line.
+    fn launch(
+        mut command: std::process::Command,
+        args: &[&str],
+        max_fds: Option<u64>,
+    ) -> ServerProcess {
+        use std::os::unix::process::CommandExt;
+        use std::process::Stdio;
         command
-            .args(flags)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -322,6 +365,17 @@ impl ServerProcess {
         status
     }
 
+    /// The metrics address, from the "metrics on http://ADDR/metrics" log
+    /// line (the server must have been given a metrics address).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        let line = self.expect_log("metrics on http://");
+        line.split("http://")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no metrics address in {line:?}"))
+    }
+
     /// Waits for a log line containing `needle`.
     pub fn expect_log(&self, needle: &str) -> String {
         loop {
@@ -346,7 +400,7 @@ impl Drop for ServerProcess {
 /// Raises this process's descriptor limit toward `wanted`; returns the
 /// soft limit now in force.
 pub fn raise_fd_limit(wanted: u64) -> u64 {
-    loopchat::fd_limit::raise(wanted).unwrap_or(0)
+    loopchat::net::fd_limit::raise(wanted).unwrap_or(0)
 }
 
 /// Examples get no `CARGO_BIN_EXE_*`, so build it once per test binary, with
@@ -364,7 +418,15 @@ pub fn client_bin() -> &'static std::path::PathBuf {
         let target_dir = profile_dir.parent().expect("target directory");
         let mut cargo = std::process::Command::new(env!("CARGO"));
         cargo
-            .args(["build", "--quiet", "--example", "client", "--manifest-path"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "loopchat-client",
+                "--example",
+                "client",
+            ])
+            .arg("--manifest-path")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir);
@@ -387,4 +449,24 @@ pub fn client_bin() -> &'static std::path::PathBuf {
             .join("examples")
             .join(format!("client{}", std::env::consts::EXE_SUFFIX))
     })
+}
+
+/// The path of an outside tool a test drives (looked up in PATH, then in
+/// /usr/sbin and /sbin, where Debian puts daemons such as haproxy), or
+/// `None` with a note when it is missing. Under CI (CI=true) a missing tool
+/// fails the test instead: `.ci/run` installs it.
+pub fn tool_or_skip(name: &str, test: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(std::path::PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI must run {test}: {name} is not installed (.ci/run installs it)"
+        );
+        eprintln!("skipping {test}: {name} is not installed");
+    }
+    found
 }

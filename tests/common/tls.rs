@@ -3,7 +3,7 @@
 //! TLS line client with the same reading helpers as [`super::Client`].
 
 use super::{Lines, READ_TIMEOUT};
-use loopchat::tls::{client_config, connect_client, ClientStream};
+use loopchat_client::tls::{client_config, connect_client, ClientStream};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -214,7 +214,7 @@ impl RawWs {
 /// A masked client frame.
 pub fn masked_frame(first: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loopchat::ws::masked_frame(&mut out, first, [0x37, 0xfa, 0x21, 0x3d], payload);
+    loopchat::net::ws::masked_frame(&mut out, first, [0x37, 0xfa, 0x21, 0x3d], payload);
     out
 }
 

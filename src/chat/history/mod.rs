@@ -1,0 +1,660 @@
+//! Chat history: `:history` answers from memory, a writer thread keeps it in
+//! a SQLite file, and the event loop never waits on the disk.
+//!
+//! - [`tails`]: every room's newest lines in memory, owned by the chat
+//!   state; accepted lines also wait there until the loop takes them.
+//! - [`store`]: the SQLite file (schema, migrations, batches, tails,
+//!   retention).
+//! - [`HistoryLink`] (here): the loop's end of the writer thread. Once per
+//!   loop turn the loop hands it that turn's lines as one batch; the writer
+//!   commits each batch in one transaction (several queued batches in one,
+//!   when it lags), then acknowledges it through the loop's `mio::Waker`.
+//!
+//! Crash safety: a committed transaction survives `kill -9` (WAL with
+//! `synchronous=NORMAL`). The loop holds back every reply to a client (and
+//! whatever follows it for that client) until the batch holding that
+//! client's earlier lines is committed, so a client that got the answer to a
+//! later command (`:ping`) knows its lines are on disk. Lines to other
+//! clients are not held.
+//!
+//! Tails: only `#lobby`'s is read at start; a room's tail is read back by
+//! the writer (after the batches before it) when the room is created, and
+//! `:history` there waits for it. Tails of rooms that no longer exist are
+//! dropped past [`HistoryConfig::max_memory_bytes`].
+//!
+//! Backpressure: while more than [`HistoryConfig::max_in_flight`] lines
+//! wait for the writer, clients with uncommitted lines are not read until
+//! a commit arrives; their input waits in the kernel, TCP pushes back, and
+//! nothing is dropped.
+
+pub mod store;
+pub mod tails;
+pub mod writer;
+
+use log::{error, info};
+use mio::Waker;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use store::{NewLine, Retention, Store, StoredLine};
+pub use tails::Tails;
+use writer::Writer;
+pub use writer::WriterPriority;
+
+/// The `:history` maximum's floor (the protocol's default N is 20).
+pub const MIN_HISTORY_MAX: usize = 20;
+/// The history file the binary uses unless told otherwise.
+pub const DEFAULT_FILE: &str = "loopchat-history.db";
+/// The `--history-file` value that keeps history in memory only.
+pub const MEMORY_ONLY: &str = ":memory:";
+
+/// Batches the writer may have queued before the loop keeps lines back.
+const CHANNEL_BATCHES: usize = 1024;
+
+/// History settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// The SQLite file; `None` keeps history in memory only (lost at exit).
+    pub file: Option<PathBuf>,
+    /// The most lines `:history N` returns (and keeps per room in memory);
+    /// at least [`MIN_HISTORY_MAX`].
+    pub max_lines: usize,
+    /// Days lines are kept; 0 keeps them forever.
+    pub keep_days: u32,
+    /// Lines kept per room in the file; 0 for no limit.
+    pub keep_lines_per_room: u64,
+    /// Lines accepted but not yet committed past which clients with
+    /// uncommitted lines are read more slowly.
+    pub max_in_flight: usize,
+    /// Memory for the rooms' tails; past it, the tails of rooms that no
+    /// longer exist are dropped (and loaded back from the file when the
+    /// room is created again).
+    pub max_memory_bytes: usize,
+    /// How the writer thread is scheduled (see [`writer`]).
+    pub writer_priority: WriterPriority,
+    /// How long a batch may wait for the idle-priority writer before a
+    /// normal-priority one takes over.
+    pub writer_max_wait: std::time::Duration,
+}
+
+impl Default for HistoryConfig {
+    /// In memory only, `:history` up to 100 lines, 30 days.
+    fn default() -> Self {
+        HistoryConfig {
+            file: None,
+            max_lines: 100,
+            keep_days: 30,
+            keep_lines_per_room: 0,
+            max_in_flight: 50_000,
+            max_memory_bytes: 64 * 1024 * 1024,
+            writer_priority: WriterPriority::Idle,
+            writer_max_wait: writer::MAX_WAIT,
+        }
+    }
+}
+
+impl HistoryConfig {
+    fn max_age_secs(&self) -> Option<i64> {
+        (self.keep_days > 0).then(|| i64::from(self.keep_days) * 86_400)
+    }
+
+    fn retention(&self) -> Retention {
+        Retention {
+            max_age_secs: self.max_age_secs(),
+            max_lines_per_room: (self.keep_lines_per_room > 0).then_some(self.keep_lines_per_room),
+        }
+    }
+
+    /// The `:history` maximum in force: the configured one, at least 20,
+    /// and never more than the file keeps per room.
+    pub fn effective_max(&self) -> usize {
+        let mut max = self.max_lines.max(MIN_HISTORY_MAX);
+        if self.keep_lines_per_room > 0 {
+            max = max.min(usize::try_from(self.keep_lines_per_room).unwrap_or(usize::MAX));
+        }
+        max
+    }
+}
+
+/// The history file could not be opened, migrated or read at start.
+#[derive(Debug)]
+pub struct OpenError {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot use history file {}: {}",
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// A batch on its way to the writer.
+struct Batch {
+    number: u64,
+    lines: Vec<NewLine>,
+    /// Rooms whose tails to read back once the lines are written.
+    loads: Vec<String>,
+    /// When the loop handed it over (how long it waited tells the writer
+    /// whether it keeps up).
+    sent: Instant,
+}
+
+/// The writer's word on one batch.
+struct Ack {
+    number: u64,
+    lines: usize,
+    /// Set when the batch could not be written: its rooms and line counts.
+    failed: Option<Vec<(String, u64)>>,
+    /// The tails asked for, read after the batch's lines were written;
+    /// `None` when the file could not be read.
+    loaded: Vec<(String, Option<Vec<StoredLine>>)>,
+    /// Times so far the normal-priority writer took over from the idle one.
+    promotions: u64,
+}
+
+/// The event loop's end of the history writer.
+pub struct HistoryLink {
+    /// `None` in memory-only mode, or once the writer is gone.
+    tx: Option<SyncSender<Batch>>,
+    acks: Option<Receiver<Ack>>,
+    threads: Vec<JoinHandle<()>>,
+    /// Lines taken from the chat but not yet accepted by the channel; they
+    /// go out as batch `next_batch`.
+    unsent: Vec<NewLine>,
+    /// Tail loads waiting with `unsent`.
+    unsent_loads: Vec<String>,
+    next_batch: u64,
+    /// Every batch up to this number has been committed (or has failed).
+    acked: u64,
+    /// Lines handed to the writer and not yet acknowledged.
+    sent_lines: usize,
+    max_in_flight: usize,
+    /// Set while the loop waits for a commit (held output, parked
+    /// readers): only then does the writer wake it. Otherwise the loop
+    /// takes the acknowledgements on its next turn, and a flood of chat
+    /// lines costs no extra loop turns.
+    wake_wanted: Arc<AtomicBool>,
+    /// An acknowledgement taken early by [`HistoryLink::acks_waiting`].
+    peeked: Option<Ack>,
+    /// What the writer has acknowledged so far, for the metrics.
+    pub stats: WriterStats,
+}
+
+/// The history writer's work as the loop learns of it from
+/// acknowledgements: plain counters, read when metrics are scraped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Chat lines committed to the history file.
+    pub rows_written: u64,
+    /// Batches (one per loop turn that accepted lines) committed.
+    pub batches_written: u64,
+    /// Batches that could not be written.
+    pub batches_failed: u64,
+    /// Chat lines in those batches: in memory, not in the file.
+    pub rows_failed: u64,
+    /// Times the idle-priority writer was starved and the normal-priority
+    /// one took over.
+    pub promotions: u64,
+}
+
+impl HistoryLink {
+    /// Opens the history file, loads `#lobby`'s tail, and starts the
+    /// writer thread, which wakes the loop through `waker` after each
+    /// commit. In memory-only mode, starts nothing.
+    pub fn start(config: &HistoryConfig, waker: Arc<Waker>) -> Result<(Self, Tails), OpenError> {
+        let keep = config.effective_max();
+        let mut link = HistoryLink {
+            tx: None,
+            acks: None,
+            threads: Vec::new(),
+            unsent: Vec::new(),
+            unsent_loads: Vec::new(),
+            next_batch: 1,
+            acked: 0,
+            sent_lines: 0,
+            stats: WriterStats::default(),
+            max_in_flight: config.max_in_flight.max(1),
+            wake_wanted: Arc::new(AtomicBool::new(false)),
+            peeked: None,
+        };
+        let Some(path) = config.file.clone() else {
+            let tails = Tails::new(
+                keep,
+                config.max_age_secs(),
+                false,
+                config.max_memory_bytes,
+                1,
+            );
+            return Ok((link, tails));
+        };
+        let fail = |reason: String| OpenError {
+            path: path.clone(),
+            reason,
+        };
+        let started = Instant::now();
+        let store = Store::open(&path).map_err(|err| fail(err.to_string()))?;
+        let read = |err: rusqlite::Error| fail(format!("cannot read: {err}"));
+        let next_id = store.next_id().map_err(read)?;
+        let mut tails = Tails::new(
+            keep,
+            config.max_age_secs(),
+            true,
+            config.max_memory_bytes,
+            next_id,
+        );
+        // Only #lobby exists at start; other rooms' tails are loaded when
+        // the rooms are created.
+        let lobby = store
+            .load_tail(crate::protocol::LOBBY, keep)
+            .map_err(read)?;
+        let lines = lobby.len();
+        tails.room_created(crate::protocol::LOBBY);
+        tails.take_loads();
+        tails.loaded(crate::protocol::LOBBY, lobby);
+        info!(
+            "history: {} opened, {lines} recent lines of {} loaded in {} ms",
+            path.display(),
+            crate::protocol::LOBBY,
+            started.elapsed().as_millis()
+        );
+        let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
+        let (ack_tx, acks) = mpsc::channel();
+        let retention = config.retention();
+        let wake = (waker, link.wake_wanted.clone());
+        let threads = Writer::new(
+            store,
+            rx,
+            ack_tx,
+            wake,
+            retention,
+            keep,
+            config.writer_max_wait,
+        )
+        .spawn(config.writer_priority)
+        .map_err(|err| fail(format!("cannot start the writer thread: {err}")))?;
+        link.tx = Some(tx);
+        link.acks = Some(acks);
+        link.threads = threads;
+        Ok((link, tails))
+    }
+
+    /// The batch a line accepted now belongs to; 0 when no writer is
+    /// running (nothing to wait for).
+    pub fn mark(&self) -> u64 {
+        if self.tx.is_some() {
+            self.next_batch
+        } else {
+            0
+        }
+    }
+
+    /// Whether the loop wants to be woken after the next commit.
+    pub fn want_wake(&self, want: bool) {
+        self.wake_wanted.store(want, Ordering::SeqCst);
+    }
+
+    /// Whether the loop waits for a commit and an acknowledgement is
+    /// already there (checked after [`HistoryLink::want_wake`], so none
+    /// slips between the two).
+    pub fn acks_waiting(&mut self) -> bool {
+        if !self.wake_wanted.load(Ordering::SeqCst) {
+            return false;
+        }
+        if self.peeked.is_none() {
+            if let Some(acks) = &self.acks {
+                self.peeked = acks.try_recv().ok();
+            }
+        }
+        self.peeked.is_some()
+    }
+
+    /// Whether a writer thread runs (a history file is in use).
+    pub fn writing(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Chat lines accepted and not yet acknowledged by the writer: its lag.
+    pub fn waiting_lines(&self) -> usize {
+        self.sent_lines + self.unsent.len()
+    }
+
+    /// Every batch up to this one is committed or failed.
+    pub fn acked(&self) -> u64 {
+        self.acked
+    }
+
+    /// Whether so many lines wait for the writer that senders with
+    /// uncommitted lines should not be read.
+    pub fn congested(&self) -> bool {
+        self.sent_lines + self.unsent.len() >= self.max_in_flight
+    }
+
+    /// End of a loop turn: takes the turn's accepted lines from `tails` and
+    /// hands them to the writer as one batch. When the writer's queue is
+    /// full they wait here and go with the next turn's.
+    pub fn submit(&mut self, tails: &mut Tails) {
+        if tails.pending_len() > 0 {
+            let lines = tails.take_pending();
+            if self.tx.is_none() {
+                // The writer is gone: these lines will not reach the file.
+                mark_all_unsaved(tails, &lines);
+                return;
+            }
+            if self.unsent.is_empty() {
+                self.unsent = lines;
+            } else {
+                self.unsent.extend(lines);
+            }
+        }
+        self.unsent_loads.extend(tails.take_loads());
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        if self.unsent.is_empty() && self.unsent_loads.is_empty() {
+            return;
+        }
+        let batch = Batch {
+            number: self.next_batch,
+            lines: std::mem::take(&mut self.unsent),
+            loads: std::mem::take(&mut self.unsent_loads),
+            sent: Instant::now(),
+        };
+        let count = batch.lines.len();
+        match tx.try_send(batch) {
+            Ok(()) => {
+                self.next_batch += 1;
+                self.sent_lines += count;
+            }
+            Err(TrySendError::Full(batch)) => {
+                self.unsent = batch.lines;
+                self.unsent_loads = batch.loads;
+            }
+            Err(TrySendError::Disconnected(batch)) => {
+                error!("history: the writer thread is gone; history is kept in memory only now");
+                mark_all_unsaved(tails, &batch.lines);
+                self.writer_gone();
+            }
+        }
+    }
+
+    /// Takes the writer's acknowledgements (after a wake-up): lines of
+    /// failed batches are marked unsaved in `tails`, and tails read back
+    /// are merged into it. Returns whether anything was acknowledged, and
+    /// the rooms whose tails arrived.
+    pub fn take_acks(&mut self, tails: &mut Tails) -> (bool, Vec<String>) {
+        let mut rooms = Vec::new();
+        if self.tx.is_none() && !self.unsent_loads.is_empty() {
+            // No writer (any more): tails that can never come are what
+            // memory has.
+            for room in std::mem::take(&mut self.unsent_loads) {
+                tails.loaded(&room, Vec::new());
+                rooms.push(room);
+            }
+        }
+        let Some(acks) = &self.acks else {
+            return (!rooms.is_empty(), rooms);
+        };
+        let mut any = false;
+        loop {
+            let next = match self.peeked.take() {
+                Some(ack) => Ok(ack),
+                None => acks.try_recv(),
+            };
+            match next {
+                Ok(ack) => {
+                    any = true;
+                    self.acked = self.acked.max(ack.number);
+                    self.sent_lines = self.sent_lines.saturating_sub(ack.lines);
+                    self.stats.promotions = self.stats.promotions.max(ack.promotions);
+                    let rows = ack.lines as u64;
+                    match (&ack.failed, rows) {
+                        (_, 0) => {}
+                        (Some(_), _) => {
+                            self.stats.batches_failed += 1;
+                            self.stats.rows_failed += rows;
+                        }
+                        (None, _) => {
+                            self.stats.batches_written += 1;
+                            self.stats.rows_written += rows;
+                        }
+                    }
+                    for (room, count) in ack.failed.into_iter().flatten() {
+                        tails.mark_unsaved(&room, count);
+                    }
+                    for (room, lines) in ack.loaded {
+                        match lines {
+                            Some(lines) => tails.loaded(&room, lines),
+                            None => {
+                                tails.mark_unreadable(&room);
+                                tails.loaded(&room, Vec::new());
+                            }
+                        }
+                        rooms.push(room);
+                    }
+                }
+                Err(mpsc::TryRecvError::Empty) => return (any, rooms),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    if self.tx.is_some() {
+                        error!("history: the writer thread stopped; history is kept in memory only now");
+                        let unsent = std::mem::take(&mut self.unsent);
+                        mark_all_unsaved(tails, &unsent);
+                        self.writer_gone();
+                    }
+                    // Tails asked for and never delivered: what memory has.
+                    for room in tails.loading_rooms() {
+                        tails.loaded(&room, Vec::new());
+                        rooms.push(room);
+                    }
+                    self.unsent_loads.clear();
+                    self.acks = None;
+                    return (true, rooms);
+                }
+            }
+        }
+    }
+
+    /// The writer died: release everyone waiting on it.
+    fn writer_gone(&mut self) {
+        self.tx = None;
+        self.acked = self.next_batch;
+        self.sent_lines = 0;
+    }
+
+    /// Hands over what is left and waits for the writer to commit it all.
+    pub fn finish(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            if !self.unsent.is_empty() {
+                let lines = std::mem::take(&mut self.unsent);
+                let _ = tx.send(Batch {
+                    number: self.next_batch,
+                    lines,
+                    loads: Vec::new(),
+                    sent: Instant::now(),
+                });
+            }
+        }
+        for thread in self.threads.drain(..) {
+            if thread.join().is_err() {
+                error!("history: the writer thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for HistoryLink {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn mark_all_unsaved(tails: &mut Tails, lines: &[NewLine]) {
+    for line in lines {
+        tails.mark_unsaved(&line.room_key, 1);
+    }
+}
+
+/// Turns a start-up failure into the `io::Error` [`crate::Server::bind`]
+/// returns; [`open_error`] finds it again.
+pub fn into_io(err: OpenError) -> io::Error {
+    io::Error::other(err)
+}
+
+/// The history error inside an `io::Error` from [`crate::Server::bind`], if
+/// that is what it is.
+pub fn open_error(err: &io::Error) -> Option<&OpenError> {
+    err.get_ref()?.downcast_ref::<OpenError>()
+}
+
+/// Output held back for one client until its earlier lines are committed:
+/// a reply to a command that came after an uncommitted line of the same
+/// client, and everything queued for that client after it (so order holds).
+/// A `:history` waiting for its room's tail leaves a gap, filled when the
+/// tail arrives.
+#[derive(Debug, Default)]
+pub struct HeldOutput {
+    parts: std::collections::VecDeque<HeldPart>,
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct HeldPart {
+    /// The batch that must be committed before this part goes out.
+    mark: u64,
+    bytes: Vec<u8>,
+    /// An answer still to come: nothing after it goes out before it.
+    gap: bool,
+}
+
+impl HeldOutput {
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Holds `line` until batch `mark` is committed (0: only until what is
+    /// held before it is released). `total` counts the bytes held by all
+    /// clients together (for the global output bound).
+    pub fn push(&mut self, mark: u64, line: &[u8], total: &mut usize) {
+        self.bytes += line.len();
+        *total += line.len();
+        match self.parts.back_mut() {
+            Some(last) if !last.gap && mark <= last.mark => last.bytes.extend_from_slice(line),
+            _ => self.parts.push_back(HeldPart {
+                mark,
+                bytes: line.to_vec(),
+                gap: false,
+            }),
+        }
+    }
+
+    /// Leaves room for an answer that is not ready yet: everything pushed
+    /// after it waits for [`HeldOutput::fill_gap`].
+    pub fn push_gap(&mut self) {
+        self.parts.push_back(HeldPart {
+            mark: 0,
+            bytes: Vec::new(),
+            gap: true,
+        });
+    }
+
+    /// Puts `answer` into the first gap. Returns false if there is none.
+    pub fn fill_gap(&mut self, answer: Vec<u8>, total: &mut usize) -> bool {
+        let Some(part) = self.parts.iter_mut().find(|part| part.gap) else {
+            return false;
+        };
+        self.bytes += answer.len();
+        *total += answer.len();
+        part.bytes = answer;
+        part.gap = false;
+        true
+    }
+
+    /// Hands every part whose batch is committed (up to `acked`), in order,
+    /// to `release`, stopping at the first gap.
+    pub fn release(&mut self, acked: u64, total: &mut usize, mut release: impl FnMut(&[u8])) {
+        while let Some(part) = self.parts.front() {
+            if part.gap || part.mark > acked {
+                return;
+            }
+            if let Some(part) = self.parts.pop_front() {
+                self.bytes -= part.bytes.len();
+                *total -= part.bytes.len();
+                release(&part.bytes);
+            }
+        }
+    }
+
+    /// Drops everything held (the connection is gone).
+    pub fn clear(&mut self, total: &mut usize) {
+        self.parts.clear();
+        *total -= self.bytes;
+        self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_output_is_released_in_order_as_batches_commit() {
+        let mut held = HeldOutput::default();
+        let mut total = 0;
+        held.push(3, b"a\n", &mut total);
+        held.push(0, b"b\n", &mut total);
+        held.push(5, b"c\n", &mut total);
+        held.push(4, b"d\n", &mut total);
+        assert_eq!(held.len(), 8);
+        assert_eq!(total, 8);
+        let mut out = Vec::new();
+        held.release(2, &mut total, |bytes| out.extend_from_slice(bytes));
+        assert!(out.is_empty());
+        held.release(4, &mut total, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\nb\n");
+        held.release(5, &mut total, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\nb\nc\nd\n");
+        assert!(held.is_empty());
+        assert_eq!(held.len(), 0);
+        assert_eq!(total, 0);
+    }
+
+    #[test]
+    fn a_gap_holds_everything_after_it_until_filled() {
+        let mut held = HeldOutput::default();
+        let mut total = 0;
+        held.push(1, b"a\n", &mut total);
+        held.push_gap();
+        held.push(0, b"c\n", &mut total);
+        let mut out = Vec::new();
+        held.release(9, &mut total, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\n");
+        assert!(held.fill_gap(b"b1\nb2\n".to_vec(), &mut total));
+        assert!(!held.fill_gap(Vec::new(), &mut total), "one gap only");
+        held.release(9, &mut total, |bytes| out.extend_from_slice(bytes));
+        assert_eq!(out, b"a\nb1\nb2\nc\n");
+        assert!(held.is_empty());
+        assert_eq!(total, 0);
+        held.push(7, b"left\n", &mut total);
+        held.clear(&mut total);
+        assert_eq!(total, 0);
+    }
+}

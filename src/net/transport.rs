@@ -1,0 +1,435 @@
+//! A connection's transport: how socket bytes become lines and lines become
+//! socket bytes, whatever the client speaks.
+//!
+//! Two layers, so the event loop reads "readable → stream → codec → lines →
+//! chat" and "queued bytes → stream → socket" for every kind of client:
+//!
+//! - the [`Stream`] turns socket bytes into plaintext bytes and queued
+//!   plaintext into socket bytes: plain TCP passes them through (a TLS
+//!   stream would decrypt and encrypt here);
+//! - the [`Codec`] turns plaintext bytes into [`Input`]s (lines, for the
+//!   chat) and lines into the bytes queued for the client: the line
+//!   protocol passes a line through as it is; the web address reads one
+//!   HTTP request head ([`crate::net::http`]) and, after an upgrade, WebSocket
+//!   frames ([`crate::net::ws`]), one text message per line.
+//!
+//! The chat never sees either: it hands the loop complete lines through its
+//! `Outbox`, and the loop asks the recipient's codec for the bytes to queue.
+
+use crate::net::connection::{BufferPool, OutputQueue};
+use crate::net::framing::{Frame, LineFramer};
+use crate::net::http::{Head, HeadReader};
+use crate::net::tls::TlsSession;
+use crate::net::ws;
+use mio::event::Source;
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::time::{Duration, Instant};
+
+/// The byte layer of a connection: socket bytes in and out, plaintext to
+/// and from the codec. Registered with the poller in place of its socket.
+#[derive(Debug)]
+pub enum Stream {
+    /// Plain TCP: plaintext is what the socket carries.
+    Plain(TcpStream),
+    /// TLS over TCP: records on the socket, plaintext for the codec (see
+    /// [`crate::net::tls`]). Boxed, so plain connections stay small.
+    Tls(TcpStream, Box<TlsSession>),
+}
+
+impl Stream {
+    /// A plain TCP stream.
+    pub fn plain(socket: TcpStream) -> Self {
+        Stream::Plain(socket)
+    }
+
+    /// A TLS stream that handshakes with the given session.
+    pub fn tls(socket: TcpStream, session: TlsSession) -> Self {
+        Stream::Tls(socket, Box::new(session))
+    }
+
+    /// The TCP socket underneath.
+    pub fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(socket) | Stream::Tls(socket, _) => socket,
+        }
+    }
+
+    /// The TLS session, for a TLS stream.
+    pub fn tls_session(&mut self) -> Option<&mut TlsSession> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(_, session) => Some(session),
+        }
+    }
+
+    /// Whether this is a TLS stream whose handshake is not done yet.
+    pub fn tls_handshaking(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(_, session) => session.is_handshaking(),
+        }
+    }
+
+    /// Whether bytes the stream itself made (TLS handshake messages,
+    /// encrypted records, `close_notify`) wait for the socket: write
+    /// interest is needed even with no plaintext queued.
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(_, session) => session.wants_write(),
+        }
+    }
+
+    /// Ends our sending side once everything owed was written (FIN after
+    /// the last byte), so the peer reads all of it before the end. A TLS
+    /// stream has sent `close_notify` before (see
+    /// [`TlsSession::close`]).
+    pub fn shutdown_write(&mut self) -> io::Result<()> {
+        self.socket().shutdown(Shutdown::Write)
+    }
+}
+
+/// Reads plaintext: what the peer sent, decoded from the socket's bytes.
+/// `Ok(0)` is the end of the stream; `WouldBlock` means nothing more now.
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(socket) => socket.read(buf),
+            Stream::Tls(socket, session) => session.read(socket, buf),
+        }
+    }
+}
+
+/// Writes plaintext queued for the peer. Returns how much of `buf` was
+/// taken; the rest stays queued in the connection's output.
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(socket) => socket.write(buf),
+            Stream::Tls(socket, session) => session.write(buf, socket),
+        }
+    }
+
+    /// Writes what the stream itself holds (TLS records); `WouldBlock`
+    /// when the socket cannot take it all now.
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(socket) => socket.flush(),
+            Stream::Tls(socket, session) => session.flush(socket),
+        }
+    }
+}
+
+impl Source for Stream {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Plain(socket) | Stream::Tls(socket, _) => {
+                socket.register(registry, token, interests)
+            }
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Stream::Plain(socket) | Stream::Tls(socket, _) => {
+                socket.reregister(registry, token, interests)
+            }
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Stream::Plain(socket) | Stream::Tls(socket, _) => socket.deregister(registry),
+        }
+    }
+}
+
+/// One unit of decoded input, handed to the loop in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// A complete line without its terminator. May be empty; may be invalid
+    /// UTF-8 (the loop answers that).
+    Line(&'a [u8]),
+    /// A line passed the limit; the rest of it is discarded as it arrives.
+    TooLong,
+    /// An HTTP request head (web address, before any upgrade).
+    Request(&'a Head),
+    /// Bytes to queue for the peer as they are (a WebSocket pong).
+    Reply(&'a [u8]),
+    /// The connection must end with this WebSocket close status: the peer
+    /// closed, or broke the protocol. Nothing more is decoded.
+    Close {
+        /// The status of the close frame to send.
+        code: u16,
+        /// Why, for the disconnect log.
+        reason: &'static str,
+    },
+}
+
+/// The framing layer of a connection: a decoder from plaintext bytes to
+/// [`Input`]s, and an encoder from lines to the bytes queued for the client.
+/// They are apart so the loop can hold the decoder while replies to the same
+/// client are encoded.
+#[derive(Debug, Default)]
+pub struct Codec {
+    /// Input side; holds only unfinished input.
+    pub decoder: Decoder,
+    /// Output side.
+    pub encoder: Encoder,
+}
+
+impl Codec {
+    /// The line protocol (`\n`-terminated lines both ways).
+    pub fn line() -> Self {
+        Codec::default()
+    }
+
+    /// An HTTP request head first (web address); see [`Codec::websocket`].
+    pub fn http() -> Self {
+        Codec {
+            decoder: Decoder::Http(HeadReader::default()),
+            encoder: Encoder::Line,
+        }
+    }
+
+    /// WebSocket after an upgrade: one text message per line.
+    pub fn websocket() -> Self {
+        Codec {
+            decoder: Decoder::WebSocket(ws::Decoder::default()),
+            encoder: Encoder::WebSocket(WebSocketOut::default()),
+        }
+    }
+
+    /// Feeds plaintext bytes and calls `on_input` for every complete input
+    /// they finish, in order. `max_line` is the line limit in bytes.
+    pub fn decode(&mut self, input: &[u8], max_line: usize, on_input: impl FnMut(Input<'_>)) {
+        self.decoder.decode(input, max_line, on_input);
+    }
+
+    /// The bytes to queue for one line (which ends in `\n`); see
+    /// [`Encoder::encode`].
+    pub fn encode<'a>(&self, line: &'a [u8], cache: &'a mut EncodeCache) -> &'a [u8] {
+        self.encoder.encode(line, cache)
+    }
+
+    /// Heap bytes held by the codec (unfinished input).
+    pub fn capacity(&self) -> usize {
+        match &self.decoder {
+            Decoder::Line(framer) => framer.capacity(),
+            Decoder::Http(head) => head.capacity(),
+            Decoder::WebSocket(decoder) => decoder.capacity(),
+        }
+    }
+}
+
+/// The input side of a [`Codec`].
+#[derive(Debug)]
+pub enum Decoder {
+    /// Lines ending with `\n`.
+    Line(LineFramer),
+    /// One HTTP request head.
+    Http(HeadReader),
+    /// WebSocket frames from a client. Inline, not boxed: a box per
+    /// connection, allocated between the handshake's short-lived buffers,
+    /// would pin a heap page for every few connections.
+    WebSocket(ws::Decoder),
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::Line(LineFramer::default())
+    }
+}
+
+impl Decoder {
+    /// Whether input stopped inside a line (or a frame or message): the idle
+    /// clock then runs from its first byte.
+    pub fn mid_line(&self) -> bool {
+        match self {
+            Decoder::Line(framer) => framer.mid_line(),
+            Decoder::Http(_) => false,
+            Decoder::WebSocket(decoder) => decoder.mid_message(),
+        }
+    }
+
+    /// See [`Codec::decode`].
+    pub fn decode(&mut self, input: &[u8], max_line: usize, mut on_input: impl FnMut(Input<'_>)) {
+        match self {
+            Decoder::Line(framer) => framer.feed(input, max_line, |frame| match frame {
+                Frame::Line(line) => on_input(Input::Line(line)),
+                Frame::TooLong => on_input(Input::TooLong),
+            }),
+            Decoder::Http(reader) => {
+                if let Some(head) = reader.feed(input) {
+                    on_input(Input::Request(&head));
+                }
+            }
+            Decoder::WebSocket(decoder) => {
+                decoder.decode(input, max_line, &mut |event| match event {
+                    ws::Event::Line(line) => on_input(Input::Line(line)),
+                    ws::Event::TooLong => on_input(Input::TooLong),
+                    ws::Event::Reply(bytes) => on_input(Input::Reply(bytes)),
+                    ws::Event::Close { code, reason } => on_input(Input::Close { code, reason }),
+                })
+            }
+        }
+    }
+}
+
+/// The output side of a [`Codec`].
+#[derive(Debug, Default)]
+pub enum Encoder {
+    /// Lines are queued as they are.
+    #[default]
+    Line,
+    /// Each line is one WebSocket text frame.
+    WebSocket(WebSocketOut),
+}
+
+/// Output state of a WebSocket connection.
+#[derive(Debug, Default)]
+pub struct WebSocketOut {
+    /// A close frame was queued: nothing may follow it.
+    close_sent: bool,
+    /// When the last ping was queued.
+    last_ping: Option<Instant>,
+}
+
+impl Encoder {
+    /// The bytes to queue for one line (which ends in `\n`). A fan-out calls
+    /// this once per recipient with the same line; `cache` keeps the last
+    /// encoding, so every WebSocket recipient gets the same bytes, encoded
+    /// once.
+    pub fn encode<'a>(&self, line: &'a [u8], cache: &'a mut EncodeCache) -> &'a [u8] {
+        match self {
+            Encoder::Line => line,
+            Encoder::WebSocket(_) => cache.text_frame(line),
+        }
+    }
+
+    /// Whether this is a WebSocket connection.
+    pub fn is_websocket(&self) -> bool {
+        matches!(self, Encoder::WebSocket(_))
+    }
+
+    /// Queues the close frame that ends a WebSocket connection (once); for
+    /// the line protocol, nothing. `reason` picks the status: `1001` at
+    /// shutdown, `1013` when the server is full, else `1000`.
+    pub fn close(&mut self, reason: &str, output: &mut OutputQueue, pool: &mut BufferPool) {
+        let code = match reason {
+            "server shutdown" => ws::CLOSE_GOING_AWAY,
+            "server full" => ws::CLOSE_TRY_AGAIN_LATER,
+            _ => ws::CLOSE_NORMAL,
+        };
+        self.close_with(code, output, pool);
+    }
+
+    /// Queues a close frame with `code` (once), for a WebSocket connection.
+    pub fn close_with(&mut self, code: u16, output: &mut OutputQueue, pool: &mut BufferPool) {
+        if let Encoder::WebSocket(out) = self {
+            if !std::mem::replace(&mut out.close_sent, true) {
+                output.push(&ws::close_frame(code), pool);
+            }
+        }
+    }
+
+    /// A ping frame to send when a WebSocket client has been silent for
+    /// `interval` since its last input and our last ping (which is then
+    /// now); `None` otherwise, and always for the line protocol.
+    pub fn ping_if_silent(
+        &mut self,
+        now: Instant,
+        last_input: Instant,
+        interval: Duration,
+    ) -> Option<[u8; 2]> {
+        let Encoder::WebSocket(out) = self else {
+            return None;
+        };
+        let since = out
+            .last_ping
+            .map_or(last_input, |ping| ping.max(last_input));
+        if out.close_sent || now.saturating_duration_since(since) < interval {
+            return None;
+        }
+        out.last_ping = Some(now);
+        Some(ws::ping_frame())
+    }
+}
+
+/// The last line encoded as a WebSocket text frame, so a fan-out encodes its
+/// line once and appends the same bytes to every WebSocket recipient.
+///
+/// Keyed by the line's bytes, not by who formatted it: a recipient whose line
+/// equals the cached one gets the cached frame (a comparison, no allocation),
+/// any other line replaces it.
+#[derive(Debug, Default)]
+pub struct EncodeCache {
+    line: Vec<u8>,
+    frame: Vec<u8>,
+    /// Frames encoded so far (not served from the cache).
+    pub frames_encoded: u64,
+}
+
+impl EncodeCache {
+    /// The text frame carrying `line` without its `\n`.
+    pub fn text_frame(&mut self, line: &[u8]) -> &[u8] {
+        let payload = line.strip_suffix(b"\n").unwrap_or(line);
+        if self.frames_encoded == 0 || self.line != payload {
+            self.line.clear();
+            self.line.extend_from_slice(payload);
+            self.frame.clear();
+            ws::text_frame(payload, &mut self.frame);
+            self.frames_encoded += 1;
+        }
+        &self.frame
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_websocket_costs_little() {
+        let codec = std::mem::size_of::<Codec>();
+        let decoder = std::mem::size_of::<ws::Decoder>();
+        println!("Codec {codec} bytes inline in every connection, WebSocket decoder {decoder}");
+        assert!(codec <= 160, "{codec}");
+        assert_eq!(
+            Codec::websocket().capacity(),
+            0,
+            "an idle WebSocket holds no heap"
+        );
+    }
+
+    #[test]
+    fn a_fan_out_encodes_its_frame_once() {
+        let mut cache = EncodeCache::default();
+        let ws = Encoder::WebSocket(WebSocketOut::default());
+        let first = ws.encode(b"alice: hi\n", &mut cache).to_vec();
+        assert_eq!(first, b"\x81\x09alice: hi");
+        for _ in 0..100 {
+            assert_eq!(ws.encode(b"alice: hi\n", &mut cache), first.as_slice());
+            assert_eq!(
+                Encoder::Line.encode(b"alice: hi\n", &mut cache),
+                b"alice: hi\n"
+            );
+        }
+        assert_eq!(cache.frames_encoded, 1);
+        assert_eq!(ws.encode(b"bob: yo\n", &mut cache), b"\x81\x07bob: yo");
+        assert_eq!(cache.frames_encoded, 2);
+    }
+}
