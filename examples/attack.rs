@@ -1,6 +1,6 @@
 //! Hostile clients, for measuring the server's connection and credential
-//! limits on loopback (the figures in the README's "Connections and
-//! credentials" section). Every mode is bounded by `--secs`.
+//! limits on loopback (the figures in docs/benchmarks.md, "Connections and
+//! credentials"). Every mode is bounded by `--secs`.
 //!
 //! ```text
 //! cargo run --release --example attack -- slowloris ADDR CONNS SECS [FROM_IP]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the attacks in the README's "Connections and credentials" table
+# Measures the attacks in docs/benchmarks.md's "Connections and credentials" table
 # against one server binary, on loopback, each bounded in time:
 #
 #   cargo build --release --bin loopchat --example attack

@@ -521,7 +521,7 @@ fn held_output_counts_toward_the_global_output_bound() {
 }
 
 #[test]
-fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
+fn the_documented_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     if std::process::Command::new("sqlite3")
         .arg("--version")
         .output()
@@ -546,14 +546,14 @@ fn the_readme_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     alice.sync();
     bob.send("lobby line");
     bob.sync();
-    // The query from the README, word for word.
+    // The query from docs/history.md, word for word.
     let query = "SELECT * FROM (
   SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', ts, 'unixepoch') AS time, line
   FROM lines WHERE room = (SELECT id FROM rooms WHERE room_key = lower('#Rust'))
   ORDER BY id DESC LIMIT 20
 ) ORDER BY id";
-    let readme = include_str!("../README.md");
-    assert!(readme.contains(query), "README query changed");
+    let doc = include_str!("../docs/history.md");
+    assert!(doc.contains(query), "docs/history.md query changed");
     let output = std::process::Command::new("sqlite3")
         .arg(&path)
         .arg(query)

@@ -33,8 +33,8 @@ impl Keepalive {
     }
 }
 
-/// The limits [`Guard`] enforces, with their defaults (see the README for
-/// the reasoning behind each).
+/// The limits [`Guard`] enforces, with their defaults (see docs/limits.md
+/// for the reasoning behind each).
 #[derive(Clone, Debug)]
 pub struct GuardConfig {
     /// Open connections allowed from one address (IPv6: one /64); the next

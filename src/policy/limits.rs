@@ -74,7 +74,7 @@ impl FloodLimit {
 }
 
 impl Default for FloodLimit {
-    /// Generous for people and ordinary bots (see the README): 20 lines and
+    /// Generous for people and ordinary bots (see docs/limits.md): 20 lines and
     /// 64 KiB per second, with 5 seconds' worth (100 lines, 320 KiB) at once.
     fn default() -> Self {
         FloodLimit {

@@ -17,11 +17,14 @@ pub fn from_env<T: TopLevelCommand>(version: &str) -> T {
     match parse(name, version, &args[1.min(args.len())..]) {
         Ok(parsed) => parsed,
         Err((code, text)) => {
-            if code == 0 {
-                println!("{text}");
+            // Not println!: `--help | head` closes the pipe early, and a
+            // closed pipe is no reason to panic.
+            use std::io::Write;
+            let _ = if code == 0 {
+                writeln!(std::io::stdout(), "{text}")
             } else {
-                eprintln!("{text}");
-            }
+                writeln!(std::io::stderr(), "{text}")
+            };
             std::process::exit(code);
         }
     }
