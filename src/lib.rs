@@ -11,7 +11,8 @@
 //! - [`server`]: the event loop. Accepts, reads, runs commands, flushes
 //!   output once per turn, reaps closed connections, shuts down. Its
 //!   `mod.rs` holds the public API and one loop turn; child modules hold the
-//!   steps: `accept` (listeners, admission, handshakes, WebSocket upgrade),
+//!   steps: `listeners` (the listening sockets as a list, bind errors),
+//!   `accept` (one admission path, handshakes, WebSocket upgrade),
 //!   `input` (reading, running lines), `output` (closing, flushing),
 //!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
 //!   signals, shutdown, certificate and settings reload, metrics text),
@@ -29,6 +30,9 @@
 //! - [`policy`]: the rules that keep one client from hurting the others:
 //!   flood control, fairness, output bounds and departures (`limits`),
 //!   per-address limits and lockouts (`guard`), log summaries (`logsum`).
+//! - [`end_reason`]: why a connection ended ([`end_reason::EndReason`]):
+//!   its log text, metrics label and WebSocket close status; depends on
+//!   nothing, so `net`, `policy` and `metrics` all use it.
 //! - [`metrics`]: counters the loop keeps as plain integers, rendered in
 //!   the Prometheus text format when scraped, and the `process_*` metrics.
 //! - [`config`]: every setting the server enforces, with its default.
@@ -39,7 +43,7 @@
 //! others; `net` uses `policy` (a connection's limits), `metrics` and
 //! `chat`'s history types; `policy` and `metrics` use `chat`'s types;
 //! `chat` uses only `protocol`; `settings` (used by `server` and the
-//! binary) uses `config` and the types it fills.
+//! binary) uses `config` and the types it fills; `end_reason` uses nothing.
 //!
 //! The binary (`src/main.rs`), the tests and the load generator all start the
 //! same [`Server`]:
@@ -55,6 +59,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod end_reason;
 /// The invariants of the fuzz targets (`fuzz/`), shared with the corpus
 /// test; not part of the server's API.
 #[doc(hidden)]
@@ -70,4 +75,4 @@ pub mod settings;
 pub use loopchat_protocol as protocol;
 
 pub use config::Config;
-pub use server::{RunningServer, Server, ShutdownHandle};
+pub use server::{BindError, ListenerKind, RunningServer, Server, ShutdownHandle, StartError};

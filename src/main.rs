@@ -2,9 +2,8 @@
 //! logging, and runs the server.
 
 use log::{error, info, warn, LevelFilter};
-use loopchat::chat::history;
 use loopchat::settings::{self, Flags, Reload};
-use loopchat::Server;
+use loopchat::{Server, StartError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -51,32 +50,15 @@ fn main() -> ExitCode {
     let with_tls = config.tls_cert.is_some();
     raise_descriptor_limit(config.max_clients);
     let with_password = config.password.is_some();
-    let addr = config.addr;
-    let web_addr_text = config
-        .web_addr
-        .map_or_else(|| "off".to_string(), |web| web.to_string());
-    let metrics_addr = config.metrics_addr;
-    let tls_addr_text = if with_tls {
-        format!(", TLS address {}", config.tls_addr)
-    } else {
-        String::new()
-    };
     let server = match Server::bind(config) {
         Ok(server) => server.with_reload(reload),
-        Err(err) if err.kind() == std::io::ErrorKind::InvalidInput => {
+        Err(err @ StartError::Tls(_)) => {
             error!("cannot start: {err}");
             return ExitCode::FAILURE;
         }
+        // Which listener on which address, the history file, the poller.
         Err(err) => {
-            let metrics_text = metrics_addr
-                .map(|metrics| format!(", metrics address {metrics}"))
-                .unwrap_or_default();
-            match history::open_error(&err) {
-                Some(err) => error!("{err}"),
-                None => error!(
-                    "cannot listen on {addr} or web address {web_addr_text}{tls_addr_text}{metrics_text}: {err}"
-                ),
-            }
+            error!("{err}");
             return ExitCode::FAILURE;
         }
     };

@@ -10,6 +10,7 @@
 //! [`Snapshot`]. The process metrics (`process_*`) are read from `/proc/self`
 //! at the same moment.
 
+pub use crate::end_reason::{EndReason, Refusal};
 use std::cell::Cell;
 use std::fmt::{Display, Write as _};
 use std::time::{Duration, Instant};
@@ -62,33 +63,6 @@ pub enum Standing {
     Refused,
 }
 
-/// Why a new connection was turned away before it joined: the `reason`
-/// label of `loopchat_connections_refused_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// `--max-clients` connections were already open.
-    ServerFull,
-    /// Its address already had `--max-per-address` connections open.
-    PerAddressLimit,
-}
-
-impl Refusal {
-    /// Every refusal reason, in the order their series are rendered.
-    pub const ALL: [Refusal; 2] = [Refusal::ServerFull, Refusal::PerAddressLimit];
-
-    /// The label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Refusal::ServerFull => "server_full",
-            Refusal::PerAddressLimit => "per_address_limit",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
 /// Which limit cut a client off as too slow: the `limit` label of
 /// `loopchat_too_slow_cutoffs_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,57 +88,6 @@ impl SlowLimit {
             SlowLimit::Global => "global",
         }
     }
-}
-
-/// Reasons a connection ends before it joins the chat (a TLS handshake,
-/// an HTTP request, a page served), seeded at zero so that
-/// `loopchat_connections_not_joined_total` has these series from the
-/// start; others appear as they first happen.
-pub const NOT_JOINED_REASONS: [&str; 6] = [
-    "http response sent",
-    "request head timeout",
-    "TLS handshake timeout",
-    "TLS error",
-    "closed by peer",
-    "reset by peer",
-];
-
-/// The reasons a connection ends, as the server logs them (its
-/// `end_reason`), seeded at zero so every series exists from the first
-/// scrape and `rate()` works at once. A reason not in this list is still
-/// counted, under its own label, from the first time it happens.
-pub const DISCONNECT_REASONS: [&str; 15] = [
-    "quit",
-    "closed by peer",
-    "reset by peer",
-    "dead peer (timed out)",
-    "read error",
-    "write error",
-    "TLS error",
-    "too slow",
-    "idle timeout",
-    "auth timeout",
-    "auth failed",
-    "auth lockout",
-    "close timeout",
-    "server shutdown",
-    "poller error",
-];
-
-/// A reason as a label value: lower case, words joined by `_`
-/// (`dead peer (timed out)` is `dead_peer_timed_out`).
-fn reason_label(reason: &str) -> String {
-    let mut label = String::with_capacity(reason.len());
-    for word in reason
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty())
-    {
-        if !label.is_empty() {
-            label.push('_');
-        }
-        label.push_str(&word.to_ascii_lowercase());
-    }
-    label
 }
 
 /// Upper bounds of the loop turn histogram, in nanoseconds: 50 µs to 1 s.
@@ -240,12 +163,12 @@ pub struct Metrics {
     pub accepted: [u64; Transport::ALL.len()],
     /// Connections turned away, per [`Refusal`].
     pub refused: [u64; Refusal::ALL.len()],
-    /// Admitted connections that ended, per reason (see
-    /// [`DISCONNECT_REASONS`]).
-    disconnects: Vec<(&'static str, u64)>,
-    /// Connections that ended before joining the chat, per reason (see
-    /// [`NOT_JOINED_REASONS`]).
-    not_joined: Vec<(&'static str, u64)>,
+    /// Admitted connections that ended, per reason (seeded with
+    /// [`EndReason::DISCONNECTS`]).
+    disconnects: Vec<(EndReason, u64)>,
+    /// Connections that ended before joining the chat, per reason (seeded
+    /// with [`EndReason::NOT_JOINED`]).
+    not_joined: Vec<(EndReason, u64)>,
     /// Wrong passwords.
     pub auth_failures: u64,
     /// Addresses locked out of `:auth` after too many wrong passwords.
@@ -282,8 +205,8 @@ impl Default for Metrics {
         Metrics {
             accepted: [0; Transport::ALL.len()],
             refused: [0; Refusal::ALL.len()],
-            disconnects: DISCONNECT_REASONS.iter().map(|&r| (r, 0)).collect(),
-            not_joined: NOT_JOINED_REASONS.iter().map(|&r| (r, 0)).collect(),
+            disconnects: EndReason::DISCONNECTS.iter().map(|&r| (r, 0)).collect(),
+            not_joined: EndReason::NOT_JOINED.iter().map(|&r| (r, 0)).collect(),
             auth_failures: 0,
             auth_lockouts: 0,
             lines_received: 0,
@@ -320,18 +243,18 @@ impl Metrics {
 
     /// Counts one ended connection under its logged reason. Runs once per
     /// disconnect, off the chat path; the list is a dozen entries long.
-    pub fn disconnected(&mut self, reason: &'static str) {
+    pub fn disconnected(&mut self, reason: EndReason) {
         count_reason(&mut self.disconnects, reason);
     }
 
     /// Counts one connection that ended before it joined the chat (during
     /// its TLS handshake or HTTP request, or after a page was served).
-    pub fn ended_before_joining(&mut self, reason: &'static str) {
+    pub fn ended_before_joining(&mut self, reason: EndReason) {
         count_reason(&mut self.not_joined, reason);
     }
 }
 
-fn count_reason(counts: &mut Vec<(&'static str, u64)>, reason: &'static str) {
+fn count_reason(counts: &mut Vec<(EndReason, u64)>, reason: EndReason) {
     match counts.iter_mut().find(|(r, _)| *r == reason) {
         Some((_, count)) => *count += 1,
         None => counts.push((reason, 1)),
@@ -442,7 +365,7 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "Admitted client connections that ended, per reason.",
     );
     for &(reason, count) in &metrics.disconnects {
-        let label = reason_label(reason);
+        let label = reason.label();
         text.sample("loopchat_disconnects_total", &[("reason", &label)], count);
     }
     text.family(
@@ -451,7 +374,7 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "Connections that ended before joining the chat (TLS handshakes, HTTP requests, pages served), per reason.",
     );
     for &(reason, count) in &metrics.not_joined {
-        let label = reason_label(reason);
+        let label = reason.label();
         text.sample(
             "loopchat_connections_not_joined_total",
             &[("reason", &label)],
@@ -865,24 +788,20 @@ mod tests {
     #[test]
     fn disconnect_reasons_are_seeded_and_new_ones_appear() {
         let mut metrics = Metrics::default();
-        metrics.disconnected("too slow");
-        metrics.disconnected("too slow");
-        metrics.disconnected("something new");
-        metrics.ended_before_joining("TLS error");
+        metrics.disconnected(EndReason::TooSlow);
+        metrics.disconnected(EndReason::TooSlow);
+        metrics.disconnected(EndReason::WebSocket {
+            code: 1003,
+            why: crate::end_reason::WsViolation::BinaryMessage,
+        });
+        metrics.ended_before_joining(EndReason::TlsError);
         let text = render(&metrics, &Snapshot::default());
         assert!(text.contains("loopchat_disconnects_total{reason=\"too_slow\"} 2\n"));
         assert!(text.contains("loopchat_disconnects_total{reason=\"quit\"} 0\n"));
-        assert!(text.contains("loopchat_disconnects_total{reason=\"something_new\"} 1\n"));
+        assert!(text.contains("loopchat_disconnects_total{reason=\"binary_message\"} 1\n"));
         assert!(text.contains("loopchat_connections_not_joined_total{reason=\"tls_error\"} 1\n"));
         assert!(text
             .contains("loopchat_connections_not_joined_total{reason=\"http_response_sent\"} 0\n"));
-    }
-
-    #[test]
-    fn reasons_become_plain_labels() {
-        assert_eq!(reason_label("dead peer (timed out)"), "dead_peer_timed_out");
-        assert_eq!(reason_label("too slow"), "too_slow");
-        assert_eq!(reason_label("quit"), "quit");
     }
 
     #[test]

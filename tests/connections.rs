@@ -617,3 +617,36 @@ fn addr_accepts_a_host_name() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_taken_address_is_named_with_its_listener() {
+    // Held open for the whole test, so each run of the binary finds its
+    // port taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("address").to_string();
+    let cases = [
+        ("--addr", "line address"),
+        ("--web-addr", "web address"),
+        ("--metrics-addr", "metrics address"),
+    ];
+    for (flag, name) in cases {
+        let mut args = vec!["--history-file", ":memory:", flag, &addr];
+        for other in ["--addr", "--web-addr"] {
+            if other != flag {
+                args.extend([other, "127.0.0.1:0"]);
+            }
+        }
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_loopchat"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run the binary");
+        assert!(!output.status.success(), "{flag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("cannot listen on the {name} {addr}: ")),
+            "{flag}: {stderr}"
+        );
+        assert!(!stderr.contains("listening on"), "{stderr}");
+    }
+}

@@ -1064,3 +1064,30 @@ fn websocket_pings_count_as_bytes_sent() {
     let m = Metrics(samples(&scrape(metrics)));
     assert_eq!(m.get("loopchat_sent_bytes_total"), received as u64);
 }
+
+#[test]
+fn a_request_head_that_never_comes_is_counted_as_its_timeout() {
+    let (server, metrics) = start_with_metrics(|config| {
+        config.close_timeout = Duration::from_millis(300);
+    });
+    let web = server.web_addr().expect("the web address");
+    // Half a request head, then silence: the server closes it at the
+    // close timeout.
+    let mut slow = TcpStream::connect(web).unwrap();
+    slow.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "no answer to half a request");
+    let m = scrape_until(metrics, |m| {
+        m.get("loopchat_connections_not_joined_total{reason=\"request_head_timeout\"}") == 1
+    });
+    // Not under a reason of its own.
+    assert!(!m
+        .0
+        .contains_key("loopchat_connections_not_joined_total{reason=\"close_timeout\"}"));
+    assert_eq!(
+        m.get("loopchat_disconnects_total{reason=\"close_timeout\"}"),
+        0
+    );
+}

@@ -4,11 +4,15 @@
 //!   the [`Outbox`] trait, so it is unit-tested without a network.
 //! - [`history`]: `:history` from per-room tails in memory, and the SQLite
 //!   history file written by a thread of its own, fed once per loop turn.
+//! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
+//!   a current room, operators, bans, topics) as plain data with typed
+//!   results; not yet used by [`state`] (see `docs/protocol-1.2-plan.md`).
 //!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
 
 pub mod history;
+pub mod rooms;
 pub mod state;
 
 pub use state::*;

@@ -1,28 +1,37 @@
 //! One client connection: its transport (stream and codec), its unfinished
-//! input, its queued
-//! output, and where it is in its life.
+//! input, its queued output, and where it is in its life. The connection
+//! owns its state: its phase changes only through its transitions (open,
+//! close with a reason, linger, kill with a reason), and the readiness it
+//! asks the poller for is derived from that state, as in rustls's
+//! `tlsserver-mio` example.
 //!
 //! An idle connection holds no buffers: input is read into the server's
 //! shared scratch buffer and only an unfinished line is kept here; the
 //! output buffer is borrowed from a [`BufferPool`] when a line is queued and
-//! handed back once the socket has taken it all.
+//! handed back once the socket has taken it all (see [`crate::net::outbuf`]).
 
+use crate::end_reason::EndReason;
 use crate::metrics::Standing;
+use crate::net::outbuf::{BufferPool, OutputQueue};
 use crate::net::transport::{Codec, Stream};
-use crate::policy::limits::{ClientLimits, FloodLimit};
-use mio::Interest;
+use crate::policy::limits::ClientLimits;
+use mio::{Interest, Registry, Token};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// Where a connection is in its life.
+/// Where a connection is in its life. Every phase after `Open` carries
+/// the reason it ended (a handshake carries the timeout that ends it unless
+/// something else does first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// Setting up its transport (an HTTP request head on the web address):
+    /// Setting up its transport (a TLS handshake, an HTTP request head):
     /// not in the chat, not counted as a client, dropped at the deadline.
     Handshake {
         /// When it is dropped if the transport is still not ready.
         deadline: Instant,
+        /// What ends it at the deadline.
+        timeout: EndReason,
     },
     /// Reading commands; in the chat (or waiting for its password).
     Open,
@@ -31,62 +40,79 @@ pub enum Phase {
     Closing {
         /// When it is dropped even if the line was not taken.
         deadline: Instant,
+        /// Why it is closing.
+        reason: EndReason,
     },
     /// Write side shut down; input is read and dropped until the peer closes
     /// too, so closing never sends an RST that could eat our last line.
     Lingering {
         /// When it is dropped even if the peer never closes.
         deadline: Instant,
+        /// Why it closed.
+        reason: EndReason,
     },
     /// Finished: dropped at the end of the loop turn, never written again.
-    Dead,
+    Dead {
+        /// Why it ended.
+        reason: EndReason,
+    },
 }
 
 impl Phase {
-    /// The deadline of a closing connection.
+    /// The deadline of a handshaking or closing connection.
     pub fn deadline(self) -> Option<Instant> {
         match self {
-            Phase::Handshake { deadline }
-            | Phase::Closing { deadline }
-            | Phase::Lingering { deadline } => Some(deadline),
-            Phase::Open | Phase::Dead => None,
+            Phase::Handshake { deadline, .. }
+            | Phase::Closing { deadline, .. }
+            | Phase::Lingering { deadline, .. } => Some(deadline),
+            Phase::Open | Phase::Dead { .. } => None,
+        }
+    }
+
+    /// Why the connection ended (or, handshaking, what ends it at the
+    /// deadline); `None` while it is open.
+    pub fn end_reason(self) -> Option<EndReason> {
+        match self {
+            Phase::Handshake {
+                timeout: reason, ..
+            }
+            | Phase::Closing { reason, .. }
+            | Phase::Lingering { reason, .. }
+            | Phase::Dead { reason } => Some(reason),
+            Phase::Open => None,
         }
     }
 }
 
-/// A client connection.
+/// What [`Connection::kill`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Killed {
+    /// It was open (in the chat, counted against `--max-clients`): its room
+    /// must be told and the open count lowered.
+    pub was_open: bool,
+    /// Queued output bytes thrown away.
+    pub discarded: usize,
+}
+
+/// A client connection. Its phase, its place on the loop's lists and its
+/// registered interest change only through the methods below; the parts
+/// the loop drives directly (the stream, the codec, the queued and held
+/// output, the limits, the activity clocks) are fields.
 #[derive(Debug)]
 pub struct Connection {
-    /// The byte layer (plain TCP), registered with the poller under the
-    /// connection's slab key.
+    /// The byte layer (plain TCP or TLS), registered with the poller under
+    /// the connection's slab key.
     pub stream: Stream,
-    /// The peer's address, for logs.
-    pub peer: SocketAddr,
-    /// Where the connection is in its life; decides what input and output
-    /// still mean for it.
-    pub phase: Phase,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
     /// Bytes queued for this client and not yet taken by the socket.
     pub output: OutputQueue,
-    /// Set while the token is on the server's dirty list, so a connection
-    /// that receives many lines in one turn is flushed once.
-    pub queued_for_flush: bool,
-    /// Set while the token is on the server's read list: readable, and not
-    /// yet read to the end (edge-triggered readiness will not say so again).
-    pub queued_for_read: bool,
-    /// Whether WRITABLE interest is registered: only while output waits for
-    /// socket space.
-    pub wants_writable: bool,
-    /// The poller reported the peer's FIN (or an error): input must be read
-    /// to its end now, since no further edge will announce it.
-    pub hangup_seen: bool,
-    /// A write failed (the peer reset or went away): nothing more is queued
-    /// for it, and it is dropped once its remaining input has been read.
-    pub write_failed: bool,
-    /// A read returned end of stream: the peer has shut down its sending side.
-    pub read_closed: bool,
+    /// Output held back until the client's earlier lines are committed.
+    pub held: crate::chat::history::HeldOutput,
+    /// Flood control, deferred lines and the soft output limit's clock
+    /// ([`crate::policy::limits`]).
+    pub limits: ClientLimits,
     /// The last time this client sent anything.
     pub last_input: Instant,
     /// Whether any input has been read yet (the first bytes are checked
@@ -96,49 +122,271 @@ pub struct Connection {
     /// timeout runs from here. Bytes of an unfinished line never count as
     /// activity, so dribbling cannot hold a slot.
     pub line_started: Option<Instant>,
-    /// When the connection was accepted, for the auth timeout.
-    pub accepted_at: Instant,
-    /// Why the connection ended, for the disconnect log line; set once,
-    /// when it leaves the `Open` phase.
-    pub end_reason: &'static str,
     /// The history batch holding this client's latest chat line; replies
     /// wait in `held` until that batch is committed (see [`crate::chat::history`]).
     pub history_mark: u64,
-    /// Output held back until the client's earlier lines are committed.
-    pub held: crate::chat::history::HeldOutput,
-    /// Flood control, deferred lines and the soft output limit's clock
-    /// ([`crate::policy::limits`]).
-    pub limits: ClientLimits,
+    /// The peer's address, for logs.
+    peer: SocketAddr,
+    /// When the connection was accepted, for the auth timeout.
+    accepted_at: Instant,
+    /// Where the connection is in its life, and why it ended.
+    phase: Phase,
     /// Whether it counts as a client (and over which transport) or was
     /// turned away, for the metrics.
-    pub standing: Standing,
+    standing: Standing,
+    /// The interest registered with the poller; see [`Self::interest`].
+    registered: Interest,
+    /// On the loop's dirty list, so a connection that receives many lines
+    /// in one turn is flushed once.
+    on_flush_list: bool,
+    /// On the loop's read list: readable, and not yet read to the end
+    /// (edge-triggered readiness will not say so again).
+    on_read_list: bool,
+    /// The poller reported the peer's FIN (or an error): input must be read
+    /// to its end now, since no further edge will announce it.
+    hangup_seen: bool,
+    /// A write failed (the peer reset or went away): nothing more is queued
+    /// for it, and it is dropped once its remaining input has been read.
+    write_failed: bool,
+    /// A read returned end of stream: the peer has shut down its sending side.
+    read_closed: bool,
 }
 
 impl Connection {
-    /// A freshly accepted connection.
-    pub fn new(stream: Stream, codec: Codec, peer: SocketAddr, now: Instant) -> Self {
+    /// A freshly accepted connection, open at once (a plain line client).
+    pub fn open(
+        stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        limits: ClientLimits,
+        now: Instant,
+    ) -> Self {
         Connection {
             stream,
-            peer,
-            phase: Phase::Open,
             codec,
             output: OutputQueue::default(),
-            queued_for_flush: false,
-            queued_for_read: false,
-            wants_writable: false,
-            hangup_seen: false,
-            write_failed: false,
-            read_closed: false,
+            held: Default::default(),
+            limits,
             last_input: now,
             got_input: false,
             line_started: None,
-            accepted_at: now,
-            end_reason: "closed",
             history_mark: 0,
-            held: Default::default(),
-            limits: ClientLimits::new(&FloodLimit::default(), now),
+            peer,
+            accepted_at: now,
+            phase: Phase::Open,
             standing: Standing::Pending,
+            registered: Interest::READABLE,
+            on_flush_list: false,
+            on_read_list: false,
+            hangup_seen: false,
+            write_failed: false,
+            read_closed: false,
         }
+    }
+
+    /// A freshly accepted connection that must finish a handshake (TLS, an
+    /// HTTP request head) by `deadline`, or end for `timeout`.
+    pub fn handshaking(
+        stream: Stream,
+        codec: Codec,
+        peer: SocketAddr,
+        limits: ClientLimits,
+        now: Instant,
+        deadline: Instant,
+        timeout: EndReason,
+    ) -> Self {
+        let mut conn = Connection::open(stream, codec, peer, limits, now);
+        conn.phase = Phase::Handshake { deadline, timeout };
+        conn
+    }
+
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// When the connection was accepted.
+    pub fn accepted_at(&self) -> Instant {
+        self.accepted_at
+    }
+
+    /// Where the connection is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether it is open: in the chat or waiting for its password.
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Whether it is still setting up its transport.
+    pub fn is_handshaking(&self) -> bool {
+        matches!(self.phase, Phase::Handshake { .. })
+    }
+
+    /// Whether its last lines are still being written.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing { .. })
+    }
+
+    /// Whether it has ended and waits to be dropped.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.phase, Phase::Dead { .. })
+    }
+
+    /// Why it ended; see [`Phase::end_reason`].
+    pub fn end_reason(&self) -> Option<EndReason> {
+        self.phase.end_reason()
+    }
+
+    /// Handshake to `Open`: its transport is ready (a TLS handshake done, a
+    /// WebSocket upgrade answered). False, and nothing changes, unless it
+    /// was handshaking.
+    pub fn finish_handshake(&mut self) -> bool {
+        if !self.is_handshaking() {
+            return false;
+        }
+        self.phase = Phase::Open;
+        true
+    }
+
+    /// Open or handshaking to `Closing`: its last lines (already queued, or
+    /// queued next) go out, then the write side is shut down. A connection
+    /// that handshakes keeps its handshake deadline; an open one gets
+    /// `deadline`. False, and nothing changes, if it was already closing or
+    /// dead.
+    pub fn close(&mut self, reason: EndReason, deadline: Instant) -> bool {
+        let deadline = match self.phase {
+            Phase::Open => deadline,
+            Phase::Handshake { deadline, .. } => deadline,
+            _ => return false,
+        };
+        self.phase = Phase::Closing { deadline, reason };
+        true
+    }
+
+    /// Closing to `Lingering`: everything owed is with the kernel, so the
+    /// write side is shut down (FIN after the last byte) and input is read
+    /// and dropped until the peer closes too. False unless it was closing.
+    pub fn linger(&mut self) -> bool {
+        let Phase::Closing { deadline, reason } = self.phase else {
+            return false;
+        };
+        let _ = self.stream.shutdown_write();
+        self.phase = Phase::Lingering { deadline, reason };
+        true
+    }
+
+    /// Ends the connection at once: nothing more is written, its output
+    /// and held output are thrown away. An open or handshaking connection
+    /// ends for `reason`; one already closing keeps the reason it is
+    /// closing for (a handshake's only reason was its timeout placeholder,
+    /// so what ended it is the truth). `None` if it was already dead.
+    pub fn kill(
+        &mut self,
+        reason: EndReason,
+        pool: &mut BufferPool,
+        held_bytes: &mut usize,
+    ) -> Option<Killed> {
+        let reason = match self.phase {
+            Phase::Dead { .. } => return None,
+            Phase::Open | Phase::Handshake { .. } => reason,
+            Phase::Closing { reason, .. } | Phase::Lingering { reason, .. } => reason,
+        };
+        let was_open = self.is_open();
+        self.phase = Phase::Dead { reason };
+        let discarded = self.output.len();
+        self.output.discard(pool);
+        self.held.clear(held_bytes);
+        Some(Killed {
+            was_open,
+            discarded,
+        })
+    }
+
+    /// Moves every deadline no later than `last` (a shutdown's grace).
+    pub fn shorten_deadline(&mut self, last: Instant) {
+        match &mut self.phase {
+            Phase::Handshake { deadline, .. }
+            | Phase::Closing { deadline, .. }
+            | Phase::Lingering { deadline, .. } => *deadline = (*deadline).min(last),
+            Phase::Open | Phase::Dead { .. } => {}
+        }
+    }
+
+    /// Whether it counts as a client, was turned away, or neither yet.
+    pub fn standing(&self) -> Standing {
+        self.standing
+    }
+
+    /// Records how it counts for the metrics (once admitted or refused).
+    pub fn set_standing(&mut self, standing: Standing) {
+        self.standing = standing;
+    }
+
+    /// Puts it on the loop's read list; false if it already was (the caller
+    /// pushes its id only on true).
+    pub fn put_on_read_list(&mut self) -> bool {
+        !std::mem::replace(&mut self.on_read_list, true)
+    }
+
+    /// Whether it is on the read list (or parked or throttled with unread
+    /// input).
+    pub fn on_read_list(&self) -> bool {
+        self.on_read_list
+    }
+
+    /// Takes it off the read list: read to the end.
+    pub fn take_off_read_list(&mut self) {
+        self.on_read_list = false;
+    }
+
+    /// Puts it on the loop's dirty list; false if it already was.
+    pub fn put_on_flush_list(&mut self) -> bool {
+        !std::mem::replace(&mut self.on_flush_list, true)
+    }
+
+    /// Takes it off the dirty list, as it is flushed.
+    pub fn take_off_flush_list(&mut self) {
+        self.on_flush_list = false;
+    }
+
+    /// Notes the poller reporting the peer's FIN or an error (`seen`);
+    /// returns whether one was ever reported.
+    pub fn note_hangup(&mut self, seen: bool) -> bool {
+        self.hangup_seen |= seen;
+        self.hangup_seen
+    }
+
+    /// Whether the poller reported the peer's FIN or an error.
+    pub fn hangup_seen(&self) -> bool {
+        self.hangup_seen
+    }
+
+    /// A write failed: the peer is gone. Its output is thrown away (the
+    /// bytes are returned) and nothing more is queued for it; its input is
+    /// still read to the end.
+    pub fn fail_write(&mut self, pool: &mut BufferPool) -> usize {
+        self.write_failed = true;
+        let discarded = self.output.len();
+        self.output.discard(pool);
+        discarded
+    }
+
+    /// Whether a write failed.
+    pub fn write_failed(&self) -> bool {
+        self.write_failed
+    }
+
+    /// A read returned end of stream.
+    pub fn note_read_closed(&mut self) {
+        self.read_closed = true;
+    }
+
+    /// Whether the peer has shut down its sending side.
+    pub fn read_closed(&self) -> bool {
+        self.read_closed
     }
 
     /// Writes queued output to the stream: one write of everything queued
@@ -158,232 +406,211 @@ impl Connection {
         !self.output.is_empty() || self.stream.wants_write()
     }
 
-    /// The readiness this connection needs from the poller now.
+    /// The readiness this connection needs from the poller, derived from
+    /// its state: always readable (input, the peer's FIN, TLS records),
+    /// and writable while output waits for socket space.
     pub fn interest(&self) -> Interest {
-        if self.wants_writable {
+        if self.has_output() {
             Interest::READABLE | Interest::WRITABLE
         } else {
             Interest::READABLE
         }
     }
-}
 
-/// Output queued for one client: a contiguous buffer and how much of it the
-/// socket has already taken. Lines are appended whole, so one write sends
-/// every line queued since the last one.
-#[derive(Debug, Default)]
-pub struct OutputQueue {
-    buf: Vec<u8>,
-    /// Bytes at the front of `buf` already written.
-    sent: usize,
-}
-
-impl OutputQueue {
-    /// Bytes waiting to be written.
-    pub fn len(&self) -> usize {
-        self.buf.len() - self.sent
+    /// Registers the stream under `token` with the interest its state needs.
+    pub fn register(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = self.interest();
+        registry.register(&mut self.stream, token, interest)?;
+        self.registered = interest;
+        Ok(())
     }
 
-    /// Whether nothing waits to be written.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Heap bytes held.
-    pub fn capacity(&self) -> usize {
-        self.buf.capacity()
-    }
-
-    /// Appends a line, taking a buffer from `pool` if this queue holds none.
-    pub fn push(&mut self, line: &[u8], pool: &mut BufferPool) {
-        if self.buf.capacity() == 0 {
-            self.buf = pool.take();
+    /// Re-registers the stream when the interest its state needs changed
+    /// since it was last registered; no syscall otherwise.
+    pub fn update_interest(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+        let interest = self.interest();
+        if interest != self.registered {
+            registry.reregister(&mut self.stream, token, interest)?;
+            self.registered = interest;
         }
-        let before = self.buf.capacity();
-        self.buf.extend_from_slice(line);
-        pool.lent += self.buf.capacity() - before;
+        Ok(())
     }
 
-    /// Writes as much as the socket takes in one call. Returns the bytes
-    /// written; `WouldBlock` and other errors are returned as they are.
-    pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<usize> {
-        let written = socket.write(&self.buf[self.sent..])?;
-        self.sent += written;
-        if self.sent == self.buf.len() {
-            self.buf.clear();
-            self.sent = 0;
-        } else if self.sent >= self.buf.len() / 2 {
-            // Keep appends cheap and memory bounded without moving the
-            // unsent tail on every short write.
-            self.buf.drain(..self.sent);
-            self.sent = 0;
-        }
-        Ok(written)
-    }
-
-    /// Drops everything queued (a cut-off client gets nothing more) and
-    /// gives the buffer back.
-    pub fn discard(&mut self, pool: &mut BufferPool) {
-        self.buf.clear();
-        self.sent = 0;
-        self.release(pool);
-    }
-
-    /// Hands an empty buffer back to the pool so an idle connection holds
-    /// no output memory.
-    pub fn release(&mut self, pool: &mut BufferPool) {
-        if self.is_empty() && self.buf.capacity() > 0 {
-            pool.put(std::mem::take(&mut self.buf));
-            self.sent = 0;
-        }
-    }
-}
-
-/// Spare output buffers, so busy connections reuse memory instead of
-/// allocating (and page-faulting) per burst, and idle connections hold none.
-#[derive(Debug, Default)]
-pub struct BufferPool {
-    spare: Vec<Vec<u8>>,
-    /// Capacity held in `spare`, bounded by [`Self::MAX_SPARE_BYTES`].
-    spare_bytes: usize,
-    /// Whether a buffer was taken since the last [`Self::trim`].
-    taken_since_trim: bool,
-    /// Capacity of the buffers lent out to output queues: the output
-    /// memory of all clients, which the global output bound limits.
-    lent: usize,
-}
-
-impl BufferPool {
-    /// Memory the pool may hold for reuse; past it, returned buffers are
-    /// freed. About what one turn queues at most before it is flushed.
-    const MAX_SPARE_BYTES: usize = 16 * 1024 * 1024;
-    /// What a new buffer starts with: a few lines. It grows as a client's
-    /// turns need, and the grown buffer is what the pool hands out again.
-    const INITIAL_CAPACITY: usize = 1024;
-
-    /// An empty buffer, reused when one is spare.
-    pub fn take(&mut self) -> Vec<u8> {
-        self.taken_since_trim = true;
-        let buf = match self.spare.pop() {
-            Some(buf) => {
-                self.spare_bytes -= buf.capacity();
-                buf
-            }
-            None => Vec::with_capacity(Self::INITIAL_CAPACITY),
-        };
-        self.lent += buf.capacity();
-        buf
-    }
-
-    /// Heap bytes held by all output queues together (their buffers'
-    /// capacity, not only the bytes waiting in them).
-    pub fn lent_bytes(&self) -> usize {
-        self.lent
-    }
-
-    /// Called once a second: frees every spare buffer if none was taken
-    /// since the last call (the burst is over), else half of them, so a busy
-    /// server keeps what it keeps reusing and an idle one gives its memory
-    /// back.
-    pub fn trim(&mut self) {
-        let keep = if self.taken_since_trim {
-            self.spare.len() / 2
-        } else {
-            0
-        };
-        self.taken_since_trim = false;
-        if self.spare.len() == keep {
-            return;
-        }
-        for buf in self.spare.drain(keep..) {
-            self.spare_bytes -= buf.capacity();
-        }
-        if self.spare.is_empty() {
-            release_free_heap();
-        }
-    }
-
-    /// Returns an emptied buffer.
-    pub fn put(&mut self, mut buf: Vec<u8>) {
-        self.lent = self.lent.saturating_sub(buf.capacity());
-        if self.spare_bytes + buf.capacity() <= Self::MAX_SPARE_BYTES {
-            buf.clear();
-            self.spare_bytes += buf.capacity();
-            self.spare.push(buf);
-        }
-    }
-}
-
-/// Asks the allocator to hand free heap pages back to the OS. glibc keeps
-/// freed small blocks resident otherwise, so a burst of 10,000 buffers would
-/// pin its memory long after the burst.
-fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
+    /// The interest last registered with the poller.
+    pub fn registered_interest(&self) -> Interest {
+        self.registered
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::limits::FloodLimit;
+    use std::io::Read;
+    use std::time::Duration;
 
-    /// A writer that takes at most `room` bytes per call.
-    struct Trickle {
-        taken: Vec<u8>,
-        room: usize,
+    /// A connection over a real loopback socket, and the peer's end.
+    fn connection(now: Instant) -> (Connection, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, addr) = listener.accept().unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let stream = Stream::plain(mio::net::TcpStream::from_std(socket));
+        let limits = ClientLimits::new(&FloodLimit::default(), now);
+        let conn = Connection::open(stream, Codec::line(), addr, limits, now);
+        (conn, peer)
     }
 
-    impl Write for Trickle {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.room == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
+    #[test]
+    fn closing_lingers_then_dies_keeping_its_reason() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
+        let (mut conn, mut peer) = connection(now);
+        let mut pool = BufferPool::default();
+        let mut held_bytes = 0;
+        assert!(conn.is_open());
+        assert_eq!(conn.end_reason(), None);
+        assert!(!conn.linger(), "only a closing connection lingers");
+
+        assert!(conn.close(EndReason::Quit, deadline));
+        assert!(conn.is_closing());
+        assert_eq!(conn.end_reason(), Some(EndReason::Quit));
+        assert_eq!(conn.phase().deadline(), Some(deadline));
+        assert!(!conn.close(EndReason::IdleTimeout, deadline), "closes once");
+        assert_eq!(conn.end_reason(), Some(EndReason::Quit));
+
+        assert!(conn.linger());
+        assert!(matches!(
+            conn.phase(),
+            Phase::Lingering {
+                reason: EndReason::Quit,
+                ..
             }
-            let n = buf.len().min(self.room);
-            self.taken.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
+        ));
+        // Lingering shut the write side down: the peer reads its end.
+        peer.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(peer.read(&mut [0; 16]).unwrap(), 0);
+
+        let killed = conn.kill(EndReason::WriteError, &mut pool, &mut held_bytes);
+        assert_eq!(
+            killed,
+            Some(Killed {
+                was_open: false,
+                discarded: 0
+            })
+        );
+        assert_eq!(
+            conn.phase(),
+            Phase::Dead {
+                reason: EndReason::Quit
+            }
+        );
+        assert_eq!(
+            conn.kill(EndReason::ReadError, &mut pool, &mut held_bytes),
+            None
+        );
     }
 
     #[test]
-    fn partial_writes_keep_order_and_release_memory() {
+    fn killing_an_open_connection_drops_its_output_and_names_the_reason() {
+        let now = Instant::now();
+        let (mut conn, _peer) = connection(now);
         let mut pool = BufferPool::default();
-        let mut queue = OutputQueue::default();
-        let mut sink = Trickle {
-            taken: Vec::new(),
-            room: 3,
-        };
-        for i in 0..50 {
-            queue.push(format!("line {i}\n").as_bytes(), &mut pool);
-            queue.write_to(&mut sink).unwrap();
-        }
-        while !queue.is_empty() {
-            queue.write_to(&mut sink).unwrap();
-        }
-        let expected: String = (0..50).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(String::from_utf8(sink.taken).unwrap(), expected);
-        assert_eq!(pool.lent_bytes(), queue.capacity());
-        queue.release(&mut pool);
-        assert_eq!(queue.capacity(), 0);
-        assert_eq!(pool.spare.len(), 1);
+        let mut held_bytes = 0;
+        conn.output.push(b"lost\n", &mut pool);
+        let killed = conn.kill(EndReason::ResetByPeer, &mut pool, &mut held_bytes);
+        assert_eq!(
+            killed,
+            Some(Killed {
+                was_open: true,
+                discarded: 5
+            })
+        );
+        assert!(conn.is_dead());
+        assert_eq!(conn.end_reason(), Some(EndReason::ResetByPeer));
+        assert!(conn.output.is_empty());
         assert_eq!(pool.lent_bytes(), 0);
+        assert!(!conn.close(EndReason::Quit, now), "the dead do not close");
     }
 
     #[test]
-    fn would_block_leaves_the_queue_intact() {
+    fn a_handshake_opens_or_ends_for_what_ended_it() {
+        let now = Instant::now();
+        let deadline = now + Duration::from_secs(5);
         let mut pool = BufferPool::default();
-        let mut queue = OutputQueue::default();
-        queue.push(b"hello\n", &mut pool);
-        let mut full = Trickle {
-            taken: Vec::new(),
-            room: 0,
+        let mut held_bytes = 0;
+        let handshaking = |now| {
+            let (conn, peer) = connection(now);
+            let Connection {
+                stream,
+                codec,
+                limits,
+                peer: addr,
+                ..
+            } = conn;
+            let timeout = EndReason::TlsHandshakeTimeout;
+            let conn = Connection::handshaking(stream, codec, addr, limits, now, deadline, timeout);
+            (conn, peer)
         };
-        let err = queue.write_to(&mut full).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-        assert_eq!(queue.len(), 6);
+
+        let (mut conn, _peer) = handshaking(now);
+        assert!(conn.is_handshaking());
+        assert_eq!(conn.end_reason(), Some(EndReason::TlsHandshakeTimeout));
+        assert!(conn.finish_handshake());
+        assert!(conn.is_open());
+        assert_eq!(conn.end_reason(), None);
+        assert!(!conn.finish_handshake(), "opens once");
+
+        // The timeout was only a placeholder: what ended it is the truth.
+        let (mut conn, _peer) = handshaking(now);
+        let killed = conn.kill(EndReason::TlsError, &mut pool, &mut held_bytes);
+        assert_eq!(killed.map(|k| k.was_open), Some(false));
+        assert_eq!(conn.end_reason(), Some(EndReason::TlsError));
+
+        // A page served: closing within the handshake's own deadline.
+        let (mut conn, _peer) = handshaking(now);
+        assert!(conn.close(EndReason::HttpResponseSent, now + Duration::from_secs(60)));
+        assert_eq!(conn.phase().deadline(), Some(deadline));
+
+        // Shutdown's grace moves deadlines earlier, never later.
+        conn.shorten_deadline(now + Duration::from_secs(1));
+        assert_eq!(conn.phase().deadline(), Some(now + Duration::from_secs(1)));
+        conn.shorten_deadline(now + Duration::from_secs(9));
+        assert_eq!(conn.phase().deadline(), Some(now + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn interest_follows_output_and_is_registered_only_when_it_changes() {
+        let now = Instant::now();
+        let (mut conn, mut peer) = connection(now);
+        let mut pool = BufferPool::default();
+        let mut poll = mio::Poll::new().unwrap();
+        conn.register(poll.registry(), Token(7)).unwrap();
+        assert_eq!(conn.interest(), Interest::READABLE);
+        assert_eq!(conn.registered_interest(), Interest::READABLE);
+
+        conn.output.push(b"hello\n", &mut pool);
+        assert_eq!(conn.interest(), Interest::READABLE | Interest::WRITABLE);
+        conn.update_interest(poll.registry(), Token(7)).unwrap();
+        assert_eq!(
+            conn.registered_interest(),
+            Interest::READABLE | Interest::WRITABLE
+        );
+        // Registered for writing, and the socket has room: the poller says so.
+        let mut events = mio::Events::with_capacity(8);
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .unwrap();
+        assert!(events
+            .iter()
+            .any(|e| e.token() == Token(7) && e.is_writable()));
+
+        assert_eq!(conn.write_output().unwrap(), 6);
+        assert_eq!(conn.interest(), Interest::READABLE);
+        conn.update_interest(poll.registry(), Token(7)).unwrap();
+        assert_eq!(conn.registered_interest(), Interest::READABLE);
+        let mut line = [0; 6];
+        peer.read_exact(&mut line).unwrap();
+        assert_eq!(&line, b"hello\n");
     }
 }

@@ -1,5 +1,6 @@
-//! The `/metrics` endpoint: a listener of its own and a few short HTTP/1.1
-//! exchanges, driven by the event loop like any other socket, no thread.
+//! The `/metrics` endpoint: a few short HTTP/1.1 exchanges on connections
+//! the loop accepts on its metrics listener, driven by the event loop like
+//! any other socket, no thread.
 //!
 //! One request per connection, answered with `Connection: close`:
 //! `GET /metrics` (or `HEAD`) gets the metrics, any other path `404`, any
@@ -15,7 +16,7 @@
 //! without changing the loop's hooks.
 
 use log::debug;
-use mio::net::{TcpListener, TcpStream};
+use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
 use std::io::{self, Read, Write};
@@ -26,17 +27,12 @@ use std::time::{Duration, Instant};
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// Scrape connections served at once; more are closed on accept.
 pub const MAX_SCRAPES: usize = 16;
-/// Connections accepted per readiness event, so a connection storm on the
-/// metrics port cannot hold up a loop turn; the rest wait for the next turn.
-const ACCEPTS_PER_TURN: usize = 64;
 /// Bytes read from one scrape connection per event once its request is in
 /// (the rest of a request body, or garbage) before it is closed anyway.
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// The metrics listener and its open connections.
+/// The open scrape connections.
 pub struct Endpoint {
-    listener: TcpListener,
-    addr: SocketAddr,
     /// Scrape `k` has token `first_scrape + k`.
     first_scrape: usize,
     scrapes: Slab<Scrape>,
@@ -79,69 +75,45 @@ enum Route {
 }
 
 impl Endpoint {
-    /// Binds the listener on `addr` and registers it under `listener_token`;
-    /// scrape connections use tokens from `first_scrape` to
-    /// `first_scrape + MAX_SCRAPES - 1`. A scrape may take `timeout` from
-    /// accept to its last byte.
-    pub fn bind(
-        addr: SocketAddr,
-        registry: &Registry,
-        listener_token: Token,
-        first_scrape: usize,
-        timeout: Duration,
-    ) -> io::Result<Endpoint> {
-        let mut listener = TcpListener::bind(addr)?;
-        registry.register(&mut listener, listener_token, Interest::READABLE)?;
-        Ok(Endpoint {
-            addr: listener.local_addr()?,
-            listener,
+    /// No scrapes yet: scrape connections use tokens from `first_scrape`
+    /// to `first_scrape + MAX_SCRAPES - 1`. A scrape may take `timeout`
+    /// from accept to its last byte.
+    pub fn new(first_scrape: usize, timeout: Duration) -> Endpoint {
+        Endpoint {
             first_scrape,
             scrapes: Slab::with_capacity(MAX_SCRAPES),
             timeout,
-        })
-    }
-
-    /// The address actually bound.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Accepts waiting scrapers. Returns whether more may be waiting (the
-    /// per-turn cap was reached): call again next turn, since no new
-    /// readiness event will say so.
-    pub fn accept(&mut self, registry: &Registry, now: Instant) -> bool {
-        for _ in 0..ACCEPTS_PER_TURN {
-            let (mut socket, peer) = match self.listener.accept() {
-                Ok(accepted) => accepted,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(err) => {
-                    // Out of descriptors or a connection that died in the
-                    // backlog: this scraper will retry.
-                    debug!("metrics: accept: {err}");
-                    return false;
-                }
-            };
-            if self.scrapes.len() >= MAX_SCRAPES {
-                debug!("metrics: {peer}: closed, {MAX_SCRAPES} scrapes already open");
-                continue;
-            }
-            let entry = self.scrapes.vacant_entry();
-            let token = Token(self.first_scrape + entry.key());
-            if let Err(err) = registry.register(&mut socket, token, Interest::READABLE) {
-                debug!("metrics: {peer}: cannot register: {err}");
-                continue;
-            }
-            entry.insert(Scrape {
-                socket,
-                request: Vec::new(),
-                response: Vec::new(),
-                sent: 0,
-                state: State::Reading,
-                deadline: now + self.timeout,
-                wants_writable: false,
-            });
         }
-        true
+    }
+
+    /// Takes a scraper the loop accepted on the metrics listener; closed at
+    /// once when [`MAX_SCRAPES`] are already open.
+    pub fn admit(
+        &mut self,
+        mut socket: TcpStream,
+        peer: SocketAddr,
+        registry: &Registry,
+        now: Instant,
+    ) {
+        if self.scrapes.len() >= MAX_SCRAPES {
+            debug!("metrics: {peer}: closed, {MAX_SCRAPES} scrapes already open");
+            return;
+        }
+        let entry = self.scrapes.vacant_entry();
+        let token = Token(self.first_scrape + entry.key());
+        if let Err(err) = registry.register(&mut socket, token, Interest::READABLE) {
+            debug!("metrics: {peer}: cannot register: {err}");
+            return;
+        }
+        entry.insert(Scrape {
+            socket,
+            request: Vec::new(),
+            response: Vec::new(),
+            sent: 0,
+            state: State::Reading,
+            deadline: now + self.timeout,
+            wants_writable: false,
+        });
     }
 
     /// Serves a readiness event on a scrape connection. `render` produces

@@ -1,7 +1,11 @@
 //! The network side: bytes in and out of sockets, and nothing about chat.
 //!
 //! - [`connection`]: one client connection: its transport, its partial
-//!   input and its queued output.
+//!   input, its queued output, and its phase, changed only by its
+//!   transitions (open, close, linger, kill), its poll interest derived
+//!   from its state.
+//! - [`outbuf`]: the output queued for each client and the pool its
+//!   buffers are borrowed from.
 //! - [`transport`]: a connection's stream (socket bytes to plaintext: plain
 //!   TCP or TLS) and codec (plaintext to lines and lines to queued bytes:
 //!   the line protocol, or HTTP then WebSocket).
@@ -24,6 +28,7 @@ pub mod fd_limit;
 pub mod framing;
 pub mod http;
 pub mod metrics_http;
+pub mod outbuf;
 pub mod proxy;
 pub mod sd_notify;
 pub mod tls;

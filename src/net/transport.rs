@@ -16,9 +16,10 @@
 //! The chat never sees either: it hands the loop complete lines through its
 //! `Outbox`, and the loop asks the recipient's codec for the bytes to queue.
 
-use crate::net::connection::{BufferPool, OutputQueue};
+use crate::end_reason::EndReason;
 use crate::net::framing::{Frame, LineFramer};
 use crate::net::http::{Head, HeadReader};
+use crate::net::outbuf::{BufferPool, OutputQueue};
 use crate::net::tls::TlsSession;
 use crate::net::ws;
 use mio::event::Source;
@@ -175,7 +176,7 @@ pub enum Input<'a> {
         /// The status of the close frame to send.
         code: u16,
         /// Why, for the disconnect log.
-        reason: &'static str,
+        reason: EndReason,
     },
 }
 
@@ -282,7 +283,13 @@ impl Decoder {
                     ws::Event::Line(line) => on_input(Input::Line(line)),
                     ws::Event::TooLong => on_input(Input::TooLong),
                     ws::Event::Reply(bytes) => on_input(Input::Reply(bytes)),
-                    ws::Event::Close { code, reason } => on_input(Input::Close { code, reason }),
+                    ws::Event::Close { code, error } => on_input(Input::Close {
+                        code,
+                        reason: match error {
+                            None => EndReason::ClosedByPeer,
+                            Some(why) => EndReason::WebSocket { code, why },
+                        },
+                    }),
                 })
             }
         }
@@ -326,15 +333,10 @@ impl Encoder {
     }
 
     /// Queues the close frame that ends a WebSocket connection (once); for
-    /// the line protocol, nothing. `reason` picks the status: `1001` at
-    /// shutdown, `1013` when the server is full, else `1000`.
-    pub fn close(&mut self, reason: &str, output: &mut OutputQueue, pool: &mut BufferPool) {
-        let code = match reason {
-            "server shutdown" => ws::CLOSE_GOING_AWAY,
-            "server full" => ws::CLOSE_TRY_AGAIN_LATER,
-            _ => ws::CLOSE_NORMAL,
-        };
-        self.close_with(code, output, pool);
+    /// the line protocol, nothing. `reason` picks the status (see
+    /// [`EndReason::close_code`]).
+    pub fn close(&mut self, reason: EndReason, output: &mut OutputQueue, pool: &mut BufferPool) {
+        self.close_with(reason.close_code(), output, pool);
     }
 
     /// Queues a close frame with `code` (once), for a WebSocket connection.

@@ -12,6 +12,7 @@
 //! Server frames are unmasked, so a text frame is the same bytes for every
 //! recipient: a fan-out encodes it once ([`crate::net::transport::EncodeCache`]).
 
+use crate::end_reason::WsViolation;
 use std::io::Cursor;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -43,8 +44,9 @@ pub enum Event<'a> {
     Close {
         /// The status for our close frame.
         code: u16,
-        /// Why, for the disconnect log.
-        reason: &'static str,
+        /// The protocol rule the peer broke, for the disconnect log;
+        /// `None` when the peer closed properly.
+        error: Option<WsViolation>,
     },
 }
 
@@ -156,52 +158,48 @@ impl Decoder {
                 &input[used..]
             }
             Err(_) => {
-                self.fail(CLOSE_PROTOCOL_ERROR, "reserved opcode", on_event);
+                self.fail(CLOSE_PROTOCOL_ERROR, WsViolation::ReservedOpcode, on_event);
                 &[]
             }
         }
     }
 
     /// Checks a frame header against RFC 6455 §5 and the message state.
-    fn start_frame(
-        &mut self,
-        header: &FrameHeader,
-        length: u64,
-    ) -> Result<(), (u16, &'static str)> {
+    fn start_frame(&mut self, header: &FrameHeader, length: u64) -> Result<(), (u16, WsViolation)> {
         const PROTOCOL: u16 = CLOSE_PROTOCOL_ERROR;
         if header.rsv1 || header.rsv2 || header.rsv3 {
-            return Err((PROTOCOL, "reserved bits set"));
+            return Err((PROTOCOL, WsViolation::ReservedBits));
         }
         let Some(mask) = header.mask else {
-            return Err((PROTOCOL, "unmasked client frame"));
+            return Err((PROTOCOL, WsViolation::Unmasked));
         };
         if length > i64::MAX as u64 {
-            return Err((PROTOCOL, "frame length out of range"));
+            return Err((PROTOCOL, WsViolation::LengthOutOfRange));
         }
         let kind = match header.opcode {
             OpCode::Control(control) => {
                 if !header.is_final {
-                    return Err((PROTOCOL, "fragmented control frame"));
+                    return Err((PROTOCOL, WsViolation::FragmentedControl));
                 }
                 if length > 125 {
-                    return Err((PROTOCOL, "control frame too long"));
+                    return Err((PROTOCOL, WsViolation::ControlTooLong));
                 }
                 match control {
                     Control::Ping => FrameKind::Ping,
                     Control::Pong => FrameKind::Pong,
                     Control::Close => FrameKind::Close,
-                    Control::Reserved(_) => return Err((PROTOCOL, "reserved opcode")),
+                    Control::Reserved(_) => return Err((PROTOCOL, WsViolation::ReservedOpcode)),
                 }
             }
             OpCode::Data(Data::Continue) => {
                 if !self.in_message {
-                    return Err((PROTOCOL, "continuation without a message"));
+                    return Err((PROTOCOL, WsViolation::ContinuationWithoutMessage));
                 }
                 FrameKind::Text
             }
             OpCode::Data(Data::Text) => {
                 if self.in_message {
-                    return Err((PROTOCOL, "new message inside a fragmented one"));
+                    return Err((PROTOCOL, WsViolation::MessageInsideFragmented));
                 }
                 self.in_message = true;
                 self.discarding = false;
@@ -210,11 +208,11 @@ impl Decoder {
             }
             OpCode::Data(Data::Binary) => {
                 if self.in_message {
-                    return Err((PROTOCOL, "new message inside a fragmented one"));
+                    return Err((PROTOCOL, WsViolation::MessageInsideFragmented));
                 }
-                return Err((CLOSE_UNSUPPORTED, "binary message"));
+                return Err((CLOSE_UNSUPPORTED, WsViolation::BinaryMessage));
             }
-            OpCode::Data(Data::Reserved(_)) => return Err((PROTOCOL, "reserved opcode")),
+            OpCode::Data(Data::Reserved(_)) => return Err((PROTOCOL, WsViolation::ReservedOpcode)),
         };
         self.frame = Some(FrameState {
             kind,
@@ -255,20 +253,20 @@ impl Decoder {
                 // finding, docs/fuzzing.md).
                 let (upto, after) = plain.split_at(room + 1);
                 if !self.utf8.feed(upto) {
-                    self.fail(CLOSE_INVALID_DATA, "invalid UTF-8", on_event);
+                    self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                     return;
                 }
                 self.message = Vec::new();
                 self.discarding = true;
                 on_event(Event::TooLong);
                 if !self.utf8.feed(after) {
-                    self.fail(CLOSE_INVALID_DATA, "invalid UTF-8", on_event);
+                    self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                     return;
                 }
                 continue;
             }
             if !self.utf8.feed(plain) {
-                self.fail(CLOSE_INVALID_DATA, "invalid UTF-8", on_event);
+                self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                 return;
             }
             if !self.discarding {
@@ -292,7 +290,7 @@ impl Decoder {
                 }
                 self.in_message = false;
                 if !self.utf8.is_complete() {
-                    self.fail(CLOSE_INVALID_DATA, "invalid UTF-8", on_event);
+                    self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                     return;
                 }
                 if std::mem::take(&mut self.discarding) {
@@ -318,32 +316,38 @@ impl Decoder {
             FrameKind::Pong => self.control = Vec::new(),
             FrameKind::Close => {
                 let payload = std::mem::take(&mut self.control);
-                let (code, reason) = match payload.as_slice() {
-                    [] => (CLOSE_NORMAL, "closed by peer"),
-                    [_] => (CLOSE_PROTOCOL_ERROR, "bad close frame"),
+                let (code, error) = match payload.as_slice() {
+                    [] => (CLOSE_NORMAL, None),
+                    [_] => (CLOSE_PROTOCOL_ERROR, Some(WsViolation::BadCloseFrame)),
                     [high, low, text @ ..] => {
                         let code = u16::from_be_bytes([*high, *low]);
                         if !close_code_allowed(code) {
-                            (CLOSE_PROTOCOL_ERROR, "bad close code")
+                            (CLOSE_PROTOCOL_ERROR, Some(WsViolation::BadCloseCode))
                         } else if std::str::from_utf8(text).is_err() {
-                            (CLOSE_INVALID_DATA, "invalid UTF-8")
+                            (CLOSE_INVALID_DATA, Some(WsViolation::InvalidUtf8))
                         } else {
-                            (code, "closed by peer")
+                            (code, None)
                         }
                     }
                 };
-                self.fail(code, reason, on_event);
+                self.end(code, error, on_event);
             }
         }
     }
 
+    /// Stops decoding and asks for a close with `code`, the peer having
+    /// broken the protocol (`why`).
+    fn fail(&mut self, code: u16, why: WsViolation, on_event: &mut impl FnMut(Event<'_>)) {
+        self.end(code, Some(why), on_event);
+    }
+
     /// Stops decoding and asks for a close with `code`.
-    fn fail(&mut self, code: u16, reason: &'static str, on_event: &mut impl FnMut(Event<'_>)) {
+    fn end(&mut self, code: u16, error: Option<WsViolation>, on_event: &mut impl FnMut(Event<'_>)) {
         self.closed = true;
         self.frame = None;
         self.message = Vec::new();
         self.control = Vec::new();
-        on_event(Event::Close { code, reason });
+        on_event(Event::Close { code, error });
     }
 }
 
@@ -462,6 +466,15 @@ impl Utf8Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::end_reason::{EndReason, Refusal};
+
+    #[test]
+    fn end_reasons_close_with_these_statuses() {
+        assert_eq!(EndReason::Quit.close_code(), CLOSE_NORMAL);
+        assert_eq!(EndReason::ServerShutdown.close_code(), CLOSE_GOING_AWAY);
+        let full = EndReason::Refused(Refusal::ServerFull);
+        assert_eq!(full.close_code(), CLOSE_TRY_AGAIN_LATER);
+    }
 
     /// A masked client frame.
     fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {

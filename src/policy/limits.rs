@@ -4,7 +4,7 @@
 //!
 //! Everything here counts transport-neutral quantities: bytes read from a
 //! client, complete lines it sent, bytes queued in its
-//! [`OutputQueue`](crate::net::connection::OutputQueue). How bytes become lines
+//! [`OutputQueue`](crate::net::outbuf::OutputQueue). How bytes become lines
 //! (plain TCP, TLS, WebSocket) is the connection's business; the server
 //! calls in here with the counts.
 //!
@@ -217,7 +217,7 @@ pub struct ClientLimits {
     pub wake_at: Option<Instant>,
     /// A WebSocket close (status, log reason) that came after held-back
     /// lines: it runs once they have.
-    pub held_close: Option<(u16, &'static str)>,
+    pub held_close: Option<(u16, crate::end_reason::EndReason)>,
 }
 
 impl ClientLimits {

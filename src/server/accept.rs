@@ -1,37 +1,63 @@
 //! Accepting: new connections on every listener (plain line clients, TLS
-//! line clients, the web address, metrics scrapers), socket setup and
-//! admission, TLS and HTTP handshakes, and the upgrade to a WebSocket.
+//! line clients, the web address, metrics scrapers), socket setup and one
+//! admission path, TLS and HTTP handshakes, and the upgrade to a WebSocket.
+//!
+//! Every chat connection goes the same way: admitted (or refused) on
+//! accept, then handshaking until its transport is ready (a TLS handshake,
+//! an HTTP upgrade; a plain line client is ready at once), then it joins
+//! the chat: counted, connected, logged ([`EventLoop::join`]).
 
-use super::{EventLoop, Listener, FLUSH_EARLY_BYTES};
+use super::{EventLoop, ListenerKind, FLUSH_EARLY_BYTES};
 use crate::chat::ClientId;
+use crate::end_reason::EndReason;
 use crate::metrics::{Refusal, Standing, Transport};
-use crate::net::connection::{Connection, Phase};
-use crate::net::http::{self, Head, Route};
-use crate::net::tls::TlsSession;
+use crate::net::connection::Connection;
+use crate::net::http::{self, Head, Route, WebRules};
+use crate::net::tls::{CertStore, TlsSession};
 use crate::net::transport::{Codec, Decoder, Stream};
 use crate::policy::guard::{self};
 use crate::policy::limits::ClientLimits;
 use log::{debug, info, warn};
-use mio::{Interest, Token};
-use std::io::{self, Write};
+use mio::net::TcpStream;
+use mio::Token;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::time::Duration;
-
-/// Accepts per loop turn, so a connection storm cannot starve chat.
-const ACCEPTS_PER_TURN: usize = 256;
-
-/// How long to wait before accepting again after `accept` failed for lack
-/// of descriptors or memory; the backlog is retried, not left to rot.
-const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Rejected connections (`! server full`) allowed to linger at once beyond
 /// `max_clients`; past that they are closed without a goodbye.
 const REJECT_RESERVE: usize = 64;
 
+/// What the handshakes need: the certificate and the web address's rules.
+pub(super) struct Transports {
+    /// The certificate for new TLS handshakes (line and web); reloaded on
+    /// SIGHUP.
+    pub(super) certs: Option<CertStore>,
+    /// Which origins may open a WebSocket.
+    web_rules: WebRules,
+    /// Set while a request is decoded when it upgraded its connection; the
+    /// codec is switched once the decoder is back in the connection.
+    pub(super) upgraded: bool,
+}
+
+impl Transports {
+    /// With the certificate, if any, and the origins allowed besides the
+    /// server's own.
+    pub(super) fn new(certs: Option<CertStore>, allowed_origins: Vec<String>) -> Transports {
+        Transports {
+            web_rules: WebRules {
+                allowed_origins,
+                tls: certs.is_some(),
+            },
+            certs,
+            upgraded: false,
+        }
+    }
+}
+
 /// Caps a client socket's SO_SNDBUF (`bytes`, 0: leave the kernel's
 /// autotuning), bounding the kernel memory a client that stops reading can
 /// pin; see `--sndbuf-bytes`.
-fn cap_send_buffer(socket: &mio::net::TcpStream, bytes: usize, peer: SocketAddr) {
+fn cap_send_buffer(socket: &TcpStream, bytes: usize, peer: SocketAddr) {
     if bytes > 0 {
         if let Err(err) = socket2::SockRef::from(socket).set_send_buffer_size(bytes) {
             debug!("{peer}: SO_SNDBUF: {err}");
@@ -40,86 +66,113 @@ fn cap_send_buffer(socket: &mio::net::TcpStream, bytes: usize, peer: SocketAddr)
 }
 
 impl EventLoop {
-    /// Accepts until the backlog is empty, the per-turn cap is reached, or
-    /// accepting fails for lack of resources (then it is retried on a timer:
-    /// with edge-triggered readiness no new event would come for the
-    /// connections already waiting).
-    pub(super) fn accept_connections(&mut self, from: Listener) {
-        if let Some(retry_at) = self.accept_retry_at {
-            if self.now < retry_at {
-                return;
-            }
-            self.accept_retry_at = None;
+    /// Accepts what waits on every listener (a turn's worth each) and
+    /// admits it.
+    pub(super) fn accept_connections(&mut self) {
+        // Out of `self` while admitting, which needs `&mut self`; nothing
+        // on the admission path touches the list (only shutdown does).
+        let mut listeners = std::mem::take(&mut self.listeners);
+        for listener in &mut listeners {
+            let kind = listener.kind;
+            listener.accept(self.now, |socket, peer| self.admit(kind, socket, peer));
         }
-        for _ in 0..ACCEPTS_PER_TURN {
-            let listener = match from {
-                Listener::Line => self.listener.as_ref(),
-                Listener::Web => self.web_listener.as_ref(),
-                Listener::TlsLine => self.tls_listener.as_ref(),
-            };
-            let Some(listener) = listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((socket, peer)) => {
-                    if std::mem::take(&mut self.accept_failing) {
-                        info!("accepting connections again");
-                    }
-                    if self.is_trusted_proxy(peer) {
-                        self.wait_for_proxy_header(socket, peer, from);
-                    } else {
-                        self.admit_socket(from, socket, peer);
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    match from {
-                        Listener::Line => self.accept_pending = false,
-                        Listener::Web => self.web_accept_pending = false,
-                        Listener::TlsLine => self.tls_accept_pending = false,
-                    }
-                    return;
-                }
-                Err(err)
-                    if matches!(
-                        err.kind(),
-                        io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::Interrupted
-                    ) => {}
-                Err(err) => {
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: keep serving the
-                    // clients we have and try the backlog again shortly.
-                    if !std::mem::replace(&mut self.accept_failing, true) {
-                        warn!(
-                            "accept failed: {err}; retrying every {} ms",
-                            ACCEPT_RETRY.as_millis()
-                        );
-                    }
-                    self.accept_retry_at = Some(self.now + ACCEPT_RETRY);
-                    return;
-                }
+        self.listeners = listeners;
+    }
+
+    /// Where an accepted socket goes: a scraper to the metrics endpoint; a
+    /// connection from a trusted proxy aside until its PROXY header names
+    /// the client ([`super::proxied`]); any other to [`Self::admit_socket`].
+    fn admit(&mut self, kind: ListenerKind, socket: TcpStream, peer: SocketAddr) {
+        if kind == ListenerKind::Metrics {
+            if let Some(scrapes) = self.scrapes.as_mut() {
+                scrapes.admit(socket, peer, self.poll.registry(), self.now);
             }
+        } else if self.is_trusted_proxy(peer) {
+            self.wait_for_proxy_header(socket, peer, kind);
+        } else {
+            self.admit_socket(kind, socket, peer);
         }
     }
 
-    /// Takes an accepted connection from `peer` (the client's real address
-    /// when a trusted proxy named it) onto the listener's path.
+    /// The one admission path of every chat connection, from `peer` (the
+    /// client's real address when a trusted proxy named it): set up,
+    /// admitted or refused (per address, and when the server is full), and
+    /// inserted: a line client open at once, the others handshaking until
+    /// their transport is ready.
     pub(super) fn admit_socket(
         &mut self,
-        from: Listener,
-        socket: mio::net::TcpStream,
+        kind: ListenerKind,
+        mut socket: TcpStream,
         peer: SocketAddr,
     ) {
-        match from {
-            Listener::Line => self.add_connection(socket, peer),
-            Listener::Web => self.add_web_connection(socket, peer),
-            Listener::TlsLine => self.add_tls_connection(socket, peer),
+        self.set_up_socket(&socket, peer);
+        let id = self.clients.conns.vacant_key();
+        // A line client is refused once `--max-clients` are open, and told
+        // why while it lingers. One that handshakes first is counted only
+        // when it joins; on accept it is refused only past the reserve.
+        let handshakes = kind != ListenerKind::Line;
+        let full = if handshakes {
+            self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE
+        } else {
+            self.open_count >= self.config.max_clients
+        };
+        let refused = self.admission(id, peer, full);
+        let lingering = self.clients.conns.len().saturating_sub(self.open_count);
+        if let Some(why) = refused.filter(|_| handshakes || lingering >= REJECT_RESERVE) {
+            self.refuse_at_once(kind, &mut socket, peer, why);
+            return;
+        }
+        let Some(stream) = self.stream_for(kind, socket, peer) else {
+            self.guard.release(id);
+            return;
+        };
+        let limits = ClientLimits::new(&self.config.flood, self.now);
+        let deadline = self.now + self.config.close_timeout;
+        let conn = match kind {
+            ListenerKind::TlsLine => Connection::handshaking(
+                stream,
+                Codec::line(),
+                peer,
+                limits,
+                self.now,
+                deadline,
+                EndReason::TlsHandshakeTimeout,
+            ),
+            ListenerKind::Web => Connection::handshaking(
+                stream,
+                Codec::http(),
+                peer,
+                limits,
+                self.now,
+                deadline,
+                EndReason::RequestHeadTimeout,
+            ),
+            ListenerKind::Line | ListenerKind::Metrics => {
+                Connection::open(stream, Codec::line(), peer, limits, self.now)
+            }
+        };
+        let Some(id) = self.insert_connection(conn) else {
+            return;
+        };
+        if let Some(why) = refused {
+            self.refuse_lingering(id, why);
+            return;
+        }
+        if handshakes {
+            // Its first bytes may already wait.
+            self.put_on_read_list(id);
+            self.next_timer_check = self.next_timer_check.min(deadline);
+            return;
+        }
+        self.join(id, Transport::Tcp);
+        if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+            self.flush_dirty();
         }
     }
 
     /// Sets up an accepted socket: TCP_NODELAY, keepalive when configured,
     /// and the send-buffer cap. Failures are only logged (debug).
-    fn set_up_socket(&self, socket: &mio::net::TcpStream, peer: SocketAddr) {
+    fn set_up_socket(&self, socket: &TcpStream, peer: SocketAddr) {
         // We batch lines ourselves; Nagle would only add latency.
         if let Err(err) = socket.set_nodelay(true) {
             debug!("{peer}: TCP_NODELAY: {err}");
@@ -145,113 +198,79 @@ impl EventLoop {
         }
     }
 
-    /// Admission for a connection that handshakes before it counts as a
-    /// client (TLS, web): full once the slab holds `--max-clients` plus the
-    /// reject reserve. A refused one is counted, sent `goodbye` (best
-    /// effort), logged as a `kind` connection refused, and closed when the
-    /// caller drops it. The slab key it is admitted under, or `None`.
-    fn admit_handshaking(
+    /// Refuses a connection without a slot: counted, sent a best-effort
+    /// goodbye (a line client its refusal line, the plain web address a
+    /// `503`; before a TLS handshake there is no way to say why), logged,
+    /// and closed when the caller drops the socket.
+    fn refuse_at_once(
         &mut self,
-        socket: &mut mio::net::TcpStream,
+        kind: ListenerKind,
+        socket: &mut TcpStream,
         peer: SocketAddr,
-        kind: &str,
-        goodbye: Option<&[u8]>,
-    ) -> Option<ClientId> {
-        let id = self.clients.conns.vacant_key();
-        let over = self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE;
-        let Some(why) = self.admission(id, peer, over) else {
-            return Some(id);
-        };
+        why: Refusal,
+    ) {
         self.count_refused(None, why);
-        if let Some(goodbye) = goodbye {
-            let _ = socket.write(goodbye);
+        let reason = EndReason::Refused(why);
+        match kind {
+            ListenerKind::Line => {
+                let refusal = refusal_line(why);
+                if let Ok(written) = socket.write(refusal) {
+                    self.clients.metrics.bytes_sent += written as u64;
+                    self.clients.metrics.lines_sent += u64::from(written == refusal.len());
+                }
+                if self.logs.allow(peer.ip(), self.now) {
+                    info!("{peer}: rejected ({reason})");
+                }
+                return;
+            }
+            // Over TLS a plain answer would only be a bad record.
+            ListenerKind::Web if self.transports.certs.is_none() => {
+                let _ = socket.write(http::UNAVAILABLE);
+            }
+            _ => {}
         }
         if self.logs.allow(peer.ip(), self.now) {
-            info!(
-                "{peer}: {kind} connection refused ({})",
-                refusal_reason(why)
-            );
+            let name = if kind == ListenerKind::Web {
+                "web"
+            } else {
+                "TLS"
+            };
+            info!("{peer}: {name} connection refused ({reason})");
         }
-        None
     }
 
-    fn add_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
-        self.set_up_socket(&socket, peer);
-        let id = self.clients.conns.vacant_key();
-        let refused = self.admission(id, peer, self.open_count >= self.config.max_clients);
-        let lingering = self.clients.conns.len().saturating_sub(self.open_count);
-        if let Some(why) = refused.filter(|_| lingering >= REJECT_RESERVE) {
-            // Too many rejections already lingering: a best-effort goodbye.
-            self.count_refused(None, why);
-            let (refusal, reason) = (refusal_line(why), refusal_reason(why));
-            if let Ok(written) = socket.write(refusal) {
-                self.clients.metrics.bytes_sent += written as u64;
-                self.clients.metrics.lines_sent += u64::from(written == refusal.len());
-            }
-            if self.logs.allow(peer.ip(), self.now) {
-                info!("{peer}: rejected ({reason})");
-            }
-            return;
-        }
-        let stream = Stream::plain(socket);
-        let Some(id) = self.insert_connection(stream, Codec::default(), peer) else {
-            return;
-        };
-        if let Some(why) = refused {
-            let conn = &mut self.clients.conns[id];
-            let (refusal, reason) = (refusal_line(why), refusal_reason(why));
-            if self.logs.allow(peer.ip(), self.now) {
-                info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
-            }
-            let deadline = self.now + self.config.close_timeout;
-            conn.phase = Phase::Closing { deadline };
-            conn.end_reason = reason;
-            conn.output.push(refusal, &mut self.clients.pool);
-            self.clients.metrics.lines_sent += 1;
-            self.count_refused(Some(id), why);
-            self.next_timer_check = self.next_timer_check.min(deadline);
-            self.clients.mark_dirty(id);
-            return;
-        }
-        self.open_count += 1;
-        self.count_accepted(id, Transport::Tcp);
-        // Read it this turn: lines may already wait, and the welcome's flush
-        // must not find a reset before they are read.
-        if let Some(conn) = self.clients.conns.get_mut(id) {
-            conn.queued_for_read = true;
-            self.to_read.push(id);
-        }
-        self.chat.connect(id, &mut self.clients);
+    /// Refuses a line client that has a slot: it gets its refusal line and
+    /// closes gracefully, within the close timeout.
+    fn refuse_lingering(&mut self, id: ClientId, why: Refusal) {
+        let reason = EndReason::Refused(why);
+        let deadline = self.now + self.config.close_timeout;
+        let conn = &mut self.clients.conns[id];
+        let peer = conn.peer();
         if self.logs.allow(peer.ip(), self.now) {
-            match self.chat.nick(id) {
-                Some(nick) => info!("{peer}: connected as {nick}"),
-                None => info!("{peer}: connected, password required"),
-            }
+            info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
         }
-        if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
-            self.flush_dirty();
-        }
+        conn.close(reason, deadline);
+        conn.output.push(refusal_line(why), &mut self.clients.pool);
+        self.clients.metrics.lines_sent += 1;
+        self.count_refused(Some(id), why);
+        self.next_timer_check = self.next_timer_check.min(deadline);
+        self.clients.mark_dirty(id);
     }
 
-    /// A line client on the TLS address: it handshakes first, within the
-    /// close timeout, and joins the chat (counting as a client) once the
-    /// handshake is done; see [`Self::after_tls_read`].
-    fn add_tls_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
-        self.set_up_socket(&socket, peer);
-        // Before a handshake there is no way to say why: just closed.
-        let Some(id) = self.admit_handshaking(&mut socket, peer, "TLS", None) else {
-            return;
+    /// The byte layer for a connection accepted on `kind`: TLS with the
+    /// current certificate on the TLS line address and on a web address
+    /// with a certificate, else plain TCP; `None` when TLS cannot start
+    /// (logged).
+    fn stream_for(
+        &self,
+        kind: ListenerKind,
+        socket: TcpStream,
+        peer: SocketAddr,
+    ) -> Option<Stream> {
+        let certs = match (kind, &self.transports.certs) {
+            (ListenerKind::TlsLine | ListenerKind::Web, Some(certs)) => certs,
+            _ => return Some(Stream::plain(socket)),
         };
-        let Some(stream) = self.tls_stream(socket, peer) else {
-            self.guard.release(id);
-            return;
-        };
-        self.add_handshaking(stream, Codec::default(), peer, "TLS handshake timeout");
-    }
-
-    /// A TLS stream with the current certificate, or `None` (logged).
-    fn tls_stream(&self, socket: mio::net::TcpStream, peer: SocketAddr) -> Option<Stream> {
-        let certs = self.certs.as_ref()?;
         match TlsSession::new(certs.config()) {
             Ok(session) => Some(Stream::tls(socket, session)),
             Err(err) => {
@@ -261,52 +280,71 @@ impl EventLoop {
         }
     }
 
-    /// Registers `stream` for reading and inserts its connection, with flood
-    /// limits starting now, under the slab key the caller admitted it
-    /// under (the next vacant one). `None` when the registry refuses it
-    /// (logged, the admission released).
-    fn insert_connection(
-        &mut self,
-        mut stream: Stream,
-        codec: Codec,
-        peer: SocketAddr,
-    ) -> Option<ClientId> {
+    /// Registers a new connection with the poller and inserts it under the
+    /// slab key the caller admitted it under (the next vacant one). `None`
+    /// when the registry refuses it (logged, the admission released).
+    fn insert_connection(&mut self, mut conn: Connection) -> Option<ClientId> {
         let entry = self.clients.conns.vacant_entry();
         let id = entry.key();
-        if let Err(err) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(id), Interest::READABLE)
-        {
-            warn!("{peer}: cannot register: {err}");
+        if let Err(err) = conn.register(self.poll.registry(), Token(id)) {
+            warn!("{}: cannot register: {err}", conn.peer());
             self.guard.release(id);
             return None;
         }
-        let conn = entry.insert(Connection::new(stream, codec, peer, self.now));
-        conn.limits = ClientLimits::new(&self.config.flood, self.now);
+        entry.insert(conn);
         Some(id)
     }
 
-    /// Registers a connection that must finish a handshake (TLS, HTTP)
-    /// within the close timeout before it counts as a client.
-    fn add_handshaking(
-        &mut self,
-        stream: Stream,
-        codec: Codec,
-        peer: SocketAddr,
-        timeout_reason: &'static str,
-    ) {
-        // The caller has admitted it under the slab key this entry gets.
-        let Some(id) = self.insert_connection(stream, codec, peer) else {
-            return;
+    /// Puts a connection on the read list, unless it is on it already.
+    fn put_on_read_list(&mut self, id: ClientId) {
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            if conn.put_on_read_list() {
+                self.reads.ready.push(id);
+            }
+        }
+    }
+
+    /// A connection whose transport is ready joins the chat: counted as a
+    /// client over `transport` and connected (welcomed, or asked for the
+    /// password), or, when `--max-clients` are already open, told
+    /// `! server full` and closed. Whether it joined.
+    fn join(&mut self, id: ClientId, transport: Transport) -> bool {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer()) else {
+            return false;
         };
-        let deadline = self.now + self.config.close_timeout;
-        let conn = &mut self.clients.conns[id];
-        conn.phase = Phase::Handshake { deadline };
-        conn.end_reason = timeout_reason;
-        conn.queued_for_read = true;
-        self.to_read.push(id);
-        self.next_timer_check = self.next_timer_check.min(deadline);
+        self.open_count += 1;
+        if self.open_count > self.config.max_clients {
+            let others = self.open_count - 1;
+            if transport == Transport::WebSocket {
+                info!("{peer}: WebSocket rejected, server full ({others} clients)");
+            } else if self.logs.allow(peer.ip(), self.now) {
+                info!("{peer}: rejected (server full, {others} clients)");
+            }
+            let full = EndReason::Refused(Refusal::ServerFull);
+            self.queue_last_line(id, b"! server full\n", full);
+            self.count_refused(Some(id), Refusal::ServerFull);
+            return false;
+        }
+        self.count_accepted(id, transport);
+        // Read it this turn: lines may already wait, and the welcome's flush
+        // must not find a reset before they are read.
+        self.put_on_read_list(id);
+        self.chat.connect(id, &mut self.clients);
+        if self.logs.allow(peer.ip(), self.now) {
+            match (self.chat.nick(id), transport) {
+                (Some(nick), Transport::Tcp) => info!("{peer}: connected as {nick}"),
+                (Some(nick), Transport::Tls) => info!("{peer}: connected over TLS as {nick}"),
+                (Some(nick), Transport::WebSocket) => {
+                    info!("{peer}: connected as {nick} (WebSocket)")
+                }
+                (None, Transport::Tcp) => info!("{peer}: connected, password required"),
+                (None, Transport::Tls) => info!("{peer}: connected over TLS, password required"),
+                (None, Transport::WebSocket) => {
+                    info!("{peer}: connected (WebSocket), password required")
+                }
+            }
+        }
+        true
     }
 
     /// After TLS input: a finished handshake lets a line client into the
@@ -328,61 +366,14 @@ impl EventLoop {
         if !established {
             return;
         }
-        debug!("{}: TLS handshake done", conn.peer);
-        if !matches!(conn.phase, Phase::Handshake { .. })
-            || !matches!(conn.codec.decoder, Decoder::Line(_))
-        {
+        debug!("{}: TLS handshake done", conn.peer());
+        if !matches!(conn.codec.decoder, Decoder::Line(_)) {
             // A web connection goes on to its request head.
             return;
         }
-        conn.phase = Phase::Open;
-        conn.end_reason = "closed";
-        self.open_count += 1;
-        let peer = conn.peer;
-        if self.open_count > self.config.max_clients {
-            if self.logs.allow(peer.ip(), self.now) {
-                info!(
-                    "{peer}: rejected (server full, {} clients)",
-                    self.open_count - 1
-                );
-            }
-            self.queue_last_line(id, b"! server full\n", "server full");
-            self.count_refused(Some(id), Refusal::ServerFull);
-            return;
+        if conn.finish_handshake() {
+            self.join(id, Transport::Tls);
         }
-        self.count_accepted(id, Transport::Tls);
-        self.chat.connect(id, &mut self.clients);
-        if self.logs.allow(peer.ip(), self.now) {
-            match self.chat.nick(id) {
-                Some(nick) => info!("{peer}: connected over TLS as {nick}"),
-                None => info!("{peer}: connected over TLS, password required"),
-            }
-        }
-    }
-
-    /// A connection on the web address: it sends an HTTP request head first,
-    /// within the close timeout, and counts as a client only once upgraded.
-    fn add_web_connection(&mut self, mut socket: mio::net::TcpStream, peer: SocketAddr) {
-        self.set_up_socket(&socket, peer);
-        // Best effort, and no lingering: a page or upgrade refused.
-        // (Over TLS a plain answer would only be a bad record.)
-        let goodbye = self.certs.is_none().then_some(http::UNAVAILABLE);
-        let Some(id) = self.admit_handshaking(&mut socket, peer, "web", goodbye) else {
-            return;
-        };
-        // With a certificate the web address speaks only TLS (HTTPS, wss).
-        let stream = if self.certs.is_some() {
-            match self.tls_stream(socket, peer) {
-                Some(stream) => stream,
-                None => {
-                    self.guard.release(id);
-                    return;
-                }
-            }
-        } else {
-            Stream::plain(socket)
-        };
-        self.add_handshaking(stream, Codec::http(), peer, "request head timeout");
     }
 
     /// Answers a request head: the page or an error (then the connection
@@ -391,11 +382,11 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        let Phase::Handshake { deadline } = conn.phase else {
+        if !conn.is_handshaking() {
             return;
-        };
+        }
         let (response, upgrade) = match head {
-            Head::Request(request) => match self.web_rules.route(request) {
+            Head::Request(request) => match self.transports.web_rules.route(request) {
                 Route::Respond(response) => (response, false),
                 Route::Upgrade(response) => (response, true),
             },
@@ -404,7 +395,7 @@ impl EventLoop {
         if let Head::Request(request) = head {
             debug!(
                 "{}: {} {} -> {}",
-                conn.peer,
+                conn.peer(),
                 request.method,
                 request.path,
                 String::from_utf8_lossy(&response[9..12])
@@ -412,10 +403,10 @@ impl EventLoop {
         }
         conn.output.push(&response, &mut self.clients.pool);
         if upgrade {
-            self.upgraded = true;
+            self.transports.upgraded = true;
         } else {
-            conn.phase = Phase::Closing { deadline };
-            conn.end_reason = "http response sent";
+            // Within its handshake deadline.
+            conn.close(EndReason::HttpResponseSent, self.now);
         }
         self.clients.mark_dirty(id);
     }
@@ -427,29 +418,7 @@ impl EventLoop {
             return;
         };
         conn.codec = Codec::websocket();
-        conn.phase = Phase::Open;
-        conn.end_reason = "closed";
-        self.open_count += 1;
-        if self.open_count > self.config.max_clients {
-            info!(
-                "{}: WebSocket rejected, server full ({} clients)",
-                conn.peer,
-                self.open_count - 1
-            );
-            self.queue_last_line(id, b"! server full\n", "server full");
-            self.count_refused(Some(id), Refusal::ServerFull);
-            return;
-        }
-        let peer = conn.peer;
-        self.count_accepted(id, Transport::WebSocket);
-        self.chat.connect(id, &mut self.clients);
-        if self.logs.allow(peer.ip(), self.now) {
-            match self.chat.nick(id) {
-                Some(nick) => info!("{peer}: connected as {nick} (WebSocket)"),
-                None => info!("{peer}: connected (WebSocket), password required"),
-            }
-        }
-        if !rest.is_empty() {
+        if conn.finish_handshake() && self.join(id, Transport::WebSocket) && !rest.is_empty() {
             self.run_input(id, rest);
         }
     }
@@ -457,7 +426,7 @@ impl EventLoop {
     /// Counts a connection as a client over `transport`.
     fn count_accepted(&mut self, id: ClientId, transport: Transport) {
         if let Some(conn) = self.clients.conns.get_mut(id) {
-            conn.standing = Standing::Admitted(transport);
+            conn.set_standing(Standing::Admitted(transport));
             self.clients.metrics.accepted(transport);
         }
     }
@@ -465,26 +434,18 @@ impl EventLoop {
     /// Counts a connection turned away (`None`: closed without a slot).
     fn count_refused(&mut self, id: Option<ClientId>, why: Refusal) {
         if let Some(conn) = id.and_then(|id| self.clients.conns.get_mut(id)) {
-            conn.standing = Standing::Refused;
+            conn.set_standing(Standing::Refused);
         }
         self.clients.metrics.refused(why);
     }
 
-    /// Accepts waiting scrapers on the metrics listener.
-    pub(super) fn accept_scrapes(&mut self) {
-        self.metrics_accept_pending = match self.metrics_endpoint.as_mut() {
-            Some(endpoint) => endpoint.accept(self.poll.registry(), self.now),
-            None => false,
-        };
-    }
-
     /// Serves a readiness event on a scrape connection.
     pub(super) fn serve_scrape(&mut self, token: Token) {
-        let Some(mut endpoint) = self.metrics_endpoint.take() else {
+        let Some(mut scrapes) = self.scrapes.take() else {
             return;
         };
-        endpoint.ready(token, self.poll.registry(), || self.render_metrics());
-        self.metrics_endpoint = Some(endpoint);
+        scrapes.ready(token, self.poll.registry(), || self.render_metrics());
+        self.scrapes = Some(scrapes);
     }
 }
 
@@ -493,13 +454,5 @@ fn refusal_line(why: Refusal) -> &'static [u8] {
     match why {
         Refusal::ServerFull => b"! server full\n",
         Refusal::PerAddressLimit => b"! too many connections from your address\n",
-    }
-}
-
-/// Why a connection was refused, as logs and end reasons say it.
-fn refusal_reason(why: Refusal) -> &'static str {
-    match why {
-        Refusal::ServerFull => "server full",
-        Refusal::PerAddressLimit => "too many from address",
     }
 }

@@ -4,8 +4,10 @@
 //! keeps the list of connections to flush this turn.
 
 use crate::chat::{ChatEvent, ClientId, Outbox};
+use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
-use crate::net::connection::{BufferPool, Connection, Phase};
+use crate::net::connection::Connection;
+use crate::net::outbuf::BufferPool;
 use crate::net::transport::EncodeCache;
 use crate::policy::limits::{self, Departures, SoftLimit};
 use log::warn;
@@ -81,7 +83,7 @@ impl Clients {
         let Some(conn) = self.conns.get_mut(to) else {
             return;
         };
-        if conn.phase != Phase::Open || conn.write_failed {
+        if !conn.is_open() || conn.write_failed() {
             return;
         }
         // Crash safety: this client must not see the answer to a later
@@ -103,7 +105,8 @@ impl Clients {
             // may never come.
             warn!(
                 "{}: cut off, more than {} bytes of output queued (too slow)",
-                conn.peer, self.max_outbuf_bytes
+                conn.peer(),
+                self.max_outbuf_bytes
             );
             self.metrics.cut_off(SlowLimit::Queue);
             self.cut_off(to);
@@ -154,20 +157,11 @@ impl Clients {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        match conn.phase {
-            Phase::Dead => {}
-            Phase::Open => {
-                self.metrics.bytes_discarded += conn.output.len() as u64;
-                conn.output.discard(&mut self.pool);
-                conn.held.clear(&mut self.held_bytes);
-                conn.phase = Phase::Dead;
-                conn.end_reason = "too slow";
-                self.departures.push(id, Some("too slow"));
-                self.left_open += 1;
-                self.dead.push(id);
-            }
-            _ => self.kill(id, "too slow"),
+        if conn.is_open() {
+            // Not a silent departure: the room hears why.
+            self.departures.push(id, Some("too slow"));
         }
+        self.kill(id, EndReason::TooSlow);
     }
 
     /// The output memory of all clients together (queued and held for
@@ -183,7 +177,7 @@ impl Clients {
             .conns
             .iter()
             .filter(|(_, conn)| {
-                conn.phase != Phase::Dead && (conn.output.capacity() > 0 || !conn.held.is_empty())
+                !conn.is_dead() && (conn.output.capacity() > 0 || !conn.held.is_empty())
             })
             .map(|(id, conn)| (conn.output.len() + conn.held.len(), id))
             .collect();
@@ -192,17 +186,17 @@ impl Clients {
                 return;
             }
             let conn = &mut self.conns[id];
-            if !conn.write_failed {
+            if !conn.write_failed() {
                 let _ = conn.write_output();
             }
-            if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed {
+            if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed() {
                 conn.output.release(&mut self.pool);
                 continue;
             }
             warn!(
                 "{}: cut off, {} bytes of output queued ({} of them held for history) \
                  when all clients together passed {} (too slow)",
-                conn.peer,
+                conn.peer(),
                 conn.output.len() + conn.held.len(),
                 conn.held.len(),
                 bound
@@ -212,10 +206,10 @@ impl Clients {
         }
     }
 
+    /// Puts a connection on the dirty list (once), to be flushed this turn.
     pub(super) fn mark_dirty(&mut self, id: ClientId) {
         if let Some(conn) = self.conns.get_mut(id) {
-            if !conn.queued_for_flush {
-                conn.queued_for_flush = true;
+            if conn.put_on_flush_list() {
                 self.dirty.push(id);
             }
         }
@@ -223,28 +217,21 @@ impl Clients {
 
     /// Ends a connection at once (error, reset): it leaves the chat silently
     /// at the end of this step and is dropped at the end of the turn.
-    /// A connection already closing keeps the reason it is closing for.
-    pub(super) fn kill(&mut self, id: ClientId, reason: &'static str) {
-        if let Some(conn) = self.conns.get_mut(id) {
-            if conn.phase != Phase::Dead {
-                let was_open = conn.phase == Phase::Open;
-                // A closing connection keeps the reason it is closing for
-                // (`quit`, ...); one still handshaking only has its timeout
-                // reason as a placeholder, so what ended it is the truth.
-                let handshaking = matches!(conn.phase, Phase::Handshake { .. });
-                conn.phase = Phase::Dead;
-                if was_open || handshaking {
-                    conn.end_reason = reason;
-                }
-                self.metrics.bytes_discarded += conn.output.len() as u64;
-                conn.output.discard(&mut self.pool);
-                conn.held.clear(&mut self.held_bytes);
-                self.dead.push(id);
-                if was_open {
-                    self.departures.push(id, None);
-                    self.left_open += 1;
-                }
-            }
+    /// A connection already closing keeps the reason it is closing for (see
+    /// [`Connection::kill`]).
+    pub(super) fn kill(&mut self, id: ClientId, reason: EndReason) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        let Some(killed) = conn.kill(reason, &mut self.pool, &mut self.held_bytes) else {
+            return;
+        };
+        self.metrics.bytes_discarded += killed.discarded as u64;
+        self.dead.push(id);
+        if killed.was_open {
+            // Silent, unless cut off: that departure is queued, with why.
+            self.departures.push(id, None);
+            self.left_open += 1;
         }
     }
 }

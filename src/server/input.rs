@@ -5,6 +5,7 @@
 
 use super::{EventLoop, FLUSH_EARLY_BYTES};
 use crate::chat::{ClientId, Outbox, Outcome};
+use crate::end_reason::EndReason;
 use crate::net::connection::Phase;
 use crate::net::proxy;
 use crate::net::transport::{Decoder, Input};
@@ -31,25 +32,72 @@ enum ReadState {
     WaitUntil(Instant),
 }
 
+/// The connections waiting to be read, and the buffers reads use.
+pub(super) struct Reads {
+    /// Connections with unread input: readable this turn, or left over from
+    /// an earlier turn when they used up their read budget.
+    pub(super) ready: Vec<ClientId>,
+    /// Connections with unread input held back by flood control until their
+    /// `limits.wake_at`; they are on no other list meanwhile.
+    pub(super) throttled: Vec<ClientId>,
+    /// Connections not read while the history writer is behind; back on
+    /// the read list after its next commit.
+    pub(super) parked: Vec<ClientId>,
+    /// Shared read buffer: every read lands here, so idle connections need
+    /// no input buffer of their own.
+    scratch: Vec<u8>,
+    /// A held-back line being run (see [`crate::limits::ClientLimits::deferred`]).
+    held_line: Vec<u8>,
+}
+
+impl Reads {
+    /// Empty lists and a read buffer for `read_budget_bytes` (within 1 KiB
+    /// to 16 MiB).
+    pub(super) fn new(read_budget_bytes: usize) -> Reads {
+        Reads {
+            ready: Vec::new(),
+            throttled: Vec::new(),
+            parked: Vec::new(),
+            scratch: vec![0; read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
+            held_line: Vec::new(),
+        }
+    }
+
+    /// Parked connections go back on the read list (a commit came).
+    pub(super) fn unpark(&mut self) {
+        self.ready.append(&mut self.parked);
+    }
+
+    /// Takes a dropped connection off every list, so its slot reused next
+    /// turn does not inherit its place.
+    pub(super) fn forget(&mut self, id: ClientId) {
+        self.ready.retain(|&queued| queued != id);
+        self.parked.retain(|&queued| queued != id);
+        self.throttled.retain(|&queued| queued != id);
+    }
+}
+
 impl EventLoop {
     /// Reads every connection on the read list once, up to its budget.
     /// While the history writer is behind, a client whose lines are not yet
     /// committed is parked instead, until the next commit.
     pub(super) fn read_ready_connections(&mut self) {
-        let ready = std::mem::take(&mut self.to_read);
+        let ready = std::mem::take(&mut self.reads.ready);
         for id in ready {
             if self.history.congested() {
                 let acked = self.history.acked();
                 if let Some(conn) = self.clients.conns.get(id) {
-                    if conn.phase == Phase::Open && conn.history_mark > acked {
-                        self.parked.push(id);
+                    if conn.is_open() && conn.history_mark > acked {
+                        self.reads.parked.push(id);
                         continue;
                     }
                 }
             }
             let state = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
-                conn.queued_for_read = state != ReadState::Done;
+                if state == ReadState::Done {
+                    conn.take_off_read_list();
+                }
                 if state != ReadState::Done && conn.line_started.is_some() {
                     // The server holds this input back, not the client: the
                     // idle clock of its unfinished line starts over.
@@ -57,10 +105,10 @@ impl EventLoop {
                 }
                 match state {
                     ReadState::Done => {}
-                    ReadState::Again => self.to_read.push(id),
+                    ReadState::Again => self.reads.ready.push(id),
                     ReadState::WaitUntil(at) => {
                         conn.limits.wake_at = Some(at);
-                        self.throttled.push(id);
+                        self.reads.throttled.push(id);
                         self.clients.metrics.flood_throttles += 1;
                     }
                 }
@@ -73,17 +121,17 @@ impl EventLoop {
     /// read list.
     pub(super) fn wake_throttled(&mut self) {
         let mut i = 0;
-        while i < self.throttled.len() {
-            let id = self.throttled[i];
+        while i < self.reads.throttled.len() {
+            let id = self.reads.throttled[i];
             let conn = self.clients.conns.get_mut(id);
             let due = conn
                 .as_ref()
                 .is_none_or(|c| c.limits.wake_at <= Some(self.now));
             if due {
-                self.throttled.swap_remove(i);
+                self.reads.throttled.swap_remove(i);
                 if let Some(conn) = conn {
                     conn.limits.wake_at = None;
-                    self.to_read.push(id);
+                    self.reads.ready.push(id);
                 }
             } else {
                 i += 1;
@@ -99,16 +147,16 @@ impl EventLoop {
         let state = match self.run_deferred(id) {
             Some(state) => state,
             None => {
-                let mut scratch = std::mem::take(&mut self.scratch);
+                let mut scratch = std::mem::take(&mut self.reads.scratch);
                 let state = self.read_into(id, &mut scratch);
-                self.scratch = scratch;
+                self.reads.scratch = scratch;
                 state
             }
         };
-        let write_failed = self.clients.conns.get(id).is_some_and(|c| c.write_failed);
+        let write_failed = self.clients.conns.get(id).is_some_and(|c| c.write_failed());
         if write_failed && state == ReadState::Done {
             // Everything the peer sent before it went has been run.
-            self.clients.kill(id, "write error");
+            self.clients.kill(id, EndReason::WriteError);
         }
         state
     }
@@ -119,7 +167,7 @@ impl EventLoop {
     fn run_deferred(&mut self, id: ClientId) -> Option<ReadState> {
         loop {
             let conn = self.clients.conns.get_mut(id)?;
-            if conn.phase != Phase::Open {
+            if !conn.is_open() {
                 conn.limits.deferred.clear();
                 conn.limits.held_close = None;
                 return None;
@@ -135,13 +183,13 @@ impl EventLoop {
                 return self.held_back(id);
             }
             let conn = self.clients.conns.get_mut(id)?;
-            let mut line = std::mem::take(&mut self.held_line);
+            let mut line = std::mem::take(&mut self.reads.held_line);
             match conn.limits.deferred.pop_into(&mut line) {
                 Some(Held::Line) => self.run_frame_now(id, Input::Line(&line)),
                 Some(Held::TooLong) => self.run_frame_now(id, Input::TooLong),
                 None => {}
             }
-            self.held_line = line;
+            self.reads.held_line = line;
         }
     }
 
@@ -163,7 +211,7 @@ impl EventLoop {
     /// budget), or its lines have done their turn's work.
     fn held_back(&mut self, id: ClientId) -> Option<ReadState> {
         let conn = self.clients.conns.get_mut(id)?;
-        if conn.phase != Phase::Open {
+        if !conn.is_open() {
             conn.limits.deferred.clear();
             conn.limits.held_close = None;
             return None;
@@ -188,11 +236,11 @@ impl EventLoop {
             let Some(conn) = self.clients.conns.get_mut(id) else {
                 return ReadState::Done;
             };
-            if conn.phase == Phase::Dead {
+            if conn.is_dead() {
                 return ReadState::Done;
             }
             let mut want = budget.min(scratch.len());
-            let open = conn.phase == Phase::Open;
+            let open = conn.is_open();
             if open {
                 // Flood control: a client out of tokens is not read; its
                 // input waits in its socket and TCP pushes back. Reads are
@@ -215,7 +263,7 @@ impl EventLoop {
             };
             match result {
                 Ok(0) => {
-                    conn.read_closed = true;
+                    conn.note_read_closed();
                     self.on_peer_closed(id);
                     return ReadState::Done;
                 }
@@ -225,12 +273,11 @@ impl EventLoop {
                         && proxy::starts_with_header(&scratch[..n])
                     {
                         // Only a trusted proxy may name another address.
-                        let peer = conn.peer;
+                        let peer = conn.peer();
                         if self.logs.allow(peer.ip(), self.now) {
                             info!("{peer}: closed: PROXY header from an untrusted address");
                         }
-                        self.clients
-                            .kill(id, "PROXY header from an untrusted address");
+                        self.clients.kill(id, EndReason::UntrustedProxyHeader);
                         return ReadState::Done;
                     }
                     conn.last_input = self.now;
@@ -238,7 +285,7 @@ impl EventLoop {
                     if open {
                         conn.limits.took_bytes(&flood, n);
                     }
-                    if matches!(conn.phase, Phase::Open | Phase::Handshake { .. }) {
+                    if conn.is_open() || conn.is_handshaking() {
                         self.run_input(id, &scratch[..n]);
                     }
                     if let Some(state) = self.held_back(id) {
@@ -250,7 +297,7 @@ impl EventLoop {
                     // that, so read on to the end of the stream.
                     // TLS decrypts record by record: a short read says
                     // nothing about the socket, so read on to WouldBlock.
-                    let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen);
+                    let hangup_seen = self.clients.conns.get(id).is_some_and(|c| c.hangup_seen());
                     if n < want && !hangup_seen && !is_tls {
                         return ReadState::Done;
                     }
@@ -264,20 +311,20 @@ impl EventLoop {
                 Err(err) if is_tls && err.kind() == io::ErrorKind::InvalidData => {
                     // Not TLS, a bad record, a failed handshake: the alert
                     // has been sent; this connection only is closed.
-                    let peer = conn.peer;
+                    let peer = conn.peer();
                     if self.logs.allow(peer.ip(), self.now) {
                         info!("{peer}: TLS error: {err}");
                     }
-                    self.clients.kill(id, "TLS error");
+                    self.clients.kill(id, EndReason::TlsError);
                     return ReadState::Done;
                 }
                 Err(err) => {
-                    debug!("{}: read: {err}", conn.peer);
+                    debug!("{}: read: {err}", conn.peer());
                     let reason = match err.kind() {
-                        io::ErrorKind::ConnectionReset => "reset by peer",
+                        io::ErrorKind::ConnectionReset => EndReason::ResetByPeer,
                         // Keepalive probes (or retransmissions) unanswered.
-                        io::ErrorKind::TimedOut => "dead peer (timed out)",
-                        _ => "read error",
+                        io::ErrorKind::TimedOut => EndReason::DeadPeer,
+                        _ => EndReason::ReadError,
                     };
                     self.clients.kill(id, reason);
                     return ReadState::Done;
@@ -299,7 +346,7 @@ impl EventLoop {
             finished = true;
             self.run_frame(id, input)
         });
-        let upgraded = std::mem::take(&mut self.upgraded);
+        let upgraded = std::mem::take(&mut self.transports.upgraded);
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
@@ -326,7 +373,7 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get(id) else {
             return;
         };
-        if conn.phase != Phase::Open {
+        if !conn.is_open() {
             return self.run_frame_now(id, input);
         }
         let waiting = !conn.limits.deferred.is_empty();
@@ -357,12 +404,11 @@ impl EventLoop {
     }
 
     fn run_frame_now(&mut self, id: ClientId, input: Input<'_>) {
-        let phase = self.clients.conns.get(id).map(|c| c.phase);
         if let Input::Request(head) = input {
             self.run_request(id, head);
             return;
         }
-        if phase != Some(Phase::Open) {
+        if !self.clients.conns.get(id).is_some_and(|c| c.is_open()) {
             return;
         }
         if matches!(input, Input::TooLong) || matches!(input, Input::Line(line) if !line.is_empty())
@@ -418,7 +464,7 @@ impl EventLoop {
                     let reason = if auth {
                         self.count_auth(id, outcome)
                     } else {
-                        "quit"
+                        EndReason::Quit
                     };
                     if outcome == Outcome::Close {
                         self.close_gracefully(id, reason);
@@ -451,7 +497,7 @@ impl EventLoop {
     /// An `:auth` from an address locked out after too many wrong
     /// passwords: refused whatever the password, and the connection closed.
     fn refuse_locked_out(&mut self, id: ClientId) -> bool {
-        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer()) else {
             return false;
         };
         let Some(left) = self.guard.auth_locked(peer.ip(), self.now) else {
@@ -462,7 +508,7 @@ impl EventLoop {
             left.as_secs().max(1)
         );
         self.chat.disconnect(id, None, &mut self.clients);
-        self.queue_last_line(id, line.as_bytes(), "auth lockout");
+        self.queue_last_line(id, line.as_bytes(), EndReason::AuthLockout);
         true
     }
 
@@ -470,13 +516,13 @@ impl EventLoop {
     /// (logging a lockout once, and closing the connection when it locked
     /// its address out) or forgives it on success. Returns the reason should
     /// the attempt have closed the connection.
-    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> &'static str {
-        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer) else {
-            return "auth failed";
+    fn count_auth(&mut self, id: ClientId, outcome: Outcome) -> EndReason {
+        let Some(peer) = self.clients.conns.get(id).map(|c| c.peer()) else {
+            return EndReason::AuthFailed;
         };
         if self.chat.nick(id).is_some() {
             self.guard.auth_succeeded(peer.ip());
-            return "quit";
+            return EndReason::Quit;
         }
         if let AuthFailure::LockedOut {
             key,
@@ -492,9 +538,9 @@ impl EventLoop {
             if outcome == Outcome::Continue {
                 self.refuse_locked_out(id);
             }
-            return "auth lockout";
+            return EndReason::AuthLockout;
         }
-        "auth failed"
+        EndReason::AuthFailed
     }
 
     /// The peer shut down its sending side (or closed). Complete lines were
@@ -503,17 +549,18 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get(id) else {
             return;
         };
-        match conn.phase {
+        match conn.phase() {
             Phase::Open => {
                 self.clients.departures.push(id, None);
-                self.close_gracefully(id, "closed by peer");
+                self.close_gracefully(id, EndReason::ClosedByPeer);
                 if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                     self.flush_dirty();
                 }
             }
-            Phase::Lingering { .. } => self.clients.kill(id, conn.end_reason),
-            Phase::Handshake { .. } => self.clients.kill(id, "closed by peer"),
-            Phase::Closing { .. } | Phase::Dead => {}
+            // Done: it keeps the reason it closed for.
+            Phase::Lingering { reason, .. } => self.clients.kill(id, reason),
+            Phase::Handshake { .. } => self.clients.kill(id, EndReason::ClosedByPeer),
+            Phase::Closing { .. } | Phase::Dead { .. } => {}
         }
     }
 }

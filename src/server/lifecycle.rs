@@ -3,19 +3,71 @@
 //! metrics text rendered on scrape, log summaries, reaping ended
 //! connections, and the graceful shutdown.
 
-use super::EventLoop;
+use super::{EventLoop, ShutdownHandle};
 use crate::chat::ClientId;
 use crate::config::SHUTDOWN_GRACE;
+use crate::end_reason::EndReason;
 use crate::metrics::{self, HistorySnapshot, Snapshot, Standing};
-use crate::net::connection::Phase;
 use crate::Config;
 use log::{info, warn};
+use mio::{Interest, Registry, Token};
+use signal_hook_mio::v1_0::Signals;
+use std::io;
+use std::sync::atomic::Ordering;
+
+/// The loop's own life: how it is asked to stop, and whether it is
+/// stopping.
+pub(super) struct Life {
+    shutdown: ShutdownHandle,
+    /// Kept alive so signal handlers stay registered; `None` when the server
+    /// does not handle signals.
+    signals: Option<Signals>,
+    /// Set once shutdown began; the loop ends when no connection is left.
+    pub(super) shutting_down: bool,
+}
+
+impl Life {
+    /// Registers SIGINT, SIGTERM and SIGHUP under `token` when
+    /// `handle_signals` (the binary), and then tells systemd it is ready.
+    pub(super) fn new(
+        shutdown: ShutdownHandle,
+        handle_signals: bool,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Life> {
+        let signals = if handle_signals {
+            let mut signals = Signals::new([
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+                signal_hook::consts::SIGHUP,
+            ])?;
+            registry.register(&mut signals, token, Interest::READABLE)?;
+            // Listening, and SIGHUP handled from here on: ready for systemd.
+            if let Err(err) = crate::net::sd_notify::notify("READY=1") {
+                warn!("cannot tell systemd the server is ready: {err}");
+            }
+            Some(signals)
+        } else {
+            None
+        };
+        Ok(Life {
+            shutdown,
+            signals,
+            shutting_down: false,
+        })
+    }
+
+    /// Whether a [`ShutdownHandle`] asked the server to stop.
+    pub(super) fn shutdown_requested(&self) -> bool {
+        self.shutdown.requested.load(Ordering::SeqCst)
+    }
+}
 
 impl EventLoop {
     /// SIGINT/SIGTERM start a graceful shutdown; a second one, while
     /// clients are still taking their goodbye, closes them all at once.
     pub(super) fn take_signals(&mut self) {
-        let Some(signals) = self.signals.as_mut() else {
+        let Some(signals) = self.life.signals.as_mut() else {
             return;
         };
         let received: Vec<i32> = signals.pending().collect();
@@ -30,11 +82,11 @@ impl EventLoop {
             } else {
                 "SIGTERM"
             };
-            if self.shutting_down {
+            if self.life.shutting_down {
                 info!("{name} again: closing every connection now");
                 let ids: Vec<ClientId> = self.clients.conns.iter().map(|(id, _)| id).collect();
                 for id in ids {
-                    self.clients.kill(id, "server shutdown");
+                    self.clients.kill(id, EndReason::ServerShutdown);
                 }
             } else {
                 self.begin_shutdown(name);
@@ -46,7 +98,7 @@ impl EventLoop {
     /// certificate, connected clients keep their sessions, and a broken file
     /// keeps the old certificate.
     fn reload_certificate(&mut self) {
-        match self.certs.as_mut() {
+        match self.transports.certs.as_mut() {
             None => info!("SIGHUP: no TLS certificate configured, nothing to reload"),
             Some(certs) => match certs.reload() {
                 Ok(()) => info!("SIGHUP: TLS certificate reloaded; new connections get it"),
@@ -128,9 +180,7 @@ impl EventLoop {
             let queued = (conn.output.len() + conn.held.len()) as u64;
             snapshot.output_queued_bytes += queued;
             snapshot.output_queued_max_bytes = snapshot.output_queued_max_bytes.max(queued);
-            if let (Standing::Admitted(transport), false) =
-                (conn.standing, conn.phase == Phase::Dead)
-            {
+            if let (Standing::Admitted(transport), false) = (conn.standing(), conn.is_dead()) {
                 snapshot.count_open(transport);
             }
         }
@@ -150,7 +200,7 @@ impl EventLoop {
     pub(super) fn reap_dead(&mut self) {
         let dead = std::mem::take(&mut self.clients.dead);
         for id in dead {
-            if self.clients.conns.get(id).map(|c| c.phase) != Some(Phase::Dead) {
+            if !self.clients.conns.get(id).is_some_and(|c| c.is_dead()) {
                 continue;
             }
             if self.clients.departures.is_pending(id) {
@@ -163,24 +213,24 @@ impl EventLoop {
             conn.held.clear(&mut self.clients.held_bytes);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             self.chat.forget_history_waits(id);
-            if conn.queued_for_read {
-                // The slot may be reused next turn; the read list must not
+            if conn.on_read_list() {
+                // The slot may be reused next turn; the read lists must not
                 // carry this id over to a stranger.
-                self.to_read.retain(|&queued| queued != id);
-                self.parked.retain(|&queued| queued != id);
-                self.throttled.retain(|&queued| queued != id);
+                self.reads.forget(id);
             }
             self.guard.release(id);
-            match conn.standing {
-                Standing::Admitted(_) => self.clients.metrics.disconnected(conn.end_reason),
-                Standing::Pending => self.clients.metrics.ended_before_joining(conn.end_reason),
+            let reason = conn.end_reason().unwrap_or(EndReason::ClosedByPeer);
+            match conn.standing() {
+                Standing::Admitted(_) => self.clients.metrics.disconnected(reason),
+                Standing::Pending => self.clients.metrics.ended_before_joining(reason),
                 Standing::Refused => {}
             }
             let nick = self.chat.departed_nick(id);
-            if self.logs.allow(conn.peer.ip(), self.now) {
+            let peer = conn.peer();
+            if self.logs.allow(peer.ip(), self.now) {
                 match nick {
-                    Some(nick) => info!("{}: {nick} disconnected ({})", conn.peer, conn.end_reason),
-                    None => info!("{}: disconnected ({})", conn.peer, conn.end_reason),
+                    Some(nick) => info!("{peer}: {nick} disconnected ({reason})"),
+                    None => info!("{peer}: disconnected ({reason})"),
                 }
             }
         }
@@ -189,60 +239,52 @@ impl EventLoop {
     /// Stops accepting and tells everyone; the loop ends once every
     /// connection has taken its last line or passed the close timeout.
     pub(super) fn begin_shutdown(&mut self, why: &str) {
-        if self.shutting_down {
+        if self.life.shutting_down {
             return;
         }
         info!(
             "{why}: shutting down, {} connections to close",
             self.clients.conns.len()
         );
-        self.shutting_down = true;
-        if self.signals.is_some() {
+        self.life.shutting_down = true;
+        if self.life.signals.is_some() {
             let _ = crate::net::sd_notify::notify("STOPPING=1");
         }
-        if let Some(mut listener) = self.listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        if let Some(mut listener) = self.web_listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
-        }
-        if let Some(mut listener) = self.tls_listener.take() {
-            let _ = self.poll.registry().deregister(&mut listener);
+        // The chat listeners close; scrapes go on until the loop ends.
+        let (chat, others) = std::mem::take(&mut self.listeners)
+            .into_iter()
+            .partition(|listener| listener.kind.is_chat());
+        self.listeners = others;
+        for listener in chat {
+            listener.close(self.poll.registry());
         }
         self.expire_proxy_waits(true);
         let handshakes: Vec<ClientId> = self
             .clients
             .conns
             .iter()
-            .filter(|(_, conn)| matches!(conn.phase, Phase::Handshake { .. }))
+            .filter(|(_, conn)| conn.is_handshaking())
             .map(|(id, _)| id)
             .collect();
         for id in handshakes {
-            self.clients.kill(id, "server shutdown");
+            self.clients.kill(id, EndReason::ServerShutdown);
         }
         let open: Vec<ClientId> = self
             .clients
             .conns
             .iter()
-            .filter(|(_, conn)| conn.phase == Phase::Open)
+            .filter(|(_, conn)| conn.is_open())
             .map(|(id, _)| id)
             .collect();
         for id in open {
-            self.queue_last_line(id, b"* server shutting down\n", "server shutdown");
+            self.queue_last_line(id, b"* server shutting down\n", EndReason::ServerShutdown);
         }
         // Told or not, everyone is gone within the grace, whatever the close
         // timeout: the process must exit within 5 s even if peers never
         // read or never close.
         let last = self.now + self.config.close_timeout.min(SHUTDOWN_GRACE);
         for (_, conn) in self.clients.conns.iter_mut() {
-            match &mut conn.phase {
-                Phase::Handshake { deadline }
-                | Phase::Closing { deadline }
-                | Phase::Lingering { deadline } => {
-                    *deadline = (*deadline).min(last);
-                }
-                Phase::Open | Phase::Dead => {}
-            }
+            conn.shorten_deadline(last);
         }
         self.next_timer_check = self.now;
     }

@@ -24,8 +24,10 @@
 //! [`ShutdownHandle`]) and the loop itself (`EventLoop`: its state, setup
 //! and one turn). The steps live in child modules, each an `impl EventLoop`
 //! block:
-//! - `accept`: step 2's accepting on every listener, admission, TLS and HTTP
-//!   handshakes, the upgrade to WebSocket, metrics scrapes;
+//! - `listeners`: the listening sockets as one list, each with its kind,
+//!   token and accept state, and the errors of binding them;
+//! - `accept`: step 2's accepting on every listener, one admission path,
+//!   TLS and HTTP handshakes, the upgrade to WebSocket, metrics scrapes;
 //! - `input`: step 3, reading and running lines and frames;
 //! - `output`: steps 4 and 5, departures, graceful closes and flushing;
 //! - `timers`: history commits and `:history` waits, and the once-a-second
@@ -38,11 +40,10 @@
 //!   the chat writes through as its [`crate::chat::Outbox`].
 
 use crate::chat::history::{HistoryLink, Tails};
-use crate::chat::{Chat, ClientId};
+use crate::chat::Chat;
 use crate::metrics::Metrics;
-use crate::net::connection::BufferPool;
-use crate::net::http::WebRules;
 use crate::net::metrics_http::{self, Endpoint};
+use crate::net::outbuf::BufferPool;
 use crate::net::tls::CertStore;
 use crate::net::transport::EncodeCache;
 use crate::policy::guard::Guard;
@@ -51,8 +52,7 @@ use crate::policy::logsum::LogSummary;
 use crate::settings::Reload;
 use crate::Config;
 use log::{info, warn};
-use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 use std::io;
 use std::net::SocketAddr;
@@ -65,22 +65,28 @@ mod accept;
 mod clients;
 mod input;
 mod lifecycle;
+mod listeners;
 mod output;
 mod proxied;
 mod timers;
 
+use accept::Transports;
 use clients::Clients;
+use input::Reads;
+use lifecycle::Life;
+use listeners::Listener;
+pub use listeners::{BindError, ListenerKind, StartError};
 
 /// Connection tokens are slab keys; these sit above any key.
-const LISTENER: Token = Token(usize::MAX);
-const WAKER: Token = Token(usize::MAX - 1);
-const SIGNALS: Token = Token(usize::MAX - 2);
-const WEB_LISTENER: Token = Token(usize::MAX - 3);
-const TLS_LISTENER: Token = Token(usize::MAX - 4);
-/// The metrics listener; its scrape connections take the tokens from
-/// [`FIRST_SCRAPE`] up to just below it.
-const METRICS: Token = Token(usize::MAX - 5);
-const FIRST_SCRAPE: usize = usize::MAX - 5 - metrics_http::MAX_SCRAPES;
+const WAKER: Token = Token(usize::MAX);
+const SIGNALS: Token = Token(usize::MAX - 1);
+/// Listener `i` of the list has token `FIRST_LISTENER - i`.
+const FIRST_LISTENER: usize = usize::MAX - 2;
+/// Room for this many listeners (four kinds today).
+const MAX_LISTENERS: usize = 8;
+/// Metrics scrape connections take the tokens from here up to just below
+/// the last listener's.
+const FIRST_SCRAPE: usize = FIRST_LISTENER - MAX_LISTENERS - metrics_http::MAX_SCRAPES + 1;
 /// Connections from trusted proxies waiting for their PROXY header take the
 /// tokens from here up to just below [`FIRST_SCRAPE`].
 const FIRST_PROXIED: usize = FIRST_SCRAPE - proxied::MAX_WAITING;
@@ -95,33 +101,18 @@ const EVENTS_PER_TURN: usize = 1024;
 /// they fall due.
 const TIMER_TICK: Duration = Duration::from_secs(1);
 
-/// Which listener a connection came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Listener {
-    /// Plain TCP line clients.
-    Line,
-    /// The web address: HTTP and WebSocket (over TLS with a certificate).
-    Web,
-    /// TLS line clients.
-    TlsLine,
-}
-
 /// A bound chat server, ready to [`run`](Server::run).
 pub struct Server {
     config: Config,
     poll: Poll,
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
-    /// The web address's listener (page and WebSocket), unless turned off.
-    web_listener: Option<TcpListener>,
-    /// The TLS line listener and the certificate (also the web address's,
-    /// which then speaks only TLS), when configured.
-    tls: Option<(TcpListener, CertStore)>,
-    tls_addr: Option<SocketAddr>,
+    /// Every listening socket: line, TLS line, web, metrics, as configured.
+    listeners: Vec<Listener>,
+    /// The certificate of the TLS line address and of the web address
+    /// (which then speaks only TLS), when configured.
+    certs: Option<CertStore>,
     shutdown: ShutdownHandle,
     history: HistoryLink,
     tails: Tails,
-    metrics: Option<Endpoint>,
     /// The settings file SIGHUP reads again, if the server has one.
     reload: Option<Reload>,
 }
@@ -208,83 +199,56 @@ impl Drop for RunningServer {
 }
 
 impl Server {
-    /// Binds the listening socket. Port 0 picks a free port; see
-    /// [`local_addr`](Server::local_addr).
-    pub fn bind(config: Config) -> io::Result<Server> {
-        let poll = Poll::new()?;
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => {
-                let store = CertStore::load(cert, key)
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                let mut listener = TcpListener::bind(config.tls_addr)?;
-                poll.registry()
-                    .register(&mut listener, TLS_LISTENER, Interest::READABLE)?;
-                Some((listener, store))
-            }
+    /// Binds the listening sockets and starts the history writer. Port 0
+    /// picks a free port; see [`local_addr`](Server::local_addr). The error
+    /// says what failed: which listener on which address, the certificate,
+    /// the history file, or the poller.
+    pub fn bind(config: Config) -> Result<Server, StartError> {
+        let poll = Poll::new().map_err(StartError::Poller)?;
+        let certs = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(CertStore::load(cert, key).map_err(StartError::Tls)?),
             (None, None) => None,
             _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "TLS needs both a certificate and a key",
+                return Err(StartError::Tls(
+                    "TLS needs both a certificate and a key".into(),
                 ))
             }
         };
-        let tls_addr = match &tls {
-            Some((listener, _)) => Some(listener.local_addr()?),
-            None => None,
-        };
-        let listener = if config.plain || tls.is_none() {
-            let mut listener = TcpListener::bind(config.addr)?;
-            poll.registry()
-                .register(&mut listener, LISTENER, Interest::READABLE)?;
-            Some(listener)
-        } else {
-            None
-        };
-        let local_addr = match (&listener, tls_addr) {
-            (Some(listener), _) => listener.local_addr()?,
-            (None, Some(addr)) => addr,
-            (None, None) => unreachable!("a plain listener is bound when TLS is not"),
-        };
-        let web_listener = match config.web_addr {
-            Some(addr) => {
-                let mut web = TcpListener::bind(addr)?;
-                poll.registry()
-                    .register(&mut web, WEB_LISTENER, Interest::READABLE)?;
-                Some(web)
-            }
-            None => None,
-        };
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let metrics = match config.metrics_addr {
-            Some(addr) => Some(Endpoint::bind(
-                addr,
-                poll.registry(),
-                METRICS,
-                FIRST_SCRAPE,
-                config.close_timeout,
-            )?),
-            None => None,
-        };
+        let mut wanted = Vec::new();
+        if certs.is_some() {
+            wanted.push((ListenerKind::TlsLine, config.tls_addr));
+        }
+        if config.plain || certs.is_none() {
+            wanted.push((ListenerKind::Line, config.addr));
+        }
+        if let Some(addr) = config.web_addr {
+            wanted.push((ListenerKind::Web, addr));
+        }
+        if let Some(addr) = config.metrics_addr {
+            wanted.push((ListenerKind::Metrics, addr));
+        }
+        debug_assert!(wanted.len() <= MAX_LISTENERS);
+        let mut listeners = Vec::with_capacity(wanted.len());
+        for (i, (kind, addr)) in wanted.into_iter().enumerate() {
+            let token = Token(FIRST_LISTENER - i);
+            listeners.push(Listener::bind(kind, addr, poll.registry(), token)?);
+        }
+        let waker = Waker::new(poll.registry(), WAKER).map_err(StartError::Poller)?;
         let shutdown = ShutdownHandle {
             requested: Arc::new(AtomicBool::new(false)),
             waker: Arc::new(waker),
         };
         // mio allows one waker per poller: the history writer shares it.
         let (history, tails) = HistoryLink::start(&config.history, shutdown.waker.clone())
-            .map_err(crate::chat::history::into_io)?;
+            .map_err(StartError::History)?;
         Ok(Server {
             config,
             poll,
-            listener,
-            local_addr,
-            web_listener,
-            tls,
-            tls_addr,
+            listeners,
+            certs,
             shutdown,
             history,
             tails,
-            metrics,
             reload: None,
         })
     }
@@ -297,22 +261,31 @@ impl Server {
         self
     }
 
-    /// The address actually bound.
+    /// The address a listener of this kind actually bound, if there is one.
+    pub fn listener_addr(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|listener| listener.kind == kind)
+            .map(|listener| listener.addr)
+    }
+
+    /// The line address actually bound (the TLS line address when plain
+    /// TCP is turned off).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listener_addr(ListenerKind::Line)
+            .or(self.tls_addr())
+            .expect("a plain listener is bound when TLS is not")
     }
 
     /// The TLS line address actually bound, when the server has a
     /// certificate.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addr
+        self.listener_addr(ListenerKind::TlsLine)
     }
 
     /// The web address actually bound (page and WebSocket), unless off.
     pub fn web_addr(&self) -> Option<SocketAddr> {
-        self.web_listener
-            .as_ref()
-            .and_then(|web| web.local_addr().ok())
+        self.listener_addr(ListenerKind::Web)
     }
 
     /// A handle to stop the server from another thread.
@@ -323,7 +296,7 @@ impl Server {
     /// The address `/metrics` is served on, when
     /// [`Config::metrics_addr`] asked for it.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().map(Endpoint::local_addr)
+        self.listener_addr(ListenerKind::Metrics)
     }
 
     /// Runs the event loop on this thread until shutdown. Returns an error
@@ -334,9 +307,9 @@ impl Server {
 
     /// Runs the event loop on a new thread.
     pub fn spawn(self) -> io::Result<RunningServer> {
-        let addr = self.local_addr;
+        let addr = self.local_addr();
         let web_addr = self.web_addr();
-        let tls_addr = self.tls_addr;
+        let tls_addr = self.tls_addr();
         let metrics_addr = self.metrics_addr();
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
@@ -353,73 +326,39 @@ impl Server {
     }
 }
 
-/// The running loop's state.
+/// The running loop's state. What only one step uses is grouped in a
+/// struct owned by that step's file: [`Transports`] (accept), [`Reads`]
+/// (input), [`Life`] (lifecycle), [`Clients`] (the connections).
 struct EventLoop {
     config: Config,
     poll: Poll,
-    listener: Option<TcpListener>,
-    /// The web address's listener; see [`crate::net::http`].
-    web_listener: Option<TcpListener>,
-    /// The web listener has connections waiting.
-    web_accept_pending: bool,
-    /// Which origins may open a WebSocket.
-    web_rules: WebRules,
-    /// Set while a request is decoded when it upgraded its connection; the
-    /// codec is switched once the decoder is back in the connection.
-    upgraded: bool,
-    /// The TLS line listener, when configured.
-    tls_listener: Option<TcpListener>,
-    /// The certificate for new TLS handshakes (line and web); reloaded on
-    /// SIGHUP.
-    certs: Option<CertStore>,
-    /// The TLS listener has connections waiting.
-    tls_accept_pending: bool,
-    shutdown: ShutdownHandle,
-    /// Kept alive so signal handlers stay registered; `None` when the server
-    /// does not handle signals.
-    signals: Option<signal_hook_mio::v1_0::Signals>,
+    /// Every listening socket with its accept state; the chat listeners
+    /// leave the list when shutdown begins.
+    listeners: Vec<Listener>,
+    /// What handshakes need: the certificate, the web rules.
+    transports: Transports,
+    /// Shutdown requests and signals.
+    life: Life,
     clients: Clients,
     chat: Chat,
     /// The history writer's end in the loop.
     history: HistoryLink,
-    /// Connections not read while the history writer is behind; back on
-    /// the read list after its next commit.
-    parked: Vec<ClientId>,
+    /// The read, throttled and parked lists, and the read buffers.
+    reads: Reads,
     /// Per-address connection counts and password lockouts.
     guard: Guard,
     /// Which connect/disconnect lines are logged, and the summaries of
     /// those left out.
     logs: LogSummary,
-    /// The `/metrics` listener and its scrapes, when configured.
-    metrics_endpoint: Option<Endpoint>,
+    /// The `/metrics` scrapes, when a metrics listener is configured.
+    scrapes: Option<Endpoint>,
     /// Connections from trusted proxies waiting for their PROXY header.
     proxy_waits: proxied::ProxyWaits,
     /// The settings file SIGHUP reads again, if any.
     reload: Option<Reload>,
-    /// Whether the last round of scrape accepts stopped at its cap.
-    metrics_accept_pending: bool,
-    /// Connections with unread input: readable this turn, or left over from
-    /// an earlier turn when they used up their read budget.
-    to_read: Vec<ClientId>,
-    /// Connections with unread input held back by flood control until their
-    /// `limits.wake_at`; they are on no other list meanwhile.
-    throttled: Vec<ClientId>,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
-    /// Shared read buffer: every read lands here, so idle connections need
-    /// no input buffer of their own.
-    scratch: Vec<u8>,
-    /// A held-back line being run (see [`crate::policy::limits::ClientLimits::deferred`]).
-    held_line: Vec<u8>,
-    /// When accepting failed for lack of resources, when to try again.
-    accept_retry_at: Option<Instant>,
-    /// Whether the last accept round stopped before the backlog was empty.
-    accept_pending: bool,
-    /// Accepting is failing for lack of resources; logged once, not per retry.
-    accept_failing: bool,
-    /// Set once shutdown began; the loop ends when no connection is left.
-    shutting_down: bool,
     next_timer_check: Instant,
     now: Instant,
 }
@@ -429,38 +368,22 @@ impl EventLoop {
         let Server {
             config,
             poll,
-            listener,
-            web_listener,
-            tls,
+            listeners,
+            certs,
             shutdown,
             history,
             tails,
-            metrics,
             reload,
-            ..
         } = server;
-        let (tls_listener, certs) = tls.unzip();
-        let signals = if config.handle_signals {
-            let mut signals = signal_hook_mio::v1_0::Signals::new([
-                signal_hook::consts::SIGINT,
-                signal_hook::consts::SIGTERM,
-                signal_hook::consts::SIGHUP,
-            ])?;
-            poll.registry()
-                .register(&mut signals, SIGNALS, Interest::READABLE)?;
-            // Listening, and SIGHUP handled from here on: ready for systemd.
-            if let Err(err) = crate::net::sd_notify::notify("READY=1") {
-                warn!("cannot tell systemd the server is ready: {err}");
-            }
-            Some(signals)
-        } else {
-            None
-        };
+        let life = Life::new(shutdown, config.handle_signals, poll.registry(), SIGNALS)?;
         let now = Instant::now();
+        let scrapes = listeners
+            .iter()
+            .any(|listener| listener.kind == ListenerKind::Metrics)
+            .then(|| Endpoint::new(FIRST_SCRAPE, config.close_timeout));
         Ok(EventLoop {
             chat: Chat::new(config.password.clone()).with_history(tails),
             history,
-            parked: Vec::new(),
             guard: Guard::new(config.guard.clone()),
             logs: LogSummary::new(now),
             clients: Clients {
@@ -483,34 +406,16 @@ impl EventLoop {
                 now,
                 metrics: Metrics::default(),
             },
-            metrics_endpoint: metrics,
+            scrapes,
+            reads: Reads::new(config.read_budget_bytes),
+            transports: Transports::new(certs, config.web_origins.clone()),
+            listeners,
             proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
             reload,
-            metrics_accept_pending: false,
-            scratch: vec![0; config.read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
-            held_line: Vec::new(),
-            web_rules: WebRules {
-                allowed_origins: config.web_origins.clone(),
-                tls: certs.is_some(),
-            },
-            web_listener,
-            web_accept_pending: false,
-            upgraded: false,
             config,
             poll,
-            listener,
-            tls_listener,
-            certs,
-            tls_accept_pending: false,
-            shutdown,
-            signals,
-            to_read: Vec::new(),
-            throttled: Vec::new(),
+            life,
             open_count: 0,
-            accept_retry_at: None,
-            accept_pending: false,
-            accept_failing: false,
-            shutting_down: false,
             next_timer_check: now + TIMER_TICK,
             now,
         })
@@ -538,18 +443,19 @@ impl EventLoop {
             self.take_history_acks();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_pending = true,
-                    WEB_LISTENER => self.web_accept_pending = true,
-                    TLS_LISTENER => self.tls_accept_pending = true,
                     WAKER => {
-                        if self.shutdown.requested.load(Ordering::SeqCst) {
+                        if self.life.shutdown_requested() {
                             self.begin_shutdown("shutdown requested");
                         }
                         self.take_history_acks();
                     }
                     SIGNALS => self.take_signals(),
-                    METRICS => self.metrics_accept_pending = true,
-                    Token(id) if id >= FIRST_SCRAPE => self.serve_scrape(Token(id)),
+                    token @ Token(id) if id >= FIRST_SCRAPE => {
+                        match self.listeners.iter_mut().find(|l| l.token == token) {
+                            Some(listener) => listener.readable(),
+                            None => self.serve_scrape(token),
+                        }
+                    }
                     Token(id) if id >= FIRST_PROXIED => self.read_proxy_header(Token(id)),
                     Token(id) => {
                         let Some(conn) = self.clients.conns.get_mut(id) else {
@@ -557,11 +463,9 @@ impl EventLoop {
                         };
                         // The peer's FIN may come in the same edge as its last
                         // data; remember it, or a short read would miss it.
-                        conn.hangup_seen |= event.is_read_closed() || event.is_error();
-                        let readable = event.is_readable() || conn.hangup_seen;
-                        if readable && !conn.queued_for_read {
-                            conn.queued_for_read = true;
-                            self.to_read.push(id);
+                        let hangup = conn.note_hangup(event.is_read_closed() || event.is_error());
+                        if (event.is_readable() || hangup) && conn.put_on_read_list() {
+                            self.reads.ready.push(id);
                         }
                         if event.is_writable() && conn.has_output() {
                             self.clients.mark_dirty(id);
@@ -569,18 +473,7 @@ impl EventLoop {
                     }
                 }
             }
-            if self.accept_pending && !self.shutting_down {
-                self.accept_connections(Listener::Line);
-            }
-            if self.web_accept_pending && !self.shutting_down {
-                self.accept_connections(Listener::Web);
-            }
-            if self.tls_accept_pending && !self.shutting_down {
-                self.accept_connections(Listener::TlsLine);
-            }
-            if self.metrics_accept_pending {
-                self.accept_scrapes();
-            }
+            self.accept_connections();
             self.read_ready_connections();
             self.settle_departures();
             self.history.submit(self.chat.history_mut());
@@ -596,11 +489,11 @@ impl EventLoop {
             // The history writer wakes the loop only while someone waits
             // for a commit; otherwise its acknowledgements wait for the
             // next turn.
-            let waiting = !self.clients.held.is_empty() || !self.parked.is_empty();
+            let waiting = !self.clients.held.is_empty() || !self.reads.parked.is_empty();
             self.history.want_wake(waiting);
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
-            if self.shutting_down && self.clients.conns.is_empty() {
+            if self.life.shutting_down && self.clients.conns.is_empty() {
                 self.history.finish();
                 self.log_summaries(true);
                 info!("shut down");
@@ -610,22 +503,18 @@ impl EventLoop {
     }
 
     /// Zero while work is left over from the last turn, else until the next
-    /// timer check.
+    /// timer check, accept retry or throttled client's wake-up.
     fn poll_timeout(&self) -> Option<Duration> {
-        let accept_pending =
-            self.accept_pending || self.web_accept_pending || self.tls_accept_pending;
-        if !self.to_read.is_empty()
-            || !self.clients.departures.is_empty()
-            || (accept_pending && self.accept_retry_at.is_none())
-            || self.metrics_accept_pending
-        {
+        if !self.reads.ready.is_empty() || !self.clients.departures.is_empty() {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
-        if let Some(retry) = self.accept_retry_at {
-            wake_at = wake_at.min(retry);
+        for listener in &self.listeners {
+            if let Some(at) = listener.accept_due(self.now) {
+                wake_at = wake_at.min(at);
+            }
         }
-        for &id in &self.throttled {
+        for &id in &self.reads.throttled {
             if let Some(at) = self.clients.conns.get(id).and_then(|c| c.limits.wake_at) {
                 wake_at = wake_at.min(at);
             }

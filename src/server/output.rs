@@ -3,7 +3,7 @@
 //! flushing each dirty connection's queued bytes once per turn.
 
 use crate::chat::ClientId;
-use crate::net::connection::Phase;
+use crate::end_reason::EndReason;
 use log::debug;
 use mio::Token;
 use std::io::{self};
@@ -13,17 +13,16 @@ use super::EventLoop;
 impl EventLoop {
     /// Ends a connection that has left the chat, after what is queued for it
     /// is delivered (bounded by the close timeout).
-    pub(super) fn close_gracefully(&mut self, id: ClientId, reason: &'static str) {
+    pub(super) fn close_gracefully(&mut self, id: ClientId, reason: EndReason) {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        if conn.phase != Phase::Open {
+        if !conn.is_open() {
             return;
         }
         self.open_count -= 1;
         let deadline = self.now + self.config.close_timeout;
-        conn.phase = Phase::Closing { deadline };
-        conn.end_reason = reason;
+        conn.close(reason, deadline);
         // A WebSocket ends with a close frame after its last line (after
         // the output held for history, when that is released).
         if conn.held.is_empty() {
@@ -37,7 +36,7 @@ impl EventLoop {
 
     /// Queues a connection's last line, bypassing the output limit, and
     /// closes it gracefully.
-    pub(super) fn queue_last_line(&mut self, id: ClientId, line: &[u8], reason: &'static str) {
+    pub(super) fn queue_last_line(&mut self, id: ClientId, line: &[u8], reason: EndReason) {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
@@ -92,8 +91,8 @@ impl EventLoop {
         let Some(conn) = clients.conns.get_mut(id) else {
             return;
         };
-        conn.queued_for_flush = false;
-        if conn.phase == Phase::Dead || conn.write_failed {
+        conn.take_off_flush_list();
+        if conn.is_dead() || conn.write_failed() {
             return;
         }
         loop {
@@ -115,28 +114,24 @@ impl EventLoop {
                     return;
                 }
                 Err(err) => {
-                    debug!("{}: write: {err}", conn.peer);
-                    clients.metrics.bytes_discarded += conn.output.len() as u64;
-                    conn.output.discard(&mut clients.pool);
-                    if conn.phase != Phase::Open {
-                        clients.kill(id, "write error");
+                    debug!("{}: write: {err}", conn.peer());
+                    if !conn.is_open() {
+                        clients.kill(id, EndReason::WriteError);
                         return;
                     }
                     // The peer is gone, but lines it sent before it went may
                     // still wait in the socket and still count: the read
                     // path takes them, in order, then drops the connection.
-                    conn.write_failed = true;
-                    if !conn.queued_for_read {
-                        conn.queued_for_read = true;
-                        self.to_read.push(id);
+                    clients.metrics.bytes_discarded += conn.fail_write(&mut clients.pool) as u64;
+                    if conn.put_on_read_list() {
+                        self.reads.ready.push(id);
                     }
                     return;
                 }
             }
             // A closing TLS connection ends its session with close_notify
             // once every byte it is owed has gone to rustls.
-            let closing = matches!(conn.phase, Phase::Closing { .. });
-            if !(closing
+            if !(conn.is_closing()
                 && conn.output.is_empty()
                 && conn.held.is_empty()
                 && conn
@@ -148,38 +143,24 @@ impl EventLoop {
             }
         }
         let drained = !conn.has_output();
-        let handshaking = conn.stream.tls_handshaking();
         if drained {
             conn.output.release(&mut clients.pool);
         }
-        if drained && !handshaking && conn.held.is_empty() {
-            if let Phase::Closing { deadline } = conn.phase {
-                // Everything owed is with the kernel: FIN after it, then
-                // wait for the peer's FIN so our close cannot send an RST.
-                let _ = conn.stream.shutdown_write();
-                conn.phase = Phase::Lingering { deadline };
-                if conn.read_closed {
-                    let reason = conn.end_reason;
-                    clients.kill(id, reason);
-                    return;
-                }
-                if !conn.queued_for_read {
-                    conn.queued_for_read = true;
-                    self.to_read.push(id);
-                }
+        if drained && !conn.stream.tls_handshaking() && conn.held.is_empty() && conn.linger() {
+            // Everything owed is with the kernel and the FIN follows it;
+            // now wait for the peer's FIN so our close cannot send an RST.
+            if conn.read_closed() {
+                // Done: it keeps the reason it closed for.
+                clients.kill(id, EndReason::ClosedByPeer);
+                return;
+            }
+            if conn.put_on_read_list() {
+                self.reads.ready.push(id);
             }
         }
-        if conn.wants_writable == drained {
-            conn.wants_writable = !drained;
-            let interest = conn.interest();
-            if let Err(err) = self
-                .poll
-                .registry()
-                .reregister(&mut conn.stream, Token(id), interest)
-            {
-                debug!("{}: reregister: {err}", conn.peer);
-                clients.kill(id, "poller error");
-            }
+        if let Err(err) = conn.update_interest(self.poll.registry(), Token(id)) {
+            debug!("{}: reregister: {err}", conn.peer());
+            clients.kill(id, EndReason::PollerError);
         }
     }
 }

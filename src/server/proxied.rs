@@ -12,7 +12,7 @@
 //! the rest arrives. A malformed header, a connection that closes, or one
 //! that sends no header within the close timeout is closed, that one only.
 
-use super::{EventLoop, Listener};
+use super::{EventLoop, ListenerKind};
 use crate::net::proxy::{self, Parse};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
@@ -33,7 +33,7 @@ struct Waiting {
     /// The proxy's address.
     peer: SocketAddr,
     /// The listener it came in on: where it goes once the header is read.
-    listener: Listener,
+    listener: ListenerKind,
     deadline: Instant,
 }
 
@@ -70,7 +70,7 @@ impl EventLoop {
         &mut self,
         mut socket: TcpStream,
         peer: SocketAddr,
-        listener: Listener,
+        listener: ListenerKind,
     ) {
         let waits = &mut self.proxy_waits;
         if waits.waiting.len() >= MAX_WAITING {

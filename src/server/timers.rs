@@ -5,8 +5,8 @@
 
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::Outbox;
+use crate::end_reason::EndReason;
 use crate::metrics::SlowLimit;
-use crate::net::connection::Phase;
 use log::{info, warn};
 use std::io::Write;
 
@@ -31,21 +31,21 @@ impl EventLoop {
             if conn.held.is_empty() {
                 continue;
             }
+            let closing = conn.end_reason().filter(|_| conn.is_closing());
             let (output, pool) = (&mut conn.output, &mut clients.pool);
             conn.held.release(acked, &mut clients.held_bytes, |bytes| {
                 output.push(bytes, pool)
             });
             if !conn.held.is_empty() {
                 clients.held.push(id);
-            } else if matches!(conn.phase, Phase::Closing { .. }) {
+            } else if let Some(reason) = closing {
                 // Its close frame waited for the held output.
-                let reason = conn.end_reason;
                 conn.codec.encoder.close(reason, output, pool);
             }
             clients.mark_dirty(id);
         }
-        // Parked clients still have `queued_for_read` set.
-        self.to_read.append(&mut self.parked);
+        // Parked clients are still marked as on the read list.
+        self.reads.unpark();
     }
 
     /// Puts the answers to `:history` commands whose tails arrived where
@@ -57,7 +57,7 @@ impl EventLoop {
             let Some(conn) = self.clients.conns.get(id) else {
                 continue;
             };
-            if conn.phase == Phase::Dead || conn.held.is_empty() {
+            if conn.is_dead() || conn.held.is_empty() {
                 continue;
             }
             let queued = conn.output.len() + conn.held.len();
@@ -65,7 +65,8 @@ impl EventLoop {
             if queued + answer.len() > self.clients.max_outbuf_bytes {
                 warn!(
                     "{}: cut off, more than {} bytes of output queued (too slow)",
-                    conn.peer, self.clients.max_outbuf_bytes
+                    conn.peer(),
+                    self.clients.max_outbuf_bytes
                 );
                 self.clients.cut_off(id);
                 continue;
@@ -118,7 +119,7 @@ impl EventLoop {
         let mut pinged = Vec::new();
         let mut overstayed = Vec::new();
         for (id, conn) in self.clients.conns.iter_mut() {
-            if conn.phase == Phase::Open
+            if conn.is_open()
                 && self
                     .clients
                     .soft_outbuf
@@ -127,7 +128,7 @@ impl EventLoop {
                 overstayed.push(id);
                 continue;
             }
-            if conn.phase == Phase::Open {
+            if conn.is_open() {
                 let silent = conn.codec.encoder.ping_if_silent(
                     self.now,
                     conn.last_input,
@@ -148,16 +149,16 @@ impl EventLoop {
                     }
                 }
             }
-            match conn.phase.deadline() {
+            match conn.phase().deadline() {
                 Some(deadline) if self.now >= deadline => expired.push(id),
                 Some(deadline) => next_check = next_check.min(deadline),
-                None if conn.phase != Phase::Open => {}
+                None if !conn.is_open() => {}
                 None => {
                     // Only an unfinished line counts against the idle
                     // timeout: quiet is not dead. While the server holds a
                     // client's input back (flood control, budgets) the
                     // clock waits for it.
-                    if conn.queued_for_read && conn.line_started.is_some() {
+                    if conn.on_read_list() && conn.line_started.is_some() {
                         conn.line_started = Some(self.now);
                     }
                     let stalled = conn
@@ -165,16 +166,16 @@ impl EventLoop {
                         .zip(idle_limit)
                         .is_some_and(|(started, limit)| self.now - started >= limit);
                     if stalled {
-                        idle.push((id, &b"! idle timeout\n"[..], "idle timeout"));
+                        idle.push((id, &b"! idle timeout\n"[..], EndReason::IdleTimeout));
                     } else if auth_limit.is_some_and(|limit| {
-                        self.now - conn.accepted_at >= limit && self.chat.awaiting_password(id)
+                        self.now - conn.accepted_at() >= limit && self.chat.awaiting_password(id)
                     }) {
-                        idle.push((id, &b"! auth timeout\n"[..], "auth timeout"));
+                        idle.push((id, &b"! auth timeout\n"[..], EndReason::AuthTimeout));
                     }
                 }
             }
         }
-        if let Some(endpoint) = self.metrics_endpoint.as_mut() {
+        if let Some(endpoint) = self.scrapes.as_mut() {
             if let Some(deadline) = endpoint.expire(self.poll.registry(), self.now) {
                 next_check = next_check.min(deadline);
             }
@@ -187,7 +188,7 @@ impl EventLoop {
             if let Some(conn) = self.clients.conns.get(id) {
                 warn!(
                     "{}: cut off, more than {} bytes of output queued for {:?} (too slow)",
-                    conn.peer,
+                    conn.peer(),
                     self.clients.soft_outbuf.bytes,
                     self.clients.soft_outbuf.period.unwrap_or_default()
                 );
@@ -199,25 +200,28 @@ impl EventLoop {
             self.clients.mark_dirty(id);
         }
         for id in expired {
-            let reason = match self.clients.conns.get(id) {
-                Some(conn) if conn.stream.tls_handshaking() => {
-                    if self.logs.allow(conn.peer.ip(), self.now) {
-                        info!(
-                            "{}: TLS handshake not done within the close timeout",
-                            conn.peer
-                        );
-                    }
-                    "TLS handshake timeout"
-                }
-                _ => "close timeout",
+            let Some(conn) = self.clients.conns.get(id) else {
+                continue;
             };
+            // Past its deadline it ends for the reason it carries: a
+            // handshake's timeout, a closing connection's own reason.
+            let mut reason = conn.end_reason().unwrap_or(EndReason::CloseTimeout);
+            if conn.stream.tls_handshaking() {
+                if self.logs.allow(conn.peer().ip(), self.now) {
+                    info!(
+                        "{}: TLS handshake not done within the close timeout",
+                        conn.peer()
+                    );
+                }
+                reason = EndReason::TlsHandshakeTimeout;
+            }
             self.clients.kill(id, reason);
         }
         for (id, notice, reason) in idle {
             self.clients.send(id, notice);
             // The notice may itself have cut a full queue off as too slow;
             // then that departure is already on its way, with its reason.
-            if self.clients.conns.get(id).map(|c| c.phase) == Some(Phase::Open) {
+            if self.clients.conns.get(id).is_some_and(|c| c.is_open()) {
                 self.clients.departures.push(id, None);
                 self.close_gracefully(id, reason);
             }

@@ -34,7 +34,8 @@ pub fn start_with(adjust: impl FnOnce(&mut Config)) -> RunningServer {
     let mut config = Config::ephemeral();
     adjust(&mut config);
     Server::bind(config)
-        .and_then(Server::spawn)
+        .expect("server binds")
+        .spawn()
         .expect("server starts")
 }
 

@@ -1,11 +1,13 @@
 //! What both ends of a loopchat connection share. The line protocol:
 //! parses one client line into a [`Command`], checks names, and cleans
-//! text before anyone else sees it; the protocol's constants; and [`cli`],
-//! the command-line conventions of every loopchat program. No sockets here.
+//! text before anyone else sees it; the protocol's constants; [`tags`],
+//! the tag prefix of protocol 1.2 in both directions; and [`cli`], the
+//! command-line conventions of every loopchat program. No sockets here.
 //!
 //! The full contract is `docs/protocol.md`.
 
 pub mod cli;
+pub mod tags;
 
 use std::borrow::Cow;
 

@@ -33,7 +33,6 @@ pub mod writer;
 
 use log::{error, info};
 use mio::Waker;
-use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -505,18 +504,6 @@ fn mark_all_unsaved(tails: &mut Tails, lines: &[NewLine]) {
     for line in lines {
         tails.mark_unsaved(&line.room_key, 1);
     }
-}
-
-/// Turns a start-up failure into the `io::Error` [`crate::Server::bind`]
-/// returns; [`open_error`] finds it again.
-pub fn into_io(err: OpenError) -> io::Error {
-    io::Error::other(err)
-}
-
-/// The history error inside an `io::Error` from [`crate::Server::bind`], if
-/// that is what it is.
-pub fn open_error(err: &io::Error) -> Option<&OpenError> {
-    err.get_ref()?.downcast_ref::<OpenError>()
 }
 
 /// Output held back for one client until its earlier lines are committed:

@@ -1,0 +1,227 @@
+//! Output queued for clients: one contiguous [`OutputQueue`] per
+//! connection, written with one syscall per turn, and the [`BufferPool`]
+//! its buffers are borrowed from, so an idle connection holds no output
+//! memory and the output memory of all clients is known at once (the
+//! global output bound).
+
+use std::io::{self, Write};
+
+/// Output queued for one client: a contiguous buffer and how much of it the
+/// socket has already taken. Lines are appended whole, so one write sends
+/// every line queued since the last one.
+#[derive(Debug, Default)]
+pub struct OutputQueue {
+    buf: Vec<u8>,
+    /// Bytes at the front of `buf` already written.
+    sent: usize,
+}
+
+impl OutputQueue {
+    /// Bytes waiting to be written.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// Whether nothing waits to be written.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes held.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Appends a line, taking a buffer from `pool` if this queue holds none.
+    pub fn push(&mut self, line: &[u8], pool: &mut BufferPool) {
+        if self.buf.capacity() == 0 {
+            self.buf = pool.take();
+        }
+        let before = self.buf.capacity();
+        self.buf.extend_from_slice(line);
+        pool.lent += self.buf.capacity() - before;
+    }
+
+    /// Writes as much as the socket takes in one call. Returns the bytes
+    /// written; `WouldBlock` and other errors are returned as they are.
+    pub fn write_to(&mut self, socket: &mut impl Write) -> io::Result<usize> {
+        let written = socket.write(&self.buf[self.sent..])?;
+        self.sent += written;
+        if self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+        } else if self.sent >= self.buf.len() / 2 {
+            // Keep appends cheap and memory bounded without moving the
+            // unsent tail on every short write.
+            self.buf.drain(..self.sent);
+            self.sent = 0;
+        }
+        Ok(written)
+    }
+
+    /// Drops everything queued (a cut-off client gets nothing more) and
+    /// gives the buffer back.
+    pub fn discard(&mut self, pool: &mut BufferPool) {
+        self.buf.clear();
+        self.sent = 0;
+        self.release(pool);
+    }
+
+    /// Hands an empty buffer back to the pool so an idle connection holds
+    /// no output memory.
+    pub fn release(&mut self, pool: &mut BufferPool) {
+        if self.is_empty() && self.buf.capacity() > 0 {
+            pool.put(std::mem::take(&mut self.buf));
+            self.sent = 0;
+        }
+    }
+}
+
+/// Spare output buffers, so busy connections reuse memory instead of
+/// allocating (and page-faulting) per burst, and idle connections hold none.
+#[derive(Debug, Default)]
+pub struct BufferPool {
+    spare: Vec<Vec<u8>>,
+    /// Capacity held in `spare`, bounded by [`Self::MAX_SPARE_BYTES`].
+    spare_bytes: usize,
+    /// Whether a buffer was taken since the last [`Self::trim`].
+    taken_since_trim: bool,
+    /// Capacity of the buffers lent out to output queues: the output
+    /// memory of all clients, which the global output bound limits.
+    lent: usize,
+}
+
+impl BufferPool {
+    /// Memory the pool may hold for reuse; past it, returned buffers are
+    /// freed. About what one turn queues at most before it is flushed.
+    const MAX_SPARE_BYTES: usize = 16 * 1024 * 1024;
+    /// What a new buffer starts with: a few lines. It grows as a client's
+    /// turns need, and the grown buffer is what the pool hands out again.
+    const INITIAL_CAPACITY: usize = 1024;
+
+    /// An empty buffer, reused when one is spare.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.taken_since_trim = true;
+        let buf = match self.spare.pop() {
+            Some(buf) => {
+                self.spare_bytes -= buf.capacity();
+                buf
+            }
+            None => Vec::with_capacity(Self::INITIAL_CAPACITY),
+        };
+        self.lent += buf.capacity();
+        buf
+    }
+
+    /// Heap bytes held by all output queues together (their buffers'
+    /// capacity, not only the bytes waiting in them).
+    pub fn lent_bytes(&self) -> usize {
+        self.lent
+    }
+
+    /// Called once a second: frees every spare buffer if none was taken
+    /// since the last call (the burst is over), else half of them, so a busy
+    /// server keeps what it keeps reusing and an idle one gives its memory
+    /// back.
+    pub fn trim(&mut self) {
+        let keep = if self.taken_since_trim {
+            self.spare.len() / 2
+        } else {
+            0
+        };
+        self.taken_since_trim = false;
+        if self.spare.len() == keep {
+            return;
+        }
+        for buf in self.spare.drain(keep..) {
+            self.spare_bytes -= buf.capacity();
+        }
+        if self.spare.is_empty() {
+            release_free_heap();
+        }
+    }
+
+    /// Returns an emptied buffer.
+    pub fn put(&mut self, mut buf: Vec<u8>) {
+        self.lent = self.lent.saturating_sub(buf.capacity());
+        if self.spare_bytes + buf.capacity() <= Self::MAX_SPARE_BYTES {
+            buf.clear();
+            self.spare_bytes += buf.capacity();
+            self.spare.push(buf);
+        }
+    }
+}
+
+/// Asks the allocator to hand free heap pages back to the OS. glibc keeps
+/// freed small blocks resident otherwise, so a burst of 10,000 buffers would
+/// pin its memory long after the burst.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `room` bytes per call.
+    struct Trickle {
+        taken: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.taken.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_keep_order_and_release_memory() {
+        let mut pool = BufferPool::default();
+        let mut queue = OutputQueue::default();
+        let mut sink = Trickle {
+            taken: Vec::new(),
+            room: 3,
+        };
+        for i in 0..50 {
+            queue.push(format!("line {i}\n").as_bytes(), &mut pool);
+            queue.write_to(&mut sink).unwrap();
+        }
+        while !queue.is_empty() {
+            queue.write_to(&mut sink).unwrap();
+        }
+        let expected: String = (0..50).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(String::from_utf8(sink.taken).unwrap(), expected);
+        assert_eq!(pool.lent_bytes(), queue.capacity());
+        queue.release(&mut pool);
+        assert_eq!(queue.capacity(), 0);
+        assert_eq!(pool.spare.len(), 1);
+        assert_eq!(pool.lent_bytes(), 0);
+    }
+
+    #[test]
+    fn would_block_leaves_the_queue_intact() {
+        let mut pool = BufferPool::default();
+        let mut queue = OutputQueue::default();
+        queue.push(b"hello\n", &mut pool);
+        let mut full = Trickle {
+            taken: Vec::new(),
+            room: 0,
+        };
+        let err = queue.write_to(&mut full).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(queue.len(), 6);
+    }
+}
