@@ -63,6 +63,10 @@
 pub mod chat;
 pub mod config;
 pub mod end_reason;
+/// The invariants of the fuzz targets (`fuzz/`), shared with the corpus
+/// test; not part of the server's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod net;
 pub mod policy;

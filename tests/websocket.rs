@@ -98,6 +98,13 @@ fn unknown_paths_are_404_wrong_methods_405_big_heads_431() {
         status(format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\n\r\n")),
         "426"
     );
+    // Fuzzing finding (docs/fuzzing.md): errors to HEAD had a body.
+    let head = http_response(
+        addr,
+        &format!("HEAD /nope HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+    );
+    assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head}");
     let big = format!(
         "GET / HTTP/1.1\r\nHost: {addr}\r\nX-Big: {}\r\n\r\n",
         "a".repeat(9000)
@@ -343,6 +350,23 @@ fn origin_rule_refuses_other_sites_and_allows_listed_ones() {
     assert_eq!(status("Origin: http://evil.example\r\n"), "403");
     assert_eq!(status("Origin: null\r\n"), "403");
     assert_eq!(status(&format!("Origin: https://{addr}\r\n")), "403");
+}
+
+/// Fuzzing finding (docs/fuzzing.md): an Origin as long as the server's own
+/// with a two-byte character across the end of `http://` panicked the event
+/// loop. It is refused, and the server goes on serving.
+#[test]
+fn an_origin_with_a_wide_character_is_refused_and_the_server_lives_on() {
+    let server = start();
+    let addr = web(&server);
+    let host = addr.to_string();
+    let origin = format!("http:/\u{460}{}", &host[1..]);
+    assert_eq!(origin.len(), "http://".len() + host.len());
+    let extra = format!("Origin: {origin}\r\n");
+    let (head, _, _) = http_request(addr, &upgrade_request(addr, &extra));
+    assert!(head.starts_with("HTTP/1.1 403 "), "{head}");
+    let (head, _, _) = http_request(addr, &upgrade_request(addr, ""));
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
 }
 
 #[test]

@@ -55,7 +55,7 @@ Content-Length: 20\r\nConnection: close\r\n\r\nserver is too busy\r\n";
 pub const WS_PATH: &str = "/ws";
 
 /// The parts of a request head the server looks at.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Request {
     /// `GET`, `HEAD`, ...
     pub method: String,
@@ -201,8 +201,23 @@ pub struct WebRules {
 }
 
 impl WebRules {
-    /// Decides a request: the page, the upgrade, or an error.
+    /// Decides a request: the page, the upgrade, or an error. An answer to
+    /// `HEAD` has the headers of the answer to `GET` and no body (RFC 9110
+    /// §9.3.2), errors included.
     pub fn route(&self, request: &Request) -> Route {
+        match self.route_get(request) {
+            Route::Respond(mut response) if request.method == "HEAD" => {
+                if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+                    response.truncate(end + 4);
+                }
+                Route::Respond(response)
+            }
+            route => route,
+        }
+    }
+
+    /// [`WebRules::route`], bodies included.
+    fn route_get(&self, request: &Request) -> Route {
         let head_only = request.method == "HEAD";
         if request.path == WS_PATH {
             return self.upgrade(request);
@@ -226,9 +241,7 @@ impl WebRules {
             body.len()
         )
         .into_bytes();
-        if !head_only {
-            response.extend_from_slice(body);
-        }
+        response.extend_from_slice(body);
         Route::Respond(response)
     }
 
@@ -283,8 +296,12 @@ impl WebRules {
             return false;
         }
         let scheme = if self.tls { "https://" } else { "http://" };
+        // `get`, not indexing: a multi-byte character may straddle the
+        // scheme's end (a fuzzing finding, docs/fuzzing.md).
         let own = origin.len() == scheme.len() + host.len()
-            && origin[..scheme.len().min(origin.len())].eq_ignore_ascii_case(scheme)
+            && origin
+                .get(..scheme.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(scheme))
             && origin
                 .get(scheme.len()..)
                 .is_some_and(|rest| rest.eq_ignore_ascii_case(host));
@@ -425,6 +442,31 @@ mod tests {
         }
     }
 
+    /// Fuzzing finding (docs/fuzzing.md): an Origin as long as the own
+    /// origin with a two-byte character across the end of `http://` made
+    /// the origin check slice inside the character and panic, which took
+    /// the whole server down.
+    #[test]
+    fn origin_with_a_character_across_the_scheme_end_is_refused() {
+        let rules = WebRules::default();
+        let mut request = upgrade_request(Some("http:/\u{460}hat.example:7879"));
+        let host = request.host.clone().unwrap();
+        assert_eq!(
+            request.origin.as_ref().unwrap().len(),
+            "http://".len() + host.len()
+        );
+        let Route::Respond(bytes) = rules.route(&request) else {
+            panic!("upgraded")
+        };
+        assert!(bytes.starts_with(b"HTTP/1.1 403 "));
+        request.origin = Some("https:/\u{460}hat.example:7879".into());
+        let tls = WebRules {
+            tls: true,
+            ..WebRules::default()
+        };
+        assert!(matches!(tls.route(&request), Route::Respond(_)));
+    }
+
     #[test]
     fn accept_key_of_rfc_6455() {
         let Route::Upgrade(bytes) = WebRules::default().route(&upgrade_request(None)) else {
@@ -432,6 +474,45 @@ mod tests {
         };
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+    }
+
+    /// Fuzzing finding (docs/fuzzing.md): `HEAD` to a missing page got the
+    /// error's body after its headers; an answer to `HEAD` has none.
+    #[test]
+    fn head_answers_have_no_body() {
+        let rules = WebRules::default();
+        for path in ["/", "/app.js", "/nope"] {
+            let get = Request {
+                method: "GET".into(),
+                path: path.into(),
+                ..Request::default()
+            };
+            let head = Request {
+                method: "HEAD".into(),
+                ..get.clone()
+            };
+            let (Route::Respond(get) | Route::Upgrade(get)) = rules.route(&get);
+            let (Route::Respond(head) | Route::Upgrade(head)) = rules.route(&head);
+            let text = String::from_utf8(head).unwrap();
+            assert!(text.ends_with("\r\n\r\n"), "{path}: {text:?}");
+            let length = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap();
+            let get_head_len = get.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            assert_eq!(
+                length.parse::<usize>().unwrap(),
+                get.len() - get_head_len,
+                "{path}"
+            );
+        }
+        let head_ws = Request {
+            method: "HEAD".into(),
+            path: "/ws".into(),
+            ..Request::default()
+        };
+        let (Route::Respond(bytes) | Route::Upgrade(bytes)) = rules.route(&head_ws);
+        assert!(bytes.starts_with(b"HTTP/1.1 405 ") && bytes.ends_with(b"\r\n\r\n"));
     }
 
     #[test]

@@ -242,19 +242,34 @@ impl Decoder {
                 self.control.extend_from_slice(plain);
                 continue;
             }
+            // Room for the line and the `\r\n` that may end it.
+            let room = max_line
+                .saturating_add(2)
+                .saturating_sub(self.message.len());
+            if !self.discarding && plain.len() > room {
+                // The limit and a bad byte are reported in the order their
+                // bytes come, however the reads split them: the bytes up to
+                // the one past the limit are checked first (a fuzzing
+                // finding, docs/fuzzing.md).
+                let (upto, after) = plain.split_at(room + 1);
+                if !self.utf8.feed(upto) {
+                    self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
+                    return;
+                }
+                self.message = Vec::new();
+                self.discarding = true;
+                on_event(Event::TooLong);
+                if !self.utf8.feed(after) {
+                    self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
+                    return;
+                }
+                continue;
+            }
             if !self.utf8.feed(plain) {
                 self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                 return;
             }
-            if self.discarding {
-                continue;
-            }
-            // Room for the line and the `\r\n` that may end it.
-            if self.message.len() + plain.len() > max_line.saturating_add(2) {
-                self.message = Vec::new();
-                self.discarding = true;
-                on_event(Event::TooLong);
-            } else {
+            if !self.discarding {
                 self.message.extend_from_slice(plain);
             }
         }
@@ -515,6 +530,27 @@ mod tests {
             for b in (a..=input.len()).step_by(7) {
                 let got = decode_chunks(&[&input[..a], &input[a..b], &input[b..]], 100);
                 assert_eq!(got, whole, "split at {a} and {b}");
+            }
+        }
+    }
+
+    /// Fuzzing finding (docs/fuzzing.md): a text frame passing the limit
+    /// with a bad UTF-8 byte after that point gave "too long, then close"
+    /// when read in pieces but only the close when read at once. Now both
+    /// say what the bytes say in order, at every split.
+    #[test]
+    fn limit_and_bad_utf8_are_reported_in_byte_order_at_any_split() {
+        for (bad_at, expected) in [
+            (150, vec![Owned::TooLong, Owned::Close(1007)]),
+            (102, vec![Owned::Close(1007)]),
+            (50, vec![Owned::Close(1007)]),
+        ] {
+            let mut payload = vec![b'a'; 300];
+            payload[bad_at] = 0xff;
+            let input = client_frame(0x81, &payload);
+            for at in 0..=input.len() {
+                let got = decode_chunks(&[&input[..at], &input[at..]], 100);
+                assert_eq!(got, expected, "bad byte at {bad_at}, split at {at}");
             }
         }
     }

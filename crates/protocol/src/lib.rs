@@ -137,8 +137,10 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
     if digits.is_empty() {
         return None;
     }
-    // Past 19 digits it is above any maximum; no need to parse it.
-    let value = if digits.len() > 19 {
+    // Past 20 digits it is above any maximum; no need to parse it. 20
+    // digits may still fit (u64::MAX has 20), so they are parsed (a
+    // fuzzing finding, docs/fuzzing.md).
+    let value = if digits.len() > 20 {
         usize::MAX
     } else {
         digits
@@ -307,6 +309,27 @@ mod tests {
         ] {
             assert_eq!(history_count(Some(bad), 100), None, "{bad:?}");
         }
+    }
+
+    /// Fuzzing finding (docs/fuzzing.md): a 20-digit count below
+    /// `u64::MAX` was taken as above any maximum, so a maximum larger than
+    /// it did not give the count back.
+    #[test]
+    fn history_count_of_twenty_digits_below_the_maximum_is_exact() {
+        let arg = "00012870000080000852614";
+        assert_eq!(
+            history_count(Some(arg), usize::MAX),
+            Some(12_870_000_080_000_852_614)
+        );
+        assert_eq!(history_count(Some(arg), 100), Some(100));
+        assert_eq!(
+            history_count(Some("18446744073709551615"), usize::MAX),
+            Some(usize::MAX)
+        );
+        assert_eq!(
+            history_count(Some("18446744073709551616"), usize::MAX),
+            Some(usize::MAX)
+        );
     }
 
     #[test]

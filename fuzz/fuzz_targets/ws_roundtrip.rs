@@ -1,0 +1,6 @@
+//! Fuzz target `ws_roundtrip`: see `loopchat::fuzzing::check_ws_roundtrip` and docs/fuzzing.md.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    loopchat::fuzzing::check_ws_roundtrip(data);
+});
