@@ -1,5 +1,6 @@
 //! [`LineCache`]: the bytes of the line being sent, rendered once per
-//! dialect and framed once per (dialect, framing), whoever it goes to.
+//! (dialect, variant) and framed once per (dialect, variant, framing),
+//! whoever it goes to.
 //!
 //! The chat state hands the server typed lines ([`ServerLine`]); what a
 //! recipient gets depends only on its [`RenderKey`]. A fan-out to ten
@@ -12,24 +13,64 @@ use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
 use crate::protocol::{Dialect, ServerLine};
 
-/// What decides the bytes one recipient gets for a line. Protocol 1.2 adds
-/// what else changes them (tags on or off, whether the line's room is the
-/// recipient's current room); each is a field here and a dimension of
-/// [`LineCache`].
+/// Which form of a line a recipient gets (protocol 1.2): a room line
+/// reaches the members whose current room it is [`Variant::Plain`] and the
+/// others [`Variant::Prefixed`]. Tags add a third form (every member with
+/// tags on); each form is a slot of [`LineCache`] per dialect and framing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Variant {
+    /// The line as version 1.1 wrote it: any line that is not a room line,
+    /// and room lines of the recipient's current room.
+    Plain,
+    /// A room line of a room that is not the recipient's current one:
+    /// `[ROOM] ` and the plain line.
+    Prefixed,
+}
+
+impl Variant {
+    /// How many variants there are: a dimension of [`LineCache`].
+    const COUNT: usize = 2;
+
+    /// The variant of a line meant as `prefixed` (see
+    /// [`crate::chat::Delivery::prefixed`]).
+    #[inline]
+    pub fn of(prefixed: bool) -> Variant {
+        if prefixed {
+            Variant::Prefixed
+        } else {
+            Variant::Plain
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Variant::Plain => 0,
+            Variant::Prefixed => 1,
+        }
+    }
+}
+
+/// What decides the bytes one recipient gets for a line: its dialect,
+/// which form of the line it gets, and its framing; each is a dimension
+/// of [`LineCache`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RenderKey {
     /// How the recipient's lines are worded.
     pub dialect: Dialect,
+    /// Which form of the line it gets.
+    pub variant: Variant,
     /// How its transport carries a line.
     pub framing: Framing,
 }
 
 impl RenderKey {
-    /// The key of a connection with this encoder. Every client speaks the
-    /// line dialect today.
-    pub fn of(encoder: &Encoder) -> RenderKey {
+    /// The key of a connection with this encoder, for a line in `variant`.
+    /// Every client speaks the line dialect today.
+    #[inline]
+    pub fn of(encoder: &Encoder, variant: Variant) -> RenderKey {
         RenderKey {
             dialect: Dialect::Line,
+            variant,
             framing: encoder.framing(),
         }
     }
@@ -53,7 +94,7 @@ impl RenderKey {
             Framing::Plain => 0,
             Framing::WebSocket => 1,
         };
-        self.dialect.index() * FRAMINGS + framing
+        (self.dialect.index() * Variant::COUNT + self.variant.index()) * FRAMINGS + framing
     }
 }
 
@@ -64,8 +105,8 @@ pub(super) struct LineCache {
     /// slots hold 0, and no line is numbered 0 (see [`LineCache::new_line`]).
     line: u64,
     /// The line's bytes per [`RenderKey::index`]: as each dialect writes
-    /// it (with its `\n`), and as a WebSocket text frame of that.
-    slots: [Slot; Dialect::COUNT * FRAMINGS],
+    /// each variant (with its `\n`), and as a WebSocket text frame of that.
+    slots: [Slot; Dialect::COUNT * Variant::COUNT * FRAMINGS],
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -92,8 +133,8 @@ impl LineCache {
         &self.slots[i].bytes
     }
 
-    /// Builds `key`'s bytes of the current line (and its dialect's text,
-    /// when a framing needs it and it is stale).
+    /// Builds `key`'s bytes of the current line (and its dialect's text of
+    /// that variant, when a framing needs it and it is stale).
     #[cold]
     fn fill(&mut self, line: &ServerLine<'_>, key: RenderKey) {
         let plain = RenderKey {
@@ -104,13 +145,16 @@ impl LineCache {
         if self.slots[plain].line != self.line {
             let text = &mut self.slots[plain];
             text.bytes.clear();
-            key.dialect.render(line, &mut text.bytes);
+            match key.variant {
+                Variant::Plain => key.dialect.render(line, &mut text.bytes),
+                Variant::Prefixed => key.dialect.render_prefixed(line, &mut text.bytes),
+            }
             text.line = self.line;
             self.renders += 1;
         }
         if key.framing == Framing::WebSocket {
             let [text, frame] = &mut self.slots[plain..plain + FRAMINGS] else {
-                unreachable!("a dialect has one slot per framing");
+                unreachable!("a (dialect, variant) has one slot per framing");
             };
             let payload = text.bytes.strip_suffix(b"\n").unwrap_or_default();
             frame.bytes.clear();
@@ -128,12 +172,43 @@ mod tests {
 
     const PLAIN: RenderKey = RenderKey {
         dialect: Dialect::Line,
+        variant: Variant::Plain,
         framing: Framing::Plain,
     };
     const WS: RenderKey = RenderKey {
         dialect: Dialect::Line,
+        variant: Variant::Plain,
         framing: Framing::WebSocket,
     };
+    const PREFIXED: RenderKey = RenderKey {
+        variant: Variant::Prefixed,
+        ..PLAIN
+    };
+    const WS_PREFIXED: RenderKey = RenderKey {
+        variant: Variant::Prefixed,
+        ..WS
+    };
+
+    /// A room line: two encodings, plain and prefixed, each rendered once
+    /// and framed once, whatever the number of recipients.
+    #[test]
+    fn a_room_line_renders_once_per_variant() {
+        let mut cache = LineCache::default();
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi",
+        }
+        .into();
+        cache.new_line();
+        for _ in 0..100 {
+            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, PREFIXED), b"[#rust] alice: hi\n");
+            assert_eq!(cache.bytes(&hi, WS_PREFIXED), b"\x81\x11[#rust] alice: hi");
+            assert_eq!(cache.bytes(&hi, WS), b"\x81\x09alice: hi");
+        }
+        assert_eq!((cache.renders, cache.frames), (2, 2));
+    }
 
     #[test]
     fn a_fan_out_renders_once_and_frames_once() {

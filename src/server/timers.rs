@@ -4,7 +4,7 @@
 //! (deadlines, idle clients, pings, lockouts, soft output limits, log
 //! summaries).
 
-use super::render::RenderKey;
+use super::render::{RenderKey, Variant};
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::completion::Completion;
 use crate::chat::Outbox;
@@ -88,7 +88,7 @@ impl EventLoop {
             let queued = conn.output.len() + conn.held.len();
             // One line at a time through the asker's dialect and framing
             // (a WebSocket client gets one text message per line).
-            let key = RenderKey::of(&conn.codec.encoder);
+            let key = RenderKey::of(&conn.codec.encoder, Variant::Plain);
             let mut answer = Vec::new();
             let cache = &mut self.clients.cache;
             self.chat.history_answer(&wait, |line| {
