@@ -6,7 +6,7 @@
 //! with a `Vec`. What the command did that the connection must act on comes
 //! back as an [`Outcome`].
 
-use crate::chat::history::tails::unix_now;
+use crate::chat::history::tails::unix_now_ms;
 use crate::chat::history::Tails;
 use crate::protocol::{self, Command, Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
 use slab::Slab;
@@ -431,7 +431,7 @@ impl Chat {
         let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
         let delivered = std::str::from_utf8(delivered).unwrap_or_default();
         self.history
-            .record(&room.key, &me.nick, delivered, unix_now());
+            .record(&room.key, &me.nick, delivered, unix_now_ms());
         Outcome {
             recorded: 1,
             ..Outcome::CONTINUE
@@ -709,7 +709,7 @@ fn history_answer(
     n: usize,
     mut each: impl FnMut(&ServerLine<'_>),
 ) {
-    let lines = history.recent(room_key, n, unix_now());
+    let lines = history.recent(room_key, n, unix_now_ms());
     each(
         &Reply::HistoryHeader {
             room,
@@ -720,7 +720,7 @@ fn history_answer(
     for entry in lines {
         each(
             &Reply::HistoryLine {
-                time: entry.ts,
+                time: entry.ts.div_euclid(1000),
                 line: &entry.line,
             }
             .into(),
