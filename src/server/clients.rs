@@ -12,6 +12,7 @@ use crate::metrics::{Metrics, SlowLimit};
 use crate::net::connection::Connection;
 use crate::net::outbuf::BufferPool;
 use crate::policy::limits::{self, Departures, SoftLimit};
+use crate::protocol::tags::Label;
 use crate::protocol::ServerLine;
 use log::warn;
 use slab::Slab;
@@ -56,6 +57,9 @@ pub(super) struct Clients {
     pub(super) now: Instant,
     /// Counters, bumped where things happen; read only when scraped.
     pub(super) metrics: Metrics,
+    /// The label of the command being run ([`Outbox::answering`]): every
+    /// answer queued meanwhile to a client with tags on carries it.
+    pub(super) label: Option<Label>,
 }
 
 impl Outbox for Clients {
@@ -82,6 +86,16 @@ impl Outbox for Clients {
     ) -> usize {
         self.new_line();
         self.fan_out_line(members, except, asker, line)
+    }
+
+    fn set_tags(&mut self, to: ClientId, on: bool) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.tags = on;
+        }
+    }
+
+    fn answering(&mut self, label: Option<Label>) {
+        self.label = label;
     }
 
     fn note(&mut self, event: ChatEvent) {

@@ -142,6 +142,7 @@ mod tests {
             from: "alice",
             room: Some("#lobby"),
             text: "hi",
+            stamp: None,
         }
         .into();
         cache.new_line();
