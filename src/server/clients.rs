@@ -118,6 +118,10 @@ pub(super) enum Output<'a> {
     Line(&'a ServerLine<'a>),
     /// Bytes already encoded for the recipient (a WebSocket pong).
     Encoded(&'a [u8]),
+    /// A line answering a labelled command, for a recipient with tags on:
+    /// its shared tagged bytes with the label added
+    /// ([`LineCache::labelled`]).
+    Labelled(&'a ServerLine<'a>, &'a Label),
 }
 
 impl Clients {
@@ -138,6 +142,16 @@ impl Clients {
         if !conn.is_open() || conn.write_failed() {
             return;
         }
+        // An answer to a labelled command carries its label (tags on).
+        let label = if answer && conn.tags {
+            self.label
+        } else {
+            None
+        };
+        let what = match (what, &label) {
+            (Output::Line(line), Some(label)) => Output::Labelled(line, label),
+            (what, _) => what,
+        };
         let bytes = rendered(&mut self.cache, conn, what);
         self.work += bytes.len();
         // Crash safety: this client must not see the answer to a later
@@ -176,7 +190,8 @@ impl Clients {
             if !conn.is_open() || conn.write_failed() {
                 continue;
             }
-            let bytes = self.cache.bytes(line, RenderKey::of(&conn.codec.encoder));
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags);
+            let bytes = self.cache.bytes(line, key);
             let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
             if Some(member) == asker || !fits || !conn.held.is_empty() {
                 // An answer (which may wait for history), a full queue or
@@ -210,7 +225,7 @@ impl Clients {
     fn push_output(&mut self, to: ClientId, what: Output<'_>) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(_) = what {
+        if let Output::Line(_) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         let grew = conn.output.append(bytes, &mut self.pool);
@@ -283,7 +298,7 @@ impl Clients {
     fn hold(&mut self, to: ClientId, what: Output<'_>, answer_to_uncommitted: bool) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(_) = what {
+        if let Output::Line(_) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         if conn.held.is_empty() {
@@ -403,7 +418,10 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line) => cache.bytes(line, RenderKey::of(&conn.codec.encoder)),
+        Output::Line(line) => cache.bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags)),
+        Output::Labelled(line, label) => {
+            cache.labelled(line, RenderKey::of(&conn.codec.encoder, conn.tags), label)
+        }
         Output::Encoded(bytes) => bytes,
     }
 }
