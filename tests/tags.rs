@@ -5,6 +5,7 @@
 //! errors, and `! bad tags`. None of it disconnects anyone.
 
 mod common;
+mod ws_support;
 
 use common::{Client, Lines, ServerProcess};
 use loopchat::protocol::tags::{parse_server_line, parse_time_ms};
@@ -356,4 +357,34 @@ fn ids_and_times_survive_a_restart_with_a_history_file() {
         after.id.unwrap() > before[1].id.unwrap(),
         "ids are never reused"
     );
+}
+
+#[test]
+fn a_websocket_client_gets_the_same_tagged_bytes_as_a_tcp_client() {
+    use ws_support::{tung_send, tung_text, tung_welcome, tungstenite_client};
+    let server = common::start();
+    let mut tcp = with_tags(server.addr(), "tcpuser");
+    let mut ws = tungstenite_client(server.web_addr().expect("a web address"));
+    tung_welcome(&mut ws);
+    tung_send(&mut ws, ":nick webuser");
+    tung_text(&mut ws);
+    tung_send(&mut ws, ":tags on");
+    assert_eq!(tagged(&tung_text(&mut ws)).line, "* tags on");
+    sync_tagged(&mut tcp);
+    tcp.send("hello both");
+    let over_tcp = tcp.line();
+    let over_ws = tung_text(&mut ws);
+    assert_eq!(
+        over_ws, over_tcp,
+        "one tagged encoding, framed for WebSocket"
+    );
+    assert_eq!(tagged(&over_ws).line, "tcpuser: hello both");
+    tung_send(&mut ws, "@label=w1 from the page");
+    let echo = tagged(&tung_text(&mut ws));
+    assert_eq!(
+        (echo.line.as_str(), echo.label.as_deref()),
+        ("webuser: from the page", Some("w1"))
+    );
+    let theirs = next(&mut tcp);
+    assert_eq!((theirs.id, theirs.label), (echo.id, None));
 }

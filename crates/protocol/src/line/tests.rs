@@ -538,3 +538,79 @@ proptest::proptest! {
         proptest::prop_assert_eq!(recognise(&text), Some(pm));
     }
 }
+
+/// The tags each kind of line carries (protocol 1.2), and the tagged
+/// rendering: the prefix, then the line as the dialect writes it.
+#[test]
+fn lines_carry_the_tags_the_protocol_names() {
+    use crate::event::Stamp;
+    use crate::tags::ServerTags;
+    let now = 1_796_638_503_123;
+    let stamp = Some(Stamp {
+        id: 7,
+        time_ms: 1_796_638_500_001,
+    });
+    let said: ServerLine<'_> = Event::Said {
+        from: "alice",
+        room: Some("#rust"),
+        text: "hi; there",
+        stamp,
+    }
+    .into();
+    assert_eq!(
+        said.tags(now),
+        ServerTags {
+            room: Some("#rust"),
+            id: Some(7),
+            ..ServerTags::at(1_796_638_500_001)
+        }
+    );
+    let mut out = Vec::new();
+    Dialect::Line.render_tagged(&said, now, &mut out);
+    assert_eq!(
+        out,
+        b"@time=2026-12-07T10:15:00.001Z;room=#rust;id=7 alice: hi; there\n"
+    );
+    let echo: ServerLine<'_> = Event::PrivateMessage {
+        from: "alice",
+        text: "psst",
+        to: Some("bob"),
+    }
+    .into();
+    assert_eq!(
+        echo.tags(now),
+        ServerTags {
+            to: Some("bob"),
+            ..ServerTags::at(now)
+        }
+    );
+    let past: ServerLine<'_> = Reply::HistoryLine {
+        time_ms: 1_796_638_500_001,
+        line: "alice: hi",
+        room: Some("#rust"),
+        id: Some(7),
+    }
+    .into();
+    out.clear();
+    Dialect::Line.render_tagged(&past, now, &mut out);
+    assert_eq!(
+        out,
+        b"@time=2026-12-07T10:15:00.001Z;room=#rust;id=7 \
+          [history 2026-12-07T10:15:00Z] alice: hi\n"
+    );
+    let left: ServerLine<'_> = Event::Left {
+        nick: "bob",
+        room: "#rust",
+        reason: None,
+    }
+    .into();
+    assert_eq!(left.tags(now).room, Some("#rust"));
+    assert_eq!(left.tags(now).id, None);
+    for plain in [
+        ServerLine::from(Reply::TagsOn),
+        Error::BadTags.into(),
+        Event::Renamed { old: "a", new: "b" }.into(),
+    ] {
+        assert_eq!(plain.tags(now), ServerTags::at(now), "{plain:?}");
+    }
+}
