@@ -3,7 +3,9 @@
 //! connection will run on every relayed message.
 
 use crate::protocol::irc::message::{is_middle, MAX_PARAMS};
-use crate::protocol::irc::text::{ctcp_action, split_at_chars, strip_formatting};
+use crate::protocol::irc::text::{
+    ctcp_action, split_at_chars, strip_formatting, write_action_messages, write_text_messages,
+};
 use crate::protocol::irc::{Message, ParseError, MAX_MESSAGE_BYTES, MAX_TAGS_BYTES};
 
 /// Every line of the input (split at `\n`, one `\r` before it dropped, as
@@ -21,7 +23,9 @@ use crate::protocol::irc::{Message, ParseError, MAX_MESSAGE_BYTES, MAX_TAGS_BYTE
 ///   one was read before the bad byte;
 /// - the text helpers on the line (lossy): formatting stripped leaves no
 ///   code and keeps every other character in order; a CTCP action is a
-///   suffix of its text; split pieces fit and join back to the text.
+///   suffix of its text; split pieces fit and join back to the text; the
+///   text written as `PRIVMSG`s (plain, and as actions) is messages of at
+///   most 512 bytes whose texts join back to it (NUL and CR as spaces).
 pub fn check_irc_message(data: &[u8]) {
     let max = usize::from(data.first().copied().unwrap_or(0));
     for line in data.split(|&b| b == b'\n') {
@@ -114,6 +118,7 @@ fn check_text(text: &str, max: usize) {
     if let Some(action) = ctcp_action(text) {
         assert!(text.contains(action));
     }
+    check_relayed(text);
     let pieces: Vec<&str> = split_at_chars(text, max).collect();
     assert_eq!(pieces.concat(), text);
     for piece in pieces {
@@ -122,5 +127,44 @@ fn check_text(text: &str, max: usize) {
             piece.len() <= max || piece.chars().count() == 1,
             "{piece:?} over {max}"
         );
+    }
+}
+
+/// The text as relayed `PRIVMSG`s and actions: each message fits, and the
+/// pieces join back to the text.
+fn check_relayed(text: &str) {
+    let source = "carol!carol@loopchat";
+    let expected = text.replace(['\0', '\r', '\n'], " ");
+    let mut out = Vec::new();
+    write_text_messages(&mut out, source, "PRIVMSG", "#rust", text);
+    let mut joined = String::new();
+    for_each_message(&out, |message| {
+        joined.push_str(message.param(1).unwrap_or(""))
+    });
+    assert_eq!(joined, expected);
+    out.clear();
+    write_action_messages(&mut out, source, "#rust", text);
+    joined.clear();
+    for_each_message(&out, |message| {
+        let action = ctcp_action(message.param(1).unwrap_or("")).expect("an action");
+        joined.push_str(action);
+    });
+    assert_eq!(joined, expected);
+}
+
+/// Every CR LF-terminated message in `out`, parsed; each fits 512 bytes.
+fn for_each_message(out: &[u8], mut each: impl FnMut(Message<'_>)) {
+    let text = std::str::from_utf8(out).expect("UTF-8 out");
+    let body = text.strip_suffix("\r\n").unwrap_or(text);
+    if body.is_empty() {
+        return;
+    }
+    for line in body.split("\r\n") {
+        assert!(
+            line.len() + 2 <= MAX_MESSAGE_BYTES,
+            "{} bytes",
+            line.len() + 2
+        );
+        each(Message::parse(line.as_bytes()).expect("a written message parses"));
     }
 }

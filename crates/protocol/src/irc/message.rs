@@ -83,6 +83,44 @@ impl fmt::Display for ParseError<'_> {
 
 impl std::error::Error for ParseError<'_> {}
 
+/// The text of `FAIL … INVALID_UTF8`, as the IRCv3 UTF8ONLY specification
+/// words it.
+pub const INVALID_UTF8_TEXT: &str =
+    "Message rejected, your IRC software MUST use UTF-8 encoding on this network";
+
+impl ParseError<'_> {
+    /// Appends what the server answers, from `server` to `client` (its
+    /// nick, `*` before it has one): `417` for [`ParseError::TooLong`],
+    /// `FAIL <command> INVALID_UTF8` (`*` when the command could not be
+    /// read) for [`ParseError::InvalidUtf8`], `421` for
+    /// [`ParseError::BadCommand`]; nothing for an empty line or a
+    /// forbidden byte (the documents: ignore it).
+    pub fn write_reply(&self, server: &str, client: &str, out: &mut Vec<u8>) {
+        use super::numeric::{self, Numeric};
+        match self {
+            ParseError::Empty | ParseError::ForbiddenByte => {}
+            ParseError::TooLong => {
+                numeric::write(out, server, Numeric::InputTooLong, client, &[], None)
+            }
+            ParseError::InvalidUtf8 { command } => {
+                let command = command.unwrap_or("*");
+                Message::new("FAIL", &[command, "INVALID_UTF8", INVALID_UTF8_TEXT])
+                    .from_source(server)
+                    .with_trailing()
+                    .write(out)
+            }
+            ParseError::BadCommand(command) => numeric::write(
+                out,
+                server,
+                Numeric::UnknownCommand,
+                client,
+                &[command],
+                None,
+            ),
+        }
+    }
+}
+
 /// The parameters of a message: up to [`MAX_PARAMS`] slices, no heap.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
 pub struct Params<'a> {

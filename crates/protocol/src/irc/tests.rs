@@ -7,6 +7,7 @@ use super::message::{is_middle, MAX_PARAMS};
 use super::numeric;
 use super::text::{
     ctcp_action, is_ctcp, room_for_text, split_at_chars, strip_formatting, write_action,
+    write_action_messages, write_text_messages,
 };
 use super::*;
 use proptest::prelude::*;
@@ -174,6 +175,35 @@ fn non_utf8_is_refused_with_the_command_when_it_can_be_read() {
         Message::parse(b"\xff"),
         Err(ParseError::InvalidUtf8 { command: None })
     );
+}
+
+#[test]
+fn parse_errors_are_answered_as_the_documents_say() {
+    let reply = |line: &[u8]| {
+        let mut out = Vec::new();
+        Message::parse(line)
+            .unwrap_err()
+            .write_reply("loopchat", "alice", &mut out);
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        reply(format!("PRIVMSG #a :{}", "x".repeat(600)).as_bytes()),
+        ":loopchat 417 alice :Input line was too long\r\n"
+    );
+    assert_eq!(
+        reply(b"PRIVMSG #ircv3 :\xff"),
+        ":loopchat FAIL PRIVMSG INVALID_UTF8 :Message rejected, your IRC software MUST use UTF-8 encoding on this network\r\n"
+    );
+    assert_eq!(
+        reply(b"\xff"),
+        ":loopchat FAIL * INVALID_UTF8 :Message rejected, your IRC software MUST use UTF-8 encoding on this network\r\n"
+    );
+    assert_eq!(
+        reply(b"PRIV.MSG x"),
+        ":loopchat 421 alice PRIV.MSG :Unknown command\r\n"
+    );
+    assert_eq!(reply(b""), "");
+    assert_eq!(reply(b"PING a\0b"), "");
 }
 
 #[test]
@@ -857,6 +887,47 @@ fn long_lines_split_at_character_boundaries_within_the_room() {
             m.to_line().len()
         );
     }
+}
+
+#[test]
+fn a_long_line_reaches_irc_as_several_whole_messages() {
+    let source = "carol!carol@loopchat";
+    let text = format!("{}{}", "ab ".repeat(150), "é".repeat(200));
+    let mut out = Vec::new();
+    write_text_messages(&mut out, source, "PRIVMSG", "#rust", &text);
+    let all = String::from_utf8(out).unwrap();
+    let mut joined = String::new();
+    let lines: Vec<&str> = all.split_terminator("\r\n").collect();
+    assert!(lines.len() >= 2);
+    for line in &lines {
+        assert!(line.len() + 2 <= MAX_MESSAGE_BYTES, "{}", line.len());
+        let m = parse(line);
+        assert_eq!(
+            (m.source, m.command, m.param(0)),
+            (Some(source), "PRIVMSG", Some("#rust"))
+        );
+        joined.push_str(m.param(1).unwrap());
+    }
+    assert_eq!(joined, text);
+
+    let mut out = Vec::new();
+    write_action_messages(&mut out, source, "#rust", &"waves ".repeat(120));
+    let all = String::from_utf8(out).unwrap();
+    let mut joined = String::new();
+    for line in all.split_terminator("\r\n") {
+        assert!(line.len() + 2 <= MAX_MESSAGE_BYTES);
+        joined.push_str(ctcp_action(parse(line).param(1).unwrap()).unwrap());
+    }
+    assert_eq!(joined, "waves ".repeat(120));
+    let mut out = Vec::new();
+    write_action_messages(&mut out, source, "#rust", "");
+    assert_eq!(
+        out,
+        b":carol!carol@loopchat PRIVMSG #rust :\x01ACTION \x01\r\n"
+    );
+    let mut out = Vec::new();
+    write_text_messages(&mut out, source, "PRIVMSG", "#rust", "");
+    assert!(out.is_empty());
 }
 
 proptest! {

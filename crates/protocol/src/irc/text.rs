@@ -2,6 +2,7 @@
 //! `/me`) and `:me`, IRC formatting codes, and splitting a long line into
 //! messages that fit IRC's 512 bytes.
 
+use super::message::Message;
 use std::borrow::Cow;
 
 /// The CTCP delimiter.
@@ -140,4 +141,53 @@ pub fn room_for_text(source: &str, command: &str, target: &str) -> usize {
     // ':' source ' ' command ' ' target ' ' ':' ... CR LF
     let used = 1 + source.len() + 1 + command.len() + 1 + target.len() + 2;
     (super::MAX_MESSAGE_BYTES - 2).saturating_sub(used)
+}
+
+/// Appends `text` from `source` to `target` as `COMMAND` messages
+/// (`PRIVMSG` or `NOTICE`), as many as it takes for each to fit
+/// [`super::MAX_MESSAGE_BYTES`], split at character boundaries: how a
+/// line client's long line reaches IRC clients. Nothing for an empty text.
+pub fn write_text_messages(
+    out: &mut Vec<u8>,
+    source: &str,
+    command: &str,
+    target: &str,
+    text: &str,
+) {
+    let room = room_for_text(source, command, target);
+    for piece in split_at_chars(text, room) {
+        Message::new(command, &[target, piece])
+            .from_source(source)
+            .with_trailing()
+            .write(out);
+    }
+}
+
+/// Appends the action `text` (a `:me`) from `source` to `target` as CTCP
+/// `ACTION` `PRIVMSG`s, split like [`write_text_messages`], each piece in
+/// its own `\x01ACTION …\x01` so every message is a whole action.
+pub fn write_action_messages(out: &mut Vec<u8>, source: &str, target: &str, text: &str) {
+    // "\x01ACTION " and the closing "\x01".
+    let room = room_for_text(source, "PRIVMSG", target).saturating_sub(9);
+    let mut action = Vec::with_capacity(text.len().min(room) + 9);
+    let mut pieces = split_at_chars(text, room).peekable();
+    if pieces.peek().is_none() {
+        write_action("", &mut action);
+        write_text_message(out, source, target, &action);
+        return;
+    }
+    for piece in pieces {
+        action.clear();
+        write_action(piece, &mut action);
+        write_text_message(out, source, target, &action);
+    }
+}
+
+/// One `PRIVMSG` of `text` (UTF-8 bytes built here).
+fn write_text_message(out: &mut Vec<u8>, source: &str, target: &str, text: &[u8]) {
+    let text = std::str::from_utf8(text).unwrap_or_default();
+    Message::new("PRIVMSG", &[target, text])
+        .from_source(source)
+        .with_trailing()
+        .write(out);
 }
