@@ -12,11 +12,14 @@
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
+//! - [`command`]: a registered client's message as a typed command (what
+//!   the connection maps onto chat operations), or the numeric refusing it.
 //! - [`text`]: CTCP `ACTION` and `:me`, stripping IRC formatting codes,
 //!   splitting a long line at character boundaries.
 
 pub mod burst;
 pub mod caps;
+pub mod command;
 pub mod message;
 pub mod numeric;
 pub mod registration;
