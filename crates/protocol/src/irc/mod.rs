@@ -14,12 +14,15 @@
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
 //! - [`command`]: a registered client's message as a typed command (what
 //!   the connection maps onto chat operations), or the numeric refusing it.
+//! - [`mask`]: wildcard masks (bans, `WHO`), nickmasks, and the IRC
+//!   WebSocket subprotocol a client's offer picks.
 //! - [`text`]: CTCP `ACTION` and `:me`, stripping IRC formatting codes,
 //!   splitting a long line at character boundaries.
 
 pub mod burst;
 pub mod caps;
 pub mod command;
+pub mod mask;
 pub mod message;
 pub mod numeric;
 pub mod registration;

@@ -4,6 +4,7 @@
 
 mod burst;
 mod command;
+mod mask;
 mod message;
 mod numerics;
 mod registration;
