@@ -2,6 +2,7 @@
 //! send, parsed, written and parsed again; and the text helpers the
 //! connection will run on every relayed message.
 
+use crate::protocol::irc::mask;
 use crate::protocol::irc::message::{is_middle, MAX_PARAMS};
 use crate::protocol::irc::text::{
     ctcp_action, split_at_chars, strip_formatting, write_action_messages, write_text_messages,
@@ -25,7 +26,9 @@ use crate::protocol::irc::{Message, ParseError, MAX_MESSAGE_BYTES, MAX_TAGS_BYTE
 ///   code and keeps every other character in order; a CTCP action is a
 ///   suffix of its text; split pieces fit and join back to the text; the
 ///   text written as `PRIVMSG`s (plain, and as actions) is messages of at
-///   most 512 bytes whose texts join back to it (NUL and CR as spaces).
+///   most 512 bytes whose texts join back to it (NUL and CR as spaces);
+/// - a mask (the line's first 16 characters up to a space) matches the
+///   next 16 characters exactly when a dynamic-programming model says so.
 pub fn check_irc_message(data: &[u8]) {
     let max = usize::from(data.first().copied().unwrap_or(0));
     for line in data.split(|&b| b == b'\n') {
@@ -119,6 +122,7 @@ fn check_text(text: &str, max: usize) {
         assert!(text.contains(action));
     }
     check_relayed(text);
+    check_mask(text);
     let pieces: Vec<&str> = split_at_chars(text, max).collect();
     assert_eq!(pieces.concat(), text);
     for piece in pieces {
@@ -167,4 +171,44 @@ fn for_each_message(out: &[u8], mut each: impl FnMut(Message<'_>)) {
         );
         each(Message::parse(line.as_bytes()).expect("a written message parses"));
     }
+}
+
+/// `mask::matches` against a table over (mask token, text character).
+fn check_mask(text: &str) {
+    let Some((mask, subject)) = text.split_once(' ') else {
+        return;
+    };
+    let mask: String = mask.chars().take(16).collect();
+    let subject: String = subject.chars().take(16).collect();
+    // The mask as tokens: Some(c) a literal, None for `?`, and `*` apart.
+    let mut tokens: Vec<Option<Option<char>>> = Vec::new();
+    let mut chars = mask.chars();
+    while let Some(c) = chars.next() {
+        tokens.push(match c {
+            '*' => None,
+            '?' => Some(None),
+            '\\' => Some(Some(chars.next().unwrap_or('\\'))),
+            c => Some(Some(c)),
+        });
+    }
+    let subject: Vec<char> = subject.chars().collect();
+    // fits[i][j]: tokens[i..] match subject[j..].
+    let (n, m) = (tokens.len(), subject.len());
+    let mut fits = vec![vec![false; m + 1]; n + 1];
+    fits[n][m] = true;
+    for i in (0..n).rev() {
+        for j in (0..=m).rev() {
+            fits[i][j] = match tokens[i] {
+                None => fits[i + 1][j] || (j < m && fits[i][j + 1]),
+                Some(None) => j < m && fits[i + 1][j + 1],
+                Some(Some(c)) => j < m && subject[j].eq_ignore_ascii_case(&c) && fits[i + 1][j + 1],
+            };
+        }
+    }
+    let subject: String = subject.into_iter().collect();
+    assert_eq!(
+        mask::matches(&mask, &subject),
+        fits[0][0],
+        "{mask:?} against {subject:?}"
+    );
 }
