@@ -53,8 +53,8 @@ pub enum Outcome<'a> {
         /// Whether the client asked for version 302 or later.
         values: bool,
     },
-    /// `CAP LIST`: send the enabled capabilities.
-    CapList,
+    /// `CAP LIST`: send the enabled capabilities (these).
+    CapList(CapSet),
     /// `CAP REQ`: every requested change was made; acknowledge the list
     /// as the client sent it.
     CapAck(&'a str),
@@ -77,17 +77,10 @@ pub enum Outcome<'a> {
     /// The password is wrong or missing: send `464`, then `ERROR`, and
     /// close.
     BadPassword,
-    /// Registration is complete: claim the nick and send the welcome
-    /// burst (`001`–`005`, LUSERS, MOTD). If the nick was taken meanwhile,
-    /// call [`Registration::nick_lost`] and send `433` instead.
-    Registered {
-        /// The nick.
-        nick: &'a str,
-        /// `USER`'s username.
-        user: &'a str,
-        /// `USER`'s realname.
-        realname: &'a str,
-    },
+    /// Registration is complete: claim [`Registration::nick`] and send
+    /// the welcome burst (`001`–`005`, LUSERS, MOTD). If the nick was taken
+    /// meanwhile, call [`Registration::nick_lost`] and send `433` instead.
+    Registered,
     /// The client is registered and this is not registration's business:
     /// a chat command for the connection to run.
     Command,
@@ -120,6 +113,13 @@ impl Registration {
         self.cap_version >= 302
     }
 
+    /// `USER`'s username and realname, once given.
+    pub fn user(&self) -> Option<(&str, &str)> {
+        self.user
+            .as_ref()
+            .map(|(user, realname)| (user.as_str(), realname.as_str()))
+    }
+
     /// The nick could not be claimed after [`Outcome::Registered`] (someone
     /// took it meanwhile): registration waits for another `NICK`.
     pub fn nick_lost(&mut self) {
@@ -128,7 +128,7 @@ impl Registration {
     }
 
     /// Takes one message and says what it means.
-    pub fn handle<'a>(&'a mut self, message: &Message<'a>, rules: &Rules<'_>) -> Outcome<'a> {
+    pub fn handle<'a>(&mut self, message: &Message<'a>, rules: &Rules<'_>) -> Outcome<'a> {
         let command = message.command;
         let is = |name: &str| command.eq_ignore_ascii_case(name);
         if is("CAP") {
@@ -183,7 +183,7 @@ impl Registration {
         error(Numeric::NotRegistered, None)
     }
 
-    fn cap<'a>(&'a mut self, message: &Message<'a>, rules: &Rules<'_>) -> Outcome<'a> {
+    fn cap<'a>(&mut self, message: &Message<'a>, rules: &Rules<'_>) -> Outcome<'a> {
         let Some(sub) = message.param(0) else {
             return need_more_params(message.command);
         };
@@ -204,7 +204,7 @@ impl Registration {
             };
         }
         if sub.eq_ignore_ascii_case("LIST") {
-            return Outcome::CapList;
+            return Outcome::CapList(self.caps);
         }
         if sub.eq_ignore_ascii_case("REQ") {
             if !self.registered {
@@ -233,13 +233,13 @@ impl Registration {
 
     /// Completes registration when `NICK` and `USER` are in and no
     /// capability negotiation is under way.
-    fn try_complete<'a>(&'a mut self, rules: &Rules<'_>) -> Outcome<'a> {
+    fn try_complete<'a>(&mut self, rules: &Rules<'_>) -> Outcome<'a> {
         if self.negotiating || self.registered {
             return Outcome::Continue;
         }
-        let (Some(nick), Some((user, realname))) = (&self.nick, &self.user) else {
+        if self.nick.is_none() || self.user.is_none() {
             return Outcome::Continue;
-        };
+        }
         if let Some(secret) = rules.password {
             let attempt = self.password.as_deref().unwrap_or("");
             if !password_matches(attempt, secret) {
@@ -247,11 +247,7 @@ impl Registration {
             }
         }
         self.registered = true;
-        Outcome::Registered {
-            nick,
-            user,
-            realname,
-        }
+        Outcome::Registered
     }
 }
 
@@ -271,14 +267,7 @@ impl Outcome<'_> {
     /// [`Outcome::Continue`], [`Outcome::Command`] and
     /// [`Outcome::Registered`] (the welcome burst is
     /// [`super::burst::write_welcome`]).
-    pub fn write(
-        &self,
-        server: &str,
-        client: &str,
-        state: &Registration,
-        offered: CapSet,
-        out: &mut Vec<u8>,
-    ) {
+    pub fn write(&self, server: &str, client: &str, offered: CapSet, out: &mut Vec<u8>) {
         let cap = |sub: &str, list: &str, out: &mut Vec<u8>| {
             Message::new("CAP", &[client, sub, list])
                 .from_source(server)
@@ -286,9 +275,9 @@ impl Outcome<'_> {
                 .write(out)
         };
         match self {
-            Outcome::Continue | Outcome::Command | Outcome::Registered { .. } => {}
+            Outcome::Continue | Outcome::Command | Outcome::Registered => {}
             Outcome::CapLs { values } => cap("LS", &offered.to_list(*values), out),
-            Outcome::CapList => cap("LIST", &state.caps.to_list(false), out),
+            Outcome::CapList(caps) => cap("LIST", &caps.to_list(false), out),
             Outcome::CapAck(list) => cap("ACK", list, out),
             Outcome::CapNak(list) => cap("NAK", list, out),
             Outcome::Error { numeric, param } => {

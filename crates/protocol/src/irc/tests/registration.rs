@@ -28,23 +28,19 @@ fn run(lines: &[&str], password: Option<&str>) -> (Registration, Vec<String>) {
         let message = parse(line);
         let outcome = state.handle(&message, &rules);
         let text = match &outcome {
-            Outcome::Registered {
-                nick,
-                user,
-                realname,
-            } => format!("REGISTERED {nick} {user} {realname}"),
+            Outcome::Registered => {
+                let (user, realname) = state.user().unwrap();
+                format!("REGISTERED {} {user} {realname}", state.nick().unwrap())
+            }
             Outcome::Command => "COMMAND".to_owned(),
             outcome => {
-                let outcome = outcome.clone();
                 let mut out = Vec::new();
-                let client = "*";
-                outcome.write(
-                    "loopchat",
-                    client,
-                    &Registration::new(),
-                    rules.offered,
-                    &mut out,
-                );
+                // The client's nick once it has one, as the server sends.
+                let client = state
+                    .nick()
+                    .filter(|_| state.is_registered())
+                    .unwrap_or("*");
+                outcome.write("loopchat", client, rules.offered, &mut out);
                 String::from_utf8(out).unwrap()
             }
         };
@@ -186,11 +182,11 @@ fn after_registration_pass_and_user_are_462_and_the_rest_is_chat() {
     assert_eq!(
         seen[2..],
         [
-            ":loopchat 462 * :You may not reregister\r\n",
-            ":loopchat 462 * :You may not reregister\r\n",
+            ":loopchat 462 alice :You may not reregister\r\n",
+            ":loopchat 462 alice :You may not reregister\r\n",
             "COMMAND",
             "COMMAND",
-            ":loopchat CAP * LS :cap-notify message-tags server-time echo-message multi-prefix\r\n",
+            ":loopchat CAP alice LS :cap-notify message-tags server-time echo-message multi-prefix\r\n",
         ]
     );
 }
@@ -236,12 +232,13 @@ fn a_lost_nick_waits_for_another() {
     state.handle(&parse("NICK alice"), &rules);
     assert!(matches!(
         state.handle(&parse("USER a 0 * :A"), &rules),
-        Outcome::Registered { .. }
+        Outcome::Registered
     ));
     state.nick_lost();
     assert!(!state.is_registered() && state.nick().is_none());
-    assert!(matches!(
+    assert_eq!(
         state.handle(&parse("NICK alice2"), &rules),
-        Outcome::Registered { nick: "alice2", .. }
-    ));
+        Outcome::Registered
+    );
+    assert_eq!(state.nick(), Some("alice2"));
 }
