@@ -12,6 +12,7 @@
 //!   decoder of a published batch;
 //! - `order`: one room's order: lines out in id order, gaps filled from
 //!   the room's stream, what the stream lost reported as lost;
+//! - `probe`: the blocking check at start that the address is a Redis 7;
 //! - `conn`: one non-blocking Redis connection with its buffers and its
 //!   reconnect backoff;
 //! - `engine`: [`RedisCluster`], the two connections (pipelined commands
@@ -29,6 +30,7 @@
 pub mod conn;
 pub mod engine;
 pub mod order;
+pub mod probe;
 mod replies;
 pub mod resp;
 pub mod script;

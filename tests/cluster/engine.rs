@@ -1,12 +1,8 @@
-//! Several servers, one chat: the Redis engine against a real
-//! redis-server (started per test on a free loopback port, stopped after).
-//! Each "node" is one engine on its own `mio::Poll`, driven turn by turn
-//! the way the server's loop drives it; every wait is bounded and
-//! event-driven, never a sleep.
+//! The Redis engine against a real redis-server. Each "node" is one
+//! engine on its own `mio::Poll`, driven turn by turn the way the server's
+//! loop drives it; every wait is bounded and event-driven, never a sleep.
 
-mod common;
-
-use common::redis::Redis;
+use super::common::redis::Redis;
 use loopchat::cluster::resp::Reply;
 use loopchat::cluster::{ClusterEvent, ClusterSettings, RedisCluster, Unavailable};
 use mio::net::TcpStream as MioStream;
@@ -15,7 +11,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// How long a test waits for what it expects before failing.
-const PATIENCE: Duration = Duration::from_secs(30);
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// One engine on its own poller, and what it reported.
 struct Node {
@@ -130,7 +126,7 @@ impl Node {
     }
 }
 
-fn redis(test: &str) -> Option<Redis> {
+pub fn redis(test: &str) -> Option<Redis> {
     Redis::start(test)
 }
 
