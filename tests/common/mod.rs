@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod tls;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};
