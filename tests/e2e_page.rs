@@ -426,6 +426,76 @@ fn the_page_and_the_rust_client_talk_through_a_relay() {
     assert_eq!(errors, json!([]), "no script errors on the page");
 }
 
+/// Relays payloads between two pages (two browsers, so two device keys)
+/// until both are quiet; returns what each showed.
+fn relay_pages(a: &Browser, b: &Browser, mut to_b: Vec<String>) -> (Vec<Value>, Vec<Value>) {
+    let (mut shown_a, mut shown_b) = (Vec::new(), Vec::new());
+    let mut to_a = Vec::new();
+    while !to_a.is_empty() || !to_b.is_empty() {
+        for payload in std::mem::take(&mut to_b) {
+            let (payloads, shown) = split(page_events(b.run_async(RECEIVE, json!([payload]))));
+            to_a.extend(payloads);
+            shown_b.extend(shown);
+        }
+        for payload in std::mem::take(&mut to_a) {
+            let (payloads, shown) = split(page_events(a.run_async(RECEIVE, json!([payload]))));
+            to_b.extend(payloads);
+            shown_a.extend(shown);
+        }
+    }
+    (shown_a, shown_b)
+}
+
+#[test]
+fn two_pages_talk_through_a_relay() {
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
+    };
+    let server = common::start();
+    let url = page_url(&server);
+    let (carol, dave) = (
+        Browser::start(&chromium, &chromedriver),
+        Browser::start(&chromium, &chromedriver),
+    );
+    carol.open(&url);
+    dave.open(&url);
+    wait_for_e2e(&carol);
+    wait_for_e2e(&dave);
+    let carol_key = carol.run_async(SETUP, json!(["loopchat", "carol", "dave"]))["public"].clone();
+    let dave_key = dave.run_async(SETUP, json!(["loopchat", "dave", "carol"]))["public"].clone();
+    assert_ne!(carol_key, dave_key, "each browser has its own device key");
+
+    // Both start at once: the hellos cross, one session results.
+    let (from_carol, _) = split(page_events(carol.run_async(SEND, json!(["from carol"]))));
+    let (from_dave, _) = split(page_events(dave.run_async(SEND, json!(["from dave"]))));
+    let (to_dave, _) = split(page_events(carol.run_async(RECEIVE, json!([from_dave[0]]))));
+    assert!(to_dave.is_empty(), "carol (lower) stays the initiator");
+    let (to_carol, shown) = split(page_events(dave.run_async(RECEIVE, json!([from_carol[0]]))));
+    assert!(shown.is_empty(), "{shown:?}");
+    let (shown_dave, shown_carol) = relay_pages(&dave, &carol, to_carol);
+    let secure = |key: &Value| json!({"type": "secure", "key": key, "firstContact": true, "verified": false});
+    assert_eq!(
+        shown_carol,
+        vec![
+            secure(&dave_key),
+            json!({"type": "message", "text": "from dave"})
+        ]
+    );
+    assert_eq!(
+        shown_dave,
+        vec![
+            secure(&carol_key),
+            json!({"type": "message", "text": "from carol"})
+        ]
+    );
+    for round in 0..3 {
+        let text = format!("round {round}: {}", "x".repeat(round * 70));
+        let (sent, _) = split(page_events(dave.run_async(SEND, json!([text]))));
+        let (_, shown) = relay_pages(&dave, &carol, sent);
+        assert_eq!(shown, vec![json!({"type": "message", "text": text})]);
+    }
+}
+
 #[test]
 fn on_a_non_secure_origin_the_page_says_e2e_is_unavailable() {
     let Some((chromium, chromedriver)) = tools_or_skip() else {
