@@ -332,6 +332,14 @@ fn the_page_and_the_rust_client_talk_through_a_relay() {
             &alice_public
         ))
     );
+    assert_eq!(
+        page.run_async("return await window.__conv.safetyNumber();", json!([])),
+        json!(bob.conversation.safety_number().unwrap())
+    );
+    assert_eq!(
+        page.run_async("return window.__conv.verify();", json!([])),
+        json!(true)
+    );
 
     // A flipped byte, a replay, a dropped message: each seen, none shown.
     let one = bob.send("one");
@@ -382,7 +390,8 @@ fn the_page_and_the_rust_client_talk_through_a_relay() {
     let (shown_page, shown_bob) = relay(&page, &mut bob, Vec::new(), hello);
     assert_eq!(
         shown_page,
-        vec![json!({"type": "secure", "key": bob_key, "firstContact": false, "verified": false})]
+        vec![json!({"type": "secure", "key": bob_key, "firstContact": false, "verified": true})],
+        "the page kept the pin and its verified mark"
     );
     assert_eq!(
         shown_bob,

@@ -374,6 +374,16 @@ window.LoopchatE2E = (() => {
       return run;
     }
     isSecure() { return this.state.kind === "open" && !this.unaccepted; }
+    // The 60-digit safety number, once a handshake authenticated the peer.
+    async safetyNumber() {
+      const key = this.peerKey();
+      return key ? safetyNumber(this.me, this.device.public, this.peer, key) : null;
+    }
+    // The user compared the safety number: mark the peer's key verified.
+    verify() {
+      const key = this.peerKey();
+      return !!key && !this.unaccepted && this.pins.verify(this.server, this.peer, key);
+    }
     peerKey() { return this.state.kind === "open" ? this.state.transport.remoteStatic : null; }
     send(text) { return this.serial(() => this.sendNow(text)); }
     receive(payload) { return this.serial(() => this.receiveNow(payload)); }

@@ -186,6 +186,28 @@ impl Conversation {
         }
     }
 
+    /// The 60-digit safety number of this conversation, once a handshake
+    /// authenticated the peer's key.
+    pub fn safety_number(&self) -> Option<String> {
+        let peer_key = self.peer_key()?;
+        Some(super::safety::safety_number(
+            &self.me,
+            &self.device.public,
+            &self.peer,
+            &peer_key,
+        ))
+    }
+
+    /// The user compared the safety number and it matched: the peer's
+    /// current key is marked verified. `false` if there is no accepted key
+    /// to mark.
+    pub fn verify(&mut self, pins: &mut Pins) -> std::io::Result<bool> {
+        match (self.peer_key(), self.unaccepted) {
+            (Some(key), None) => pins.verify(&self.server, &self.peer, &key),
+            _ => Ok(false),
+        }
+    }
+
     /// The peer's key that waits for the user's acceptance.
     pub fn unaccepted_key(&self) -> Option<[u8; KEY_LEN]> {
         self.unaccepted

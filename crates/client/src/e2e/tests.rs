@@ -511,6 +511,42 @@ fn messages_go_both_ways_padded_and_the_pins_are_set() {
 }
 
 #[test]
+fn both_sides_see_one_safety_number_and_verify_marks_the_key() {
+    let (mut a, mut b, ka, kb) = established();
+    let number = a.conversation.safety_number().unwrap();
+    assert_eq!(Some(number.clone()), b.conversation.safety_number());
+    assert_eq!(
+        number,
+        safety_number("alice", &ka.public, "bob", &kb.public)
+    );
+    assert!(a.conversation.verify(&mut a.pins).unwrap());
+    assert_eq!(
+        a.pins.check("loopchat", "bob", &kb.public),
+        super::PinCheck::Known { verified: true }
+    );
+    // The next session with the same key says so.
+    let Event::Send(hello) = b.conversation.start() else {
+        panic!("a hello")
+    };
+    let (shown_b, shown_a) = relay(&mut b, &mut a, vec![hello]);
+    assert_eq!(
+        shown_a,
+        vec![Event::Secure {
+            key: kb.public,
+            first_contact: false,
+            verified: true
+        }]
+    );
+    assert!(matches!(
+        shown_b[..],
+        [Event::Secure {
+            verified: false,
+            ..
+        }]
+    ));
+}
+
+#[test]
 fn a_flipped_byte_is_rejected_and_the_session_goes_on() {
     let (mut a, mut b, ..) = established();
     let payload = one(&mut a, "the real one");
