@@ -790,3 +790,49 @@ fn garbage_payloads_are_rejected_not_shown() {
         assert!(!events.iter().any(|e| matches!(e, Event::Message(_))));
     }
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text as a payload: never a panic, never a message shown.
+        #[test]
+        fn any_payload_is_refused_without_a_panic(text in ".{0,200}") {
+            let (_, mut b, ..) = established();
+            let events = receive(&mut b, &text);
+            prop_assert!(!events.iter().any(|e| matches!(e, Event::Message(_))));
+        }
+
+        /// Well-formed payloads with random data, for each kind and number.
+        #[test]
+        fn forged_payloads_are_refused(
+            kind in 0u8..4,
+            n in 0u64..2000,
+            data in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let (_, mut b, ..) = established();
+            let kind = match kind {
+                0 => Kind::Hello,
+                1 => Kind::Reply,
+                2 => Kind::Finish,
+                _ => Kind::Message(n),
+            };
+            let payload = Payload { kind, sid: [7; 8], data }.encode();
+            let events = receive(&mut b, &payload);
+            prop_assert!(!events.iter().any(|e| matches!(e, Event::Message(_))));
+        }
+
+        /// Texts round-trip through a session, padded to 64-byte steps.
+        #[test]
+        fn texts_round_trip(text in "\\PC{0,300}") {
+            let (mut a, mut b, ..) = established();
+            let payload = one(&mut a, &text);
+            let data = Payload::decode(&payload).unwrap().data;
+            prop_assert_eq!((data.len() - 16) % 64, 0);
+            prop_assert_eq!(receive(&mut b, &payload), vec![Event::Message(text)]);
+        }
+    }
+}
