@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod redis;
+pub mod browser;
 pub mod tls;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};
