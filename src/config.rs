@@ -102,6 +102,9 @@ pub struct Config {
     /// every room they are in once logged in. Kept for the accounts to
     /// come; no client can be one yet.
     pub admins: Vec<String>,
+    /// The cluster's Redis and how it is used (`--cluster`); `None`: this
+    /// server is alone (see [`crate::cluster`]).
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -159,6 +162,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             max_rooms_per_client: crate::chat::rooms::DEFAULT_ROOMS_PER_CLIENT,
             admins: Vec::new(),
+            cluster: None,
         }
     }
 }

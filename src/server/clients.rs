@@ -5,13 +5,14 @@
 //! enforces the global output bound and keeps the list of connections to
 //! flush this turn.
 
-use super::render::{LineCache, RenderKey, Variant};
+use super::render::{LineCache, RenderKey};
 use crate::chat::{ChatEvent, ClientId, Delivery, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
 use crate::net::connection::Connection;
 use crate::net::outbuf::BufferPool;
 use crate::policy::limits::{self, Departures, SoftLimit};
+use crate::protocol::tags::Label;
 use crate::protocol::ServerLine;
 use log::warn;
 use slab::Slab;
@@ -56,13 +57,15 @@ pub(super) struct Clients {
     pub(super) now: Instant,
     /// Counters, bumped where things happen; read only when scraped.
     pub(super) metrics: Metrics,
+    /// The label of the command being run ([`Outbox::answering`]): every
+    /// answer queued meanwhile to a client with tags on carries it.
+    pub(super) label: Option<Label>,
 }
 
 impl Outbox for Clients {
     #[inline]
     fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, how: Delivery) {
-        let variant = Variant::of(how.prefixed);
-        self.queue_output(to, Output::Line(line, variant), how.answer);
+        self.queue_output(to, Output::Line(line, how.prefixed), how.answer);
     }
 
     fn new_line(&mut self) {
@@ -74,8 +77,9 @@ impl Outbox for Clients {
     /// the same for every recipient (the counters of work, lines and bytes
     /// queued) is added once per fan-out. Anything rarer goes through
     /// [`Clients::queue_output`], as the provided method would. The room's
-    /// two parts are two runs of the same loop, one per variant: nothing
-    /// is asked per recipient but its connection's key.
+    /// two parts are two runs of the same loop, plain and prefixed (a
+    /// member with tags on gets the tagged bytes from either): nothing is
+    /// asked per recipient but its connection's key.
     fn fan_out(
         &mut self,
         current: &[ClientId],
@@ -86,14 +90,24 @@ impl Outbox for Clients {
     ) -> usize {
         self.new_line();
         let mut sums = FanOutSums::default();
-        self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
+        self.fan_out_line(current, false, except, asker, line, &mut sums);
         if !others.is_empty() {
-            self.fan_out_line(others, Variant::Prefixed, except, asker, line, &mut sums);
+            self.fan_out_line(others, true, except, asker, line, &mut sums);
         }
         self.work += sums.queued;
         self.queued_since_flush += sums.queued;
         self.metrics.lines_sent += sums.lines;
         sums.recipients
+    }
+
+    fn set_tags(&mut self, to: ClientId, on: bool) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.tags = on;
+        }
+    }
+
+    fn answering(&mut self, label: Option<Label>) {
+        self.label = label;
     }
 
     fn note(&mut self, event: ChatEvent) {
@@ -122,12 +136,17 @@ struct FanOutSums {
 /// What [`Clients::queue_output`] queues.
 #[derive(Clone, Copy)]
 pub(super) enum Output<'a> {
-    /// A line in a variant, rendered for the recipient through
-    /// [`Clients::cache`] (the caller has started the line there with
-    /// `new_line`).
-    Line(&'a ServerLine<'a>, Variant),
+    /// A line, rendered for the recipient through [`Clients::cache`] (the
+    /// caller has started the line there with `new_line`); `true`: meant
+    /// with its `[ROOM] ` prefix (a room line of a room that is not the
+    /// recipient's current one).
+    Line(&'a ServerLine<'a>, bool),
     /// Bytes already encoded for the recipient (a WebSocket pong).
     Encoded(&'a [u8]),
+    /// A line answering a labelled command, for a recipient with tags on:
+    /// its shared tagged bytes with the label added
+    /// ([`LineCache::labelled`]).
+    Labelled(&'a ServerLine<'a>, &'a Label),
 }
 
 impl Clients {
@@ -148,6 +167,16 @@ impl Clients {
         if !conn.is_open() || conn.write_failed() {
             return;
         }
+        // An answer to a labelled command carries its label (tags on).
+        let label = if answer && conn.tags {
+            self.label
+        } else {
+            None
+        };
+        let what = match (what, &label) {
+            (Output::Line(line, _), Some(label)) => Output::Labelled(line, label),
+            (what, _) => what,
+        };
         let bytes = rendered(&mut self.cache, conn, what);
         self.work += bytes.len();
         // Crash safety: this client must not see the answer to a later
@@ -163,13 +192,14 @@ impl Clients {
     }
 
     /// The body of [`Outbox::fan_out`] for one part of a room, every
-    /// member getting `variant`, the line already started in the cache.
+    /// member getting it `prefixed` or not (tags on: tagged), the line
+    /// already started in the cache.
     /// Adds to `sums` what the caller counts once.
     #[inline(always)]
     fn fan_out_line(
         &mut self,
         members: &[ClientId],
-        variant: Variant,
+        prefixed: bool,
         except: Option<ClientId>,
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
@@ -189,13 +219,13 @@ impl Clients {
             if !conn.is_open() || conn.write_failed() {
                 continue;
             }
-            let key = RenderKey::of(&conn.codec.encoder, variant);
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags, prefixed);
             let bytes = self.cache.bytes(line, key);
             let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
             if Some(member) == asker || !fits || !conn.held.is_empty() {
                 // An answer (which may wait for history), a full queue or
                 // held output: the general path, which counts for itself.
-                let what = Output::Line(line, variant);
+                let what = Output::Line(line, prefixed);
                 self.queue_output(member, what, Some(member) == asker);
                 continue;
             }
@@ -203,7 +233,7 @@ impl Clients {
             queued += bytes.len();
             lines += 1;
             self.soft_outbuf
-                .observe(&mut conn.soft_since, conn.output.len(), self.now);
+                .observe_growth(&mut conn.soft_since, conn.output.len(), self.now);
             if conn.put_on_flush_list() {
                 self.dirty.push(member);
             }
@@ -223,7 +253,7 @@ impl Clients {
     fn push_output(&mut self, to: ClientId, what: Output<'_>) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(..) = what {
+        if let Output::Line(..) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         let grew = conn.output.append(bytes, &mut self.pool);
@@ -274,6 +304,10 @@ impl Clients {
         let conn = &mut self.conns[to];
         if let Ok(written) = conn.write_output() {
             self.metrics.bytes_sent += written as u64;
+            // Every write is observed, so the fan-out's observe_growth
+            // never sees a stale clock.
+            self.soft_outbuf
+                .observe(&mut conn.soft_since, conn.output.len(), self.now);
         }
         let extra = rendered(&mut self.cache, conn, what).len();
         if conn.output.len() + conn.held.len() + extra <= self.max_outbuf_bytes {
@@ -296,7 +330,7 @@ impl Clients {
     fn hold(&mut self, to: ClientId, what: Output<'_>, answer_to_uncommitted: bool) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(..) = what {
+        if let Output::Line(..) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         if conn.held.is_empty() {
@@ -363,6 +397,8 @@ impl Clients {
             let conn = &mut self.conns[id];
             if !conn.write_failed() {
                 let _ = conn.write_output();
+                self.soft_outbuf
+                    .observe(&mut conn.soft_since, conn.output.len(), self.now);
             }
             if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed() {
                 conn.output.release(&mut self.pool);
@@ -416,9 +452,15 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line, variant) => {
-            cache.bytes(line, RenderKey::of(&conn.codec.encoder, variant))
-        }
+        Output::Line(line, prefixed) => cache.bytes(
+            line,
+            RenderKey::of(&conn.codec.encoder, conn.tags, prefixed),
+        ),
+        Output::Labelled(line, label) => cache.labelled(
+            line,
+            RenderKey::of(&conn.codec.encoder, conn.tags, false),
+            label,
+        ),
         Output::Encoded(bytes) => bytes,
     }
 }

@@ -2,7 +2,7 @@
 //! of the write side), announcing departures a work budget at a time, and
 //! flushing each dirty connection's queued bytes once per turn.
 
-use super::render::{RenderKey, Variant};
+use super::render::RenderKey;
 use crate::chat::ClientId;
 use crate::end_reason::EndReason;
 use crate::protocol::ServerLine;
@@ -52,7 +52,7 @@ impl EventLoop {
             };
             let bytes = clients
                 .cache
-                .bytes(line, RenderKey::of(&conn.codec.encoder, Variant::Plain));
+                .bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags, false));
             if conn.held.is_empty() {
                 conn.output.push(bytes, &mut clients.pool);
             } else {

@@ -1,6 +1,9 @@
 //! [`LineCache`]: the bytes of the line being sent, rendered once per
 //! (dialect, variant) and framed once per (dialect, variant, framing),
-//! whoever it goes to.
+//! whoever it goes to. A client with tags on gets [`Variant::Tagged`]: the
+//! tag prefix and the line, rendered once per fan-out like any variant;
+//! the asker's labelled copy is made from those bytes
+//! ([`LineCache::labelled`]), never rendered again.
 //!
 //! The chat state hands the server typed lines ([`ServerLine`]); what a
 //! recipient gets depends only on its [`RenderKey`]. A fan-out to ten
@@ -9,36 +12,41 @@
 //! a copy into its queue, never a render, a comparison of line bytes or an
 //! allocation.
 
+use crate::chat::history::tails::unix_now_ms;
 use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
+use crate::protocol::tags::{self, Label};
 use crate::protocol::{Dialect, ServerLine};
 
-/// Which form of a line a recipient gets (protocol 1.2): a room line
-/// reaches the members whose current room it is [`Variant::Plain`] and the
-/// others [`Variant::Prefixed`]. Tags add a third form (every member with
-/// tags on); each form is a slot of [`LineCache`] per dialect and framing.
+/// Which form of a line a recipient gets (protocol 1.2): a room line has
+/// at most three per fan-out, whatever the number of recipients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Variant {
     /// The line as version 1.1 wrote it: any line that is not a room line,
-    /// and room lines of the recipient's current room.
+    /// and room lines of the recipient's current room (tags off).
     Plain,
-    /// A room line of a room that is not the recipient's current one:
-    /// `[ROOM] ` and the plain line.
+    /// A room line of a room that is not the recipient's current one, tags
+    /// off: `[ROOM] ` and the plain line.
     Prefixed,
+    /// For a client with tags on: the tag prefix (`time`, and `room`,
+    /// `id`, `to` where the line has them), then the line without a
+    /// `[ROOM] ` prefix.
+    Tagged,
 }
 
 impl Variant {
     /// How many variants there are: a dimension of [`LineCache`].
-    const COUNT: usize = 2;
+    const COUNT: usize = 3;
 
     /// The variant of a line meant as `prefixed` (see
-    /// [`crate::chat::Delivery::prefixed`]).
+    /// [`crate::chat::Delivery::prefixed`]) for a client with `tags` on or
+    /// off: tags win, a tagged room line names its room in a tag.
     #[inline]
-    pub fn of(prefixed: bool) -> Variant {
-        if prefixed {
-            Variant::Prefixed
-        } else {
-            Variant::Plain
+    pub fn of(tags: bool, prefixed: bool) -> Variant {
+        match (tags, prefixed) {
+            (true, _) => Variant::Tagged,
+            (false, true) => Variant::Prefixed,
+            (false, false) => Variant::Plain,
         }
     }
 
@@ -46,6 +54,7 @@ impl Variant {
         match self {
             Variant::Plain => 0,
             Variant::Prefixed => 1,
+            Variant::Tagged => 2,
         }
     }
 }
@@ -64,13 +73,14 @@ pub(super) struct RenderKey {
 }
 
 impl RenderKey {
-    /// The key of a connection with this encoder, for a line in `variant`.
-    /// Every client speaks the line dialect today.
+    /// The key of a connection with this encoder and tags on or off, for a
+    /// line meant `prefixed` or not (see [`Variant::of`]). Every client
+    /// speaks the line dialect today.
     #[inline]
-    pub fn of(encoder: &Encoder, variant: Variant) -> RenderKey {
+    pub fn of(encoder: &Encoder, tags: bool, prefixed: bool) -> RenderKey {
         RenderKey {
             dialect: Dialect::Line,
-            variant,
+            variant: Variant::of(tags, prefixed),
             framing: encoder.framing(),
         }
     }
@@ -107,6 +117,13 @@ pub(super) struct LineCache {
     /// The line's bytes per [`RenderKey::index`]: as each dialect writes
     /// each variant (with its `\n`), and as a WebSocket text frame of that.
     slots: [Slot; Dialect::COUNT * Variant::COUNT * FRAMINGS],
+    /// The current line's `time` tag when it has none of its own: the
+    /// moment its first tagged copy was rendered, the same for all.
+    time_ms: Option<i64>,
+    /// A labelled copy for the asker ([`LineCache::labelled`]), and its
+    /// WebSocket frame.
+    labelled: Vec<u8>,
+    labelled_frame: Vec<u8>,
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -117,6 +134,7 @@ impl LineCache {
     /// Starts a new line: what the cache holds belongs to the last one.
     pub fn new_line(&mut self) {
         self.line += 1;
+        self.time_ms = None;
     }
 
     /// The bytes to queue for `line` (the current line: the same one since
@@ -133,8 +151,8 @@ impl LineCache {
         &self.slots[i].bytes
     }
 
-    /// Builds `key`'s bytes of the current line (and its dialect's text of
-    /// that variant, when a framing needs it and it is stale).
+    /// Builds `key`'s bytes of the current line (and its dialect's text,
+    /// when a framing needs it and it is stale).
     #[cold]
     fn fill(&mut self, line: &ServerLine<'_>, key: RenderKey) {
         let plain = RenderKey {
@@ -148,6 +166,10 @@ impl LineCache {
             match key.variant {
                 Variant::Plain => key.dialect.render(line, &mut text.bytes),
                 Variant::Prefixed => key.dialect.render_prefixed(line, &mut text.bytes),
+                Variant::Tagged => {
+                    let now = *self.time_ms.get_or_insert_with(unix_now_ms);
+                    key.dialect.render_tagged(line, now, &mut text.bytes);
+                }
             }
             text.line = self.line;
             self.renders += 1;
@@ -162,6 +184,30 @@ impl LineCache {
             frame.line = self.line;
             self.frames += 1;
         }
+    }
+}
+
+impl LineCache {
+    /// The current line for a recipient with tags on (`key` is a tagged
+    /// one) answering a command that carried `label`: the shared tagged
+    /// bytes with `label=` added (two copies, no render), framed for
+    /// WebSocket when `key` says so. Built per call, for the one asker.
+    pub fn labelled(&mut self, line: &ServerLine<'_>, key: RenderKey, label: &Label) -> &[u8] {
+        let text = RenderKey {
+            framing: Framing::Plain,
+            ..key
+        };
+        self.bytes(line, text);
+        let shared = &self.slots[text.index()].bytes;
+        self.labelled.clear();
+        tags::insert_label(shared, label.as_str(), &mut self.labelled);
+        if key.framing == Framing::Plain {
+            return &self.labelled;
+        }
+        let payload = self.labelled.strip_suffix(b"\n").unwrap_or_default();
+        self.labelled_frame.clear();
+        ws::text_frame(payload, &mut self.labelled_frame);
+        &self.labelled_frame
     }
 }
 
@@ -180,6 +226,14 @@ mod tests {
         variant: Variant::Plain,
         framing: Framing::WebSocket,
     };
+    const TAGGED: RenderKey = RenderKey {
+        variant: Variant::Tagged,
+        ..PLAIN
+    };
+    const WS_TAGGED: RenderKey = RenderKey {
+        variant: Variant::Tagged,
+        ..WS
+    };
     const PREFIXED: RenderKey = RenderKey {
         variant: Variant::Prefixed,
         ..PLAIN
@@ -189,8 +243,9 @@ mod tests {
         ..WS
     };
 
-    /// A room line: two encodings, plain and prefixed, each rendered once
-    /// and framed once, whatever the number of recipients.
+    /// A room line: at most three encodings, plain, prefixed and tagged,
+    /// each rendered once and framed once, whatever the number of
+    /// recipients; the tagged one has no `[ROOM] ` prefix.
     #[test]
     fn a_room_line_renders_once_per_variant() {
         let mut cache = LineCache::default();
@@ -198,6 +253,7 @@ mod tests {
             from: "alice",
             room: Some("#rust"),
             text: "hi",
+            stamp: None,
         }
         .into();
         cache.new_line();
@@ -206,8 +262,66 @@ mod tests {
             assert_eq!(cache.bytes(&hi, PREFIXED), b"[#rust] alice: hi\n");
             assert_eq!(cache.bytes(&hi, WS_PREFIXED), b"\x81\x11[#rust] alice: hi");
             assert_eq!(cache.bytes(&hi, WS), b"\x81\x09alice: hi");
+            let tagged = cache.bytes(&hi, TAGGED);
+            assert!(tagged.starts_with(b"@time=") && tagged.ends_with(b";room=#rust alice: hi\n"));
         }
-        assert_eq!((cache.renders, cache.frames), (2, 2));
+        assert_eq!((cache.renders, cache.frames), (3, 2));
+        assert_eq!(
+            RenderKey::of(&Encoder::default(), true, true).variant,
+            Variant::Tagged
+        );
+        assert_eq!(
+            RenderKey::of(&Encoder::default(), false, true).variant,
+            Variant::Prefixed
+        );
+    }
+
+    /// With tags, a line has one more encoding, rendered once and framed
+    /// once whatever the number of tagged recipients, with one time; the
+    /// asker's labelled copy is made from it without a render.
+    #[test]
+    fn a_tagged_line_renders_once_and_labels_without_rendering() {
+        use crate::protocol::Stamp;
+        let mut cache = LineCache::default();
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi there",
+            stamp: Some(Stamp {
+                id: 8412,
+                time_ms: 1_796_638_503_123,
+            }),
+        }
+        .into();
+        let tagged = b"@time=2026-12-07T10:15:03.123Z;room=#rust;id=8412 alice: hi there\n";
+        cache.new_line();
+        for _ in 0..100 {
+            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi there\n");
+            assert_eq!(cache.bytes(&hi, TAGGED), tagged);
+            let frame = cache.bytes(&hi, WS_TAGGED);
+            assert_eq!(&frame[2..], &tagged[..tagged.len() - 1]);
+        }
+        assert_eq!((cache.renders, cache.frames), (2, 1));
+        let label = Label::new("q-1").unwrap();
+        assert_eq!(
+            cache.labelled(&hi, TAGGED, &label),
+            b"@time=2026-12-07T10:15:03.123Z;room=#rust;id=8412;label=q-1 alice: hi there\n"
+        );
+        let text = cache.labelled(&hi, TAGGED, &label).to_vec();
+        let frame = cache.labelled(&hi, WS_TAGGED, &label).to_vec();
+        assert_eq!(frame[..2], [0x81, text.len() as u8 - 1]);
+        assert_eq!(frame[2..], text[..text.len() - 1]);
+        assert_eq!(
+            (cache.renders, cache.frames),
+            (2, 1),
+            "no render for labels"
+        );
+        // A line with no time of its own gets one, the same for everyone.
+        cache.new_line();
+        let pong: ServerLine<'_> = Reply::Pong { token: None }.into();
+        let first = cache.bytes(&pong, TAGGED).to_vec();
+        assert!(first.starts_with(b"@time=") && first.ends_with(b"Z * pong\n"));
+        assert_eq!(cache.bytes(&pong, WS_TAGGED)[2..], first[..first.len() - 1]);
     }
 
     #[test]
@@ -217,6 +331,7 @@ mod tests {
             from: "alice",
             room: Some("#lobby"),
             text: "hi",
+            stamp: None,
         }
         .into();
         cache.new_line();

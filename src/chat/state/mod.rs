@@ -14,22 +14,28 @@
 //!   the commands' dispatch;
 //! - `outbox.rs`: the [`Outbox`] trait and [`Delivery`];
 //! - `rooms_cmds.rs`: the room commands of protocol 1.2 (`:join`, `:part`,
-//!   `:users`, `:rooms`, chat and `:me`, `:history`);
+//!   `:users`, `:rooms`, chat and `:me`);
+//! - `history_cmds.rs`: `:history`, from memory or once its room's tail
+//!   has been read from the history file;
+//! - `tags_cmds.rs`: `:tags`, a tagged client's labels;
 //! - `operators.rs`: topics and room operators (`:topic`, `:op`, `:deop`,
 //!   `:kick`, `:ban`, `:unban`, `:bans`).
 
-use crate::chat::history::tails::unix_now;
 use crate::chat::history::Tails;
 use crate::chat::rooms::{
     CurrentChange, Departure, Left, Refusal, RoomId, Rooms, DEFAULT_ROOMS_PER_CLIENT,
 };
-use crate::protocol::{self, Command, Error, Event, HelpRow, Missing, Reply, ServerLine};
+use crate::protocol::tags::{ClientLine, Label};
+use crate::protocol::{self, Command, Error, Event, HelpRow, Reply, ServerLine};
 use std::collections::HashMap;
 
+mod history_cmds;
 mod operators;
 mod outbox;
 mod rooms_cmds;
+mod tags_cmds;
 
+pub use history_cmds::HistoryWait;
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -66,6 +72,9 @@ pub struct Outcome {
     /// An `:auth` was tried, and how it went: the server counts wrong
     /// passwords per address.
     pub auth: Option<AuthResult>,
+    /// `:tags on` or `:tags off` was run: the client's tags are now this
+    /// (the outbox was told as it happened, [`Outbox::set_tags`]).
+    pub tags: Option<bool>,
 }
 
 impl Outcome {
@@ -75,6 +84,7 @@ impl Outcome {
         recorded: 0,
         waits_for: None,
         auth: None,
+        tags: None,
     };
 
     /// Close once what is queued is delivered.
@@ -120,6 +130,9 @@ enum Member {
 #[derive(Debug)]
 struct Joined {
     nick: String,
+    /// Tags on (protocol 1.2): its lines come tagged, its labels are
+    /// read, and it gets the echo of its own chat, `:me` and `:pm`.
+    tags: bool,
 }
 
 /// All chat state of one server.
@@ -148,6 +161,9 @@ pub struct Chat {
     /// Nicks of clients that left the chat, until the server has logged
     /// their disconnect ([`Chat::departed_nick`]).
     departed: HashMap<ClientId, String>,
+    /// The label of the command being run (see [`Chat::apply_labelled`]),
+    /// kept by a `:history` that waits.
+    label: Option<Label>,
 }
 
 impl Chat {
@@ -165,6 +181,7 @@ impl Chat {
             history: Tails::in_memory(crate::chat::history::HistoryConfig::default().max_lines),
             history_waits: Vec::new(),
             departed: HashMap::new(),
+            label: None,
         }
     }
 
@@ -256,9 +273,18 @@ impl Chat {
     }
 
     /// Runs one complete, valid UTF-8, non-empty line from client `id`:
-    /// parses it and applies the command.
+    /// takes its tag prefix off (tags on), parses it and applies the
+    /// command, as the server does.
     pub fn handle_line(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) -> Outcome {
-        self.apply(id, line, protocol::parse(line), out)
+        match self.client_line(id, line) {
+            Ok(ClientLine { label, line }) => {
+                self.apply_labelled(id, line, protocol::parse(line), label, out)
+            }
+            Err(_) => {
+                out.reply(id, &Error::BadTags.into());
+                Outcome::CONTINUE
+            }
+        }
     }
 
     /// Applies `command`, parsed from `line` (whose first word names a
@@ -281,6 +307,7 @@ impl Chat {
             Command::Chat(text) => return self.say(id, text, false, out),
             Command::Me(text) => return self.say(id, text, true, out),
             Command::History(arg) => return self.history(id, arg, out),
+            Command::Tags(on) => return self.set_tags(id, on, out),
             Command::Help => {
                 for row in HelpRow::rows(self.password.is_some()) {
                     out.reply(id, &Reply::Help(row).into());
@@ -380,7 +407,7 @@ impl Chat {
         }
         .into();
         self.fan_out_room(lobby, Some(id), &line, out);
-        self.members[id] = Some(Member::Joined(Joined { nick }));
+        self.members[id] = Some(Member::Joined(Joined { nick, tags: false }));
     }
 
     fn change_nick(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
@@ -425,38 +452,28 @@ impl Chat {
         let line = Event::PrivateMessage {
             from: &me.nick,
             text: &text,
+            to: None,
+        };
+        // With tags on, the sender's echo names the recipient (`to`); a
+        // message to yourself is that echo, the answer to your command.
+        let to_nick = match (me.tags, self.members.get(recipient)) {
+            (true, Some(Some(Member::Joined(them)))) => Some(them.nick.as_str()),
+            _ => None,
+        };
+        let echo = Event::PrivateMessage {
+            from: &me.nick,
+            text: &text,
+            to: to_nick,
         };
         if recipient == id {
-            // A message to yourself is the answer to your command.
-            out.reply(recipient, &line.into());
+            out.reply(recipient, &echo.into());
         } else {
             out.deliver(recipient, &line.into());
+            if me.tags {
+                out.reply(id, &echo.into());
+            }
         }
         out.note(ChatEvent::PrivateMessage);
-    }
-
-    /// Forgets the `:history` commands a connection still waits for: it is
-    /// gone, and its id may be given to the next one. (A client that left
-    /// the chat by `:quit` still gets its answers before its `* bye`.)
-    pub fn forget_history_waits(&mut self, id: ClientId) {
-        self.history_waits.retain(|wait| wait.id != id);
-    }
-
-    /// Takes the `:history` commands whose rooms' tails have arrived, in
-    /// the order they were asked; [`Chat::history_answer`] answers each.
-    pub fn take_ready_history_waits(&mut self) -> Vec<HistoryWait> {
-        let history = &self.history;
-        let (ready, waiting) = std::mem::take(&mut self.history_waits)
-            .into_iter()
-            .partition(|wait| !history.is_loading(&wait.room_key));
-        self.history_waits = waiting;
-        ready
-    }
-
-    /// The whole answer to a `:history` that waited for its room's tail,
-    /// line by line.
-    pub fn history_answer(&self, wait: &HistoryWait, each: impl FnMut(&ServerLine<'_>)) {
-        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n, each);
     }
 
     fn quit(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) -> Outcome {
@@ -590,64 +607,6 @@ impl Chat {
             },
         }
         .into()
-    }
-}
-
-/// A `:history` waiting for its room's tail to be loaded.
-#[derive(Debug)]
-pub struct HistoryWait {
-    /// Who asked.
-    pub id: ClientId,
-    room_key: String,
-    /// The room's spelling when asked.
-    room_name: String,
-    n: usize,
-}
-
-/// The lines answering `:history N` in a room, each handed to `each`: the
-/// header, the newest `n` lines oldest first, and a last `! history
-/// incomplete: ...` line when some of the room's lines are missing.
-fn history_answer(
-    history: &Tails,
-    room_key: &str,
-    room: &str,
-    n: usize,
-    mut each: impl FnMut(&ServerLine<'_>),
-) {
-    let lines = history.recent(room_key, n, unix_now());
-    each(
-        &Reply::HistoryHeader {
-            room,
-            count: lines.len(),
-        }
-        .into(),
-    );
-    for entry in lines {
-        each(
-            &Reply::HistoryLine {
-                time: entry.ts,
-                line: &entry.line,
-            }
-            .into(),
-        );
-    }
-    let unsaved = usize::try_from(history.unsaved(room_key)).unwrap_or(usize::MAX);
-    if unsaved > 0 {
-        let missing = if history.persists() {
-            Missing::Unsaved(unsaved)
-        } else {
-            Missing::Dropped(unsaved)
-        };
-        each(&Error::HistoryIncomplete { room, missing }.into());
-    }
-    if history.unreadable(room_key) {
-        each(
-            &Error::HistoryIncomplete {
-                room,
-                missing: Missing::Unreadable,
-            }
-            .into(),
-        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`Delivery`], how one copy of a line is meant for its recipient.
 
 use super::ClientId;
+use crate::protocol::tags::Label;
 use crate::protocol::ServerLine;
 
 /// How one copy of a line is meant for its recipient.
@@ -12,7 +13,8 @@ pub struct Delivery {
     /// (its chat lines' history commit).
     pub answer: bool,
     /// A room line of a room that is not the recipient's current room:
-    /// with tags off it is written with the `[ROOM] ` prefix.
+    /// with tags off it is written with the `[ROOM] ` prefix (with tags on
+    /// the `room` tag says it).
     pub prefixed: bool,
 }
 
@@ -50,6 +52,17 @@ pub trait Outbox {
 
     /// Told what the chat did, for the server's metrics; ignored by default.
     fn note(&mut self, _event: super::ChatEvent) {}
+
+    /// Client `to` turned tags on or off (protocol 1.2): from now on its
+    /// lines are written tagged, or not. Called before the answer is
+    /// queued, so `* tags on` is tagged and `* tags off` is not, as the
+    /// protocol says. Ignored by default.
+    fn set_tags(&mut self, _to: ClientId, _on: bool) {}
+
+    /// The command being run carried `label` (a client with tags on sent
+    /// `@label=L …`): every answer queued until the next call (`None`)
+    /// carries it. Ignored by default.
+    fn answering(&mut self, _label: Option<Label>) {}
 
     /// Queues `line` for client `to` as the answer to its own command (or
     /// its arrival).
