@@ -95,6 +95,13 @@ pub struct Config {
     /// Peers allowed to send a PROXY protocol header naming the client's
     /// real address (see [`crate::net::proxy`]). Empty: no PROXY protocol.
     pub trusted_proxies: Vec<Cidr>,
+    /// Rooms one client may be in at once, `#lobby` included (protocol
+    /// 1.2; at least [`crate::chat::rooms::MIN_ROOMS_PER_CLIENT`]).
+    pub max_rooms_per_client: usize,
+    /// Accounts named server administrators (`--admin`): operators of
+    /// every room they are in once logged in. Kept for the accounts to
+    /// come; no client can be one yet.
+    pub admins: Vec<String>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -150,6 +157,8 @@ impl Default for Config {
             history: HistoryConfig::default(),
             metrics_addr: None,
             trusted_proxies: Vec::new(),
+            max_rooms_per_client: crate::chat::rooms::DEFAULT_ROOMS_PER_CLIENT,
+            admins: Vec::new(),
         }
     }
 }

@@ -392,7 +392,9 @@ impl EventLoop {
             .any(|listener| listener.kind == ListenerKind::Metrics)
             .then(|| Endpoint::new(FIRST_SCRAPE, config.close_timeout));
         Ok(EventLoop {
-            chat: Chat::new(config.password.clone()).with_history(tails),
+            chat: Chat::new(config.password.clone())
+                .with_max_rooms_per_client(config.max_rooms_per_client)
+                .with_history(tails),
             history,
             completions,
             guard: Guard::new(config.guard.clone()),

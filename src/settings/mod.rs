@@ -13,6 +13,7 @@
 //! prints the effective settings; [`Reload`] re-reads it on SIGHUP.
 
 use crate::chat::history::{self, HistoryConfig};
+use crate::chat::rooms::MIN_ROOMS_PER_CLIENT;
 use crate::config::{parse_addr, Config};
 use crate::net::proxy::Cidr;
 use crate::policy::guard::{GuardConfig, Keepalive};
@@ -258,6 +259,17 @@ pub struct Flags {
     #[argh(option)]
     #[serde(with = "text::list")]
     pub trusted_proxy: Vec<Cidr>,
+
+    /// rooms one client may be in at once, `#lobby` included; at least 20
+    /// (default 20)
+    #[argh(option)]
+    pub max_rooms_per_client: Option<usize>,
+
+    /// an account that administers the server (an operator of every room
+    /// it is in); repeat for more. Accepted now, applied once accounts
+    /// exist (default: none)
+    #[argh(option)]
+    pub admin: Vec<String>,
 }
 
 impl Flags {
@@ -306,6 +318,7 @@ impl Flags {
             history_memory_bytes: Some(history.max_memory_bytes),
             history_writer_priority: Some(history.writer_priority),
             history_writer_max_wait_ms: Some(history.writer_max_wait.as_millis() as u64),
+            max_rooms_per_client: Some(config.max_rooms_per_client),
             ..Flags::default()
         }
     }
@@ -369,6 +382,8 @@ impl Flags {
                 .or(lower.history_writer_max_wait_ms),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             trusted_proxy: list(self.trusted_proxy, lower.trusted_proxy),
+            max_rooms_per_client: self.max_rooms_per_client.or(lower.max_rooms_per_client),
+            admin: list(self.admin, lower.admin),
         }
     }
 
@@ -410,6 +425,19 @@ impl Flags {
         }
         if f.no_plain && f.tls_cert.is_none() {
             return Err("no-plain needs TLS (tls-cert and tls-key)".into());
+        }
+        let max_rooms_per_client = f.max_rooms_per_client.unwrap_or_default();
+        if max_rooms_per_client < MIN_ROOMS_PER_CLIENT {
+            return Err(format!(
+                "max-rooms-per-client must be at least {MIN_ROOMS_PER_CLIENT}"
+            ));
+        }
+        if let Some(bad) = f
+            .admin
+            .iter()
+            .find(|name| !crate::protocol::is_valid_name(name))
+        {
+            return Err(format!("admin {bad}: not a valid account name"));
         }
         let keepalive_idle = f.keepalive_idle.unwrap_or_default();
         Ok(Config {
@@ -469,6 +497,8 @@ impl Flags {
             },
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
+            max_rooms_per_client,
+            admins: f.admin.clone(),
         })
     }
 }
@@ -532,6 +562,8 @@ mod tests {
         history-writer-max-wait-ms = 38
         metrics-addr = "127.0.0.1:1003"
         trusted-proxy = ["10.0.0.0/8"]
+        max-rooms-per-client = 39
+        admin = ["root"]
     "#;
 
     #[test]
@@ -566,6 +598,8 @@ mod tests {
             history,
             metrics_addr,
             trusted_proxies,
+            max_rooms_per_client,
+            admins,
         } = &changed;
         let pairs: Vec<(&str, String, String)> = vec![
             ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),
@@ -659,6 +693,16 @@ mod tests {
                 "trusted-proxy",
                 format!("{trusted_proxies:?}"),
                 format!("{:?}", default.trusted_proxies),
+            ),
+            (
+                "max-rooms-per-client",
+                format!("{max_rooms_per_client}"),
+                format!("{}", default.max_rooms_per_client),
+            ),
+            (
+                "admin",
+                format!("{admins:?}"),
+                format!("{:?}", default.admins),
             ),
         ];
         for (key, got, default) in pairs {

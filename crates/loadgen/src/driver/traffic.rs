@@ -284,6 +284,11 @@ impl Driver<'_> {
                 c.wbuf.extend_from_slice(b":join ");
                 c.wbuf.extend_from_slice(room.as_bytes());
                 c.wbuf.push(b'\n');
+                // Protocol 1.2 keeps the rooms one was in: leave #lobby, so
+                // the client is in its room only, as before.
+                if !is_lobby(room) {
+                    c.wbuf.extend_from_slice(b":part #lobby\n");
+                }
                 self.mark_dirty(i);
             }
             None => self.set_ready(i),
@@ -334,4 +339,11 @@ impl Driver<'_> {
             self.settle(s, m.seq);
         }
     }
+}
+
+/// Whether `room` (`#` optional, any letter case) is `#lobby`.
+fn is_lobby(room: &str) -> bool {
+    room.strip_prefix('#')
+        .unwrap_or(room)
+        .eq_ignore_ascii_case(&loopchat_protocol::LOBBY[1..])
 }
