@@ -311,3 +311,59 @@ fn a_websocket_and_a_tcp_client_in_two_shared_rooms_see_the_same_lines() {
     assert_eq!(tung_text(&mut ws), "[#rust] * webuser left #rust");
     tcp.expect("* webuser left #rust");
 }
+
+#[test]
+fn a_client_in_twenty_rooms_that_stops_reading_is_cut_off_and_leaves_them_all() {
+    // A flood on purpose: flood control off.
+    let server = start_with(|c| {
+        c.max_outbuf_bytes = 256 * 1024;
+        c.flood = loopchat::policy::limits::FloodLimit::OFF;
+    });
+    let [mut alice, mut bob, mut slow] = named(server.addr(), ["alice", "bob", "slow"]);
+    for n in 1..20 {
+        join(&mut slow, &format!("r{n}"));
+        join(&mut bob, &format!("r{n}"));
+    }
+    bob.sync();
+    alice.sync();
+    // `slow` never reads while alice floods #lobby; bob, who has #r19
+    // current, reads everything.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            let batch: String = (0..500).map(|i| format!("{i:0>90}\n")).collect();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                alice.send_bytes(batch.as_bytes());
+                alice.sync(); // keep pace with the server
+            }
+        })
+    };
+    let mut n = 0;
+    let mut left = Vec::new();
+    while left.len() < 20 {
+        let line = bob.line();
+        if line.contains("* slow left #") {
+            left.push(line);
+            continue;
+        }
+        assert_eq!(
+            line,
+            format!("[#lobby] alice: {:0>90}", n % 500),
+            "in order"
+        );
+        n += 1;
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    flooder.join().expect("flooder");
+    left.sort();
+    let mut expected: Vec<String> = (1..19)
+        .map(|n| format!("[#r{n}] * slow left #r{n} (too slow)"))
+        .collect();
+    expected.push("* slow left #r19 (too slow)".to_string());
+    expected.push("[#lobby] * slow left #lobby (too slow)".to_string());
+    expected.sort();
+    assert_eq!(left, expected, "announced once in each of its 20 rooms");
+    bob.send(":users r7");
+    bob.skip_until("* users in #r7: bob"); // slow is gone
+}
