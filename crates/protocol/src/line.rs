@@ -310,14 +310,12 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         return reply(Reply::Rooms { rooms });
     }
     if let Some(header) = info.strip_prefix("history ") {
-        let (room, count) = header.rsplit_once(": ")?;
-        let count = count
-            .strip_suffix(" lines")
-            .or_else(|| count.strip_suffix(" line"))?;
-        return reply(Reply::HistoryHeader {
-            room,
-            count: number(count)?,
-        });
+        let (room, text) = header.rsplit_once(": ")?;
+        let (digits, _) = text.split_once(' ')?;
+        let count = number(digits)?;
+        // ` line` for one, ` lines` for any other count, as rendered.
+        (&text[digits.len()..] == lines(count)).then_some(())?;
+        return reply(Reply::HistoryHeader { room, count });
     }
     if info.starts_with(':') {
         let whole = HelpRow::ALL
@@ -422,8 +420,8 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
     let (count, rest) = rest.split_once(' ')?;
     let count = number(count)?;
     let rest = rest
-        .strip_prefix("lines of ")
-        .or_else(|| rest.strip_prefix("line of "))?;
+        .strip_prefix(&lines(count)[1..])?
+        .strip_prefix(" of ")?;
     let (room, missing) = if let Some(room) = rest.strip_suffix(UNSAVED) {
         (room, Missing::Unsaved(count))
     } else {
@@ -432,9 +430,13 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
     Some(Error::HistoryIncomplete { room, missing })
 }
 
-/// ASCII digits as a number; `None` for anything else.
+/// ASCII digits as a number; `None` for anything else, and for a leading
+/// zero (the server never writes one, so `007` is not a line it sends).
 fn number(digits: &str) -> Option<usize> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
         return None;
     }
     digits.parse().ok()
