@@ -95,6 +95,9 @@ pub struct Config {
     /// Peers allowed to send a PROXY protocol header naming the client's
     /// real address (see [`crate::net::proxy`]). Empty: no PROXY protocol.
     pub trusted_proxies: Vec<Cidr>,
+    /// The cluster's Redis and how it is used (`--cluster`); `None`: this
+    /// server is alone (see [`crate::cluster`]).
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -150,6 +153,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             metrics_addr: None,
             trusted_proxies: Vec::new(),
+            cluster: None,
         }
     }
 }

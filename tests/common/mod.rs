@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod redis;
 pub mod browser;
 pub mod tls;
 
