@@ -506,7 +506,8 @@ fn a_history_action_without_its_space_is_not_recognised() {
         Some(Event::Acted {
             from: "bob",
             room: None,
-            text: ""
+            text: "",
+            stamp: None,
         })
     );
 }
