@@ -4,8 +4,8 @@
 
 #![allow(dead_code)]
 
-pub mod redis;
 pub mod browser;
+pub mod redis;
 pub mod tls;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};
