@@ -6,10 +6,26 @@
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-/// The server's commands, for Tab completion at the start of a line.
+/// The server's commands and the client's own end-to-end ones, for Tab
+/// completion at the start of a line.
 pub const COMMANDS: &[&str] = &[
-    ":auth", ":help", ":history", ":join", ":me", ":msg", ":nick", ":ping", ":pm", ":quit",
-    ":rooms", ":users",
+    ":auth",
+    ":e2e",
+    ":e2e-accept",
+    ":e2e-safety",
+    ":e2e-verify",
+    ":help",
+    ":history",
+    ":join",
+    ":key",
+    ":me",
+    ":msg",
+    ":nick",
+    ":ping",
+    ":pm",
+    ":quit",
+    ":rooms",
+    ":users",
 ];
 
 /// How many submitted lines Up/Down can recall.
