@@ -249,6 +249,7 @@ window.addEventListener("error", (event) => {
       e2eLine(line);
       return;
     }
+    if (/^\* (?:logged in as|registered) \S+$/.test(line)) e2ePublish();
     if ((m = /^\* welcome (\S+)$/.exec(line))) {
       setNick(m[1]);
       addEntry("info", [line]);
@@ -451,6 +452,14 @@ window.addEventListener("error", (event) => {
         e2eNote(`a message from ${peer} was rejected (${event.reason.replace("-", " ")})`, true);
       }
     }
+  }
+
+  // On login the device's key is published for the account.
+  async function e2ePublish() {
+    const E = window.LoopchatE2E;
+    if (!E || !(await E.availability).ok) return;
+    if (!e2e.device) e2e.device = E.loadOrCreateDeviceKey();
+    send(`:key ${E.encodeKey((await e2e.device).public)}`);
   }
 
   async function e2eInput(line) {

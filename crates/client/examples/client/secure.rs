@@ -171,6 +171,17 @@ impl Secure {
         }
     }
 
+    /// A server line saying we logged in (`* logged in as NAME`,
+    /// `* registered NAME`): the `:key` line that publishes this device's
+    /// key for the account, as the protocol expects of a client on login.
+    pub fn on_login(&mut self, line: &str) -> Option<String> {
+        let name = line
+            .strip_prefix("* logged in as ")
+            .or_else(|| line.strip_prefix("* registered "))
+            .filter(|name| !name.is_empty() && !name.contains(' '))?;
+        self.side(name).ok().map(|side| side.publish())
+    }
+
     /// A server line: `None` unless it is an `[e2e]` line.
     pub fn on_line(&mut self, me: &str, line: &str) -> Option<Taken> {
         if !line.starts_with(loopchat_client::e2e::client::RELAYED) {
@@ -265,6 +276,16 @@ mod tests {
         );
         let publish = a.on_input("alice", ":key").unwrap();
         assert!(publish.send[0].starts_with(":key ") && publish.send[0].len() == 48);
+        // Logging in publishes the same key.
+        assert_eq!(
+            a.on_login("* logged in as alice"),
+            Some(publish.send[0].clone())
+        );
+        assert_eq!(
+            a.on_login("* registered alice"),
+            Some(publish.send[0].clone())
+        );
+        assert_eq!(a.on_login("* alice joined #lobby"), None);
     }
 
     #[test]

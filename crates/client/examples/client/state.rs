@@ -250,7 +250,7 @@ impl State {
         if let Some(taken) = self.secure.on_line(&me, &line) {
             return self.taken(taken);
         }
-        let mut send = Vec::new();
+        let mut send: Vec<String> = self.secure.on_login(&line).into_iter().collect();
         match recognise(&line) {
             Some(ServerLine::Error(error)) => self.on_error(&error, &line),
             Some(ServerLine::Event(Event::PrivateMessage { from, text, .. })) => {
