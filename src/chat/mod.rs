@@ -10,12 +10,16 @@
 //! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
 //!   a current room, operators, bans, topics) as plain data with typed
 //!   results, no wording.
+//! - [`keys`]: the key directory of `:key`/`:keys` and the checks on keys
+//!   and `:e2e` payloads (end-to-end encryption, `docs/e2e.md`); not yet
+//!   used by [`state`] (it needs accounts).
 //!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
 
 pub mod completion;
 pub mod history;
+pub mod keys;
 pub mod rooms;
 pub mod state;
 

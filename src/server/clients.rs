@@ -231,7 +231,7 @@ impl Clients {
             queued += bytes.len();
             lines += 1;
             self.soft_outbuf
-                .observe(&mut conn.soft_since, conn.output.len(), self.now);
+                .observe_growth(&mut conn.soft_since, conn.output.len(), self.now);
             if conn.put_on_flush_list() {
                 self.dirty.push(member);
             }
@@ -302,6 +302,10 @@ impl Clients {
         let conn = &mut self.conns[to];
         if let Ok(written) = conn.write_output() {
             self.metrics.bytes_sent += written as u64;
+            // Every write is observed, so the fan-out's observe_growth
+            // never sees a stale clock.
+            self.soft_outbuf
+                .observe(&mut conn.soft_since, conn.output.len(), self.now);
         }
         let extra = rendered(&mut self.cache, conn, what).len();
         if conn.output.len() + conn.held.len() + extra <= self.max_outbuf_bytes {
@@ -391,6 +395,8 @@ impl Clients {
             let conn = &mut self.conns[id];
             if !conn.write_failed() {
                 let _ = conn.write_output();
+                self.soft_outbuf
+                    .observe(&mut conn.soft_since, conn.output.len(), self.now);
             }
             if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed() {
                 conn.output.release(&mut self.pool);

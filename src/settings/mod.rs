@@ -13,6 +13,7 @@
 //! prints the effective settings; [`Reload`] re-reads it on SIGHUP.
 
 use crate::chat::history::{self, HistoryConfig};
+use crate::cluster::ClusterSettings;
 use crate::chat::rooms::MIN_ROOMS_PER_CLIENT;
 use crate::config::{parse_addr, Config};
 use crate::net::proxy::Cidr;
@@ -260,6 +261,27 @@ pub struct Flags {
     #[serde(with = "text::list")]
     pub trusted_proxy: Vec<Cidr>,
 
+    /// the Redis of a cluster, redis://HOST:PORT: every server started with
+    /// the same one is one chat; also read from LOOPCHAT_CLUSTER (default:
+    /// none, this server alone)
+    #[argh(option)]
+    pub cluster: Option<String>,
+
+    /// lines kept per room in the cluster's Redis to fill a server's gaps;
+    /// older ones a server missed disconnect the members who missed them
+    /// (default 10000)
+    #[argh(option)]
+    pub cluster_stream_lines: Option<u64>,
+
+    /// chat lines sent to the cluster's Redis and not yet answered past
+    /// which their senders are read more slowly (default 20000)
+    #[argh(option)]
+    pub cluster_max_in_flight: Option<usize>,
+
+    /// seconds a nick stays taken after its server stops refreshing it
+    /// (it died or lost Redis), 1 to 30 (default 20)
+    #[argh(option)]
+    pub cluster_nick_ttl: Option<u64>,
     /// rooms one client may be in at once, `#lobby` included; at least 20
     /// (default 20)
     #[argh(option)]
@@ -284,6 +306,7 @@ impl Flags {
             count: 0,
         });
         let history = HistoryConfig::default();
+        let cluster = ClusterSettings::new(SocketAddr::from(([127, 0, 0, 1], 6379)));
         Flags {
             addr: Some(config.addr),
             max_clients: Some(config.max_clients),
@@ -318,6 +341,9 @@ impl Flags {
             history_memory_bytes: Some(history.max_memory_bytes),
             history_writer_priority: Some(history.writer_priority),
             history_writer_max_wait_ms: Some(history.writer_max_wait.as_millis() as u64),
+            cluster_stream_lines: Some(cluster.stream_len),
+            cluster_max_in_flight: Some(cluster.max_in_flight_lines),
+            cluster_nick_ttl: Some(cluster.nick_ttl.as_secs()),
             max_rooms_per_client: Some(config.max_rooms_per_client),
             ..Flags::default()
         }
@@ -382,6 +408,10 @@ impl Flags {
                 .or(lower.history_writer_max_wait_ms),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             trusted_proxy: list(self.trusted_proxy, lower.trusted_proxy),
+            cluster: self.cluster.or(lower.cluster),
+            cluster_stream_lines: self.cluster_stream_lines.or(lower.cluster_stream_lines),
+            cluster_max_in_flight: self.cluster_max_in_flight.or(lower.cluster_max_in_flight),
+            cluster_nick_ttl: self.cluster_nick_ttl.or(lower.cluster_nick_ttl),
             max_rooms_per_client: self.max_rooms_per_client.or(lower.max_rooms_per_client),
             admin: list(self.admin, lower.admin),
         }
@@ -440,6 +470,21 @@ impl Flags {
             return Err(format!("admin {bad}: not a valid account name"));
         }
         let keepalive_idle = f.keepalive_idle.unwrap_or_default();
+        let nick_ttl = f.cluster_nick_ttl.unwrap_or_default();
+        if !(1..=30).contains(&nick_ttl) {
+            return Err("cluster-nick-ttl must be 1 to 30 (seconds)".into());
+        }
+        let cluster = match f.cluster.as_deref().filter(|url| !url.is_empty()) {
+            None => None,
+            Some(url) => Some(ClusterSettings {
+                stream_len: f.cluster_stream_lines.unwrap_or_default().max(1),
+                max_in_flight_lines: f.cluster_max_in_flight.unwrap_or_default().max(1),
+                nick_ttl: Duration::from_secs(nick_ttl),
+                ..ClusterSettings::new(
+                    crate::cluster::parse_address(url).map_err(|err| format!("cluster: {err}"))?,
+                )
+            }),
+        };
         Ok(Config {
             addr: f.addr.unwrap_or(Config::default().addr),
             max_clients,
@@ -497,6 +542,7 @@ impl Flags {
             },
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
+            cluster,
             max_rooms_per_client,
             admins: f.admin.clone(),
         })
@@ -562,6 +608,10 @@ mod tests {
         history-writer-max-wait-ms = 38
         metrics-addr = "127.0.0.1:1003"
         trusted-proxy = ["10.0.0.0/8"]
+        cluster = "redis://127.0.0.1:1004"
+        cluster-stream-lines = 39
+        cluster-max-in-flight = 40
+        cluster-nick-ttl = 3
         max-rooms-per-client = 39
         admin = ["root"]
     "#;
@@ -598,6 +648,7 @@ mod tests {
             history,
             metrics_addr,
             trusted_proxies,
+            cluster,
             max_rooms_per_client,
             admins,
         } = &changed;
@@ -741,6 +792,11 @@ mod tests {
         assert_eq!((history.max_in_flight, history.max_memory_bytes), (36, 37));
         assert_eq!(history.writer_priority, history::WriterPriority::Normal);
         assert_eq!(history.writer_max_wait, Duration::from_millis(38));
+        let cluster = cluster.as_ref().expect("cluster reached the config");
+        assert_eq!(cluster.addr, SocketAddr::from(([127, 0, 0, 1], 1004)));
+        assert_eq!((cluster.stream_len, cluster.max_in_flight_lines), (39, 40));
+        assert_eq!(cluster.nick_ttl, Duration::from_secs(3));
+        assert!(default.cluster.is_none());
         // The file printed back is the same settings.
         let printed = file::print(&file);
         let mut again = file::parse("printed", &printed).unwrap();
