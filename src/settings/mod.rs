@@ -13,8 +13,8 @@
 //! prints the effective settings; [`Reload`] re-reads it on SIGHUP.
 
 use crate::chat::history::{self, HistoryConfig};
-use crate::cluster::ClusterSettings;
 use crate::chat::rooms::MIN_ROOMS_PER_CLIENT;
+use crate::cluster::ClusterSettings;
 use crate::config::{parse_addr, Config};
 use crate::net::proxy::Cidr;
 use crate::policy::guard::{GuardConfig, Keepalive};
