@@ -680,6 +680,87 @@ impl Chat {
         out.fan_out(&room.members, None, Some(id), &line);
     }
 
+    // Several servers (`crate::cluster`): with `--cluster` the server's
+    // cluster step sends room lines through Redis instead of `say`, and
+    // hands each numbered line back here, for every server's members.
+
+    /// The room client `id` is in: its key (lower case) and its name.
+    pub fn room_of_member(&self, id: ClientId) -> Option<(&str, &str)> {
+        let Some(Some(Member::Joined(joined))) = self.members.get(id) else {
+            return None;
+        };
+        let room = &self.rooms[joined.room];
+        Some((&room.key, &room.name))
+    }
+
+    /// Whether `nick` is someone's on this server other than client `id`'s.
+    pub fn nick_taken_here(&self, id: ClientId, nick: &str) -> bool {
+        self.nicks
+            .get(&nick.to_ascii_lowercase())
+            .is_some_and(|&owner| owner != id)
+    }
+
+    /// The members on this server of the room with key `key`.
+    pub fn room_members(&self, key: &str) -> &[ClientId] {
+        match self.room_keys.get(key) {
+            Some(&room) => &self.rooms[room].members,
+            None => &[],
+        }
+    }
+
+    /// N of the next `guestN`.
+    pub fn next_guest(&self) -> u64 {
+        self.next_guest
+    }
+
+    /// Makes the next guest `guestN` (the cluster hands out blocks of
+    /// numbers unique across servers).
+    pub fn set_next_guest(&mut self, n: u64) {
+        self.next_guest = n;
+    }
+
+    /// A room line numbered by the cluster, from any server (this one's
+    /// included): delivered to the room's members here (its sender
+    /// excepted, when it is here) and kept for `:history`, as `say` does
+    /// for a server alone. Returns the recipients.
+    pub fn deliver_room_line(
+        &mut self,
+        room_key: &str,
+        from: &str,
+        text: &str,
+        action: bool,
+        out: &mut impl Outbox,
+    ) -> usize {
+        let Some(&room) = self.room_keys.get(room_key) else {
+            return 0;
+        };
+        let room = &self.rooms[room];
+        let sender = self.nicks.get(&from.to_ascii_lowercase()).copied();
+        let in_room = Some(room.name.as_str());
+        let line = if action {
+            Event::Acted {
+                from,
+                room: in_room,
+                text,
+            }
+        } else {
+            Event::Said {
+                from,
+                room: in_room,
+                text,
+            }
+        }
+        .into();
+        let recipients = out.fan_out(&room.members, sender, None, &line);
+        out.note(ChatEvent::RoomLine { recipients });
+        self.line.clear();
+        Dialect::Line.render(&line, &mut self.line);
+        let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let delivered = std::str::from_utf8(delivered).unwrap_or_default();
+        self.history.record(&room.key, from, delivered, unix_now());
+        recipients
+    }
+
     fn room_of(&self, id: ClientId) -> usize {
         match &self.members[id] {
             Some(Member::Joined(joined)) => joined.room,

@@ -69,8 +69,8 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     /// The engine for `settings`, with its two connections on `tokens`
-    /// (command, subscriber). It starts connecting at once; until both
-    /// connections are ready it is down (every request is
+    /// (command, subscriber). It starts connecting at once; until the
+    /// command connection is ready it is down (every request is
     /// [`Unavailable`]), then it says [`ClusterEvent::Up`].
     pub fn new(settings: ClusterSettings, registry: &Registry, tokens: [Token; 2]) -> Self {
         let now = Instant::now();
@@ -109,7 +109,7 @@ impl RedisCluster {
         &self.node
     }
 
-    /// Whether both connections are ready: requests are taken.
+    /// Whether the command connection is ready: requests are taken.
     pub fn is_up(&self) -> bool {
         self.up
     }
@@ -186,6 +186,16 @@ impl RedisCluster {
             return Err(Unavailable);
         }
         let ticket = self.ticket();
+        if self.owned.contains(nick) {
+            // Already this server's (given up here, not yet released).
+            let nick = nick.to_owned();
+            self.events.push(ClusterEvent::Nick {
+                ticket,
+                nick,
+                won: Ok(true),
+            });
+            return Ok(ticket);
+        }
         let key = self.nick_key(nick);
         let ttl = self.settings.nick_ttl.as_millis().to_string();
         resp::encode(
@@ -226,6 +236,23 @@ impl RedisCluster {
         self.pending.push_back(Pending::Ignore);
     }
 
+    /// Follows `room` from now on (a member here joined it): its lines are
+    /// delivered from the next id Redis gives it, and a gap in them is
+    /// filled or reported even if none came before. Does nothing for a
+    /// room already followed, or while down (it is followed from its first
+    /// line then).
+    pub fn follow(&mut self, room: &str) {
+        if !self.up || self.rooms.contains_key(room) {
+            return;
+        }
+        self.rooms.insert(room.to_owned(), RoomOrder::default());
+        let (seq, _) = self.room_keys(room);
+        resp::encode(self.cmd.queue(), &[&b"GET"[..], seq.as_bytes()]);
+        self.pending.push_back(Pending::Start {
+            room: room.to_owned(),
+        });
+    }
+
     /// Nicks this server holds.
     pub fn owned_nicks(&self) -> impl Iterator<Item = &str> {
         self.owned.iter().map(String::as_str)
@@ -234,12 +261,22 @@ impl RedisCluster {
     /// Asks for the next guest number; the answer is a
     /// [`ClusterEvent::Guest`] with the returned ticket.
     pub fn guest_number(&mut self) -> Result<u64, Unavailable> {
+        self.guest_numbers(1)
+    }
+
+    /// Asks for `count` guest numbers at once (one `INCRBY`); the answer
+    /// is a [`ClusterEvent::Guest`] with the last of them.
+    pub fn guest_numbers(&mut self, count: u64) -> Result<u64, Unavailable> {
         if !self.up {
             return Err(Unavailable);
         }
         let ticket = self.ticket();
         let key = format!("{}:guests", self.settings.prefix);
-        resp::encode(self.cmd.queue(), &[b"INCR", key.as_bytes()]);
+        let count = count.max(1).to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[b"INCRBY", key.as_bytes(), count.as_bytes()],
+        );
         self.pending.push_back(Pending::Guest { ticket });
         Ok(ticket)
     }
@@ -312,6 +349,17 @@ impl RedisCluster {
             }
         }
         self.send_batches();
+        if let Err(err) = self.cmd.send() {
+            self.cmd_failed(registry, now, err);
+        }
+        if let Err(err) = self.sub.send() {
+            self.sub_failed(registry, now, err);
+        }
+    }
+
+    /// Sends what was queued since the turn (commands the loop asked for
+    /// while handling the turn's events), without waiting for the next.
+    pub fn flush(&mut self, registry: &Registry, now: Instant) {
         if let Err(err) = self.cmd.send() {
             self.cmd_failed(registry, now, err);
         }
@@ -482,11 +530,12 @@ impl RedisCluster {
         self.pending.push_back(Pending::Hold { nicks });
     }
 
-    /// Up when both connections are ready; on the way up, every room's
-    /// position is checked (lines published while the subscription was
-    /// gone are filled from the streams) and the held nicks held again.
+    /// Up while the command connection is ready: lines are numbered,
+    /// stored and published, nicks claimed. The subscription may be
+    /// remade meanwhile without making the cluster unavailable: nothing is
+    /// lost, the streams hold what it missed ([`RedisCluster::resume`]).
     fn check_up(&mut self) {
-        let up = self.loaded && self.subscribed;
+        let up = self.loaded;
         if up == self.up {
             return;
         }
@@ -499,6 +548,19 @@ impl RedisCluster {
         info!("cluster: connected to redis at {}", self.settings.addr);
         self.stats.ups += 1;
         self.events.push(ClusterEvent::Up);
+        self.next_hold = Instant::now();
+        if !self.owned.is_empty() {
+            self.hold_nicks(Instant::now());
+        }
+        if self.subscribed {
+            self.resume();
+        }
+    }
+
+    /// Both connections ready again (after either was remade): every room
+    /// this server follows has its position checked, and what the
+    /// subscription missed is filled from the room's stream.
+    pub(super) fn resume(&mut self) {
         let rooms: Vec<String> = self
             .rooms
             .iter()
@@ -509,10 +571,6 @@ impl RedisCluster {
             let (seq, _) = self.room_keys(&room);
             resp::encode(self.cmd.queue(), &[&b"GET"[..], seq.as_bytes()]);
             self.pending.push_back(Pending::Position { room });
-        }
-        self.next_hold = Instant::now();
-        if !self.owned.is_empty() {
-            self.hold_nicks(Instant::now());
         }
     }
 
@@ -550,6 +608,16 @@ impl RedisCluster {
                 | Pending::Hold { .. }
                 | Pending::Ignore
                 | Pending::Position { .. } => {}
+                Pending::Start { room } => {
+                    // Asked again the next time a member joins it.
+                    if self
+                        .rooms
+                        .get(&room)
+                        .is_some_and(|o| o.expected().is_none())
+                    {
+                        self.rooms.remove(&room);
+                    }
+                }
             }
         }
         for (room, lines) in std::mem::take(&mut self.batches) {

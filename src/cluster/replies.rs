@@ -36,6 +36,8 @@ pub(super) enum Pending {
     Guest { ticket: u64 },
     /// `GET` of a room's sequence after a reconnect.
     Position { room: String },
+    /// `GET` of a room's sequence when this server starts following it.
+    Start { room: String },
     /// `XRANGE` of a room's stream.
     Fill { room: String, to: u64 },
 }
@@ -144,6 +146,13 @@ impl RedisCluster {
                     }
                 }
             }
+            Pending::Start { room } => {
+                let last = reply
+                    .as_int()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0);
+                self.rooms.entry(room).or_default().start_at(last + 1);
+            }
             Pending::Fill { room, to } => self.fill_reply(room, to, reply),
         }
         Ok(())
@@ -240,6 +249,9 @@ impl RedisCluster {
             b"subscribe" => {
                 self.subscribed = true;
                 self.sub_ping_sent = None;
+                if self.loaded {
+                    self.resume();
+                }
             }
             b"pong" => {
                 self.sub_ping_sent = None;

@@ -139,6 +139,10 @@ pub struct Connection {
     /// The history batch holding this client's latest chat line; replies
     /// wait in `held` until that batch is committed (see [`crate::chat::history`]).
     pub history_mark: u64,
+    /// With `--cluster`: the cluster's turn mark of its last chat line
+    /// (see `RedisCluster::publish`); while Redis is behind, a client whose
+    /// lines are not accepted yet is not read.
+    pub cluster_mark: u64,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
@@ -183,6 +187,7 @@ impl Connection {
             got_input: false,
             line_started: None,
             history_mark: 0,
+            cluster_mark: 0,
             soft_since: None,
             peer,
             accepted_at: now,

@@ -380,6 +380,8 @@ struct EventLoop {
     reload: Option<Reload>,
     /// The cluster's Redis, or `Single` (no `--cluster`).
     cluster: Cluster,
+    /// What the loop keeps about the cluster: nick claims, guest numbers.
+    cluster_link: cluster::ClusterLink,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
@@ -416,6 +418,7 @@ impl EventLoop {
         };
         Ok(EventLoop {
             cluster,
+            cluster_link: cluster::ClusterLink::default(),
             chat: Chat::new(config.password.clone()).with_history(tails),
             history,
             completions,

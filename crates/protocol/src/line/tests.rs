@@ -202,6 +202,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             "! history incomplete: older lines of #lobby could not be read from disk",
         ),
         (Error::ServerFull.into(), "! server full"),
+        (Error::ClusterUnavailable.into(), "! cluster unavailable"),
         (
             Error::TooManyFromAddress.into(),
             "! too many connections from your address",
@@ -273,6 +274,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::LockedOut { .. } => "LockedOut",
             Error::HistoryIncomplete { .. } => "HistoryIncomplete",
             Error::ServerFull => "ServerFull",
+            Error::ClusterUnavailable => "ClusterUnavailable",
             Error::TooManyFromAddress => "TooManyFromAddress",
             Error::IdleTimeout => "IdleTimeout",
             Error::AuthTimeout => "AuthTimeout",
@@ -283,7 +285,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 35] = [
+const VARIANTS: [&str; 36] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -314,6 +316,7 @@ const VARIANTS: [&str; 35] = [
     "LockedOut",
     "HistoryIncomplete",
     "ServerFull",
+    "ClusterUnavailable",
     "TooManyFromAddress",
     "IdleTimeout",
     "AuthTimeout",
