@@ -9,13 +9,23 @@
 //! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
 //!   a current room, operators, bans, topics) as plain data with typed
 //!   results; not yet used by [`state`] (see `docs/protocol-1.2-plan.md`).
+//! - [`keys`]: the key directory of `:key`/`:keys` and the checks on keys
+//!   and `:e2e` payloads (end-to-end encryption, `docs/e2e.md`); not yet
+//!   used by [`state`] (it needs accounts).
+//!
+//! - `tags_tests` (tests only): the chat state's rules of protocol 1.2's
+//!   tags (who gets which line, echoes, labels, ids) through an outbox
+//!   that writes lines as a tagged client reads them.
 //!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
 
 pub mod completion;
 pub mod history;
+pub mod keys;
 pub mod rooms;
 pub mod state;
+#[cfg(test)]
+mod tags_tests;
 
 pub use state::*;

@@ -143,6 +143,10 @@ pub struct Connection {
     /// (see `RedisCluster::publish`); while Redis is behind, a client whose
     /// lines are not accepted yet is not read.
     pub cluster_mark: u64,
+    /// Tags on (protocol 1.2): its lines are written with the tag prefix.
+    /// The chat state decides it ([`crate::chat::Outbox::set_tags`]); it
+    /// is here so a fan-out picks the encoding from the connection alone.
+    pub tags: bool,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
@@ -188,6 +192,7 @@ impl Connection {
             line_started: None,
             history_mark: 0,
             cluster_mark: 0,
+            tags: false,
             soft_since: None,
             peer,
             accepted_at: now,

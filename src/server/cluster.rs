@@ -256,10 +256,10 @@ impl EventLoop {
 
     fn cluster_event(&mut self, event: ClusterEvent) {
         match event {
-            ClusterEvent::Line { room, line, .. } => match decode_line(&line) {
+            ClusterEvent::Line { room, id, line } => match decode_line(&line) {
                 Some((from, text, action)) => {
                     self.chat
-                        .deliver_room_line(&room, from, text, action, &mut self.clients);
+                        .deliver_room_line(&room, id, from, text, action, &mut self.clients);
                 }
                 None => warn!("cluster: a line of {room} that is not a chat line"),
             },

@@ -449,6 +449,12 @@ impl EventLoop {
             Input::Line([]) => {}
             Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
+                    // With tags on, the tag prefix comes off first (its
+                    // label is kept for every answer to the line).
+                    let (label, line) = match self.chat.client_line(id, line) {
+                        Ok(tagged) => (tagged.label, tagged.line),
+                        Err(_) => return self.clients.reply(id, &Error::BadTags.into()),
+                    };
                     let command = protocol::parse(line);
                     let auth =
                         self.chat.awaiting_password(id) && matches!(command, Command::Auth(_));
@@ -458,7 +464,9 @@ impl EventLoop {
                     if !self.cluster.is_single() && self.cluster_command(id, &command) {
                         return;
                     }
-                    let outcome = self.chat.apply(id, line, command, &mut self.clients);
+                    let outcome =
+                        self.chat
+                            .apply_labelled(id, line, command, label, &mut self.clients);
                     if !self.cluster.is_single() {
                         self.cluster_after(id);
                     }

@@ -442,6 +442,7 @@ impl EventLoop {
                 work: 0,
                 now,
                 metrics: Metrics::default(),
+                label: None,
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),

@@ -361,3 +361,53 @@ fn a_killed_server_frees_its_nicks_within_their_lifetime() {
     alice.expect_closed();
     take_when_free(&mut other, "alice");
 }
+
+#[test]
+fn ids_are_the_clusters_on_every_server_and_the_sender_with_tags_gets_its_echo() {
+    use loopchat::protocol::tags::parse_server_line;
+    let Some(redis) = redis("the cluster ids test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    for client in [&mut alice, &mut bob] {
+        client.send(":tags on");
+        client.skip_until_tagged("* tags on");
+    }
+    alice.send("first");
+    bob.send("second");
+    let mut ids = Vec::new();
+    for client in [&mut alice, &mut bob] {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let raw = client.line();
+            let (tags, line) = parse_server_line(&raw).unwrap();
+            got.push((tags.id.expect("room lines carry an id"), line.to_string()));
+        }
+        ids.push(got);
+    }
+    // Both servers show both lines (alice's own echo included) with the
+    // ids Redis gave them, in that order.
+    assert_eq!(ids[0], ids[1]);
+    let numbers: Vec<u64> = ids[0].iter().map(|(id, _)| *id).collect();
+    assert_eq!(numbers[1], numbers[0] + 1, "{ids:?}");
+}
+
+trait SkipTagged {
+    fn skip_until_tagged(&mut self, line: &str);
+}
+
+impl SkipTagged for Client {
+    /// Reads lines until one that, without its tags, is `line`.
+    fn skip_until_tagged(&mut self, wanted: &str) {
+        loop {
+            let raw = self.line();
+            let (_, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
+            if line == wanted {
+                return;
+            }
+        }
+    }
+}

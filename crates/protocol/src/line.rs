@@ -29,7 +29,7 @@ fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
     match event {
         Event::Said { from, text, .. } => put(out, &[from, ": ", text]),
         Event::Acted { from, text, .. } => put(out, &["* ", from, " ", text]),
-        Event::PrivateMessage { from, text } => put(out, &["[pm] ", from, ": ", text]),
+        Event::PrivateMessage { from, text, .. } => put(out, &["[pm] ", from, ": ", text]),
         Event::Joined { nick, room } => put(out, &["* ", nick, " joined ", room]),
         Event::Left { nick, room, reason } => {
             put(out, &["* ", nick, " left ", room]);
@@ -71,15 +71,17 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
         Reply::Pong { token: None } => put(out, &["* pong"]),
         Reply::Pong { token: Some(token) } => put(out, &["* pong ", token]),
         Reply::Bye => put(out, &["* bye"]),
+        Reply::TagsOn => put(out, &["* tags on"]),
+        Reply::TagsOff => put(out, &["* tags off"]),
         Reply::AlreadyKnownAs { nick } => put(out, &["* you are already known as ", nick]),
         Reply::HistoryHeader { room, count } => {
             put(out, &["* history ", room, ": "]);
             push_decimal(out, *count as u64);
             out.extend_from_slice(lines(*count).as_bytes());
         }
-        Reply::HistoryLine { time, line } => {
+        Reply::HistoryLine { time_ms, line, .. } => {
             out.extend_from_slice(b"[history ");
-            write_utc(*time, out);
+            write_utc(time_ms.div_euclid(1000), out);
             out.extend_from_slice(b"] ");
             out.extend_from_slice(line.as_bytes());
         }
@@ -122,6 +124,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
         Error::IdleTimeout => put(out, &["idle timeout"]),
         Error::AuthTimeout => put(out, &["auth timeout"]),
         Error::InvalidUtf8 => put(out, &["invalid UTF-8"]),
+        Error::BadTags => put(out, &["bad tags"]),
         Error::LineTooLong { max } => {
             put(out, &["line too long (max "]);
             push_decimal(out, *max as u64);
@@ -165,6 +168,9 @@ pub fn help_text(row: HelpRow) -> &'static str {
         HelpRow::Quit => "* :quit [REASON] - leave; the server says * bye and closes",
         HelpRow::History => {
             "* :history [N] - the last N (default 20) chat and :me lines of your room"
+        }
+        HelpRow::Tags => {
+            "* :tags on|off - tag every line sent to you with its time, room, id and label"
         }
         HelpRow::Auth => "* :auth PASSWORD - authenticate to a server with a password",
     }
@@ -212,13 +218,21 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
     }
     if let Some(pm) = line.strip_prefix("[pm] ") {
         let (from, text) = pm.split_once(": ")?;
-        return is_valid_name(from)
-            .then_some(ServerLine::Event(Event::PrivateMessage { from, text }));
+        return is_valid_name(from).then_some(ServerLine::Event(Event::PrivateMessage {
+            from,
+            text,
+            to: None,
+        }));
     }
     if let Some(past) = line.strip_prefix("[history ") {
         let (stamp, line) = past.split_once("] ")?;
-        let time = parse_utc(stamp)?;
-        return Some(ServerLine::Reply(Reply::HistoryLine { time, line }));
+        let time_ms = parse_utc(stamp)?.checked_mul(1000)?;
+        return Some(ServerLine::Reply(Reply::HistoryLine {
+            time_ms,
+            line,
+            room: None,
+            id: None,
+        }));
     }
     // A chat line: nicks hold no `:`, so the first one ends the nick.
     let colon = memchr::memchr(b':', line.as_bytes())?;
@@ -228,6 +242,7 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
         from,
         room: None,
         text,
+        stamp: None,
     }))
 }
 
@@ -236,11 +251,14 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
 /// history keeps nothing else, so `* NICK TEXT` there is always an action.
 pub fn recognise_history(line: &str) -> Option<Event<'_>> {
     if let Some(action) = line.strip_prefix("* ") {
-        let (from, text) = action.split_once(' ').unwrap_or((action, ""));
+        // `* NICK TEXT`: an action always has its space (the server
+        // writes one even before an empty text).
+        let (from, text) = action.split_once(' ')?;
         return is_valid_name(from).then_some(Event::Acted {
             from,
             room: None,
             text,
+            stamp: None,
         });
     }
     match recognise(line)? {
@@ -256,6 +274,8 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         "server shutting down" => return Some(ServerLine::Event(Event::ShuttingDown)),
         "bye" => return reply(Reply::Bye),
         "pong" => return reply(Reply::Pong { token: None }),
+        "tags on" => return reply(Reply::TagsOn),
+        "tags off" => return reply(Reply::TagsOff),
         _ => {}
     }
     if let Some(token) = info.strip_prefix("pong ") {
@@ -269,7 +289,15 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
     }
     if let Some(list) = info.strip_prefix("users in ") {
         let (room, nicks) = list.split_once(": ")?;
-        let nicks = nicks.split(' ').filter(|nick| !nick.is_empty()).collect();
+        // The server writes the nicks with one space between them (none
+        // for an empty room): an empty nick means a line it never sends.
+        let nicks: Vec<&str> = match nicks {
+            "" => Vec::new(),
+            nicks => nicks.split(' ').collect(),
+        };
+        if nicks.contains(&"") {
+            return None;
+        }
         return reply(Reply::Users { room, nicks });
     }
     if let Some(list) = info.strip_prefix("rooms: ") {
@@ -318,6 +346,7 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
             from: nick,
             room: None,
             text: tail,
+            stamp: None,
         }
     };
     Some(ServerLine::Event(event))
@@ -349,6 +378,7 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         "idle timeout" => Error::IdleTimeout,
         "auth timeout" => Error::AuthTimeout,
         "invalid UTF-8" => Error::InvalidUtf8,
+        "bad tags" => Error::BadTags,
         _ => return recognise_error_with_words(error),
     })
 }

@@ -4,7 +4,7 @@
 //! Only the writer thread (and [`super::HistoryLink::start`], before the
 //! loop runs) touches a [`Store`]; the event loop never does.
 //!
-//! Schema (version 3, kept in `PRAGMA user_version`):
+//! Schema (version 4, kept in `PRAGMA user_version`):
 //!
 //! ```sql
 //! CREATE TABLE rooms (
@@ -14,7 +14,7 @@
 //! CREATE TABLE lines (
 //!     room INTEGER NOT NULL REFERENCES rooms (id),
 //!     id   INTEGER NOT NULL,         -- acceptance order (over all rooms)
-//!     ts   INTEGER NOT NULL,         -- when accepted, Unix seconds (UTC)
+//!     ts   INTEGER NOT NULL,         -- when accepted, Unix milliseconds (UTC)
 //!     line TEXT NOT NULL,            -- as delivered: 'alice: hi' or '* alice waves'
 //!     nick TEXT NOT NULL,            -- the sender's nick at the time
 //!     PRIMARY KEY (room, id)
@@ -29,15 +29,17 @@
 //! each room (one B-tree seek each) rather than one global order.
 //!
 //! Version 1 had `lines` without `nick` and no `rooms` table; version 2 a
-//! rowid table keyed by the TEXT `room_key` with a `(room_key, id)` index.
-//! Both are migrated in place on open.
+//! rowid table keyed by the TEXT `room_key` with a `(room_key, id)` index;
+//! version 3 the tables above with `ts` in Unix seconds (version 4 keeps
+//! milliseconds, for the `time` tag of protocol 1.2). All are migrated in
+//! place on open.
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::Arc;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a writer waits for a lock held by another process (a `sqlite3`
 /// shell reading the file, say) before the write fails.
@@ -51,7 +53,7 @@ pub struct NewLine {
     pub id: i64,
     /// The room's name lower-cased, with its `#` (shared by its lines).
     pub room_key: Arc<str>,
-    /// When the server accepted it, Unix seconds.
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
     /// The line as delivered, without its `\n` (shared with the tail in
     /// memory: one allocation per accepted line).
@@ -85,7 +87,7 @@ impl NewLine {
 pub struct StoredLine {
     /// Its id (acceptance order).
     pub id: i64,
-    /// When the server accepted it, Unix seconds.
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
     /// The line as delivered, without its `\n`.
     pub line: String,
@@ -165,7 +167,7 @@ impl Store {
                 ));
             }
             let tx = self.conn.transaction()?;
-            tx.execute_batch(CREATE_V3)?;
+            tx.execute_batch(CREATE_TABLES)?;
             set_version(&tx, SCHEMA_VERSION)?;
             return tx.commit();
         }
@@ -196,7 +198,7 @@ impl Store {
                  ALTER TABLE lines RENAME TO lines_v2;
                  DROP INDEX IF EXISTS lines_room_id;",
             )?;
-            tx.execute_batch(CREATE_V3)?;
+            tx.execute_batch(CREATE_TABLES)?;
             tx.execute_batch(
                 "INSERT INTO rooms (room_key)
                      SELECT room_key FROM rooms_v2
@@ -208,6 +210,14 @@ impl Store {
                  DROP TABLE rooms_v2;",
             )?;
             set_version(&tx, 3)?;
+            tx.commit()?;
+        }
+        if version < 4 {
+            // 3 -> 4: times in milliseconds (the `time` tag's precision);
+            // a line stored in seconds keeps its second, at .000.
+            let tx = self.conn.transaction()?;
+            tx.execute_batch("UPDATE lines SET ts = ts * 1000;")?;
+            set_version(&tx, 4)?;
             tx.commit()?;
         }
         Ok(())
@@ -311,7 +321,7 @@ impl Store {
             .query_row("SELECT count(*) FROM lines", [], |row| row.get(0))
     }
 
-    /// Deletes at most `limit` lines older than `cutoff` (Unix seconds),
+    /// Deletes at most `limit` lines older than `cutoff` (Unix milliseconds),
     /// each room's oldest first, in one short transaction. Looks only at
     /// the oldest `limit` rows of each room, so a pass that finds nothing
     /// to do costs one B-tree seek per room. Returns how many lines went.
@@ -383,8 +393,9 @@ impl Store {
     }
 }
 
-/// The tables of the current schema (see the module comment).
-const CREATE_V3: &str = "CREATE TABLE rooms (
+/// The tables of the current schema (see the module comment; version 4
+/// has version 3's tables, with `ts` in milliseconds).
+const CREATE_TABLES: &str = "CREATE TABLE rooms (
          id       INTEGER PRIMARY KEY,
          room_key TEXT NOT NULL UNIQUE
      );
@@ -559,9 +570,9 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        // 1 -> 2 -> 3: the lines end in one B-tree clustered by (room, id),
+        // 1 -> 2 -> 3 -> 4: the lines end in one B-tree clustered by (room, id),
         // referring to rooms by integer id; the old index is gone.
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), 4);
         let objects: Vec<(String, String)> = {
             let mut stmt = store
                 .conn
@@ -629,6 +640,62 @@ mod tests {
         let tails = store.load_tails(10).unwrap();
         assert_eq!(texts(&tails[0].1), ["alice: hello: world", "carol: x"]);
         assert_eq!(texts(&tails[1].1), ["* bob waves at you", "dave: new"]);
+    }
+
+    #[test]
+    fn a_version_3_file_gets_its_times_in_milliseconds_and_keeps_its_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode=WAL;
+                 {CREATE_TABLES}
+                 INSERT INTO rooms (id, room_key) VALUES (1, '#lobby'), (2, '#rust');
+                 INSERT INTO lines (room, id, ts, line, nick) VALUES
+                     (1, 5, 1796638503, 'alice: hello', 'alice'),
+                     (2, 6, 1796638504, '* bob waves', 'bob'),
+                     (1, 9, 1796638509, 'carol: x', 'carol');
+                 PRAGMA user_version = 3;"
+            ))
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 4);
+        let lobby = store.load_tail("#lobby", 10).unwrap();
+        assert_eq!(
+            lobby,
+            [
+                StoredLine {
+                    id: 5,
+                    ts: 1_796_638_503_000,
+                    line: "alice: hello".into()
+                },
+                StoredLine {
+                    id: 9,
+                    ts: 1_796_638_509_000,
+                    line: "carol: x".into()
+                }
+            ]
+        );
+        let rust = store.load_tail("#rust", 10).unwrap();
+        assert_eq!((rust[0].id, rust[0].ts), (6, 1_796_638_504_000));
+        assert_eq!(store.next_id().unwrap(), 10, "ids go on, never reused");
+        store
+            .insert_batch(&[NewLine::new(
+                10,
+                "#rust".into(),
+                1_796_638_600_123,
+                "dave",
+                "dave: new".into(),
+            )])
+            .unwrap();
+        drop(store);
+        // Opening it again migrates nothing twice.
+        let store = Store::open(&path).unwrap();
+        let rust = store.load_tail("#rust", 10).unwrap();
+        assert_eq!(rust[0].ts, 1_796_638_504_000);
+        assert_eq!((rust[1].id, rust[1].ts), (10, 1_796_638_600_123));
     }
 
     #[test]
