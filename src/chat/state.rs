@@ -900,6 +900,29 @@ impl Chat {
         recipients
     }
 
+    /// A private message from a client of another server, for `to` here:
+    /// delivered as `:pm` does. `false` when no one here has that nick
+    /// (any more).
+    pub fn deliver_private(
+        &mut self,
+        from: &str,
+        to: &str,
+        text: &str,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(&recipient) = self.nicks.get(&to.to_ascii_lowercase()) else {
+            return false;
+        };
+        let line = Event::PrivateMessage {
+            from,
+            text,
+            to: None,
+        };
+        out.deliver(recipient, &line.into());
+        out.note(ChatEvent::PrivateMessage);
+        true
+    }
+
     fn room_of(&self, id: ClientId) -> usize {
         match &self.members[id] {
             Some(Member::Joined(joined)) => joined.room,

@@ -35,6 +35,8 @@ pub struct RedisCluster {
     /// This server's owner token for the nicks it holds.
     pub(super) node: String,
     pub(super) channel: Vec<u8>,
+    /// This server's own channel: private messages for its clients.
+    pub(super) inbox: Vec<u8>,
     pub(super) cmd: RedisConn,
     pub(super) sub: RedisConn,
     pub(super) pending: VecDeque<Pending>,
@@ -74,9 +76,11 @@ impl RedisCluster {
     /// [`Unavailable`]), then it says [`ClusterEvent::Up`].
     pub fn new(settings: ClusterSettings, registry: &Registry, tokens: [Token; 2]) -> Self {
         let now = Instant::now();
+        let node = node_token();
         let mut cluster = RedisCluster {
-            node: node_token(),
             channel: format!("{}:lines", settings.prefix).into_bytes(),
+            inbox: format!("{}:node:{node}", settings.prefix).into_bytes(),
+            node,
             cmd: RedisConn::new(settings.addr, tokens[0]),
             sub: RedisConn::new(settings.addr, tokens[1]),
             settings,
@@ -253,6 +257,32 @@ impl RedisCluster {
         });
     }
 
+    /// Sends `line` to the server holding `nick` (its canonical form), on
+    /// that server's own channel: it arrives there as
+    /// [`ClusterEvent::Private`]. The answer, [`ClusterEvent::PrivateSent`]
+    /// with the returned ticket, says whether a server took it.
+    pub fn send_private(&mut self, nick: &str, line: &[u8]) -> Result<u64, Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let ticket = self.ticket();
+        let key = self.nick_key(nick);
+        let inboxes = format!("{}:node:", self.settings.prefix);
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                &b"FCALL"[..],
+                b"loopchat_pm",
+                b"1",
+                key.as_bytes(),
+                inboxes.as_bytes(),
+                line,
+            ],
+        );
+        self.pending.push_back(Pending::Private { ticket });
+        Ok(ticket)
+    }
+
     /// Nicks this server holds.
     pub fn owned_nicks(&self) -> impl Iterator<Item = &str> {
         self.owned.iter().map(String::as_str)
@@ -424,8 +454,8 @@ impl RedisCluster {
                         self.sub.queue(),
                         &[&b"CLIENT"[..], b"SETNAME", name.as_bytes()],
                     );
-                    let channel = self.channel.clone();
-                    resp::encode(self.sub.queue(), &[&b"SUBSCRIBE"[..], &channel]);
+                    let (lines, inbox) = (self.channel.clone(), self.inbox.clone());
+                    resp::encode(self.sub.queue(), &[&b"SUBSCRIBE"[..], &lines, &inbox]);
                 }
                 Err(err) => warn!(
                     "cluster: cannot connect to redis at {}: {err}",
@@ -593,6 +623,10 @@ impl RedisCluster {
                     ticket,
                     nick,
                     won: Err(Unavailable),
+                }),
+                Pending::Private { ticket } => self.events.push(ClusterEvent::PrivateSent {
+                    ticket,
+                    delivered: Err(Unavailable),
                 }),
                 Pending::Guest { ticket } => self.events.push(ClusterEvent::Guest {
                     ticket,

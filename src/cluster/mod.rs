@@ -176,6 +176,20 @@ pub enum ClusterEvent {
         /// `Ok(true)`: held; `Ok(false)`: another server holds it.
         won: Result<bool, Unavailable>,
     },
+    /// A private message for a client of this server, from another (or
+    /// this) server, as given to [`RedisCluster::send_private`].
+    Private {
+        /// The message, as sent.
+        line: Vec<u8>,
+    },
+    /// The answer to [`RedisCluster::send_private`]: `Ok(true)` when the
+    /// server holding the nick took it, `Ok(false)` when no server did.
+    PrivateSent {
+        /// The request's ticket.
+        ticket: u64,
+        /// Whether a server took it.
+        delivered: Result<bool, Unavailable>,
+    },
     /// A nick this server held is held by another now (its expiry passed
     /// while Redis or this server was unreachable, and someone took it).
     NickLost {

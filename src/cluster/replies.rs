@@ -34,6 +34,8 @@ pub(super) enum Pending {
     Ignore,
     /// `INCR guests`.
     Guest { ticket: u64 },
+    /// `loopchat_pm`: a private message to the server holding a nick.
+    Private { ticket: u64 },
     /// `GET` of a room's sequence after a reconnect.
     Position { room: String },
     /// `GET` of a room's sequence when this server starts following it.
@@ -146,6 +148,14 @@ impl RedisCluster {
                     }
                 }
             }
+            Pending::Private { ticket } => {
+                let delivered = match reply.as_int() {
+                    Some(receivers) => Ok(receivers > 0),
+                    None => Err(Unavailable),
+                };
+                self.events
+                    .push(ClusterEvent::PrivateSent { ticket, delivered });
+            }
             Pending::Start { room } => {
                 let last = reply
                     .as_int()
@@ -244,9 +254,14 @@ impl RedisCluster {
                 let Some(Reply::Bulk(msg)) = parts.pop() else {
                     return Ok(());
                 };
-                self.batch_arrived(&msg);
+                if parts.get(1).and_then(Reply::as_bytes) == Some(&self.inbox[..]) {
+                    self.events.push(ClusterEvent::Private { line: msg });
+                } else {
+                    self.batch_arrived(&msg);
+                }
             }
-            b"subscribe" => {
+            // The second of the two channels (lines, this server's inbox).
+            b"subscribe" if parts.get(2).and_then(Reply::as_int) == Some(2) => {
                 self.subscribed = true;
                 self.sub_ping_sent = None;
                 if self.loaded {

@@ -32,6 +32,8 @@ const GUEST_BLOCK: u64 = 1000;
 pub(super) struct ClusterLink {
     /// Nick claims waiting for Redis, by ticket.
     claims: HashMap<u64, Claim>,
+    /// Private messages to other servers' clients, by ticket.
+    privates: HashMap<u64, PrivateOut>,
     /// The block of guest numbers in use (first, last), and the next one.
     guests: Option<(u64, u64)>,
     next_guests: Option<(u64, u64)>,
@@ -54,6 +56,13 @@ enum Claim {
     Guest,
 }
 
+/// A private message on its way to another server: who sent it to whom.
+struct PrivateOut {
+    id: ClientId,
+    from: String,
+    to: String,
+}
+
 /// A room line as the servers pass it through Redis: `S` (chat) or `A`
 /// (`:me`), the sender's nick, `\n`, the text (already sanitized).
 fn encode_line(nick: &str, text: &str, action: bool) -> Vec<u8> {
@@ -63,6 +72,27 @@ fn encode_line(nick: &str, text: &str, action: bool) -> Vec<u8> {
     line.push(b'\n');
     line.extend_from_slice(text.as_bytes());
     line
+}
+
+/// A private message as the servers pass it: sender, `\n`, recipient,
+/// `\n`, text (already sanitized).
+fn encode_private(from: &str, to: &str, text: &str) -> Vec<u8> {
+    [
+        from.as_bytes(),
+        b"\n",
+        to.as_bytes(),
+        b"\n",
+        text.as_bytes(),
+    ]
+    .concat()
+}
+
+/// Reads a message written by [`encode_private`]: (from, to, text).
+fn decode_private(line: &[u8]) -> Option<(&str, &str, &str)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (from, rest) = line.split_once('\n')?;
+    let (to, text) = rest.split_once('\n')?;
+    (protocol::is_valid_name(from) && protocol::is_valid_name(to)).then_some((from, to, text))
 }
 
 /// Reads a line written by [`encode_line`]: (nick, text, action).
@@ -220,6 +250,25 @@ impl EventLoop {
                 }
                 true
             }
+            Command::PrivateMessage { to, text } => {
+                // A recipient here: the chat delivers it as alone.
+                if self.chat.nick_taken_here(usize::MAX, to) {
+                    return false;
+                }
+                let line = encode_private(nick, to, &protocol::sanitize(text));
+                match redis.send_private(&to.to_ascii_lowercase(), &line) {
+                    Ok(ticket) => {
+                        let sent = PrivateOut {
+                            id,
+                            from: nick.to_owned(),
+                            to: to.to_owned(),
+                        };
+                        self.cluster_link.privates.insert(ticket, sent);
+                    }
+                    Err(_) => self.clients.reply(id, &Error::ClusterUnavailable.into()),
+                }
+                true
+            }
             // The rest runs on this server's own state (docs/cluster.md).
             _ => false,
         }
@@ -275,6 +324,31 @@ impl EventLoop {
                 }
             }
             ClusterEvent::Nick { ticket, nick, won } => self.claim_answered(ticket, &nick, won),
+            ClusterEvent::Private { line } => match decode_private(&line) {
+                Some((from, to, text)) => {
+                    if !self.chat.deliver_private(from, to, text, &mut self.clients) {
+                        warn!("cluster: a private message from {from} for {to}, who left");
+                    }
+                }
+                None => warn!("cluster: a private message that is not one"),
+            },
+            ClusterEvent::PrivateSent { ticket, delivered } => {
+                let Some(sent) = self.cluster_link.privates.remove(&ticket) else {
+                    return;
+                };
+                if self.chat.nick(sent.id) != Some(sent.from.as_str()) {
+                    return; // the sender left or was renamed meanwhile
+                }
+                match delivered {
+                    Ok(true) => {}
+                    Ok(false) => self
+                        .clients
+                        .reply(sent.id, &Error::NoSuchUser(&sent.to).into()),
+                    Err(_) => self
+                        .clients
+                        .reply(sent.id, &Error::ClusterUnavailable.into()),
+                }
+            }
             ClusterEvent::NickLost { nick } => {
                 warn!("cluster: the nick {nick} of a client here is held by another server now");
             }
@@ -344,6 +418,20 @@ impl EventLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_messages_pass_through_redis_and_back() {
+        let line = encode_private("alice", "bob", "hi\nthere");
+        assert_eq!(decode_private(&line), Some(("alice", "bob", "hi\nthere")));
+        for bad in [
+            &b"alice\nbob"[..],
+            b"al ice\nbob\nx",
+            b"alice\n\nx",
+            b"\xff\nbob\nx",
+        ] {
+            assert_eq!(decode_private(bad), None);
+        }
+    }
 
     #[test]
     fn room_lines_pass_through_redis_and_back() {

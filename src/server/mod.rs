@@ -523,6 +523,10 @@ impl EventLoop {
                 self.flush_dirty();
             }
             self.reap_dead();
+            if let Cluster::Redis(redis) = &mut self.cluster {
+                // The nicks of those who left are released now.
+                redis.flush(self.poll.registry(), self.now);
+            }
             // Workers wake the loop only while someone waits for a
             // commit; otherwise their completions wait for the next turn.
             let waiting = !self.clients.held.is_empty() || !self.reads.parked.is_empty();

@@ -411,3 +411,36 @@ impl SkipTagged for Client {
         }
     }
 }
+
+#[test]
+fn a_private_message_reaches_a_client_of_another_server() {
+    let Some(redis) = redis("the cross-server pm test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    alice.send(":pm bob psst");
+    bob.expect("[pm] alice: psst");
+    bob.send(":msg ALICE back at you");
+    alice.expect("[pm] bob: back at you");
+    // No one by that name on any server.
+    alice.send(":pm nobody hello?");
+    alice.expect("! no such user nobody");
+    // Gone from its server: no longer reachable.
+    bob.send(":quit");
+    bob.skip_until("* bye");
+    // (The answer comes when Redis has answered: after the pong, maybe.)
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        alice.send(":pm bob still there?");
+        alice.send(":ping p");
+        let lines = alice.skip_until("* pong p");
+        assert!(lines.iter().all(|l| l == "! no such user bob"), "{lines:?}");
+        if !lines.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never gone");
+    }
+}
