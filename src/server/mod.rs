@@ -40,7 +40,9 @@
 //!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`];
-//! - `render`: the line being sent, rendered once per dialect and framing.
+//! - `render`: the line being sent, rendered once per dialect and framing;
+//! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
+//!   the commands that go through it and the events it reports.
 
 use crate::chat::completion::Completions;
 use crate::chat::history::{HistoryLink, Tails};
