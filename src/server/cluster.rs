@@ -147,10 +147,10 @@ impl EventLoop {
     /// After a command ran in the chat: the room its client is in now is
     /// followed (a `:join` may have made it a member of a new one).
     pub(super) fn cluster_after(&mut self, id: ClientId) {
-        if let (Cluster::Redis(redis), Some((room, _))) =
-            (&mut self.cluster, self.chat.room_of_member(id))
-        {
-            redis.follow(room);
+        if let Cluster::Redis(redis) = &mut self.cluster {
+            for room in self.chat.room_keys_of_member(id) {
+                redis.follow(room);
+            }
         }
     }
 
@@ -195,7 +195,15 @@ impl EventLoop {
                 | Command::Me(_)
                 | Command::Nick(_)
                 | Command::PrivateMessage { .. }
-                | Command::Users
+                | Command::Users(_)
+                | Command::Part { .. }
+                | Command::Topic(_)
+                | Command::Op(_)
+                | Command::Deop(_)
+                | Command::Kick { .. }
+                | Command::Ban(_)
+                | Command::Unban(_)
+                | Command::Bans
                 | Command::Join(_)
                 | Command::Rooms
                 | Command::History(_)

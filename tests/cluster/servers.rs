@@ -444,3 +444,25 @@ fn a_private_message_reaches_a_client_of_another_server() {
         assert!(Instant::now() < deadline, "bob never gone");
     }
 }
+
+#[test]
+fn rooms_joined_on_both_servers_share_their_lines() {
+    let Some(redis) = redis("the cross-server rooms test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    for client in [&mut alice, &mut bob] {
+        client.send(":join #rust");
+        client.skip_until(&format!("* {} joined #rust", client.nick));
+    }
+    alice.send("in rust");
+    bob.expect("alice: in rust");
+    // Bob's current room is #rust; a line in #lobby reaches him prefixed.
+    alice.send(":join #lobby");
+    alice.sync();
+    alice.send("in the lobby");
+    bob.expect("[#lobby] alice: in the lobby");
+}

@@ -15,10 +15,17 @@
 //! history lines, which go above whatever arrived live since the join. A
 //! server without `:history` answers `! unknown command`; that is swallowed
 //! and the client stops asking.
+//!
+//! Protocol 1.2 keeps the rooms one joined: the client follows its current
+//! room from its own joined line, `* current room #x` (asking `:users`
+//! again) and `* not in any room …`, and shows the lines of its other rooms
+//! as they come, with their `[#room] ` prefix. `:users` marks operators
+//! with `@`, which the list keeps and name matching ignores.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::secure::{Secure, Taken};
 use crate::text::{for_screen, Clock};
 use crate::KEEPALIVE_TOKEN;
 use loopchat_protocol::{recognise, recognise_history, Error, Event, Reply, ServerLine};
@@ -43,6 +50,10 @@ pub enum Kind {
     PmIn { from: String, text: String },
     /// Our own `:pm bob hi`.
     PmOut { to: String, text: String },
+    /// An end-to-end message from someone, decrypted.
+    E2eIn { from: String, text: String },
+    /// Our own end-to-end message (`:e2e bob hi`), as typed.
+    E2eOut { to: String, text: String },
     /// Joins, leaves and renames.
     Presence(String),
     /// Any other `* ` line.
@@ -117,10 +128,17 @@ pub struct State {
     history_left: u32,
     /// Whether we are welcomed (may chat).
     pub welcomed: bool,
+    /// End-to-end encrypted private messages.
+    pub secure: Secure,
 }
 
 impl State {
-    pub fn new(server: String, nick: Option<String>, password: Option<String>) -> State {
+    pub fn new(
+        server: String,
+        nick: Option<String>,
+        password: Option<String>,
+        secure: Secure,
+    ) -> State {
         State {
             messages: VecDeque::new(),
             server,
@@ -142,7 +160,34 @@ impl State {
             history_at: None,
             history_left: 0,
             welcomed: false,
+            secure,
         }
+    }
+
+    /// The name end-to-end sessions are bound to: our nick on the server.
+    fn e2e_name(&self) -> String {
+        self.nick.clone().unwrap_or_else(|| "me".to_string())
+    }
+
+    /// Shows what the end-to-end side took; returns its lines to send.
+    fn taken(&mut self, taken: Taken) -> Vec<String> {
+        for (peer, text, own) in taken.messages {
+            let (peer, text) = (for_screen(&peer), for_screen(&text));
+            self.push(if own {
+                Kind::E2eOut { to: peer, text }
+            } else {
+                Kind::E2eIn { from: peer, text }
+            });
+        }
+        for (text, warning) in taken.notes {
+            let text = for_screen(&text);
+            self.push(if warning {
+                Kind::Error(format!("! e2e: {text}"))
+            } else {
+                Kind::Info(format!("* e2e: {text}"))
+            });
+        }
+        taken.send
     }
 
     fn me(&self, name: &str) -> bool {
@@ -161,7 +206,7 @@ impl State {
     }
 
     fn in_room(&self, name: &str) -> bool {
-        self.users.iter().any(|u| u.eq_ignore_ascii_case(name))
+        self.users.iter().any(|u| same_user(u, name))
     }
 
     /// Appends a message at the bottom of the pane.
@@ -207,7 +252,11 @@ impl State {
     /// A server line arrived; returns the lines to send in answer.
     pub fn on_line(&mut self, raw: &[u8]) -> Vec<String> {
         let line = for_screen(&String::from_utf8_lossy(raw));
-        let mut send = Vec::new();
+        let me = self.e2e_name();
+        if let Some(taken) = self.secure.on_line(&me, &line) {
+            return self.taken(taken);
+        }
+        let mut send: Vec<String> = self.secure.on_login(&line).into_iter().collect();
         match recognise(&line) {
             Some(ServerLine::Error(error)) => self.on_error(&error, &line),
             Some(ServerLine::Event(Event::PrivateMessage { from, text, .. })) => {
@@ -215,6 +264,11 @@ impl State {
                     from: from.to_string(),
                     text: text.to_string(),
                 })
+            }
+            // A room line of another room (`[#room] …`): shown as it came.
+            Some(ServerLine::Event(Event::Said { room: Some(_), .. }))
+            | Some(ServerLine::Event(Event::Acted { room: Some(_), .. })) => {
+                self.push(Kind::Info(line.clone()))
             }
             Some(ServerLine::Event(Event::Said { from, text, .. })) => {
                 let own = self.me(from);
@@ -340,16 +394,37 @@ impl State {
                 self.push(Kind::Presence(line.to_string()));
             }
             ServerLine::Event(Event::Left { nick, room, .. }) if self.is_current(room) => {
-                self.users.retain(|u| !u.eq_ignore_ascii_case(nick));
+                self.users.retain(|u| !same_user(u, nick));
                 self.push(Kind::Presence(line.to_string()));
+            }
+            ServerLine::Event(Event::Kicked { nick, room, .. }) if self.is_current(room) => {
+                self.users.retain(|u| !same_user(u, nick));
+                self.push(Kind::Presence(line.to_string()));
+            }
+            ServerLine::Reply(Reply::CurrentRoom { room }) => {
+                // `:join` of a room we are in, or the room we left was
+                // current: the same messages, another room's people.
+                self.room = Some(room.to_string());
+                self.want_room = Some(room.to_string());
+                self.users = self.nick.iter().cloned().collect();
+                send.push(":users".to_string());
+                self.pending.users += 1;
+                self.push(Kind::Info(line.to_string()));
+            }
+            ServerLine::Reply(Reply::NoRoomLeft) => {
+                self.room = None;
+                self.want_room = None;
+                self.users.clear();
+                self.push(Kind::Info(line.to_string()));
             }
             ServerLine::Event(Event::Renamed { old, new }) => {
                 if self.me(old) {
                     self.nick = Some(new.to_string());
                     self.want_nick = Some(new.to_string());
                 }
-                if let Some(user) = self.users.iter_mut().find(|u| u.eq_ignore_ascii_case(old)) {
-                    *user = new.to_string();
+                if let Some(user) = self.users.iter_mut().find(|u| same_user(u, old)) {
+                    let operator = if user.starts_with('@') { "@" } else { "" };
+                    *user = format!("{operator}{new}");
                     sort_names(&mut self.users);
                 }
                 self.push(Kind::Presence(line.to_string()));
@@ -415,11 +490,16 @@ impl State {
         }
     }
 
-    /// The person pressed Enter on `input`; returns the line to send, if
-    /// any, after echoing what the server will not echo back to us.
-    pub fn on_input(&mut self, input: &str) -> Option<String> {
+    /// The person pressed Enter on `input`; returns the lines to send
+    /// after echoing what the server will not echo back to us. End-to-end
+    /// commands go to [`Secure`] and are never sent as typed.
+    pub fn on_input(&mut self, input: &str) -> Vec<String> {
         if input.is_empty() {
-            return None;
+            return Vec::new();
+        }
+        let e2e_name = self.e2e_name();
+        if let Some(taken) = self.secure.on_input(&e2e_name, input) {
+            return self.taken(taken);
         }
         // A `:nick` on its way (from --nick) is the name the server will
         // have when it reads this line.
@@ -438,7 +518,7 @@ impl State {
                 text,
                 own: true,
             });
-            return Some(input.to_string());
+            return vec![input.to_string()];
         }
         let (word, args) = shown.split_once(' ').unwrap_or((&shown, ""));
         match word.to_ascii_lowercase().as_str() {
@@ -457,7 +537,7 @@ impl State {
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
             _ => {}
         }
-        Some(input.to_string())
+        vec![input.to_string()]
     }
 
     /// We sent a keepalive ping: hide its pong.
@@ -497,17 +577,29 @@ fn is_guest(nick: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Sorts as the server does: by the lower-cased name.
+/// Sorts as the server does: by the lower-cased name (an operator's `@`
+/// aside).
 fn sort_names(names: &mut [String]) {
-    names.sort_by_key(|n| n.to_lowercase());
+    names.sort_by_key(|n| n.trim_start_matches('@').to_lowercase());
+}
+
+/// Whether an entry of the users list (`alice`, or `@alice` for an
+/// operator) is `nick`, in any case.
+fn same_user(entry: &str, nick: &str) -> bool {
+    entry.trim_start_matches('@').eq_ignore_ascii_case(nick)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An end-to-end side whose folder is never made (opened on first use).
+    fn no_e2e() -> Secure {
+        Secure::new(std::env::temp_dir().join("loopchat-no-e2e"), "test".into())
+    }
+
     fn state() -> State {
-        let mut s = State::new("test".into(), Some("alice".into()), None);
+        let mut s = State::new("test".into(), Some("alice".into()), None, no_e2e());
         let send = s.on_line(b"* welcome guest1");
         assert_eq!(send, [":nick alice"]);
         s.on_line(b"* guest1 joined #lobby");
@@ -521,7 +613,7 @@ mod tests {
 
     #[test]
     fn joining_asks_for_users_history_and_rooms_and_hides_the_answers() {
-        let mut s = State::new("test".into(), None, None);
+        let mut s = State::new("test".into(), None, None, no_e2e());
         s.on_line(b"* welcome guest1");
         let send = s.on_line(b"* guest1 joined #lobby");
         assert_eq!(send, [":users", ":history 30", ":rooms"]);
@@ -552,6 +644,56 @@ mod tests {
                 "live line"
             ]
         );
+    }
+
+    /// Protocol 1.2: rooms are kept; the client follows its current room
+    /// and shows the other rooms' lines with their prefix.
+    #[test]
+    fn the_current_room_follows_the_server_and_other_rooms_come_prefixed() {
+        let mut s = state();
+        s.on_line(b"* alice joined #rust");
+        s.on_line(b"* users in #rust: @alice bob");
+        assert_eq!(s.users, ["@alice", "bob"]);
+        s.on_line(b"* bob waves");
+        s.on_line(b"[#lobby] carol: hi");
+        s.on_line(b"[#lobby] * carol waves");
+        let send = s.on_line(b"* current room #lobby");
+        assert_eq!(send, [":users"]);
+        assert_eq!(s.room.as_deref(), Some("#lobby"));
+        s.on_line(b"* users in #lobby: alice carol");
+        assert_eq!(s.users, ["alice", "carol"]);
+        s.on_line(b"[#rust] * alice left #rust");
+        s.on_line(b"* alice left #lobby");
+        s.on_line(b"* not in any room (try :join ROOM)");
+        assert_eq!(s.room, None);
+        assert!(s.users.is_empty());
+        let all = kinds(&s);
+        assert_eq!(
+            all[all.len() - 7..],
+            [
+                Kind::Action {
+                    nick: "bob".into(),
+                    text: "waves".into()
+                },
+                Kind::Info("[#lobby] carol: hi".into()),
+                Kind::Info("[#lobby] * carol waves".into()),
+                Kind::Info("* current room #lobby".into()),
+                Kind::Info("[#rust] * alice left #rust".into()),
+                Kind::Presence("* alice left #lobby".into()),
+                Kind::Info("* not in any room (try :join ROOM)".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn operators_are_matched_and_renamed_with_their_mark() {
+        let mut s = state();
+        s.on_line(b"* alice joined #rust");
+        s.on_line(b"* users in #rust: alice @Bob");
+        s.on_line(b"* Bob is now known as bobby");
+        assert_eq!(s.users, ["alice", "@bobby"]);
+        s.on_line(b"* bobby was kicked from #rust by alice");
+        assert_eq!(s.users, ["alice"]);
     }
 
     #[test]
@@ -602,8 +744,8 @@ mod tests {
     #[test]
     fn own_lines_are_echoed_and_controls_never_stored() {
         let mut s = state();
-        assert_eq!(s.on_input("hi"), Some("hi".into()));
-        assert_eq!(s.on_input("::) smile"), Some("::) smile".into()));
+        assert_eq!(s.on_input("hi"), ["hi"]);
+        assert_eq!(s.on_input("::) smile"), ["::) smile"]);
         s.on_input(":pm bob psst");
         s.on_input(":ME waves");
         s.on_line(b"mallory: \x1b[2Jboo");
@@ -641,7 +783,7 @@ mod tests {
 
     #[test]
     fn own_lines_carry_the_nick_being_taken_until_it_is_refused() {
-        let mut s = State::new("test".into(), Some("alice".into()), None);
+        let mut s = State::new("test".into(), Some("alice".into()), None, no_e2e());
         s.on_line(b"* welcome guest1");
         s.on_input("early");
         s.on_line(b"! nick alice is taken");
@@ -662,7 +804,7 @@ mod tests {
 
     #[test]
     fn the_password_is_sent_when_asked_and_dropped_when_wrong() {
-        let mut s = State::new("test".into(), None, Some("pw".into()));
+        let mut s = State::new("test".into(), None, Some("pw".into()), no_e2e());
         assert_eq!(s.on_line(b"* password required"), [":auth pw"]);
         s.on_line(b"! wrong password");
         s.disconnected();
