@@ -416,7 +416,9 @@ impl EventLoop {
         };
         Ok(EventLoop {
             cluster,
-            chat: Chat::new(config.password.clone()).with_history(tails),
+            chat: Chat::new(config.password.clone())
+                .with_max_rooms_per_client(config.max_rooms_per_client)
+                .with_history(tails),
             history,
             completions,
             guard: Guard::new(config.guard.clone()),

@@ -10,6 +10,9 @@ use unicode_width::UnicodeWidthStr;
 /// completion at the start of a line.
 pub const COMMANDS: &[&str] = &[
     ":auth",
+    ":ban",
+    ":bans",
+    ":deop",
     ":e2e",
     ":e2e-accept",
     ":e2e-safety",
@@ -18,13 +21,18 @@ pub const COMMANDS: &[&str] = &[
     ":history",
     ":join",
     ":key",
+    ":kick",
     ":me",
     ":msg",
     ":nick",
+    ":op",
+    ":part",
     ":ping",
     ":pm",
     ":quit",
     ":rooms",
+    ":topic",
+    ":unban",
     ":users",
 ];
 
@@ -264,7 +272,7 @@ impl Editor {
             .to_ascii_lowercase();
         let pool: Vec<String> = if first_word && word.starts_with(':') {
             COMMANDS.iter().map(|c| format!("{c} ")).collect()
-        } else if command == ":join" && !first_word {
+        } else if matches!(command.as_str(), ":join" | ":part" | ":users") && !first_word {
             rooms.iter().map(|r| format!("{r} ")).collect()
         } else if first_word {
             // Addressing someone at the start of a chat line.

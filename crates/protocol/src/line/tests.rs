@@ -225,24 +225,179 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             "! line too long (max 4096 bytes)",
         ),
     ];
+    samples.extend(room_samples());
     let help = [
         "* :help - list the commands",
         "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)",
         "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are",
-        "* :users - who is in your room",
-        "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)",
+        "* :users [ROOM] - who is in your current room, or in ROOM",
+        "* :join ROOM - enter ROOM and make it your current room, keeping your other rooms \
+         (created on first join; # optional)",
+        "* :part [ROOM [REASON]] - leave ROOM, your current room by default",
         "* :rooms - every room with its member count",
-        "* :me TEXT - an action line to your room",
+        "* :me TEXT - an action line to your current room",
         "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
         "* :quit [REASON] - leave; the server says * bye and closes",
-        "* :history [N] - the last N (default 20) chat and :me lines of your room",
+        "* :history [N] - the last N (default 20) chat and :me lines of your current room",
         "* :tags on|off - tag every line sent to you with its time, room, id and label",
+        "* :topic [TEXT] - show your current room's topic, or set it (- clears it; operators \
+         only)",
+        "* :op NICK, :deop NICK, :kick NICK [REASON], :ban NICK, :unban NICK, :bans - room \
+         operators' commands in your current room",
         "* :auth PASSWORD - authenticate to a server with a password",
     ];
     for (row, text) in HelpRow::ALL.into_iter().zip(help) {
         samples.push((Reply::Help(row).into(), text));
     }
     samples
+}
+
+/// One of every line protocol 1.2 adds for rooms, topics and operators.
+fn room_samples() -> Vec<(ServerLine<'static>, &'static str)> {
+    let (room, by) = ("#rust", "alice");
+    vec![
+        (
+            Event::Kicked {
+                nick: "bob",
+                room,
+                by,
+                reason: None,
+            }
+            .into(),
+            "* bob was kicked from #rust by alice",
+        ),
+        (
+            Event::Kicked {
+                nick: "bob",
+                room,
+                by,
+                reason: Some("spam (again)"),
+            }
+            .into(),
+            "* bob was kicked from #rust by alice (spam (again))",
+        ),
+        (
+            Event::Banned {
+                nick: "Bob",
+                room,
+                by,
+            }
+            .into(),
+            "* Bob was banned from #rust by alice",
+        ),
+        (
+            Event::Unbanned {
+                nick: "bob",
+                room,
+                by,
+            }
+            .into(),
+            "* alice lifted the ban on bob in #rust",
+        ),
+        (
+            Event::TopicSet {
+                room,
+                by,
+                text: "Rust: safe; fast",
+            }
+            .into(),
+            "* alice set the topic of #rust: Rust: safe; fast",
+        ),
+        (
+            Event::TopicCleared { room, by }.into(),
+            "* alice cleared the topic of #rust",
+        ),
+        (
+            Event::Opped {
+                room,
+                by,
+                nick: "bob",
+            }
+            .into(),
+            "* alice made bob an operator of #rust",
+        ),
+        (
+            Event::Deopped {
+                room,
+                by,
+                nick: "bob",
+            }
+            .into(),
+            "* alice took operator from bob in #rust",
+        ),
+        (Reply::CurrentRoom { room }.into(), "* current room #rust"),
+        (
+            Reply::NoRoomLeft.into(),
+            "* not in any room (try :join ROOM)",
+        ),
+        (
+            Reply::Topic {
+                room,
+                text: "all: things",
+            }
+            .into(),
+            "* topic #rust: all: things",
+        ),
+        (Reply::NoTopic { room }.into(), "* no topic for #rust"),
+        (
+            Reply::Bans {
+                room,
+                nicks: vec!["bob", "Carol"],
+            }
+            .into(),
+            "* bans in #rust: bob Carol",
+        ),
+        (
+            Reply::Bans {
+                room,
+                nicks: vec![],
+            }
+            .into(),
+            "* bans in #rust: none",
+        ),
+        (
+            Error::NotInAnyRoom.into(),
+            "! not in any room (try :join ROOM)",
+        ),
+        (Error::NotIn("Rust").into(), "! not in #Rust"),
+        (
+            Error::NoSuchRoom("nowhere").into(),
+            "! no such room #nowhere",
+        ),
+        (
+            Error::TooManyRooms { max: 20 }.into(),
+            "! too many rooms (max 20)",
+        ),
+        (Error::BannedFrom("rust").into(), "! banned from #rust"),
+        (
+            Error::NotOperator { room }.into(),
+            "! not an operator of #rust",
+        ),
+        (
+            Error::UserNotInRoom { nick: "bob", room }.into(),
+            "! bob is not in #rust",
+        ),
+        (
+            Error::TopicTooLong { max: 390 }.into(),
+            "! topic too long (max 390 bytes)",
+        ),
+        (
+            Error::AlreadyOperator { nick: "bob", room }.into(),
+            "! bob is already an operator of #rust",
+        ),
+        (
+            Error::TargetNotOperator { nick: "bob", room }.into(),
+            "! bob is not an operator of #rust",
+        ),
+        (
+            Error::AlreadyBanned { nick: "bob", room }.into(),
+            "! bob is already banned from #rust",
+        ),
+        (
+            Error::NotBanned { nick: "bob", room }.into(),
+            "! bob is not banned from #rust",
+        ),
+    ]
 }
 
 /// Which variant a line is; exhaustive, so a new variant does not
@@ -258,6 +413,13 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Event::Left { .. } => "Left",
             Event::Renamed { .. } => "Renamed",
             Event::ShuttingDown => "ShuttingDown",
+            Event::Kicked { .. } => "Kicked",
+            Event::Banned { .. } => "Banned",
+            Event::Unbanned { .. } => "Unbanned",
+            Event::TopicSet { .. } => "TopicSet",
+            Event::TopicCleared { .. } => "TopicCleared",
+            Event::Opped { .. } => "Opped",
+            Event::Deopped { .. } => "Deopped",
         },
         ServerLine::Reply(reply) => match reply {
             Reply::Welcome { .. } => "Welcome",
@@ -272,6 +434,11 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Reply::HistoryLine { .. } => "HistoryLine",
             Reply::TagsOn => "TagsOn",
             Reply::TagsOff => "TagsOff",
+            Reply::CurrentRoom { .. } => "CurrentRoom",
+            Reply::NoRoomLeft => "NoRoomLeft",
+            Reply::Topic { .. } => "Topic",
+            Reply::NoTopic { .. } => "NoTopic",
+            Reply::Bans { .. } => "Bans",
         },
         ServerLine::Error(error) => match error {
             Error::Usage(_) => "Usage",
@@ -293,12 +460,24 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::InvalidUtf8 => "InvalidUtf8",
             Error::BadTags => "BadTags",
             Error::LineTooLong { .. } => "LineTooLong",
+            Error::NotInAnyRoom => "NotInAnyRoom",
+            Error::NotIn(_) => "NotIn",
+            Error::NoSuchRoom(_) => "NoSuchRoom",
+            Error::TooManyRooms { .. } => "TooManyRooms",
+            Error::BannedFrom(_) => "BannedFrom",
+            Error::NotOperator { .. } => "NotOperator",
+            Error::UserNotInRoom { .. } => "UserNotInRoom",
+            Error::TopicTooLong { .. } => "TopicTooLong",
+            Error::AlreadyOperator { .. } => "AlreadyOperator",
+            Error::TargetNotOperator { .. } => "TargetNotOperator",
+            Error::AlreadyBanned { .. } => "AlreadyBanned",
+            Error::NotBanned { .. } => "NotBanned",
         },
     }
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 38] = [
+const VARIANTS: [&str; 62] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -337,6 +516,30 @@ const VARIANTS: [&str; 38] = [
     "InvalidUtf8",
     "BadTags",
     "LineTooLong",
+    "Kicked",
+    "Banned",
+    "Unbanned",
+    "TopicSet",
+    "TopicCleared",
+    "Opped",
+    "Deopped",
+    "CurrentRoom",
+    "NoRoomLeft",
+    "Topic",
+    "NoTopic",
+    "Bans",
+    "NotInAnyRoom",
+    "NotIn",
+    "NoSuchRoom",
+    "TooManyRooms",
+    "BannedFrom",
+    "NotOperator",
+    "UserNotInRoom",
+    "TopicTooLong",
+    "AlreadyOperator",
+    "TargetNotOperator",
+    "AlreadyBanned",
+    "NotBanned",
 ];
 
 /// What the line dialect shows of a line: room lines of the current
@@ -383,6 +586,38 @@ fn every_line_is_recognised_as_what_was_rendered() {
     }
 }
 
+/// Version 1.2: a room line of a room that is not the recipient's
+/// current one starts with `[ROOM] `, and reads back with its room.
+#[test]
+fn room_lines_of_other_rooms_carry_their_room() {
+    for (line, text) in samples() {
+        let mut out = Vec::new();
+        render_prefixed(&line, &mut out);
+        let prefixed = String::from_utf8(out).unwrap();
+        let Some(room) = line.room() else {
+            assert_eq!(prefixed, format!("{text}\n"), "no prefix on {text}");
+            continue;
+        };
+        assert_eq!(prefixed, format!("[{room}] {text}\n"));
+        assert_eq!(
+            split_room_prefix(&prefixed[..prefixed.len() - 1]),
+            Some((room, text))
+        );
+        assert_eq!(recognise(&prefixed), Some(line.clone()), "{prefixed}");
+    }
+    assert_eq!(split_room_prefix("[pm] alice: hi"), None);
+    assert_eq!(
+        split_room_prefix("[history 2026-11-22T10:15:03Z] a: b"),
+        None
+    );
+    assert_eq!(
+        recognise("[#lobby] * carol joined #rust"),
+        None,
+        "a room line names the room of its prefix"
+    );
+    assert_eq!(recognise("[#lobby] * pong"), None, "only room lines");
+}
+
 #[test]
 fn every_variant_has_a_sample() {
     let seen: std::collections::BTreeSet<_> =
@@ -415,7 +650,14 @@ fn server_words_are_exactly_the_reserved_nicks() {
                 Event::Joined { nick, .. }
                 | Event::Left { nick, .. }
                 | Event::Renamed { old: nick, .. }
-                | Event::Acted { from: nick, .. },
+                | Event::Acted { from: nick, .. }
+                | Event::Kicked { nick, .. }
+                | Event::Banned { nick, .. }
+                | Event::Unbanned { by: nick, .. }
+                | Event::TopicSet { by: nick, .. }
+                | Event::TopicCleared { by: nick, .. }
+                | Event::Opped { by: nick, .. }
+                | Event::Deopped { by: nick, .. },
             ) => Some(*nick),
             _ => None,
         };
@@ -529,6 +771,8 @@ fn lines_of_no_known_form_are_not_recognised() {
         "* rooms: #lobby (x)",
         "* history #rust: many lines",
         "! nick alice is cool",
+        "* bans in #rust: bo b!",
+        "! bob is not in rust",
     ] {
         assert_eq!(recognise(line), None, "{line:?}");
     }

@@ -3,7 +3,7 @@
 //! (tagged when that client turned tags on, with the command's label on
 //! answers) and records it.
 
-use super::{Chat, ClientId, Outbox};
+use crate::chat::{Chat, ClientId, Delivery, Outbox};
 use crate::protocol::tags::{self, Label};
 use crate::protocol::{Dialect, ServerLine};
 use std::collections::HashSet;
@@ -17,7 +17,8 @@ struct Written {
 }
 
 impl Outbox for Written {
-    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, how: Delivery) {
+        let answer = how.answer;
         let mut bytes = Vec::new();
         if self.tagged.contains(&to) {
             let mut shared = Vec::new();
@@ -26,6 +27,8 @@ impl Outbox for Written {
                 Some(label) => tags::insert_label(&shared, label.as_str(), &mut bytes),
                 None => bytes = shared,
             }
+        } else if how.prefixed {
+            Dialect::Line.render_prefixed(line, &mut bytes);
         } else {
             Dialect::Line.render(line, &mut bytes);
         }
