@@ -778,6 +778,35 @@ fn lines_of_no_known_form_are_not_recognised() {
     }
 }
 
+/// The same invariant as the `server_lines` target (recognise → render is
+/// the identity), for numbers: a leading zero, or `line`/`lines` not
+/// agreeing with the count, is not a line the server writes.
+#[test]
+fn numbers_are_read_only_as_the_server_writes_them() {
+    for line in [
+        "* rooms: #lobby (02)",
+        "* history #rust: 007 lines",
+        "* history #rust: 1 lines",
+        "* history #rust: 2 line",
+        "! line too long (max 04096 bytes)",
+        "! too many attempts from your address, try again in 030 s",
+        "! history incomplete: 1 lines of #rust could not be saved to disk and will be missing after a restart",
+        "! history incomplete: 3 line of #rust could not be saved to disk and will be missing after a restart",
+        "! history incomplete: 03 lines of #rust could not be saved to disk and will be missing after a restart",
+    ] {
+        assert_eq!(recognise(line), None, "{line:?}");
+    }
+    for line in [
+        "* rooms: #lobby (0)",
+        "* history #rust: 0 lines",
+        "* history #rust: 1 line",
+        "! history incomplete: 1 line of #rust could not be saved to disk and will be missing after a restart",
+    ] {
+        let seen = recognise(line).expect(line);
+        assert_eq!(to_text(&seen), line);
+    }
+}
+
 /// Fuzzing (`server_lines`): a user list with an empty nick (two spaces,
 /// a leading or a trailing one) was read as the list without it, so it
 /// rendered back as another line. The server never sends one.
