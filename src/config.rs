@@ -95,6 +95,9 @@ pub struct Config {
     /// Peers allowed to send a PROXY protocol header naming the client's
     /// real address (see [`crate::net::proxy`]). Empty: no PROXY protocol.
     pub trusted_proxies: Vec<Cidr>,
+    /// The cluster's Redis and how it is used (`--cluster`); `None`: this
+    /// server is alone (see [`crate::cluster`]).
+    pub cluster: Option<crate::cluster::ClusterSettings>,
     /// Rooms one client may be in at once, `#lobby` included (protocol
     /// 1.2; at least [`crate::chat::rooms::MIN_ROOMS_PER_CLIENT`]).
     pub max_rooms_per_client: usize,
@@ -102,9 +105,6 @@ pub struct Config {
     /// every room they are in once logged in. Kept for the accounts to
     /// come; no client can be one yet.
     pub admins: Vec<String>,
-    /// The cluster's Redis and how it is used (`--cluster`); `None`: this
-    /// server is alone (see [`crate::cluster`]).
-    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -160,9 +160,9 @@ impl Default for Config {
             history: HistoryConfig::default(),
             metrics_addr: None,
             trusted_proxies: Vec::new(),
+            cluster: None,
             max_rooms_per_client: crate::chat::rooms::DEFAULT_ROOMS_PER_CLIENT,
             admins: Vec::new(),
-            cluster: None,
         }
     }
 }

@@ -242,6 +242,11 @@ fn check_line(line: &str) {
             assert!(word.starts_with(':') && !word.contains(' '), "{word:?}");
             assert!(line.starts_with(word));
         }
+        Command::Tags(on) => {
+            let arg = line.split_once(' ').map(|(_, arg)| arg);
+            let expected = if on { "on" } else { "off" };
+            assert!(arg.is_some_and(|arg| arg.eq_ignore_ascii_case(expected)));
+        }
         Command::Part {
             room: Some(name),
             reason: Some(text),
@@ -277,11 +282,6 @@ fn check_line(line: &str) {
         | Command::Bans
         | Command::Rooms
         | Command::Usage(_) => {}
-        Command::Tags(on) => {
-            let arg = line.split_once(' ').map(|(_, arg)| arg);
-            let expected = if on { "on" } else { "off" };
-            assert!(arg.is_some_and(|arg| arg.eq_ignore_ascii_case(expected)));
-        }
     }
     for name in line.split(' ') {
         if protocol::is_valid_name(name) {

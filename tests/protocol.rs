@@ -235,7 +235,7 @@ fn expected_len(with_auth: bool) -> usize {
 }
 
 #[test]
-fn help_lists_its_commands_one_star_line_each() {
+fn help_lists_every_command_one_star_line_each() {
     let server = start();
     let mut alice = Client::connect(server.addr());
     let help = ask(&mut alice, ":help");

@@ -322,6 +322,46 @@ fn tagged_room_lines_carry_the_room_and_no_id() {
     assert_eq!(mine.room.as_deref(), Some("#Rust"));
 }
 
+#[test]
+fn a_tagged_line_of_another_room_has_its_room_tag_and_no_prefix() {
+    let server = server();
+    let mut alice = with_tags(server.addr, "alice");
+    let mut carol = Client::named(server.addr, "carol");
+    let mut dave = Client::named(server.addr, "dave");
+    for client in [&mut carol, &mut dave] {
+        client.send(":join rust");
+        client.skip_until(&format!("* {} joined #rust", client.nick));
+    }
+    alice.send(":join rust");
+    sync_tagged(&mut alice);
+    carol.sync();
+    // alice and carol are in #lobby and #rust, #rust current; dave speaks
+    // in #rust, then in #lobby after switching to it.
+    dave.send("in rust");
+    dave.send(":join lobby");
+    dave.skip_until("* current room #lobby");
+    dave.send("in the lobby");
+    dave.sync();
+    let lines = sync_tagged(&mut alice);
+    let shown: Vec<(&str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l.line.as_str(), l.room.as_deref()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("dave: in rust", Some("#rust")),
+            ("dave: in the lobby", Some("#lobby")),
+        ],
+        "the room tag instead of the [#room] prefix"
+    );
+    assert!(lines[0].id < lines[1].id);
+    assert_eq!(
+        carol.sync(),
+        ["dave: in rust", "[#lobby] dave: in the lobby"]
+    );
+}
+
 /// Starts the binary with its history in `path`.
 fn with_file(path: &Path) -> ServerProcess {
     ServerProcess::start(&["--history-file", path.to_str().unwrap()], None)
@@ -387,4 +427,42 @@ fn a_websocket_client_gets_the_same_tagged_bytes_as_a_tcp_client() {
     );
     let theirs = next(&mut tcp);
     assert_eq!((theirs.id, theirs.label), (echo.id, None));
+}
+
+#[test]
+fn a_history_answer_that_waits_for_its_room_keeps_ids_times_and_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let server = with_file(&path);
+    let mut alice = with_tags(server.addr, "alice");
+    alice.send(":join Rust");
+    assert_eq!(next(&mut alice).line, "* alice joined #Rust");
+    alice.send("in rust");
+    let first = next(&mut alice);
+    sync_tagged(&mut alice);
+    drop(alice);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+
+    // After a restart #rust's tail is read from the file when the room is
+    // created again: a :history in the same write waits for it.
+    let server = with_file(&path);
+    let mut bob = with_tags(server.addr, "bob");
+    bob.send_bytes(b"@label=j :join rust\n@label=h :history\n@label=p :ping\n");
+    let joined = next(&mut bob);
+    assert_eq!(joined.line, "* bob joined #rust");
+    assert_eq!(joined.label.as_deref(), Some("j"));
+    let header = next(&mut bob);
+    assert_eq!(header.line, "* history #rust: 1 line");
+    assert_eq!(header.label.as_deref(), Some("h"));
+    let past = next(&mut bob);
+    assert_eq!(past.label.as_deref(), Some("h"));
+    assert_eq!((past.id, &past.time), (first.id, &first.time));
+    assert_eq!(past.room.as_deref(), Some("#rust"));
+    assert!(past.line.ends_with("] alice: in rust"), "{past:?}");
+    let pong = next(&mut bob);
+    assert_eq!(
+        (pong.line.as_str(), pong.label.as_deref()),
+        ("* pong", Some("p"))
+    );
 }

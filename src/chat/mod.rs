@@ -14,10 +14,6 @@
 //!   and `:e2e` payloads (end-to-end encryption, `docs/e2e.md`); not yet
 //!   used by [`state`] (it needs accounts).
 //!
-//! - `tags_tests` (tests only): the chat state's rules of protocol 1.2's
-//!   tags (who gets which line, echoes, labels, ids) through an outbox
-//!   that writes lines as a tagged client reads them.
-//!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
 
@@ -26,7 +22,5 @@ pub mod history;
 pub mod keys;
 pub mod rooms;
 pub mod state;
-#[cfg(test)]
-mod tags_tests;
 
 pub use state::*;

@@ -5,7 +5,7 @@
 //! enforces the global output bound and keeps the list of connections to
 //! flush this turn.
 
-use super::render::{LineCache, RenderKey};
+use super::render::{LineCache, RenderKey, Variant};
 use crate::chat::{ChatEvent, ClientId, Delivery, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
@@ -65,7 +65,8 @@ pub(super) struct Clients {
 impl Outbox for Clients {
     #[inline]
     fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, how: Delivery) {
-        self.queue_output(to, Output::Line(line, how.prefixed), how.answer);
+        let variant = Variant::of(how.prefixed);
+        self.queue_output(to, Output::Line(line, variant), how.answer);
     }
 
     fn new_line(&mut self) {
@@ -77,9 +78,8 @@ impl Outbox for Clients {
     /// the same for every recipient (the counters of work, lines and bytes
     /// queued) is added once per fan-out. Anything rarer goes through
     /// [`Clients::queue_output`], as the provided method would. The room's
-    /// two parts are two runs of the same loop, plain and prefixed (a
-    /// member with tags on gets the tagged bytes from either): nothing is
-    /// asked per recipient but its connection's key.
+    /// two parts are two runs of the same loop, one per variant: nothing
+    /// is asked per recipient but its connection's key.
     fn fan_out(
         &mut self,
         current: &[ClientId],
@@ -90,9 +90,9 @@ impl Outbox for Clients {
     ) -> usize {
         self.new_line();
         let mut sums = FanOutSums::default();
-        self.fan_out_line(current, false, except, asker, line, &mut sums);
+        self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
         if !others.is_empty() {
-            self.fan_out_line(others, true, except, asker, line, &mut sums);
+            self.fan_out_line(others, Variant::Prefixed, except, asker, line, &mut sums);
         }
         self.work += sums.queued;
         self.queued_since_flush += sums.queued;
@@ -136,11 +136,10 @@ struct FanOutSums {
 /// What [`Clients::queue_output`] queues.
 #[derive(Clone, Copy)]
 pub(super) enum Output<'a> {
-    /// A line, rendered for the recipient through [`Clients::cache`] (the
-    /// caller has started the line there with `new_line`); `true`: meant
-    /// with its `[ROOM] ` prefix (a room line of a room that is not the
-    /// recipient's current one).
-    Line(&'a ServerLine<'a>, bool),
+    /// A line in a variant, rendered for the recipient through
+    /// [`Clients::cache`] (the caller has started the line there with
+    /// `new_line`).
+    Line(&'a ServerLine<'a>, Variant),
     /// Bytes already encoded for the recipient (a WebSocket pong).
     Encoded(&'a [u8]),
     /// A line answering a labelled command, for a recipient with tags on:
@@ -192,14 +191,13 @@ impl Clients {
     }
 
     /// The body of [`Outbox::fan_out`] for one part of a room, every
-    /// member getting it `prefixed` or not (tags on: tagged), the line
-    /// already started in the cache.
+    /// member getting `variant`, the line already started in the cache.
     /// Adds to `sums` what the caller counts once.
     #[inline(always)]
     fn fan_out_line(
         &mut self,
         members: &[ClientId],
-        prefixed: bool,
+        variant: Variant,
         except: Option<ClientId>,
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
@@ -219,13 +217,13 @@ impl Clients {
             if !conn.is_open() || conn.write_failed() {
                 continue;
             }
-            let key = RenderKey::of(&conn.codec.encoder, conn.tags, prefixed);
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags, variant);
             let bytes = self.cache.bytes(line, key);
             let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
             if Some(member) == asker || !fits || !conn.held.is_empty() {
                 // An answer (which may wait for history), a full queue or
                 // held output: the general path, which counts for itself.
-                let what = Output::Line(line, prefixed);
+                let what = Output::Line(line, variant);
                 self.queue_output(member, what, Some(member) == asker);
                 continue;
             }
@@ -452,13 +450,12 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line, prefixed) => cache.bytes(
-            line,
-            RenderKey::of(&conn.codec.encoder, conn.tags, prefixed),
-        ),
+        Output::Line(line, variant) => {
+            cache.bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags, variant))
+        }
         Output::Labelled(line, label) => cache.labelled(
             line,
-            RenderKey::of(&conn.codec.encoder, conn.tags, false),
+            RenderKey::of(&conn.codec.encoder, true, Variant::Plain),
             label,
         ),
         Output::Encoded(bytes) => bytes,

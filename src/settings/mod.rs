@@ -261,17 +261,6 @@ pub struct Flags {
     #[serde(with = "text::list")]
     pub trusted_proxy: Vec<Cidr>,
 
-    /// rooms one client may be in at once, `#lobby` included; at least 20
-    /// (default 20)
-    #[argh(option)]
-    pub max_rooms_per_client: Option<usize>,
-
-    /// an account that administers the server (an operator of every room
-    /// it is in); repeat for more. Accepted now, applied once accounts
-    /// exist (default: none)
-    #[argh(option)]
-    pub admin: Vec<String>,
-
     /// the Redis of a cluster, redis://HOST:PORT: every server started with
     /// the same one is one chat; also read from LOOPCHAT_CLUSTER (default:
     /// none, this server alone)
@@ -293,6 +282,16 @@ pub struct Flags {
     /// (it died or lost Redis), 1 to 30 (default 20)
     #[argh(option)]
     pub cluster_nick_ttl: Option<u64>,
+    /// rooms one client may be in at once, `#lobby` included; at least 20
+    /// (default 20)
+    #[argh(option)]
+    pub max_rooms_per_client: Option<usize>,
+
+    /// an account that administers the server (an operator of every room
+    /// it is in); repeat for more. Accepted now, applied once accounts
+    /// exist (default: none)
+    #[argh(option)]
+    pub admin: Vec<String>,
 }
 
 impl Flags {
@@ -342,10 +341,10 @@ impl Flags {
             history_memory_bytes: Some(history.max_memory_bytes),
             history_writer_priority: Some(history.writer_priority),
             history_writer_max_wait_ms: Some(history.writer_max_wait.as_millis() as u64),
-            max_rooms_per_client: Some(config.max_rooms_per_client),
             cluster_stream_lines: Some(cluster.stream_len),
             cluster_max_in_flight: Some(cluster.max_in_flight_lines),
             cluster_nick_ttl: Some(cluster.nick_ttl.as_secs()),
+            max_rooms_per_client: Some(config.max_rooms_per_client),
             ..Flags::default()
         }
     }
@@ -409,12 +408,12 @@ impl Flags {
                 .or(lower.history_writer_max_wait_ms),
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             trusted_proxy: list(self.trusted_proxy, lower.trusted_proxy),
-            max_rooms_per_client: self.max_rooms_per_client.or(lower.max_rooms_per_client),
-            admin: list(self.admin, lower.admin),
             cluster: self.cluster.or(lower.cluster),
             cluster_stream_lines: self.cluster_stream_lines.or(lower.cluster_stream_lines),
             cluster_max_in_flight: self.cluster_max_in_flight.or(lower.cluster_max_in_flight),
             cluster_nick_ttl: self.cluster_nick_ttl.or(lower.cluster_nick_ttl),
+            max_rooms_per_client: self.max_rooms_per_client.or(lower.max_rooms_per_client),
+            admin: list(self.admin, lower.admin),
         }
     }
 
@@ -543,9 +542,9 @@ impl Flags {
             },
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
+            cluster,
             max_rooms_per_client,
             admins: f.admin.clone(),
-            cluster,
         })
     }
 }
@@ -609,12 +608,12 @@ mod tests {
         history-writer-max-wait-ms = 38
         metrics-addr = "127.0.0.1:1003"
         trusted-proxy = ["10.0.0.0/8"]
-        max-rooms-per-client = 39
-        admin = ["root"]
         cluster = "redis://127.0.0.1:1004"
         cluster-stream-lines = 39
         cluster-max-in-flight = 40
         cluster-nick-ttl = 3
+        max-rooms-per-client = 39
+        admin = ["root"]
     "#;
 
     #[test]
@@ -649,9 +648,9 @@ mod tests {
             history,
             metrics_addr,
             trusted_proxies,
+            cluster,
             max_rooms_per_client,
             admins,
-            cluster,
         } = &changed;
         let pairs: Vec<(&str, String, String)> = vec![
             ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),

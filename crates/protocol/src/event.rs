@@ -244,6 +244,10 @@ pub enum Reply<'a> {
         /// `id` tag.
         id: Option<u64>,
     },
+    /// `:tags on` answered (`* tags on`, itself tagged).
+    TagsOn,
+    /// `:tags off` answered (`* tags off`, not tagged).
+    TagsOff,
     /// `:join` of a room one is in already, now current, or the new current
     /// room after leaving the current one (`* current room #rust`).
     CurrentRoom {
@@ -272,10 +276,6 @@ pub enum Reply<'a> {
         /// The banned nicks, in order (sorted by lower-cased nick).
         nicks: Vec<&'a str>,
     },
-    /// `:tags on` answered (`* tags on`, itself tagged).
-    TagsOn,
-    /// `:tags off` answered (`* tags off`, not tagged).
-    TagsOff,
 }
 
 /// A refusal or a problem, told to one client (`! ` lines).
@@ -315,6 +315,9 @@ pub enum Error<'a> {
     },
     /// The server is at its client limit; the connection closes.
     ServerFull,
+    /// The server cannot reach its cluster (protocol 1.2, several servers):
+    /// the command was not run; a new connection closes.
+    ClusterUnavailable,
     /// The address has as many connections as it may; the connection closes.
     TooManyFromAddress,
     /// A line was left unfinished too long; the connection closes.
@@ -490,8 +493,9 @@ pub struct Stamp {
 impl<'a> ServerLine<'a> {
     /// The tags this line carries for a client with tags on (label aside):
     /// its own `time` when it has one (an accepted chat line, a history
-    /// line), else `now_ms`; `room` on room lines and history lines; `id`
-    /// on chat, `:me` and history lines; `to` on a private message's echo.
+    /// line), else `now_ms`; `room` on room lines ([`ServerLine::room`])
+    /// and history lines; `id` on chat, `:me` and history lines; `to` on a
+    /// private message's echo.
     pub fn tags(&self, now_ms: i64) -> ServerTags<'a> {
         let mut tags = ServerTags::at(now_ms);
         tags.room = self.room();
@@ -554,16 +558,6 @@ impl Dialect {
         }
     }
 
-    /// Appends `line` as this dialect writes it for a member of its room
-    /// whose current room is another one (version 1.2): the line dialect
-    /// puts `[ROOM] ` before it. A line that is not a room line
-    /// ([`ServerLine::room`]) is written as by [`Dialect::render`].
-    pub fn render_prefixed(self, line: &ServerLine<'_>, out: &mut Vec<u8>) {
-        match self {
-            Dialect::Line => super::line::render_prefixed(line, out),
-        }
-    }
-
     /// Appends `line` as this dialect writes it for a client with tags on:
     /// its tag prefix (see [`ServerLine::tags`]; `now_ms` is the time of a
     /// line that has none of its own), then the line as [`Dialect::render`]
@@ -572,6 +566,16 @@ impl Dialect {
     pub fn render_tagged(self, line: &ServerLine<'_>, now_ms: i64, out: &mut Vec<u8>) {
         line.tags(now_ms).write_prefix(out);
         self.render(line, out);
+    }
+
+    /// Appends `line` as this dialect writes it for a member of its room
+    /// whose current room is another one (version 1.2): the line dialect
+    /// puts `[ROOM] ` before it. A line that is not a room line
+    /// ([`ServerLine::room`]) is written as by [`Dialect::render`].
+    pub fn render_prefixed(self, line: &ServerLine<'_>, out: &mut Vec<u8>) {
+        match self {
+            Dialect::Line => super::line::render_prefixed(line, out),
+        }
     }
 
     /// `line` as this dialect writes it, without its line end: for tests

@@ -172,6 +172,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
             put(out, &[" of ", room, rest]);
         }
         Error::ServerFull => put(out, &["server full"]),
+        Error::ClusterUnavailable => put(out, &["cluster unavailable"]),
         Error::TooManyFromAddress => put(out, &["too many connections from your address"]),
         Error::IdleTimeout => put(out, &["idle timeout"]),
         Error::AuthTimeout => put(out, &["auth timeout"]),
@@ -466,14 +467,12 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         return valid.then_some(ServerLine::Reply(Reply::Bans { room, nicks }));
     }
     if let Some(header) = info.strip_prefix("history ") {
-        let (room, count) = header.rsplit_once(": ")?;
-        let count = count
-            .strip_suffix(" lines")
-            .or_else(|| count.strip_suffix(" line"))?;
-        return reply(Reply::HistoryHeader {
-            room,
-            count: number(count)?,
-        });
+        let (room, text) = header.rsplit_once(": ")?;
+        let (digits, _) = text.split_once(' ')?;
+        let count = number(digits)?;
+        // ` line` for one, ` lines` for any other count, as rendered.
+        (&text[digits.len()..] == lines(count)).then_some(())?;
+        return reply(Reply::HistoryHeader { room, count });
     }
     if info.starts_with(':') {
         let whole = HelpRow::ALL
@@ -582,12 +581,13 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         "wrong password" => Error::WrongPassword,
         "too many attempts" => Error::TooManyAttempts,
         "server full" => Error::ServerFull,
+        "cluster unavailable" => Error::ClusterUnavailable,
         "too many connections from your address" => Error::TooManyFromAddress,
         "idle timeout" => Error::IdleTimeout,
         "auth timeout" => Error::AuthTimeout,
         "invalid UTF-8" => Error::InvalidUtf8,
-        NOT_IN_ANY_ROOM => Error::NotInAnyRoom,
         "bad tags" => Error::BadTags,
+        NOT_IN_ANY_ROOM => Error::NotInAnyRoom,
         _ => return recognise_error_with_words(error),
     })
 }
@@ -636,8 +636,8 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
     let (count, rest) = rest.split_once(' ')?;
     let count = number(count)?;
     let rest = rest
-        .strip_prefix("lines of ")
-        .or_else(|| rest.strip_prefix("line of "))?;
+        .strip_prefix(&lines(count)[1..])?
+        .strip_prefix(" of ")?;
     let (room, missing) = if let Some(room) = rest.strip_suffix(UNSAVED) {
         (room, Missing::Unsaved(count))
     } else {
@@ -689,9 +689,13 @@ fn recognise_room_error(error: &str) -> Option<Error<'_>> {
     room(" is not banned from ").map(|room| Error::NotBanned { nick, room })
 }
 
-/// ASCII digits as a number; `None` for anything else.
+/// ASCII digits as a number; `None` for anything else, and for a leading
+/// zero (the server never writes one, so `007` is not a line it sends).
 fn number(digits: &str) -> Option<usize> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
         return None;
     }
     digits.parse().ok()

@@ -14,28 +14,31 @@
 //!   the commands' dispatch;
 //! - `outbox.rs`: the [`Outbox`] trait and [`Delivery`];
 //! - `rooms_cmds.rs`: the room commands of protocol 1.2 (`:join`, `:part`,
-//!   `:users`, `:rooms`, chat and `:me`);
-//! - `history_cmds.rs`: `:history`, from memory or once its room's tail
-//!   has been read from the history file;
-//! - `tags_cmds.rs`: `:tags`, a tagged client's labels;
+//!   `:users`, `:rooms`, chat and `:me`, `:history`);
 //! - `operators.rs`: topics and room operators (`:topic`, `:op`, `:deop`,
-//!   `:kick`, `:ban`, `:unban`, `:bans`).
+//!   `:kick`, `:ban`, `:unban`, `:bans`);
+//! - `cluster.rs`: what the server's cluster step asks of the chat with
+//!   `--cluster` (room lines numbered by Redis delivered here, guest
+//!   number blocks, private messages from other servers);
+//! - `tags.rs`: protocol 1.2's tags as the chat state sees them (`:tags`,
+//!   the tags flag, labels read off client lines); the stamps, echoes and
+//!   history tags are in the commands that send those lines.
 
+use crate::chat::history::tails::unix_now_ms;
 use crate::chat::history::Tails;
 use crate::chat::rooms::{
     CurrentChange, Departure, Left, Refusal, RoomId, Rooms, DEFAULT_ROOMS_PER_CLIENT,
 };
 use crate::protocol::tags::{ClientLine, Label};
-use crate::protocol::{self, Command, Error, Event, HelpRow, Reply, ServerLine};
+use crate::protocol::{self, Command, Error, Event, HelpRow, Missing, Reply, ServerLine};
 use std::collections::HashMap;
 
-mod history_cmds;
+mod cluster;
 mod operators;
 mod outbox;
 mod rooms_cmds;
-mod tags_cmds;
+mod tags;
 
-pub use history_cmds::HistoryWait;
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -130,8 +133,8 @@ enum Member {
 #[derive(Debug)]
 struct Joined {
     nick: String,
-    /// Tags on (protocol 1.2): its lines come tagged, its labels are
-    /// read, and it gets the echo of its own chat, `:me` and `:pm`.
+    /// Tags on (protocol 1.2): its labels are read, and it gets the echo
+    /// of its own chat, `:me` and `:pm`.
     tags: bool,
 }
 
@@ -476,6 +479,30 @@ impl Chat {
         out.note(ChatEvent::PrivateMessage);
     }
 
+    /// Forgets the `:history` commands a connection still waits for: it is
+    /// gone, and its id may be given to the next one. (A client that left
+    /// the chat by `:quit` still gets its answers before its `* bye`.)
+    pub fn forget_history_waits(&mut self, id: ClientId) {
+        self.history_waits.retain(|wait| wait.id != id);
+    }
+
+    /// Takes the `:history` commands whose rooms' tails have arrived, in
+    /// the order they were asked; [`Chat::history_answer`] answers each.
+    pub fn take_ready_history_waits(&mut self) -> Vec<HistoryWait> {
+        let history = &self.history;
+        let (ready, waiting) = std::mem::take(&mut self.history_waits)
+            .into_iter()
+            .partition(|wait| !history.is_loading(&wait.room_key));
+        self.history_waits = waiting;
+        ready
+    }
+
+    /// The whole answer to a `:history` that waited for its room's tail,
+    /// line by line.
+    pub fn history_answer(&self, wait: &HistoryWait, each: impl FnMut(&ServerLine<'_>)) {
+        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n, each);
+    }
+
     fn quit(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) -> Outcome {
         out.reply(id, &Reply::Bye.into());
         let reason = reason.map(protocol::sanitize);
@@ -607,6 +634,68 @@ impl Chat {
             },
         }
         .into()
+    }
+}
+
+/// A `:history` waiting for its room's tail to be loaded.
+#[derive(Debug)]
+pub struct HistoryWait {
+    /// Who asked.
+    pub id: ClientId,
+    room_key: String,
+    /// The room's spelling when asked.
+    room_name: String,
+    n: usize,
+    /// The label of the `:history` line, for every line of its answer.
+    pub label: Option<Label>,
+}
+
+/// The lines answering `:history N` in a room, each handed to `each`: the
+/// header, the newest `n` lines oldest first, and a last `! history
+/// incomplete: ...` line when some of the room's lines are missing.
+fn history_answer(
+    history: &Tails,
+    room_key: &str,
+    room: &str,
+    n: usize,
+    mut each: impl FnMut(&ServerLine<'_>),
+) {
+    let lines = history.recent(room_key, n, unix_now_ms());
+    each(
+        &Reply::HistoryHeader {
+            room,
+            count: lines.len(),
+        }
+        .into(),
+    );
+    for entry in lines {
+        each(
+            &Reply::HistoryLine {
+                time_ms: entry.ts,
+                line: &entry.line,
+                room: Some(room),
+                id: u64::try_from(entry.id).ok(),
+            }
+            .into(),
+        );
+    }
+    let unsaved = usize::try_from(history.unsaved(room_key)).unwrap_or(usize::MAX);
+    if unsaved > 0 {
+        let missing = if history.persists() {
+            Missing::Unsaved(unsaved)
+        } else {
+            Missing::Dropped(unsaved)
+        };
+        each(&Error::HistoryIncomplete { room, missing }.into());
+    }
+    if history.unreadable(room_key) {
+        each(
+            &Error::HistoryIncomplete {
+                room,
+                missing: Missing::Unreadable,
+            }
+            .into(),
+        );
     }
 }
 

@@ -2,7 +2,6 @@
 //! [`Delivery`], how one copy of a line is meant for its recipient.
 
 use super::ClientId;
-use crate::protocol::tags::Label;
 use crate::protocol::ServerLine;
 
 /// How one copy of a line is meant for its recipient.
@@ -13,8 +12,7 @@ pub struct Delivery {
     /// (its chat lines' history commit).
     pub answer: bool,
     /// A room line of a room that is not the recipient's current room:
-    /// with tags off it is written with the `[ROOM] ` prefix (with tags on
-    /// the `room` tag says it).
+    /// with tags off it is written with the `[ROOM] ` prefix.
     pub prefixed: bool,
 }
 
@@ -62,7 +60,7 @@ pub trait Outbox {
     /// The command being run carried `label` (a client with tags on sent
     /// `@label=L …`): every answer queued until the next call (`None`)
     /// carries it. Ignored by default.
-    fn answering(&mut self, _label: Option<Label>) {}
+    fn answering(&mut self, _label: Option<crate::protocol::tags::Label>) {}
 
     /// Queues `line` for client `to` as the answer to its own command (or
     /// its arrival).

@@ -1,22 +1,23 @@
 //! The room commands of protocol 1.2, as the chat state words them: chat
 //! and `:me` to the current room, `:join` (keeping the other rooms),
-//! `:part`, `:users [ROOM]`, `:rooms`. The room model
+//! `:part`, `:users [ROOM]`, `:rooms`, `:history`. The room model
 //! ([`crate::chat::rooms`]) decides; these functions say what each result
 //! means to whom.
 
-use super::{Chat, ChatEvent, ClientId, Member, Outbox, Outcome};
+use super::{
+    history_answer, Awaited, Chat, ChatEvent, ClientId, HistoryWait, Member, Outbox, Outcome,
+};
 use crate::chat::history::tails::unix_now_ms;
-use crate::chat::rooms::{JoinOutcome, Who};
+use crate::chat::rooms::{JoinOutcome, Refusal, Who};
 use crate::protocol::{self, Dialect, Error, Event, Reply, ServerLine, Stamp};
 
 impl Chat {
     /// A chat line (or a `:me` action, `action`) to the sender's current
-    /// room: the hot path. It goes into `:history` first, from the moment
-    /// it is accepted, which gives it its id and time (its `id` and `time`
-    /// tags); then one typed line, one fan-out (plain to the members whose
-    /// current room it is, prefixed to the others, tagged to those with
-    /// tags on). With tags on the sender gets it too (its echo, as an
-    /// answer, so with its label).
+    /// room: the hot path. The line goes into `:history` from the moment
+    /// it is accepted, which gives it its id and time; then one typed
+    /// line, one fan-out (plain to the members whose current room it is,
+    /// prefixed to the others, tagged to those with tags on, the sender
+    /// included when its tags are on).
     pub(super) fn say(
         &mut self,
         id: ClientId,
@@ -51,8 +52,10 @@ impl Chat {
             }
             .into()
         };
-        // The history file keeps the line as the line dialect delivered it
-        // to the members whose current room it was (no prefix).
+        // Into history first, from the moment it is accepted: that gives
+        // the line its id and time (its `id` and `time` tags). The history
+        // file keeps the line as the line dialect delivered it to the
+        // members whose current room it was (no prefix).
         self.line.clear();
         Dialect::Line.render(&said(None), &mut self.line);
         let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
@@ -66,12 +69,21 @@ impl Chat {
             time_ms,
         };
         let line = said(Some(stamp));
-        let (current, others) = (room.current_members(), room.other_members());
-        let recipients = if me.tags {
-            out.fan_out(current, others, None, Some(id), &line) - 1
+        // With tags on the sender gets it too: its echo, as an answer (so
+        // with its label).
+        let (except, asker) = if me.tags {
+            (None, Some(id))
         } else {
-            out.fan_out(current, others, Some(id), None, &line)
+            (Some(id), None)
         };
+        let delivered = out.fan_out(
+            room.current_members(),
+            room.other_members(),
+            except,
+            asker,
+            &line,
+        );
+        let recipients = delivered - usize::from(me.tags);
         out.note(ChatEvent::RoomLine { recipients });
         Outcome {
             recorded: 1,
@@ -191,5 +203,43 @@ impl Chat {
             .collect();
         rooms.sort_by_cached_key(|(name, _)| name.to_ascii_lowercase());
         out.reply(id, &Reply::Rooms { rooms }.into());
+    }
+
+    /// `:history [N]`: the header, then the current room's newest N lines
+    /// from memory, oldest first; a last `! history incomplete: ...` line
+    /// when some of the room's lines could not be written to the history
+    /// file.
+    pub(super) fn history(
+        &mut self,
+        id: ClientId,
+        arg: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> Outcome {
+        let Some(room) = self.rooms.current(id).and_then(|room| self.rooms.get(room)) else {
+            out.reply(id, &self.refusal(Refusal::NoCurrentRoom, ""));
+            return Outcome::CONTINUE;
+        };
+        let Some(n) = protocol::history_count(arg, self.history.keep()) else {
+            out.reply(id, &Error::Usage(protocol::HISTORY_USAGE).into());
+            return Outcome::CONTINUE;
+        };
+        if self.history.is_loading(room.key()) {
+            // Its older lines are on their way from the history file.
+            self.history_waits.push(HistoryWait {
+                id,
+                room_key: room.key().to_string(),
+                room_name: room.name().to_string(),
+                n,
+                label: self.label,
+            });
+            return Outcome {
+                waits_for: Some(Awaited::HistoryTail),
+                ..Outcome::CONTINUE
+            };
+        }
+        history_answer(&self.history, room.key(), room.name(), n, |line| {
+            out.reply(id, line)
+        });
+        Outcome::CONTINUE
     }
 }

@@ -1,6 +1,8 @@
 //! The chat state's unit tests: the wording and who receives what, with
 //! the [`Recorded`] outbox (no network). `rooms.rs` and `operators.rs`
-//! beside it test the rules of protocol 1.2's rooms and operators.
+//! beside it test the rules of protocol 1.2's rooms and operators,
+//! `tags.rs` those of its tags (with an outbox that writes lines as a
+//! tagged client reads them).
 
 use super::*;
 use crate::protocol::Dialect;
@@ -62,6 +64,7 @@ fn run(chat: &mut Chat, out: &mut Recorded, id: ClientId, line: &str) -> Vec<Str
 
 mod operators;
 mod rooms;
+mod tags;
 
 fn chat_with(ids: &[ClientId]) -> (Chat, Recorded) {
     let mut chat = Chat::new(None);

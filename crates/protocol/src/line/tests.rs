@@ -210,6 +210,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             "! history incomplete: older lines of #lobby could not be read from disk",
         ),
         (Error::ServerFull.into(), "! server full"),
+        (Error::ClusterUnavailable.into(), "! cluster unavailable"),
         (
             Error::TooManyFromAddress.into(),
             "! too many connections from your address",
@@ -432,13 +433,13 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Reply::AlreadyKnownAs { .. } => "AlreadyKnownAs",
             Reply::HistoryHeader { .. } => "HistoryHeader",
             Reply::HistoryLine { .. } => "HistoryLine",
+            Reply::TagsOn => "TagsOn",
+            Reply::TagsOff => "TagsOff",
             Reply::CurrentRoom { .. } => "CurrentRoom",
             Reply::NoRoomLeft => "NoRoomLeft",
             Reply::Topic { .. } => "Topic",
             Reply::NoTopic { .. } => "NoTopic",
             Reply::Bans { .. } => "Bans",
-            Reply::TagsOn => "TagsOn",
-            Reply::TagsOff => "TagsOff",
         },
         ServerLine::Error(error) => match error {
             Error::Usage(_) => "Usage",
@@ -454,6 +455,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::LockedOut { .. } => "LockedOut",
             Error::HistoryIncomplete { .. } => "HistoryIncomplete",
             Error::ServerFull => "ServerFull",
+            Error::ClusterUnavailable => "ClusterUnavailable",
             Error::TooManyFromAddress => "TooManyFromAddress",
             Error::IdleTimeout => "IdleTimeout",
             Error::AuthTimeout => "AuthTimeout",
@@ -477,7 +479,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 62] = [
+const VARIANTS: [&str; 63] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -510,6 +512,7 @@ const VARIANTS: [&str; 62] = [
     "LockedOut",
     "HistoryIncomplete",
     "ServerFull",
+    "ClusterUnavailable",
     "TooManyFromAddress",
     "IdleTimeout",
     "AuthTimeout",
@@ -775,6 +778,35 @@ fn lines_of_no_known_form_are_not_recognised() {
         "! bob is not in rust",
     ] {
         assert_eq!(recognise(line), None, "{line:?}");
+    }
+}
+
+/// The same invariant as the `server_lines` target (recognise → render is
+/// the identity), for numbers: a leading zero, or `line`/`lines` not
+/// agreeing with the count, is not a line the server writes.
+#[test]
+fn numbers_are_read_only_as_the_server_writes_them() {
+    for line in [
+        "* rooms: #lobby (02)",
+        "* history #rust: 007 lines",
+        "* history #rust: 1 lines",
+        "* history #rust: 2 line",
+        "! line too long (max 04096 bytes)",
+        "! too many attempts from your address, try again in 030 s",
+        "! history incomplete: 1 lines of #rust could not be saved to disk and will be missing after a restart",
+        "! history incomplete: 3 line of #rust could not be saved to disk and will be missing after a restart",
+        "! history incomplete: 03 lines of #rust could not be saved to disk and will be missing after a restart",
+    ] {
+        assert_eq!(recognise(line), None, "{line:?}");
+    }
+    for line in [
+        "* rooms: #lobby (0)",
+        "* history #rust: 0 lines",
+        "* history #rust: 1 line",
+        "! history incomplete: 1 line of #rust could not be saved to disk and will be missing after a restart",
+    ] {
+        let seen = recognise(line).expect(line);
+        assert_eq!(to_text(&seen), line);
     }
 }
 
