@@ -31,13 +31,25 @@
 //! Version 1 had `lines` without `nick` and no `rooms` table; version 2 a
 //! rowid table keyed by the TEXT `room_key` with a `(room_key, id)` index.
 //! Both are migrated in place on open.
+//!
+//! The accounts tables (`accounts`, `tokens`) belong to
+//! [`crate::accounts::persist`]: its step ([`migrate_accounts`]) runs after
+//! the chat lines' steps and moves the file to its version
+//! ([`ACCOUNTS_SCHEMA_VERSION`]), and their writes go in the same
+//! transaction as a batch's lines ([`Store::commit_batch`]).
 
+use crate::accounts::persist::{
+    self, migrate_accounts, AccountWrite, Loaded, ACCOUNTS_SCHEMA_VERSION,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+/// The schema version this build writes: the chat lines' steps, then the
+/// accounts tables' step.
+pub const SCHEMA_VERSION: i64 = ACCOUNTS_SCHEMA_VERSION;
+/// The version the chat lines' own steps reach.
+const LINES_SCHEMA_VERSION: i64 = 3;
 
 /// How long a writer waits for a lock held by another process (a `sqlite3`
 /// shell reading the file, say) before the write fails.
@@ -166,8 +178,9 @@ impl Store {
             }
             let tx = self.conn.transaction()?;
             tx.execute_batch(CREATE_V3)?;
-            set_version(&tx, SCHEMA_VERSION)?;
-            return tx.commit();
+            set_version(&tx, LINES_SCHEMA_VERSION)?;
+            tx.commit()?;
+            return migrate_accounts(&mut self.conn);
         }
         if version < 2 {
             // 1 -> 2: the sender's nick gets a column of its own (taken from
@@ -210,7 +223,13 @@ impl Store {
             set_version(&tx, 3)?;
             tx.commit()?;
         }
-        Ok(())
+        migrate_accounts(&mut self.conn)
+    }
+
+    /// Every account, and the tokens used since `valid_since` (Unix
+    /// seconds; older ones are deleted), for the accounts in memory.
+    pub fn load_accounts(&self, valid_since: i64) -> StoreResult<Loaded> {
+        persist::load(&self.conn, valid_since)
     }
 
     /// Writes `lines` in one transaction, in order.
@@ -218,7 +237,18 @@ impl Store {
         &mut self,
         lines: impl IntoIterator<Item = &'a NewLine>,
     ) -> StoreResult<usize> {
+        self.commit_batch(lines, &[])
+    }
+
+    /// Writes `lines` and the accounts' `writes` in one transaction, in
+    /// order. Returns how many lines were written.
+    pub fn commit_batch<'a>(
+        &mut self,
+        lines: impl IntoIterator<Item = &'a NewLine>,
+        writes: &[AccountWrite],
+    ) -> StoreResult<usize> {
         let tx = self.conn.transaction()?;
+        persist::apply(&tx, writes)?;
         let mut new_rooms: Vec<(String, i64)> = Vec::new();
         let mut count = 0;
         {
@@ -560,14 +590,17 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         // 1 -> 2 -> 3: the lines end in one B-tree clustered by (room, id),
-        // referring to rooms by integer id; the old index is gone.
-        assert_eq!(store.schema_version().unwrap(), 3);
+        // referring to rooms by integer id; the old index is gone. (Then
+        // the accounts' step adds its tables.)
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let objects: Vec<(String, String)> = {
             let mut stmt = store
                 .conn
                 .prepare(
                     "SELECT type, name FROM sqlite_master
-                     WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+                     WHERE name NOT LIKE 'sqlite_%'
+                         AND name NOT IN ('accounts', 'tokens', 'tokens_account')
+                     ORDER BY name",
                 )
                 .unwrap();
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();

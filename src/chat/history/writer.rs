@@ -253,9 +253,13 @@ impl Writer {
         }
         self.commits += 1;
         self.rows += lines as u64;
+        let writes: Vec<_> = group
+            .iter()
+            .flat_map(|batch| batch.accounts.iter().cloned())
+            .collect();
         let result = self
             .store
-            .insert_batch(group.iter().flat_map(|batch| batch.lines.iter()));
+            .commit_batch(group.iter().flat_map(|batch| batch.lines.iter()), &writes);
         let failed = match result {
             Ok(_) => {
                 if std::mem::take(&mut self.failing) {
@@ -265,8 +269,9 @@ impl Writer {
             }
             Err(err) => {
                 error!(
-                    "history: CANNOT WRITE to the history file, {lines} lines lost: {err}; \
-                     chat goes on, :history says so"
+                    "history: CANNOT WRITE to the history file, {lines} lines and {} account \
+                     changes lost: {err}; chat goes on, :history says so",
+                    writes.len()
                 );
                 self.failing = true;
                 true
@@ -517,6 +522,7 @@ mod tests {
             number,
             lines: vec![line("#lobby", now, number as usize)],
             loads: Vec::new(),
+            accounts: Vec::new(),
             sent: Instant::now().checked_sub(age).unwrap(),
         }
     }
