@@ -42,6 +42,8 @@ pub enum EndReason {
     CloseTimeout,
     /// The server shut down.
     ServerShutdown,
+    /// Another connection logged in to the same account.
+    LoggedInElsewhere,
     /// The poller refused to watch the socket.
     PollerError,
     /// A page or an HTTP error was served; the connection never joined.
@@ -119,7 +121,7 @@ impl EndReason {
     /// in `loopchat_disconnects_total` so every series exists from the
     /// first scrape. Others (WebSocket protocol errors) appear when they
     /// first happen.
-    pub const DISCONNECTS: [EndReason; 15] = [
+    pub const DISCONNECTS: [EndReason; 16] = [
         EndReason::Quit,
         EndReason::ClosedByPeer,
         EndReason::ResetByPeer,
@@ -135,6 +137,7 @@ impl EndReason {
         EndReason::CloseTimeout,
         EndReason::ServerShutdown,
         EndReason::PollerError,
+        EndReason::LoggedInElsewhere,
     ];
 
     /// The reasons a connection ends by before it joins the chat (TLS
@@ -167,6 +170,7 @@ impl EndReason {
             EndReason::AuthLockout => "auth lockout",
             EndReason::CloseTimeout => "close timeout",
             EndReason::ServerShutdown => "server shutdown",
+            EndReason::LoggedInElsewhere => "logged in elsewhere",
             EndReason::PollerError => "poller error",
             EndReason::HttpResponseSent => "http response sent",
             EndReason::RequestHeadTimeout => "request head timeout",
@@ -252,7 +256,7 @@ mod tests {
     /// Every reason with its log text and label exactly as the server said
     /// them when reasons were strings (the metrics tests and dashboards
     /// depend on the labels).
-    const TABLE: [(EndReason, &str, &str); 22] = [
+    const TABLE: [(EndReason, &str, &str); 23] = [
         (
             EndReason::UntrustedProxyHeader,
             "PROXY header from an untrusted address",
@@ -281,6 +285,11 @@ mod tests {
             "server_shutdown",
         ),
         (EndReason::PollerError, "poller error", "poller_error"),
+        (
+            EndReason::LoggedInElsewhere,
+            "logged in elsewhere",
+            "logged_in_elsewhere",
+        ),
         (
             EndReason::HttpResponseSent,
             "http response sent",

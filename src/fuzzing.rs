@@ -200,6 +200,24 @@ fn check_line(line: &str) {
             assert!(is_name(to) && !text.is_empty(), "{to:?} {text:?}");
             check_sanitize(text);
         }
+        Command::Login { name, password } => {
+            inside(name);
+            inside(password);
+            assert!(is_name(name) && !password.is_empty(), "{name:?}");
+        }
+        Command::Passwd { old, new } => {
+            inside(old);
+            inside(new);
+            assert!(is_name(old) && !new.is_empty(), "{old:?}");
+        }
+        Command::Whois(name) => {
+            inside(name);
+            assert!(is_name(name), "{name:?}");
+        }
+        Command::Register(text) | Command::Resume(text) => {
+            inside(text);
+            assert!(!text.is_empty());
+        }
         Command::Me(text) | Command::Auth(text) => {
             inside(text);
             assert!(!text.is_empty());
@@ -220,7 +238,12 @@ fn check_line(line: &str) {
             assert!(word.starts_with(':') && !word.contains(' '), "{word:?}");
             assert!(line.starts_with(word));
         }
-        Command::Help | Command::Users | Command::Rooms | Command::Usage(_) => {}
+        Command::Help
+        | Command::Users
+        | Command::Rooms
+        | Command::Token
+        | Command::Logout
+        | Command::Usage(_) => {}
     }
     for name in line.split(' ') {
         if protocol::is_valid_name(name) {

@@ -33,6 +33,7 @@ window.addEventListener("error", (event) => {
   // in src/net/http.rs fails when the two differ.
   const SERVER_WORDS = new Set([
     "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
+    "registered", "logged", "token", "whois",
   ]);
   const MAX_LOG = 2000;
   const MAX_RECALL = 100;

@@ -12,6 +12,10 @@ use crate::protocol::{self, Command, Dialect, Error, Event, HelpRow, Missing, Re
 use slab::Slab;
 use std::collections::HashMap;
 
+#[path = "state_accounts.rs"]
+mod accounts;
+pub use accounts::{AccountJob, JobDone, JobKind};
+
 /// Identifies one connected client; the server uses its connection's slab key.
 pub type ClientId = usize;
 
@@ -85,6 +89,18 @@ pub enum ChatEvent {
     PrivateMessage,
     /// A wrong password was given to `:auth`.
     AuthFailure,
+    /// A login was tried: with a password (`:login`, `:register`) or a
+    /// token (`:resume`), and whether it worked.
+    Login {
+        /// By `:resume TOKEN`.
+        token: bool,
+        /// It logged the client in.
+        ok: bool,
+    },
+    /// An account was registered (and stored).
+    Registered,
+    /// A token was issued.
+    TokenIssued,
 }
 
 /// What one command did that the connection must act on: whether it ends
@@ -130,6 +146,10 @@ pub enum Awaited {
     /// file: its answer (and everything after it for this client) waits
     /// for [`Chat::take_ready_history_waits`].
     HistoryTail,
+    /// `:register`, `:login` or `:passwd` waits for the hashing worker:
+    /// the client's input waits until [`Chat::account_job_done`] (or
+    /// [`Chat::account_job_refused`]).
+    Password,
 }
 
 /// How an `:auth` went.
@@ -201,6 +221,8 @@ pub struct Chat {
     /// Nicks of clients that left the chat, until the server has logged
     /// their disconnect ([`Chat::departed_nick`]).
     departed: HashMap<ClientId, String>,
+    /// Accounts, logins and the hashing jobs in flight (`state_accounts.rs`).
+    accounts: accounts::AccountsSide,
 }
 
 impl Chat {
@@ -225,6 +247,9 @@ impl Chat {
             history: Tails::in_memory(crate::chat::history::HistoryConfig::default().max_lines),
             history_waits: Vec::new(),
             departed: HashMap::new(),
+            accounts: accounts::AccountsSide::new(crate::accounts::Accounts::new(
+                crate::accounts::AccountsConfig::default(),
+            )),
         }
     }
 
@@ -287,6 +312,7 @@ impl Chat {
     /// `reason` (e.g. `too slow`) when given. Does nothing for a client that
     /// already left.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        self.accounts_forget(id);
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
             self.leave_room(id, &joined, reason, out);
@@ -341,6 +367,13 @@ impl Chat {
                 self.unknown_command(id, line, out)
             }
             Command::Auth(_) => self.unknown_command(id, line, out),
+            Command::Register(_)
+            | Command::Login { .. }
+            | Command::Token
+            | Command::Resume(_)
+            | Command::Logout
+            | Command::Passwd { .. }
+            | Command::Whois(_) => return self.account_command(id, command, out),
             Command::Usage(usage) => out.reply(id, &Error::Usage(usage).into()),
             Command::Unknown(word) => out.reply(id, &Error::UnknownCommand(word).into()),
         }
@@ -438,14 +471,19 @@ impl Chat {
         }
     }
 
-    fn welcome(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let nick = loop {
+    /// The next free `guestN`.
+    fn new_guest_nick(&mut self) -> String {
+        loop {
             let candidate = format!("guest{}", self.next_guest);
             self.next_guest += 1;
             if !self.nicks.contains_key(&candidate) {
-                break candidate;
+                return candidate;
             }
-        };
+        }
+    }
+
+    fn welcome(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let nick = self.new_guest_nick();
         self.nicks.insert(nick.clone(), id);
         out.reply(id, &Reply::Welcome { nick: &nick }.into());
         let lobby = self.lobby;
@@ -466,16 +504,26 @@ impl Chat {
         if protocol::is_reserved_nick(name) {
             return out.reply(id, &Error::NickReserved(name).into());
         }
+        if self.refuse_nick(id, name, out) {
+            return;
+        }
         let key = name.to_ascii_lowercase();
         if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
             return out.reply(id, &Error::NickTaken(name).into());
         }
+        if self.nick(id) == Some(name) {
+            return out.reply(id, &Reply::AlreadyKnownAs { nick: name }.into());
+        }
+        self.rename(id, name, out);
+    }
+
+    /// Gives client `id` the nick `name` (free, valid) and tells its room,
+    /// `id`'s copy as an answer.
+    fn rename(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        let key = name.to_ascii_lowercase();
         let Some(Some(Member::Joined(joined))) = self.members.get_mut(id) else {
             return;
         };
-        if joined.nick == name {
-            return out.reply(id, &Reply::AlreadyKnownAs { nick: name }.into());
-        }
         let old = std::mem::replace(&mut joined.nick, name.to_string());
         let room = joined.room;
         self.nicks.remove(&old.to_ascii_lowercase());

@@ -139,6 +139,9 @@ pub struct Connection {
     /// The history batch holding this client's latest chat line; replies
     /// wait in `held` until that batch is committed (see [`crate::chat::history`]).
     pub history_mark: u64,
+    /// An account command of this client waits for the hashing worker:
+    /// its input is not run (nor read) until the answer is queued.
+    pub account_wait: bool,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
@@ -183,6 +186,7 @@ impl Connection {
             got_input: false,
             line_started: None,
             history_mark: 0,
+            account_wait: false,
             soft_since: None,
             peer,
             accepted_at: now,

@@ -40,7 +40,9 @@
 //!   names the client;
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`];
-//! - `render`: the line being sent, rendered once per dialect and framing.
+//! - `render`: the line being sent, rendered once per dialect and framing;
+//! - `accounts`: the hashing worker's end, held-back logins, the login
+//!   throttle and registration limits, the checks before password commands.
 
 use crate::chat::completion::Completions;
 use crate::chat::history::{HistoryLink, Tails};
@@ -65,6 +67,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod accept;
+mod accounts;
 mod clients;
 mod input;
 mod lifecycle;
@@ -118,6 +121,10 @@ pub struct Server {
     history: HistoryLink,
     completions: Completions,
     tails: Tails,
+    /// The hashing worker and the account limits.
+    accounts: accounts::AccountsLink,
+    /// The accounts read from the history file.
+    stored_accounts: crate::accounts::Accounts,
     /// The settings file SIGHUP reads again, if the server has one.
     reload: Option<Reload>,
 }
@@ -245,9 +252,18 @@ impl Server {
         };
         // mio allows one waker per poller: the completion path shares it.
         let (completions, completer) = Completions::new(shutdown.waker.clone());
-        let (history, tails) =
+        let accounts = accounts::AccountsLink::start(&config.accounts, completer.clone())
+            .map_err(StartError::Poller)?;
+        let (mut history, tails) =
             HistoryLink::start(&config.history, completer).map_err(StartError::History)?;
+        let stored_accounts = crate::accounts::Accounts::load(
+            config.accounts.clone(),
+            history.take_loaded_accounts(),
+            crate::chat::history::tails::unix_now(),
+        );
         Ok(Server {
+            accounts,
+            stored_accounts,
             config,
             poll,
             listeners,
@@ -350,6 +366,8 @@ struct EventLoop {
     chat: Chat,
     /// The history writer's end in the loop.
     history: HistoryLink,
+    /// The hashing worker, held-back logins, the account limits.
+    accounts: accounts::AccountsLink,
     /// The read, throttled and parked lists, and the read buffers.
     reads: Reads,
     /// Work finished on other threads (history commits), taken once a turn.
@@ -383,6 +401,8 @@ impl EventLoop {
             history,
             completions,
             tails,
+            accounts,
+            stored_accounts,
             reload,
         } = server;
         let life = Life::new(shutdown, config.handle_signals, poll.registry(), SIGNALS)?;
@@ -392,8 +412,11 @@ impl EventLoop {
             .any(|listener| listener.kind == ListenerKind::Metrics)
             .then(|| Endpoint::new(FIRST_SCRAPE, config.close_timeout));
         Ok(EventLoop {
-            chat: Chat::new(config.password.clone()).with_history(tails),
+            chat: Chat::new(config.password.clone())
+                .with_history(tails)
+                .with_accounts(stored_accounts),
             history,
+            accounts,
             completions,
             guard: Guard::new(config.guard.clone()),
             logs: LogSummary::new(now),
@@ -485,6 +508,10 @@ impl EventLoop {
             self.accept_connections();
             self.read_ready_connections();
             self.settle_departures();
+            let writes = self.chat.accounts_mut().take_writes();
+            if !writes.is_empty() {
+                self.history.submit_accounts(writes);
+            }
             self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
@@ -495,11 +522,16 @@ impl EventLoop {
             self.reap_dead();
             // Workers wake the loop only while someone waits for a
             // commit; otherwise their completions wait for the next turn.
-            let waiting = !self.clients.held.is_empty() || !self.reads.parked.is_empty();
+            let waiting = !self.clients.held.is_empty()
+                || !self.reads.parked.is_empty()
+                || !self.reads.paused.is_empty();
             self.completions.want_wake(waiting);
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.life.shutting_down && self.clients.conns.is_empty() {
+                self.accounts.finish();
+                self.history
+                    .submit_accounts(self.chat.accounts_mut().take_writes());
                 self.history.finish();
                 self.log_summaries(true);
                 info!("shut down");
@@ -515,6 +547,9 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
+        if let Some(at) = self.accounts.next_due() {
+            wake_at = wake_at.min(at);
+        }
         for listener in &self.listeners {
             if let Some(at) = listener.accept_due(self.now) {
                 wake_at = wake_at.min(at);

@@ -185,6 +185,9 @@ pub struct HistoryLink {
     unsent_accounts: Vec<AccountWrite>,
     /// The accounts read from the file at start, until the chat takes them.
     loaded_accounts: Option<Loaded>,
+    /// A batch was promised by [`HistoryLink::mark_for_accounts`]: the
+    /// next submit sends one, empty or not.
+    owed: bool,
     next_batch: u64,
     /// Every batch up to this number has been committed (or has failed).
     acked: u64,
@@ -226,6 +229,7 @@ impl HistoryLink {
             unsent_loads: Vec::new(),
             unsent_accounts: Vec::new(),
             loaded_accounts: None,
+            owed: false,
             next_batch: 1,
             acked: 0,
             sent_lines: 0,
@@ -302,6 +306,15 @@ impl HistoryLink {
         }
     }
 
+    /// The batch account changes made now go out with ([`HistoryLink::mark`]),
+    /// promising that it is sent this turn even if nothing is in it, so an
+    /// answer held for it (`* registered`, `* token`) is never held for a
+    /// batch that does not come.
+    pub fn mark_for_accounts(&mut self) -> u64 {
+        self.owed = self.tx.is_some();
+        self.mark()
+    }
+
     /// The batch a line accepted now belongs to; 0 when no writer is
     /// running (nothing to wait for).
     pub fn mark(&self) -> u64 {
@@ -354,7 +367,10 @@ impl HistoryLink {
         let Some(tx) = &self.tx else {
             return;
         };
-        if self.unsent.is_empty() && self.unsent_loads.is_empty() && self.unsent_accounts.is_empty()
+        if self.unsent.is_empty()
+            && self.unsent_loads.is_empty()
+            && self.unsent_accounts.is_empty()
+            && !self.owed
         {
             return;
         }
@@ -370,6 +386,7 @@ impl HistoryLink {
             Ok(()) => {
                 self.next_batch += 1;
                 self.sent_lines += count;
+                self.owed = false;
             }
             Err(TrySendError::Full(batch)) => {
                 self.unsent = batch.lines;

@@ -313,6 +313,17 @@ impl Writer {
     }
 }
 
+impl Drop for Writer {
+    /// The writer is gone (the loop finished, or a writer thread
+    /// panicked): the loop hears it on the completion path, which other
+    /// workers keep open.
+    fn drop(&mut self) {
+        if self.done.send(Completion::HistoryGone) {
+            self.done.wake();
+        }
+    }
+}
+
 /// Which thread runs [`Writer::run`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
@@ -512,7 +523,7 @@ mod tests {
     fn next_ack(acks: &mut Completions) -> Option<crate::chat::history::Ack> {
         match acks.try_recv() {
             Ok(Completion::History(ack)) => Some(ack),
-            Err(_) => None,
+            _ => None,
         }
     }
 
