@@ -259,4 +259,3 @@ fn main() {
         let _ = thread.join();
     }
 }
-
