@@ -264,6 +264,10 @@ impl Chat {
                 (JobKind::Passwd, true)
             }
             (Purpose::Passwd { .. }, _) => {
+                out.note(ChatEvent::Login {
+                    token: false,
+                    ok: false,
+                });
                 out.reply(id, &Error::LoginFailed.into());
                 (JobKind::Passwd, false)
             }
