@@ -122,7 +122,7 @@ fn writer_rate(
     let (mut completions, completer) = Completions::new(waker);
     let (mut link, mut tails) = HistoryLink::start(&config, completer)?;
     let mut events = Events::with_capacity(16);
-    let now = loopchat::chat::history::tails::unix_now();
+    let now = loopchat::chat::history::tails::unix_now_ms();
     let started = Instant::now();
     let mut sent = 0u64;
     while started.elapsed() < window {
@@ -151,12 +151,12 @@ fn writer_rate(
 /// Writes `lines` lines over `rooms` rooms, 10,000 per transaction.
 fn fill(path: &Path, lines: u64, rooms: u64) -> Result<(), Box<dyn std::error::Error>> {
     let mut store = Store::open(path)?;
-    let start_ts = loopchat::chat::history::tails::unix_now() - 86_400;
+    let start_ts = loopchat::chat::history::tails::unix_now_ms() - 86_400_000;
     let started = Instant::now();
     let mut i = 0;
     while i < lines {
         let batch: Vec<NewLine> = (i..(i + 10_000).min(lines))
-            .map(|n| line(n, rooms, start_ts + (n / 1000) as i64))
+            .map(|n| line(n, rooms, start_ts + n as i64))
             .collect();
         store.insert_batch(&batch)?;
         i += batch.len() as u64;

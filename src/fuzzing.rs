@@ -238,6 +238,11 @@ fn check_line(line: &str) {
             assert!(word.starts_with(':') && !word.contains(' '), "{word:?}");
             assert!(line.starts_with(word));
         }
+        Command::Tags(on) => {
+            let arg = line.split_once(' ').map(|(_, arg)| arg);
+            let expected = if on { "on" } else { "off" };
+            assert!(arg.is_some_and(|arg| arg.eq_ignore_ascii_case(expected)));
+        }
         Command::Help
         | Command::Users
         | Command::Rooms

@@ -426,12 +426,6 @@ fn render_accounts(text: &mut Text, counters: &AccountCounters, now: &AccountsSn
             counters.hash_jobs,
         ),
         (
-            "loopchat_password_hash_microseconds_total",
-            "counter",
-            "Time the hashing worker spent on them, in microseconds.",
-            counters.hash_micros,
-        ),
-        (
             "loopchat_accounts",
             "gauge",
             "Registered accounts.",
@@ -466,6 +460,12 @@ fn render_accounts(text: &mut Text, counters: &AccountCounters, now: &AccountsSn
     for (name, kind, help, value) in singles {
         text.single(name, kind, help, value);
     }
+    text.single(
+        "loopchat_password_hash_seconds_total",
+        "counter",
+        "Time the hashing worker spent on them.",
+        counters.hash_micros as f64 / 1e6,
+    );
 }
 
 /// Renders every metric in the Prometheus text format.

@@ -548,7 +548,7 @@ fn the_documented_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     bob.sync();
     // The query from docs/history.md, word for word.
     let query = "SELECT * FROM (
-  SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', ts, 'unixepoch') AS time, line
+  SELECT id, strftime('%Y-%m-%dT%H:%M:%SZ', ts / 1000, 'unixepoch') AS time, line
   FROM lines WHERE room = (SELECT id FROM rooms WHERE room_key = lower('#Rust'))
   ORDER BY id DESC LIMIT 20
 ) ORDER BY id";

@@ -32,7 +32,7 @@ window.addEventListener("error", (event) => {
   // The same list as RESERVED_NICKS in the Rust protocol code: a unit test
   // in src/net/http.rs fails when the two differ.
   const SERVER_WORDS = new Set([
-    "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
+    "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you", "tags",
     "registered", "logged", "token", "whois",
   ]);
   const MAX_LOG = 2000;

@@ -10,6 +10,10 @@
 //!   a current room, operators, bans, topics) as plain data with typed
 //!   results; not yet used by [`state`] (see `docs/protocol-1.2-plan.md`).
 //!
+//! - `tags_tests` (tests only): the chat state's rules of protocol 1.2's
+//!   tags (who gets which line, echoes, labels, ids) through an outbox
+//!   that writes lines as a tagged client reads them.
+//!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
 
@@ -17,5 +21,7 @@ pub mod completion;
 pub mod history;
 pub mod rooms;
 pub mod state;
+#[cfg(test)]
+mod tags_tests;
 
 pub use state::*;

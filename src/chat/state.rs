@@ -6,9 +6,12 @@
 //! with a `Vec`. What the command did that the connection must act on comes
 //! back as an [`Outcome`].
 
-use crate::chat::history::tails::unix_now;
+use crate::chat::history::tails::unix_now_ms;
 use crate::chat::history::Tails;
-use crate::protocol::{self, Command, Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
+use crate::protocol::tags::{self, ClientLine, Label, TagError};
+use crate::protocol::{
+    self, Command, Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine, Stamp,
+};
 use slab::Slab;
 use std::collections::HashMap;
 
@@ -40,6 +43,17 @@ pub trait Outbox {
 
     /// Told what the chat did, for the server's metrics; ignored by default.
     fn note(&mut self, _event: ChatEvent) {}
+
+    /// Client `to` turned tags on or off (protocol 1.2): from now on its
+    /// lines are written tagged, or not. Called before the answer is
+    /// queued, so `* tags on` is tagged and `* tags off` is not, as the
+    /// protocol says. Ignored by default.
+    fn set_tags(&mut self, _to: ClientId, _on: bool) {}
+
+    /// The command being run carried `label` (a client with tags on sent
+    /// `@label=L …`): every answer queued until the next call (`None`)
+    /// carries it. Ignored by default.
+    fn answering(&mut self, _label: Option<Label>) {}
 
     /// Queues `line` for client `to` as the answer to its own command (or
     /// its arrival).
@@ -120,6 +134,9 @@ pub struct Outcome {
     /// An `:auth` was tried, and how it went: the server counts wrong
     /// passwords per address.
     pub auth: Option<AuthResult>,
+    /// `:tags on` or `:tags off` was run: the client's tags are now this
+    /// (the outbox was told as it happened, [`Outbox::set_tags`]).
+    pub tags: Option<bool>,
 }
 
 impl Outcome {
@@ -129,6 +146,7 @@ impl Outcome {
         recorded: 0,
         waits_for: None,
         auth: None,
+        tags: None,
     };
 
     /// Close once what is queued is delivered.
@@ -178,6 +196,9 @@ enum Member {
 #[derive(Debug)]
 struct Joined {
     nick: String,
+    /// Tags on (protocol 1.2): its lines come tagged, its labels are
+    /// read, and it gets the echo of its own chat, `:me` and `:pm`.
+    tags: bool,
     /// Key of the current room in [`Chat::rooms`].
     room: usize,
     /// Position of this client in that room's member list, so leaving is
@@ -223,6 +244,9 @@ pub struct Chat {
     departed: HashMap<ClientId, String>,
     /// Accounts, logins and the hashing jobs in flight (`state_accounts.rs`).
     accounts: accounts::AccountsSide,
+    /// The label of the command being run (see [`Chat::apply_labelled`]),
+    /// kept by a `:history` that waits.
+    label: Option<Label>,
 }
 
 impl Chat {
@@ -250,6 +274,7 @@ impl Chat {
             accounts: accounts::AccountsSide::new(crate::accounts::Accounts::new(
                 crate::accounts::AccountsConfig::default(),
             )),
+            label: None,
         }
     }
 
@@ -326,9 +351,57 @@ impl Chat {
     }
 
     /// Runs one complete, valid UTF-8, non-empty line from client `id`:
-    /// parses it and applies the command.
+    /// takes its tag prefix off (tags on), parses it and applies the
+    /// command, as the server does.
     pub fn handle_line(&mut self, id: ClientId, line: &str, out: &mut impl Outbox) -> Outcome {
-        self.apply(id, line, protocol::parse(line), out)
+        match self.client_line(id, line) {
+            Ok(ClientLine { label, line }) => {
+                self.apply_labelled(id, line, protocol::parse(line), label, out)
+            }
+            Err(_) => {
+                out.reply(id, &Error::BadTags.into());
+                Outcome::CONTINUE
+            }
+        }
+    }
+
+    /// Whether client `id` has tags on.
+    pub fn tags_on(&self, id: ClientId) -> bool {
+        matches!(self.members.get(id), Some(Some(Member::Joined(joined))) if joined.tags)
+    }
+
+    /// A line from client `id` with its tag prefix taken off, when it has
+    /// tags on (with tags off a line starting with `@` is chat). An error
+    /// is answered `! bad tags`, without a label: the prefix is not
+    /// trusted.
+    pub fn client_line<'a>(&self, id: ClientId, line: &'a str) -> Result<ClientLine<'a>, TagError> {
+        if line.starts_with('@') && self.tags_on(id) {
+            tags::parse_client_line(line)
+        } else {
+            Ok(ClientLine { label: None, line })
+        }
+    }
+
+    /// [`Chat::apply`] for a line that carried `label`: every answer to it
+    /// carries the label ([`Outbox::answering`]), a waiting `:history`'s
+    /// included.
+    pub fn apply_labelled(
+        &mut self,
+        id: ClientId,
+        line: &str,
+        command: Command<'_>,
+        label: Option<Label>,
+        out: &mut impl Outbox,
+    ) -> Outcome {
+        if label.is_none() {
+            return self.apply(id, line, command, out);
+        }
+        self.label = label;
+        out.answering(label);
+        let outcome = self.apply(id, line, command, out);
+        out.answering(None);
+        self.label = None;
+        outcome
     }
 
     /// Applies `command`, parsed from `line` (whose first word names a
@@ -351,6 +424,7 @@ impl Chat {
             Command::Chat(text) => return self.say(id, text, false, out),
             Command::Me(text) => return self.say(id, text, true, out),
             Command::History(arg) => return self.history(id, arg, out),
+            Command::Tags(on) => return self.set_tags(id, on, out),
             Command::Help => {
                 for row in HelpRow::rows(self.password.is_some()) {
                     out.reply(id, &Reply::Help(row).into());
@@ -433,8 +507,10 @@ impl Chat {
     }
 
     /// A chat line (or a `:me` action, `action`) to the sender's room: the
-    /// hot path. One typed line, one fan-out; then the line goes into
-    /// `:history` from the moment it is accepted.
+    /// hot path. It goes into `:history` first, from the moment it is
+    /// accepted, which gives it its id and time (its `id` and `time`
+    /// tags); then one typed line, one fan-out. With tags on the sender
+    /// gets it too (its echo, as an answer, so with its label).
     fn say(&mut self, id: ClientId, text: &str, action: bool, out: &mut impl Outbox) -> Outcome {
         let Some(Some(Member::Joined(me))) = self.members.get(id) else {
             return Outcome::CONTINUE;
@@ -442,31 +518,59 @@ impl Chat {
         let text = protocol::sanitize(text);
         let room = &self.rooms[me.room];
         let (from, in_room) = (me.nick.as_str(), Some(room.name.as_str()));
-        let line = if action {
-            Event::Acted {
-                from,
-                room: in_room,
-                text: &text,
+        let said = |stamp| -> ServerLine<'_> {
+            if action {
+                Event::Acted {
+                    from,
+                    room: in_room,
+                    text: &text,
+                    stamp,
+                }
+            } else {
+                Event::Said {
+                    from,
+                    room: in_room,
+                    text: &text,
+                    stamp,
+                }
             }
-        } else {
-            Event::Said {
-                from,
-                room: in_room,
-                text: &text,
-            }
-        }
-        .into();
-        let recipients = out.fan_out(&room.members, Some(id), None, &line);
-        out.note(ChatEvent::RoomLine { recipients });
+            .into()
+        };
         // The history file keeps the line as the line dialect delivered it.
         self.line.clear();
-        Dialect::Line.render(&line, &mut self.line);
+        Dialect::Line.render(&said(None), &mut self.line);
         let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
         let delivered = std::str::from_utf8(delivered).unwrap_or_default();
-        self.history
-            .record(&room.key, &me.nick, delivered, unix_now());
+        let time_ms = unix_now_ms();
+        let line_id = self.history.record(&room.key, &me.nick, delivered, time_ms);
+        let stamp = Stamp {
+            id: u64::try_from(line_id).unwrap_or_default(),
+            time_ms,
+        };
+        let line = said(Some(stamp));
+        let recipients = if me.tags {
+            out.fan_out(&room.members, None, Some(id), &line) - 1
+        } else {
+            out.fan_out(&room.members, Some(id), None, &line)
+        };
+        out.note(ChatEvent::RoomLine { recipients });
         Outcome {
             recorded: 1,
+            ..Outcome::CONTINUE
+        }
+    }
+
+    /// `:tags on|off`: `* tags on` is itself tagged, `* tags off` is not.
+    fn set_tags(&mut self, id: ClientId, on: bool, out: &mut impl Outbox) -> Outcome {
+        let Some(Some(Member::Joined(me))) = self.members.get_mut(id) else {
+            return Outcome::CONTINUE;
+        };
+        me.tags = on;
+        out.set_tags(id, on);
+        let answer = if on { Reply::TagsOn } else { Reply::TagsOff };
+        out.reply(id, &answer.into());
+        Outcome {
+            tags: Some(on),
             ..Outcome::CONTINUE
         }
     }
@@ -491,6 +595,7 @@ impl Chat {
         self.rooms[lobby].members.push(id);
         self.members[id] = Some(Member::Joined(Joined {
             nick,
+            tags: false,
             room: lobby,
             slot,
         }));
@@ -547,12 +652,26 @@ impl Chat {
         let line = Event::PrivateMessage {
             from: &me.nick,
             text: &text,
+            to: None,
+        };
+        // With tags on, the sender's echo names the recipient (`to`); a
+        // message to yourself is that echo, the answer to your command.
+        let to_nick = match (me.tags, self.members.get(recipient)) {
+            (true, Some(Some(Member::Joined(them)))) => Some(them.nick.as_str()),
+            _ => None,
+        };
+        let echo = Event::PrivateMessage {
+            from: &me.nick,
+            text: &text,
+            to: to_nick,
         };
         if recipient == id {
-            // A message to yourself is the answer to your command.
-            out.reply(recipient, &line.into());
+            out.reply(recipient, &echo.into());
         } else {
             out.deliver(recipient, &line.into());
+            if me.tags {
+                out.reply(id, &echo.into());
+            }
         }
         out.note(ChatEvent::PrivateMessage);
     }
@@ -633,6 +752,7 @@ impl Chat {
                 room_key: room.key.clone(),
                 room_name: room.name.clone(),
                 n,
+                label: self.label,
             });
             return Outcome {
                 waits_for: Some(Awaited::HistoryTail),
@@ -745,6 +865,8 @@ pub struct HistoryWait {
     /// The room's spelling when asked.
     room_name: String,
     n: usize,
+    /// The label of the `:history` line, for every line of its answer.
+    pub label: Option<Label>,
 }
 
 /// The lines answering `:history N` in a room, each handed to `each`: the
@@ -757,7 +879,7 @@ fn history_answer(
     n: usize,
     mut each: impl FnMut(&ServerLine<'_>),
 ) {
-    let lines = history.recent(room_key, n, unix_now());
+    let lines = history.recent(room_key, n, unix_now_ms());
     each(
         &Reply::HistoryHeader {
             room,
@@ -768,8 +890,10 @@ fn history_answer(
     for entry in lines {
         each(
             &Reply::HistoryLine {
-                time: entry.ts,
+                time_ms: entry.ts,
                 line: &entry.line,
+                room: Some(room),
+                id: u64::try_from(entry.id).ok(),
             }
             .into(),
         );

@@ -14,7 +14,7 @@ use super::{Awaited, Chat, ChatEvent, ClientId, Member, Outbox, Outcome};
 use crate::accounts::tokens::Digest;
 use crate::accounts::worker::{Finished, Job, JobResult};
 use crate::accounts::Accounts;
-use crate::chat::history::tails::unix_now;
+use crate::chat::history::tails::unix_now_ms;
 use crate::protocol::{self, Error, Reply};
 use std::collections::HashMap;
 
@@ -115,7 +115,7 @@ impl AccountsSide {
 
 /// A token's lifetime is counted in Unix seconds.
 fn now() -> i64 {
-    unix_now()
+    unix_now_ms() / 1000
 }
 
 impl Chat {

@@ -142,6 +142,10 @@ pub struct Connection {
     /// An account command of this client waits for the hashing worker:
     /// its input is not run (nor read) until the answer is queued.
     pub account_wait: bool,
+    /// Tags on (protocol 1.2): its lines are written with the tag prefix.
+    /// The chat state decides it ([`crate::chat::Outbox::set_tags`]); it
+    /// is here so a fan-out picks the encoding from the connection alone.
+    pub tags: bool,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
@@ -187,6 +191,7 @@ impl Connection {
             line_started: None,
             history_mark: 0,
             account_wait: false,
+            tags: false,
             soft_since: None,
             peer,
             accepted_at: now,

@@ -48,7 +48,21 @@ impl OutputQueue {
         if grew {
             self.grow(line.len(), pool);
         }
-        self.buf.extend_from_slice(line);
+        // `extend_from_slice` would check the capacity a second time (and
+        // keep the growth path inline); this is the fan-out's inner copy.
+        let len = self.buf.len();
+        // SAFETY: the check above, or `grow` (which reserves `line.len()`
+        // more), leaves `capacity - len >= line.len()`; the bytes are copied
+        // into that spare capacity before the length covers them, and
+        // `line` cannot overlap a buffer this queue owns mutably.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                line.as_ptr(),
+                self.buf.as_mut_ptr().add(len),
+                line.len(),
+            );
+            self.buf.set_len(len + line.len());
+        }
         grew
     }
 

@@ -321,6 +321,17 @@ impl SoftLimit {
         }
     }
 
+    /// [`SoftLimit::observe`] after output was only queued (never written),
+    /// so the queue can only have grown: nothing to clear, and below the
+    /// limit nothing to do but one comparison. The fan-out's per-recipient
+    /// form.
+    #[inline(always)]
+    pub fn observe_growth(&self, state: &mut Option<Instant>, queued: usize, now: Instant) {
+        if queued > self.bytes {
+            self.observe(state, queued, now);
+        }
+    }
+
     /// Whether a queue above the limit since `since` has overstayed.
     pub fn expired(&self, since: Option<Instant>, now: Instant) -> bool {
         match (self.period, since) {

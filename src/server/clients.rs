@@ -12,6 +12,7 @@ use crate::metrics::{Metrics, SlowLimit};
 use crate::net::connection::Connection;
 use crate::net::outbuf::BufferPool;
 use crate::policy::limits::{self, Departures, SoftLimit};
+use crate::protocol::tags::Label;
 use crate::protocol::ServerLine;
 use log::warn;
 use slab::Slab;
@@ -56,6 +57,9 @@ pub(super) struct Clients {
     pub(super) now: Instant,
     /// Counters, bumped where things happen; read only when scraped.
     pub(super) metrics: Metrics,
+    /// The label of the command being run ([`Outbox::answering`]): every
+    /// answer queued meanwhile to a client with tags on carries it.
+    pub(super) label: Option<Label>,
 }
 
 impl Outbox for Clients {
@@ -82,6 +86,16 @@ impl Outbox for Clients {
     ) -> usize {
         self.new_line();
         self.fan_out_line(members, except, asker, line)
+    }
+
+    fn set_tags(&mut self, to: ClientId, on: bool) {
+        if let Some(conn) = self.conns.get_mut(to) {
+            conn.tags = on;
+        }
+    }
+
+    fn answering(&mut self, label: Option<Label>) {
+        self.label = label;
     }
 
     fn note(&mut self, event: ChatEvent) {
@@ -115,6 +129,10 @@ pub(super) enum Output<'a> {
     Line(&'a ServerLine<'a>),
     /// Bytes already encoded for the recipient (a WebSocket pong).
     Encoded(&'a [u8]),
+    /// A line answering a labelled command, for a recipient with tags on:
+    /// its shared tagged bytes with the label added
+    /// ([`LineCache::labelled`]).
+    Labelled(&'a ServerLine<'a>, &'a Label),
 }
 
 impl Clients {
@@ -135,6 +153,16 @@ impl Clients {
         if !conn.is_open() || conn.write_failed() {
             return;
         }
+        // An answer to a labelled command carries its label (tags on).
+        let label = if answer && conn.tags {
+            self.label
+        } else {
+            None
+        };
+        let what = match (what, &label) {
+            (Output::Line(line), Some(label)) => Output::Labelled(line, label),
+            (what, _) => what,
+        };
         let bytes = rendered(&mut self.cache, conn, what);
         self.work += bytes.len();
         // Crash safety: this client must not see the answer to a later
@@ -173,7 +201,8 @@ impl Clients {
             if !conn.is_open() || conn.write_failed() {
                 continue;
             }
-            let bytes = self.cache.bytes(line, RenderKey::of(&conn.codec.encoder));
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags);
+            let bytes = self.cache.bytes(line, key);
             let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
             if Some(member) == asker || !fits || !conn.held.is_empty() {
                 // An answer (which may wait for history), a full queue or
@@ -185,7 +214,7 @@ impl Clients {
             queued += bytes.len();
             lines += 1;
             self.soft_outbuf
-                .observe(&mut conn.soft_since, conn.output.len(), self.now);
+                .observe_growth(&mut conn.soft_since, conn.output.len(), self.now);
             if conn.put_on_flush_list() {
                 self.dirty.push(member);
             }
@@ -207,7 +236,7 @@ impl Clients {
     fn push_output(&mut self, to: ClientId, what: Output<'_>) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(_) = what {
+        if let Output::Line(_) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         let grew = conn.output.append(bytes, &mut self.pool);
@@ -258,6 +287,10 @@ impl Clients {
         let conn = &mut self.conns[to];
         if let Ok(written) = conn.write_output() {
             self.metrics.bytes_sent += written as u64;
+            // Every write is observed, so the fan-out's observe_growth
+            // never sees a stale clock.
+            self.soft_outbuf
+                .observe(&mut conn.soft_since, conn.output.len(), self.now);
         }
         let extra = rendered(&mut self.cache, conn, what).len();
         if conn.output.len() + conn.held.len() + extra <= self.max_outbuf_bytes {
@@ -280,7 +313,7 @@ impl Clients {
     fn hold(&mut self, to: ClientId, what: Output<'_>, answer_to_uncommitted: bool) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(_) = what {
+        if let Output::Line(_) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         if conn.held.is_empty() {
@@ -347,6 +380,8 @@ impl Clients {
             let conn = &mut self.conns[id];
             if !conn.write_failed() {
                 let _ = conn.write_output();
+                self.soft_outbuf
+                    .observe(&mut conn.soft_since, conn.output.len(), self.now);
             }
             if conn.output.is_empty() && conn.held.is_empty() && !conn.write_failed() {
                 conn.output.release(&mut self.pool);
@@ -400,7 +435,10 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line) => cache.bytes(line, RenderKey::of(&conn.codec.encoder)),
+        Output::Line(line) => cache.bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags)),
+        Output::Labelled(line, label) => {
+            cache.labelled(line, RenderKey::of(&conn.codec.encoder, conn.tags), label)
+        }
         Output::Encoded(bytes) => bytes,
     }
 }

@@ -456,6 +456,12 @@ impl EventLoop {
             Input::Line([]) => {}
             Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
+                    // With tags on, the tag prefix comes off first (its
+                    // label is kept for every answer to the line).
+                    let (label, line) = match self.chat.client_line(id, line) {
+                        Ok(tagged) => (tagged.label, tagged.line),
+                        Err(_) => return self.clients.reply(id, &Error::BadTags.into()),
+                    };
                     let command = protocol::parse(line);
                     let auth =
                         self.chat.awaiting_password(id) && matches!(command, Command::Auth(_));
@@ -472,7 +478,9 @@ impl EventLoop {
                             conn.history_mark = self.history.mark_for_accounts();
                         }
                     }
-                    let outcome = self.chat.apply(id, line, command, &mut self.clients);
+                    let outcome =
+                        self.chat
+                            .apply_labelled(id, line, command, label, &mut self.clients);
                     self.after_command(id, outcome);
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();

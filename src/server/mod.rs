@@ -259,7 +259,7 @@ impl Server {
         let stored_accounts = crate::accounts::Accounts::load(
             config.accounts.clone(),
             history.take_loaded_accounts(),
-            crate::chat::history::tails::unix_now(),
+            crate::chat::history::tails::unix_now_ms() / 1000,
         );
         Ok(Server {
             accounts,
@@ -438,6 +438,7 @@ impl EventLoop {
                 work: 0,
                 now,
                 metrics: Metrics::default(),
+                label: None,
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),

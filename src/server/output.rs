@@ -52,7 +52,7 @@ impl EventLoop {
             };
             let bytes = clients
                 .cache
-                .bytes(line, RenderKey::of(&conn.codec.encoder));
+                .bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags));
             if conn.held.is_empty() {
                 conn.output.push(bytes, &mut clients.pool);
             } else {

@@ -1,5 +1,9 @@
 //! [`LineCache`]: the bytes of the line being sent, rendered once per
-//! dialect and framed once per (dialect, framing), whoever it goes to.
+//! (dialect, variant) and framed once per (dialect, variant, framing),
+//! whoever it goes to. A client with tags on gets [`Variant::Tagged`]: the
+//! tag prefix and the line, rendered once per fan-out like any variant;
+//! the asker's labelled copy is made from those bytes
+//! ([`LineCache::labelled`]), never rendered again.
 //!
 //! The chat state hands the server typed lines ([`ServerLine`]); what a
 //! recipient gets depends only on its [`RenderKey`]. A fan-out to ten
@@ -8,28 +12,60 @@
 //! a copy into its queue, never a render, a comparison of line bytes or an
 //! allocation.
 
+use crate::chat::history::tails::unix_now_ms;
 use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
+use crate::protocol::tags::{self, Label};
 use crate::protocol::{Dialect, ServerLine};
 
-/// What decides the bytes one recipient gets for a line. Protocol 1.2 adds
-/// what else changes them (tags on or off, whether the line's room is the
-/// recipient's current room); each is a field here and a dimension of
-/// [`LineCache`].
+/// Which form of a line a recipient gets (protocol 1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Variant {
+    /// The line as version 1.1 wrote it.
+    Plain,
+    /// For a client with tags on: the tag prefix (`time`, and `room`,
+    /// `id`, `to` where the line has them), then the line without a
+    /// `[ROOM] ` prefix.
+    Tagged,
+}
+
+impl Variant {
+    /// How many variants there are: a dimension of [`LineCache`].
+    const COUNT: usize = 2;
+
+    fn index(self) -> usize {
+        match self {
+            Variant::Plain => 0,
+            Variant::Tagged => 1,
+        }
+    }
+}
+
+/// What decides the bytes one recipient gets for a line: its dialect,
+/// which form of the line it gets, and its framing; each is a dimension
+/// of [`LineCache`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RenderKey {
     /// How the recipient's lines are worded.
     pub dialect: Dialect,
+    /// Which form of the line it gets.
+    pub variant: Variant,
     /// How its transport carries a line.
     pub framing: Framing,
 }
 
 impl RenderKey {
-    /// The key of a connection with this encoder. Every client speaks the
-    /// line dialect today.
-    pub fn of(encoder: &Encoder) -> RenderKey {
+    /// The key of a connection with this encoder and tags on or off. Every
+    /// client speaks the line dialect today.
+    #[inline]
+    pub fn of(encoder: &Encoder, tags: bool) -> RenderKey {
         RenderKey {
             dialect: Dialect::Line,
+            variant: if tags {
+                Variant::Tagged
+            } else {
+                Variant::Plain
+            },
             framing: encoder.framing(),
         }
     }
@@ -53,7 +89,7 @@ impl RenderKey {
             Framing::Plain => 0,
             Framing::WebSocket => 1,
         };
-        self.dialect.index() * FRAMINGS + framing
+        (self.dialect.index() * Variant::COUNT + self.variant.index()) * FRAMINGS + framing
     }
 }
 
@@ -64,8 +100,15 @@ pub(super) struct LineCache {
     /// slots hold 0, and no line is numbered 0 (see [`LineCache::new_line`]).
     line: u64,
     /// The line's bytes per [`RenderKey::index`]: as each dialect writes
-    /// it (with its `\n`), and as a WebSocket text frame of that.
-    slots: [Slot; Dialect::COUNT * FRAMINGS],
+    /// each variant (with its `\n`), and as a WebSocket text frame of that.
+    slots: [Slot; Dialect::COUNT * Variant::COUNT * FRAMINGS],
+    /// The current line's `time` tag when it has none of its own: the
+    /// moment its first tagged copy was rendered, the same for all.
+    time_ms: Option<i64>,
+    /// A labelled copy for the asker ([`LineCache::labelled`]), and its
+    /// WebSocket frame.
+    labelled: Vec<u8>,
+    labelled_frame: Vec<u8>,
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -76,6 +119,7 @@ impl LineCache {
     /// Starts a new line: what the cache holds belongs to the last one.
     pub fn new_line(&mut self) {
         self.line += 1;
+        self.time_ms = None;
     }
 
     /// The bytes to queue for `line` (the current line: the same one since
@@ -104,13 +148,19 @@ impl LineCache {
         if self.slots[plain].line != self.line {
             let text = &mut self.slots[plain];
             text.bytes.clear();
-            key.dialect.render(line, &mut text.bytes);
+            match key.variant {
+                Variant::Plain => key.dialect.render(line, &mut text.bytes),
+                Variant::Tagged => {
+                    let now = *self.time_ms.get_or_insert_with(unix_now_ms);
+                    key.dialect.render_tagged(line, now, &mut text.bytes);
+                }
+            }
             text.line = self.line;
             self.renders += 1;
         }
         if key.framing == Framing::WebSocket {
             let [text, frame] = &mut self.slots[plain..plain + FRAMINGS] else {
-                unreachable!("a dialect has one slot per framing");
+                unreachable!("a (dialect, variant) has one slot per framing");
             };
             let payload = text.bytes.strip_suffix(b"\n").unwrap_or_default();
             frame.bytes.clear();
@@ -121,6 +171,30 @@ impl LineCache {
     }
 }
 
+impl LineCache {
+    /// The current line for a recipient with tags on (`key` is a tagged
+    /// one) answering a command that carried `label`: the shared tagged
+    /// bytes with `label=` added (two copies, no render), framed for
+    /// WebSocket when `key` says so. Built per call, for the one asker.
+    pub fn labelled(&mut self, line: &ServerLine<'_>, key: RenderKey, label: &Label) -> &[u8] {
+        let text = RenderKey {
+            framing: Framing::Plain,
+            ..key
+        };
+        self.bytes(line, text);
+        let shared = &self.slots[text.index()].bytes;
+        self.labelled.clear();
+        tags::insert_label(shared, label.as_str(), &mut self.labelled);
+        if key.framing == Framing::Plain {
+            return &self.labelled;
+        }
+        let payload = self.labelled.strip_suffix(b"\n").unwrap_or_default();
+        self.labelled_frame.clear();
+        ws::text_frame(payload, &mut self.labelled_frame);
+        &self.labelled_frame
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,12 +202,70 @@ mod tests {
 
     const PLAIN: RenderKey = RenderKey {
         dialect: Dialect::Line,
+        variant: Variant::Plain,
         framing: Framing::Plain,
     };
     const WS: RenderKey = RenderKey {
         dialect: Dialect::Line,
+        variant: Variant::Plain,
         framing: Framing::WebSocket,
     };
+    const TAGGED: RenderKey = RenderKey {
+        variant: Variant::Tagged,
+        ..PLAIN
+    };
+    const WS_TAGGED: RenderKey = RenderKey {
+        variant: Variant::Tagged,
+        ..WS
+    };
+
+    /// With tags, a line has one more encoding, rendered once and framed
+    /// once whatever the number of tagged recipients, with one time; the
+    /// asker's labelled copy is made from it without a render.
+    #[test]
+    fn a_tagged_line_renders_once_and_labels_without_rendering() {
+        use crate::protocol::Stamp;
+        let mut cache = LineCache::default();
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi there",
+            stamp: Some(Stamp {
+                id: 8412,
+                time_ms: 1_796_638_503_123,
+            }),
+        }
+        .into();
+        let tagged = b"@time=2026-12-07T10:15:03.123Z;room=#rust;id=8412 alice: hi there\n";
+        cache.new_line();
+        for _ in 0..100 {
+            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi there\n");
+            assert_eq!(cache.bytes(&hi, TAGGED), tagged);
+            let frame = cache.bytes(&hi, WS_TAGGED);
+            assert_eq!(&frame[2..], &tagged[..tagged.len() - 1]);
+        }
+        assert_eq!((cache.renders, cache.frames), (2, 1));
+        let label = Label::new("q-1").unwrap();
+        assert_eq!(
+            cache.labelled(&hi, TAGGED, &label),
+            b"@time=2026-12-07T10:15:03.123Z;room=#rust;id=8412;label=q-1 alice: hi there\n"
+        );
+        let text = cache.labelled(&hi, TAGGED, &label).to_vec();
+        let frame = cache.labelled(&hi, WS_TAGGED, &label).to_vec();
+        assert_eq!(frame[..2], [0x81, text.len() as u8 - 1]);
+        assert_eq!(frame[2..], text[..text.len() - 1]);
+        assert_eq!(
+            (cache.renders, cache.frames),
+            (2, 1),
+            "no render for labels"
+        );
+        // A line with no time of its own gets one, the same for everyone.
+        cache.new_line();
+        let pong: ServerLine<'_> = Reply::Pong { token: None }.into();
+        let first = cache.bytes(&pong, TAGGED).to_vec();
+        assert!(first.starts_with(b"@time=") && first.ends_with(b"Z * pong\n"));
+        assert_eq!(cache.bytes(&pong, WS_TAGGED)[2..], first[..first.len() - 1]);
+    }
 
     #[test]
     fn a_fan_out_renders_once_and_frames_once() {
@@ -142,6 +274,7 @@ mod tests {
             from: "alice",
             room: Some("#lobby"),
             text: "hi",
+            stamp: None,
         }
         .into();
         cache.new_line();

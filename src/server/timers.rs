@@ -95,12 +95,18 @@ impl EventLoop {
             let queued = conn.output.len() + conn.held.len();
             // One line at a time through the asker's dialect and framing
             // (a WebSocket client gets one text message per line).
-            let key = RenderKey::of(&conn.codec.encoder);
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags);
+            // The label of the `:history` line, on every line of its answer.
+            let label = wait.label.filter(|_| conn.tags);
             let mut answer = Vec::new();
             let cache = &mut self.clients.cache;
             self.chat.history_answer(&wait, |line| {
                 cache.new_line();
-                answer.extend_from_slice(cache.bytes(line, key));
+                let bytes = match &label {
+                    Some(label) => cache.labelled(line, key, label),
+                    None => cache.bytes(line, key),
+                };
+                answer.extend_from_slice(bytes);
             });
             if queued + answer.len() > self.clients.max_outbuf_bytes {
                 warn!(

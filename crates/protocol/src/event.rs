@@ -13,6 +13,8 @@
 //! [`Reply`]s answer one client's command (or its arrival), and [`Error`]s
 //! (`! ` lines) refuse one.
 
+use crate::tags::ServerTags;
+
 /// One line the server sends, before it is written in a dialect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServerLine<'a> {
@@ -37,6 +39,10 @@ pub enum Event<'a> {
         room: Option<&'a str>,
         /// The text, already cleaned of control characters.
         text: &'a str,
+        /// Its `id` and `time` tags (protocol 1.2), once the server has
+        /// accepted it; `None` where they are not known (a line read back
+        /// from the line dialect).
+        stamp: Option<Stamp>,
     },
     /// A `:me` action (`* alice waves`).
     Acted {
@@ -46,6 +52,8 @@ pub enum Event<'a> {
         room: Option<&'a str>,
         /// The action, already cleaned.
         text: &'a str,
+        /// As for [`Event::Said`].
+        stamp: Option<Stamp>,
     },
     /// A private message (`[pm] alice: hello`).
     PrivateMessage {
@@ -53,6 +61,9 @@ pub enum Event<'a> {
         from: &'a str,
         /// The message, already cleaned.
         text: &'a str,
+        /// On the sender's own copy (its echo, with tags on), the
+        /// recipient's nick: the `to` tag. `None` on the recipient's.
+        to: Option<&'a str>,
     },
     /// Someone entered a room (`* alice joined #rust`).
     Joined {
@@ -126,11 +137,17 @@ pub enum Reply<'a> {
     },
     /// A line from the past (`[history 2026-11-22T10:15:03Z] alice: hi`).
     HistoryLine {
-        /// When the server accepted it, in Unix seconds.
-        time: i64,
+        /// When the server accepted it, in Unix milliseconds (the line
+        /// dialect shows the second; the `time` tag all of it).
+        time_ms: i64,
         /// The line as it was delivered then, in the line dialect, as the
         /// history file keeps it (`alice: hi` or `* alice waves`).
         line: &'a str,
+        /// The room it was said in, as currently spelled: its `room` tag.
+        room: Option<&'a str>,
+        /// Its number in its room, as when it was first delivered: its
+        /// `id` tag.
+        id: Option<u64>,
     },
     /// `:register` done, the account stored (`* registered alice`).
     Registered {
@@ -164,6 +181,10 @@ pub enum Reply<'a> {
         /// Its rooms, as spelled.
         rooms: Vec<&'a str>,
     },
+    /// `:tags on` answered (`* tags on`, itself tagged).
+    TagsOn,
+    /// `:tags off` answered (`* tags off`, not tagged).
+    TagsOff,
 }
 
 /// A refusal or a problem, told to one client (`! ` lines).
@@ -211,6 +232,9 @@ pub enum Error<'a> {
     AuthTimeout,
     /// A line that is not UTF-8 was dropped.
     InvalidUtf8,
+    /// With tags on, a line starting with `@` but not with a valid tag
+    /// prefix, or with a label that is not a valid one (`! bad tags`).
+    BadTags,
     /// A line over the limit was dropped.
     LineTooLong {
         /// The limit, in bytes.
@@ -277,6 +301,8 @@ pub enum HelpRow {
     Quit,
     /// `:history [N]`
     History,
+    /// `:tags on|off`
+    Tags,
     /// `:auth PASSWORD`, listed only when the server has a password.
     Auth,
     /// `:register PASSWORD`
@@ -295,7 +321,7 @@ pub enum HelpRow {
 
 impl HelpRow {
     /// Every row, in the order `:help` sends them.
-    pub const ALL: [HelpRow; 17] = [
+    pub const ALL: [HelpRow; 18] = [
         HelpRow::Help,
         HelpRow::Nick,
         HelpRow::Pm,
@@ -306,6 +332,7 @@ impl HelpRow {
         HelpRow::Ping,
         HelpRow::Quit,
         HelpRow::History,
+        HelpRow::Tags,
         HelpRow::Auth,
         HelpRow::Register,
         HelpRow::Login,
@@ -321,6 +348,51 @@ impl HelpRow {
         HelpRow::ALL
             .into_iter()
             .filter(move |row| with_auth || *row != HelpRow::Auth)
+    }
+}
+
+/// When the server accepted a chat or `:me` line, and its number in its
+/// room: the line's `time` and `id` tags (protocol 1.2, section "Tags"),
+/// the same for every recipient and in `:history`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The line's number in its room: increasing, never reused.
+    pub id: u64,
+    /// When it was accepted, in Unix milliseconds.
+    pub time_ms: i64,
+}
+
+impl<'a> ServerLine<'a> {
+    /// The tags this line carries for a client with tags on (label aside):
+    /// its own `time` when it has one (an accepted chat line, a history
+    /// line), else `now_ms`; `room` on room lines and history lines; `id`
+    /// on chat, `:me` and history lines; `to` on a private message's echo.
+    pub fn tags(&self, now_ms: i64) -> ServerTags<'a> {
+        let mut tags = ServerTags::at(now_ms);
+        match *self {
+            ServerLine::Event(
+                Event::Said { room, stamp, .. } | Event::Acted { room, stamp, .. },
+            ) => {
+                tags.room = room;
+                if let Some(stamp) = stamp {
+                    tags.id = Some(stamp.id);
+                    tags.time_ms = stamp.time_ms;
+                }
+            }
+            ServerLine::Event(Event::Joined { room, .. } | Event::Left { room, .. }) => {
+                tags.room = Some(room);
+            }
+            ServerLine::Event(Event::PrivateMessage { to, .. }) => tags.to = to,
+            ServerLine::Reply(Reply::HistoryLine {
+                time_ms, room, id, ..
+            }) => {
+                tags.time_ms = time_ms;
+                tags.room = room;
+                tags.id = id;
+            }
+            _ => {}
+        }
+        tags
     }
 }
 
@@ -355,6 +427,16 @@ impl Dialect {
         match self {
             Dialect::Line => super::line::render(line, out),
         }
+    }
+
+    /// Appends `line` as this dialect writes it for a client with tags on:
+    /// its tag prefix (see [`ServerLine::tags`]; `now_ms` is the time of a
+    /// line that has none of its own), then the line as [`Dialect::render`]
+    /// writes it, without a `[ROOM] ` prefix (the `room` tag says it). No
+    /// label: the asker's copy gets one with [`crate::tags::insert_label`].
+    pub fn render_tagged(self, line: &ServerLine<'_>, now_ms: i64, out: &mut Vec<u8>) {
+        line.tags(now_ms).write_prefix(out);
+        self.render(line, out);
     }
 
     /// `line` as this dialect writes it, without its line end: for tests

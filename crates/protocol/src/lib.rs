@@ -14,7 +14,7 @@ pub mod line;
 pub mod tags;
 pub mod time;
 
-pub use event::{Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine};
+pub use event::{Dialect, Error, Event, HelpRow, Missing, Reply, ServerLine, Stamp};
 pub use line::{recognise, recognise_history};
 
 use std::borrow::Cow;
@@ -91,6 +91,8 @@ pub enum Command<'a> {
     },
     /// `:whois NICK`
     Whois(&'a str),
+    /// `:tags on` (true) or `:tags off` (false), protocol 1.2.
+    Tags(bool),
     /// A known command without its required argument; holds the usage text.
     Usage(&'static str),
     /// A command word nobody knows, as typed (with its colon).
@@ -152,9 +154,17 @@ pub fn parse(line: &str) -> Command<'_> {
             _ => Command::Usage(":passwd OLD NEW"),
         },
         "whois" => name.map_or(Command::Usage(":whois NICK"), Command::Whois),
+        "tags" => match rest {
+            Some(on) if on.eq_ignore_ascii_case("on") => Command::Tags(true),
+            Some(off) if off.eq_ignore_ascii_case("off") => Command::Tags(false),
+            _ => Command::Usage(TAGS_USAGE),
+        },
         _ => Command::Unknown(command),
     }
 }
+
+/// The usage error for `:tags` without `on` or `off`.
+pub const TAGS_USAGE: &str = ":tags on|off";
 
 /// The usage error for a bad `:history` argument.
 pub const HISTORY_USAGE: &str = ":history [N]";
@@ -196,13 +206,14 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
 /// vocabulary ([`event`]) and checks that these are exactly the words
 /// that start the server's information lines; another checks that the
 /// web page's copy (`SERVER_WORDS` in `web/app.js`) is this list.
-pub const RESERVED_NICKS: [&str; 13] = [
+pub const RESERVED_NICKS: [&str; 14] = [
     "bye",
     "history",
     "password",
     "pong",
     "rooms",
     "server",
+    "tags",
     "users",
     "welcome",
     "you",
@@ -404,6 +415,11 @@ mod tests {
         assert_eq!(parse(":history"), History(None));
         assert_eq!(parse(":HISTORY 5"), History(Some("5")));
         assert_eq!(parse(":history 5 x"), History(Some("5 x")));
+        assert_eq!(parse(":tags on"), Tags(true));
+        assert_eq!(parse(":TAGS Off"), Tags(false));
+        for wrong in [":tags", ":tags maybe", ":tags on now", ":tags  on"] {
+            assert_eq!(parse(wrong), Usage(":tags on|off"), "{wrong}");
+        }
         assert_eq!(history_count(None, 100), Some(20));
         assert_eq!(history_count(Some("1"), 100), Some(1));
         assert_eq!(history_count(Some("007"), 100), Some(7));
@@ -486,7 +502,7 @@ mod tests {
 
     #[test]
     fn help_lists_auth_only_with_a_password() {
-        assert_eq!(HelpRow::rows(false).count(), 16);
+        assert_eq!(HelpRow::rows(false).count(), HelpRow::ALL.len() - 1);
         assert!(HelpRow::rows(true).any(|row| row == HelpRow::Auth));
         assert!(HelpRow::rows(false)
             .all(|row| line::help_text(row).starts_with("* :") && row != HelpRow::Auth));

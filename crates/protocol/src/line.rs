@@ -29,7 +29,7 @@ fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
     match event {
         Event::Said { from, text, .. } => put(out, &[from, ": ", text]),
         Event::Acted { from, text, .. } => put(out, &["* ", from, " ", text]),
-        Event::PrivateMessage { from, text } => put(out, &["[pm] ", from, ": ", text]),
+        Event::PrivateMessage { from, text, .. } => put(out, &["[pm] ", from, ": ", text]),
         Event::Joined { nick, room } => put(out, &["* ", nick, " joined ", room]),
         Event::Left { nick, room, reason } => {
             put(out, &["* ", nick, " left ", room]);
@@ -71,15 +71,17 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
         Reply::Pong { token: None } => put(out, &["* pong"]),
         Reply::Pong { token: Some(token) } => put(out, &["* pong ", token]),
         Reply::Bye => put(out, &["* bye"]),
+        Reply::TagsOn => put(out, &["* tags on"]),
+        Reply::TagsOff => put(out, &["* tags off"]),
         Reply::AlreadyKnownAs { nick } => put(out, &["* you are already known as ", nick]),
         Reply::HistoryHeader { room, count } => {
             put(out, &["* history ", room, ": "]);
             push_decimal(out, *count as u64);
             out.extend_from_slice(lines(*count).as_bytes());
         }
-        Reply::HistoryLine { time, line } => {
+        Reply::HistoryLine { time_ms, line, .. } => {
             out.extend_from_slice(b"[history ");
-            write_utc(*time, out);
+            write_utc(time_ms.div_euclid(1000), out);
             out.extend_from_slice(b"] ");
             out.extend_from_slice(line.as_bytes());
         }
@@ -142,6 +144,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
         Error::IdleTimeout => put(out, &["idle timeout"]),
         Error::AuthTimeout => put(out, &["auth timeout"]),
         Error::InvalidUtf8 => put(out, &["invalid UTF-8"]),
+        Error::BadTags => put(out, &["bad tags"]),
         Error::LineTooLong { max } => {
             put(out, &["line too long (max "]);
             push_decimal(out, *max as u64);
@@ -204,6 +207,9 @@ pub fn help_text(row: HelpRow) -> &'static str {
         HelpRow::History => {
             "* :history [N] - the last N (default 20) chat and :me lines of your room"
         }
+        HelpRow::Tags => {
+            "* :tags on|off - tag every line sent to you with its time, room, id and label"
+        }
         HelpRow::Auth => "* :auth PASSWORD - authenticate to a server with a password",
         HelpRow::Register => {
             "* :register PASSWORD - register your nick as an account, and log in to it"
@@ -262,13 +268,21 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
     }
     if let Some(pm) = line.strip_prefix("[pm] ") {
         let (from, text) = pm.split_once(": ")?;
-        return is_valid_name(from)
-            .then_some(ServerLine::Event(Event::PrivateMessage { from, text }));
+        return is_valid_name(from).then_some(ServerLine::Event(Event::PrivateMessage {
+            from,
+            text,
+            to: None,
+        }));
     }
     if let Some(past) = line.strip_prefix("[history ") {
         let (stamp, line) = past.split_once("] ")?;
-        let time = parse_utc(stamp)?;
-        return Some(ServerLine::Reply(Reply::HistoryLine { time, line }));
+        let time_ms = parse_utc(stamp)?.checked_mul(1000)?;
+        return Some(ServerLine::Reply(Reply::HistoryLine {
+            time_ms,
+            line,
+            room: None,
+            id: None,
+        }));
     }
     // A chat line: nicks hold no `:`, so the first one ends the nick.
     let colon = memchr::memchr(b':', line.as_bytes())?;
@@ -278,6 +292,7 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
         from,
         room: None,
         text,
+        stamp: None,
     }))
 }
 
@@ -291,6 +306,7 @@ pub fn recognise_history(line: &str) -> Option<Event<'_>> {
             from,
             room: None,
             text,
+            stamp: None,
         });
     }
     match recognise(line)? {
@@ -309,6 +325,8 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         "logged in elsewhere" => return reply(Reply::LoggedInElsewhere),
         "logged out" => return reply(Reply::LoggedOut),
         "password changed" => return reply(Reply::PasswordChanged),
+        "tags on" => return reply(Reply::TagsOn),
+        "tags off" => return reply(Reply::TagsOff),
         _ => {}
     }
     if let Some(name) = info.strip_prefix("registered ") {
@@ -394,6 +412,7 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
             from: nick,
             room: None,
             text: tail,
+            stamp: None,
         }
     };
     Some(ServerLine::Event(event))
@@ -430,6 +449,7 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         "use TLS to send a password" => Error::UseTls,
         "server busy" => Error::ServerBusy,
         "too many registrations, try again later" => Error::TooManyRegistrations,
+        "bad tags" => Error::BadTags,
         _ => return recognise_error_with_words(error),
     })
 }

@@ -4,7 +4,8 @@
 //! Only the writer thread (and [`super::HistoryLink::start`], before the
 //! loop runs) touches a [`Store`]; the event loop never does.
 //!
-//! Schema (version 3, kept in `PRAGMA user_version`):
+//! Schema of the chat lines (version 4, kept in `PRAGMA user_version`;
+//! version 5 adds the accounts tables, see below):
 //!
 //! ```sql
 //! CREATE TABLE rooms (
@@ -14,7 +15,7 @@
 //! CREATE TABLE lines (
 //!     room INTEGER NOT NULL REFERENCES rooms (id),
 //!     id   INTEGER NOT NULL,         -- acceptance order (over all rooms)
-//!     ts   INTEGER NOT NULL,         -- when accepted, Unix seconds (UTC)
+//!     ts   INTEGER NOT NULL,         -- when accepted, Unix milliseconds (UTC)
 //!     line TEXT NOT NULL,            -- as delivered: 'alice: hi' or '* alice waves'
 //!     nick TEXT NOT NULL,            -- the sender's nick at the time
 //!     PRIMARY KEY (room, id)
@@ -29,13 +30,15 @@
 //! each room (one B-tree seek each) rather than one global order.
 //!
 //! Version 1 had `lines` without `nick` and no `rooms` table; version 2 a
-//! rowid table keyed by the TEXT `room_key` with a `(room_key, id)` index.
-//! Both are migrated in place on open.
+//! rowid table keyed by the TEXT `room_key` with a `(room_key, id)` index;
+//! version 3 the tables above with `ts` in Unix seconds (version 4 keeps
+//! milliseconds, for the `time` tag of protocol 1.2). All are migrated in
+//! place on open.
 //!
 //! The accounts tables (`accounts`, `tokens`) belong to
 //! [`crate::accounts::persist`]: its step ([`migrate_accounts`]) runs after
 //! the chat lines' steps and moves the file to its version
-//! ([`ACCOUNTS_SCHEMA_VERSION`]), and their writes go in the same
+//! ([`ACCOUNTS_SCHEMA_VERSION`], 5), and their writes go in the same
 //! transaction as a batch's lines ([`Store::commit_batch`]).
 
 use crate::accounts::persist::{
@@ -49,7 +52,7 @@ use std::sync::Arc;
 /// accounts tables' step.
 pub const SCHEMA_VERSION: i64 = ACCOUNTS_SCHEMA_VERSION;
 /// The version the chat lines' own steps reach.
-const LINES_SCHEMA_VERSION: i64 = 3;
+const LINES_SCHEMA_VERSION: i64 = 4;
 
 /// How long a writer waits for a lock held by another process (a `sqlite3`
 /// shell reading the file, say) before the write fails.
@@ -63,7 +66,7 @@ pub struct NewLine {
     pub id: i64,
     /// The room's name lower-cased, with its `#` (shared by its lines).
     pub room_key: Arc<str>,
-    /// When the server accepted it, Unix seconds.
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
     /// The line as delivered, without its `\n` (shared with the tail in
     /// memory: one allocation per accepted line).
@@ -97,7 +100,7 @@ impl NewLine {
 pub struct StoredLine {
     /// Its id (acceptance order).
     pub id: i64,
-    /// When the server accepted it, Unix seconds.
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
     /// The line as delivered, without its `\n`.
     pub line: String,
@@ -177,7 +180,7 @@ impl Store {
                 ));
             }
             let tx = self.conn.transaction()?;
-            tx.execute_batch(CREATE_V3)?;
+            tx.execute_batch(CREATE_TABLES)?;
             set_version(&tx, LINES_SCHEMA_VERSION)?;
             tx.commit()?;
             return migrate_accounts(&mut self.conn);
@@ -209,7 +212,7 @@ impl Store {
                  ALTER TABLE lines RENAME TO lines_v2;
                  DROP INDEX IF EXISTS lines_room_id;",
             )?;
-            tx.execute_batch(CREATE_V3)?;
+            tx.execute_batch(CREATE_TABLES)?;
             tx.execute_batch(
                 "INSERT INTO rooms (room_key)
                      SELECT room_key FROM rooms_v2
@@ -221,6 +224,14 @@ impl Store {
                  DROP TABLE rooms_v2;",
             )?;
             set_version(&tx, 3)?;
+            tx.commit()?;
+        }
+        if version < 4 {
+            // 3 -> 4: times in milliseconds (the `time` tag's precision);
+            // a line stored in seconds keeps its second, at .000.
+            let tx = self.conn.transaction()?;
+            tx.execute_batch("UPDATE lines SET ts = ts * 1000;")?;
+            set_version(&tx, 4)?;
             tx.commit()?;
         }
         migrate_accounts(&mut self.conn)
@@ -341,7 +352,7 @@ impl Store {
             .query_row("SELECT count(*) FROM lines", [], |row| row.get(0))
     }
 
-    /// Deletes at most `limit` lines older than `cutoff` (Unix seconds),
+    /// Deletes at most `limit` lines older than `cutoff` (Unix milliseconds),
     /// each room's oldest first, in one short transaction. Looks only at
     /// the oldest `limit` rows of each room, so a pass that finds nothing
     /// to do costs one B-tree seek per room. Returns how many lines went.
@@ -413,8 +424,9 @@ impl Store {
     }
 }
 
-/// The tables of the current schema (see the module comment).
-const CREATE_V3: &str = "CREATE TABLE rooms (
+/// The tables of the current schema (see the module comment; version 4
+/// has version 3's tables, with `ts` in milliseconds).
+const CREATE_TABLES: &str = "CREATE TABLE rooms (
          id       INTEGER PRIMARY KEY,
          room_key TEXT NOT NULL UNIQUE
      );
@@ -589,7 +601,7 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        // 1 -> 2 -> 3: the lines end in one B-tree clustered by (room, id),
+        // 1 -> 2 -> 3 -> 4: the lines end in one B-tree clustered by (room, id),
         // referring to rooms by integer id; the old index is gone. (Then
         // the accounts' step adds its tables.)
         assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
@@ -662,6 +674,62 @@ mod tests {
         let tails = store.load_tails(10).unwrap();
         assert_eq!(texts(&tails[0].1), ["alice: hello: world", "carol: x"]);
         assert_eq!(texts(&tails[1].1), ["* bob waves at you", "dave: new"]);
+    }
+
+    #[test]
+    fn a_version_3_file_gets_its_times_in_milliseconds_and_keeps_its_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v3.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "PRAGMA journal_mode=WAL;
+                 {CREATE_TABLES}
+                 INSERT INTO rooms (id, room_key) VALUES (1, '#lobby'), (2, '#rust');
+                 INSERT INTO lines (room, id, ts, line, nick) VALUES
+                     (1, 5, 1796638503, 'alice: hello', 'alice'),
+                     (2, 6, 1796638504, '* bob waves', 'bob'),
+                     (1, 9, 1796638509, 'carol: x', 'carol');
+                 PRAGMA user_version = 3;"
+            ))
+            .unwrap();
+        }
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let lobby = store.load_tail("#lobby", 10).unwrap();
+        assert_eq!(
+            lobby,
+            [
+                StoredLine {
+                    id: 5,
+                    ts: 1_796_638_503_000,
+                    line: "alice: hello".into()
+                },
+                StoredLine {
+                    id: 9,
+                    ts: 1_796_638_509_000,
+                    line: "carol: x".into()
+                }
+            ]
+        );
+        let rust = store.load_tail("#rust", 10).unwrap();
+        assert_eq!((rust[0].id, rust[0].ts), (6, 1_796_638_504_000));
+        assert_eq!(store.next_id().unwrap(), 10, "ids go on, never reused");
+        store
+            .insert_batch(&[NewLine::new(
+                10,
+                "#rust".into(),
+                1_796_638_600_123,
+                "dave",
+                "dave: new".into(),
+            )])
+            .unwrap();
+        drop(store);
+        // Opening it again migrates nothing twice.
+        let store = Store::open(&path).unwrap();
+        let rust = store.load_tail("#rust", 10).unwrap();
+        assert_eq!(rust[0].ts, 1_796_638_504_000);
+        assert_eq!((rust[1].id, rust[1].ts), (10, 1_796_638_600_123));
     }
 
     #[test]

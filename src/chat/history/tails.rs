@@ -23,7 +23,7 @@ const LINE_OVERHEAD: usize = 48;
 pub struct TailLine {
     /// Its id in the history file (acceptance order).
     pub id: i64,
-    /// When the server accepted it, Unix seconds.
+    /// When the server accepted it, Unix milliseconds.
     pub ts: i64,
     /// The line as delivered, without its `\n`.
     pub line: Arc<str>,
@@ -45,8 +45,8 @@ struct RoomTail {
 pub struct Tails {
     /// Lines kept per room: the `:history` maximum.
     keep: usize,
-    /// Lines older than this many seconds are not shown (retention).
-    max_age_secs: Option<i64>,
+    /// Lines older than this many milliseconds are not shown (retention).
+    max_age_ms: Option<i64>,
     /// Whether accepted lines are also queued for the file (and dropped
     /// tails can be loaded back from it).
     persist: bool,
@@ -72,7 +72,8 @@ pub struct Tails {
 impl Tails {
     /// Empty tails keeping `keep` lines per room within `max_bytes`. With
     /// `persist` off, nothing is queued for a writer (history in memory
-    /// only). `next_id` is the id the next accepted line gets.
+    /// only). `next_id` is the id the next accepted line gets; lines older
+    /// than `max_age_secs` are not shown.
     pub fn new(
         keep: usize,
         max_age_secs: Option<i64>,
@@ -82,7 +83,7 @@ impl Tails {
     ) -> Self {
         Tails {
             keep: keep.max(1),
-            max_age_secs,
+            max_age_ms: max_age_secs.map(|secs| secs.saturating_mul(1000)),
             persist,
             max_bytes,
             bytes: 0,
@@ -179,9 +180,11 @@ impl Tails {
         // answered from it first.
     }
 
-    /// Records a line just accepted in `room_key` (lower-cased) from `nick`,
-    /// as delivered (`line` without its `\n`).
-    pub fn record(&mut self, room_key: &str, nick: &str, line: &str, ts: i64) {
+    /// Records a line just accepted in `room_key` (lower-cased) from `nick`
+    /// at `ts` (Unix milliseconds), as delivered (`line` without its `\n`).
+    /// Returns its id: increasing, never reused (it goes on from the
+    /// file's), the `id` tag of protocol 1.2.
+    pub fn record(&mut self, room_key: &str, nick: &str, line: &str, ts: i64) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
         let tail = match self.rooms.get_mut(room_key) {
@@ -210,6 +213,7 @@ impl Tails {
         if self.bytes > self.max_bytes {
             self.trim();
         }
+        id
     }
 
     /// Drops the tails of rooms that no longer exist until the budget holds
@@ -276,13 +280,13 @@ impl Tails {
         self.unsaved.get(room_key).copied().unwrap_or(0)
     }
 
-    /// The newest `n` lines of `room_key` still within retention at `now`,
-    /// oldest first.
-    pub fn recent(&self, room_key: &str, n: usize, now: i64) -> Vec<&TailLine> {
+    /// The newest `n` lines of `room_key` still within retention at
+    /// `now_ms` (Unix milliseconds), oldest first.
+    pub fn recent(&self, room_key: &str, n: usize, now_ms: i64) -> Vec<&TailLine> {
         let Some(tail) = self.rooms.get(room_key) else {
             return Vec::new();
         };
-        let cutoff = self.max_age_secs.map_or(i64::MIN, |age| now - age);
+        let cutoff = self.max_age_ms.map_or(i64::MIN, |age| now_ms - age);
         let fresh = tail.lines.iter().filter(|line| line.ts >= cutoff);
         let total = fresh.clone().count();
         fresh.skip(total.saturating_sub(n)).collect()
@@ -314,11 +318,12 @@ fn push_bounded(tail: &mut RoomTail, keep: usize, line: TailLine) {
     tail.lines.push_back(line);
 }
 
-/// The current time in Unix seconds.
-pub fn unix_now() -> i64 {
+/// The current time in Unix milliseconds: what history stores and the
+/// `time` tag shows.
+pub fn unix_now_ms() -> i64 {
     match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-        Ok(since) => i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
-        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
     }
 }
 
@@ -338,9 +343,9 @@ mod tests {
     fn tails_keep_the_newest_lines_and_queue_them_once() {
         let mut tails = Tails::new(3, None, true, usize::MAX, 7);
         for i in 0..5 {
-            tails.record("#a", "x", &format!("x: {i}"), i);
+            assert_eq!(tails.record("#a", "x", &format!("x: {i}"), i), 7 + i);
         }
-        tails.record("#b", "y", "* y waves", 9);
+        assert_eq!(tails.record("#b", "y", "* y waves", 9), 12);
         assert_eq!(shown(&tails, "#a"), ["x: 2", "x: 3", "x: 4"]);
         let last: Vec<&str> = tails.recent("#a", 1, 0).iter().map(|l| &*l.line).collect();
         assert_eq!(last, ["x: 4"]);
@@ -360,10 +365,10 @@ mod tests {
     #[test]
     fn lines_past_retention_are_not_shown() {
         let mut tails = Tails::new(10, Some(100), false, usize::MAX, 1);
-        tails.record("#a", "x", "x: old", 1000);
-        tails.record("#a", "x", "x: new", 1050);
+        tails.record("#a", "x", "x: old", 1_000_000);
+        tails.record("#a", "x", "x: new", 1_050_000);
         let shown: Vec<&str> = tails
-            .recent("#a", 10, 1120)
+            .recent("#a", 10, 1_100_001)
             .iter()
             .map(|l| &*l.line)
             .collect();

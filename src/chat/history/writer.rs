@@ -427,7 +427,12 @@ impl Pruner {
             return;
         };
         let result = if !self.age_done {
-            let cutoff = tails::unix_now() - self.retention.max_age_secs.unwrap_or(0);
+            let age_ms = self
+                .retention
+                .max_age_secs
+                .unwrap_or(0)
+                .saturating_mul(1000);
+            let cutoff = tails::unix_now_ms() - age_ms;
             store.prune_older_than(cutoff, PRUNE_STEP).map(|deleted| {
                 self.age_done = deleted < PRUNE_STEP;
             })
@@ -467,9 +472,9 @@ mod tests {
     fn a_pruning_pass_applies_both_limits_in_small_steps_then_rests() {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(&dir.path().join("h.db")).unwrap();
-        let now = tails::unix_now();
+        let now = tails::unix_now_ms();
         let mut lines: Vec<NewLine> = (0..1200)
-            .map(|i| line("#old", now - 10 * 86_400, i))
+            .map(|i| line("#old", now - 10 * 86_400_000, i))
             .collect();
         lines.extend((0..1500).map(|i| line("#busy", now, i)));
         store.insert_batch(&lines).unwrap();
@@ -528,7 +533,7 @@ mod tests {
     }
 
     fn batch(number: u64, age: Duration) -> Batch {
-        let now = tails::unix_now();
+        let now = tails::unix_now_ms();
         Batch {
             number,
             lines: vec![line("#lobby", now, number as usize)],

@@ -210,7 +210,7 @@ impl State {
         let mut send = Vec::new();
         match recognise(&line) {
             Some(ServerLine::Error(error)) => self.on_error(&error, &line),
-            Some(ServerLine::Event(Event::PrivateMessage { from, text })) => {
+            Some(ServerLine::Event(Event::PrivateMessage { from, text, .. })) => {
                 self.push(Kind::PmIn {
                     from: from.to_string(),
                     text: text.to_string(),
@@ -224,9 +224,11 @@ impl State {
                     own,
                 });
             }
-            Some(ServerLine::Reply(Reply::HistoryLine { time, line: body })) => {
-                self.on_history_line(time, body)
-            }
+            Some(ServerLine::Reply(Reply::HistoryLine {
+                time_ms,
+                line: body,
+                ..
+            })) => self.on_history_line(time_ms.div_euclid(1000), body),
             Some(other) => self.on_info(other, &line, &mut send),
             // A line this version does not know: shown as what its first
             // character says it is.

@@ -17,6 +17,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
                 from: "alice",
                 room,
                 text: "hello",
+                stamp: None,
             }
             .into(),
             "alice: hello",
@@ -26,6 +27,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
                 from: "bob",
                 room,
                 text: "a: b ::",
+                stamp: None,
             }
             .into(),
             "bob: a: b ::",
@@ -35,6 +37,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
                 from: "alice",
                 room,
                 text: "waves",
+                stamp: None,
             }
             .into(),
             "* alice waves",
@@ -43,6 +46,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             Event::PrivateMessage {
                 from: "alice",
                 text: "psst: hi",
+                to: None,
             }
             .into(),
             "[pm] alice: psst: hi",
@@ -138,16 +142,20 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         ),
         (
             Reply::HistoryLine {
-                time: 1_795_342_503,
+                time_ms: 1_795_342_503_000,
                 line: "alice: hello",
+                room: None,
+                id: None,
             }
             .into(),
             "[history 2026-11-22T10:15:03Z] alice: hello",
         ),
         (
             Reply::HistoryLine {
-                time: 1_795_342_509,
+                time_ms: 1_795_342_509_000,
                 line: "* bob waves",
+                room: None,
+                id: None,
             }
             .into(),
             "[history 2026-11-22T10:15:09Z] * bob waves",
@@ -209,6 +217,9 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         (Error::IdleTimeout.into(), "! idle timeout"),
         (Error::AuthTimeout.into(), "! auth timeout"),
         (Error::InvalidUtf8.into(), "! invalid UTF-8"),
+        (Error::BadTags.into(), "! bad tags"),
+        (Reply::TagsOn.into(), "* tags on"),
+        (Reply::TagsOff.into(), "* tags off"),
         (
             Error::LineTooLong { max: 4096 }.into(),
             "! line too long (max 4096 bytes)",
@@ -289,6 +300,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
         "* :quit [REASON] - leave; the server says * bye and closes",
         "* :history [N] - the last N (default 20) chat and :me lines of your room",
+        "* :tags on|off - tag every line sent to you with its time, room, id and label",
         "* :auth PASSWORD - authenticate to a server with a password",
         "* :register PASSWORD - register your nick as an account, and log in to it",
         "* :login NAME PASSWORD - log in to account NAME (your nick becomes NAME)",
@@ -335,6 +347,8 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Reply::LoggedOut => "LoggedOut",
             Reply::PasswordChanged => "PasswordChanged",
             Reply::Whois { .. } => "Whois",
+            Reply::TagsOn => "TagsOn",
+            Reply::TagsOff => "TagsOff",
         },
         ServerLine::Error(error) => match error {
             Error::Usage(_) => "Usage",
@@ -354,6 +368,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::IdleTimeout => "IdleTimeout",
             Error::AuthTimeout => "AuthTimeout",
             Error::InvalidUtf8 => "InvalidUtf8",
+            Error::BadTags => "BadTags",
             Error::LineTooLong { .. } => "LineTooLong",
             Error::GuestCannotRegister => "GuestCannotRegister",
             Error::AlreadyRegistered(_) => "AlreadyRegistered",
@@ -370,7 +385,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 52] = [
+const VARIANTS: [&str; 55] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -388,6 +403,8 @@ const VARIANTS: [&str; 52] = [
     "AlreadyKnownAs",
     "HistoryHeader",
     "HistoryLine",
+    "TagsOn",
+    "TagsOff",
     "Usage",
     "UnknownCommand",
     "InvalidName",
@@ -405,6 +422,7 @@ const VARIANTS: [&str; 52] = [
     "IdleTimeout",
     "AuthTimeout",
     "InvalidUtf8",
+    "BadTags",
     "LineTooLong",
     "Registered",
     "LoggedIn",
@@ -433,12 +451,14 @@ fn as_shown(line: ServerLine<'_>) -> ServerLine<'_> {
             from,
             room: None,
             text,
+            stamp: None,
         }
         .into(),
         ServerLine::Event(Event::Acted { from, text, .. }) => Event::Acted {
             from,
             room: None,
             text,
+            stamp: None,
         }
         .into(),
         other => other,
@@ -532,7 +552,8 @@ fn server_words_are_not_read_as_actions() {
             Event::Acted {
                 from: "alice",
                 room: None,
-                text: "joined the party"
+                text: "joined the party",
+                stamp: None,
             }
             .into()
         ),
@@ -544,7 +565,8 @@ fn server_words_are_not_read_as_actions() {
             Event::Acted {
                 from: "alice",
                 room: None,
-                text: "left #lobby for good"
+                text: "left #lobby for good",
+                stamp: None,
             }
             .into()
         )
@@ -557,6 +579,7 @@ fn history_lines_are_chat_or_actions() {
         from: "bob",
         room: None,
         text,
+        stamp: None,
     };
     assert_eq!(recognise_history("* bob waves"), Some(acted("waves")));
     assert_eq!(
@@ -569,7 +592,8 @@ fn history_lines_are_chat_or_actions() {
         Some(Event::Said {
             from: "bob",
             room: None,
-            text: "hi"
+            text: "hi",
+            stamp: None,
         })
     );
     assert_eq!(recognise_history("! not chat"), None);
@@ -610,11 +634,87 @@ proptest::proptest! {
         nick in "[a-zA-Z][a-zA-Z0-9_-]{0,31}",
         text in "[^\n]{0,60}",
     ) {
-        let said: ServerLine<'_> = Event::Said { from: &nick, room: None, text: &text }.into();
+        let said: ServerLine<'_> = Event::Said { from: &nick, room: None, text: &text, stamp: None }.into();
         let text = to_text(&said);
         proptest::prop_assert_eq!(recognise(&text), Some(said));
-        let pm: ServerLine<'_> = Event::PrivateMessage { from: &nick, text: &text }.into();
+        let pm: ServerLine<'_> = Event::PrivateMessage { from: &nick, text: &text, to: None }.into();
         let text = to_text(&pm);
         proptest::prop_assert_eq!(recognise(&text), Some(pm));
+    }
+}
+
+/// The tags each kind of line carries (protocol 1.2), and the tagged
+/// rendering: the prefix, then the line as the dialect writes it.
+#[test]
+fn lines_carry_the_tags_the_protocol_names() {
+    use crate::event::Stamp;
+    use crate::tags::ServerTags;
+    let now = 1_796_638_503_123;
+    let stamp = Some(Stamp {
+        id: 7,
+        time_ms: 1_796_638_500_001,
+    });
+    let said: ServerLine<'_> = Event::Said {
+        from: "alice",
+        room: Some("#rust"),
+        text: "hi; there",
+        stamp,
+    }
+    .into();
+    assert_eq!(
+        said.tags(now),
+        ServerTags {
+            room: Some("#rust"),
+            id: Some(7),
+            ..ServerTags::at(1_796_638_500_001)
+        }
+    );
+    let mut out = Vec::new();
+    Dialect::Line.render_tagged(&said, now, &mut out);
+    assert_eq!(
+        out,
+        b"@time=2026-12-07T10:15:00.001Z;room=#rust;id=7 alice: hi; there\n"
+    );
+    let echo: ServerLine<'_> = Event::PrivateMessage {
+        from: "alice",
+        text: "psst",
+        to: Some("bob"),
+    }
+    .into();
+    assert_eq!(
+        echo.tags(now),
+        ServerTags {
+            to: Some("bob"),
+            ..ServerTags::at(now)
+        }
+    );
+    let past: ServerLine<'_> = Reply::HistoryLine {
+        time_ms: 1_796_638_500_001,
+        line: "alice: hi",
+        room: Some("#rust"),
+        id: Some(7),
+    }
+    .into();
+    out.clear();
+    Dialect::Line.render_tagged(&past, now, &mut out);
+    assert_eq!(
+        out,
+        b"@time=2026-12-07T10:15:00.001Z;room=#rust;id=7 \
+          [history 2026-12-07T10:15:00Z] alice: hi\n"
+    );
+    let left: ServerLine<'_> = Event::Left {
+        nick: "bob",
+        room: "#rust",
+        reason: None,
+    }
+    .into();
+    assert_eq!(left.tags(now).room, Some("#rust"));
+    assert_eq!(left.tags(now).id, None);
+    for plain in [
+        ServerLine::from(Reply::TagsOn),
+        Error::BadTags.into(),
+        Event::Renamed { old: "a", new: "b" }.into(),
+    ] {
+        assert_eq!(plain.tags(now), ServerTags::at(now), "{plain:?}");
     }
 }
