@@ -99,6 +99,9 @@ pub struct Config {
     /// Peers allowed to send a PROXY protocol header naming the client's
     /// real address (see [`crate::net::proxy`]). Empty: no PROXY protocol.
     pub trusted_proxies: Vec<Cidr>,
+    /// The cluster's Redis and how it is used (`--cluster`); `None`: this
+    /// server is alone (see [`crate::cluster`]).
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -155,6 +158,7 @@ impl Default for Config {
             accounts: AccountsConfig::default(),
             metrics_addr: None,
             trusted_proxies: Vec::new(),
+            cluster: None,
         }
     }
 }

@@ -23,12 +23,20 @@ use std::net::{IpAddr, SocketAddr};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
+mod irc;
+mod lines;
+mod tags;
+
+pub use irc::check_irc_message;
+pub use lines::check_server_lines;
+pub use tags::{check_tags, check_tags_roundtrip};
+
 /// A target's check: panics when the input breaks an invariant.
 pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and its
 /// `fuzz/corpus/<name>/`, with its check.
-pub const TARGETS: [(&str, Check); 8] = [
+pub const TARGETS: [(&str, Check); 12] = [
     ("framing", check_framing),
     ("command", check_command),
     ("chat", check_chat),
@@ -37,6 +45,10 @@ pub const TARGETS: [(&str, Check); 8] = [
     ("ws_roundtrip", check_ws_roundtrip),
     ("transport", check_transport),
     ("proxy_header", check_proxy_header),
+    ("tags", check_tags),
+    ("tags_roundtrip", check_tags_roundtrip),
+    ("server_lines", check_server_lines),
+    ("irc_message", check_irc_message),
 ];
 
 /// A fuzz input read as a line limit and a byte stream cut into reads.

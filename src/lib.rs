@@ -38,6 +38,13 @@
 //! - [`policy`]: the rules that keep one client from hurting the others:
 //!   flood control, fairness, output bounds and departures (`limits`),
 //!   per-address limits and lockouts (`guard`), log summaries (`logsum`).
+//! - [`cluster`]: several servers, one chat, through Redis: a sans-IO
+//!   Redis client on the loop's poller (RESP, a pipelined command
+//!   connection and a subscriber connection, reconnecting with backoff),
+//!   each room's lines numbered, stored and published by one Redis
+//!   function call per room per turn and delivered in id order with gaps
+//!   filled or reported lost, nicks held with an expiry, guest numbers;
+//!   [`cluster::Cluster`] is `Single` without `--cluster`. Uses only `mio`.
 //! - [`end_reason`]: why a connection ended ([`end_reason::EndReason`]):
 //!   its log text, metrics label and WebSocket close status; depends on
 //!   nothing, so `net`, `policy` and `metrics` all use it.
@@ -68,6 +75,7 @@
 
 pub mod accounts;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod end_reason;
 /// The invariants of the fuzz targets (`fuzz/`), shared with the corpus

@@ -20,6 +20,11 @@ fn main() -> ExitCode {
             .ok()
             .filter(|password| !password.is_empty());
     }
+    if command_line.cluster.is_none() {
+        command_line.cluster = std::env::var("LOOPCHAT_CLUSTER")
+            .ok()
+            .filter(|url| !url.is_empty());
+    }
     let file = match &command_line.config {
         Some(path) => match settings::load(path) {
             Ok(file) => file,

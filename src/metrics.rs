@@ -336,6 +336,19 @@ pub struct Snapshot {
     pub history: Option<HistorySnapshot>,
     /// The accounts.
     pub accounts: AccountsSnapshot,
+    /// The cluster's Redis, with `--cluster`.
+    pub cluster: Option<ClusterSnapshot>,
+}
+
+/// The cluster's Redis as the loop sees it.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterSnapshot {
+    /// Both connections ready.
+    pub up: bool,
+    /// Lines sent and not yet answered.
+    pub in_flight: u64,
+    /// The engine's counters.
+    pub stats: crate::cluster::ClusterStats,
 }
 
 /// The history writer as the loop sees it.
@@ -702,6 +715,10 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         );
     }
 
+    if let Some(cluster) = &snapshot.cluster {
+        render_cluster(&mut text, cluster);
+    }
+
     text.histogram(
         "loopchat_loop_turn_duration_seconds",
         "Time the event loop spent on one turn, from waking up to waiting again.",
@@ -717,6 +734,35 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
 
     process::render(&mut text, &metrics.open_fds);
     text.out
+}
+
+fn render_cluster(text: &mut Text, cluster: &ClusterSnapshot) {
+    let stats = &cluster.stats;
+    text.single(
+        "loopchat_cluster_up",
+        "gauge",
+        "1 while both connections to the cluster's Redis are ready, else 0 (! cluster unavailable).",
+        u8::from(cluster.up),
+    );
+    text.single(
+        "loopchat_cluster_lag_lines",
+        "gauge",
+        "Chat lines sent to the cluster's Redis and not yet answered.",
+        cluster.in_flight,
+    );
+    let counters: [(&str, &str, u64); 8] = [
+        ("loopchat_cluster_disconnects_total", "Connections to the cluster's Redis lost.", stats.disconnects),
+        ("loopchat_cluster_batches_total", "Calls numbering, storing and publishing a room's lines (one per room per loop turn).", stats.batches_sent),
+        ("loopchat_cluster_lines_accepted_total", "Chat lines of this server numbered by the cluster's Redis.", stats.lines_accepted),
+        ("loopchat_cluster_lines_delivered_total", "Room lines of every server delivered here in id order.", stats.lines_delivered),
+        ("loopchat_cluster_gaps_total", "Gaps seen on the subscription (filled from the room's stream, or lost).", stats.gaps),
+        ("loopchat_cluster_lines_lost_total", "Room lines gone from the stream before this server could deliver them (their members here were disconnected).", stats.lines_lost),
+        ("loopchat_cluster_fills_total", "Reads of a room's stream to fill a gap or catch up after a reconnect.", stats.fills),
+        ("loopchat_cluster_restarts_total", "Times the cluster's Redis came back without its data.", stats.restarts),
+    ];
+    for (name, help, value) in counters {
+        text.single(name, "counter", help, value);
+    }
 }
 
 /// The exposition text being written.

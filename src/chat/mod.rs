@@ -9,6 +9,9 @@
 //! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
 //!   a current room, operators, bans, topics) as plain data with typed
 //!   results; not yet used by [`state`] (see `docs/protocol-1.2-plan.md`).
+//! - [`keys`]: the key directory of `:key`/`:keys` and the checks on keys
+//!   and `:e2e` payloads (end-to-end encryption, `docs/e2e.md`); not yet
+//!   used by [`state`] (it needs accounts).
 //!
 //! - `tags_tests` (tests only): the chat state's rules of protocol 1.2's
 //!   tags (who gets which line, echoes, labels, ids) through an outbox
@@ -19,6 +22,7 @@
 
 pub mod completion;
 pub mod history;
+pub mod keys;
 pub mod rooms;
 pub mod state;
 #[cfg(test)]

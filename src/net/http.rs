@@ -35,6 +35,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../web/app.js"),
     ),
     (
+        "/e2e.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/e2e.js"),
+    ),
+    (
         "/style.css",
         "text/css; charset=utf-8",
         include_bytes!("../../web/style.css"),

@@ -185,6 +185,14 @@ impl EventLoop {
                 waiting_lines: self.history.waiting_lines() as u64,
                 writer_up: self.history.writing(),
             }),
+            cluster: match &self.cluster {
+                crate::cluster::Cluster::Redis(redis) => Some(crate::metrics::ClusterSnapshot {
+                    up: redis.is_up(),
+                    in_flight: redis.in_flight() as u64,
+                    stats: redis.stats().clone(),
+                }),
+                crate::cluster::Cluster::Single => None,
+            },
             ..Snapshot::default()
         };
         for (_, conn) in self.clients.conns.iter() {

@@ -102,6 +102,8 @@ pub enum StartError {
     History(OpenError),
     /// The poller (or its waker) could not be set up.
     Poller(io::Error),
+    /// The cluster's address is not a Redis this server can use.
+    Cluster(String),
 }
 
 impl fmt::Display for StartError {
@@ -111,6 +113,7 @@ impl fmt::Display for StartError {
             StartError::Tls(err) => f.write_str(err),
             StartError::History(err) => err.fmt(f),
             StartError::Poller(err) => write!(f, "cannot set up the poller: {err}"),
+            StartError::Cluster(err) => f.write_str(err),
         }
     }
 }
@@ -119,7 +122,7 @@ impl std::error::Error for StartError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             StartError::Bind(err) => Some(err),
-            StartError::Tls(_) => None,
+            StartError::Tls(_) | StartError::Cluster(_) => None,
             StartError::History(err) => Some(err),
             StartError::Poller(err) => Some(err),
         }
@@ -141,6 +144,7 @@ impl From<StartError> for io::Error {
             StartError::Poller(source) => source.kind(),
             StartError::Tls(_) => io::ErrorKind::InvalidInput,
             StartError::History(_) => io::ErrorKind::Other,
+            StartError::Cluster(_) => io::ErrorKind::ConnectionRefused,
         };
         io::Error::new(kind, err)
     }

@@ -47,6 +47,7 @@
 use crate::chat::completion::Completions;
 use crate::chat::history::{HistoryLink, Tails};
 use crate::chat::Chat;
+use crate::cluster::{Cluster, RedisCluster};
 use crate::metrics::Metrics;
 use crate::net::metrics_http::{self, Endpoint};
 use crate::net::outbuf::BufferPool;
@@ -69,6 +70,7 @@ use std::time::{Duration, Instant};
 mod accept;
 mod accounts;
 mod clients;
+mod cluster;
 mod input;
 mod lifecycle;
 mod listeners;
@@ -97,6 +99,11 @@ const FIRST_SCRAPE: usize = FIRST_LISTENER - MAX_LISTENERS - metrics_http::MAX_S
 /// Connections from trusted proxies waiting for their PROXY header take the
 /// tokens from here up to just below [`FIRST_SCRAPE`].
 const FIRST_PROXIED: usize = FIRST_SCRAPE - proxied::MAX_WAITING;
+
+/// The cluster's two Redis connections (command, subscriber), just below
+/// the connections waiting for a PROXY header.
+const CLUSTER_CMD: Token = Token(FIRST_PROXIED - 1);
+const CLUSTER_SUB: Token = Token(FIRST_PROXIED - 2);
 
 /// Output queued in one turn past which it is written out before the turn
 /// goes on, so a fan-out storm costs this much memory, not the whole storm.
@@ -217,6 +224,12 @@ impl Server {
     /// the history file, or the poller.
     pub fn bind(config: Config) -> Result<Server, StartError> {
         let poll = Poll::new().map_err(StartError::Poller)?;
+        if let Some(cluster) = &config.cluster {
+            // The one blocking Redis call: a wrong address fails the start.
+            let version =
+                crate::cluster::probe::probe(cluster.addr).map_err(StartError::Cluster)?;
+            info!("cluster: redis {version} at {}", cluster.addr);
+        }
         let certs = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(CertStore::load(cert, key).map_err(StartError::Tls)?),
             (None, None) => None,
@@ -383,6 +396,8 @@ struct EventLoop {
     proxy_waits: proxied::ProxyWaits,
     /// The settings file SIGHUP reads again, if any.
     reload: Option<Reload>,
+    /// The cluster's Redis, or `Single` (no `--cluster`).
+    cluster: Cluster,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
@@ -411,7 +426,16 @@ impl EventLoop {
             .iter()
             .any(|listener| listener.kind == ListenerKind::Metrics)
             .then(|| Endpoint::new(FIRST_SCRAPE, config.close_timeout));
+        let cluster = match &config.cluster {
+            Some(settings) => Cluster::Redis(Box::new(RedisCluster::new(
+                settings.clone(),
+                poll.registry(),
+                [CLUSTER_CMD, CLUSTER_SUB],
+            ))),
+            None => Cluster::Single,
+        };
         Ok(EventLoop {
+            cluster,
             chat: Chat::new(config.password.clone())
                 .with_history(tails)
                 .with_accounts(stored_accounts),
@@ -483,6 +507,7 @@ impl EventLoop {
                     }
                     WAKER => {}
                     SIGNALS => self.take_signals(),
+                    token @ (CLUSTER_CMD | CLUSTER_SUB) => self.cluster_ready(token),
                     token @ Token(id) if id >= FIRST_SCRAPE => {
                         match self.listeners.iter_mut().find(|l| l.token == token) {
                             Some(listener) => listener.readable(),
@@ -513,6 +538,7 @@ impl EventLoop {
             if !writes.is_empty() {
                 self.history.submit_accounts(writes);
             }
+            self.cluster_turn();
             self.history.submit(self.chat.history_mut());
             self.flush_dirty();
             if self.now >= self.next_timer_check {
@@ -553,6 +579,11 @@ impl EventLoop {
         }
         for listener in &self.listeners {
             if let Some(at) = listener.accept_due(self.now) {
+                wake_at = wake_at.min(at);
+            }
+        }
+        if let Cluster::Redis(redis) = &self.cluster {
+            if let Some(at) = redis.next_deadline() {
                 wake_at = wake_at.min(at);
             }
         }

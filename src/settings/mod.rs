@@ -14,6 +14,7 @@
 
 use crate::accounts::{AccountsConfig, MAX_PASSWORD_BYTES};
 use crate::chat::history::{self, HistoryConfig};
+use crate::cluster::ClusterSettings;
 use crate::config::{parse_addr, Config};
 use crate::net::proxy::Cidr;
 use crate::policy::guard::{GuardConfig, Keepalive};
@@ -300,6 +301,28 @@ pub struct Flags {
     #[argh(option)]
     #[serde(with = "text::list")]
     pub trusted_proxy: Vec<Cidr>,
+
+    /// the Redis of a cluster, redis://HOST:PORT: every server started with
+    /// the same one is one chat; also read from LOOPCHAT_CLUSTER (default:
+    /// none, this server alone)
+    #[argh(option)]
+    pub cluster: Option<String>,
+
+    /// lines kept per room in the cluster's Redis to fill a server's gaps;
+    /// older ones a server missed disconnect the members who missed them
+    /// (default 10000)
+    #[argh(option)]
+    pub cluster_stream_lines: Option<u64>,
+
+    /// chat lines sent to the cluster's Redis and not yet answered past
+    /// which their senders are read more slowly (default 20000)
+    #[argh(option)]
+    pub cluster_max_in_flight: Option<usize>,
+
+    /// seconds a nick stays taken after its server stops refreshing it
+    /// (it died or lost Redis), 1 to 30 (default 20)
+    #[argh(option)]
+    pub cluster_nick_ttl: Option<u64>,
 }
 
 impl Flags {
@@ -315,6 +338,7 @@ impl Flags {
         });
         let history = HistoryConfig::default();
         let accounts = AccountsConfig::default();
+        let cluster = ClusterSettings::new(SocketAddr::from(([127, 0, 0, 1], 6379)));
         Flags {
             addr: Some(config.addr),
             max_clients: Some(config.max_clients),
@@ -356,6 +380,9 @@ impl Flags {
             accounts_queue: Some(accounts.queue),
             login_burst: Some(accounts.login_burst),
             login_interval_secs: Some(accounts.login_interval.as_secs()),
+            cluster_stream_lines: Some(cluster.stream_len),
+            cluster_max_in_flight: Some(cluster.max_in_flight_lines),
+            cluster_nick_ttl: Some(cluster.nick_ttl.as_secs()),
             ..Flags::default()
         }
     }
@@ -429,6 +456,10 @@ impl Flags {
             allow_plain_passwords: self.allow_plain_passwords || lower.allow_plain_passwords,
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             trusted_proxy: list(self.trusted_proxy, lower.trusted_proxy),
+            cluster: self.cluster.or(lower.cluster),
+            cluster_stream_lines: self.cluster_stream_lines.or(lower.cluster_stream_lines),
+            cluster_max_in_flight: self.cluster_max_in_flight.or(lower.cluster_max_in_flight),
+            cluster_nick_ttl: self.cluster_nick_ttl.or(lower.cluster_nick_ttl),
         }
     }
 
@@ -473,6 +504,21 @@ impl Flags {
         }
         let keepalive_idle = f.keepalive_idle.unwrap_or_default();
         let accounts = accounts_config(&f)?;
+        let nick_ttl = f.cluster_nick_ttl.unwrap_or_default();
+        if !(1..=30).contains(&nick_ttl) {
+            return Err("cluster-nick-ttl must be 1 to 30 (seconds)".into());
+        }
+        let cluster = match f.cluster.as_deref().filter(|url| !url.is_empty()) {
+            None => None,
+            Some(url) => Some(ClusterSettings {
+                stream_len: f.cluster_stream_lines.unwrap_or_default().max(1),
+                max_in_flight_lines: f.cluster_max_in_flight.unwrap_or_default().max(1),
+                nick_ttl: Duration::from_secs(nick_ttl),
+                ..ClusterSettings::new(
+                    crate::cluster::parse_address(url).map_err(|err| format!("cluster: {err}"))?,
+                )
+            }),
+        };
         Ok(Config {
             addr: f.addr.unwrap_or(Config::default().addr),
             max_clients,
@@ -531,6 +577,7 @@ impl Flags {
             accounts,
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
+            cluster,
         })
     }
 }
@@ -627,6 +674,10 @@ mod tests {
         allow-plain-passwords = true
         metrics-addr = "127.0.0.1:1003"
         trusted-proxy = ["10.0.0.0/8"]
+        cluster = "redis://127.0.0.1:1004"
+        cluster-stream-lines = 39
+        cluster-max-in-flight = 40
+        cluster-nick-ttl = 3
     "#;
 
     #[test]
@@ -662,6 +713,7 @@ mod tests {
             accounts,
             metrics_addr,
             trusted_proxies,
+            cluster,
         } = &changed;
         let pairs: Vec<(&str, String, String)> = vec![
             ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),
@@ -806,6 +858,11 @@ mod tests {
                 allow_plain_passwords: true,
             }
         );
+        let cluster = cluster.as_ref().expect("cluster reached the config");
+        assert_eq!(cluster.addr, SocketAddr::from(([127, 0, 0, 1], 1004)));
+        assert_eq!((cluster.stream_len, cluster.max_in_flight_lines), (39, 40));
+        assert_eq!(cluster.nick_ttl, Duration::from_secs(3));
+        assert!(default.cluster.is_none());
         // The file printed back is the same settings.
         let printed = file::print(&file);
         let mut again = file::parse("printed", &printed).unwrap();

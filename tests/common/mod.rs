@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+pub mod redis;
 pub mod tls;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};

@@ -2,6 +2,8 @@
 //!
 //! - [`tls`]: the blocking TLS client stream the terminal client, the load
 //!   generator and the tests connect with.
+//! - [`e2e`]: end-to-end encrypted private messages: Noise XX, the `:e2e`
+//!   payload, device keys, pins and safety numbers.
 //!
 //! The terminal client itself is this crate's example, run from the
 //! repository root as `cargo run --example client` (the design card's
@@ -9,4 +11,5 @@
 
 #![warn(missing_docs)]
 
+pub mod e2e;
 pub mod tls;

@@ -3,13 +3,15 @@
 //! text before anyone else sees it; the server's side in [`event`] (every
 //! line it sends, typed), [`line`] (the line dialect: rendering those and
 //! recognising them back) and [`time`]; the protocol's constants; [`tags`],
-//! the tag prefix of protocol 1.2 in both directions; and [`cli`], the
+//! the tag prefix of protocol 1.2 in both directions; [`irc`], the IRC
+//! codec (messages, numerics, registration) with no sockets; and [`cli`], the
 //! command-line conventions of every loopchat program. No sockets here.
 //!
 //! The full contract is `docs/protocol.md`.
 
 pub mod cli;
 pub mod event;
+pub mod irc;
 pub mod line;
 pub mod tags;
 pub mod time;

@@ -301,7 +301,9 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
 /// history keeps nothing else, so `* NICK TEXT` there is always an action.
 pub fn recognise_history(line: &str) -> Option<Event<'_>> {
     if let Some(action) = line.strip_prefix("* ") {
-        let (from, text) = action.split_once(' ').unwrap_or((action, ""));
+        // `* NICK TEXT`: an action always has its space (the server
+        // writes one even before an empty text).
+        let (from, text) = action.split_once(' ')?;
         return is_valid_name(from).then_some(Event::Acted {
             from,
             room: None,
@@ -363,7 +365,15 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
     }
     if let Some(list) = info.strip_prefix("users in ") {
         let (room, nicks) = list.split_once(": ")?;
-        let nicks = nicks.split(' ').filter(|nick| !nick.is_empty()).collect();
+        // The server writes the nicks with one space between them (none
+        // for an empty room): an empty nick means a line it never sends.
+        let nicks: Vec<&str> = match nicks {
+            "" => Vec::new(),
+            nicks => nicks.split(' ').collect(),
+        };
+        if nicks.contains(&"") {
+            return None;
+        }
         return reply(Reply::Users { room, nicks });
     }
     if let Some(list) = info.strip_prefix("rooms: ") {

@@ -599,6 +599,23 @@ fn history_lines_are_chat_or_actions() {
     assert_eq!(recognise_history("! not chat"), None);
 }
 
+/// Fuzzing (`server_lines`): `* bob` with no space was read from history
+/// as an action with no text, which renders as `* bob ` (with the space):
+/// another line. The server never stores one.
+#[test]
+fn a_history_action_without_its_space_is_not_recognised() {
+    assert_eq!(recognise_history("* bob"), None);
+    assert_eq!(
+        recognise_history("* bob "),
+        Some(Event::Acted {
+            from: "bob",
+            room: None,
+            text: "",
+            stamp: None,
+        })
+    );
+}
+
 #[test]
 fn lines_of_no_known_form_are_not_recognised() {
     for line in [
@@ -619,6 +636,28 @@ fn lines_of_no_known_form_are_not_recognised() {
     ] {
         assert_eq!(recognise(line), None, "{line:?}");
     }
+}
+
+/// Fuzzing (`server_lines`): a user list with an empty nick (two spaces,
+/// a leading or a trailing one) was read as the list without it, so it
+/// rendered back as another line. The server never sends one.
+#[test]
+fn a_user_list_with_an_empty_nick_is_not_recognised() {
+    for line in [
+        "* users in #a:  x",
+        "* users in #a: x ",
+        "* users in #a: x  y",
+        "* users in #a:  ",
+    ] {
+        assert_eq!(recognise(line), None, "{line:?}");
+    }
+    assert_eq!(
+        recognise("* users in #a: "),
+        Some(ServerLine::Reply(Reply::Users {
+            room: "#a",
+            nicks: Vec::new()
+        }))
+    );
 }
 
 proptest::proptest! {

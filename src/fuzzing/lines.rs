@@ -1,0 +1,41 @@
+//! The check of the line dialect's recogniser (`protocol::recognise`):
+//! what every client (the example client, the load generator, the tests)
+//! runs on each line a server sends it, so on bytes from the network too.
+
+use crate::protocol::{recognise, recognise_history, Dialect, Event, Reply, ServerLine};
+
+/// Every line of the input (UTF-8, lossy; split at `\n`) through
+/// `recognise`: a line it recognises renders back byte for byte to
+/// itself (recognise → render is the identity), and the line a
+/// `[history …]` line carries, when `recognise_history` reads it, renders
+/// back to that line too (a `:me` action from history as the line dialect
+/// shows actions).
+pub fn check_server_lines(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for line in text.split('\n') {
+        check_server_line(line);
+    }
+}
+
+fn check_server_line(line: &str) {
+    if let Some(recognised) = recognise(line) {
+        let rendered = Dialect::Line.render_text(&recognised);
+        assert_eq!(rendered, line, "{line:?} recognised as {recognised:?}");
+        if let ServerLine::Reply(Reply::HistoryLine { line: past, .. }) = recognised {
+            check_history_line(past);
+        }
+    }
+    check_history_line(line);
+}
+
+fn check_history_line(line: &str) {
+    let Some(event) = recognise_history(line) else {
+        return;
+    };
+    assert!(
+        matches!(event, Event::Said { .. } | Event::Acted { .. }),
+        "{line:?} from history as {event:?}"
+    );
+    let rendered = Dialect::Line.render_text(&ServerLine::Event(event.clone()));
+    assert_eq!(rendered, line, "{line:?} from history as {event:?}");
+}

@@ -1,0 +1,13 @@
+//! Several servers, one chat (`--cluster`, docs/cluster.md), against a
+//! real redis-server: each test starts its own on a free loopback port
+//! with a temporary directory, and stops it. Under CI (CI=true) a missing
+//! redis-server fails the tests; `.ci/run` installs it.
+//!
+//! - `engine`: the Redis engine alone, driven turn by turn;
+//! - `servers`: loopchat servers started with `--cluster`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod engine;
+mod servers;
