@@ -102,6 +102,13 @@ pub struct Config {
     /// The cluster's Redis and how it is used (`--cluster`); `None`: this
     /// server is alone (see [`crate::cluster`]).
     pub cluster: Option<crate::cluster::ClusterSettings>,
+    /// Rooms one client may be in at once, `#lobby` included (protocol
+    /// 1.2; at least [`crate::chat::rooms::MIN_ROOMS_PER_CLIENT`]).
+    pub max_rooms_per_client: usize,
+    /// Accounts named server administrators (`--admin`): operators of
+    /// every room they are in once logged in. Kept for the accounts to
+    /// come; no client can be one yet.
+    pub admins: Vec<String>,
 }
 
 /// The longest a shutdown waits for clients to take their goodbye and
@@ -159,6 +166,8 @@ impl Default for Config {
             metrics_addr: None,
             trusted_proxies: Vec::new(),
             cluster: None,
+            max_rooms_per_client: crate::chat::rooms::DEFAULT_ROOMS_PER_CLIENT,
+            admins: Vec::new(),
         }
     }
 }

@@ -11,7 +11,7 @@
 //! Most targets read the input as [`Split`]: a byte for the line limit, a
 //! byte for how many reads, the reads' lengths, then the stream itself.
 
-use crate::chat::{Chat, ClientId, Outbox};
+use crate::chat::{Chat, ClientId, Delivery, Outbox};
 use crate::net::framing::{Frame, LineFramer};
 use crate::net::http::{Head, HeadReader, Request, Route, WebRules, MAX_HEAD_BYTES};
 use crate::net::proxy::{self, Parse};
@@ -202,7 +202,17 @@ fn check_line(line: &str) {
             assert!(!line.starts_with(':') || line.starts_with("::"));
             check_sanitize(text);
         }
-        Command::Nick(name) | Command::Join(name) => {
+        Command::Nick(name)
+        | Command::Join(name)
+        | Command::Op(name)
+        | Command::Deop(name)
+        | Command::Ban(name)
+        | Command::Unban(name)
+        | Command::Users(Some(name))
+        | Command::Part {
+            room: Some(name),
+            reason: None,
+        } => {
             inside(name);
             assert!(is_name(name), "{name:?}");
         }
@@ -255,8 +265,39 @@ fn check_line(line: &str) {
             let expected = if on { "on" } else { "off" };
             assert!(arg.is_some_and(|arg| arg.eq_ignore_ascii_case(expected)));
         }
+        Command::Part {
+            room: Some(name),
+            reason: Some(text),
+        }
+        | Command::Kick {
+            nick: name,
+            reason: Some(text),
+        } => {
+            inside(name);
+            inside(text);
+            assert!(is_name(name) && !text.is_empty(), "{name:?} {text:?}");
+        }
+        Command::Kick { nick, reason: None } => {
+            inside(nick);
+            assert!(is_name(nick), "{nick:?}");
+        }
+        Command::Topic(Some(text)) => {
+            inside(text);
+            assert!(!text.is_empty());
+            check_sanitize(text);
+        }
+        Command::Part {
+            room: None,
+            reason: Some(_),
+        } => panic!("a reason without a room: {line:?}"),
         Command::Help
-        | Command::Users
+        | Command::Users(None)
+        | Command::Part {
+            room: None,
+            reason: None,
+        }
+        | Command::Topic(None)
+        | Command::Bans
         | Command::Rooms
         | Command::Token
         | Command::Logout
@@ -312,9 +353,13 @@ struct Recorder {
 }
 
 impl Outbox for Recorder {
-    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, _answer: bool) {
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, how: Delivery) {
         let mut bytes = Vec::new();
-        Dialect::Line.render(line, &mut bytes);
+        if how.prefixed {
+            Dialect::Line.render_prefixed(line, &mut bytes);
+        } else {
+            Dialect::Line.render(line, &mut bytes);
+        }
         self.sent.push((to, bytes));
     }
 }

@@ -511,3 +511,37 @@ fn the_log_never_shows_a_password_or_a_token() {
         assert!(!line.contains(&token), "{line}");
     }
 }
+
+#[test]
+fn an_administrator_kicks_in_a_room_it_did_not_create_once_logged_in() {
+    let server = start_with(|config| config.admins = vec!["Root".into()]);
+    let addr = server.addr();
+    let mut bob = Client::named(addr, "bob");
+    bob.send(":join rust");
+    bob.sync();
+    let mut carol = Client::named(addr, "carol");
+    carol.send(":join rust");
+    carol.sync();
+    let mut root = Client::named(addr, "root");
+    root.send(":join rust");
+    root.sync();
+    // Named root but not logged in: no more than anyone else.
+    assert_eq!(
+        ask(&mut root, ":kick carol"),
+        ["! not an operator of #rust"]
+    );
+    root.send(":register hunter22");
+    root.expect("* registered root");
+    root.send(":kick carol spam");
+    root.skip_until("* carol was kicked from #rust by root (spam)");
+    carol.skip_until("* carol was kicked from #rust by root (spam)");
+    bob.skip_until("* carol was kicked from #rust by root (spam)");
+    // Logged out, it is an ordinary member again.
+    root.send(":logout");
+    root.expect("* logged out");
+    root.sync();
+    assert_eq!(
+        ask(&mut root, ":kick bob").last().unwrap(),
+        "! not an operator of #rust"
+    );
+}

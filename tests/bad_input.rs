@@ -471,10 +471,12 @@ fn half_close_in_a_room_is_announced_in_that_room() {
     let (mut alice, mut bob) = pair(server.addr());
     alice.send(":join rust");
     alice.expect("* alice joined #rust");
-    bob.expect("* alice left #lobby");
     bob.send(":join rust");
     bob.expect("* bob joined #rust");
     alice.expect("* bob joined #rust");
+    bob.send(":part lobby");
+    bob.expect("[#lobby] * bob left #lobby");
+    alice.expect("[#lobby] * bob left #lobby"); // #rust is current for alice
     alice.send_bytes(b"bye all\n:quit");
     alice.half_close();
     bob.expect("alice: bye all");

@@ -126,7 +126,7 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
          === 'alicia bob terminal';",
     );
 
-    // A room switch through the room list.
+    // A room joined through the room list (protocol 1.2 keeps #lobby).
     tcp.send(":join #rust");
     tcp.expect("* terminal joined #rust");
     browser.switch_to(&alice);
@@ -149,9 +149,32 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.wait_for_line("terminal welcome to rust");
     browser.say("glad to be here");
     tcp.expect("alicia: glad to be here");
+    // #lobby's lines still reach alicia, marked with their room.
+    browser.switch_to(&bob);
+    browser.say("still in the lobby");
+    tcp.expect("[#lobby] bob: still in the lobby");
+    browser.switch_to(&alice);
+    browser.wait_until(
+        "a #lobby line marked with its room",
+        "return [...document.querySelectorAll('#log li.other-room')].some(li => \
+         li.querySelector('.room-tag').textContent === '#lobby' \
+         && li.textContent.endsWith('bob still in the lobby'));",
+    );
+    // :part leaves #lobby; #rust stays the current room.
+    browser.say(":part lobby");
+    tcp.expect("[#lobby] * alicia left #lobby");
+    browser.wait_for_line("* alicia left #lobby");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#room-name').textContent;",
+            json!([])
+        ),
+        json!("#rust")
+    );
     browser.switch_to(&bob);
     browser.wait_for_line("* alicia left #lobby");
     browser.say("anyone still here?");
+    tcp.expect("[#lobby] bob: anyone still here?");
     tcp.assert_quiet();
     assert!(
         !browser.log().iter().any(|l| l.contains("welcome to rust")),

@@ -237,6 +237,8 @@ fn flooder_at_default_flood_control_is_slowed_and_loses_nothing() {
     let mut pinger = Client::named(addr, "pinger");
     pinger.send(":join quiet");
     pinger.expect("* pinger joined #quiet");
+    pinger.send(":part lobby");
+    pinger.expect("[#lobby] * pinger left #lobby");
     // Twice the byte burst, in 4000-byte lines (the byte rate binds first).
     let lines = (2.0 * flood.byte_burst() / 4000.0) as usize;
     let payload = numbered_lines("f", 0, lines, 3999);
@@ -287,11 +289,15 @@ fn pipelined_rooms_and_users_answers_do_not_starve_pings() {
         };
         client.send(&format!(":join {room}"));
         client.skip_until(&format!("* {} joined #{room}", client.nick));
+        client.send(":part lobby");
+        client.skip_until(&format!("[#lobby] * {} left #lobby", client.nick));
         members.push(client.writer);
     }
     let mut pinger = Client::named(addr, "pinger");
     pinger.send(":join quiet");
     pinger.expect("* pinger joined #quiet");
+    pinger.send(":part lobby");
+    pinger.expect("[#lobby] * pinger left #lobby");
     let mut attackers = Vec::new();
     for a in 0..2 {
         let mut attacker = Client::connect(addr);

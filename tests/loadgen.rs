@@ -49,6 +49,30 @@ fn flood_mode_delivers_everything() {
 }
 
 #[test]
+fn tags_mode_reads_tagged_lines_and_expects_echoes() {
+    let r = run(&[
+        "--clients",
+        "10",
+        "--flood",
+        "4",
+        "--duration",
+        "1",
+        "--tags",
+        "--room",
+        "rust",
+    ]);
+    assert_clean(&r, 10);
+    assert_eq!(
+        r.echoed,
+        0,
+        "an echo with tags on is expected: {}",
+        r.to_text()
+    );
+    assert_eq!(r.unknown_lines, 0, "{}", r.to_text());
+    assert_eq!(r.delivered_total, r.sent_total * 9, "{}", r.to_text());
+}
+
+#[test]
 fn some_senders_in_a_room() {
     let r = run(&[
         "--clients",

@@ -603,6 +603,9 @@ fn scraping_while_a_thousand_clients_chat_disturbs_nobody() {
             let mut client = Client::connect(server.addr());
             client.send(&format!(":join r{}", i % ROOMS));
             client.expect(&format!("* {} joined #r{}", client.nick, i % ROOMS));
+            // Version 1.2 keeps #lobby: leave it, so the lobby stays empty.
+            client.send(":part lobby");
+            client.expect(&format!("[#lobby] * {} left #lobby", client.nick));
             client
         })
         .collect();

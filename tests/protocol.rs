@@ -29,12 +29,15 @@ fn named<const N: usize>(addr: SocketAddr, nicks: [&str; N]) -> [Client; N] {
     clients
 }
 
-/// Moves `client` to `room` (typed without `#`, new or spelled as created)
-/// and reads up to its own join line. Only for setup: whoever is in the old
-/// or new room sees lines too.
+/// Moves `client` from `#lobby` to `room` (typed without `#`, new or
+/// spelled as created): joins it, then parts `#lobby` (version 1.2 keeps
+/// the rooms one was in), and reads up to its own left line. Only for
+/// setup: whoever is in either room sees lines too.
 fn move_to(client: &mut Client, room: &str) {
     client.send(&format!(":join {room}"));
     client.skip_until(&format!("* {} joined #{room}", client.nick));
+    client.send(":part lobby");
+    client.skip_until(&format!("[#lobby] * {} left #lobby", client.nick));
 }
 
 /// Sends `line` and returns every line answered before a pong.
@@ -232,25 +235,30 @@ fn expected_len(with_auth: bool) -> usize {
 }
 
 #[test]
-fn help_lists_its_commands_one_star_line_each() {
+fn help_lists_every_command_one_star_line_each() {
     let server = start();
     let mut alice = Client::connect(server.addr());
     let help = ask(&mut alice, ":help");
     assert_eq!(help.len(), expected_len(false), "{help:?}");
     assert!(help.iter().all(|l| l.starts_with("* :")), "{help:?}");
     let words: BTreeSet<&str> = help.iter().map(|l| command_word(l)).collect();
+    // The operators' commands share one line, as they share one row of
+    // the protocol's table.
     let expected: BTreeSet<&str> = [
         ":help",
         ":nick",
         ":pm",
         ":users",
         ":join",
+        ":part",
         ":rooms",
         ":me",
         ":ping",
         ":quit",
         ":history",
         ":tags",
+        ":topic",
+        ":op",
         ":register",
         ":login",
         ":token",
@@ -531,14 +539,14 @@ fn users_lists_only_the_current_room() {
     let [mut alice, _bob, mut dave] = named(server.addr(), ["alice", "bob", "dave"]);
     move_to(&mut dave, "Rust");
     alice.expect("* dave left #lobby");
-    assert_eq!(users(&mut dave), "* users in #Rust: dave");
+    assert_eq!(users(&mut dave), "* users in #Rust: @dave");
     assert_eq!(users(&mut alice), "* users in #lobby: alice bob");
 }
 
 // ---------------------------------------------------------------- :join
 
 #[test]
-fn join_announces_leave_to_the_old_room_and_join_to_the_new_one() {
+fn join_keeps_the_old_room_and_announces_the_join_to_the_new_one() {
     let server = start();
     let [mut alice, mut bob, mut carol] = named(server.addr(), ["alice", "bob", "carol"]);
     move_to(&mut carol, "rust");
@@ -546,11 +554,11 @@ fn join_announces_leave_to_the_old_room_and_join_to_the_new_one() {
     bob.expect("* carol left #lobby");
 
     alice.send(":join rust");
-    alice.expect("* alice joined #rust"); // no leave line for the leaver
-    bob.expect("* alice left #lobby");
+    alice.expect("* alice joined #rust");
     carol.expect("* alice joined #rust");
-    assert_eq!(users(&mut alice), "* users in #rust: alice carol");
-    assert_eq!(users(&mut bob), "* users in #lobby: bob");
+    bob.assert_quiet(); // version 1.2: alice is still in #lobby
+    assert_eq!(users(&mut alice), "* users in #rust: alice @carol");
+    assert_eq!(users(&mut bob), "* users in #lobby: alice bob");
     alice.assert_quiet();
 }
 
@@ -560,11 +568,10 @@ fn join_hash_is_optional() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     alice.send(":join #rust");
     alice.expect("* alice joined #rust");
-    bob.expect("* alice left #lobby");
     bob.send(":join rust");
     bob.expect("* bob joined #rust");
     alice.expect("* bob joined #rust");
-    assert_eq!(users(&mut bob), "* users in #rust: alice bob");
+    assert_eq!(users(&mut bob), "* users in #rust: @alice bob");
 }
 
 #[test]
@@ -584,12 +591,11 @@ fn room_keeps_the_spelling_of_the_join_that_created_it() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     alice.send(":join RuSt");
     alice.expect("* alice joined #RuSt");
-    bob.expect("* alice left #lobby");
     bob.send(":join #rust");
     bob.expect("* bob joined #RuSt");
     alice.expect("* bob joined #RuSt");
-    assert_eq!(rooms(&mut bob), "* rooms: #lobby (0), #RuSt (2)");
-    assert_eq!(users(&mut bob), "* users in #RuSt: alice bob");
+    assert_eq!(rooms(&mut bob), "* rooms: #lobby (2), #RuSt (2)");
+    assert_eq!(users(&mut bob), "* users in #RuSt: @alice bob");
 }
 
 #[test]
@@ -616,7 +622,7 @@ fn join_the_current_room_is_already_in() {
     alice.send(":join #RUST");
     alice.expect("! already in #RUST"); // as typed
     bob.assert_quiet();
-    assert_eq!(users(&mut alice), "* users in #rust: alice");
+    assert_eq!(users(&mut alice), "* users in #rust: @alice");
 }
 
 #[test]
@@ -654,16 +660,17 @@ fn empty_rooms_disappear_but_lobby_stays_as_zero() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     move_to(&mut alice, "rust");
     bob.expect("* alice left #lobby");
-    bob.send(":join rust");
-    bob.expect("* bob joined #rust");
+    move_to(&mut bob, "rust");
     alice.expect("* bob joined #rust");
     assert_eq!(rooms(&mut alice), "* rooms: #lobby (0), #rust (2)");
 
-    move_to(&mut alice, "go");
-    bob.expect("* alice left #rust");
-    move_to(&mut bob, "go");
-    alice.expect("* bob joined #go");
-    assert_eq!(rooms(&mut alice), "* rooms: #go (2), #lobby (0)");
+    for client in [&mut alice, &mut bob] {
+        client.send(":join go");
+        client.send(":part rust");
+        client.skip_until(&format!("[#rust] * {} left #rust", client.nick));
+    }
+    alice.skip_until("* bob joined #go");
+    assert_eq!(rooms(&mut bob), "* rooms: #go (2), #lobby (0)");
 }
 
 #[test]
@@ -683,7 +690,9 @@ fn room_created_again_after_disappearing_takes_the_new_spelling() {
     let [mut alice, mut bob] = named(server.addr(), ["alice", "bob"]);
     move_to(&mut alice, "Rust");
     bob.expect("* alice left #lobby");
-    move_to(&mut alice, "lobby");
+    alice.send(":join lobby");
+    alice.send(":part Rust");
+    alice.skip_until("[#Rust] * alice left #Rust");
     bob.expect("* alice joined #lobby");
     move_to(&mut bob, "rust");
     alice.expect("* bob left #lobby");
@@ -897,6 +906,8 @@ fn command_names_are_case_insensitive() {
     alice.expect("! usage: :nick NAME");
     alice.send(":JOIN rust");
     alice.expect("* alicia joined #rust");
+    alice.send(":PART Lobby");
+    alice.expect("[#lobby] * alicia left #lobby");
     bob.expect("* alicia left #lobby");
     alice.send(":QUIT");
     alice.expect("* bye");
@@ -1216,8 +1227,8 @@ fn lines_from_one_sender_reach_each_recipient_in_order() {
         alice.send(&format!(":me acts {i}"));
         alice.send(&format!(":pm bob private {i}"));
     }
-    alice.send(":join rust");
-    alice.expect("* alice joined #rust");
+    alice.send(":part");
+    alice.expect("* alice left #lobby");
     for i in 0..50 {
         bob.expect(&format!("alice: chat {i}"));
         bob.expect(&format!("* alice acts {i}"));

@@ -322,6 +322,46 @@ fn tagged_room_lines_carry_the_room_and_no_id() {
     assert_eq!(mine.room.as_deref(), Some("#Rust"));
 }
 
+#[test]
+fn a_tagged_line_of_another_room_has_its_room_tag_and_no_prefix() {
+    let server = server();
+    let mut alice = with_tags(server.addr, "alice");
+    let mut carol = Client::named(server.addr, "carol");
+    let mut dave = Client::named(server.addr, "dave");
+    for client in [&mut carol, &mut dave] {
+        client.send(":join rust");
+        client.skip_until(&format!("* {} joined #rust", client.nick));
+    }
+    alice.send(":join rust");
+    sync_tagged(&mut alice);
+    carol.sync();
+    // alice and carol are in #lobby and #rust, #rust current; dave speaks
+    // in #rust, then in #lobby after switching to it.
+    dave.send("in rust");
+    dave.send(":join lobby");
+    dave.skip_until("* current room #lobby");
+    dave.send("in the lobby");
+    dave.sync();
+    let lines = sync_tagged(&mut alice);
+    let shown: Vec<(&str, Option<&str>)> = lines
+        .iter()
+        .map(|l| (l.line.as_str(), l.room.as_deref()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("dave: in rust", Some("#rust")),
+            ("dave: in the lobby", Some("#lobby")),
+        ],
+        "the room tag instead of the [#room] prefix"
+    );
+    assert!(lines[0].id < lines[1].id);
+    assert_eq!(
+        carol.sync(),
+        ["dave: in rust", "[#lobby] dave: in the lobby"]
+    );
+}
+
 /// Starts the binary with its history in `path`.
 fn with_file(path: &Path) -> ServerProcess {
     ServerProcess::start(&["--history-file", path.to_str().unwrap()], None)

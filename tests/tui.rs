@@ -401,8 +401,19 @@ fn user_list_follows_joins_renames_and_leaves() {
     dave.expect("* dave joined #rust");
     alice.line(":join #rust");
     alice.wait_for("#rust with dave", |s| {
-        status_line(s).contains("│ alice │ #rust") && panel_users(s) == ["•alice", "dave"]
+        status_line(s).contains("│ alice │ #rust") && panel_users(s) == ["•alice", "@dave"]
     });
+    // #lobby is kept (protocol 1.2): its lines come marked with their room,
+    // and :part leaves it.
+    carol = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    carol.send(":nick carol");
+    carol.send("still in the lobby");
+    alice.wait_text("[#lobby] carol: still in the lobby");
+    alice.line(":part lobby");
+    carol.expect("* alice left #lobby");
+    alice.wait_text("[#lobby] * alice left #lobby");
+    alice.line(":part");
+    alice.wait_text("* not in any room (try :join ROOM)");
     drop(tmux);
     drop(carol);
     drop(dave);
@@ -618,7 +629,7 @@ fn server_going_away_restores_the_terminal_or_reconnects() {
     let mut bob = Peer::new(TcpStream::connect(addr).expect("connect"));
     bob.send(":join #rust");
     bob.send(":users");
-    bob.expect("* users in #rust: alice guest2");
+    bob.expect("* users in #rust: @alice guest2"); // alice made it again
     shell.line(":quit");
     shell.assert_restored(0);
     drop(tmux);

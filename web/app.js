@@ -32,7 +32,8 @@ window.addEventListener("error", (event) => {
   // The same list as RESERVED_NICKS in the Rust protocol code: a unit test
   // in src/net/http.rs fails when the two differ.
   const SERVER_WORDS = new Set([
-    "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you", "tags",
+    "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
+    "current", "not", "topic", "no", "bans", "tags",
     "registered", "logged", "token", "whois",
   ]);
   const MAX_LOG = 2000;
@@ -43,6 +44,8 @@ window.addEventListener("error", (event) => {
     nick: null,
     room: null,
     users: new Set(),
+    // Operators of the current room (`@` in `:users`).
+    ops: new Set(),
     rooms: [],
     wantedNick: sessionStorage.getItem("loopchat.nick"),
     wantedRoom: sessionStorage.getItem("loopchat.room"),
@@ -122,7 +125,7 @@ window.addEventListener("error", (event) => {
     const sorted = [...state.users].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
     for (const nick of sorted) {
       const li = document.createElement("li");
-      li.textContent = nick;
+      li.textContent = state.ops.has(nick) ? `@${nick}` : nick;
       if (nick === state.nick) li.classList.add("self");
       usersList.append(li);
     }
@@ -156,11 +159,13 @@ window.addEventListener("error", (event) => {
 
   function setRoom(room) {
     state.room = room;
-    roomName.textContent = room;
-    sayInput.placeholder = `Message ${room} — or :help`;
-    document.title = `${room} · loopchat`;
-    sessionStorage.setItem("loopchat.room", room);
-    state.users = new Set(state.nick ? [state.nick] : []);
+    roomName.textContent = room || "no room";
+    sayInput.placeholder = room ? `Message ${room} — or :help` : "Not in any room — :join ROOM";
+    document.title = `${room || "no room"} · loopchat`;
+    if (room) sessionStorage.setItem("loopchat.room", room);
+    else sessionStorage.removeItem("loopchat.room");
+    state.users = new Set(state.nick && room ? [state.nick] : []);
+    state.ops = new Set();
     renderUsers();
     renderRooms();
   }
@@ -242,10 +247,47 @@ window.addEventListener("error", (event) => {
     }
   }
 
+  // Another of our rooms became current (`* current room #x`): the same
+  // log, that room's people. Its history is not asked again.
+  function switchedRoom(room) {
+    setRoom(room);
+    addDivider(`— ${room} —`);
+    sendQuietly("users", ":users");
+    sendQuietly("rooms", ":rooms");
+  }
+
+  // A line of one of our rooms that is not the current one (protocol 1.2
+  // keeps the rooms one joined): `[#room] ` and the line as usual.
+  function addOtherRoomLine(room, rest) {
+    const tag = document.createElement("span");
+    tag.className = "tag room-tag";
+    tag.textContent = room;
+    if (rest.startsWith("* ")) {
+      addEntry("other-room info", [tag, " ", rest]);
+      return;
+    }
+    const { nick, text } = chatParts(rest);
+    addEntry("other-room chat", nick ? [tag, " ", nickSpan(nick), " ", text] : [tag, " ", rest]);
+  }
+
   // ---- one line from the server ------------------------------------------
 
   function handleLine(line) {
     let m;
+    if ((m = /^\[(#[A-Za-z][A-Za-z0-9_-]*)\] (.*)$/.exec(line))) {
+      addOtherRoomLine(m[1], m[2]);
+      return;
+    }
+    if ((m = /^\* current room (#\S+)$/.exec(line))) {
+      switchedRoom(m[1]);
+      addEntry("info", [line]);
+      return;
+    }
+    if (line === "* not in any room (try :join ROOM)") {
+      setRoom(null);
+      addEntry("info", [line]);
+      return;
+    }
     if ((m = /^\* welcome (\S+)$/.exec(line))) {
       setNick(m[1]);
       addEntry("info", [line]);
@@ -274,16 +316,17 @@ window.addEventListener("error", (event) => {
       addEntry("info", [line]);
       return;
     }
-    if ((m = /^\* (\S+) left (#\S+)( \(.*\))?$/.exec(line))) {
+    if ((m = /^\* (\S+) (?:left (#\S+)( \(.*\))?|was kicked from (#\S+) by \S+( \(.*\))?)$/.exec(line))) {
       state.users.delete(m[1]);
+      state.ops.delete(m[1]);
       renderUsers();
       addEntry("info", [line]);
       return;
     }
     if ((m = /^\* (\S+) is now known as (\S+)$/.exec(line))) {
       const [, from, to] = m;
-      state.users.delete(from);
-      state.users.add(to);
+      if (state.users.delete(from)) state.users.add(to);
+      if (state.ops.delete(from)) state.ops.add(to);
       if (from === state.nick) {
         setNick(to);
         state.wantedNick = to;
@@ -295,7 +338,9 @@ window.addEventListener("error", (event) => {
     }
     if ((m = /^\* users in (#\S+): ?(.*)$/.exec(line))) {
       if (state.room && m[1].toLowerCase() === state.room.toLowerCase()) {
-        state.users = new Set(m[2].split(" ").filter(Boolean));
+        const entries = m[2].split(" ").filter(Boolean);
+        state.users = new Set(entries.map((entry) => entry.replace(/^@/, "")));
+        state.ops = new Set(entries.filter((entry) => entry.startsWith("@")).map((entry) => entry.slice(1)));
         renderUsers();
       }
       if (state.quiet.users > 0) state.quiet.users -= 1;

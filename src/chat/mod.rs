@@ -1,21 +1,18 @@
 //! The chat side: plain data, no sockets.
 //!
 //! - [`state`]: nicks, rooms and fan-out; commands in, lines out through
-//!   the [`Outbox`] trait, so it is unit-tested without a network.
+//!   the [`Outbox`] trait, so it is unit-tested without a network. It
+//!   words what [`rooms`] decides.
 //! - [`history`]: `:history` from per-room tails in memory, and the SQLite
 //!   history file written by a thread of its own, fed once per loop turn.
 //! - [`completion`]: what those threads finish, handed back to the event
 //!   loop along one channel and its one waker.
 //! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
 //!   a current room, operators, bans, topics) as plain data with typed
-//!   results; not yet used by [`state`] (see `docs/protocol-1.2-plan.md`).
+//!   results, no wording.
 //! - [`keys`]: the key directory of `:key`/`:keys` and the checks on keys
 //!   and `:e2e` payloads (end-to-end encryption, `docs/e2e.md`); not yet
 //!   used by [`state`] (it needs accounts).
-//!
-//! - `tags_tests` (tests only): the chat state's rules of protocol 1.2's
-//!   tags (who gets which line, echoes, labels, ids) through an outbox
-//!   that writes lines as a tagged client reads them.
 //!
 //! The commands themselves are parsed by the shared protocol crate
 //! ([`crate::protocol`]).
@@ -25,7 +22,5 @@ pub mod history;
 pub mod keys;
 pub mod rooms;
 pub mod state;
-#[cfg(test)]
-mod tags_tests;
 
 pub use state::*;

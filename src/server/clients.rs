@@ -5,8 +5,8 @@
 //! enforces the global output bound and keeps the list of connections to
 //! flush this turn.
 
-use super::render::{LineCache, RenderKey};
-use crate::chat::{ChatEvent, ClientId, Outbox};
+use super::render::{LineCache, RenderKey, Variant};
+use crate::chat::{ChatEvent, ClientId, Delivery, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
 use crate::net::connection::Connection;
@@ -64,8 +64,9 @@ pub(super) struct Clients {
 
 impl Outbox for Clients {
     #[inline]
-    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, answer: bool) {
-        self.queue_output(to, Output::Line(line), answer);
+    fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, how: Delivery) {
+        let variant = Variant::of(how.prefixed);
+        self.queue_output(to, Output::Line(line, variant), how.answer);
     }
 
     fn new_line(&mut self) {
@@ -76,16 +77,27 @@ impl Outbox for Clients {
     /// costs a key lookup, a copy and a flush-list check, inline; what is
     /// the same for every recipient (the counters of work, lines and bytes
     /// queued) is added once per fan-out. Anything rarer goes through
-    /// [`Clients::queue_output`], as the provided method would.
+    /// [`Clients::queue_output`], as the provided method would. The room's
+    /// two parts are two runs of the same loop, one per variant: nothing
+    /// is asked per recipient but its connection's key.
     fn fan_out(
         &mut self,
-        members: &[ClientId],
+        current: &[ClientId],
+        others: &[ClientId],
         except: Option<ClientId>,
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
     ) -> usize {
         self.new_line();
-        self.fan_out_line(members, except, asker, line)
+        let mut sums = FanOutSums::default();
+        self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
+        if !others.is_empty() {
+            self.fan_out_line(others, Variant::Prefixed, except, asker, line, &mut sums);
+        }
+        self.work += sums.queued;
+        self.queued_since_flush += sums.queued;
+        self.metrics.lines_sent += sums.lines;
+        sums.recipients
     }
 
     fn set_tags(&mut self, to: ClientId, on: bool) {
@@ -121,12 +133,24 @@ impl Outbox for Clients {
     }
 }
 
+/// What the fast path of one fan-out queued, added to the counters once.
+#[derive(Default)]
+struct FanOutSums {
+    /// Members it went to (`except` left out).
+    recipients: usize,
+    /// Bytes queued by the fast path.
+    queued: usize,
+    /// Lines queued by the fast path.
+    lines: u64,
+}
+
 /// What [`Clients::queue_output`] queues.
 #[derive(Clone, Copy)]
 pub(super) enum Output<'a> {
-    /// A line, rendered for the recipient through [`Clients::cache`] (the
-    /// caller has started the line there with `new_line`).
-    Line(&'a ServerLine<'a>),
+    /// A line in a variant, rendered for the recipient through
+    /// [`Clients::cache`] (the caller has started the line there with
+    /// `new_line`).
+    Line(&'a ServerLine<'a>, Variant),
     /// Bytes already encoded for the recipient (a WebSocket pong).
     Encoded(&'a [u8]),
     /// A line answering a labelled command, for a recipient with tags on:
@@ -160,7 +184,7 @@ impl Clients {
             None
         };
         let what = match (what, &label) {
-            (Output::Line(line), Some(label)) => Output::Labelled(line, label),
+            (Output::Line(line, _), Some(label)) => Output::Labelled(line, label),
             (what, _) => what,
         };
         let bytes = rendered(&mut self.cache, conn, what);
@@ -177,16 +201,19 @@ impl Clients {
         self.push_output(to, what);
     }
 
-    /// The body of [`Outbox::fan_out`], the line already started in the
-    /// cache. Returns how many members it went to (`except` left out).
+    /// The body of [`Outbox::fan_out`] for one part of a room, every
+    /// member getting `variant`, the line already started in the cache.
+    /// Adds to `sums` what the caller counts once.
+    #[inline(always)]
     fn fan_out_line(
         &mut self,
         members: &[ClientId],
+        variant: Variant,
         except: Option<ClientId>,
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
-    ) -> usize {
-        let mut recipients = 0;
+        sums: &mut FanOutSums,
+    ) {
         // Bytes and lines queued by the fast path below, counted once.
         let mut queued = 0;
         let mut lines = 0;
@@ -194,20 +221,21 @@ impl Clients {
             if Some(member) == except {
                 continue;
             }
-            recipients += 1;
+            sums.recipients += 1;
             let Some(conn) = self.conns.get_mut(member) else {
                 continue;
             };
             if !conn.is_open() || conn.write_failed() {
                 continue;
             }
-            let key = RenderKey::of(&conn.codec.encoder, conn.tags);
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags, variant);
             let bytes = self.cache.bytes(line, key);
             let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
             if Some(member) == asker || !fits || !conn.held.is_empty() {
                 // An answer (which may wait for history), a full queue or
                 // held output: the general path, which counts for itself.
-                self.queue_output(member, Output::Line(line), Some(member) == asker);
+                let what = Output::Line(line, variant);
+                self.queue_output(member, what, Some(member) == asker);
                 continue;
             }
             let grew = conn.output.append(bytes, &mut self.pool);
@@ -222,10 +250,8 @@ impl Clients {
                 self.check_global_bound();
             }
         }
-        self.work += queued;
-        self.queued_since_flush += queued;
-        self.metrics.lines_sent += lines;
-        recipients
+        sums.queued += queued;
+        sums.lines += lines;
     }
 
     /// Appends a line to an open client's queue (nothing held for it, room
@@ -236,7 +262,7 @@ impl Clients {
     fn push_output(&mut self, to: ClientId, what: Output<'_>) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(_) | Output::Labelled(..) = what {
+        if let Output::Line(..) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         let grew = conn.output.append(bytes, &mut self.pool);
@@ -313,7 +339,7 @@ impl Clients {
     fn hold(&mut self, to: ClientId, what: Output<'_>, answer_to_uncommitted: bool) {
         let conn = &mut self.conns[to];
         let bytes = rendered(&mut self.cache, conn, what);
-        if let Output::Line(_) | Output::Labelled(..) = what {
+        if let Output::Line(..) | Output::Labelled(..) = what {
             self.metrics.lines_sent += 1;
         }
         if conn.held.is_empty() {
@@ -435,10 +461,14 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line) => cache.bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags)),
-        Output::Labelled(line, label) => {
-            cache.labelled(line, RenderKey::of(&conn.codec.encoder, conn.tags), label)
+        Output::Line(line, variant) => {
+            cache.bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags, variant))
         }
+        Output::Labelled(line, label) => cache.labelled(
+            line,
+            RenderKey::of(&conn.codec.encoder, true, Variant::Plain),
+            label,
+        ),
         Output::Encoded(bytes) => bytes,
     }
 }

@@ -437,8 +437,10 @@ impl EventLoop {
         Ok(EventLoop {
             cluster,
             chat: Chat::new(config.password.clone())
+                .with_max_rooms_per_client(config.max_rooms_per_client)
                 .with_history(tails)
-                .with_accounts(stored_accounts),
+                .with_accounts(stored_accounts)
+                .with_admins(&config.admins),
             history,
             accounts,
             completions,

@@ -2,7 +2,7 @@
 //! of the write side), announcing departures a work budget at a time, and
 //! flushing each dirty connection's queued bytes once per turn.
 
-use super::render::RenderKey;
+use super::render::{RenderKey, Variant};
 use crate::chat::ClientId;
 use crate::end_reason::EndReason;
 use crate::protocol::ServerLine;
@@ -50,9 +50,10 @@ impl EventLoop {
             let Some(conn) = clients.conns.get_mut(id) else {
                 continue;
             };
-            let bytes = clients
-                .cache
-                .bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags));
+            let bytes = clients.cache.bytes(
+                line,
+                RenderKey::of(&conn.codec.encoder, conn.tags, Variant::Plain),
+            );
             if conn.held.is_empty() {
                 conn.output.push(bytes, &mut clients.pool);
             } else {

@@ -18,25 +18,45 @@ use crate::net::ws;
 use crate::protocol::tags::{self, Label};
 use crate::protocol::{Dialect, ServerLine};
 
-/// Which form of a line a recipient gets (protocol 1.2).
+/// Which form of a line a recipient gets (protocol 1.2): a room line
+/// reaches the members whose current room it is [`Variant::Plain`] and the
+/// others [`Variant::Prefixed`]; every member with tags on gets
+/// [`Variant::Tagged`]. Each form is a slot of [`LineCache`] per dialect
+/// and framing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Variant {
-    /// The line as version 1.1 wrote it.
+    /// The line as version 1.1 wrote it: any line that is not a room line,
+    /// and room lines of the recipient's current room.
     Plain,
-    /// For a client with tags on: the tag prefix (`time`, and `room`,
-    /// `id`, `to` where the line has them), then the line without a
-    /// `[ROOM] ` prefix.
+    /// A room line of a room that is not the recipient's current one:
+    /// `[ROOM] ` and the plain line.
+    Prefixed,
+    /// For a client with tags on, whatever its current room: the tag
+    /// prefix (`time`, and `room`, `id`, `to` where the line has them),
+    /// then the line without a `[ROOM] ` prefix.
     Tagged,
 }
 
 impl Variant {
     /// How many variants there are: a dimension of [`LineCache`].
-    const COUNT: usize = 2;
+    const COUNT: usize = 3;
+
+    /// The variant of a line meant as `prefixed` (see
+    /// [`crate::chat::Delivery::prefixed`]).
+    #[inline]
+    pub fn of(prefixed: bool) -> Variant {
+        if prefixed {
+            Variant::Prefixed
+        } else {
+            Variant::Plain
+        }
+    }
 
     fn index(self) -> usize {
         match self {
             Variant::Plain => 0,
-            Variant::Tagged => 1,
+            Variant::Prefixed => 1,
+            Variant::Tagged => 2,
         }
     }
 }
@@ -55,17 +75,14 @@ pub(super) struct RenderKey {
 }
 
 impl RenderKey {
-    /// The key of a connection with this encoder and tags on or off. Every
-    /// client speaks the line dialect today.
+    /// The key of a connection with this encoder and tags on or off, for
+    /// a line meant in `variant` (tags on makes any line
+    /// [`Variant::Tagged`]). Every client speaks the line dialect today.
     #[inline]
-    pub fn of(encoder: &Encoder, tags: bool) -> RenderKey {
+    pub fn of(encoder: &Encoder, tags: bool, variant: Variant) -> RenderKey {
         RenderKey {
             dialect: Dialect::Line,
-            variant: if tags {
-                Variant::Tagged
-            } else {
-                Variant::Plain
-            },
+            variant: if tags { Variant::Tagged } else { variant },
             framing: encoder.framing(),
         }
     }
@@ -136,8 +153,8 @@ impl LineCache {
         &self.slots[i].bytes
     }
 
-    /// Builds `key`'s bytes of the current line (and its dialect's text,
-    /// when a framing needs it and it is stale).
+    /// Builds `key`'s bytes of the current line (and its dialect's text of
+    /// that variant, when a framing needs it and it is stale).
     #[cold]
     fn fill(&mut self, line: &ServerLine<'_>, key: RenderKey) {
         let plain = RenderKey {
@@ -150,6 +167,7 @@ impl LineCache {
             text.bytes.clear();
             match key.variant {
                 Variant::Plain => key.dialect.render(line, &mut text.bytes),
+                Variant::Prefixed => key.dialect.render_prefixed(line, &mut text.bytes),
                 Variant::Tagged => {
                     let now = *self.time_ms.get_or_insert_with(unix_now_ms);
                     key.dialect.render_tagged(line, now, &mut text.bytes);
@@ -210,6 +228,14 @@ mod tests {
         variant: Variant::Plain,
         framing: Framing::WebSocket,
     };
+    const PREFIXED: RenderKey = RenderKey {
+        variant: Variant::Prefixed,
+        ..PLAIN
+    };
+    const WS_PREFIXED: RenderKey = RenderKey {
+        variant: Variant::Prefixed,
+        ..WS
+    };
     const TAGGED: RenderKey = RenderKey {
         variant: Variant::Tagged,
         ..PLAIN
@@ -219,9 +245,10 @@ mod tests {
         ..WS
     };
 
-    /// With tags, a line has one more encoding, rendered once and framed
-    /// once whatever the number of tagged recipients, with one time; the
-    /// asker's labelled copy is made from it without a render.
+    /// With tags, a room line has a third encoding, rendered once and
+    /// framed once whatever the number of tagged recipients, with one time
+    /// and no `[ROOM] ` prefix; the asker's labelled copy is made from it
+    /// without a render.
     #[test]
     fn a_tagged_line_renders_once_and_labels_without_rendering() {
         use crate::protocol::Stamp;
@@ -240,11 +267,12 @@ mod tests {
         cache.new_line();
         for _ in 0..100 {
             assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi there\n");
+            assert_eq!(cache.bytes(&hi, PREFIXED), b"[#rust] alice: hi there\n");
             assert_eq!(cache.bytes(&hi, TAGGED), tagged);
             let frame = cache.bytes(&hi, WS_TAGGED);
             assert_eq!(&frame[2..], &tagged[..tagged.len() - 1]);
         }
-        assert_eq!((cache.renders, cache.frames), (2, 1));
+        assert_eq!((cache.renders, cache.frames), (3, 1));
         let label = Label::new("q-1").unwrap();
         assert_eq!(
             cache.labelled(&hi, TAGGED, &label),
@@ -256,7 +284,7 @@ mod tests {
         assert_eq!(frame[2..], text[..text.len() - 1]);
         assert_eq!(
             (cache.renders, cache.frames),
-            (2, 1),
+            (3, 1),
             "no render for labels"
         );
         // A line with no time of its own gets one, the same for everyone.
@@ -265,6 +293,28 @@ mod tests {
         let first = cache.bytes(&pong, TAGGED).to_vec();
         assert!(first.starts_with(b"@time=") && first.ends_with(b"Z * pong\n"));
         assert_eq!(cache.bytes(&pong, WS_TAGGED)[2..], first[..first.len() - 1]);
+    }
+
+    /// A room line: two encodings, plain and prefixed, each rendered once
+    /// and framed once, whatever the number of recipients.
+    #[test]
+    fn a_room_line_renders_once_per_variant() {
+        let mut cache = LineCache::default();
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi",
+            stamp: None,
+        }
+        .into();
+        cache.new_line();
+        for _ in 0..100 {
+            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, PREFIXED), b"[#rust] alice: hi\n");
+            assert_eq!(cache.bytes(&hi, WS_PREFIXED), b"\x81\x11[#rust] alice: hi");
+            assert_eq!(cache.bytes(&hi, WS), b"\x81\x09alice: hi");
+        }
+        assert_eq!((cache.renders, cache.frames), (2, 2));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (deadlines, idle clients, pings, lockouts, soft output limits, log
 //! summaries).
 
-use super::render::RenderKey;
+use super::render::{RenderKey, Variant};
 use super::{EventLoop, TIMER_TICK};
 use crate::chat::completion::Completion;
 use crate::chat::Outbox;
@@ -95,7 +95,7 @@ impl EventLoop {
             let queued = conn.output.len() + conn.held.len();
             // One line at a time through the asker's dialect and framing
             // (a WebSocket client gets one text message per line).
-            let key = RenderKey::of(&conn.codec.encoder, conn.tags);
+            let key = RenderKey::of(&conn.codec.encoder, conn.tags, Variant::Plain);
             // The label of the `:history` line, on every line of its answer.
             let label = wait.label.filter(|_| conn.tags);
             let mut answer = Vec::new();

@@ -14,6 +14,7 @@
 
 use crate::accounts::{AccountsConfig, MAX_PASSWORD_BYTES};
 use crate::chat::history::{self, HistoryConfig};
+use crate::chat::rooms::MIN_ROOMS_PER_CLIENT;
 use crate::cluster::ClusterSettings;
 use crate::config::{parse_addr, Config};
 use crate::net::proxy::Cidr;
@@ -323,6 +324,16 @@ pub struct Flags {
     /// (it died or lost Redis), 1 to 30 (default 20)
     #[argh(option)]
     pub cluster_nick_ttl: Option<u64>,
+    /// rooms one client may be in at once, `#lobby` included; at least 20
+    /// (default 20)
+    #[argh(option)]
+    pub max_rooms_per_client: Option<usize>,
+
+    /// an account that administers the server once logged in (an operator
+    /// of every room it is in, its :kick and :ban work in every room);
+    /// repeat for more (default: none)
+    #[argh(option)]
+    pub admin: Vec<String>,
 }
 
 impl Flags {
@@ -383,6 +394,7 @@ impl Flags {
             cluster_stream_lines: Some(cluster.stream_len),
             cluster_max_in_flight: Some(cluster.max_in_flight_lines),
             cluster_nick_ttl: Some(cluster.nick_ttl.as_secs()),
+            max_rooms_per_client: Some(config.max_rooms_per_client),
             ..Flags::default()
         }
     }
@@ -460,6 +472,8 @@ impl Flags {
             cluster_stream_lines: self.cluster_stream_lines.or(lower.cluster_stream_lines),
             cluster_max_in_flight: self.cluster_max_in_flight.or(lower.cluster_max_in_flight),
             cluster_nick_ttl: self.cluster_nick_ttl.or(lower.cluster_nick_ttl),
+            max_rooms_per_client: self.max_rooms_per_client.or(lower.max_rooms_per_client),
+            admin: list(self.admin, lower.admin),
         }
     }
 
@@ -501,6 +515,19 @@ impl Flags {
         }
         if f.no_plain && f.tls_cert.is_none() {
             return Err("no-plain needs TLS (tls-cert and tls-key)".into());
+        }
+        let max_rooms_per_client = f.max_rooms_per_client.unwrap_or_default();
+        if max_rooms_per_client < MIN_ROOMS_PER_CLIENT {
+            return Err(format!(
+                "max-rooms-per-client must be at least {MIN_ROOMS_PER_CLIENT}"
+            ));
+        }
+        if let Some(bad) = f
+            .admin
+            .iter()
+            .find(|name| !crate::protocol::is_valid_name(name))
+        {
+            return Err(format!("admin {bad}: not a valid account name"));
         }
         let keepalive_idle = f.keepalive_idle.unwrap_or_default();
         let accounts = accounts_config(&f)?;
@@ -578,6 +605,8 @@ impl Flags {
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
             cluster,
+            max_rooms_per_client,
+            admins: f.admin.clone(),
         })
     }
 }
@@ -678,6 +707,8 @@ mod tests {
         cluster-stream-lines = 39
         cluster-max-in-flight = 40
         cluster-nick-ttl = 3
+        max-rooms-per-client = 39
+        admin = ["root"]
     "#;
 
     #[test]
@@ -714,6 +745,8 @@ mod tests {
             metrics_addr,
             trusted_proxies,
             cluster,
+            max_rooms_per_client,
+            admins,
         } = &changed;
         let pairs: Vec<(&str, String, String)> = vec![
             ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),
@@ -807,6 +840,16 @@ mod tests {
                 "trusted-proxy",
                 format!("{trusted_proxies:?}"),
                 format!("{:?}", default.trusted_proxies),
+            ),
+            (
+                "max-rooms-per-client",
+                format!("{max_rooms_per_client}"),
+                format!("{}", default.max_rooms_per_client),
+            ),
+            (
+                "admin",
+                format!("{admins:?}"),
+                format!("{:?}", default.admins),
             ),
         ];
         for (key, got, default) in pairs {

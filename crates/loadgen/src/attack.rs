@@ -188,13 +188,22 @@ fn join(
     loop {
         let line = reader.line()?;
         let done = match (recognise(&line), room) {
+            // In a room other than #lobby, setup ends with leaving #lobby.
+            (
+                Some(ServerLine::Event(Event::Left {
+                    nick: who,
+                    room: from,
+                    ..
+                })),
+                Some(room),
+            ) if !is_lobby(room) => who == nick && is_lobby(from),
             (
                 Some(ServerLine::Event(Event::Joined {
                     nick: who,
                     room: to,
                 })),
                 Some(room),
-            ) => who == nick && to.strip_prefix('#') == Some(room),
+            ) => is_lobby(room) && who == nick && to.strip_prefix('#') == Some(room),
             (Some(ServerLine::Event(Event::Renamed { old, new })), None) => {
                 old == guest && new == nick
             }
@@ -243,8 +252,19 @@ fn setup_commands(nick: &str, room: Option<&str>) -> String {
     let mut cmds = format!(":nick {nick}\n");
     if let Some(room) = room {
         cmds += &format!(":join {room}\n");
+        // Protocol 1.2 keeps the rooms one was in: leave #lobby, so the
+        // member is in its room only, as before.
+        if !is_lobby(room) {
+            cmds += ":part #lobby\n";
+        }
     }
     cmds
+}
+
+/// Whether `room` (`#` optional, any letter case) is `#lobby`.
+fn is_lobby(room: &str) -> bool {
+    room.trim_start_matches('#')
+        .eq_ignore_ascii_case(&loopchat_protocol::LOBBY[1..])
 }
 
 /// Line reads over a blocking stream, counting bytes.

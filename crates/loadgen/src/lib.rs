@@ -178,6 +178,12 @@ pub struct Options {
     /// address (e.g. 127.0.0.1:7879)
     #[argh(switch)]
     pub ws: bool,
+
+    /// every client turns tags on (`:tags on`, protocol 1.2) before the
+    /// run: lines arrive tagged, and each sender gets its own lines back
+    /// (not counted as errors)
+    #[argh(switch)]
+    pub tags: bool,
 }
 
 impl Default for Options {
@@ -269,6 +275,8 @@ pub(crate) struct Plan {
     pub quiet: bool,
     /// Clients speak WebSocket to `addr` (a web address).
     pub ws: bool,
+    /// Clients turn tags on: lines arrive tagged, senders get echoes.
+    pub tags: bool,
     pub server_pid: Option<u32>,
     /// Thread id of the in-process server, for its CPU time.
     pub server_tid: Option<u32>,
@@ -419,6 +427,7 @@ pub fn run(opts: &Options) -> io::Result<Report> {
         password: opts.password.clone(),
         quiet: opts.quiet,
         ws: opts.ws,
+        tags: opts.tags,
         server_pid: opts.server_pid,
         server_tid,
         tls,

@@ -90,6 +90,101 @@ pub enum Event<'a> {
     },
     /// The server is stopping (`* server shutting down`).
     ShuttingDown,
+    /// An operator kicked someone out of a room
+    /// (`* bob was kicked from #rust by alice`, with ` (REASON)`).
+    Kicked {
+        /// Who was kicked.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+        /// Why, when the operator said.
+        reason: Option<&'a str>,
+    },
+    /// An operator banned a nick from a room
+    /// (`* bob was banned from #rust by alice`).
+    Banned {
+        /// The nick banned, as the operator typed it.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+    },
+    /// An operator lifted a ban (`* alice lifted the ban on bob in #rust`).
+    Unbanned {
+        /// The nick no longer banned, as the operator typed it.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+    },
+    /// An operator set a room's topic
+    /// (`* alice set the topic of #rust: TEXT`).
+    TopicSet {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+        /// The topic, already cleaned.
+        text: &'a str,
+    },
+    /// An operator cleared a room's topic
+    /// (`* alice cleared the topic of #rust`).
+    TopicCleared {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+    },
+    /// An operator made a member an operator
+    /// (`* alice made bob an operator of #rust`).
+    Opped {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+        /// The new operator.
+        nick: &'a str,
+    },
+    /// An operator took operator status from a member
+    /// (`* alice took operator from bob in #rust`).
+    Deopped {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The operator.
+        by: &'a str,
+        /// The member who is no longer an operator.
+        nick: &'a str,
+    },
+}
+
+impl<'a> ServerLine<'a> {
+    /// The room a *room line* happened in (chat, `:me`, joined, left,
+    /// kicked, banned, unbanned, topic, operator lines), as currently
+    /// spelled: what its `[ROOM] ` prefix shows to a member whose current
+    /// room it is not. `None` for every other line (and for chat built
+    /// without its room).
+    pub fn room(&self) -> Option<&'a str> {
+        match self {
+            ServerLine::Event(event) => match *event {
+                Event::Said { room, .. } | Event::Acted { room, .. } => room,
+                Event::Joined { room, .. }
+                | Event::Left { room, .. }
+                | Event::Kicked { room, .. }
+                | Event::Banned { room, .. }
+                | Event::Unbanned { room, .. }
+                | Event::TopicSet { room, .. }
+                | Event::TopicCleared { room, .. }
+                | Event::Opped { room, .. }
+                | Event::Deopped { room, .. } => Some(room),
+                Event::PrivateMessage { .. } | Event::Renamed { .. } | Event::ShuttingDown => None,
+            },
+            ServerLine::Reply(_) | ServerLine::Error(_) => None,
+        }
+    }
 }
 
 /// An answer to one client: to a command it sent, or to its arrival.
@@ -185,6 +280,34 @@ pub enum Reply<'a> {
     TagsOn,
     /// `:tags off` answered (`* tags off`, not tagged).
     TagsOff,
+    /// `:join` of a room one is in already, now current, or the new current
+    /// room after leaving the current one (`* current room #rust`).
+    CurrentRoom {
+        /// The room as currently spelled.
+        room: &'a str,
+    },
+    /// The client left its last room (`* not in any room (try :join ROOM)`).
+    NoRoomLeft,
+    /// `:topic`, or a joiner told the topic of the room it entered
+    /// (`* topic #rust: TEXT`).
+    Topic {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The topic.
+        text: &'a str,
+    },
+    /// `:topic` in a room without one (`* no topic for #rust`).
+    NoTopic {
+        /// The room as currently spelled.
+        room: &'a str,
+    },
+    /// `:bans` (`* bans in #rust: bob carol`, or `none`).
+    Bans {
+        /// The room as currently spelled.
+        room: &'a str,
+        /// The banned nicks, in order (sorted by lower-cased nick).
+        nicks: Vec<&'a str>,
+    },
 }
 
 /// A refusal or a problem, told to one client (`! ` lines).
@@ -265,6 +388,74 @@ pub enum Error<'a> {
     ServerBusy,
     /// The address, or the server, registered its share this hour.
     TooManyRegistrations,
+    /// A command that needs a current room, from a client in none
+    /// (`! not in any room (try :join ROOM)`).
+    NotInAnyRoom,
+    /// `:part` of a room the client is not in, as `#` and the name typed
+    /// (`! not in #rust`).
+    NotIn(&'a str),
+    /// `:users ROOM` of a room that does not exist, as `#` and the name
+    /// typed (`! no such room #nowhere`).
+    NoSuchRoom(&'a str),
+    /// `:join` over the per-client room limit (`! too many rooms (max 20)`).
+    TooManyRooms {
+        /// The per-client limit.
+        max: usize,
+    },
+    /// `:join` of a room the client is banned from, as `#` and the name
+    /// typed (`! banned from #rust`).
+    BannedFrom(&'a str),
+    /// An operator's command from a client that is not one
+    /// (`! not an operator of #rust`).
+    NotOperator {
+        /// The current room as currently spelled.
+        room: &'a str,
+    },
+    /// `:op`, `:deop` or `:kick` of a nick not in the room
+    /// (`! bob is not in #rust`).
+    UserNotInRoom {
+        /// The nick as typed.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+    },
+    /// A topic over the limit (`! topic too long (max 390 bytes)`).
+    TopicTooLong {
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// `:op` of an operator (`! bob is already an operator of #rust`; the
+    /// protocol is silent, `docs/choices.md`).
+    AlreadyOperator {
+        /// The nick as typed.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+    },
+    /// `:deop` of a member that is not an operator
+    /// (`! bob is not an operator of #rust`; the protocol is silent).
+    TargetNotOperator {
+        /// The nick as typed.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+    },
+    /// `:ban` of a nick already banned (`! bob is already banned from
+    /// #rust`; the protocol is silent).
+    AlreadyBanned {
+        /// The nick as typed.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+    },
+    /// `:unban` of a nick that is not banned (`! bob is not banned from
+    /// #rust`; the protocol is silent).
+    NotBanned {
+        /// The nick as typed.
+        nick: &'a str,
+        /// The room as currently spelled.
+        room: &'a str,
+    },
 }
 
 /// What part of a room's history an [`Error::HistoryIncomplete`] is about.
@@ -287,10 +478,12 @@ pub enum HelpRow {
     Nick,
     /// `:pm NAME TEXT` and its alias `:msg`
     Pm,
-    /// `:users`
+    /// `:users [ROOM]`
     Users,
     /// `:join ROOM`
     Join,
+    /// `:part [ROOM [REASON]]`
+    Part,
     /// `:rooms`
     Rooms,
     /// `:me TEXT`
@@ -303,6 +496,10 @@ pub enum HelpRow {
     History,
     /// `:tags on|off`
     Tags,
+    /// `:topic [TEXT]`
+    Topic,
+    /// `:op`, `:deop`, `:kick`, `:ban`, `:unban`, `:bans` on one line.
+    Operators,
     /// `:auth PASSWORD`, listed only when the server has a password.
     Auth,
     /// `:register PASSWORD`
@@ -321,18 +518,21 @@ pub enum HelpRow {
 
 impl HelpRow {
     /// Every row, in the order `:help` sends them.
-    pub const ALL: [HelpRow; 18] = [
+    pub const ALL: [HelpRow; 21] = [
         HelpRow::Help,
         HelpRow::Nick,
         HelpRow::Pm,
         HelpRow::Users,
         HelpRow::Join,
+        HelpRow::Part,
         HelpRow::Rooms,
         HelpRow::Me,
         HelpRow::Ping,
         HelpRow::Quit,
         HelpRow::History,
         HelpRow::Tags,
+        HelpRow::Topic,
+        HelpRow::Operators,
         HelpRow::Auth,
         HelpRow::Register,
         HelpRow::Login,
@@ -365,22 +565,23 @@ pub struct Stamp {
 impl<'a> ServerLine<'a> {
     /// The tags this line carries for a client with tags on (label aside):
     /// its own `time` when it has one (an accepted chat line, a history
-    /// line), else `now_ms`; `room` on room lines and history lines; `id`
-    /// on chat, `:me` and history lines; `to` on a private message's echo.
+    /// line), else `now_ms`; `room` on room lines ([`ServerLine::room`])
+    /// and history lines; `id` on chat, `:me` and history lines; `to` on a
+    /// private message's echo.
     pub fn tags(&self, now_ms: i64) -> ServerTags<'a> {
         let mut tags = ServerTags::at(now_ms);
+        tags.room = self.room();
         match *self {
             ServerLine::Event(
-                Event::Said { room, stamp, .. } | Event::Acted { room, stamp, .. },
-            ) => {
-                tags.room = room;
-                if let Some(stamp) = stamp {
-                    tags.id = Some(stamp.id);
-                    tags.time_ms = stamp.time_ms;
+                Event::Said {
+                    stamp: Some(stamp), ..
                 }
-            }
-            ServerLine::Event(Event::Joined { room, .. } | Event::Left { room, .. }) => {
-                tags.room = Some(room);
+                | Event::Acted {
+                    stamp: Some(stamp), ..
+                },
+            ) => {
+                tags.id = Some(stamp.id);
+                tags.time_ms = stamp.time_ms;
             }
             ServerLine::Event(Event::PrivateMessage { to, .. }) => tags.to = to,
             ServerLine::Reply(Reply::HistoryLine {
@@ -437,6 +638,16 @@ impl Dialect {
     pub fn render_tagged(self, line: &ServerLine<'_>, now_ms: i64, out: &mut Vec<u8>) {
         line.tags(now_ms).write_prefix(out);
         self.render(line, out);
+    }
+
+    /// Appends `line` as this dialect writes it for a member of its room
+    /// whose current room is another one (version 1.2): the line dialect
+    /// puts `[ROOM] ` before it. A line that is not a room line
+    /// ([`ServerLine::room`]) is written as by [`Dialect::render`].
+    pub fn render_prefixed(self, line: &ServerLine<'_>, out: &mut Vec<u8>) {
+        match self {
+            Dialect::Line => super::line::render_prefixed(line, out),
+        }
     }
 
     /// `line` as this dialect writes it, without its line end: for tests

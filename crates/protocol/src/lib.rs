@@ -53,10 +53,36 @@ pub enum Command<'a> {
         /// The message, verbatim.
         text: &'a str,
     },
-    /// `:users`
-    Users,
+    /// `:users [ROOM]`: the current room, or ROOM as typed.
+    Users(Option<&'a str>),
     /// `:join ROOM`
     Join(&'a str),
+    /// `:part [ROOM [REASON]]` (version 1.2)
+    Part {
+        /// The room as typed; `None`: the current room.
+        room: Option<&'a str>,
+        /// Why, verbatim, when given.
+        reason: Option<&'a str>,
+    },
+    /// `:topic [TEXT]`: show the topic, or set it (`-` clears it).
+    Topic(Option<&'a str>),
+    /// `:op NICK`
+    Op(&'a str),
+    /// `:deop NICK`
+    Deop(&'a str),
+    /// `:kick NICK [REASON]`
+    Kick {
+        /// The nick as typed.
+        nick: &'a str,
+        /// Why, verbatim, when given.
+        reason: Option<&'a str>,
+    },
+    /// `:ban NICK`
+    Ban(&'a str),
+    /// `:unban NICK`
+    Unban(&'a str),
+    /// `:bans`
+    Bans,
     /// `:rooms`
     Rooms,
     /// `:me TEXT`
@@ -117,6 +143,11 @@ pub fn parse(line: &str) -> Command<'_> {
     // The rest of the line is verbatim text; an empty rest is no argument.
     let rest = (!args.is_empty()).then_some(args);
     let name = args.split(' ').next().filter(|name| !name.is_empty());
+    // After NAME: the rest of the line, verbatim; empty is none.
+    let after_name = args
+        .split_once(' ')
+        .map(|(_, rest)| rest)
+        .filter(|rest| !rest.is_empty());
     match word.to_ascii_lowercase().as_str() {
         "help" => Command::Help,
         "nick" => name.map_or(Command::Usage(":nick NAME"), Command::Nick),
@@ -133,8 +164,24 @@ pub fn parse(line: &str) -> Command<'_> {
                 _ => Command::Usage(usage),
             }
         }
-        "users" => Command::Users,
+        "users" => Command::Users(name),
         "join" => name.map_or(Command::Usage(":join ROOM"), Command::Join),
+        "part" => Command::Part {
+            room: name,
+            reason: name.and(after_name),
+        },
+        "topic" => Command::Topic(rest),
+        "op" => name.map_or(Command::Usage(":op NICK"), Command::Op),
+        "deop" => name.map_or(Command::Usage(":deop NICK"), Command::Deop),
+        "kick" => name.map_or(Command::Usage(":kick NICK [REASON]"), |nick| {
+            Command::Kick {
+                nick,
+                reason: after_name,
+            }
+        }),
+        "ban" => name.map_or(Command::Usage(":ban NICK"), Command::Ban),
+        "unban" => name.map_or(Command::Usage(":unban NICK"), Command::Unban),
+        "bans" => Command::Bans,
         "rooms" => Command::Rooms,
         "me" => rest.map_or(Command::Usage(":me TEXT"), Command::Me),
         "ping" => Command::Ping(rest),
@@ -208,14 +255,19 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
 /// vocabulary ([`event`]) and checks that these are exactly the words
 /// that start the server's information lines; another checks that the
 /// web page's copy (`SERVER_WORDS` in `web/app.js`) is this list.
-pub const RESERVED_NICKS: [&str; 14] = [
+pub const RESERVED_NICKS: [&str; 19] = [
+    "bans",
     "bye",
+    "current",
     "history",
+    "no",
+    "not",
     "password",
     "pong",
     "rooms",
     "server",
     "tags",
+    "topic",
     "users",
     "welcome",
     "you",
@@ -316,7 +368,7 @@ mod tests {
     fn commands_are_case_insensitive() {
         assert_eq!(parse(":HELP"), Help);
         assert_eq!(parse(":Nick bob"), Nick("bob"));
-        assert_eq!(parse(":UsErS"), Users);
+        assert_eq!(parse(":UsErS"), Users(None));
     }
 
     #[test]
@@ -343,6 +395,51 @@ mod tests {
         assert_eq!(parse(":quit"), Quit(None));
         assert_eq!(parse(":quit gone home"), Quit(Some("gone home")));
         assert_eq!(parse(":auth pass word"), Auth("pass word"));
+        assert_eq!(parse(":users #rust extra"), Users(Some("#rust")));
+    }
+
+    #[test]
+    fn room_and_operator_arguments() {
+        let part = |room, reason| Part { room, reason };
+        assert_eq!(parse(":part"), part(None, None));
+        assert_eq!(parse(":part "), part(None, None));
+        assert_eq!(parse(":PART #rust"), part(Some("#rust"), None));
+        assert_eq!(parse(":part rust "), part(Some("rust"), None));
+        assert_eq!(
+            parse(":part rust gone  home "),
+            part(Some("rust"), Some("gone  home "))
+        );
+        assert_eq!(parse(":topic"), Topic(None));
+        assert_eq!(parse(":topic  two  words"), Topic(Some(" two  words")));
+        assert_eq!(parse(":topic -"), Topic(Some("-")));
+        assert_eq!(parse(":op bob x"), Op("bob"));
+        assert_eq!(parse(":deop bob"), Deop("bob"));
+        assert_eq!(
+            parse(":kick bob"),
+            Kick {
+                nick: "bob",
+                reason: None
+            }
+        );
+        assert_eq!(
+            parse(":kick bob spam (again)"),
+            Kick {
+                nick: "bob",
+                reason: Some("spam (again)")
+            }
+        );
+        assert_eq!(parse(":ban Bob"), Ban("Bob"));
+        assert_eq!(parse(":unban bob"), Unban("bob"));
+        assert_eq!(parse(":bans"), Bans);
+        for (line, usage) in [
+            (":op", ":op NICK"),
+            (":deop ", ":deop NICK"),
+            (":kick", ":kick NICK [REASON]"),
+            (":ban", ":ban NICK"),
+            (":unban", ":unban NICK"),
+        ] {
+            assert_eq!(parse(line), Usage(usage), "{line}");
+        }
     }
 
     #[test]

@@ -25,6 +25,16 @@ pub fn render(line: &ServerLine<'_>, out: &mut Vec<u8>) {
     out.push(b'\n');
 }
 
+/// Appends `line` for a member of its room whose current room is another
+/// one: `[ROOM] ` and then the line as [`render`] writes it. A line that is
+/// not a room line ([`ServerLine::room`]) gets no prefix.
+pub fn render_prefixed(line: &ServerLine<'_>, out: &mut Vec<u8>) {
+    if let Some(room) = line.room() {
+        put(out, &["[", room, "] "]);
+    }
+    render(line, out);
+}
+
 fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
     match event {
         Event::Said { from, text, .. } => put(out, &[from, ": ", text]),
@@ -39,6 +49,33 @@ fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
         }
         Event::Renamed { old, new } => put(out, &["* ", old, " is now known as ", new]),
         Event::ShuttingDown => put(out, &["* server shutting down"]),
+        Event::Kicked {
+            nick,
+            room,
+            by,
+            reason,
+        } => {
+            put(out, &["* ", nick, " was kicked from ", room, " by ", by]);
+            if let Some(reason) = reason {
+                put(out, &[" (", reason, ")"]);
+            }
+        }
+        Event::Banned { nick, room, by } => {
+            put(out, &["* ", nick, " was banned from ", room, " by ", by])
+        }
+        Event::Unbanned { nick, room, by } => {
+            put(out, &["* ", by, " lifted the ban on ", nick, " in ", room])
+        }
+        Event::TopicSet { room, by, text } => {
+            put(out, &["* ", by, " set the topic of ", room, ": ", text])
+        }
+        Event::TopicCleared { room, by } => put(out, &["* ", by, " cleared the topic of ", room]),
+        Event::Opped { room, by, nick } => {
+            put(out, &["* ", by, " made ", nick, " an operator of ", room])
+        }
+        Event::Deopped { room, by, nick } => {
+            put(out, &["* ", by, " took operator from ", nick, " in ", room])
+        }
     }
 }
 
@@ -106,6 +143,22 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
                 put(out, &[" ", room]);
             }
         }
+        Reply::CurrentRoom { room } => put(out, &["* current room ", room]),
+        Reply::NoRoomLeft => put(out, &["* ", NOT_IN_ANY_ROOM]),
+        Reply::Topic { room, text } => put(out, &["* topic ", room, ": ", text]),
+        Reply::NoTopic { room } => put(out, &["* no topic for ", room]),
+        Reply::Bans { room, nicks } => {
+            put(out, &["* bans in ", room, ": "]);
+            if nicks.is_empty() {
+                out.extend_from_slice(b"none");
+            }
+            for (i, nick) in nicks.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(nick.as_bytes());
+            }
+        }
     }
 }
 
@@ -150,6 +203,30 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
             push_decimal(out, *max as u64);
             out.extend_from_slice(b" bytes)");
         }
+        Error::NotInAnyRoom => put(out, &[NOT_IN_ANY_ROOM]),
+        Error::NotIn(bare) => put(out, &["not in #", bare]),
+        Error::NoSuchRoom(bare) => put(out, &["no such room #", bare]),
+        Error::TooManyRooms { max } => {
+            out.extend_from_slice(b"too many rooms (max ");
+            push_decimal(out, *max as u64);
+            out.push(b')');
+        }
+        Error::BannedFrom(bare) => put(out, &["banned from #", bare]),
+        Error::NotOperator { room } => put(out, &["not an operator of ", room]),
+        Error::UserNotInRoom { nick, room } => put(out, &[nick, " is not in ", room]),
+        Error::TopicTooLong { max } => {
+            out.extend_from_slice(b"topic too long (max ");
+            push_decimal(out, *max as u64);
+            out.extend_from_slice(b" bytes)");
+        }
+        Error::AlreadyOperator { nick, room } => {
+            put(out, &[nick, " is already an operator of ", room])
+        }
+        Error::TargetNotOperator { nick, room } => {
+            put(out, &[nick, " is not an operator of ", room])
+        }
+        Error::AlreadyBanned { nick, room } => put(out, &[nick, " is already banned from ", room]),
+        Error::NotBanned { nick, room } => put(out, &[nick, " is not banned from ", room]),
         Error::GuestCannotRegister => put(out, &[GUEST_CANNOT_REGISTER]),
         Error::AlreadyRegistered(name) => put(out, &[name, " is already registered"]),
         Error::PasswordBounds { min, max } => {
@@ -171,6 +248,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
 
 const GUEST_CANNOT_REGISTER: &str = "guest nicks cannot be registered (:nick NAME first)";
 
+const NOT_IN_ANY_ROOM: &str = "not in any room (try :join ROOM)";
 const AUTHENTICATE_FIRST: &str = "authenticate first: :auth PASSWORD";
 const LOCKED_OUT: &str = "too many attempts from your address, try again in ";
 const UNSAVED: &str = " could not be saved to disk and will be missing after a restart";
@@ -196,16 +274,26 @@ pub fn help_text(row: HelpRow) -> &'static str {
         HelpRow::Pm => {
             "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are"
         }
-        HelpRow::Users => "* :users - who is in your room",
+        HelpRow::Users => "* :users [ROOM] - who is in your current room, or in ROOM",
         HelpRow::Join => {
-            "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)"
+            "* :join ROOM - enter ROOM and make it your current room, keeping your other rooms \
+             (created on first join; # optional)"
         }
+        HelpRow::Part => "* :part [ROOM [REASON]] - leave ROOM, your current room by default",
         HelpRow::Rooms => "* :rooms - every room with its member count",
-        HelpRow::Me => "* :me TEXT - an action line to your room",
+        HelpRow::Me => "* :me TEXT - an action line to your current room",
         HelpRow::Ping => "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
         HelpRow::Quit => "* :quit [REASON] - leave; the server says * bye and closes",
         HelpRow::History => {
-            "* :history [N] - the last N (default 20) chat and :me lines of your room"
+            "* :history [N] - the last N (default 20) chat and :me lines of your current room"
+        }
+        HelpRow::Topic => {
+            "* :topic [TEXT] - show your current room's topic, or set it (- clears it; operators \
+             only)"
+        }
+        HelpRow::Operators => {
+            "* :op NICK, :deop NICK, :kick NICK [REASON], :ban NICK, :unban NICK, :bans - room \
+             operators' commands in your current room"
         }
         HelpRow::Tags => {
             "* :tags on|off - tag every line sent to you with its time, room, id and label"
@@ -260,6 +348,9 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 /// `None` in what comes back.
 pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
     let line = line.strip_suffix('\n').unwrap_or(line);
+    if let Some((room, rest)) = split_room_prefix(line) {
+        return in_room(recognise(rest)?, room);
+    }
     if let Some(info) = line.strip_prefix("* ") {
         return recognise_info(info);
     }
@@ -294,6 +385,44 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
         text,
         stamp: None,
     }))
+}
+
+/// Splits the `[ROOM] ` prefix (version 1.2) off a room line of a room
+/// that is not the recipient's current one: `Some((room, rest))` for
+/// `[#rust] alice: hi`, `None` for a line without one. Nicks never start
+/// with `[`, and `[pm] `, `[history …] ` and `[e2e] ` are no room.
+pub fn split_room_prefix(line: &str) -> Option<(&str, &str)> {
+    let rest = line.strip_prefix('[')?;
+    let (room, rest) = rest.split_once("] ")?;
+    is_room(room).then_some((room, rest))
+}
+
+/// A recognised line as a room line of `room` (from its `[ROOM] ` prefix):
+/// chat and actions get the room, room lines must name it, other lines
+/// have no prefix.
+fn in_room<'a>(line: ServerLine<'a>, prefix: &'a str) -> Option<ServerLine<'a>> {
+    let line = match line {
+        ServerLine::Event(Event::Said {
+            from, text, stamp, ..
+        }) => Event::Said {
+            from,
+            room: Some(prefix),
+            text,
+            stamp,
+        }
+        .into(),
+        ServerLine::Event(Event::Acted {
+            from, text, stamp, ..
+        }) => Event::Acted {
+            from,
+            room: Some(prefix),
+            text,
+            stamp,
+        }
+        .into(),
+        other => other,
+    };
+    (line.room() == Some(prefix)).then_some(line)
 }
 
 /// Reads the line a `[history TIME] ` line carries
@@ -386,15 +515,40 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
             .collect::<Option<Vec<_>>>()?;
         return reply(Reply::Rooms { rooms });
     }
+    if info == NOT_IN_ANY_ROOM {
+        return reply(Reply::NoRoomLeft);
+    }
+    if let Some(room) = info.strip_prefix("current room ").filter(|r| is_room(r)) {
+        return reply(Reply::CurrentRoom { room });
+    }
+    if let Some(room) = info.strip_prefix("no topic for ").filter(|r| is_room(r)) {
+        return reply(Reply::NoTopic { room });
+    }
+    if let Some((room, text)) = info
+        .strip_prefix("topic ")
+        .and_then(|rest| rest.split_once(": "))
+        .filter(|(room, _)| is_room(room))
+    {
+        return reply(Reply::Topic { room, text });
+    }
+    if let Some((room, list)) = info
+        .strip_prefix("bans in ")
+        .and_then(|r| r.split_once(": "))
+    {
+        let nicks = match list {
+            "none" => Vec::new(),
+            list => list.split(' ').collect(),
+        };
+        let valid = is_room(room) && nicks.iter().all(|nick| is_valid_name(nick));
+        return valid.then_some(ServerLine::Reply(Reply::Bans { room, nicks }));
+    }
     if let Some(header) = info.strip_prefix("history ") {
-        let (room, count) = header.rsplit_once(": ")?;
-        let count = count
-            .strip_suffix(" lines")
-            .or_else(|| count.strip_suffix(" line"))?;
-        return reply(Reply::HistoryHeader {
-            room,
-            count: number(count)?,
-        });
+        let (room, text) = header.rsplit_once(": ")?;
+        let (digits, _) = text.split_once(' ')?;
+        let count = number(digits)?;
+        // ` line` for one, ` lines` for any other count, as rendered.
+        (&text[digits.len()..] == lines(count)).then_some(())?;
+        return reply(Reply::HistoryHeader { room, count });
     }
     if info.starts_with(':') {
         let whole = HelpRow::ALL
@@ -406,6 +560,9 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
     let (nick, tail) = info.split_once(' ')?;
     if !is_valid_name(nick) || is_reserved_nick(nick) {
         return None;
+    }
+    if let Some(event) = recognise_operation(nick, tail) {
+        return Some(ServerLine::Event(event));
     }
     let event = if let Some(room) = tail.strip_prefix("joined ").filter(|r| is_room(r)) {
         Event::Joined { nick, room }
@@ -426,6 +583,57 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         }
     };
     Some(ServerLine::Event(event))
+}
+
+/// An operator's room line (version 1.2) after `* NICK `: kicked, banned,
+/// unbanned, topic set or cleared, operator given or taken.
+fn recognise_operation<'a>(first: &'a str, tail: &'a str) -> Option<Event<'a>> {
+    if let Some(rest) = tail.strip_prefix("was kicked from ") {
+        let (room, rest) = rest.split_once(" by ")?;
+        let (by, reason) = match rest.split_once(' ') {
+            None => (rest, None),
+            Some((by, reason)) => (by, Some(reason.strip_prefix('(')?.strip_suffix(')')?)),
+        };
+        return (is_room(room) && is_valid_name(by)).then_some(Event::Kicked {
+            nick: first,
+            room,
+            by,
+            reason,
+        });
+    }
+    if let Some(rest) = tail.strip_prefix("was banned from ") {
+        let (room, by) = rest.split_once(" by ")?;
+        return (is_room(room) && is_valid_name(by)).then_some(Event::Banned {
+            nick: first,
+            room,
+            by,
+        });
+    }
+    let by = first;
+    if let Some(rest) = tail.strip_prefix("lifted the ban on ") {
+        let (nick, room) = rest.split_once(" in ")?;
+        return (is_valid_name(nick) && is_room(room)).then_some(Event::Unbanned {
+            nick,
+            room,
+            by,
+        });
+    }
+    if let Some(rest) = tail.strip_prefix("set the topic of ") {
+        let (room, text) = rest.split_once(": ")?;
+        return is_room(room).then_some(Event::TopicSet { room, by, text });
+    }
+    if let Some(room) = tail.strip_prefix("cleared the topic of ") {
+        return is_room(room).then_some(Event::TopicCleared { room, by });
+    }
+    if let Some(rest) = tail.strip_prefix("made ") {
+        let (nick, room) = rest.split_once(" an operator of ")?;
+        return (is_valid_name(nick) && is_room(room)).then_some(Event::Opped { room, by, nick });
+    }
+    if let Some(rest) = tail.strip_prefix("took operator from ") {
+        let (nick, room) = rest.split_once(" in ")?;
+        return (is_valid_name(nick) && is_room(room)).then_some(Event::Deopped { room, by, nick });
+    }
+    None
 }
 
 /// `#ROOM` or `#ROOM (REASON)`, after `left `.
@@ -460,11 +668,15 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         "server busy" => Error::ServerBusy,
         "too many registrations, try again later" => Error::TooManyRegistrations,
         "bad tags" => Error::BadTags,
+        NOT_IN_ANY_ROOM => Error::NotInAnyRoom,
         _ => return recognise_error_with_words(error),
     })
 }
 
 fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
+    if let Some(refusal) = recognise_room_error(error) {
+        return Some(refusal);
+    }
     if let Some(usage) = error.strip_prefix("usage: ") {
         return Some(Error::Usage(usage));
     }
@@ -519,8 +731,8 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
     let (count, rest) = rest.split_once(' ')?;
     let count = number(count)?;
     let rest = rest
-        .strip_prefix("lines of ")
-        .or_else(|| rest.strip_prefix("line of "))?;
+        .strip_prefix(&lines(count)[1..])?
+        .strip_prefix(" of ")?;
     let (room, missing) = if let Some(room) = rest.strip_suffix(UNSAVED) {
         (room, Missing::Unsaved(count))
     } else {
@@ -529,9 +741,56 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
     Some(Error::HistoryIncomplete { room, missing })
 }
 
-/// ASCII digits as a number; `None` for anything else.
+/// The refusals of rooms and room operators (version 1.2).
+fn recognise_room_error(error: &str) -> Option<Error<'_>> {
+    if let Some(bare) = error.strip_prefix("not in #") {
+        return Some(Error::NotIn(bare));
+    }
+    if let Some(bare) = error.strip_prefix("no such room #") {
+        return Some(Error::NoSuchRoom(bare));
+    }
+    if let Some(bare) = error.strip_prefix("banned from #") {
+        return Some(Error::BannedFrom(bare));
+    }
+    if let Some(room) = error.strip_prefix("not an operator of ") {
+        return Some(Error::NotOperator { room });
+    }
+    if let Some(rest) = error.strip_prefix("too many rooms (max ") {
+        let max = number(rest.strip_suffix(')')?)?;
+        return Some(Error::TooManyRooms { max });
+    }
+    if let Some(rest) = error.strip_prefix("topic too long (max ") {
+        let max = number(rest.strip_suffix(" bytes)")?)?;
+        return Some(Error::TopicTooLong { max });
+    }
+    let (nick, _) = error.split_once(' ')?;
+    if !is_valid_name(nick) {
+        return None;
+    }
+    let rest = &error[nick.len()..];
+    let room = |words: &str| rest.strip_prefix(words).filter(|room| is_room(room));
+    if let Some(room) = room(" is not in ") {
+        return Some(Error::UserNotInRoom { nick, room });
+    }
+    if let Some(room) = room(" is already an operator of ") {
+        return Some(Error::AlreadyOperator { nick, room });
+    }
+    if let Some(room) = room(" is not an operator of ") {
+        return Some(Error::TargetNotOperator { nick, room });
+    }
+    if let Some(room) = room(" is already banned from ") {
+        return Some(Error::AlreadyBanned { nick, room });
+    }
+    room(" is not banned from ").map(|room| Error::NotBanned { nick, room })
+}
+
+/// ASCII digits as a number; `None` for anything else, and for a leading
+/// zero (the server never writes one, so `007` is not a line it sends).
 fn number(digits: &str) -> Option<usize> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
         return None;
     }
     digits.parse().ok()

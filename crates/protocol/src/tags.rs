@@ -33,7 +33,7 @@
 //! `@bob see you` is then `! bad tags` rather than silently the chat line
 //! `see you`.
 
-use crate::time::{civil_from_days, days_from_civil};
+use crate::time::{civil_from_days, days_from_civil, days_in_month};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -494,16 +494,6 @@ pub fn parse_time_ms(stamp: &str) -> Option<i64> {
     }
     let days = days_from_civil(year, month, day);
     Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millis)
-}
-
-/// Days in `month` (1–12) of `year` in the proleptic Gregorian calendar.
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
 }
 
 #[cfg(test)]

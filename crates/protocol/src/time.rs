@@ -28,7 +28,14 @@ pub fn format_utc(ts: i64) -> String {
 /// anything else.
 pub fn parse_utc(stamp: &str) -> Option<i64> {
     let b = stamp.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
+    let shape = b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && b[19] == b'Z';
+    if !shape {
         return None;
     }
     let num = |r: std::ops::Range<usize>| {
@@ -40,10 +47,25 @@ pub fn parse_utc(stamp: &str) -> Option<i64> {
     };
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    // Only the stamps `write_utc` writes: a real day of a real month, no
+    // leap second (it would be written back as the next minute's :00).
+    if !(1..=12).contains(&mo) || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    if d < 1 || d > i64::from(days_in_month(y, mo as u32)) {
         return None;
     }
     Some(days_from_civil(y, mo as u32, d as u32) * 86_400 + h * 3600 + mi * 60 + s)
+}
+
+/// Days in `month` (1–12) of `year` in the proleptic Gregorian calendar.
+pub fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
@@ -92,5 +114,32 @@ mod tests {
         assert_eq!(parse_utc("2026-11-22 10:15:03"), None);
         assert_eq!(parse_utc("2026-13-22T10:15:03Z"), None);
         assert_eq!(parse_utc("+026-11-22T10:15:03Z"), None);
+    }
+
+    /// Fuzzing (`server_lines`, finding 8): the reader took stamps the
+    /// writer never writes, so a client showed another time than the line
+    /// said: any byte where the colons go, a 60th second, a 31st of
+    /// February (read as 3 March).
+    #[test]
+    fn only_stamps_as_written_are_read() {
+        for stamp in [
+            "1013-12-07T10=15:03Z",
+            "2026-12-07T10:15=03Z",
+            "2026-12-07T10:15:60Z",
+            "2026-02-29T10:15:03Z",
+            "2026-02-31T10:15:03Z",
+            "2026-04-31T10:15:03Z",
+            "2026-12-00T10:15:03Z",
+        ] {
+            assert_eq!(parse_utc(stamp), None, "{stamp}");
+        }
+        for stamp in [
+            "2024-02-29T23:59:59Z",
+            "2026-12-31T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+        ] {
+            let ts = parse_utc(stamp).expect(stamp);
+            assert_eq!(format_utc(ts), stamp);
+        }
     }
 }

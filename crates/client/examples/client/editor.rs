@@ -8,8 +8,8 @@ use unicode_width::UnicodeWidthStr;
 
 /// The server's commands, for Tab completion at the start of a line.
 pub const COMMANDS: &[&str] = &[
-    ":auth", ":help", ":history", ":join", ":me", ":msg", ":nick", ":ping", ":pm", ":quit",
-    ":rooms", ":users",
+    ":auth", ":ban", ":bans", ":deop", ":help", ":history", ":join", ":kick", ":me", ":msg",
+    ":nick", ":op", ":part", ":ping", ":pm", ":quit", ":rooms", ":topic", ":unban", ":users",
 ];
 
 /// How many submitted lines Up/Down can recall.
@@ -248,7 +248,7 @@ impl Editor {
             .to_ascii_lowercase();
         let pool: Vec<String> = if first_word && word.starts_with(':') {
             COMMANDS.iter().map(|c| format!("{c} ")).collect()
-        } else if command == ":join" && !first_word {
+        } else if matches!(command.as_str(), ":join" | ":part" | ":users") && !first_word {
             rooms.iter().map(|r| format!("{r} ")).collect()
         } else if first_word {
             // Addressing someone at the start of a chat line.

@@ -15,6 +15,12 @@
 //! history lines, which go above whatever arrived live since the join. A
 //! server without `:history` answers `! unknown command`; that is swallowed
 //! and the client stops asking.
+//!
+//! Protocol 1.2 keeps the rooms one joined: the client follows its current
+//! room from its own joined line, `* current room #x` (asking `:users`
+//! again) and `* not in any room …`, and shows the lines of its other rooms
+//! as they come, with their `[#room] ` prefix. `:users` marks operators
+//! with `@`, which the list keeps and name matching ignores.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -161,7 +167,7 @@ impl State {
     }
 
     fn in_room(&self, name: &str) -> bool {
-        self.users.iter().any(|u| u.eq_ignore_ascii_case(name))
+        self.users.iter().any(|u| same_user(u, name))
     }
 
     /// Appends a message at the bottom of the pane.
@@ -215,6 +221,11 @@ impl State {
                     from: from.to_string(),
                     text: text.to_string(),
                 })
+            }
+            // A room line of another room (`[#room] …`): shown as it came.
+            Some(ServerLine::Event(Event::Said { room: Some(_), .. }))
+            | Some(ServerLine::Event(Event::Acted { room: Some(_), .. })) => {
+                self.push(Kind::Info(line.clone()))
             }
             Some(ServerLine::Event(Event::Said { from, text, .. })) => {
                 let own = self.me(from);
@@ -340,16 +351,37 @@ impl State {
                 self.push(Kind::Presence(line.to_string()));
             }
             ServerLine::Event(Event::Left { nick, room, .. }) if self.is_current(room) => {
-                self.users.retain(|u| !u.eq_ignore_ascii_case(nick));
+                self.users.retain(|u| !same_user(u, nick));
                 self.push(Kind::Presence(line.to_string()));
+            }
+            ServerLine::Event(Event::Kicked { nick, room, .. }) if self.is_current(room) => {
+                self.users.retain(|u| !same_user(u, nick));
+                self.push(Kind::Presence(line.to_string()));
+            }
+            ServerLine::Reply(Reply::CurrentRoom { room }) => {
+                // `:join` of a room we are in, or the room we left was
+                // current: the same messages, another room's people.
+                self.room = Some(room.to_string());
+                self.want_room = Some(room.to_string());
+                self.users = self.nick.iter().cloned().collect();
+                send.push(":users".to_string());
+                self.pending.users += 1;
+                self.push(Kind::Info(line.to_string()));
+            }
+            ServerLine::Reply(Reply::NoRoomLeft) => {
+                self.room = None;
+                self.want_room = None;
+                self.users.clear();
+                self.push(Kind::Info(line.to_string()));
             }
             ServerLine::Event(Event::Renamed { old, new }) => {
                 if self.me(old) {
                     self.nick = Some(new.to_string());
                     self.want_nick = Some(new.to_string());
                 }
-                if let Some(user) = self.users.iter_mut().find(|u| u.eq_ignore_ascii_case(old)) {
-                    *user = new.to_string();
+                if let Some(user) = self.users.iter_mut().find(|u| same_user(u, old)) {
+                    let operator = if user.starts_with('@') { "@" } else { "" };
+                    *user = format!("{operator}{new}");
                     sort_names(&mut self.users);
                 }
                 self.push(Kind::Presence(line.to_string()));
@@ -497,9 +529,16 @@ fn is_guest(nick: &str) -> bool {
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Sorts as the server does: by the lower-cased name.
+/// Sorts as the server does: by the lower-cased name (an operator's `@`
+/// aside).
 fn sort_names(names: &mut [String]) {
-    names.sort_by_key(|n| n.to_lowercase());
+    names.sort_by_key(|n| n.trim_start_matches('@').to_lowercase());
+}
+
+/// Whether an entry of the users list (`alice`, or `@alice` for an
+/// operator) is `nick`, in any case.
+fn same_user(entry: &str, nick: &str) -> bool {
+    entry.trim_start_matches('@').eq_ignore_ascii_case(nick)
 }
 
 #[cfg(test)]
@@ -552,6 +591,56 @@ mod tests {
                 "live line"
             ]
         );
+    }
+
+    /// Protocol 1.2: rooms are kept; the client follows its current room
+    /// and shows the other rooms' lines with their prefix.
+    #[test]
+    fn the_current_room_follows_the_server_and_other_rooms_come_prefixed() {
+        let mut s = state();
+        s.on_line(b"* alice joined #rust");
+        s.on_line(b"* users in #rust: @alice bob");
+        assert_eq!(s.users, ["@alice", "bob"]);
+        s.on_line(b"* bob waves");
+        s.on_line(b"[#lobby] carol: hi");
+        s.on_line(b"[#lobby] * carol waves");
+        let send = s.on_line(b"* current room #lobby");
+        assert_eq!(send, [":users"]);
+        assert_eq!(s.room.as_deref(), Some("#lobby"));
+        s.on_line(b"* users in #lobby: alice carol");
+        assert_eq!(s.users, ["alice", "carol"]);
+        s.on_line(b"[#rust] * alice left #rust");
+        s.on_line(b"* alice left #lobby");
+        s.on_line(b"* not in any room (try :join ROOM)");
+        assert_eq!(s.room, None);
+        assert!(s.users.is_empty());
+        let all = kinds(&s);
+        assert_eq!(
+            all[all.len() - 7..],
+            [
+                Kind::Action {
+                    nick: "bob".into(),
+                    text: "waves".into()
+                },
+                Kind::Info("[#lobby] carol: hi".into()),
+                Kind::Info("[#lobby] * carol waves".into()),
+                Kind::Info("* current room #lobby".into()),
+                Kind::Info("[#rust] * alice left #rust".into()),
+                Kind::Presence("* alice left #lobby".into()),
+                Kind::Info("* not in any room (try :join ROOM)".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn operators_are_matched_and_renamed_with_their_mark() {
+        let mut s = state();
+        s.on_line(b"* alice joined #rust");
+        s.on_line(b"* users in #rust: alice @Bob");
+        s.on_line(b"* Bob is now known as bobby");
+        assert_eq!(s.users, ["alice", "@bobby"]);
+        s.on_line(b"* bobby was kicked from #rust by alice");
+        assert_eq!(s.users, ["alice"]);
     }
 
     #[test]

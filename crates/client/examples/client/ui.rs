@@ -310,7 +310,7 @@ fn draw_panel(frame: &mut Frame, state: &State, area: Rect) {
             )));
             break;
         }
-        let marker = if user.eq_ignore_ascii_case(mine) {
+        let marker = if user.trim_start_matches('@').eq_ignore_ascii_case(mine) {
             "•"
         } else {
             " "

@@ -173,6 +173,14 @@ impl Driver<'_> {
         let plan = self.plan;
         let setup = matches!(self.phase, Phase::Setup | Phase::Barrier);
         // The server sends UTF-8; a line that is not is no protocol line.
+        // With tags on, the tag prefix goes: what follows is the line.
+        let line = match line {
+            [b'@', tagged @ ..] if plan.tags => match memchr::memchr(b' ', tagged) {
+                Some(space) => &tagged[space + 1..],
+                None => line,
+            },
+            _ => line,
+        };
         let recognised = std::str::from_utf8(line).ok().and_then(protocol::recognise);
         match recognised {
             Some(ServerLine::Event(Event::Said { from, text, .. })) => {
@@ -279,14 +287,27 @@ impl Driver<'_> {
         }
         c.nick[..nick.len()].copy_from_slice(nick);
         c.nick_len = nick.len() as u8;
+        if plan.tags {
+            c.wbuf.extend_from_slice(b":tags on\n");
+        }
         match &plan.room {
             Some(room) => {
                 c.wbuf.extend_from_slice(b":join ");
                 c.wbuf.extend_from_slice(room.as_bytes());
                 c.wbuf.push(b'\n');
+                // Protocol 1.2 keeps the rooms one was in: leave #lobby, so
+                // the client is in its room only, as before.
+                if !is_lobby(room) {
+                    c.wbuf.extend_from_slice(b":part #lobby\n");
+                }
                 self.mark_dirty(i);
             }
-            None => self.set_ready(i),
+            None => {
+                if plan.tags {
+                    self.mark_dirty(i);
+                }
+                self.set_ready(i)
+            }
         }
     }
 
@@ -316,7 +337,10 @@ impl Driver<'_> {
             return;
         }
         if s == r {
-            self.report.echoed += 1;
+            // With tags on, a sender's own line comes back: expected.
+            if !self.plan.tags {
+                self.report.echoed += 1;
+            }
             return;
         }
         if !self.tracker.record(r, s, m.seq).is_first() {
@@ -334,4 +358,11 @@ impl Driver<'_> {
             self.settle(s, m.seq);
         }
     }
+}
+
+/// Whether `room` (`#` optional, any letter case) is `#lobby`.
+fn is_lobby(room: &str) -> bool {
+    room.strip_prefix('#')
+        .unwrap_or(room)
+        .eq_ignore_ascii_case(&loopchat_protocol::LOBBY[1..])
 }

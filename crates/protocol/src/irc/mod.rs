@@ -11,6 +11,7 @@
 //! - [`caps`]: the IRCv3 capabilities the server offers, as a set.
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
+//! - [`replies`]: `NAMES` split to fit 512 bytes, a channel's topic.
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
 //! - [`command`]: a registered client's message as a typed command (what
 //!   the connection maps onto chat operations), or the numeric refusing it.
@@ -26,6 +27,7 @@ pub mod mask;
 pub mod message;
 pub mod numeric;
 pub mod registration;
+pub mod replies;
 pub mod text;
 
 pub use caps::{Cap, CapSet};

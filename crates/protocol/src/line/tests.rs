@@ -289,18 +289,25 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             "! too many registrations, try again later",
         ),
     ];
+    samples.extend(room_samples());
     let help = [
         "* :help - list the commands",
         "* :nick NAME - change your nick (1-32 of A-Z a-z 0-9 _ -, starting with a letter)",
         "* :pm NAME TEXT (alias :msg) - private message to one user, wherever they are",
-        "* :users - who is in your room",
-        "* :join ROOM - leave your room and enter ROOM (created on first join; # optional)",
+        "* :users [ROOM] - who is in your current room, or in ROOM",
+        "* :join ROOM - enter ROOM and make it your current room, keeping your other rooms \
+         (created on first join; # optional)",
+        "* :part [ROOM [REASON]] - leave ROOM, your current room by default",
         "* :rooms - every room with its member count",
-        "* :me TEXT - an action line to your room",
+        "* :me TEXT - an action line to your current room",
         "* :ping [TOKEN] - liveness check, answered * pong [TOKEN]",
         "* :quit [REASON] - leave; the server says * bye and closes",
-        "* :history [N] - the last N (default 20) chat and :me lines of your room",
+        "* :history [N] - the last N (default 20) chat and :me lines of your current room",
         "* :tags on|off - tag every line sent to you with its time, room, id and label",
+        "* :topic [TEXT] - show your current room's topic, or set it (- clears it; operators \
+         only)",
+        "* :op NICK, :deop NICK, :kick NICK [REASON], :ban NICK, :unban NICK, :bans - room \
+         operators' commands in your current room",
         "* :auth PASSWORD - authenticate to a server with a password",
         "* :register PASSWORD - register your nick as an account, and log in to it",
         "* :login NAME PASSWORD - log in to account NAME (your nick becomes NAME)",
@@ -313,6 +320,154 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         samples.push((Reply::Help(row).into(), text));
     }
     samples
+}
+
+/// One of every line protocol 1.2 adds for rooms, topics and operators.
+fn room_samples() -> Vec<(ServerLine<'static>, &'static str)> {
+    let (room, by) = ("#rust", "alice");
+    vec![
+        (
+            Event::Kicked {
+                nick: "bob",
+                room,
+                by,
+                reason: None,
+            }
+            .into(),
+            "* bob was kicked from #rust by alice",
+        ),
+        (
+            Event::Kicked {
+                nick: "bob",
+                room,
+                by,
+                reason: Some("spam (again)"),
+            }
+            .into(),
+            "* bob was kicked from #rust by alice (spam (again))",
+        ),
+        (
+            Event::Banned {
+                nick: "Bob",
+                room,
+                by,
+            }
+            .into(),
+            "* Bob was banned from #rust by alice",
+        ),
+        (
+            Event::Unbanned {
+                nick: "bob",
+                room,
+                by,
+            }
+            .into(),
+            "* alice lifted the ban on bob in #rust",
+        ),
+        (
+            Event::TopicSet {
+                room,
+                by,
+                text: "Rust: safe; fast",
+            }
+            .into(),
+            "* alice set the topic of #rust: Rust: safe; fast",
+        ),
+        (
+            Event::TopicCleared { room, by }.into(),
+            "* alice cleared the topic of #rust",
+        ),
+        (
+            Event::Opped {
+                room,
+                by,
+                nick: "bob",
+            }
+            .into(),
+            "* alice made bob an operator of #rust",
+        ),
+        (
+            Event::Deopped {
+                room,
+                by,
+                nick: "bob",
+            }
+            .into(),
+            "* alice took operator from bob in #rust",
+        ),
+        (Reply::CurrentRoom { room }.into(), "* current room #rust"),
+        (
+            Reply::NoRoomLeft.into(),
+            "* not in any room (try :join ROOM)",
+        ),
+        (
+            Reply::Topic {
+                room,
+                text: "all: things",
+            }
+            .into(),
+            "* topic #rust: all: things",
+        ),
+        (Reply::NoTopic { room }.into(), "* no topic for #rust"),
+        (
+            Reply::Bans {
+                room,
+                nicks: vec!["bob", "Carol"],
+            }
+            .into(),
+            "* bans in #rust: bob Carol",
+        ),
+        (
+            Reply::Bans {
+                room,
+                nicks: vec![],
+            }
+            .into(),
+            "* bans in #rust: none",
+        ),
+        (
+            Error::NotInAnyRoom.into(),
+            "! not in any room (try :join ROOM)",
+        ),
+        (Error::NotIn("Rust").into(), "! not in #Rust"),
+        (
+            Error::NoSuchRoom("nowhere").into(),
+            "! no such room #nowhere",
+        ),
+        (
+            Error::TooManyRooms { max: 20 }.into(),
+            "! too many rooms (max 20)",
+        ),
+        (Error::BannedFrom("rust").into(), "! banned from #rust"),
+        (
+            Error::NotOperator { room }.into(),
+            "! not an operator of #rust",
+        ),
+        (
+            Error::UserNotInRoom { nick: "bob", room }.into(),
+            "! bob is not in #rust",
+        ),
+        (
+            Error::TopicTooLong { max: 390 }.into(),
+            "! topic too long (max 390 bytes)",
+        ),
+        (
+            Error::AlreadyOperator { nick: "bob", room }.into(),
+            "! bob is already an operator of #rust",
+        ),
+        (
+            Error::TargetNotOperator { nick: "bob", room }.into(),
+            "! bob is not an operator of #rust",
+        ),
+        (
+            Error::AlreadyBanned { nick: "bob", room }.into(),
+            "! bob is already banned from #rust",
+        ),
+        (
+            Error::NotBanned { nick: "bob", room }.into(),
+            "! bob is not banned from #rust",
+        ),
+    ]
 }
 
 /// Which variant a line is; exhaustive, so a new variant does not
@@ -328,6 +483,13 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Event::Left { .. } => "Left",
             Event::Renamed { .. } => "Renamed",
             Event::ShuttingDown => "ShuttingDown",
+            Event::Kicked { .. } => "Kicked",
+            Event::Banned { .. } => "Banned",
+            Event::Unbanned { .. } => "Unbanned",
+            Event::TopicSet { .. } => "TopicSet",
+            Event::TopicCleared { .. } => "TopicCleared",
+            Event::Opped { .. } => "Opped",
+            Event::Deopped { .. } => "Deopped",
         },
         ServerLine::Reply(reply) => match reply {
             Reply::Welcome { .. } => "Welcome",
@@ -349,6 +511,11 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Reply::Whois { .. } => "Whois",
             Reply::TagsOn => "TagsOn",
             Reply::TagsOff => "TagsOff",
+            Reply::CurrentRoom { .. } => "CurrentRoom",
+            Reply::NoRoomLeft => "NoRoomLeft",
+            Reply::Topic { .. } => "Topic",
+            Reply::NoTopic { .. } => "NoTopic",
+            Reply::Bans { .. } => "Bans",
         },
         ServerLine::Error(error) => match error {
             Error::Usage(_) => "Usage",
@@ -380,12 +547,24 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::UseTls => "UseTls",
             Error::ServerBusy => "ServerBusy",
             Error::TooManyRegistrations => "TooManyRegistrations",
+            Error::NotInAnyRoom => "NotInAnyRoom",
+            Error::NotIn(_) => "NotIn",
+            Error::NoSuchRoom(_) => "NoSuchRoom",
+            Error::TooManyRooms { .. } => "TooManyRooms",
+            Error::BannedFrom(_) => "BannedFrom",
+            Error::NotOperator { .. } => "NotOperator",
+            Error::UserNotInRoom { .. } => "UserNotInRoom",
+            Error::TopicTooLong { .. } => "TopicTooLong",
+            Error::AlreadyOperator { .. } => "AlreadyOperator",
+            Error::TargetNotOperator { .. } => "TargetNotOperator",
+            Error::AlreadyBanned { .. } => "AlreadyBanned",
+            Error::NotBanned { .. } => "NotBanned",
         },
     }
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 55] = [
+const VARIANTS: [&str; 79] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -441,6 +620,30 @@ const VARIANTS: [&str; 55] = [
     "UseTls",
     "ServerBusy",
     "TooManyRegistrations",
+    "Kicked",
+    "Banned",
+    "Unbanned",
+    "TopicSet",
+    "TopicCleared",
+    "Opped",
+    "Deopped",
+    "CurrentRoom",
+    "NoRoomLeft",
+    "Topic",
+    "NoTopic",
+    "Bans",
+    "NotInAnyRoom",
+    "NotIn",
+    "NoSuchRoom",
+    "TooManyRooms",
+    "BannedFrom",
+    "NotOperator",
+    "UserNotInRoom",
+    "TopicTooLong",
+    "AlreadyOperator",
+    "TargetNotOperator",
+    "AlreadyBanned",
+    "NotBanned",
 ];
 
 /// What the line dialect shows of a line: room lines of the current
@@ -487,6 +690,38 @@ fn every_line_is_recognised_as_what_was_rendered() {
     }
 }
 
+/// Version 1.2: a room line of a room that is not the recipient's
+/// current one starts with `[ROOM] `, and reads back with its room.
+#[test]
+fn room_lines_of_other_rooms_carry_their_room() {
+    for (line, text) in samples() {
+        let mut out = Vec::new();
+        render_prefixed(&line, &mut out);
+        let prefixed = String::from_utf8(out).unwrap();
+        let Some(room) = line.room() else {
+            assert_eq!(prefixed, format!("{text}\n"), "no prefix on {text}");
+            continue;
+        };
+        assert_eq!(prefixed, format!("[{room}] {text}\n"));
+        assert_eq!(
+            split_room_prefix(&prefixed[..prefixed.len() - 1]),
+            Some((room, text))
+        );
+        assert_eq!(recognise(&prefixed), Some(line.clone()), "{prefixed}");
+    }
+    assert_eq!(split_room_prefix("[pm] alice: hi"), None);
+    assert_eq!(
+        split_room_prefix("[history 2026-11-22T10:15:03Z] a: b"),
+        None
+    );
+    assert_eq!(
+        recognise("[#lobby] * carol joined #rust"),
+        None,
+        "a room line names the room of its prefix"
+    );
+    assert_eq!(recognise("[#lobby] * pong"), None, "only room lines");
+}
+
 #[test]
 fn every_variant_has_a_sample() {
     let seen: std::collections::BTreeSet<_> =
@@ -519,7 +754,14 @@ fn server_words_are_exactly_the_reserved_nicks() {
                 Event::Joined { nick, .. }
                 | Event::Left { nick, .. }
                 | Event::Renamed { old: nick, .. }
-                | Event::Acted { from: nick, .. },
+                | Event::Acted { from: nick, .. }
+                | Event::Kicked { nick, .. }
+                | Event::Banned { nick, .. }
+                | Event::Unbanned { by: nick, .. }
+                | Event::TopicSet { by: nick, .. }
+                | Event::TopicCleared { by: nick, .. }
+                | Event::Opped { by: nick, .. }
+                | Event::Deopped { by: nick, .. },
             ) => Some(*nick),
             _ => None,
         };
@@ -633,8 +875,39 @@ fn lines_of_no_known_form_are_not_recognised() {
         "* rooms: #lobby (x)",
         "* history #rust: many lines",
         "! nick alice is cool",
+        "* bans in #rust: bo b!",
+        "! bob is not in rust",
     ] {
         assert_eq!(recognise(line), None, "{line:?}");
+    }
+}
+
+/// The same invariant as the `server_lines` target (recognise → render is
+/// the identity), for numbers: a leading zero, or `line`/`lines` not
+/// agreeing with the count, is not a line the server writes.
+#[test]
+fn numbers_are_read_only_as_the_server_writes_them() {
+    for line in [
+        "* rooms: #lobby (02)",
+        "* history #rust: 007 lines",
+        "* history #rust: 1 lines",
+        "* history #rust: 2 line",
+        "! line too long (max 04096 bytes)",
+        "! too many attempts from your address, try again in 030 s",
+        "! history incomplete: 1 lines of #rust could not be saved to disk and will be missing after a restart",
+        "! history incomplete: 3 line of #rust could not be saved to disk and will be missing after a restart",
+        "! history incomplete: 03 lines of #rust could not be saved to disk and will be missing after a restart",
+    ] {
+        assert_eq!(recognise(line), None, "{line:?}");
+    }
+    for line in [
+        "* rooms: #lobby (0)",
+        "* history #rust: 0 lines",
+        "* history #rust: 1 line",
+        "! history incomplete: 1 line of #rust could not be saved to disk and will be missing after a restart",
+    ] {
+        let seen = recognise(line).expect(line);
+        assert_eq!(to_text(&seen), line);
     }
 }
 

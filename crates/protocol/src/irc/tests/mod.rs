@@ -8,6 +8,7 @@ mod mask;
 mod message;
 mod numerics;
 mod registration;
+mod replies;
 mod text;
 
 use super::*;

@@ -1,0 +1,245 @@
+//! The room commands of protocol 1.2, as the chat state words them: chat
+//! and `:me` to the current room, `:join` (keeping the other rooms),
+//! `:part`, `:users [ROOM]`, `:rooms`, `:history`. The room model
+//! ([`crate::chat::rooms`]) decides; these functions say what each result
+//! means to whom.
+
+use super::{
+    history_answer, Awaited, Chat, ChatEvent, ClientId, HistoryWait, Member, Outbox, Outcome,
+};
+use crate::chat::history::tails::unix_now_ms;
+use crate::chat::rooms::{JoinOutcome, Refusal, Who};
+use crate::protocol::{self, Dialect, Error, Event, Reply, ServerLine, Stamp};
+
+impl Chat {
+    /// A chat line (or a `:me` action, `action`) to the sender's current
+    /// room: the hot path. The line goes into `:history` from the moment
+    /// it is accepted, which gives it its id and time; then one typed
+    /// line, one fan-out (plain to the members whose current room it is,
+    /// prefixed to the others, tagged to those with tags on, the sender
+    /// included when its tags are on).
+    pub(super) fn say(
+        &mut self,
+        id: ClientId,
+        text: &str,
+        action: bool,
+        out: &mut impl Outbox,
+    ) -> Outcome {
+        let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+            return Outcome::CONTINUE;
+        };
+        let Some(room) = self.rooms.current(id).and_then(|room| self.rooms.get(room)) else {
+            out.reply(id, &Error::NotInAnyRoom.into());
+            return Outcome::CONTINUE;
+        };
+        let text = protocol::sanitize(text);
+        let (from, in_room) = (me.nick.as_str(), Some(room.name()));
+        let said = |stamp| -> ServerLine<'_> {
+            if action {
+                Event::Acted {
+                    from,
+                    room: in_room,
+                    text: &text,
+                    stamp,
+                }
+            } else {
+                Event::Said {
+                    from,
+                    room: in_room,
+                    text: &text,
+                    stamp,
+                }
+            }
+            .into()
+        };
+        // Into history first, from the moment it is accepted: that gives
+        // the line its id and time (its `id` and `time` tags). The history
+        // file keeps the line as the line dialect delivered it to the
+        // members whose current room it was (no prefix).
+        self.line.clear();
+        Dialect::Line.render(&said(None), &mut self.line);
+        let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let delivered = std::str::from_utf8(delivered).unwrap_or_default();
+        let time_ms = unix_now_ms();
+        let line_id = self
+            .history
+            .record(room.key(), &me.nick, delivered, time_ms);
+        let stamp = Stamp {
+            id: u64::try_from(line_id).unwrap_or_default(),
+            time_ms,
+        };
+        let line = said(Some(stamp));
+        // With tags on the sender gets it too: its echo, as an answer (so
+        // with its label).
+        let (except, asker) = if me.tags {
+            (None, Some(id))
+        } else {
+            (Some(id), None)
+        };
+        let delivered = out.fan_out(
+            room.current_members(),
+            room.other_members(),
+            except,
+            asker,
+            &line,
+        );
+        let recipients = delivered - usize::from(me.tags);
+        out.note(ChatEvent::RoomLine { recipients });
+        Outcome {
+            recorded: 1,
+            ..Outcome::CONTINUE
+        }
+    }
+
+    /// `:join ROOM`: enter it (keeping the other rooms) and make it
+    /// current, or make a room one is already in current.
+    pub(super) fn join(&mut self, id: ClientId, typed: &str, out: &mut impl Outbox) {
+        let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+            return;
+        };
+        let who = Who {
+            nick: &me.nick,
+            account: self.accounts.account(id),
+        };
+        let bare = typed.strip_prefix('#').unwrap_or(typed);
+        match self.rooms.join(id, typed, who) {
+            JoinOutcome::Joined { room, created } => {
+                let Some(r) = self.rooms.get(room) else {
+                    return;
+                };
+                if created {
+                    self.history.room_created(r.key());
+                }
+                let line = Event::Joined {
+                    nick: &me.nick,
+                    room: r.name(),
+                }
+                .into();
+                // The joiner is in the room's current part: its copy has
+                // no prefix, and answers its `:join`.
+                self.fan_out_room(room, Some(id), &line, out);
+                if let Some(text) = r.topic() {
+                    let room = r.name();
+                    out.reply(id, &Reply::Topic { room, text }.into());
+                }
+            }
+            JoinOutcome::Switched(room) => {
+                let room = self.rooms.get(room).map_or("", |r| r.name());
+                out.reply(id, &Reply::CurrentRoom { room }.into());
+            }
+            JoinOutcome::AlreadyIn(_) => out.reply(id, &Error::AlreadyIn(bare).into()),
+            JoinOutcome::Banned(_) => out.reply(id, &Error::BannedFrom(bare).into()),
+            JoinOutcome::TooManyRooms { max } => out.reply(id, &Error::TooManyRooms { max }.into()),
+            JoinOutcome::InvalidName => out.reply(id, &Error::InvalidName(typed).into()),
+            JoinOutcome::NotInChat => {}
+        }
+    }
+
+    /// `:part [ROOM [REASON]]`: leaves ROOM, the current room by default.
+    pub(super) fn part(
+        &mut self,
+        id: ClientId,
+        typed: Option<&str>,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        let departure = match self.rooms.part(id, typed) {
+            Ok(departure) => departure,
+            Err(refusal) => {
+                return out.reply(id, &self.refusal(refusal, typed.unwrap_or_default()));
+            }
+        };
+        let reason = reason.map(protocol::sanitize);
+        let nick = self.nick_of(id).to_string();
+        let room = departure.left.room_name(&self.rooms).to_string();
+        let line = Event::Left {
+            nick: &nick,
+            room: &room,
+            reason: reason.as_deref(),
+        }
+        .into();
+        self.announce_departure(&departure, id, &line, out);
+    }
+
+    /// `:users [ROOM]`: the members of ROOM or of the current room, sorted
+    /// by lower-cased nick, operators with `@`.
+    pub(super) fn list_users(&mut self, id: ClientId, typed: Option<&str>, out: &mut impl Outbox) {
+        let room = match self.rooms.users_room(id, typed) {
+            Ok(room) => room,
+            Err(refusal) => {
+                return out.reply(id, &self.refusal(refusal, typed.unwrap_or_default()));
+            }
+        };
+        let mut members: Vec<(&str, bool)> = self
+            .rooms
+            .members_with_operators(room)
+            .filter_map(|(member, operator)| match &self.members[member] {
+                Some(Member::Joined(joined)) => Some((joined.nick.as_str(), operator)),
+                _ => None,
+            })
+            .collect();
+        members.sort_by_cached_key(|(nick, _)| nick.to_ascii_lowercase());
+        let shown: Vec<String> = members
+            .iter()
+            .map(|&(nick, operator)| {
+                if operator {
+                    format!("@{nick}")
+                } else {
+                    nick.to_string()
+                }
+            })
+            .collect();
+        let nicks = shown.iter().map(String::as_str).collect();
+        let room = self.rooms.get(room).map_or("", |r| r.name());
+        out.reply(id, &Reply::Users { room, nicks }.into());
+    }
+
+    /// `:rooms`: every room with its member count, sorted by name.
+    pub(super) fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let mut rooms: Vec<(&str, usize)> = self
+            .rooms
+            .iter()
+            .map(|(_, room)| (room.name(), room.len()))
+            .collect();
+        rooms.sort_by_cached_key(|(name, _)| name.to_ascii_lowercase());
+        out.reply(id, &Reply::Rooms { rooms }.into());
+    }
+
+    /// `:history [N]`: the header, then the current room's newest N lines
+    /// from memory, oldest first; a last `! history incomplete: ...` line
+    /// when some of the room's lines could not be written to the history
+    /// file.
+    pub(super) fn history(
+        &mut self,
+        id: ClientId,
+        arg: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> Outcome {
+        let Some(room) = self.rooms.current(id).and_then(|room| self.rooms.get(room)) else {
+            out.reply(id, &self.refusal(Refusal::NoCurrentRoom, ""));
+            return Outcome::CONTINUE;
+        };
+        let Some(n) = protocol::history_count(arg, self.history.keep()) else {
+            out.reply(id, &Error::Usage(protocol::HISTORY_USAGE).into());
+            return Outcome::CONTINUE;
+        };
+        if self.history.is_loading(room.key()) {
+            // Its older lines are on their way from the history file.
+            self.history_waits.push(HistoryWait {
+                id,
+                room_key: room.key().to_string(),
+                room_name: room.name().to_string(),
+                n,
+                label: self.label,
+            });
+            return Outcome {
+                waits_for: Some(Awaited::HistoryTail),
+                ..Outcome::CONTINUE
+            };
+        }
+        history_answer(&self.history, room.key(), room.name(), n, |line| {
+            out.reply(id, line)
+        });
+        Outcome::CONTINUE
+    }
+}
