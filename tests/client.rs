@@ -750,3 +750,35 @@ fn an_idle_client_pings_and_does_not_print_the_pong() {
     assert_eq!(ping.as_deref(), Some(":ping keepalive"));
     assert_eq!(lines, [":quit"]);
 }
+
+#[test]
+fn a_piped_e2e_line_is_never_sent_in_the_clear() {
+    let server = real_server(None);
+    let addr = server.addr().to_string();
+    let mut bob = Peer::bob(server.addr());
+
+    let output = Client::run(
+        &["--addr", &addr, "--nick", "alice"],
+        ":e2e bob the canary 31337\n:E2E bob again\n:pm bob after\n",
+    );
+
+    assert_clean_exit(&output);
+    // Had either line gone out, the server would have answered it (an
+    // unknown command today, a relay later) before the `:pm`.
+    bob.expect("[pm] alice: after", |l| l == "[pm] alice: after");
+    assert!(
+        !output.stdout.contains("e2e") && !output.stdout.contains("canary"),
+        "{}",
+        output.describe()
+    );
+    assert_eq!(
+        output
+            .stderr
+            .matches("not sent: end-to-end messages")
+            .count(),
+        2,
+        "{}",
+        output.describe()
+    );
+    stop(server, bob);
+}

@@ -505,6 +505,56 @@ fn two_pages_talk_through_a_relay() {
     }
 }
 
+/// Records every line the page sends on its WebSocket in `window.__sent`.
+const RECORD_SENT: &str = "window.__sent = []; const send = WebSocket.prototype.send; \
+     WebSocket.prototype.send = function (data) { window.__sent.push(String(data)); \
+     return send.call(this, data); };";
+
+fn welcomed(page: &Browser, url: &str) {
+    page.open(url);
+    page.wait_until(
+        "the welcome",
+        "return [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
+    );
+    wait_for_e2e(page);
+    page.run(RECORD_SENT, json!([]));
+}
+
+fn sent(page: &Browser) -> Vec<String> {
+    let sent = page.run("return window.__sent;", json!([]));
+    serde_json::from_value(sent).expect("strings")
+}
+
+#[test]
+fn the_page_encrypts_a_typed_e2e_line_and_never_sends_it_as_typed() {
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
+    };
+    let server = common::start();
+    let page = Browser::start(&chromium, &chromedriver);
+    welcomed(&page, &page_url(&server));
+    page.say(":e2e bob the canary 4711");
+    page.wait_until(
+        "the handshake's first message",
+        "return window.__sent.some(line => line.startsWith(':e2e bob v1.a.'));",
+    );
+    page.wait_for_line("🔒 e2e → bobthe canary 4711");
+    page.say(":e2e-safety bob");
+    page.wait_for_line("! e2e: no end-to-end session with bob yet");
+    page.say(":e2e bob");
+    page.wait_for_line("! e2e: usage: :e2e NICK TEXT (nothing was sent)");
+    let lines = sent(&page);
+    assert!(
+        !lines.iter().any(|line| line.contains("canary")),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.iter().filter(|line| line.starts_with(":e2e")).count(),
+        1,
+        "{lines:?}"
+    );
+}
+
 #[test]
 fn on_a_non_secure_origin_the_page_says_e2e_is_unavailable() {
     let Some((chromium, chromedriver)) = tools_or_skip() else {
@@ -541,4 +591,19 @@ fn on_a_non_secure_origin_the_page_says_e2e_is_unavailable() {
         "{note}"
     );
     assert!(note.contains("readable by the server"), "{note}");
+
+    // Asking for an end-to-end message there sends nothing.
+    page.wait_until(
+        "the welcome",
+        "return [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
+    );
+    page.run(RECORD_SENT, json!([]));
+    page.say(":e2e bob a secret");
+    page.wait_until(
+        "the refusal",
+        "return [...document.querySelectorAll('#log li')].some(li => \
+         li.textContent.includes('! e2e: unavailable: this page is not a secure context') \
+         && li.textContent.endsWith('(nothing was sent)'));",
+    );
+    assert_eq!(sent(&page), Vec::<String>::new());
 }

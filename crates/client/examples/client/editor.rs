@@ -6,10 +6,34 @@
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-/// The server's commands, for Tab completion at the start of a line.
+/// The server's commands and the client's own end-to-end ones, for Tab
+/// completion at the start of a line.
 pub const COMMANDS: &[&str] = &[
-    ":auth", ":ban", ":bans", ":deop", ":help", ":history", ":join", ":kick", ":me", ":msg",
-    ":nick", ":op", ":part", ":ping", ":pm", ":quit", ":rooms", ":topic", ":unban", ":users",
+    ":auth",
+    ":ban",
+    ":bans",
+    ":deop",
+    ":e2e",
+    ":e2e-accept",
+    ":e2e-safety",
+    ":e2e-verify",
+    ":help",
+    ":history",
+    ":join",
+    ":key",
+    ":kick",
+    ":me",
+    ":msg",
+    ":nick",
+    ":op",
+    ":part",
+    ":ping",
+    ":pm",
+    ":quit",
+    ":rooms",
+    ":topic",
+    ":unban",
+    ":users",
 ];
 
 /// How many submitted lines Up/Down can recall.

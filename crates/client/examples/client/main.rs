@@ -10,8 +10,10 @@
 //!   stdin lines go to the server, server lines go to stdout with control
 //!   characters escaped, status messages go to stderr. Scripts rely on it.
 //!
-//! The client has no chat commands of its own; `:help`, `:nick`, `:quit` and
-//! the rest are the server's, as described in `docs/protocol.md`.
+//! The client's only commands of its own are the end-to-end ones
+//! ([`secure`]: `:e2e NICK TEXT` is encrypted, never sent as typed); `:help`,
+//! `:nick`, `:quit` and the rest are the server's, as described in
+//! `docs/protocol.md`.
 //!
 //! ```text
 //! cargo run --release                                   # the server
@@ -31,7 +33,7 @@
 //! - [`plain`]: the line mode.
 //! - [`tui`]: the full-screen mode's event loop and terminal handling;
 //!   [`state`] what it knows about the chat, [`editor`] the input line,
-//!   [`ui`] the drawing.
+//!   [`ui`] the drawing; [`secure`] end-to-end encrypted messages.
 //! - [`text`]: making server text safe to show; clock times.
 //!
 //! # Exit status
@@ -47,6 +49,7 @@
 mod editor;
 mod net;
 mod plain;
+mod secure;
 mod state;
 mod text;
 mod tui;
@@ -122,6 +125,17 @@ struct Args {
     /// scrolls, but the terminal's own text selection works without Shift)
     #[argh(switch)]
     no_mouse: bool,
+
+    /// full screen: the folder of this device's end-to-end key and of the
+    /// peers' pinned keys, made with mode 0600 files on first use (default:
+    /// $XDG_DATA_HOME/loopchat/e2e, else ~/.local/share/loopchat/e2e)
+    #[argh(option)]
+    e2e_dir: Option<std::path::PathBuf>,
+
+    /// the server's name, bound into every end-to-end handshake; both
+    /// people must use the same (default: loopchat, the server's default)
+    #[argh(option, default = "String::from(\"loopchat\")")]
+    server_name: String,
 }
 
 /// The settings both modes use.
@@ -132,6 +146,25 @@ pub struct Options {
     pub keepalive: Option<Duration>,
     pub reconnect: bool,
     pub mouse: bool,
+    pub e2e_dir: std::path::PathBuf,
+    pub server_name: String,
+}
+
+/// `$XDG_DATA_HOME/loopchat/e2e`, else `~/.local/share/loopchat/e2e`, else
+/// `.loopchat-e2e` in the working directory.
+fn default_e2e_dir() -> std::path::PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| std::path::Path::new(&home).join(".local/share"))
+        });
+    match data {
+        Some(data) => data.join("loopchat/e2e"),
+        None => std::path::PathBuf::from(".loopchat-e2e"),
+    }
 }
 
 fn main() -> ExitCode {
@@ -189,6 +222,8 @@ fn main() -> ExitCode {
         keepalive: (args.keepalive > 0).then(|| Duration::from_secs(args.keepalive)),
         reconnect: !args.no_reconnect,
         mouse: !args.no_mouse,
+        e2e_dir: args.e2e_dir.unwrap_or_else(default_e2e_dir),
+        server_name: args.server_name,
     };
 
     // The first connection is made before the screen changes, so "cannot

@@ -14,6 +14,10 @@
 //! Keepalive: after `--keepalive` seconds without sending anything, the
 //! client sends `:ping keepalive` and does not print the `* pong keepalive`
 //! it answers with, so stdout stays exactly the conversation.
+//!
+//! End-to-end messages need the full-screen client: a `:e2e` line read
+//! from stdin is never sent (it would carry the text in the clear); stderr
+//! says so.
 
 use std::io::{self, BufRead, Read, Write};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -80,6 +84,14 @@ impl Signal {
 }
 
 /// Whether `line` answers our keepalive ping (`* pong keepalive`).
+/// Whether a line (or the first piece of one) is the `:e2e` command.
+fn is_e2e_command(line: &[u8]) -> bool {
+    let word = line.split(|&b| b == b' ').next().unwrap_or(line);
+    word.strip_suffix(b"\r")
+        .unwrap_or(word)
+        .eq_ignore_ascii_case(b":e2e")
+}
+
 fn is_keepalive_pong(line: &[u8]) -> bool {
     let recognised = std::str::from_utf8(line).ok().and_then(recognise);
     matches!(
@@ -125,6 +137,7 @@ pub fn run(options: Options, connection: Connection) -> u8 {
         phase: Phase::Connecting,
         held: Vec::new(),
         at_line_start: true,
+        dropping_e2e: false,
         stdin_ended: false,
         quit_sent: false,
         deadline: None,
@@ -236,6 +249,8 @@ struct Session {
     /// Keepalive pings not answered yet: that many `* pong keepalive` lines
     /// are ours and not printed.
     pongs_owed: u32,
+    /// The stdin line being read is a `:e2e` line: none of it is sent.
+    dropping_e2e: bool,
 }
 
 impl Session {
@@ -295,7 +310,7 @@ impl Session {
             Event::Net(NetEvent::Retrying { .. } | NetEvent::Connected(_)) => None,
             Event::Stdin { bytes, line_end } => {
                 if self.stdin_flows() {
-                    self.send(&bytes, line_end);
+                    self.send_stdin(&bytes, line_end);
                 } else if !self.quit_sent {
                     self.held.push((bytes, line_end));
                 }
@@ -360,7 +375,7 @@ impl Session {
 
     fn release_held(&mut self) {
         for (bytes, line_end) in std::mem::take(&mut self.held) {
-            self.send(&bytes, line_end);
+            self.send_stdin(&bytes, line_end);
         }
         if self.stdin_ended {
             self.quit();
@@ -375,6 +390,23 @@ impl Session {
             self.send(b"", true);
         }
         self.send(b":quit", true);
+    }
+
+    /// Sends a piece of stdin, except a `:e2e` line (see the module's
+    /// description).
+    fn send_stdin(&mut self, bytes: &[u8], line_end: bool) {
+        if self.at_line_start && is_e2e_command(bytes) {
+            status!(
+                "not sent: end-to-end messages (:e2e) need the full-screen client;                  a line client would send the text in the clear"
+            );
+            self.dropping_e2e = true;
+        }
+        if self.dropping_e2e {
+            // The rest of the line is dropped too; the next starts afresh.
+            self.dropping_e2e = !line_end;
+            return;
+        }
+        self.send(bytes, line_end);
     }
 
     fn send(&mut self, bytes: &[u8], line_end: bool) {

@@ -25,6 +25,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::secure::{Secure, Taken};
 use crate::text::{for_screen, Clock};
 use crate::KEEPALIVE_TOKEN;
 use loopchat_protocol::{recognise, recognise_history, Error, Event, Reply, ServerLine};
@@ -49,6 +50,10 @@ pub enum Kind {
     PmIn { from: String, text: String },
     /// Our own `:pm bob hi`.
     PmOut { to: String, text: String },
+    /// An end-to-end message from someone, decrypted.
+    E2eIn { from: String, text: String },
+    /// Our own end-to-end message (`:e2e bob hi`), as typed.
+    E2eOut { to: String, text: String },
     /// Joins, leaves and renames.
     Presence(String),
     /// Any other `* ` line.
@@ -123,10 +128,17 @@ pub struct State {
     history_left: u32,
     /// Whether we are welcomed (may chat).
     pub welcomed: bool,
+    /// End-to-end encrypted private messages.
+    pub secure: Secure,
 }
 
 impl State {
-    pub fn new(server: String, nick: Option<String>, password: Option<String>) -> State {
+    pub fn new(
+        server: String,
+        nick: Option<String>,
+        password: Option<String>,
+        secure: Secure,
+    ) -> State {
         State {
             messages: VecDeque::new(),
             server,
@@ -148,7 +160,34 @@ impl State {
             history_at: None,
             history_left: 0,
             welcomed: false,
+            secure,
         }
+    }
+
+    /// The name end-to-end sessions are bound to: our nick on the server.
+    fn e2e_name(&self) -> String {
+        self.nick.clone().unwrap_or_else(|| "me".to_string())
+    }
+
+    /// Shows what the end-to-end side took; returns its lines to send.
+    fn taken(&mut self, taken: Taken) -> Vec<String> {
+        for (peer, text, own) in taken.messages {
+            let (peer, text) = (for_screen(&peer), for_screen(&text));
+            self.push(if own {
+                Kind::E2eOut { to: peer, text }
+            } else {
+                Kind::E2eIn { from: peer, text }
+            });
+        }
+        for (text, warning) in taken.notes {
+            let text = for_screen(&text);
+            self.push(if warning {
+                Kind::Error(format!("! e2e: {text}"))
+            } else {
+                Kind::Info(format!("* e2e: {text}"))
+            });
+        }
+        taken.send
     }
 
     fn me(&self, name: &str) -> bool {
@@ -213,7 +252,11 @@ impl State {
     /// A server line arrived; returns the lines to send in answer.
     pub fn on_line(&mut self, raw: &[u8]) -> Vec<String> {
         let line = for_screen(&String::from_utf8_lossy(raw));
-        let mut send = Vec::new();
+        let me = self.e2e_name();
+        if let Some(taken) = self.secure.on_line(&me, &line) {
+            return self.taken(taken);
+        }
+        let mut send: Vec<String> = self.secure.on_login(&line).into_iter().collect();
         match recognise(&line) {
             Some(ServerLine::Error(error)) => self.on_error(&error, &line),
             Some(ServerLine::Event(Event::PrivateMessage { from, text, .. })) => {
@@ -447,11 +490,16 @@ impl State {
         }
     }
 
-    /// The person pressed Enter on `input`; returns the line to send, if
-    /// any, after echoing what the server will not echo back to us.
-    pub fn on_input(&mut self, input: &str) -> Option<String> {
+    /// The person pressed Enter on `input`; returns the lines to send
+    /// after echoing what the server will not echo back to us. End-to-end
+    /// commands go to [`Secure`] and are never sent as typed.
+    pub fn on_input(&mut self, input: &str) -> Vec<String> {
         if input.is_empty() {
-            return None;
+            return Vec::new();
+        }
+        let e2e_name = self.e2e_name();
+        if let Some(taken) = self.secure.on_input(&e2e_name, input) {
+            return self.taken(taken);
         }
         // A `:nick` on its way (from --nick) is the name the server will
         // have when it reads this line.
@@ -470,7 +518,7 @@ impl State {
                 text,
                 own: true,
             });
-            return Some(input.to_string());
+            return vec![input.to_string()];
         }
         let (word, args) = shown.split_once(' ').unwrap_or((&shown, ""));
         match word.to_ascii_lowercase().as_str() {
@@ -489,7 +537,7 @@ impl State {
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
             _ => {}
         }
-        Some(input.to_string())
+        vec![input.to_string()]
     }
 
     /// We sent a keepalive ping: hide its pong.
@@ -545,8 +593,13 @@ fn same_user(entry: &str, nick: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// An end-to-end side whose folder is never made (opened on first use).
+    fn no_e2e() -> Secure {
+        Secure::new(std::env::temp_dir().join("loopchat-no-e2e"), "test".into())
+    }
+
     fn state() -> State {
-        let mut s = State::new("test".into(), Some("alice".into()), None);
+        let mut s = State::new("test".into(), Some("alice".into()), None, no_e2e());
         let send = s.on_line(b"* welcome guest1");
         assert_eq!(send, [":nick alice"]);
         s.on_line(b"* guest1 joined #lobby");
@@ -560,7 +613,7 @@ mod tests {
 
     #[test]
     fn joining_asks_for_users_history_and_rooms_and_hides_the_answers() {
-        let mut s = State::new("test".into(), None, None);
+        let mut s = State::new("test".into(), None, None, no_e2e());
         s.on_line(b"* welcome guest1");
         let send = s.on_line(b"* guest1 joined #lobby");
         assert_eq!(send, [":users", ":history 30", ":rooms"]);
@@ -691,8 +744,8 @@ mod tests {
     #[test]
     fn own_lines_are_echoed_and_controls_never_stored() {
         let mut s = state();
-        assert_eq!(s.on_input("hi"), Some("hi".into()));
-        assert_eq!(s.on_input("::) smile"), Some("::) smile".into()));
+        assert_eq!(s.on_input("hi"), ["hi"]);
+        assert_eq!(s.on_input("::) smile"), ["::) smile"]);
         s.on_input(":pm bob psst");
         s.on_input(":ME waves");
         s.on_line(b"mallory: \x1b[2Jboo");
@@ -730,7 +783,7 @@ mod tests {
 
     #[test]
     fn own_lines_carry_the_nick_being_taken_until_it_is_refused() {
-        let mut s = State::new("test".into(), Some("alice".into()), None);
+        let mut s = State::new("test".into(), Some("alice".into()), None, no_e2e());
         s.on_line(b"* welcome guest1");
         s.on_input("early");
         s.on_line(b"! nick alice is taken");
@@ -751,7 +804,7 @@ mod tests {
 
     #[test]
     fn the_password_is_sent_when_asked_and_dropped_when_wrong() {
-        let mut s = State::new("test".into(), None, Some("pw".into()));
+        let mut s = State::new("test".into(), None, Some("pw".into()), no_e2e());
         assert_eq!(s.on_line(b"* password required"), [":auth pw"]);
         s.on_line(b"! wrong password");
         s.disconnected();

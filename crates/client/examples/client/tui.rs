@@ -31,6 +31,7 @@ use ratatui::Terminal;
 
 use crate::editor::Editor;
 use crate::net::{self, Connection, Net, NetEvent};
+use crate::secure::Secure;
 use crate::state::{Link, State};
 use crate::{is_quit_command, ui, Options, KEEPALIVE_PING};
 
@@ -122,7 +123,12 @@ pub fn run(options: Options, connection: Connection) -> u8 {
     }
 
     let mut app = App {
-        state: State::new(server.clone(), options.nick, options.password),
+        state: State::new(
+            server.clone(),
+            options.nick,
+            options.password,
+            Secure::new(options.e2e_dir.clone(), options.server_name.clone()),
+        ),
         editor: Editor::default(),
         net,
         reconnect: options.reconnect,
@@ -440,7 +446,7 @@ impl App {
             self.editor.insert_str(&line);
             return;
         }
-        if let Some(out) = self.state.on_input(&line) {
+        for out in self.state.on_input(&line) {
             self.send(&out);
         }
     }

@@ -110,6 +110,19 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
             out.push(("] ".into(), pm.add_modifier(Modifier::BOLD)));
             out.push((text.clone(), pm));
         }
+        Kind::E2eIn { from, text } => {
+            let e2e = Style::new().fg(Color::LightGreen);
+            out.push(("[e2e 🔒] ".into(), e2e.add_modifier(Modifier::BOLD)));
+            out.push((from.clone(), nick_style(from)));
+            out.push((format!(": {text}"), e2e));
+        }
+        Kind::E2eOut { to, text } => {
+            let e2e = Style::new().fg(Color::LightGreen);
+            out.push(("[e2e 🔒 → ".into(), e2e.add_modifier(Modifier::BOLD)));
+            out.push((to.clone(), nick_style(to)));
+            out.push(("] ".into(), e2e.add_modifier(Modifier::BOLD)));
+            out.push((text.clone(), e2e));
+        }
         Kind::Presence(text) => out.push((text.clone(), dim)),
         Kind::Info(text) => out.push((text.clone(), Style::new().fg(Color::Cyan))),
         Kind::Error(text) => out.push((
