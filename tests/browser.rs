@@ -46,6 +46,21 @@ fn join_as(browser: &Browser, url: &str, nick: &str, tcp: &mut Client) -> String
     guest
 }
 
+/// Waits for conversation `key` (`#room` or `pm:nick`) in the list and
+/// opens it.
+fn open_conversation(browser: &Browser, key: &str) {
+    let css = format!("#rooms button[data-key=\"{key}\"]");
+    browser.wait_until(
+        &format!("{key} in the conversations"),
+        &format!("return !!document.querySelector({css:?});"),
+    );
+    browser.click(&css);
+    browser.wait_until(
+        &format!("{key} shown"),
+        &format!("return document.querySelector({css:?}).getAttribute('aria-current') === 'true';"),
+    );
+}
+
 #[test]
 fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     let Some((chromium, chromedriver)) = tools_or_skip() else {
@@ -93,10 +108,14 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.switch_to(&bob);
     browser.say(":pm alice just between us");
     browser.switch_to(&alice);
-    browser.wait_for_line("pmbob just between us");
+    open_conversation(&browser, "pm:bob");
+    browser.wait_for_line("bob just between us");
+    open_conversation(&browser, "#lobby");
     tcp.send(":pm bob psst from the terminal");
     browser.switch_to(&bob);
-    browser.wait_for_line("pmterminal psst from the terminal");
+    open_conversation(&browser, "pm:terminal");
+    browser.wait_for_line("terminal psst from the terminal");
+    open_conversation(&browser, "#lobby");
 
     // Markup is text, never HTML: from the terminal and from a page.
     tcp.send(XSS);
@@ -126,17 +145,18 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
          === 'alicia bob terminal';",
     );
 
-    // A room joined through the room list (protocol 1.2 keeps #lobby).
+    // A room joined through the list of other rooms (protocol 1.2 keeps
+    // #lobby): both rooms are conversations of alicia's.
     tcp.send(":join #rust");
     tcp.expect("* terminal joined #rust");
     browser.switch_to(&alice);
     browser.click("#refresh-rooms");
     browser.wait_until(
-        "#rust in the room list",
-        "return [...document.querySelectorAll('#rooms button')].some(b => b.textContent.startsWith('#rust'));",
+        "#rust in the other rooms",
+        "return [...document.querySelectorAll('#all-rooms button')].some(b => b.textContent.startsWith('#rust'));",
     );
     browser.run(
-        "[...document.querySelectorAll('#rooms button')].find(b => b.textContent.startsWith('#rust')).id = 'rust-room';",
+        "[...document.querySelectorAll('#all-rooms button')].find(b => b.textContent.startsWith('#rust')).id = 'rust-room';",
         json!([]),
     );
     browser.click("#rust-room");
@@ -149,28 +169,65 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.wait_for_line("terminal welcome to rust");
     browser.say("glad to be here");
     tcp.expect("alicia: glad to be here");
-    // #lobby's lines still reach alicia, marked with their room.
+    browser.wait_until(
+        "alicia's own line confirmed by its echo",
+        "return [...document.querySelectorAll('#log li.own.sent')].some(li => li.textContent.endsWith('alicia glad to be here'));",
+    );
+    // #lobby's lines reach alicia in #lobby's conversation: counted unread,
+    // not shown in #rust's log; a mention marks the room.
     browser.switch_to(&bob);
     browser.say("still in the lobby");
     tcp.expect("[#lobby] bob: still in the lobby");
+    browser.say("alicia: are you there?");
+    tcp.expect("[#lobby] bob: alicia: are you there?");
     browser.switch_to(&alice);
     browser.wait_until(
-        "a #lobby line marked with its room",
-        "return [...document.querySelectorAll('#log li.other-room')].some(li => \
-         li.querySelector('.room-tag').textContent === '#lobby' \
-         && li.textContent.endsWith('bob still in the lobby'));",
+        "two unread in #lobby with the mention mark",
+        "const b = document.querySelector('#rooms button[data-key=\"#lobby\"]'); \
+         return !!b && b.querySelector('.unread')?.textContent === '2' && !!b.querySelector('.mention-mark');",
     );
-    // :part leaves #lobby; #rust stays the current room.
-    browser.say(":part lobby");
-    tcp.expect("[#lobby] * alicia left #lobby");
-    browser.wait_for_line("* alicia left #lobby");
+    assert_eq!(
+        browser.run("return document.title;", json!([])),
+        json!("(2) #rust · loopchat"),
+        "the unread count in the title"
+    );
+    assert!(
+        !browser
+            .log()
+            .iter()
+            .any(|l| l.contains("still in the lobby")),
+        "#rust's log shows #rust's lines only"
+    );
+    // Switching to #lobby: its lines, the mention highlighted, none unread.
+    browser.click("#rooms button[data-key=\"#lobby\"]");
+    browser.wait_until(
+        "#lobby shown",
+        "return document.querySelector('#room-name').textContent === '#lobby';",
+    );
+    browser.wait_for_line("bob still in the lobby");
+    browser.wait_until(
+        "the mention highlighted",
+        "return [...document.querySelectorAll('#log li.mention mark')].some(m => m.textContent === 'alicia');",
+    );
+    assert!(!browser.log().iter().any(|l| l.contains("welcome to rust")));
     assert_eq!(
         browser.run(
-            "return document.querySelector('#room-name').textContent;",
+            "return [document.title, document.querySelectorAll('#rooms .unread, #rooms .mention-mark').length];",
             json!([])
         ),
-        json!("#rust")
+        json!(["#lobby · loopchat", 0])
     );
+    browser.say("here, in the lobby");
+    tcp.expect("[#lobby] alicia: here, in the lobby");
+    // :part lobby leaves #lobby; #rust becomes current again.
+    browser.say(":part lobby");
+    tcp.expect("[#lobby] * alicia left #lobby");
+    browser.wait_until(
+        "#rust current again, #lobby gone from the list",
+        "return document.querySelector('#room-name').textContent === '#rust' \
+         && !document.querySelector('#rooms button[data-key=\"#lobby\"]');",
+    );
+    browser.wait_for_line("terminal welcome to rust");
     browser.switch_to(&bob);
     browser.wait_for_line("* alicia left #lobby");
     browser.say("anyone still here?");
