@@ -367,3 +367,124 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
     browser.say("risen again");
     tcp.expect("phoenix: risen again");
 }
+
+/// Counts the log entries (of the conversation shown) that end with `text`.
+fn count_lines(browser: &Browser, text: &str) -> usize {
+    browser.log().iter().filter(|l| l.ends_with(text)).count()
+}
+
+/// The page as a chat app: links, a refused line, a notification for a
+/// mention while the page is in the background, no duplicate after a
+/// reload or after the server restarts (the history file keeps the ids).
+#[test]
+fn links_refusals_notifications_and_no_duplicates() {
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let history = dir.path().join("history.db");
+    let file = history.clone();
+    let server = common::start_with(move |c| c.history.file = Some(file));
+    let web = server.web_addr().expect("web address");
+    let url = format!("http://{web}/");
+    let mut tcp = Client::named(server.addr(), "terminal");
+    let browser = Browser::start(&chromium, &chromedriver);
+    join_as(&browser, &url, "alice", &mut tcp);
+
+    // Links: http(s) as anchors that open safely, javascript: as text.
+    tcp.send("see https://example.com/a?b=1, or javascript:alert(1) and <a href=x>");
+    browser.wait_for_line("see https://example.com/a?b=1, or javascript:alert(1) and <a href=x>");
+    assert_eq!(
+        browser.run(
+            "return [...document.querySelectorAll('#log a')].map(a => [a.getAttribute('href'), a.rel, a.textContent]);",
+            json!([])
+        ),
+        json!([["https://example.com/a?b=1", "noopener noreferrer", "https://example.com/a?b=1"]]),
+        "one anchor: the https link, and not the javascript: one"
+    );
+
+    // A refused line: marked refused with the server's error, never sent.
+    browser.say(":pm ghost are you there?");
+    open_conversation(&browser, "pm:ghost");
+    browser.wait_until(
+        "the line marked refused",
+        "return [...document.querySelectorAll('#log li.refused')].some(li => \
+         li.textContent.includes('alice are you there?') && li.textContent.endsWith('refused: no such user ghost'));",
+    );
+    assert_eq!(
+        browser.run(
+            "return document.querySelectorAll('#log li.sent').length;",
+            json!([])
+        ),
+        json!(0)
+    );
+    open_conversation(&browser, "#lobby");
+
+    // A mention while the page is in the background: a notification.
+    browser.call(
+        "POST",
+        &browser.session_path("/permissions"),
+        Some(json!({"descriptor": {"name": "notifications"}, "state": "granted"})),
+    );
+    browser.call(
+        "POST",
+        &browser.session_path("/window/minimize"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        browser.run("return document.visibilityState;", json!([])),
+        json!("hidden")
+    );
+    tcp.send("alice: lunch?");
+    browser.wait_until(
+        "a notification for the mention",
+        "return window.__loopchatNotifications.some(n => n.body.includes('alice: lunch?') && !n.error);",
+    );
+    assert_eq!(
+        browser.run("return document.title;", json!([])),
+        json!("(1) #lobby · loopchat"),
+        "the unread count in the title while hidden"
+    );
+    browser.call(
+        "POST",
+        &browser.session_path("/window/maximize"),
+        Some(json!({})),
+    );
+    browser.wait_until(
+        "the count gone once the page is seen",
+        "return document.title === '#lobby · loopchat';",
+    );
+
+    // Own lines shown once, after a reload and after a server restart.
+    browser.say("said before the reload");
+    tcp.expect("alice: said before the reload");
+    browser.wait_until(
+        "the echo",
+        "return document.querySelectorAll('#log li.own.sent').length === 1;",
+    );
+    browser.open(&url);
+    browser.wait_for_line(" is now known as alice");
+    browser.wait_for_line("alice said before the reload");
+    tcp.sync();
+    assert_eq!(count_lines(&browser, "alice said before the reload"), 1);
+    assert_eq!(count_lines(&browser, "terminal alice: lunch?"), 1);
+    drop(tcp);
+    server.stop().expect("the server stops");
+    browser.wait_for_line("* server went away; reconnecting…");
+    let file = history.clone();
+    let server = common::start_with(move |c| {
+        c.web_addr = Some(web);
+        c.history.file = Some(file);
+    });
+    // Sent before or after the page is back: the page has it either way
+    // (live, or from the history it asks for on joining).
+    let mut tcp = Client::named(server.addr(), "terminal");
+    tcp.send("after the restart");
+    browser.wait_for_line("terminal after the restart");
+    assert_eq!(count_lines(&browser, "alice said before the reload"), 1);
+    assert_eq!(count_lines(&browser, "terminal alice: lunch?"), 1);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("after-restart.png"));
+    let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
+    assert_eq!(errors, json!([]), "no script errors on the page");
+}

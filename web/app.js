@@ -597,11 +597,9 @@ window.addEventListener("error", (event) => {
   // A chat, `:me` or history line of a room or a private conversation.
   function chatLine(key, line, tags, history) {
     const v = view(key);
-    if (tags.id) {
-      if (v.ids.has(tags.id)) return;
-      v.ids.add(tags.id);
-    }
     const pending = tags.label && state.pending.get(tags.label);
+    if (tags.id && v.ids.has(tags.id) && !pending) return;
+    if (tags.id) v.ids.add(tags.id);
     if (pending) {
       state.pending.delete(tags.label);
       pending.item.classList.remove("pending");
