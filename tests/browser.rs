@@ -238,7 +238,6 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
         "bob, still in #lobby, does not hear #rust"
     );
 
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     browser.switch_to(&alice);
     browser.screenshot(&shots.join("alice.png"));
     browser.switch_to(&bob);
@@ -485,6 +484,33 @@ fn links_refusals_notifications_and_no_duplicates() {
     assert_eq!(count_lines(&browser, "terminal alice: lunch?"), 1);
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     browser.screenshot(&shots.join("after-restart.png"));
+
+    // A room alice creates: she is its operator, marked `@`; the topic
+    // under the room name; kick offered in the member list.
+    browser.say(":join #den");
+    browser.wait_until(
+        "#den current",
+        "return document.querySelector('#room-name').textContent === '#den';",
+    );
+    browser.say(":topic a cosy corner");
+    browser.wait_until(
+        "the topic under the room name",
+        "return document.querySelector('#room-topic').textContent === 'a cosy corner';",
+    );
+    tcp.send(":join #den");
+    tcp.skip_until("* topic #den: a cosy corner");
+    browser.wait_until(
+        "alice marked operator, a kick button for terminal",
+        "return [...document.querySelectorAll('#users li')].map(li => li.textContent).join('|')          === '@alice|terminalkickban';",
+    );
+    browser.screenshot(&shots.join("operator.png"));
+    browser.click("#users li:not(.self) .kick");
+    tcp.expect("* terminal was kicked from #den by alice");
+    browser.wait_for_line("* terminal was kicked from #den by alice");
+    browser.wait_until(
+        "terminal gone from the member list",
+        "return [...document.querySelectorAll('#users li')].map(li => li.textContent).join('|') === '@alice';",
+    );
     let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
     assert_eq!(errors, json!([]), "no script errors on the page");
 }
