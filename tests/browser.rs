@@ -198,6 +198,8 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
             .any(|l| l.contains("still in the lobby")),
         "#rust's log shows #rust's lines only"
     );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("alice-unread.png"));
     // Switching to #lobby: its lines, the mention highlighted, none unread.
     browser.click("#rooms button[data-key=\"#lobby\"]");
     browser.wait_until(

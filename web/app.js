@@ -171,7 +171,7 @@ window.addEventListener("error", (event) => {
   }
 
   // `text` as nodes: links as anchors, the reader's nick marked.
-  function richText(text) {
+  function richText(text, own = false) {
     const nodes = [];
     const linkRe = /https?:\/\/[^\s<>"]+/gi;
     let at = 0;
@@ -180,7 +180,7 @@ window.addEventListener("error", (event) => {
       let raw = m[0].replace(/[.,;:!?)\]'}]+$/, "");
       const href = safeUrl(raw);
       if (!href) continue;
-      nodes.push(...marked(text.slice(at, m.index)));
+      nodes.push(...(own ? [text.slice(at, m.index)] : marked(text.slice(at, m.index))));
       const a = document.createElement("a");
       a.href = href;
       a.textContent = raw;
@@ -190,8 +190,8 @@ window.addEventListener("error", (event) => {
       at = m.index + raw.length;
       linkRe.lastIndex = at;
     }
-    nodes.push(...marked(text.slice(at)));
-    return nodes;
+    nodes.push(...(own ? [text.slice(at)] : marked(text.slice(at))));
+    return nodes.filter((n) => n !== "");
   }
 
   function marked(text) {
@@ -618,14 +618,14 @@ window.addEventListener("error", (event) => {
       const rest = line.slice(2 + word.length);
       const own = word === state.nick;
       const mention = !own && !history && mentions(rest);
-      addTo(key, `action ${cls} ${own ? "own" : ""}`, ["* ", nickSpan(word), ...richText(rest)],
+      addTo(key, `action ${cls} ${own ? "own" : ""}`, ["* ", nickSpan(word), ...richText(rest, own)],
         { when, count: !own && !history, mention });
       return;
     }
     const { nick, text } = chatParts(line);
     const own = nick === state.nick;
     const mention = !own && !history && mentions(text);
-    addTo(key, `chat ${cls} ${own ? "own" : ""}`, nick ? [nickSpan(nick), " ", ...richText(text)] : [line],
+    addTo(key, `chat ${cls} ${own ? "own" : ""}`, nick ? [nickSpan(nick), " ", ...richText(text, own)] : [line],
       { when, count: !own && !history, mention });
   }
 
@@ -853,17 +853,17 @@ window.addEventListener("error", (event) => {
     if (!line.startsWith(":") || line.startsWith("::")) {
       const text = line.startsWith("::") ? line.slice(1) : line;
       if (v.kind === "pm") {
-        return sendOwn(v.key, `:pm ${v.name} ${text}`, { kind: "chat", nodes: [me, " ", ...richText(text)] });
+        return sendOwn(v.key, `:pm ${v.name} ${text}`, { kind: "chat", nodes: [me, " ", ...richText(text, true)] });
       }
-      return sendOwn(v.key, line, { kind: "chat", nodes: [me, " ", ...richText(text)] });
+      return sendOwn(v.key, line, { kind: "chat", nodes: [me, " ", ...richText(text, true)] });
     }
     if ((m = /^:me (.+)$/i.exec(line)) && v.kind === "room") {
-      return sendOwn(v.key, line, { kind: "action", nodes: ["* ", me, " ", ...richText(m[1])] });
+      return sendOwn(v.key, line, { kind: "action", nodes: ["* ", me, " ", ...richText(m[1], true)] });
     }
     if ((m = /^:(?:pm|msg) (\S+) (.+)$/i.exec(line))) {
       openView(pmKey(m[1]), m[1], "pm");
       renderRooms();
-      return sendOwn(pmKey(m[1]), line, { kind: "chat", nodes: [me, " ", ...richText(m[2])] });
+      return sendOwn(pmKey(m[1]), line, { kind: "chat", nodes: [me, " ", ...richText(m[2], true)] });
     }
     if ((m = /^:join (\S+)$/i.exec(line))) {
       const room = m[1].startsWith("#") ? m[1] : `#${m[1]}`;
