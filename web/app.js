@@ -598,8 +598,11 @@ window.addEventListener("error", (event) => {
   function chatLine(key, line, tags, history) {
     const v = view(key);
     const pending = tags.label && state.pending.get(tags.label);
-    if (tags.id && v.ids.has(tags.id) && !pending) return;
-    if (tags.id) v.ids.add(tags.id);
+    // A replayed line has the id and time of its first delivery; the pair
+    // (not the id alone) also survives a server that numbers from 1 again.
+    const seen = tags.id ? `${tags.id}|${tags.time || ""}` : null;
+    if (seen && v.ids.has(seen) && !pending) return;
+    if (seen) v.ids.add(seen);
     if (pending) {
       state.pending.delete(tags.label);
       pending.item.classList.remove("pending");
