@@ -210,6 +210,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             "! history incomplete: older lines of #lobby could not be read from disk",
         ),
         (Error::ServerFull.into(), "! server full"),
+        (Error::ClusterUnavailable.into(), "! cluster unavailable"),
         (
             Error::TooManyFromAddress.into(),
             "! too many connections from your address",
@@ -454,6 +455,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::LockedOut { .. } => "LockedOut",
             Error::HistoryIncomplete { .. } => "HistoryIncomplete",
             Error::ServerFull => "ServerFull",
+            Error::ClusterUnavailable => "ClusterUnavailable",
             Error::TooManyFromAddress => "TooManyFromAddress",
             Error::IdleTimeout => "IdleTimeout",
             Error::AuthTimeout => "AuthTimeout",
@@ -477,7 +479,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 62] = [
+const VARIANTS: [&str; 63] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -510,6 +512,7 @@ const VARIANTS: [&str; 62] = [
     "LockedOut",
     "HistoryIncomplete",
     "ServerFull",
+    "ClusterUnavailable",
     "TooManyFromAddress",
     "IdleTimeout",
     "AuthTimeout",
