@@ -17,8 +17,9 @@
 //!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
 //!   signals, shutdown, certificate and settings reload, metrics text),
 //!   `proxied` (connections from a trusted proxy until their PROXY header
-//!   is read) and `clients` (the connections and their output, the chat's
-//!   `Outbox`).
+//!   is read), `clients` (the connections and their output, the chat's
+//!   `Outbox`) and `cluster` (with `--cluster`: the Redis engine's events,
+//!   and the commands that go through it).
 //! - [`net`]: the network side, bytes and sockets with no chat in them:
 //!   connections, transports (plain TCP or TLS; the line codec or HTTP then
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,

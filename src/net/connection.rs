@@ -139,6 +139,10 @@ pub struct Connection {
     /// The history batch holding this client's latest chat line; replies
     /// wait in `held` until that batch is committed (see [`crate::chat::history`]).
     pub history_mark: u64,
+    /// With `--cluster`: the cluster's turn mark of its last chat line
+    /// (see `RedisCluster::publish`); while Redis is behind, a client whose
+    /// lines are not accepted yet is not read.
+    pub cluster_mark: u64,
     /// An account command of this client waits for the hashing worker:
     /// its input is not run (nor read) until the answer is queued.
     pub account_wait: bool,
@@ -190,6 +194,7 @@ impl Connection {
             got_input: false,
             line_started: None,
             history_mark: 0,
+            cluster_mark: 0,
             account_wait: false,
             tags: false,
             soft_since: None,

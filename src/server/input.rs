@@ -6,6 +6,7 @@
 use super::clients::Output;
 use super::{EventLoop, FLUSH_EARLY_BYTES};
 use crate::chat::{AuthResult, Awaited, ClientId, Outbox, Outcome};
+use crate::cluster::Cluster;
 use crate::end_reason::EndReason;
 use crate::net::connection::Phase;
 use crate::net::proxy;
@@ -98,6 +99,17 @@ impl EventLoop {
                     if conn.is_open() && conn.history_mark > acked {
                         self.reads.parked.push(id);
                         continue;
+                    }
+                }
+            }
+            if let Cluster::Redis(redis) = &self.cluster {
+                if redis.congested() {
+                    let accepted = redis.accepted_mark();
+                    if let Some(conn) = self.clients.conns.get(id) {
+                        if conn.is_open() && conn.cluster_mark > accepted {
+                            self.reads.parked.push(id);
+                            continue;
+                        }
                     }
                 }
             }
@@ -478,9 +490,15 @@ impl EventLoop {
                             conn.history_mark = self.history.mark_for_accounts();
                         }
                     }
+                    if !self.cluster.is_single() && self.cluster_command(id, &command) {
+                        return;
+                    }
                     let outcome =
                         self.chat
                             .apply_labelled(id, line, command, label, &mut self.clients);
+                    if !self.cluster.is_single() {
+                        self.cluster_after(id);
+                    }
                     self.after_command(id, outcome);
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();

@@ -246,6 +246,9 @@ impl EventLoop {
                 Standing::Refused => {}
             }
             let nick = self.chat.departed_nick(id);
+            if let Some(nick) = &nick {
+                self.cluster_departed(nick);
+            }
             let peer = conn.peer();
             if self.logs.allow(peer.ip(), self.now) {
                 match nick {

@@ -41,6 +41,8 @@
 //! - `clients`: `Clients`, the connections and their queued output, which
 //!   the chat writes through as its [`crate::chat::Outbox`];
 //! - `render`: the line being sent, rendered once per dialect and framing;
+//! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
+//!   the commands that go through it and the events it reports.
 //! - `accounts`: the hashing worker's end, held-back logins, the login
 //!   throttle and registration limits, the checks before password commands.
 
@@ -398,6 +400,8 @@ struct EventLoop {
     reload: Option<Reload>,
     /// The cluster's Redis, or `Single` (no `--cluster`).
     cluster: Cluster,
+    /// What the loop keeps about the cluster: nick claims, guest numbers.
+    cluster_link: cluster::ClusterLink,
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
@@ -436,6 +440,7 @@ impl EventLoop {
         };
         Ok(EventLoop {
             cluster,
+            cluster_link: cluster::ClusterLink::default(),
             chat: Chat::new(config.password.clone())
                 .with_max_rooms_per_client(config.max_rooms_per_client)
                 .with_history(tails)
@@ -549,6 +554,10 @@ impl EventLoop {
                 self.flush_dirty();
             }
             self.reap_dead();
+            if let Cluster::Redis(redis) = &mut self.cluster {
+                // The nicks of those who left are released now.
+                redis.flush(self.poll.registry(), self.now);
+            }
             // Workers wake the loop only while someone waits for a
             // commit; otherwise their completions wait for the next turn.
             let waiting = !self.clients.held.is_empty()

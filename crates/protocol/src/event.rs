@@ -347,6 +347,9 @@ pub enum Error<'a> {
     },
     /// The server is at its client limit; the connection closes.
     ServerFull,
+    /// The server cannot reach its cluster (protocol 1.2, several servers):
+    /// the command was not run; a new connection closes.
+    ClusterUnavailable,
     /// The address has as many connections as it may; the connection closes.
     TooManyFromAddress,
     /// A line was left unfinished too long; the connection closes.

@@ -193,6 +193,7 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
             put(out, &[" of ", room, rest]);
         }
         Error::ServerFull => put(out, &["server full"]),
+        Error::ClusterUnavailable => put(out, &["cluster unavailable"]),
         Error::TooManyFromAddress => put(out, &["too many connections from your address"]),
         Error::IdleTimeout => put(out, &["idle timeout"]),
         Error::AuthTimeout => put(out, &["auth timeout"]),
@@ -657,6 +658,7 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         "wrong password" => Error::WrongPassword,
         "too many attempts" => Error::TooManyAttempts,
         "server full" => Error::ServerFull,
+        "cluster unavailable" => Error::ClusterUnavailable,
         "too many connections from your address" => Error::TooManyFromAddress,
         "idle timeout" => Error::IdleTimeout,
         "auth timeout" => Error::AuthTimeout,

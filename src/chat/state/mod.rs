@@ -17,6 +17,9 @@
 //!   `:users`, `:rooms`, chat and `:me`, `:history`);
 //! - `operators.rs`: topics and room operators (`:topic`, `:op`, `:deop`,
 //!   `:kick`, `:ban`, `:unban`, `:bans`);
+//! - `cluster.rs`: what the server's cluster step asks of the chat with
+//!   `--cluster` (room lines numbered by Redis delivered here, guest
+//!   number blocks, private messages from other servers);
 //! - `tags.rs`: protocol 1.2's tags as the chat state sees them (`:tags`,
 //!   the tags flag, labels read off client lines); the stamps, echoes and
 //!   history tags are in the commands that send those lines;
@@ -34,6 +37,7 @@ use crate::protocol::{self, Command, Error, Event, HelpRow, Missing, Reply, Serv
 use std::collections::HashMap;
 
 mod accounts;
+mod cluster;
 mod operators;
 mod outbox;
 mod rooms_cmds;

@@ -210,6 +210,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             "! history incomplete: older lines of #lobby could not be read from disk",
         ),
         (Error::ServerFull.into(), "! server full"),
+        (Error::ClusterUnavailable.into(), "! cluster unavailable"),
         (
             Error::TooManyFromAddress.into(),
             "! too many connections from your address",
@@ -531,6 +532,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::LockedOut { .. } => "LockedOut",
             Error::HistoryIncomplete { .. } => "HistoryIncomplete",
             Error::ServerFull => "ServerFull",
+            Error::ClusterUnavailable => "ClusterUnavailable",
             Error::TooManyFromAddress => "TooManyFromAddress",
             Error::IdleTimeout => "IdleTimeout",
             Error::AuthTimeout => "AuthTimeout",
@@ -564,7 +566,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 79] = [
+const VARIANTS: [&str; 80] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -597,6 +599,7 @@ const VARIANTS: [&str; 79] = [
     "LockedOut",
     "HistoryIncomplete",
     "ServerFull",
+    "ClusterUnavailable",
     "TooManyFromAddress",
     "IdleTimeout",
     "AuthTimeout",
