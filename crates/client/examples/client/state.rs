@@ -89,6 +89,46 @@ pub struct Joined {
     pub mention: bool,
 }
 
+/// Where the account token of `server` is kept: `$XDG_CONFIG_HOME/loopchat/`,
+/// else `~/.config/loopchat/`, one file per server address.
+pub fn token_path(server: &str) -> Option<std::path::PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| std::path::Path::new(&home).join(".config"))
+        })?;
+    let name: String = server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Some(config.join("loopchat").join(format!("token-{name}")))
+}
+
+/// Writes `token` to `path` with mode 0600 (the folder made as needed).
+fn save_token(path: &std::path::Path, token: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(token.as_bytes())
+}
+
 /// The connection as the status line shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Link {
@@ -149,6 +189,13 @@ pub struct State {
     pub joined: Vec<Joined>,
     /// Bells to ring: one per line naming us (the screen takes them).
     pub bells: u32,
+    /// Where this server's account token is kept ("remember me"); `None`
+    /// keeps none.
+    pub token_path: Option<std::path::PathBuf>,
+    /// A `:resume` with the saved token is on its way.
+    resuming: bool,
+    /// The person typed `:login` or `:register`: keep a token when it works.
+    remember: bool,
 }
 
 impl State {
@@ -182,6 +229,9 @@ impl State {
             secure,
             joined: Vec::new(),
             bells: 0,
+            token_path: None,
+            resuming: false,
+            remember: false,
         }
     }
 
@@ -281,6 +331,9 @@ impl State {
             return self.taken(taken);
         }
         let mut send: Vec<String> = self.secure.on_login(&line).into_iter().collect();
+        if self.account_line(&line, &mut send) {
+            return send;
+        }
         match recognise(&line) {
             Some(ServerLine::Error(error)) => self.on_error(&error, &line),
             Some(ServerLine::Event(Event::PrivateMessage { from, text, .. })) => {
@@ -353,6 +406,53 @@ impl State {
         self.push(Kind::Error(line.to_string()));
     }
 
+    /// The accounts' lines: keeps the token (`* token` is never shown),
+    /// forgets it on `* logged out` or a failed resume (then goes on as a
+    /// guest under the wanted nick). True when the line is handled.
+    fn account_line(&mut self, line: &str, send: &mut Vec<String>) -> bool {
+        if let Some(token) = line.strip_prefix("* token ") {
+            match self.token_path.clone() {
+                Some(path) => match save_token(&path, token) {
+                    Ok(()) => self.notice(format!(
+                        "logged in; this client remembers you ({}), :logout forgets",
+                        path.display()
+                    )),
+                    Err(e) => {
+                        self.notice(format!("cannot keep the token in {}: {e}", path.display()))
+                    }
+                },
+                None => self.notice("no config folder to keep the token in"),
+            }
+            return true;
+        }
+        if line.starts_with("* logged in as ") || line.starts_with("* registered ") {
+            if self.remember && !self.resuming {
+                send.push(":token".to_string());
+            }
+            self.remember = false;
+            self.resuming = false;
+            return false;
+        }
+        if line == "* logged out" {
+            if let Some(path) = &self.token_path {
+                let _ = std::fs::remove_file(path);
+            }
+            return false;
+        }
+        if line == "! login failed" && self.resuming {
+            self.resuming = false;
+            if let Some(path) = &self.token_path {
+                let _ = std::fs::remove_file(path);
+            }
+            self.notice("the saved login no longer works: continuing as a guest");
+            if let Some(want) = self.want_nick.clone() {
+                send.push(format!(":nick {want}"));
+            }
+            return true;
+        }
+        false
+    }
+
     /// One more unread line in `room` (one we are in), naming us or not.
     fn unread(&mut self, room: &str, mention: bool) {
         if let Some(joined) = self.joined_mut(room) {
@@ -413,7 +513,15 @@ impl State {
                 self.nick = Some(nick.to_string());
                 self.users.clear();
                 self.push(Kind::Info(line.to_string()));
-                if let Some(want) = self.want_nick.clone() {
+                let token = (self.token_path.as_ref())
+                    .and_then(|path| std::fs::read_to_string(path).ok())
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace));
+                if let Some(token) = token {
+                    // Back as the same person, without the password.
+                    self.resuming = true;
+                    send.push(format!(":resume {token}"));
+                } else if let Some(want) = self.want_nick.clone() {
                     if want != nick {
                         send.push(format!(":nick {want}"));
                     }
@@ -616,6 +724,7 @@ impl State {
                 }
             }
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
+            ":login" | ":register" => self.remember = true,
             _ => {}
         }
         vec![input.to_string()]
