@@ -196,6 +196,10 @@ pub struct State {
     resuming: bool,
     /// The person typed `:login` or `:register`: keep a token when it works.
     remember: bool,
+    /// Chat and `:me` lines shown (unix seconds, `nick: text` or
+    /// `* nick text`), so history asked again after a reconnect is not
+    /// shown twice.
+    shown: VecDeque<(i64, String)>,
 }
 
 impl State {
@@ -232,6 +236,7 @@ impl State {
             token_path: None,
             resuming: false,
             remember: false,
+            shown: VecDeque::new(),
         }
     }
 
@@ -363,6 +368,7 @@ impl State {
                 self.push(Kind::Info(line.clone()))
             }
             Some(ServerLine::Event(Event::Said { from, text, .. })) => {
+                self.remember_shown(unix_now(), line.clone());
                 let own = self.me(from);
                 self.push(Kind::Chat {
                     nick: from.to_string(),
@@ -621,6 +627,7 @@ impl State {
             ServerLine::Event(Event::Acted { from, text, .. })
                 if self.in_room(from) && !text.is_empty() =>
             {
+                self.remember_shown(unix_now(), line.to_string());
                 self.push(Kind::Action {
                     nick: from.to_string(),
                     text: text.to_string(),
@@ -653,9 +660,31 @@ impl State {
         self.pending.rooms += 1;
     }
 
+    /// Remembers a chat or `:me` line shown at `time` (unix seconds).
+    fn remember_shown(&mut self, time: i64, body: String) {
+        self.shown.push_back((time, body));
+        if self.shown.len() > SCROLLBACK {
+            self.shown.pop_front();
+        }
+    }
+
+    /// Whether `body` was shown at about `time` (live lines are timed on
+    /// arrival, so a little apart from the server's time).
+    fn was_shown(&self, time: i64, body: &str) -> bool {
+        self.shown
+            .iter()
+            .any(|(t, b)| b == body && (t - time).abs() <= 2)
+    }
+
     /// A `[history TIME] LINE` line: `body` is the chat or `:me` line it
-    /// was, `time` when the server accepted it.
+    /// was, `time` when the server accepted it. One already on the pane
+    /// (live, or from an earlier `:history`) is not shown again.
     fn on_history_line(&mut self, time: i64, body: &str) {
+        if self.was_shown(time, body) {
+            self.history_left = self.history_left.saturating_sub(1);
+            return;
+        }
+        self.remember_shown(time, body.to_string());
         let clock = Clock::local(time);
         let kind = match recognise_history(body) {
             Some(Event::Acted { from, text, .. }) => Kind::Action {
@@ -762,6 +791,13 @@ impl State {
     }
 }
 
+/// Now, in unix seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// `guestN`: a nick the server assigned, not one to ask for again.
 fn is_guest(nick: &str) -> bool {
     nick.strip_prefix("guest")
@@ -834,6 +870,29 @@ mod tests {
         );
         s.on_line(b"[#rust] * alice left #rust");
         assert_eq!(joined(&s), [("#lobby".into(), 0, false)]);
+    }
+
+    #[test]
+    fn history_asked_again_after_a_reconnect_is_not_shown_twice() {
+        let mut s = state();
+        s.on_line(b"bob: live before the drop");
+        let now = unix_now();
+        s.disconnected();
+        s.on_line(b"* welcome guest1");
+        s.on_line(b"* guest1 joined #lobby");
+        s.on_line(b"* history #lobby: 3 lines");
+        let at = loopchat_protocol::time::format_utc;
+        s.on_line(format!("[history {}] bob: live before the drop", at(now)).as_bytes());
+        s.on_line(format!("[history {}] bob: older", at(now - 100)).as_bytes());
+        s.on_line(format!("[history {}] bob: older", at(now - 100)).as_bytes());
+        let chats: Vec<String> = kinds(&s)
+            .into_iter()
+            .filter_map(|k| match k {
+                Kind::Chat { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(chats, ["live before the drop", "older"]);
     }
 
     #[test]
