@@ -404,6 +404,31 @@ fn links_refusals_notifications_and_no_duplicates() {
         "one anchor: the https link, and not the javascript: one"
     );
 
+    // A line over the limit is refused before it is sent, the limit shown.
+    browser.run(
+        "document.querySelector('#say-input').value = 'x'.repeat(5000);",
+        json!([]),
+    );
+    browser.type_into("#say-input", "\u{E007}");
+    browser.wait_for_line("! not sent: 5000 bytes, the limit is 4000 (shorten it or split it)");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#say-input').value.length;",
+            json!([])
+        ),
+        json!(5000),
+        "the text stays in the input"
+    );
+    browser.run(
+        "document.querySelector('#say-input').value = '';",
+        json!([]),
+    );
+    let meanwhile = tcp.sync();
+    assert!(
+        !meanwhile.iter().any(|l| l.contains("xxxxxxxxxx")),
+        "nothing was sent: {meanwhile:?}"
+    );
+
     // A refused line: marked refused with the server's error, never sent.
     browser.say(":pm ghost are you there?");
     open_conversation(&browser, "pm:ghost");

@@ -43,6 +43,8 @@ window.addEventListener("error", (event) => {
   ]);
   const MAX_VIEW = 2000;
   const MAX_RECALL = 100;
+  // The protocol's 4096 bytes, less room for the label and a `:pm NICK `.
+  const MAX_LINE_BYTES = 4000;
   const COMMANDS = [":help", ":join", ":part", ":nick", ":me", ":pm", ":users", ":rooms", ":history",
     ":topic", ":op", ":deop", ":kick", ":ban", ":unban", ":bans", ":quit", ":e2e", ":e2e-safety",
     ":e2e-verify", ":e2e-accept", ":key"];
@@ -1139,6 +1141,12 @@ window.addEventListener("error", (event) => {
       if (state.recall[state.recall.length - 1] !== line) state.recall.push(line);
       state.recallAt = state.recall.length;
       sayInput.value = "";
+      return;
+    }
+    // The server refuses a line over 4096 bytes; the label takes a few.
+    const bytes = new TextEncoder().encode(line).length;
+    if (bytes > MAX_LINE_BYTES) {
+      addEntry("error", [`! not sent: ${bytes} bytes, the limit is ${MAX_LINE_BYTES} (shorten it or split it)`]);
       return;
     }
     if (submit(line)) {
