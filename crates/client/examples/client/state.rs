@@ -40,6 +40,14 @@ const SCROLLBACK: usize = 5000;
 /// How many history lines to ask for on joining a room.
 pub const HISTORY_ON_JOIN: u32 = 30;
 
+/// The keys, as `:help` lists them before the server's commands.
+const KEYS_HELP: &[&str] = &[
+    "keys: Enter send · Up/Down earlier lines · Tab complete a nick, :command or room",
+    "keys: PgUp/PgDn or the wheel scroll · Esc or Ctrl-End newest · Ctrl-L redraw",
+    "keys: Ctrl-W/U/K delete word/to start/to end · Ctrl-C, Ctrl-D or :quit leave",
+    "rooms: +N unread lines in a room you are in, @ when one named you (the bell rings)",
+];
+
 /// What one line on the pane is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -754,6 +762,12 @@ impl State {
             }
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
             ":login" | ":register" => self.remember = true,
+            // The server lists its commands; the keys are the client's.
+            ":help" => {
+                for keys in KEYS_HELP {
+                    self.notice(*keys);
+                }
+            }
             _ => {}
         }
         vec![input.to_string()]
@@ -870,6 +884,17 @@ mod tests {
         );
         s.on_line(b"[#rust] * alice left #rust");
         assert_eq!(joined(&s), [("#lobby".into(), 0, false)]);
+    }
+
+    #[test]
+    fn help_lists_the_keys_and_asks_the_server_for_its_commands() {
+        let mut s = state();
+        assert_eq!(s.on_input(":help"), [":help"]);
+        let notes: Vec<Kind> = kinds(&s)
+            .into_iter()
+            .filter(|k| matches!(k, Kind::Notice(t) if t.starts_with("keys: ")))
+            .collect();
+        assert_eq!(notes.len(), 3);
     }
 
     #[test]
