@@ -24,7 +24,11 @@
 # and epoll_wait calls per 1000 deliveries; the event loop's top functions by
 # inclusive cost (callgrind_annotate) go to OUTDIR/NAME.txt. CACHE_SIM=yes
 # adds callgrind's cache simulation (slower): data cache misses per delivery,
-# first and last level, where the Ir count misses what memory costs. Every
+# first and last level, where the Ir count misses what memory costs.
+# LOADGEN_FLAGS adds flags to the load generator (LOADGEN_FLAGS=--tags: every
+# client with tags on, each sender then also gets its own lines, which the
+# delivery count leaves out: 1 in CLIENTS). HISTORY_FILE=:memory: runs the
+# servers without a history file (no writer, no replies held for commits). Every
 # loop is bounded; loopback only; servers are stopped at the end (SIGKILL
 # after 30 s if SIGTERM did not end them).
 set -euo pipefail
@@ -55,11 +59,11 @@ ulimit -n "$(ulimit -H -n)" 2>/dev/null || true
 source "$root/scripts/server-lib.sh"
 trap 'stop_server 300' EXIT
 
-echo "# callgrind-fanout $(date -u +%FT%TZ) clients=$CLIENTS window=${SECS} progress lines, loadgen --flood 4, $(valgrind --version)" | tee "$OUT/summary.txt"
+echo "# callgrind-fanout $(date -u +%FT%TZ) clients=$CLIENTS window=${SECS} progress lines, loadgen --flood 4 ${LOADGEN_FLAGS:-}, $(valgrind --version)" | tee "$OUT/summary.txt"
 for spec in "$@"; do
   name=${spec%%=*}
   bin=${spec#*=}
-  mapfile -t flags < <(server_flags "$bin" "$PORT" "$OUT/$name-history.db" off)
+  mapfile -t flags < <(server_flags "$bin" "$PORT" "${HISTORY_FILE:-$OUT/$name-history.db}" off)
   rm -f "$OUT/$name-history.db"
   rm -f "$OUT/$name".cg*
   RUST_LOG=warn valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
@@ -72,7 +76,7 @@ for spec in "$@"; do
   on=false
   exec 4< <(timeout -k 5 300 "$LOADGEN" --addr "127.0.0.1:$PORT" --clients "$CLIENTS" \
     --flood 4 --warmup 2 --duration $((SECS + 4)) --drain 2 --setup-timeout 120 \
-    --connect-concurrency 16 2>&1)
+    --connect-concurrency 16 ${LOADGEN_FLAGS:-} 2>&1)
   while IFS= read -r line <&4; do
     echo "$line" >>"$OUT/$name-loadgen.log"
     case $line in

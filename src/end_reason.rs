@@ -42,6 +42,14 @@ pub enum EndReason {
     CloseTimeout,
     /// The server shut down.
     ServerShutdown,
+    /// With `--cluster`: it arrived while the cluster was unreachable
+    /// (`! cluster unavailable`).
+    ClusterUnavailable,
+    /// With `--cluster`: lines of its room were lost before this server
+    /// got them; it is disconnected rather than left with a gap.
+    MissedLines,
+    /// Another connection logged in to the same account.
+    LoggedInElsewhere,
     /// The poller refused to watch the socket.
     PollerError,
     /// A page or an HTTP error was served; the connection never joined.
@@ -119,7 +127,7 @@ impl EndReason {
     /// in `loopchat_disconnects_total` so every series exists from the
     /// first scrape. Others (WebSocket protocol errors) appear when they
     /// first happen.
-    pub const DISCONNECTS: [EndReason; 15] = [
+    pub const DISCONNECTS: [EndReason; 18] = [
         EndReason::Quit,
         EndReason::ClosedByPeer,
         EndReason::ResetByPeer,
@@ -135,6 +143,9 @@ impl EndReason {
         EndReason::CloseTimeout,
         EndReason::ServerShutdown,
         EndReason::PollerError,
+        EndReason::ClusterUnavailable,
+        EndReason::MissedLines,
+        EndReason::LoggedInElsewhere,
     ];
 
     /// The reasons a connection ends by before it joins the chat (TLS
@@ -167,6 +178,9 @@ impl EndReason {
             EndReason::AuthLockout => "auth lockout",
             EndReason::CloseTimeout => "close timeout",
             EndReason::ServerShutdown => "server shutdown",
+            EndReason::ClusterUnavailable => "cluster unavailable",
+            EndReason::MissedLines => "missed lines",
+            EndReason::LoggedInElsewhere => "logged in elsewhere",
             EndReason::PollerError => "poller error",
             EndReason::HttpResponseSent => "http response sent",
             EndReason::RequestHeadTimeout => "request head timeout",
@@ -252,7 +266,7 @@ mod tests {
     /// Every reason with its log text and label exactly as the server said
     /// them when reasons were strings (the metrics tests and dashboards
     /// depend on the labels).
-    const TABLE: [(EndReason, &str, &str); 22] = [
+    const TABLE: [(EndReason, &str, &str); 25] = [
         (
             EndReason::UntrustedProxyHeader,
             "PROXY header from an untrusted address",
@@ -281,6 +295,17 @@ mod tests {
             "server_shutdown",
         ),
         (EndReason::PollerError, "poller error", "poller_error"),
+        (
+            EndReason::ClusterUnavailable,
+            "cluster unavailable",
+            "cluster_unavailable",
+        ),
+        (EndReason::MissedLines, "missed lines", "missed_lines"),
+        (
+            EndReason::LoggedInElsewhere,
+            "logged in elsewhere",
+            "logged_in_elsewhere",
+        ),
         (
             EndReason::HttpResponseSent,
             "http response sent",

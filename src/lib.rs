@@ -17,8 +17,9 @@
 //!   `timers` (history commits, periodic checks), `lifecycle` (reaping,
 //!   signals, shutdown, certificate and settings reload, metrics text),
 //!   `proxied` (connections from a trusted proxy until their PROXY header
-//!   is read) and `clients` (the connections and their output, the chat's
-//!   `Outbox`).
+//!   is read), `clients` (the connections and their output, the chat's
+//!   `Outbox`) and `cluster` (with `--cluster`: the Redis engine's events,
+//!   and the commands that go through it).
 //! - [`net`]: the network side, bytes and sockets with no chat in them:
 //!   connections, transports (plain TCP or TLS; the line codec or HTTP then
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,
@@ -30,6 +31,11 @@
 //!   and the SQLite history file written by a thread of its own) and
 //!   `chat::completion` (work finished on those threads, handed back to
 //!   the loop along one channel and its one waker).
+//! - [`accounts`]: the accounts engine (protocol 1.2): Argon2id password
+//!   hashes made on a worker thread with a bounded queue, login tokens of
+//!   which only a digest is kept, throttles that slow guessing and never
+//!   lock, the accounts in memory and their tables in the history file.
+//!   Depends on nothing else of the crate.
 //! - [`policy`]: the rules that keep one client from hurting the others:
 //!   flood control, fairness, output bounds and departures (`limits`),
 //!   per-address limits and lockouts (`guard`), log summaries (`logsum`).
@@ -52,8 +58,9 @@
 //! Dependencies point one way, with no circles: `server` uses all the
 //! others; `net` uses `policy` (a connection's limits), `metrics` and
 //! `chat`'s history types; `policy` and `metrics` use `chat`'s types;
-//! `chat` uses only `protocol`; `settings` (used by `server` and the
-//! binary) uses `config` and the types it fills; `end_reason` uses nothing.
+//! `chat` uses only `protocol` and `accounts`; `settings` (used by
+//! `server` and the binary) uses `config` and the types it fills;
+//! `end_reason` and `accounts` use nothing of the crate.
 //!
 //! The binary (`src/main.rs`), the tests and the load generator all start the
 //! same [`Server`]:
@@ -67,6 +74,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod chat;
 pub mod cluster;
 pub mod config;

@@ -102,6 +102,9 @@ fn ping_is_answered_while_another_client_floods() {
     let mut pinger = Client::named(addr, "pinger");
     pinger.send(":join quiet");
     pinger.expect("* pinger joined #quiet");
+    // Joining keeps #lobby (protocol 1.2): leave it, away from the flood.
+    pinger.send(":part lobby");
+    pinger.expect("[#lobby] * pinger left #lobby");
     // The sink reads everything the flooder sends, so nobody is cut off.
     let sink_thread = thread::spawn(move || {
         let mut buf = vec![0; 64 * 1024];

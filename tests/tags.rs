@@ -428,3 +428,41 @@ fn a_websocket_client_gets_the_same_tagged_bytes_as_a_tcp_client() {
     let theirs = next(&mut tcp);
     assert_eq!((theirs.id, theirs.label), (echo.id, None));
 }
+
+#[test]
+fn a_history_answer_that_waits_for_its_room_keeps_ids_times_and_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let server = with_file(&path);
+    let mut alice = with_tags(server.addr, "alice");
+    alice.send(":join Rust");
+    assert_eq!(next(&mut alice).line, "* alice joined #Rust");
+    alice.send("in rust");
+    let first = next(&mut alice);
+    sync_tagged(&mut alice);
+    drop(alice);
+    server.signal(libc::SIGTERM);
+    assert!(server.wait_exit(Duration::from_secs(10)).success());
+
+    // After a restart #rust's tail is read from the file when the room is
+    // created again: a :history in the same write waits for it.
+    let server = with_file(&path);
+    let mut bob = with_tags(server.addr, "bob");
+    bob.send_bytes(b"@label=j :join rust\n@label=h :history\n@label=p :ping\n");
+    let joined = next(&mut bob);
+    assert_eq!(joined.line, "* bob joined #rust");
+    assert_eq!(joined.label.as_deref(), Some("j"));
+    let header = next(&mut bob);
+    assert_eq!(header.line, "* history #rust: 1 line");
+    assert_eq!(header.label.as_deref(), Some("h"));
+    let past = next(&mut bob);
+    assert_eq!(past.label.as_deref(), Some("h"));
+    assert_eq!((past.id, &past.time), (first.id, &first.time));
+    assert_eq!(past.room.as_deref(), Some("#rust"));
+    assert!(past.line.ends_with("] alice: in rust"), "{past:?}");
+    let pong = next(&mut bob);
+    assert_eq!(
+        (pong.line.as_str(), pong.label.as_deref()),
+        ("* pong", Some("p"))
+    );
+}

@@ -35,6 +35,8 @@ pub struct RedisCluster {
     /// This server's owner token for the nicks it holds.
     pub(super) node: String,
     pub(super) channel: Vec<u8>,
+    /// This server's own channel: private messages for its clients.
+    pub(super) inbox: Vec<u8>,
     pub(super) cmd: RedisConn,
     pub(super) sub: RedisConn,
     pub(super) pending: VecDeque<Pending>,
@@ -69,14 +71,16 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     /// The engine for `settings`, with its two connections on `tokens`
-    /// (command, subscriber). It starts connecting at once; until both
-    /// connections are ready it is down (every request is
+    /// (command, subscriber). It starts connecting at once; until the
+    /// command connection is ready it is down (every request is
     /// [`Unavailable`]), then it says [`ClusterEvent::Up`].
     pub fn new(settings: ClusterSettings, registry: &Registry, tokens: [Token; 2]) -> Self {
         let now = Instant::now();
+        let node = node_token();
         let mut cluster = RedisCluster {
-            node: node_token(),
             channel: format!("{}:lines", settings.prefix).into_bytes(),
+            inbox: format!("{}:node:{node}", settings.prefix).into_bytes(),
+            node,
             cmd: RedisConn::new(settings.addr, tokens[0]),
             sub: RedisConn::new(settings.addr, tokens[1]),
             settings,
@@ -109,7 +113,7 @@ impl RedisCluster {
         &self.node
     }
 
-    /// Whether both connections are ready: requests are taken.
+    /// Whether the command connection is ready: requests are taken.
     pub fn is_up(&self) -> bool {
         self.up
     }
@@ -186,6 +190,16 @@ impl RedisCluster {
             return Err(Unavailable);
         }
         let ticket = self.ticket();
+        if self.owned.contains(nick) {
+            // Already this server's (given up here, not yet released).
+            let nick = nick.to_owned();
+            self.events.push(ClusterEvent::Nick {
+                ticket,
+                nick,
+                won: Ok(true),
+            });
+            return Ok(ticket);
+        }
         let key = self.nick_key(nick);
         let ttl = self.settings.nick_ttl.as_millis().to_string();
         resp::encode(
@@ -226,6 +240,49 @@ impl RedisCluster {
         self.pending.push_back(Pending::Ignore);
     }
 
+    /// Follows `room` from now on (a member here joined it): its lines are
+    /// delivered from the next id Redis gives it, and a gap in them is
+    /// filled or reported even if none came before. Does nothing for a
+    /// room already followed, or while down (it is followed from its first
+    /// line then).
+    pub fn follow(&mut self, room: &str) {
+        if !self.up || self.rooms.contains_key(room) {
+            return;
+        }
+        self.rooms.insert(room.to_owned(), RoomOrder::default());
+        let (seq, _) = self.room_keys(room);
+        resp::encode(self.cmd.queue(), &[&b"GET"[..], seq.as_bytes()]);
+        self.pending.push_back(Pending::Start {
+            room: room.to_owned(),
+        });
+    }
+
+    /// Sends `line` to the server holding `nick` (its canonical form), on
+    /// that server's own channel: it arrives there as
+    /// [`ClusterEvent::Private`]. The answer, [`ClusterEvent::PrivateSent`]
+    /// with the returned ticket, says whether a server took it.
+    pub fn send_private(&mut self, nick: &str, line: &[u8]) -> Result<u64, Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let ticket = self.ticket();
+        let key = self.nick_key(nick);
+        let inboxes = format!("{}:node:", self.settings.prefix);
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                &b"FCALL"[..],
+                b"loopchat_pm",
+                b"1",
+                key.as_bytes(),
+                inboxes.as_bytes(),
+                line,
+            ],
+        );
+        self.pending.push_back(Pending::Private { ticket });
+        Ok(ticket)
+    }
+
     /// Nicks this server holds.
     pub fn owned_nicks(&self) -> impl Iterator<Item = &str> {
         self.owned.iter().map(String::as_str)
@@ -234,12 +291,22 @@ impl RedisCluster {
     /// Asks for the next guest number; the answer is a
     /// [`ClusterEvent::Guest`] with the returned ticket.
     pub fn guest_number(&mut self) -> Result<u64, Unavailable> {
+        self.guest_numbers(1)
+    }
+
+    /// Asks for `count` guest numbers at once (one `INCRBY`); the answer
+    /// is a [`ClusterEvent::Guest`] with the last of them.
+    pub fn guest_numbers(&mut self, count: u64) -> Result<u64, Unavailable> {
         if !self.up {
             return Err(Unavailable);
         }
         let ticket = self.ticket();
         let key = format!("{}:guests", self.settings.prefix);
-        resp::encode(self.cmd.queue(), &[b"INCR", key.as_bytes()]);
+        let count = count.max(1).to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[b"INCRBY", key.as_bytes(), count.as_bytes()],
+        );
         self.pending.push_back(Pending::Guest { ticket });
         Ok(ticket)
     }
@@ -320,6 +387,17 @@ impl RedisCluster {
         }
     }
 
+    /// Sends what was queued since the turn (commands the loop asked for
+    /// while handling the turn's events), without waiting for the next.
+    pub fn flush(&mut self, registry: &Registry, now: Instant) {
+        if let Err(err) = self.cmd.send() {
+            self.cmd_failed(registry, now, err);
+        }
+        if let Err(err) = self.sub.send() {
+            self.sub_failed(registry, now, err);
+        }
+    }
+
     fn ticket(&mut self) -> u64 {
         self.next_ticket += 1;
         self.next_ticket
@@ -376,8 +454,8 @@ impl RedisCluster {
                         self.sub.queue(),
                         &[&b"CLIENT"[..], b"SETNAME", name.as_bytes()],
                     );
-                    let channel = self.channel.clone();
-                    resp::encode(self.sub.queue(), &[&b"SUBSCRIBE"[..], &channel]);
+                    let (lines, inbox) = (self.channel.clone(), self.inbox.clone());
+                    resp::encode(self.sub.queue(), &[&b"SUBSCRIBE"[..], &lines, &inbox]);
                 }
                 Err(err) => warn!(
                     "cluster: cannot connect to redis at {}: {err}",
@@ -482,11 +560,12 @@ impl RedisCluster {
         self.pending.push_back(Pending::Hold { nicks });
     }
 
-    /// Up when both connections are ready; on the way up, every room's
-    /// position is checked (lines published while the subscription was
-    /// gone are filled from the streams) and the held nicks held again.
+    /// Up while the command connection is ready: lines are numbered,
+    /// stored and published, nicks claimed. The subscription may be
+    /// remade meanwhile without making the cluster unavailable: nothing is
+    /// lost, the streams hold what it missed ([`RedisCluster::resume`]).
     fn check_up(&mut self) {
-        let up = self.loaded && self.subscribed;
+        let up = self.loaded;
         if up == self.up {
             return;
         }
@@ -499,6 +578,19 @@ impl RedisCluster {
         info!("cluster: connected to redis at {}", self.settings.addr);
         self.stats.ups += 1;
         self.events.push(ClusterEvent::Up);
+        self.next_hold = Instant::now();
+        if !self.owned.is_empty() {
+            self.hold_nicks(Instant::now());
+        }
+        if self.subscribed {
+            self.resume();
+        }
+    }
+
+    /// Both connections ready again (after either was remade): every room
+    /// this server follows has its position checked, and what the
+    /// subscription missed is filled from the room's stream.
+    pub(super) fn resume(&mut self) {
         let rooms: Vec<String> = self
             .rooms
             .iter()
@@ -509,10 +601,6 @@ impl RedisCluster {
             let (seq, _) = self.room_keys(&room);
             resp::encode(self.cmd.queue(), &[&b"GET"[..], seq.as_bytes()]);
             self.pending.push_back(Pending::Position { room });
-        }
-        self.next_hold = Instant::now();
-        if !self.owned.is_empty() {
-            self.hold_nicks(Instant::now());
         }
     }
 
@@ -536,6 +624,10 @@ impl RedisCluster {
                     nick,
                     won: Err(Unavailable),
                 }),
+                Pending::Private { ticket } => self.events.push(ClusterEvent::PrivateSent {
+                    ticket,
+                    delivered: Err(Unavailable),
+                }),
                 Pending::Guest { ticket } => self.events.push(ClusterEvent::Guest {
                     ticket,
                     number: Err(Unavailable),
@@ -550,6 +642,16 @@ impl RedisCluster {
                 | Pending::Hold { .. }
                 | Pending::Ignore
                 | Pending::Position { .. } => {}
+                Pending::Start { room } => {
+                    // Asked again the next time a member joins it.
+                    if self
+                        .rooms
+                        .get(&room)
+                        .is_some_and(|o| o.expected().is_none())
+                    {
+                        self.rooms.remove(&room);
+                    }
+                }
             }
         }
         for (room, lines) in std::mem::take(&mut self.batches) {

@@ -113,11 +113,12 @@ pub fn parse_address(url: &str) -> Result<SocketAddr, String> {
 /// What the engine reports to the server, in the order it happened.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ClusterEvent {
-    /// Both connections are ready: requests are taken again (after a
-    /// reconnect, every room's position is being checked).
+    /// The command connection is ready: requests are taken again. (The
+    /// subscriber connection comes and goes without this: what it missed
+    /// is filled from the rooms' streams once it is back.)
     Up,
-    /// A connection was lost: requests are [`Unavailable`] until
-    /// [`ClusterEvent::Up`].
+    /// The command connection was lost: requests are [`Unavailable`]
+    /// until [`ClusterEvent::Up`].
     Down,
     /// Redis came back without the data it had (no persistence, or lost):
     /// every room's ids start over and this server follows them from the
@@ -174,6 +175,20 @@ pub enum ClusterEvent {
         nick: String,
         /// `Ok(true)`: held; `Ok(false)`: another server holds it.
         won: Result<bool, Unavailable>,
+    },
+    /// A private message for a client of this server, from another (or
+    /// this) server, as given to [`RedisCluster::send_private`].
+    Private {
+        /// The message, as sent.
+        line: Vec<u8>,
+    },
+    /// The answer to [`RedisCluster::send_private`]: `Ok(true)` when the
+    /// server holding the nick took it, `Ok(false)` when no server did.
+    PrivateSent {
+        /// The request's ticket.
+        ticket: u64,
+        /// Whether a server took it.
+        delivered: Result<bool, Unavailable>,
     },
     /// A nick this server held is held by another now (its expiry passed
     /// while Redis or this server was unreachable, and someone took it).

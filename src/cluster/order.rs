@@ -39,6 +39,11 @@ impl RoomOrder {
         self.expected
     }
 
+    /// Starts following the room at `id`, unless it is followed already.
+    pub fn start_at(&mut self, id: u64) {
+        self.expected.get_or_insert(id);
+    }
+
     /// Lines held behind a gap.
     pub fn held(&self) -> usize {
         self.held.len()

@@ -34,8 +34,12 @@ pub(super) enum Pending {
     Ignore,
     /// `INCR guests`.
     Guest { ticket: u64 },
+    /// `loopchat_pm`: a private message to the server holding a nick.
+    Private { ticket: u64 },
     /// `GET` of a room's sequence after a reconnect.
     Position { room: String },
+    /// `GET` of a room's sequence when this server starts following it.
+    Start { room: String },
     /// `XRANGE` of a room's stream.
     Fill { room: String, to: u64 },
 }
@@ -144,6 +148,21 @@ impl RedisCluster {
                     }
                 }
             }
+            Pending::Private { ticket } => {
+                let delivered = match reply.as_int() {
+                    Some(receivers) => Ok(receivers > 0),
+                    None => Err(Unavailable),
+                };
+                self.events
+                    .push(ClusterEvent::PrivateSent { ticket, delivered });
+            }
+            Pending::Start { room } => {
+                let last = reply
+                    .as_int()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0);
+                self.rooms.entry(room).or_default().start_at(last + 1);
+            }
             Pending::Fill { room, to } => self.fill_reply(room, to, reply),
         }
         Ok(())
@@ -235,11 +254,19 @@ impl RedisCluster {
                 let Some(Reply::Bulk(msg)) = parts.pop() else {
                     return Ok(());
                 };
-                self.batch_arrived(&msg);
+                if parts.get(1).and_then(Reply::as_bytes) == Some(&self.inbox[..]) {
+                    self.events.push(ClusterEvent::Private { line: msg });
+                } else {
+                    self.batch_arrived(&msg);
+                }
             }
-            b"subscribe" => {
+            // The second of the two channels (lines, this server's inbox).
+            b"subscribe" if parts.get(2).and_then(Reply::as_int) == Some(2) => {
                 self.subscribed = true;
                 self.sub_ping_sent = None;
+                if self.loaded {
+                    self.resume();
+                }
             }
             b"pong" => {
                 self.sub_ping_sent = None;

@@ -14,6 +14,10 @@
 //!   nick the owner still holds (or holds again one that expired and no
 //!   one took, after Redis was paused or restarted); returns the indices
 //!   (1-based) of the ones another owner holds now.
+//! - `loopchat_pm(nick; inboxes, line)`: publishes `line` on the channel
+//!   of the server holding the nick (`inboxes` + its owner token);
+//!   returns the number of receivers (0: no one holds it, or its server
+//!   is not subscribed).
 //! - `loopchat_release(nick; owner)`: deletes the nick only if the owner
 //!   holds it (compare-and-delete).
 //!
@@ -47,6 +51,13 @@ redis.register_function('loopchat_hold', function(keys, args)
     end
   end
   return lost
+end)
+redis.register_function('loopchat_pm', function(keys, args)
+  local owner = redis.call('GET', keys[1])
+  if not owner then
+    return 0
+  end
+  return redis.call('PUBLISH', args[1] .. owner, args[2])
 end)
 redis.register_function('loopchat_release', function(keys, args)
   if redis.call('GET', keys[1]) == args[1] then

@@ -326,11 +326,15 @@ impl EventLoop {
             self.count_refused(Some(id), Refusal::ServerFull);
             return false;
         }
+        if !self.cluster_admits(id) {
+            return false;
+        }
         self.count_accepted(id, transport);
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         self.put_on_read_list(id);
         self.chat.connect(id, &mut self.clients);
+        self.cluster_joined(id);
         if self.logs.allow(peer.ip(), self.now) {
             match (self.chat.nick(id), transport) {
                 (Some(nick), Transport::Tcp) => info!("{peer}: connected as {nick}"),

@@ -1,11 +1,113 @@
-//! The cluster's Redis in the loop: its readiness events, its turn (the
-//! turn's lines sent, one call per room; clocks), and what it reports,
-//! applied to the chat. Nothing here runs without `--cluster`.
+//! The cluster's Redis in the loop (`--cluster`, docs/cluster.md): its
+//! readiness events, its turn, the commands that go through it, and what
+//! it reports, applied to the chat. Nothing here runs without `--cluster`:
+//! the loop's only cost then is the test of `Cluster::Single`.
+//!
+//! - Chat and `:me` lines are not fanned out when said: they go to Redis
+//!   (one call per room per turn), and every server, this one included,
+//!   delivers them to its members when they come back numbered, in id
+//!   order ([`crate::chat::Chat::deliver_room_line`]).
+//! - `:nick NAME` is claimed in Redis first (one owner across servers);
+//!   the rename runs when the claim is won. Guests' nicks are claimed too,
+//!   and guest numbers come in blocks from one Redis counter.
+//! - While Redis is unreachable, what needs it is answered
+//!   `! cluster unavailable` and new connections are turned away with it.
+//! - Lines of a room lost before this server got them disconnect the
+//!   room's members here (`missed lines`).
 
 use super::EventLoop;
+use crate::chat::{ClientId, Outbox};
 use crate::cluster::{Cluster, ClusterEvent};
+use crate::end_reason::EndReason;
+use crate::protocol::{self, Command, Error};
 use log::warn;
 use mio::Token;
+use std::collections::HashMap;
+
+/// Guest numbers taken from Redis at a time.
+const GUEST_BLOCK: u64 = 1000;
+
+/// What the loop keeps about the cluster besides the engine.
+#[derive(Default)]
+pub(super) struct ClusterLink {
+    /// Nick claims waiting for Redis, by ticket.
+    claims: HashMap<u64, Claim>,
+    /// Private messages to other servers' clients, by ticket.
+    privates: HashMap<u64, PrivateOut>,
+    /// The block of guest numbers in use (first, last), and the next one.
+    guests: Option<(u64, u64)>,
+    next_guests: Option<(u64, u64)>,
+    /// A block asked for and not yet answered.
+    guest_ticket: Option<u64>,
+    /// The engine's accepted mark when last seen: when it moves, the
+    /// senders parked behind it are read again.
+    accepted: u64,
+}
+
+/// What a nick claim is for.
+enum Claim {
+    /// `:nick new` from `id`, known as `old` when it asked.
+    Rename {
+        id: ClientId,
+        old: String,
+        new: String,
+    },
+    /// A guest's nick, given on arrival.
+    Guest,
+}
+
+/// A private message on its way to another server: who sent it to whom.
+struct PrivateOut {
+    id: ClientId,
+    from: String,
+    to: String,
+}
+
+/// A room line as the servers pass it through Redis: `S` (chat) or `A`
+/// (`:me`), the sender's nick, `\n`, the text (already sanitized).
+fn encode_line(nick: &str, text: &str, action: bool) -> Vec<u8> {
+    let mut line = Vec::with_capacity(2 + nick.len() + text.len());
+    line.push(if action { b'A' } else { b'S' });
+    line.extend_from_slice(nick.as_bytes());
+    line.push(b'\n');
+    line.extend_from_slice(text.as_bytes());
+    line
+}
+
+/// A private message as the servers pass it: sender, `\n`, recipient,
+/// `\n`, text (already sanitized).
+fn encode_private(from: &str, to: &str, text: &str) -> Vec<u8> {
+    [
+        from.as_bytes(),
+        b"\n",
+        to.as_bytes(),
+        b"\n",
+        text.as_bytes(),
+    ]
+    .concat()
+}
+
+/// Reads a message written by [`encode_private`]: (from, to, text).
+fn decode_private(line: &[u8]) -> Option<(&str, &str, &str)> {
+    let line = std::str::from_utf8(line).ok()?;
+    let (from, rest) = line.split_once('\n')?;
+    let (to, text) = rest.split_once('\n')?;
+    (protocol::is_valid_name(from) && protocol::is_valid_name(to)).then_some((from, to, text))
+}
+
+/// Reads a line written by [`encode_line`]: (nick, text, action).
+fn decode_line(line: &[u8]) -> Option<(&str, &str, bool)> {
+    let (&kind, rest) = line.split_first()?;
+    let action = match kind {
+        b'S' => false,
+        b'A' => true,
+        _ => return None,
+    };
+    let at = memchr::memchr(b'\n', rest)?;
+    let nick = std::str::from_utf8(&rest[..at]).ok()?;
+    let text = std::str::from_utf8(&rest[at + 1..]).ok()?;
+    protocol::is_valid_name(nick).then_some((nick, text, action))
+}
 
 impl EventLoop {
     /// A readiness event on one of the cluster's connections.
@@ -15,21 +117,345 @@ impl EventLoop {
         }
     }
 
-    /// Once per turn, after the turn's input: sends what the chat gave the
-    /// cluster, runs its clocks, and applies what it reported.
+    /// Whether a new client may join: with `--cluster`, only while Redis
+    /// is reachable and a guest number is at hand. Otherwise it gets
+    /// `! cluster unavailable` and is closed.
+    pub(super) fn cluster_admits(&mut self, id: ClientId) -> bool {
+        let Cluster::Redis(redis) = &self.cluster else {
+            return true;
+        };
+        let next = self.chat.next_guest();
+        let link = &mut self.cluster_link;
+        let in_block = link.guests.is_some_and(|(_, last)| next <= last);
+        if !in_block {
+            link.guests = link.next_guests.take();
+            if let Some((first, _)) = link.guests {
+                self.chat.set_next_guest(first);
+            }
+        }
+        if redis.is_up() && link.guests.is_some() {
+            return true;
+        }
+        self.queue_last_line(
+            &[id],
+            &Error::ClusterUnavailable.into(),
+            EndReason::ClusterUnavailable,
+        );
+        false
+    }
+
+    /// After a command ran in the chat: the room its client is in now is
+    /// followed (a `:join` may have made it a member of a new one).
+    pub(super) fn cluster_after(&mut self, id: ClientId) {
+        if let Cluster::Redis(redis) = &mut self.cluster {
+            for room in self.chat.room_keys_of_member(id) {
+                redis.follow(room);
+            }
+        }
+    }
+
+    /// A client joined the chat: its room is followed, its guest nick
+    /// claimed in Redis.
+    pub(super) fn cluster_joined(&mut self, id: ClientId) {
+        self.cluster_after(id);
+        let Cluster::Redis(redis) = &mut self.cluster else {
+            return;
+        };
+        if let Some(nick) = self.chat.nick(id) {
+            if let Ok(ticket) = redis.claim_nick(&nick.to_ascii_lowercase()) {
+                self.cluster_link.claims.insert(ticket, Claim::Guest);
+            }
+        }
+    }
+
+    /// A client left the chat known as `nick`: its nick is freed in Redis
+    /// (unless someone here took it meanwhile).
+    pub(super) fn cluster_departed(&mut self, nick: &str) {
+        let Cluster::Redis(redis) = &mut self.cluster else {
+            return;
+        };
+        if self.chat.nick_taken_here(usize::MAX, nick) {
+            return;
+        }
+        redis.release_nick(&nick.to_ascii_lowercase());
+    }
+
+    /// With `--cluster`, the commands that go through Redis; `true` when
+    /// the command was handled here (the chat must not run it).
+    pub(super) fn cluster_command(&mut self, id: ClientId, command: &Command<'_>) -> bool {
+        let Cluster::Redis(redis) = &mut self.cluster else {
+            return false;
+        };
+        let Some(nick) = self.chat.nick(id) else {
+            return false; // not in the chat yet (password)
+        };
+        let needs_cluster = matches!(
+            command,
+            Command::Chat(_)
+                | Command::Me(_)
+                | Command::Nick(_)
+                | Command::PrivateMessage { .. }
+                | Command::Users(_)
+                | Command::Part { .. }
+                | Command::Topic(_)
+                | Command::Op(_)
+                | Command::Deop(_)
+                | Command::Kick { .. }
+                | Command::Ban(_)
+                | Command::Unban(_)
+                | Command::Bans
+                | Command::Join(_)
+                | Command::Rooms
+                | Command::History(_)
+        );
+        if !needs_cluster {
+            return false;
+        }
+        if !redis.is_up() {
+            self.clients.reply(id, &Error::ClusterUnavailable.into());
+            return true;
+        }
+        match *command {
+            Command::Chat(text) | Command::Me(text) => {
+                let Some((room, _)) = self.chat.room_of_member(id) else {
+                    return false;
+                };
+                let line = encode_line(
+                    nick,
+                    &protocol::sanitize(text),
+                    matches!(command, Command::Me(_)),
+                );
+                match redis.publish(room, &line) {
+                    Ok(mark) => {
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            conn.cluster_mark = mark;
+                        }
+                    }
+                    Err(_) => self.clients.reply(id, &Error::ClusterUnavailable.into()),
+                }
+                true
+            }
+            Command::Nick(name) => {
+                // What the chat refuses (or a change of case only) it
+                // answers itself; a new nick is claimed first.
+                if !protocol::is_valid_name(name)
+                    || protocol::is_reserved_nick(name)
+                    || name.eq_ignore_ascii_case(nick)
+                    || self.chat.nick_taken_here(id, name)
+                {
+                    return false;
+                }
+                match redis.claim_nick(&name.to_ascii_lowercase()) {
+                    Ok(ticket) => {
+                        let claim = Claim::Rename {
+                            id,
+                            old: nick.to_owned(),
+                            new: name.to_owned(),
+                        };
+                        self.cluster_link.claims.insert(ticket, claim);
+                    }
+                    Err(_) => self.clients.reply(id, &Error::ClusterUnavailable.into()),
+                }
+                true
+            }
+            Command::PrivateMessage { to, text } => {
+                // A recipient here: the chat delivers it as alone.
+                if self.chat.nick_taken_here(usize::MAX, to) {
+                    return false;
+                }
+                let line = encode_private(nick, to, &protocol::sanitize(text));
+                match redis.send_private(&to.to_ascii_lowercase(), &line) {
+                    Ok(ticket) => {
+                        let sent = PrivateOut {
+                            id,
+                            from: nick.to_owned(),
+                            to: to.to_owned(),
+                        };
+                        self.cluster_link.privates.insert(ticket, sent);
+                    }
+                    Err(_) => self.clients.reply(id, &Error::ClusterUnavailable.into()),
+                }
+                true
+            }
+            // The rest runs on this server's own state (docs/cluster.md).
+            _ => false,
+        }
+    }
+
+    /// Once per turn, after the turn's input: the engine sends the turn's
+    /// lines (one call per room) and runs its clocks; what it reported is
+    /// applied to the chat.
     pub(super) fn cluster_turn(&mut self) {
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
+        let link = &mut self.cluster_link;
+        let (next, guests) = (self.chat.next_guest(), link.guests);
+        let half_used = guests.is_none_or(|(first, last)| next >= first + (last - first) / 2);
+        if redis.is_up() && half_used && link.next_guests.is_none() && link.guest_ticket.is_none() {
+            link.guest_ticket = redis.guest_numbers(GUEST_BLOCK).ok();
+        }
         redis.turn(self.poll.registry(), self.now);
-        for event in redis.take_events() {
+        let events = redis.take_events();
+        if redis.accepted_mark() != link.accepted {
+            link.accepted = redis.accepted_mark();
+            self.reads.unpark();
+        }
+        for event in events {
             self.cluster_event(event);
         }
+        // What the events asked of Redis (releases, claims) goes now.
+        if let Cluster::Redis(redis) = &mut self.cluster {
+            redis.flush(self.poll.registry(), self.now);
+        }
+        self.settle_departures();
     }
 
     fn cluster_event(&mut self, event: ClusterEvent) {
-        if let ClusterEvent::Lost { room, from, to } = event {
-            warn!("cluster: lines {from} to {to} of {room} were lost before this server got them");
+        match event {
+            ClusterEvent::Line { room, id, line } => match decode_line(&line) {
+                Some((from, text, action)) => {
+                    self.chat
+                        .deliver_room_line(&room, id, from, text, action, &mut self.clients);
+                }
+                None => warn!("cluster: a line of {room} that is not a chat line"),
+            },
+            ClusterEvent::Lost { room, from, to } => {
+                let members = self.chat.room_members(&room).to_vec();
+                warn!(
+                    "cluster: lines {from} to {to} of {room} were lost before this server got them: \
+                     its {} members here are disconnected",
+                    members.len()
+                );
+                for id in members {
+                    self.clients.kill(id, EndReason::MissedLines);
+                }
+            }
+            ClusterEvent::Nick { ticket, nick, won } => self.claim_answered(ticket, &nick, won),
+            ClusterEvent::Private { line } => match decode_private(&line) {
+                Some((from, to, text)) => {
+                    if !self.chat.deliver_private(from, to, text, &mut self.clients) {
+                        warn!("cluster: a private message from {from} for {to}, who left");
+                    }
+                }
+                None => warn!("cluster: a private message that is not one"),
+            },
+            ClusterEvent::PrivateSent { ticket, delivered } => {
+                let Some(sent) = self.cluster_link.privates.remove(&ticket) else {
+                    return;
+                };
+                if self.chat.nick(sent.id) != Some(sent.from.as_str()) {
+                    return; // the sender left or was renamed meanwhile
+                }
+                match delivered {
+                    Ok(true) => {}
+                    Ok(false) => self
+                        .clients
+                        .reply(sent.id, &Error::NoSuchUser(&sent.to).into()),
+                    Err(_) => self
+                        .clients
+                        .reply(sent.id, &Error::ClusterUnavailable.into()),
+                }
+            }
+            ClusterEvent::NickLost { nick } => {
+                warn!("cluster: the nick {nick} of a client here is held by another server now");
+            }
+            ClusterEvent::Guest { ticket, number } => {
+                let link = &mut self.cluster_link;
+                if link.guest_ticket == Some(ticket) {
+                    link.guest_ticket = None;
+                    if let Ok(last) = number {
+                        let block = (last + 1 - GUEST_BLOCK, last);
+                        if link.guests.is_none() {
+                            link.guests = Some(block);
+                            self.chat.set_next_guest(block.0);
+                        } else {
+                            link.next_guests = Some(block);
+                        }
+                    }
+                }
+            }
+            ClusterEvent::Failed { room, count } => {
+                warn!("cluster: {count} lines of {room} may not have reached redis (their senders were told nothing)");
+            }
+            ClusterEvent::Restarted => {
+                warn!("cluster: redis lost its data; rooms' ids start over");
+            }
+            ClusterEvent::Up | ClusterEvent::Down | ClusterEvent::Accepted { .. } => {}
+        }
+    }
+
+    /// The answer to a nick claim.
+    fn claim_answered(
+        &mut self,
+        ticket: u64,
+        nick: &str,
+        won: Result<bool, crate::cluster::Unavailable>,
+    ) {
+        let Some(claim) = self.cluster_link.claims.remove(&ticket) else {
+            return;
+        };
+        let Cluster::Redis(redis) = &mut self.cluster else {
+            return;
+        };
+        let Claim::Rename { id, old, new } = claim else {
+            if won == Ok(false) {
+                warn!("cluster: the guest nick {nick} here is held by another server");
+            }
+            return;
+        };
+        let still_here = self.chat.nick(id) == Some(old.as_str());
+        match won {
+            Ok(true) if still_here => {
+                self.chat
+                    .apply(id, "", Command::Nick(&new), &mut self.clients);
+                let renamed = self.chat.nick(id) == Some(new.as_str());
+                let Cluster::Redis(redis) = &mut self.cluster else {
+                    return;
+                };
+                redis.release_nick(&if renamed { old } else { new }.to_ascii_lowercase());
+            }
+            Ok(true) => redis.release_nick(nick),
+            Ok(false) if still_here => self.clients.reply(id, &Error::NickTaken(&new).into()),
+            Err(_) if still_here => self.clients.reply(id, &Error::ClusterUnavailable.into()),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_messages_pass_through_redis_and_back() {
+        let line = encode_private("alice", "bob", "hi\nthere");
+        assert_eq!(decode_private(&line), Some(("alice", "bob", "hi\nthere")));
+        for bad in [
+            &b"alice\nbob"[..],
+            b"al ice\nbob\nx",
+            b"alice\n\nx",
+            b"\xff\nbob\nx",
+        ] {
+            assert_eq!(decode_private(bad), None);
+        }
+    }
+
+    #[test]
+    fn room_lines_pass_through_redis_and_back() {
+        let line = encode_line("alice", "hi\tthere", false);
+        assert_eq!(decode_line(&line), Some(("alice", "hi\tthere", false)));
+        let line = encode_line("bob", "", true);
+        assert_eq!(decode_line(&line), Some(("bob", "", true)));
+        for bad in [
+            &b""[..],
+            b"Xalice\nhi",
+            b"Salice",
+            b"S\nhi",
+            b"Sal ice\nhi",
+            b"S\xff\nhi",
+        ] {
+            assert_eq!(decode_line(bad), None);
         }
     }
 }

@@ -6,6 +6,7 @@
 use super::clients::Output;
 use super::{EventLoop, FLUSH_EARLY_BYTES};
 use crate::chat::{AuthResult, Awaited, ClientId, Outbox, Outcome};
+use crate::cluster::Cluster;
 use crate::end_reason::EndReason;
 use crate::net::connection::Phase;
 use crate::net::proxy;
@@ -31,6 +32,8 @@ enum ReadState {
     Again,
     /// Flood control holds it back until then.
     WaitUntil(Instant),
+    /// An account command waits for the hashing worker.
+    Paused,
 }
 
 /// The connections waiting to be read, and the buffers reads use.
@@ -44,6 +47,9 @@ pub(super) struct Reads {
     /// Connections not read while the history writer is behind; back on
     /// the read list after its next commit.
     pub(super) parked: Vec<ClientId>,
+    /// Connections not read while an account command of theirs waits for
+    /// the hashing worker; back on the read list with its answer.
+    pub(super) paused: Vec<ClientId>,
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
@@ -59,6 +65,7 @@ impl Reads {
             ready: Vec::new(),
             throttled: Vec::new(),
             parked: Vec::new(),
+            paused: Vec::new(),
             scratch: vec![0; read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
         }
@@ -74,6 +81,7 @@ impl Reads {
     pub(super) fn forget(&mut self, id: ClientId) {
         self.ready.retain(|&queued| queued != id);
         self.parked.retain(|&queued| queued != id);
+        self.paused.retain(|&queued| queued != id);
         self.throttled.retain(|&queued| queued != id);
     }
 }
@@ -94,6 +102,17 @@ impl EventLoop {
                     }
                 }
             }
+            if let Cluster::Redis(redis) = &self.cluster {
+                if redis.congested() {
+                    let accepted = redis.accepted_mark();
+                    if let Some(conn) = self.clients.conns.get(id) {
+                        if conn.is_open() && conn.cluster_mark > accepted {
+                            self.reads.parked.push(id);
+                            continue;
+                        }
+                    }
+                }
+            }
             let state = self.read_connection(id);
             if let Some(conn) = self.clients.conns.get_mut(id) {
                 if state == ReadState::Done {
@@ -107,6 +126,7 @@ impl EventLoop {
                 match state {
                     ReadState::Done => {}
                     ReadState::Again => self.reads.ready.push(id),
+                    ReadState::Paused => self.reads.paused.push(id),
                     ReadState::WaitUntil(at) => {
                         conn.limits.wake_at = Some(at);
                         self.reads.throttled.push(id);
@@ -200,6 +220,14 @@ impl EventLoop {
         if self.clients.work >= self.config.work_budget_bytes.max(1) {
             return false;
         }
+        if self
+            .clients
+            .conns
+            .get(id)
+            .is_some_and(|conn| conn.account_wait)
+        {
+            return false;
+        }
         let flood = self.config.flood;
         self.clients
             .conns
@@ -216,6 +244,9 @@ impl EventLoop {
             conn.limits.deferred.clear();
             conn.limits.held_close = None;
             return None;
+        }
+        if conn.account_wait {
+            return Some(ReadState::Paused);
         }
         let over_budget = self.clients.work >= self.config.work_budget_bytes.max(1);
         if conn.limits.deferred.is_empty() && conn.limits.held_close.is_none() {
@@ -449,9 +480,25 @@ impl EventLoop {
                     if auth && self.refuse_locked_out(id) {
                         return;
                     }
+                    if self.refuse_account_command(id, &command) {
+                        return;
+                    }
+                    if command == Command::Token {
+                        // `* token` promises the token is stored: it waits
+                        // for the batch that writes it.
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            conn.history_mark = self.history.mark_for_accounts();
+                        }
+                    }
+                    if !self.cluster.is_single() && self.cluster_command(id, &command) {
+                        return;
+                    }
                     let outcome =
                         self.chat
                             .apply_labelled(id, line, command, label, &mut self.clients);
+                    if !self.cluster.is_single() {
+                        self.cluster_after(id);
+                    }
                     self.after_command(id, outcome);
                     if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
                         self.settle_departures();
@@ -484,6 +531,12 @@ impl EventLoop {
                 }
                 conn.held.push_gap();
             }
+        }
+        if outcome.waits_for == Some(Awaited::Password) {
+            self.dispatch_account_jobs();
+        }
+        for other in self.chat.take_taken_over() {
+            self.close_gracefully(other, EndReason::LoggedInElsewhere);
         }
         let reason = match outcome.auth {
             Some(result) => self.count_auth(id, result, outcome.close),

@@ -51,7 +51,7 @@ impl Node {
         if let Some(at) = self.engine.next_deadline() {
             timeout = timeout.min(at.saturating_duration_since(now));
         }
-        self.poll.poll(&mut self.events, Some(timeout)).unwrap();
+        poll_once(&mut self.poll, &mut self.events, timeout);
         let now = Instant::now();
         let mut others = Vec::new();
         for event in self.events.iter() {
@@ -123,6 +123,16 @@ impl Node {
     fn claim(&mut self, nick: &str) -> Result<bool, Unavailable> {
         let ticket = self.engine.claim_nick(nick)?;
         self.nick_answer(ticket)
+    }
+}
+
+/// One wait for readiness; a signal (a test's child process ending)
+/// interrupting it is a turn with no event.
+fn poll_once(poll: &mut Poll, events: &mut Events, timeout: Duration) {
+    match poll.poll(events, Some(timeout)) {
+        Ok(()) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::Interrupted => events.clear(),
+        Err(err) => panic!("poll: {err}"),
     }
 }
 
@@ -319,19 +329,21 @@ fn a_killed_subscription_is_noticed_and_nothing_is_lost() {
     assert_eq!(int(redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"])), 1);
     publish_raw(&redis, "#r", &["during 1", "during 2"]);
     publish_raw(&redis, "#r", &["during 3"]);
-    a.until("down", |node| !node.engine.is_up());
-    assert!(
-        a.engine.publish("#r", b"x").is_err(),
-        "unavailable while down"
-    );
-    a.until("up again", |node| node.engine.is_up());
+    a.until("the subscription remade", |node| {
+        node.engine.stats().disconnects == 1 && node.engine.stats().fills >= 1
+    });
+    // The cluster stays available meanwhile: the command connection is
+    // fine, and nothing published meanwhile is lost.
+    a.engine.publish("#r", b"mine").unwrap();
     publish_raw(&redis, "#r", &["after"]);
-    a.until("every line", |node| node.lines("#r").len() == 5);
+    a.until("every line", |node| node.lines("#r").len() == 6);
     let got: Vec<String> = a.lines("#r").into_iter().map(|(_, l)| l).collect();
-    assert_eq!(got, ["before", "during 1", "during 2", "during 3", "after"]);
+    assert_eq!(got[..4], ["before", "during 1", "during 2", "during 3"]);
+    let mut last_two = got[4..].to_vec();
+    last_two.sort();
+    assert_eq!(last_two, ["after", "mine"]);
     assert!(a.lost("#r").is_empty());
-    assert_eq!(a.count(|e| *e == ClusterEvent::Down), 1);
-    assert_eq!(a.count(|e| *e == ClusterEvent::Up), 2);
+    assert_eq!(a.count(|e| *e == ClusterEvent::Down), 0);
 }
 
 #[test]
@@ -569,8 +581,11 @@ fn an_address_where_nothing_listens_is_down_and_retried() {
         let wait = engine
             .next_deadline()
             .map(|at| at.saturating_duration_since(Instant::now()));
-        poll.poll(&mut events, wait.or(Some(Duration::from_millis(50))))
-            .unwrap();
+        poll_once(
+            &mut poll,
+            &mut events,
+            wait.unwrap_or(Duration::from_millis(50)),
+        );
         for event in events.iter() {
             engine.ready(event.token(), poll.registry(), Instant::now());
         }

@@ -1,7 +1,12 @@
-//! loopchat servers with `--cluster`: the start-up check, `/metrics`.
+//! loopchat servers with `--cluster`: the start-up check, `/metrics`,
+//! chat across servers, nicks unique across servers, Redis lost and back,
+//! the subscription killed mid-flood, a server killed.
 
+use super::common::redis::Redis;
+use super::common::{Client, Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
 use loopchat::cluster::ClusterSettings;
+use loopchat::RunningServer;
 use loopchat::{Config, Server, StartError};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -141,4 +146,323 @@ fn a_clustered_server_shows_its_redis_in_metrics() {
     .spawn()
     .unwrap();
     assert!(!fetch_metrics(alone.metrics_addr().unwrap()).contains("loopchat_cluster"));
+}
+
+/// A clustered server on free ports, flood control off.
+fn clustered(redis: &Redis) -> RunningServer {
+    let mut config = config_for(redis.addr());
+    config.flood = loopchat::policy::limits::FloodLimit::OFF;
+    Server::bind(config).unwrap().spawn().unwrap()
+}
+
+/// A client of a clustered server, once the server is connected to Redis
+/// (until then a new client is told `! cluster unavailable` and closed).
+fn join(addr: SocketAddr) -> Client {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut client = Client::connect_raw(addr);
+        let first = client.line();
+        if first == "! cluster unavailable" {
+            client.expect_closed();
+            assert!(Instant::now() < deadline, "the server never reached Redis");
+            continue;
+        }
+        assert!(first.starts_with("* welcome "), "{first}");
+        client.nick = first["* welcome ".len()..].to_string();
+        client.expect(&format!("* {} joined #lobby", client.nick));
+        return client;
+    }
+}
+
+/// [`join`], then `:nick NICK`.
+fn join_as(addr: SocketAddr, nick: &str) -> Client {
+    let mut client = join(addr);
+    client.send(&format!(":nick {nick}"));
+    client.expect(&format!("* {} is now known as {nick}", client.nick));
+    client.nick = nick.to_string();
+    client
+}
+
+#[test]
+fn a_line_said_on_one_server_reaches_the_room_on_every_server_in_one_order() {
+    let Some(redis) = redis("the cross-server chat test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    // Guests get numbers unique across the servers.
+    let guests: Vec<Client> = [a.addr(), b.addr(), a.addr(), b.addr()]
+        .into_iter()
+        .map(join)
+        .collect();
+    let mut unique: Vec<&str> = guests.iter().map(|g| g.nick.as_str()).collect();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "{unique:?}");
+    for mut guest in guests {
+        guest.send(":quit");
+        guest.skip_until("* bye");
+    }
+    let mut alice = join_as(a.addr(), "alice");
+    let mut carol = join_as(a.addr(), "carol");
+    let mut bob = join_as(b.addr(), "bob");
+    // Joins are local: alice saw carol's.
+    for client in [&mut alice, &mut carol, &mut bob] {
+        client.sync();
+    }
+    alice.send("hello from A");
+    bob.send("hello from B");
+    alice.send(":me waves");
+    let got_bob = [bob.line(), bob.line()];
+    assert_eq!(got_bob, ["alice: hello from A", "* alice waves"]);
+    assert_eq!(alice.line(), "bob: hello from B");
+    // Carol, on alice's server, gets all three in the one order every
+    // server delivers them in.
+    let got_carol = [carol.line(), carol.line(), carol.line()];
+    let mut expected = vec!["alice: hello from A", "bob: hello from B", "* alice waves"];
+    expected.sort();
+    let mut sorted = got_carol.clone();
+    sorted.sort();
+    assert_eq!(sorted.to_vec(), expected);
+    assert!(
+        got_carol.iter().position(|l| l == "alice: hello from A")
+            < got_carol.iter().position(|l| l == "* alice waves"),
+        "one sender's lines keep their order: {got_carol:?}"
+    );
+    // A flood from one server arrives whole and in order on the other.
+    for i in 0..300 {
+        alice.send(&format!("line {i}"));
+    }
+    for i in 0..300 {
+        bob.expect(&format!("alice: line {i}"));
+    }
+    // The sender never gets its own lines back.
+    assert!(alice.sync().iter().all(|l| !l.starts_with("alice: ")));
+}
+
+#[test]
+fn a_nick_is_unique_across_servers_and_freed_when_its_holder_leaves() {
+    let Some(redis) = redis("the cross-server nick test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut other = join(b.addr());
+    other.send(":nick ALICE");
+    other.expect("! nick ALICE is taken");
+    // Its holder renames: the old nick is free again.
+    alice.send(":nick alicia");
+    alice.expect("* alice is now known as alicia");
+    take_when_free(&mut other, "alice");
+    // A holder that quits frees its nick too.
+    alice.send(":quit");
+    alice.expect("* bye");
+    let mut third = join(b.addr());
+    take_when_free(&mut third, "alicia");
+}
+
+/// Asks for `nick` until it is given (its release by another server is on
+/// its way: "taken" until it lands, never anything else).
+fn take_when_free(client: &mut Client, nick: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        client.send(&format!(":nick {nick}"));
+        let answer = client.line();
+        if answer == format!("* {} is now known as {nick}", client.nick) {
+            client.nick = nick.to_string();
+            return;
+        }
+        assert_eq!(answer, format!("! nick {nick} is taken"));
+        assert!(Instant::now() < deadline, "{nick} never freed");
+    }
+}
+
+#[test]
+fn redis_lost_the_servers_say_so_and_resume_when_it_is_back() {
+    let Some(mut redis) = redis("the cluster unavailable test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    redis.kill();
+    // Redis is gone: chat lines and nicks are refused, :ping still works.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        alice.send("anyone?");
+        alice.send(":ping 1");
+        let lines = alice.skip_until("* pong 1");
+        if lines == ["! cluster unavailable"] {
+            break;
+        }
+        assert!(lines.is_empty(), "{lines:?}");
+        assert!(Instant::now() < deadline, "never unavailable");
+    }
+    alice.send(":nick alicia");
+    alice.expect("! cluster unavailable");
+    // A new client is told and closed.
+    let mut late = Client::connect_raw(a.addr());
+    late.expect("! cluster unavailable");
+    late.expect_closed();
+    redis.restart();
+    // Back: the next line that is taken reaches bob.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        alice.send("back again");
+        alice.send(":ping 2");
+        let lines = alice.skip_until("* pong 2");
+        if lines.is_empty() {
+            break;
+        }
+        assert_eq!(lines, ["! cluster unavailable"]);
+        assert!(Instant::now() < deadline, "never back");
+    }
+    bob.expect("alice: back again");
+}
+
+#[test]
+fn the_subscription_killed_mid_flood_loses_no_line() {
+    let Some(redis) = redis("the pub/sub kill test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    for i in 0..2000 {
+        alice.send(&format!("line {i}"));
+        if i % 500 == 250 {
+            // Redis drops both servers' subscriptions.
+            redis.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        }
+    }
+    // Every line arrives, in order, or bob is disconnected: here the
+    // streams hold them all, so every one arrives.
+    for i in 0..2000 {
+        bob.expect(&format!("alice: line {i}"));
+    }
+}
+
+#[test]
+fn a_killed_server_frees_its_nicks_within_their_lifetime() {
+    let Some(redis) = redis("the killed server test") else {
+        return;
+    };
+    let url = redis.url();
+    let dead = ServerProcess::start(&["--cluster", &url, "--cluster-nick-ttl", "1"], None);
+    let mut alice = join_as(dead.addr, "alice");
+    let b = clustered(&redis);
+    let mut other = join(b.addr());
+    other.send(":nick alice");
+    other.expect("! nick alice is taken");
+    dead.signal(libc::SIGKILL);
+    alice.expect_closed();
+    take_when_free(&mut other, "alice");
+}
+
+#[test]
+fn ids_are_the_clusters_on_every_server_and_the_sender_with_tags_gets_its_echo() {
+    use loopchat::protocol::tags::parse_server_line;
+    let Some(redis) = redis("the cluster ids test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    for client in [&mut alice, &mut bob] {
+        client.send(":tags on");
+        client.skip_until_tagged("* tags on");
+    }
+    alice.send("first");
+    bob.send("second");
+    let mut ids = Vec::new();
+    for client in [&mut alice, &mut bob] {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let raw = client.line();
+            let (tags, line) = parse_server_line(&raw).unwrap();
+            got.push((tags.id.expect("room lines carry an id"), line.to_string()));
+        }
+        ids.push(got);
+    }
+    // Both servers show both lines (alice's own echo included) with the
+    // ids Redis gave them, in that order.
+    assert_eq!(ids[0], ids[1]);
+    let numbers: Vec<u64> = ids[0].iter().map(|(id, _)| *id).collect();
+    assert_eq!(numbers[1], numbers[0] + 1, "{ids:?}");
+}
+
+trait SkipTagged {
+    fn skip_until_tagged(&mut self, line: &str);
+}
+
+impl SkipTagged for Client {
+    /// Reads lines until one that, without its tags, is `line`.
+    fn skip_until_tagged(&mut self, wanted: &str) {
+        loop {
+            let raw = self.line();
+            let (_, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
+            if line == wanted {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn a_private_message_reaches_a_client_of_another_server() {
+    let Some(redis) = redis("the cross-server pm test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    alice.send(":pm bob psst");
+    bob.expect("[pm] alice: psst");
+    bob.send(":msg ALICE back at you");
+    alice.expect("[pm] bob: back at you");
+    // No one by that name on any server.
+    alice.send(":pm nobody hello?");
+    alice.expect("! no such user nobody");
+    // Gone from its server: no longer reachable.
+    bob.send(":quit");
+    bob.skip_until("* bye");
+    // (The answer comes when Redis has answered: after the pong, maybe.)
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        alice.send(":pm bob still there?");
+        alice.send(":ping p");
+        let lines = alice.skip_until("* pong p");
+        assert!(lines.iter().all(|l| l == "! no such user bob"), "{lines:?}");
+        if !lines.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "bob never gone");
+    }
+}
+
+#[test]
+fn rooms_joined_on_both_servers_share_their_lines() {
+    let Some(redis) = redis("the cross-server rooms test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    for client in [&mut alice, &mut bob] {
+        client.send(":join #rust");
+        client.skip_until(&format!("* {} joined #rust", client.nick));
+    }
+    alice.send("in rust");
+    bob.expect("alice: in rust");
+    // Bob's current room is #rust; a line in #lobby reaches him prefixed.
+    alice.send(":join #lobby");
+    alice.sync();
+    alice.send("in the lobby");
+    bob.expect("[#lobby] alice: in the lobby");
 }

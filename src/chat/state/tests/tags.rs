@@ -272,3 +272,31 @@ fn bad_tags_are_refused_with_tags_on_and_chat_with_tags_off() {
     chat.handle_line(0, &format!("@label={fits} :ping"), &mut out);
     assert_eq!(out.take(0), [format!("@time=T;label={fits} * pong")]);
 }
+
+#[test]
+fn a_history_that_waits_for_its_tail_keeps_its_label() {
+    use crate::chat::history::Tails;
+    use crate::chat::Awaited;
+    let (chat, mut out) = chat_with(&[0]);
+    // A room whose tail is on its way from the history file.
+    let mut chat = chat.with_history(Tails::new(20, None, true, usize::MAX, 1));
+    chat.handle_line(0, ":tags on", &mut out);
+    chat.handle_line(0, ":join fresh", &mut out);
+    out.lines.clear();
+    let asked = chat.handle_line(0, "@label=h1 :history", &mut out);
+    assert_eq!(asked.waits_for, Some(Awaited::HistoryTail));
+    assert!(out.take(0).is_empty(), "the answer waits");
+    chat.handle_line(0, "@label=p2 :ping", &mut out);
+    assert_eq!(out.take(0), ["@time=T;label=p2 * pong"]);
+    assert!(chat.take_ready_history_waits().is_empty());
+    chat.history_mut().loaded("#fresh", Vec::new());
+    let ready = chat.take_ready_history_waits();
+    assert_eq!(ready.len(), 1);
+    assert_eq!(
+        ready[0].label.map(|l| l.as_str().to_string()),
+        Some("h1".into())
+    );
+    let unlabelled = chat.handle_line(0, ":history", &mut out);
+    assert_eq!(unlabelled.waits_for, None, "the tail is here now");
+    assert_eq!(out.take(0), ["@time=T * history #fresh: 0 lines"]);
+}
