@@ -2,11 +2,12 @@
 //! what every client (the example client, the load generator, the tests)
 //! runs on each line a server sends it, so on bytes from the network too.
 
-use crate::protocol::{recognise, recognise_history, Dialect, Event, Reply, ServerLine};
+use crate::protocol::{line, recognise, recognise_history, Dialect, Event, Reply, ServerLine};
 
 /// Every line of the input (UTF-8, lossy; split at `\n`) through
 /// `recognise`: a line it recognises renders back byte for byte to
-/// itself (recognise → render is the identity), and the line a
+/// itself (recognise → render is the identity; a `[#room] ` line through
+/// `render_prefixed`, as the fan-out writes it), and the line a
 /// `[history …]` line carries, when `recognise_history` reads it, renders
 /// back to that line too (a `:me` action from history as the line dialect
 /// shows actions).
@@ -19,7 +20,7 @@ pub fn check_server_lines(data: &[u8]) {
 
 fn check_server_line(line: &str) {
     if let Some(recognised) = recognise(line) {
-        let rendered = Dialect::Line.render_text(&recognised);
+        let rendered = render_as(line, &recognised);
         assert_eq!(rendered, line, "{line:?} recognised as {recognised:?}");
         if let ServerLine::Reply(Reply::HistoryLine { line: past, .. }) = recognised {
             check_history_line(past);
@@ -36,6 +37,19 @@ fn check_history_line(line: &str) {
         matches!(event, Event::Said { .. } | Event::Acted { .. }),
         "{line:?} from history as {event:?}"
     );
-    let rendered = Dialect::Line.render_text(&ServerLine::Event(event.clone()));
+    let rendered = render_as(line, &ServerLine::Event(event.clone()));
     assert_eq!(rendered, line, "{line:?} from history as {event:?}");
+}
+
+/// `recognised` rendered as the line dialect writes it (without its
+/// `\n`): a `[#room] ` line, a room line for a member whose current room
+/// is another, through `render_prefixed`, as the fan-out writes those.
+fn render_as(line: &str, recognised: &ServerLine<'_>) -> String {
+    if line::split_room_prefix(line).is_none() {
+        return Dialect::Line.render_text(recognised);
+    }
+    let mut out = Vec::new();
+    line::render_prefixed(recognised, &mut out);
+    out.pop();
+    String::from_utf8_lossy(&out).into_owned()
 }

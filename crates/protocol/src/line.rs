@@ -350,6 +350,10 @@ pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
 pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
     let line = line.strip_suffix('\n').unwrap_or(line);
     if let Some((room, rest)) = split_room_prefix(line) {
+        // One prefix: the server never writes `[#a] [#b] …`.
+        if split_room_prefix(rest).is_some() {
+            return None;
+        }
         return in_room(recognise(rest)?, room);
     }
     if let Some(info) = line.strip_prefix("* ") {

@@ -914,6 +914,15 @@ fn numbers_are_read_only_as_the_server_writes_them() {
     }
 }
 
+/// Fuzzing (`server_lines`, finding 9): a line with two room prefixes was
+/// read as the line with one, so it rendered back as another line.
+#[test]
+fn a_line_with_two_room_prefixes_is_not_recognised() {
+    assert_eq!(recognise("[#p-pm] [#p-pm] al: "), None);
+    assert_eq!(recognise("[#a] [#b] alice: hi"), None);
+    assert!(recognise("[#a] alice: hi").is_some());
+}
+
 /// Fuzzing (`server_lines`): a user list with an empty nick (two spaces,
 /// a leading or a trailing one) was read as the list without it, so it
 /// rendered back as another line. The server never sends one.
