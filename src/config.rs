@@ -1,5 +1,6 @@
 //! Server settings: every limit the server enforces, with its default.
 
+use crate::accounts::AccountsConfig;
 use crate::chat::history::HistoryConfig;
 use crate::net::proxy::Cidr;
 use crate::policy::guard::GuardConfig;
@@ -89,6 +90,9 @@ pub struct Config {
     /// default is `loopchat-history.db`), the `:history` maximum,
     /// retention, the writer's backlog and the tails' memory.
     pub history: HistoryConfig,
+    /// Accounts: password bounds, token span, throttles, the hashing
+    /// queue, plain-connection passwords.
+    pub accounts: AccountsConfig,
     /// Where to serve Prometheus metrics (`GET /metrics`), on a listener of
     /// its own. `None` (the default) serves none.
     pub metrics_addr: Option<SocketAddr>,
@@ -158,6 +162,7 @@ impl Default for Config {
             tls_key: None,
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 7443)),
             history: HistoryConfig::default(),
+            accounts: AccountsConfig::default(),
             metrics_addr: None,
             trusted_proxies: Vec::new(),
             cluster: None,

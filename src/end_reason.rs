@@ -48,6 +48,8 @@ pub enum EndReason {
     /// With `--cluster`: lines of its room were lost before this server
     /// got them; it is disconnected rather than left with a gap.
     MissedLines,
+    /// Another connection logged in to the same account.
+    LoggedInElsewhere,
     /// The poller refused to watch the socket.
     PollerError,
     /// A page or an HTTP error was served; the connection never joined.
@@ -125,7 +127,7 @@ impl EndReason {
     /// in `loopchat_disconnects_total` so every series exists from the
     /// first scrape. Others (WebSocket protocol errors) appear when they
     /// first happen.
-    pub const DISCONNECTS: [EndReason; 17] = [
+    pub const DISCONNECTS: [EndReason; 18] = [
         EndReason::Quit,
         EndReason::ClosedByPeer,
         EndReason::ResetByPeer,
@@ -143,6 +145,7 @@ impl EndReason {
         EndReason::PollerError,
         EndReason::ClusterUnavailable,
         EndReason::MissedLines,
+        EndReason::LoggedInElsewhere,
     ];
 
     /// The reasons a connection ends by before it joins the chat (TLS
@@ -177,6 +180,7 @@ impl EndReason {
             EndReason::ServerShutdown => "server shutdown",
             EndReason::ClusterUnavailable => "cluster unavailable",
             EndReason::MissedLines => "missed lines",
+            EndReason::LoggedInElsewhere => "logged in elsewhere",
             EndReason::PollerError => "poller error",
             EndReason::HttpResponseSent => "http response sent",
             EndReason::RequestHeadTimeout => "request head timeout",
@@ -262,7 +266,7 @@ mod tests {
     /// Every reason with its log text and label exactly as the server said
     /// them when reasons were strings (the metrics tests and dashboards
     /// depend on the labels).
-    const TABLE: [(EndReason, &str, &str); 24] = [
+    const TABLE: [(EndReason, &str, &str); 25] = [
         (
             EndReason::UntrustedProxyHeader,
             "PROXY header from an untrusted address",
@@ -297,6 +301,11 @@ mod tests {
             "cluster_unavailable",
         ),
         (EndReason::MissedLines, "missed lines", "missed_lines"),
+        (
+            EndReason::LoggedInElsewhere,
+            "logged in elsewhere",
+            "logged_in_elsewhere",
+        ),
         (
             EndReason::HttpResponseSent,
             "http response sent",

@@ -222,6 +222,24 @@ fn check_line(line: &str) {
             assert!(is_name(to) && !text.is_empty(), "{to:?} {text:?}");
             check_sanitize(text);
         }
+        Command::Login { name, password } => {
+            inside(name);
+            inside(password);
+            assert!(is_name(name) && !password.is_empty(), "{name:?}");
+        }
+        Command::Passwd { old, new } => {
+            inside(old);
+            inside(new);
+            assert!(is_name(old) && !new.is_empty(), "{old:?}");
+        }
+        Command::Whois(name) => {
+            inside(name);
+            assert!(is_name(name), "{name:?}");
+        }
+        Command::Register(text) | Command::Resume(text) => {
+            inside(text);
+            assert!(!text.is_empty());
+        }
         Command::Me(text) | Command::Auth(text) => {
             inside(text);
             assert!(!text.is_empty());
@@ -281,6 +299,8 @@ fn check_line(line: &str) {
         | Command::Topic(None)
         | Command::Bans
         | Command::Rooms
+        | Command::Token
+        | Command::Logout
         | Command::Usage(_) => {}
     }
     for name in line.split(' ') {

@@ -31,6 +31,11 @@
 //!   and the SQLite history file written by a thread of its own) and
 //!   `chat::completion` (work finished on those threads, handed back to
 //!   the loop along one channel and its one waker).
+//! - [`accounts`]: the accounts engine (protocol 1.2): Argon2id password
+//!   hashes made on a worker thread with a bounded queue, login tokens of
+//!   which only a digest is kept, throttles that slow guessing and never
+//!   lock, the accounts in memory and their tables in the history file.
+//!   Depends on nothing else of the crate.
 //! - [`policy`]: the rules that keep one client from hurting the others:
 //!   flood control, fairness, output bounds and departures (`limits`),
 //!   per-address limits and lockouts (`guard`), log summaries (`logsum`).
@@ -53,8 +58,9 @@
 //! Dependencies point one way, with no circles: `server` uses all the
 //! others; `net` uses `policy` (a connection's limits), `metrics` and
 //! `chat`'s history types; `policy` and `metrics` use `chat`'s types;
-//! `chat` uses only `protocol`; `settings` (used by `server` and the
-//! binary) uses `config` and the types it fills; `end_reason` uses nothing.
+//! `chat` uses only `protocol` and `accounts`; `settings` (used by
+//! `server` and the binary) uses `config` and the types it fills;
+//! `end_reason` and `accounts` use nothing of the crate.
 //!
 //! The binary (`src/main.rs`), the tests and the load generator all start the
 //! same [`Server`]:
@@ -68,6 +74,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod chat;
 pub mod cluster;
 pub mod config;

@@ -173,6 +173,8 @@ pub struct Metrics {
     pub auth_failures: u64,
     /// Addresses locked out of `:auth` after too many wrong passwords.
     pub auth_lockouts: u64,
+    /// Accounts: logins, failures, throttling, registrations, tokens.
+    pub accounts: AccountCounters,
     /// Complete non-empty lines received (commands included; an over-long
     /// line counts once).
     pub lines_received: u64,
@@ -209,6 +211,7 @@ impl Default for Metrics {
             not_joined: EndReason::NOT_JOINED.iter().map(|&r| (r, 0)).collect(),
             auth_failures: 0,
             auth_lockouts: 0,
+            accounts: AccountCounters::default(),
             lines_received: 0,
             room_lines: 0,
             private_messages: 0,
@@ -261,6 +264,51 @@ fn count_reason(counts: &mut Vec<(EndReason, u64)>, reason: EndReason) {
     }
 }
 
+/// What the accounts did, counted as it happens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountCounters {
+    /// Logins with a password (`:login`; `:register` counts as a
+    /// registration instead).
+    pub password_logins: u64,
+    /// Logins with a token (`:resume`).
+    pub token_logins: u64,
+    /// `:login` (and `:passwd`) with a wrong name or password.
+    pub password_failures: u64,
+    /// `:resume` with a wrong or expired token.
+    pub token_failures: u64,
+    /// Logins the throttle held back before checking them.
+    pub throttled: u64,
+    /// Accounts registered.
+    pub registrations: u64,
+    /// Registrations refused by the per-address or server-wide limit.
+    pub registrations_refused: u64,
+    /// Tokens issued.
+    pub tokens_issued: u64,
+    /// Jobs refused because the hashing queue was full (`! server busy`).
+    pub busy: u64,
+    /// Hashing jobs done, and the seconds they took (for the average).
+    pub hash_jobs: u64,
+    /// Total hashing time of those jobs, in microseconds.
+    pub hash_micros: u64,
+}
+
+/// The accounts as a scrape finds them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccountsSnapshot {
+    /// Registered accounts.
+    pub accounts: u64,
+    /// Live tokens.
+    pub tokens: u64,
+    /// Clients logged in.
+    pub logged_in: u64,
+    /// Hashing jobs queued or running.
+    pub queue_depth: u64,
+    /// `--accounts-queue`.
+    pub queue_limit: u64,
+    /// Logins held back by the throttle.
+    pub delayed_logins: u64,
+}
+
 /// State measured when a scrape asks, rather than kept up to date.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -286,6 +334,8 @@ pub struct Snapshot {
     pub rooms: u64,
     /// The history writer, when a history file is in use.
     pub history: Option<HistorySnapshot>,
+    /// The accounts.
+    pub accounts: AccountsSnapshot,
     /// The cluster's Redis, with `--cluster`.
     pub cluster: Option<ClusterSnapshot>,
 }
@@ -317,6 +367,118 @@ impl Snapshot {
     pub fn count_open(&mut self, transport: Transport) {
         self.open[transport.index()] += 1;
     }
+}
+
+/// The accounts' families.
+fn render_accounts(text: &mut Text, counters: &AccountCounters, now: &AccountsSnapshot) {
+    text.family(
+        "loopchat_logins_total",
+        "counter",
+        "Logins to an account, per method: password (:login) or token (:resume).",
+    );
+    text.sample(
+        "loopchat_logins_total",
+        &[("method", "password")],
+        counters.password_logins,
+    );
+    text.sample(
+        "loopchat_logins_total",
+        &[("method", "token")],
+        counters.token_logins,
+    );
+    text.family(
+        "loopchat_login_failures_total",
+        "counter",
+        "Failed logins (! login failed), per method: password (:login, :passwd) or token (:resume).",
+    );
+    text.sample(
+        "loopchat_login_failures_total",
+        &[("method", "password")],
+        counters.password_failures,
+    );
+    text.sample(
+        "loopchat_login_failures_total",
+        &[("method", "token")],
+        counters.token_failures,
+    );
+    let singles = [
+        (
+            "loopchat_logins_throttled_total",
+            "counter",
+            "Logins the per-name throttle held back before checking them (slowed, never refused).",
+            counters.throttled,
+        ),
+        (
+            "loopchat_registrations_total",
+            "counter",
+            "Accounts registered.",
+            counters.registrations,
+        ),
+        (
+            "loopchat_registrations_refused_total",
+            "counter",
+            "Registrations refused by --registrations-per-address or --registrations-per-hour.",
+            counters.registrations_refused,
+        ),
+        (
+            "loopchat_tokens_issued_total",
+            "counter",
+            "Login tokens issued (:token).",
+            counters.tokens_issued,
+        ),
+        (
+            "loopchat_accounts_busy_total",
+            "counter",
+            "Account commands answered ! server busy: the hashing queue was full.",
+            counters.busy,
+        ),
+        (
+            "loopchat_password_hashes_total",
+            "counter",
+            "Password hashes computed or verified by the hashing worker.",
+            counters.hash_jobs,
+        ),
+        (
+            "loopchat_accounts",
+            "gauge",
+            "Registered accounts.",
+            now.accounts,
+        ),
+        ("loopchat_tokens", "gauge", "Live login tokens.", now.tokens),
+        (
+            "loopchat_logged_in",
+            "gauge",
+            "Clients logged in to an account.",
+            now.logged_in,
+        ),
+        (
+            "loopchat_password_queue_depth",
+            "gauge",
+            "Hashing jobs queued or running on the hashing worker.",
+            now.queue_depth,
+        ),
+        (
+            "loopchat_password_queue_limit",
+            "gauge",
+            "--accounts-queue: hashing jobs that may wait.",
+            now.queue_limit,
+        ),
+        (
+            "loopchat_logins_delayed",
+            "gauge",
+            "Logins the throttle holds back right now.",
+            now.delayed_logins,
+        ),
+    ];
+    for (name, kind, help, value) in singles {
+        text.single(name, kind, help, value);
+    }
+    text.single(
+        "loopchat_password_hash_seconds_total",
+        "counter",
+        "Time the hashing worker spent on them.",
+        counters.hash_micros as f64 / 1e6,
+    );
 }
 
 /// Renders every metric in the Prometheus text format.
@@ -406,6 +568,7 @@ pub fn render(metrics: &Metrics, snapshot: &Snapshot) -> String {
         "Addresses locked out of :auth after too many wrong passwords.",
         metrics.auth_lockouts,
     );
+    render_accounts(&mut text, &metrics.accounts, &snapshot.accounts);
     text.single(
         "loopchat_rooms",
         "gauge",

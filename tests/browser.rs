@@ -46,6 +46,21 @@ fn join_as(browser: &Browser, url: &str, nick: &str, tcp: &mut Client) -> String
     guest
 }
 
+/// Waits for conversation `key` (`#room` or `pm:nick`) in the list and
+/// opens it.
+fn open_conversation(browser: &Browser, key: &str) {
+    let css = format!("#rooms button[data-key=\"{key}\"]");
+    browser.wait_until(
+        &format!("{key} in the conversations"),
+        &format!("return !!document.querySelector({css:?});"),
+    );
+    browser.click(&css);
+    browser.wait_until(
+        &format!("{key} shown"),
+        &format!("return document.querySelector({css:?}).getAttribute('aria-current') === 'true';"),
+    );
+}
+
 #[test]
 fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     let Some((chromium, chromedriver)) = tools_or_skip() else {
@@ -93,10 +108,14 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.switch_to(&bob);
     browser.say(":pm alice just between us");
     browser.switch_to(&alice);
-    browser.wait_for_line("pmbob just between us");
+    open_conversation(&browser, "pm:bob");
+    browser.wait_for_line("bob just between us");
+    open_conversation(&browser, "#lobby");
     tcp.send(":pm bob psst from the terminal");
     browser.switch_to(&bob);
-    browser.wait_for_line("pmterminal psst from the terminal");
+    open_conversation(&browser, "pm:terminal");
+    browser.wait_for_line("terminal psst from the terminal");
+    open_conversation(&browser, "#lobby");
 
     // Markup is text, never HTML: from the terminal and from a page.
     tcp.send(XSS);
@@ -126,17 +145,18 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
          === 'alicia bob terminal';",
     );
 
-    // A room joined through the room list (protocol 1.2 keeps #lobby).
+    // A room joined through the list of other rooms (protocol 1.2 keeps
+    // #lobby): both rooms are conversations of alicia's.
     tcp.send(":join #rust");
     tcp.expect("* terminal joined #rust");
     browser.switch_to(&alice);
     browser.click("#refresh-rooms");
     browser.wait_until(
-        "#rust in the room list",
-        "return [...document.querySelectorAll('#rooms button')].some(b => b.textContent.startsWith('#rust'));",
+        "#rust in the other rooms",
+        "return [...document.querySelectorAll('#all-rooms button')].some(b => b.textContent.startsWith('#rust'));",
     );
     browser.run(
-        "[...document.querySelectorAll('#rooms button')].find(b => b.textContent.startsWith('#rust')).id = 'rust-room';",
+        "[...document.querySelectorAll('#all-rooms button')].find(b => b.textContent.startsWith('#rust')).id = 'rust-room';",
         json!([]),
     );
     browser.click("#rust-room");
@@ -149,28 +169,67 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.wait_for_line("terminal welcome to rust");
     browser.say("glad to be here");
     tcp.expect("alicia: glad to be here");
-    // #lobby's lines still reach alicia, marked with their room.
+    browser.wait_until(
+        "alicia's own line confirmed by its echo",
+        "return [...document.querySelectorAll('#log li.own.sent')].some(li => li.textContent.endsWith('alicia glad to be here'));",
+    );
+    // #lobby's lines reach alicia in #lobby's conversation: counted unread,
+    // not shown in #rust's log; a mention marks the room.
     browser.switch_to(&bob);
     browser.say("still in the lobby");
     tcp.expect("[#lobby] bob: still in the lobby");
+    browser.say("alicia: are you there?");
+    tcp.expect("[#lobby] bob: alicia: are you there?");
     browser.switch_to(&alice);
     browser.wait_until(
-        "a #lobby line marked with its room",
-        "return [...document.querySelectorAll('#log li.other-room')].some(li => \
-         li.querySelector('.room-tag').textContent === '#lobby' \
-         && li.textContent.endsWith('bob still in the lobby'));",
+        "two unread in #lobby with the mention mark",
+        "const b = document.querySelector('#rooms button[data-key=\"#lobby\"]'); \
+         return !!b && b.querySelector('.unread')?.textContent === '2' && !!b.querySelector('.mention-mark');",
     );
-    // :part leaves #lobby; #rust stays the current room.
-    browser.say(":part lobby");
-    tcp.expect("[#lobby] * alicia left #lobby");
-    browser.wait_for_line("* alicia left #lobby");
+    assert_eq!(
+        browser.run("return document.title;", json!([])),
+        json!("(2) #rust · loopchat"),
+        "the unread count in the title"
+    );
+    assert!(
+        !browser
+            .log()
+            .iter()
+            .any(|l| l.contains("still in the lobby")),
+        "#rust's log shows #rust's lines only"
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("alice-unread.png"));
+    // Switching to #lobby: its lines, the mention highlighted, none unread.
+    browser.click("#rooms button[data-key=\"#lobby\"]");
+    browser.wait_until(
+        "#lobby shown",
+        "return document.querySelector('#room-name').textContent === '#lobby';",
+    );
+    browser.wait_for_line("bob still in the lobby");
+    browser.wait_until(
+        "the mention highlighted",
+        "return [...document.querySelectorAll('#log li.mention mark')].some(m => m.textContent === 'alicia');",
+    );
+    assert!(!browser.log().iter().any(|l| l.contains("welcome to rust")));
     assert_eq!(
         browser.run(
-            "return document.querySelector('#room-name').textContent;",
+            "return [document.title, document.querySelectorAll('#rooms .unread, #rooms .mention-mark').length];",
             json!([])
         ),
-        json!("#rust")
+        json!(["#lobby · loopchat", 0])
     );
+    browser.say("here, in the lobby");
+    tcp.expect("[#lobby] alicia: here, in the lobby");
+    // :part lobby leaves #lobby; #rust becomes current again.
+    browser.say(":part lobby");
+    tcp.expect("[#lobby] * alicia left #lobby");
+    browser.wait_until(
+        "#rust current again, #lobby gone from the list",
+        "return document.querySelector('#room-name').textContent === '#rust' \
+         && !document.querySelector('#rooms button[data-key=\"#lobby\"]');",
+    );
+    browser.wait_for_line("terminal welcome to rust");
     browser.switch_to(&bob);
     browser.wait_for_line("* alicia left #lobby");
     browser.say("anyone still here?");
@@ -181,7 +240,6 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
         "bob, still in #lobby, does not hear #rust"
     );
 
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     browser.switch_to(&alice);
     browser.screenshot(&shots.join("alice.png"));
     browser.switch_to(&bob);
@@ -309,4 +367,152 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
     tcp.sync();
     browser.say("risen again");
     tcp.expect("phoenix: risen again");
+}
+
+/// Counts the log entries (of the conversation shown) that end with `text`.
+fn count_lines(browser: &Browser, text: &str) -> usize {
+    browser.log().iter().filter(|l| l.ends_with(text)).count()
+}
+
+/// The page as a chat app: links, a refused line, a notification for a
+/// mention while the page is in the background, no duplicate after a
+/// reload or after the server restarts (the history file keeps the ids).
+#[test]
+fn links_refusals_notifications_and_no_duplicates() {
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let history = dir.path().join("history.db");
+    let file = history.clone();
+    let server = common::start_with(move |c| c.history.file = Some(file));
+    let web = server.web_addr().expect("web address");
+    let url = format!("http://{web}/");
+    let mut tcp = Client::named(server.addr(), "terminal");
+    let browser = Browser::start(&chromium, &chromedriver);
+    join_as(&browser, &url, "alice", &mut tcp);
+
+    // Links: http(s) as anchors that open safely, javascript: as text.
+    tcp.send("see https://example.com/a?b=1, or javascript:alert(1) and <a href=x>");
+    browser.wait_for_line("see https://example.com/a?b=1, or javascript:alert(1) and <a href=x>");
+    assert_eq!(
+        browser.run(
+            "return [...document.querySelectorAll('#log a')].map(a => [a.getAttribute('href'), a.rel, a.textContent]);",
+            json!([])
+        ),
+        json!([["https://example.com/a?b=1", "noopener noreferrer", "https://example.com/a?b=1"]]),
+        "one anchor: the https link, and not the javascript: one"
+    );
+
+    // A refused line: marked refused with the server's error, never sent.
+    browser.say(":pm ghost are you there?");
+    open_conversation(&browser, "pm:ghost");
+    browser.wait_until(
+        "the line marked refused",
+        "return [...document.querySelectorAll('#log li.refused')].some(li => \
+         li.textContent.includes('alice are you there?') && li.textContent.endsWith('refused: no such user ghost'));",
+    );
+    assert_eq!(
+        browser.run(
+            "return document.querySelectorAll('#log li.sent').length;",
+            json!([])
+        ),
+        json!(0)
+    );
+    open_conversation(&browser, "#lobby");
+
+    // A mention while the page is in the background: a notification.
+    browser.call(
+        "POST",
+        &browser.session_path("/permissions"),
+        Some(json!({"descriptor": {"name": "notifications"}, "state": "granted"})),
+    );
+    browser.call(
+        "POST",
+        &browser.session_path("/window/minimize"),
+        Some(json!({})),
+    );
+    assert_eq!(
+        browser.run("return document.visibilityState;", json!([])),
+        json!("hidden")
+    );
+    tcp.send("alice: lunch?");
+    browser.wait_until(
+        "a notification for the mention",
+        "return window.__loopchatNotifications.some(n => n.body.includes('alice: lunch?') && !n.error);",
+    );
+    assert_eq!(
+        browser.run("return document.title;", json!([])),
+        json!("(1) #lobby · loopchat"),
+        "the unread count in the title while hidden"
+    );
+    browser.call(
+        "POST",
+        &browser.session_path("/window/maximize"),
+        Some(json!({})),
+    );
+    browser.wait_until(
+        "the count gone once the page is seen",
+        "return document.title === '#lobby · loopchat';",
+    );
+
+    // Own lines shown once, after a reload and after a server restart.
+    browser.say("said before the reload");
+    tcp.expect("alice: said before the reload");
+    browser.wait_until(
+        "the echo",
+        "return document.querySelectorAll('#log li.own.sent').length === 1;",
+    );
+    browser.open(&url);
+    browser.wait_for_line(" is now known as alice");
+    browser.wait_for_line("alice said before the reload");
+    tcp.sync();
+    assert_eq!(count_lines(&browser, "alice said before the reload"), 1);
+    assert_eq!(count_lines(&browser, "terminal alice: lunch?"), 1);
+    drop(tcp);
+    server.stop().expect("the server stops");
+    browser.wait_for_line("* server went away; reconnecting…");
+    let file = history.clone();
+    let server = common::start_with(move |c| {
+        c.web_addr = Some(web);
+        c.history.file = Some(file);
+    });
+    // Sent before or after the page is back: the page has it either way
+    // (live, or from the history it asks for on joining).
+    let mut tcp = Client::named(server.addr(), "terminal");
+    tcp.send("after the restart");
+    browser.wait_for_line("terminal after the restart");
+    assert_eq!(count_lines(&browser, "alice said before the reload"), 1);
+    assert_eq!(count_lines(&browser, "terminal alice: lunch?"), 1);
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("after-restart.png"));
+
+    // A room alice creates: she is its operator, marked `@`; the topic
+    // under the room name; kick offered in the member list.
+    browser.say(":join #den");
+    browser.wait_until(
+        "#den current",
+        "return document.querySelector('#room-name').textContent === '#den';",
+    );
+    browser.say(":topic a cosy corner");
+    browser.wait_until(
+        "the topic under the room name",
+        "return document.querySelector('#room-topic').textContent === 'a cosy corner';",
+    );
+    tcp.send(":join #den");
+    tcp.skip_until("* topic #den: a cosy corner");
+    browser.wait_until(
+        "alice marked operator, a kick button for terminal",
+        "return [...document.querySelectorAll('#users li')].map(li => li.textContent).join('|')          === '@alice|terminalkickban';",
+    );
+    browser.screenshot(&shots.join("operator.png"));
+    browser.click("#users li:not(.self) .kick");
+    tcp.expect("* terminal was kicked from #den by alice");
+    browser.wait_for_line("* terminal was kicked from #den by alice");
+    browser.wait_until(
+        "terminal gone from the member list",
+        "return [...document.querySelectorAll('#users li')].map(li => li.textContent).join('|') === '@alice';",
+    );
+    let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
+    assert_eq!(errors, json!([]), "no script errors on the page");
 }

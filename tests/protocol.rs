@@ -245,8 +245,26 @@ fn help_lists_every_command_one_star_line_each() {
     // The operators' commands share one line, as they share one row of
     // the protocol's table.
     let expected: BTreeSet<&str> = [
-        ":help", ":nick", ":pm", ":users", ":join", ":part", ":rooms", ":me", ":ping", ":quit",
-        ":history", ":tags", ":topic", ":op",
+        ":help",
+        ":nick",
+        ":pm",
+        ":users",
+        ":join",
+        ":part",
+        ":rooms",
+        ":me",
+        ":ping",
+        ":quit",
+        ":history",
+        ":tags",
+        ":topic",
+        ":op",
+        ":register",
+        ":login",
+        ":token",
+        ":logout",
+        ":passwd",
+        ":whois",
     ]
     .into();
     assert_eq!(words, expected, "{help:?}");

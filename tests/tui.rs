@@ -731,3 +731,60 @@ fn sigterm_restores_the_terminal() {
     drop(tmux);
     server.stop().expect("stop the server");
 }
+
+/// Two rooms: lines of the room not shown are counted unread beside it in
+/// the room list, a mention marks it `@` and rings the bell once; links
+/// are underlined.
+#[test]
+fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
+    if !have_tmux("other_rooms_count_unread_and_a_mention_rings_the_bell") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    let mut bob = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    bob.send(":nick bob");
+    alice.line(":join #rust");
+    alice.wait_for("#rust current", |s| {
+        status_line(s).contains("│ alice │ #rust")
+    });
+    tmux.run(&["set-option", "-g", "bell-action", "any"]);
+    tmux.run(&["set-option", "-g", "monitor-bell", "on"]);
+    assert_eq!(alice.display("#{window_bell_flag}"), "0");
+    bob.send("just chatting");
+    alice.wait_text("[#lobby] bob: just chatting");
+    alice.wait_for("one unread in #lobby", |s| {
+        panel(s).iter().any(|p| p == "#lobby 2 +1")
+    });
+    assert_eq!(
+        alice.display("#{window_bell_flag}"),
+        "0",
+        "no bell without a mention"
+    );
+    bob.send("alice: see https://example.com/x");
+    alice.wait_for("two unread and the mention mark", |s| {
+        panel(s).iter().any(|p| p == "#lobby 2 +2@")
+    });
+    assert_eq!(
+        alice.display("#{window_bell_flag}"),
+        "1",
+        "the mention rang"
+    );
+    // The link underlined (SGR 4 right before it).
+    let styled = tmux.run(&["capture-pane", "-p", "-e", "-t", "alice"]);
+    let styled = String::from_utf8_lossy(&styled.stdout);
+    assert!(
+        styled.contains("4mhttps://example.com/x"),
+        "the link is underlined: {styled:?}"
+    );
+    // Back to #lobby: seen.
+    alice.line(":join #lobby");
+    alice.wait_for("#lobby current, nothing unread", |s| {
+        status_line(s).contains("│ alice │ #lobby") && panel(s).iter().any(|p| p == "#lobby 2")
+    });
+    drop(tmux);
+    drop(bob);
+    server.stop().expect("stop the server");
+}

@@ -1,6 +1,9 @@
 // loopchat's browser client: one WebSocket, one text message per protocol
-// line. Every piece of text from the server is inserted with textContent,
-// never as HTML.
+// line, with protocol 1.2's tags turned on at connect. Every line is placed
+// in its conversation (a room, by its `room` tag, or a private one) and the
+// log shows the current conversation only. Every piece of text from the
+// server is inserted with textContent, never as HTML; links become anchors
+// only for http and https. docs/web.md describes the page.
 "use strict";
 
 // Script errors are kept for the browser test to find.
@@ -16,7 +19,9 @@ window.addEventListener("error", (event) => {
   const nickForm = $("nick-form");
   const nickInput = $("nick-input");
   const roomName = $("room-name");
+  const roomTopic = $("room-topic");
   const roomsList = $("rooms");
+  const allRoomsList = $("all-rooms");
   const usersList = $("users");
   const userCount = $("user-count");
   const status = $("status");
@@ -34,24 +39,32 @@ window.addEventListener("error", (event) => {
   const SERVER_WORDS = new Set([
     "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
     "current", "not", "topic", "no", "bans", "tags",
+    "registered", "logged", "token", "whois",
   ]);
-  const MAX_LOG = 2000;
+  const MAX_VIEW = 2000;
   const MAX_RECALL = 100;
+  const COMMANDS = [":help", ":join", ":part", ":nick", ":me", ":pm", ":users", ":rooms", ":history",
+    ":topic", ":op", ":deop", ":kick", ":ban", ":unban", ":bans", ":quit", ":e2e", ":e2e-safety",
+    ":e2e-verify", ":e2e-accept", ":key"];
 
   const state = {
     socket: null,
     nick: null,
-    room: null,
-    users: new Set(),
-    // Operators of the current room (`@` in `:users`).
-    ops: new Set(),
+    // The server's current room (`* current room`), lower-cased key.
+    serverRoom: null,
+    // The conversation shown: a room key (`#rust`) or `pm:bob`.
+    current: null,
+    // key -> { key, name, kind, items, ids, unread, mention, topic, users, ops, lastDay }
+    views: new Map(),
     rooms: [],
+    tags: false,
+    // label -> { view, item } for own lines waiting for their echo.
+    pending: new Map(),
+    nextLabel: 1,
     wantedNick: sessionStorage.getItem("loopchat.nick"),
+    wantedRooms: JSON.parse(sessionStorage.getItem("loopchat.rooms") || "[]"),
     wantedRoom: sessionStorage.getItem("loopchat.room"),
-    // Answers to requests the page made by itself, not shown in the log.
     quiet: { users: 0, rooms: 0 },
-    historyPending: false,
-    historySupported: true,
     recall: [],
     recallAt: 0,
     retry: 0,
@@ -60,8 +73,69 @@ window.addEventListener("error", (event) => {
     welcomed: false,
     hinted: false,
   };
+  window.__loopchatNotifications = [];
 
-  // ---- the log -----------------------------------------------------------
+  // ---- conversations -----------------------------------------------------
+
+  const keyOf = (room) => room.toLowerCase();
+  const pmKey = (nick) => `pm:${nick.toLowerCase()}`;
+
+  // The server's lines that belong to no conversation are shown wherever
+  // the reader is; before any room, in this one.
+  const serverView = newView("", "server", "server");
+
+  function newView(key, name, kind) {
+    return {
+      key, name, kind, items: [], ids: new Set(), unread: 0, mention: false, topic: "",
+      users: new Set(), ops: new Set(), lastDay: null,
+    };
+  }
+
+  function view(key) {
+    return (key !== null && state.views.get(key)) || state.views.get(state.current) || serverView;
+  }
+
+  function openView(key, name, kind) {
+    let v = state.views.get(key);
+    if (!v) {
+      v = newView(key, name, kind);
+      state.views.set(key, v);
+    }
+    v.name = name;
+    return v;
+  }
+
+  function closeView(key) {
+    state.views.delete(key);
+    if (state.current === key) show(state.serverRoom && state.views.has(state.serverRoom) ? state.serverRoom : null);
+    renderRooms();
+  }
+
+  function rememberRooms() {
+    const rooms = [...state.views.values()].filter((v) => v.kind === "room").map((v) => v.name);
+    sessionStorage.setItem("loopchat.rooms", JSON.stringify(rooms));
+  }
+
+  // Shows conversation `key` (null: the server's lines).
+  function show(key) {
+    state.current = key;
+    const v = view(key);
+    v.unread = 0;
+    v.mention = false;
+    log.replaceChildren(...v.items);
+    log.scrollTop = log.scrollHeight;
+    roomName.textContent = v === serverView ? "no room" : v.kind === "pm" ? `@ ${v.name}` : v.name;
+    roomTopic.textContent = v.topic;
+    roomTopic.hidden = !v.topic;
+    sayInput.placeholder = v.kind === "pm" ? `Message ${v.name} privately — or :help`
+      : v === serverView ? "Not in any room — :join ROOM" : `Message ${v.name} — or :help`;
+    if (v.kind === "room") sessionStorage.setItem("loopchat.room", v.name);
+    renderUsers();
+    renderRooms();
+    updateTitle();
+  }
+
+  // ---- text: nicks, mentions and links -----------------------------------
 
   function hue(nick) {
     let h = 0;
@@ -69,25 +143,120 @@ window.addEventListener("error", (event) => {
     return h;
   }
 
-  function timeText(date) {
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
-  }
-
   function nickSpan(nick) {
     const span = document.createElement("span");
     span.className = "nick";
     span.textContent = nick;
     span.style.setProperty("--hue", String(hue(nick)));
+    if (nick === state.nick) span.classList.add("self");
     return span;
   }
 
-  // Adds one entry: `parts` are strings (text) or elements.
-  function addEntry(kind, parts, when) {
-    const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  function mentions(text) {
+    if (!state.nick) return false;
+    return new RegExp(`(^|[^A-Za-z0-9_-])${escapeRegExp(state.nick)}(?![A-Za-z0-9_-])`, "i").test(text);
+  }
+
+  // Only http and https addresses become anchors; anything else stays text.
+  function safeUrl(text) {
+    try {
+      const url = new URL(text);
+      return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // `text` as nodes: links as anchors, the reader's nick marked.
+  function richText(text, own = false) {
+    const nodes = [];
+    const linkRe = /https?:\/\/[^\s<>"]+/gi;
+    let at = 0;
+    let m;
+    while ((m = linkRe.exec(text))) {
+      let raw = m[0].replace(/[.,;:!?)\]'}]+$/, "");
+      const href = safeUrl(raw);
+      if (!href) continue;
+      nodes.push(...(own ? [text.slice(at, m.index)] : marked(text.slice(at, m.index))));
+      const a = document.createElement("a");
+      a.href = href;
+      a.textContent = raw;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      nodes.push(a);
+      at = m.index + raw.length;
+      linkRe.lastIndex = at;
+    }
+    nodes.push(...(own ? [text.slice(at)] : marked(text.slice(at))));
+    return nodes.filter((n) => n !== "");
+  }
+
+  function marked(text) {
+    if (!text) return [];
+    if (!state.nick || !mentions(text)) return [text];
+    const re = new RegExp(`(^|[^A-Za-z0-9_-])(${escapeRegExp(state.nick)})(?![A-Za-z0-9_-])`, "gi");
+    const nodes = [];
+    let at = 0;
+    let m;
+    while ((m = re.exec(text))) {
+      const start = m.index + m[1].length;
+      nodes.push(text.slice(at, start));
+      const mark = document.createElement("mark");
+      mark.textContent = m[2];
+      nodes.push(mark);
+      at = start + m[2].length;
+    }
+    nodes.push(text.slice(at));
+    return nodes.filter((n) => n !== "");
+  }
+
+  // ---- the log -----------------------------------------------------------
+
+  function timeText(date) {
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  }
+
+  function dayText(date) {
+    return date.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+  }
+
+  function push(v, item) {
+    v.items.push(item);
+    if (v.items.length > MAX_VIEW) {
+      const old = v.items.shift();
+      old.remove();
+    }
+    if (state.current === v.key || (v === serverView && view(state.current) === serverView)) {
+      const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+      log.append(item);
+      if (nearBottom || item.classList.contains("own")) log.scrollTop = log.scrollHeight;
+    }
+  }
+
+  // Adds one entry to conversation `key` (null: the one shown). `parts` are
+  // strings (text) or elements. `opts`: when (a Date), count (an unread
+  // line), mention (mentions the reader).
+  function addTo(key, kind, parts, opts = {}) {
+    const v = view(key);
+    const date = opts.when || new Date();
+    const day = date.toDateString();
+    if (v.lastDay !== day) {
+      if (v.lastDay !== null || v.kind !== "server") {
+        const divider = document.createElement("li");
+        divider.className = "divider day";
+        divider.textContent = dayText(date);
+        push(v, divider);
+      }
+      v.lastDay = day;
+    }
     const item = document.createElement("li");
     item.className = kind;
+    if (opts.mention) item.classList.add("mention");
     const time = document.createElement("time");
-    const date = when || new Date();
     time.dateTime = date.toISOString();
     time.textContent = timeText(date);
     const body = document.createElement("span");
@@ -96,21 +265,64 @@ window.addEventListener("error", (event) => {
       body.append(typeof part === "string" ? document.createTextNode(part) : part);
     }
     item.append(time, body);
-    log.append(item);
-    while (log.childElementCount > MAX_LOG) log.firstElementChild.remove();
-    if (nearBottom || kind.includes("own")) log.scrollTop = log.scrollHeight;
+    push(v, item);
+    if (opts.count) {
+      const away = document.visibilityState !== "visible" || !document.hasFocus();
+      if (state.current !== v.key || away) {
+        v.unread += 1;
+        if (opts.mention || v.kind === "pm") v.mention = true;
+        renderRooms();
+        updateTitle();
+      }
+      if ((opts.mention || v.kind === "pm") && away) notify(v, parts);
+    }
     return item;
   }
 
-  function addDivider(text) {
+  function addEntry(kind, parts, when) {
+    return addTo(null, kind, parts, { when });
+  }
+
+  function addDivider(key, text) {
     const item = document.createElement("li");
     item.className = "divider";
     item.textContent = text;
-    log.append(item);
-    log.scrollTop = log.scrollHeight;
+    push(view(key), item);
   }
 
-  // A delivered chat line `NICK: TEXT`, `* NICK TEXT` or `[pm] NICK: TEXT`.
+  function updateTitle() {
+    let unread = 0;
+    for (const v of state.views.values()) unread += v.unread;
+    const name = view(state.current) === serverView ? "no room" : view(state.current).name;
+    document.title = `${unread ? `(${unread}) ` : ""}${name} · loopchat`;
+  }
+
+  // A desktop notification for a mention or a private line while the page
+  // is hidden or not focused (only with the reader's permission).
+  function notify(v, parts) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const body = parts.map((p) => (typeof p === "string" ? p : p.textContent)).join("");
+    const title = v.kind === "pm" ? `${v.name} (private)` : `${v.name} · loopchat`;
+    try {
+      const note = new Notification(title, { body, tag: v.key });
+      note.addEventListener("click", () => {
+        window.focus();
+        select(v.key);
+      });
+      window.__loopchatNotifications.push({ title, body });
+    } catch (error) {
+      window.__loopchatNotifications.push({ title, body, error: String(error) });
+    }
+  }
+
+  // The permission prompt comes only after something the reader did.
+  function askNotifications() {
+    if ("Notification" in window && Notification.permission === "default") {
+      Notification.requestPermission().catch(() => {});
+    }
+  }
+
+  // A delivered chat line `NICK: TEXT`.
   function chatParts(line) {
     const colon = line.indexOf(": ");
     if (colon > 0) return { nick: line.slice(0, colon), text: line.slice(colon + 2) };
@@ -121,19 +333,78 @@ window.addEventListener("error", (event) => {
 
   function renderUsers() {
     usersList.replaceChildren();
-    const sorted = [...state.users].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+    const v = view(state.current);
+    const sorted = [...v.users].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
+    const amOp = v.ops.has(state.nick);
     for (const nick of sorted) {
       const li = document.createElement("li");
-      li.textContent = state.ops.has(nick) ? `@${nick}` : nick;
+      const name = document.createElement("button");
+      name.type = "button";
+      name.className = "member";
+      name.textContent = v.ops.has(nick) ? `@${nick}` : nick;
+      name.title = nick === state.nick ? "you" : `Message ${nick} privately`;
+      if (nick !== state.nick) name.addEventListener("click", () => openPm(nick));
+      li.append(name);
       if (nick === state.nick) li.classList.add("self");
+      if (v.ops.has(nick)) li.classList.add("op");
+      if (amOp && nick !== state.nick) {
+        for (const action of ["kick", "ban"]) {
+          const b = document.createElement("button");
+          b.type = "button";
+          b.className = `small mod ${action}`;
+          b.textContent = action;
+          b.title = `${action} ${nick} from ${v.name}`;
+          b.addEventListener("click", () => sendLabelled(`:${action} ${nick}`));
+          li.append(b);
+        }
+      }
       usersList.append(li);
     }
-    userCount.textContent = state.users.size ? `(${state.users.size})` : "";
+    userCount.textContent = v.users.size ? `(${v.users.size})` : "";
   }
 
   function renderRooms() {
     roomsList.replaceChildren();
+    const views = [...state.views.values()];
+    views.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "room" ? -1 : 1));
+    for (const v of views) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.key = v.key;
+      const label = document.createElement("span");
+      label.className = "name";
+      label.textContent = v.kind === "pm" ? `@ ${v.name}` : v.name;
+      button.append(label);
+      if (v.mention) {
+        const mark = document.createElement("span");
+        mark.className = "mention-mark";
+        mark.textContent = "@";
+        mark.title = "you were mentioned";
+        button.append(mark);
+      }
+      if (v.unread) {
+        const count = document.createElement("span");
+        count.className = "unread";
+        count.textContent = String(v.unread);
+        button.append(count);
+      }
+      const current = v.key === state.current;
+      button.setAttribute("aria-current", current ? "true" : "false");
+      button.setAttribute("aria-label", `${v.name}${v.unread ? `, ${v.unread} unread` : ""}`
+        + `${v.mention ? ", mentioned" : ""}${current ? ", current" : ""}`);
+      button.addEventListener("click", () => {
+        askNotifications();
+        select(v.key);
+        closeSide();
+        sayInput.focus();
+      });
+      li.append(button);
+      roomsList.append(li);
+    }
+    allRoomsList.replaceChildren();
     for (const { name, members } of state.rooms) {
+      if (state.views.has(keyOf(name))) continue;
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
@@ -143,30 +414,31 @@ window.addEventListener("error", (event) => {
       count.className = "members";
       count.textContent = String(members);
       button.append(label, count);
-      const current = state.room && name.toLowerCase() === state.room.toLowerCase();
-      button.setAttribute("aria-current", current ? "true" : "false");
-      button.setAttribute("aria-label", `${name}, ${members} ${members === 1 ? "person" : "people"}${current ? ", current room" : ""}`);
+      button.setAttribute("aria-label", `join ${name}, ${members} ${members === 1 ? "person" : "people"}`);
       button.addEventListener("click", () => {
-        if (!current) send(`:join ${name}`);
+        askNotifications();
+        sendLabelled(`:join ${name}`);
         closeSide();
         sayInput.focus();
       });
       li.append(button);
-      roomsList.append(li);
+      allRoomsList.append(li);
     }
   }
 
-  function setRoom(room) {
-    state.room = room;
-    roomName.textContent = room || "no room";
-    sayInput.placeholder = room ? `Message ${room} — or :help` : "Not in any room — :join ROOM";
-    document.title = `${room || "no room"} · loopchat`;
-    if (room) sessionStorage.setItem("loopchat.room", room);
-    else sessionStorage.removeItem("loopchat.room");
-    state.users = new Set(state.nick && room ? [state.nick] : []);
-    state.ops = new Set();
-    renderUsers();
-    renderRooms();
+  // Shows conversation `key`; a room becomes the server's current room.
+  function select(key) {
+    const v = state.views.get(key);
+    if (!v) return;
+    if (v.kind === "room" && state.serverRoom !== key) sendLabelled(`:join ${v.name}`);
+    show(key);
+  }
+
+  function openPm(nick) {
+    openView(pmKey(nick), nick, "pm");
+    show(pmKey(nick));
+    closeSide();
+    sayInput.focus();
   }
 
   function setNick(nick) {
@@ -191,6 +463,14 @@ window.addEventListener("error", (event) => {
     return true;
   }
 
+  // Sends `line` with a fresh label (tags on); returns the label, or null
+  // when nothing was sent.
+  function sendLabelled(line) {
+    if (!state.tags) return send(line) ? "" : null;
+    const label = `p${state.nextLabel++}`;
+    return send(`@label=${label} ${line}`) ? label : null;
+  }
+
   function sendQuietly(kind, line) {
     if (send(line)) state.quiet[kind] += 1;
   }
@@ -202,10 +482,11 @@ window.addEventListener("error", (event) => {
     const socket = new WebSocket(`${scheme}//${location.host}/ws`);
     state.socket = socket;
     state.welcomed = false;
+    state.tags = false;
     state.quiet = { users: 0, rooms: 0 };
     socket.addEventListener("open", () => setStatus("online", "connected"));
     socket.addEventListener("message", (event) => {
-      if (typeof event.data === "string") handleLine(event.data);
+      if (typeof event.data === "string") handleRaw(event.data);
     });
     socket.addEventListener("close", (event) => {
       if (state.socket !== socket) return;
@@ -216,6 +497,8 @@ window.addEventListener("error", (event) => {
       const why = event.code === 1013 ? "server full" : event.code === 1001 ? "server went away" : "disconnected";
       setStatus("offline", `${why} — retrying in ${Math.round(delay / 1000)} s`);
       if (state.welcomed) addEntry("info", [`* ${why}; reconnecting…`]);
+      for (const { item } of state.pending.values()) refuse(item, "not sent: disconnected");
+      state.pending.clear();
       state.retryTimer = setTimeout(connect, delay);
     });
   }
@@ -224,131 +507,280 @@ window.addEventListener("error", (event) => {
     state.welcomed = true;
     state.retry = 0;
     setStatus("online", "connected");
+    // Tags before anything else: the join of #lobby may come untagged, the
+    // rest is placed by its `room` tag and answers match by `label`.
+    send(":tags on");
     if (state.wantedNick && state.wantedNick.toLowerCase() !== state.nick.toLowerCase()) {
       send(`:nick ${state.wantedNick}`);
     }
-    if (state.wantedRoom && state.wantedRoom.toLowerCase() !== "#lobby") {
-      send(`:join ${state.wantedRoom}`);
+    const rooms = state.wantedRooms.filter((r) => r.toLowerCase() !== "#lobby");
+    if (state.wantedRoom && !rooms.some((r) => r.toLowerCase() === state.wantedRoom.toLowerCase())
+      && state.wantedRoom.toLowerCase() !== "#lobby") {
+      rooms.push(state.wantedRoom);
     }
+    // The room that was current last is joined last, so it is current again.
+    rooms.sort((a, b) => (state.wantedRoom && a.toLowerCase() === state.wantedRoom.toLowerCase() ? 1 : 0)
+      - (state.wantedRoom && b.toLowerCase() === state.wantedRoom.toLowerCase() ? 1 : 0));
+    for (const room of rooms) send(`:join ${room}`);
+    if (state.wantedRoom && state.wantedRoom.toLowerCase() === "#lobby" && rooms.length) send(":join #lobby");
     clearInterval(state.roomsTimer);
-    state.roomsTimer = setInterval(() => sendQuietly("rooms", ":rooms"), 15000);
+    state.roomsTimer = setInterval(() => sendQuietly("rooms", ":rooms"), 30000);
   }
 
+  // We entered `room`: it is the server's current room; its people, its
+  // history (lines we have are dropped by id).
   function enteredRoom(room) {
-    const changed = room !== state.room;
-    setRoom(room);
-    if (changed) addDivider(`— ${room} —`);
-    sendQuietly("users", ":users");
-    sendQuietly("rooms", ":rooms");
-    if (state.historySupported) {
-      state.historyPending = true;
-      send(":history 50");
+    const key = keyOf(room);
+    const fresh = !state.views.has(key);
+    const v = openView(key, room, "room");
+    if (fresh && view(state.current) === serverView && serverView.items.length) {
+      // What the server said before the first room stays in sight.
+      v.items.unshift(...serverView.items.splice(0));
+      v.lastDay = serverView.lastDay;
     }
+    v.users = new Set([state.nick]);
+    v.ops = new Set();
+    state.serverRoom = key;
+    rememberRooms();
+    show(key);
+    sendQuietly("users", `:users ${room}`);
+    sendQuietly("rooms", ":rooms");
+    send(":history 50");
   }
 
-  // Another of our rooms became current (`* current room #x`): the same
-  // log, that room's people. Its history is not asked again.
-  function switchedRoom(room) {
-    setRoom(room);
-    addDivider(`— ${room} —`);
-    sendQuietly("users", ":users");
+  function leftRoom(room) {
+    const key = keyOf(room);
+    closeView(key);
+    rememberRooms();
     sendQuietly("rooms", ":rooms");
-  }
-
-  // A line of one of our rooms that is not the current one (protocol 1.2
-  // keeps the rooms one joined): `[#room] ` and the line as usual.
-  function addOtherRoomLine(room, rest) {
-    const tag = document.createElement("span");
-    tag.className = "tag room-tag";
-    tag.textContent = room;
-    if (rest.startsWith("* ")) {
-      addEntry("other-room info", [tag, " ", rest]);
-      return;
-    }
-    const { nick, text } = chatParts(rest);
-    addEntry("other-room chat", nick ? [tag, " ", nickSpan(nick), " ", text] : [tag, " ", rest]);
   }
 
   // ---- one line from the server ------------------------------------------
 
-  function handleLine(line) {
+  function unescapeTag(value) {
+    return value.replace(/\\(.)?/g, (_, c) => ({ ":": ";", s: " ", r: "\r", n: "\n", "\\": "\\" }[c] ?? (c || "")));
+  }
+
+  function handleRaw(raw) {
+    const tags = {};
+    let line = raw;
+    if (raw.startsWith("@")) {
+      const space = raw.indexOf(" ");
+      if (space > 0) {
+        for (const pair of raw.slice(1, space).split(";")) {
+          const eq = pair.indexOf("=");
+          if (eq > 0) tags[pair.slice(0, eq)] = unescapeTag(pair.slice(eq + 1));
+        }
+        line = raw.slice(space + 1);
+      }
+    }
+    handleLine(line, tags);
+  }
+
+  function tagTime(tags) {
+    const when = tags.time ? new Date(tags.time) : null;
+    return when && !Number.isNaN(when.getTime()) ? when : undefined;
+  }
+
+  function refuse(item, why) {
+    item.classList.remove("pending");
+    item.classList.add("refused");
+    const note = document.createElement("span");
+    note.className = "refusal";
+    note.textContent = ` — refused: ${why}`;
+    item.querySelector(".body").append(note);
+  }
+
+  function memberOf(room) {
+    return room ? state.views.get(keyOf(room)) : null;
+  }
+
+  // A chat, `:me` or history line of a room or a private conversation.
+  function chatLine(key, line, tags, history) {
+    const v = view(key);
+    const pending = tags.label && state.pending.get(tags.label);
+    // A replayed line has the id and time of its first delivery; the pair
+    // (not the id alone) also survives a server that numbers from 1 again.
+    const seen = tags.id ? `${tags.id}|${tags.time || ""}` : null;
+    if (seen && v.ids.has(seen) && !pending) return;
+    if (seen) v.ids.add(seen);
+    if (pending) {
+      state.pending.delete(tags.label);
+      pending.item.classList.remove("pending");
+      pending.item.classList.add("sent");
+      if (tags.time) {
+        const time = pending.item.querySelector("time");
+        time.dateTime = tagTime(tags).toISOString();
+        time.textContent = timeText(tagTime(tags));
+      }
+      return;
+    }
+    const when = tagTime(tags);
+    const cls = history ? "history" : "";
+    if (line.startsWith("* ")) {
+      const word = line.slice(2).split(" ", 1)[0];
+      const rest = line.slice(2 + word.length);
+      const own = word === state.nick;
+      const mention = !own && !history && mentions(rest);
+      addTo(key, `action ${cls} ${own ? "own" : ""}`, ["* ", nickSpan(word), ...richText(rest, own)],
+        { when, count: !own && !history, mention });
+      return;
+    }
+    const { nick, text } = chatParts(line);
+    const own = nick === state.nick;
+    const mention = !own && !history && mentions(text);
+    addTo(key, `chat ${cls} ${own ? "own" : ""}`, nick ? [nickSpan(nick), " ", ...richText(text, own)] : [line],
+      { when, count: !own && !history, mention });
+  }
+
+  function handleLine(line, tags) {
     let m;
+    const when = tagTime(tags);
     if (line.startsWith("[e2e] ")) {
       e2eLine(line);
       return;
     }
     if (/^\* (?:logged in as|registered) \S+$/.test(line)) e2ePublish();
+    if (line === "* tags on") {
+      state.tags = true;
+      return;
+    }
+    // A labelled error: our line was refused.
+    if (line.startsWith("! ") && tags.label && state.pending.has(tags.label)) {
+      const { item } = state.pending.get(tags.label);
+      state.pending.delete(tags.label);
+      refuse(item, line.slice(2));
+      return;
+    }
+    // The nick field never keeps a nick the server refused.
+    if (line.startsWith("! ") && tags.label && tags.label === state.nickLabel) {
+      state.wantedNick = state.nick;
+      sessionStorage.setItem("loopchat.nick", state.nick);
+      nickInput.value = state.nick;
+    }
+    // Without tags (an older server): other rooms' lines as `[#room] …`.
     if ((m = /^\[(#[A-Za-z][A-Za-z0-9_-]*)\] (.*)$/.exec(line))) {
-      addOtherRoomLine(m[1], m[2]);
+      handleLine(m[2], { ...tags, room: m[1] });
+      return;
+    }
+    if ((m = /^\[history (\S+)\] (.*)$/.exec(line))) {
+      const room = tags.room;
+      const at = new Date(m[1]);
+      chatLine(room ? keyOf(room) : null, m[2], { ...tags, time: tags.time || (Number.isNaN(at.getTime()) ? undefined : m[1]) }, true);
+      return;
+    }
+    if (line.startsWith("[pm] ")) {
+      const { nick, text } = chatParts(line.slice(5));
+      const peer = tags.to || nick;
+      if (!peer) {
+        addEntry("pm", [line], when);
+        return;
+      }
+      const key = pmKey(peer);
+      openView(key, peer, "pm");
+      renderRooms();
+      chatLine(key, `${nick}: ${text}`, tags, false);
+      return;
+    }
+    if (tags.id && tags.room) {
+      chatLine(keyOf(tags.room), line, tags, false);
       return;
     }
     if ((m = /^\* current room (#\S+)$/.exec(line))) {
-      switchedRoom(m[1]);
-      addEntry("info", [line]);
+      state.serverRoom = keyOf(m[1]);
+      if (state.views.has(state.serverRoom)) show(state.serverRoom);
+      sessionStorage.setItem("loopchat.room", m[1]);
       return;
     }
     if (line === "* not in any room (try :join ROOM)") {
-      setRoom(null);
-      addEntry("info", [line]);
+      state.serverRoom = null;
+      if (view(state.current).kind !== "pm") show(null);
+      addEntry("info", [line], when);
       return;
     }
     if ((m = /^\* welcome (\S+)$/.exec(line))) {
       setNick(m[1]);
-      addEntry("info", [line]);
+      addEntry("info", [line], when);
       if (!state.hinted) {
         state.hinted = true;
-        addEntry("info hint", ["Type a message and press Enter; :help lists the commands. Up and Down recall what you typed."]);
+        addEntry("info hint", ["Type a message and press Enter; :help lists the commands. Up and Down recall what you typed; Tab completes nicks and commands."]);
       }
       afterWelcome();
       return;
     }
     if (line === "* password required") {
-      addEntry("info", [line]);
+      addEntry("info", [line], when);
       askPassword(null);
       return;
     }
     if (line === "! wrong password" || line === "! too many attempts") {
       askPassword(line.slice(2));
-      addEntry("error", [line]);
+      addEntry("error", [line], when);
       return;
     }
     if ((m = /^\* (\S+) joined (#\S+)$/.exec(line))) {
       const [, nick, room] = m;
       if (nick === state.nick) enteredRoom(room);
-      else state.users.add(nick);
+      else if (memberOf(room)) memberOf(room).users.add(nick);
       renderUsers();
-      addEntry("info", [line]);
+      addTo(memberOf(room) ? keyOf(room) : null, "info", [line], { when });
       return;
     }
-    if ((m = /^\* (\S+) (?:left (#\S+)( \(.*\))?|was kicked from (#\S+) by \S+( \(.*\))?)$/.exec(line))) {
-      state.users.delete(m[1]);
-      state.ops.delete(m[1]);
+    if ((m = /^\* (\S+) (?:left (#\S+)(?: \(.*\))?|was kicked from (#\S+) by \S+(?: \(.*\))?)$/.exec(line))) {
+      const nick = m[1];
+      const room = m[2] || m[3];
+      const v = memberOf(room);
+      if (v) {
+        v.users.delete(nick);
+        v.ops.delete(nick);
+      }
+      if (nick === state.nick) {
+        leftRoom(room);
+        addEntry("info", [line], when);
+      } else {
+        addTo(v ? v.key : null, "info", [line], { when });
+      }
       renderUsers();
-      addEntry("info", [line]);
       return;
     }
     if ((m = /^\* (\S+) is now known as (\S+)$/.exec(line))) {
       const [, from, to] = m;
-      if (state.users.delete(from)) state.users.add(to);
-      if (state.ops.delete(from)) state.ops.add(to);
+      for (const v of state.views.values()) {
+        if (v.users.delete(from)) {
+          v.users.add(to);
+          addTo(v.key, "info", [line], { when });
+        }
+        if (v.ops.delete(from)) v.ops.add(to);
+      }
+      const pm = state.views.get(pmKey(from));
+      if (pm) {
+        state.views.delete(pm.key);
+        pm.key = pmKey(to);
+        pm.name = to;
+        state.views.set(pm.key, pm);
+        if (state.current === pmKey(from)) state.current = pm.key;
+        addTo(pm.key, "info", [line], { when });
+      }
       if (from === state.nick) {
         setNick(to);
         state.wantedNick = to;
         sessionStorage.setItem("loopchat.nick", to);
+        if (!state.views.size) addEntry("info", [line], when);
       }
       renderUsers();
-      addEntry("info", [line]);
+      renderRooms();
       return;
     }
     if ((m = /^\* users in (#\S+): ?(.*)$/.exec(line))) {
-      if (state.room && m[1].toLowerCase() === state.room.toLowerCase()) {
+      const v = memberOf(m[1]);
+      if (v) {
         const entries = m[2].split(" ").filter(Boolean);
-        state.users = new Set(entries.map((entry) => entry.replace(/^@/, "")));
-        state.ops = new Set(entries.filter((entry) => entry.startsWith("@")).map((entry) => entry.slice(1)));
+        v.users = new Set(entries.map((entry) => entry.replace(/^@/, "")));
+        v.ops = new Set(entries.filter((entry) => entry.startsWith("@")).map((entry) => entry.slice(1)));
         renderUsers();
       }
       if (state.quiet.users > 0) state.quiet.users -= 1;
-      else addEntry("info", [line]);
+      else addEntry("info", [line], when);
       return;
     }
     if ((m = /^\* rooms: (.*)$/.exec(line))) {
@@ -358,79 +790,93 @@ window.addEventListener("error", (event) => {
       });
       renderRooms();
       if (state.quiet.rooms > 0) state.quiet.rooms -= 1;
-      else addEntry("info", [line]);
+      else addEntry("info", [line], when);
       return;
     }
     if ((m = /^\* history (#\S+): (\d+) lines?$/.exec(line))) {
-      state.historyPending = false;
-      if (m[2] !== "0") addDivider(`earlier in ${m[1]}`);
       return;
     }
-    if ((m = /^\[history (\S+)\] (.*)$/.exec(line))) {
-      const when = new Date(m[1]);
-      const rest = m[2];
-      const date = Number.isNaN(when.getTime()) ? undefined : when;
-      if (rest.startsWith("* ")) {
-        addEntry("history action", [rest], date);
-      } else {
-        const { nick, text } = chatParts(rest);
-        addEntry("history", nick ? [nickSpan(nick), " ", text] : [rest], date);
+    if ((m = /^\* (?:topic (#\S+): (.*)|no topic for (#\S+)|\S+ set the topic of (#\S+): (.*)|\S+ cleared the topic of (#\S+))$/.exec(line))) {
+      const room = m[1] || m[3] || m[4] || m[6];
+      const v = memberOf(room);
+      if (v) {
+        v.topic = m[2] ?? m[5] ?? "";
+        if (state.current === v.key) show(v.key);
       }
+      addTo(v ? v.key : null, "info", [line], { when });
+      return;
+    }
+    if ((m = /^\* \S+ (?:made (\S+) an operator of (#\S+)|took operator from (\S+) in (#\S+))$/.exec(line))) {
+      const v = memberOf(m[2] || m[4]);
+      if (v) {
+        if (m[1]) v.ops.add(m[1]);
+        else v.ops.delete(m[3]);
+        renderUsers();
+      }
+      addTo(v ? v.key : null, "info", [line], { when });
       return;
     }
     if (line.startsWith("! ")) {
-      if (state.historyPending && line.startsWith("! unknown command :history")) {
-        state.historyPending = false;
-        state.historySupported = false;
-        return;
-      }
-      addEntry("error", [line]);
-      return;
-    }
-    if (line.startsWith("[pm] ")) {
-      const { nick, text } = chatParts(line.slice(5));
-      const tag = document.createElement("span");
-      tag.className = "tag";
-      tag.textContent = "pm";
-      addEntry("pm", nick ? [tag, nickSpan(nick), " ", text] : [tag, line.slice(5)]);
+      addEntry("error", [line], when);
       return;
     }
     if (line.startsWith("* ")) {
       const word = line.slice(2).split(" ", 1)[0];
+      const key = tags.room && memberOf(tags.room) ? keyOf(tags.room) : null;
       if (word.startsWith(":")) {
-        addEntry("info help", [line]);
-      } else if (SERVER_WORDS.has(word.toLowerCase()) || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(word)) {
-        addEntry("info", [line]);
+        addEntry("info help", [line], when);
+      } else if (SERVER_WORDS.has(word.toLowerCase()) || !/^[A-Za-z][A-Za-z0-9_-]*$/.test(word) || tags.room) {
+        addTo(key, "info", [line], { when });
       } else {
-        addEntry("action", ["* ", nickSpan(word), line.slice(2 + word.length)]);
+        addEntry("action", ["* ", nickSpan(word), ...richText(line.slice(2 + word.length))], when);
       }
       return;
     }
-    const { nick, text } = chatParts(line);
-    addEntry("chat", nick ? [nickSpan(nick), " ", text] : [line]);
+    // Without tags: a line of the current room.
+    chatLine(state.serverRoom, line, tags, false);
   }
 
   // ---- what the user does ------------------------------------------------
 
-  function showOwn(line) {
-    // The server does not echo a sender's own lines; show them here, the
-    // way the others see them.
-    if (!state.nick) return;
-    if (!line.startsWith(":")) {
-      addEntry("chat own", [nickSpan(state.nick), " ", line]);
-    } else if (line.startsWith("::")) {
-      addEntry("chat own", [nickSpan(state.nick), " ", line.slice(1)]);
-    } else {
-      let m;
-      if ((m = /^:me (.+)$/i.exec(line))) {
-        addEntry("action own", ["* ", nickSpan(state.nick), " ", m[1]]);
-      } else if ((m = /^:(?:pm|msg) (\S+) (.+)$/i.exec(line))) {
-        const tag = document.createElement("span");
-        tag.className = "tag";
-        tag.textContent = `pm → ${m[1]}`;
-        addEntry("pm own", [tag, m[2]]);
+  // Our own chat, `:me` or `:pm` line, shown as pending until its echo
+  // (matched by label) arrives, or refused with the server's error.
+  function sendOwn(viewKey, wire, parts) {
+    const label = sendLabelled(wire);
+    if (label === null) return false;
+    const item = addTo(viewKey, `${parts.kind} own pending`, parts.nodes);
+    if (label) state.pending.set(label, { view: viewKey, item });
+    else item.classList.remove("pending");
+    return true;
+  }
+
+  // What the user typed, sent as the current conversation needs it.
+  function submit(line) {
+    const v = view(state.current);
+    const me = state.nick ? nickSpan(state.nick) : "";
+    let m;
+    if (!line.startsWith(":") || line.startsWith("::")) {
+      const text = line.startsWith("::") ? line.slice(1) : line;
+      if (v.kind === "pm") {
+        return sendOwn(v.key, `:pm ${v.name} ${text}`, { kind: "chat", nodes: [me, " ", ...richText(text, true)] });
+      }
+      return sendOwn(v.key, line, { kind: "chat", nodes: [me, " ", ...richText(text, true)] });
+    }
+    if ((m = /^:me (.+)$/i.exec(line)) && v.kind === "room") {
+      return sendOwn(v.key, line, { kind: "action", nodes: ["* ", me, " ", ...richText(m[1], true)] });
+    }
+    if ((m = /^:(?:pm|msg) (\S+) (.+)$/i.exec(line))) {
+      openView(pmKey(m[1]), m[1], "pm");
+      renderRooms();
+      return sendOwn(pmKey(m[1]), line, { kind: "chat", nodes: [me, " ", ...richText(m[2], true)] });
+    }
+    if ((m = /^:join (\S+)$/i.exec(line))) {
+      const room = m[1].startsWith("#") ? m[1] : `#${m[1]}`;
+      if (state.views.has(keyOf(room)) && state.serverRoom === keyOf(room)) {
+        show(keyOf(room));
+        return true;
       }
     }
+    return sendLabelled(line) !== null;
   }
 
   // ---- end-to-end messages (web/e2e.js, docs/e2e.md) ---------------------
@@ -560,6 +1006,7 @@ window.addEventListener("error", (event) => {
 
   sayForm.addEventListener("submit", (event) => {
     event.preventDefault();
+    askNotifications();
     const line = sayInput.value;
     if (!line.trim()) return;
     if (line.includes("\n")) return;
@@ -571,8 +1018,7 @@ window.addEventListener("error", (event) => {
       sayInput.value = "";
       return;
     }
-    if (send(line)) {
-      showOwn(line);
+    if (submit(line)) {
       if (state.recall[state.recall.length - 1] !== line) state.recall.push(line);
       if (state.recall.length > MAX_RECALL) state.recall.shift();
       state.recallAt = state.recall.length;
@@ -580,8 +1026,29 @@ window.addEventListener("error", (event) => {
     }
   });
 
+  // Tab completes a nick of the conversation or a command.
+  function complete() {
+    const value = sayInput.value;
+    const end = sayInput.selectionStart ?? value.length;
+    const start = value.lastIndexOf(" ", end - 1) + 1;
+    const word = value.slice(start, end);
+    if (!word) return false;
+    const v = view(state.current);
+    const pool = word.startsWith(":") && start === 0 ? COMMANDS : [...v.users, ...(v.kind === "pm" ? [v.name] : [])];
+    const found = pool.filter((c) => c.toLowerCase().startsWith(word.toLowerCase()) && c !== state.nick);
+    if (found.length !== 1) return found.length > 1;
+    const suffix = start === 0 && !word.startsWith(":") ? ": " : " ";
+    sayInput.value = value.slice(0, start) + found[0] + suffix + value.slice(end);
+    const at = start + found[0].length + suffix.length;
+    sayInput.setSelectionRange(at, at);
+    return true;
+  }
+
   sayInput.addEventListener("keydown", (event) => {
-    if (event.key === "ArrowUp" && state.recallAt > 0) {
+    if (event.key === "Tab" && !event.shiftKey && sayInput.value) {
+      complete();
+      event.preventDefault();
+    } else if (event.key === "ArrowUp" && state.recallAt > 0) {
       state.recallAt -= 1;
       sayInput.value = state.recall[state.recallAt];
       event.preventDefault();
@@ -594,25 +1061,32 @@ window.addEventListener("error", (event) => {
 
   nickForm.addEventListener("submit", (event) => {
     event.preventDefault();
+    askNotifications();
     const nick = nickInput.value.trim();
     if (!nick || nick === state.nick) return;
     state.wantedNick = nick;
     sessionStorage.setItem("loopchat.nick", nick);
-    send(`:nick ${nick}`);
+    state.nickLabel = sendLabelled(`:nick ${nick}`);
     sayInput.focus();
   });
 
   joinForm.addEventListener("submit", (event) => {
     event.preventDefault();
+    askNotifications();
     const room = joinInput.value.trim();
     if (!room) return;
-    send(`:join ${room}`);
+    submit(`:join ${room}`);
     joinInput.value = "";
     closeSide();
     sayInput.focus();
   });
 
   $("refresh-rooms").addEventListener("click", () => sendQuietly("rooms", ":rooms"));
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") show(state.current);
+  });
+  window.addEventListener("focus", () => show(state.current));
 
   const toggle = $("toggle-side");
   function closeSide() {
@@ -638,5 +1112,6 @@ window.addEventListener("error", (event) => {
     passwordInput.value = "";
   });
 
+  show(null);
   connect();
 })();

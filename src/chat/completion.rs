@@ -7,10 +7,11 @@
 //! next turn, and a flood of work costs no extra turns. The loop drains
 //! [`Completions`] in one place each turn and on every wake-up.
 //!
-//! Today the history writer is the only worker (its acknowledgements);
-//! password hashing and the cluster link of protocol 1.2 add a variant
-//! each, not a new path.
+//! Workers: the history writer (its acknowledgements, and its end) and
+//! the accounts' hashing worker (its results); the cluster link of
+//! protocol 1.2 adds a variant, not a new path.
 
+use crate::accounts::worker::Finished;
 use crate::chat::history::Ack;
 use log::warn;
 use mio::Waker;
@@ -23,6 +24,11 @@ use std::sync::Arc;
 pub enum Completion {
     /// The history writer committed (or failed) a batch.
     History(Ack),
+    /// The history writer is gone (its threads ended). The channel stays
+    /// open while other workers run, so the writer says so itself.
+    HistoryGone,
+    /// The hashing worker finished an account job.
+    Accounts(Finished),
 }
 
 /// A worker's end: sends completions and wakes the loop. Cheap to clone.

@@ -143,6 +143,9 @@ pub struct Connection {
     /// (see `RedisCluster::publish`); while Redis is behind, a client whose
     /// lines are not accepted yet is not read.
     pub cluster_mark: u64,
+    /// An account command of this client waits for the hashing worker:
+    /// its input is not run (nor read) until the answer is queued.
+    pub account_wait: bool,
     /// Tags on (protocol 1.2): its lines are written with the tag prefix.
     /// The chat state decides it ([`crate::chat::Outbox::set_tags`]); it
     /// is here so a fan-out picks the encoding from the connection alone.
@@ -192,6 +195,7 @@ impl Connection {
             line_started: None,
             history_mark: 0,
             cluster_mark: 0,
+            account_wait: false,
             tags: false,
             soft_since: None,
             peer,

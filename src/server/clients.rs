@@ -118,6 +118,17 @@ impl Outbox for Clients {
             }
             ChatEvent::PrivateMessage => self.metrics.private_messages += 1,
             ChatEvent::AuthFailure => self.metrics.auth_failures += 1,
+            ChatEvent::Login { token, ok } => {
+                let accounts = &mut self.metrics.accounts;
+                match (token, ok) {
+                    (false, true) => accounts.password_logins += 1,
+                    (true, true) => accounts.token_logins += 1,
+                    (false, false) => accounts.password_failures += 1,
+                    (true, false) => accounts.token_failures += 1,
+                }
+            }
+            ChatEvent::Registered => self.metrics.accounts.registrations += 1,
+            ChatEvent::TokenIssued => self.metrics.accounts.tokens_issued += 1,
         }
     }
 }

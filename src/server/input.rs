@@ -32,6 +32,8 @@ enum ReadState {
     Again,
     /// Flood control holds it back until then.
     WaitUntil(Instant),
+    /// An account command waits for the hashing worker.
+    Paused,
 }
 
 /// The connections waiting to be read, and the buffers reads use.
@@ -45,6 +47,9 @@ pub(super) struct Reads {
     /// Connections not read while the history writer is behind; back on
     /// the read list after its next commit.
     pub(super) parked: Vec<ClientId>,
+    /// Connections not read while an account command of theirs waits for
+    /// the hashing worker; back on the read list with its answer.
+    pub(super) paused: Vec<ClientId>,
     /// Shared read buffer: every read lands here, so idle connections need
     /// no input buffer of their own.
     scratch: Vec<u8>,
@@ -60,6 +65,7 @@ impl Reads {
             ready: Vec::new(),
             throttled: Vec::new(),
             parked: Vec::new(),
+            paused: Vec::new(),
             scratch: vec![0; read_budget_bytes.clamp(1024, 16 * 1024 * 1024)],
             held_line: Vec::new(),
         }
@@ -75,6 +81,7 @@ impl Reads {
     pub(super) fn forget(&mut self, id: ClientId) {
         self.ready.retain(|&queued| queued != id);
         self.parked.retain(|&queued| queued != id);
+        self.paused.retain(|&queued| queued != id);
         self.throttled.retain(|&queued| queued != id);
     }
 }
@@ -119,6 +126,7 @@ impl EventLoop {
                 match state {
                     ReadState::Done => {}
                     ReadState::Again => self.reads.ready.push(id),
+                    ReadState::Paused => self.reads.paused.push(id),
                     ReadState::WaitUntil(at) => {
                         conn.limits.wake_at = Some(at);
                         self.reads.throttled.push(id);
@@ -212,6 +220,14 @@ impl EventLoop {
         if self.clients.work >= self.config.work_budget_bytes.max(1) {
             return false;
         }
+        if self
+            .clients
+            .conns
+            .get(id)
+            .is_some_and(|conn| conn.account_wait)
+        {
+            return false;
+        }
         let flood = self.config.flood;
         self.clients
             .conns
@@ -228,6 +244,9 @@ impl EventLoop {
             conn.limits.deferred.clear();
             conn.limits.held_close = None;
             return None;
+        }
+        if conn.account_wait {
+            return Some(ReadState::Paused);
         }
         let over_budget = self.clients.work >= self.config.work_budget_bytes.max(1);
         if conn.limits.deferred.is_empty() && conn.limits.held_close.is_none() {
@@ -461,6 +480,16 @@ impl EventLoop {
                     if auth && self.refuse_locked_out(id) {
                         return;
                     }
+                    if self.refuse_account_command(id, &command) {
+                        return;
+                    }
+                    if command == Command::Token {
+                        // `* token` promises the token is stored: it waits
+                        // for the batch that writes it.
+                        if let Some(conn) = self.clients.conns.get_mut(id) {
+                            conn.history_mark = self.history.mark_for_accounts();
+                        }
+                    }
                     if !self.cluster.is_single() && self.cluster_command(id, &command) {
                         return;
                     }
@@ -502,6 +531,12 @@ impl EventLoop {
                 }
                 conn.held.push_gap();
             }
+        }
+        if outcome.waits_for == Some(Awaited::Password) {
+            self.dispatch_account_jobs();
+        }
+        for other in self.chat.take_taken_over() {
+            self.close_gracefully(other, EndReason::LoggedInElsewhere);
         }
         let reason = match outcome.auth {
             Some(result) => self.count_auth(id, result, outcome.close),

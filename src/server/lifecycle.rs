@@ -169,6 +169,17 @@ impl EventLoop {
             output_buffer_bytes: self.clients.pool.lent_bytes() as u64,
             output_buffer_limit_bytes: self.config.max_output_total_bytes as u64,
             rooms: self.chat.room_count() as u64,
+            accounts: {
+                let (depth, limit) = self.accounts.queue();
+                crate::metrics::AccountsSnapshot {
+                    accounts: self.chat.accounts().len() as u64,
+                    tokens: self.chat.accounts().token_count() as u64,
+                    logged_in: self.chat.logged_in() as u64,
+                    queue_depth: depth as u64,
+                    queue_limit: limit as u64,
+                    delayed_logins: self.accounts.delayed() as u64,
+                }
+            },
             history: self.config.history.file.is_some().then(|| HistorySnapshot {
                 stats: self.history.stats,
                 waiting_lines: self.history.waiting_lines() as u64,

@@ -43,6 +43,8 @@
 //! - `render`: the line being sent, rendered once per dialect and framing;
 //! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
 //!   the commands that go through it and the events it reports.
+//! - `accounts`: the hashing worker's end, held-back logins, the login
+//!   throttle and registration limits, the checks before password commands.
 
 use crate::chat::completion::Completions;
 use crate::chat::history::{HistoryLink, Tails};
@@ -68,6 +70,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 mod accept;
+mod accounts;
 mod clients;
 mod cluster;
 mod input;
@@ -127,6 +130,10 @@ pub struct Server {
     history: HistoryLink,
     completions: Completions,
     tails: Tails,
+    /// The hashing worker and the account limits.
+    accounts: accounts::AccountsLink,
+    /// The accounts read from the history file.
+    stored_accounts: crate::accounts::Accounts,
     /// The settings file SIGHUP reads again, if the server has one.
     reload: Option<Reload>,
 }
@@ -260,9 +267,18 @@ impl Server {
         };
         // mio allows one waker per poller: the completion path shares it.
         let (completions, completer) = Completions::new(shutdown.waker.clone());
-        let (history, tails) =
+        let accounts = accounts::AccountsLink::start(&config.accounts, completer.clone())
+            .map_err(StartError::Poller)?;
+        let (mut history, tails) =
             HistoryLink::start(&config.history, completer).map_err(StartError::History)?;
+        let stored_accounts = crate::accounts::Accounts::load(
+            config.accounts.clone(),
+            history.take_loaded_accounts(),
+            crate::chat::history::tails::unix_now_ms() / 1000,
+        );
         Ok(Server {
+            accounts,
+            stored_accounts,
             config,
             poll,
             listeners,
@@ -365,6 +381,8 @@ struct EventLoop {
     chat: Chat,
     /// The history writer's end in the loop.
     history: HistoryLink,
+    /// The hashing worker, held-back logins, the account limits.
+    accounts: accounts::AccountsLink,
     /// The read, throttled and parked lists, and the read buffers.
     reads: Reads,
     /// Work finished on other threads (history commits), taken once a turn.
@@ -402,6 +420,8 @@ impl EventLoop {
             history,
             completions,
             tails,
+            accounts,
+            stored_accounts,
             reload,
         } = server;
         let life = Life::new(shutdown, config.handle_signals, poll.registry(), SIGNALS)?;
@@ -423,8 +443,11 @@ impl EventLoop {
             cluster_link: cluster::ClusterLink::default(),
             chat: Chat::new(config.password.clone())
                 .with_max_rooms_per_client(config.max_rooms_per_client)
-                .with_history(tails),
+                .with_history(tails)
+                .with_accounts(stored_accounts)
+                .with_admins(&config.admins),
             history,
+            accounts,
             completions,
             guard: Guard::new(config.guard.clone()),
             logs: LogSummary::new(now),
@@ -518,6 +541,10 @@ impl EventLoop {
             self.accept_connections();
             self.read_ready_connections();
             self.settle_departures();
+            let writes = self.chat.accounts_mut().take_writes();
+            if !writes.is_empty() {
+                self.history.submit_accounts(writes);
+            }
             self.cluster_turn();
             self.history.submit(self.chat.history_mut());
             self.flush_dirty();
@@ -533,11 +560,16 @@ impl EventLoop {
             }
             // Workers wake the loop only while someone waits for a
             // commit; otherwise their completions wait for the next turn.
-            let waiting = !self.clients.held.is_empty() || !self.reads.parked.is_empty();
+            let waiting = !self.clients.held.is_empty()
+                || !self.reads.parked.is_empty()
+                || !self.reads.paused.is_empty();
             self.completions.want_wake(waiting);
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.life.shutting_down && self.clients.conns.is_empty() {
+                self.accounts.finish();
+                self.history
+                    .submit_accounts(self.chat.accounts_mut().take_writes());
                 self.history.finish();
                 self.log_summaries(true);
                 info!("shut down");
@@ -553,6 +585,9 @@ impl EventLoop {
             return Some(Duration::ZERO);
         }
         let mut wake_at = self.next_timer_check;
+        if let Some(at) = self.accounts.next_due() {
+            wake_at = wake_at.min(at);
+        }
         for listener in &self.listeners {
             if let Some(at) = listener.accept_due(self.now) {
                 wake_at = wake_at.min(at);

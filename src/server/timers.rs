@@ -29,6 +29,13 @@ impl EventLoop {
                     acked_any = true;
                     loaded.extend(self.history.on_ack(ack, self.chat.history_mut()));
                 }
+                Ok(Completion::HistoryGone) => {
+                    if let Some(rooms) = self.history.on_writer_gone(self.chat.history_mut()) {
+                        acked_any = true;
+                        loaded.extend(rooms);
+                    }
+                }
+                Ok(Completion::Accounts(finished)) => self.on_account_job(finished),
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
                     // Every worker is gone: today, the history writer.
@@ -140,6 +147,7 @@ impl EventLoop {
             "the held output's accounting drifted"
         );
         self.guard.prune(self.now);
+        self.account_timers();
         self.log_summaries(false);
         let idle_limit = self.config.idle_timeout;
         let auth_limit = self

@@ -12,6 +12,7 @@
 //! [`file`] reads the file with errors that name the key and the line, and
 //! prints the effective settings; [`Reload`] re-reads it on SIGHUP.
 
+use crate::accounts::{AccountsConfig, MAX_PASSWORD_BYTES};
 use crate::chat::history::{self, HistoryConfig};
 use crate::chat::rooms::MIN_ROOMS_PER_CLIENT;
 use crate::cluster::ClusterSettings;
@@ -246,6 +247,47 @@ pub struct Flags {
     #[argh(option)]
     pub history_writer_max_wait_ms: Option<u64>,
 
+    /// accounts: the shortest password accepted, in bytes (the longest is
+    /// 256) (default 8)
+    #[argh(option)]
+    pub min_password_bytes: Option<usize>,
+
+    /// accounts: days a login token stays valid after its last use
+    /// (default 30)
+    #[argh(option)]
+    pub token_days: Option<u32>,
+
+    /// accounts: registrations allowed from one address (IPv6: one /64)
+    /// per hour; 0: no limit (default 5)
+    #[argh(option)]
+    pub registrations_per_address: Option<u32>,
+
+    /// accounts: registrations allowed over the whole server per hour; 0:
+    /// no limit (default 100)
+    #[argh(option)]
+    pub registrations_per_hour: Option<u32>,
+
+    /// accounts: password hashing jobs that may wait for the hashing
+    /// thread; past it `! server busy` (default 64)
+    #[argh(option)]
+    pub accounts_queue: Option<usize>,
+
+    /// accounts: failed logins of one name allowed at once before they
+    /// are slowed (default 5)
+    #[argh(option)]
+    pub login_burst: Option<u32>,
+
+    /// accounts: then one login of that name per this many seconds; the
+    /// answer waits, the account is never locked (default 60)
+    #[argh(option)]
+    pub login_interval_secs: Option<u64>,
+
+    /// accept passwords (:register, :login, :passwd) on plain connections
+    /// from non-loopback addresses; off because anyone on the path can
+    /// read them there: use TLS
+    #[argh(switch)]
+    pub allow_plain_passwords: bool,
+
     /// serve Prometheus metrics at http://ADDR/metrics, e.g.
     /// 127.0.0.1:9878; keep it on loopback or a private network (default:
     /// no metrics listener)
@@ -287,9 +329,9 @@ pub struct Flags {
     #[argh(option)]
     pub max_rooms_per_client: Option<usize>,
 
-    /// an account that administers the server (an operator of every room
-    /// it is in); repeat for more. Accepted now, applied once accounts
-    /// exist (default: none)
+    /// an account that administers the server once logged in (an operator
+    /// of every room it is in, its :kick and :ban work in every room);
+    /// repeat for more (default: none)
     #[argh(option)]
     pub admin: Vec<String>,
 }
@@ -306,6 +348,7 @@ impl Flags {
             count: 0,
         });
         let history = HistoryConfig::default();
+        let accounts = AccountsConfig::default();
         let cluster = ClusterSettings::new(SocketAddr::from(([127, 0, 0, 1], 6379)));
         Flags {
             addr: Some(config.addr),
@@ -341,6 +384,13 @@ impl Flags {
             history_memory_bytes: Some(history.max_memory_bytes),
             history_writer_priority: Some(history.writer_priority),
             history_writer_max_wait_ms: Some(history.writer_max_wait.as_millis() as u64),
+            min_password_bytes: Some(accounts.min_password_bytes),
+            token_days: Some(accounts.token_days),
+            registrations_per_address: Some(accounts.registrations_per_address),
+            registrations_per_hour: Some(accounts.registrations_per_hour),
+            accounts_queue: Some(accounts.queue),
+            login_burst: Some(accounts.login_burst),
+            login_interval_secs: Some(accounts.login_interval.as_secs()),
             cluster_stream_lines: Some(cluster.stream_len),
             cluster_max_in_flight: Some(cluster.max_in_flight_lines),
             cluster_nick_ttl: Some(cluster.nick_ttl.as_secs()),
@@ -406,6 +456,16 @@ impl Flags {
             history_writer_max_wait_ms: self
                 .history_writer_max_wait_ms
                 .or(lower.history_writer_max_wait_ms),
+            min_password_bytes: self.min_password_bytes.or(lower.min_password_bytes),
+            token_days: self.token_days.or(lower.token_days),
+            registrations_per_address: self
+                .registrations_per_address
+                .or(lower.registrations_per_address),
+            registrations_per_hour: self.registrations_per_hour.or(lower.registrations_per_hour),
+            accounts_queue: self.accounts_queue.or(lower.accounts_queue),
+            login_burst: self.login_burst.or(lower.login_burst),
+            login_interval_secs: self.login_interval_secs.or(lower.login_interval_secs),
+            allow_plain_passwords: self.allow_plain_passwords || lower.allow_plain_passwords,
             metrics_addr: self.metrics_addr.or(lower.metrics_addr),
             trusted_proxy: list(self.trusted_proxy, lower.trusted_proxy),
             cluster: self.cluster.or(lower.cluster),
@@ -470,6 +530,7 @@ impl Flags {
             return Err(format!("admin {bad}: not a valid account name"));
         }
         let keepalive_idle = f.keepalive_idle.unwrap_or_default();
+        let accounts = accounts_config(&f)?;
         let nick_ttl = f.cluster_nick_ttl.unwrap_or_default();
         if !(1..=30).contains(&nick_ttl) {
             return Err("cluster-nick-ttl must be 1 to 30 (seconds)".into());
@@ -540,6 +601,7 @@ impl Flags {
                     f.history_writer_max_wait_ms.unwrap_or_default(),
                 ),
             },
+            accounts,
             metrics_addr: f.metrics_addr,
             trusted_proxies: f.trusted_proxy.clone(),
             cluster,
@@ -547,6 +609,31 @@ impl Flags {
             admins: f.admin.clone(),
         })
     }
+}
+
+/// The account settings of `f` (every value set), or what is wrong.
+fn accounts_config(f: &Flags) -> Result<AccountsConfig, String> {
+    let min_password_bytes = f.min_password_bytes.unwrap_or_default();
+    if !(1..=MAX_PASSWORD_BYTES).contains(&min_password_bytes) {
+        return Err(format!(
+            "min-password-bytes must be 1 to {MAX_PASSWORD_BYTES}"
+        ));
+    }
+    let token_days = f.token_days.unwrap_or_default();
+    let login_interval_secs = f.login_interval_secs.unwrap_or_default();
+    if token_days == 0 || login_interval_secs == 0 {
+        return Err("token-days and login-interval-secs must be above 0".into());
+    }
+    Ok(AccountsConfig {
+        min_password_bytes,
+        token_days,
+        registrations_per_address: f.registrations_per_address.unwrap_or_default(),
+        registrations_per_hour: f.registrations_per_hour.unwrap_or_default(),
+        queue: f.accounts_queue.unwrap_or_default().max(1),
+        login_burst: f.login_burst.unwrap_or_default().max(1),
+        login_interval: Duration::from_secs(login_interval_secs),
+        allow_plain_passwords: f.allow_plain_passwords,
+    })
 }
 
 /// A setting in seconds where 0 (or unset) means no limit.
@@ -606,6 +693,14 @@ mod tests {
         history-memory-bytes = 37
         history-writer-priority = "normal"
         history-writer-max-wait-ms = 38
+        min-password-bytes = 39
+        token-days = 40
+        registrations-per-address = 41
+        registrations-per-hour = 42
+        accounts-queue = 43
+        login-burst = 44
+        login-interval-secs = 45
+        allow-plain-passwords = true
         metrics-addr = "127.0.0.1:1003"
         trusted-proxy = ["10.0.0.0/8"]
         cluster = "redis://127.0.0.1:1004"
@@ -646,6 +741,7 @@ mod tests {
             tls_key,
             tls_addr,
             history,
+            accounts,
             metrics_addr,
             trusted_proxies,
             cluster,
@@ -792,6 +888,19 @@ mod tests {
         assert_eq!((history.max_in_flight, history.max_memory_bytes), (36, 37));
         assert_eq!(history.writer_priority, history::WriterPriority::Normal);
         assert_eq!(history.writer_max_wait, Duration::from_millis(38));
+        assert_eq!(
+            *accounts,
+            AccountsConfig {
+                min_password_bytes: 39,
+                token_days: 40,
+                registrations_per_address: 41,
+                registrations_per_hour: 42,
+                queue: 43,
+                login_burst: 44,
+                login_interval: Duration::from_secs(45),
+                allow_plain_passwords: true,
+            }
+        );
         let cluster = cluster.as_ref().expect("cluster reached the config");
         assert_eq!(cluster.addr, SocketAddr::from(([127, 0, 0, 1], 1004)));
         assert_eq!((cluster.stream_len, cluster.max_in_flight_lines), (39, 40));

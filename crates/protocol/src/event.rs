@@ -244,6 +244,38 @@ pub enum Reply<'a> {
         /// `id` tag.
         id: Option<u64>,
     },
+    /// `:register` done, the account stored (`* registered alice`).
+    Registered {
+        /// The account's name.
+        name: &'a str,
+    },
+    /// Logged in (`* logged in as alice`).
+    LoggedIn {
+        /// The account's name.
+        name: &'a str,
+    },
+    /// Another connection logged in to this one's account; this one
+    /// closes (`* logged in elsewhere`).
+    LoggedInElsewhere,
+    /// `:token` answered (`* token TOKEN`), once the token is stored.
+    Token {
+        /// The secret.
+        token: &'a str,
+    },
+    /// `:logout` answered (`* logged out`).
+    LoggedOut,
+    /// `:passwd` done (`* password changed`).
+    PasswordChanged,
+    /// `:whois` answered (`* whois alice: account alice, rooms #lobby #rust`
+    /// or `* whois guest3: guest, rooms #lobby`).
+    Whois {
+        /// The nick asked about, as its holder spells it.
+        nick: &'a str,
+        /// Its account, when logged in.
+        account: Option<&'a str>,
+        /// Its rooms, as spelled.
+        rooms: Vec<&'a str>,
+    },
     /// `:tags on` answered (`* tags on`, itself tagged).
     TagsOn,
     /// `:tags off` answered (`* tags off`, not tagged).
@@ -334,6 +366,31 @@ pub enum Error<'a> {
         /// The limit, in bytes.
         max: usize,
     },
+    /// `:register` with a guest nick.
+    GuestCannotRegister,
+    /// `:register` of a name that has an account.
+    AlreadyRegistered(&'a str),
+    /// A password outside the bounds in force, in bytes.
+    PasswordBounds {
+        /// The shortest allowed.
+        min: usize,
+        /// The longest allowed.
+        max: usize,
+    },
+    /// A wrong name, password or token: one answer for all.
+    LoginFailed,
+    /// An account command from a client not logged in.
+    LogInFirst,
+    /// `:nick` to a name with an account the client is not logged in to.
+    NickRegistered(&'a str),
+    /// `:nick` to another name while logged in.
+    LoggedInAs(&'a str),
+    /// A password on a plain connection from another address.
+    UseTls,
+    /// The hashing queue is full.
+    ServerBusy,
+    /// The address, or the server, registered its share this hour.
+    TooManyRegistrations,
     /// A command that needs a current room, from a client in none
     /// (`! not in any room (try :join ROOM)`).
     NotInAnyRoom,
@@ -448,11 +505,23 @@ pub enum HelpRow {
     Operators,
     /// `:auth PASSWORD`, listed only when the server has a password.
     Auth,
+    /// `:register PASSWORD`
+    Register,
+    /// `:login NAME PASSWORD`
+    Login,
+    /// `:token` and `:resume TOKEN`
+    Token,
+    /// `:logout`
+    Logout,
+    /// `:passwd OLD NEW`
+    Passwd,
+    /// `:whois NICK`
+    Whois,
 }
 
 impl HelpRow {
     /// Every row, in the order `:help` sends them.
-    pub const ALL: [HelpRow; 15] = [
+    pub const ALL: [HelpRow; 21] = [
         HelpRow::Help,
         HelpRow::Nick,
         HelpRow::Pm,
@@ -468,6 +537,12 @@ impl HelpRow {
         HelpRow::Topic,
         HelpRow::Operators,
         HelpRow::Auth,
+        HelpRow::Register,
+        HelpRow::Login,
+        HelpRow::Token,
+        HelpRow::Logout,
+        HelpRow::Passwd,
+        HelpRow::Whois,
     ];
 
     /// The rows of `:help` on a server with (`with_auth`) or without a

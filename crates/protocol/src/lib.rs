@@ -95,6 +95,30 @@ pub enum Command<'a> {
     Auth(&'a str),
     /// `:history [N]`, with N as typed; see [`history_count`].
     History(Option<&'a str>),
+    /// `:register PASSWORD` (the rest of the line).
+    Register(&'a str),
+    /// `:login NAME PASSWORD` (PASSWORD: the rest of the line).
+    Login {
+        /// The account's name, as typed.
+        name: &'a str,
+        /// The password, verbatim.
+        password: &'a str,
+    },
+    /// `:token`
+    Token,
+    /// `:resume TOKEN`
+    Resume(&'a str),
+    /// `:logout`
+    Logout,
+    /// `:passwd OLD NEW` (OLD: the next word; NEW: the rest of the line).
+    Passwd {
+        /// The current password.
+        old: &'a str,
+        /// The new password, verbatim.
+        new: &'a str,
+    },
+    /// `:whois NICK`
+    Whois(&'a str),
     /// `:tags on` (true) or `:tags off` (false), protocol 1.2.
     Tags(bool),
     /// A known command without its required argument; holds the usage text.
@@ -164,6 +188,21 @@ pub fn parse(line: &str) -> Command<'_> {
         "quit" => Command::Quit(rest),
         "auth" => rest.map_or(Command::Usage(":auth PASSWORD"), Command::Auth),
         "history" => Command::History(rest),
+        "register" => rest.map_or(Command::Usage(":register PASSWORD"), Command::Register),
+        "login" => match args.split_once(' ') {
+            Some((name, password)) if !name.is_empty() && !password.is_empty() => {
+                Command::Login { name, password }
+            }
+            _ => Command::Usage(":login NAME PASSWORD"),
+        },
+        "token" => Command::Token,
+        "resume" => rest.map_or(Command::Usage(":resume TOKEN"), Command::Resume),
+        "logout" => Command::Logout,
+        "passwd" => match args.split_once(' ') {
+            Some((old, new)) if !old.is_empty() && !new.is_empty() => Command::Passwd { old, new },
+            _ => Command::Usage(":passwd OLD NEW"),
+        },
+        "whois" => name.map_or(Command::Usage(":whois NICK"), Command::Whois),
         "tags" => match rest {
             Some(on) if on.eq_ignore_ascii_case("on") => Command::Tags(true),
             Some(off) if off.eq_ignore_ascii_case("off") => Command::Tags(false),
@@ -216,10 +255,37 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
 /// vocabulary ([`event`]) and checks that these are exactly the words
 /// that start the server's information lines; another checks that the
 /// web page's copy (`SERVER_WORDS` in `web/app.js`) is this list.
-pub const RESERVED_NICKS: [&str; 15] = [
-    "bans", "bye", "current", "history", "no", "not", "password", "pong", "rooms", "server",
-    "tags", "topic", "users", "welcome", "you",
+pub const RESERVED_NICKS: [&str; 19] = [
+    "bans",
+    "bye",
+    "current",
+    "history",
+    "no",
+    "not",
+    "password",
+    "pong",
+    "rooms",
+    "server",
+    "tags",
+    "topic",
+    "users",
+    "welcome",
+    "you",
+    // Accounts (version 1.2).
+    "registered",
+    "logged",
+    "token",
+    "whois",
 ];
+
+/// Whether `nick` is a guest nick (`guest` and digits, any letter case):
+/// the server gives these out, so none can be registered.
+pub fn is_guest_nick(nick: &str) -> bool {
+    nick.get(..5)
+        .is_some_and(|head| head.eq_ignore_ascii_case("guest"))
+        && nick.len() > 5
+        && nick.as_bytes()[5..].iter().all(u8::is_ascii_digit)
+}
 
 /// Whether `nick` is reserved (see [`RESERVED_NICKS`]).
 pub fn is_reserved_nick(nick: &str) -> bool {
@@ -373,6 +439,53 @@ mod tests {
             (":unban", ":unban NICK"),
         ] {
             assert_eq!(parse(line), Usage(usage), "{line}");
+        }
+    }
+
+    #[test]
+    fn account_commands() {
+        assert_eq!(parse(":register pass word "), Register("pass word "));
+        assert_eq!(
+            parse(":LOGIN alice pass word"),
+            Login {
+                name: "alice",
+                password: "pass word"
+            }
+        );
+        assert_eq!(parse(":token"), Token);
+        assert_eq!(parse(":resume lc_abc"), Resume("lc_abc"));
+        assert_eq!(parse(":logout"), Logout);
+        assert_eq!(
+            parse(":passwd old new one"),
+            Passwd {
+                old: "old",
+                new: "new one"
+            }
+        );
+        assert_eq!(parse(":whois bob"), Whois("bob"));
+        for (line, usage) in [
+            (":register", ":register PASSWORD"),
+            (":login", ":login NAME PASSWORD"),
+            (":login alice", ":login NAME PASSWORD"),
+            (":login alice ", ":login NAME PASSWORD"),
+            (":login  pw", ":login NAME PASSWORD"),
+            (":resume", ":resume TOKEN"),
+            (":passwd", ":passwd OLD NEW"),
+            (":passwd old", ":passwd OLD NEW"),
+            (":passwd old ", ":passwd OLD NEW"),
+            (":whois", ":whois NICK"),
+        ] {
+            assert_eq!(parse(line), Usage(usage), "{line}");
+        }
+    }
+
+    #[test]
+    fn guest_nicks() {
+        for nick in ["guest1", "Guest42", "GUEST007"] {
+            assert!(is_guest_nick(nick), "{nick}");
+        }
+        for nick in ["guest", "guests", "guest1a", "alice", "gue", "guest-1"] {
+            assert!(!is_guest_nick(nick), "{nick}");
         }
     }
 

@@ -122,6 +122,27 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
             out.extend_from_slice(b"] ");
             out.extend_from_slice(line.as_bytes());
         }
+        Reply::Registered { name } => put(out, &["* registered ", name]),
+        Reply::LoggedIn { name } => put(out, &["* logged in as ", name]),
+        Reply::LoggedInElsewhere => put(out, &["* logged in elsewhere"]),
+        Reply::Token { token } => put(out, &["* token ", token]),
+        Reply::LoggedOut => put(out, &["* logged out"]),
+        Reply::PasswordChanged => put(out, &["* password changed"]),
+        Reply::Whois {
+            nick,
+            account,
+            rooms,
+        } => {
+            put(out, &["* whois ", nick, ": "]);
+            match account {
+                Some(account) => put(out, &["account ", account]),
+                None => put(out, &["guest"]),
+            }
+            out.extend_from_slice(b", rooms");
+            for room in rooms {
+                put(out, &[" ", room]);
+            }
+        }
         Reply::CurrentRoom { room } => put(out, &["* current room ", room]),
         Reply::NoRoomLeft => put(out, &["* ", NOT_IN_ANY_ROOM]),
         Reply::Topic { room, text } => put(out, &["* topic ", room, ": ", text]),
@@ -207,8 +228,26 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
         }
         Error::AlreadyBanned { nick, room } => put(out, &[nick, " is already banned from ", room]),
         Error::NotBanned { nick, room } => put(out, &[nick, " is not banned from ", room]),
+        Error::GuestCannotRegister => put(out, &[GUEST_CANNOT_REGISTER]),
+        Error::AlreadyRegistered(name) => put(out, &[name, " is already registered"]),
+        Error::PasswordBounds { min, max } => {
+            put(out, &["password must be "]);
+            push_decimal(out, *min as u64);
+            put(out, &[" to "]);
+            push_decimal(out, *max as u64);
+            put(out, &[" bytes"]);
+        }
+        Error::LoginFailed => put(out, &["login failed"]),
+        Error::LogInFirst => put(out, &["log in first"]),
+        Error::NickRegistered(nick) => put(out, &["nick ", nick, " is registered"]),
+        Error::LoggedInAs(name) => put(out, &["logged in as ", name, " (:logout first)"]),
+        Error::UseTls => put(out, &["use TLS to send a password"]),
+        Error::ServerBusy => put(out, &["server busy"]),
+        Error::TooManyRegistrations => put(out, &["too many registrations, try again later"]),
     }
 }
+
+const GUEST_CANNOT_REGISTER: &str = "guest nicks cannot be registered (:nick NAME first)";
 
 const NOT_IN_ANY_ROOM: &str = "not in any room (try :join ROOM)";
 const AUTHENTICATE_FIRST: &str = "authenticate first: :auth PASSWORD";
@@ -261,6 +300,18 @@ pub fn help_text(row: HelpRow) -> &'static str {
             "* :tags on|off - tag every line sent to you with its time, room, id and label"
         }
         HelpRow::Auth => "* :auth PASSWORD - authenticate to a server with a password",
+        HelpRow::Register => {
+            "* :register PASSWORD - register your nick as an account, and log in to it"
+        }
+        HelpRow::Login => {
+            "* :login NAME PASSWORD - log in to account NAME (your nick becomes NAME)"
+        }
+        HelpRow::Token => {
+            "* :token - a token to log in later with :resume TOKEN, without the password"
+        }
+        HelpRow::Logout => "* :logout - log out (and revoke the token you logged in with)",
+        HelpRow::Passwd => "* :passwd OLD NEW - change your password (revokes every token)",
+        HelpRow::Whois => "* :whois NICK - who NICK is: account or guest, and rooms",
     }
 }
 
@@ -403,9 +454,35 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         "server shutting down" => return Some(ServerLine::Event(Event::ShuttingDown)),
         "bye" => return reply(Reply::Bye),
         "pong" => return reply(Reply::Pong { token: None }),
+        "logged in elsewhere" => return reply(Reply::LoggedInElsewhere),
+        "logged out" => return reply(Reply::LoggedOut),
+        "password changed" => return reply(Reply::PasswordChanged),
         "tags on" => return reply(Reply::TagsOn),
         "tags off" => return reply(Reply::TagsOff),
         _ => {}
+    }
+    if let Some(name) = info.strip_prefix("registered ") {
+        return reply(Reply::Registered { name });
+    }
+    if let Some(name) = info.strip_prefix("logged in as ") {
+        return reply(Reply::LoggedIn { name });
+    }
+    if let Some(token) = info.strip_prefix("token ") {
+        return reply(Reply::Token { token });
+    }
+    if let Some(whois) = info.strip_prefix("whois ") {
+        let (nick, rest) = whois.split_once(": ")?;
+        let (who, rooms) = rest.split_once(", rooms")?;
+        let account = match who {
+            "guest" => None,
+            _ => Some(who.strip_prefix("account ")?),
+        };
+        let rooms = rooms.split(' ').filter(|room| !room.is_empty()).collect();
+        return reply(Reply::Whois {
+            nick,
+            account,
+            rooms,
+        });
     }
     if let Some(token) = info.strip_prefix("pong ") {
         return reply(Reply::Pong { token: Some(token) });
@@ -586,6 +663,12 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         "idle timeout" => Error::IdleTimeout,
         "auth timeout" => Error::AuthTimeout,
         "invalid UTF-8" => Error::InvalidUtf8,
+        GUEST_CANNOT_REGISTER => Error::GuestCannotRegister,
+        "login failed" => Error::LoginFailed,
+        "log in first" => Error::LogInFirst,
+        "use TLS to send a password" => Error::UseTls,
+        "server busy" => Error::ServerBusy,
+        "too many registrations, try again later" => Error::TooManyRegistrations,
         "bad tags" => Error::BadTags,
         NOT_IN_ANY_ROOM => Error::NotInAnyRoom,
         _ => return recognise_error_with_words(error),
@@ -609,6 +692,9 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
         if let Some(nick) = rest.strip_suffix(" is reserved") {
             return Some(Error::NickReserved(nick));
         }
+        if let Some(nick) = rest.strip_suffix(" is registered") {
+            return Some(Error::NickRegistered(nick));
+        }
         return Some(Error::NickTaken(rest.strip_suffix(" is taken")?));
     }
     if let Some(nick) = error.strip_prefix("no such user ") {
@@ -620,6 +706,17 @@ fn recognise_error_with_words(error: &str) -> Option<Error<'_>> {
     if let Some(rest) = error.strip_prefix(LOCKED_OUT) {
         let retry_secs = number(rest.strip_suffix(" s")?)? as u64;
         return Some(Error::LockedOut { retry_secs });
+    }
+    if let Some(rest) = error.strip_prefix("password must be ") {
+        let (min, max) = rest.strip_suffix(" bytes")?.split_once(" to ")?;
+        let (min, max) = (number(min)?, number(max)?);
+        return Some(Error::PasswordBounds { min, max });
+    }
+    if let Some(rest) = error.strip_prefix("logged in as ") {
+        return Some(Error::LoggedInAs(rest.strip_suffix(" (:logout first)")?));
+    }
+    if let Some(name) = error.strip_suffix(" is already registered") {
+        return Some(Error::AlreadyRegistered(name));
     }
     if let Some(rest) = error.strip_prefix("line too long (max ") {
         let max = number(rest.strip_suffix(" bytes)")?)?;

@@ -32,6 +32,7 @@ pub mod store;
 pub mod tails;
 pub mod writer;
 
+use crate::accounts::persist::{AccountWrite, Loaded};
 use crate::chat::completion::Completer;
 use log::{error, info};
 use std::path::PathBuf;
@@ -146,6 +147,8 @@ struct Batch {
     lines: Vec<NewLine>,
     /// Rooms whose tails to read back once the lines are written.
     loads: Vec<String>,
+    /// Changes to the accounts, written in the same transaction.
+    accounts: Vec<AccountWrite>,
     /// When the loop handed it over (how long it waited tells the writer
     /// whether it keeps up).
     sent: Instant,
@@ -178,6 +181,13 @@ pub struct HistoryLink {
     unsent: Vec<NewLine>,
     /// Tail loads waiting with `unsent`.
     unsent_loads: Vec<String>,
+    /// Account changes waiting with `unsent`.
+    unsent_accounts: Vec<AccountWrite>,
+    /// The accounts read from the file at start, until the chat takes them.
+    loaded_accounts: Option<Loaded>,
+    /// A batch was promised by [`HistoryLink::mark_for_accounts`]: the
+    /// next submit sends one, empty or not.
+    owed: bool,
     next_batch: u64,
     /// Every batch up to this number has been committed (or has failed).
     acked: u64,
@@ -217,6 +227,9 @@ impl HistoryLink {
             threads: Vec::new(),
             unsent: Vec::new(),
             unsent_loads: Vec::new(),
+            unsent_accounts: Vec::new(),
+            loaded_accounts: None,
+            owed: false,
             next_batch: 1,
             acked: 0,
             sent_lines: 0,
@@ -257,12 +270,16 @@ impl HistoryLink {
         tails.room_created(crate::protocol::LOBBY);
         tails.take_loads();
         tails.loaded(crate::protocol::LOBBY, lobby);
+        // Every token is read; the accounts in memory drop the expired.
+        let accounts = store.load_accounts(i64::MIN).map_err(read)?;
         info!(
-            "history: {} opened, {lines} recent lines of {} loaded in {} ms",
+            "history: {} opened, {lines} recent lines of {} and {} accounts loaded in {} ms",
             path.display(),
             crate::protocol::LOBBY,
+            accounts.accounts.len(),
             started.elapsed().as_millis()
         );
+        link.loaded_accounts = Some(accounts);
         let (tx, rx) = mpsc::sync_channel(CHANNEL_BATCHES);
         let retention = config.retention();
         let threads = Writer::new(store, rx, done, retention, keep, config.writer_max_wait)
@@ -272,6 +289,30 @@ impl HistoryLink {
         link.acks_open = true;
         link.threads = threads;
         Ok((link, tails))
+    }
+
+    /// The accounts and tokens read from the history file at start (empty
+    /// in memory-only mode); taken once.
+    pub fn take_loaded_accounts(&mut self) -> Loaded {
+        self.loaded_accounts.take().unwrap_or_default()
+    }
+
+    /// Hands changes to the accounts to the writer with this turn's batch
+    /// (see [`HistoryLink::mark`] for what to wait for). Dropped when no
+    /// writer runs: memory-only accounts.
+    pub fn submit_accounts(&mut self, writes: Vec<AccountWrite>) {
+        if self.tx.is_some() {
+            self.unsent_accounts.extend(writes);
+        }
+    }
+
+    /// The batch account changes made now go out with ([`HistoryLink::mark`]),
+    /// promising that it is sent this turn even if nothing is in it, so an
+    /// answer held for it (`* registered`, `* token`) is never held for a
+    /// batch that does not come.
+    pub fn mark_for_accounts(&mut self) -> u64 {
+        self.owed = self.tx.is_some();
+        self.mark()
     }
 
     /// The batch a line accepted now belongs to; 0 when no writer is
@@ -326,13 +367,18 @@ impl HistoryLink {
         let Some(tx) = &self.tx else {
             return;
         };
-        if self.unsent.is_empty() && self.unsent_loads.is_empty() {
+        if self.unsent.is_empty()
+            && self.unsent_loads.is_empty()
+            && self.unsent_accounts.is_empty()
+            && !self.owed
+        {
             return;
         }
         let batch = Batch {
             number: self.next_batch,
             lines: std::mem::take(&mut self.unsent),
             loads: std::mem::take(&mut self.unsent_loads),
+            accounts: std::mem::take(&mut self.unsent_accounts),
             sent: Instant::now(),
         };
         let count = batch.lines.len();
@@ -340,10 +386,12 @@ impl HistoryLink {
             Ok(()) => {
                 self.next_batch += 1;
                 self.sent_lines += count;
+                self.owed = false;
             }
             Err(TrySendError::Full(batch)) => {
                 self.unsent = batch.lines;
                 self.unsent_loads = batch.loads;
+                self.unsent_accounts = batch.accounts;
             }
             Err(TrySendError::Disconnected(batch)) => {
                 error!("history: the writer thread is gone; history is kept in memory only now");
@@ -436,12 +484,13 @@ impl HistoryLink {
     /// Hands over what is left and waits for the writer to commit it all.
     pub fn finish(&mut self) {
         if let Some(tx) = self.tx.take() {
-            if !self.unsent.is_empty() {
+            if !self.unsent.is_empty() || !self.unsent_accounts.is_empty() {
                 let lines = std::mem::take(&mut self.unsent);
                 let _ = tx.send(Batch {
                     number: self.next_batch,
                     lines,
                     loads: Vec::new(),
+                    accounts: std::mem::take(&mut self.unsent_accounts),
                     sent: Instant::now(),
                 });
             }

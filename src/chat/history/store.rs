@@ -4,7 +4,8 @@
 //! Only the writer thread (and [`super::HistoryLink::start`], before the
 //! loop runs) touches a [`Store`]; the event loop never does.
 //!
-//! Schema (version 4, kept in `PRAGMA user_version`):
+//! Schema of the chat lines (version 4, kept in `PRAGMA user_version`;
+//! version 5 adds the accounts tables, see below):
 //!
 //! ```sql
 //! CREATE TABLE rooms (
@@ -33,13 +34,25 @@
 //! version 3 the tables above with `ts` in Unix seconds (version 4 keeps
 //! milliseconds, for the `time` tag of protocol 1.2). All are migrated in
 //! place on open.
+//!
+//! The accounts tables (`accounts`, `tokens`) belong to
+//! [`crate::accounts::persist`]: its step ([`migrate_accounts`]) runs after
+//! the chat lines' steps and moves the file to its version
+//! ([`ACCOUNTS_SCHEMA_VERSION`], 5), and their writes go in the same
+//! transaction as a batch's lines ([`Store::commit_batch`]).
 
+use crate::accounts::persist::{
+    self, migrate_accounts, AccountWrite, Loaded, ACCOUNTS_SCHEMA_VERSION,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+/// The schema version this build writes: the chat lines' steps, then the
+/// accounts tables' step.
+pub const SCHEMA_VERSION: i64 = ACCOUNTS_SCHEMA_VERSION;
+/// The version the chat lines' own steps reach.
+const LINES_SCHEMA_VERSION: i64 = 4;
 
 /// How long a writer waits for a lock held by another process (a `sqlite3`
 /// shell reading the file, say) before the write fails.
@@ -168,8 +181,9 @@ impl Store {
             }
             let tx = self.conn.transaction()?;
             tx.execute_batch(CREATE_TABLES)?;
-            set_version(&tx, SCHEMA_VERSION)?;
-            return tx.commit();
+            set_version(&tx, LINES_SCHEMA_VERSION)?;
+            tx.commit()?;
+            return migrate_accounts(&mut self.conn);
         }
         if version < 2 {
             // 1 -> 2: the sender's nick gets a column of its own (taken from
@@ -220,7 +234,13 @@ impl Store {
             set_version(&tx, 4)?;
             tx.commit()?;
         }
-        Ok(())
+        migrate_accounts(&mut self.conn)
+    }
+
+    /// Every account, and the tokens used since `valid_since` (Unix
+    /// seconds; older ones are deleted), for the accounts in memory.
+    pub fn load_accounts(&self, valid_since: i64) -> StoreResult<Loaded> {
+        persist::load(&self.conn, valid_since)
     }
 
     /// Writes `lines` in one transaction, in order.
@@ -228,7 +248,18 @@ impl Store {
         &mut self,
         lines: impl IntoIterator<Item = &'a NewLine>,
     ) -> StoreResult<usize> {
+        self.commit_batch(lines, &[])
+    }
+
+    /// Writes `lines` and the accounts' `writes` in one transaction, in
+    /// order. Returns how many lines were written.
+    pub fn commit_batch<'a>(
+        &mut self,
+        lines: impl IntoIterator<Item = &'a NewLine>,
+        writes: &[AccountWrite],
+    ) -> StoreResult<usize> {
         let tx = self.conn.transaction()?;
+        persist::apply(&tx, writes)?;
         let mut new_rooms: Vec<(String, i64)> = Vec::new();
         let mut count = 0;
         {
@@ -571,14 +602,17 @@ mod tests {
         }
         let mut store = Store::open(&path).unwrap();
         // 1 -> 2 -> 3 -> 4: the lines end in one B-tree clustered by (room, id),
-        // referring to rooms by integer id; the old index is gone.
-        assert_eq!(store.schema_version().unwrap(), 4);
+        // referring to rooms by integer id; the old index is gone. (Then
+        // the accounts' step adds its tables.)
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let objects: Vec<(String, String)> = {
             let mut stmt = store
                 .conn
                 .prepare(
                     "SELECT type, name FROM sqlite_master
-                     WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+                     WHERE name NOT LIKE 'sqlite_%'
+                         AND name NOT IN ('accounts', 'tokens', 'tokens_account')
+                     ORDER BY name",
                 )
                 .unwrap();
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
@@ -661,7 +695,7 @@ mod tests {
             .unwrap();
         }
         let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 4);
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
         let lobby = store.load_tail("#lobby", 10).unwrap();
         assert_eq!(
             lobby,

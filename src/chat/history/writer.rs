@@ -253,9 +253,13 @@ impl Writer {
         }
         self.commits += 1;
         self.rows += lines as u64;
+        let writes: Vec<_> = group
+            .iter()
+            .flat_map(|batch| batch.accounts.iter().cloned())
+            .collect();
         let result = self
             .store
-            .insert_batch(group.iter().flat_map(|batch| batch.lines.iter()));
+            .commit_batch(group.iter().flat_map(|batch| batch.lines.iter()), &writes);
         let failed = match result {
             Ok(_) => {
                 if std::mem::take(&mut self.failing) {
@@ -265,8 +269,9 @@ impl Writer {
             }
             Err(err) => {
                 error!(
-                    "history: CANNOT WRITE to the history file, {lines} lines lost: {err}; \
-                     chat goes on, :history says so"
+                    "history: CANNOT WRITE to the history file, {lines} lines and {} account \
+                     changes lost: {err}; chat goes on, :history says so",
+                    writes.len()
                 );
                 self.failing = true;
                 true
@@ -305,6 +310,17 @@ impl Writer {
             "history: writer done: {} lines in {} transactions",
             self.rows, self.commits
         );
+    }
+}
+
+impl Drop for Writer {
+    /// The writer is gone (the loop finished, or a writer thread
+    /// panicked): the loop hears it on the completion path, which other
+    /// workers keep open.
+    fn drop(&mut self) {
+        if self.done.send(Completion::HistoryGone) {
+            self.done.wake();
+        }
     }
 }
 
@@ -512,7 +528,7 @@ mod tests {
     fn next_ack(acks: &mut Completions) -> Option<crate::chat::history::Ack> {
         match acks.try_recv() {
             Ok(Completion::History(ack)) => Some(ack),
-            Err(_) => None,
+            _ => None,
         }
     }
 
@@ -522,6 +538,7 @@ mod tests {
             number,
             lines: vec![line("#lobby", now, number as usize)],
             loads: Vec::new(),
+            accounts: Vec::new(),
             sent: Instant::now().checked_sub(age).unwrap(),
         }
     }

@@ -22,7 +22,10 @@
 //!   number blocks, private messages from other servers);
 //! - `tags.rs`: protocol 1.2's tags as the chat state sees them (`:tags`,
 //!   the tags flag, labels read off client lines); the stamps, echoes and
-//!   history tags are in the commands that send those lines.
+//!   history tags are in the commands that send those lines;
+//! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
+//!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
+//!   registered names, takeover, administrators.
 
 use crate::chat::history::tails::unix_now_ms;
 use crate::chat::history::Tails;
@@ -33,12 +36,14 @@ use crate::protocol::tags::{ClientLine, Label};
 use crate::protocol::{self, Command, Error, Event, HelpRow, Missing, Reply, ServerLine};
 use std::collections::HashMap;
 
+mod accounts;
 mod cluster;
 mod operators;
 mod outbox;
 mod rooms_cmds;
 mod tags;
 
+pub use accounts::{AccountJob, JobDone, JobKind};
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -56,6 +61,18 @@ pub enum ChatEvent {
     PrivateMessage,
     /// A wrong password was given to `:auth`.
     AuthFailure,
+    /// A login was tried: with a password (`:login`, `:passwd`) or a
+    /// token (`:resume`), and whether it worked.
+    Login {
+        /// By `:resume TOKEN`.
+        token: bool,
+        /// It logged the client in.
+        ok: bool,
+    },
+    /// An account was registered (and stored).
+    Registered,
+    /// A token was issued.
+    TokenIssued,
 }
 
 /// What one command did that the connection must act on: whether it ends
@@ -105,6 +122,10 @@ pub enum Awaited {
     /// file: its answer (and everything after it for this client) waits
     /// for [`Chat::take_ready_history_waits`].
     HistoryTail,
+    /// `:register`, `:login` or `:passwd` waits for the hashing worker:
+    /// the client's input waits until [`Chat::account_job_done`] (or
+    /// [`Chat::account_job_refused`]).
+    Password,
 }
 
 /// How an `:auth` went.
@@ -167,6 +188,8 @@ pub struct Chat {
     /// The label of the command being run (see [`Chat::apply_labelled`]),
     /// kept by a `:history` that waits.
     label: Option<Label>,
+    /// Accounts, logins and the hashing jobs in flight (`accounts.rs`).
+    accounts: accounts::AccountsSide,
 }
 
 impl Chat {
@@ -185,6 +208,9 @@ impl Chat {
             history_waits: Vec::new(),
             departed: HashMap::new(),
             label: None,
+            accounts: accounts::AccountsSide::new(crate::accounts::Accounts::new(
+                crate::accounts::AccountsConfig::default(),
+            )),
         }
     }
 
@@ -254,6 +280,7 @@ impl Chat {
     /// `reason` (e.g. `too slow`) when given. Does nothing for a client that
     /// already left.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        self.accounts_forget(id);
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
             for left in self.rooms.depart(id) {
@@ -335,6 +362,13 @@ impl Chat {
                 self.unknown_command(id, line, out)
             }
             Command::Auth(_) => self.unknown_command(id, line, out),
+            Command::Register(_)
+            | Command::Login { .. }
+            | Command::Token
+            | Command::Resume(_)
+            | Command::Logout
+            | Command::Passwd { .. }
+            | Command::Whois(_) => return self.account_command(id, command, out),
             Command::Usage(usage) => out.reply(id, &Error::Usage(usage).into()),
             Command::Unknown(word) => out.reply(id, &Error::UnknownCommand(word).into()),
         }
@@ -393,14 +427,19 @@ impl Chat {
         Outcome::CONTINUE
     }
 
-    fn welcome(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let nick = loop {
+    /// The next free `guestN`.
+    fn new_guest_nick(&mut self) -> String {
+        loop {
             let candidate = format!("guest{}", self.next_guest);
             self.next_guest += 1;
             if !self.nicks.contains_key(&candidate) {
-                break candidate;
+                return candidate;
             }
-        };
+        }
+    }
+
+    fn welcome(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let nick = self.new_guest_nick();
         self.nicks.insert(nick.clone(), id);
         out.reply(id, &Reply::Welcome { nick: &nick }.into());
         let lobby = self.rooms.arrive(id);
@@ -420,16 +459,26 @@ impl Chat {
         if protocol::is_reserved_nick(name) {
             return out.reply(id, &Error::NickReserved(name).into());
         }
+        if self.refuse_nick(id, name, out) {
+            return;
+        }
         let key = name.to_ascii_lowercase();
         if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
             return out.reply(id, &Error::NickTaken(name).into());
         }
+        if self.nick(id) == Some(name) {
+            return out.reply(id, &Reply::AlreadyKnownAs { nick: name }.into());
+        }
+        self.rename(id, name, out);
+    }
+
+    /// Gives client `id` the nick `name` (free, valid) and tells it and
+    /// everyone sharing a room with it, `id`'s copy as an answer.
+    fn rename(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        let key = name.to_ascii_lowercase();
         let Some(Some(Member::Joined(joined))) = self.members.get_mut(id) else {
             return;
         };
-        if joined.nick == name {
-            return out.reply(id, &Reply::AlreadyKnownAs { nick: name }.into());
-        }
         let old = std::mem::replace(&mut joined.nick, name.to_string());
         self.nicks.remove(&old.to_ascii_lowercase());
         self.nicks.insert(key, id);

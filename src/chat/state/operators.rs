@@ -117,7 +117,11 @@ impl Chat {
     /// member), then NICK, if a member, is kicked as by `:kick`.
     pub(super) fn ban(&mut self, id: ClientId, nick: &str, out: &mut impl Outbox) {
         let target = self.client_named(nick);
-        let banned = match self.rooms.ban(id, nick, target, None) {
+        // A logged-in nick's account is banned with it.
+        let account = target
+            .and_then(|target| self.accounts.account(target))
+            .map(str::to_string);
+        let banned = match self.rooms.ban(id, nick, target, account.as_deref()) {
             Ok(banned) => banned,
             Err(refusal) => return out.reply(id, &self.refusal(refusal, nick)),
         };

@@ -99,7 +99,7 @@ impl Chat {
         };
         let who = Who {
             nick: &me.nick,
-            account: None,
+            account: self.accounts.account(id),
         };
         let bare = typed.strip_prefix('#').unwrap_or(typed);
         match self.rooms.join(id, typed, who) {

@@ -21,6 +21,11 @@
 //! again) and `* not in any room …`, and shows the lines of its other rooms
 //! as they come, with their `[#room] ` prefix. `:users` marks operators
 //! with `@`, which the list keeps and name matching ignores.
+//!
+//! The rooms one is in are kept in [`State::joined`] with the lines that
+//! arrived in each while it was not current (unread) and whether one of
+//! them named us (a mention); a mention in any room, or a private line
+//! naming us, asks for one bell ([`State::bells`]).
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -71,6 +76,16 @@ pub struct Message {
     /// A `[history TIME]` line: `at` is the time the server gave.
     pub history: bool,
     /// Someone else's line that names us.
+    pub mention: bool,
+}
+
+/// A room we are in, with what we have not seen of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Joined {
+    pub room: String,
+    /// Chat and `:me` lines that arrived while the room was not current.
+    pub unread: u32,
+    /// Whether one of them named us.
     pub mention: bool,
 }
 
@@ -130,6 +145,10 @@ pub struct State {
     pub welcomed: bool,
     /// End-to-end encrypted private messages.
     pub secure: Secure,
+    /// The rooms we are in, in the order we joined them.
+    pub joined: Vec<Joined>,
+    /// Bells to ring: one per line naming us (the screen takes them).
+    pub bells: u32,
 }
 
 impl State {
@@ -161,6 +180,8 @@ impl State {
             history_left: 0,
             welcomed: false,
             secure,
+            joined: Vec::new(),
+            bells: 0,
         }
     }
 
@@ -227,6 +248,9 @@ impl State {
             | Kind::PmIn { text, .. } => self.names_me(text),
             _ => false,
         };
+        if mention && !history {
+            self.bells += 1;
+        }
         let message = Message {
             at: clock,
             kind,
@@ -265,9 +289,24 @@ impl State {
                     text: text.to_string(),
                 })
             }
-            // A room line of another room (`[#room] …`): shown as it came.
-            Some(ServerLine::Event(Event::Said { room: Some(_), .. }))
-            | Some(ServerLine::Event(Event::Acted { room: Some(_), .. })) => {
+            // A room line of another room (`[#room] …`): shown as it came,
+            // counted unread in its room.
+            Some(ServerLine::Event(Event::Said {
+                room: Some(room),
+                from,
+                text,
+                ..
+            }))
+            | Some(ServerLine::Event(Event::Acted {
+                room: Some(room),
+                from,
+                text,
+                ..
+            })) => {
+                if !self.me(from) {
+                    let mention = self.names_me(text);
+                    self.unread(room, mention);
+                }
                 self.push(Kind::Info(line.clone()))
             }
             Some(ServerLine::Event(Event::Said { from, text, .. })) => {
@@ -314,7 +353,47 @@ impl State {
         self.push(Kind::Error(line.to_string()));
     }
 
+    /// One more unread line in `room` (one we are in), naming us or not.
+    fn unread(&mut self, room: &str, mention: bool) {
+        if let Some(joined) = self.joined_mut(room) {
+            joined.unread += 1;
+            joined.mention |= mention;
+        }
+        if mention {
+            self.bells += 1;
+        }
+    }
+
+    fn joined_mut(&mut self, room: &str) -> Option<&mut Joined> {
+        self.joined
+            .iter_mut()
+            .find(|j| j.room.eq_ignore_ascii_case(room))
+    }
+
+    /// `room` became current: seen.
+    fn seen(&mut self, room: &str) {
+        match self.joined_mut(room) {
+            Some(joined) => {
+                joined.unread = 0;
+                joined.mention = false;
+            }
+            None => self.joined.push(Joined {
+                room: room.to_string(),
+                unread: 0,
+                mention: false,
+            }),
+        }
+    }
+
     fn on_info(&mut self, info: ServerLine<'_>, line: &str, send: &mut Vec<String>) {
+        // Leaving a room (parted or kicked), wherever it was.
+        if let ServerLine::Event(Event::Left { nick, room, .. })
+        | ServerLine::Event(Event::Kicked { nick, room, .. }) = &info
+        {
+            if self.me(nick) {
+                self.joined.retain(|j| !j.room.eq_ignore_ascii_case(room));
+            }
+        }
         match info {
             ServerLine::Reply(Reply::Pong {
                 token: Some(KEEPALIVE_TOKEN),
@@ -406,6 +485,7 @@ impl State {
                 // current: the same messages, another room's people.
                 self.room = Some(room.to_string());
                 self.want_room = Some(room.to_string());
+                self.seen(room);
                 self.users = self.nick.iter().cloned().collect();
                 send.push(":users".to_string());
                 self.pending.users += 1;
@@ -450,6 +530,7 @@ impl State {
     }
 
     fn on_own_join(&mut self, room: &str, send: &mut Vec<String>) {
+        self.seen(room);
         self.room = Some(room.to_string());
         self.want_room = Some(room.to_string());
         self.users = self.nick.iter().cloned().collect();
@@ -568,6 +649,7 @@ impl State {
         self.history_at = None;
         self.users.clear();
         self.rooms.clear();
+        self.joined.clear();
     }
 }
 
@@ -609,6 +691,40 @@ mod tests {
 
     fn kinds(s: &State) -> Vec<Kind> {
         s.messages.iter().map(|m| m.kind.clone()).collect()
+    }
+
+    #[test]
+    fn other_rooms_count_unread_lines_and_mentions_ring_once_each() {
+        let mut s = state();
+        s.on_line(b"* alice joined #rust");
+        let joined = |s: &State| -> Vec<(String, u32, bool)> {
+            s.joined
+                .iter()
+                .map(|j| (j.room.clone(), j.unread, j.mention))
+                .collect()
+        };
+        assert_eq!(
+            joined(&s),
+            [("#lobby".into(), 0, false), ("#rust".into(), 0, false)]
+        );
+        s.bells = 0;
+        s.on_line(b"[#lobby] bob: hi all");
+        s.on_line(b"[#lobby] bob: alice, lunch?");
+        s.on_line(b"[#lobby] alice: my own line");
+        assert_eq!(
+            joined(&s),
+            [("#lobby".into(), 2, true), ("#rust".into(), 0, false)]
+        );
+        assert_eq!(s.bells, 1, "one bell for the one mention");
+        s.on_line(b"carol: ALICE here in rust");
+        assert_eq!(s.bells, 2);
+        s.on_line(b"* current room #lobby");
+        assert_eq!(
+            joined(&s),
+            [("#lobby".into(), 0, false), ("#rust".into(), 0, false)]
+        );
+        s.on_line(b"[#rust] * alice left #rust");
+        assert_eq!(joined(&s), [("#lobby".into(), 0, false)]);
     }
 
     #[test]

@@ -328,6 +328,12 @@ impl App {
                 for line in self.state.on_line(&bytes) {
                     self.send(&line);
                 }
+                // One bell per line naming us.
+                while self.state.bells > 0 {
+                    self.state.bells -= 1;
+                    let mut out = io::stdout();
+                    let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+                }
             }
             NetEvent::Closed(error) => {
                 self.state.disconnected();

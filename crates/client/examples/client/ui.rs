@@ -63,6 +63,33 @@ fn nick_style(nick: &str) -> Style {
         .add_modifier(Modifier::BOLD)
 }
 
+/// `text` in `style`, its `http://` and `https://` addresses underlined.
+fn linked(text: &str, style: Style) -> Vec<(String, Style)> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        let end = rest[at..]
+            .find(char::is_whitespace)
+            .map_or(rest.len(), |n| at + n);
+        if at > 0 {
+            out.push((rest[..at].to_string(), style));
+        }
+        out.push((
+            rest[at..end].to_string(),
+            style.add_modifier(Modifier::UNDERLINED),
+        ));
+        rest = &rest[end..];
+    }
+    if !rest.is_empty() || out.is_empty() {
+        out.push((rest.to_string(), style));
+    }
+    out
+}
+
 /// A message as styled pieces of text, before wrapping.
 fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
     let dim = Style::new().fg(Color::DarkGray);
@@ -86,7 +113,7 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
             } else {
                 plain
             };
-            out.push((text.clone(), style));
+            out.extend(linked(text, style));
         }
         Kind::Action { nick, text } => {
             let action = Style::new().add_modifier(Modifier::ITALIC);
@@ -95,13 +122,15 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
                 nick.clone(),
                 nick_style(nick).add_modifier(Modifier::ITALIC),
             ));
-            out.push((format!(" {text}"), action));
+            out.push((" ".into(), action));
+            out.extend(linked(text, action));
         }
         Kind::PmIn { from, text } => {
             let pm = Style::new().fg(Color::LightMagenta);
             out.push(("[pm] ".into(), pm.add_modifier(Modifier::BOLD)));
             out.push((from.clone(), nick_style(from)));
-            out.push((format!(": {text}"), pm));
+            out.push((": ".into(), pm));
+            out.extend(linked(text, pm));
         }
         Kind::PmOut { to, text } => {
             let pm = Style::new().fg(Color::LightMagenta);
@@ -124,7 +153,7 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
             out.push((text.clone(), e2e));
         }
         Kind::Presence(text) => out.push((text.clone(), dim)),
-        Kind::Info(text) => out.push((text.clone(), Style::new().fg(Color::Cyan))),
+        Kind::Info(text) => out.extend(linked(text, Style::new().fg(Color::Cyan))),
         Kind::Error(text) => out.push((
             text.clone(),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
@@ -350,10 +379,33 @@ fn draw_panel(frame: &mut Frame, state: &State, area: Rect) {
         } else {
             (Style::new(), format!(" {count}"))
         };
-        let name = fit(name, inner_width.saturating_sub(count.len() + 1));
+        // A room we are in: its unread lines (`+3`) and `@` for a mention.
+        let marks = state
+            .joined
+            .iter()
+            .find(|j| j.room.eq_ignore_ascii_case(name))
+            .map(|j| {
+                let unread = if j.unread > 0 {
+                    format!(" +{}", j.unread)
+                } else {
+                    String::new()
+                };
+                format!("{unread}{}", if j.mention { "@" } else { "" })
+            })
+            .unwrap_or_default();
+        let name = fit(
+            name,
+            inner_width.saturating_sub(count.len() + marks.len() + 1),
+        );
         lines.push(Line::from(vec![
             Span::styled(format!(" {name}"), style),
             Span::styled(count, Style::new().fg(Color::DarkGray)),
+            Span::styled(
+                marks,
+                Style::new()
+                    .fg(Color::LightYellow)
+                    .add_modifier(Modifier::BOLD),
+            ),
         ]));
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
@@ -452,6 +504,21 @@ mod tests {
             let width: usize = row.spans.iter().map(|s| s.content.width()).sum();
             assert!(width <= 20);
         }
+    }
+
+    #[test]
+    fn links_are_underlined_and_the_rest_is_not() {
+        let plain = Style::new();
+        let pieces = linked("see https://example.com/a and http://x.org", plain);
+        let underlined: Vec<&str> = pieces
+            .iter()
+            .filter(|(_, s)| s.add_modifier.contains(Modifier::UNDERLINED))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        assert_eq!(underlined, ["https://example.com/a", "http://x.org"]);
+        let all: String = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(all, "see https://example.com/a and http://x.org");
+        assert_eq!(linked("javascript:alert(1)", plain).len(), 1);
     }
 
     #[test]

@@ -225,6 +225,70 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
             Error::LineTooLong { max: 4096 }.into(),
             "! line too long (max 4096 bytes)",
         ),
+        (
+            Reply::Registered { name: "alice" }.into(),
+            "* registered alice",
+        ),
+        (
+            Reply::LoggedIn { name: "alice" }.into(),
+            "* logged in as alice",
+        ),
+        (Reply::LoggedInElsewhere.into(), "* logged in elsewhere"),
+        (
+            Reply::Token {
+                token: "lc_0123456789abcdefghij",
+            }
+            .into(),
+            "* token lc_0123456789abcdefghij",
+        ),
+        (Reply::LoggedOut.into(), "* logged out"),
+        (Reply::PasswordChanged.into(), "* password changed"),
+        (
+            Reply::Whois {
+                nick: "Alice",
+                account: Some("alice"),
+                rooms: vec!["#lobby", "#rust"],
+            }
+            .into(),
+            "* whois Alice: account alice, rooms #lobby #rust",
+        ),
+        (
+            Reply::Whois {
+                nick: "guest3",
+                account: None,
+                rooms: vec!["#lobby"],
+            }
+            .into(),
+            "* whois guest3: guest, rooms #lobby",
+        ),
+        (
+            Error::GuestCannotRegister.into(),
+            "! guest nicks cannot be registered (:nick NAME first)",
+        ),
+        (
+            Error::AlreadyRegistered("alice").into(),
+            "! alice is already registered",
+        ),
+        (
+            Error::PasswordBounds { min: 8, max: 256 }.into(),
+            "! password must be 8 to 256 bytes",
+        ),
+        (Error::LoginFailed.into(), "! login failed"),
+        (Error::LogInFirst.into(), "! log in first"),
+        (
+            Error::NickRegistered("alice").into(),
+            "! nick alice is registered",
+        ),
+        (
+            Error::LoggedInAs("alice").into(),
+            "! logged in as alice (:logout first)",
+        ),
+        (Error::UseTls.into(), "! use TLS to send a password"),
+        (Error::ServerBusy.into(), "! server busy"),
+        (
+            Error::TooManyRegistrations.into(),
+            "! too many registrations, try again later",
+        ),
     ];
     samples.extend(room_samples());
     let help = [
@@ -246,6 +310,12 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         "* :op NICK, :deop NICK, :kick NICK [REASON], :ban NICK, :unban NICK, :bans - room \
          operators' commands in your current room",
         "* :auth PASSWORD - authenticate to a server with a password",
+        "* :register PASSWORD - register your nick as an account, and log in to it",
+        "* :login NAME PASSWORD - log in to account NAME (your nick becomes NAME)",
+        "* :token - a token to log in later with :resume TOKEN, without the password",
+        "* :logout - log out (and revoke the token you logged in with)",
+        "* :passwd OLD NEW - change your password (revokes every token)",
+        "* :whois NICK - who NICK is: account or guest, and rooms",
     ];
     for (row, text) in HelpRow::ALL.into_iter().zip(help) {
         samples.push((Reply::Help(row).into(), text));
@@ -433,6 +503,13 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Reply::AlreadyKnownAs { .. } => "AlreadyKnownAs",
             Reply::HistoryHeader { .. } => "HistoryHeader",
             Reply::HistoryLine { .. } => "HistoryLine",
+            Reply::Registered { .. } => "Registered",
+            Reply::LoggedIn { .. } => "LoggedIn",
+            Reply::LoggedInElsewhere => "LoggedInElsewhere",
+            Reply::Token { .. } => "Token",
+            Reply::LoggedOut => "LoggedOut",
+            Reply::PasswordChanged => "PasswordChanged",
+            Reply::Whois { .. } => "Whois",
             Reply::TagsOn => "TagsOn",
             Reply::TagsOff => "TagsOff",
             Reply::CurrentRoom { .. } => "CurrentRoom",
@@ -462,6 +539,16 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::InvalidUtf8 => "InvalidUtf8",
             Error::BadTags => "BadTags",
             Error::LineTooLong { .. } => "LineTooLong",
+            Error::GuestCannotRegister => "GuestCannotRegister",
+            Error::AlreadyRegistered(_) => "AlreadyRegistered",
+            Error::PasswordBounds { .. } => "PasswordBounds",
+            Error::LoginFailed => "LoginFailed",
+            Error::LogInFirst => "LogInFirst",
+            Error::NickRegistered(_) => "NickRegistered",
+            Error::LoggedInAs(_) => "LoggedInAs",
+            Error::UseTls => "UseTls",
+            Error::ServerBusy => "ServerBusy",
+            Error::TooManyRegistrations => "TooManyRegistrations",
             Error::NotInAnyRoom => "NotInAnyRoom",
             Error::NotIn(_) => "NotIn",
             Error::NoSuchRoom(_) => "NoSuchRoom",
@@ -479,7 +566,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 63] = [
+const VARIANTS: [&str; 80] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -519,6 +606,23 @@ const VARIANTS: [&str; 63] = [
     "InvalidUtf8",
     "BadTags",
     "LineTooLong",
+    "Registered",
+    "LoggedIn",
+    "LoggedInElsewhere",
+    "Token",
+    "LoggedOut",
+    "PasswordChanged",
+    "Whois",
+    "GuestCannotRegister",
+    "AlreadyRegistered",
+    "PasswordBounds",
+    "LoginFailed",
+    "LogInFirst",
+    "NickRegistered",
+    "LoggedInAs",
+    "UseTls",
+    "ServerBusy",
+    "TooManyRegistrations",
     "Kicked",
     "Banned",
     "Unbanned",
