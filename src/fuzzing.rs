@@ -346,29 +346,65 @@ fn check_history_count(arg: &str, max: usize) {
     assert_eq!(got, expected, "{arg:?} max {max}");
 }
 
-/// Everything the chat queued, by recipient.
+/// Everything the chat queued, by recipient, written as the server does:
+/// tagged (with the command's label on answers) for clients with tags on.
 #[derive(Default)]
 struct Recorder {
     sent: Vec<(ClientId, Vec<u8>)>,
+    tagged: Vec<ClientId>,
+    label: Option<protocol::tags::Label>,
 }
 
 impl Outbox for Recorder {
     fn queue(&mut self, to: ClientId, line: &ServerLine<'_>, how: Delivery) {
         let mut bytes = Vec::new();
-        if how.prefixed {
+        if self.tagged.contains(&to) {
+            let mut shared = Vec::new();
+            Dialect::Line.render_tagged(line, 1_796_638_503_123, &mut shared);
+            match self.label.filter(|_| how.answer) {
+                Some(label) => protocol::tags::insert_label(&shared, label.as_str(), &mut bytes),
+                None => bytes = shared,
+            }
+            // The prefix reads back, and the line after it is the plain one.
+            let text = std::str::from_utf8(&bytes).expect("lines are UTF-8");
+            let (tags, rest) = protocol::tags::parse_server_line(text).expect("a valid prefix");
+            assert_eq!(
+                tags.label.as_deref(),
+                self.label
+                    .filter(|_| how.answer)
+                    .as_ref()
+                    .map(|l| l.as_str())
+            );
+            let mut plain = Vec::new();
+            Dialect::Line.render(line, &mut plain);
+            assert_eq!(rest.as_bytes(), plain, "{text:?}");
+        } else if how.prefixed {
             Dialect::Line.render_prefixed(line, &mut bytes);
         } else {
             Dialect::Line.render(line, &mut bytes);
         }
         self.sent.push((to, bytes));
     }
+
+    fn set_tags(&mut self, to: ClientId, on: bool) {
+        self.tagged.retain(|&id| id != to);
+        if on {
+            self.tagged.push(to);
+        }
+    }
+
+    fn answering(&mut self, label: Option<protocol::tags::Label>) {
+        self.label = label;
+    }
 }
 
 /// Lines from client 0 through the framer and the chat
-/// (`Chat::handle_line`), with clients 1 and 2 in `#lobby`: every line the
-/// server queues is one UTF-8 line ending in its only `\n`, and no line
-/// that reaches another client holds a control character (sanitizing).
-/// Byte 1's high bit puts a password on the server.
+/// (`Chat::handle_line`), with clients 1 and 2 in `#lobby`, 2 with tags
+/// on: every line the server queues is one UTF-8 line ending in its only
+/// `\n`, no line that reaches another client holds a control character
+/// (sanitizing), and a tagged line's prefix reads back, with the label of
+/// the command it answers, before the plain line. Byte 1's high bit puts
+/// a password on the server.
 pub fn check_chat(data: &[u8]) {
     let split = Split::new(data);
     let password = flag(data).then(|| "pw".to_string());
@@ -380,6 +416,7 @@ pub fn check_chat(data: &[u8]) {
     // Clients 1 and 2 authenticate when there is a password.
     chat.handle_line(1, ":auth pw", &mut out);
     chat.handle_line(2, ":auth pw", &mut out);
+    chat.handle_line(2, ":tags on", &mut out);
     let mut framer = LineFramer::default();
     let mut closed = false;
     for chunk in &split.chunks {

@@ -443,7 +443,7 @@ fn non_loopback_address() -> Option<IpAddr> {
 }
 
 #[test]
-fn passwords_are_refused_on_a_plain_connection_from_another_address() {
+fn passwords_are_refused_on_a_plain_connection_from_another_address_not_over_tls() {
     let Some(ip) = non_loopback_address() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -475,6 +475,19 @@ fn passwords_are_refused_on_a_plain_connection_from_another_address() {
         ),
         ["! login failed"]
     );
+    // Over TLS from the same address, passwords are fine.
+    let pki = common::tls::TestPki::new();
+    let secure = start_with(|config| {
+        config.addr = SocketAddr::new(ip, 0);
+        config.tls_addr = SocketAddr::new(ip, 0);
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+    });
+    let mut over_tls = common::tls::TlsClient::connect(secure.tls_addr().unwrap(), &pki);
+    over_tls.send(":nick alice");
+    over_tls.skip_until(&format!("* {} is now known as alice", over_tls.nick));
+    over_tls.send(":register hunter22");
+    over_tls.expect("* registered alice");
     let allowed = start_with(|config| {
         config.addr = SocketAddr::new(ip, 0);
         config.accounts.allow_plain_passwords = true;

@@ -247,3 +247,21 @@ fn a_version_3_file_with_lines_gets_the_accounts_tables_and_keeps_every_line() {
         "alice"
     );
 }
+
+#[test]
+fn an_expiry_pass_forgets_unused_tokens_and_deletes_their_rows() {
+    let mut accounts = Accounts::new(config());
+    accounts.register("alice", hashed("hunter22"), 0).unwrap();
+    let (old, old_digest) = accounts.issue_token("alice", 0).unwrap();
+    let (fresh, _) = accounts.issue_token("alice", 20 * DAY).unwrap();
+    accounts.take_writes();
+    assert_eq!(accounts.expire_tokens(31 * DAY), 1);
+    assert_eq!(
+        accounts.take_writes(),
+        [crate::accounts::persist::AccountWrite::RevokeToken(
+            old_digest
+        )]
+    );
+    assert!(accounts.resume(&old, 31 * DAY).is_none());
+    assert!(accounts.resume(&fresh, 31 * DAY).is_some());
+}

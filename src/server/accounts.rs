@@ -17,8 +17,12 @@ use crate::chat::completion::{Completer, Completion};
 use crate::chat::{ClientId, JobKind, Outbox};
 use crate::policy::guard::{AddrKey, AuthFailure};
 use crate::protocol::{Command, Error};
-use log::warn;
-use std::time::Duration;
+use log::{info, warn};
+use std::time::{Duration, Instant};
+
+/// How often tokens unused for longer than `--token-days` are forgotten
+/// (they are refused when used in any case; this bounds their memory).
+const EXPIRY_PASS: Duration = Duration::from_secs(3600);
 
 /// The account machinery the loop owns.
 pub(super) struct AccountsLink {
@@ -28,6 +32,8 @@ pub(super) struct AccountsLink {
     registrations: RegistrationLimits<AddrKey>,
     allow_plain_passwords: bool,
     queue_limit: usize,
+    /// When expired tokens are next forgotten.
+    next_expiry: Instant,
 }
 
 impl AccountsLink {
@@ -48,6 +54,7 @@ impl AccountsLink {
             ),
             allow_plain_passwords: config.allow_plain_passwords,
             queue_limit: config.queue,
+            next_expiry: Instant::now() + EXPIRY_PASS,
         })
     }
 
@@ -164,6 +171,14 @@ impl EventLoop {
         }
         self.accounts.throttle.prune(self.now);
         self.accounts.registrations.prune(self.now);
+        if self.now >= self.accounts.next_expiry {
+            self.accounts.next_expiry = self.now + EXPIRY_PASS;
+            let now = crate::chat::history::tails::unix_now_ms() / 1000;
+            let expired = self.chat.accounts_mut().expire_tokens(now);
+            if expired > 0 {
+                info!("accounts: {expired} tokens unused for longer than --token-days forgotten");
+            }
+        }
     }
 
     /// A job came back: the chat answers it, the throttle and the

@@ -300,3 +300,45 @@ fn a_history_that_waits_for_its_tail_keeps_its_label() {
     assert_eq!(unlabelled.waits_for, None, "the tail is here now");
     assert_eq!(out.take(0), ["@time=T * history #fresh: 0 lines"]);
 }
+
+/// Rooms and tags together: a tagged room line carries no `[ROOM] `
+/// prefix, whatever the recipient's current room; its `room` tag says
+/// which room, operators' lines included.
+#[test]
+fn a_tagged_member_of_two_rooms_gets_the_other_rooms_lines_by_their_room_tag() {
+    let (mut chat, mut out) = chat_with(&[0, 1, 2]);
+    chat.handle_line(1, ":tags on", &mut out);
+    chat.handle_line(0, ":join rust", &mut out);
+    chat.handle_line(1, ":join rust", &mut out);
+    chat.handle_line(2, ":join rust", &mut out);
+    chat.handle_line(1, ":join lobby", &mut out); // guest2: #lobby current
+    out.lines.clear();
+    chat.handle_line(0, "in rust", &mut out);
+    chat.handle_line(0, ":kick guest3 bye", &mut out);
+    assert_eq!(
+        out.take(1),
+        [
+            "@time=T;room=#rust;id=1 guest1: in rust",
+            "@time=T;room=#rust * guest3 was kicked from #rust by guest1 (bye)",
+        ]
+    );
+    assert_eq!(
+        out.take(2),
+        [
+            "guest1: in rust",
+            "* guest3 was kicked from #rust by guest1 (bye)",
+            "* current room #lobby",
+        ]
+    );
+    out.take(0);
+    chat.handle_line(2, "in the lobby", &mut out);
+    assert_eq!(
+        out.take(0),
+        ["[#lobby] guest3: in the lobby"],
+        "untagged: prefixed"
+    );
+    assert_eq!(
+        out.take(1),
+        ["@time=T;room=#lobby;id=2 guest3: in the lobby"]
+    );
+}
