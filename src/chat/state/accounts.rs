@@ -96,6 +96,8 @@ pub(super) struct AccountsSide {
     taken_over: Vec<ClientId>,
     /// Lower-cased names of the server administrators.
     admins: Vec<String>,
+    /// The keys each account published (`:key`), in memory only.
+    pub(super) keys: crate::chat::keys::KeyDirectory,
 }
 
 impl AccountsSide {
@@ -109,6 +111,7 @@ impl AccountsSide {
             next_ticket: 1,
             taken_over: Vec::new(),
             admins: Vec::new(),
+            keys: crate::chat::keys::KeyDirectory::new(),
         }
     }
 

@@ -38,6 +38,7 @@ use std::collections::HashMap;
 
 mod accounts;
 mod cluster;
+mod e2e;
 mod operators;
 mod outbox;
 mod rooms_cmds;
@@ -369,6 +370,9 @@ impl Chat {
             | Command::Logout
             | Command::Passwd { .. }
             | Command::Whois(_) => return self.account_command(id, command, out),
+            Command::Key(key) => self.publish_key(id, key, out),
+            Command::Keys(name) => self.list_keys(id, name, out),
+            Command::E2e { to, payload } => self.relay_e2e(id, to, payload, out),
             Command::Usage(usage) => out.reply(id, &Error::Usage(usage).into()),
             Command::Unknown(word) => out.reply(id, &Error::UnknownCommand(word).into()),
         }
