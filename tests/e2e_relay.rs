@@ -1,7 +1,7 @@
 //! The server's part of end-to-end encrypted private messages (protocol
 //! 1.2, `:key`, `:keys`, `:e2e`) over real sockets: the key directory and
 //! its 8-key limit, the relay byte for byte, the refusals' exact lines,
-//! and a payload that reaches neither the history file (nor its `-wal`)
+//! keys kept across a restart, and a payload that reaches neither the history file (nor its `-wal`)
 //! nor the server's log while a plain line beside it does reach the file.
 
 mod common;
@@ -157,6 +157,12 @@ fn a_payload_is_never_in_the_history_file_nor_the_log() {
     bob.sync();
     let canary = "v1.m.0123456789abcdef.1.canary-e2e-4711-xyzzy";
     let control = "plain control line 4711 plugh";
+    for i in 0..9 {
+        assert_eq!(
+            ask(&mut alice, &format!(":key {}", key(i))),
+            ["* key published"]
+        );
+    }
     alice.send(control);
     alice.send(&format!(":e2e bob {canary}"));
     alice.sync();
@@ -219,4 +225,15 @@ fn a_payload_is_never_in_the_history_file_nor_the_log() {
         assert!(dump.iter().all(|row| !row.contains("canary")), "{table}");
     }
     assert!(found_control);
+    drop(db);
+
+    // The keys are stored with the account: a restart keeps the 8 newest.
+    let server = ServerProcess::start(&["--history-file", path.to_str().unwrap()], None);
+    let mut guest = Client::connect(server.addr);
+    let kept: Vec<String> = (1..9).map(key).collect();
+    assert_eq!(
+        ask(&mut guest, ":keys alice"),
+        [format!("* keys alice: {}", kept.join(" "))]
+    );
+    assert_eq!(ask(&mut guest, ":keys bob"), ["* keys bob: none"]);
 }

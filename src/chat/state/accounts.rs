@@ -101,7 +101,13 @@ pub(super) struct AccountsSide {
 }
 
 impl AccountsSide {
-    pub(super) fn new(store: Accounts) -> Self {
+    pub(super) fn new(mut store: Accounts) -> Self {
+        let mut keys = crate::chat::keys::KeyDirectory::new();
+        for (account, published) in store.take_loaded_keys() {
+            for key in published {
+                keys.publish(&account, &key);
+            }
+        }
         AccountsSide {
             store,
             sessions: HashMap::new(),
@@ -111,7 +117,7 @@ impl AccountsSide {
             next_ticket: 1,
             taken_over: Vec::new(),
             admins: Vec::new(),
-            keys: crate::chat::keys::KeyDirectory::new(),
+            keys,
         }
     }
 

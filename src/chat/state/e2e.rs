@@ -1,7 +1,8 @@
 //! `:key`, `:keys` and `:e2e` (protocol 1.2, end-to-end encrypted private
 //! messages): the chat's side of the key directory ([`crate::chat::keys`])
 //! and the opaque relay. A payload goes to the recipient's connection
-//! unchanged and nowhere else: not to history, not to the log.
+//! unchanged and nowhere else: not to history, not to the log. Keys are
+//! stored with the account (`account_keys` in the history file).
 
 use super::{Chat, ClientId, Member, Outbox};
 use crate::chat::keys;
@@ -17,6 +18,10 @@ impl Chat {
             return out.reply(id, &Error::InvalidKey.into());
         }
         self.accounts.keys.publish(&account, key);
+        // Stored with the account, in the history writer's next batch.
+        let now = self.accounts.keys.keys(&account);
+        let now = now.into_iter().map(str::to_string).collect();
+        self.accounts_mut().put_keys(&account, now);
         out.reply(id, &Reply::KeyPublished.into());
     }
 
