@@ -237,3 +237,109 @@ fn a_payload_is_never_in_the_history_file_nor_the_log() {
     );
     assert_eq!(ask(&mut guest, ":keys bob"), ["* keys bob: none"]);
 }
+
+/// One side of a conversation through the real server: a logged-in
+/// connection and the terminal client's end-to-end library.
+struct Side {
+    client: Client,
+    e2e: loopchat_client::e2e::E2e,
+    shown: Vec<loopchat_client::e2e::Shown>,
+    /// Every line the server sent this side.
+    heard: Vec<String>,
+}
+
+impl Side {
+    fn new(addr: SocketAddr, nick: &str) -> Side {
+        let mut client = registered(addr, nick);
+        let e2e = loopchat_client::e2e::E2e::with(
+            loopchat_client::e2e::KeyPair::generate(),
+            loopchat_client::e2e::Pins::in_memory(),
+            "loopchat",
+            nick,
+        );
+        assert_eq!(ask(&mut client, &e2e.publish()), ["* key published"]);
+        Side {
+            client,
+            e2e,
+            shown: Vec::new(),
+            heard: Vec::new(),
+        }
+    }
+
+    /// Reads what the server sent, hands `[e2e]` lines to the library and
+    /// sends its answers; whether anything came.
+    fn turn(&mut self) -> bool {
+        let lines = self.client.sync();
+        for line in &lines {
+            if let Some((answers, shown)) = self.e2e.on_line(line) {
+                for answer in answers {
+                    self.client.send(&answer);
+                }
+                self.shown.extend(shown);
+            }
+        }
+        self.heard.extend(lines.iter().cloned());
+        !lines.is_empty()
+    }
+}
+
+/// Runs both sides until neither hears anything more.
+fn pump(a: &mut Side, b: &mut Side) {
+    while a.turn() | b.turn() {}
+}
+
+fn messages(side: &Side) -> Vec<(String, String)> {
+    side.shown
+        .iter()
+        .filter_map(|shown| match shown {
+            loopchat_client::e2e::Shown::Message { peer, text } => {
+                Some((peer.clone(), text.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_terminal_clients_library_talks_end_to_end_through_the_server() {
+    let server = start();
+    let mut alice = Side::new(server.addr(), "alice");
+    let mut bob = Side::new(server.addr(), "bob");
+    pump(&mut alice, &mut bob);
+    alice.heard.clear();
+    bob.heard.clear();
+    // Each sees the other's published key.
+    let bob_key = bob.e2e.public_key();
+    assert_eq!(
+        ask(&mut alice.client, ":keys bob"),
+        [format!("* keys bob: {bob_key}")]
+    );
+
+    for line in alice.e2e.send("bob", "the canary 4711 to bob").unwrap() {
+        assert!(line.starts_with(":e2e bob v1."), "{line}");
+        alice.client.send(&line);
+    }
+    pump(&mut alice, &mut bob);
+    assert!(alice.e2e.is_secure("bob") && bob.e2e.is_secure("alice"));
+    assert_eq!(
+        messages(&bob),
+        [("alice".to_string(), "the canary 4711 to bob".to_string())]
+    );
+    for line in bob.e2e.send("alice", "and back 0815").unwrap() {
+        bob.client.send(&line);
+    }
+    pump(&mut alice, &mut bob);
+    assert_eq!(
+        messages(&alice),
+        [("bob".to_string(), "and back 0815".to_string())]
+    );
+    assert_eq!(
+        alice.e2e.safety_number("bob"),
+        bob.e2e.safety_number("alice")
+    );
+    // On the wire, both ways: relayed lines only, never the text.
+    for line in alice.heard.iter().chain(&bob.heard) {
+        assert!(line.starts_with("[e2e] "), "{line}");
+        assert!(!line.contains("canary") && !line.contains("0815"), "{line}");
+    }
+}
