@@ -474,6 +474,31 @@ mod tests {
     }
 
     #[test]
+    fn end_to_end_commands() {
+        assert_eq!(parse(":key AbC"), Key("AbC"));
+        assert_eq!(parse(":KEY a b"), Key("a b"), "the chat refuses it");
+        assert_eq!(parse(":keys alice x"), Keys("alice"));
+        assert_eq!(
+            parse(":e2e bob v1.a.x y"),
+            E2e {
+                to: "bob",
+                payload: "v1.a.x y"
+            },
+            "the chat refuses the space"
+        );
+        for (line, usage) in [
+            (":key", KEY_USAGE),
+            (":keys ", ":keys NICK"),
+            (":e2e", E2E_USAGE),
+            (":e2e bob", E2E_USAGE),
+            (":e2e bob ", E2E_USAGE),
+            (":e2e  x", E2E_USAGE),
+        ] {
+            assert_eq!(parse(line), Usage(usage), "{line}");
+        }
+    }
+
+    #[test]
     fn account_commands() {
         assert_eq!(parse(":register pass word "), Register("pass word "));
         assert_eq!(

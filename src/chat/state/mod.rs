@@ -25,7 +25,9 @@
 //!   history tags are in the commands that send those lines;
 //! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
 //!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
-//!   registered names, takeover, administrators.
+//!   registered names, takeover, administrators;
+//! - `e2e.rs`: end-to-end encryption's `:key`, `:keys` (the key directory,
+//!   stored with the accounts) and `:e2e` (the opaque relay).
 
 use crate::chat::history::tails::unix_now_ms;
 use crate::chat::history::Tails;
