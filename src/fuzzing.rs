@@ -25,10 +25,12 @@ use tungstenite::protocol::frame::FrameHeader;
 
 mod irc;
 mod lines;
+mod resp;
 mod tags;
 
 pub use irc::check_irc_message;
 pub use lines::check_server_lines;
+pub use resp::check_resp;
 pub use tags::{check_tags, check_tags_roundtrip};
 
 /// A target's check: panics when the input breaks an invariant.
@@ -36,7 +38,7 @@ pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and its
 /// `fuzz/corpus/<name>/`, with its check.
-pub const TARGETS: [(&str, Check); 12] = [
+pub const TARGETS: [(&str, Check); 13] = [
     ("framing", check_framing),
     ("command", check_command),
     ("chat", check_chat),
@@ -49,6 +51,7 @@ pub const TARGETS: [(&str, Check); 12] = [
     ("tags_roundtrip", check_tags_roundtrip),
     ("server_lines", check_server_lines),
     ("irc_message", check_irc_message),
+    ("resp", check_resp),
 ];
 
 /// A fuzz input read as a line limit and a byte stream cut into reads.

@@ -404,6 +404,31 @@ fn links_refusals_notifications_and_no_duplicates() {
         "one anchor: the https link, and not the javascript: one"
     );
 
+    // A line over the limit is refused before it is sent, the limit shown.
+    browser.run(
+        "document.querySelector('#say-input').value = 'x'.repeat(5000);",
+        json!([]),
+    );
+    browser.type_into("#say-input", "\u{E007}");
+    browser.wait_for_line("! not sent: 5000 bytes, the limit is 4000 (shorten it or split it)");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#say-input').value.length;",
+            json!([])
+        ),
+        json!(5000),
+        "the text stays in the input"
+    );
+    browser.run(
+        "document.querySelector('#say-input').value = '';",
+        json!([]),
+    );
+    let meanwhile = tcp.sync();
+    assert!(
+        !meanwhile.iter().any(|l| l.contains("xxxxxxxxxx")),
+        "nothing was sent: {meanwhile:?}"
+    );
+
     // A refused line: marked refused with the server's error, never sent.
     browser.say(":pm ghost are you there?");
     open_conversation(&browser, "pm:ghost");
@@ -513,6 +538,84 @@ fn links_refusals_notifications_and_no_duplicates() {
         "terminal gone from the member list",
         "return [...document.querySelectorAll('#users li')].map(li => li.textContent).join('|') === '@alice';",
     );
+    let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
+    assert_eq!(errors, json!([]), "no script errors on the page");
+}
+
+/// Reads lines until one ends with `end`; returns it.
+fn read_until(tcp: &mut Client, end: &str) -> String {
+    loop {
+        let line = tcp.line();
+        if line.ends_with(end) {
+            return line;
+        }
+    }
+}
+
+/// Accounts in the page: register with "remember me", reload and a new
+/// tab come back logged in without the password; log out forgets; a token
+/// the server no longer accepts falls back to a guest cleanly.
+#[test]
+fn register_reload_still_logged_in_and_a_bad_token_falls_back_to_guest() {
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
+    };
+    let server = common::start();
+    let url = format!("http://{}/", server.web_addr().expect("web address"));
+    let mut tcp = Client::named(server.addr(), "terminal");
+    let browser = Browser::start(&chromium, &chromedriver);
+    join_as(&browser, &url, "alice", &mut tcp);
+
+    browser.click("#account-button");
+    browser.wait_until(
+        "the account dialog",
+        "return document.querySelector('#account-dialog').open;",
+    );
+    browser.type_into("#account-password", "correct horse battery");
+    browser.click("#account-register");
+    browser.wait_for_line("* registered alice");
+    browser.wait_until(
+        "the token kept, the dialog closed, the button saying who",
+        "return !!localStorage.getItem('loopchat.token') \
+         && !document.querySelector('#account-dialog').open \
+         && document.querySelector('#account-button').textContent === '✓ alice';",
+    );
+    assert!(
+        !browser.log().iter().any(|l| l.contains("* token ")),
+        "the token is never shown"
+    );
+
+    // A reload: logged in again by the token, no password typed.
+    browser.open(&url);
+    browser.wait_for_line("* logged in as alice");
+    read_until(&mut tcp, "is now known as alice");
+    browser.wait_until(
+        "the button says alice",
+        "return document.querySelector('#account-button').textContent === '✓ alice';",
+    );
+    browser.say("back without a password");
+    read_until(&mut tcp, "alice: back without a password");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("logged-in.png"));
+
+    // A token the server does not know: forgotten, and the page is a guest.
+    browser.run(
+        "localStorage.setItem('loopchat.token', 'not-a-valid-token-at-all-xyz'); \
+         sessionStorage.removeItem('loopchat.nick');",
+        json!([]),
+    );
+    browser.open(&url);
+    browser.wait_for_line("* the saved login no longer works: continuing as a guest");
+    assert_eq!(
+        browser.run(
+            "return [localStorage.getItem('loopchat.token'), document.querySelector('#account-button').textContent];",
+            json!([])
+        ),
+        json!([null, "Log in"])
+    );
+    browser.say("a guest again");
+    let line = read_until(&mut tcp, ": a guest again");
+    assert!(line.starts_with("guest"), "{line:?}");
     let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
     assert_eq!(errors, json!([]), "no script errors on the page");
 }

@@ -788,3 +788,58 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
     drop(bob);
     server.stop().expect("stop the server");
 }
+
+/// Accounts: `:register` keeps a token in a 0600 file under the config
+/// folder; after a restart the client logs in again with it, without the
+/// password; a token the server no longer accepts is forgotten and the
+/// client goes on as a guest.
+#[test]
+fn a_restarted_client_resumes_with_its_saved_token() {
+    if !have_tmux("a_restarted_client_resumes_with_its_saved_token") {
+        return;
+    }
+    let config = tempfile::tempdir().expect("temp dir");
+    let env = format!("XDG_CONFIG_HOME='{}'", config.path().display());
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client_with(server.addr(), "--nick alice", &env);
+    alice.line(":register correct horse battery");
+    alice.wait_text("* registered alice");
+    alice.wait_text("this client remembers you");
+    let file = config
+        .path()
+        .join("loopchat")
+        .join(format!("token-{}", server.addr()).replace(':', "_"));
+    let token = std::fs::read_to_string(&file).expect("the token file");
+    assert!(token.len() >= 20, "{token:?}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&file)
+        .expect("metadata")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    assert!(!alice.screen().contains(&token), "the token is never shown");
+    alice.line(":quit");
+    alice.wait_text("EXITED:0");
+
+    // Restarted without --nick or password: the same person.
+    alice.line("clear");
+    alice.start_client_with(server.addr(), "", &env);
+    alice.wait_text("* logged in as alice");
+    alice.wait_for("alice in the status line", |s| {
+        status_line(s).contains("│ alice │ #lobby")
+    });
+    alice.line(":quit");
+    alice.wait_text("EXITED:0");
+
+    // A token the server does not know: forgotten, a guest again.
+    std::fs::write(&file, "not-a-valid-token-at-all-xyz").expect("write");
+    alice.line("clear");
+    alice.start_client_with(server.addr(), "", &env);
+    alice.wait_text("the saved login no longer works: continuing as a guest");
+    alice.wait_for("a guest nick", |s| status_line(s).contains("│ guest"));
+    assert!(!file.exists(), "the bad token is forgotten");
+    drop(tmux);
+    server.stop().expect("stop the server");
+}

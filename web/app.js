@@ -43,6 +43,8 @@ window.addEventListener("error", (event) => {
   ]);
   const MAX_VIEW = 2000;
   const MAX_RECALL = 100;
+  // The protocol's 4096 bytes, less room for the label and a `:pm NICK `.
+  const MAX_LINE_BYTES = 4000;
   const COMMANDS = [":help", ":join", ":part", ":nick", ":me", ":pm", ":users", ":rooms", ":history",
     ":topic", ":op", ":deop", ":kick", ":ban", ":unban", ":bans", ":quit", ":e2e", ":e2e-safety",
     ":e2e-verify", ":e2e-accept", ":key"];
@@ -72,6 +74,12 @@ window.addEventListener("error", (event) => {
     roomsTimer: null,
     welcomed: false,
     hinted: false,
+    // The account we are logged in to; a `:resume` with the saved token on
+    // its way; whether to keep a token ("remember me").
+    account: null,
+    resuming: false,
+    remember: false,
+    accountAsked: false,
   };
   window.__loopchatNotifications = [];
 
@@ -510,7 +518,14 @@ window.addEventListener("error", (event) => {
     // Tags before anything else: the join of #lobby may come untagged, the
     // rest is placed by its `room` tag and answers match by `label`.
     send(":tags on");
-    if (state.wantedNick && state.wantedNick.toLowerCase() !== state.nick.toLowerCase()) {
+    state.account = null;
+    renderAccount();
+    const token = localStorage.getItem(TOKEN_KEY);
+    if (token) {
+      // Back as the same person: the saved token logs in (and renames).
+      state.resuming = true;
+      send(`:resume ${token}`);
+    } else if (state.wantedNick && state.wantedNick.toLowerCase() !== state.nick.toLowerCase()) {
       send(`:nick ${state.wantedNick}`);
     }
     const rooms = state.wantedRooms.filter((r) => r.toLowerCase() !== "#lobby");
@@ -554,6 +569,115 @@ window.addEventListener("error", (event) => {
     rememberRooms();
     sendQuietly("rooms", ":rooms");
   }
+
+  // ---- accounts ----------------------------------------------------------
+  // "Remember me" keeps a token (`:token`) in localStorage; on every welcome
+  // (reload, new tab, reconnect) `:resume TOKEN` logs in again. A failed
+  // resume forgets the token and the page goes on as a guest.
+
+  const TOKEN_KEY = "loopchat.token";
+  const accountButton = $("account-button");
+  const accountDialog = $("account-dialog");
+  const accountForm = $("account-form");
+  const accountError = $("account-error");
+
+  function renderAccount() {
+    const who = state.account;
+    accountButton.textContent = who ? `✓ ${who}` : "Log in";
+    accountButton.classList.toggle("in", !!who);
+    accountButton.title = who ? `logged in as ${who}` : "register or log in";
+    $("account-out").hidden = !!who;
+    $("account-in").hidden = !who;
+    $("account-who").textContent = who || "";
+    $("account-login").hidden = !!who;
+    $("account-register").hidden = !!who;
+    $("account-logout").hidden = !who;
+  }
+
+  // Handles the accounts' lines; true when the line was one.
+  function accountLine(line, when) {
+    let m;
+    if ((m = /^\* (?:logged in as|registered) (\S+)$/.exec(line))) {
+      state.account = m[1];
+      const resumed = state.resuming;
+      state.resuming = false;
+      state.accountAsked = false;
+      renderAccount();
+      if (accountDialog.open) accountDialog.close();
+      if (state.remember && !resumed) send(":token");
+      state.wantedNick = m[1];
+      sessionStorage.setItem("loopchat.nick", m[1]);
+      addEntry("info", [line], when);
+      return true;
+    }
+    if ((m = /^\* token (\S+)$/.exec(line))) {
+      // A secret: kept, never shown.
+      localStorage.setItem(TOKEN_KEY, m[1]);
+      addEntry("info", ["* this browser remembers you (Log out forgets it)"], when);
+      return true;
+    }
+    if (line === "* logged out") {
+      state.account = null;
+      localStorage.removeItem(TOKEN_KEY);
+      renderAccount();
+      addEntry("info", [line], when);
+      return true;
+    }
+    if (line === "! login failed" && state.resuming) {
+      state.resuming = false;
+      localStorage.removeItem(TOKEN_KEY);
+      addEntry("info", ["* the saved login no longer works: continuing as a guest"], when);
+      if (state.wantedNick && state.wantedNick.toLowerCase() !== (state.nick || "").toLowerCase()) {
+        send(`:nick ${state.wantedNick}`);
+      }
+      return true;
+    }
+    if (line.startsWith("! ") && state.accountAsked && accountDialog.open) {
+      accountError.hidden = false;
+      accountError.textContent = line.slice(2);
+      state.accountAsked = false;
+      addEntry("error", [line], when);
+      return true;
+    }
+    return false;
+  }
+
+  accountButton.addEventListener("click", () => {
+    askNotifications();
+    accountError.hidden = true;
+    $("account-name").value = state.account || state.nick || "";
+    $("account-password").value = "";
+    renderAccount();
+    accountDialog.showModal();
+    (state.account ? $("account-logout") : $("account-password")).focus();
+  });
+
+  accountForm.addEventListener("submit", (event) => {
+    const action = event.submitter ? event.submitter.value : "login";
+    if (action === "cancel") return;
+    if (action === "logout") {
+      send(":logout");
+      return;
+    }
+    event.preventDefault();
+    const name = $("account-name").value.trim();
+    const password = $("account-password").value;
+    if (!name || !password) {
+      accountError.hidden = false;
+      accountError.textContent = "a name and a password, please";
+      return;
+    }
+    state.remember = $("account-remember").checked;
+    state.accountAsked = true;
+    accountError.hidden = true;
+    if (action === "register") {
+      if (name !== state.nick) send(`:nick ${name}`);
+      send(`:register ${password}`);
+    } else {
+      send(`:login ${name} ${password}`);
+    }
+    $("account-password").value = "";
+  });
 
   // ---- one line from the server ------------------------------------------
 
@@ -641,6 +765,7 @@ window.addEventListener("error", (event) => {
       return;
     }
     if (/^\* (?:logged in as|registered) \S+$/.test(line)) e2ePublish();
+    if (accountLine(line, when)) return;
     if (line === "* tags on") {
       state.tags = true;
       return;
@@ -1018,6 +1143,12 @@ window.addEventListener("error", (event) => {
       sayInput.value = "";
       return;
     }
+    // The server refuses a line over 4096 bytes; the label takes a few.
+    const bytes = new TextEncoder().encode(line).length;
+    if (bytes > MAX_LINE_BYTES) {
+      addEntry("error", [`! not sent: ${bytes} bytes, the limit is ${MAX_LINE_BYTES} (shorten it or split it)`]);
+      return;
+    }
     if (submit(line)) {
       if (state.recall[state.recall.length - 1] !== line) state.recall.push(line);
       if (state.recall.length > MAX_RECALL) state.recall.shift();
@@ -1113,5 +1244,6 @@ window.addEventListener("error", (event) => {
   });
 
   show(null);
+  renderAccount();
   connect();
 })();

@@ -204,6 +204,13 @@ impl EventLoop {
                 | Command::Ban(_)
                 | Command::Unban(_)
                 | Command::Bans
+                | Command::Register(_)
+                | Command::Login { .. }
+                | Command::Token
+                | Command::Resume(_)
+                | Command::Logout
+                | Command::Passwd { .. }
+                | Command::Whois(_)
                 | Command::Join(_)
                 | Command::Rooms
                 | Command::History(_)

@@ -40,6 +40,14 @@ const SCROLLBACK: usize = 5000;
 /// How many history lines to ask for on joining a room.
 pub const HISTORY_ON_JOIN: u32 = 30;
 
+/// The keys, as `:help` lists them before the server's commands.
+const KEYS_HELP: &[&str] = &[
+    "keys: Enter send · Up/Down earlier lines · Tab complete a nick, :command or room",
+    "keys: PgUp/PgDn or the wheel scroll · Esc or Ctrl-End newest · Ctrl-L redraw",
+    "keys: Ctrl-W/U/K delete word/to start/to end · Ctrl-C, Ctrl-D or :quit leave",
+    "rooms: +N unread lines in a room you are in, @ when one named you (the bell rings)",
+];
+
 /// What one line on the pane is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -87,6 +95,46 @@ pub struct Joined {
     pub unread: u32,
     /// Whether one of them named us.
     pub mention: bool,
+}
+
+/// Where the account token of `server` is kept: `$XDG_CONFIG_HOME/loopchat/`,
+/// else `~/.config/loopchat/`, one file per server address.
+pub fn token_path(server: &str) -> Option<std::path::PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| std::path::Path::new(&home).join(".config"))
+        })?;
+    let name: String = server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Some(config.join("loopchat").join(format!("token-{name}")))
+}
+
+/// Writes `token` to `path` with mode 0600 (the folder made as needed).
+fn save_token(path: &std::path::Path, token: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(token.as_bytes())
 }
 
 /// The connection as the status line shows it.
@@ -149,6 +197,17 @@ pub struct State {
     pub joined: Vec<Joined>,
     /// Bells to ring: one per line naming us (the screen takes them).
     pub bells: u32,
+    /// Where this server's account token is kept ("remember me"); `None`
+    /// keeps none.
+    pub token_path: Option<std::path::PathBuf>,
+    /// A `:resume` with the saved token is on its way.
+    resuming: bool,
+    /// The person typed `:login` or `:register`: keep a token when it works.
+    remember: bool,
+    /// Chat and `:me` lines shown (unix seconds, `nick: text` or
+    /// `* nick text`), so history asked again after a reconnect is not
+    /// shown twice.
+    shown: VecDeque<(i64, String)>,
 }
 
 impl State {
@@ -182,6 +241,10 @@ impl State {
             secure,
             joined: Vec::new(),
             bells: 0,
+            token_path: None,
+            resuming: false,
+            remember: false,
+            shown: VecDeque::new(),
         }
     }
 
@@ -281,6 +344,9 @@ impl State {
             return self.taken(taken);
         }
         let mut send: Vec<String> = self.secure.on_login(&line).into_iter().collect();
+        if self.account_line(&line, &mut send) {
+            return send;
+        }
         match recognise(&line) {
             Some(ServerLine::Error(error)) => self.on_error(&error, &line),
             Some(ServerLine::Event(Event::PrivateMessage { from, text, .. })) => {
@@ -310,6 +376,7 @@ impl State {
                 self.push(Kind::Info(line.clone()))
             }
             Some(ServerLine::Event(Event::Said { from, text, .. })) => {
+                self.remember_shown(unix_now(), line.clone());
                 let own = self.me(from);
                 self.push(Kind::Chat {
                     nick: from.to_string(),
@@ -351,6 +418,53 @@ impl State {
             _ => {}
         }
         self.push(Kind::Error(line.to_string()));
+    }
+
+    /// The accounts' lines: keeps the token (`* token` is never shown),
+    /// forgets it on `* logged out` or a failed resume (then goes on as a
+    /// guest under the wanted nick). True when the line is handled.
+    fn account_line(&mut self, line: &str, send: &mut Vec<String>) -> bool {
+        if let Some(token) = line.strip_prefix("* token ") {
+            match self.token_path.clone() {
+                Some(path) => match save_token(&path, token) {
+                    Ok(()) => self.notice(format!(
+                        "logged in; this client remembers you ({}), :logout forgets",
+                        path.display()
+                    )),
+                    Err(e) => {
+                        self.notice(format!("cannot keep the token in {}: {e}", path.display()))
+                    }
+                },
+                None => self.notice("no config folder to keep the token in"),
+            }
+            return true;
+        }
+        if line.starts_with("* logged in as ") || line.starts_with("* registered ") {
+            if self.remember && !self.resuming {
+                send.push(":token".to_string());
+            }
+            self.remember = false;
+            self.resuming = false;
+            return false;
+        }
+        if line == "* logged out" {
+            if let Some(path) = &self.token_path {
+                let _ = std::fs::remove_file(path);
+            }
+            return false;
+        }
+        if line == "! login failed" && self.resuming {
+            self.resuming = false;
+            if let Some(path) = &self.token_path {
+                let _ = std::fs::remove_file(path);
+            }
+            self.notice("the saved login no longer works: continuing as a guest");
+            if let Some(want) = self.want_nick.clone() {
+                send.push(format!(":nick {want}"));
+            }
+            return true;
+        }
+        false
     }
 
     /// One more unread line in `room` (one we are in), naming us or not.
@@ -413,7 +527,15 @@ impl State {
                 self.nick = Some(nick.to_string());
                 self.users.clear();
                 self.push(Kind::Info(line.to_string()));
-                if let Some(want) = self.want_nick.clone() {
+                let token = (self.token_path.as_ref())
+                    .and_then(|path| std::fs::read_to_string(path).ok())
+                    .map(|t| t.trim().to_string())
+                    .filter(|t| !t.is_empty() && !t.contains(char::is_whitespace));
+                if let Some(token) = token {
+                    // Back as the same person, without the password.
+                    self.resuming = true;
+                    send.push(format!(":resume {token}"));
+                } else if let Some(want) = self.want_nick.clone() {
                     if want != nick {
                         send.push(format!(":nick {want}"));
                     }
@@ -513,6 +635,7 @@ impl State {
             ServerLine::Event(Event::Acted { from, text, .. })
                 if self.in_room(from) && !text.is_empty() =>
             {
+                self.remember_shown(unix_now(), line.to_string());
                 self.push(Kind::Action {
                     nick: from.to_string(),
                     text: text.to_string(),
@@ -545,9 +668,31 @@ impl State {
         self.pending.rooms += 1;
     }
 
+    /// Remembers a chat or `:me` line shown at `time` (unix seconds).
+    fn remember_shown(&mut self, time: i64, body: String) {
+        self.shown.push_back((time, body));
+        if self.shown.len() > SCROLLBACK {
+            self.shown.pop_front();
+        }
+    }
+
+    /// Whether `body` was shown at about `time` (live lines are timed on
+    /// arrival, so a little apart from the server's time).
+    fn was_shown(&self, time: i64, body: &str) -> bool {
+        self.shown
+            .iter()
+            .any(|(t, b)| b == body && (t - time).abs() <= 2)
+    }
+
     /// A `[history TIME] LINE` line: `body` is the chat or `:me` line it
-    /// was, `time` when the server accepted it.
+    /// was, `time` when the server accepted it. One already on the pane
+    /// (live, or from an earlier `:history`) is not shown again.
     fn on_history_line(&mut self, time: i64, body: &str) {
+        if self.was_shown(time, body) {
+            self.history_left = self.history_left.saturating_sub(1);
+            return;
+        }
+        self.remember_shown(time, body.to_string());
         let clock = Clock::local(time);
         let kind = match recognise_history(body) {
             Some(Event::Acted { from, text, .. }) => Kind::Action {
@@ -616,6 +761,13 @@ impl State {
                 }
             }
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
+            ":login" | ":register" => self.remember = true,
+            // The server lists its commands; the keys are the client's.
+            ":help" => {
+                for keys in KEYS_HELP {
+                    self.notice(*keys);
+                }
+            }
             _ => {}
         }
         vec![input.to_string()]
@@ -651,6 +803,13 @@ impl State {
         self.rooms.clear();
         self.joined.clear();
     }
+}
+
+/// Now, in unix seconds.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// `guestN`: a nick the server assigned, not one to ask for again.
@@ -725,6 +884,40 @@ mod tests {
         );
         s.on_line(b"[#rust] * alice left #rust");
         assert_eq!(joined(&s), [("#lobby".into(), 0, false)]);
+    }
+
+    #[test]
+    fn help_lists_the_keys_and_asks_the_server_for_its_commands() {
+        let mut s = state();
+        assert_eq!(s.on_input(":help"), [":help"]);
+        let notes: Vec<Kind> = kinds(&s)
+            .into_iter()
+            .filter(|k| matches!(k, Kind::Notice(t) if t.starts_with("keys: ")))
+            .collect();
+        assert_eq!(notes.len(), 3);
+    }
+
+    #[test]
+    fn history_asked_again_after_a_reconnect_is_not_shown_twice() {
+        let mut s = state();
+        s.on_line(b"bob: live before the drop");
+        let now = unix_now();
+        s.disconnected();
+        s.on_line(b"* welcome guest1");
+        s.on_line(b"* guest1 joined #lobby");
+        s.on_line(b"* history #lobby: 3 lines");
+        let at = loopchat_protocol::time::format_utc;
+        s.on_line(format!("[history {}] bob: live before the drop", at(now)).as_bytes());
+        s.on_line(format!("[history {}] bob: older", at(now - 100)).as_bytes());
+        s.on_line(format!("[history {}] bob: older", at(now - 100)).as_bytes());
+        let chats: Vec<String> = kinds(&s)
+            .into_iter()
+            .filter_map(|k| match k {
+                Kind::Chat { text, .. } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(chats, ["live before the drop", "older"]);
     }
 
     #[test]

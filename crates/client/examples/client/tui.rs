@@ -122,13 +122,15 @@ pub fn run(options: Options, connection: Connection) -> u8 {
         return EXIT_DISCONNECTED;
     }
 
+    let mut state = State::new(
+        server.clone(),
+        options.nick,
+        options.password,
+        Secure::new(options.e2e_dir.clone(), options.server_name.clone()),
+    );
+    state.token_path = crate::state::token_path(&options.addr);
     let mut app = App {
-        state: State::new(
-            server.clone(),
-            options.nick,
-            options.password,
-            Secure::new(options.e2e_dir.clone(), options.server_name.clone()),
-        ),
+        state,
         editor: Editor::default(),
         net,
         reconnect: options.reconnect,
