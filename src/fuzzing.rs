@@ -235,11 +235,16 @@ fn check_line(line: &str) {
             inside(new);
             assert!(is_name(old) && !new.is_empty(), "{old:?}");
         }
-        Command::Whois(name) => {
+        Command::Whois(name) | Command::Keys(name) => {
             inside(name);
             assert!(is_name(name), "{name:?}");
         }
-        Command::Register(text) | Command::Resume(text) => {
+        Command::E2e { to, payload } => {
+            inside(to);
+            inside(payload);
+            assert!(is_name(to) && !payload.is_empty(), "{to:?} {payload:?}");
+        }
+        Command::Register(text) | Command::Resume(text) | Command::Key(text) => {
             inside(text);
             assert!(!text.is_empty());
         }

@@ -265,6 +265,8 @@ fn help_lists_every_command_one_star_line_each() {
         ":logout",
         ":passwd",
         ":whois",
+        // `:key`, `:keys` and `:e2e` share one line (version 1.2).
+        ":key",
     ]
     .into();
     assert_eq!(words, expected, "{help:?}");

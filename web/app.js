@@ -39,7 +39,7 @@ window.addEventListener("error", (event) => {
   const SERVER_WORDS = new Set([
     "welcome", "server", "password", "users", "rooms", "pong", "bye", "history", "you",
     "current", "not", "topic", "no", "bans", "tags",
-    "registered", "logged", "token", "whois",
+    "registered", "logged", "token", "whois", "key", "keys",
   ]);
   const MAX_VIEW = 2000;
   const MAX_RECALL = 100;

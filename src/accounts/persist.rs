@@ -14,6 +14,12 @@
 //!     account   TEXT NOT NULL,     -- accounts.name_key
 //!     last_used INTEGER NOT NULL   -- Unix seconds; expiry slides from it
 //! ) WITHOUT ROWID;
+//! CREATE TABLE account_keys (      -- `:key` (protocol 1.2); no version
+//!     account  TEXT NOT NULL,      -- accounts.name_key; created IF NOT
+//!     position INTEGER NOT NULL,   -- EXISTS at every open, so files
+//!     key      TEXT NOT NULL,      -- already at version 5 get it too
+//!     PRIMARY KEY (account, position)
+//! ) WITHOUT ROWID;
 //! ```
 //!
 //! Only this module knows the tables; `chat::history::store` calls
@@ -41,10 +47,18 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS accounts (
      ) WITHOUT ROWID;
      CREATE INDEX IF NOT EXISTS tokens_account ON tokens (account);";
 
+const KEYS: &str = "CREATE TABLE IF NOT EXISTS account_keys (
+         account  TEXT NOT NULL,
+         position INTEGER NOT NULL,
+         key      TEXT NOT NULL,
+         PRIMARY KEY (account, position)
+     ) WITHOUT ROWID;";
+
 /// Adds the accounts tables to a file below [`ACCOUNTS_SCHEMA_VERSION`]
 /// and sets that version; the chat lines are not touched. Does nothing to
 /// a file already there.
 pub fn migrate_accounts(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(KEYS)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if version >= ACCOUNTS_SCHEMA_VERSION {
         return Ok(());
@@ -84,6 +98,9 @@ pub struct Loaded {
     pub accounts: Vec<StoredAccount>,
     /// Every token not yet expired.
     pub tokens: Vec<StoredToken>,
+    /// The public keys each account published (`:key`), by lower-cased
+    /// name, oldest first.
+    pub keys: Vec<(String, Vec<String>)>,
 }
 
 /// Reads every account, and the tokens used since `valid_since` (Unix
@@ -121,7 +138,24 @@ pub fn load(conn: &Connection, valid_since: i64) -> rusqlite::Result<Loaded> {
         }
         tokens
     };
-    Ok(Loaded { accounts, tokens })
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare("SELECT account, key FROM account_keys ORDER BY account, position")?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get(1)?)))?;
+        for row in rows {
+            let (account, key) = row?;
+            match keys.last_mut() {
+                Some((last, list)) if *last == account => list.push(key),
+                _ => keys.push((account, vec![key])),
+            }
+        }
+    }
+    Ok(Loaded {
+        accounts,
+        tokens,
+        keys,
+    })
 }
 
 /// A change to the accounts, on its way to the file.
@@ -149,6 +183,14 @@ pub enum AccountWrite {
     PutToken(StoredToken),
     /// A token revoked.
     RevokeToken(Digest),
+    /// The account's published keys now, oldest first (replacing those
+    /// stored).
+    PutKeys {
+        /// The account's lower-cased name.
+        key: String,
+        /// Its keys.
+        keys: Vec<String>,
+    },
 }
 
 /// Applies `writes` in order inside the caller's transaction.
@@ -194,6 +236,16 @@ pub fn apply<'a>(
             AccountWrite::RevokeToken(digest) => {
                 tx.prepare_cached("DELETE FROM tokens WHERE digest = ?1")?
                     .execute([&digest[..]])?;
+            }
+            AccountWrite::PutKeys { key, keys } => {
+                tx.prepare_cached("DELETE FROM account_keys WHERE account = ?1")?
+                    .execute([key])?;
+                for (position, public) in keys.iter().enumerate() {
+                    tx.prepare_cached(
+                        "INSERT INTO account_keys (account, position, key) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![key, position as i64, public])?;
+                }
             }
         }
     }

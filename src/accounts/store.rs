@@ -54,6 +54,8 @@ pub struct Accounts {
     tokens: HashMap<Digest, Token>,
     /// Changes not yet handed to the history writer.
     writes: Vec<AccountWrite>,
+    /// The published keys read from the file, until the chat takes them.
+    loaded_keys: Vec<(String, Vec<String>)>,
 }
 
 impl Accounts {
@@ -64,6 +66,7 @@ impl Accounts {
             accounts: HashMap::new(),
             tokens: HashMap::new(),
             writes: Vec::new(),
+            loaded_keys: Vec::new(),
         }
     }
 
@@ -72,6 +75,7 @@ impl Accounts {
     /// the first writes.
     pub fn load(config: AccountsConfig, loaded: Loaded, now: i64) -> Self {
         let mut accounts = Accounts::new(config);
+        accounts.loaded_keys = loaded.keys;
         for account in loaded.accounts {
             accounts.accounts.insert(
                 account.name.to_ascii_lowercase(),
@@ -277,6 +281,20 @@ impl Accounts {
             self.revoke(digest);
         }
         expired.len()
+    }
+
+    /// The published keys read from the file (by lower-cased account
+    /// name, oldest first), once: the chat's key directory takes them.
+    pub fn take_loaded_keys(&mut self) -> Vec<(String, Vec<String>)> {
+        std::mem::take(&mut self.loaded_keys)
+    }
+
+    /// Stores `keys` (oldest first) as the published keys of `account`.
+    pub fn put_keys(&mut self, account: &str, keys: Vec<String>) {
+        self.writes.push(AccountWrite::PutKeys {
+            key: account.to_ascii_lowercase(),
+            keys,
+        });
     }
 
     /// The changes made since the last call, for the history writer.

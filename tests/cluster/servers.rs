@@ -302,6 +302,8 @@ fn redis_lost_the_servers_say_so_and_resume_when_it_is_back() {
     }
     alice.send(":nick alicia");
     alice.expect("! cluster unavailable");
+    alice.send(":e2e bob v1.a.00.Zz");
+    alice.expect("! cluster unavailable");
     // A new client is told and closed.
     let mut late = Client::connect_raw(a.addr());
     late.expect("! cluster unavailable");

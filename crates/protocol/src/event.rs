@@ -159,6 +159,14 @@ pub enum Event<'a> {
         /// The member who is no longer an operator.
         nick: &'a str,
     },
+    /// An end-to-end encrypted payload relayed from `from`, unchanged
+    /// (`[e2e] alice: PAYLOAD`, protocol 1.2).
+    E2e {
+        /// The sender's nick.
+        from: &'a str,
+        /// The opaque payload, as sent.
+        payload: &'a str,
+    },
 }
 
 impl<'a> ServerLine<'a> {
@@ -180,7 +188,10 @@ impl<'a> ServerLine<'a> {
                 | Event::TopicCleared { room, .. }
                 | Event::Opped { room, .. }
                 | Event::Deopped { room, .. } => Some(room),
-                Event::PrivateMessage { .. } | Event::Renamed { .. } | Event::ShuttingDown => None,
+                Event::PrivateMessage { .. }
+                | Event::E2e { .. }
+                | Event::Renamed { .. }
+                | Event::ShuttingDown => None,
             },
             ServerLine::Reply(_) | ServerLine::Error(_) => None,
         }
@@ -308,6 +319,15 @@ pub enum Reply<'a> {
         /// The banned nicks, in order (sorted by lower-cased nick).
         nicks: Vec<&'a str>,
     },
+    /// `:key` done (`* key published`, protocol 1.2).
+    KeyPublished,
+    /// `:keys` answered (`* keys alice: KEY1 KEY2`, or `none`).
+    Keys {
+        /// The name asked about, as typed.
+        name: &'a str,
+        /// Its keys, oldest first.
+        keys: Vec<&'a str>,
+    },
 }
 
 /// A refusal or a problem, told to one client (`! ` lines).
@@ -381,6 +401,10 @@ pub enum Error<'a> {
     LoginFailed,
     /// An account command from a client not logged in.
     LogInFirst,
+    /// `:key` with something that is not a key (`! invalid key`).
+    InvalidKey,
+    /// `:e2e` to a user who is not logged in (`! bob is not logged in`).
+    NotLoggedIn(&'a str),
     /// `:nick` to a name with an account the client is not logged in to.
     NickRegistered(&'a str),
     /// `:nick` to another name while logged in.
@@ -517,11 +541,13 @@ pub enum HelpRow {
     Passwd,
     /// `:whois NICK`
     Whois,
+    /// `:key KEY`, `:keys NICK`, `:e2e NICK PAYLOAD` on one line.
+    E2e,
 }
 
 impl HelpRow {
     /// Every row, in the order `:help` sends them.
-    pub const ALL: [HelpRow; 21] = [
+    pub const ALL: [HelpRow; 22] = [
         HelpRow::Help,
         HelpRow::Nick,
         HelpRow::Pm,
@@ -543,6 +569,7 @@ impl HelpRow {
         HelpRow::Logout,
         HelpRow::Passwd,
         HelpRow::Whois,
+        HelpRow::E2e,
     ];
 
     /// The rows of `:help` on a server with (`with_auth`) or without a

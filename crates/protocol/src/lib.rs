@@ -121,6 +121,19 @@ pub enum Command<'a> {
     Whois(&'a str),
     /// `:tags on` (true) or `:tags off` (false), protocol 1.2.
     Tags(bool),
+    /// `:key KEY` (protocol 1.2, end-to-end encryption): the rest of the
+    /// line, checked by the chat.
+    Key(&'a str),
+    /// `:keys NICK`
+    Keys(&'a str),
+    /// `:e2e NICK PAYLOAD` (PAYLOAD: the rest of the line, verbatim,
+    /// checked by the chat).
+    E2e {
+        /// The recipient's nick, as typed.
+        to: &'a str,
+        /// The opaque payload, verbatim.
+        payload: &'a str,
+    },
     /// A known command without its required argument; holds the usage text.
     Usage(&'static str),
     /// A command word nobody knows, as typed (with its colon).
@@ -208,9 +221,24 @@ pub fn parse(line: &str) -> Command<'_> {
             Some(off) if off.eq_ignore_ascii_case("off") => Command::Tags(false),
             _ => Command::Usage(TAGS_USAGE),
         },
+        "key" => rest.map_or(Command::Usage(KEY_USAGE), Command::Key),
+        "keys" => name.map_or(Command::Usage(":keys NICK"), Command::Keys),
+        "e2e" => match args.split_once(' ') {
+            Some((to, payload)) if !to.is_empty() && !payload.is_empty() => {
+                Command::E2e { to, payload }
+            }
+            _ => Command::Usage(E2E_USAGE),
+        },
         _ => Command::Unknown(command),
     }
 }
+
+/// The usage error for `:key` without a key.
+pub const KEY_USAGE: &str = ":key KEY";
+
+/// The usage error for `:e2e` without a nick and a payload, or with a
+/// payload outside printable ASCII or with a space.
+pub const E2E_USAGE: &str = ":e2e NICK PAYLOAD";
 
 /// The usage error for `:tags` without `on` or `off`.
 pub const TAGS_USAGE: &str = ":tags on|off";
@@ -255,7 +283,7 @@ pub fn history_count(arg: Option<&str>, max: usize) -> Option<usize> {
 /// vocabulary ([`event`]) and checks that these are exactly the words
 /// that start the server's information lines; another checks that the
 /// web page's copy (`SERVER_WORDS` in `web/app.js`) is this list.
-pub const RESERVED_NICKS: [&str; 19] = [
+pub const RESERVED_NICKS: [&str; 21] = [
     "bans",
     "bye",
     "current",
@@ -276,6 +304,9 @@ pub const RESERVED_NICKS: [&str; 19] = [
     "logged",
     "token",
     "whois",
+    // End-to-end encryption (version 1.2).
+    "key",
+    "keys",
 ];
 
 /// Whether `nick` is a guest nick (`guest` and digits, any letter case):
@@ -437,6 +468,31 @@ mod tests {
             (":kick", ":kick NICK [REASON]"),
             (":ban", ":ban NICK"),
             (":unban", ":unban NICK"),
+        ] {
+            assert_eq!(parse(line), Usage(usage), "{line}");
+        }
+    }
+
+    #[test]
+    fn end_to_end_commands() {
+        assert_eq!(parse(":key AbC"), Key("AbC"));
+        assert_eq!(parse(":KEY a b"), Key("a b"), "the chat refuses it");
+        assert_eq!(parse(":keys alice x"), Keys("alice"));
+        assert_eq!(
+            parse(":e2e bob v1.a.x y"),
+            E2e {
+                to: "bob",
+                payload: "v1.a.x y"
+            },
+            "the chat refuses the space"
+        );
+        for (line, usage) in [
+            (":key", KEY_USAGE),
+            (":keys ", ":keys NICK"),
+            (":e2e", E2E_USAGE),
+            (":e2e bob", E2E_USAGE),
+            (":e2e bob ", E2E_USAGE),
+            (":e2e  x", E2E_USAGE),
         ] {
             assert_eq!(parse(line), Usage(usage), "{line}");
         }

@@ -40,6 +40,7 @@ fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
         Event::Said { from, text, .. } => put(out, &[from, ": ", text]),
         Event::Acted { from, text, .. } => put(out, &["* ", from, " ", text]),
         Event::PrivateMessage { from, text, .. } => put(out, &["[pm] ", from, ": ", text]),
+        Event::E2e { from, payload } => put(out, &["[e2e] ", from, ": ", payload]),
         Event::Joined { nick, room } => put(out, &["* ", nick, " joined ", room]),
         Event::Left { nick, room, reason } => {
             put(out, &["* ", nick, " left ", room]);
@@ -147,6 +148,19 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
         Reply::NoRoomLeft => put(out, &["* ", NOT_IN_ANY_ROOM]),
         Reply::Topic { room, text } => put(out, &["* topic ", room, ": ", text]),
         Reply::NoTopic { room } => put(out, &["* no topic for ", room]),
+        Reply::KeyPublished => put(out, &["* key published"]),
+        Reply::Keys { name, keys } => {
+            put(out, &["* keys ", name, ": "]);
+            if keys.is_empty() {
+                out.extend_from_slice(b"none");
+            }
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(key.as_bytes());
+            }
+        }
         Reply::Bans { room, nicks } => {
             put(out, &["* bans in ", room, ": "]);
             if nicks.is_empty() {
@@ -239,6 +253,8 @@ fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
         }
         Error::LoginFailed => put(out, &["login failed"]),
         Error::LogInFirst => put(out, &["log in first"]),
+        Error::InvalidKey => put(out, &["invalid key"]),
+        Error::NotLoggedIn(nick) => put(out, &[nick, " is not logged in"]),
         Error::NickRegistered(nick) => put(out, &["nick ", nick, " is registered"]),
         Error::LoggedInAs(name) => put(out, &["logged in as ", name, " (:logout first)"]),
         Error::UseTls => put(out, &["use TLS to send a password"]),
@@ -312,6 +328,10 @@ pub fn help_text(row: HelpRow) -> &'static str {
         HelpRow::Logout => "* :logout - log out (and revoke the token you logged in with)",
         HelpRow::Passwd => "* :passwd OLD NEW - change your password (revokes every token)",
         HelpRow::Whois => "* :whois NICK - who NICK is: account or guest, and rooms",
+        HelpRow::E2e => {
+            "* :key KEY, :keys NICK, :e2e NICK PAYLOAD - end-to-end encryption: publish your \
+             device's key, list an account's keys, relay an encrypted payload (logged in)"
+        }
     }
 }
 
@@ -369,6 +389,10 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
             text,
             to: None,
         }));
+    }
+    if let Some(relayed) = line.strip_prefix("[e2e] ") {
+        let (from, payload) = relayed.split_once(": ")?;
+        return is_valid_name(from).then_some(ServerLine::Event(Event::E2e { from, payload }));
     }
     if let Some(past) = line.strip_prefix("[history ") {
         let (stamp, line) = past.split_once("] ")?;
@@ -463,6 +487,7 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         "password changed" => return reply(Reply::PasswordChanged),
         "tags on" => return reply(Reply::TagsOn),
         "tags off" => return reply(Reply::TagsOff),
+        "key published" => return reply(Reply::KeyPublished),
         _ => {}
     }
     if let Some(name) = info.strip_prefix("registered ") {
@@ -470,6 +495,17 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
     }
     if let Some(name) = info.strip_prefix("logged in as ") {
         return reply(Reply::LoggedIn { name });
+    }
+    if let Some((name, list)) = info
+        .strip_prefix("keys ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        let keys = match list {
+            "none" => Vec::new(),
+            list => list.split(' ').collect(),
+        };
+        let valid = is_valid_name(name) && keys.iter().all(|key| !key.is_empty());
+        return valid.then_some(ServerLine::Reply(Reply::Keys { name, keys }));
     }
     if let Some(token) = info.strip_prefix("token ") {
         return reply(Reply::Token { token });
@@ -670,6 +706,7 @@ fn recognise_error(error: &str) -> Option<Error<'_>> {
         GUEST_CANNOT_REGISTER => Error::GuestCannotRegister,
         "login failed" => Error::LoginFailed,
         "log in first" => Error::LogInFirst,
+        "invalid key" => Error::InvalidKey,
         "use TLS to send a password" => Error::UseTls,
         "server busy" => Error::ServerBusy,
         "too many registrations, try again later" => Error::TooManyRegistrations,
@@ -774,6 +811,9 @@ fn recognise_room_error(error: &str) -> Option<Error<'_>> {
         return None;
     }
     let rest = &error[nick.len()..];
+    if rest == " is not logged in" {
+        return Some(Error::NotLoggedIn(nick));
+    }
     let room = |words: &str| rest.strip_prefix(words).filter(|room| is_room(room));
     if let Some(room) = room(" is not in ") {
         return Some(Error::UserNotInRoom { nick, room });

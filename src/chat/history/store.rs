@@ -611,7 +611,7 @@ mod tests {
                 .prepare(
                     "SELECT type, name FROM sqlite_master
                      WHERE name NOT LIKE 'sqlite_%'
-                         AND name NOT IN ('accounts', 'tokens', 'tokens_account')
+                         AND name NOT IN ('accounts', 'tokens', 'tokens_account', 'account_keys')
                      ORDER BY name",
                 )
                 .unwrap();

@@ -96,10 +96,18 @@ pub(super) struct AccountsSide {
     taken_over: Vec<ClientId>,
     /// Lower-cased names of the server administrators.
     admins: Vec<String>,
+    /// The keys each account published (`:key`), in memory only.
+    pub(super) keys: crate::chat::keys::KeyDirectory,
 }
 
 impl AccountsSide {
-    pub(super) fn new(store: Accounts) -> Self {
+    pub(super) fn new(mut store: Accounts) -> Self {
+        let mut keys = crate::chat::keys::KeyDirectory::new();
+        for (account, published) in store.take_loaded_keys() {
+            for key in published {
+                keys.publish(&account, &key);
+            }
+        }
         AccountsSide {
             store,
             sessions: HashMap::new(),
@@ -109,6 +117,7 @@ impl AccountsSide {
             next_ticket: 1,
             taken_over: Vec::new(),
             admins: Vec::new(),
+            keys,
         }
     }
 

@@ -25,7 +25,9 @@
 //!   history tags are in the commands that send those lines;
 //! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
 //!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
-//!   registered names, takeover, administrators.
+//!   registered names, takeover, administrators;
+//! - `e2e.rs`: end-to-end encryption's `:key`, `:keys` (the key directory,
+//!   stored with the accounts) and `:e2e` (the opaque relay).
 
 use crate::chat::history::tails::unix_now_ms;
 use crate::chat::history::Tails;
@@ -38,6 +40,7 @@ use std::collections::HashMap;
 
 mod accounts;
 mod cluster;
+mod e2e;
 mod operators;
 mod outbox;
 mod rooms_cmds;
@@ -369,6 +372,9 @@ impl Chat {
             | Command::Logout
             | Command::Passwd { .. }
             | Command::Whois(_) => return self.account_command(id, command, out),
+            Command::Key(key) => self.publish_key(id, key, out),
+            Command::Keys(name) => self.list_keys(id, name, out),
+            Command::E2e { to, payload } => self.relay_e2e(id, to, payload, out),
             Command::Usage(usage) => out.reply(id, &Error::Usage(usage).into()),
             Command::Unknown(word) => out.reply(id, &Error::UnknownCommand(word).into()),
         }

@@ -23,6 +23,8 @@ pub mod wire;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_relay;
 
 pub use client::{E2e, Shown};
 pub use keys::{decode_key, encode_key, load_or_create_device_key, PinCheck, Pins};

@@ -275,6 +275,33 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         ),
         (Error::LoginFailed.into(), "! login failed"),
         (Error::LogInFirst.into(), "! log in first"),
+        (Error::InvalidKey.into(), "! invalid key"),
+        (Error::NotLoggedIn("bob").into(), "! bob is not logged in"),
+        (Reply::KeyPublished.into(), "* key published"),
+        (
+            Reply::Keys {
+                name: "alice",
+                keys: vec!["K1", "K2"],
+            }
+            .into(),
+            "* keys alice: K1 K2",
+        ),
+        (
+            Reply::Keys {
+                name: "bob",
+                keys: vec![],
+            }
+            .into(),
+            "* keys bob: none",
+        ),
+        (
+            Event::E2e {
+                from: "alice",
+                payload: "v1.a.0123456789abcdef.AAAA:!~",
+            }
+            .into(),
+            "[e2e] alice: v1.a.0123456789abcdef.AAAA:!~",
+        ),
         (
             Error::NickRegistered("alice").into(),
             "! nick alice is registered",
@@ -316,6 +343,8 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
         "* :logout - log out (and revoke the token you logged in with)",
         "* :passwd OLD NEW - change your password (revokes every token)",
         "* :whois NICK - who NICK is: account or guest, and rooms",
+        "* :key KEY, :keys NICK, :e2e NICK PAYLOAD - end-to-end encryption: publish your \
+         device's key, list an account's keys, relay an encrypted payload (logged in)",
     ];
     for (row, text) in HelpRow::ALL.into_iter().zip(help) {
         samples.push((Reply::Help(row).into(), text));
@@ -480,6 +509,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Event::Said { .. } => "Said",
             Event::Acted { .. } => "Acted",
             Event::PrivateMessage { .. } => "PrivateMessage",
+            Event::E2e { .. } => "E2e",
             Event::Joined { .. } => "Joined",
             Event::Left { .. } => "Left",
             Event::Renamed { .. } => "Renamed",
@@ -510,6 +540,8 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Reply::LoggedOut => "LoggedOut",
             Reply::PasswordChanged => "PasswordChanged",
             Reply::Whois { .. } => "Whois",
+            Reply::KeyPublished => "KeyPublished",
+            Reply::Keys { .. } => "Keys",
             Reply::TagsOn => "TagsOn",
             Reply::TagsOff => "TagsOff",
             Reply::CurrentRoom { .. } => "CurrentRoom",
@@ -544,6 +576,8 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
             Error::PasswordBounds { .. } => "PasswordBounds",
             Error::LoginFailed => "LoginFailed",
             Error::LogInFirst => "LogInFirst",
+            Error::InvalidKey => "InvalidKey",
+            Error::NotLoggedIn(_) => "NotLoggedIn",
             Error::NickRegistered(_) => "NickRegistered",
             Error::LoggedInAs(_) => "LoggedInAs",
             Error::UseTls => "UseTls",
@@ -566,7 +600,7 @@ fn variant(line: &ServerLine<'_>) -> &'static str {
 }
 
 /// Every name [`variant`] can return: keep in step with it.
-const VARIANTS: [&str; 80] = [
+const VARIANTS: [&str; 85] = [
     "Said",
     "Acted",
     "PrivateMessage",
@@ -618,6 +652,11 @@ const VARIANTS: [&str; 80] = [
     "PasswordBounds",
     "LoginFailed",
     "LogInFirst",
+    "InvalidKey",
+    "NotLoggedIn",
+    "KeyPublished",
+    "Keys",
+    "E2e",
     "NickRegistered",
     "LoggedInAs",
     "UseTls",
