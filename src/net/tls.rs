@@ -625,10 +625,8 @@ mod tests {
         assert!(server.wants_write());
     }
 
-    fn write_temp(name: &str, contents: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("loopchat-tls-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    fn write_temp(dir: &tempfile::TempDir, name: &str, contents: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
         std::fs::write(&path, contents).unwrap();
         path
     }
@@ -637,10 +635,12 @@ mod tests {
     fn config_errors_are_one_line_and_name_the_file() {
         let a = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let b = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let cert = write_temp("cert.pem", a.cert.pem().as_bytes());
-        let key = write_temp("key.pem", a.key_pair.serialize_pem().as_bytes());
-        let other_key = write_temp("other.pem", b.key_pair.serialize_pem().as_bytes());
-        let junk = write_temp("junk.pem", b"not a pem file\n");
+        // Removed when the test ends, pass or fail.
+        let dir = tempfile::tempdir().unwrap();
+        let cert = write_temp(&dir, "cert.pem", a.cert.pem().as_bytes());
+        let key = write_temp(&dir, "key.pem", a.key_pair.serialize_pem().as_bytes());
+        let other_key = write_temp(&dir, "other.pem", b.key_pair.serialize_pem().as_bytes());
+        let junk = write_temp(&dir, "junk.pem", b"not a pem file\n");
         assert!(load_server_config(&cert, &key).is_ok());
         let errors = [
             load_server_config(Path::new("/nonexistent/cert.pem"), &key).unwrap_err(),
