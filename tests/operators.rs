@@ -9,22 +9,6 @@ mod common;
 use common::*;
 use std::net::SocketAddr;
 
-/// One client per nick, in order, each past the lines the others'
-/// arrivals and renames caused.
-fn named<const N: usize>(addr: SocketAddr, nicks: [&str; N]) -> [Client; N] {
-    let mut clients: [Client; N] = std::array::from_fn(|i| Client::named(addr, nicks[i]));
-    for client in &mut clients {
-        client.sync();
-    }
-    clients
-}
-
-/// Sends `line` and returns every line answered before a pong.
-fn ask(client: &mut Client, line: &str) -> Vec<String> {
-    client.send(line);
-    client.sync()
-}
-
 /// alice creates `#rust` (its operator); bob and carol join it; everyone
 /// has `#rust` current and is past the join lines. dave stays in `#lobby`.
 fn rust_room(addr: SocketAddr) -> [Client; 4] {

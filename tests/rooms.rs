@@ -8,26 +8,9 @@ mod common;
 mod ws_support;
 
 use common::*;
-use std::net::SocketAddr;
 use ws_support::{tung_send, tung_text, tung_welcome, tungstenite_client};
 
 const NOT_IN_ANY_ROOM: &str = "not in any room (try :join ROOM)";
-
-/// One client per nick, in order, each past the lines the others'
-/// arrivals and renames caused.
-fn named<const N: usize>(addr: SocketAddr, nicks: [&str; N]) -> [Client; N] {
-    let mut clients: [Client; N] = std::array::from_fn(|i| Client::named(addr, nicks[i]));
-    for client in &mut clients {
-        client.sync();
-    }
-    clients
-}
-
-/// Sends `line` and returns every line answered before a pong.
-fn ask(client: &mut Client, line: &str) -> Vec<String> {
-    client.send(line);
-    client.sync()
-}
 
 /// `client` joins `room` (typed as created, without `#`) and reads up to
 /// its own joined line.

@@ -489,3 +489,19 @@ pub fn tool_or_skip(name: &str, test: &str) -> Option<std::path::PathBuf> {
     }
     found
 }
+
+/// One client per nick, in order, each past the lines the others'
+/// arrivals and renames caused.
+pub fn named<const N: usize>(addr: SocketAddr, nicks: [&str; N]) -> [Client; N] {
+    let mut clients: [Client; N] = std::array::from_fn(|i| Client::named(addr, nicks[i]));
+    for client in &mut clients {
+        client.sync();
+    }
+    clients
+}
+
+/// Sends `line` and returns every line answered before a pong.
+pub fn ask(client: &mut Client, line: &str) -> Vec<String> {
+    client.send(line);
+    client.sync()
+}
