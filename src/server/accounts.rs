@@ -15,9 +15,9 @@ use crate::accounts::worker::{Delayed, Finished, HashWorker, Job};
 use crate::accounts::AccountsConfig;
 use crate::chat::completion::{Completer, Completion};
 use crate::chat::{ClientId, JobKind, Outbox};
-use crate::policy::guard::{AddrKey, AuthFailure};
+use crate::policy::guard::AddrKey;
 use crate::protocol::{Command, Error};
-use log::{info, warn};
+use log::info;
 use std::time::{Duration, Instant};
 
 /// How often tokens unused for longer than `--token-days` are forgotten
@@ -225,18 +225,7 @@ impl EventLoop {
             self.guard.auth_succeeded(peer.ip());
             return;
         }
-        if let AuthFailure::LockedOut {
-            key,
-            failures,
-            lockout,
-        } = self.guard.auth_failed(peer.ip(), self.now)
-        {
-            self.clients.metrics.auth_lockouts += 1;
-            warn!(
-                "{key}: {failures} wrong passwords, :login and :auth refused for {} s",
-                lockout.as_secs()
-            );
-        }
+        self.password_failed(peer.ip(), ":login and :auth");
     }
 
     /// The client's account job is answered: its input runs again.

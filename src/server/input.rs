@@ -579,23 +579,33 @@ impl EventLoop {
             self.guard.auth_succeeded(peer.ip());
             return EndReason::Quit;
         }
-        if let AuthFailure::LockedOut {
-            key,
-            failures,
-            lockout,
-        } = self.guard.auth_failed(peer.ip(), self.now)
-        {
-            self.clients.metrics.auth_lockouts += 1;
-            warn!(
-                "{key}: {failures} wrong passwords, :auth refused for {} s",
-                lockout.as_secs()
-            );
+        if self.password_failed(peer.ip(), ":auth") {
             if !closing {
                 self.refuse_locked_out(id);
             }
             return EndReason::AuthLockout;
         }
         EndReason::AuthFailed
+    }
+
+    /// Counts a wrong password (`:auth`, `:login`, `:passwd`) against the
+    /// address `ip`. Returns whether that locked the address out, which is
+    /// then counted and logged once, naming the commands it now `refused`.
+    pub(super) fn password_failed(&mut self, ip: std::net::IpAddr, refused: &str) -> bool {
+        let AuthFailure::LockedOut {
+            key,
+            failures,
+            lockout,
+        } = self.guard.auth_failed(ip, self.now)
+        else {
+            return false;
+        };
+        self.clients.metrics.auth_lockouts += 1;
+        warn!(
+            "{key}: {failures} wrong passwords, {refused} refused for {} s",
+            lockout.as_secs()
+        );
+        true
     }
 
     /// The peer shut down its sending side (or closed). Complete lines were
