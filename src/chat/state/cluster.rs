@@ -5,9 +5,8 @@
 //! messages for a client here may come from another server. Plain data, as
 //! the rest of the chat state.
 
-use super::{Chat, ChatEvent, ClientId, Member, Outbox};
-use crate::chat::history::tails::unix_now_ms;
-use crate::protocol::{Dialect, Event, ServerLine, Stamp};
+use super::{record_room_line, Chat, ChatEvent, ClientId, Member, Outbox};
+use crate::protocol::{Event, ServerLine, Stamp};
 
 impl Chat {
     /// The current room of client `id`: its key (lower case) and its name.
@@ -99,12 +98,13 @@ impl Chat {
             }
             .into()
         };
-        self.line.clear();
-        Dialect::Line.render(&said(None), &mut self.line);
-        let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        let delivered = std::str::from_utf8(delivered).unwrap_or_default();
-        let time_ms = unix_now_ms();
-        self.history.record(room.key(), from, delivered, time_ms);
+        let (_, time_ms) = record_room_line(
+            &mut self.history,
+            &mut self.line,
+            room.key(),
+            from,
+            &said(None),
+        );
         // The id every server gives the line: the cluster's.
         let line = said(Some(Stamp { id, time_ms }));
         let (except, asker) = if sender_tags {

@@ -162,6 +162,25 @@ struct Joined {
     tags: bool,
 }
 
+/// Records a room line in `history`, stamped now, as the line dialect
+/// delivers it to the members whose current room it is (`plain`: no
+/// prefix, no stamp), rendered into `scratch`. Returns its history id and
+/// its time (Unix milliseconds): the line's `id` and `time` tags.
+fn record_room_line(
+    history: &mut Tails,
+    scratch: &mut Vec<u8>,
+    room_key: &str,
+    from: &str,
+    plain: &ServerLine<'_>,
+) -> (i64, i64) {
+    scratch.clear();
+    crate::protocol::Dialect::Line.render(plain, scratch);
+    let delivered = scratch.strip_suffix(b"\n").unwrap_or(scratch);
+    let delivered = std::str::from_utf8(delivered).unwrap_or_default();
+    let time_ms = unix_now_ms();
+    (history.record(room_key, from, delivered, time_ms), time_ms)
+}
+
 /// All chat state of one server.
 #[derive(Debug)]
 pub struct Chat {

@@ -5,11 +5,11 @@
 //! means to whom.
 
 use super::{
-    history_answer, Awaited, Chat, ChatEvent, ClientId, HistoryWait, Member, Outbox, Outcome,
+    history_answer, record_room_line, Awaited, Chat, ChatEvent, ClientId, HistoryWait, Member,
+    Outbox, Outcome,
 };
-use crate::chat::history::tails::unix_now_ms;
 use crate::chat::rooms::{JoinOutcome, Refusal, Who};
-use crate::protocol::{self, Dialect, Error, Event, Reply, ServerLine, Stamp};
+use crate::protocol::{self, Error, Event, Reply, ServerLine, Stamp};
 
 impl Chat {
     /// A chat line (or a `:me` action, `action`) to the sender's current
@@ -56,14 +56,13 @@ impl Chat {
         // the line its id and time (its `id` and `time` tags). The history
         // file keeps the line as the line dialect delivered it to the
         // members whose current room it was (no prefix).
-        self.line.clear();
-        Dialect::Line.render(&said(None), &mut self.line);
-        let delivered = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-        let delivered = std::str::from_utf8(delivered).unwrap_or_default();
-        let time_ms = unix_now_ms();
-        let line_id = self
-            .history
-            .record(room.key(), &me.nick, delivered, time_ms);
+        let (line_id, time_ms) = record_room_line(
+            &mut self.history,
+            &mut self.line,
+            room.key(),
+            &me.nick,
+            &said(None),
+        );
         let stamp = Stamp {
             id: u64::try_from(line_id).unwrap_or_default(),
             time_ms,
