@@ -10,7 +10,9 @@
 //! - `irc/channels.rs`: JOIN, PART, PRIVMSG/NOTICE between IRC and line
 //!   clients, TOPIC, NAMES, LIST, WHO, WHOIS, MODE, KICK, AWAY, ISON,
 //!   USERHOST, OPER, the error numerics of channel commands;
-//! - `irc/limits.rs`: output bounds, long lines split, garbage.
+//! - `irc/limits.rs`: output bounds, long lines split;
+//! - `irc/cluster.rs`: IRC clients of two servers of a cluster (a real
+//!   redis-server).
 
 mod common;
 
@@ -18,6 +20,8 @@ mod common;
 mod channels;
 #[path = "irc/client.rs"]
 mod client;
+#[path = "irc/cluster.rs"]
+mod cluster;
 #[path = "irc/limits.rs"]
 mod limits;
 #[path = "irc/registration.rs"]

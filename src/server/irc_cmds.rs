@@ -15,6 +15,7 @@ use crate::chat::ClientId;
 use crate::protocol::irc::command::{self, Command as Irc};
 use crate::protocol::irc::mask::banned_nick;
 use crate::protocol::irc::message::Params;
+use crate::protocol::irc::text::strip_formatting;
 use crate::protocol::irc::{burst, numeric, replies, Message, Numeric};
 use crate::protocol::Command;
 
@@ -182,6 +183,8 @@ impl EventLoop {
     /// channel the sender is in, or a private message to a nick. A
     /// `NOTICE` is never answered with an error.
     fn irc_message(&mut self, id: ClientId, target: &str, text: &str, action: bool, notice: bool) {
+        // Formatting codes would reach line clients as U+FFFD: removed.
+        let text = &*strip_formatting(text);
         if target.starts_with('#') {
             let member = self.chat.irc_channel(id, target).map(|found| found.member);
             match member {
@@ -199,13 +202,18 @@ impl EventLoop {
             }
             return;
         }
-        let Some((to, spelled)) = self.chat.find_nick(target) else {
+        let local = self
+            .chat
+            .find_nick(target)
+            .map(|(to, spelled)| (to, spelled.to_string()));
+        if local.is_none() && self.cluster.is_single() {
+            // (With --cluster the nick may be another server's: the
+            // cluster answers `401` for nobody.)
             if !notice {
                 self.irc_numeric(id, Numeric::NoSuchNick, &[target], None);
             }
             return;
-        };
-        let spelled = spelled.to_string();
+        }
         // The line protocol has no private action: it is sent as text.
         let acted;
         let text = if action {
@@ -216,8 +224,10 @@ impl EventLoop {
         };
         let command = Command::PrivateMessage { to: target, text };
         self.run_command(id, ":pm", command, None);
-        if let Some(away) = self.irc_away(to).filter(|_| !notice) {
-            self.irc_numeric(id, Numeric::Away, &[&spelled], Some(&away));
+        if let Some((to, spelled)) = local.filter(|_| !notice) {
+            if let Some(away) = self.irc_away(to) {
+                self.irc_numeric(id, Numeric::Away, &[&spelled], Some(&away));
+            }
         }
     }
 
@@ -251,7 +261,8 @@ impl EventLoop {
         if !self.irc_enter_channel(id, channel) {
             return;
         }
-        let edit = match topic {
+        let topic = topic.map(strip_formatting);
+        let edit = match topic.as_deref() {
             None => None,
             Some("") => Some("-"),
             Some(text) => Some(text),

@@ -508,3 +508,16 @@ fn oper_logs_in_to_an_administrator_account() {
     oper.send("OPER root :correct horse");
     oper.until(&numeric("381", "root", ":You are now an IRC operator"));
 }
+
+/// IRC formatting codes (bold, colours…) never reach line clients: they
+/// are removed, not shown as replacement characters.
+#[test]
+fn formatting_codes_are_removed_for_line_clients() {
+    let server = start();
+    let mut bob = line_in_rust(&server, "bob");
+    let mut alice = Irc::register(irc_addr(&server), "alice");
+    alice.ask("JOIN #rust");
+    bob.expect("* alice joined #rust");
+    alice.send("PRIVMSG #rust :\u{2}bold\u{2} and \u{3}04,01red\u{3} \u{1d}it\u{f}");
+    bob.expect("alice: bold and red it");
+}
