@@ -132,12 +132,17 @@ impl Irc {
     pub fn expect_error_then_close(&mut self) -> String {
         let error = self.line();
         assert!(error.starts_with("ERROR :"), "{error}");
+        self.expect_closed();
+        error
+    }
+
+    /// Asserts the server closes the connection next, with no more lines.
+    pub fn expect_closed(&mut self) {
         match self.try_line() {
             Ok(None) => {}
             Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {}
-            other => panic!("expected close after {error:?}, got {other:?}"),
+            other => panic!("expected close, got {other:?}"),
         }
-        error
     }
 
     /// This client's nickmask, as others see it.

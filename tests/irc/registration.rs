@@ -241,12 +241,23 @@ fn quit_sends_error_and_closes() {
     alice.send("JOIN #rust");
     alice.sync();
     line.expect("* alice joined #rust");
+    let mut carol = Irc::register(irc_addr(&server), "carol");
+    carol.ask("JOIN #rust");
     alice.send("QUIT :gone fishing");
     assert_eq!(
-        alice.expect_error_then_close(),
-        "ERROR :Closing link: alice (Quit)"
+        alice.until("ERROR :Closing link: alice (Quit)"),
+        [format!(":carol!carol@{SERVER} JOIN #rust")]
     );
+    alice.expect_closed();
+    line.expect("* carol joined #rust");
     line.expect("* alice left #rust (gone fishing)");
+    // IRC clients see a QUIT, not a PART; without a reason, `Client Quit`.
+    carol.expect(&format!(":alice!alice@{SERVER} QUIT :gone fishing"));
+    let mut dave = Irc::register(irc_addr(&server), "dave");
+    dave.ask("JOIN #rust");
+    carol.expect(&format!(":dave!dave@{SERVER} JOIN #rust"));
+    drop(dave);
+    carol.expect(&format!(":dave!dave@{SERVER} QUIT :Client Quit"));
 }
 
 /// A line that is not IRC at all (binary, a TLS hello) before

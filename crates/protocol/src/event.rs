@@ -80,6 +80,10 @@ pub enum Event<'a> {
         room: &'a str,
         /// Why, when a reason was given or the server cut the client off.
         reason: Option<&'a str>,
+        /// It left the chat (quit, or its connection ended), not only the
+        /// room: IRC shows a `QUIT`, the line dialect the same `left`
+        /// line (and reads every `left` line back as not a quit).
+        quit: bool,
     },
     /// A nick change (`* alice is now known as alicia`).
     Renamed {

@@ -314,6 +314,7 @@ impl Chat {
                     nick: &joined.nick,
                     room: left.room_name(&self.rooms),
                     reason,
+                    quit: true,
                 }
                 .into();
                 self.fan_out_room(left.room, None, &line, out);

@@ -99,7 +99,15 @@ fn render_event(event: &Event<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
             write_text_messages(out, &nickmask(from, ctx.server), "PRIVMSG", target, text)
         }
         Event::Joined { nick, room } => from_user(out, ctx, nick, "JOIN", &[room]),
-        Event::Left { nick, room, reason } => match reason {
+        Event::Left {
+            nick,
+            reason,
+            quit: true,
+            ..
+        } => from_user_text(out, ctx, nick, "QUIT", &[reason.unwrap_or("Client Quit")]),
+        Event::Left {
+            nick, room, reason, ..
+        } => match reason {
             Some(reason) => from_user_text(out, ctx, nick, "PART", &[room, reason]),
             None => from_user(out, ctx, nick, "PART", &[room]),
         },
