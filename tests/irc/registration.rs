@@ -303,3 +303,58 @@ fn long_lines_are_417_and_non_utf8_is_fail() {
         [numeric("417", "alice", ":Input line was too long")]
     );
 }
+
+/// With a certificate, IRC clients also connect over TLS (`--irc-tls-addr`)
+/// and register as over TCP; without one there is no TLS IRC address.
+#[test]
+fn irc_over_tls_registers_and_chats() {
+    use crate::common::tls::{TestPki, TlsClient};
+    use std::io::Write;
+    assert_eq!(start().irc_tls_addr(), None);
+    let pki = TestPki::new();
+    let server = start_with(|config| {
+        config.tls_cert = Some(pki.cert_file.clone());
+        config.tls_key = Some(pki.key_file.clone());
+    });
+    let addr = server.irc_tls_addr().expect("a TLS IRC address");
+    let mut tls =
+        TlsClient::try_connect_raw(addr, "localhost", pki.client_config()).expect("TLS handshake");
+    tls.writer
+        .write_all(b"NICK alice\r\nUSER alice 0 * :Alice\r\nPING tls\r\n")
+        .unwrap();
+    let mut lines = Vec::new();
+    loop {
+        let line = tls.line();
+        let line = line.strip_suffix('\r').expect("CR LF").to_string();
+        if line == format!(":{SERVER} PONG {SERVER} :tls") {
+            break;
+        }
+        lines.push(line);
+    }
+    assert_eq!(
+        lines.first().map(String::as_str),
+        Some(":irc.test 001 alice :Welcome to the irc.test Network, alice")
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(":irc.test 422 alice :MOTD File is missing")
+    );
+    let mut bob = Client::named(server.addr(), "bob");
+    tls.writer.write_all(b"PRIVMSG bob :over TLS\r\n").unwrap();
+    bob.expect("[pm] alice: over TLS");
+}
+
+/// An IRC client must register within the auth timeout; one that does
+/// not is told `ERROR` and closed.
+#[test]
+fn registration_must_finish_within_the_auth_timeout() {
+    let server = start_with(|config| {
+        config.guard.auth_timeout = Some(std::time::Duration::from_secs(1));
+    });
+    let mut slow = Irc::connect(irc_addr(&server));
+    slow.send("NICK slow");
+    assert_eq!(
+        slow.expect_error_then_close(),
+        "ERROR :Closing link: * (auth timeout)"
+    );
+}
