@@ -162,9 +162,8 @@ impl EventLoop {
     /// Whether `id` is in `channel`; if not, says why (`403` for no such
     /// channel, `442` for one it is not in).
     fn irc_channel_member(&mut self, id: ClientId, channel: &str) -> bool {
-        let member = command::room_name(channel)
-            .and_then(|_| self.chat.irc_channel(id, channel))
-            .map(|found| found.member);
+        let member =
+            command::room_name(channel).and_then(|_| self.chat.irc_membership(id, channel));
         match member {
             None => self.irc_numeric(id, Numeric::NoSuchChannel, &[channel], None),
             Some(false) => self.irc_numeric(id, Numeric::NotOnChannel, &[channel], None),
@@ -186,7 +185,7 @@ impl EventLoop {
         // Formatting codes would reach line clients as U+FFFD: removed.
         let text = &*strip_formatting(text);
         if target.starts_with('#') {
-            let member = self.chat.irc_channel(id, target).map(|found| found.member);
+            let member = self.chat.irc_membership(id, target);
             match member {
                 Some(true) if self.chat.make_current(id, target) => {
                     let command = if action {
@@ -238,18 +237,12 @@ impl EventLoop {
         if command::room_name(channel).is_none() {
             return self.irc_numeric(id, Numeric::NoSuchChannel, &[channel], None);
         }
-        let was_member = self
-            .chat
-            .irc_channel(id, channel)
-            .is_some_and(|found| found.member);
+        let was_member = self.chat.irc_membership(id, channel) == Some(true);
         if was_member {
             return;
         }
         self.run_command(id, ":join", Command::Join(channel), None);
-        let member = self
-            .chat
-            .irc_channel(id, channel)
-            .is_some_and(|found| found.member);
+        let member = self.chat.irc_membership(id, channel) == Some(true);
         if member {
             self.run_command(id, ":users", Command::Users(Some(channel)), None);
         }

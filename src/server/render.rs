@@ -204,9 +204,23 @@ impl LineCache {
 
     /// [`LineCache::bytes`] for an IRC key: once per line and key for a
     /// line every IRC recipient gets alike, once per recipient for one
-    /// that names it (numerics, private messages).
-    #[cold]
+    /// that names it (numerics, private messages). The common case (a
+    /// room line already rendered for this key) is an index and a check.
+    #[inline]
     fn irc_bytes(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
+        if key.caps == CapSet::EMPTY {
+            let i = key.index();
+            if self.slots[i].line == self.line && irc::render::is_shared(line) {
+                return &self.slots[i].bytes;
+            }
+        }
+        self.fill_irc(line, key, nick)
+    }
+
+    /// Renders `key`'s IRC bytes of the current line (see
+    /// [`LineCache::irc_bytes`]).
+    #[cold]
+    fn fill_irc(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
         let shared = irc::render::is_shared(line);
         let at = if key.caps == CapSet::EMPTY {
             None

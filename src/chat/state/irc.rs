@@ -88,6 +88,14 @@ impl Chat {
         })
     }
 
+    /// Whether room `typed` exists (`None` if not) and client `id` is in
+    /// it: what a channel message checks, without building the channel's
+    /// view ([`Chat::irc_channel`]).
+    pub fn irc_membership(&self, id: ClientId, typed: &str) -> Option<bool> {
+        let room = self.rooms.find(typed)?;
+        Some(self.rooms.is_member(id, room))
+    }
+
     /// The rooms client `id` is in, as spelled, each with whether it is an
     /// operator there.
     pub fn rooms_of_member(&self, id: ClientId) -> Vec<(String, bool)> {

@@ -42,6 +42,7 @@ impl Context<'static> {
 /// Whether `line` is written for IRC without the recipient's nick: events
 /// other than a private message (whose target is the recipient). Those
 /// are rendered once per fan-out; the others once per recipient.
+#[inline]
 pub fn is_shared(line: &ServerLine<'_>) -> bool {
     matches!(line, ServerLine::Event(event) if !matches!(event, Event::PrivateMessage { .. } | Event::E2e { .. }))
 }
