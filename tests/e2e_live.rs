@@ -15,7 +15,7 @@ mod common;
 
 use common::browser::{tools_or_skip, Browser};
 use common::capture::Capture;
-use common::tmux::{have_tmux, Tmux};
+use common::tmux::{have_tmux, pane_text, safety_digits, Tmux};
 use common::{tool_or_skip, Client, Lines, ServerProcess, READ_TIMEOUT};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -80,32 +80,6 @@ fn page_logged_in(page: &Browser, url: &str, nick: &str) {
     page.say(":register hunter22");
     page.wait_for_line(&format!("* registered {nick}"));
     page.wait_for_line("* key published");
-}
-
-/// The message pane of a terminal screen as one line: each row without
-/// the side panel, joined with spaces (so wrapped lines read on).
-fn pane_text(screen: &str) -> String {
-    screen
-        .lines()
-        .map(|row| row.rsplit_once('│').map_or(row, |(pane, _)| pane).trim())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The safety number a screen or page showed: the 60 digits after
-/// "safety number with NICK: ".
-fn safety_digits(shown: &str, peer: &str) -> String {
-    let after = shown
-        .split(&format!("safety number with {peer}: "))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no safety number with {peer} in {shown}"));
-    let digits: String = after
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == ' ')
-        .filter(char::is_ascii_digit)
-        .collect();
-    assert_eq!(digits.len(), 60, "{after}");
-    digits
 }
 
 #[test]

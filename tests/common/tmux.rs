@@ -155,6 +155,12 @@ impl Session<'_> {
         self.wait_for(&format!("{text:?}"), |s| s.contains(text))
     }
 
+    /// Polls the screen until its message pane (rows joined, see
+    /// [`pane_text`]) has `text`, which may wrap; returns that screen.
+    pub fn wait_pane(&self, text: &str) -> String {
+        self.wait_for(&format!("{text:?}"), |s| pane_text(s).contains(text))
+    }
+
     /// Starts the full-screen client (`examples/client`) from the shell
     /// with `args`, `env` (`NAME=value ...`) set, and waits for its status
     /// line to say it is connected.
@@ -175,4 +181,30 @@ pub fn status_line(screen: &str) -> &str {
         .lines()
         .nth(usize::from(HEIGHT) - 2)
         .unwrap_or_default()
+}
+
+/// The message pane of a terminal screen as one line: each row without
+/// the side panel, joined with spaces (so wrapped lines read on).
+pub fn pane_text(screen: &str) -> String {
+    screen
+        .lines()
+        .map(|row| row.rsplit_once('│').map_or(row, |(pane, _)| pane).trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The safety number a screen or page showed: the 60 digits after
+/// "safety number with NICK: ".
+pub fn safety_digits(shown: &str, peer: &str) -> String {
+    let after = shown
+        .split(&format!("safety number with {peer}: "))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no safety number with {peer} in {shown}"));
+    let digits: String = after
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ' ')
+        .filter(char::is_ascii_digit)
+        .collect();
+    assert_eq!(digits.len(), 60, "{after}");
+    digits
 }
