@@ -115,6 +115,7 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
         "canary-xyzzy-page-to-page",
         "canary-xyzzy-page-to-page-back",
     ];
+    // (And "are you there", typed as an end-to-end message to a guest.)
     let control = "plugh4711";
 
     // alice: the terminal client, in tmux, with its key and token files in
@@ -187,6 +188,14 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     let mut guest = Client::connect(server.addr);
     guest.send(&format!(":nick {control}"));
     guest.expect(&format!("* {} is now known as {control}", guest.nick));
+    // The guest has no account, so no key: the page says so before any
+    // handshake (it asked the directory), and sends nothing readable.
+    bob.say(&format!(":e2e {control} are you there"));
+    bob.wait_for_line(&format!(
+        "! e2e: {control} has published no end-to-end key, so cannot read end-to-end \
+         messages yet (yours waits; nothing was sent in the clear); a plain :pm reaches \
+         {control} but is readable by the server"
+    ));
     guest.send(":quit");
     guest.expect("* bye");
     guest.expect_closed();
@@ -238,4 +247,5 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     }
     // Not even a part of one (the common prefix).
     assert!(!wire.contains("xyzzy") && !in_file("xyzzy") && !log.contains("xyzzy"));
+    assert!(!wire.contains("are you there") && !in_file("are you there"));
 }

@@ -41,6 +41,9 @@ struct Plan {
     /// its own; while set, the real bob's payloads and the client's
     /// payloads to bob never pass.
     mitm: Option<E2e>,
+    /// A key to put in place of bob's in the directory's answers
+    /// (`* keys bob: …`).
+    swap_keys: Option<String>,
     /// What the man in the middle's "bob" decrypted from the client.
     mitm_read: Vec<String>,
     /// Every line the client sent, as it passed.
@@ -65,18 +68,18 @@ impl Proxy {
         let to_client = Arc::new(Mutex::new(None));
         let (tell, done) = mpsc::channel();
         let (plan2, to_client2) = (Arc::clone(&plan), Arc::clone(&to_client));
+        // One client at a time (a restarted client connects again).
         std::thread::spawn(move || {
-            let (client, _) = listener.accept().expect("the client connects");
-            let upstream = TcpStream::connect(server).expect("the proxy reaches the server");
-            *to_client2.lock().unwrap() = Some(client.try_clone().unwrap());
-            let up = (
-                plan2.clone(),
-                to_client2.clone(),
-                upstream.try_clone().unwrap(),
-            );
-            let from_client = client.try_clone().unwrap();
-            std::thread::spawn(move || client_to_server(from_client, up.2, &up.0, &up.1));
-            server_to_client(upstream, &plan2, &to_client2, &tell);
+            while let Ok((client, _)) = listener.accept() {
+                let upstream = TcpStream::connect(server).expect("the proxy reaches the server");
+                *to_client2.lock().unwrap() = Some(client.try_clone().unwrap());
+                let (plan3, to_client3) = (Arc::clone(&plan2), Arc::clone(&to_client2));
+                let to_server = upstream.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    client_to_server(client, to_server, &plan3, &to_client3)
+                });
+                server_to_client(upstream, &plan2, &to_client2, &tell);
+            }
         });
         Proxy {
             addr,
@@ -119,7 +122,8 @@ impl Proxy {
 fn inject(to_client: &Mutex<Option<TcpStream>>, lines: &[String]) {
     let mut guard = to_client.lock().unwrap();
     let client = guard.as_mut().expect("a client");
-    for line in lines {
+    // (The fake's `:keys alice` goes nowhere: it knows whom it attacks.)
+    for line in lines.iter().filter(|line| !line.starts_with(":keys ")) {
         let payload = line.strip_prefix(":e2e alice ").expect("to alice");
         client
             .write_all(format!("[e2e] bob: {payload}\n").as_bytes())
@@ -176,6 +180,8 @@ fn server_to_client(
         let mut guard = plan.lock().unwrap();
         if line.starts_with("[e2e] bob: ") && guard.mitm.is_some() {
             out.clear();
+        } else if let (true, Some(key)) = (line.starts_with("* keys bob: "), &guard.swap_keys) {
+            out = vec![format!("* keys bob: {key}\n")];
         } else if line.starts_with("[e2e] bob: v1.m.") {
             if let Some(attack) = guard.next.take() {
                 match attack {
@@ -258,6 +264,19 @@ fn count(screen: &str, text: &str) -> usize {
     pane_text(screen).matches(text).count()
 }
 
+/// Starts the terminal client through the proxy, its key, pins and token
+/// in `dir`.
+fn start_alice(alice: &Session, dir: &std::path::Path, proxy: &Proxy) {
+    alice.start_client(
+        proxy.addr,
+        &format!(
+            "--nick alice --no-reconnect --e2e-dir '{}'",
+            dir.join("e2e").display()
+        ),
+        &format!("XDG_CONFIG_HOME='{}'", dir.join("config").display()),
+    );
+}
+
 /// The terminal client through the proxy, registered as alice, with an
 /// end-to-end session with bob that carried one message each way.
 fn connected<'a>(
@@ -267,14 +286,7 @@ fn connected<'a>(
     bob: &mut Bob,
 ) -> Session<'a> {
     let alice = tmux.session("alice");
-    alice.start_client(
-        proxy.addr,
-        &format!(
-            "--nick alice --no-reconnect --e2e-dir '{}'",
-            dir.join("e2e").display()
-        ),
-        &format!("XDG_CONFIG_HOME='{}'", dir.join("config").display()),
-    );
+    start_alice(&alice, dir, proxy);
     alice.wait_text("is now known as alice");
     alice.line(":register hunter22");
     alice.wait_text("* key published");
@@ -377,6 +389,58 @@ fn a_swapped_key_stops_sending_until_accepted_and_holds_what_arrives() {
     // Accepting (the user's choice, after comparing) releases what was held.
     alice.line(":e2e-accept bob");
     alice.wait_text("[e2e 🔒] bob: trust me, I am bob");
+    alice.line(":quit");
+    alice.wait_text("EXITED:0");
+}
+
+#[test]
+fn a_swapped_key_in_the_directory_is_flagged_and_a_peer_without_a_key_is_said() {
+    if !have_tmux("a_swapped_key_in_the_directory_is_flagged_and_a_peer_without_a_key_is_said") {
+        return;
+    }
+    let server = common::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bob = Bob::new(server.addr());
+    let proxy = Proxy::start(server.addr());
+    let tmux = Tmux::new();
+    let alice = connected(&tmux, dir.path(), &proxy, &mut bob);
+
+    // carol is logged in but never published a key: said before any
+    // handshake, and the text never leaves in the clear.
+    let mut carol = Client::named(server.addr(), "carol");
+    assert_eq!(
+        ask(&mut carol, ":register hunter22"),
+        ["* registered carol"]
+    );
+    alice.line(":e2e carol are you there");
+    alice.wait_pane(
+        "! e2e: carol has published no end-to-end key, so cannot read end-to-end messages \
+         yet (yours waits; nothing was sent in the clear); a plain :pm reaches carol but is \
+         readable by the server",
+    );
+    let sent = proxy.sent_by_client();
+    assert!(sent.contains(&":keys carol".to_string()), "{sent:?}");
+    assert!(
+        !sent.iter().any(|line| line.contains("are you there")),
+        "{sent:?}"
+    );
+
+    // A restarted alice (her pins kept) starts a new handshake with bob;
+    // the proxy answers her `:keys bob` with a key she never accepted.
+    alice.line(":quit");
+    alice.wait_text("EXITED:0");
+    let swapped = loopchat_client::e2e::encode_key(&KeyPair::generate().public);
+    proxy.plan.lock().unwrap().swap_keys = Some(swapped);
+    start_alice(&alice, dir.path(), &proxy);
+    alice.wait_text("* key published");
+    alice.line(":e2e bob hello again");
+    alice.wait_pane(
+        "! e2e: the server lists keys for bob that you never accepted (a new device, or \
+         someone in between): the handshake will tell",
+    );
+    // The handshake reaches the real bob, whose key alice knows.
+    bob.until(message("hello again"));
+    alice.wait_text("* e2e: messages with bob are end-to-end encrypted");
     alice.line(":quit");
     alice.wait_text("EXITED:0");
 }
