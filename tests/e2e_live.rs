@@ -15,6 +15,7 @@ mod common;
 
 use common::browser::{tools_or_skip, Browser};
 use common::capture::Capture;
+use common::page::{page_logged_in, wait_entry};
 use common::tmux::{have_tmux, pane_text, safety_digits, Tmux};
 use common::{tool_or_skip, Client, Lines, ServerProcess, READ_TIMEOUT};
 use serde_json::json;
@@ -50,36 +51,6 @@ fn server(path: &std::path::Path) -> (ServerProcess, SocketAddr, Vec<String>) {
         }
     };
     (server, web, log)
-}
-
-/// Waits until the page's log has an entry whose class list has every
-/// class of `classes` and whose text ends with `text`.
-fn wait_entry(page: &Browser, classes: &str, text: &str) {
-    let script = format!(
-        "return [...document.querySelectorAll('#log li{classes}')]\
-         .some(li => li.textContent.endsWith({}));",
-        serde_json::to_string(text).unwrap()
-    );
-    page.wait_until(&format!("an entry {classes} ending {text:?}"), &script);
-}
-
-/// Opens the page, takes `nick` and registers it (so it is logged in and
-/// has published its device key).
-fn page_logged_in(page: &Browser, url: &str, nick: &str) {
-    page.open(url);
-    page.wait_until(
-        "the welcome",
-        "return [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
-    );
-    page.wait_until(
-        "the page's e2e.js",
-        "return typeof window.LoopchatE2E === 'object';",
-    );
-    page.say(&format!(":nick {nick}"));
-    page.wait_for_line(&format!("is now known as {nick}"));
-    page.say(":register hunter22");
-    page.wait_for_line(&format!("* registered {nick}"));
-    page.wait_for_line("* key published");
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod capture;
+pub mod page;
 pub mod redis;
 pub mod tls;
 pub mod tmux;

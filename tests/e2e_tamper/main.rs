@@ -1,228 +1,41 @@
-//! A tampering relay between the real terminal client and the real
-//! server: the full-screen client runs in a real terminal (tmux) and
-//! connects through a TCP proxy in this test, which passes every line on
-//! until told to flip a byte of an end-to-end payload, replay one, drop
-//! one, or put its own key in place of the peer's (a man in the middle
-//! with a key of its own, answering the handshake as "bob"). The peer is
-//! the client library (`loopchat_client::e2e`) on its own connection to
-//! the same server. Each attack must show on the terminal as a warning,
-//! and nothing it carried may show as a message.
+//! A tampering relay between a real client and the real server: a TCP
+//! proxy in this test ([`proxy`]) passes everything on until told to flip
+//! a byte of an end-to-end payload, replay one, drop one, play a man in
+//! the middle (answering the handshake as "bob" with a key of its own),
+//! or swap the key directory's answer. The clients: the full-screen
+//! terminal client in a real terminal (tmux), here, and the page in
+//! headless chromium, loaded through the proxy so its WebSocket runs
+//! through it too ([`page`]). The peer is the client library
+//! (`loopchat_client::e2e`) on its own connection to the same server.
+//! Each attack must show to the user as a warning, and nothing it carried
+//! may show as a message.
 //!
 //! CI (`CI=true`) never skips these; elsewhere they skip with a printed
-//! reason when tmux is missing.
+//! reason when tmux, chromium or chromedriver is missing.
 
+#[path = "../common/mod.rs"]
 mod common;
+
+mod page;
+mod proxy;
 
 use common::tmux::{have_tmux, pane_text, safety_digits, Session, Tmux};
 use common::{ask, Client, Lines};
 use loopchat_client::e2e::{E2e, KeyPair, Pins, Shown};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{mpsc, Arc, Mutex};
-
-/// What the proxy does to the next transport message (`v1.m.`) it
-/// relays from the server to the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Attack {
-    /// Changes one character of its data.
-    Flip,
-    /// Delivers it twice.
-    Replay,
-    /// Never delivers it.
-    Drop,
-}
-
-/// The proxy's shared state.
-#[derive(Default)]
-struct Plan {
-    /// The attack on the next transport message, if any.
-    next: Option<Attack>,
-    /// A man in the middle: "bob" as the proxy plays him, with a key of
-    /// its own; while set, the real bob's payloads and the client's
-    /// payloads to bob never pass.
-    mitm: Option<E2e>,
-    /// A key to put in place of bob's in the directory's answers
-    /// (`* keys bob: …`).
-    swap_keys: Option<String>,
-    /// What the man in the middle's "bob" decrypted from the client.
-    mitm_read: Vec<String>,
-    /// Every line the client sent, as it passed.
-    from_client: Vec<String>,
-}
-
-/// The tampering proxy: accepts one client, connects it to the server.
-struct Proxy {
-    addr: SocketAddr,
-    plan: Arc<Mutex<Plan>>,
-    /// Each attack, once carried out.
-    done: mpsc::Receiver<Attack>,
-    /// The writer to the client, to inject lines.
-    to_client: Arc<Mutex<Option<TcpStream>>>,
-}
-
-impl Proxy {
-    fn start(server: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let addr = listener.local_addr().unwrap();
-        let plan = Arc::new(Mutex::new(Plan::default()));
-        let to_client = Arc::new(Mutex::new(None));
-        let (tell, done) = mpsc::channel();
-        let (plan2, to_client2) = (Arc::clone(&plan), Arc::clone(&to_client));
-        // One client at a time (a restarted client connects again).
-        std::thread::spawn(move || {
-            while let Ok((client, _)) = listener.accept() {
-                let upstream = TcpStream::connect(server).expect("the proxy reaches the server");
-                *to_client2.lock().unwrap() = Some(client.try_clone().unwrap());
-                let (plan3, to_client3) = (Arc::clone(&plan2), Arc::clone(&to_client2));
-                let to_server = upstream.try_clone().unwrap();
-                std::thread::spawn(move || {
-                    client_to_server(client, to_server, &plan3, &to_client3)
-                });
-                server_to_client(upstream, &plan2, &to_client2, &tell);
-            }
-        });
-        Proxy {
-            addr,
-            plan,
-            done,
-            to_client,
-        }
-    }
-
-    /// Arms `attack` for the next transport message to the client.
-    fn arm(&self, attack: Attack) {
-        self.plan.lock().unwrap().next = Some(attack);
-    }
-
-    /// Waits until the armed attack was carried out.
-    fn wait_done(&self, attack: Attack) {
-        let done = self
-            .done
-            .recv_timeout(common::tmux::TIMEOUT)
-            .expect("the attack was carried out");
-        assert_eq!(done, attack);
-    }
-
-    /// Becomes "bob" with a key of its own and starts a handshake with the
-    /// client, with `text` to send once it is up.
-    fn impersonate_bob(&self, text: &str) {
-        let mut fake = E2e::with(KeyPair::generate(), Pins::in_memory(), "loopchat", "bob");
-        let lines = fake.send("alice", text).expect("the fake bob sends");
-        self.plan.lock().unwrap().mitm = Some(fake);
-        inject(&self.to_client, &lines);
-    }
-
-    fn sent_by_client(&self) -> Vec<String> {
-        self.plan.lock().unwrap().from_client.clone()
-    }
-}
-
-/// Writes `:e2e alice PAYLOAD` lines of the fake bob to the client as the
-/// server would relay them.
-fn inject(to_client: &Mutex<Option<TcpStream>>, lines: &[String]) {
-    let mut guard = to_client.lock().unwrap();
-    let client = guard.as_mut().expect("a client");
-    // (The fake's `:keys alice` goes nowhere: it knows whom it attacks.)
-    for line in lines.iter().filter(|line| !line.starts_with(":keys ")) {
-        let payload = line.strip_prefix(":e2e alice ").expect("to alice");
-        client
-            .write_all(format!("[e2e] bob: {payload}\n").as_bytes())
-            .unwrap();
-    }
-}
-
-fn client_to_server(
-    client: TcpStream,
-    mut server: TcpStream,
-    plan: &Mutex<Plan>,
-    to_client: &Mutex<Option<TcpStream>>,
-) {
-    let mut reader = BufReader::new(client);
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-        let text = line.trim_end_matches('\n').to_string();
-        let mut guard = plan.lock().unwrap();
-        guard.from_client.push(text.clone());
-        if let (Some(payload), Some(_)) = (text.strip_prefix(":e2e bob "), &guard.mitm) {
-            let plan = &mut *guard;
-            let fake = plan.mitm.as_mut().unwrap();
-            let (answers, shown) = fake
-                .on_line(&format!("[e2e] alice: {payload}"))
-                .expect("an e2e line");
-            for item in shown {
-                if let Shown::Message { text, .. } = item {
-                    plan.mitm_read.push(text);
-                }
-            }
-            drop(guard);
-            inject(to_client, &answers);
-        } else {
-            drop(guard);
-            if server.write_all(line.as_bytes()).is_err() {
-                return;
-            }
-        }
-        line.clear();
-    }
-    let _ = server.shutdown(std::net::Shutdown::Write);
-}
-
-fn server_to_client(
-    server: TcpStream,
-    plan: &Mutex<Plan>,
-    to_client: &Mutex<Option<TcpStream>>,
-    done: &mpsc::Sender<Attack>,
-) {
-    let mut reader = BufReader::new(server);
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
-        let mut out = vec![line.clone()];
-        let mut guard = plan.lock().unwrap();
-        if line.starts_with("[e2e] bob: ") && guard.mitm.is_some() {
-            out.clear();
-        } else if let (true, Some(key)) = (line.starts_with("* keys bob: "), &guard.swap_keys) {
-            out = vec![format!("* keys bob: {key}\n")];
-        } else if line.starts_with("[e2e] bob: v1.m.") {
-            if let Some(attack) = guard.next.take() {
-                match attack {
-                    Attack::Flip => {
-                        let mut bytes = line.clone().into_bytes();
-                        let at = bytes.len() - 10;
-                        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
-                        out = vec![String::from_utf8(bytes).unwrap()];
-                    }
-                    Attack::Replay => out.push(line.clone()),
-                    Attack::Drop => out.clear(),
-                }
-                let _ = done.send(attack);
-            }
-        }
-        drop(guard);
-        let mut writer = to_client.lock().unwrap();
-        let client = writer.as_mut().expect("a client");
-        for piece in out {
-            if client.write_all(piece.as_bytes()).is_err() {
-                return;
-            }
-        }
-        drop(writer);
-        line.clear();
-    }
-    if let Some(client) = to_client.lock().unwrap().as_ref() {
-        let _ = client.shutdown(std::net::Shutdown::Write);
-    }
-}
+use proxy::{Attack, Framing, Proxy};
+use std::net::SocketAddr;
 
 /// The peer: a logged-in connection straight to the server and the client
 /// library's end-to-end side.
-struct Bob {
+pub struct Bob {
     client: Client,
     e2e: E2e,
     shown: Vec<Shown>,
 }
 
 impl Bob {
-    fn new(server: SocketAddr) -> Bob {
+    /// Registers bob and publishes his key.
+    pub fn new(server: SocketAddr) -> Bob {
         let mut client = Client::named(server, "bob");
         assert_eq!(ask(&mut client, ":register hunter22"), ["* registered bob"]);
         let e2e = E2e::with(KeyPair::generate(), Pins::in_memory(), "loopchat", "bob");
@@ -236,7 +49,7 @@ impl Bob {
 
     /// Reads lines (each within the read timeout), answering `[e2e]` ones,
     /// until something shown satisfies `wanted`.
-    fn until(&mut self, wanted: impl Fn(&Shown) -> bool) {
+    pub fn until(&mut self, wanted: impl Fn(&Shown) -> bool) {
         while !self.shown.iter().any(&wanted) {
             let line = self.client.line();
             if let Some((answers, shown)) = self.e2e.on_line(&line) {
@@ -248,13 +61,15 @@ impl Bob {
         }
     }
 
-    fn send(&mut self, text: &str) {
+    /// Sends `text` to alice, encrypted.
+    pub fn send(&mut self, text: &str) {
         for line in self.e2e.send("alice", text).expect("bob sends") {
             self.client.send(&line);
         }
     }
 }
 
+/// Whether a shown item is the message `text`.
 fn message(text: &str) -> impl Fn(&Shown) -> bool + '_ {
     move |shown| matches!(shown, Shown::Message { text: t, .. } if t == text)
 }
@@ -306,7 +121,7 @@ fn a_flipped_replayed_or_dropped_message_is_reported_never_shown() {
     let server = common::start();
     let dir = tempfile::tempdir().unwrap();
     let mut bob = Bob::new(server.addr());
-    let proxy = Proxy::start(server.addr());
+    let proxy = Proxy::start(server.addr(), Framing::Lines);
     let tmux = Tmux::new();
     let alice = connected(&tmux, dir.path(), &proxy, &mut bob);
 
@@ -355,7 +170,7 @@ fn a_swapped_key_stops_sending_until_accepted_and_holds_what_arrives() {
     let server = common::start();
     let dir = tempfile::tempdir().unwrap();
     let mut bob = Bob::new(server.addr());
-    let proxy = Proxy::start(server.addr());
+    let proxy = Proxy::start(server.addr(), Framing::Lines);
     let tmux = Tmux::new();
     let alice = connected(&tmux, dir.path(), &proxy, &mut bob);
 
@@ -401,7 +216,7 @@ fn a_swapped_key_in_the_directory_is_flagged_and_a_peer_without_a_key_is_said() 
     let server = common::start();
     let dir = tempfile::tempdir().unwrap();
     let mut bob = Bob::new(server.addr());
-    let proxy = Proxy::start(server.addr());
+    let proxy = Proxy::start(server.addr(), Framing::Lines);
     let tmux = Tmux::new();
     let alice = connected(&tmux, dir.path(), &proxy, &mut bob);
 
