@@ -3,7 +3,7 @@
 //! level): the full-screen terminal client in a real terminal (tmux) and
 //! pages in real browsers (headless chromium), each logged in to an
 //! account, exchange encrypted messages both ways: terminal ↔ page and
-//! page ↔ page. Their canaries are then absent from the history file and
+//! page ↔ page, each pair seeing the same safety number. Their canaries are then absent from the history file and
 //! its `-wal`, from everything the server logged and from a capture of the
 //! traffic (tcpdump on loopback), while a control word sent in the clear
 //! in the same test is present in all three, so the check can fail.
@@ -146,6 +146,20 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     wait_entry(&bob, ".pm.e2e:not(.own)", &format!("carol {}", canaries[2]));
     bob.say(&format!(":e2e carol {}", canaries[3]));
     wait_entry(&carol, ".pm.e2e:not(.own)", &format!("bob {}", canaries[3]));
+    for (page, peer) in [(&bob, "carol"), (&carol, "bob")] {
+        page.say(&format!(":e2e-safety {peer}"));
+        page.wait_until(
+            "the safety number",
+            &format!(
+                "return [...document.querySelectorAll('#log li')]\
+                 .some(li => li.textContent.includes('safety number with {peer}: '));"
+            ),
+        );
+    }
+    assert_eq!(
+        safety_digits(&bob.log().join("\n"), "carol"),
+        safety_digits(&carol.log().join("\n"), "bob")
+    );
 
     // The control word in the clear, by every path that should keep it.
     bob.say(&format!(":pm alice a plain {control} private line"));
