@@ -3,10 +3,11 @@
 //! level): the full-screen terminal client in a real terminal (tmux) and
 //! pages in real browsers (headless chromium), each logged in to an
 //! account, exchange encrypted messages both ways: terminal ↔ page and
-//! page ↔ page, each pair seeing the same safety number. Their canaries are then absent from the history file and
-//! its `-wal`, from everything the server logged and from a capture of the
-//! traffic (tcpdump on loopback), while a control word sent in the clear
-//! in the same test is present in all three, so the check can fail.
+//! page ↔ page, each pair seeing the same safety number. Their canaries
+//! are then absent from the history file and its `-wal`, from everything
+//! the server logged and from a capture of the traffic (tcpdump on
+//! loopback), while a control word sent in the clear in the same test is
+//! present in all three, so the check can fail.
 //!
 //! CI (`CI=true`) never skips these; elsewhere they skip with a printed
 //! reason when tmux, chromium, chromedriver or tcpdump is missing.
