@@ -256,6 +256,10 @@ impl ServerProcess {
         max_fds: Option<u64>,
     ) -> ServerProcess {
         let mut args = vec!["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"];
+        if !flags.contains(&"--irc-addr") {
+            // Never the default 6667: tests run side by side.
+            args.extend(["--irc-addr", "off"]);
+        }
         if !flags.contains(&"--history-file") {
             // Tests never write a history file into the repository.
             args.extend(["--history-file", ":memory:"]);

@@ -26,6 +26,8 @@
 //! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
 //!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
 //!   registered names, takeover, administrators;
+//! - `irc.rs`: what the IRC side asks of the chat: an arrival in no room
+//!   under a registered nick, read-only views of channels and nicks;
 //! - `e2e.rs`: end-to-end encryption's `:key`, `:keys` (the key directory,
 //!   stored with the accounts) and `:e2e` (the opaque relay).
 
@@ -41,12 +43,14 @@ use std::collections::HashMap;
 mod accounts;
 mod cluster;
 mod e2e;
+mod irc;
 mod operators;
 mod outbox;
 mod rooms_cmds;
 mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};
+pub use irc::IrcChannel;
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -310,6 +314,7 @@ impl Chat {
                     nick: &joined.nick,
                     room: left.room_name(&self.rooms),
                     reason,
+                    quit: true,
                 }
                 .into();
                 self.fan_out_room(left.room, None, &line, out);
