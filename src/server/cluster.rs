@@ -147,6 +147,7 @@ impl EventLoop {
     /// After a command ran in the chat: the room its client is in now is
     /// followed (a `:join` may have made it a member of a new one).
     pub(super) fn cluster_after(&mut self, id: ClientId) {
+        self.cluster_share();
         if let Cluster::Redis(redis) = &mut self.cluster {
             for room in self.chat.room_keys_of_member(id) {
                 redis.follow(room);
@@ -171,6 +172,8 @@ impl EventLoop {
     /// A client left the chat known as `nick`: its nick is freed in Redis
     /// (unless someone here took it meanwhile).
     pub(super) fn cluster_departed(&mut self, nick: &str) {
+        // Its leaving goes out before its nick is free.
+        self.cluster_share();
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
@@ -296,6 +299,10 @@ impl EventLoop {
     /// lines (one call per room) and runs its clocks; what it reported is
     /// applied to the chat.
     pub(super) fn cluster_turn(&mut self) {
+        if self.cluster.is_single() {
+            return;
+        }
+        self.cluster_share();
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
@@ -314,11 +321,12 @@ impl EventLoop {
         for event in events {
             self.cluster_event(event);
         }
+        self.settle_departures();
+        self.cluster_share();
         // What the events asked of Redis (releases, claims) goes now.
         if let Cluster::Redis(redis) = &mut self.cluster {
             redis.flush(self.poll.registry(), self.now);
         }
-        self.settle_departures();
     }
 
     fn cluster_event(&mut self, event: ClusterEvent) {
@@ -391,7 +399,11 @@ impl EventLoop {
             ClusterEvent::Restarted => {
                 warn!("cluster: redis lost its data; rooms' ids start over");
             }
-            ClusterEvent::Up | ClusterEvent::Down | ClusterEvent::Accepted { .. } => {}
+            ClusterEvent::Up => self.cluster_sync(),
+            event @ (ClusterEvent::Presence { .. }
+            | ClusterEvent::Nodes { .. }
+            | ClusterEvent::Members { .. }) => self.presence_event(event),
+            ClusterEvent::Down | ClusterEvent::Accepted { .. } => {}
         }
     }
 

@@ -6,9 +6,265 @@
 //! the rest of the chat state.
 
 use super::{record_room_line, Chat, ChatEvent, ClientId, Member, Outbox};
+use crate::chat::remote::{room_key, Moved, Remote};
 use crate::protocol::{Event, ServerLine, Stamp};
 
+/// A change of this server's membership that the other servers must hear
+/// of (with `--cluster`), queued by the chat state as it happens and
+/// taken by the server's cluster step ([`Chat::take_changes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// `nick` entered `room` (as spelled).
+    Joined {
+        /// Who.
+        nick: String,
+        /// The room.
+        room: String,
+    },
+    /// `nick` left `room` by `:part` (`by` is `None`) or was kicked out of
+    /// it by `by` (`:kick`, `:ban`).
+    Left {
+        /// Who.
+        nick: String,
+        /// The room.
+        room: String,
+        /// The reason given, if any.
+        reason: Option<String>,
+        /// The operator who kicked, if it was a kick.
+        by: Option<String>,
+    },
+    /// `old` is now known as `new`.
+    Renamed {
+        /// The nick before.
+        old: String,
+        /// The nick after.
+        new: String,
+    },
+    /// `nick` left the chat (every room), with `reason` when one was given
+    /// or the server cut it off.
+    Quit {
+        /// Who.
+        nick: String,
+        /// Why.
+        reason: Option<String>,
+    },
+}
+
+/// The chat state's part of the cluster: the other servers' members and
+/// this server's changes not yet taken.
+#[derive(Debug, Default)]
+pub(super) struct Shared {
+    pub(super) changes: Vec<Change>,
+    remote: Remote,
+}
+
+/// The reason given for the clients of a server that is gone.
+pub const SERVER_LOST: &str = "server lost";
+
 impl Chat {
+    /// Shares this server's membership with the other servers of a
+    /// cluster: from now on joins, leaves, renames and quits are queued
+    /// for [`Chat::take_changes`], and `:users`, `:rooms` count the other
+    /// servers' members given to [`Chat::remote_change`].
+    pub fn share_membership(&mut self) {
+        self.shared.get_or_insert_with(Default::default);
+    }
+
+    /// Queues a change for the other servers (nothing when alone).
+    pub(super) fn share(&mut self, change: impl FnOnce() -> Change) {
+        if let Some(shared) = &mut self.shared {
+            shared.changes.push(change());
+        }
+    }
+
+    /// The membership changes since the last call, in order.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        match &mut self.shared {
+            Some(shared) => std::mem::take(&mut shared.changes),
+            None => Vec::new(),
+        }
+    }
+
+    /// Whether changes are queued.
+    pub fn has_changes(&self) -> bool {
+        self.shared.as_ref().is_some_and(|s| !s.changes.is_empty())
+    }
+
+    /// The rooms (as spelled) of the client here called `nick`; `None`
+    /// when no one here is.
+    pub fn rooms_of_nick(&self, nick: &str) -> Option<(&str, Vec<&str>)> {
+        let &id = self.nicks.get(&nick.to_ascii_lowercase())?;
+        let nick = self.nick(id)?;
+        let rooms = self
+            .rooms
+            .rooms_of(id)
+            .filter_map(|room| self.rooms.get(room))
+            .map(|room| room.name())
+            .collect();
+        Some((nick, rooms))
+    }
+
+    /// Every client here with its rooms (as spelled): this server's whole
+    /// membership, for a snapshot.
+    pub fn membership(&self) -> Vec<(&str, Vec<&str>)> {
+        self.nicks
+            .keys()
+            .filter_map(|nick| self.rooms_of_nick(nick))
+            .collect()
+    }
+
+    /// A change published by server `node`: the mirror is updated and the
+    /// members here who share a room with it are told, as they would be
+    /// of a client here.
+    pub fn remote_change(&mut self, node: &str, change: Change, out: &mut impl Outbox) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        match change {
+            Change::Joined { nick, room } => {
+                if shared.remote.join(node, &nick, &room) {
+                    self.announce_remote(
+                        &room,
+                        &Event::Joined {
+                            nick: &nick,
+                            room: &room,
+                        }
+                        .into(),
+                        out,
+                    );
+                }
+            }
+            Change::Left {
+                nick,
+                room,
+                reason,
+                by,
+            } => {
+                if shared.remote.leave(node, &nick, &room) {
+                    let reason = reason.as_deref();
+                    let line = match &by {
+                        None => Event::Left {
+                            nick: &nick,
+                            room: &room,
+                            reason,
+                        },
+                        Some(by) => Event::Kicked {
+                            nick: &nick,
+                            room: &room,
+                            by,
+                            reason,
+                        },
+                    };
+                    self.announce_remote(&room, &line.into(), out);
+                }
+            }
+            Change::Renamed { old, new } => {
+                let rooms = shared.remote.rename(node, &old, &new);
+                let mut sharing: Vec<ClientId> = rooms
+                    .iter()
+                    .filter_map(|key| self.rooms.find(key).and_then(|r| self.rooms.get(r)))
+                    .flat_map(|room| room.members().iter().copied())
+                    .collect();
+                sharing.sort_unstable();
+                sharing.dedup();
+                let line = Event::Renamed {
+                    old: &old,
+                    new: &new,
+                }
+                .into();
+                out.fan_out(&sharing, &[], None, None, &line);
+            }
+            Change::Quit { nick, reason } => {
+                for room in shared.remote.quit(node, &nick) {
+                    let line = Event::Left {
+                        nick: &nick,
+                        room: &room,
+                        reason: reason.as_deref(),
+                    };
+                    self.announce_remote(&room, &line.into(), out);
+                }
+            }
+        }
+    }
+
+    /// Server `node` is gone (or cut off): its clients are announced as
+    /// leaving every room they were in, `(server lost)`.
+    pub fn remote_node_lost(&mut self, node: &str, out: &mut impl Outbox) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let lost = shared.remote.node_lost(node);
+        self.announce_moves(lost, Some(SERVER_LOST), out);
+    }
+
+    /// Server `node`'s whole membership (nick, rooms as spelled), read
+    /// after a reconnect or republished by it: whatever changed since the
+    /// mirror last knew is announced as joins and leaves.
+    pub fn remote_snapshot(
+        &mut self,
+        node: &str,
+        members: Vec<(String, Vec<String>)>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(shared) = &mut self.shared else {
+            return;
+        };
+        let moved = shared.remote.replace_node(node, members);
+        self.announce_moves(moved, None, out);
+    }
+
+    /// The servers whose members are mirrored here.
+    pub fn remote_nodes(&self) -> Vec<String> {
+        match &self.shared {
+            Some(shared) => shared.remote.nodes().map(str::to_owned).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The other servers' members of the room with key `key` (empty when
+    /// alone).
+    pub(super) fn remote_members(&self, key: &str) -> Vec<&str> {
+        match &self.shared {
+            Some(shared) => shared.remote.members_of(key).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The rooms other servers' clients are in: (key, name, members).
+    pub(super) fn remote_rooms(&self) -> Vec<(&str, &str, usize)> {
+        match &self.shared {
+            Some(shared) => shared.remote.rooms().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The room with key or name `name` exists on some other server: its
+    /// spelling there.
+    pub(super) fn remote_room_name(&self, name: &str) -> Option<&str> {
+        self.shared.as_ref()?.remote.room_name(&room_key(name))
+    }
+
+    fn announce_moves(&mut self, moved: Vec<Moved>, reason: Option<&str>, out: &mut impl Outbox) {
+        for moved in moved {
+            let nick = moved.nick.as_str();
+            for room in &moved.left {
+                let line = Event::Left { nick, room, reason };
+                self.announce_remote(room, &line.into(), out);
+            }
+            for room in &moved.joined {
+                self.announce_remote(room, &Event::Joined { nick, room }.into(), out);
+            }
+        }
+    }
+
+    /// A room line about another server's client to the members here of
+    /// `room` (key or name), if the room exists here.
+    fn announce_remote(&self, room: &str, line: &ServerLine<'_>, out: &mut impl Outbox) {
+        if let Some(room) = self.rooms.find(room) {
+            self.fan_out_room(room, None, line, out);
+        }
+    }
+
     /// The current room of client `id`: its key (lower case) and its name.
     pub fn room_of_member(&self, id: ClientId) -> Option<(&str, &str)> {
         let room = self.rooms.get(self.rooms.current(id)?)?;

@@ -47,6 +47,7 @@ mod rooms_cmds;
 mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};
+pub use cluster::Change;
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -212,6 +213,9 @@ pub struct Chat {
     label: Option<Label>,
     /// Accounts, logins and the hashing jobs in flight (`accounts.rs`).
     accounts: accounts::AccountsSide,
+    /// With `--cluster`: the other servers' members and this server's
+    /// membership changes for them (`cluster.rs`); `None` alone.
+    shared: Option<Box<cluster::Shared>>,
 }
 
 impl Chat {
@@ -233,6 +237,7 @@ impl Chat {
             accounts: accounts::AccountsSide::new(crate::accounts::Accounts::new(
                 crate::accounts::AccountsConfig::default(),
             )),
+            shared: None,
         }
     }
 
@@ -305,6 +310,10 @@ impl Chat {
         self.accounts_forget(id);
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
+            self.share(|| Change::Quit {
+                nick: joined.nick.clone(),
+                reason: reason.map(str::to_owned),
+            });
             for left in self.rooms.depart(id) {
                 let line = Event::Left {
                     nick: &joined.nick,
@@ -474,6 +483,10 @@ impl Chat {
         }
         .into();
         self.fan_out_room(lobby, Some(id), &line, out);
+        self.share(|| Change::Joined {
+            nick: nick.clone(),
+            room: protocol::LOBBY.to_owned(),
+        });
         self.members[id] = Some(Member::Joined(Joined { nick, tags: false }));
     }
 
@@ -507,6 +520,10 @@ impl Chat {
         let old = std::mem::replace(&mut joined.nick, name.to_string());
         self.nicks.remove(&old.to_ascii_lowercase());
         self.nicks.insert(key, id);
+        self.share(|| Change::Renamed {
+            old: old.clone(),
+            new: name.to_owned(),
+        });
         let line = Event::Renamed {
             old: &old,
             new: name,

@@ -3,7 +3,7 @@
 //! current room. The room model ([`crate::chat::rooms`]) checks who may do
 //! what and applies it; these functions resolve nicks and send the lines.
 
-use super::{Chat, ClientId, Delivery, Outbox};
+use super::{Change, Chat, ClientId, Delivery, Outbox};
 use crate::chat::rooms::TopicEdit;
 use crate::protocol::{self, Event, Reply};
 
@@ -103,6 +103,12 @@ impl Chat {
             self.nick_of(id).to_string(),
             self.nick_of(departure.client).to_string(),
         );
+        self.share(|| Change::Left {
+            nick: nick.clone(),
+            room: room.clone(),
+            reason: reason.as_ref().map(|r| r.to_string()),
+            by: Some(by.clone()),
+        });
         let line = Event::Kicked {
             nick: &nick,
             room: &room,
@@ -147,6 +153,12 @@ impl Chat {
         };
         out.send(departure.client, &line, how);
         let kicked_nick = self.nick_of(departure.client).to_string();
+        self.share(|| Change::Left {
+            nick: kicked_nick.clone(),
+            room: room.clone(),
+            reason: None,
+            by: Some(by.clone()),
+        });
         let kicked = Event::Kicked {
             nick: &kicked_nick,
             room: &room,
