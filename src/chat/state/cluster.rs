@@ -5,7 +5,7 @@
 //! messages for a client here may come from another server. Plain data, as
 //! the rest of the chat state.
 
-use super::{record_room_line, Chat, ChatEvent, ClientId, Member, Outbox};
+use super::{Chat, ChatEvent, ClientId, Member, Outbox};
 use crate::chat::remote::{room_key, Moved, Remote};
 use crate::protocol::{Event, ServerLine, Stamp};
 
@@ -307,36 +307,30 @@ impl Chat {
     }
 
     /// A room line numbered by the cluster (its `id`), from any server,
-    /// this one's included: delivered to the room's members here as `say`
-    /// delivers it on a server alone (its sender excepted when it is here,
-    /// unless its tags are on; `[#room] ` for those whose current room it
-    /// is not) and kept for `:history`. Returns the recipients.
+    /// this one's included, sent at `time_ms` (the sending server's
+    /// clock): delivered to the room's members here as `say` delivers it
+    /// on a server alone (its sender excepted when it is here, unless its
+    /// tags are on; `[#room] ` for those whose current room it is not) and
+    /// kept for `:history` with that id and time, so every server's
+    /// history is the same. A room no one here is in gets it recorded
+    /// too (a member who joins later finds it in `:history`). Returns the
+    /// recipients.
+    #[allow(clippy::too_many_arguments)]
     pub fn deliver_room_line(
         &mut self,
         room_key: &str,
         id: u64,
+        time_ms: i64,
         from: &str,
         text: &str,
         action: bool,
         out: &mut impl Outbox,
     ) -> usize {
-        let Some(room) = self
+        let room = self
             .rooms
             .find(room_key)
-            .and_then(|room| self.rooms.get(room))
-        else {
-            return 0;
-        };
-        let sender = self
-            .nicks
-            .get(&from.to_ascii_lowercase())
-            .copied()
-            .filter(|sender| room.members().contains(sender));
-        let sender_tags = sender.is_some_and(
-            |sender| matches!(self.members.get(sender), Some(Some(Member::Joined(me))) if me.tags),
-        );
-        let in_room = Some(room.name());
-        let said = |stamp| -> ServerLine<'_> {
+            .and_then(|room| self.rooms.get(room));
+        let said = |in_room, stamp| -> ServerLine<'_> {
             if action {
                 Event::Acted {
                     from,
@@ -354,15 +348,29 @@ impl Chat {
             }
             .into()
         };
-        let (_, time_ms) = record_room_line(
-            &mut self.history,
-            &mut self.line,
-            room.key(),
-            from,
-            &said(None),
+        // As the line dialect delivers it to the members whose current
+        // room it is, like `record_room_line`.
+        let key = room.map_or(room_key, |room| room.key());
+        self.line.clear();
+        crate::protocol::Dialect::Line.render(&said(Some(key), None), &mut self.line);
+        let plain = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+        let plain = std::str::from_utf8(plain).unwrap_or_default();
+        let history_id = i64::try_from(id).unwrap_or(i64::MAX);
+        self.history
+            .record_as(key, history_id, from, plain, time_ms, room.is_some());
+        let Some(room) = room else {
+            return 0;
+        };
+        let sender = self
+            .nicks
+            .get(&from.to_ascii_lowercase())
+            .copied()
+            .filter(|sender| room.members().contains(sender));
+        let sender_tags = sender.is_some_and(
+            |sender| matches!(self.members.get(sender), Some(Some(Member::Joined(me))) if me.tags),
         );
         // The id every server gives the line: the cluster's.
-        let line = said(Some(Stamp { id, time_ms }));
+        let line = said(Some(room.name()), Some(Stamp { id, time_ms }));
         let (except, asker) = if sender_tags {
             (None, sender)
         } else {
