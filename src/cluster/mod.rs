@@ -222,6 +222,9 @@ pub enum ClusterEvent {
     Members {
         /// (server, its members' values).
         nodes: Vec<(String, presence::Membership)>,
+        /// Every room's shared state: (room key, value), as published
+        /// with [`RedisCluster::publish_room`].
+        rooms: Vec<(String, Vec<u8>)>,
     },
     /// The answer to [`RedisCluster::guest_number`].
     Guest {

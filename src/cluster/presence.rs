@@ -27,6 +27,10 @@ impl RedisCluster {
         format!("{}:members:", self.settings.prefix)
     }
 
+    fn rooms_key(&self) -> String {
+        format!("{}:rooms", self.settings.prefix)
+    }
+
     fn members_key(&self) -> String {
         format!("{}{}", self.members_prefix(), self.node)
     }
@@ -45,7 +49,21 @@ impl RedisCluster {
         msg: &[u8],
         fields: &[(&[u8], &[u8])],
     ) -> Result<(), Unavailable> {
-        self.presence_call(b"loopchat_presence", msg, fields)
+        let key = self.members_key();
+        self.presence_call(b"loopchat_presence", &key, msg, fields)
+    }
+
+    /// Like [`RedisCluster::publish_presence`], setting the field
+    /// `room_key` of the cluster's `rooms` hash (each room's topic and
+    /// bans) to `state`.
+    pub fn publish_room(
+        &mut self,
+        msg: &[u8],
+        room_key: &[u8],
+        state: &[u8],
+    ) -> Result<(), Unavailable> {
+        let key = self.rooms_key();
+        self.presence_call(b"loopchat_presence", &key, msg, &[(room_key, state)])
     }
 
     /// Like [`RedisCluster::publish_presence`], with `fields` the whole
@@ -55,12 +73,14 @@ impl RedisCluster {
         msg: &[u8],
         fields: &[(&[u8], &[u8])],
     ) -> Result<(), Unavailable> {
-        self.presence_call(b"loopchat_sync", msg, fields)
+        let key = self.members_key();
+        self.presence_call(b"loopchat_sync", &key, msg, fields)
     }
 
     fn presence_call(
         &mut self,
         function: &[u8],
+        key: &str,
         msg: &[u8],
         fields: &[(&[u8], &[u8])],
     ) -> Result<(), Unavailable> {
@@ -68,7 +88,6 @@ impl RedisCluster {
             return Err(Unavailable);
         }
         self.send_batches();
-        let key = self.members_key();
         let msg = self.presence_message(msg);
         let channel = self.presence.clone();
         let out = self.cmd.queue();
@@ -144,14 +163,15 @@ impl RedisCluster {
     /// in order with the presence channel, as [`ClusterEvent::Members`]).
     pub(super) fn ask_members(&mut self) {
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
-        let inbox = self.inbox.clone();
+        let (inbox, rooms) = (self.inbox.clone(), self.rooms_key());
         resp::encode(
             self.cmd.queue(),
             &[
                 &b"FCALL"[..],
                 b"loopchat_members",
-                b"1",
+                b"2",
                 nodes.as_bytes(),
+                rooms.as_bytes(),
                 prefix.as_bytes(),
                 &inbox,
             ],
@@ -178,8 +198,15 @@ impl RedisCluster {
             }
             b"#M" => {
                 let mut nodes: Vec<(String, Membership)> = Vec::new();
+                let mut rooms = Vec::new();
                 for line in lines {
-                    if let Some(node) = line.strip_prefix(b"=") {
+                    if let Some(room) = line.strip_prefix(b"%") {
+                        if let Some(at) = memchr::memchr(b' ', room) {
+                            if let Some(key) = text(&room[..at]) {
+                                rooms.push((key, room[at + 1..].to_vec()));
+                            }
+                        }
+                    } else if let Some(node) = line.strip_prefix(b"=") {
                         if let Some(node) = text(node) {
                             nodes.push((node, Vec::new()));
                         }
@@ -188,7 +215,7 @@ impl RedisCluster {
                     }
                 }
                 nodes.retain(|(node, _)| *node != self.node);
-                self.events.push(ClusterEvent::Members { nodes });
+                self.events.push(ClusterEvent::Members { nodes, rooms });
                 true
             }
             _ => false,

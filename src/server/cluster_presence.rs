@@ -11,7 +11,8 @@
 //! changes nothing.
 
 use super::EventLoop;
-use crate::chat::Change;
+use crate::chat::remote::room_key;
+use crate::chat::{Change, RoomEvent, RoomState};
 use crate::cluster::{Cluster, ClusterEvent};
 
 /// A change as the servers pass it: a letter and fields, one a line.
@@ -32,7 +33,27 @@ fn encode_change(change: &Change) -> Vec<u8> {
         } => (vec!["K", nick, room, by], reason),
         Change::Renamed { old, new } => (vec!["N", old, new], &None),
         Change::Quit { nick, reason } => (vec!["Q", nick], reason),
+        Change::Room {
+            room,
+            by,
+            event,
+            state: _,
+        } => {
+            let (kind, arg) = match event {
+                RoomEvent::TopicSet(text) => ("T", text.as_str()),
+                RoomEvent::TopicCleared => ("C", ""),
+                RoomEvent::Banned(nick) => ("B", nick.as_str()),
+                RoomEvent::Unbanned(nick) => ("U", nick.as_str()),
+            };
+            (vec!["R", room, by, kind, arg], &None)
+        }
     };
+    if let Change::Room { state, .. } = change {
+        let mut msg = fields.join("\n");
+        msg.push('\n');
+        msg.push_str(&state.encode());
+        return msg.into_bytes();
+    }
     if let Some(reason) = reason {
         fields.push(reason);
     }
@@ -68,6 +89,18 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
         ("Q", 2 | 3) => Change::Quit {
             nick: fields[1].to_owned(),
             reason: reason(2),
+        },
+        ("R", 6) => Change::Room {
+            room: fields[1].to_owned(),
+            by: fields[2].to_owned(),
+            event: match fields[3] {
+                "T" => RoomEvent::TopicSet(fields[4].to_owned()),
+                "C" => RoomEvent::TopicCleared,
+                "B" => RoomEvent::Banned(fields[4].to_owned()),
+                "U" => RoomEvent::Unbanned(fields[4].to_owned()),
+                _ => return None,
+            },
+            state: RoomState::decode(fields[5])?,
         },
         _ => return None,
     };
@@ -116,6 +149,16 @@ impl EventLoop {
         }
         for change in self.chat.take_changes() {
             let msg = encode_change(&change);
+            if let Change::Room { room, state, .. } = &change {
+                let (key, state) = (room_key(room), state.encode());
+                if redis
+                    .publish_room(&msg, key.as_bytes(), state.as_bytes())
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
             let value = |nick: &str| match self.chat.rooms_of_nick(nick) {
                 Some((nick, rooms)) => member_value(nick, &rooms),
                 None => Vec::new(),
@@ -131,6 +174,7 @@ impl EventLoop {
                 Change::Quit { nick, .. } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), Vec::new())]
                 }
+                Change::Room { .. } => Vec::new(),
             };
             let fields: Vec<(&[u8], &[u8])> = fields
                 .iter()
@@ -199,7 +243,15 @@ impl EventLoop {
                     self.cluster_sync();
                 }
             }
-            ClusterEvent::Members { nodes } => {
+            ClusterEvent::Members { nodes, rooms } => {
+                let rooms = rooms
+                    .iter()
+                    .filter_map(|(key, state)| {
+                        let state = RoomState::decode(std::str::from_utf8(state).ok()?)?;
+                        Some((key.clone(), state))
+                    })
+                    .collect();
+                self.chat.remote_rooms_state(rooms);
                 let listed: Vec<String> = nodes.iter().map(|(node, _)| node.clone()).collect();
                 for (node, fields) in nodes {
                     let members = fields.iter().filter_map(|v| read_member(v)).collect();
@@ -270,6 +322,30 @@ mod tests {
             Change::Quit {
                 nick: "bob".into(),
                 reason: Some("too slow".into()),
+            },
+            Change::Room {
+                room: "#Rust".into(),
+                by: "alice".into(),
+                event: RoomEvent::TopicSet("all\tabout rust".into()),
+                state: RoomState {
+                    topic: Some("all\tabout rust".into()),
+                    bans: vec!["bob".into(), "Carol".into()],
+                },
+            },
+            Change::Room {
+                room: "#rust".into(),
+                by: "alice".into(),
+                event: RoomEvent::TopicCleared,
+                state: RoomState::default(),
+            },
+            Change::Room {
+                room: "#rust".into(),
+                by: "alice".into(),
+                event: RoomEvent::Unbanned("bob".into()),
+                state: RoomState {
+                    topic: Some(String::new()),
+                    bans: vec![],
+                },
             },
         ];
         for change in changes {

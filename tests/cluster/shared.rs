@@ -371,3 +371,63 @@ fn every_servers_history_file_holds_the_same_lines_with_the_same_ids() {
         .collect();
     assert_eq!(rust_ids, (1..=20).collect::<Vec<i64>>());
 }
+
+#[test]
+fn topics_and_bans_set_on_one_server_hold_on_every_server() {
+    let Some(redis) = redis("the shared topics and bans test") else {
+        return;
+    };
+    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
+    let mut alice = join_as(servers[0].addr(), "alice");
+    let mut bob = join_as(servers[1].addr(), "bob");
+    let mut carol = join_as(servers[2].addr(), "carol");
+    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    // Alice makes #rust (its operator), bob joins it on B.
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    bob.send(":join #rust");
+    bob.skip_until("* bob joined #rust");
+    alice.skip_until("* bob joined #rust");
+    // A topic set on A is announced on B and shown by :topic there.
+    alice.send(":topic all about rust");
+    alice.skip_until("* alice set the topic of #rust: all about rust");
+    bob.skip_until("* alice set the topic of #rust: all about rust");
+    assert_eq!(
+        answer(&mut bob, ":topic", "* topic "),
+        "* topic #rust: all about rust"
+    );
+    // C, where #rust does not exist yet, gives it on the first join.
+    carol.send(":join #rust");
+    carol.skip_until("* carol joined #rust");
+    carol.expect("* topic #rust: all about rust");
+    // A ban on A takes carol out of #rust on C...
+    alice.send(":ban carol");
+    alice.skip_until("* carol was banned from #rust by alice");
+    carol.skip_until("* carol was banned from #rust by alice");
+    carol.skip_until("* carol was kicked from #rust by alice");
+    bob.skip_until("* carol was kicked from #rust by alice");
+    // ... and keeps her out there (#rust is gone on C: no member left).
+    carol.send(":join #rust");
+    carol.skip_until("! banned from #rust");
+    // Nor on B, where #rust exists and checks its own copy of the bans:
+    // carol leaves C and comes back on B.
+    carol.send(":quit");
+    carol.skip_until("* bye");
+    let mut again = join(servers[1].addr());
+    take_when_free(&mut again, "carol");
+    again.send(":join #rust");
+    again.skip_until("! banned from #rust");
+    // Lifted on A: carol may join on B again.
+    alice.send(":unban carol");
+    alice.skip_until("* alice lifted the ban on carol in #rust");
+    bob.skip_until("* alice lifted the ban on carol in #rust");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(&mut again, ":join #rust", "");
+        if got == "* carol joined #rust" {
+            break;
+        }
+        assert_eq!(got, "! banned from #rust");
+        assert!(Instant::now() < deadline, "the ban never lifted on B");
+    }
+}

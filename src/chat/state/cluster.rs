@@ -48,6 +48,71 @@ pub enum Change {
         /// Why.
         reason: Option<String>,
     },
+    /// An operator (`by`) changed `room`'s topic or bans: what to
+    /// announce, and the room's whole shared state after it.
+    Room {
+        /// The room as spelled.
+        room: String,
+        /// The operator.
+        by: String,
+        /// What happened.
+        event: RoomEvent,
+        /// The room's topic and bans now.
+        state: RoomState,
+    },
+}
+
+/// What an operator did to a room, as the other servers announce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// `:topic TEXT`.
+    TopicSet(String),
+    /// `:topic -`.
+    TopicCleared,
+    /// `:ban NICK`.
+    Banned(String),
+    /// `:unban NICK`.
+    Unbanned(String),
+}
+
+/// A room's state that every server shares: its topic and banned nicks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomState {
+    /// The topic, if any.
+    pub topic: Option<String>,
+    /// The banned nicks, as typed.
+    pub bans: Vec<String>,
+}
+
+impl RoomState {
+    /// One line of text (no `\n`: topics and nicks hold no control
+    /// character): `-` or `T` and the topic, then each ban, separated by
+    /// `\x1e`.
+    pub fn encode(&self) -> String {
+        let mut text = match &self.topic {
+            Some(topic) => format!("T{topic}"),
+            None => "-".to_owned(),
+        };
+        for ban in &self.bans {
+            text.push('\x1e');
+            text.push_str(ban);
+        }
+        text
+    }
+
+    /// Reads what [`RoomState::encode`] wrote.
+    pub fn decode(text: &str) -> Option<RoomState> {
+        let mut fields = text.split('\x1e');
+        let topic = match fields.next()? {
+            "-" => None,
+            topic => Some(topic.strip_prefix('T')?.to_owned()),
+        };
+        let bans = fields
+            .filter(|nick| crate::protocol::is_valid_name(nick))
+            .map(str::to_owned)
+            .collect();
+        Some(RoomState { topic, bans })
+    }
 }
 
 /// The chat state's part of the cluster: the other servers' members and
@@ -56,6 +121,9 @@ pub enum Change {
 pub(super) struct Shared {
     pub(super) changes: Vec<Change>,
     remote: Remote,
+    /// Every room's topic and bans as last heard (rooms not here too),
+    /// by room key.
+    pub(super) rooms: std::collections::HashMap<String, RoomState>,
 }
 
 /// The reason given for the clients of a server that is gone.
@@ -174,6 +242,12 @@ impl Chat {
                 .into();
                 out.fan_out(&sharing, &[], None, None, &line);
             }
+            Change::Room {
+                room,
+                by,
+                event,
+                state,
+            } => self.remote_room_change(&room, &by, event, state, out),
             Change::Quit { nick, reason } => {
                 for room in shared.remote.quit(node, &nick) {
                     let line = Event::Left {

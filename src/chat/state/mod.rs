@@ -19,7 +19,9 @@
 //!   `:kick`, `:ban`, `:unban`, `:bans`);
 //! - `cluster.rs`: what the server's cluster step asks of the chat with
 //!   `--cluster` (room lines numbered by Redis delivered here, guest
-//!   number blocks, private messages from other servers);
+//!   number blocks, private messages from other servers, the other
+//!   servers' joins and leaves); `cluster_rooms.rs`: topics and bans
+//!   shared across servers;
 //! - `tags.rs`: protocol 1.2's tags as the chat state sees them (`:tags`,
 //!   the tags flag, labels read off client lines); the stamps, echoes and
 //!   history tags are in the commands that send those lines;
@@ -40,6 +42,7 @@ use std::collections::HashMap;
 
 mod accounts;
 mod cluster;
+mod cluster_rooms;
 mod e2e;
 mod operators;
 mod outbox;
@@ -47,7 +50,7 @@ mod rooms_cmds;
 mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};
-pub use cluster::Change;
+pub use cluster::{Change, RoomEvent, RoomState};
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.

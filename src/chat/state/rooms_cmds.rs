@@ -102,8 +102,17 @@ impl Chat {
             account: self.accounts.account(id),
         };
         let bare = typed.strip_prefix('#').unwrap_or(typed);
+        if self.banned_elsewhere(typed, &me.nick) {
+            return out.reply(id, &Error::BannedFrom(bare).into());
+        }
         match self.rooms.join(id, typed, who) {
             JoinOutcome::Joined { room, created } => {
+                if created {
+                    self.room_made_here(room);
+                }
+                let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+                    return;
+                };
                 let Some(r) = self.rooms.get(room) else {
                     return;
                 };
