@@ -5,6 +5,8 @@
 //!
 //! - `engine`: the Redis engine alone, driven turn by turn;
 //! - `servers`: loopchat servers started with `--cluster`;
+//! - `flood`: the load generator over three servers, subscriptions
+//!   killed mid-flood;
 //! - `shared`: three servers: joins, leaves, `:users`, `:rooms`, a
 //!   server lost.
 
@@ -12,5 +14,6 @@
 mod common;
 
 mod engine;
+mod flood;
 mod servers;
 mod shared;
