@@ -107,8 +107,10 @@ pub struct Buffer {
     /// A room we are in now (a room's buffer stays after a disconnect, to
     /// take up again).
     pub joined: bool,
-    /// The ids of the room lines shown.
-    ids: HashSet<u64>,
+    /// The (`id`, `time`) of the room lines shown: a server without a
+    /// history file numbers from 1 again after a restart, and a replayed
+    /// line keeps the time of its first delivery.
+    ids: HashSet<(u64, i64)>,
 }
 
 impl Buffer {
@@ -133,9 +135,9 @@ impl Buffer {
         }
     }
 
-    /// Whether the line `id` is shown already.
-    pub fn has_id(&self, id: u64) -> bool {
-        self.ids.contains(&id)
+    /// Whether the line `id` of time `at_ms` is shown already.
+    pub fn has_id(&self, id: u64, at_ms: i64) -> bool {
+        self.ids.contains(&(id, at_ms))
     }
 
     /// Whether a history line without an id (a server without tags) is
@@ -165,13 +167,13 @@ impl Buffer {
 
     fn place(&mut self, at: usize, message: Message) {
         if let Some(id) = message.id {
-            self.ids.insert(id);
+            self.ids.insert((id, message.at_ms));
         }
         self.messages.insert(at, message);
         if self.messages.len() > SCROLLBACK {
             if let Some(dropped) = self.messages.pop_front() {
                 if let Some(id) = dropped.id {
-                    self.ids.remove(&id);
+                    self.ids.remove(&(id, dropped.at_ms));
                 }
             }
         }
@@ -195,7 +197,7 @@ impl Buffer {
         }
         if let Some(id) = id {
             message.id = Some(id);
-            self.ids.insert(id);
+            self.ids.insert((id, message.at_ms));
         }
         true
     }

@@ -254,7 +254,7 @@ impl State {
             return;
         };
         let at = self.room_buffer(&room);
-        if t.id.is_some_and(|id| self.buffers[at].has_id(id)) {
+        if t.id.is_some_and(|id| self.buffers[at].has_id(id, t.at_ms)) {
             return;
         }
         self.put(at, kind, t.at_ms, t.id, false);
@@ -455,13 +455,16 @@ impl State {
             _ => Kind::Info(body.to_string()),
         };
         let id = id.or(t.id);
+        // With tags, the `time` tag has the milliseconds of the first
+        // delivery (the line itself only the second).
+        let time_ms = if id.is_some() { t.at_ms } else { time_ms };
         let Some(room) = self.line_room(t, room) else {
             return;
         };
         let at = self.room_buffer(&room);
         let buffer = &self.buffers[at];
         let shown = match id {
-            Some(id) => buffer.has_id(id),
+            Some(id) => buffer.has_id(id, time_ms),
             None => buffer.has_line(&kind, time_ms),
         };
         if !shown {

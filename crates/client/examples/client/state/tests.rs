@@ -109,11 +109,16 @@ fn history_and_live_lines_are_deduplicated_by_id_and_ordered_by_time() {
     assert_eq!(s.on_input(":history 3"), ["@label=5 :history 3"]);
     s.on_line(&tagged("label=5", "* history #lobby: 3 lines"));
     for (id, at, line) in [
-        (4, "2026-12-06T23:00:00Z", "bob: yesterday"),
-        (5, "2026-12-07T10:15:03Z", "bob: live"),
-        (6, "2026-12-07T10:15:04Z", "alice: hello"),
+        (4, "2026-12-06T23:00:00", "bob: yesterday"),
+        (5, "2026-12-07T10:15:03", "bob: live"),
+        (6, "2026-12-07T10:15:04", "alice: hello"),
     ] {
-        let raw = format!("@time={T};room=#lobby;id={id} [history {at}] {line}");
+        let time = if id == 5 {
+            T.to_string()
+        } else {
+            format!("{at}.000Z")
+        };
+        let raw = format!("@time={time};room=#lobby;id={id} [history {at}Z] {line}");
         s.on_line(raw.as_bytes());
     }
     let lobby = buffer(&s, "#lobby");
@@ -243,11 +248,21 @@ fn a_reconnect_joins_every_room_again_and_asks_for_the_gap() {
         "room=#rust;id=4",
         "[history 2026-12-07T10:15:05Z] bob: while we were away",
     ));
+    // A server restarted without its history file numbers from 1 again:
+    // the same id at another time is another line.
+    s.on_line(b"@time=2026-12-07T11:00:00.000Z;room=#rust;id=3 bob: a new line 3");
     let rust: Vec<String> = texts(buffer(&s, "#rust"))
         .into_iter()
         .filter(|t| t.starts_with("bob: "))
         .collect();
-    assert_eq!(rust, ["bob: before the drop", "bob: while we were away"]);
+    assert_eq!(
+        rust,
+        [
+            "bob: before the drop",
+            "bob: while we were away",
+            "bob: a new line 3"
+        ]
+    );
 }
 
 #[test]
