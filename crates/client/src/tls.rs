@@ -154,6 +154,12 @@ impl Write for Recording<'_> {
         (&*self.tcp).write(buf)
     }
 
+    // rustls writes its records vectored, and its last alert in a single
+    // try: all of them must go, as on the socket itself.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.tcp).write_vectored(bufs)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         (&*self.tcp).flush()
     }
