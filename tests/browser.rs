@@ -281,6 +281,8 @@ fn the_page_over_https_and_wss() {
     secure.expect("carol: hello over wss");
     secure.send("hello from a TLS terminal");
     browser.wait_for_line(&format!("{} hello from a TLS terminal", secure.nick));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("https.png"));
 }
 
 #[test]
@@ -315,6 +317,8 @@ fn the_page_asks_for_the_password_of_a_password_server() {
     tcp.read_welcome();
     browser.say("the page got in");
     tcp.expect("guest1: the page got in");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("password.png"));
 }
 
 #[test]
@@ -367,6 +371,8 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
     tcp.sync();
     browser.say("risen again");
     tcp.expect("phoenix: risen again");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("reconnected.png"));
 }
 
 /// Counts the log entries (of the conversation shown) that end with `text`.
