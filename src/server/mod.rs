@@ -42,7 +42,9 @@
 //!   the chat writes through as its [`crate::chat::Outbox`];
 //! - `render`: the line being sent, rendered once per dialect and framing;
 //! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
-//!   the commands that go through it and the events it reports.
+//!   the commands that go through it and the events it reports;
+//!   `cluster_presence`: membership across servers (joins, leaves,
+//!   renames, quits published and mirrored; servers lost).
 //! - `accounts`: the hashing worker's end, held-back logins, the login
 //!   throttle and registration limits, the checks before password commands.
 
@@ -73,6 +75,7 @@ mod accept;
 mod accounts;
 mod clients;
 mod cluster;
+mod cluster_presence;
 mod input;
 mod irc;
 mod irc_cmds;
@@ -475,14 +478,18 @@ impl EventLoop {
             ))),
             None => Cluster::Single,
         };
+        let mut chat = Chat::new(config.password.clone())
+            .with_max_rooms_per_client(config.max_rooms_per_client)
+            .with_history(tails)
+            .with_accounts(stored_accounts)
+            .with_admins(&config.admins);
+        if !cluster.is_single() {
+            chat.share_membership();
+        }
         Ok(EventLoop {
             cluster,
             cluster_link: cluster::ClusterLink::default(),
-            chat: Chat::new(config.password.clone())
-                .with_max_rooms_per_client(config.max_rooms_per_client)
-                .with_history(tails)
-                .with_accounts(stored_accounts)
-                .with_admins(&config.admins),
+            chat,
             history,
             accounts,
             completions,
@@ -594,6 +601,7 @@ impl EventLoop {
                 self.flush_dirty();
             }
             self.reap_dead();
+            self.cluster_share();
             if let Cluster::Redis(redis) = &mut self.cluster {
                 // The nicks of those who left are released now.
                 redis.flush(self.poll.registry(), self.now);
@@ -607,6 +615,7 @@ impl EventLoop {
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.life.shutting_down && self.clients.conns.is_empty() {
+                self.cluster_leave();
                 self.accounts.finish();
                 self.history
                     .submit_accounts(self.chat.accounts_mut().take_writes());
