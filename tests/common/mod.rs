@@ -256,10 +256,6 @@ impl ServerProcess {
         max_fds: Option<u64>,
     ) -> ServerProcess {
         let mut args = vec!["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"];
-        if !flags.contains(&"--irc-addr") {
-            // Never the default 6667: tests run side by side.
-            args.extend(["--irc-addr", "off"]);
-        }
         if !flags.contains(&"--history-file") {
             // Tests never write a history file into the repository.
             args.extend(["--history-file", ":memory:"]);
@@ -299,8 +295,13 @@ impl ServerProcess {
         if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
             command.env("RUST_LOG", "info");
         }
+        command.args(args);
+        if !args.contains(&"--irc-addr") {
+            // Never the default 6667: tests run side by side (a test that
+            // wants IRC names its address).
+            command.args(["--irc-addr", "off"]);
+        }
         command
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

@@ -65,10 +65,12 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     let a = clustered(&redis);
     let b = clustered(&redis);
     let mut alice = register(&a, "alice");
+    alice.ask("JOIN #rust");
     let mut bob = line_client(&b, "bob");
     bob.send(":join #rust");
     bob.expect("* bob joined #rust");
-    alice.ask("JOIN #rust");
+    // Joins reach the room on every server.
+    alice.expect(&format!(":bob!bob@{SERVER} JOIN #rust"));
     alice.send("PRIVMSG #rust :hello from A");
     bob.expect("alice: hello from A");
     bob.send("hello from B");
