@@ -66,7 +66,11 @@ impl EventLoop {
             Irc::Nick(nick) => self.run_command(id, ":nick", Command::Nick(nick), None),
             Irc::Topic { channel, topic } => self.irc_topic(id, channel, topic),
             Irc::Names(channels) => self.irc_names(id, channels),
-            Irc::List(_) => self.run_command(id, ":rooms", Command::Rooms, None),
+            // With --cluster the cluster knows every server's rooms.
+            Irc::List(_) if !self.cluster.is_single() => {
+                self.run_command(id, ":rooms", Command::Rooms, None)
+            }
+            Irc::List(_) => self.irc_list(id),
             Irc::Who(mask) => self.irc_who(id, mask),
             Irc::Whois(nick) => {
                 if self.chat.find_nick(nick).is_none() {
@@ -297,6 +301,33 @@ impl EventLoop {
                 None => self.irc_numeric(id, Numeric::EndOfNames, &[channel], None),
             }
         }
+    }
+
+    /// `LIST`: 321, a 322 per room with members (its count and topic),
+    /// 323.
+    fn irc_list(&mut self, id: ClientId) {
+        let nick = self.irc_nick(id);
+        let server = self.config.server_name.clone();
+        let mut out = Vec::new();
+        Message::new("321", &[&nick, "Channel", "Users  Name"])
+            .from_source(&server)
+            .with_trailing()
+            .write(&mut out);
+        for (room, count, topic) in self.chat.irc_list() {
+            let count = count.to_string();
+            let topic = topic.unwrap_or_default();
+            let params = [room.as_str(), count.as_str()];
+            numeric::write(
+                &mut out,
+                &server,
+                Numeric::List,
+                &nick,
+                &params,
+                Some(&topic),
+            );
+        }
+        numeric::write(&mut out, &server, Numeric::ListEnd, &nick, &[], None);
+        self.irc_send(id, &out);
     }
 
     /// `WHO #channel` or `WHO nick`: a `352` per user, then `315`.

@@ -246,7 +246,9 @@ fn topic_is_queried_and_set_by_operators() {
 #[test]
 fn names_and_list() {
     let server = start();
-    let _bob = line_in_rust(&server, "bob");
+    let mut bob = line_in_rust(&server, "bob");
+    bob.send(":topic crabs");
+    bob.expect("* bob set the topic of #rust: crabs");
     let mut alice = Irc::register(irc_addr(&server), "alice");
     assert_eq!(
         alice.ask("NAMES #rust,#none"),
@@ -261,8 +263,9 @@ fn names_and_list() {
     assert_eq!(
         alice.ask("LIST"),
         [
+            numeric("321", "alice", "Channel :Users  Name"),
             numeric("322", "alice", "#lobby 1 :"),
-            numeric("322", "alice", "#rust 1 :"),
+            numeric("322", "alice", "#rust 1 :crabs"),
             numeric("323", "alice", ":End of /LIST"),
         ]
     );
@@ -365,6 +368,11 @@ fn channel_modes() {
     );
     bob.send(":ban mallory");
     bob.sync();
+    let mut mallory = Irc::register(irc_addr(&server), "mallory");
+    assert_eq!(
+        mallory.ask("JOIN #rust"),
+        [numeric("474", "mallory", "#rust :Cannot join channel (+b)")]
+    );
     assert_eq!(
         alice.sync(),
         [format!(":bob!bob@{SERVER} MODE #rust +b mallory!*@*")]
@@ -507,6 +515,16 @@ fn oper_logs_in_to_an_administrator_account() {
     let mut oper = Irc::register(irc_addr(&server), "oper");
     oper.send("OPER root :correct horse");
     oper.until(&numeric("381", "root", ":You are now an IRC operator"));
+    // WHOIS names the account (330).
+    assert_eq!(
+        alice.ask("WHOIS root"),
+        [
+            numeric("311", "plain", &format!("root root {SERVER} * :root")),
+            numeric("312", "plain", &format!("root {SERVER} :loopchat")),
+            numeric("330", "plain", "root root :is logged in as"),
+            numeric("318", "plain", "root :End of /WHOIS list"),
+        ]
+    );
 }
 
 /// IRC formatting codes (bold, colours…) never reach line clients: they

@@ -96,6 +96,22 @@ impl Chat {
         Some(self.rooms.is_member(id, room))
     }
 
+    /// `LIST`: every room with members, as spelled, with its member count
+    /// and topic, sorted by lower-cased name.
+    pub fn irc_list(&self) -> Vec<(String, usize, Option<String>)> {
+        let mut rooms: Vec<(String, usize, Option<String>)> = self
+            .rooms
+            .iter()
+            .filter(|(_, room)| !room.is_empty())
+            .map(|(_, room)| {
+                let topic = room.topic().map(str::to_string);
+                (room.name().to_string(), room.len(), topic)
+            })
+            .collect();
+        rooms.sort_by_cached_key(|(name, _, _)| name.to_ascii_lowercase());
+        rooms
+    }
+
     /// The rooms client `id` is in, as spelled, each with whether it is an
     /// operator there.
     pub fn rooms_of_member(&self, id: ClientId) -> Vec<(String, bool)> {

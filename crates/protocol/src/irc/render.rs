@@ -179,6 +179,12 @@ fn render_reply(reply: &Reply<'_>, ctx: &Context<'_>, out: &mut Vec<u8>) {
             write_names(out, ctx.server, ctx.nick, room, nicks.iter().copied())
         }
         Reply::Rooms { rooms } => {
+            // 321 RPL_LISTSTART (not in the numeric table: optional in the
+            // documents, still expected by some clients).
+            Message::new("321", &[ctx.nick, "Channel", "Users  Name"])
+                .from_source(ctx.server)
+                .with_trailing()
+                .write(out);
             for (room, count) in rooms.iter().filter(|(_, count)| *count > 0) {
                 let count = count.to_string();
                 num(out, ctx, Numeric::List, &[room, &count], Some(""));
