@@ -67,3 +67,75 @@ fn an_irc_client_that_stops_reading_is_cut_off() {
     };
     assert_eq!(left, "* stuck left #flood (too slow)");
 }
+
+/// Flood control holds an IRC client's lines back like a line client's
+/// (held, never dropped, in order), and the metrics count it.
+#[test]
+fn flood_control_holds_irc_lines_back() {
+    let server = start_with(|config| {
+        config.flood = loopchat::policy::limits::FloodLimit {
+            lines_per_sec: 200,
+            bytes_per_sec: 0,
+            burst_secs: 1,
+        };
+        config.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    });
+    let mut bob = Client::named(server.addr(), "bob");
+    bob.send(":join #flood");
+    bob.expect("* bob joined #flood");
+    let mut alice = Irc::register(irc_addr(&server), "alice");
+    alice.ask("JOIN #flood");
+    bob.expect("* alice joined #flood");
+    let lines: String = (0..600)
+        .map(|i| format!("PRIVMSG #flood :flood {i}\r\n"))
+        .collect();
+    alice.send_bytes(lines.as_bytes());
+    for i in 0..600 {
+        bob.expect(&format!("alice: flood {i}"));
+    }
+    let metrics = scrape(server.metrics_addr().unwrap());
+    let throttles = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("loopchat_flood_throttles_total "))
+        .expect("the throttle counter");
+    assert!(throttles.parse::<u64>().unwrap() >= 1, "{throttles}");
+}
+
+/// `GET /metrics` over a plain socket.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(crate::common::READ_TIMEOUT))
+        .unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: loopchat\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The per-address limit and `--max-clients` turn IRC clients away with
+/// `ERROR`, and close them.
+#[test]
+fn refused_irc_clients_get_error() {
+    let server = start_with(|config| {
+        config.guard.max_per_address = 2;
+        config.guard.limit_loopback = true;
+    });
+    let _one = Irc::register(irc_addr(&server), "one");
+    let _two = Irc::register(irc_addr(&server), "two");
+    let mut three = Irc::connect(irc_addr(&server));
+    assert_eq!(
+        three.expect_error_then_close(),
+        "ERROR :Closing link: * (too many connections from your address)"
+    );
+    let full = start_with(|config| config.max_clients = 1);
+    let _only = Irc::register(irc_addr(&full), "only");
+    let mut late = Irc::connect(irc_addr(&full));
+    assert_eq!(
+        late.expect_error_then_close(),
+        "ERROR :Closing link: * (server full)"
+    );
+}
