@@ -322,7 +322,12 @@ fn check_line(line: &str) {
 /// and borrows exactly when there was nothing to replace.
 fn check_sanitize(text: &str) {
     let clean = protocol::sanitize(text);
-    let forbidden = |c: char| (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c);
+    // IRC formatting codes are kept: the line dialect removes them when it
+    // renders, IRC clients get them (protocol 1.2, "IRC").
+    let forbidden = |c: char| {
+        ((c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c))
+            && !protocol::irc::text::is_format_code(c)
+    };
     assert!(!clean.chars().any(forbidden), "{clean:?}");
     assert_eq!(clean.chars().count(), text.chars().count());
     for (before, after) in text.chars().zip(clean.chars()) {

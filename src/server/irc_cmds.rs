@@ -15,7 +15,6 @@ use crate::chat::ClientId;
 use crate::protocol::irc::command::{self, Command as Irc};
 use crate::protocol::irc::mask::banned_nick;
 use crate::protocol::irc::message::Params;
-use crate::protocol::irc::text::strip_formatting;
 use crate::protocol::irc::{burst, numeric, replies, Message, Numeric};
 use crate::protocol::Command;
 
@@ -186,8 +185,6 @@ impl EventLoop {
     /// channel the sender is in, or a private message to a nick. A
     /// `NOTICE` is never answered with an error.
     fn irc_message(&mut self, id: ClientId, target: &str, text: &str, action: bool, notice: bool) {
-        // Formatting codes would reach line clients as U+FFFD: removed.
-        let text = &*strip_formatting(text);
         if target.starts_with('#') {
             let member = self.chat.irc_membership(id, target);
             match member {
@@ -258,8 +255,7 @@ impl EventLoop {
         if !self.irc_enter_channel(id, channel) {
             return;
         }
-        let topic = topic.map(strip_formatting);
-        let edit = match topic.as_deref() {
+        let edit = match topic {
             None => None,
             Some("") => Some("-"),
             Some(text) => Some(text),

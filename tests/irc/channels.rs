@@ -527,15 +527,37 @@ fn oper_logs_in_to_an_administrator_account() {
     );
 }
 
-/// IRC formatting codes (bold, colours…) never reach line clients: they
-/// are removed, not shown as replacement characters.
+/// IRC formatting codes (bold, colours…) reach IRC clients as sent, from
+/// IRC and line clients alike, and are removed for line clients (not
+/// shown as replacement characters); other control characters are
+/// replaced for everyone.
 #[test]
-fn formatting_codes_are_removed_for_line_clients() {
+fn formatting_codes_reach_irc_clients_and_are_removed_for_line_clients() {
     let server = start();
     let mut bob = line_in_rust(&server, "bob");
     let mut alice = Irc::register(irc_addr(&server), "alice");
     alice.ask("JOIN #rust");
     bob.expect("* alice joined #rust");
-    alice.send("PRIVMSG #rust :\u{2}bold\u{2} and \u{3}04,01red\u{3} \u{1d}it\u{f}");
+    let mut carol = Irc::register(irc_addr(&server), "carol");
+    carol.ask("JOIN #rust");
+    bob.expect("* carol joined #rust");
+    let styled = "\u{2}bold\u{2} and \u{3}04,01red\u{3} \u{1d}it\u{f}";
+    alice.send(&format!("PRIVMSG #rust :{styled}"));
     bob.expect("alice: bold and red it");
+    carol.expect(&format!(":{} PRIVMSG #rust :{styled}", alice.mask()));
+    bob.send("\u{1f}under\u{1f} \u{1b}[2J");
+    carol.expect(&format!(
+        ":bob!bob@{SERVER} PRIVMSG #rust :\u{1f}under\u{1f} \u{fffd}[2J"
+    ));
+    assert_eq!(
+        alice.sync(),
+        [
+            format!(":{} JOIN #rust", carol.mask()),
+            format!(":bob!bob@{SERVER} PRIVMSG #rust :\u{1f}under\u{1f} \u{fffd}[2J"),
+        ]
+    );
+    // A topic keeps its codes for IRC and loses them for line clients.
+    bob.send(":topic \u{2}crabs\u{2}");
+    bob.expect("* bob set the topic of #rust: crabs");
+    carol.expect(&format!(":bob!bob@{SERVER} TOPIC #rust :\u{2}crabs\u{2}"));
 }

@@ -340,12 +340,16 @@ pub fn is_valid_name(name: &str) -> bool {
 /// Whether a character may never reach another client's terminal: C0 except
 /// TAB, DEL, and C1.
 pub(crate) fn is_forbidden_control(c: char) -> bool {
-    (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
+    ((c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c))
+        && !irc::text::is_format_code(c)
 }
 
 /// Replaces every control character (C0 except TAB, DEL, C1) with U+FFFD so
-/// no client can paint another's terminal. Borrows when there is nothing to
-/// replace, which is almost always.
+/// no client can paint another's terminal. IRC formatting codes (bold,
+/// colours…: [`irc::text::is_format_code`]) are kept: IRC clients get them,
+/// and the line dialect removes them when it renders (protocol 1.2,
+/// "IRC"). Borrows when there is nothing to replace, which is almost
+/// always.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
     // C0 and DEL are single bytes; C1 is 0xC2 0x80..=0x9F in UTF-8.
     let clean = text

@@ -14,6 +14,7 @@ use super::{is_reserved_nick, is_valid_name};
 
 /// Appends `line` as the line dialect writes it, ending in `\n`.
 pub fn render(line: &ServerLine<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
     match line {
         ServerLine::Event(event) => render_event(event, out),
         ServerLine::Reply(reply) => render_reply(reply, out),
@@ -22,7 +23,28 @@ pub fn render(line: &ServerLine<'_>, out: &mut Vec<u8>) {
             render_error(error, out);
         }
     }
+    strip_format_codes(out, start);
     out.push(b'\n');
+}
+
+/// Removes IRC formatting codes (bold, colours…, `irc::text`) from what
+/// was appended to `out` since `start`: the chat keeps them for IRC
+/// clients, and the line dialect never shows them (protocol 1.2, "IRC").
+/// One scan of the line when there are none.
+fn strip_format_codes(out: &mut Vec<u8>, start: usize) {
+    let appended = &out[start..];
+    let has_codes = appended
+        .iter()
+        .any(|&b| b < 0x20 && crate::irc::text::is_format_code(char::from(b)));
+    if !has_codes {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(appended) else {
+        return;
+    };
+    let stripped = crate::irc::text::strip_formatting(text).into_owned();
+    out.truncate(start);
+    out.extend_from_slice(stripped.as_bytes());
 }
 
 /// Appends `line` for a member of its room whose current room is another

@@ -997,7 +997,7 @@ proptest::proptest! {
     #[test]
     fn chat_round_trips(
         nick in "[a-zA-Z][a-zA-Z0-9_-]{0,31}",
-        text in "[^\n]{0,60}",
+        text in "[^\n\x02\x03\x04\x0f\x11\x16\x1d\x1e\x1f]{0,60}",
     ) {
         let said: ServerLine<'_> = Event::Said { from: &nick, room: None, text: &text, stamp: None }.into();
         let text = to_text(&said);
