@@ -71,14 +71,11 @@ impl EventLoop {
             }
             Irc::List(_) => self.irc_list(id),
             Irc::Who(mask) => self.irc_who(id, mask),
-            Irc::Whois(nick) => {
-                if self.chat.find_nick(nick).is_none() {
-                    self.irc_numeric(id, Numeric::NoSuchNick, &[nick], None);
-                    self.irc_numeric(id, Numeric::EndOfWhois, &[nick], None);
-                } else {
-                    self.run_command(id, ":whois", Command::Whois(nick), None);
-                }
+            // With --cluster the nick may be another server's: `:whois`.
+            Irc::Whois(nick) if !self.cluster.is_single() => {
+                self.run_command(id, ":whois", Command::Whois(nick), None)
             }
+            Irc::Whois(nick) => self.irc_whois(id, nick),
             Irc::Mode { target, changes } => self.irc_mode(id, target, changes),
             Irc::Kick {
                 channel,
@@ -297,6 +294,62 @@ impl EventLoop {
                 None => self.irc_numeric(id, Numeric::EndOfNames, &[channel], None),
             }
         }
+    }
+
+    /// `WHOIS NICK`: 311, 319 (channels, `@` where an operator), 312, 301
+    /// when away, 330 when logged in, 318; 401 and 318 for nobody.
+    fn irc_whois(&mut self, id: ClientId, nick: &str) {
+        let Some((who, spelled)) = self.chat.find_nick(nick) else {
+            self.irc_numeric(id, Numeric::NoSuchNick, &[nick], None);
+            return self.irc_numeric(id, Numeric::EndOfWhois, &[nick], None);
+        };
+        let spelled = spelled.to_string();
+        let me = self.irc_nick(id);
+        let server = self.config.server_name.clone();
+        let channels: Vec<String> = self
+            .chat
+            .rooms_of_member(who)
+            .into_iter()
+            .map(|(room, op)| if op { format!("@{room}") } else { room })
+            .collect();
+        let account = self.chat.account_of(who).map(str::to_string);
+        let away = self.irc_away(who);
+        let mut out = Vec::new();
+        let s = spelled.as_str();
+        let params = [s, s, server.as_str(), "*"];
+        numeric::write(&mut out, &server, Numeric::WhoisUser, &me, &params, Some(s));
+        if !channels.is_empty() {
+            let list = channels.join(" ");
+            numeric::write(
+                &mut out,
+                &server,
+                Numeric::WhoisChannels,
+                &me,
+                &[s],
+                Some(&list),
+            );
+        }
+        let params = [s, server.as_str()];
+        numeric::write(
+            &mut out,
+            &server,
+            Numeric::WhoisServer,
+            &me,
+            &params,
+            Some("loopchat"),
+        );
+        if let Some(away) = &away {
+            numeric::write(&mut out, &server, Numeric::Away, &me, &[s], Some(away));
+        }
+        if let Some(account) = &account {
+            // 330 RPL_WHOISACCOUNT is not in the numeric table.
+            Message::new("330", &[&me, s, account, "is logged in as"])
+                .from_source(&server)
+                .with_trailing()
+                .write(&mut out);
+        }
+        numeric::write(&mut out, &server, Numeric::EndOfWhois, &me, &[s], None);
+        self.irc_send(id, &out);
     }
 
     /// `LIST`: 321, a 322 per room with members (its count and topic),

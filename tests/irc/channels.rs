@@ -319,7 +319,7 @@ fn whois_describes_a_user() {
         alice.ask("WHOIS bob"),
         [
             numeric("311", "alice", &format!("bob bob {SERVER} * :bob")),
-            numeric("319", "alice", "bob :#lobby #rust"),
+            numeric("319", "alice", "bob :#lobby @#rust"),
             numeric("312", "alice", &format!("bob {SERVER} :loopchat")),
             numeric("318", "alice", "bob :End of /WHOIS list"),
         ]
@@ -473,6 +473,15 @@ fn away_ison_and_userhost() {
             "alice",
             &format!(":bob=+bob@{SERVER} carol=-carol@{SERVER}")
         )]
+    );
+    assert_eq!(
+        alice.ask("WHOIS carol"),
+        [
+            numeric("311", "alice", &format!("carol carol {SERVER} * :carol")),
+            numeric("312", "alice", &format!("carol {SERVER} :loopchat")),
+            numeric("301", "alice", "carol :gone fishing"),
+            numeric("318", "alice", "carol :End of /WHOIS list"),
+        ]
     );
     assert_eq!(
         carol.ask("AWAY"),
