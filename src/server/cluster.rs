@@ -54,6 +54,9 @@ enum Claim {
     },
     /// A guest's nick, given on arrival.
     Guest,
+    /// The nick an IRC client registers with: it enters the chat when
+    /// the claim is won (`server::irc`).
+    Register { id: ClientId, nick: String },
 }
 
 /// A private message on its way to another server: who sent it to whom.
@@ -172,6 +175,31 @@ impl EventLoop {
             if let Ok(ticket) = redis.claim_nick(&nick.to_ascii_lowercase()) {
                 self.cluster_link.claims.insert(ticket, Claim::Guest);
             }
+        }
+    }
+
+    /// With `--cluster`, claims `nick` in Redis for IRC client `id`, which
+    /// registers with it (see [`EventLoop::irc_claim_answered`]); `false`
+    /// when the cluster cannot take the claim now.
+    pub(super) fn cluster_claim_for_irc(&mut self, id: ClientId, nick: &str) -> bool {
+        let Cluster::Redis(redis) = &mut self.cluster else {
+            return false;
+        };
+        let Ok(ticket) = redis.claim_nick(&nick.to_ascii_lowercase()) else {
+            return false;
+        };
+        let claim = Claim::Register {
+            id,
+            nick: nick.to_owned(),
+        };
+        self.cluster_link.claims.insert(ticket, claim);
+        true
+    }
+
+    /// Frees `nick` in Redis (a claim won for a client that is gone).
+    pub(super) fn cluster_release(&mut self, nick: &str) {
+        if let Cluster::Redis(redis) = &mut self.cluster {
+            redis.release_nick(&nick.to_ascii_lowercase());
         }
     }
 
@@ -434,6 +462,9 @@ impl EventLoop {
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
+        if let Claim::Register { id, nick } = claim {
+            return self.irc_claim_answered(id, &nick, won.map_err(|_| ()));
+        }
         let Claim::Rename { id, old, new } = claim else {
             if won == Ok(false) {
                 warn!("cluster: the guest nick {nick} here is held by another server");

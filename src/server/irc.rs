@@ -159,10 +159,94 @@ impl EventLoop {
         }
     }
 
-    /// Registration completed: the client enters the chat under its nick,
-    /// in no room, and gets the welcome burst; `433` if the nick was taken
-    /// meanwhile (registration then waits for another `NICK`).
+    /// Registration completed: the client enters the chat under its nick
+    /// (with `--cluster`, once Redis has given it the nick: its input
+    /// waits meanwhile).
     fn irc_registered(&mut self, id: ClientId) {
+        let Some(nick) = self
+            .clients
+            .conns
+            .get(id)
+            .and_then(|c| c.irc.as_ref())
+            .and_then(|irc| irc.registration.nick())
+            .map(str::to_string)
+        else {
+            return;
+        };
+        if self.cluster.is_single() {
+            return self.irc_enter(id, &nick);
+        }
+        if self.chat.nick_taken_here(usize::MAX, &nick) {
+            return self.irc_nick_lost(id, &nick);
+        }
+        if !self.cluster_claim_for_irc(id, &nick) {
+            return self.irc_cluster_unavailable(id);
+        }
+        if let Some(conn) = self.clients.conns.get_mut(id) {
+            conn.account_wait = true;
+        }
+    }
+
+    /// `ERROR`, and the connection closes: the cluster cannot be reached.
+    fn irc_cluster_unavailable(&mut self, id: ClientId) {
+        let mut out = Vec::new();
+        Message::new("ERROR", &["Closing link: (cluster unavailable)"])
+            .with_trailing()
+            .write(&mut out);
+        self.irc_send(id, &out);
+        self.close_gracefully(id, EndReason::ClusterUnavailable);
+    }
+
+    /// Redis answered the claim of `nick` for IRC client `id` (`Err`: it
+    /// could not): it enters the chat, or is told `433`, or `ERROR`.
+    pub(super) fn irc_claim_answered(&mut self, id: ClientId, nick: &str, won: Result<bool, ()>) {
+        let waiting = self.clients.conns.get(id).is_some_and(|c| {
+            c.is_open()
+                && c.irc
+                    .as_ref()
+                    .is_some_and(|irc| irc.registration.nick() == Some(nick))
+        });
+        if !waiting {
+            if won == Ok(true) {
+                self.cluster_release(nick);
+            }
+            return;
+        }
+        self.resume_input(id);
+        match won {
+            Ok(true) if !self.chat.nick_taken_here(usize::MAX, nick) => self.irc_enter(id, nick),
+            Ok(true) => {
+                self.cluster_release(nick);
+                self.irc_nick_lost(id, nick);
+            }
+            Ok(false) => self.irc_nick_lost(id, nick),
+            Err(()) => self.irc_cluster_unavailable(id),
+        }
+    }
+
+    /// The nick registration asked for is someone else's: `433`, and
+    /// registration waits for another `NICK`.
+    fn irc_nick_lost(&mut self, id: ClientId, nick: &str) {
+        if let Some(irc) = self
+            .clients
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.irc.as_deref_mut())
+        {
+            irc.registration.nick_lost();
+        }
+        let mut out = Vec::new();
+        let server = &self.config.server_name;
+        irc::numeric::write(&mut out, server, Numeric::NicknameInUse, "*", &[nick], None);
+        self.irc_send(id, &out);
+    }
+
+    /// The client enters the chat under `nick`, in no room, and gets the
+    /// welcome burst; `433` if the nick was taken meanwhile.
+    fn irc_enter(&mut self, id: ClientId, nick: &str) {
+        if !self.chat.connect_irc(id, nick) {
+            return self.irc_nick_lost(id, nick);
+        }
         let Some(irc) = self
             .clients
             .conns
@@ -171,24 +255,10 @@ impl EventLoop {
         else {
             return;
         };
-        let nick = irc.registration.nick().unwrap_or_default().to_string();
-        if !self.chat.connect_irc(id, &nick) {
-            irc.registration.nick_lost();
-            let mut out = Vec::new();
-            let server = &self.config.server_name;
-            irc::numeric::write(
-                &mut out,
-                server,
-                Numeric::NicknameInUse,
-                "*",
-                &[&nick],
-                None,
-            );
-            self.irc_send(id, &out);
-            return;
-        }
+        let nick = nick.to_string();
         irc.nick = nick.clone();
-        self.cluster_joined(id);
+        // (With --cluster its nick is claimed already: only its rooms.)
+        self.cluster_after(id);
         let counts = self.irc_lusers();
         let motd: Vec<&str> = self.config.motd.iter().map(String::as_str).collect();
         let created = self.irc_created();

@@ -79,4 +79,16 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     bob.expect("[pm] alice: psst");
     bob.send(":pm alice back");
     alice.expect(&format!(":bob!bob@{SERVER} PRIVMSG alice :back"));
+    // A nick held on the other server is refused at registration (433),
+    // and another one registers.
+    let mut dup = Irc::connect(a.irc_addr().unwrap());
+    dup.send("NICK Bob");
+    dup.send("USER bob 0 * :not bob");
+    dup.expect(&numeric("433", "*", "Bob :Nickname is already in use"));
+    dup.send("NICK robert");
+    dup.expect(&numeric(
+        "001",
+        "robert",
+        ":Welcome to the irc.test Network, robert",
+    ));
 }
