@@ -47,6 +47,10 @@
 //!   renames, quits published and mirrored; servers lost).
 //! - `accounts`: the hashing worker's end, held-back logins, the login
 //!   throttle and registration limits, the checks before password commands.
+//! - `irc`: IRC connections' lines: parsing, registration, the welcome
+//!   burst, `OPER`'s answer (`docs/irc.md`);
+//! - `irc_cmds`: a registered IRC client's commands, mapped onto the line
+//!   protocol's typed commands or answered from the chat's views.
 
 use crate::chat::completion::Completions;
 use crate::chat::history::{HistoryLink, Tails};
