@@ -5,7 +5,7 @@
 //! enforces the global output bound and keeps the list of connections to
 //! flush this turn.
 
-use super::render::{recipient_nick, LineCache, RenderKey, Variant, IRC_SLOT};
+use super::render::{recipient, LineCache, RenderKey, Variant, IRC_SLOT};
 use crate::chat::{ChatEvent, ClientId, Delivery, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
@@ -262,7 +262,7 @@ impl Clients {
             let slot = conn.render_slots[v];
             let bytes = if slot == IRC_SLOT {
                 let key = RenderKey::for_conn(conn, variant);
-                self.cache.bytes(line, key, recipient_nick(conn))
+                self.cache.bytes(line, key, recipient(conn))
             } else {
                 debug_assert_eq!(
                     slot,
@@ -537,11 +537,9 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line, variant) => cache.bytes(
-            line,
-            RenderKey::for_conn(conn, variant),
-            recipient_nick(conn),
-        ),
+        Output::Line(line, variant) => {
+            cache.bytes(line, RenderKey::for_conn(conn, variant), recipient(conn))
+        }
         Output::Labelled(line, label) => cache.labelled(
             line,
             RenderKey::of(&conn.codec.encoder, true, Variant::Plain),

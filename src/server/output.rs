@@ -53,7 +53,7 @@ impl EventLoop {
             let bytes = clients.cache.bytes(
                 line,
                 RenderKey::for_conn(conn, Variant::Plain),
-                super::render::recipient_nick(conn),
+                super::render::recipient(conn),
             );
             if conn.held.is_empty() {
                 conn.output.push(bytes, &mut clients.pool);

@@ -14,6 +14,7 @@
 
 use crate::chat::history::tails::unix_now_ms;
 use crate::net::connection::Connection;
+use crate::net::irc::IrcState;
 use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
 use crate::protocol::irc::{self, CapSet};
@@ -112,11 +113,13 @@ impl RenderKey {
     }
 }
 
-/// The nick an IRC rendering for `conn` addresses (its numerics' first
-/// parameter); `*` for anyone else.
+/// Who an IRC rendering for `conn` addresses (its numerics name its
+/// nick); `None` for anyone else. The state is not read here: a room line
+/// already rendered for the key never looks at it (one pointer copied
+/// per recipient, no cache miss).
 #[inline]
-pub(super) fn recipient_nick(conn: &Connection) -> &str {
-    conn.irc.as_ref().map_or("*", |irc| irc.nick.as_str())
+pub(super) fn recipient(conn: &Connection) -> Option<&IrcState> {
+    conn.irc.as_deref()
 }
 
 /// One cached rendering and the line it belongs to.
@@ -240,10 +243,15 @@ impl LineCache {
     /// `nick` is the recipient's, for the IRC lines that name it (see
     /// [`irc::render::is_shared`]: those are rendered for each recipient).
     #[inline]
-    pub fn bytes(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
+    pub fn bytes(
+        &mut self,
+        line: &ServerLine<'_>,
+        key: RenderKey,
+        recipient: Option<&IrcState>,
+    ) -> &[u8] {
         debug_assert!(self.line > 0, "new_line() before the first line");
         if key.dialect == Dialect::Irc {
-            return self.irc_bytes(line, key, nick);
+            return self.irc_bytes(line, key, recipient);
         }
         let i = key.index();
         if self.slots[i].line != self.line {
@@ -257,20 +265,31 @@ impl LineCache {
     /// that names it (numerics, private messages). The common case (a
     /// room line already rendered for this key) is an index and a check.
     #[inline]
-    fn irc_bytes(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
+    fn irc_bytes(
+        &mut self,
+        line: &ServerLine<'_>,
+        key: RenderKey,
+        recipient: Option<&IrcState>,
+    ) -> &[u8] {
         if key.caps == CapSet::EMPTY {
             let i = key.index();
             if self.slots[i].line == self.line && irc::render::is_shared(line) {
                 return &self.slots[i].bytes;
             }
         }
-        self.fill_irc(line, key, nick)
+        self.fill_irc(line, key, recipient)
     }
 
     /// Renders `key`'s IRC bytes of the current line (see
     /// [`LineCache::irc_bytes`]).
     #[cold]
-    fn fill_irc(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
+    fn fill_irc(
+        &mut self,
+        line: &ServerLine<'_>,
+        key: RenderKey,
+        recipient: Option<&IrcState>,
+    ) -> &[u8] {
+        let nick = recipient.map_or("*", |irc| irc.nick.as_str());
         let shared = irc::render::is_shared(line);
         let at = if key.caps == CapSet::EMPTY {
             None
@@ -380,7 +399,7 @@ impl LineCache {
             framing: Framing::Plain,
             ..key
         };
-        self.bytes(line, text, "*");
+        self.bytes(line, text, None);
         let shared = &self.slots[text.index()].bytes;
         self.labelled.clear();
         tags::insert_label(shared, label.as_str(), &mut self.labelled);
@@ -449,13 +468,13 @@ mod tests {
         let tagged = b"@time=2026-12-07T10:15:03.123Z;room=#rust;id=8412 alice: hi there\n";
         cache.new_line();
         for _ in 0..100 {
-            assert_eq!(cache.bytes(&hi, PLAIN, "*"), b"alice: hi there\n");
+            assert_eq!(cache.bytes(&hi, PLAIN, None), b"alice: hi there\n");
             assert_eq!(
-                cache.bytes(&hi, PREFIXED, "*"),
+                cache.bytes(&hi, PREFIXED, None),
                 b"[#rust] alice: hi there\n"
             );
-            assert_eq!(cache.bytes(&hi, TAGGED, "*"), tagged);
-            let frame = cache.bytes(&hi, WS_TAGGED, "*");
+            assert_eq!(cache.bytes(&hi, TAGGED, None), tagged);
+            let frame = cache.bytes(&hi, WS_TAGGED, None);
             assert_eq!(&frame[2..], &tagged[..tagged.len() - 1]);
         }
         assert_eq!((cache.renders, cache.frames), (3, 1));
@@ -476,10 +495,10 @@ mod tests {
         // A line with no time of its own gets one, the same for everyone.
         cache.new_line();
         let pong: ServerLine<'_> = Reply::Pong { token: None }.into();
-        let first = cache.bytes(&pong, TAGGED, "*").to_vec();
+        let first = cache.bytes(&pong, TAGGED, None).to_vec();
         assert!(first.starts_with(b"@time=") && first.ends_with(b"Z * pong\n"));
         assert_eq!(
-            cache.bytes(&pong, WS_TAGGED, "*")[2..],
+            cache.bytes(&pong, WS_TAGGED, None)[2..],
             first[..first.len() - 1]
         );
     }
@@ -498,13 +517,13 @@ mod tests {
         .into();
         cache.new_line();
         for _ in 0..100 {
-            assert_eq!(cache.bytes(&hi, PLAIN, "*"), b"alice: hi\n");
-            assert_eq!(cache.bytes(&hi, PREFIXED, "*"), b"[#rust] alice: hi\n");
+            assert_eq!(cache.bytes(&hi, PLAIN, None), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, PREFIXED, None), b"[#rust] alice: hi\n");
             assert_eq!(
-                cache.bytes(&hi, WS_PREFIXED, "*"),
+                cache.bytes(&hi, WS_PREFIXED, None),
                 b"\x81\x11[#rust] alice: hi"
             );
-            assert_eq!(cache.bytes(&hi, WS, "*"), b"\x81\x09alice: hi");
+            assert_eq!(cache.bytes(&hi, WS, None), b"\x81\x09alice: hi");
         }
         assert_eq!((cache.renders, cache.frames), (2, 2));
     }
@@ -521,14 +540,14 @@ mod tests {
         .into();
         cache.new_line();
         for _ in 0..100 {
-            assert_eq!(cache.bytes(&hi, WS, "*"), b"\x81\x09alice: hi");
-            assert_eq!(cache.bytes(&hi, PLAIN, "*"), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, WS, None), b"\x81\x09alice: hi");
+            assert_eq!(cache.bytes(&hi, PLAIN, None), b"alice: hi\n");
         }
         assert_eq!((cache.renders, cache.frames), (1, 1));
         let yo: ServerLine<'_> = Reply::Pong { token: Some("yo") }.into();
         cache.new_line();
-        assert_eq!(cache.bytes(&yo, PLAIN, "*"), b"* pong yo\n");
-        assert_eq!(cache.bytes(&yo, WS, "*"), b"\x81\x09* pong yo");
+        assert_eq!(cache.bytes(&yo, PLAIN, None), b"* pong yo\n");
+        assert_eq!(cache.bytes(&yo, WS, None), b"\x81\x09* pong yo");
         assert_eq!((cache.renders, cache.frames), (2, 2));
     }
 
@@ -539,10 +558,18 @@ mod tests {
         let mut cache = LineCache::default();
         let bye: ServerLine<'_> = Reply::Bye.into();
         cache.new_line();
-        assert_eq!(cache.bytes(&bye, PLAIN, "*"), b"* bye\n");
+        assert_eq!(cache.bytes(&bye, PLAIN, None), b"* bye\n");
         cache.new_line();
-        assert_eq!(cache.bytes(&bye, PLAIN, "*"), b"* bye\n");
+        assert_eq!(cache.bytes(&bye, PLAIN, None), b"* bye\n");
         assert_eq!(cache.renders, 2);
+    }
+
+    /// An IRC connection's state, registered as `nick`.
+    fn named(nick: &str) -> IrcState {
+        IrcState {
+            nick: nick.to_string(),
+            ..IrcState::new()
+        }
     }
 
     const IRC: RenderKey = RenderKey {
@@ -567,12 +594,13 @@ mod tests {
         .into();
         cache.new_line();
         for i in 0..100 {
-            let nick = format!("user{i}");
+            let state = named(&format!("user{i}"));
+            let nick = Some(&state);
             assert_eq!(
-                cache.bytes(&hi, IRC, &nick),
+                cache.bytes(&hi, IRC, nick),
                 b":alice!alice@irc.example PRIVMSG #rust :hi\r\n"
             );
-            assert_eq!(cache.bytes(&hi, PLAIN, &nick), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, PLAIN, nick), b"alice: hi\n");
         }
         assert_eq!(cache.renders, 2);
         let pong: ServerLine<'_> = Reply::Topic {
@@ -582,11 +610,11 @@ mod tests {
         .into();
         cache.new_line();
         assert_eq!(
-            cache.bytes(&pong, IRC, "bob"),
+            cache.bytes(&pong, IRC, Some(&named("bob"))),
             b":irc.example 332 bob #rust :crabs\r\n"
         );
         assert_eq!(
-            cache.bytes(&pong, IRC, "carol"),
+            cache.bytes(&pong, IRC, Some(&named("carol"))),
             b":irc.example 332 carol #rust :crabs\r\n"
         );
     }

@@ -96,7 +96,12 @@ impl EventLoop {
             // One line at a time through the asker's dialect and framing
             // (a WebSocket client gets one text message per line).
             let key = RenderKey::for_conn(conn, Variant::Plain);
-            let nick = super::render::recipient_nick(conn).to_string();
+            // Its nick, for an IRC client's numerics (owned: the cache is
+            // borrowed below).
+            let recipient = conn.irc.as_ref().map(|irc| crate::net::irc::IrcState {
+                nick: irc.nick.clone(),
+                ..crate::net::irc::IrcState::new()
+            });
             // The label of the `:history` line, on every line of its answer.
             let label = wait.label.filter(|_| conn.tags);
             let mut answer = Vec::new();
@@ -105,7 +110,7 @@ impl EventLoop {
                 cache.new_line();
                 let bytes = match &label {
                     Some(label) => cache.labelled(line, key, label),
-                    None => cache.bytes(line, key, &nick),
+                    None => cache.bytes(line, key, recipient.as_ref()),
                 };
                 answer.extend_from_slice(bytes);
             });
