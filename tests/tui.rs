@@ -1038,3 +1038,42 @@ fn no_history_is_shown_twice_after_the_server_restarts() {
     drop(carol);
     server.stop().expect("stop the server");
 }
+
+/// Moderation by command: the room's creator is marked `@`, its topic is
+/// the pane's first row, and `:kick` takes a member out of the list.
+#[test]
+fn the_topic_shows_and_an_operator_kicks_by_command() {
+    if !have_tmux("the_topic_shows_and_an_operator_kicks_by_command") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    alice.line(":join #den");
+    alice.wait_for("#den current", |s| {
+        status_line(s).contains("│ alice │ #den")
+    });
+    let mut dave = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
+    dave.send(":nick dave");
+    dave.send(":join #den");
+    dave.expect("* dave joined #den");
+    alice.wait_for("dave in the list, alice an operator", |s| {
+        panel_users(s) == ["•@alice", "dave"]
+    });
+    alice.line(":topic a cosy corner");
+    dave.expect("* alice set the topic of #den: a cosy corner");
+    alice.wait_for("the topic on the first row", |s| {
+        s.lines()
+            .next()
+            .is_some_and(|l| l.starts_with("topic: a cosy corner"))
+    });
+    alice.line(":kick dave enough");
+    dave.expect("* dave was kicked from #den by alice (enough)");
+    alice.wait_for("dave out of the list", |s| {
+        panel_users(s) == ["•@alice"] && s.contains("* dave was kicked from #den by alice (enough)")
+    });
+    drop(tmux);
+    drop(dave);
+    server.stop().expect("stop the server");
+}
