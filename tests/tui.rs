@@ -1077,3 +1077,83 @@ fn the_topic_shows_and_an_operator_kicks_by_command() {
     drop(dave);
     server.stop().expect("stop the server");
 }
+
+/// The page and the terminal client in two rooms: each hears the other in
+/// #rust, and a mention from the page in #lobby reaches the terminal
+/// client as an unread, marked, bell-ringing line of #lobby while it shows
+/// #rust.
+#[test]
+fn a_page_and_the_terminal_client_chat_in_two_rooms() {
+    if !have_tmux("a_page_and_the_terminal_client_chat_in_two_rooms") {
+        return;
+    }
+    let Some((chromium, chromedriver)) = common::browser::tools_or_skip() else {
+        return;
+    };
+    let server = real_server();
+    let url = format!("http://{}/", server.web_addr().expect("web address"));
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    let browser = common::browser::Browser::start(&chromium, &chromedriver);
+    browser.open(&url);
+    browser.wait_until(
+        "the page's welcome",
+        "return [...document.querySelectorAll('#log li')].some(li => li.textContent.includes('* welcome '));",
+    );
+    browser.run(
+        "document.querySelector('#nick-input').value = '';",
+        serde_json::json!([]),
+    );
+    browser.type_into("#nick-input", "bob\u{E007}");
+    browser.wait_for_line("is now known as bob");
+    alice.wait_for("bob in alice's #lobby", |s| {
+        panel_users(s) == ["•alice", "bob"]
+    });
+
+    alice.line(":join #rust");
+    alice.wait_for("#rust current", |s| {
+        status_line(s).contains("│ alice │ #rust")
+    });
+    browser.say(":join #rust");
+    alice.wait_for("bob in #rust", |s| panel_users(s) == ["•@alice", "bob"]);
+    browser.say("hello from the page");
+    alice.wait_text("bob: hello from the page");
+    alice.line("hello from the terminal");
+    browser.wait_for_line("alice hello from the terminal");
+
+    tmux.run(&["set-option", "-g", "bell-action", "any"]);
+    tmux.run(&["set-option", "-g", "monitor-bell", "on"]);
+    browser.click("#rooms button[data-key=\"#lobby\"]");
+    browser.wait_until(
+        "#lobby on the page",
+        "return document.querySelector('#room-name').textContent === '#lobby';",
+    );
+    browser.say("alice: a word in the lobby?");
+    let screen = alice.wait_for("#lobby unread with the mention mark", |s| {
+        panel(s).iter().any(|p| p == "1 #lobby 2 +1@")
+    });
+    assert!(!screen.contains("a word in the lobby"), "{screen}");
+    assert_eq!(
+        alice.display("#{window_bell_flag}"),
+        "1",
+        "the mention rang"
+    );
+    alice.press("M-1");
+    alice.wait_for("the mention in #lobby", |s| {
+        s.contains("bob: alice: a word in the lobby?")
+            && status_line(s).contains("│ alice │ #lobby")
+    });
+    let errors = browser.run(
+        "return window.__loopchatErrors || [];",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        errors,
+        serde_json::json!([]),
+        "no script errors on the page"
+    );
+    drop(browser);
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
