@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod redis;
 pub mod tls;
+pub mod tmux;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};
 use loopchat::{Config, RunningServer, Server};
