@@ -205,6 +205,17 @@ impl State {
         &self.shown().users
     }
 
+    /// The nicks Tab completes on screen: the room's members without
+    /// their operator mark, or the private conversation's peer.
+    pub fn nicks(&self) -> Vec<String> {
+        match &self.shown().target {
+            Target::Private(peer) => vec![peer.clone()],
+            _ => (self.users().iter())
+                .map(|u| u.trim_start_matches('@').to_string())
+                .collect(),
+        }
+    }
+
     /// What the status line calls the buffer on screen: the room, `pm NICK`,
     /// or `-` for the server's.
     pub fn view_name(&self) -> String {
