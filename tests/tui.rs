@@ -9,12 +9,12 @@
 //! `.ci/run`; without it these tests are skipped locally (with a message)
 //! and fail in CI (`CI=true`).
 //!
-//! The harness is tests/common/tmux.rs; the chat-app tests (rooms, unread,
+//! The harness is tests/common/tui.rs; the chat-app tests (rooms, unread,
 //! the bell, accounts, history after restarts) are in tests/tui_chat.rs.
 
 mod common;
 use common::client_bin;
-use common::tmux::*;
+use common::tui::*;
 use std::net::TcpStream;
 use std::thread;
 use std::time::Instant;

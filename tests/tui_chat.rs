@@ -1,11 +1,11 @@
 //! The full-screen client as a chat app, in tmux (the harness is
-//! tests/common/tmux.rs): several rooms with unread counts, the mention
+//! tests/common/tui.rs): several rooms with unread counts, the mention
 //! mark and the bell, a remembered login after a restart of the client,
 //! no history twice after a restart of the server, the topic and `:kick`,
 //! and the page (chromium) and the terminal client together.
 
 mod common;
-use common::tmux::*;
+use common::tui::*;
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::Instant;

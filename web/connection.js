@@ -6,7 +6,7 @@ import { closeView, openView, rememberRooms, renderRooms, renderUsers, serverVie
 import { addEntry, addTo, chatParts, mentions, nickSpan, push, richText, timeText } from "./render.js";
 import { accountLine, renderAccount, TOKEN_KEY } from "./accounts.js";
 import { askPassword } from "./input.js";
-import { e2e, e2eLine, e2ePublish } from "./app.js";
+import { e2e, e2eKeysAnswer, e2eLine, e2ePublish } from "./app.js";
 
 // ---- the connection ----------------------------------------------------
 
@@ -209,6 +209,7 @@ export function handleLine(line, tags) {
     e2eLine(line);
     return;
   }
+  if (line.startsWith("* keys ") && e2eKeysAnswer(line)) return;
   if (/^\* (?:logged in as|registered) \S+$/.test(line)) e2ePublish();
   if (accountLine(line, when)) return;
   if (line === "* tags on") {

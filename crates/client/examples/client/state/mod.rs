@@ -439,6 +439,10 @@ impl State {
         for (peer, text, own) in taken.messages {
             let (peer, text) = (for_screen(&peer), for_screen(&text));
             let at = self.buffer(&Target::Private(peer.clone()));
+            if own {
+                // Talking to someone shows the conversation.
+                self.switch_to(at);
+            }
             self.show(
                 at,
                 if own {

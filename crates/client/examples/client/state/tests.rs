@@ -185,6 +185,15 @@ fn private_conversations_are_buffers_of_their_own() {
     s.on_line(&tagged("to=bob;label=4", "[pm] alice: hi back"));
     assert_eq!(texts(s.shown()), ["[pm] bob: psst", "[pm → bob] hi back"]);
     assert_eq!(s.shown().messages[1].status, Status::Sent);
+    // `:join` of a room we are in shows it, without asking the server
+    // when it is current already; `:pm NICK TEXT` shows the conversation.
+    assert!(s.on_input(":join lobby").is_empty());
+    assert_eq!(s.view_name(), "#lobby");
+    assert_eq!(
+        s.on_input(":pm bob one more"),
+        ["@label=5 :pm bob one more"]
+    );
+    assert_eq!(s.view_name(), "pm bob");
     // Renamed: the conversation follows.
     s.on_line(&tagged("", "* bob is now known as robert"));
     assert_eq!(s.view_name(), "pm robert");
