@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// Two rooms, one pane each: lines of the room not shown are counted
 /// unread beside it in the room list, a mention marks it `@` and rings the
-/// bell; switching (Alt-1, `:join`) shows that room's lines only; links are
+/// bell, once per mention (counted with tmux's alert-bell hook); switching (Alt-1, `:join`) shows that room's lines only; links are
 /// underlined.
 #[test]
 fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
@@ -33,6 +33,23 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
     alice.wait_text("alice: only in rust");
     tmux.run(&["set-option", "-g", "bell-action", "any"]);
     tmux.run(&["set-option", "-g", "monitor-bell", "on"]);
+    // Every bell tmux sees is a line in a file: the bells can be counted.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rung = dir.path().join("bells");
+    let hook = format!("run-shell 'echo bell >> {}'", rung.display());
+    tmux.run(&["set-hook", "-g", "alert-bell", &hook]);
+    let bells = || {
+        std::fs::read_to_string(&rung)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    let wait_bells = |n: usize| {
+        let deadline = Instant::now() + TIMEOUT;
+        while bells() != n {
+            assert!(Instant::now() < deadline, "{} bells, not {n}", bells());
+            thread::sleep(POLL);
+        }
+    };
     assert_eq!(alice.display("#{window_bell_flag}"), "0");
     bob.send("just chatting");
     let screen = alice.wait_for("one unread in #lobby", |s| {
@@ -53,6 +70,7 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
         "1",
         "the mention rang"
     );
+    wait_bells(1);
     // Alt-1 shows #lobby, and makes it current on the server: seen, and
     // only its lines.
     alice.press("M-1");
@@ -64,6 +82,13 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
     assert!(!screen.contains("only in rust"), "{screen}");
     alice.line("in the lobby now");
     bob.expect("alice: in the lobby now");
+    // Once per mention: none for a line without one, one more for the next.
+    bob.send("no names here");
+    alice.wait_text("bob: no names here");
+    assert_eq!(bells(), 1, "a line without a mention rang");
+    bob.send("ALICE, once more");
+    alice.wait_text("bob: ALICE, once more");
+    wait_bells(2);
     // The link underlined (SGR 4 right before it).
     let styled = tmux.run(&["capture-pane", "-p", "-e", "-t", "alice"]);
     let styled = String::from_utf8_lossy(&styled.stdout);
