@@ -88,6 +88,13 @@ impl State {
                     }
                 }
             }
+            // The screen needs tags (rooms, echoes, labels): kept on.
+            ":tags" => {
+                self.notice(
+                    "the full-screen client keeps tags on (the line mode, --plain, has them off)",
+                );
+                return Vec::new();
+            }
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
             ":login" | ":register" => self.remember = true,
             // The server lists its commands; the keys are the client's.

@@ -352,6 +352,14 @@ fn keepalive_pongs_are_hidden_but_typed_pings_are_not() {
 }
 
 #[test]
+fn tags_stay_on_and_a_line_starting_with_an_at_is_labelled() {
+    let (mut s, _) = state();
+    assert!(s.on_input(":tags off").is_empty());
+    assert!(texts(s.shown()).last().unwrap().contains("keeps tags on"));
+    assert_eq!(s.on_input("@all lunch?"), ["@label=4 @all lunch?"]);
+}
+
+#[test]
 fn a_line_with_a_bad_tag_prefix_is_shown_whole() {
     let (mut s, _) = state();
     s.on_line(b"@time=x;;; bob: hi");
