@@ -570,3 +570,25 @@ fn formatting_codes_reach_irc_clients_and_are_removed_for_line_clients() {
     bob.expect("* bob set the topic of #rust: crabs");
     carol.expect(&format!(":bob!bob@{SERVER} TOPIC #rust :\u{2}crabs\u{2}"));
 }
+
+/// `JOIN 0` leaves every channel; a PART without a reason is a bare PART.
+#[test]
+fn join_zero_parts_every_channel() {
+    let server = start();
+    let mut bob = line_in_rust(&server, "bob");
+    let mut alice = Irc::register(irc_addr(&server), "alice");
+    alice.ask("JOIN #rust,#go");
+    bob.expect("* alice joined #rust");
+    assert_eq!(
+        alice.ask("JOIN 0"),
+        [
+            format!(":{} PART #rust", alice.mask()),
+            format!(":{} PART #go", alice.mask()),
+        ]
+    );
+    bob.expect("* alice left #rust");
+    assert_eq!(
+        alice.ask("PRIVMSG #rust :still here?"),
+        [numeric("404", "alice", "#rust :Cannot send to channel")]
+    );
+}

@@ -358,3 +358,17 @@ fn registration_must_finish_within_the_auth_timeout() {
         "ERROR :Closing link: * (auth timeout)"
     );
 }
+
+/// At shutdown an IRC client is told `ERROR` and closed.
+#[test]
+fn shutdown_sends_error() {
+    let server = start();
+    let mut alice = Irc::register(irc_addr(&server), "alice");
+    let stopper = std::thread::spawn(move || server.stop());
+    assert_eq!(
+        alice.expect_error_then_close(),
+        "ERROR :Closing link: irc.test (server shutting down)"
+    );
+    drop(alice);
+    stopper.join().unwrap().unwrap();
+}
