@@ -106,10 +106,10 @@ fn open(page: &Browser, key: &str, header: &str) {
     );
 }
 
-/// The mark in the header of the conversation shown.
+/// The lock the header of the conversation shown says.
 fn header_lock(page: &Browser) -> serde_json::Value {
     page.run(
-        "const m = document.querySelector('#room-name .e2e-mark'); return m && m.dataset.lock;",
+        "const m = document.querySelector('#room-e2e'); return m && m.dataset.lock;",
         json!([]),
     )
 }
@@ -305,6 +305,26 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     let mut guest = Client::connect(server.addr);
     guest.send(&format!(":nick {control}"));
     guest.expect(&format!("* {} is now known as {control}", guest.nick));
+    // A guest can only send a plain `:pm`: carol's conversation with it
+    // says the server can read it, and so does its line.
+    guest.send(&format!(":pm carol hello from {control}"));
+    let guest_key = format!("pm:{}", control.to_lowercase());
+    wait_unread(&carol, &guest_key);
+    open(&carol, &guest_key, &format!("@ {control}"));
+    wait_entry(
+        &carol,
+        ".chat.plain:not(.own)",
+        &format!("{control} hello from {control}"),
+    );
+    assert_eq!(header_lock(&carol), json!("plain"));
+    let header = carol.run(
+        "return document.querySelector('#room-e2e').textContent;",
+        json!([]),
+    );
+    assert_eq!(
+        header,
+        json!("not end-to-end: the server can read these messages")
+    );
     // The guest has no account, so no key: the page says so before any
     // handshake (it asked the directory), and sends nothing readable.
     bob.say(&format!(":e2e {control} are you there"));

@@ -97,34 +97,44 @@ export function e2eLock(peer) {
   return pins && pins.has(E2E_SERVER, peer) ? "pending" : "plain";
 }
 
+// Per lock: the list's mark, the header's words, the explanation.
 const LOCKS = {
-  secure: ["🔒", "end-to-end encrypted: only you and PEER can read this conversation"],
-  verified: ["🔒✓", "end-to-end encrypted, PEER's key verified (safety numbers compared)"],
-  changed: ["⚠", "PEER's key changed: nothing is sent to PEER until you accept it (:e2e-safety PEER, then :e2e-accept PEER)"],
-  pending: ["🔒…", "end-to-end: what you type goes encrypted once the session with PEER is up (never in the clear)"],
-  plain: ["not end-to-end", "private messages with PEER go as plain :pm: the server (and whoever runs it) can read them"],
+  secure: ["🔒", "🔒 end-to-end encrypted", "only you and PEER can read this conversation"],
+  verified: ["🔒✓", "🔒✓ end-to-end encrypted, verified",
+    "only you and PEER can read this conversation; PEER's key is verified (safety numbers compared)"],
+  changed: ["⚠", "⚠ PEER's key changed: nothing is sent until you accept it",
+    "compare safety numbers (:e2e-safety PEER), then :e2e-accept PEER"],
+  pending: ["🔒…", "🔒… end-to-end, no session yet",
+    "what you type goes encrypted once the session with PEER is up, never in the clear"],
+  plain: ["", "not end-to-end: the server can read these messages",
+    "PEER has no end-to-end session with you: private messages go as plain :pm, which the server "
+    + "(and whoever runs it) can read; :e2e PEER TEXT sends one end to end"],
 };
 
 // The mark of the conversation with `peer`: a span, or null where none is
-// shown (in the list, only a session or a changed key is marked).
+// shown (in the list, only a session or a changed key is marked; in the
+// header, every state is said in words).
 export function e2eMark(peer, inList) {
   const lock = e2eLock(peer);
   if (inList && (lock === "pending" || lock === "plain")) return null;
-  const [text, title] = LOCKS[lock];
+  const [short, long, why] = LOCKS[lock];
   const mark = document.createElement("span");
   mark.className = `e2e-mark ${lock}`;
   mark.dataset.lock = lock;
-  mark.textContent = text;
-  mark.title = title.replaceAll("PEER", peer);
+  mark.textContent = (inList ? short : long).replaceAll("PEER", peer);
+  mark.title = `${long}: ${why}`.replaceAll("PEER", peer);
   return mark;
 }
 
-// The header and the message box of private conversation `v` (show()).
+// The header's line under the name and the message box of private
+// conversation `v` (show()); none for a room.
 export function e2eHeader(v) {
-  for (const old of roomName.querySelectorAll(".e2e-mark")) old.remove();
+  const old = document.getElementById("room-e2e");
+  if (old) old.remove();
   if (!v || v.kind !== "pm") return;
   const mark = e2eMark(v.name, false);
-  roomName.append(" ", mark);
+  mark.id = "room-e2e";
+  roomName.after(mark);
   const lock = mark.dataset.lock;
   sayInput.placeholder = lock === "plain"
     ? `Message ${v.name} privately (plain: the server can read it) — or :help`
