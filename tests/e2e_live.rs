@@ -290,6 +290,8 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
         json!("secure"),
         "the conversation stays locked"
     );
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    bob.screenshot(&shots.join("e2e-locked.png"));
     // And a room line, from the room (Alt-1), seen by carol in hers.
     alice.press("M-1");
     alice.wait_for("the room on the status line", |s| {
@@ -325,6 +327,7 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
         header,
         json!("not end-to-end: the server can read these messages")
     );
+    carol.screenshot(&shots.join("e2e-plain.png"));
     // The guest has no account, so no key: the page says so before any
     // handshake (it asked the directory), and sends nothing readable.
     bob.say(&format!(":e2e {control} are you there"));
