@@ -13,6 +13,8 @@
 //! `[e2e] NICK: PAYLOAD` lines from the server are decrypted; what cannot
 //! be is shown as a warning, never as a message. The device key and the
 //! pins live in `--e2e-dir` (made on first use, mode 0600).
+//! [`Secure::lock`] says what a private conversation is (the lock the
+//! screen shows, and whether a line typed there goes end to end).
 
 use loopchat_client::e2e::{E2e, Lock, SendError, Shown};
 use std::path::PathBuf;
