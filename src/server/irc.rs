@@ -290,7 +290,7 @@ impl EventLoop {
         Lusers {
             users: self.chat.member_count(),
             invisible: 0,
-            operators: 0,
+            operators: self.chat.admins_online(),
             unknown,
             channels: self.chat.rooms_with_members(),
         }

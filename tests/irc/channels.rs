@@ -524,6 +524,9 @@ fn oper_logs_in_to_an_administrator_account() {
     let mut oper = Irc::register(irc_addr(&server), "oper");
     oper.send("OPER root :correct horse");
     oper.until(&numeric("381", "root", ":You are now an IRC operator"));
+    // LUSERS counts the administrators online.
+    let lusers = alice.ask("LUSERS");
+    assert_eq!(lusers[1], numeric("252", "plain", "1 :operator(s) online"));
     // WHOIS names the account (330).
     assert_eq!(
         alice.ask("WHOIS root"),

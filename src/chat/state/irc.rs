@@ -53,6 +53,14 @@ impl Chat {
             .count()
     }
 
+    /// Clients in the chat logged in to a server administrator's account
+    /// (`LUSERS`' operators online).
+    pub fn admins_online(&self) -> usize {
+        (0..self.members.len())
+            .filter(|&id| matches!(self.members[id], Some(Member::Joined(_))) && self.is_admin(id))
+            .count()
+    }
+
     /// Rooms that have members.
     pub fn rooms_with_members(&self) -> usize {
         self.rooms
