@@ -148,6 +148,17 @@ impl EventLoop {
             return;
         }
         for change in self.chat.take_changes() {
+            if let Change::Renamed { old, new } = &change {
+                // A rename the chat made itself (`:login`, `:resume`,
+                // `:logout`'s new guest, a takeover) claims its nick like
+                // `:nick` does; one `:nick` claimed is held already.
+                if let Ok(ticket) = redis.claim_nick(&new.to_ascii_lowercase()) {
+                    self.cluster_link.adopt(ticket);
+                }
+                if !self.chat.nick_taken_here(usize::MAX, old) {
+                    redis.release_nick(&old.to_ascii_lowercase());
+                }
+            }
             let msg = encode_change(&change);
             if let Change::Room { room, state, .. } = &change {
                 let (key, state) = (room_key(room), state.encode());

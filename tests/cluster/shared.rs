@@ -431,3 +431,89 @@ fn topics_and_bans_set_on_one_server_hold_on_every_server() {
         assert!(Instant::now() < deadline, "the ban never lifted on B");
     }
 }
+
+/// Reads `client`'s answer to `:nick NICK`: whether it won.
+fn nick_answer(client: &mut Client, nick: &str) -> bool {
+    let won = format!("* {} is now known as {nick}", client.nick);
+    let lost = format!("! nick {nick} is taken");
+    loop {
+        let line = client.line();
+        if line == won {
+            client.nick = nick.to_owned();
+            return true;
+        }
+        if line == lost {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn two_servers_claiming_one_nick_a_thousand_times_have_one_winner_each_time() {
+    let Some(redis) = redis("the server nick race test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut alice = join(a.addr());
+    let mut bob = join(b.addr());
+    settle(&mut [&mut alice, &mut bob]);
+    for i in 0..1000 {
+        let nick = format!("racer{i}");
+        // Both ask before either answer is read.
+        alice.send(&format!(":nick {nick}"));
+        bob.send(&format!(":nick {nick}"));
+        let won = [nick_answer(&mut alice, &nick), nick_answer(&mut bob, &nick)];
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{nick}: {won:?}");
+    }
+}
+
+#[test]
+fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
+    let Some(redis) = redis("the cross-server accounts test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    // Registered (so logged in) on their own servers.
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    for client in [&mut alice, &mut bob] {
+        client.send(":register hunter22");
+        client.skip_until(&format!("* registered {}", client.nick));
+    }
+    // :e2e reaches a logged-in recipient on the other server, opaque.
+    alice.send(":e2e bob v1.a.00.Zz");
+    bob.skip_until("[e2e] alice: v1.a.00.Zz");
+    bob.send(":e2e ALICE v1.b.01.Yy");
+    alice.skip_until("[e2e] bob: v1.b.01.Yy");
+    alice.send(":e2e nobody v1.a.00.Zz");
+    alice.skip_until("! no such user nobody");
+    // With tags on, a pm to another server's client is echoed, naming it.
+    alice.send(":tags on");
+    alice.send(":pm bob psst");
+    bob.skip_until("[pm] alice: psst");
+    loop {
+        let raw = alice.line();
+        let (tags, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
+        if line == "[pm] alice: psst" {
+            assert_eq!(tags.to.as_deref(), Some("bob"), "{raw}");
+            break;
+        }
+    }
+    alice.send(":tags off");
+    // A login claims its nick in Redis, as :nick does: carol logs out
+    // (her nick is free) and in again on A; then no one on B may take it.
+    let mut carol = join_as(a.addr(), "carol");
+    carol.send(":register hunter22");
+    carol.skip_until("* registered carol");
+    carol.send(":logout");
+    carol.skip_until("* logged out");
+    carol.send(":login carol hunter22");
+    carol.skip_until("* logged in as carol");
+    carol.sync();
+    let mut other = join(b.addr());
+    assert_eq!(
+        answer(&mut other, ":nick carol", "! "),
+        "! nick carol is taken"
+    );
+}
