@@ -19,12 +19,15 @@
 //!   `proxied` (connections from a trusted proxy until their PROXY header
 //!   is read), `clients` (the connections and their output, the chat's
 //!   `Outbox`), `cluster` (with `--cluster`: the Redis engine's events,
-//!   and the commands that go through it) and `cluster_presence` (who is
-//!   where across servers).
+//!   and the commands that go through it), `cluster_presence` (who is
+//!   where across servers), `irc` and `irc_cmds` (IRC clients:
+//!   registration, then their commands mapped onto the chat's typed
+//!   commands, `docs/irc.md`).
 //! - [`net`]: the network side, bytes and sockets with no chat in them:
 //!   connections, transports (plain TCP or TLS; the line codec or HTTP then
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,
-//!   the `/metrics` listener, the open-file limit.
+//!   the `/metrics` listener, the open-file limit, an IRC connection's own
+//!   state (`net::irc`).
 //! - [`chat`]: the chat side, plain data with no sockets: nicks, rooms and
 //!   fan-out (a command comes in typed, its lines go out typed through the
 //!   [`chat::Outbox`] trait, and what the connection must do comes back as

@@ -72,6 +72,8 @@ fn the_binary_says_why_it_cannot_start_from_the_flag_or_the_environment() {
         "127.0.0.1:0",
         "--web-addr",
         "off",
+        "--irc-addr",
+        "off",
         "--history-file",
         ":memory:",
     ];

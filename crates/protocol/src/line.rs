@@ -42,7 +42,9 @@ fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
         Event::PrivateMessage { from, text, .. } => put(out, &["[pm] ", from, ": ", text]),
         Event::E2e { from, payload } => put(out, &["[e2e] ", from, ": ", payload]),
         Event::Joined { nick, room } => put(out, &["* ", nick, " joined ", room]),
-        Event::Left { nick, room, reason } => {
+        Event::Left {
+            nick, room, reason, ..
+        } => {
             put(out, &["* ", nick, " left ", room]);
             if let Some(reason) = reason {
                 put(out, &[" (", reason, ")"]);
@@ -176,7 +178,26 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends an error line's words. Names in errors are shown as the client
+/// typed them, but a control character there becomes U+FFFD as in chat
+/// text (`! invalid name al\u{FFFD}ce`): the error must not paint the
+/// typist's terminal either.
 fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
+    render_error_words(error, out);
+    let tail = &out[start..];
+    let dirty = tail
+        .iter()
+        .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2);
+    if dirty {
+        let text = String::from_utf8_lossy(tail);
+        let clean = crate::sanitize(&text).into_owned();
+        out.truncate(start);
+        out.extend_from_slice(clean.as_bytes());
+    }
+}
+
+fn render_error_words(error: &Error<'_>, out: &mut Vec<u8>) {
     match error {
         Error::Usage(usage) => put(out, &["usage: ", usage]),
         Error::UnknownCommand(word) => put(out, &["unknown command ", word, " (try :help)"]),
@@ -380,6 +401,11 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
         return recognise_info(info);
     }
     if let Some(error) = line.strip_prefix("! ") {
+        // The server replaces control characters in the names it echoes:
+        // an error line with one is none it sends.
+        if error.chars().any(crate::is_forbidden_control) {
+            return None;
+        }
         return recognise_error(error).map(ServerLine::Error);
     }
     if let Some(pm) = line.strip_prefix("[pm] ") {
@@ -609,7 +635,12 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         Event::Joined { nick, room }
     } else if let Some(left) = tail.strip_prefix("left ").and_then(left_room) {
         let (room, reason) = left;
-        Event::Left { nick, room, reason }
+        Event::Left {
+            nick,
+            room,
+            reason,
+            quit: false,
+        }
     } else if let Some(new) = tail
         .strip_prefix("is now known as ")
         .filter(|new| is_valid_name(new))

@@ -215,6 +215,7 @@ impl Chat {
                             nick: &nick,
                             room: &room,
                             reason,
+                            quit: false,
                         },
                         Some(by) => Event::Kicked {
                             nick: &nick,
@@ -254,6 +255,7 @@ impl Chat {
                         nick: &nick,
                         room: &room,
                         reason: reason.as_deref(),
+                        quit: true,
                     };
                     self.announce_remote(&room, &line.into(), out);
                 }
@@ -322,7 +324,15 @@ impl Chat {
         for moved in moved {
             let nick = moved.nick.as_str();
             for room in &moved.left {
-                let line = Event::Left { nick, room, reason };
+                // A lost server's clients left the chat; a resync only
+                // moves members between rooms.
+                let quit = reason.is_some();
+                let line = Event::Left {
+                    nick,
+                    room,
+                    reason,
+                    quit,
+                };
                 self.announce_remote(room, &line.into(), out);
             }
             for room in &moved.joined {

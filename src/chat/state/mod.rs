@@ -28,6 +28,8 @@
 //! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
 //!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
 //!   registered names, takeover, administrators;
+//! - `irc.rs`: what the IRC side asks of the chat: an arrival in no room
+//!   under a registered nick, read-only views of channels and nicks;
 //! - `e2e.rs`: end-to-end encryption's `:key`, `:keys` (the key directory,
 //!   stored with the accounts) and `:e2e` (the opaque relay).
 
@@ -44,6 +46,7 @@ mod accounts;
 mod cluster;
 mod cluster_rooms;
 mod e2e;
+mod irc;
 mod operators;
 mod outbox;
 mod rooms_cmds;
@@ -51,6 +54,7 @@ mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};
 pub use cluster::{Change, RoomEvent, RoomState};
+pub use irc::IrcChannel;
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -322,6 +326,7 @@ impl Chat {
                     nick: &joined.nick,
                     room: left.room_name(&self.rooms),
                     reason,
+                    quit: true,
                 }
                 .into();
                 self.fan_out_room(left.room, None, &line, out);

@@ -177,6 +177,7 @@ impl Chat {
             nick: &nick,
             room: &room,
             reason: reason.as_deref(),
+            quit: false,
         }
         .into();
         self.announce_departure(&departure, id, &line, out);

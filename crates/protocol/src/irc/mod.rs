@@ -11,6 +11,7 @@
 //! - [`caps`]: the IRCv3 capabilities the server offers, as a set.
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
+//! - [`render`]: the chat's typed lines as IRC messages (the IRC dialect).
 //! - [`replies`]: `NAMES` split to fit 512 bytes, a channel's topic.
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
 //! - [`command`]: a registered client's message as a typed command (what
@@ -27,6 +28,7 @@ pub mod mask;
 pub mod message;
 pub mod numeric;
 pub mod registration;
+pub mod render;
 pub mod replies;
 pub mod text;
 
