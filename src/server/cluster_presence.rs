@@ -33,6 +33,16 @@ fn encode_change(change: &Change) -> Vec<u8> {
         } => (vec!["K", nick, room, by], reason),
         Change::Renamed { old, new } => (vec!["N", old, new], &None),
         Change::Quit { nick, reason } => (vec!["Q", nick], reason),
+        Change::Operator {
+            room,
+            by,
+            nick,
+            operator,
+        } => (
+            vec!["O", room, by, nick, if *operator { "+" } else { "-" }],
+            &None,
+        ),
+        Change::Refresh { nick } => (vec!["M", nick], &None),
         Change::Room {
             room,
             by,
@@ -90,6 +100,19 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
             nick: fields[1].to_owned(),
             reason: reason(2),
         },
+        ("O", 5) => Change::Operator {
+            room: fields[1].to_owned(),
+            by: fields[2].to_owned(),
+            nick: fields[3].to_owned(),
+            operator: match fields[4] {
+                "+" => true,
+                "-" => false,
+                _ => return None,
+            },
+        },
+        ("M", 2) => Change::Refresh {
+            nick: fields[1].to_owned(),
+        },
         ("R", 6) => Change::Room {
             room: fields[1].to_owned(),
             by: fields[2].to_owned(),
@@ -108,11 +131,11 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
 }
 
 /// A member's value in its server's hash: the nick, then its rooms.
-fn member_value(nick: &str, rooms: &[&str]) -> Vec<u8> {
+fn member_value<S: AsRef<str>>(nick: &str, rooms: &[S]) -> Vec<u8> {
     let mut value = nick.to_owned();
     for room in rooms {
         value.push(' ');
-        value.push_str(room);
+        value.push_str(room.as_ref());
     }
     value.into_bytes()
 }
@@ -175,9 +198,16 @@ impl EventLoop {
                 None => Vec::new(),
             };
             let fields: Vec<(Vec<u8>, Vec<u8>)> = match &change {
-                Change::Joined { nick, .. } | Change::Left { nick, .. } => {
+                Change::Joined { nick, .. }
+                | Change::Left { nick, .. }
+                | Change::Refresh { nick } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), value(nick))]
                 }
+                // The member's entry, when it is this server's.
+                Change::Operator { nick, .. } => match self.chat.rooms_of_nick(nick) {
+                    Some(_) => vec![(nick.to_ascii_lowercase().into_bytes(), value(nick))],
+                    None => Vec::new(),
+                },
                 Change::Renamed { old, new } => vec![
                     (old.to_ascii_lowercase().into_bytes(), Vec::new()),
                     (new.to_ascii_lowercase().into_bytes(), value(new)),
@@ -343,6 +373,19 @@ mod tests {
                     bans: vec!["bob".into(), "Carol".into()],
                 },
             },
+            Change::Operator {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                operator: true,
+            },
+            Change::Operator {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                operator: false,
+            },
+            Change::Refresh { nick: "bob".into() },
             Change::Room {
                 room: "#rust".into(),
                 by: "alice".into(),

@@ -517,3 +517,66 @@ fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
         "! nick carol is taken"
     );
 }
+
+#[test]
+fn an_operator_granted_on_one_server_holds_on_every_server() {
+    let Some(redis) = redis("the shared operators test") else {
+        return;
+    };
+    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
+    let mut alice = join_as(servers[0].addr(), "alice");
+    let mut bob = join_as(servers[1].addr(), "bob");
+    let mut carol = join_as(servers[2].addr(), "carol");
+    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    // Alice makes #rust: its operator everywhere; bob and carol join it
+    // on their servers and are not (the room was made before, on A).
+    let users = |client: &mut Client, expected: &str| {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            client.send(":users #rust");
+            // (`! no such room #rust` until the server hears of it.)
+            let got = loop {
+                let line = client.line();
+                if line.starts_with("* users in ") || line.starts_with("! ") {
+                    break line;
+                }
+            };
+            if got == expected {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{}: {got}", client.nick);
+        }
+    };
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    // (Once B and C know of the room: two servers making one room at
+    // the same moment would each make their maker its operator.)
+    users(&mut bob, "* users in #rust: @alice");
+    users(&mut carol, "* users in #rust: @alice");
+    for client in [&mut bob, &mut carol] {
+        client.send(":join #rust");
+        client.skip_until(&format!("* {} joined #rust", client.nick));
+    }
+    for client in [&mut alice, &mut bob, &mut carol] {
+        users(client, "* users in #rust: @alice bob carol");
+    }
+    bob.send(":topic mine");
+    bob.skip_until("! not an operator of #rust");
+    // Alice (A) makes bob (B) an operator: announced everywhere, shown
+    // everywhere, and bob may act as one on B.
+    alice.send(":op bob");
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.skip_until("* alice made bob an operator of #rust");
+        users(client, "* users in #rust: @alice @bob carol");
+    }
+    bob.send(":topic mine");
+    bob.skip_until("* bob set the topic of #rust: mine");
+    // And taken back.
+    alice.send(":deop bob");
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.skip_until("* alice took operator from bob in #rust");
+        users(client, "* users in #rust: @alice bob carol");
+    }
+    bob.send(":topic again");
+    bob.skip_until("! not an operator of #rust");
+}

@@ -14,7 +14,8 @@ use crate::protocol::{Event, ServerLine, Stamp};
 /// taken by the server's cluster step ([`Chat::take_changes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// `nick` entered `room` (as spelled).
+    /// `nick` entered `room` (as spelled; `@` first when it entered as
+    /// the room's operator, having made it).
     Joined {
         /// Who.
         nick: String,
@@ -47,6 +48,25 @@ pub enum Change {
         nick: String,
         /// Why.
         reason: Option<String>,
+    },
+    /// An operator (`by`) made `nick` an operator of `room`, or not
+    /// (`:op`, `:deop`), whichever server `nick` is on.
+    Operator {
+        /// The room as spelled.
+        room: String,
+        /// The operator.
+        by: String,
+        /// The member.
+        nick: String,
+        /// Made an operator (`true`) or not.
+        operator: bool,
+    },
+    /// Nothing to announce: `nick`'s membership here changed in a way the
+    /// other servers already heard of (its operator flag, set at another
+    /// server's word); only its entry in Redis is rewritten.
+    Refresh {
+        /// Who.
+        nick: String,
     },
     /// An operator (`by`) changed `room`'s topic or bans: what to
     /// announce, and the room's whole shared state after it.
@@ -120,7 +140,7 @@ impl RoomState {
 #[derive(Debug, Default)]
 pub(super) struct Shared {
     pub(super) changes: Vec<Change>,
-    remote: Remote,
+    pub(super) remote: Remote,
     /// Every room's topic and bans as last heard (rooms not here too),
     /// by room key.
     pub(super) rooms: std::collections::HashMap<String, RoomState>,
@@ -158,23 +178,30 @@ impl Chat {
         self.shared.as_ref().is_some_and(|s| !s.changes.is_empty())
     }
 
-    /// The rooms (as spelled) of the client here called `nick`; `None`
-    /// when no one here is.
-    pub fn rooms_of_nick(&self, nick: &str) -> Option<(&str, Vec<&str>)> {
+    /// The rooms (as spelled, `@` before those it is an operator of) of
+    /// the client here called `nick`; `None` when no one here is.
+    pub fn rooms_of_nick(&self, nick: &str) -> Option<(&str, Vec<String>)> {
         let &id = self.nicks.get(&nick.to_ascii_lowercase())?;
         let nick = self.nick(id)?;
         let rooms = self
             .rooms
             .rooms_of(id)
-            .filter_map(|room| self.rooms.get(room))
-            .map(|room| room.name())
+            .filter_map(|room| {
+                let op = self.rooms.is_operator(room, id);
+                let name = self.rooms.get(room)?.name();
+                Some(if op {
+                    format!("@{name}")
+                } else {
+                    name.to_owned()
+                })
+            })
             .collect();
         Some((nick, rooms))
     }
 
-    /// Every client here with its rooms (as spelled): this server's whole
-    /// membership, for a snapshot.
-    pub fn membership(&self) -> Vec<(&str, Vec<&str>)> {
+    /// Every client here with its rooms (as [`Chat::rooms_of_nick`]):
+    /// this server's whole membership, for a snapshot.
+    pub fn membership(&self) -> Vec<(&str, Vec<String>)> {
         self.nicks
             .keys()
             .filter_map(|nick| self.rooms_of_nick(nick))
@@ -190,7 +217,13 @@ impl Chat {
         };
         match change {
             Change::Joined { nick, room } => {
-                if shared.remote.join(node, &nick, &room) {
+                let (operator, room) = match room.strip_prefix('@') {
+                    Some(room) => (true, room.to_owned()),
+                    None => (false, room),
+                };
+                let joined = shared.remote.join(node, &nick, &room);
+                shared.remote.set_op(&nick, &room, operator);
+                if joined {
                     self.announce_remote(
                         &room,
                         &Event::Joined {
@@ -249,6 +282,13 @@ impl Chat {
                 event,
                 state,
             } => self.remote_room_change(&room, &by, event, state, out),
+            Change::Operator {
+                room,
+                by,
+                nick,
+                operator,
+            } => self.remote_operator(&room, &by, &nick, operator, out),
+            Change::Refresh { .. } => {}
             Change::Quit { nick, reason } => {
                 for room in shared.remote.quit(node, &nick) {
                     let line = Event::Left {
@@ -297,9 +337,9 @@ impl Chat {
         }
     }
 
-    /// The other servers' members of the room with key `key` (empty when
-    /// alone).
-    pub(super) fn remote_members(&self, key: &str) -> Vec<&str> {
+    /// The other servers' members of the room with key `key`, each with
+    /// whether it is an operator there (empty when alone).
+    pub(super) fn remote_members<'a>(&'a self, key: &'a str) -> Vec<(&'a str, bool)> {
         match &self.shared {
             Some(shared) => shared.remote.members_of(key).collect(),
             None => Vec::new(),

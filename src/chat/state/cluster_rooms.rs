@@ -8,8 +8,18 @@
 use super::cluster::{Change, RoomEvent, RoomState};
 use super::{Chat, ClientId, Outbox};
 use crate::chat::remote::room_key;
+use crate::chat::rooms::Refusal;
 use crate::chat::rooms::RoomId;
 use crate::protocol::{Event, ServerLine};
+
+/// `* BY made NICK an operator of ROOM` or its opposite.
+fn operator_line<'a>(room: &'a str, by: &'a str, nick: &'a str, operator: bool) -> ServerLine<'a> {
+    if operator {
+        Event::Opped { room, by, nick }.into()
+    } else {
+        Event::Deopped { room, by, nick }.into()
+    }
+}
 
 /// No client: the asker of an announcement no client asked for.
 const NO_ONE: ClientId = usize::MAX;
@@ -135,6 +145,94 @@ impl Chat {
         self.announce_departure(&departure, NO_ONE, &line, out);
     }
 
+    /// `:op NICK` or `:deop NICK` by `id` where NICK is another server's
+    /// member of the current room: checked here (an operator of it, NICK
+    /// a member there), announced here, and sent to every server.
+    /// `false` when NICK is no other server's member of the room (the
+    /// chat answers as alone).
+    pub(super) fn operator_elsewhere(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        operator: bool,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let Some(room) = self.rooms.current(id) else {
+            return false;
+        };
+        let key = self.rooms.get(room).map_or("", |r| r.key()).to_owned();
+        let Some(now) = shared.remote.is_op(nick, &key) else {
+            return false;
+        };
+        if let Err(refusal) = self.rooms.operated(id) {
+            out.reply(id, &self.refusal(refusal, nick));
+            return true;
+        }
+        if now == operator {
+            let refusal = if operator {
+                Refusal::AlreadyOperator(room)
+            } else {
+                Refusal::TargetNotOperator(room)
+            };
+            out.reply(id, &self.refusal(refusal, nick));
+            return true;
+        }
+        if let Some(shared) = &mut self.shared {
+            shared.remote.set_op(nick, &key, operator);
+        }
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let by = self.nick_of(id).to_owned();
+        let spelled = self
+            .remote_members(&key)
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(nick))
+            .map_or(nick.to_owned(), |(n, _)| n.to_owned());
+        self.share(|| Change::Operator {
+            room: name.clone(),
+            by: by.clone(),
+            nick: spelled.clone(),
+            operator,
+        });
+        let line = operator_line(&name, &by, &spelled, operator);
+        self.fan_out_room(room, Some(id), &line, out);
+        true
+    }
+
+    /// Another server's operator made `nick` an operator of `room`, or
+    /// not: set here when `nick` is a member here (and its entry in Redis
+    /// rewritten), noted in the mirror otherwise, announced here.
+    pub(super) fn remote_operator(
+        &mut self,
+        room: &str,
+        by: &str,
+        nick: &str,
+        operator: bool,
+        out: &mut impl Outbox,
+    ) {
+        let key = room_key(room);
+        let local = self.client_named(nick);
+        match (local, self.rooms.find(&key)) {
+            (Some(client), Some(id)) => {
+                if self.rooms.set_operator_flag(id, client, operator) {
+                    let nick = nick.to_owned();
+                    self.share(|| Change::Refresh { nick });
+                }
+            }
+            _ => {
+                if let Some(shared) = &mut self.shared {
+                    shared.remote.set_op(nick, &key, operator);
+                }
+            }
+        }
+        if let Some(id) = self.rooms.find(&key) {
+            let name = self.rooms.get(id).map_or("", |r| r.name()).to_owned();
+            self.fan_out_room(id, None, &operator_line(&name, by, nick, operator), out);
+        }
+    }
+
     /// Every room's shared state as read from Redis after a (re)connect:
     /// kept, and set on the rooms here (nothing announced).
     pub fn remote_rooms_state(&mut self, rooms: Vec<(String, RoomState)>) {
@@ -150,12 +248,16 @@ impl Chat {
         }
     }
 
-    /// A room just made here takes the topic and bans the cluster has for
-    /// it.
-    pub(super) fn room_made_here(&mut self, room: RoomId) {
+    /// A room just made here by `creator` takes the topic and bans the
+    /// cluster has for it; its creator is not its operator when the room
+    /// has members on other servers (it was made there first).
+    pub(super) fn room_made_here(&mut self, room: RoomId, creator: ClientId) {
         let Some(key) = self.rooms.get(room).map(|r| r.key().to_owned()) else {
             return;
         };
+        if !self.remote_members(&key).is_empty() {
+            self.rooms.set_operator_flag(room, creator, false);
+        }
         let Some(state) = self
             .shared
             .as_ref()
