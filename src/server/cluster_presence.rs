@@ -43,6 +43,12 @@ fn encode_change(change: &Change) -> Vec<u8> {
             &None,
         ),
         Change::Refresh { nick } => (vec!["M", nick], &None),
+        Change::Kick {
+            room,
+            by,
+            nick,
+            reason,
+        } => (vec!["X", room, by, nick], reason),
         Change::Room {
             room,
             by,
@@ -109,6 +115,12 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
                 "-" => false,
                 _ => return None,
             },
+        },
+        ("X", 4 | 5) => Change::Kick {
+            room: fields[1].to_owned(),
+            by: fields[2].to_owned(),
+            nick: fields[3].to_owned(),
+            reason: reason(4),
         },
         ("M", 2) => Change::Refresh {
             nick: fields[1].to_owned(),
@@ -215,7 +227,7 @@ impl EventLoop {
                 Change::Quit { nick, .. } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), Vec::new())]
                 }
-                Change::Room { .. } => Vec::new(),
+                Change::Room { .. } | Change::Kick { .. } => Vec::new(),
             };
             let fields: Vec<(&[u8], &[u8])> = fields
                 .iter()
@@ -386,6 +398,18 @@ mod tests {
                 operator: false,
             },
             Change::Refresh { nick: "bob".into() },
+            Change::Kick {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                reason: Some("spam".into()),
+            },
+            Change::Kick {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                reason: None,
+            },
             Change::Room {
                 room: "#rust".into(),
                 by: "alice".into(),

@@ -519,7 +519,7 @@ fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
 }
 
 #[test]
-fn an_operator_granted_on_one_server_holds_on_every_server() {
+fn an_operator_granted_or_a_kick_on_one_server_holds_on_every_server() {
     let Some(redis) = redis("the shared operators test") else {
         return;
     };
@@ -579,4 +579,12 @@ fn an_operator_granted_on_one_server_holds_on_every_server() {
     }
     bob.send(":topic again");
     bob.skip_until("! not an operator of #rust");
+    // A kick on A of carol (C): she is out, and every server says so.
+    alice.send(":kick carol enough");
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.skip_until("* carol was kicked from #rust by alice (enough)");
+    }
+    for client in [&mut alice, &mut bob] {
+        users(client, "* users in #rust: @alice bob");
+    }
 }

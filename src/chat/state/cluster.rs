@@ -61,6 +61,19 @@ pub enum Change {
         /// Made an operator (`true`) or not.
         operator: bool,
     },
+    /// An operator (`by`) of `room` kicked `nick`, a client of another
+    /// server: a request to that server, which takes it out (and then
+    /// publishes its leaving, which every server announces).
+    Kick {
+        /// The room as spelled.
+        room: String,
+        /// The operator.
+        by: String,
+        /// The member.
+        nick: String,
+        /// Why, when the operator said.
+        reason: Option<String>,
+    },
     /// Nothing to announce: `nick`'s membership here changed in a way the
     /// other servers already heard of (its operator flag, set at another
     /// server's word); only its entry in Redis is rewritten.
@@ -288,6 +301,12 @@ impl Chat {
                 nick,
                 operator,
             } => self.remote_operator(&room, &by, &nick, operator, out),
+            Change::Kick {
+                room,
+                by,
+                nick,
+                reason,
+            } => self.remote_kick(&room, &by, &nick, reason.as_deref(), out),
             Change::Refresh { .. } => {}
             Change::Quit { nick, reason } => {
                 for room in shared.remote.quit(node, &nick) {

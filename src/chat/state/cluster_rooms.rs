@@ -108,18 +108,20 @@ impl Chat {
         .into();
         self.fan_out_room(id, None, &line, out);
         if let RoomEvent::Banned(nick) = &event {
-            self.evict_banned(id, &name, nick, by, out);
+            self.evict(id, &name, nick, by, None, out);
         }
     }
 
-    /// A member here banned from `room` by another server's operator
-    /// leaves it as if kicked (and the others hear of it from here).
-    fn evict_banned(
+    /// A member here banned from (or kicked out of) `room` by another
+    /// server's operator leaves it as if kicked here (and the others hear
+    /// of it from here).
+    fn evict(
         &mut self,
         room: RoomId,
         name: &str,
         nick: &str,
         by: &str,
+        reason: Option<&str>,
         out: &mut impl Outbox,
     ) {
         let Some(client) = self.client_named(nick) else {
@@ -132,14 +134,14 @@ impl Chat {
         self.share(|| Change::Left {
             nick: kicked_nick.clone(),
             room: name.to_owned(),
-            reason: None,
+            reason: reason.map(str::to_owned),
             by: Some(by.to_owned()),
         });
         let line = Event::Kicked {
             nick: &kicked_nick,
             room: name,
             by,
-            reason: None,
+            reason,
         }
         .into();
         self.announce_departure(&departure, NO_ONE, &line, out);
@@ -199,6 +201,61 @@ impl Chat {
         let line = operator_line(&name, &by, &spelled, operator);
         self.fan_out_room(room, Some(id), &line, out);
         true
+    }
+
+    /// `:kick NICK [REASON]` by `id` where NICK is another server's member
+    /// of the current room: checked here, sent to NICK's server, which
+    /// takes it out; every server (this one included) announces the kick
+    /// when that server publishes it. `false` when NICK is no other
+    /// server's member of the room (the chat answers as alone).
+    pub(super) fn kick_elsewhere(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let Some(room) = self.rooms.current(id) else {
+            return false;
+        };
+        let key = self.rooms.get(room).map_or("", |r| r.key()).to_owned();
+        if shared.remote.is_op(nick, &key).is_none() {
+            return false;
+        }
+        if let Err(refusal) = self.rooms.operated(id) {
+            out.reply(id, &self.refusal(refusal, nick));
+            return true;
+        }
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let by = self.nick_of(id).to_owned();
+        let reason = reason.map(|r| crate::protocol::sanitize(r).into_owned());
+        self.share(|| Change::Kick {
+            room: name,
+            by,
+            nick: nick.to_owned(),
+            reason,
+        });
+        true
+    }
+
+    /// Another server's operator kicked `nick` out of `room`: taken out
+    /// here when it is a member here (nothing otherwise: its server does).
+    pub(super) fn remote_kick(
+        &mut self,
+        room: &str,
+        by: &str,
+        nick: &str,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(id) = self.rooms.find(room) else {
+            return;
+        };
+        let name = self.rooms.get(id).map_or("", |r| r.name()).to_owned();
+        self.evict(id, &name, nick, by, reason, out);
     }
 
     /// Another server's operator made `nick` an operator of `room`, or

@@ -110,6 +110,9 @@ impl Chat {
         out: &mut impl Outbox,
     ) {
         let target = self.client_named(nick);
+        if target.is_none() && self.kick_elsewhere(id, nick, reason, out) {
+            return;
+        }
         let departure = match self.rooms.kick(id, target) {
             Ok(departure) => departure,
             Err(refusal) => return out.reply(id, &self.refusal(refusal, nick)),
