@@ -76,21 +76,29 @@ def wait_welcome(port, deadline=30.0):
     raise RuntimeError(f"server on {port} never welcomed a client")
 
 
-def start_servers(count, redis_url):
+def start_servers(count, redis_url, logdir):
     servers = []
     for _ in range(count):
         port = free_port()
         args = [
             SERVER, "--addr", f"127.0.0.1:{port}", "--web-addr", "off",
-            "--history-file", ":memory:", "--flood-lines-per-sec", "0",
+            "--history-file", ":memory:", "--irc-addr", "off", "--flood-lines-per-sec", "0",
             "--flood-bytes-per-sec", "0", "--max-clients", "2000",
         ]
         if redis_url:
             args += ["--cluster", redis_url]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = open(os.path.join(logdir, f"server-{port}.log"), "w")
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log,
+                                env={**os.environ, "RUST_LOG": "info"})
         servers.append((proc, port))
     for _, port in servers:
-        wait_welcome(port)
+        try:
+            wait_welcome(port)
+        except RuntimeError:
+            with open(os.path.join(logdir, f"server-{port}.log")) as f:
+                sys.stderr.write(f.read()[-3000:])
+            stop(servers)
+            raise
     return servers
 
 
@@ -171,7 +179,7 @@ def main():
         for _ in range(opts.rounds):
             for workload, clients in WORKLOADS.items():
                 for count in (0, 1, 2, 3):
-                    servers = start_servers(max(count, 1), url if count else None)
+                    servers = start_servers(max(count, 1), url if count else None, tmp)
                     label = f"{workload}: " + (
                         "alone, no --cluster" if count == 0 else f"{count} server{'s' if count > 1 else ''}, --cluster"
                     )
