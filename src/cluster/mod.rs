@@ -225,6 +225,9 @@ pub enum ClusterEvent {
         /// Every room's shared state: (room key, value), as published
         /// with [`RedisCluster::publish_room`].
         rooms: Vec<(String, Vec<u8>)>,
+        /// Every account and every account's published keys, as set with
+        /// [`RedisCluster::publish_shared`].
+        accounts: Vec<Vec<u8>>,
     },
     /// The answer to [`RedisCluster::guest_number`].
     Guest {

@@ -66,6 +66,19 @@ impl RedisCluster {
         self.presence_call(b"loopchat_presence", &key, msg, &[(room_key, state)])
     }
 
+    /// Like [`RedisCluster::publish_presence`], setting `fields` of the
+    /// cluster's hash `hash` (`accounts`, `keys`: what a server reads when
+    /// it connects) instead of this server's membership.
+    pub fn publish_shared(
+        &mut self,
+        hash: &str,
+        msg: &[u8],
+        fields: &[(&[u8], &[u8])],
+    ) -> Result<(), Unavailable> {
+        let key = format!("{}:{hash}", self.settings.prefix);
+        self.presence_call(b"loopchat_presence", &key, msg, fields)
+    }
+
     /// Like [`RedisCluster::publish_presence`], with `fields` the whole
     /// membership of this server (the hash is replaced).
     pub fn sync_presence(
@@ -164,14 +177,18 @@ impl RedisCluster {
     pub(super) fn ask_members(&mut self) {
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
         let (inbox, rooms) = (self.inbox.clone(), self.rooms_key());
+        let accounts = format!("{}:accounts", self.settings.prefix);
+        let keys = format!("{}:keys", self.settings.prefix);
         resp::encode(
             self.cmd.queue(),
             &[
                 &b"FCALL"[..],
                 b"loopchat_members",
-                b"2",
+                b"4",
                 nodes.as_bytes(),
                 rooms.as_bytes(),
+                accounts.as_bytes(),
+                keys.as_bytes(),
                 prefix.as_bytes(),
                 &inbox,
             ],
@@ -199,8 +216,11 @@ impl RedisCluster {
             b"#M" => {
                 let mut nodes: Vec<(String, Membership)> = Vec::new();
                 let mut rooms = Vec::new();
+                let mut accounts = Vec::new();
                 for line in lines {
-                    if let Some(room) = line.strip_prefix(b"%") {
+                    if line.starts_with(b"A\x1f") {
+                        accounts.push(line.to_vec());
+                    } else if let Some(room) = line.strip_prefix(b"%") {
                         if let Some(at) = memchr::memchr(b' ', room) {
                             if let Some(key) = text(&room[..at]) {
                                 rooms.push((key, room[at + 1..].to_vec()));
@@ -215,7 +235,11 @@ impl RedisCluster {
                     }
                 }
                 nodes.retain(|(node, _)| *node != self.node);
-                self.events.push(ClusterEvent::Members { nodes, rooms });
+                self.events.push(ClusterEvent::Members {
+                    nodes,
+                    rooms,
+                    accounts,
+                });
                 true
             }
             _ => false,

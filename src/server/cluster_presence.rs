@@ -269,7 +269,9 @@ impl EventLoop {
     pub(super) fn presence_event(&mut self, event: ClusterEvent) {
         match event {
             ClusterEvent::Presence { node, msg } => {
-                if let Some(rest) = msg.strip_prefix(b"S") {
+                if msg.starts_with(b"A\x1f") {
+                    self.remote_account_writes(&[msg]);
+                } else if let Some(rest) = msg.strip_prefix(b"S") {
                     let members = rest
                         .split(|&b| b == b'\n')
                         .filter_map(read_member)
@@ -296,7 +298,12 @@ impl EventLoop {
                     self.cluster_sync();
                 }
             }
-            ClusterEvent::Members { nodes, rooms } => {
+            ClusterEvent::Members {
+                nodes,
+                rooms,
+                accounts,
+            } => {
+                self.remote_account_writes(&accounts);
                 let rooms = rooms
                     .iter()
                     .filter_map(|(key, state)| {

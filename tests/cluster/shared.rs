@@ -588,3 +588,76 @@ fn an_operator_granted_or_a_kick_on_one_server_holds_on_every_server() {
         users(client, "* users in #rust: @alice bob");
     }
 }
+
+#[test]
+fn an_account_registered_on_one_server_logs_in_on_every_server() {
+    let Some(redis) = redis("the shared accounts test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut alice = join_as(a.addr(), "alice");
+    alice.send(":register hunter22");
+    alice.skip_until("* registered alice");
+    let key = format!("{}BA", "A".repeat(41));
+    alice.send(&format!(":key {key}"));
+    alice.skip_until("* key published");
+    alice.send(":token");
+    let token = loop {
+        let line = alice.line();
+        if let Some(token) = line.strip_prefix("* token ") {
+            break token.to_owned();
+        }
+    };
+    alice.send(":quit");
+    alice.skip_until("* bye");
+    // B heard of the account, its key and its token as they were made.
+    let mut bob = join(b.addr());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(&mut bob, ":keys alice", "");
+        if got == format!("* keys alice: {key}") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got}");
+    }
+    assert_eq!(
+        answer(&mut bob, ":login alice hunter22", "* logged in as"),
+        "* logged in as alice"
+    );
+    bob.send(":quit");
+    bob.skip_until("* bye");
+    let mut again = join(b.addr());
+    let got = answer(&mut again, &format!(":resume {token}"), "");
+    assert!(
+        got.ends_with("is now known as alice") || got == "* logged in as alice",
+        "{got}"
+    );
+    again.skip_until("* logged in as alice");
+    again.send(":quit");
+    again.skip_until("* bye");
+    // A server started afterwards reads the account from Redis.
+    let c = clustered(&redis);
+    let mut carol = join(c.addr());
+    assert_eq!(
+        answer(&mut carol, ":login alice hunter22", "* logged in as"),
+        "* logged in as alice"
+    );
+    // And a name registered on one server cannot be registered again on
+    // another.
+    let mut other = join_as(c.addr(), "dave");
+    other.send(":register hunter22");
+    other.skip_until("* registered dave");
+    other.send(":quit");
+    other.skip_until("* bye");
+    // (Taken until C's release lands; registered once A has heard.)
+    let mut late = join(a.addr());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(&mut late, ":nick dave", "! nick dave");
+        if got == "! nick dave is registered" {
+            break;
+        }
+        assert_eq!(got, "! nick dave is taken");
+        assert!(Instant::now() < deadline, "{got}");
+    }
+}
