@@ -263,6 +263,32 @@ impl RedisCluster {
         });
     }
 
+    /// Reads the newest `count` lines of `room` from its stream (what was
+    /// said before this server followed it), answered as
+    /// [`ClusterEvent::Backlog`].
+    pub fn read_backlog(&mut self, room: &str, count: usize) -> Result<(), Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let (_, log) = self.room_keys(room);
+        let count = count.to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                &b"XREVRANGE"[..],
+                log.as_bytes(),
+                b"+",
+                b"-",
+                b"COUNT",
+                count.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::Backlog {
+            room: room.to_owned(),
+        });
+        Ok(())
+    }
+
     /// Sends `line` to the server holding `nick` (its canonical form), on
     /// that server's own channel: it arrives there as
     /// [`ClusterEvent::Private`]. The answer, [`ClusterEvent::PrivateSent`]
@@ -660,6 +686,7 @@ impl RedisCluster {
                 | Pending::Epoch
                 | Pending::Hold { .. }
                 | Pending::Ignore
+                | Pending::Backlog { .. }
                 | Pending::Position { .. } => {}
                 Pending::Start { room } => {
                     // Asked again the next time a member joins it.

@@ -229,6 +229,14 @@ pub enum ClusterEvent {
         /// [`RedisCluster::publish_shared`].
         accounts: Vec<Vec<u8>>,
     },
+    /// The answer to [`RedisCluster::read_backlog`]: the room's newest
+    /// lines in its stream, oldest first, with their ids.
+    Backlog {
+        /// The room.
+        room: String,
+        /// (id, line as published).
+        lines: Vec<(u64, Vec<u8>)>,
+    },
     /// The answer to [`RedisCluster::guest_number`].
     Guest {
         /// The request's ticket.

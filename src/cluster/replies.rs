@@ -42,6 +42,8 @@ pub(super) enum Pending {
     Start { room: String },
     /// `XRANGE` of a room's stream.
     Fill { room: String, to: u64 },
+    /// `XREVRANGE` of a room's newest lines, for its history here.
+    Backlog { room: String },
 }
 
 impl RedisCluster {
@@ -164,6 +166,14 @@ impl RedisCluster {
                 self.rooms.entry(room).or_default().start_at(last + 1);
             }
             Pending::Fill { room, to } => self.fill_reply(room, to, reply),
+            Pending::Backlog { room } => {
+                let mut lines: Vec<(u64, Vec<u8>)> = match reply {
+                    Reply::Array(entries) => entries.into_iter().filter_map(stream_entry).collect(),
+                    _ => Vec::new(),
+                };
+                lines.reverse();
+                self.events.push(ClusterEvent::Backlog { room, lines });
+            }
         }
         Ok(())
     }

@@ -474,6 +474,16 @@ impl EventLoop {
                 warn!("cluster: redis lost its data; rooms' ids start over");
             }
             ClusterEvent::Up => self.cluster_sync(),
+            ClusterEvent::Backlog { room, lines } => {
+                let lines: Vec<(u64, i64, &str, &str, bool)> = lines
+                    .iter()
+                    .filter_map(|(id, line)| {
+                        let (time_ms, from, text, action) = decode_line(line)?;
+                        Some((*id, time_ms, from, text, action))
+                    })
+                    .collect();
+                self.chat.backfill_room(&room, &lines);
+            }
             event @ (ClusterEvent::Presence { .. }
             | ClusterEvent::Nodes { .. }
             | ClusterEvent::Members { .. }) => self.presence_event(event),

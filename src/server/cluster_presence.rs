@@ -179,6 +179,12 @@ impl EventLoop {
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
+        if redis.is_up() {
+            for room in self.chat.take_made_rooms() {
+                let keep = self.chat.history_mut().keep();
+                let _ = redis.read_backlog(&room, keep);
+            }
+        }
         if !self.chat.has_changes() {
             return;
         }

@@ -154,6 +154,9 @@ impl RoomState {
 pub(super) struct Shared {
     pub(super) changes: Vec<Change>,
     pub(super) remote: Remote,
+    /// Rooms made here since the server last asked (their history before
+    /// this server followed them is read from their streams).
+    pub(super) made: Vec<String>,
     /// Every room's topic and bans as last heard (rooms not here too),
     /// by room key.
     pub(super) rooms: std::collections::HashMap<String, RoomState>,
@@ -168,7 +171,10 @@ impl Chat {
     /// for [`Chat::take_changes`], and `:users`, `:rooms` count the other
     /// servers' members given to [`Chat::remote_change`].
     pub fn share_membership(&mut self) {
-        self.shared.get_or_insert_with(Default::default);
+        let shared = self.shared.get_or_insert_with(Default::default);
+        // `#lobby` exists from the start: what was said in it before is
+        // read from its stream as for a room made later.
+        shared.made.push(crate::protocol::LOBBY.to_owned());
     }
 
     /// Queues a change for the other servers (nothing when alone).
@@ -184,6 +190,54 @@ impl Chat {
             Some(shared) => std::mem::take(&mut shared.changes),
             None => Vec::new(),
         }
+    }
+
+    /// The keys of the rooms made here since the last call: the server
+    /// reads what was said in them before from their streams
+    /// ([`Chat::backfill_room`]).
+    pub fn take_made_rooms(&mut self) -> Vec<String> {
+        match &mut self.shared {
+            Some(shared) => std::mem::take(&mut shared.made),
+            None => Vec::new(),
+        }
+    }
+
+    /// A room's newest lines as its stream holds them (oldest first: id,
+    /// time, sender, text, whether a `:me`), for `:history` here: the ones
+    /// older than what this server recorded are added (a room made here
+    /// after lines were said in it elsewhere, this server not running).
+    pub fn backfill_room(&mut self, room_key: &str, lines: &[(u64, i64, &str, &str, bool)]) {
+        let mut stored = Vec::with_capacity(lines.len());
+        for &(id, ts, from, text, action) in lines {
+            let plain: ServerLine<'_> = if action {
+                Event::Acted {
+                    from,
+                    room: None,
+                    text,
+                    stamp: None,
+                }
+            } else {
+                Event::Said {
+                    from,
+                    room: None,
+                    text,
+                    stamp: None,
+                }
+            }
+            .into();
+            self.line.clear();
+            crate::protocol::Dialect::Line.render(&plain, &mut self.line);
+            let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            stored.push(crate::chat::history::store::StoredLine {
+                id: i64::try_from(id).unwrap_or(i64::MAX),
+                ts,
+                line: String::from_utf8_lossy(line).into_owned(),
+            });
+        }
+        // (`#lobby`'s tail may not exist yet: made, and loaded from the
+        // file too when there is one.)
+        self.history.room_created(room_key);
+        self.history.loaded(room_key, stored);
     }
 
     /// Whether changes are queued.

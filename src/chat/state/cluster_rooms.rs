@@ -315,6 +315,9 @@ impl Chat {
         if !self.remote_members(&key).is_empty() {
             self.rooms.set_operator_flag(room, creator, false);
         }
+        if let Some(shared) = &mut self.shared {
+            shared.made.push(key.clone());
+        }
         let Some(state) = self
             .shared
             .as_ref()
