@@ -12,7 +12,18 @@ use super::engine::RedisCluster;
 use super::replies::Pending;
 use super::resp;
 use super::{ClusterEvent, Unavailable};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest a server is counted alive after its last word: a dead
+/// server's clients are announced lost within this and a third of it
+/// (20 s), inside the protocol's 30 s whatever `--cluster-nick-ttl`.
+const MAX_NODE_LIFETIME: Duration = Duration::from_secs(15);
+
+/// How long a server is counted alive after it said so: the nicks'
+/// lifetime, at most [`MAX_NODE_LIFETIME`].
+fn node_lifetime(nick_ttl: Duration) -> Duration {
+    nick_ttl.min(MAX_NODE_LIFETIME)
+}
 
 /// One server's membership as read from Redis: the values of its hash (one
 /// per member), as the server wrote them.
@@ -152,9 +163,10 @@ impl RedisCluster {
     /// Says this server is alive for another lifetime and asks which are
     /// (answered on this server's inbox, as [`ClusterEvent::Nodes`]).
     pub(super) fn ask_alive(&mut self, now: Instant) {
-        self.next_alive = now + self.settings.nick_ttl / 3;
+        let lifetime = node_lifetime(self.settings.nick_ttl);
+        self.next_alive = now + lifetime / 3;
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
-        let ttl = self.settings.nick_ttl.as_millis().to_string();
+        let ttl = lifetime.as_millis().to_string();
         let inbox = self.inbox.clone();
         resp::encode(
             self.cmd.queue(),
