@@ -220,6 +220,32 @@ impl RedisCluster {
         }
     }
 
+    /// Reads the newest `count` lines of `room` from its stream (what was
+    /// said before this server followed it), answered as
+    /// [`ClusterEvent::Backlog`].
+    pub fn read_backlog(&mut self, room: &str, count: usize) -> Result<(), Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let (_, log) = self.room_keys(room);
+        let count = count.to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                &b"XREVRANGE"[..],
+                log.as_bytes(),
+                b"+",
+                b"-",
+                b"COUNT",
+                count.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::Backlog {
+            room: room.to_owned(),
+        });
+        Ok(())
+    }
+
     pub(super) fn ask_fill(&mut self, room: &str, from: u64, to: u64) {
         if !self.loaded {
             if let Some(order) = self.rooms.get_mut(room) {

@@ -517,6 +517,7 @@ fn rooms_joined_on_both_servers_share_their_lines() {
     let b = clustered(&redis);
     let mut alice = join_as(a.addr(), "alice");
     let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
     for client in [&mut alice, &mut bob] {
         client.send(":join #rust");
         client.skip_until(&format!("* {} joined #rust", client.nick));

@@ -1,6 +1,8 @@
 //! Three servers and one Redis: what the cluster shares besides room lines
 //! (joins and leaves announced on every server, `:users` and `:rooms`
-//! equal everywhere, a killed server's clients announced as lost).
+//! equal everywhere, a killed server's clients announced as lost, nicks
+//! raced for, `:e2e` and `:pm` echoes, accounts). Rooms' topics, bans and
+//! operators are in `shared_rooms`, history in `shared_history`.
 
 use super::common::{Client, Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
@@ -9,7 +11,7 @@ use std::time::Instant;
 
 /// Asks `line` and returns the first answer line starting with `prefix`
 /// (announcements that come first are skipped).
-fn answer(client: &mut Client, line: &str, prefix: &str) -> String {
+pub fn answer(client: &mut Client, line: &str, prefix: &str) -> String {
     client.send(line);
     loop {
         let got = client.line();
@@ -190,7 +192,7 @@ fn a_killed_servers_clients_are_announced_lost_and_their_nicks_freed() {
 }
 
 /// The next line without its tags (tags on).
-fn untagged(client: &mut Client) -> (Option<u64>, String) {
+pub fn untagged(client: &mut Client) -> (Option<u64>, String) {
     let raw = client.line();
     let (tags, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
     (tags.id, line.to_string())
@@ -198,7 +200,7 @@ fn untagged(client: &mut Client) -> (Option<u64>, String) {
 
 /// `:history 50` in the client's current room (tags on): each line's id,
 /// room tag and text.
-fn history(client: &mut Client) -> Vec<(Option<u64>, String)> {
+pub fn history(client: &mut Client) -> Vec<(Option<u64>, String)> {
     client.send(":history 50");
     client.send(":ping h");
     let mut lines = Vec::new();
@@ -212,233 +214,6 @@ fn history(client: &mut Client) -> Vec<(Option<u64>, String)> {
         }
     }
 }
-
-#[test]
-fn history_and_its_ids_are_the_same_on_every_server() {
-    let Some(redis) = redis("the shared history test") else {
-        return;
-    };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    // #rust on A and B only: C has no member there while it is spoken in.
-    for client in [&mut alice, &mut bob] {
-        client.send(":join #rust");
-        client.skip_until(&format!("* {} joined #rust", client.nick));
-    }
-    alice.skip_until("* bob joined #rust");
-    alice.send(":join #lobby");
-    bob.send(":join #lobby");
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.send(":tags on");
-        loop {
-            if untagged(client).1 == "* tags on" {
-                break;
-            }
-        }
-    }
-    // Everyone says something in #lobby; alice and bob in #rust.
-    for round in 0..5 {
-        alice.send(&format!("lobby a{round}"));
-        bob.send(&format!("lobby b{round}"));
-        carol.send(&format!("lobby c{round}"));
-    }
-    alice.send(":join #rust");
-    bob.send(":join #rust");
-    for round in 0..5 {
-        alice.send(&format!("rust a{round}"));
-        bob.send(&format!("rust b{round}"));
-    }
-    // Everyone has every line (tags on: the senders get their echoes).
-    let mut seen = Vec::new();
-    for client in [&mut alice, &mut bob, &mut carol] {
-        let mut ids = Vec::new();
-        let wanted = if client.nick == "carol" { 15 } else { 25 };
-        while ids.len() < wanted {
-            let (id, line) = untagged(client);
-            if line.contains(": lobby ") || line.contains(": rust ") {
-                ids.push((id.expect("a room line has an id"), line));
-            }
-        }
-        seen.push(ids);
-    }
-    let lobby = |lines: &[(u64, String)]| -> Vec<(u64, String)> {
-        lines
-            .iter()
-            .filter(|(_, l)| l.contains("lobby "))
-            .map(|(id, l)| (*id, l.trim_start_matches("[#lobby] ").to_string()))
-            .collect()
-    };
-    // One order, with the cluster's ids, on every server.
-    assert_eq!(lobby(&seen[0]), lobby(&seen[1]));
-    assert_eq!(lobby(&seen[0]), lobby(&seen[2]));
-    // :history in #lobby: the same lines with the same ids and times.
-    alice.send(":join #lobby");
-    bob.send(":join #lobby");
-    let lobby_history: Vec<_> = [&mut alice, &mut bob, &mut carol]
-        .into_iter()
-        .map(history)
-        .collect();
-    assert_eq!(lobby_history[0].len(), 15, "{:?}", lobby_history[0]);
-    assert_eq!(lobby_history[0], lobby_history[1]);
-    assert_eq!(lobby_history[0], lobby_history[2]);
-    let ids: Vec<u64> = lobby_history[0].iter().map(|(id, _)| id.unwrap()).collect();
-    let shown: Vec<u64> = lobby(&seen[2]).iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids, shown);
-    // #rust: carol's server had no member there, and has its history too.
-    carol.send(":join #rust");
-    loop {
-        if untagged(&mut carol).1 == "* carol joined #rust" {
-            break;
-        }
-    }
-    alice.send(":join #rust");
-    let rust_history: Vec<_> = [&mut alice, &mut carol].into_iter().map(history).collect();
-    assert_eq!(rust_history[0].len(), 10, "{:?}", rust_history[0]);
-    assert_eq!(rust_history[0], rust_history[1]);
-    let ids: Vec<u64> = rust_history[0].iter().map(|(id, _)| id.unwrap()).collect();
-    assert_eq!(ids, (1..=10).collect::<Vec<u64>>());
-}
-
-/// A history file's lines as another program sees them: room, id, time,
-/// line.
-fn stored(path: &std::path::Path) -> Vec<(String, i64, i64, String)> {
-    let conn = rusqlite::Connection::open(path).expect("open the history file");
-    let mut stmt = conn
-        .prepare(
-            "SELECT rooms.room_key, lines.id, lines.ts, lines.line FROM lines
-             JOIN rooms ON rooms.id = lines.room ORDER BY rooms.room_key, lines.id",
-        )
-        .expect("query");
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .expect("rows");
-    rows.map(Result::unwrap).collect()
-}
-
-#[test]
-fn every_servers_history_file_holds_the_same_lines_with_the_same_ids() {
-    let Some(redis) = redis("the shared history file test") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let url = redis.url();
-    let paths: Vec<String> = (0..3)
-        .map(|i| dir.path().join(format!("h{i}.db")).display().to_string())
-        .collect();
-    let servers: Vec<ServerProcess> = paths
-        .iter()
-        .map(|path| ServerProcess::start(&["--cluster", &url, "--history-file", path], None))
-        .collect();
-    let mut alice = join_as(servers[0].addr, "alice");
-    let mut bob = join_as(servers[1].addr, "bob");
-    let mut carol = join_as(servers[2].addr, "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    bob.send(":join #rust");
-    bob.skip_until("* bob joined #rust");
-    alice.skip_until("* bob joined #rust");
-    for i in 0..10 {
-        alice.send(&format!("rust {i}"));
-        bob.send(&format!("rust {i}"));
-    }
-    bob.skip_until("alice: rust 9");
-    alice.skip_until("bob: rust 9");
-    carol.send("in the lobby");
-    alice.skip_until("[#lobby] carol: in the lobby");
-    bob.skip_until("[#lobby] carol: in the lobby");
-    for server in servers {
-        server.signal(libc::SIGTERM);
-        assert!(server.wait_exit(PATIENCE).success());
-    }
-    let files: Vec<_> = paths
-        .iter()
-        .map(|p| stored(std::path::Path::new(p)))
-        .collect();
-    assert_eq!(files[0].len(), 21, "{:?}", files[0]);
-    assert_eq!(files[0], files[1]);
-    // Carol's server had no member in #rust and keeps its lines too.
-    assert_eq!(files[0], files[2]);
-    let rust_ids: Vec<i64> = files[0]
-        .iter()
-        .filter(|(room, ..)| room == "#rust")
-        .map(|(_, id, ..)| *id)
-        .collect();
-    assert_eq!(rust_ids, (1..=20).collect::<Vec<i64>>());
-}
-
-#[test]
-fn topics_and_bans_set_on_one_server_hold_on_every_server() {
-    let Some(redis) = redis("the shared topics and bans test") else {
-        return;
-    };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    // Alice makes #rust (its operator), bob joins it on B.
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    bob.send(":join #rust");
-    bob.skip_until("* bob joined #rust");
-    alice.skip_until("* bob joined #rust");
-    // A topic set on A is announced on B and shown by :topic there.
-    alice.send(":topic all about rust");
-    alice.skip_until("* alice set the topic of #rust: all about rust");
-    bob.skip_until("* alice set the topic of #rust: all about rust");
-    assert_eq!(
-        answer(&mut bob, ":topic", "* topic "),
-        "* topic #rust: all about rust"
-    );
-    // C, where #rust does not exist yet, gives it on the first join.
-    carol.send(":join #rust");
-    carol.skip_until("* carol joined #rust");
-    // (Or, when C hears of the topic after carol made the room there,
-    // its announcement.)
-    let topic = carol.line();
-    assert!(
-        topic == "* topic #rust: all about rust"
-            || topic == "* alice set the topic of #rust: all about rust",
-        "{topic}"
-    );
-    // A ban on A takes carol out of #rust on C...
-    alice.send(":ban carol");
-    alice.skip_until("* carol was banned from #rust by alice");
-    carol.skip_until("* carol was banned from #rust by alice");
-    carol.skip_until("* carol was kicked from #rust by alice");
-    bob.skip_until("* carol was kicked from #rust by alice");
-    // ... and keeps her out there (#rust is gone on C: no member left).
-    carol.send(":join #rust");
-    carol.skip_until("! banned from #rust");
-    // Nor on B, where #rust exists and checks its own copy of the bans:
-    // carol leaves C and comes back on B.
-    carol.send(":quit");
-    carol.skip_until("* bye");
-    let mut again = join(servers[1].addr());
-    take_when_free(&mut again, "carol");
-    again.send(":join #rust");
-    again.skip_until("! banned from #rust");
-    // Lifted on A: carol may join on B again.
-    alice.send(":unban carol");
-    alice.skip_until("* alice lifted the ban on carol in #rust");
-    bob.skip_until("* alice lifted the ban on carol in #rust");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = answer(&mut again, ":join #rust", "");
-        if got == "* carol joined #rust" {
-            break;
-        }
-        assert_eq!(got, "! banned from #rust");
-        assert!(Instant::now() < deadline, "the ban never lifted on B");
-    }
-}
-
 /// Reads `client`'s answer to `:nick NICK`: whether it won.
 fn nick_answer(client: &mut Client, nick: &str) -> bool {
     let won = format!("* {} is now known as {nick}", client.nick);
@@ -526,77 +301,6 @@ fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
 }
 
 #[test]
-fn an_operator_granted_or_a_kick_on_one_server_holds_on_every_server() {
-    let Some(redis) = redis("the shared operators test") else {
-        return;
-    };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    // Alice makes #rust: its operator everywhere; bob and carol join it
-    // on their servers and are not (the room was made before, on A).
-    let users = |client: &mut Client, expected: &str| {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            client.send(":users #rust");
-            // (`! no such room #rust` until the server hears of it.)
-            let got = loop {
-                let line = client.line();
-                if line.starts_with("* users in ") || line.starts_with("! ") {
-                    break line;
-                }
-            };
-            if got == expected {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{}: {got}", client.nick);
-        }
-    };
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    // (Once B and C know of the room: two servers making one room at
-    // the same moment would each make their maker its operator.)
-    users(&mut bob, "* users in #rust: @alice");
-    users(&mut carol, "* users in #rust: @alice");
-    for client in [&mut bob, &mut carol] {
-        client.send(":join #rust");
-        client.skip_until(&format!("* {} joined #rust", client.nick));
-    }
-    for client in [&mut alice, &mut bob, &mut carol] {
-        users(client, "* users in #rust: @alice bob carol");
-    }
-    bob.send(":topic mine");
-    bob.skip_until("! not an operator of #rust");
-    // Alice (A) makes bob (B) an operator: announced everywhere, shown
-    // everywhere, and bob may act as one on B.
-    alice.send(":op bob");
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.skip_until("* alice made bob an operator of #rust");
-        users(client, "* users in #rust: @alice @bob carol");
-    }
-    bob.send(":topic mine");
-    bob.skip_until("* bob set the topic of #rust: mine");
-    // And taken back.
-    alice.send(":deop bob");
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.skip_until("* alice took operator from bob in #rust");
-        users(client, "* users in #rust: @alice bob carol");
-    }
-    bob.send(":topic again");
-    bob.skip_until("! not an operator of #rust");
-    // A kick on A of carol (C): she is out, and every server says so.
-    alice.send(":kick carol enough");
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.skip_until("* carol was kicked from #rust by alice (enough)");
-    }
-    for client in [&mut alice, &mut bob] {
-        users(client, "* users in #rust: @alice bob");
-    }
-}
-
-#[test]
 fn an_account_registered_on_one_server_logs_in_on_every_server() {
     let Some(redis) = redis("the shared accounts test") else {
         return;
@@ -666,51 +370,5 @@ fn an_account_registered_on_one_server_logs_in_on_every_server() {
         }
         assert_eq!(got, "! nick dave is taken");
         assert!(Instant::now() < deadline, "{got}");
-    }
-}
-
-#[test]
-fn a_server_started_later_reads_what_was_said_before_from_the_streams() {
-    let Some(redis) = redis("the backlog test") else {
-        return;
-    };
-    let a = clustered(&redis);
-    let mut alice = join_as(a.addr(), "alice");
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    // Tags on: alice gets her own lines back once Redis numbered them.
-    alice.send(":tags on");
-    for i in 0..5 {
-        alice.send(&format!("rust {i}"));
-    }
-    alice.send(":join #lobby");
-    for i in 0..3 {
-        alice.send(&format!("lobby {i}"));
-    }
-    while untagged(&mut alice).1 != "alice: lobby 2" {}
-    let said = history(&mut alice);
-    assert_eq!(said.len(), 3, "{said:?}");
-    // B starts now: its #lobby, and #rust once a member makes it there,
-    // have what was said before (with the same ids).
-    let b = clustered(&redis);
-    let mut bob = join(b.addr());
-    bob.send(":tags on");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if history(&mut bob) == said {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{:?}", history(&mut bob));
-    }
-    alice.send(":join #rust");
-    let rust = history(&mut alice);
-    assert_eq!(rust.len(), 5, "{rust:?}");
-    bob.send(":join #rust");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if history(&mut bob) == rust {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{:?}", history(&mut bob));
     }
 }

@@ -5,12 +5,65 @@
 //! member of theirs whose nick was banned. Plain data, as the rest of the
 //! chat state.
 
-use super::cluster::{Change, RoomEvent, RoomState};
+use super::cluster::Change;
 use super::{Chat, ClientId, Outbox};
 use crate::chat::remote::room_key;
 use crate::chat::rooms::Refusal;
 use crate::chat::rooms::RoomId;
 use crate::protocol::{Event, ServerLine};
+
+/// What an operator did to a room, as the other servers announce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// `:topic TEXT`.
+    TopicSet(String),
+    /// `:topic -`.
+    TopicCleared,
+    /// `:ban NICK`.
+    Banned(String),
+    /// `:unban NICK`.
+    Unbanned(String),
+}
+
+/// A room's state that every server shares: its topic and banned nicks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomState {
+    /// The topic, if any.
+    pub topic: Option<String>,
+    /// The banned nicks, as typed.
+    pub bans: Vec<String>,
+}
+
+impl RoomState {
+    /// One line of text (no `\n`: topics and nicks hold no control
+    /// character): `-` or `T` and the topic, then each ban, separated by
+    /// `\x1e`.
+    pub fn encode(&self) -> String {
+        let mut text = match &self.topic {
+            Some(topic) => format!("T{topic}"),
+            None => "-".to_owned(),
+        };
+        for ban in &self.bans {
+            text.push('\x1e');
+            text.push_str(ban);
+        }
+        text
+    }
+
+    /// Reads what [`RoomState::encode`] wrote.
+    pub fn decode(text: &str) -> Option<RoomState> {
+        let mut fields = text.split('\x1e');
+        let topic = match fields.next()? {
+            "-" => None,
+            topic => Some(topic.strip_prefix('T')?.to_owned()),
+        };
+        let bans = fields
+            .filter(|nick| crate::protocol::is_valid_name(nick))
+            .map(str::to_owned)
+            .collect();
+        Some(RoomState { topic, bans })
+    }
+}
 
 /// `* BY made NICK an operator of ROOM` or its opposite.
 fn operator_line<'a>(room: &'a str, by: &'a str, nick: &'a str, operator: bool) -> ServerLine<'a> {
