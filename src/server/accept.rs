@@ -325,6 +325,7 @@ impl EventLoop {
             self.guard.release(id);
             return None;
         }
+        super::render::refresh_slots(&mut conn);
         entry.insert(conn);
         Some(id)
     }
@@ -470,6 +471,7 @@ impl EventLoop {
             return;
         };
         conn.codec = Codec::websocket();
+        super::render::refresh_slots(conn);
         if conn.finish_handshake() && self.join(id, Transport::WebSocket) && !rest.is_empty() {
             self.run_input(id, rest);
         }
