@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Instant;
 
-fn config_for(addr: SocketAddr) -> Config {
+pub fn config_for(addr: SocketAddr) -> Config {
     let mut config = Config::ephemeral();
     config.history.file = None;
     config.cluster = Some(ClusterSettings::new(addr));

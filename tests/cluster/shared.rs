@@ -372,3 +372,36 @@ fn an_account_registered_on_one_server_logs_in_on_every_server() {
         assert!(Instant::now() < deadline, "{got}");
     }
 }
+
+#[test]
+fn after_redis_was_paused_past_the_lifetimes_every_server_sees_everyone_again() {
+    let Some(redis) = redis("the paused Redis membership test") else {
+        return;
+    };
+    // Lifetimes of 2 s: a pause of 4 s outlives every server's.
+    let start = || {
+        let mut config = super::servers::config_for(redis.addr());
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
+        if let Some(cluster) = &mut config.cluster {
+            cluster.nick_ttl = std::time::Duration::from_secs(2);
+        }
+        loopchat::Server::bind(config).unwrap().spawn().unwrap()
+    };
+    let (a, b) = (start(), start());
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    assert_eq!(unsafe { libc::kill(redis.pid(), libc::SIGSTOP) }, 0);
+    // (The length of the fault, not a wait for something to happen.)
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(unsafe { libc::kill(redis.pid(), libc::SIGCONT) }, 0);
+    // Whoever Redis counted lost came back: both servers list both again
+    // (after, maybe, announcing one as lost and joining again), and each
+    // nick is still its holder's.
+    settle(&mut [&mut alice, &mut bob]);
+    assert_eq!(
+        answer(&mut bob, ":nick alice", "! "),
+        "! nick alice is taken"
+    );
+    assert_eq!(answer(&mut alice, ":nick bob", "! "), "! nick bob is taken");
+}
