@@ -134,12 +134,17 @@ impl RedisCluster {
         Ok(())
     }
 
-    /// A stopping server takes itself out of the cluster: its membership
-    /// is deleted and `msg` published, so the others announce its clients
-    /// at once rather than after the expiry.
+    /// A stopping server takes itself out of the cluster: its nicks are
+    /// released, its membership deleted and `msg` published, so the others
+    /// announce its clients (and may take their nicks) at once rather than
+    /// after the expiry.
     pub fn leave_cluster(&mut self, msg: &[u8]) {
         if !self.loaded {
             return;
+        }
+        let owned: Vec<String> = self.owned.iter().cloned().collect();
+        for nick in owned {
+            self.release_nick(&nick);
         }
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
         let msg = self.presence_message(msg);

@@ -284,7 +284,7 @@ impl EventLoop {
                         .collect();
                     self.chat.remote_snapshot(&node, members, &mut self.clients);
                 } else if msg == b"X" {
-                    self.chat.remote_node_lost(&node, &mut self.clients);
+                    self.chat.remote_node_stopped(&node, &mut self.clients);
                 } else if let Some(change) = decode_change(&msg) {
                     self.chat.remote_change(&node, change, &mut self.clients);
                 } else {

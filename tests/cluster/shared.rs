@@ -405,3 +405,47 @@ fn after_redis_was_paused_past_the_lifetimes_every_server_sees_everyone_again() 
     );
     assert_eq!(answer(&mut alice, ":nick bob", "! "), "! nick bob is taken");
 }
+
+#[test]
+fn a_server_that_stops_says_so_at_once() {
+    let Some(redis) = redis("the clean stop test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let url = redis.url();
+    // Lifetimes of 20 s (the default): the announcement below comes long
+    // before another server could count this one lost.
+    let b = ServerProcess::start(&["--cluster", &url], None);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr, "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    b.signal(libc::SIGTERM);
+    bob.read_to_close();
+    assert_eq!(
+        alice.skip_until_prefix("* bob left #lobby"),
+        "* bob left #lobby (server shutting down)"
+    );
+    assert_eq!(
+        answer(&mut alice, ":users #lobby", "* users in "),
+        "* users in #lobby: alice"
+    );
+    // Its nicks were released before it said so: free at once.
+    alice.send(":nick bob");
+    alice.skip_until("* alice is now known as bob");
+}
+
+trait SkipPrefix {
+    fn skip_until_prefix(&mut self, prefix: &str) -> String;
+}
+
+impl SkipPrefix for Client {
+    /// Reads lines until one starting with `prefix`, and returns it.
+    fn skip_until_prefix(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+}

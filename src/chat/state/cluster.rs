@@ -113,6 +113,9 @@ pub(super) struct Shared {
 /// The reason given for the clients of a server that is gone.
 pub const SERVER_LOST: &str = "server lost";
 
+/// The reason given for the clients of a server that stopped cleanly.
+pub const SERVER_STOPPED: &str = "server shutting down";
+
 impl Chat {
     /// Shares this server's membership with the other servers of a
     /// cluster: from now on joins, leaves, renames and quits are queued
@@ -327,11 +330,22 @@ impl Chat {
     /// Server `node` is gone (or cut off): its clients are announced as
     /// leaving every room they were in, `(server lost)`.
     pub fn remote_node_lost(&mut self, node: &str, out: &mut impl Outbox) {
+        self.remote_node_gone(node, SERVER_LOST, out);
+    }
+
+    /// Server `node` stopped cleanly (it said so): its clients are
+    /// announced as leaving every room they were in, `(server shutting
+    /// down)`, as its own clients were told.
+    pub fn remote_node_stopped(&mut self, node: &str, out: &mut impl Outbox) {
+        self.remote_node_gone(node, SERVER_STOPPED, out);
+    }
+
+    fn remote_node_gone(&mut self, node: &str, reason: &str, out: &mut impl Outbox) {
         let Some(shared) = &mut self.shared else {
             return;
         };
-        let lost = shared.remote.node_lost(node);
-        self.announce_moves(lost, Some(SERVER_LOST), out);
+        let gone = shared.remote.node_lost(node);
+        self.announce_moves(gone, Some(reason), out);
     }
 
     /// Server `node`'s whole membership (nick, rooms as spelled), read
