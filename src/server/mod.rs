@@ -44,7 +44,8 @@
 //! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
 //!   the commands that go through it and the events it reports;
 //!   `cluster_presence`: membership across servers (joins, leaves,
-//!   renames, quits published and mirrored; servers lost).
+//!   renames, quits published and mirrored; servers lost);
+//!   `cluster_accounts`: account changes published and applied.
 //! - `accounts`: the hashing worker's end, held-back logins, the login
 //!   throttle and registration limits, the checks before password commands.
 //! - `irc`: IRC connections' lines: parsing, registration, the welcome
@@ -79,6 +80,7 @@ mod accept;
 mod accounts;
 mod clients;
 mod cluster;
+mod cluster_accounts;
 mod cluster_presence;
 mod input;
 mod irc;
@@ -594,6 +596,7 @@ impl EventLoop {
             self.settle_departures();
             let writes = self.chat.accounts_mut().take_writes();
             if !writes.is_empty() {
+                self.cluster_accounts(&writes);
                 self.history.submit_accounts(writes);
             }
             self.cluster_turn();
