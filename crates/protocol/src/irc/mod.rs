@@ -9,6 +9,8 @@
 //! - [`numeric`]: the numeric replies, with the Modern IRC documents'
 //!   parameters and texts.
 //! - [`caps`]: the IRCv3 capabilities the server offers, as a set.
+//! - [`chathistory`]: `CHATHISTORY` requests, their `FAIL`s, and the
+//!   reply as a `chathistory` batch.
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
 //! - [`replies`]: `NAMES` split to fit 512 bytes, a channel's topic.
@@ -22,6 +24,7 @@
 
 pub mod burst;
 pub mod caps;
+pub mod chathistory;
 pub mod command;
 pub mod mask;
 pub mod message;

@@ -3,6 +3,7 @@
 //! the IRCv3 specifications it follows, one file per part.
 
 mod burst;
+mod chathistory;
 mod command;
 mod mask;
 mod message;
