@@ -44,9 +44,13 @@ pub fn tool(name: &str, test: &str) -> Option<PathBuf> {
 /// Whether WeeChat's fifo plugin is installed (Debian's `weechat-plugins`),
 /// which the WeeChat tests type through; in CI its absence fails.
 pub fn weechat_fifo_plugin(test: &str) -> bool {
-    let found = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"]
-        .iter()
-        .any(|lib| Path::new(lib).join("weechat/plugins/fifo.so").is_file());
+    let found = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ]
+    .iter()
+    .any(|lib| Path::new(lib).join("weechat/plugins/fifo.so").is_file());
     if !found {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -87,7 +91,12 @@ impl Drop for Home {
 
 /// Polls `look` until `check` holds on what it returns; returns that.
 /// Panics after [`TIMEOUT`], showing the last look.
-pub fn wait_until(who: &str, what: &str, look: impl Fn() -> String, check: impl Fn(&str) -> bool) -> String {
+pub fn wait_until(
+    who: &str,
+    what: &str,
+    look: impl Fn() -> String,
+    check: impl Fn(&str) -> bool,
+) -> String {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let seen = look();
@@ -137,8 +146,22 @@ impl Irssi {
             addr.ip(),
             addr.port()
         );
-        client.tmux(&["new-session", "-d", "-s", "irssi", "-x", "160", "-y", "50", &command]);
-        client.wait_for("376|422", |s| s.contains("End of /MOTD") || s.contains("MOTD File is missing") || s.contains("End of MOTD"));
+        client.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "irssi",
+            "-x",
+            "160",
+            "-y",
+            "50",
+            &command,
+        ]);
+        client.wait_for("376|422", |s| {
+            s.contains("End of /MOTD")
+                || s.contains("MOTD File is missing")
+                || s.contains("End of MOTD")
+        });
         client
     }
 
@@ -173,7 +196,12 @@ impl Irssi {
 
     /// Waits until the active window shows something `check` accepts.
     pub fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        wait_until(&format!("irssi ({})", self.nick), what, || self.screen(), check)
+        wait_until(
+            &format!("irssi ({})", self.nick),
+            what,
+            || self.screen(),
+            check,
+        )
     }
 
     /// Waits until the active window shows `text`.
@@ -198,7 +226,11 @@ impl Irssi {
             if !alive {
                 return;
             }
-            assert!(Instant::now() < deadline, "irssi did not exit after /quit:\n{}", self.screen());
+            assert!(
+                Instant::now() < deadline,
+                "irssi did not exit after /quit:\n{}",
+                self.screen()
+            );
             std::thread::sleep(POLL);
         }
     }
@@ -258,7 +290,9 @@ impl Weechat {
             nick: nick.to_string(),
         };
         client.wait_for_log("irc.server.test", "the end of the welcome", |log| {
-            log.contains("End of /MOTD") || log.contains("MOTD File is missing") || log.contains("End of MOTD")
+            log.contains("End of /MOTD")
+                || log.contains("MOTD File is missing")
+                || log.contains("End of MOTD")
         });
         client
     }
@@ -268,7 +302,11 @@ impl Weechat {
     pub fn send(&self, buffer: &str, text: &str) {
         let deadline = Instant::now() + TIMEOUT;
         while !self.fifo.exists() {
-            assert!(Instant::now() < deadline, "WeeChat made no fifo at {}", self.fifo.display());
+            assert!(
+                Instant::now() < deadline,
+                "WeeChat made no fifo at {}",
+                self.fifo.display()
+            );
             std::thread::sleep(POLL);
         }
         let mut pipe = std::fs::OpenOptions::new()
@@ -281,7 +319,11 @@ impl Weechat {
 
     /// What `buffer` has shown so far (its log; empty before it has one).
     pub fn log(&self, buffer: &str) -> String {
-        let path = self.home.path().join("logs").join(format!("{buffer}.weechatlog"));
+        let path = self
+            .home
+            .path()
+            .join("logs")
+            .join(format!("{buffer}.weechatlog"));
         std::fs::read_to_string(path).unwrap_or_default()
     }
 
