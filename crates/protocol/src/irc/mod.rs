@@ -14,6 +14,7 @@
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
 //! - [`replies`]: `NAMES` split to fit 512 bytes, a channel's topic.
+//! - [`sasl`]: SASL `PLAIN` over `AUTHENTICATE`, as a state machine.
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
 //! - [`command`]: a registered client's message as a typed command (what
 //!   the connection maps onto chat operations), or the numeric refusing it.
@@ -31,6 +32,7 @@ pub mod message;
 pub mod numeric;
 pub mod registration;
 pub mod replies;
+pub mod sasl;
 pub mod text;
 
 pub use caps::{Cap, CapSet};

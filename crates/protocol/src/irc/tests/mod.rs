@@ -10,6 +10,7 @@ mod message;
 mod numerics;
 mod registration;
 mod replies;
+mod sasl;
 mod text;
 
 use super::*;
