@@ -48,6 +48,8 @@ impl Transports {
             web_rules: WebRules {
                 allowed_origins,
                 tls: certs.is_some(),
+                // IRC over WebSocket comes with the IRC listener.
+                irc: false,
             },
             certs,
             upgraded: false,
@@ -393,7 +395,7 @@ impl EventLoop {
         let (response, upgrade) = match head {
             Head::Request(request) => match self.transports.web_rules.route(request) {
                 Route::Respond(response) => (response, false),
-                Route::Upgrade(response) => (response, true),
+                Route::Upgrade(response) | Route::UpgradeIrc(response, _) => (response, true),
             },
             Head::Refused(status) => (http::refusal(*status), false),
         };
