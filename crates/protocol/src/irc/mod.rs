@@ -18,6 +18,8 @@
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
 //! - [`command`]: a registered client's message as a typed command (what
 //!   the connection maps onto chat operations), or the numeric refusing it.
+//! - [`delivery`]: the tags the negotiated capabilities put on what a
+//!   client is sent, and the `labeled-response` frame of an answer.
 //! - [`mask`]: wildcard masks (bans, `WHO`), nickmasks, and the IRC
 //!   WebSocket subprotocol a client's offer picks.
 //! - [`text`]: CTCP `ACTION` and `:me`, stripping IRC formatting codes,
@@ -27,6 +29,7 @@ pub mod burst;
 pub mod caps;
 pub mod chathistory;
 pub mod command;
+pub mod delivery;
 pub mod mask;
 pub mod message;
 pub mod numeric;

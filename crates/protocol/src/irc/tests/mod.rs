@@ -5,6 +5,7 @@
 mod burst;
 mod chathistory;
 mod command;
+mod delivery;
 mod mask;
 mod message;
 mod numerics;
