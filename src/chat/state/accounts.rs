@@ -54,6 +54,9 @@ pub enum JobKind {
     Login,
     /// `:passwd`
     Passwd,
+    /// SASL `PLAIN` (IRC `AUTHENTICATE`): a login, possibly before the
+    /// client is in the chat.
+    Sasl,
 }
 
 /// What a job was for, kept until its result comes.
@@ -69,6 +72,7 @@ enum Purpose {
     Register { name: String },
     Login,
     Passwd { account: String },
+    Sasl,
 }
 
 /// A logged-in client.
@@ -98,6 +102,9 @@ pub(super) struct AccountsSide {
     admins: Vec<String>,
     /// The keys each account published (`:key`), in memory only.
     pub(super) keys: crate::chat::keys::KeyDirectory,
+    /// Accounts a SASL exchange verified for connections not yet in the
+    /// chat: they are logged in when they arrive ([`Chat::sasl_log_in`]).
+    sasl: HashMap<ClientId, String>,
 }
 
 impl AccountsSide {
@@ -118,6 +125,7 @@ impl AccountsSide {
             taken_over: Vec::new(),
             admins: Vec::new(),
             keys,
+            sasl: HashMap::new(),
         }
     }
 
@@ -278,6 +286,38 @@ impl Chat {
                 out.reply(id, &Reply::PasswordChanged.into());
                 (JobKind::Passwd, true)
             }
+            (Purpose::Sasl, JobResult::Verified { ok: true, rehashed }) => {
+                let name = pending
+                    .throttle
+                    .as_deref()
+                    .and_then(|key| self.accounts.store.name(key))
+                    .map(str::to_string);
+                out.note(ChatEvent::Login {
+                    token: false,
+                    ok: name.is_some(),
+                });
+                match name {
+                    Some(name) => {
+                        if let Some(phc) = rehashed {
+                            self.accounts.store.rehash(&name, phc);
+                        }
+                        if self.nick(id).is_some() {
+                            self.log_in(id, &name, None, out);
+                        } else {
+                            self.accounts.sasl.insert(id, name);
+                        }
+                        (JobKind::Sasl, true)
+                    }
+                    None => (JobKind::Sasl, false),
+                }
+            }
+            (Purpose::Sasl, _) => {
+                out.note(ChatEvent::Login {
+                    token: false,
+                    ok: false,
+                });
+                (JobKind::Sasl, false)
+            }
             (Purpose::Passwd { .. }, _) => {
                 out.note(ChatEvent::Login {
                     token: false,
@@ -293,6 +333,42 @@ impl Chat {
             kind,
             ok,
         })
+    }
+
+    /// Checks `name` and `password` for connection `id` (SASL `PLAIN`),
+    /// whether it is in the chat yet or not: a job like `:login`'s, under
+    /// the same throttle; its result comes to [`Chat::account_job_done`]
+    /// as [`JobKind::Sasl`], which logs a member in at once and keeps the
+    /// account of one not yet in the chat for [`Chat::sasl_log_in`].
+    /// Nothing is answered here: IRC's numerics are the server's.
+    pub fn sasl_verify(&mut self, id: ClientId, name: &str, password: &str) -> Outcome {
+        let key = if protocol::is_valid_name(name) {
+            name.to_ascii_lowercase()
+        } else {
+            String::new()
+        };
+        let job = Job::Verify {
+            phc: self.accounts.store.password_hash(&key).map(str::to_string),
+            password: password.to_string(),
+        };
+        self.queue_job(id, Some(key), Purpose::Sasl, job)
+    }
+
+    /// The account connection `id` is logged in to, or that SASL verified
+    /// for it before it entered the chat.
+    pub fn sasl_account(&self, id: ClientId) -> Option<&str> {
+        self.account_of(id)
+            .or_else(|| self.accounts.sasl.get(&id).map(String::as_str))
+    }
+
+    /// Connection `id` has just entered the chat: logs it in to the
+    /// account SASL verified for it, if any (it takes the account's name
+    /// as its nick, as `:login` does). Returns the account.
+    pub fn sasl_log_in(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<String> {
+        let name = self.accounts.sasl.remove(&id)?;
+        self.nick(id)?;
+        self.log_in(id, &name, None, out);
+        Some(name)
     }
 
     /// Runs an account command of a welcomed client.
@@ -536,6 +612,7 @@ impl Chat {
                 self.accounts.by_account.remove(&key);
             }
         }
+        self.accounts.sasl.remove(&id);
         self.accounts
             .pending
             .retain(|_, pending| pending.client != id);
