@@ -105,6 +105,18 @@ pub struct Config {
     /// Rooms one client may be in at once, `#lobby` included (protocol
     /// 1.2; at least [`crate::chat::rooms::MIN_ROOMS_PER_CLIENT`]).
     pub max_rooms_per_client: usize,
+    /// Where IRC clients connect (`--irc-addr`, `docs/irc.md`); `None`
+    /// turns the IRC address off.
+    pub irc_addr: Option<SocketAddr>,
+    /// Where IRC clients connect over TLS (`--irc-tls-addr`), used only
+    /// when a certificate is configured; `None` turns it off.
+    pub irc_tls_addr: Option<SocketAddr>,
+    /// The server's name as IRC clients see it (`--server-name`): the
+    /// source of numerics, the host of every nickmask, `001`–`004`, `PONG`.
+    pub server_name: String,
+    /// The message of the day IRC clients get after registration (`--motd`,
+    /// one line per entry); empty: `422`.
+    pub motd: Vec<String>,
     /// Accounts named server administrators (`--admin`): operators of
     /// every room they are in once logged in. Kept for the accounts to
     /// come; no client can be one yet.
@@ -168,19 +180,28 @@ impl Default for Config {
             cluster: None,
             max_rooms_per_client: crate::chat::rooms::DEFAULT_ROOMS_PER_CLIENT,
             admins: Vec::new(),
+            irc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6667))),
+            irc_tls_addr: Some(SocketAddr::from(([127, 0, 0, 1], 6697))),
+            server_name: DEFAULT_SERVER_NAME.to_string(),
+            motd: Vec::new(),
         }
     }
 }
 
+/// The server's name when `--server-name` does not give one.
+pub const DEFAULT_SERVER_NAME: &str = "loopchat";
+
 impl Config {
     /// The default settings, listening on `127.0.0.1:0` (a free port, for
-    /// the line protocol and for the web address): what tests and the
+    /// the line protocol, the web address and the IRC addresses): what tests and the
     /// in-process load generator start from.
     pub fn ephemeral() -> Self {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             web_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             tls_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            irc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            irc_tls_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             ..Config::default()
         }
     }

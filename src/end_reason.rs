@@ -61,6 +61,9 @@ pub enum EndReason {
     /// Its first bytes were a PROXY header, and its address is not a
     /// trusted proxy's.
     UntrustedProxyHeader,
+    /// An IRC client sent a line that is not IRC at all before it
+    /// registered (binary, a TLS hello, an HTTP header).
+    NotIrc,
     /// Turned away on arrival: `! server full` and the like.
     Refused(Refusal),
     /// A WebSocket client broke the protocol; the close frame carries
@@ -127,7 +130,7 @@ impl EndReason {
     /// in `loopchat_disconnects_total` so every series exists from the
     /// first scrape. Others (WebSocket protocol errors) appear when they
     /// first happen.
-    pub const DISCONNECTS: [EndReason; 18] = [
+    pub const DISCONNECTS: [EndReason; 19] = [
         EndReason::Quit,
         EndReason::ClosedByPeer,
         EndReason::ResetByPeer,
@@ -146,6 +149,7 @@ impl EndReason {
         EndReason::ClusterUnavailable,
         EndReason::MissedLines,
         EndReason::LoggedInElsewhere,
+        EndReason::NotIrc,
     ];
 
     /// The reasons a connection ends by before it joins the chat (TLS
@@ -186,6 +190,7 @@ impl EndReason {
             EndReason::RequestHeadTimeout => "request head timeout",
             EndReason::TlsHandshakeTimeout => "TLS handshake timeout",
             EndReason::UntrustedProxyHeader => "PROXY header from an untrusted address",
+            EndReason::NotIrc => "not IRC",
             EndReason::Refused(Refusal::ServerFull) => "server full",
             EndReason::Refused(Refusal::PerAddressLimit) => "too many from address",
             EndReason::WebSocket { why, .. } => why.text(),
@@ -266,7 +271,8 @@ mod tests {
     /// Every reason with its log text and label exactly as the server said
     /// them when reasons were strings (the metrics tests and dashboards
     /// depend on the labels).
-    const TABLE: [(EndReason, &str, &str); 25] = [
+    const TABLE: [(EndReason, &str, &str); 26] = [
+        (EndReason::NotIrc, "not IRC", "not_irc"),
         (
             EndReason::UntrustedProxyHeader,
             "PROXY header from an untrusted address",

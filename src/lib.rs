@@ -18,19 +18,24 @@
 //!   signals, shutdown, certificate and settings reload, metrics text),
 //!   `proxied` (connections from a trusted proxy until their PROXY header
 //!   is read), `clients` (the connections and their output, the chat's
-//!   `Outbox`) and `cluster` (with `--cluster`: the Redis engine's events,
-//!   and the commands that go through it).
+//!   `Outbox`), `cluster` (with `--cluster`: the Redis engine's events,
+//!   and the commands that go through it), `cluster_presence` (who is
+//!   where across servers), `irc` and `irc_cmds` (IRC clients:
+//!   registration, then their commands mapped onto the chat's typed
+//!   commands, `docs/irc.md`).
 //! - [`net`]: the network side, bytes and sockets with no chat in them:
 //!   connections, transports (plain TCP or TLS; the line codec or HTTP then
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,
-//!   the `/metrics` listener, the open-file limit.
+//!   the `/metrics` listener, the open-file limit, an IRC connection's own
+//!   state (`net::irc`).
 //! - [`chat`]: the chat side, plain data with no sockets: nicks, rooms and
 //!   fan-out (a command comes in typed, its lines go out typed through the
 //!   [`chat::Outbox`] trait, and what the connection must do comes back as
 //!   a [`chat::Outcome`]), `chat::history` (the per-room tails in memory
-//!   and the SQLite history file written by a thread of its own) and
+//!   and the SQLite history file written by a thread of its own),
 //!   `chat::completion` (work finished on those threads, handed back to
-//!   the loop along one channel and its one waker).
+//!   the loop along one channel and its one waker) and `chat::remote` (with
+//!   `--cluster`, the other servers' clients mirrored).
 //! - [`accounts`]: the accounts engine (protocol 1.2): Argon2id password
 //!   hashes made on a worker thread with a bounded queue, login tokens of
 //!   which only a digest is kept, throttles that slow guessing and never
@@ -44,7 +49,8 @@
 //!   connection and a subscriber connection, reconnecting with backoff),
 //!   each room's lines numbered, stored and published by one Redis
 //!   function call per room per turn and delivered in id order with gaps
-//!   filled or reported lost, nicks held with an expiry, guest numbers;
+//!   filled or reported lost, nicks held with an expiry, guest numbers,
+//!   each server's membership published and the servers alive;
 //!   [`cluster::Cluster`] is `Single` without `--cluster`. Uses only `mio`.
 //! - [`end_reason`]: why a connection ended ([`end_reason::EndReason`]):
 //!   its log text, metrics label and WebSocket close status; depends on

@@ -84,6 +84,12 @@ fn main() -> ExitCode {
     if let Some(tls_addr) = server.tls_addr() {
         info!("TLS line clients on {tls_addr}");
     }
+    if let Some(irc) = server.irc_addr() {
+        info!("IRC clients on {irc}");
+    }
+    if let Some(irc) = server.irc_tls_addr() {
+        info!("IRC clients over TLS on {irc}");
+    }
     if let Some(metrics) = server.metrics_addr() {
         info!("metrics on http://{metrics}/metrics");
     }

@@ -32,7 +32,7 @@ fn settings_file(dir: &Path, extra: &str) -> String {
 
 fn write(path: &Path, extra: &str) {
     let text =
-        format!("addr = \"127.0.0.1:0\"\nweb-addr = \"off\"\nhistory-file = \":memory:\"\n{extra}");
+        format!("addr = \"127.0.0.1:0\"\nweb-addr = \"off\"\nirc-addr = \"off\"\nhistory-file = \":memory:\"\n{extra}");
     std::fs::write(path, text).expect("write the settings file");
 }
 
@@ -76,7 +76,7 @@ fn the_password_and_history_from_the_file_apply() {
     std::fs::write(
         &file,
         format!(
-            "addr = \"127.0.0.1:0\"\nweb-addr = \"off\"\npassword = \"s3cret\"\n\
+            "addr = \"127.0.0.1:0\"\nweb-addr = \"off\"\nirc-addr = \"off\"\npassword = \"s3cret\"\n\
              history-file = {:?}\nhistory-max = 25\n",
             history.to_str().unwrap()
         ),
@@ -131,25 +131,25 @@ fn each_settings_error_names_its_key_and_line_and_stops_the_start() {
     let cases = [
         (
             "max-clients = 5\nmax-cleints = 6\n",
-            "loopchat.toml:5: unknown key `max-cleints`",
+            "loopchat.toml:6: unknown key `max-cleints`",
         ),
         (
             "flood-lines-per-sec = \"fast\"\n",
-            "loopchat.toml:4: flood-lines-per-sec: invalid type: string \"fast\"",
+            "loopchat.toml:5: flood-lines-per-sec: invalid type: string \"fast\"",
         ),
         (
             "trusted-proxy = \"10.0.0.0/8\"\n",
-            "loopchat.toml:4: trusted-proxy: invalid type: string",
+            "loopchat.toml:5: trusted-proxy: invalid type: string",
         ),
         (
             "trusted-proxy = [\"10.0.0.0/40\"]\n",
-            "loopchat.toml:4: trusted-proxy: \"10.0.0.0/40\": the prefix length must be 0 to 32",
+            "loopchat.toml:5: trusted-proxy: \"10.0.0.0/40\": the prefix length must be 0 to 32",
         ),
         (
             "history-writer-priority = \"high\"\n",
-            "loopchat.toml:4: history-writer-priority: expected idle or normal, not \"high\"",
+            "loopchat.toml:5: history-writer-priority: expected idle or normal, not \"high\"",
         ),
-        ("addr = [\n", "loopchat.toml:4"),
+        ("addr = [\n", "loopchat.toml:5"),
         ("history-max = 3\n", "history-max must be at least 20"),
         ("tls-cert = \"c.pem\"\n", "tls-cert and tls-key go together"),
     ];

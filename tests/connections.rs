@@ -583,6 +583,7 @@ fn addr_accepts_a_host_name() {
     use std::process::{Command, Stdio};
     let mut child = Command::new(env!("CARGO_BIN_EXE_loopchat"))
         .args(["--addr", "localhost:0", "--web-addr", "127.0.0.1:0"])
+        .args(["--irc-addr", "off"])
         .args(["--history-file", ":memory:"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -628,10 +629,11 @@ fn a_taken_address_is_named_with_its_listener() {
         ("--addr", "line address"),
         ("--web-addr", "web address"),
         ("--metrics-addr", "metrics address"),
+        ("--irc-addr", "IRC address"),
     ];
     for (flag, name) in cases {
         let mut args = vec!["--history-file", ":memory:", flag, &addr];
-        for other in ["--addr", "--web-addr"] {
+        for other in ["--addr", "--web-addr", "--irc-addr"] {
             if other != flag {
                 args.extend([other, "127.0.0.1:0"]);
             }

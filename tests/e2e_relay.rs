@@ -315,8 +315,13 @@ fn the_terminal_clients_library_talks_end_to_end_through_the_server() {
         [format!("* keys bob: {bob_key}")]
     );
 
-    for line in alice.e2e.send("bob", "the canary 4711 to bob").unwrap() {
-        assert!(line.starts_with(":e2e bob v1."), "{line}");
+    let lines = alice.e2e.send("bob", "the canary 4711 to bob").unwrap();
+    assert_eq!(lines[0], ":keys bob", "the directory before the handshake");
+    for line in lines {
+        assert!(
+            line == ":keys bob" || line.starts_with(":e2e bob v1."),
+            "{line}"
+        );
         alice.client.send(&line);
     }
     pump(&mut alice, &mut bob);
@@ -337,9 +342,14 @@ fn the_terminal_clients_library_talks_end_to_end_through_the_server() {
         alice.e2e.safety_number("bob"),
         bob.e2e.safety_number("alice")
     );
-    // On the wire, both ways: relayed lines only, never the text.
+    // On the wire, both ways: relayed lines only (and the directory's
+    // answer alice's library asked for before its handshake), never the text.
+    assert!(alice.heard.contains(&format!("* keys bob: {bob_key}")));
     for line in alice.heard.iter().chain(&bob.heard) {
-        assert!(line.starts_with("[e2e] "), "{line}");
+        assert!(
+            line.starts_with("[e2e] ") || line.starts_with("* keys bob: "),
+            "{line}"
+        );
         assert!(!line.contains("canary") && !line.contains("0815"), "{line}");
     }
 }

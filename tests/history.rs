@@ -411,7 +411,13 @@ fn a_history_file_that_cannot_be_opened_stops_the_start() {
     }];
     for path in cases {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_loopchat"))
-            .args(["--addr", "127.0.0.1:0", "--history-file"])
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--irc-addr",
+                "off",
+                "--history-file",
+            ])
             .arg(&path)
             .stdin(std::process::Stdio::null())
             .output()
@@ -433,6 +439,7 @@ fn memory_only_history_writes_no_file() {
     command
         .current_dir(dir.path())
         .args(["--addr", "127.0.0.1:0", "--history-file", ":memory:"])
+        .args(["--irc-addr", "off"])
         .env("RUST_LOG", "info")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

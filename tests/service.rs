@@ -106,6 +106,8 @@ fn the_server_tells_systemd_when_it_is_ready_and_when_it_stops() {
             "127.0.0.1:0",
             "--web-addr",
             "off",
+            "--irc-addr",
+            "off",
             "--history-file",
             ":memory:",
         ],

@@ -764,6 +764,7 @@ window.addEventListener("error", (event) => {
       e2eLine(line);
       return;
     }
+    if (line.startsWith("* keys ") && e2eKeysAnswer(line)) return;
     if (/^\* (?:logged in as|registered) \S+$/.test(line)) e2ePublish();
     if (accountLine(line, when)) return;
     if (line === "* tags on") {
@@ -1010,7 +1011,7 @@ window.addEventListener("error", (event) => {
   // and `:key` (publish this device's key) as in the terminal client.
 
   const E2E_COMMAND = /^:(e2e|e2e-safety|e2e-verify|e2e-accept)(?:\s|$)|^:key\s*$/i;
-  const e2e = { device: null, pins: null, me: null, conversations: new Map() };
+  const e2e = { device: null, pins: null, me: null, conversations: new Map(), asked: new Set() };
 
   function e2eNote(text, warning) {
     addEntry(warning ? "error" : "info", [`${warning ? "!" : "*"} e2e: ${text}`]);
@@ -1100,6 +1101,7 @@ window.addEventListener("error", (event) => {
         tag.className = "tag";
         tag.textContent = `🔒 e2e → ${peer}`;
         addEntry("pm e2e own", [tag, text]);
+        e2eAskKeys(peer, events);
         e2eEvents(peer, events);
       } else if (command === ":e2e-accept") {
         e2eEvents(peer, await conversation.acceptKey());
@@ -1117,6 +1119,23 @@ window.addEventListener("error", (event) => {
         : String(error && error.message || error);
       e2eNote(`${why} (nothing was sent)`, true);
     }
+  }
+
+  // Before a new handshake, ask the key directory: its answer comes before
+  // the peer's and says at once when the peer has no key (docs/e2e.md).
+  function e2eAskKeys(peer, events) {
+    if (!events.some((event) => event.type === "send" && event.payload.startsWith("v1.a."))) return;
+    e2e.asked.add(peer.toLowerCase());
+    send(`:keys ${peer}`);
+  }
+
+  // `* keys PEER: …`: true when it answered e2eAskKeys (then not shown as is).
+  function e2eKeysAnswer(line) {
+    const m = /^\* keys (\S+): (.*)$/.exec(line);
+    if (!m || !e2e.asked.delete(m[1].toLowerCase()) || !e2e.pins) return false;
+    const warning = window.LoopchatE2E.keysWarning("loopchat", m[1], m[2], e2e.pins);
+    if (warning) e2eNote(warning, true);
+    return true;
   }
 
   async function e2eLine(line) {

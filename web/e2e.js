@@ -509,6 +509,23 @@ window.LoopchatE2E = (() => {
     }
   }
 
+  // The directory's answer (`* keys PEER: K1 K2`, or `none`) to the `:keys`
+  // a client asks before a new handshake: a warning when the peer has no
+  // key, or when none of its listed keys is one accepted before; else null.
+  // The same sentences as crates/client/src/e2e/client.rs.
+  const keysWarning = (server, peer, answer, pins) => {
+    const listed = answer === "none" ? [] : answer.split(" ").map(decodeKey).filter(Boolean);
+    if (listed.length === 0) {
+      return `${peer} has published no end-to-end key, so cannot read end-to-end messages yet `
+        + `(yours waits; nothing was sent in the clear); a plain :pm reaches ${peer} but is readable by the server`;
+    }
+    if (listed.every((key) => pins.check(server, peer, key).status === "changed")) {
+      return `the server lists keys for ${peer} that you never accepted (a new device, or someone in `
+        + "between): the handshake will tell, and nothing is sent to a changed key until you accept it";
+    }
+    return null;
+  };
+
   // The device key: a non-extractable X25519 private key in IndexedDB.
   const DB_NAME = "loopchat-e2e";
   const request = (req) => new Promise((resolve, reject) => {
@@ -572,6 +589,6 @@ window.LoopchatE2E = (() => {
     hash, hkdf, hkdf2, aesGcmEncrypt, aesGcmDecrypt, rekeyed,
     keyPairFromSecret, generateKeyPair, dh,
     CipherState, Handshake, encodePayload, decodePayload, pad, unpad, prologue,
-    safetyNumber, grouped, Pins, Conversation, loadOrCreateDeviceKey, availability,
+    safetyNumber, grouped, Pins, Conversation, keysWarning, loadOrCreateDeviceKey, availability,
   };
 })();

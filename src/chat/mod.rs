@@ -10,6 +10,9 @@
 //! - [`rooms`]: the room model of protocol 1.2 (several rooms per client,
 //!   a current room, operators, bans, topics) as plain data with typed
 //!   results, no wording.
+//! - [`remote`]: with `--cluster`, the other servers' clients (nick,
+//!   rooms, server) as this server mirrors them, for `:users`, `:rooms`
+//!   and the announcements of their joins and leaves.
 //! - [`keys`]: the key directory of `:key`/`:keys` and the checks on keys
 //!   and `:e2e` payloads (end-to-end encryption, `docs/e2e.md`); not yet
 //!   used by [`state`] (it needs accounts).
@@ -20,6 +23,7 @@
 pub mod completion;
 pub mod history;
 pub mod keys;
+pub mod remote;
 pub mod rooms;
 pub mod state;
 

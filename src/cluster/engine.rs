@@ -37,6 +37,10 @@ pub struct RedisCluster {
     pub(super) channel: Vec<u8>,
     /// This server's own channel: private messages for its clients.
     pub(super) inbox: Vec<u8>,
+    /// The channel of joins, leaves, renames and quits.
+    pub(super) presence: Vec<u8>,
+    /// When this server next says it is alive.
+    pub(super) next_alive: Instant,
     pub(super) cmd: RedisConn,
     pub(super) sub: RedisConn,
     pub(super) pending: VecDeque<Pending>,
@@ -80,6 +84,8 @@ impl RedisCluster {
         let mut cluster = RedisCluster {
             channel: format!("{}:lines", settings.prefix).into_bytes(),
             inbox: format!("{}:node:{node}", settings.prefix).into_bytes(),
+            presence: format!("{}:presence", settings.prefix).into_bytes(),
+            next_alive: now,
             node,
             cmd: RedisConn::new(settings.addr, tokens[0]),
             sub: RedisConn::new(settings.addr, tokens[1]),
@@ -326,6 +332,9 @@ impl RedisCluster {
         if self.loaded && !self.owned.is_empty() {
             at = Some(at.map_or(self.next_hold, |at| at.min(self.next_hold)));
         }
+        if self.loaded {
+            at = Some(at.map_or(self.next_alive, |at| at.min(self.next_alive)));
+        }
         if self.subscribed {
             let ping = match self.sub_ping_sent {
                 Some(sent) => sent + SUB_PING_TIMEOUT,
@@ -361,6 +370,9 @@ impl RedisCluster {
         }
         if self.loaded && !self.owned.is_empty() && now >= self.next_hold {
             self.hold_nicks(now);
+        }
+        if self.loaded && now >= self.next_alive {
+            self.ask_alive(now);
         }
         if self.subscribed {
             match self.sub_ping_sent {
@@ -439,6 +451,8 @@ impl RedisCluster {
                     self.pending.push_back(Pending::Ignore);
                     resp::encode(self.cmd.queue(), &[&b"GET"[..], epoch.as_bytes()]);
                     self.pending.push_back(Pending::Epoch);
+                    // Counted alive before anything this server publishes.
+                    self.ask_alive(now);
                 }
                 Err(err) => warn!(
                     "cluster: cannot connect to redis at {}: {err}",
@@ -455,7 +469,11 @@ impl RedisCluster {
                         &[&b"CLIENT"[..], b"SETNAME", name.as_bytes()],
                     );
                     let (lines, inbox) = (self.channel.clone(), self.inbox.clone());
-                    resp::encode(self.sub.queue(), &[&b"SUBSCRIBE"[..], &lines, &inbox]);
+                    let presence = self.presence.clone();
+                    resp::encode(
+                        self.sub.queue(),
+                        &[&b"SUBSCRIBE"[..], &lines, &inbox, &presence],
+                    );
                 }
                 Err(err) => warn!(
                     "cluster: cannot connect to redis at {}: {err}",
@@ -465,7 +483,7 @@ impl RedisCluster {
         }
     }
 
-    fn send_batches(&mut self) {
+    pub(super) fn send_batches(&mut self) {
         if self.batches.is_empty() {
             return;
         }
@@ -591,6 +609,7 @@ impl RedisCluster {
     /// this server follows has its position checked, and what the
     /// subscription missed is filled from the room's stream.
     pub(super) fn resume(&mut self) {
+        self.ask_members();
         let rooms: Vec<String> = self
             .rooms
             .iter()

@@ -12,6 +12,8 @@
 //!   decoder of a published batch;
 //! - `order`: one room's order: lines out in id order, gaps filled from
 //!   the room's stream, what the stream lost reported as lost;
+//! - `presence`: each server's membership in Redis, its changes on the
+//!   presence channel, the servers alive, the snapshot after a reconnect;
 //! - `probe`: the blocking check at start that the address is a Redis 7;
 //! - `conn`: one non-blocking Redis connection with its buffers and its
 //!   reconnect backoff;
@@ -30,6 +32,7 @@
 pub mod conn;
 pub mod engine;
 pub mod order;
+pub mod presence;
 pub mod probe;
 mod replies;
 pub mod resp;
@@ -195,6 +198,33 @@ pub enum ClusterEvent {
     NickLost {
         /// The nick.
         nick: String,
+    },
+    /// A message another server published with
+    /// [`RedisCluster::publish_presence`] (or `sync_presence`,
+    /// `leave_cluster`).
+    Presence {
+        /// The publishing server's token.
+        node: String,
+        /// The message, as published.
+        msg: Vec<u8>,
+    },
+    /// The servers alive, asked every third of the nick lifetime.
+    Nodes {
+        /// Whether this server was still counted alive (`false`: its
+        /// expiry passed, the others announced its clients as lost, and it
+        /// must publish its whole membership again).
+        present: bool,
+        /// The other servers alive.
+        live: Vec<String>,
+    },
+    /// Every other server's membership, read once both connections are
+    /// ready (at the start and after any reconnect).
+    Members {
+        /// (server, its members' values).
+        nodes: Vec<(String, presence::Membership)>,
+        /// Every room's shared state: (room key, value), as published
+        /// with [`RedisCluster::publish_room`].
+        rooms: Vec<(String, Vec<u8>)>,
     },
     /// The answer to [`RedisCluster::guest_number`].
     Guest {

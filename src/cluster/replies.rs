@@ -254,14 +254,20 @@ impl RedisCluster {
                 let Some(Reply::Bulk(msg)) = parts.pop() else {
                     return Ok(());
                 };
-                if parts.get(1).and_then(Reply::as_bytes) == Some(&self.inbox[..]) {
-                    self.events.push(ClusterEvent::Private { line: msg });
+                let channel = parts.get(1).and_then(Reply::as_bytes);
+                if channel == Some(&self.inbox[..]) {
+                    if !self.inbox_answer(&msg) {
+                        self.events.push(ClusterEvent::Private { line: msg });
+                    }
+                } else if channel == Some(&self.presence[..]) {
+                    self.presence_arrived(msg);
                 } else {
                     self.batch_arrived(&msg);
                 }
             }
-            // The second of the two channels (lines, this server's inbox).
-            b"subscribe" if parts.get(2).and_then(Reply::as_int) == Some(2) => {
+            // The last of the three channels (lines, this server's inbox,
+            // presence).
+            b"subscribe" if parts.get(2).and_then(Reply::as_int) == Some(3) => {
                 self.subscribed = true;
                 self.sub_ping_sent = None;
                 if self.loaded {

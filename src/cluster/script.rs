@@ -20,6 +20,24 @@
 //!   is not subscribed).
 //! - `loopchat_release(nick; owner)`: deletes the nick only if the owner
 //!   holds it (compare-and-delete).
+//! - `loopchat_presence(members; channel, msg, field, value...)`: sets
+//!   (or, for an empty value, deletes) fields of a server's membership
+//!   hash and publishes `msg` on the presence channel, atomically;
+//!   `loopchat_sync` is the same after deleting the whole hash (a server
+//!   republishing its whole membership).
+//! - `loopchat_alive(nodes; node, ttl_ms, members_prefix, inbox)`:
+//!   pushes the server's expiry (Redis's clock) in the `nodes` hash, drops
+//!   the servers whose expiry passed (with their membership hashes), and
+//!   publishes on the asking server's inbox whether it was there and the
+//!   servers alive (`#N1` or `#N0`, then one node a line).
+//! - `loopchat_members(nodes, rooms; members_prefix, inbox)`: publishes
+//!   on the asking server's inbox every server with its membership (`#M`,
+//!   then `=NODE` lines each followed by its members' values) and every
+//!   room's shared state (`%KEY STATE` lines): the snapshot
+//!   read after a (re)connect. Both answers come on the subscription, so
+//!   they are in order with the presence channel's messages.
+//! - `loopchat_leave(nodes; node, members_prefix, channel, msg)`: a
+//!   server stopping takes itself out and says so.
 //!
 //! The published message ([`decode_batch`], a pure function):
 //! `FIRST COUNT ROOMLEN\nROOM` then, per line, `LEN\nLINE`.
@@ -58,6 +76,62 @@ redis.register_function('loopchat_pm', function(keys, args)
     return 0
   end
   return redis.call('PUBLISH', args[1] .. owner, args[2])
+end)
+redis.register_function('loopchat_presence', function(keys, args)
+  for i = 3, #args - 1, 2 do
+    if args[i + 1] == '' then
+      redis.call('HDEL', keys[1], args[i])
+    else
+      redis.call('HSET', keys[1], args[i], args[i + 1])
+    end
+  end
+  redis.call('PUBLISH', args[1], args[2])
+  return 1
+end)
+redis.register_function('loopchat_sync', function(keys, args)
+  redis.call('DEL', keys[1])
+  for i = 3, #args - 1, 2 do
+    redis.call('HSET', keys[1], args[i], args[i + 1])
+  end
+  redis.call('PUBLISH', args[1], args[2])
+  return 1
+end)
+redis.register_function('loopchat_alive', function(keys, args)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local present = redis.call('HEXISTS', keys[1], args[1])
+  redis.call('HSET', keys[1], args[1], now + tonumber(args[2]))
+  local all = redis.call('HGETALL', keys[1])
+  local parts = {'#N' .. present}
+  for i = 1, #all, 2 do
+    if tonumber(all[i + 1]) < now then
+      redis.call('HDEL', keys[1], all[i])
+      redis.call('DEL', args[3] .. all[i])
+    else
+      parts[#parts + 1] = all[i]
+    end
+  end
+  return redis.call('PUBLISH', args[4], table.concat(parts, '\n'))
+end)
+redis.register_function('loopchat_members', function(keys, args)
+  local parts = {'#M'}
+  for _, node in ipairs(redis.call('HKEYS', keys[1])) do
+    parts[#parts + 1] = '=' .. node
+    for _, value in ipairs(redis.call('HVALS', args[1] .. node)) do
+      parts[#parts + 1] = value
+    end
+  end
+  local rooms = redis.call('HGETALL', keys[2])
+  for i = 1, #rooms, 2 do
+    parts[#parts + 1] = '%' .. rooms[i] .. ' ' .. rooms[i + 1]
+  end
+  return redis.call('PUBLISH', args[2], table.concat(parts, '\n'))
+end)
+redis.register_function('loopchat_leave', function(keys, args)
+  redis.call('HDEL', keys[1], args[1])
+  redis.call('DEL', args[2] .. args[1])
+  redis.call('PUBLISH', args[3], args[4])
+  return 1
 end)
 redis.register_function('loopchat_release', function(keys, args)
   if redis.call('GET', keys[1]) == args[1] then

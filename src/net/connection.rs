@@ -150,6 +150,9 @@ pub struct Connection {
     /// The chat state decides it ([`crate::chat::Outbox::set_tags`]); it
     /// is here so a fan-out picks the encoding from the connection alone.
     pub tags: bool,
+    /// An IRC connection's state (`docs/irc.md`): `None` for line and
+    /// WebSocket clients. A fan-out reads its nick and capabilities.
+    pub irc: Option<Box<crate::net::irc::IrcState>>,
     /// Turns plaintext into lines and lines into queued bytes; holds only
     /// unfinished input.
     pub codec: Codec,
@@ -197,6 +200,7 @@ impl Connection {
             cluster_mark: 0,
             account_wait: false,
             tags: false,
+            irc: None,
             soft_since: None,
             peer,
             accepted_at: now,

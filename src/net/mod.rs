@@ -13,6 +13,7 @@
 //!   without buffering over-long lines.
 //! - [`http`]: the web address: request heads (httparse), the embedded chat
 //!   page, the upgrade and the Origin rule.
+//! - [`irc`]: an IRC connection's own state (registration, nick, caps).
 //! - [`ws`]: WebSocket frames: a streaming decoder of client frames into
 //!   lines, and the frames the server sends.
 //! - [`tls`]: the server's TLS with rustls, driven sans-IO by the loop;
@@ -27,6 +28,7 @@ pub mod connection;
 pub mod fd_limit;
 pub mod framing;
 pub mod http;
+pub mod irc;
 pub mod metrics_http;
 pub mod outbuf;
 pub mod proxy;

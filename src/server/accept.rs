@@ -13,6 +13,7 @@ use crate::end_reason::EndReason;
 use crate::metrics::{Refusal, Standing, Transport};
 use crate::net::connection::Connection;
 use crate::net::http::{self, Head, Route, WebRules};
+use crate::net::irc::IrcState;
 use crate::net::tls::{CertStore, TlsSession};
 use crate::net::transport::{Codec, Decoder, Stream};
 use crate::policy::guard::{self};
@@ -113,7 +114,7 @@ impl EventLoop {
         // A line client is refused once `--max-clients` are open, and told
         // why while it lingers. One that handshakes first is counted only
         // when it joins; on accept it is refused only past the reserve.
-        let handshakes = kind != ListenerKind::Line;
+        let handshakes = !matches!(kind, ListenerKind::Line | ListenerKind::Irc);
         let full = if handshakes {
             self.clients.conns.len() >= self.config.max_clients + REJECT_RESERVE
         } else {
@@ -150,10 +151,23 @@ impl EventLoop {
                 deadline,
                 EndReason::RequestHeadTimeout,
             ),
-            ListenerKind::Line | ListenerKind::Metrics => {
+            ListenerKind::TlsIrc => Connection::handshaking(
+                stream,
+                Codec::line(),
+                peer,
+                limits,
+                self.now,
+                deadline,
+                EndReason::TlsHandshakeTimeout,
+            ),
+            ListenerKind::Line | ListenerKind::Irc | ListenerKind::Metrics => {
                 Connection::open(stream, Codec::line(), peer, limits, self.now)
             }
         };
+        let mut conn = conn;
+        if kind.is_irc() {
+            conn.irc = Some(Box::new(IrcState::new()));
+        }
         let Some(id) = self.insert_connection(conn) else {
             return;
         };
@@ -215,8 +229,8 @@ impl EventLoop {
         self.count_refused(None, why);
         let reason = EndReason::Refused(why);
         match kind {
-            ListenerKind::Line => {
-                let refusal = refusal_line(why);
+            ListenerKind::Line | ListenerKind::Irc => {
+                let refusal = refusal_line(why, kind == ListenerKind::Irc);
                 if let Ok(written) = socket.write(&refusal) {
                     self.clients.metrics.bytes_sent += written as u64;
                     self.clients.metrics.lines_sent += u64::from(written == refusal.len());
@@ -253,7 +267,8 @@ impl EventLoop {
             info!("{peer}: rejected ({reason}, {} clients)", self.open_count);
         }
         conn.close(reason, deadline);
-        conn.output.push(&refusal_line(why), &mut self.clients.pool);
+        let refusal = refusal_line(why, conn.irc.is_some());
+        conn.output.push(&refusal, &mut self.clients.pool);
         self.clients.metrics.lines_sent += 1;
         self.count_refused(Some(id), why);
         self.next_timer_check = self.next_timer_check.min(deadline);
@@ -271,7 +286,9 @@ impl EventLoop {
         peer: SocketAddr,
     ) -> Option<Stream> {
         let certs = match (kind, &self.transports.certs) {
-            (ListenerKind::TlsLine | ListenerKind::Web, Some(certs)) => certs,
+            (ListenerKind::TlsLine | ListenerKind::Web | ListenerKind::TlsIrc, Some(certs)) => {
+                certs
+            }
             _ => return Some(Stream::plain(socket)),
         };
         match TlsSession::new(certs.config()) {
@@ -335,6 +352,20 @@ impl EventLoop {
         // Read it this turn: lines may already wait, and the welcome's flush
         // must not find a reset before they are read.
         self.put_on_read_list(id);
+        if self.clients.conns.get(id).is_some_and(|c| c.irc.is_some()) {
+            // It enters the chat when it registers (NICK, USER).
+            if self.logs.allow(peer.ip(), self.now) {
+                info!(
+                    "{peer}: connected (IRC{})",
+                    if transport == Transport::Tls {
+                        " over TLS"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            return true;
+        }
         self.chat.connect(id, &mut self.clients);
         self.cluster_joined(id);
         if self.logs.allow(peer.ip(), self.now) {
@@ -456,13 +487,15 @@ impl EventLoop {
     }
 }
 
-/// The line a refused line client is sent, as the line dialect writes it.
-fn refusal_line(why: Refusal) -> Vec<u8> {
+/// The line a refused client is sent, as the line dialect writes it (or,
+/// for an IRC client, as the IRC dialect does: an `ERROR`).
+fn refusal_line(why: Refusal, irc: bool) -> Vec<u8> {
     let line = match why {
         Refusal::ServerFull => Error::ServerFull,
         Refusal::PerAddressLimit => Error::TooManyFromAddress,
     };
+    let dialect = if irc { Dialect::Irc } else { Dialect::Line };
     let mut bytes = Vec::new();
-    Dialect::Line.render(&line.into(), &mut bytes);
+    dialect.render(&line.into(), &mut bytes);
     bytes
 }

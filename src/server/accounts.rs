@@ -156,6 +156,7 @@ impl EventLoop {
         if self.accounts.worker.submit(ticket, job).is_err() {
             self.clients.metrics.accounts.busy += 1;
             if let Some(id) = self.chat.account_job_refused(ticket, &mut self.clients) {
+                self.irc_oper_done(id, false);
                 self.resume_input(id);
             }
         }
@@ -208,6 +209,7 @@ impl EventLoop {
         }
         if done.kind != JobKind::Register {
             self.count_login(id, done.ok);
+            self.irc_oper_done(id, done.ok);
         }
         for other in self.chat.take_taken_over() {
             self.close_gracefully(other, crate::end_reason::EndReason::LoggedInElsewhere);

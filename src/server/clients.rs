@@ -5,7 +5,7 @@
 //! enforces the global output bound and keeps the list of connections to
 //! flush this turn.
 
-use super::render::{LineCache, RenderKey, Variant};
+use super::render::{recipient_nick, LineCache, RenderKey, Variant};
 use crate::chat::{ChatEvent, ClientId, Delivery, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
@@ -13,7 +13,7 @@ use crate::net::connection::Connection;
 use crate::net::outbuf::BufferPool;
 use crate::policy::limits::{self, Departures, SoftLimit};
 use crate::protocol::tags::Label;
-use crate::protocol::ServerLine;
+use crate::protocol::{Event, ServerLine};
 use log::warn;
 use slab::Slab;
 use std::time::Instant;
@@ -177,6 +177,14 @@ impl Clients {
         if !conn.is_open() || conn.write_failed() {
             return;
         }
+        if let (Some(irc), Output::Line(ServerLine::Event(Event::Renamed { old, new }), _)) =
+            (conn.irc.as_deref_mut(), what)
+        {
+            // An IRC client's numerics name it by its nick as of now.
+            if irc.nick.eq_ignore_ascii_case(old) {
+                irc.nick = new.to_string();
+            }
+        }
         // An answer to a labelled command carries its label (tags on).
         let label = if answer && conn.tags {
             self.label
@@ -228,8 +236,8 @@ impl Clients {
             if !conn.is_open() || conn.write_failed() {
                 continue;
             }
-            let key = RenderKey::of(&conn.codec.encoder, conn.tags, variant);
-            let bytes = self.cache.bytes(line, key);
+            let key = RenderKey::for_conn(conn, variant);
+            let bytes = self.cache.bytes(line, key, recipient_nick(conn));
             let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
             if Some(member) == asker || !fits || !conn.held.is_empty() {
                 // An answer (which may wait for history), a full queue or
@@ -461,9 +469,11 @@ impl Clients {
 #[inline(always)]
 fn rendered<'a>(cache: &'a mut LineCache, conn: &Connection, what: Output<'a>) -> &'a [u8] {
     match what {
-        Output::Line(line, variant) => {
-            cache.bytes(line, RenderKey::of(&conn.codec.encoder, conn.tags, variant))
-        }
+        Output::Line(line, variant) => cache.bytes(
+            line,
+            RenderKey::for_conn(conn, variant),
+            recipient_nick(conn),
+        ),
         Output::Labelled(line, label) => cache.labelled(
             line,
             RenderKey::of(&conn.codec.encoder, true, Variant::Plain),

@@ -64,10 +64,13 @@ struct PrivateOut {
 }
 
 /// A room line as the servers pass it through Redis: `S` (chat) or `A`
-/// (`:me`), the sender's nick, `\n`, the text (already sanitized).
-fn encode_line(nick: &str, text: &str, action: bool) -> Vec<u8> {
-    let mut line = Vec::with_capacity(2 + nick.len() + text.len());
+/// (`:me`), the sending server's time (Unix milliseconds) and a space, the
+/// sender's nick, `\n`, the text (already sanitized).
+fn encode_line(nick: &str, text: &str, action: bool, time_ms: i64) -> Vec<u8> {
+    let mut line = Vec::with_capacity(24 + nick.len() + text.len());
     line.push(if action { b'A' } else { b'S' });
+    line.extend_from_slice(time_ms.to_string().as_bytes());
+    line.push(b' ');
     line.extend_from_slice(nick.as_bytes());
     line.push(b'\n');
     line.extend_from_slice(text.as_bytes());
@@ -95,18 +98,21 @@ fn decode_private(line: &[u8]) -> Option<(&str, &str, &str)> {
     (protocol::is_valid_name(from) && protocol::is_valid_name(to)).then_some((from, to, text))
 }
 
-/// Reads a line written by [`encode_line`]: (nick, text, action).
-fn decode_line(line: &[u8]) -> Option<(&str, &str, bool)> {
+/// Reads a line written by [`encode_line`]: (time, nick, text, action).
+fn decode_line(line: &[u8]) -> Option<(i64, &str, &str, bool)> {
     let (&kind, rest) = line.split_first()?;
     let action = match kind {
         b'S' => false,
         b'A' => true,
         _ => return None,
     };
+    let space = memchr::memchr(b' ', rest)?;
+    let time_ms = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
+    let rest = &rest[space + 1..];
     let at = memchr::memchr(b'\n', rest)?;
     let nick = std::str::from_utf8(&rest[..at]).ok()?;
     let text = std::str::from_utf8(&rest[at + 1..]).ok()?;
-    protocol::is_valid_name(nick).then_some((nick, text, action))
+    protocol::is_valid_name(nick).then_some((time_ms, nick, text, action))
 }
 
 impl EventLoop {
@@ -147,6 +153,7 @@ impl EventLoop {
     /// After a command ran in the chat: the room its client is in now is
     /// followed (a `:join` may have made it a member of a new one).
     pub(super) fn cluster_after(&mut self, id: ClientId) {
+        self.cluster_share();
         if let Cluster::Redis(redis) = &mut self.cluster {
             for room in self.chat.room_keys_of_member(id) {
                 redis.follow(room);
@@ -171,6 +178,8 @@ impl EventLoop {
     /// A client left the chat known as `nick`: its nick is freed in Redis
     /// (unless someone here took it meanwhile).
     pub(super) fn cluster_departed(&mut self, nick: &str) {
+        // Its leaving goes out before its nick is free.
+        self.cluster_share();
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
@@ -234,6 +243,7 @@ impl EventLoop {
                     nick,
                     &protocol::sanitize(text),
                     matches!(command, Command::Me(_)),
+                    crate::chat::history::tails::unix_now_ms(),
                 );
                 match redis.publish(room, &line) {
                     Ok(mark) => {
@@ -296,6 +306,10 @@ impl EventLoop {
     /// lines (one call per room) and runs its clocks; what it reported is
     /// applied to the chat.
     pub(super) fn cluster_turn(&mut self) {
+        if self.cluster.is_single() {
+            return;
+        }
+        self.cluster_share();
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
@@ -314,19 +328,27 @@ impl EventLoop {
         for event in events {
             self.cluster_event(event);
         }
+        self.settle_departures();
+        self.cluster_share();
         // What the events asked of Redis (releases, claims) goes now.
         if let Cluster::Redis(redis) = &mut self.cluster {
             redis.flush(self.poll.registry(), self.now);
         }
-        self.settle_departures();
     }
 
     fn cluster_event(&mut self, event: ClusterEvent) {
         match event {
             ClusterEvent::Line { room, id, line } => match decode_line(&line) {
-                Some((from, text, action)) => {
-                    self.chat
-                        .deliver_room_line(&room, id, from, text, action, &mut self.clients);
+                Some((time_ms, from, text, action)) => {
+                    self.chat.deliver_room_line(
+                        &room,
+                        id,
+                        time_ms,
+                        from,
+                        text,
+                        action,
+                        &mut self.clients,
+                    );
                 }
                 None => warn!("cluster: a line of {room} that is not a chat line"),
             },
@@ -391,7 +413,11 @@ impl EventLoop {
             ClusterEvent::Restarted => {
                 warn!("cluster: redis lost its data; rooms' ids start over");
             }
-            ClusterEvent::Up | ClusterEvent::Down | ClusterEvent::Accepted { .. } => {}
+            ClusterEvent::Up => self.cluster_sync(),
+            event @ (ClusterEvent::Presence { .. }
+            | ClusterEvent::Nodes { .. }
+            | ClusterEvent::Members { .. }) => self.presence_event(event),
+            ClusterEvent::Down | ClusterEvent::Accepted { .. } => {}
         }
     }
 
@@ -453,17 +479,22 @@ mod tests {
 
     #[test]
     fn room_lines_pass_through_redis_and_back() {
-        let line = encode_line("alice", "hi\tthere", false);
-        assert_eq!(decode_line(&line), Some(("alice", "hi\tthere", false)));
-        let line = encode_line("bob", "", true);
-        assert_eq!(decode_line(&line), Some(("bob", "", true)));
+        let line = encode_line("alice", "hi\tthere", false, 1_796_000_000_123);
+        assert_eq!(
+            decode_line(&line),
+            Some((1_796_000_000_123, "alice", "hi\tthere", false))
+        );
+        let line = encode_line("bob", "", true, -5);
+        assert_eq!(decode_line(&line), Some((-5, "bob", "", true)));
         for bad in [
             &b""[..],
-            b"Xalice\nhi",
-            b"Salice",
-            b"S\nhi",
-            b"Sal ice\nhi",
-            b"S\xff\nhi",
+            b"X1 alice\nhi",
+            b"S1 alice",
+            b"Salice\nhi",
+            b"S1 \nhi",
+            b"Sx alice\nhi",
+            b"S1 al ice\nhi",
+            b"S1 \xff\nhi",
         ] {
             assert_eq!(decode_line(bad), None);
         }

@@ -374,7 +374,12 @@ impl EventLoop {
         // in the connection, so replies to this client are encoded as usual.
         let mut decoder = std::mem::take(&mut conn.codec.decoder);
         let mut finished = false;
-        decoder.decode(input, self.config.max_line_bytes, |input| {
+        let max_line = if conn.irc.is_some() {
+            crate::protocol::irc::MAX_LINE_BYTES
+        } else {
+            self.config.max_line_bytes
+        };
+        decoder.decode(input, max_line, |input| {
             finished = true;
             self.run_frame(id, input)
         });
@@ -466,6 +471,8 @@ impl EventLoop {
                 self.close_gracefully(id, reason);
             }
             Input::Line([]) => {}
+            Input::Line(bytes) if self.is_irc(id) => self.run_irc_line(id, bytes),
+            Input::TooLong if self.is_irc(id) => self.irc_too_long(id),
             Input::Line(bytes) => match std::str::from_utf8(bytes) {
                 Ok(line) => {
                     // With tags on, the tag prefix comes off first (its
@@ -480,30 +487,7 @@ impl EventLoop {
                     if auth && self.refuse_locked_out(id) {
                         return;
                     }
-                    if self.refuse_account_command(id, &command) {
-                        return;
-                    }
-                    if command == Command::Token {
-                        // `* token` promises the token is stored: it waits
-                        // for the batch that writes it.
-                        if let Some(conn) = self.clients.conns.get_mut(id) {
-                            conn.history_mark = self.history.mark_for_accounts();
-                        }
-                    }
-                    if !self.cluster.is_single() && self.cluster_command(id, &command) {
-                        return;
-                    }
-                    let outcome =
-                        self.chat
-                            .apply_labelled(id, line, command, label, &mut self.clients);
-                    if !self.cluster.is_single() {
-                        self.cluster_after(id);
-                    }
-                    self.after_command(id, outcome);
-                    if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
-                        self.settle_departures();
-                        self.flush_dirty();
-                    }
+                    self.run_command(id, line, command, label);
                 }
                 Err(_) => self.clients.reply(id, &Error::InvalidUtf8.into()),
             },
@@ -511,6 +495,44 @@ impl EventLoop {
                 let max = self.config.max_line_bytes;
                 self.clients.reply(id, &Error::LineTooLong { max }.into());
             }
+        }
+    }
+
+    /// Runs one typed command for client `id` (parsed from `line`, which
+    /// the chat shows back for an unknown command; `label` from its tags)
+    /// the way every client's commands run: account checks, the cluster
+    /// with `--cluster`, the chat, and what its outcome asks of the loop.
+    /// Line clients' lines and IRC clients' commands both come here.
+    pub(super) fn run_command(
+        &mut self,
+        id: ClientId,
+        line: &str,
+        command: Command<'_>,
+        label: Option<crate::protocol::tags::Label>,
+    ) {
+        if self.refuse_account_command(id, &command) {
+            return;
+        }
+        if command == Command::Token {
+            // `* token` promises the token is stored: it waits
+            // for the batch that writes it.
+            if let Some(conn) = self.clients.conns.get_mut(id) {
+                conn.history_mark = self.history.mark_for_accounts();
+            }
+        }
+        if !self.cluster.is_single() && self.cluster_command(id, &command) {
+            return;
+        }
+        let outcome = self
+            .chat
+            .apply_labelled(id, line, command, label, &mut self.clients);
+        if !self.cluster.is_single() {
+            self.cluster_after(id);
+        }
+        self.after_command(id, outcome);
+        if self.clients.queued_since_flush >= FLUSH_EARLY_BYTES {
+            self.settle_departures();
+            self.flush_dirty();
         }
     }
 

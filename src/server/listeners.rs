@@ -30,6 +30,10 @@ pub enum ListenerKind {
     Web,
     /// The `/metrics` endpoint (`--metrics-addr`).
     Metrics,
+    /// IRC clients over plain TCP (`--irc-addr`).
+    Irc,
+    /// IRC clients over TLS (`--irc-tls-addr`).
+    TlsIrc,
 }
 
 impl ListenerKind {
@@ -40,7 +44,14 @@ impl ListenerKind {
             ListenerKind::TlsLine => "TLS line address",
             ListenerKind::Web => "web address",
             ListenerKind::Metrics => "metrics address",
+            ListenerKind::Irc => "IRC address",
+            ListenerKind::TlsIrc => "TLS IRC address",
         }
+    }
+
+    /// Whether its connections speak IRC.
+    pub fn is_irc(self) -> bool {
+        matches!(self, ListenerKind::Irc | ListenerKind::TlsIrc)
     }
 
     /// Whether its connections are chat clients (not metrics scrapers).

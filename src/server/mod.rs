@@ -42,7 +42,9 @@
 //!   the chat writes through as its [`crate::chat::Outbox`];
 //! - `render`: the line being sent, rendered once per dialect and framing;
 //! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
-//!   the commands that go through it and the events it reports.
+//!   the commands that go through it and the events it reports;
+//!   `cluster_presence`: membership across servers (joins, leaves,
+//!   renames, quits published and mirrored; servers lost).
 //! - `accounts`: the hashing worker's end, held-back logins, the login
 //!   throttle and registration limits, the checks before password commands.
 
@@ -73,7 +75,10 @@ mod accept;
 mod accounts;
 mod clients;
 mod cluster;
+mod cluster_presence;
 mod input;
+mod irc;
+mod irc_cmds;
 mod lifecycle;
 mod listeners;
 mod output;
@@ -165,6 +170,8 @@ pub struct RunningServer {
     web_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
+    irc_addr: Option<SocketAddr>,
+    irc_tls_addr: Option<SocketAddr>,
     shutdown: ShutdownHandle,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
@@ -188,6 +195,16 @@ impl RunningServer {
     /// A handle that stops the server.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
         self.shutdown.clone()
+    }
+
+    /// The IRC address, unless turned off.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        self.irc_addr
+    }
+
+    /// The TLS IRC address, when the server has a certificate.
+    pub fn irc_tls_addr(&self) -> Option<SocketAddr> {
+        self.irc_tls_addr
     }
 
     /// The address `/metrics` is served on, when it is.
@@ -253,6 +270,12 @@ impl Server {
         }
         if let Some(addr) = config.metrics_addr {
             wanted.push((ListenerKind::Metrics, addr));
+        }
+        if let Some(addr) = config.irc_addr {
+            wanted.push((ListenerKind::Irc, addr));
+        }
+        if let Some(addr) = config.irc_tls_addr.filter(|_| certs.is_some()) {
+            wanted.push((ListenerKind::TlsIrc, addr));
         }
         debug_assert!(wanted.len() <= MAX_LISTENERS);
         let mut listeners = Vec::with_capacity(wanted.len());
@@ -331,6 +354,17 @@ impl Server {
         self.shutdown.clone()
     }
 
+    /// The IRC address actually bound, unless off.
+    pub fn irc_addr(&self) -> Option<SocketAddr> {
+        self.listener_addr(ListenerKind::Irc)
+    }
+
+    /// The TLS IRC address actually bound, when the server has a
+    /// certificate and the address is not off.
+    pub fn irc_tls_addr(&self) -> Option<SocketAddr> {
+        self.listener_addr(ListenerKind::TlsIrc)
+    }
+
     /// The address `/metrics` is served on, when
     /// [`Config::metrics_addr`] asked for it.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
@@ -349,6 +383,8 @@ impl Server {
         let web_addr = self.web_addr();
         let tls_addr = self.tls_addr();
         let metrics_addr = self.metrics_addr();
+        let irc_addr = self.irc_addr();
+        let irc_tls_addr = self.irc_tls_addr();
         let shutdown = self.shutdown.clone();
         let thread = std::thread::Builder::new()
             .name("loopchat".into())
@@ -358,6 +394,8 @@ impl Server {
             web_addr,
             tls_addr,
             metrics_addr,
+            irc_addr,
+            irc_tls_addr,
             shutdown,
             thread: Some(thread),
         })
@@ -405,6 +443,8 @@ struct EventLoop {
     /// Connections in `Open` phase, authenticated or not: what
     /// `max_clients` counts.
     open_count: usize,
+    /// When the loop started, as UTC text (IRC's `003`).
+    started_utc: String,
     next_timer_check: Instant,
     now: Instant,
 }
@@ -438,14 +478,18 @@ impl EventLoop {
             ))),
             None => Cluster::Single,
         };
+        let mut chat = Chat::new(config.password.clone())
+            .with_max_rooms_per_client(config.max_rooms_per_client)
+            .with_history(tails)
+            .with_accounts(stored_accounts)
+            .with_admins(&config.admins);
+        if !cluster.is_single() {
+            chat.share_membership();
+        }
         Ok(EventLoop {
             cluster,
             cluster_link: cluster::ClusterLink::default(),
-            chat: Chat::new(config.password.clone())
-                .with_max_rooms_per_client(config.max_rooms_per_client)
-                .with_history(tails)
-                .with_accounts(stored_accounts)
-                .with_admins(&config.admins),
+            chat,
             history,
             accounts,
             completions,
@@ -458,7 +502,7 @@ impl EventLoop {
                 left_open: 0,
                 dead: Vec::new(),
                 pool: BufferPool::default(),
-                cache: render::LineCache::default(),
+                cache: render::LineCache::new(&config.server_name),
                 queued_since_flush: 0,
                 max_outbuf_bytes: config.max_outbuf_bytes,
                 history_acked: 0,
@@ -481,6 +525,9 @@ impl EventLoop {
             poll,
             life,
             open_count: 0,
+            started_utc: crate::protocol::time::format_utc(
+                crate::chat::history::tails::unix_now_ms() / 1000,
+            ),
             next_timer_check: now + TIMER_TICK,
             now,
         })
@@ -554,6 +601,7 @@ impl EventLoop {
                 self.flush_dirty();
             }
             self.reap_dead();
+            self.cluster_share();
             if let Cluster::Redis(redis) = &mut self.cluster {
                 // The nicks of those who left are released now.
                 redis.flush(self.poll.registry(), self.now);
@@ -567,6 +615,7 @@ impl EventLoop {
             let turn = self.now.elapsed().as_nanos();
             self.clients.metrics.turn.observe(turn as u64);
             if self.life.shutting_down && self.clients.conns.is_empty() {
+                self.cluster_leave();
                 self.accounts.finish();
                 self.history
                     .submit_accounts(self.chat.accounts_mut().take_writes());

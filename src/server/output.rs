@@ -52,7 +52,8 @@ impl EventLoop {
             };
             let bytes = clients.cache.bytes(
                 line,
-                RenderKey::of(&conn.codec.encoder, conn.tags, Variant::Plain),
+                RenderKey::for_conn(conn, Variant::Plain),
+                super::render::recipient_nick(conn),
             );
             if conn.held.is_empty() {
                 conn.output.push(bytes, &mut clients.pool);

@@ -13,8 +13,10 @@
 //! allocation.
 
 use crate::chat::history::tails::unix_now_ms;
+use crate::net::connection::Connection;
 use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
+use crate::protocol::irc::{self, CapSet};
 use crate::protocol::tags::{self, Label};
 use crate::protocol::{Dialect, ServerLine};
 
@@ -62,8 +64,9 @@ impl Variant {
 }
 
 /// What decides the bytes one recipient gets for a line: its dialect,
-/// which form of the line it gets, and its framing; each is a dimension
-/// of [`LineCache`].
+/// which form of the line it gets, its framing and, for IRC, the
+/// negotiated capabilities that change the bytes; each is a dimension of
+/// [`LineCache`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RenderKey {
     /// How the recipient's lines are worded.
@@ -72,20 +75,48 @@ pub(super) struct RenderKey {
     pub variant: Variant,
     /// How its transport carries a line.
     pub framing: Framing,
+    /// IRC: the capabilities that change the bytes
+    /// ([`crate::net::irc::IrcState::render_caps`]); empty for every line
+    /// client. A key with some has a slot of its own, made on first use.
+    pub caps: CapSet,
 }
 
 impl RenderKey {
-    /// The key of a connection with this encoder and tags on or off, for
-    /// a line meant in `variant` (tags on makes any line
-    /// [`Variant::Tagged`]). Every client speaks the line dialect today.
+    /// The key of a line-dialect connection with this encoder and tags on
+    /// or off, for a line meant in `variant` (tags on makes any line
+    /// [`Variant::Tagged`]).
     #[inline]
     pub fn of(encoder: &Encoder, tags: bool, variant: Variant) -> RenderKey {
         RenderKey {
             dialect: Dialect::Line,
             variant: if tags { Variant::Tagged } else { variant },
             framing: encoder.framing(),
+            caps: CapSet::EMPTY,
         }
     }
+
+    /// The key of `conn` for a line meant in `variant`: an IRC connection
+    /// gets the IRC dialect (which names the channel in every room line,
+    /// so `Prefixed` is `Plain` there) with its capabilities.
+    #[inline]
+    pub fn for_conn(conn: &Connection, variant: Variant) -> RenderKey {
+        match &conn.irc {
+            None => RenderKey::of(&conn.codec.encoder, conn.tags, variant),
+            Some(irc) => RenderKey {
+                dialect: Dialect::Irc,
+                variant: Variant::Plain,
+                framing: conn.codec.encoder.framing(),
+                caps: irc.render_caps(),
+            },
+        }
+    }
+}
+
+/// The nick an IRC rendering for `conn` addresses (its numerics' first
+/// parameter); `*` for anyone else.
+#[inline]
+pub(super) fn recipient_nick(conn: &Connection) -> &str {
+    conn.irc.as_ref().map_or("*", |irc| irc.nick.as_str())
 }
 
 /// One cached rendering and the line it belongs to.
@@ -126,6 +157,11 @@ pub(super) struct LineCache {
     /// WebSocket frame.
     labelled: Vec<u8>,
     labelled_frame: Vec<u8>,
+    /// IRC keys with capabilities ([`RenderKey::caps`]): a slot each,
+    /// made on first use (few: one per set of capabilities in use).
+    irc_slots: Vec<(RenderKey, Slot)>,
+    /// The server's name, for IRC renderings (`--server-name`).
+    server: String,
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -133,6 +169,14 @@ pub(super) struct LineCache {
 }
 
 impl LineCache {
+    /// An empty cache whose IRC renderings name `server` as the server.
+    pub fn new(server: &str) -> LineCache {
+        LineCache {
+            server: server.to_string(),
+            ..LineCache::default()
+        }
+    }
+
     /// Starts a new line: what the cache holds belongs to the last one.
     pub fn new_line(&mut self) {
         self.line += 1;
@@ -143,14 +187,80 @@ impl LineCache {
     /// [`LineCache::new_line`]) for a recipient with `key`. Per recipient
     /// this is an index and a comparison; the first recipient of a key
     /// pays for building its bytes.
+    /// `nick` is the recipient's, for the IRC lines that name it (see
+    /// [`irc::render::is_shared`]: those are rendered for each recipient).
     #[inline]
-    pub fn bytes(&mut self, line: &ServerLine<'_>, key: RenderKey) -> &[u8] {
+    pub fn bytes(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
         debug_assert!(self.line > 0, "new_line() before the first line");
+        if key.dialect == Dialect::Irc {
+            return self.irc_bytes(line, key, nick);
+        }
         let i = key.index();
         if self.slots[i].line != self.line {
             self.fill(line, key);
         }
         &self.slots[i].bytes
+    }
+
+    /// [`LineCache::bytes`] for an IRC key: once per line and key for a
+    /// line every IRC recipient gets alike, once per recipient for one
+    /// that names it (numerics, private messages). The common case (a
+    /// room line already rendered for this key) is an index and a check.
+    #[inline]
+    fn irc_bytes(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
+        if key.caps == CapSet::EMPTY {
+            let i = key.index();
+            if self.slots[i].line == self.line && irc::render::is_shared(line) {
+                return &self.slots[i].bytes;
+            }
+        }
+        self.fill_irc(line, key, nick)
+    }
+
+    /// Renders `key`'s IRC bytes of the current line (see
+    /// [`LineCache::irc_bytes`]).
+    #[cold]
+    fn fill_irc(&mut self, line: &ServerLine<'_>, key: RenderKey, nick: &str) -> &[u8] {
+        let shared = irc::render::is_shared(line);
+        let at = if key.caps == CapSet::EMPTY {
+            None
+        } else {
+            let found = self.irc_slots.iter().position(|(k, _)| *k == key);
+            Some(found.unwrap_or_else(|| {
+                self.irc_slots.push((key, Slot::default()));
+                self.irc_slots.len() - 1
+            }))
+        };
+        let line_number = self.line;
+        let slot = match at {
+            None => &mut self.slots[key.index()],
+            Some(at) => &mut self.irc_slots[at].1,
+        };
+        if !shared || slot.line != line_number {
+            slot.bytes.clear();
+            let ctx = irc::render::Context {
+                server: &self.server,
+                nick,
+            };
+            irc::render::render(line, &ctx, &mut slot.bytes);
+            slot.line = line_number;
+            self.renders += 1;
+            if key.framing == Framing::WebSocket {
+                // One text frame per message (IRC over WebSocket).
+                let text = std::mem::take(&mut slot.bytes);
+                for message in text.split_inclusive(|&b| b == b'\n') {
+                    let message = message.strip_suffix(b"\n").unwrap_or(message);
+                    let message = message.strip_suffix(b"\r").unwrap_or(message);
+                    ws::text_frame(message, &mut slot.bytes);
+                }
+                self.frames += 1;
+            }
+        }
+        let slot = match at {
+            None => &self.slots[key.index()],
+            Some(at) => &self.irc_slots[at].1,
+        };
+        &slot.bytes
     }
 
     /// Builds `key`'s bytes of the current line (and its dialect's text of
@@ -199,7 +309,7 @@ impl LineCache {
             framing: Framing::Plain,
             ..key
         };
-        self.bytes(line, text);
+        self.bytes(line, text, "*");
         let shared = &self.slots[text.index()].bytes;
         self.labelled.clear();
         tags::insert_label(shared, label.as_str(), &mut self.labelled);
@@ -222,11 +332,13 @@ mod tests {
         dialect: Dialect::Line,
         variant: Variant::Plain,
         framing: Framing::Plain,
+        caps: CapSet::EMPTY,
     };
     const WS: RenderKey = RenderKey {
         dialect: Dialect::Line,
         variant: Variant::Plain,
         framing: Framing::WebSocket,
+        caps: CapSet::EMPTY,
     };
     const PREFIXED: RenderKey = RenderKey {
         variant: Variant::Prefixed,
@@ -266,10 +378,13 @@ mod tests {
         let tagged = b"@time=2026-12-07T10:15:03.123Z;room=#rust;id=8412 alice: hi there\n";
         cache.new_line();
         for _ in 0..100 {
-            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi there\n");
-            assert_eq!(cache.bytes(&hi, PREFIXED), b"[#rust] alice: hi there\n");
-            assert_eq!(cache.bytes(&hi, TAGGED), tagged);
-            let frame = cache.bytes(&hi, WS_TAGGED);
+            assert_eq!(cache.bytes(&hi, PLAIN, "*"), b"alice: hi there\n");
+            assert_eq!(
+                cache.bytes(&hi, PREFIXED, "*"),
+                b"[#rust] alice: hi there\n"
+            );
+            assert_eq!(cache.bytes(&hi, TAGGED, "*"), tagged);
+            let frame = cache.bytes(&hi, WS_TAGGED, "*");
             assert_eq!(&frame[2..], &tagged[..tagged.len() - 1]);
         }
         assert_eq!((cache.renders, cache.frames), (3, 1));
@@ -290,9 +405,12 @@ mod tests {
         // A line with no time of its own gets one, the same for everyone.
         cache.new_line();
         let pong: ServerLine<'_> = Reply::Pong { token: None }.into();
-        let first = cache.bytes(&pong, TAGGED).to_vec();
+        let first = cache.bytes(&pong, TAGGED, "*").to_vec();
         assert!(first.starts_with(b"@time=") && first.ends_with(b"Z * pong\n"));
-        assert_eq!(cache.bytes(&pong, WS_TAGGED)[2..], first[..first.len() - 1]);
+        assert_eq!(
+            cache.bytes(&pong, WS_TAGGED, "*")[2..],
+            first[..first.len() - 1]
+        );
     }
 
     /// A room line: two encodings, plain and prefixed, each rendered once
@@ -309,10 +427,13 @@ mod tests {
         .into();
         cache.new_line();
         for _ in 0..100 {
-            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi\n");
-            assert_eq!(cache.bytes(&hi, PREFIXED), b"[#rust] alice: hi\n");
-            assert_eq!(cache.bytes(&hi, WS_PREFIXED), b"\x81\x11[#rust] alice: hi");
-            assert_eq!(cache.bytes(&hi, WS), b"\x81\x09alice: hi");
+            assert_eq!(cache.bytes(&hi, PLAIN, "*"), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, PREFIXED, "*"), b"[#rust] alice: hi\n");
+            assert_eq!(
+                cache.bytes(&hi, WS_PREFIXED, "*"),
+                b"\x81\x11[#rust] alice: hi"
+            );
+            assert_eq!(cache.bytes(&hi, WS, "*"), b"\x81\x09alice: hi");
         }
         assert_eq!((cache.renders, cache.frames), (2, 2));
     }
@@ -329,14 +450,14 @@ mod tests {
         .into();
         cache.new_line();
         for _ in 0..100 {
-            assert_eq!(cache.bytes(&hi, WS), b"\x81\x09alice: hi");
-            assert_eq!(cache.bytes(&hi, PLAIN), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, WS, "*"), b"\x81\x09alice: hi");
+            assert_eq!(cache.bytes(&hi, PLAIN, "*"), b"alice: hi\n");
         }
         assert_eq!((cache.renders, cache.frames), (1, 1));
         let yo: ServerLine<'_> = Reply::Pong { token: Some("yo") }.into();
         cache.new_line();
-        assert_eq!(cache.bytes(&yo, PLAIN), b"* pong yo\n");
-        assert_eq!(cache.bytes(&yo, WS), b"\x81\x09* pong yo");
+        assert_eq!(cache.bytes(&yo, PLAIN, "*"), b"* pong yo\n");
+        assert_eq!(cache.bytes(&yo, WS, "*"), b"\x81\x09* pong yo");
         assert_eq!((cache.renders, cache.frames), (2, 2));
     }
 
@@ -347,9 +468,55 @@ mod tests {
         let mut cache = LineCache::default();
         let bye: ServerLine<'_> = Reply::Bye.into();
         cache.new_line();
-        assert_eq!(cache.bytes(&bye, PLAIN), b"* bye\n");
+        assert_eq!(cache.bytes(&bye, PLAIN, "*"), b"* bye\n");
         cache.new_line();
-        assert_eq!(cache.bytes(&bye, PLAIN), b"* bye\n");
+        assert_eq!(cache.bytes(&bye, PLAIN, "*"), b"* bye\n");
         assert_eq!(cache.renders, 2);
+    }
+
+    const IRC: RenderKey = RenderKey {
+        dialect: Dialect::Irc,
+        variant: Variant::Plain,
+        framing: Framing::Plain,
+        caps: CapSet::EMPTY,
+    };
+
+    /// A room line to IRC recipients is rendered once for them all, with
+    /// the server's name; a numeric names each recipient, so it is
+    /// rendered for each (a reply has one recipient).
+    #[test]
+    fn an_irc_room_line_renders_once_and_a_numeric_per_recipient() {
+        let mut cache = LineCache::new("irc.example");
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi",
+            stamp: None,
+        }
+        .into();
+        cache.new_line();
+        for i in 0..100 {
+            let nick = format!("user{i}");
+            assert_eq!(
+                cache.bytes(&hi, IRC, &nick),
+                b":alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            assert_eq!(cache.bytes(&hi, PLAIN, &nick), b"alice: hi\n");
+        }
+        assert_eq!(cache.renders, 2);
+        let pong: ServerLine<'_> = Reply::Topic {
+            room: "#rust",
+            text: "crabs",
+        }
+        .into();
+        cache.new_line();
+        assert_eq!(
+            cache.bytes(&pong, IRC, "bob"),
+            b":irc.example 332 bob #rust :crabs\r\n"
+        );
+        assert_eq!(
+            cache.bytes(&pong, IRC, "carol"),
+            b":irc.example 332 carol #rust :crabs\r\n"
+        );
     }
 }

@@ -95,7 +95,8 @@ impl EventLoop {
             let queued = conn.output.len() + conn.held.len();
             // One line at a time through the asker's dialect and framing
             // (a WebSocket client gets one text message per line).
-            let key = RenderKey::of(&conn.codec.encoder, conn.tags, Variant::Plain);
+            let key = RenderKey::for_conn(conn, Variant::Plain);
+            let nick = super::render::recipient_nick(conn).to_string();
             // The label of the `:history` line, on every line of its answer.
             let label = wait.label.filter(|_| conn.tags);
             let mut answer = Vec::new();
@@ -104,7 +105,7 @@ impl EventLoop {
                 cache.new_line();
                 let bytes = match &label {
                     Some(label) => cache.labelled(line, key, label),
-                    None => cache.bytes(line, key),
+                    None => cache.bytes(line, key, &nick),
                 };
                 answer.extend_from_slice(bytes);
             });
@@ -155,6 +156,7 @@ impl EventLoop {
             .guard
             .auth_timeout
             .filter(|_| self.config.password.is_some());
+        let register_limit = self.config.guard.auth_timeout;
         let mut idle = Vec::new();
         let mut expired = Vec::new();
         let mut pinged = Vec::new();
@@ -205,6 +207,10 @@ impl EventLoop {
                         idle.push((id, Error::IdleTimeout, EndReason::IdleTimeout));
                     } else if auth_limit.is_some_and(|limit| {
                         self.now - conn.accepted_at() >= limit && self.chat.awaiting_password(id)
+                    }) || register_limit.is_some_and(|limit| {
+                        // An IRC client must register within the auth timeout.
+                        self.now - conn.accepted_at() >= limit
+                            && conn.irc.as_ref().is_some_and(|irc| !irc.registered())
                     }) {
                         idle.push((id, Error::AuthTimeout, EndReason::AuthTimeout));
                     }

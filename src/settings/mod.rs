@@ -334,6 +334,26 @@ pub struct Flags {
     /// repeat for more (default: none)
     #[argh(option)]
     pub admin: Vec<String>,
+
+    /// where IRC clients connect (irssi, WeeChat, bots; docs/irc.md), or
+    /// `off` (default 127.0.0.1:6667)
+    #[argh(option)]
+    pub irc_addr: Option<String>,
+
+    /// where IRC clients connect over TLS, used with --tls-cert, or `off`
+    /// (default 127.0.0.1:6697)
+    #[argh(option)]
+    pub irc_tls_addr: Option<String>,
+
+    /// the server's name as IRC clients see it (numerics' source, 001-004,
+    /// PONG, nickmasks): letters, digits, `.` and `-` (default loopchat)
+    #[argh(option)]
+    pub server_name: Option<String>,
+
+    /// a line of the message of the day IRC clients get after registering;
+    /// repeat for more (default: none, 422)
+    #[argh(option)]
+    pub motd: Vec<String>,
 }
 
 impl Flags {
@@ -395,6 +415,9 @@ impl Flags {
             cluster_max_in_flight: Some(cluster.max_in_flight_lines),
             cluster_nick_ttl: Some(cluster.nick_ttl.as_secs()),
             max_rooms_per_client: Some(config.max_rooms_per_client),
+            irc_addr: Some(DEFAULT_IRC_ADDR.to_string()),
+            irc_tls_addr: Some(DEFAULT_IRC_TLS_ADDR.to_string()),
+            server_name: Some(config.server_name.clone()),
             ..Flags::default()
         }
     }
@@ -474,6 +497,10 @@ impl Flags {
             cluster_nick_ttl: self.cluster_nick_ttl.or(lower.cluster_nick_ttl),
             max_rooms_per_client: self.max_rooms_per_client.or(lower.max_rooms_per_client),
             admin: list(self.admin, lower.admin),
+            irc_addr: self.irc_addr.or(lower.irc_addr),
+            irc_tls_addr: self.irc_tls_addr.or(lower.irc_tls_addr),
+            server_name: self.server_name.or(lower.server_name),
+            motd: list(self.motd, lower.motd),
         }
     }
 
@@ -504,6 +531,18 @@ impl Flags {
             .history_file
             .clone()
             .filter(|file| file.as_os_str() != history::MEMORY_ONLY);
+        let irc_addr = optional_addr("irc-addr", f.irc_addr.as_deref(), DEFAULT_IRC_ADDR)?;
+        let irc_tls_addr = optional_addr(
+            "irc-tls-addr",
+            f.irc_tls_addr.as_deref(),
+            DEFAULT_IRC_TLS_ADDR,
+        )?;
+        let server_name = f.server_name.clone().unwrap_or_default();
+        if !is_server_name(&server_name) {
+            return Err(format!(
+                "server-name {server_name:?}: 1 to 63 letters, digits, `.` and `-`"
+            ));
+        }
         let web_addr = match f.web_addr.as_deref().unwrap_or_default() {
             "off" | "none" | "" => None,
             text => Some(text.parse::<SocketAddr>().map_err(|err| {
@@ -607,8 +646,42 @@ impl Flags {
             cluster,
             max_rooms_per_client,
             admins: f.admin.clone(),
+            irc_addr,
+            irc_tls_addr,
+            server_name,
+            motd: f.motd.clone(),
         })
     }
+}
+
+/// The IRC address when none is given.
+pub const DEFAULT_IRC_ADDR: &str = "127.0.0.1:6667";
+
+/// The TLS IRC address when none is given.
+pub const DEFAULT_IRC_TLS_ADDR: &str = "127.0.0.1:6697";
+
+/// An address flag that `off` turns off: `None` then, else the address.
+fn optional_addr(
+    flag: &str,
+    text: Option<&str>,
+    example: &str,
+) -> Result<Option<SocketAddr>, String> {
+    match text.unwrap_or_default() {
+        "off" | "none" | "" => Ok(None),
+        text => crate::config::parse_addr(text)
+            .map(Some)
+            .map_err(|err| format!("{flag} {text}: {err} (an address like {example}, or off)")),
+    }
+}
+
+/// Whether `name` may be the server's name: what IRC clients accept as a
+/// host name in a nickmask and a numeric's source.
+fn is_server_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !name.starts_with(['.', '-'])
 }
 
 /// The account settings of `f` (every value set), or what is wrong.
@@ -709,6 +782,10 @@ mod tests {
         cluster-nick-ttl = 3
         max-rooms-per-client = 39
         admin = ["root"]
+        irc-addr = "off"
+        irc-tls-addr = "127.0.0.1:1005"
+        server-name = "irc.example.org"
+        motd = ["hello"]
     "#;
 
     #[test]
@@ -747,6 +824,10 @@ mod tests {
             cluster,
             max_rooms_per_client,
             admins,
+            irc_addr,
+            irc_tls_addr,
+            server_name,
+            motd,
         } = &changed;
         let pairs: Vec<(&str, String, String)> = vec![
             ("addr", format!("{addr:?}"), format!("{:?}", default.addr)),
@@ -851,6 +932,22 @@ mod tests {
                 format!("{admins:?}"),
                 format!("{:?}", default.admins),
             ),
+            (
+                "irc-addr",
+                format!("{irc_addr:?}"),
+                format!("{:?}", default.irc_addr),
+            ),
+            (
+                "irc-tls-addr",
+                format!("{irc_tls_addr:?}"),
+                format!("{:?}", default.irc_tls_addr),
+            ),
+            (
+                "server-name",
+                format!("{server_name:?}"),
+                format!("{:?}", default.server_name),
+            ),
+            ("motd", format!("{motd:?}"), format!("{:?}", default.motd)),
         ];
         for (key, got, default) in pairs {
             assert_ne!(got, default, "{key} did not reach the config");

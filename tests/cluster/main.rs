@@ -4,10 +4,16 @@
 //! redis-server fails the tests; `.ci/run` installs it.
 //!
 //! - `engine`: the Redis engine alone, driven turn by turn;
-//! - `servers`: loopchat servers started with `--cluster`.
+//! - `servers`: loopchat servers started with `--cluster`;
+//! - `flood`: the load generator over three servers, subscriptions
+//!   killed mid-flood;
+//! - `shared`: three servers: joins, leaves, `:users`, `:rooms`, a
+//!   server lost.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod engine;
+mod flood;
 mod servers;
+mod shared;

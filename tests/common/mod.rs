@@ -5,8 +5,11 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod capture;
+pub mod page;
 pub mod redis;
 pub mod tls;
+pub mod tmux;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};
 use loopchat::{Config, RunningServer, Server};
@@ -253,6 +256,10 @@ impl ServerProcess {
         max_fds: Option<u64>,
     ) -> ServerProcess {
         let mut args = vec!["--addr", "127.0.0.1:0", "--web-addr", "127.0.0.1:0"];
+        if !flags.contains(&"--irc-addr") {
+            // Never the default 6667: tests run side by side.
+            args.extend(["--irc-addr", "off"]);
+        }
         if !flags.contains(&"--history-file") {
             // Tests never write a history file into the repository.
             args.extend(["--history-file", ":memory:"]);
@@ -288,9 +295,12 @@ impl ServerProcess {
     ) -> ServerProcess {
         use std::os::unix::process::CommandExt;
         use std::process::Stdio;
+        // `info` unless the caller asked for another level.
+        if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+            command.env("RUST_LOG", "info");
+        }
         command
             .args(args)
-            .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

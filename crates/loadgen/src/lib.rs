@@ -62,9 +62,10 @@ pub const MAX_PAIRS: usize = 32 * 1024 * 1024;
 #[derive(FromArgs, Clone, Debug, PartialEq)]
 pub struct Options {
     /// server to load, HOST:PORT (default: start one in-process on
-    /// 127.0.0.1:0)
+    /// 127.0.0.1:0); give it several times (servers of one cluster) and
+    /// client i connects to the (i mod N)-th
     #[argh(option)]
-    pub addr: Option<String>,
+    pub addr: Vec<String>,
 
     /// client connections (default 500)
     #[argh(option, default = "500")]
@@ -254,7 +255,10 @@ impl Options {
 /// Everything [`run`] resolved from [`Options`] before the first connect.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
+    /// The first server's address (the one named in the report).
     pub addr: SocketAddr,
+    /// Every server's address: client i connects to `addrs[i % len]`.
+    pub addrs: Vec<SocketAddr>,
     pub target: String,
     pub in_process: bool,
     pub clients: usize,
@@ -332,7 +336,7 @@ pub fn run(opts: &Options) -> io::Result<Report> {
     };
 
     // The in-process server holds one descriptor per client too.
-    let in_process = opts.addr.is_none();
+    let in_process = opts.addr.is_empty();
     let per_client = if in_process { 2 } else { 1 };
     let need = (opts.clients as u64) * per_client + 64;
     sys::raise_nofile(need).map_err(io::Error::other)?;
@@ -340,7 +344,7 @@ pub fn run(opts: &Options) -> io::Result<Report> {
     let tls = if opts.tls {
         let ca = opts.ca.as_deref().or(opts.tls_cert.as_deref());
         let config = loopchat_client::tls::client_config(ca).map_err(invalid)?;
-        let host = match &opts.addr {
+        let host = match opts.addr.first() {
             Some(a) => loopchat_client::tls::server_name_of(a).to_string(),
             None => "localhost".to_string(),
         };
@@ -350,7 +354,7 @@ pub fn run(opts: &Options) -> io::Result<Report> {
     } else {
         None
     };
-    if opts.addr.is_none() && opts.tls && (opts.tls_cert.is_none() || opts.tls_key.is_none()) {
+    if opts.addr.is_empty() && opts.tls && (opts.tls_cert.is_none() || opts.tls_key.is_none()) {
         return Err(invalid(
             "--tls without --addr needs --tls-cert and --tls-key for the in-process server".into(),
         ));
@@ -358,11 +362,16 @@ pub fn run(opts: &Options) -> io::Result<Report> {
 
     let mut running = None;
     let mut server_tid = None;
-    let addr = match &opts.addr {
-        Some(a) => a
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| invalid(format!("--addr {a}: resolves to nothing")))?,
+    let mut addrs = Vec::with_capacity(opts.addr.len());
+    for a in &opts.addr {
+        addrs.push(
+            a.to_socket_addrs()?
+                .next()
+                .ok_or_else(|| invalid(format!("--addr {a}: resolves to nothing")))?,
+        );
+    }
+    let addr = match addrs.first() {
+        Some(&a) => a,
         None => {
             let mut config = loopchat::Config::ephemeral();
             config.max_clients = config.max_clients.max(opts.clients + 16);
@@ -396,17 +405,23 @@ pub fn run(opts: &Options) -> io::Result<Report> {
                 r.addr()
             };
             running = Some(r);
+            addrs.push(a);
             a
         }
     };
     let sources = choose_sources(addr, opts.clients, opts.source_ips)?;
+    let servers = match addrs.len() {
+        1 => String::new(),
+        n => format!(" and {} more (clients spread over {n})", n - 1),
+    };
     let plan = Plan {
         addr,
+        addrs,
         target: match (in_process, opts.ws) {
             (true, false) => format!("in-process server {addr}"),
             (true, true) => format!("in-process server, WebSocket ws://{addr}/ws"),
-            (false, false) => format!("server {addr}"),
-            (false, true) => format!("server, WebSocket ws://{addr}/ws"),
+            (false, false) => format!("server {addr}{servers}"),
+            (false, true) => format!("server, WebSocket ws://{addr}/ws{servers}"),
         },
         in_process,
         clients: opts.clients,
@@ -455,7 +470,7 @@ pub fn run_attack(opts: &Options) -> io::Result<attack::AttackReport> {
         .parse()
         .map_err(invalid)?;
     sys::raise_nofile(opts.clients as u64 * 2 + 64).map_err(io::Error::other)?;
-    match &opts.addr {
+    match opts.addr.first() {
         Some(a) => {
             let addr = a
                 .to_socket_addrs()?
@@ -551,5 +566,12 @@ mod tests {
         assert_eq!(three[2], IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)));
         let remote: SocketAddr = ([10, 0, 0, 1], 7878).into();
         assert!(choose_sources(remote, 100, Some(2)).is_err());
+    }
+
+    #[test]
+    fn several_servers() {
+        let o = parse(&["--addr", "127.0.0.1:1", "--addr", "127.0.0.1:2"]);
+        assert_eq!(o.addr, ["127.0.0.1:1", "127.0.0.1:2"]);
+        assert!(Options::default().addr.is_empty());
     }
 }

@@ -80,6 +80,10 @@ pub enum Event<'a> {
         room: &'a str,
         /// Why, when a reason was given or the server cut the client off.
         reason: Option<&'a str>,
+        /// It left the chat (quit, or its connection ended), not only the
+        /// room: IRC shows a `QUIT`, the line dialect the same `left`
+        /// line (and reads every `left` line back as not a quit).
+        quit: bool,
     },
     /// A nick change (`* alice is now known as alicia`).
     Renamed {
@@ -640,16 +644,21 @@ pub enum Dialect {
     /// The line protocol of `docs/protocol.md`, version 1.1.
     #[default]
     Line,
+    /// IRC (`docs/irc.md`): [`crate::irc::render`]. Its numerics name the
+    /// recipient and the server; [`Dialect::render`] uses
+    /// [`crate::irc::render::Context::DEFAULT`], the server its own.
+    Irc,
 }
 
 impl Dialect {
     /// How many dialects there are: the size of a per-dialect cache.
-    pub const COUNT: usize = 1;
+    pub const COUNT: usize = 2;
 
     /// A small index, for per-dialect caches.
     pub fn index(self) -> usize {
         match self {
             Dialect::Line => 0,
+            Dialect::Irc => 1,
         }
     }
 
@@ -657,6 +666,9 @@ impl Dialect {
     pub fn render(self, line: &ServerLine<'_>, out: &mut Vec<u8>) {
         match self {
             Dialect::Line => super::line::render(line, out),
+            Dialect::Irc => {
+                super::irc::render::render(line, &super::irc::render::Context::DEFAULT, out)
+            }
         }
     }
 
@@ -677,6 +689,8 @@ impl Dialect {
     pub fn render_prefixed(self, line: &ServerLine<'_>, out: &mut Vec<u8>) {
         match self {
             Dialect::Line => super::line::render_prefixed(line, out),
+            // IRC names the channel in every room line.
+            Dialect::Irc => self.render(line, out),
         }
     }
 

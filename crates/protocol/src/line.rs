@@ -42,7 +42,9 @@ fn render_event(event: &Event<'_>, out: &mut Vec<u8>) {
         Event::PrivateMessage { from, text, .. } => put(out, &["[pm] ", from, ": ", text]),
         Event::E2e { from, payload } => put(out, &["[e2e] ", from, ": ", payload]),
         Event::Joined { nick, room } => put(out, &["* ", nick, " joined ", room]),
-        Event::Left { nick, room, reason } => {
+        Event::Left {
+            nick, room, reason, ..
+        } => {
             put(out, &["* ", nick, " left ", room]);
             if let Some(reason) = reason {
                 put(out, &[" (", reason, ")"]);
@@ -609,7 +611,12 @@ fn recognise_info(info: &str) -> Option<ServerLine<'_>> {
         Event::Joined { nick, room }
     } else if let Some(left) = tail.strip_prefix("left ").and_then(left_room) {
         let (room, reason) = left;
-        Event::Left { nick, room, reason }
+        Event::Left {
+            nick,
+            room,
+            reason,
+            quit: false,
+        }
     } else if let Some(new) = tail
         .strip_prefix("is now known as ")
         .filter(|new| is_valid_name(new))

@@ -263,8 +263,11 @@ impl Store {
         let mut new_rooms: Vec<(String, i64)> = Vec::new();
         let mut count = 0;
         {
+            // A line whose (room, id) is taken is not written: only a
+            // cluster whose Redis lost its data gives an id twice
+            // (docs/cluster.md), and one such line must not fail the batch.
             let mut insert = tx.prepare_cached(
-                "INSERT INTO lines (room, id, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO lines (room, id, ts, line, nick) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut add_room = tx.prepare_cached(
                 "INSERT INTO rooms (room_key) VALUES (?1)

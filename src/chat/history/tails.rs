@@ -187,12 +187,34 @@ impl Tails {
     pub fn record(&mut self, room_key: &str, nick: &str, line: &str, ts: i64) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
+        self.record_as(room_key, id, nick, line, ts, true);
+        id
+    }
+
+    /// Records a line the cluster numbered `id` (its room's id, the same
+    /// on every server) at `ts` (the sending server's clock), as
+    /// [`Tails::record`] does. `resident` is whether the room exists on
+    /// this server: a tail made for a room that does not counts as one
+    /// of a room gone (dropped first when memory is short).
+    pub fn record_as(
+        &mut self,
+        room_key: &str,
+        id: i64,
+        nick: &str,
+        line: &str,
+        ts: i64,
+        resident: bool,
+    ) {
         let tail = match self.rooms.get_mut(room_key) {
             Some(tail) => tail,
-            None => self
-                .rooms
-                .entry(room_key.to_string())
-                .or_insert_with(|| RoomTail::new(room_key)),
+            None => {
+                if !resident {
+                    self.gone.push_back(room_key.to_string());
+                }
+                self.rooms
+                    .entry(room_key.to_string())
+                    .or_insert_with(|| RoomTail::new(room_key))
+            }
         };
         let before = tail.bytes;
         let line: Arc<str> = line.into();
@@ -213,7 +235,6 @@ impl Tails {
         if self.bytes > self.max_bytes {
             self.trim();
         }
-        id
     }
 
     /// Drops the tails of rooms that no longer exist until the budget holds

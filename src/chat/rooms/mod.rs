@@ -412,6 +412,19 @@ impl Rooms {
         self.lobby
     }
 
+    /// A welcomed client enters the chat in no room (an IRC client: IRC
+    /// clients start in no channel). A client already in the chat is left
+    /// as it is.
+    pub fn arrive_nowhere(&mut self, client: ClientId) {
+        if self.clients.len() <= client {
+            self.clients.resize_with(client + 1, || None);
+            self.marks.resize(client + 1, 0);
+        }
+        if self.clients[client].is_none() {
+            self.clients[client] = Some(Memberships::default());
+        }
+    }
+
     /// `:join ROOM` (`#` optional) by a client in the chat.
     pub fn join(&mut self, client: ClientId, name: &str, who: Who<'_>) -> JoinOutcome {
         let Some((name, key)) = room_name(name) else {

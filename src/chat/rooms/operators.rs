@@ -180,6 +180,42 @@ impl Rooms {
         })
     }
 
+    /// Sets `room`'s topic and bans as another server of the cluster has
+    /// them (no permission checked: the operator was checked there).
+    /// Bans keep the account of a nick already banned here.
+    pub fn set_shared_state(&mut self, room: RoomId, topic: Option<&str>, bans: &[&str]) {
+        let Some(r) = self.rooms.get_mut(room.0) else {
+            return;
+        };
+        r.topic = topic.map(str::to_string);
+        let old = std::mem::take(&mut r.bans);
+        let mut bans: Vec<Ban> = bans
+            .iter()
+            .filter(|nick| is_valid_name(nick))
+            .map(|nick| {
+                let nick_key = nick.to_ascii_lowercase();
+                let account = old
+                    .iter()
+                    .find(|ban| ban.nick_key == nick_key)
+                    .and_then(|ban| ban.account.clone());
+                Ban {
+                    nick: nick.to_string(),
+                    nick_key,
+                    account,
+                }
+            })
+            .collect();
+        bans.sort_by(|a, b| a.nick_key.cmp(&b.nick_key));
+        bans.dedup_by(|a, b| a.nick_key == b.nick_key);
+        r.bans = bans;
+    }
+
+    /// Takes `client` out of `room` because another server's operator
+    /// banned its nick (as a kick would).
+    pub fn evict(&mut self, client: ClientId, room: RoomId) -> Option<Departure> {
+        self.leave(client, room)
+    }
+
     /// The current room, if the client is an operator of it.
     fn operated_room(&self, client: ClientId) -> Result<RoomId, Refusal> {
         let room = self.current(client).ok_or(Refusal::NoCurrentRoom)?;

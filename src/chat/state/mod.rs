@@ -19,13 +19,17 @@
 //!   `:kick`, `:ban`, `:unban`, `:bans`);
 //! - `cluster.rs`: what the server's cluster step asks of the chat with
 //!   `--cluster` (room lines numbered by Redis delivered here, guest
-//!   number blocks, private messages from other servers);
+//!   number blocks, private messages from other servers, the other
+//!   servers' joins and leaves); `cluster_rooms.rs`: topics and bans
+//!   shared across servers;
 //! - `tags.rs`: protocol 1.2's tags as the chat state sees them (`:tags`,
 //!   the tags flag, labels read off client lines); the stamps, echoes and
 //!   history tags are in the commands that send those lines;
 //! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
 //!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
 //!   registered names, takeover, administrators;
+//! - `irc.rs`: what the IRC side asks of the chat: an arrival in no room
+//!   under a registered nick, read-only views of channels and nicks;
 //! - `e2e.rs`: end-to-end encryption's `:key`, `:keys` (the key directory,
 //!   stored with the accounts) and `:e2e` (the opaque relay).
 
@@ -40,13 +44,17 @@ use std::collections::HashMap;
 
 mod accounts;
 mod cluster;
+mod cluster_rooms;
 mod e2e;
+mod irc;
 mod operators;
 mod outbox;
 mod rooms_cmds;
 mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};
+pub use cluster::{Change, RoomEvent, RoomState};
+pub use irc::IrcChannel;
 pub use outbox::{Delivery, Outbox};
 
 /// Identifies one connected client; the server uses its connection's slab key.
@@ -212,6 +220,9 @@ pub struct Chat {
     label: Option<Label>,
     /// Accounts, logins and the hashing jobs in flight (`accounts.rs`).
     accounts: accounts::AccountsSide,
+    /// With `--cluster`: the other servers' members and this server's
+    /// membership changes for them (`cluster.rs`); `None` alone.
+    shared: Option<Box<cluster::Shared>>,
 }
 
 impl Chat {
@@ -233,6 +244,7 @@ impl Chat {
             accounts: accounts::AccountsSide::new(crate::accounts::Accounts::new(
                 crate::accounts::AccountsConfig::default(),
             )),
+            shared: None,
         }
     }
 
@@ -305,11 +317,16 @@ impl Chat {
         self.accounts_forget(id);
         if let Some(Member::Joined(joined)) = self.members.get_mut(id).and_then(Option::take) {
             self.nicks.remove(&joined.nick.to_ascii_lowercase());
+            self.share(|| Change::Quit {
+                nick: joined.nick.clone(),
+                reason: reason.map(str::to_owned),
+            });
             for left in self.rooms.depart(id) {
                 let line = Event::Left {
                     nick: &joined.nick,
                     room: left.room_name(&self.rooms),
                     reason,
+                    quit: true,
                 }
                 .into();
                 self.fan_out_room(left.room, None, &line, out);
@@ -474,6 +491,10 @@ impl Chat {
         }
         .into();
         self.fan_out_room(lobby, Some(id), &line, out);
+        self.share(|| Change::Joined {
+            nick: nick.clone(),
+            room: protocol::LOBBY.to_owned(),
+        });
         self.members[id] = Some(Member::Joined(Joined { nick, tags: false }));
     }
 
@@ -507,6 +528,10 @@ impl Chat {
         let old = std::mem::replace(&mut joined.nick, name.to_string());
         self.nicks.remove(&old.to_ascii_lowercase());
         self.nicks.insert(key, id);
+        self.share(|| Change::Renamed {
+            old: old.clone(),
+            new: name.to_owned(),
+        });
         let line = Event::Renamed {
             old: &old,
             new: name,

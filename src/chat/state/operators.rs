@@ -3,7 +3,7 @@
 //! current room. The room model ([`crate::chat::rooms`]) checks who may do
 //! what and applies it; these functions resolve nicks and send the lines.
 
-use super::{Chat, ClientId, Delivery, Outbox};
+use super::{Change, Chat, ClientId, Delivery, Outbox, RoomEvent};
 use crate::chat::rooms::TopicEdit;
 use crate::protocol::{self, Event, Reply};
 
@@ -31,9 +31,15 @@ impl Chat {
             Err(refusal) => return out.reply(id, &self.refusal(refusal, "")),
         };
         let (name, by) = (
-            self.rooms.get(room).map_or("", |r| r.name()),
-            self.nick_of(id),
+            self.rooms.get(room).map_or("", |r| r.name()).to_owned(),
+            self.nick_of(id).to_owned(),
         );
+        let event = match edit {
+            TopicEdit::Set(text) => RoomEvent::TopicSet(text.to_owned()),
+            TopicEdit::Clear => RoomEvent::TopicCleared,
+        };
+        self.share_room(&name, &by, event);
+        let (name, by) = (name.as_str(), by.as_str());
         let line = match edit {
             TopicEdit::Set(text) => Event::TopicSet {
                 room: name,
@@ -103,6 +109,12 @@ impl Chat {
             self.nick_of(id).to_string(),
             self.nick_of(departure.client).to_string(),
         );
+        self.share(|| Change::Left {
+            nick: nick.clone(),
+            room: room.clone(),
+            reason: reason.as_ref().map(|r| r.to_string()),
+            by: Some(by.clone()),
+        });
         let line = Event::Kicked {
             nick: &nick,
             room: &room,
@@ -131,6 +143,7 @@ impl Chat {
         }
         .to_string();
         let by = self.nick_of(id).to_string();
+        self.share_room(&room, &by, RoomEvent::Banned(nick.to_owned()));
         let line = Event::Banned {
             nick,
             room: &room,
@@ -147,6 +160,12 @@ impl Chat {
         };
         out.send(departure.client, &line, how);
         let kicked_nick = self.nick_of(departure.client).to_string();
+        self.share(|| Change::Left {
+            nick: kicked_nick.clone(),
+            room: room.clone(),
+            reason: None,
+            by: Some(by.clone()),
+        });
         let kicked = Event::Kicked {
             nick: &kicked_nick,
             room: &room,
@@ -163,10 +182,13 @@ impl Chat {
             Ok(room) => room,
             Err(refusal) => return out.reply(id, &self.refusal(refusal, nick)),
         };
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let by = self.nick_of(id).to_owned();
+        self.share_room(&name, &by, RoomEvent::Unbanned(nick.to_owned()));
         let line = Event::Unbanned {
             nick,
-            room: self.rooms.get(room).map_or("", |r| r.name()),
-            by: self.nick_of(id),
+            room: &name,
+            by: &by,
         }
         .into();
         self.fan_out_room(room, Some(id), &line, out);

@@ -5,9 +5,10 @@
 //! means to whom.
 
 use super::{
-    history_answer, record_room_line, Awaited, Chat, ChatEvent, ClientId, HistoryWait, Member,
-    Outbox, Outcome,
+    history_answer, record_room_line, Awaited, Change, Chat, ChatEvent, ClientId, HistoryWait,
+    Member, Outbox, Outcome,
 };
+use crate::chat::remote::room_key;
 use crate::chat::rooms::{JoinOutcome, Refusal, Who};
 use crate::protocol::{self, Error, Event, Reply, ServerLine, Stamp};
 
@@ -101,8 +102,17 @@ impl Chat {
             account: self.accounts.account(id),
         };
         let bare = typed.strip_prefix('#').unwrap_or(typed);
+        if self.banned_elsewhere(typed, &me.nick) {
+            return out.reply(id, &Error::BannedFrom(bare).into());
+        }
         match self.rooms.join(id, typed, who) {
             JoinOutcome::Joined { room, created } => {
+                if created {
+                    self.room_made_here(room);
+                }
+                let Some(Some(Member::Joined(me))) = self.members.get(id) else {
+                    return;
+                };
                 let Some(r) = self.rooms.get(room) else {
                     return;
                 };
@@ -114,6 +124,12 @@ impl Chat {
                     room: r.name(),
                 }
                 .into();
+                if let Some(shared) = &mut self.shared {
+                    shared.changes.push(Change::Joined {
+                        nick: me.nick.clone(),
+                        room: r.name().to_owned(),
+                    });
+                }
                 // The joiner is in the room's current part: its copy has
                 // no prefix, and answers its `:join`.
                 self.fan_out_room(room, Some(id), &line, out);
@@ -151,32 +167,58 @@ impl Chat {
         let reason = reason.map(protocol::sanitize);
         let nick = self.nick_of(id).to_string();
         let room = departure.left.room_name(&self.rooms).to_string();
+        self.share(|| Change::Left {
+            nick: nick.clone(),
+            room: room.clone(),
+            reason: reason.as_ref().map(|r| r.to_string()),
+            by: None,
+        });
         let line = Event::Left {
             nick: &nick,
             room: &room,
             reason: reason.as_deref(),
+            quit: false,
         }
         .into();
         self.announce_departure(&departure, id, &line, out);
     }
 
     /// `:users [ROOM]`: the members of ROOM or of the current room, sorted
-    /// by lower-cased nick, operators with `@`.
+    /// by lower-cased nick, operators with `@`. With `--cluster`, the
+    /// other servers' members too (a room only they are in included).
     pub(super) fn list_users(&mut self, id: ClientId, typed: Option<&str>, out: &mut impl Outbox) {
-        let room = match self.rooms.users_room(id, typed) {
-            Ok(room) => room,
+        let (room, key, name) = match self.rooms.users_room(id, typed) {
+            Ok(room) => {
+                let r = self.rooms.get(room);
+                let key = r.map_or(String::new(), |r| r.key().to_owned());
+                (Some(room), key, r.map_or("", |r| r.name()))
+            }
+            Err(Refusal::NoSuchRoom) => match typed.and_then(|t| self.remote_room_name(t)) {
+                Some(name) => (None, room_key(name), name),
+                None => {
+                    return out.reply(
+                        id,
+                        &self.refusal(Refusal::NoSuchRoom, typed.unwrap_or_default()),
+                    )
+                }
+            },
             Err(refusal) => {
                 return out.reply(id, &self.refusal(refusal, typed.unwrap_or_default()));
             }
         };
-        let mut members: Vec<(&str, bool)> = self
-            .rooms
-            .members_with_operators(room)
+        let mut members: Vec<(&str, bool)> = room
+            .into_iter()
+            .flat_map(|room| self.rooms.members_with_operators(room))
             .filter_map(|(member, operator)| match &self.members[member] {
                 Some(Member::Joined(joined)) => Some((joined.nick.as_str(), operator)),
                 _ => None,
             })
             .collect();
+        for nick in self.remote_members(&key) {
+            if !members.iter().any(|(n, _)| n.eq_ignore_ascii_case(nick)) {
+                members.push((nick, false));
+            }
+        }
         members.sort_by_cached_key(|(nick, _)| nick.to_ascii_lowercase());
         let shown: Vec<String> = members
             .iter()
@@ -189,18 +231,28 @@ impl Chat {
             })
             .collect();
         let nicks = shown.iter().map(String::as_str).collect();
-        let room = self.rooms.get(room).map_or("", |r| r.name());
-        out.reply(id, &Reply::Users { room, nicks }.into());
+        out.reply(id, &Reply::Users { room: name, nicks }.into());
     }
 
-    /// `:rooms`: every room with its member count, sorted by name.
+    /// `:rooms`: every room with its member count, sorted by name. With
+    /// `--cluster`, every server's rooms and members.
     pub(super) fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let mut rooms: Vec<(&str, usize)> = self
+        let mut rooms: Vec<(&str, &str, usize)> = self
             .rooms
             .iter()
-            .map(|(_, room)| (room.name(), room.len()))
+            .map(|(_, room)| (room.key(), room.name(), room.len()))
             .collect();
-        rooms.sort_by_cached_key(|(name, _)| name.to_ascii_lowercase());
+        for (key, name, count) in self.remote_rooms() {
+            match rooms.iter_mut().find(|(k, _, _)| *k == key) {
+                Some(room) => room.2 += count,
+                None => rooms.push((key, name, count)),
+            }
+        }
+        rooms.sort_by_cached_key(|(_, name, _)| name.to_ascii_lowercase());
+        let rooms = rooms
+            .into_iter()
+            .map(|(_, name, count)| (name, count))
+            .collect();
         out.reply(id, &Reply::Rooms { rooms }.into());
     }
 

@@ -182,9 +182,12 @@ impl Secure {
         self.side(name).ok().map(|side| side.publish())
     }
 
-    /// A server line: `None` unless it is an `[e2e]` line.
+    /// A server line: `None` unless it is an `[e2e]` line or the answer to
+    /// a `:keys` the end-to-end side asked before a handshake.
     pub fn on_line(&mut self, me: &str, line: &str) -> Option<Taken> {
-        if !line.starts_with(loopchat_client::e2e::client::RELAYED) {
+        use loopchat_client::e2e::client::{KEYS_ANSWER, RELAYED};
+        let keys = line.starts_with(KEYS_ANSWER);
+        if !line.starts_with(RELAYED) && !keys || keys && self.side.is_none() {
             return None;
         }
         let side = match self.side(me) {
@@ -217,6 +220,8 @@ mod tests {
         let (mut seen_a, mut seen_b) = (Taken::default(), Taken::default());
         let mut to_a: Vec<String> = Vec::new();
         while !to_a.is_empty() || !to_b.is_empty() {
+            // The directory's answers are not the relay's business.
+            to_b.retain(|line| !line.starts_with(":keys "));
             for line in std::mem::take(&mut to_b) {
                 let payload = line.strip_prefix(":e2e bob ").unwrap();
                 let taken = b
@@ -226,6 +231,7 @@ mod tests {
                 seen_b.messages.extend(taken.messages);
                 seen_b.notes.extend(taken.notes);
             }
+            to_a.retain(|line| !line.starts_with(":keys "));
             for line in std::mem::take(&mut to_a) {
                 let payload = line.strip_prefix(":e2e alice ").unwrap();
                 let taken = a
@@ -247,9 +253,10 @@ mod tests {
             taken.messages,
             vec![("bob".into(), "the secret plan".into(), true)]
         );
-        assert_eq!(taken.send.len(), 1);
-        assert!(taken.send[0].starts_with(":e2e bob v1.a."));
-        assert!(!taken.send[0].contains("secret"));
+        assert_eq!(taken.send.len(), 2);
+        assert_eq!(taken.send[0], ":keys bob", "the directory first");
+        assert!(taken.send[1].starts_with(":e2e bob v1.a."));
+        assert!(!taken.send.iter().any(|line| line.contains("secret")));
         let (seen_a, seen_b) = relay(&mut a, &mut b, taken.send);
         assert_eq!(
             seen_b.messages,
@@ -330,6 +337,7 @@ mod tests {
         let mut to_bob = alice.on_input(":e2e bob hi \u{1b}[31m bob");
         let mut to_alice: Vec<String> = Vec::new();
         while !to_bob.is_empty() || !to_alice.is_empty() {
+            to_bob.retain(|line| !line.starts_with(":keys "));
             for line in std::mem::take(&mut to_bob) {
                 let payload = line.strip_prefix(":e2e bob ").unwrap();
                 to_alice.extend(bob.on_line(format!("[e2e] alice: {payload}").as_bytes()));

@@ -6,20 +6,27 @@
 //! - [`E2e::publish`]: the `:key KEY` line to send after logging in.
 //! - [`E2e::send`]: the user asked for an encrypted message to a peer; the
 //!   lines to send (`:e2e PEER PAYLOAD`), never the text in the clear.
+//!   Before a new handshake it also asks the server's key directory
+//!   (`:keys PEER`), so the user learns at once that a peer has no key
+//!   (and can only be reached by a plain `:pm`, which the server reads), or
+//!   that the directory lists none of the keys accepted before.
 //! - [`E2e::on_line`]: a server line; an `[e2e] PEER: PAYLOAD` line gives
-//!   lines to send back and [`Shown`] items, any other line `None`.
+//!   lines to send back and [`Shown`] items, and so does the `* keys PEER:
+//!   …` answer to a question [`E2e::send`] asked; any other line `None`.
 //! - [`E2e::accept`], [`E2e::verify`], [`E2e::safety_number`]: the user's
 //!   answers to a key change and the safety number.
 
-use super::keys::{encode_key, load_or_create_device_key, Pins};
+use super::keys::{decode_key, encode_key, load_or_create_device_key, PinCheck, Pins};
 use super::noise::KeyPair;
 use super::session::{Conversation, Event, Rejection, SendError};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::Path;
 
 /// The prefix of a relayed payload from the server.
 pub const RELAYED: &str = "[e2e] ";
+/// The prefix of the server's answer to `:keys NAME`.
+pub const KEYS_ANSWER: &str = "* keys ";
 /// The file of the device key in the folder given to [`E2e::open`].
 pub const KEY_FILE: &str = "device.key";
 /// The file of the pins in the same folder.
@@ -55,6 +62,8 @@ pub struct E2e {
     device: KeyPair,
     pins: Pins,
     conversations: HashMap<String, Conversation>,
+    /// Peers (lower-cased) whose `:keys` answer we wait for.
+    asked: HashSet<String>,
 }
 
 impl E2e {
@@ -75,6 +84,7 @@ impl E2e {
             device,
             pins,
             conversations: HashMap::new(),
+            asked: HashSet::new(),
         }
     }
 
@@ -109,13 +119,60 @@ impl E2e {
     /// clear.
     pub fn send(&mut self, peer: &str, text: &str) -> Result<Vec<String>, SendError> {
         let events = self.conversation(peer).send(text)?;
-        let (lines, _) = self.sort(peer, events);
+        let (mut lines, _) = self.sort(peer, events);
+        let hello = format!(":e2e {peer} v1.a.");
+        if lines.iter().any(|line| line.starts_with(&hello)) {
+            // A new handshake: ask the directory first, its answer comes
+            // before any answer of the peer's.
+            self.asked.insert(peer.to_ascii_lowercase());
+            lines.insert(0, format!(":keys {peer}"));
+        }
         Ok(lines)
+    }
+
+    /// The server's `* keys PEER: …` answer to a question of
+    /// [`E2e::send`]: a warning when PEER has no key, or none of its keys
+    /// is one accepted before; nothing to show otherwise.
+    fn on_keys(&mut self, rest: &str) -> Option<(Vec<String>, Vec<Shown>)> {
+        let (peer, keys) = rest.split_once(": ")?;
+        if !self.asked.remove(&peer.to_ascii_lowercase()) {
+            return None;
+        }
+        let warning = |text: String| Shown::Notice {
+            peer: peer.to_string(),
+            text,
+            warning: true,
+        };
+        let listed: Vec<_> = keys.split(' ').filter_map(decode_key).collect();
+        let shown = if keys == "none" || listed.is_empty() {
+            vec![warning(format!(
+                "{peer} has published no end-to-end key, so cannot read end-to-end \
+                 messages yet (yours waits; nothing was sent in the clear); a plain \
+                 :pm reaches {peer} but is readable by the server"
+            ))]
+        } else if listed.iter().all(|key| {
+            matches!(
+                self.pins.check(&self.server, peer, key),
+                PinCheck::Changed { .. }
+            )
+        }) {
+            vec![warning(format!(
+                "the server lists keys for {peer} that you never accepted (a new \
+                 device, or someone in between): the handshake will tell, and nothing \
+                 is sent to a changed key until you accept it"
+            ))]
+        } else {
+            Vec::new()
+        };
+        Some((Vec::new(), shown))
     }
 
     /// Handles a server line: `None` unless it is `[e2e] PEER: PAYLOAD`;
     /// otherwise the lines to send back and what to show.
     pub fn on_line(&mut self, line: &str) -> Option<(Vec<String>, Vec<Shown>)> {
+        if let Some(rest) = line.strip_prefix(KEYS_ANSWER) {
+            return self.on_keys(rest);
+        }
         let rest = line.strip_prefix(RELAYED)?;
         let (peer, payload) = rest.split_once(": ")?;
         if peer.is_empty() || peer.contains(' ') {
@@ -227,12 +284,15 @@ mod tests {
         let (mut shown_a, mut shown_b) = (Vec::new(), Vec::new());
         let mut from_b: Vec<String> = Vec::new();
         while !from_a.is_empty() || !from_b.is_empty() {
+            // The directory's answers are the tests' business, not the relay's.
+            from_a.retain(|line| !line.starts_with(":keys "));
             for line in std::mem::take(&mut from_a) {
                 let payload = line.strip_prefix(":e2e bob ").expect("to bob");
                 let (lines, shown) = b.on_line(&format!("[e2e] alice: {payload}")).unwrap();
                 from_b.extend(lines);
                 shown_b.extend(shown);
             }
+            from_b.retain(|line| !line.starts_with(":keys "));
             for line in std::mem::take(&mut from_b) {
                 let payload = line.strip_prefix(":e2e alice ").expect("to alice");
                 let (lines, shown) = a.on_line(&format!("[e2e] bob: {payload}")).unwrap();
@@ -251,7 +311,8 @@ mod tests {
         assert!(alice.publish().starts_with(":key ") && alice.publish().len() == 5 + 43);
         assert!(!alice.is_secure("bob"));
         let lines = alice.send("bob", "hello bob").unwrap();
-        assert!(lines[0].starts_with(":e2e bob v1.a."), "{lines:?}");
+        assert_eq!(lines[0], ":keys bob", "the directory first");
+        assert!(lines[1].starts_with(":e2e bob v1.a."), "{lines:?}");
         assert!(!lines.iter().any(|l| l.contains("hello bob")));
         let (shown_a, shown_b) = relay(&mut alice, &mut bob, lines);
         assert!(alice.is_secure("bob") && bob.is_secure("alice"));
@@ -313,5 +374,72 @@ mod tests {
         assert!(lines.is_empty());
         assert!(matches!(&shown[..], [Shown::Notice { warning: false, .. }]));
         assert_eq!(alice.send("bob", "four").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_directory_is_asked_before_a_handshake_and_its_answer_is_checked() {
+        let mut alice = E2e::with(KeyPair::generate(), Pins::in_memory(), "loopchat", "alice");
+        let mut bob = E2e::with(KeyPair::generate(), Pins::in_memory(), "loopchat", "bob");
+        let bob_key = bob.public_key();
+        let warned = |answer: Option<(Vec<String>, Vec<Shown>)>, needle: &str| {
+            let (lines, shown) = answer.expect("the answer is ours");
+            assert!(lines.is_empty());
+            match &shown[..] {
+                [Shown::Notice {
+                    text,
+                    warning: true,
+                    ..
+                }] => assert!(text.contains(needle), "{text}"),
+                other => panic!("{other:?}"),
+            }
+        };
+        // No key: said before any handshake, and nothing in the clear.
+        let lines = alice.send("carol", "hi carol").unwrap();
+        assert_eq!(lines[0], ":keys carol");
+        assert!(!lines.iter().any(|l| l.contains("hi carol")));
+        warned(
+            alice.on_line("* keys Carol: none"),
+            "Carol has published no end-to-end key",
+        );
+        assert_eq!(
+            alice.on_line("* keys carol: none"),
+            None,
+            "an answer not asked for is the user's own (shown as the server sent it)"
+        );
+
+        // A first contact: the directory's key is not judged.
+        let lines = alice.send("bob", "hello").unwrap();
+        assert_eq!(lines[0], ":keys bob");
+        assert_eq!(
+            alice.on_line(&format!("* keys bob: {bob_key}")),
+            Some((Vec::new(), Vec::new()))
+        );
+        relay(&mut alice, &mut bob, lines);
+        assert!(alice.is_secure("bob"));
+        // The session is up: sending asks nothing more.
+        let lines = alice.send("bob", "again").unwrap();
+        assert!(lines.len() == 1 && lines[0].starts_with(":e2e bob v1.m."));
+
+        // A restarted alice (same pins) asks again: the pinned key listed
+        // with others is fine; only keys never accepted are flagged.
+        let pins = std::mem::take(&mut alice.pins);
+        let mut again = E2e::with(alice.device.clone(), pins, "loopchat", "alice");
+        let other = encode_key(&KeyPair::generate().public);
+        again.send("bob", "after a restart").unwrap();
+        assert_eq!(
+            again.on_line(&format!("* keys bob: {other} {bob_key}")),
+            Some((Vec::new(), Vec::new()))
+        );
+        let mut third = E2e::with(
+            alice.device.clone(),
+            std::mem::take(&mut again.pins),
+            "loopchat",
+            "alice",
+        );
+        third.send("bob", "swapped").unwrap();
+        warned(
+            third.on_line(&format!("* keys bob: {other}")),
+            "the server lists keys for bob that you never accepted",
+        );
     }
 }

@@ -23,7 +23,8 @@ impl Driver<'_> {
             self.next_connect += 1;
             let source = (!p.sources.is_empty()).then(|| p.sources[i % p.sources.len()]);
             self.clients[i].started = now;
-            let result = sys::start_connect(p.addr, source).and_then(|mut sock| {
+            let addr = p.addrs[i % p.addrs.len()];
+            let result = sys::start_connect(addr, source).and_then(|mut sock| {
                 self.poll.registry().register(
                     &mut sock,
                     Token(i),

@@ -13,6 +13,7 @@
 //!   reply as a `chathistory` batch.
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
+//! - [`render`]: the chat's typed lines as IRC messages (the IRC dialect).
 //! - [`replies`]: `NAMES` split to fit 512 bytes, a channel's topic.
 //! - [`sasl`]: SASL `PLAIN` over `AUTHENTICATE`, as a state machine.
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
@@ -34,6 +35,7 @@ pub mod mask;
 pub mod message;
 pub mod numeric;
 pub mod registration;
+pub mod render;
 pub mod replies;
 pub mod sasl;
 pub mod text;

@@ -64,6 +64,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
                 nick: "alice",
                 room: "#lobby",
                 reason: None,
+                quit: false,
             }
             .into(),
             "* alice left #lobby",
@@ -73,6 +74,7 @@ fn samples() -> Vec<(ServerLine<'static>, &'static str)> {
                 nick: "bob",
                 room: "#lobby",
                 reason: Some("too slow"),
+                quit: false,
             }
             .into(),
             "* bob left #lobby (too slow)",
@@ -1069,6 +1071,7 @@ fn lines_carry_the_tags_the_protocol_names() {
         nick: "bob",
         room: "#rust",
         reason: None,
+        quit: false,
     }
     .into();
     assert_eq!(left.tags(now).room, Some("#rust"));

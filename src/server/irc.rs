@@ -1,0 +1,271 @@
+//! IRC clients on the loop (`docs/irc.md`): each line of an IRC connection
+//! is parsed ([`crate::protocol::irc::Message`]), run through registration
+//! until the client has a nick ([`crate::protocol::irc::Registration`]),
+//! then mapped onto the line protocol's typed commands (`irc_cmds.rs`),
+//! which run exactly as a line client's do ([`EventLoop::run_command`]:
+//! accounts, the cluster, the chat). What the chat answers comes back as
+//! typed lines and is written in the IRC dialect by the fan-out cache;
+//! what only IRC has (the welcome burst, `CAP`, `WHO`, `ISON`…) is written
+//! here, straight into the client's queue as an answer.
+
+use super::clients::Output;
+use super::EventLoop;
+use crate::chat::ClientId;
+use crate::end_reason::EndReason;
+use crate::protocol::irc::burst::{self, Lusers, ServerInfo};
+use crate::protocol::irc::{self, CapSet, Message, Numeric, ParseError, Rules};
+use log::info;
+
+/// The capabilities offered in `CAP LS` (and accepted in `CAP REQ`): those
+/// whose behaviour the server has. `multi-prefix` holds trivially (the only
+/// prefix is `@`).
+pub(super) const OFFERED_CAPS: CapSet = CapSet::EMPTY;
+
+/// The software and version IRC clients are told (`002`, `004`).
+const VERSION: &str = concat!("loopchat-", env!("CARGO_PKG_VERSION"));
+
+impl EventLoop {
+    /// Whether connection `id` speaks IRC.
+    pub(super) fn is_irc(&self, id: ClientId) -> bool {
+        self.clients.conns.get(id).is_some_and(|c| c.irc.is_some())
+    }
+
+    /// The nick IRC numerics to `id` are addressed to (`*` before it has
+    /// one).
+    pub(super) fn irc_nick(&self, id: ClientId) -> String {
+        self.clients
+            .conns
+            .get(id)
+            .and_then(|c| c.irc.as_ref())
+            .map_or_else(|| "*".to_string(), |irc| irc.nick.clone())
+    }
+
+    /// Queues IRC bytes written for client `id`, as an answer to its own
+    /// command (so in order with the chat's answers).
+    pub(super) fn irc_send(&mut self, id: ClientId, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.clients.queue_output(id, Output::Encoded(bytes), true);
+        }
+    }
+
+    /// Writes a numeric to client `id` (from the server, to its nick).
+    pub(super) fn irc_numeric(
+        &mut self,
+        id: ClientId,
+        numeric: Numeric,
+        params: &[&str],
+        text: Option<&str>,
+    ) {
+        let nick = self.irc_nick(id);
+        let mut out = Vec::new();
+        irc::numeric::write(
+            &mut out,
+            &self.config.server_name,
+            numeric,
+            &nick,
+            params,
+            text,
+        );
+        self.irc_send(id, &out);
+    }
+
+    /// A line over the IRC limit: `417`, and nothing else happens.
+    pub(super) fn irc_too_long(&mut self, id: ClientId) {
+        self.irc_numeric(id, Numeric::InputTooLong, &[], None);
+    }
+
+    /// One complete line from an IRC client (without CR LF).
+    pub(super) fn run_irc_line(&mut self, id: ClientId, bytes: &[u8]) {
+        let Some(registered) = self
+            .clients
+            .conns
+            .get(id)
+            .and_then(|c| c.irc.as_ref())
+            .map(|irc| irc.registered())
+        else {
+            return;
+        };
+        let message = match Message::parse(bytes) {
+            Ok(message) => message,
+            Err(ParseError::Empty) => return,
+            Err(
+                ParseError::BadCommand(_)
+                | ParseError::ForbiddenByte
+                | ParseError::InvalidUtf8 { command: None },
+            ) if !registered => {
+                // Not IRC at all (a TLS hello, an HTTP header, binary):
+                // this connection only is closed.
+                let mut out = Vec::new();
+                Message::new("ERROR", &["Closing link: (not IRC)"])
+                    .with_trailing()
+                    .write(&mut out);
+                self.irc_send(id, &out);
+                self.close_gracefully(id, EndReason::NotIrc);
+                return;
+            }
+            Err(err) => {
+                let nick = self.irc_nick(id);
+                let mut out = Vec::new();
+                err.write_reply(&self.config.server_name, &nick, &mut out);
+                self.irc_send(id, &out);
+                return;
+            }
+        };
+        self.run_irc_message(id, &message);
+    }
+
+    /// One parsed message: registration's business, or a command.
+    fn run_irc_message(&mut self, id: ClientId, message: &Message<'_>) {
+        let chat = &self.chat;
+        let Some(irc) = self
+            .clients
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.irc.as_deref_mut())
+        else {
+            return;
+        };
+        let taken = |nick: &str| chat.nick_taken_here(usize::MAX, nick);
+        let rules = Rules {
+            password: self.config.password.as_deref(),
+            offered: OFFERED_CAPS,
+            nick_taken: &taken,
+        };
+        let was_registered = irc.registered();
+        let outcome = irc.registration.handle(message, &rules);
+        let nick = irc.nick.clone();
+        match outcome {
+            irc::Outcome::Command => return self.run_irc_command(id, message),
+            irc::Outcome::Quit(reason) if was_registered => {
+                let command = crate::protocol::Command::Quit(reason);
+                return self.run_command(id, ":quit", command, None);
+            }
+            irc::Outcome::Registered => return self.irc_registered(id),
+            _ => {}
+        }
+        let mut out = Vec::new();
+        outcome.write(&self.config.server_name, &nick, OFFERED_CAPS, &mut out);
+        self.irc_send(id, &out);
+        match outcome {
+            irc::Outcome::Quit(_) => self.close_gracefully(id, EndReason::Quit),
+            irc::Outcome::BadPassword => {
+                let peer = self.clients.conns.get(id).map(|c| c.peer());
+                if let Some(peer) = peer {
+                    self.password_failed(peer.ip(), "PASS");
+                }
+                self.close_gracefully(id, EndReason::AuthFailed);
+            }
+            _ => {}
+        }
+    }
+
+    /// Registration completed: the client enters the chat under its nick,
+    /// in no room, and gets the welcome burst; `433` if the nick was taken
+    /// meanwhile (registration then waits for another `NICK`).
+    fn irc_registered(&mut self, id: ClientId) {
+        let Some(irc) = self
+            .clients
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.irc.as_deref_mut())
+        else {
+            return;
+        };
+        let nick = irc.registration.nick().unwrap_or_default().to_string();
+        if !self.chat.connect_irc(id, &nick) {
+            irc.registration.nick_lost();
+            let mut out = Vec::new();
+            let server = &self.config.server_name;
+            irc::numeric::write(
+                &mut out,
+                server,
+                Numeric::NicknameInUse,
+                "*",
+                &[&nick],
+                None,
+            );
+            self.irc_send(id, &out);
+            return;
+        }
+        irc.nick = nick.clone();
+        self.cluster_joined(id);
+        let counts = self.irc_lusers();
+        let motd: Vec<&str> = self.config.motd.iter().map(String::as_str).collect();
+        let created = self.irc_created();
+        let info = ServerInfo {
+            server: &self.config.server_name,
+            network: &self.config.server_name,
+            version: VERSION,
+            created: &created,
+            chathistory: None,
+            motd: &motd,
+        };
+        let mut out = Vec::new();
+        burst::write_welcome(&mut out, &info, &nick, counts);
+        self.irc_send(id, &out);
+        let peer = self.clients.conns.get(id).map(|c| c.peer());
+        if let Some(peer) = peer.filter(|peer| self.logs.allow(peer.ip(), self.now)) {
+            info!("{peer}: registered on IRC as {nick}");
+        }
+    }
+
+    /// The counts `LUSERS` (and the welcome burst) report.
+    pub(super) fn irc_lusers(&self) -> Lusers {
+        let unknown = self
+            .clients
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_open() && c.irc.as_ref().is_some_and(|irc| !irc.registered()))
+            .count();
+        Lusers {
+            users: self.chat.member_count(),
+            invisible: 0,
+            operators: 0,
+            unknown,
+            channels: self.chat.rooms_with_members(),
+        }
+    }
+
+    /// `003`'s date: when this server started, as UTC.
+    pub(super) fn irc_created(&self) -> String {
+        self.started_utc.clone()
+    }
+
+    /// The server info for `MOTD` and the welcome burst.
+    pub(super) fn irc_motd(&mut self, id: ClientId) {
+        let nick = self.irc_nick(id);
+        let motd: Vec<&str> = self.config.motd.iter().map(String::as_str).collect();
+        let created = self.irc_created();
+        let info = ServerInfo {
+            server: &self.config.server_name,
+            network: &self.config.server_name,
+            version: VERSION,
+            created: &created,
+            chathistory: None,
+            motd: &motd,
+        };
+        let mut out = Vec::new();
+        burst::write_motd(&mut out, &info, &nick);
+        self.irc_send(id, &out);
+    }
+
+    /// An `OPER` login came back (`ok`: the password was right): `381`
+    /// when the account administers the server, else `491` (a wrong
+    /// password was answered `464` already).
+    pub(super) fn irc_oper_done(&mut self, id: ClientId, ok: bool) {
+        let pending = self
+            .clients
+            .conns
+            .get_mut(id)
+            .and_then(|c| c.irc.as_deref_mut())
+            .and_then(|irc| irc.oper.take());
+        if pending.is_none() || !ok {
+            return;
+        }
+        if self.chat.is_admin(id) {
+            self.irc_numeric(id, Numeric::YoureOper, &[], None);
+        } else {
+            self.irc_numeric(id, Numeric::NoOperHost, &[], None);
+        }
+    }
+}

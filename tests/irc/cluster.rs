@@ -1,0 +1,80 @@
+//! IRC clients in a cluster (`--cluster`, a real redis-server): their
+//! channel and private messages go through the same cluster path as line
+//! clients' and reach clients of the other server.
+
+use crate::client::{numeric, Irc, SERVER};
+use crate::common::redis::Redis;
+use crate::common::{Client, Lines, READ_TIMEOUT};
+use loopchat::cluster::ClusterSettings;
+use loopchat::{Config, RunningServer, Server};
+use std::time::Instant;
+
+fn clustered(redis: &Redis) -> RunningServer {
+    let mut config = Config::ephemeral();
+    config.history.file = None;
+    config.server_name = SERVER.to_string();
+    config.flood = loopchat::policy::limits::FloodLimit::OFF;
+    config.cluster = Some(ClusterSettings::new(redis.addr()));
+    Server::bind(config).unwrap().spawn().unwrap()
+}
+
+/// Registers on a clustered server once it has reached Redis (until
+/// then it answers `ERROR` and closes).
+fn register(server: &RunningServer, nick: &str) -> Irc {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        let mut irc = Irc::connect(server.irc_addr().unwrap());
+        irc.send(&format!("NICK {nick}"));
+        irc.send(&format!("USER {nick} 0 * :{nick}"));
+        let first = irc.line();
+        if first.starts_with("ERROR :") {
+            assert!(Instant::now() < deadline, "the server never reached Redis");
+            continue;
+        }
+        assert!(first.starts_with(&numeric("001", nick, ":")), "{first}");
+        irc.until(&numeric("422", nick, ":MOTD File is missing"));
+        irc.nick = nick.to_string();
+        return irc;
+    }
+}
+
+/// A line client of a clustered server, once it has reached Redis.
+fn line_client(server: &RunningServer, nick: &str) -> Client {
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        let mut client = Client::connect_raw(server.addr());
+        let first = client.line();
+        if first == "! cluster unavailable" {
+            assert!(Instant::now() < deadline, "the server never reached Redis");
+            continue;
+        }
+        client.nick = first["* welcome ".len()..].to_string();
+        client.expect(&format!("* {} joined #lobby", client.nick));
+        client.send(&format!(":nick {nick}"));
+        client.expect(&format!("* {} is now known as {nick}", client.nick));
+        client.nick = nick.to_string();
+        return client;
+    }
+}
+
+#[test]
+fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
+    let Some(redis) = Redis::start("the IRC cluster test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let b = clustered(&redis);
+    let mut alice = register(&a, "alice");
+    let mut bob = line_client(&b, "bob");
+    bob.send(":join #rust");
+    bob.expect("* bob joined #rust");
+    alice.ask("JOIN #rust");
+    alice.send("PRIVMSG #rust :hello from A");
+    bob.expect("alice: hello from A");
+    bob.send("hello from B");
+    alice.expect(&format!(":bob!bob@{SERVER} PRIVMSG #rust :hello from B"));
+    alice.send("PRIVMSG bob :psst");
+    bob.expect("[pm] alice: psst");
+    bob.send(":pm alice back");
+    alice.expect(&format!(":bob!bob@{SERVER} PRIVMSG alice :back"));
+}
