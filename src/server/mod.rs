@@ -79,6 +79,7 @@ mod cluster_presence;
 mod input;
 mod irc;
 mod irc_cmds;
+mod ircv3;
 mod lifecycle;
 mod listeners;
 mod output;
@@ -517,7 +518,11 @@ impl EventLoop {
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),
-            transports: Transports::new(certs, config.web_origins.clone()),
+            transports: Transports::new(
+                certs,
+                config.web_origins.clone(),
+                config.irc_addr.is_some(),
+            ),
             listeners,
             proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
             reload,

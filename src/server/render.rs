@@ -128,7 +128,7 @@ struct Slot {
 }
 
 /// How many framings there are (see [`RenderKey::index`]).
-const FRAMINGS: usize = 2;
+const FRAMINGS: usize = 3;
 
 impl RenderKey {
     /// The key's slot in a [`LineCache`].
@@ -136,6 +136,7 @@ impl RenderKey {
         let framing = match self.framing {
             Framing::Plain => 0,
             Framing::WebSocket => 1,
+            Framing::WebSocketBinary => 2,
         };
         (self.dialect.index() * Variant::COUNT + self.variant.index()) * FRAMINGS + framing
     }
@@ -243,15 +244,36 @@ impl LineCache {
                 nick,
             };
             irc::render::render(line, &ctx, &mut slot.bytes);
+            if key.caps != CapSet::EMPTY {
+                // The tags its capabilities ask for, on every message:
+                // the same for every recipient with this key.
+                let stamp = line.tags(*self.time_ms.get_or_insert_with(unix_now_ms));
+                let tags = irc::delivery::Tags {
+                    time_ms: Some(stamp.time_ms),
+                    msgid: stamp.id,
+                    ..irc::delivery::Tags::default()
+                };
+                let mut prefix = Vec::new();
+                if tags.write_prefix(key.caps, &mut prefix) {
+                    let bare = std::mem::take(&mut slot.bytes);
+                    irc::delivery::prefix_each(&prefix, &bare, &mut slot.bytes);
+                }
+            }
             slot.line = line_number;
             self.renders += 1;
-            if key.framing == Framing::WebSocket {
-                // One text frame per message (IRC over WebSocket).
+            if key.framing != Framing::Plain {
+                // One frame per message (IRC over WebSocket): text, or
+                // binary for `binary.ircv3.net`.
+                let frame = if key.framing == Framing::WebSocketBinary {
+                    ws::binary_frame
+                } else {
+                    ws::text_frame
+                };
                 let text = std::mem::take(&mut slot.bytes);
                 for message in text.split_inclusive(|&b| b == b'\n') {
                     let message = message.strip_suffix(b"\n").unwrap_or(message);
                     let message = message.strip_suffix(b"\r").unwrap_or(message);
-                    ws::text_frame(message, &mut slot.bytes);
+                    frame(message, &mut slot.bytes);
                 }
                 self.frames += 1;
             }
@@ -287,7 +309,7 @@ impl LineCache {
             self.renders += 1;
         }
         if key.framing == Framing::WebSocket {
-            let [text, frame] = &mut self.slots[plain..plain + FRAMINGS] else {
+            let [text, frame] = &mut self.slots[plain..plain + 2] else {
                 unreachable!("a (dialect, variant) has one slot per framing");
             };
             let payload = text.bytes.strip_suffix(b"\n").unwrap_or_default();
