@@ -541,4 +541,59 @@ mod tests {
             b":irc.example 332 carol #rust :crabs\r\n"
         );
     }
+
+    /// With `server-time` and `message-tags` a room line is still rendered
+    /// once per set of those capabilities among its IRC recipients (at
+    /// most four), never per recipient; over WebSocket, once per framing.
+    #[test]
+    fn an_irc_room_line_renders_once_per_cap_set_that_changes_its_bytes() {
+        use crate::protocol::event::Stamp;
+        use crate::protocol::irc::Cap;
+        let mut cache = LineCache::new("irc.example");
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi",
+            stamp: Some(Stamp {
+                id: 42,
+                time_ms: 1_546_612_406_123,
+            }),
+        }
+        .into();
+        let with = |caps: &[Cap]| RenderKey {
+            caps: irc::delivery::render_caps(CapSet::of(caps)),
+            ..IRC
+        };
+        let tags = with(&[Cap::ServerTime, Cap::MessageTags, Cap::EchoMessage]);
+        let time = with(&[Cap::ServerTime]);
+        let binary = RenderKey {
+            framing: Framing::WebSocketBinary,
+            ..with(&[Cap::MessageTags])
+        };
+        cache.new_line();
+        for i in 0..100 {
+            let nick = format!("user{i}");
+            assert_eq!(
+                cache.bytes(&hi, tags, &nick),
+                b"@time=2019-01-04T14:33:26.123Z;msgid=42 :alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            assert_eq!(
+                cache.bytes(&hi, time, &nick),
+                b"@time=2019-01-04T14:33:26.123Z :alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            assert_eq!(
+                cache.bytes(&hi, IRC, &nick),
+                b":alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            let frame = cache.bytes(&hi, binary, &nick);
+            assert_eq!(frame[0], 0x82, "a binary frame");
+            assert!(frame.ends_with(b"@msgid=42 :alice!alice@irc.example PRIVMSG #rust :hi"));
+        }
+        assert_eq!(cache.renders, 4, "one per key, whatever the recipients");
+        assert_eq!(
+            tags,
+            with(&[Cap::ServerTime, Cap::MessageTags]),
+            "echo-message does not change the bytes: same key"
+        );
+    }
 }
