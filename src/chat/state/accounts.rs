@@ -68,7 +68,7 @@ struct Pending {
 }
 
 #[derive(Debug)]
-enum Purpose {
+pub(super) enum Purpose {
     Register { name: String },
     Login,
     Passwd { account: String },
@@ -88,7 +88,7 @@ struct Session {
 /// flight.
 #[derive(Debug)]
 pub(super) struct AccountsSide {
-    store: Accounts,
+    pub(super) store: Accounts,
     sessions: HashMap<ClientId, Session>,
     /// Lower-cased account name to the client logged in to it.
     by_account: HashMap<String, ClientId>,
@@ -104,7 +104,7 @@ pub(super) struct AccountsSide {
     pub(super) keys: crate::chat::keys::KeyDirectory,
     /// Accounts a SASL exchange verified for connections not yet in the
     /// chat: they are logged in when they arrive ([`Chat::sasl_log_in`]).
-    sasl: HashMap<ClientId, String>,
+    pub(super) sasl: HashMap<ClientId, String>,
 }
 
 impl AccountsSide {
@@ -335,42 +335,6 @@ impl Chat {
         })
     }
 
-    /// Checks `name` and `password` for connection `id` (SASL `PLAIN`),
-    /// whether it is in the chat yet or not: a job like `:login`'s, under
-    /// the same throttle; its result comes to [`Chat::account_job_done`]
-    /// as [`JobKind::Sasl`], which logs a member in at once and keeps the
-    /// account of one not yet in the chat for [`Chat::sasl_log_in`].
-    /// Nothing is answered here: IRC's numerics are the server's.
-    pub fn sasl_verify(&mut self, id: ClientId, name: &str, password: &str) -> Outcome {
-        let key = if protocol::is_valid_name(name) {
-            name.to_ascii_lowercase()
-        } else {
-            String::new()
-        };
-        let job = Job::Verify {
-            phc: self.accounts.store.password_hash(&key).map(str::to_string),
-            password: password.to_string(),
-        };
-        self.queue_job(id, Some(key), Purpose::Sasl, job)
-    }
-
-    /// The account connection `id` is logged in to, or that SASL verified
-    /// for it before it entered the chat.
-    pub fn sasl_account(&self, id: ClientId) -> Option<&str> {
-        self.account_of(id)
-            .or_else(|| self.accounts.sasl.get(&id).map(String::as_str))
-    }
-
-    /// Connection `id` has just entered the chat: logs it in to the
-    /// account SASL verified for it, if any (it takes the account's name
-    /// as its nick, as `:login` does). Returns the account.
-    pub fn sasl_log_in(&mut self, id: ClientId, out: &mut impl Outbox) -> Option<String> {
-        let name = self.accounts.sasl.remove(&id)?;
-        self.nick(id)?;
-        self.log_in(id, &name, None, out);
-        Some(name)
-    }
-
     /// Runs an account command of a welcomed client.
     pub(super) fn account_command(
         &mut self,
@@ -514,7 +478,7 @@ impl Chat {
         self.queue_job(id, None, Purpose::Register { name: nick }, job)
     }
 
-    fn queue_job(
+    pub(super) fn queue_job(
         &mut self,
         id: ClientId,
         throttle: Option<String>,
@@ -547,7 +511,13 @@ impl Chat {
     /// logged in to it already is told and leaves, whoever else holds the
     /// name gets a guest nick, and `id` takes the name (unless it has it
     /// in another letter case).
-    fn log_in(&mut self, id: ClientId, name: &str, token: Option<Digest>, out: &mut impl Outbox) {
+    pub(super) fn log_in(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        token: Option<Digest>,
+        out: &mut impl Outbox,
+    ) {
         let key = name.to_ascii_lowercase();
         if let Some(&other) = self.accounts.by_account.get(&key) {
             if other != id {
