@@ -6,6 +6,8 @@
 //!
 //! - `ircv3/caps.rs`: `CAP LS`, tags (`server-time`, `message-tags`),
 //!   `echo-message`, `multi-prefix`, `userhost-in-names`;
+//! - `ircv3/labels.rs`: `labeled-response` (one message, `ACK`, a batch,
+//!   a `chathistory` batch nested in it);
 //! - `ircv3/chathistory.rs`: every subcommand, msgid and timestamp
 //!   references, the batch, the `FAIL`s, the file behind the tails;
 //! - `ircv3/sasl.rs`: `AUTHENTICATE PLAIN` before and after registration,
@@ -21,6 +23,8 @@ mod caps;
 mod chathistory;
 #[path = "irc/client.rs"]
 mod client;
+#[path = "ircv3/labels.rs"]
+mod labels;
 #[path = "ircv3/sasl.rs"]
 mod sasl;
 #[path = "ircv3/websocket.rs"]

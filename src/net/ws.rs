@@ -389,6 +389,35 @@ pub fn text_frame(payload: &[u8], out: &mut Vec<u8>) {
     data_frame(Data::Text, payload, out);
 }
 
+/// The payloads of the unmasked frames in `frames` (as the server wrote
+/// them), in order; a frame cut short ends the list.
+pub fn payloads(mut frames: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while frames.len() >= 2 {
+        let (start, len): (usize, usize) = match frames[1] & 0x7f {
+            126 if frames.len() >= 4 => {
+                (4, usize::from(u16::from_be_bytes([frames[2], frames[3]])))
+            }
+            127 if frames.len() >= 10 => {
+                let mut len = [0u8; 8];
+                len.copy_from_slice(&frames[2..10]);
+                (
+                    10,
+                    usize::try_from(u64::from_be_bytes(len)).unwrap_or(usize::MAX),
+                )
+            }
+            126 | 127 => break,
+            n => (2, usize::from(n)),
+        };
+        let Some(payload) = frames.get(start..start.saturating_add(len)) else {
+            break;
+        };
+        out.push(payload);
+        frames = &frames[start + len..];
+    }
+    out
+}
+
 /// Appends one unmasked binary frame carrying `payload` to `out` (IRC's
 /// `binary.ircv3.net`).
 pub fn binary_frame(payload: &[u8], out: &mut Vec<u8>) {

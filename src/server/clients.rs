@@ -60,6 +60,10 @@ pub(super) struct Clients {
     /// The label of the command being run ([`Outbox::answering`]): every
     /// answer queued meanwhile to a client with tags on carries it.
     pub(super) label: Option<Label>,
+    /// An IRC command with a `label` (`labeled-response`) runs: its
+    /// client's answers are gathered here, as rendered, to be sent in
+    /// one labelled frame when it is done.
+    pub(super) capture: Option<(ClientId, Vec<u8>)>,
 }
 
 impl Outbox for Clients {
@@ -197,6 +201,12 @@ impl Clients {
         };
         let bytes = rendered(&mut self.cache, conn, what);
         self.work += bytes.len();
+        if let Some((who, gathered)) = &mut self.capture {
+            if answer && *who == to {
+                gathered.extend_from_slice(bytes);
+                return;
+            }
+        }
         // Crash safety: this client must not see the answer to a later
         // command before its earlier lines are on disk (see
         // [`crate::chat::history`]); what follows a held line is held too.

@@ -132,11 +132,14 @@ impl EventLoop {
                 return;
             }
         };
-        self.run_irc_message(id, &message);
+        match self.irc_label(id, &message) {
+            Some(label) => self.run_labelled(id, &message, &label),
+            None => self.run_irc_message(id, &message),
+        }
     }
 
     /// One parsed message: registration's business, or a command.
-    fn run_irc_message(&mut self, id: ClientId, message: &Message<'_>) {
+    pub(super) fn run_irc_message(&mut self, id: ClientId, message: &Message<'_>) {
         if message.is("AUTHENTICATE") {
             // SASL, before or after registration.
             return self.irc_authenticate(id, message);

@@ -19,9 +19,15 @@ use crate::chat::history::query;
 use crate::chat::history::tails::unix_now_ms;
 use crate::chat::ClientId;
 use crate::net::irc::HistoryWait;
+use crate::net::transport::Framing;
+use crate::net::ws;
 use crate::protocol::irc::chathistory::{self, Batch, Fail, Line};
 use crate::protocol::irc::sasl::{self, Step};
-use crate::protocol::irc::{Cap, CapSet, Message, Numeric};
+use crate::protocol::irc::{delivery, Cap, CapSet, Message, Numeric};
+
+/// The longest label accepted (IRCv3 `labeled-response`: servers may
+/// ignore longer ones); a longer label is not answered with one.
+const MAX_LABEL_BYTES: usize = 64;
 
 /// The capabilities offered in `CAP LS` (and accepted in `CAP REQ`): those
 /// whose behaviour the server has. `multi-prefix` holds trivially (the only
@@ -33,6 +39,7 @@ pub(super) const OFFERED_CAPS: CapSet = CapSet::EMPTY
     .with(Cap::ServerTime)
     .with(Cap::EchoMessage)
     .with(Cap::Batch)
+    .with(Cap::LabeledResponse)
     .with(Cap::MultiPrefix)
     .with(Cap::UserhostInNames)
     .with(Cap::Sasl)
@@ -260,6 +267,53 @@ impl EventLoop {
         let mut out = Vec::new();
         let server = &self.config.server_name;
         crate::protocol::irc::numeric::write(&mut out, server, numeric, &nick, params, text);
+        self.irc_send(id, &out);
+    }
+
+    /// The `label` tag of `message`, when its client has
+    /// `labeled-response` (and the label is one: 1 to 64 bytes). `QUIT`
+    /// is never labelled (its `ERROR` is the connection's last line).
+    pub(super) fn irc_label(&self, id: ClientId, message: &Message<'_>) -> Option<String> {
+        let irc = self.clients.conns.get(id)?.irc.as_deref()?;
+        if !irc.registration.caps().contains(Cap::LabeledResponse) || message.is("QUIT") {
+            return None;
+        }
+        let (_, value) = message.tags().find(|(key, _)| *key == "label")?;
+        let label = crate::protocol::tags::unescape(value);
+        (!label.is_empty() && label.len() <= MAX_LABEL_BYTES).then(|| label.into_owned())
+    }
+
+    /// Runs a labelled message: its client's answers are gathered while it
+    /// runs, then sent labelled (`ACK` for none, a `labeled-response`
+    /// batch for several). Answers that come later (a SASL check, history
+    /// read from the file) are not part of it.
+    pub(super) fn run_labelled(&mut self, id: ClientId, message: &Message<'_>, label: &str) {
+        self.clients.capture = Some((id, Vec::new()));
+        self.run_irc_message(id, message);
+        let Some((_, gathered)) = self.clients.capture.take() else {
+            return;
+        };
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // Over WebSocket the answers were framed: one message a frame.
+        let plain = if conn.codec.encoder.framing() == Framing::Plain {
+            gathered
+        } else {
+            let mut plain = Vec::with_capacity(gathered.len());
+            for payload in ws::payloads(&gathered) {
+                plain.extend_from_slice(payload);
+                plain.extend_from_slice(b"\r\n");
+            }
+            plain
+        };
+        let Some(irc) = conn.irc.as_deref_mut() else {
+            return;
+        };
+        irc.history_seq = irc.history_seq.wrapping_add(1);
+        let batch_id = format!("lr{}", irc.history_seq);
+        let mut out = Vec::with_capacity(plain.len() + 64);
+        delivery::write_labelled(&self.config.server_name, label, &batch_id, &plain, &mut out);
         self.irc_send(id, &out);
     }
 

@@ -515,6 +515,7 @@ impl EventLoop {
                 now,
                 metrics: Metrics::default(),
                 label: None,
+                capture: None,
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),

@@ -83,7 +83,7 @@ fn cap_ls_holds_registration_until_cap_end() {
     alice.send("NICK alice");
     alice.send("USER alice 0 * :Alice");
     alice.expect(&format!(
-        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch \
+        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
          multi-prefix userhost-in-names sasl=PLAIN draft/chathistory"
     ));
     alice.send("PING before-end");

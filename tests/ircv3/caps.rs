@@ -12,13 +12,13 @@ fn cap_ls_offers_the_ircv3_caps_and_005_the_history_tokens() {
     let mut irc = Irc::connect(irc_addr(&server));
     irc.send("CAP LS 302");
     irc.expect(&format!(
-        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch \
+        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
          multi-prefix userhost-in-names sasl=PLAIN draft/chathistory"
     ));
     let mut old = Irc::connect(irc_addr(&server));
     old.send("CAP LS");
     old.expect(&format!(
-        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch \
+        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
          multi-prefix userhost-in-names sasl draft/chathistory"
     ));
     irc.send("NICK alice");

@@ -112,6 +112,16 @@ fn merge_into(prefix: &[u8], message: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Whether a message already carries a `batch` tag.
+fn in_a_batch(message: &[u8]) -> bool {
+    let Some(rest) = message.strip_prefix(b"@") else {
+        return false;
+    };
+    let tags = rest.split(|&b| b == b' ').next().unwrap_or_default();
+    tags.split(|&b| b == b';')
+        .any(|tag| tag.starts_with(b"batch="))
+}
+
 /// The answer to a labelled command, as `labeled-response` frames it:
 /// `ACK` when the answer is empty, the label on the one message when there
 /// is one, else a `labeled-response` batch (`batch_id` its reference)
@@ -139,7 +149,13 @@ pub fn write_labelled(server: &str, label: &str, batch_id: &str, answer: &[u8], 
             escape_into(batch_id, &mut batch_tag);
             batch_tag.push(b' ');
             for message in answer.split_inclusive(|&b| b == b'\n') {
-                merge_into(&batch_tag, message, out);
+                if in_a_batch(message) {
+                    // Inside a batch of its own (a `chathistory` batch
+                    // nested in this one): its opening line carries ours.
+                    out.extend_from_slice(message);
+                } else {
+                    merge_into(&batch_tag, message, out);
+                }
             }
             let close = format!("-{batch_id}");
             Message::new("BATCH", &[&close])
