@@ -6,9 +6,11 @@
 //!    flight each);
 //! 3. `:resume` per second (the same clients resuming with tokens), with
 //!    history in memory and with a history file (each resume moves the
-//!    token's last use, written by the history writer);
-//! 4. a bystander's `:ping` round trip while 200 clients send wrong
-//!    passwords as fast as they are answered.
+//!    token's last use, written by the history writer).
+//!
+//! The login storm (a bystander's `:ping` while 200 clients send wrong
+//! passwords) is the load generator's `--attack login`
+//! (`crates/loadgen/src/attack/login.rs`), which runs against any server.
 //!
 //! Run: `cargo run --release --example accounts_bench [SECONDS]`.
 
@@ -209,53 +211,5 @@ fn main() {
         println!("resumes per second, 8 clients, {place}: {per_sec:.0}");
         drop(running);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    // 4. A bystander's :ping while 200 clients guess passwords.
-    let running = server(|_| {});
-    let addr = running.addr();
-    accounts(addr, 1);
-    let guessers: Vec<Client> = (0..200).map(|_| Client::connect(addr)).collect();
-    let stop = Arc::new(AtomicBool::new(false));
-    let answered = Arc::new(AtomicU64::new(0));
-    let threads: Vec<_> = guessers
-        .into_iter()
-        .map(|mut client| {
-            let (stop, answered) = (stop.clone(), answered.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    client.send(":login user0 wrong-password");
-                    client.until(|line| line.starts_with("! "));
-                    answered.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let mut bystander = Client::connect(addr);
-    let started = Instant::now();
-    let mut rtts = Vec::new();
-    while started.elapsed() < Duration::from_secs(secs) {
-        let sent = Instant::now();
-        bystander.send(":ping x");
-        bystander.until(|line| line == "* pong x");
-        rtts.push(sent.elapsed());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    let failed = answered.load(Ordering::Relaxed) as f64 / elapsed;
-    rtts.sort();
-    println!(
-        "200 clients guessing: {failed:.1} wrong passwords answered per second; \
-         bystander :ping p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} pings)",
-        percentile(&rtts, 0.5),
-        percentile(&rtts, 0.99),
-        percentile(&rtts, 1.0),
-        rtts.len()
-    );
-    // The guessers' threads end when the server goes.
-    drop(running);
-    for thread in threads {
-        let _ = thread.join();
     }
 }

@@ -7,6 +7,18 @@ use loopchat::{Server, StartError};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if settings::help::wants_help(&args) {
+        // The blurb names the addresses these flags would listen on.
+        let version = env!("CARGO_PKG_VERSION");
+        if let Err((0, help)) = loopchat::protocol::cli::parse::<Flags>("loopchat", version, &args)
+        {
+            use std::io::Write;
+            let help = settings::help::help_for("loopchat", &args, &help);
+            let _ = writeln!(std::io::stdout(), "{help}");
+            return ExitCode::SUCCESS;
+        }
+    }
     let mut command_line: Flags = loopchat::protocol::cli::from_env(env!("CARGO_PKG_VERSION"));
     if let Err(err) = simple_logger::SimpleLogger::new()
         .with_level(LevelFilter::Info)

@@ -399,6 +399,65 @@ fn failed_logins_are_slowed_and_never_lock_the_owner_out() {
 }
 
 #[test]
+fn a_full_hashing_queue_answers_server_busy_and_loses_nothing() {
+    let server = start_with(|config| {
+        with_metrics(config);
+        // One job may wait beside the running one; neither the name's
+        // throttle nor the address lockout (every client is on 127.0.0.1)
+        // gets in the way.
+        config.accounts.queue = 1;
+        config.accounts.login_burst = u32::MAX;
+        config.guard.auth_max_failures = u32::MAX;
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
+    });
+    let addr = server.addr();
+    let mut alice = registered(addr, "alice", "hunter22");
+    alice.send(":logout");
+    alice.sync();
+    let mut bystander = Client::named(addr, "bystander");
+    let mut guessers: Vec<Client> = (0..8).map(|_| Client::connect(addr)).collect();
+    let (mut failed, mut busy) = (0, 0);
+    // Eight logins at once against one running job and one waiting:
+    // some are refused. Rounds until one was, at most ten.
+    for _round in 0..10 {
+        for guesser in &mut guessers {
+            guesser.send(":login alice wrong-password");
+        }
+        // Everyone else is answered while the jobs wait or run.
+        bystander.sync();
+        for guesser in &mut guessers {
+            // Each login gets exactly one answer, then the client's input
+            // goes on: its ping is answered after it.
+            let answer = loop {
+                let line = guesser.line();
+                if line.starts_with("! ") {
+                    break line;
+                }
+            };
+            let lines = guesser.sync();
+            match answer.as_str() {
+                "! login failed" => failed += 1,
+                "! server busy" => busy += 1,
+                other => panic!("unexpected answer {other:?}"),
+            }
+            assert!(
+                lines.iter().all(|l| !l.starts_with('!')),
+                "a second answer: {lines:?}"
+            );
+        }
+        if busy > 0 {
+            break;
+        }
+    }
+    assert!(busy > 0, "{failed} logins failed, none refused as busy");
+    assert!(failed > 0, "every login was refused as busy");
+    let samples = metrics(server.metrics_addr().unwrap());
+    assert_eq!(samples["loopchat_accounts_busy_total"], busy as f64);
+    // The queue took nothing away from the owner.
+    logged_in(addr, "alice", "hunter22");
+}
+
+#[test]
 fn registrations_are_limited_per_address() {
     let server = start_with(|config| config.accounts.registrations_per_address = 2);
     let _alice = registered(server.addr(), "alice", "hunter22");

@@ -378,11 +378,19 @@ fn control_characters_in_quit_reason_are_replaced() {
 fn nick_with_a_control_character_is_invalid() {
     let server = start();
     let (mut alice, mut bob) = pair(server.addr());
-    for name in ["al\u{1b}ce", "a\u{0}", "a\u{7f}", "a\u{85}b"] {
+    // The error echoes the name with its control characters replaced: it
+    // must not paint the typist's terminal either.
+    for (name, shown) in [
+        ("al\u{1b}ce", "al\u{FFFD}ce"),
+        ("a\u{0}", "a\u{FFFD}"),
+        ("a\u{7f}", "a\u{FFFD}"),
+        ("a\u{85}b", "a\u{FFFD}b"),
+    ] {
         alice.send(&format!(":nick {name}"));
-        let got = alice.line();
-        assert!(got.starts_with("! invalid name "), "{name:?} got {got:?}");
+        assert_eq!(alice.line(), format!("! invalid name {shown}"), "{name:?}");
     }
+    alice.send(":pm b\u{1b}[2Job hi");
+    alice.expect("! no such user b\u{FFFD}[2Job");
     bob.assert_quiet();
     alice.send(":users");
     alice.expect("* users in #lobby: alice bob");
@@ -392,10 +400,13 @@ fn nick_with_a_control_character_is_invalid() {
 fn room_with_a_control_character_is_invalid() {
     let server = start();
     let (mut alice, mut bob) = pair(server.addr());
-    for room in ["r\u{1b}[31m", "#r\u{0}", "r\u{9b}"] {
+    for (room, shown) in [
+        ("r\u{1b}[31m", "r\u{FFFD}[31m"),
+        ("#r\u{0}", "#r\u{FFFD}"),
+        ("r\u{9b}", "r\u{FFFD}"),
+    ] {
         alice.send(&format!(":join {room}"));
-        let got = alice.line();
-        assert!(got.starts_with("! invalid name "), "{room:?} got {got:?}");
+        assert_eq!(alice.line(), format!("! invalid name {shown}"), "{room:?}");
     }
     bob.assert_quiet();
     alice.send(":rooms");

@@ -281,6 +281,8 @@ fn the_page_over_https_and_wss() {
     secure.expect("carol: hello over wss");
     secure.send("hello from a TLS terminal");
     browser.wait_for_line(&format!("{} hello from a TLS terminal", secure.nick));
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("https.png"));
 }
 
 #[test]
@@ -315,6 +317,8 @@ fn the_page_asks_for_the_password_of_a_password_server() {
     tcp.read_welcome();
     browser.say("the page got in");
     tcp.expect("guest1: the page got in");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("password.png"));
 }
 
 #[test]
@@ -367,6 +371,8 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
     tcp.sync();
     browser.say("risen again");
     tcp.expect("phoenix: risen again");
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("reconnected.png"));
 }
 
 /// Counts the log entries (of the conversation shown) that end with `text`.
@@ -616,6 +622,116 @@ fn register_reload_still_logged_in_and_a_bad_token_falls_back_to_guest() {
     browser.say("a guest again");
     let line = read_until(&mut tcp, ": a guest again");
     assert!(line.starts_with("guest"), "{line:?}");
+    let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
+    assert_eq!(errors, json!([]), "no script errors on the page");
+}
+
+/// The page's details: Tab completes a nick and a command, clicking a
+/// member opens a private conversation, the nick field does not keep a
+/// nick the server refused, a new tab comes back logged in with the
+/// remembered token, and logging out forgets it.
+#[test]
+fn tab_completion_click_to_message_refused_nick_new_tab_and_logout() {
+    let Some((chromium, chromedriver)) = tools_or_skip() else {
+        return;
+    };
+    let server = common::start();
+    let url = format!("http://{}/", server.web_addr().expect("web address"));
+    let mut tcp = Client::named(server.addr(), "terminal");
+    let browser = Browser::start(&chromium, &chromedriver);
+    join_as(&browser, &url, "alice", &mut tcp);
+    browser.wait_until(
+        "terminal in the member list",
+        "return [...document.querySelectorAll('#users li')].some(li => li.textContent === 'terminal');",
+    );
+
+    // Tab: a nick at the start of a line, then a command.
+    browser.type_into("#say-input", "ter\u{E004}");
+    browser.wait_until(
+        "the nick completed",
+        "return document.querySelector('#say-input').value === 'terminal: ';",
+    );
+    browser.run(
+        "document.querySelector('#say-input').value = '';",
+        json!([]),
+    );
+    browser.type_into("#say-input", ":jo\u{E004}");
+    browser.wait_until(
+        "the command completed",
+        "return document.querySelector('#say-input').value === ':join ';",
+    );
+    browser.run(
+        "document.querySelector('#say-input').value = '';",
+        json!([]),
+    );
+
+    // A nick the server refuses does not stay in the nick field.
+    browser.run(
+        "document.querySelector('#nick-input').value = '';",
+        json!([]),
+    );
+    browser.type_into("#nick-input", "terminal\u{E007}");
+    browser.wait_for_line("! nick terminal is taken");
+    browser.wait_until(
+        "the nick field back to alice",
+        "return document.querySelector('#nick-input').value === 'alice';",
+    );
+
+    // Clicking a member opens a private conversation with it.
+    browser.click("#users li:not(.self) .member");
+    browser.wait_until(
+        "the conversation with terminal",
+        "return document.querySelector('#room-name').textContent === '@ terminal' \
+         && document.querySelector('#rooms button[data-key=\"pm:terminal\"]')?.getAttribute('aria-current') === 'true';",
+    );
+    browser.say("just you and me");
+    tcp.expect("[pm] alice: just you and me");
+
+    // Remembered: a new tab comes back as alice without the password.
+    browser.click("#account-button");
+    browser.wait_until(
+        "the account dialog",
+        "return document.querySelector('#account-dialog').open;",
+    );
+    browser.type_into("#account-password", "correct horse battery");
+    browser.click("#account-register");
+    browser.wait_for_line("* registered alice");
+    browser.wait_until(
+        "the token kept",
+        "return !!localStorage.getItem('loopchat.token');",
+    );
+    let tab = browser.call(
+        "POST",
+        &browser.session_path("/window/new"),
+        Some(json!({"type": "tab"})),
+    )["handle"]
+        .as_str()
+        .expect("a tab")
+        .to_string();
+    browser.switch_to(&tab);
+    browser.open(&url);
+    browser.wait_for_line("* logged in as alice");
+    browser.wait_until(
+        "the new tab's button says alice",
+        "return document.querySelector('#account-button').textContent === '✓ alice';",
+    );
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    browser.screenshot(&shots.join("new-tab.png"));
+
+    // Log out: the token is forgotten, the page a guest.
+    browser.click("#account-button");
+    browser.wait_until(
+        "the log out button",
+        "return document.querySelector('#account-dialog').open \
+         && !document.querySelector('#account-logout').hidden;",
+    );
+    browser.click("#account-logout");
+    browser.wait_for_line("* logged out");
+    browser.wait_until(
+        "the token forgotten, the button saying Log in",
+        "return localStorage.getItem('loopchat.token') === null \
+         && document.querySelector('#account-button').textContent === 'Log in';",
+    );
     let errors = browser.run("return window.__loopchatErrors || [];", json!([]));
     assert_eq!(errors, json!([]), "no script errors on the page");
 }

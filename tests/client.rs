@@ -723,6 +723,32 @@ fn tls_with_an_untrusted_certificate_is_a_one_line_error() {
     }
 }
 
+/// `--tls` to the plain port: the server answers in plain text, and the
+/// client says so in one line.
+#[test]
+fn tls_to_the_plain_port_is_a_one_line_error() {
+    let server = common::start();
+    let addr_arg = format!("localhost:{}", server.addr().port());
+    let pki = common::tls::TestPki::new();
+    let ca = pki.ca_file.display().to_string();
+    let output = Client::run(&["--tls", "--ca", &ca, "--addr", &addr_arg], "never sent\n");
+    assert_eq!(output.status.code(), Some(2), "{}", output.describe());
+    assert!(
+        output
+            .stderr
+            .contains("answered in plain text: not a TLS port"),
+        "{}",
+        output.describe()
+    );
+    assert_eq!(
+        output.stderr.trim_end().lines().count(),
+        1,
+        "{}",
+        output.describe()
+    );
+    assert!(output.stdout.is_empty(), "{}", output.describe());
+}
+
 #[test]
 fn an_idle_client_pings_and_does_not_print_the_pong() {
     let (addr, server) = fake_server(|mut peer| {

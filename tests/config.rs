@@ -313,3 +313,30 @@ fn sighup_trusts_a_new_proxy_and_lowers_the_per_address_limit() {
     direct.send("still here");
     direct.sync();
 }
+
+/// `--help` names the addresses the other flags (and a `--config` file)
+/// configure, not the defaults.
+#[test]
+fn help_names_the_configured_addresses() {
+    let default = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    assert!(
+        default.contains("Try it with `nc 127.0.0.1 7878`, a browser on http://127.0.0.1:7879/"),
+        "{default}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loopchat.toml");
+    std::fs::write(&file, "web-addr = \"127.0.0.1:18080\"\n").unwrap();
+    let output = run(&[
+        "--addr",
+        "127.0.0.1:17000",
+        "--config",
+        file.to_str().unwrap(),
+        "-h",
+    ]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        help.contains("Try it with `nc 127.0.0.1 17000`, a browser on http://127.0.0.1:18080/"),
+        "{help}"
+    );
+}

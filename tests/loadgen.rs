@@ -164,3 +164,45 @@ fn tls_mode_delivers_everything_over_tls_and_wss() {
     assert_clean(&r, 8);
     assert_eq!(r.delivered_total, r.sent_total * 7, "{}", r.to_text());
 }
+
+#[test]
+fn login_attack_guesses_while_the_bystander_is_answered_and_the_owner_gets_in() {
+    // The name's throttle at a test's scale: 2 failures at once, then one
+    // a second, so the owner's login waits at most a second.
+    let server = common::start_with(|config| {
+        config.accounts.login_burst = 2;
+        config.accounts.login_interval = std::time::Duration::from_secs(1);
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
+    });
+    let addr = server.addr().to_string();
+    let args = [
+        "--quiet",
+        "--attack",
+        "login",
+        "--addr",
+        &addr,
+        "--guessers",
+        "6",
+        "--duration",
+        "1.5",
+    ];
+    let opts = match <Options as argh::FromArgs>::from_args(&["loadgen"], &args) {
+        Ok(o) => o,
+        Err(e) => panic!("bad flags {args:?}: {}", e.output),
+    };
+    let report = loadgen::run_attack(&opts).expect("the attack runs");
+    let text = report.to_text();
+    let login = report.login.as_ref().expect("a login report");
+    // Each guesser from its own loopback address.
+    assert_eq!((login.guessers, login.sources), (6, 6), "{text}");
+    assert!(login.answered() > 0, "{text}");
+    assert!(login.failed > 0, "{text}");
+    assert_eq!((login.other, login.closed), (0, 0), "{text}");
+    // The bystander was answered throughout.
+    assert!(report.ping_count > 0, "{text}");
+    assert_eq!(report.pings_unanswered, 0, "{text}");
+    assert!(!report.probe_closed, "{text}");
+    // No lockout: the right password logs in after the storm.
+    assert!(login.owner_logged_in, "{text}");
+    assert!(text.contains("LOGGED IN"), "{text}");
+}

@@ -126,13 +126,14 @@ fn garbage_and_plain_text_on_the_tls_port_close_only_that_connection() {
     // At most an alert record, never a line.
     assert!(reply.is_empty() || reply[0] == 21, "{reply:?}");
 
-    // A person typing the line protocol at the TLS port.
+    // A person typing the line protocol at the TLS port: one clear line,
+    // in the clear, then the close.
     let mut typist = TcpStream::connect(tls_addr).unwrap();
     typist.write_all(b":nick mallory\nhello\n").unwrap();
     let reply = read_until_closed(&mut typist);
-    assert!(
-        !String::from_utf8_lossy(&reply).contains("welcome"),
-        "{reply:?}"
+    assert_eq!(
+        String::from_utf8_lossy(&reply),
+        "! this port speaks TLS: connect with TLS (the example client: --tls), or to the plain port\n"
     );
 
     // The bystanders chat on and saw nobody come or go.
@@ -378,14 +379,16 @@ fn the_web_address_speaks_https_and_wss() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("<html"), "{response}");
 
-    // Plain HTTP on the TLS-only web address gets no HTTP answer.
+    // Plain HTTP on the TLS-only web address: an answer a browser can
+    // show, in the clear, then the close.
     let mut plain_http = TcpStream::connect(web).unwrap();
-    // One write: the server closes at the first bytes that are not TLS.
+    // One write: the server answers the first bytes that are not TLS.
     let _ = plain_http.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
-    let reply = read_until_closed(&mut plain_http);
+    let reply = String::from_utf8(read_until_closed(&mut plain_http)).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{reply}");
     assert!(
-        !String::from_utf8_lossy(&reply).contains("HTTP/1.1"),
-        "{reply:?}"
+        reply.ends_with("\r\n\r\nthis address speaks HTTPS: open it with https://\n"),
+        "{reply}"
     );
 
     // wss:// with the page's own origin, chatting with TLS and TCP clients.

@@ -349,13 +349,40 @@ fn two_clients_chat_and_a_half_typed_line_survives_incoming_lines() {
         s.contains("bob: I am in the middle of typing") && input_line(s) == ">"
     });
 
-    // Private messages and actions show on both screens.
+    // A private message opens a conversation of its own on both sides:
+    // an entry in the list, counted unread and marked where it arrived.
     alice.line(":pm bob psst");
-    alice.wait_text("[pm → bob] psst");
-    bob.wait_text("[pm] alice: psst");
+    alice.wait_for("the conversation with bob in the list", |s| {
+        panel(s).iter().any(|p| p == "2 bob")
+    });
+    alice.press("M-2");
+    alice.wait_for("the conversation with bob, shown", |s| {
+        s.contains("[pm → bob] psst") && status_line(s).contains("│ alice │ pm bob")
+    });
+    let screen = bob.wait_for("a conversation with alice in the list", |s| {
+        panel(s).iter().any(|p| p == "2 alice +1@")
+    });
+    assert!(!screen.contains("psst"), "not in #lobby: {screen}");
+    bob.press("M-2");
+    bob.wait_for("the conversation on screen", |s| {
+        s.contains("[pm] alice: psst") && status_line(s).contains("│ bob │ pm alice")
+    });
+    // A plain line there answers privately.
+    bob.line("psst back");
+    alice.wait_text("[pm] bob: psst back");
+    bob.press("M-1");
+    bob.wait_for("#lobby again", |s| {
+        status_line(s).contains("│ bob │ #lobby")
+    });
     bob.line(":me waves");
     bob.wait_text("* bob waves");
-    alice.wait_text("* bob waves");
+    alice.wait_for("bob's action counted unread in #lobby", |s| {
+        panel(s).iter().any(|p| p == "1 #lobby 2 +1")
+    });
+    alice.press("M-1");
+    alice.wait_for("#lobby with bob's action", |s| {
+        s.contains("* bob waves") && !s.contains("psst")
+    });
 
     // Up recalls the last line; editing keys work on it.
     bob.press("Up");
@@ -392,7 +419,7 @@ fn user_list_follows_joins_renames_and_leaves() {
     let screen = alice.wait_for("Zed gone", |s| panel_users(s) == ["•alice"]);
     // The server has no :history yet (or has it): either way no error shows.
     assert!(!screen.contains("unknown command"), "{screen}");
-    assert!(panel(&screen).iter().any(|p| p == "#lobby 1"), "{screen}");
+    assert!(panel(&screen).iter().any(|p| p == "1 #lobby 1"), "{screen}");
 
     // Joining a room shows its members at once.
     let mut dave = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
@@ -408,56 +435,89 @@ fn user_list_follows_joins_renames_and_leaves() {
     carol = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
     carol.send(":nick carol");
     carol.send("still in the lobby");
-    alice.wait_text("[#lobby] carol: still in the lobby");
+    let screen = alice.wait_for("a line unread in #lobby", |s| {
+        panel(s).iter().any(|p| p == "1 #lobby 3 +1")
+    });
+    assert!(!screen.contains("still in the lobby"), "{screen}");
     alice.line(":part lobby");
     carol.expect("* alice left #lobby");
-    alice.wait_text("[#lobby] * alice left #lobby");
+    // #lobby leaves the numbered list: #rust is first now.
+    alice.wait_for("#lobby out of the list", |s| {
+        panel(s).iter().any(|p| p == "1 #rust 2") && !panel(s).iter().any(|p| p.starts_with('2'))
+    });
     alice.line(":part");
     alice.wait_text("* not in any room (try :join ROOM)");
+    // A line with nowhere to go is marked refused, with the server's error.
+    alice.line("anyone?");
+    alice.wait_text("alice: anyone? ✗ refused: ! not in any room (try :join ROOM)");
     drop(tmux);
     drop(carol);
     drop(dave);
     server.stop().expect("stop the server");
 }
 
+/// A scripted server speaking protocol 1.2 with tags: history goes above
+/// the live lines in time order, a line had twice (live and in history,
+/// the same `id`) shows once, times are the `time` tags in the local time
+/// zone with a separator where the day changes, answers to what the client
+/// asked on its own stay off the screen, and server text is shown safely.
 #[test]
 fn history_goes_above_live_lines_and_server_text_is_shown_safely() {
     if !have_tmux("history_goes_above_live_lines_and_server_text_is_shown_safely") {
         return;
     }
-    // A scripted server: it supports :history and sends what the real one
-    // never would (escape sequences).
     let (addr, script) = scripted_server(move |mut peer| {
         peer.send("* welcome alice");
         peer.send("* alice joined #lobby");
-        peer.expect(":users");
-        peer.expect(":history 30");
-        peer.expect(":rooms");
+        peer.expect(":tags on");
+        peer.send("@time=2026-01-02T03:05:00.000Z * tags on");
+        peer.expect("@label=1 :users");
+        peer.expect("@label=2 :history 30");
+        peer.expect("@label=3 :rooms");
         // A live line beats the answers to the screen.
-        peer.send("zed: live line");
-        peer.send("* users in #lobby: alice zed");
-        peer.send("* history #lobby: 2 lines");
-        peer.send("[history 2026-01-02T03:04:05Z] zed: old line");
-        peer.send("[history 2026-01-02T03:04:06Z] * zed waved");
-        peer.send("* rooms: #lobby (2), #rust (5)");
-        peer.send("zed: \x1b[2J\x1b[31mred\x07 and \u{9b}csi");
+        peer.send("@time=2026-01-02T03:05:01.000Z;room=#lobby;id=8 zed: live line");
+        peer.send("@time=2026-01-02T03:05:01.000Z;label=1 * users in #lobby: alice zed");
+        peer.send("@time=2026-01-02T03:05:01.000Z;label=2 * history #lobby: 3 lines");
+        peer.send(
+            "@time=2026-01-01T10:00:00.000Z;room=#lobby;id=6;label=2 \
+             [history 2026-01-01T10:00:00Z] zed: old line",
+        );
+        peer.send(
+            "@time=2026-01-02T03:04:06.000Z;room=#lobby;id=7;label=2 \
+             [history 2026-01-02T03:04:06Z] * zed waved",
+        );
+        peer.send(
+            "@time=2026-01-02T03:05:01.000Z;room=#lobby;id=8;label=2 \
+             [history 2026-01-02T03:05:01Z] zed: live line",
+        );
+        peer.send("@time=2026-01-02T03:05:01.000Z;label=3 * rooms: #lobby (2), #rust (5)");
+        peer.send("@time=2026-01-02T03:05:02.000Z;room=#lobby;id=9 zed: \x1b[2J\x1b[31mred\x07 and \u{9b}csi");
         peer.expect(":quit");
         peer.send("* bye");
     });
     let tmux = Tmux::new();
     let alice = tmux.session("alice");
-    alice.start_client(addr, "");
+    // Nine hours east of UTC (a POSIX TZ string needs no zone files).
+    alice.start_client_with(addr, "", "TZ=XYZ-9");
     let screen = alice.wait_text("and \\u{9b}csi");
-    let old = screen.find("zed: old line").expect("history line");
-    let waved = screen.find("* zed waved").expect("history action");
-    let live = screen.find("zed: live line").expect("live line");
-    assert!(old < waved && waved < live, "{screen}");
+    let old = screen.find("19:00 zed: old line").expect("history line");
+    assert!(
+        screen.find("Thu 2026-01-01").is_some_and(|d| d < old),
+        "{screen}"
+    );
+    let day = screen.find("Fri 2026-01-02").expect("the day separator");
+    let waved = screen.find("12:04 * zed waved").expect("history action");
+    let live = screen.find("12:05 zed: live line").expect("live line");
+    assert!(old < day && day < waved && waved < live, "{screen}");
+    assert_eq!(screen.matches("zed: live line").count(), 1, "{screen}");
     assert!(
         screen.contains("zed: \\x1b[2J\\x1b[31mred\\x07 and \\u{9b}csi"),
         "{screen}"
     );
     assert!(!screen.contains("* users in"), "asked on our own: {screen}");
     assert!(!screen.contains("* rooms:"), "asked on our own: {screen}");
+    assert!(!screen.contains("* history"), "asked on our own: {screen}");
+    assert!(!screen.contains("tags on"), "{screen}");
     assert_eq!(panel_users(&screen), ["•alice", "zed"], "{screen}");
     assert!(panel(&screen).iter().any(|p| p == "#rust 5"), "{screen}");
     alice.line(":quit");
@@ -490,6 +550,18 @@ fn resize_redraws_the_layout() {
     assert!(
         !screen.contains("users ("),
         "no room for the panel: {screen}"
+    );
+
+    // Narrower still: the address gives way, the room name stays.
+    tmux.run(&["resize-window", "-t", "alice", "-x", "32", "-y", "15"]);
+    let screen = alice.wait_for("the narrow status line", |s| {
+        s.lines()
+            .nth(13)
+            .is_some_and(|l| l.contains("#lobby") && l.contains("connected"))
+    });
+    assert!(
+        !screen.lines().nth(13).unwrap_or("").contains("loopchat"),
+        "{screen}"
     );
 
     tmux.run(&["resize-window", "-t", "alice", "-x", "100", "-y", "30"]);
@@ -732,9 +804,10 @@ fn sigterm_restores_the_terminal() {
     server.stop().expect("stop the server");
 }
 
-/// Two rooms: lines of the room not shown are counted unread beside it in
-/// the room list, a mention marks it `@` and rings the bell once; links
-/// are underlined.
+/// Two rooms, one pane each: lines of the room not shown are counted
+/// unread beside it in the room list, a mention marks it `@` and rings the
+/// bell; switching (Alt-1, `:join`) shows that room's lines only; links are
+/// underlined.
 #[test]
 fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
     if !have_tmux("other_rooms_count_unread_and_a_mention_rings_the_bell") {
@@ -750,14 +823,16 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
     alice.wait_for("#rust current", |s| {
         status_line(s).contains("│ alice │ #rust")
     });
+    alice.line("only in rust");
+    alice.wait_text("alice: only in rust");
     tmux.run(&["set-option", "-g", "bell-action", "any"]);
     tmux.run(&["set-option", "-g", "monitor-bell", "on"]);
     assert_eq!(alice.display("#{window_bell_flag}"), "0");
     bob.send("just chatting");
-    alice.wait_text("[#lobby] bob: just chatting");
-    alice.wait_for("one unread in #lobby", |s| {
-        panel(s).iter().any(|p| p == "#lobby 2 +1")
+    let screen = alice.wait_for("one unread in #lobby", |s| {
+        panel(s).iter().any(|p| p == "1 #lobby 2 +1")
     });
+    assert!(!screen.contains("just chatting"), "{screen}");
     assert_eq!(
         alice.display("#{window_bell_flag}"),
         "0",
@@ -765,13 +840,24 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
     );
     bob.send("alice: see https://example.com/x");
     alice.wait_for("two unread and the mention mark", |s| {
-        panel(s).iter().any(|p| p == "#lobby 2 +2@")
+        panel(s).iter().any(|p| p == "1 #lobby 2 +2@")
     });
     assert_eq!(
         alice.display("#{window_bell_flag}"),
         "1",
         "the mention rang"
     );
+    // Alt-1 shows #lobby, and makes it current on the server: seen, and
+    // only its lines.
+    alice.press("M-1");
+    let screen = alice.wait_for("#lobby current, nothing unread", |s| {
+        status_line(s).contains("│ alice │ #lobby")
+            && panel(s).iter().any(|p| p == "1 #lobby 2")
+            && s.contains("bob: just chatting")
+    });
+    assert!(!screen.contains("only in rust"), "{screen}");
+    alice.line("in the lobby now");
+    bob.expect("alice: in the lobby now");
     // The link underlined (SGR 4 right before it).
     let styled = tmux.run(&["capture-pane", "-p", "-e", "-t", "alice"]);
     let styled = String::from_utf8_lossy(&styled.stdout);
@@ -779,11 +865,12 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
         styled.contains("4mhttps://example.com/x"),
         "the link is underlined: {styled:?}"
     );
-    // Back to #lobby: seen.
-    alice.line(":join #lobby");
-    alice.wait_for("#lobby current, nothing unread", |s| {
-        status_line(s).contains("│ alice │ #lobby") && panel(s).iter().any(|p| p == "#lobby 2")
+    // `:join` of a room we are in switches back.
+    alice.line(":join #rust");
+    let screen = alice.wait_for("#rust again", |s| {
+        status_line(s).contains("│ alice │ #rust") && s.contains("alice: only in rust")
     });
+    assert!(!screen.contains("just chatting"), "{screen}");
     drop(tmux);
     drop(bob);
     server.stop().expect("stop the server");
@@ -841,5 +928,113 @@ fn a_restarted_client_resumes_with_its_saved_token() {
     alice.wait_for("a guest nick", |s| status_line(s).contains("│ guest"));
     assert!(!file.exists(), "the bad token is forgotten");
     drop(tmux);
+    server.stop().expect("stop the server");
+}
+
+/// `:help` lists the client's keys, then the server's commands.
+#[test]
+fn help_lists_the_keys_and_the_commands() {
+    if !have_tmux("help_lists_the_keys_and_the_commands") {
+        return;
+    }
+    let server = real_server();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(server.addr(), "--nick alice");
+    alice.line(":help");
+    alice.wait_text("* :key KEY");
+    // More rows than the pane: the keys come first, a page up.
+    alice.press("PageUp");
+    let screen = alice.wait_for("the keys", |s| status_line(s).contains("scrolled up"));
+    for keys in [
+        "keys: Enter send",
+        "keys: PgUp/PgDn",
+        "keys: Ctrl-W/U/K",
+        "keys: Alt-1…9 show the Nth room",
+    ] {
+        assert!(screen.contains(keys), "{keys:?} missing: {screen}");
+    }
+    drop(tmux);
+    server.stop().expect("stop the server");
+}
+
+/// The server restarts with its history file: the client comes back to its
+/// rooms and asks for their history again, and lines it already shows
+/// (the same ids) are not shown twice; a line said while it was away is.
+#[test]
+fn no_history_is_shown_twice_after_the_server_restarts() {
+    if !have_tmux("no_history_is_shown_twice_after_the_server_restarts") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("history.db");
+    let start = |addr: Option<SocketAddr>| {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let mut config = loopchat::Config::ephemeral();
+            config.history.file = Some(file.clone());
+            if let Some(addr) = addr {
+                config.addr = addr;
+            }
+            match loopchat::Server::bind(config) {
+                Ok(server) => break server.spawn().expect("start the server"),
+                Err(e) => {
+                    assert!(Instant::now() < deadline, "cannot bind {addr:?} again: {e}");
+                    thread::sleep(POLL);
+                }
+            }
+        }
+    };
+    let server = start(None);
+    let addr = server.addr();
+    let tmux = Tmux::new();
+    let alice = tmux.session("alice");
+    alice.start_client(addr, "--nick alice");
+    alice.line(":join #rust");
+    alice.wait_for("#rust current", |s| {
+        status_line(s).contains("│ alice │ #rust")
+    });
+    alice.line("said before the restart");
+    // Sent means echoed: the line is in the server's history.
+    alice.wait_for("the echo", |s| {
+        s.contains("alice: said before the restart") && !s.contains("(sending)")
+    });
+    let mut bob = Peer::new(TcpStream::connect(addr).expect("connect"));
+    bob.send(":nick bob");
+    bob.send(":join #rust");
+    bob.send("bob was here too");
+    alice.wait_text("bob: bob was here too");
+    drop(bob);
+    server.stop().expect("stop the server");
+    alice.wait_for("the reconnect countdown", |s| {
+        status_line(s).contains("reconnecting in")
+    });
+    // While the client is away, someone speaks in #rust.
+    let server = start(Some(addr));
+    let mut carol = Peer::new(TcpStream::connect(addr).expect("connect"));
+    carol.send(":nick carol");
+    carol.send(":join #rust");
+    carol.send("said while you were away");
+    carol.send(":ping");
+    carol.expect("* pong");
+    let screen = alice.wait_for("back in #rust with the missed line", |s| {
+        status_line(s).contains("│ alice │ #rust")
+            && !status_line(s).contains("reconnecting")
+            && s.contains("carol: said while you were away")
+    });
+    assert_eq!(
+        screen.matches("alice: said before the restart").count(),
+        1,
+        "{screen}"
+    );
+    assert_eq!(
+        screen.matches("bob: bob was here too").count(),
+        1,
+        "{screen}"
+    );
+    alice.line(":quit");
+    alice.wait_text("EXITED:0");
+    drop(tmux);
+    drop(carol);
     server.stop().expect("stop the server");
 }

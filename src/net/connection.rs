@@ -120,6 +120,16 @@ pub struct Connection {
     /// A write failed (the peer reset or went away): nothing more is queued
     /// for it, and it is dropped once its remaining input has been read.
     write_failed: bool,
+    /// Which of the server's cached renderings of a line this connection
+    /// gets, for a room line meant plain and one meant prefixed: set by
+    /// the server (`server::render::refresh_slots`) when it takes the
+    /// connection in and whenever its codec or `tags` change, so the
+    /// fan-out reads one byte here per recipient. Meaningless elsewhere.
+    pub render_slots: [u8; 2],
+    /// Open and no write failed ([`Connection::takes_output`]): the two
+    /// facts a fan-out asks of every recipient, as one, kept by
+    /// [`Connection::enter`] and [`Connection::fail_write`].
+    takes_output: bool,
     /// On the loop's read list: readable, and not yet read to the end
     /// (edge-triggered readiness will not say so again).
     on_read_list: bool,
@@ -211,6 +221,8 @@ impl Connection {
             on_read_list: false,
             hangup_seen: false,
             write_failed: false,
+            render_slots: [0; 2],
+            takes_output: true,
             read_closed: false,
         }
     }
@@ -227,7 +239,7 @@ impl Connection {
         timeout: EndReason,
     ) -> Self {
         let mut conn = Connection::open(stream, codec, peer, limits, now);
-        conn.phase = Phase::Handshake { deadline, timeout };
+        conn.enter(Phase::Handshake { deadline, timeout });
         conn
     }
 
@@ -250,6 +262,20 @@ impl Connection {
     #[inline]
     pub fn is_open(&self) -> bool {
         self.phase == Phase::Open
+    }
+
+    /// Whether output may be queued for it: open, and no write failed.
+    #[inline]
+    pub fn takes_output(&self) -> bool {
+        debug_assert_eq!(self.takes_output, self.is_open() && !self.write_failed);
+        self.takes_output
+    }
+
+    /// Moves it to `phase`; every change of phase comes through here, so
+    /// [`Connection::takes_output`] follows it.
+    fn enter(&mut self, phase: Phase) {
+        self.phase = phase;
+        self.takes_output = phase == Phase::Open && !self.write_failed;
     }
 
     /// Whether it is still setting up its transport.
@@ -279,7 +305,7 @@ impl Connection {
         if !self.is_handshaking() {
             return false;
         }
-        self.phase = Phase::Open;
+        self.enter(Phase::Open);
         true
     }
 
@@ -294,7 +320,7 @@ impl Connection {
             Phase::Handshake { deadline, .. } => deadline,
             _ => return false,
         };
-        self.phase = Phase::Closing { deadline, reason };
+        self.enter(Phase::Closing { deadline, reason });
         true
     }
 
@@ -306,7 +332,7 @@ impl Connection {
             return false;
         };
         let _ = self.stream.shutdown_write();
-        self.phase = Phase::Lingering { deadline, reason };
+        self.enter(Phase::Lingering { deadline, reason });
         true
     }
 
@@ -327,7 +353,7 @@ impl Connection {
             Phase::Closing { reason, .. } | Phase::Lingering { reason, .. } => reason,
         };
         let was_open = self.is_open();
-        self.phase = Phase::Dead { reason };
+        self.enter(Phase::Dead { reason });
         let discarded = self.output.len();
         self.output.discard(pool);
         self.held.clear(held_bytes);
@@ -402,6 +428,7 @@ impl Connection {
     /// still read to the end.
     pub fn fail_write(&mut self, pool: &mut BufferPool) -> usize {
         self.write_failed = true;
+        self.takes_output = false;
         let discarded = self.output.len();
         self.output.discard(pool);
         discarded

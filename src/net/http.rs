@@ -35,6 +35,42 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         include_bytes!("../../web/app.js"),
     ),
+    // app.js's ES modules (docs/web.md).
+    (
+        "/page.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/page.js"),
+    ),
+    (
+        "/rooms.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/rooms.js"),
+    ),
+    (
+        "/render.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/render.js"),
+    ),
+    (
+        "/notify.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/notify.js"),
+    ),
+    (
+        "/connection.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/connection.js"),
+    ),
+    (
+        "/accounts.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/accounts.js"),
+    ),
+    (
+        "/input.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../web/input.js"),
+    ),
     (
         "/e2e.js",
         "text/javascript; charset=utf-8",
@@ -397,10 +433,10 @@ mod tests {
     /// tests hold to the words the renderer writes.
     #[test]
     fn the_pages_server_words_are_the_reserved_nicks() {
-        let page = include_str!("../../web/app.js");
+        let page = include_str!("../../web/page.js");
         let start = page
             .find("const SERVER_WORDS = new Set([")
-            .expect("app.js defines SERVER_WORDS");
+            .expect("page.js defines SERVER_WORDS");
         let list = &page[start..];
         let list = &list[list.find('[').unwrap() + 1..list.find(']').unwrap()];
         let mut words: Vec<&str> = list
@@ -411,7 +447,7 @@ mod tests {
         words.sort_unstable();
         let mut reserved = crate::protocol::RESERVED_NICKS.to_vec();
         reserved.sort_unstable();
-        assert_eq!(words, reserved, "SERVER_WORDS in web/app.js");
+        assert_eq!(words, reserved, "SERVER_WORDS in web/page.js");
     }
 
     fn parse(text: &str) -> Option<Head> {

@@ -138,6 +138,12 @@ pub struct TlsSession {
     peer_closed: bool,
     /// `close_notify` has been queued.
     closed: bool,
+    /// Whether any byte arrived yet.
+    got_bytes: bool,
+    /// Sent, in the clear, to a peer whose first bytes are plain text (a
+    /// person or a plain client at a TLS port), instead of an alert it
+    /// could not read.
+    plain_answer: &'static [u8],
 }
 
 impl std::fmt::Debug for TlsSession {
@@ -211,7 +217,25 @@ impl TlsSession {
             eof: false,
             peer_closed: false,
             closed: false,
+            got_bytes: false,
+            plain_answer: b"",
         })
+    }
+
+    /// What to say, in the clear, to a peer that speaks plain text to this
+    /// TLS port (one line, or an HTTP answer on the web address).
+    pub fn with_plain_answer(mut self, answer: &'static [u8]) -> TlsSession {
+        self.plain_answer = answer;
+        self
+    }
+
+    /// Whether the first bytes of the connection are plain text, not a TLS
+    /// record: printable ASCII (a TLS record starts with its type, 20 to
+    /// 24, all control bytes).
+    fn starts_with_plain_text(&self) -> bool {
+        self.incoming
+            .first()
+            .is_some_and(|&b| b.is_ascii_graphic() || b == b' ')
     }
 
     /// Lets rustls process what arrived: decrypted data goes to
@@ -337,7 +361,18 @@ impl TlsSession {
                     return Err(err);
                 }
             }
+            let first = !std::mem::replace(&mut self.got_bytes, true);
             if let Err(err) = self.process(None) {
+                if first && !self.plain_answer.is_empty() && self.starts_with_plain_text() {
+                    // Someone speaking plain text: an answer it can read.
+                    self.incoming = Vec::new();
+                    self.outgoing.extend_from_slice(self.plain_answer);
+                    let _ = self.flush(socket);
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "plain text at a TLS port",
+                    ));
+                }
                 self.send_alert(socket);
                 return Err(io::Error::new(io::ErrorKind::InvalidData, err));
             }

@@ -26,6 +26,17 @@ use mio::Token;
 use std::io::Write;
 use std::net::SocketAddr;
 
+/// Said in the clear to a plain client at the TLS line address: one line
+/// it can read, then the connection closes.
+const PLAIN_LINE_AT_TLS: &[u8] =
+    b"! this port speaks TLS: connect with TLS (the example client: --tls), or to the plain port\n";
+/// Said to a plain HTTP request at a web address that speaks HTTPS.
+const PLAIN_HTTP_AT_TLS: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\
+Content-Length: 49\r\n\
+Connection: close\r\n\r\n\
+this address speaks HTTPS: open it with https://\n";
+
 /// Rejected connections (`! server full`) allowed to linger at once beyond
 /// `max_clients`; past that they are closed without a goodbye.
 const REJECT_RESERVE: usize = 64;
@@ -295,8 +306,13 @@ impl EventLoop {
             }
             _ => return Some(Stream::plain(socket)),
         };
+        let answer: &'static [u8] = if kind == ListenerKind::Web {
+            PLAIN_HTTP_AT_TLS
+        } else {
+            PLAIN_LINE_AT_TLS
+        };
         match TlsSession::new(certs.config()) {
-            Ok(session) => Some(Stream::tls(socket, session)),
+            Ok(session) => Some(Stream::tls(socket, session.with_plain_answer(answer))),
             Err(err) => {
                 warn!("{peer}: cannot start TLS: {err}");
                 None
@@ -315,6 +331,7 @@ impl EventLoop {
             self.guard.release(id);
             return None;
         }
+        super::render::refresh_slots(&mut conn);
         entry.insert(conn);
         Some(id)
     }
@@ -470,6 +487,7 @@ impl EventLoop {
             Some(irc) => Codec::irc_websocket(irc.binary_frames),
             None => Codec::websocket(),
         };
+        super::render::refresh_slots(conn);
         if conn.finish_handshake() && self.join(id, Transport::WebSocket) && !rest.is_empty() {
             self.run_input(id, rest);
         }

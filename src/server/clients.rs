@@ -5,7 +5,7 @@
 //! enforces the global output bound and keeps the list of connections to
 //! flush this turn.
 
-use super::render::{recipient_nick, LineCache, RenderKey, Variant};
+use super::render::{recipient_nick, LineCache, RenderKey, Variant, IRC_SLOT};
 use crate::chat::{ChatEvent, ClientId, Delivery, Outbox};
 use crate::end_reason::EndReason;
 use crate::metrics::{Metrics, SlowLimit};
@@ -107,6 +107,7 @@ impl Outbox for Clients {
     fn set_tags(&mut self, to: ClientId, on: bool) {
         if let Some(conn) = self.conns.get_mut(to) {
             conn.tags = on;
+            super::render::refresh_slots(conn);
         }
     }
 
@@ -222,6 +223,12 @@ impl Clients {
     /// The body of [`Outbox::fan_out`] for one part of a room, every
     /// member getting `variant`, the line already started in the cache.
     /// Adds to `sums` what the caller counts once.
+    ///
+    /// Per recipient in the common case: one comparison with the one
+    /// member that needs care (`except` or `asker`; the callers give one
+    /// or neither), its connection, its cache slot (a byte the connection
+    /// keeps, [`super::render::refresh_slots`]), the room left in its
+    /// queue, the copy, the soft limit's clock and the flush list.
     #[inline(always)]
     fn fan_out_line(
         &mut self,
@@ -232,28 +239,56 @@ impl Clients {
         line: &ServerLine<'_>,
         sums: &mut FanOutSums,
     ) {
+        let stop_at = match (except, asker) {
+            (Some(e), Some(a)) if e != a => {
+                return self.fan_out_generally(members, variant, except, asker, line, sums);
+            }
+            // No slab key is usize::MAX.
+            (e, a) => e.or(a).unwrap_or(usize::MAX),
+        };
+        let v = variant.fan_out_index();
         // Bytes and lines queued by the fast path below, counted once.
         let mut queued = 0;
         let mut lines = 0;
+        // Members left out (`except`), for the recipients' count.
+        let mut skipped = 0;
         for &member in members {
-            if Some(member) == except {
+            if member == stop_at {
+                if Some(member) == except {
+                    skipped += 1;
+                } else {
+                    // An answer (which may wait for history): the general
+                    // path, which counts for itself.
+                    self.queue_output(member, Output::Line(line, variant), true);
+                }
                 continue;
             }
-            sums.recipients += 1;
             let Some(conn) = self.conns.get_mut(member) else {
                 continue;
             };
-            if !conn.is_open() || conn.write_failed() {
+            if !conn.takes_output() {
                 continue;
             }
-            let key = RenderKey::for_conn(conn, variant);
-            let bytes = self.cache.bytes(line, key, recipient_nick(conn));
-            let fits = conn.output.len() + conn.held.len() + bytes.len() <= self.max_outbuf_bytes;
-            if Some(member) == asker || !fits || !conn.held.is_empty() {
-                // An answer (which may wait for history), a full queue or
-                // held output: the general path, which counts for itself.
-                let what = Output::Line(line, variant);
-                self.queue_output(member, what, Some(member) == asker);
+            let slot = conn.render_slots[v];
+            let bytes = if slot == IRC_SLOT {
+                let key = RenderKey::for_conn(conn, variant);
+                self.cache.bytes(line, key, recipient_nick(conn))
+            } else {
+                debug_assert_eq!(
+                    slot,
+                    RenderKey::for_conn(conn, variant).slot(),
+                    "{}: render slots not refreshed",
+                    conn.peer()
+                );
+                self.cache.bytes_at(line, slot, || {
+                    RenderKey::of(&conn.codec.encoder, conn.tags, variant)
+                })
+            };
+            // Held output first: with none, the limit is the queue's alone.
+            if !conn.held.is_empty() || conn.output.len() + bytes.len() > self.max_outbuf_bytes {
+                // Held output or a full queue: the general path, which
+                // counts for itself.
+                self.queue_output(member, Output::Line(line, variant), false);
                 continue;
             }
             let grew = conn.output.append(bytes, &mut self.pool);
@@ -265,11 +300,36 @@ impl Clients {
                 self.dirty.push(member);
             }
             if grew {
-                self.check_global_bound();
+                self.check_global_bound_cold();
             }
         }
+        sums.recipients += members.len() - skipped;
         sums.queued += queued;
         sums.lines += lines;
+    }
+
+    /// [`Clients::fan_out_line`] with both an `except` and another
+    /// `asker` (no caller does this today): every member through
+    /// [`Clients::queue_output`].
+    #[cold]
+    #[inline(never)]
+    fn fan_out_generally(
+        &mut self,
+        members: &[ClientId],
+        variant: Variant,
+        except: Option<ClientId>,
+        asker: Option<ClientId>,
+        line: &ServerLine<'_>,
+        sums: &mut FanOutSums,
+    ) {
+        for &member in members {
+            if Some(member) == except {
+                continue;
+            }
+            sums.recipients += 1;
+            let answer = Some(member) == asker;
+            self.queue_output(member, Output::Line(line, variant), answer);
+        }
     }
 
     /// Appends a line to an open client's queue (nothing held for it, room
@@ -376,6 +436,14 @@ impl Clients {
     /// buffers) and held until their lines are committed.
     fn output_total(&self) -> usize {
         self.pool.lent_bytes() + self.held_bytes
+    }
+
+    /// [`Clients::check_global_bound`] out of line, for the fan-out's loop,
+    /// where a buffer grows rarely.
+    #[cold]
+    #[inline(never)]
+    fn check_global_bound_cold(&mut self) {
+        self.check_global_bound();
     }
 
     #[inline]

@@ -129,8 +129,56 @@ struct Slot {
 
 /// How many framings there are (see [`RenderKey::index`]).
 const FRAMINGS: usize = 3;
+/// [`LineCache`]'s slots: every key's, rounded up to a power of two.
+const SLOTS: usize = (Dialect::COUNT * Variant::COUNT * FRAMINGS).next_power_of_two();
+/// Masks a slot number into `0..SLOTS` (a no-op for a key's slot).
+const SLOT_MASK: usize = SLOTS - 1;
+/// The slot an IRC connection keeps ([`refresh_slots`]): no slot, its key
+/// is worked out per line ([`RenderKey::for_conn`], [`LineCache::bytes`]).
+pub(super) const IRC_SLOT: u8 = u8::MAX;
+const _: () = assert!(SLOTS <= IRC_SLOT as usize);
+
+/// The [`LineCache`] slots a connection's lines come from, by the variant
+/// a fan-out sends ([`Variant::Plain`], [`Variant::Prefixed`]), as the
+/// connection keeps them ([`crate::net::connection::Connection::render_slots`]):
+/// worked out here, from the same [`RenderKey::of`] as every other
+/// rendering, whenever what decides the key changes (the connection is
+/// taken in, its codec or its tags change), so the fan-out reads a byte
+/// per recipient instead of working its key out. A dialect, when the key
+/// gains one, is one more input here; a slot is a `u8` however many
+/// there are.
+pub(super) fn refresh_slots(conn: &mut crate::net::connection::Connection) {
+    if conn.irc.is_some() {
+        // IRC keys carry the negotiated caps and some lines are rendered
+        // per recipient: worked out per line ([`RenderKey::for_conn`]).
+        conn.render_slots = [IRC_SLOT; 2];
+        return;
+    }
+    let slot = |variant| RenderKey::of(&conn.codec.encoder, conn.tags, variant).slot();
+    conn.render_slots = [slot(Variant::Plain), slot(Variant::Prefixed)];
+}
+
+impl Variant {
+    /// This variant's place in [`crate::net::connection::Connection::render_slots`]
+    /// (a fan-out sends only these two).
+    #[inline]
+    pub fn fan_out_index(self) -> usize {
+        match self {
+            Variant::Plain => 0,
+            Variant::Prefixed => 1,
+            Variant::Tagged => unreachable!("a fan-out's variants are plain and prefixed"),
+        }
+    }
+}
 
 impl RenderKey {
+    /// [`RenderKey::index`] as the byte a connection keeps
+    /// ([`refresh_slots`]).
+    pub fn slot(self) -> u8 {
+        const _: () = assert!(SLOTS <= 256);
+        self.index() as u8
+    }
+
     /// The key's slot in a [`LineCache`].
     fn index(self) -> usize {
         let framing = match self.framing {
@@ -149,8 +197,10 @@ pub(super) struct LineCache {
     /// slots hold 0, and no line is numbered 0 (see [`LineCache::new_line`]).
     line: u64,
     /// The line's bytes per [`RenderKey::index`]: as each dialect writes
-    /// each variant (with its `\n`), and as a WebSocket text frame of that.
-    slots: [Slot; Dialect::COUNT * Variant::COUNT * FRAMINGS],
+    /// each variant (with its `\n`), and as a WebSocket text frame of that
+    /// (a power of two of them, so an index masked with [`SLOT_MASK`]
+    /// needs no bounds check; the ones past the keys stay empty).
+    slots: [Slot; SLOTS],
     /// The current line's `time` tag when it has none of its own: the
     /// moment its first tagged copy was rendered, the same for all.
     time_ms: Option<i64>,
@@ -283,6 +333,27 @@ impl LineCache {
             Some(at) => &self.irc_slots[at].1,
         };
         &slot.bytes
+    }
+
+    /// [`LineCache::bytes`] by slot (a connection's
+    /// [`crate::net::connection::Connection::render_slots`]): per
+    /// recipient an index and a comparison; `key` (the slot's key) is
+    /// asked only to fill a stale slot.
+    #[inline(always)]
+    pub fn bytes_at(
+        &mut self,
+        line: &ServerLine<'_>,
+        slot: u8,
+        key: impl FnOnce() -> RenderKey,
+    ) -> &[u8] {
+        debug_assert!(self.line > 0, "new_line() before the first line");
+        let i = usize::from(slot) & SLOT_MASK;
+        if self.slots[i].line != self.line {
+            let key = key();
+            debug_assert_eq!(key.index(), i, "a connection's slot is stale");
+            self.fill(line, key);
+        }
+        &self.slots[i].bytes
     }
 
     /// Builds `key`'s bytes of the current line (and its dialect's text of

@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub mod file;
+pub mod help;
 mod text;
 
 pub use file::{load, Reload, Reloaded};

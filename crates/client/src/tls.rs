@@ -87,10 +87,23 @@ pub fn connect_client(
     // A server that never answers must not hang the handshake forever.
     let read_timeout = tcp.read_timeout()?;
     tcp.set_read_timeout(Some(CLIENT_HANDSHAKE_TIMEOUT))?;
-    let mut socket = &tcp;
+    let mut socket = Recording {
+        tcp: &tcp,
+        first: Vec::new(),
+    };
     while conn.is_handshaking() {
         conn.complete_io(&mut socket).map_err(|e| {
             let text = e.to_string();
+            // A loopchat server's plain port greets first, in plain text.
+            if socket.first.starts_with(b"* ") || socket.first.starts_with(b"! ") {
+                return io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{server_name} answered in plain text: not a TLS port \
+                         (drop --tls, or use the TLS port: 7443 by default)"
+                    ),
+                );
+            }
             // A self-signed certificate checked against the system's roots
             // can also fail as an unsupported signature algorithm, when a
             // root happens to share its issuer name.
@@ -118,6 +131,38 @@ pub fn connect_client(
         shared: Arc::new(Mutex::new(conn)),
         tcp,
     })
+}
+
+/// The socket during the handshake, keeping the first bytes the server
+/// sent: a plain-text greeting tells a plain port from a broken TLS one.
+struct Recording<'a> {
+    tcp: &'a TcpStream,
+    first: Vec<u8>,
+}
+
+impl Read for Recording<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&*self.tcp).read(buf)?;
+        let room = 2usize.saturating_sub(self.first.len()).min(n);
+        self.first.extend_from_slice(&buf[..room]);
+        Ok(n)
+    }
+}
+
+impl Write for Recording<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self.tcp).write(buf)
+    }
+
+    // rustls writes its records vectored, and its last alert in a single
+    // try: all of them must go, as on the socket itself.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        (&*self.tcp).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.tcp).flush()
+    }
 }
 
 /// A blocking TLS client stream. [`ClientStream::try_clone`] gives a second

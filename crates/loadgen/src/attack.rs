@@ -9,9 +9,13 @@
 //!   the answers.
 //! - `pm`: a victim reading normally, and an attacker writing `:pm victim`
 //!   lines of `--payload` bytes as fast as the server takes them.
+//! - `login`: `--guessers` clients, each from its own loopback address,
+//!   sending wrong passwords for one account as fast as they are answered,
+//!   then its owner logging in with the right one ([`login`]).
 //!
 //! In every mode a probe client in `#lobby` reads everything it is sent and
-//! sends `:ping` every 100 ms (after the answer to the last); the report gives its round trips, who was cut
+//! sends `:ping` every `--probe-interval-ms` (100 ms, 10 ms for `login`)
+//! after the answer to the last; the report gives its round trips, who was cut
 //! off (the `(too slow)` announcements the probe saw, by role), the server's
 //! peak RSS (with `--server-pid`, or this process's when the server runs
 //! in-process) and the peak kernel TCP memory from `/proc/net/sockstat`.
@@ -19,7 +23,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -31,11 +35,17 @@ use mio::{Events, Interest, Poll, Token};
 use super::{sys, Options};
 use loopchat_protocol::{recognise, Event, Reply, ServerLine};
 
+pub mod login;
+
 /// Most bytes one attacker sends, whatever `--duration` says.
 const MAX_ATTACK_BYTES: u64 = 4 << 30;
-/// Pause between the probe's pings: 10 a second at most, under the default
-/// flood control's 20 lines a second, so the probe is never throttled itself.
+/// Pause between the probe's pings unless `--probe-interval-ms` says
+/// otherwise: 10 a second at most, under the default flood control's 20
+/// lines a second, so the probe is never throttled itself.
 const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// The `login` attack's probe interval: a ping every 10 ms (issue 22), for
+/// a server with flood control off.
+const LOGIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 /// How long a setup step may wait for a line.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -48,6 +58,8 @@ pub enum Attack {
     Rooms,
     /// A burst of private messages at one reading victim.
     Pm,
+    /// Many clients guessing one account's password.
+    Login,
 }
 
 impl std::str::FromStr for Attack {
@@ -57,7 +69,8 @@ impl std::str::FromStr for Attack {
             "flood" => Ok(Attack::Flood),
             "rooms" => Ok(Attack::Rooms),
             "pm" => Ok(Attack::Pm),
-            _ => Err(format!("--attack {s}: one of flood, rooms, pm")),
+            "login" => Ok(Attack::Login),
+            _ => Err(format!("--attack {s}: one of flood, rooms, pm, login")),
         }
     }
 }
@@ -89,6 +102,8 @@ pub struct AttackReport {
     pub rss_before_kib: Option<u64>,
     /// Peak and starting kernel TCP memory from /proc/net/sockstat, KiB.
     pub tcp_mem_kib: (u64, u64),
+    /// What the `login` attack's guessers and the account's owner saw.
+    pub login: Option<login::LoginReport>,
     /// Things the reader should know (in-process RSS, ...).
     pub notes: Vec<String>,
 }
@@ -110,6 +125,9 @@ impl AttackReport {
                 ""
             }
         );
+        if let Some(login) = &self.login {
+            out += &login.to_text();
+        }
         out += &format!(
             "attackers wrote {} MB (into their sockets), clients read {} MB; the probe got {} flood lines\n",
             self.attack_bytes / 1_000_000,
@@ -173,7 +191,7 @@ fn join(
     small_rcvbuf: bool,
     room: Option<&str>,
 ) -> io::Result<TcpStream> {
-    let stream = dial(addr, small_rcvbuf)?;
+    let stream = dial(addr, small_rcvbuf, None)?;
     stream.set_read_timeout(Some(SETUP_TIMEOUT))?;
     let mut reader = LineReader::new(stream.try_clone()?);
     let welcome = reader.line()?;
@@ -225,14 +243,16 @@ fn connect_member(
     small_rcvbuf: bool,
     room: Option<&str>,
 ) -> io::Result<TcpStream> {
-    let mut stream = dial(addr, small_rcvbuf)?;
+    let mut stream = dial(addr, small_rcvbuf, None)?;
     stream.write_all(setup_commands(nick, room).as_bytes())?;
     Ok(stream)
 }
 
 /// A blocking TCP connection with Nagle off; `small_rcvbuf`: a 4 KiB
-/// receive buffer, set before connecting so the window starts small.
-fn dial(addr: SocketAddr, small_rcvbuf: bool) -> io::Result<TcpStream> {
+/// receive buffer, set before connecting so the window starts small;
+/// `source`: the local address to connect from (the kernel's choice
+/// without it).
+fn dial(addr: SocketAddr, small_rcvbuf: bool, source: Option<IpAddr>) -> io::Result<TcpStream> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
@@ -240,6 +260,11 @@ fn dial(addr: SocketAddr, small_rcvbuf: bool) -> io::Result<TcpStream> {
     )?;
     if small_rcvbuf {
         socket.set_recv_buffer_size(4096)?;
+    }
+    if let Some(ip) = source {
+        socket
+            .bind(&SocketAddr::new(ip, 0).into())
+            .map_err(|e| io::Error::new(e.kind(), format!("bind to {ip}: {e}")))?;
     }
     socket.connect_timeout(&addr.into(), SETUP_TIMEOUT)?;
     let stream: TcpStream = socket.into();
@@ -283,16 +308,21 @@ impl LineReader {
         }
     }
 
-    /// The next line without its `\n`; an error at end of stream.
+    /// The next line without its `\n`; an error at end of stream. A
+    /// read timeout in the middle of a line keeps what was read of it for
+    /// the next call.
     fn line(&mut self) -> io::Result<String> {
-        self.buf.clear();
-        let n = self.inner.read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
+        let before = self.buf.len();
+        let read = self.inner.read_until(b'\n', &mut self.buf);
+        self.bytes += (self.buf.len() - before) as u64;
+        let n = read?;
+        if n == 0 || self.buf.last() != Some(&b'\n') {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        self.bytes += n as u64;
         self.buf.pop();
-        Ok(String::from_utf8_lossy(&self.buf).into_owned())
+        let line = String::from_utf8_lossy(&self.buf).into_owned();
+        self.buf.clear();
+        Ok(line)
     }
 }
 
@@ -421,6 +451,9 @@ pub fn run(
     server_pid: Option<u32>,
     in_process: bool,
 ) -> io::Result<AttackReport> {
+    if attack == Attack::Login {
+        return login::run(opts, addr, server_pid, in_process);
+    }
     let mut report = AttackReport::default();
     let duration = Duration::try_from_secs_f64(opts.duration)
         .map_err(|_| io::Error::other("--duration: seconds >= 0"))?;
@@ -483,6 +516,7 @@ pub fn run(
     }
     let mut writers = Vec::new();
     match attack {
+        Attack::Login => unreachable!("the login attack returned above"),
         Attack::Flood => {
             let flooder = join(addr, "flooder", false, None)?;
             readers.push(flooder.try_clone()?);
@@ -541,10 +575,43 @@ pub fn run(
                 Box::new(move |i| format!(":rooms\n:users\n:ping {a}-{i}\n").into_bytes())
             }
             Attack::Pm => Box::new(move |i| format!(":pm victim {i} {filler}\n").into_bytes()),
+            Attack::Login => unreachable!("the login attack returned above"),
         };
         writer_threads.push(spawn_writer(stream, stop.clone(), written.clone(), line));
     }
     log(format!("attacking for {duration:?}"));
+    probe_for(
+        &mut probe,
+        &mut probe_writer,
+        duration,
+        probe_interval(opts, attack),
+        &mut report,
+    );
+    stop.store(true, Ordering::Relaxed);
+    for t in writer_threads {
+        let _ = t.join();
+    }
+    let _ = sink.join();
+    let _ = attack_sink.join();
+    let (peak_rss, peak_tcp) = sampler.join().unwrap_or((0, 0));
+    report.peak_rss_kib = Some(peak_rss).filter(|&v| v > 0);
+    report.tcp_mem_kib.0 = peak_tcp;
+    report.attack_bytes = written.load(Ordering::Relaxed);
+    report.read_bytes = read_bytes.load(Ordering::Relaxed) + probe.bytes;
+    drop(slow);
+    Ok(report)
+}
+
+/// The probe's part of an attack: `:ping` every `interval` after the
+/// answer to the last, for `duration`, counting what else it is sent (flood
+/// lines, the `(too slow)` departures); fills the report's ping fields.
+fn probe_for(
+    probe: &mut LineReader,
+    probe_writer: &mut TcpStream,
+    duration: Duration,
+    interval: Duration,
+    report: &mut AttackReport,
+) {
     let mut rtt = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("histogram");
     let started = Instant::now();
     let _ = probe
@@ -601,17 +668,8 @@ pub fn run(
                 }
             }
         }
-        thread::sleep(PROBE_INTERVAL);
+        thread::sleep(interval);
     }
-    stop.store(true, Ordering::Relaxed);
-    for t in writer_threads {
-        let _ = t.join();
-    }
-    let _ = sink.join();
-    let _ = attack_sink.join();
-    let (peak_rss, peak_tcp) = sampler.join().unwrap_or((0, 0));
-    report.peak_rss_kib = Some(peak_rss).filter(|&v| v > 0);
-    report.tcp_mem_kib.0 = peak_tcp;
     report.ping_count = rtt.len();
     if !rtt.is_empty() {
         report.ping_us = (
@@ -620,10 +678,16 @@ pub fn run(
             rtt.max(),
         );
     }
-    report.attack_bytes = written.load(Ordering::Relaxed);
-    report.read_bytes = read_bytes.load(Ordering::Relaxed) + probe.bytes;
-    drop(slow);
-    Ok(report)
+}
+
+/// The pause between the probe's pings: `--probe-interval-ms`, or the
+/// attack's default.
+fn probe_interval(opts: &Options, attack: Attack) -> Duration {
+    match (opts.probe_interval_ms, attack) {
+        (Some(ms), _) => Duration::from_millis(ms),
+        (None, Attack::Login) => LOGIN_PROBE_INTERVAL,
+        (None, _) => PROBE_INTERVAL,
+    }
 }
 
 /// Whether `line` is the server's `* pong TOKEN`.

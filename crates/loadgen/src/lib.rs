@@ -164,10 +164,29 @@ pub struct Options {
 
     /// run an attack instead of a load test: flood (one flooder in a room
     /// of --clients, --slow-readers of them never reading), rooms (two
-    /// clients pipelining :rooms/:users over --clients rooms) or pm (a :pm
-    /// burst at a reading victim); a probe measures :ping meanwhile
+    /// clients pipelining :rooms/:users over --clients rooms), pm (a :pm
+    /// burst at a reading victim) or login (--guessers clients sending
+    /// wrong passwords for one account); a probe measures :ping meanwhile
     #[argh(option)]
     pub attack: Option<String>,
+
+    /// with --attack login: clients sending wrong passwords, each as fast
+    /// as it is answered (default 200)
+    #[argh(option, default = "200")]
+    pub guessers: usize,
+
+    /// with --attack login: loopback source addresses the guessers are
+    /// spread over, 127.0.0.2, 127.0.0.3, ..., so the server's
+    /// per-address limits see them as a botnet's many addresses; 0 lets
+    /// the kernel choose (all from 127.0.0.1, the bystander's address)
+    /// (default: one per guesser, IPv4 loopback --addr only)
+    #[argh(option)]
+    pub guesser_sources: Option<usize>,
+
+    /// milliseconds between the probe's pings, after the answer to the
+    /// last (default 100; 10 with --attack login)
+    #[argh(option)]
+    pub probe_interval_ms: Option<u64>,
 
     /// with --attack flood: members that never read (4 KiB receive buffer)
     /// (default 0)
@@ -461,7 +480,9 @@ pub fn run(opts: &Options) -> io::Result<Report> {
 }
 
 /// Runs `--attack` (see [`attack`]): against `--addr`, or an in-process
-/// server with the default limits (flood control on).
+/// server with the default limits (flood control on, except for `login`,
+/// whose probe pings every 10 ms: 100 lines a second, over the default
+/// flood control's 20).
 pub fn run_attack(opts: &Options) -> io::Result<attack::AttackReport> {
     let kind: attack::Attack = opts
         .attack
@@ -469,7 +490,11 @@ pub fn run_attack(opts: &Options) -> io::Result<attack::AttackReport> {
         .unwrap_or("flood")
         .parse()
         .map_err(invalid)?;
-    sys::raise_nofile(opts.clients as u64 * 2 + 64).map_err(io::Error::other)?;
+    let connections = match kind {
+        attack::Attack::Login => opts.guessers,
+        _ => opts.clients,
+    };
+    sys::raise_nofile(connections as u64 * 2 + 64).map_err(io::Error::other)?;
     match opts.addr.first() {
         Some(a) => {
             let addr = a
@@ -480,8 +505,11 @@ pub fn run_attack(opts: &Options) -> io::Result<attack::AttackReport> {
         }
         None => {
             let mut config = loopchat::Config::ephemeral();
-            config.max_clients = config.max_clients.max(opts.clients + 16);
+            config.max_clients = config.max_clients.max(connections + 16);
             config.idle_timeout = None;
+            if kind == attack::Attack::Login {
+                config.flood = loopchat::policy::limits::FloodLimit::OFF;
+            }
             let running = loopchat::Server::bind(config)?.spawn()?;
             let report = attack::run(opts, kind, running.addr(), None, true);
             running.stop()?;

@@ -339,7 +339,7 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// Whether a character may never reach another client's terminal: C0 except
 /// TAB, DEL, and C1.
-fn is_forbidden_control(c: char) -> bool {
+pub(crate) fn is_forbidden_control(c: char) -> bool {
     (c.is_control() && c != '\t') || ('\u{80}'..='\u{9f}').contains(&c)
 }
 

@@ -178,7 +178,26 @@ fn render_reply(reply: &Reply<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// Appends an error line's words. Names in errors are shown as the client
+/// typed them, but a control character there becomes U+FFFD as in chat
+/// text (`! invalid name al\u{FFFD}ce`): the error must not paint the
+/// typist's terminal either.
 fn render_error(error: &Error<'_>, out: &mut Vec<u8>) {
+    let start = out.len();
+    render_error_words(error, out);
+    let tail = &out[start..];
+    let dirty = tail
+        .iter()
+        .any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f || b == 0xc2);
+    if dirty {
+        let text = String::from_utf8_lossy(tail);
+        let clean = crate::sanitize(&text).into_owned();
+        out.truncate(start);
+        out.extend_from_slice(clean.as_bytes());
+    }
+}
+
+fn render_error_words(error: &Error<'_>, out: &mut Vec<u8>) {
     match error {
         Error::Usage(usage) => put(out, &["usage: ", usage]),
         Error::UnknownCommand(word) => put(out, &["unknown command ", word, " (try :help)"]),
@@ -382,6 +401,11 @@ pub fn recognise(line: &str) -> Option<ServerLine<'_>> {
         return recognise_info(info);
     }
     if let Some(error) = line.strip_prefix("! ") {
+        // The server replaces control characters in the names it echoes:
+        // an error line with one is none it sends.
+        if error.chars().any(crate::is_forbidden_control) {
+            return None;
+        }
         return recognise_error(error).map(ServerLine::Error);
     }
     if let Some(pm) = line.strip_prefix("[pm] ") {

@@ -348,8 +348,9 @@ mod tests {
             }
         }
         let kinds = |s: &State| {
-            s.messages
+            s.buffers
                 .iter()
+                .flat_map(|b| &b.messages)
                 .map(|m| m.kind.clone())
                 .collect::<Vec<_>>()
         };

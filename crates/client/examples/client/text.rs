@@ -35,6 +35,7 @@ pub fn for_screen(text: &str) -> String {
 pub struct Clock {
     /// Days since 1970-01-01 in local time, to tell today from other days.
     pub day: i64,
+    pub year: i64,
     pub month: u8,
     pub mday: u8,
     pub hour: u8,
@@ -62,6 +63,7 @@ impl Clock {
         let offset = tm.tm_gmtoff;
         Clock {
             day: (secs + offset).div_euclid(86_400),
+            year: i64::from(tm.tm_year) + 1900,
             month: (tm.tm_mon + 1) as u8,
             mday: tm.tm_mday as u8,
             hour: tm.tm_hour as u8,
@@ -72,9 +74,10 @@ impl Clock {
     fn utc(secs: i64) -> Clock {
         let day = secs.div_euclid(86_400);
         let of_day = secs.rem_euclid(86_400);
-        let (_, month, mday) = loopchat_protocol::time::civil_from_days(day);
+        let (year, month, mday) = loopchat_protocol::time::civil_from_days(day);
         Clock {
             day,
+            year,
             month: month as u8,
             mday: mday as u8,
             hour: (of_day / 3600) as u8,
@@ -82,14 +85,26 @@ impl Clock {
         }
     }
 
-    /// `HH:MM` for today, `MM-DD` for another day (history). Always five
-    /// columns, so the message column lines up.
-    pub fn short(&self, today: i64) -> String {
-        if self.day == today {
-            format!("{:02}:{:02}", self.hour, self.minute)
-        } else {
-            format!("{:02}-{:02}", self.month, self.mday)
-        }
+    /// The local time of a moment in unix milliseconds (a `time` tag).
+    pub fn local_ms(ms: i64) -> Clock {
+        Clock::local(ms.div_euclid(1000))
+    }
+
+    /// `HH:MM`: always five columns, so the message column lines up (the
+    /// day is on the separator above, [`Clock::day_label`]).
+    pub fn short(&self) -> String {
+        format!("{:02}:{:02}", self.hour, self.minute)
+    }
+
+    /// The day, as a separator between days shows it: `Mon 2026-12-07`.
+    pub fn day_label(&self) -> String {
+        const WEEKDAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        // 1970-01-01 was a Thursday.
+        let weekday = WEEKDAYS[(self.day + 4).rem_euclid(7) as usize];
+        format!(
+            "{weekday} {:04}-{:02}-{:02}",
+            self.year, self.month, self.mday
+        )
     }
 }
 
@@ -116,5 +131,7 @@ mod tests {
         assert_eq!(parse_utc("2026-13-22T10:15:03Z"), None);
         let c = Clock::utc(1_795_342_503);
         assert_eq!((c.month, c.mday, c.hour, c.minute), (11, 22, 10, 15));
+        assert_eq!(c.day_label(), "Sun 2026-11-22");
+        assert_eq!(Clock::utc(0).day_label(), "Thu 1970-01-01");
     }
 }

@@ -402,6 +402,20 @@ impl App {
             KeyCode::Char('l') if ctrl => {
                 let _ = screen.terminal.clear();
             }
+            // Alt-1…9: the Nth room or conversation of the list; Alt-0 the
+            // server's buffer.
+            KeyCode::Char(c @ '0'..='9') if alt && !ctrl => {
+                let n = c as usize - '0' as usize;
+                let index = match n {
+                    0 => Some(0),
+                    n => self.state.listed().get(n - 1).copied(),
+                };
+                if let Some(index) = index {
+                    for line in self.state.switch_to(index) {
+                        self.send(&line);
+                    }
+                }
+            }
             KeyCode::Char(_) if ctrl || alt => self.dirty = false,
             KeyCode::Char(c) => e.insert(c),
             KeyCode::Backspace => e.backspace(),
@@ -417,7 +431,7 @@ impl App {
             KeyCode::Down => e.history_down(),
             KeyCode::Tab => {
                 let rooms: Vec<String> = self.state.rooms.iter().map(|(r, _)| r.clone()).collect();
-                e.complete(&self.state.users, &rooms);
+                e.complete(self.state.users(), &rooms);
             }
             KeyCode::PageUp => self.state.scroll += page,
             KeyCode::PageDown => self.state.scroll = self.state.scroll.saturating_sub(page),
@@ -475,8 +489,9 @@ impl App {
         }
         if now.duration_since(self.refreshed) >= REFRESH {
             self.refreshed = now;
-            self.state.rooms_asked();
-            self.send(":rooms");
+            if let Some(line) = self.state.refresh_rooms() {
+                self.send(&line);
+            }
         }
         if let Some(every) = self.keepalive {
             if now.duration_since(self.last_sent) >= every {

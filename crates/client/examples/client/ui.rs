@@ -22,7 +22,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
 use crate::editor::Editor;
-use crate::state::{Kind, Link, Message, State};
+use crate::state::{Kind, Link, Message, State, Status, Target};
 use crate::text::{for_screen, Clock};
 
 /// The side panel's width, shown only when the screen is wide enough.
@@ -91,14 +91,15 @@ fn linked(text: &str, style: Style) -> Vec<(String, Style)> {
 }
 
 /// A message as styled pieces of text, before wrapping.
-fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
+fn pieces(message: &Message) -> Vec<(String, Style)> {
     let dim = Style::new().fg(Color::DarkGray);
     let time_style = if message.history {
         dim.add_modifier(Modifier::ITALIC)
     } else {
         dim
     };
-    let mut out = vec![(format!("{} ", message.at.short(today)), time_style)];
+    let at = Clock::local_ms(message.at_ms).short();
+    let mut out = vec![(format!("{at} "), time_style)];
     let plain = Style::new();
     match &message.kind {
         Kind::Chat { nick, text, own } => {
@@ -115,7 +116,7 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
             };
             out.extend(linked(text, style));
         }
-        Kind::Action { nick, text } => {
+        Kind::Action { nick, text, .. } => {
             let action = Style::new().add_modifier(Modifier::ITALIC);
             out.push(("* ".into(), action));
             out.push((
@@ -165,12 +166,36 @@ fn pieces(message: &Message, today: i64) -> Vec<(String, Style)> {
                 .add_modifier(Modifier::ITALIC),
         )),
     }
-    if message.history {
+    if message.history || message.status == Status::Sending {
         for (_, style) in out.iter_mut().skip(1) {
             *style = style.add_modifier(Modifier::DIM);
         }
     }
+    match &message.status {
+        Status::Sent => {}
+        Status::Sending => out.push((" (sending)".into(), dim)),
+        Status::Refused(why) => out.push((
+            format!(" ✗ refused: {why}"),
+            Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        )),
+    }
     out
+}
+
+/// The row between two days: `──── Mon 2026-12-07 ────`, as wide as the
+/// pane.
+fn day_separator(day: &Clock, width: usize) -> Line<'static> {
+    let label = format!(" {} ", day.day_label());
+    let side = width.saturating_sub(label.width()) / 2;
+    let text = format!(
+        "{}{label}{}",
+        "─".repeat(side),
+        "─".repeat(width.saturating_sub(side + label.width()))
+    );
+    Line::from(Span::styled(
+        fit(&text, width),
+        Style::new().fg(Color::DarkGray),
+    ))
 }
 
 /// Cuts styled text into rows of at most `width` columns, breaking after a
@@ -240,8 +265,8 @@ fn wrap(pieces: &[(String, Style)], width: usize, indent: usize) -> Vec<Line<'st
 }
 
 /// How many rows `message` takes in a pane `width` columns wide.
-pub fn rows_of(message: &Message, width: usize, today: i64) -> usize {
-    wrap(&pieces(message, today), width, TIME_WIDTH).len()
+pub fn rows_of(message: &Message, width: usize) -> usize {
+    wrap(&pieces(message), width, TIME_WIDTH).len()
 }
 
 pub fn draw(frame: &mut Frame, state: &mut State, editor: &Editor) {
@@ -269,17 +294,44 @@ pub fn draw(frame: &mut Frame, state: &mut State, editor: &Editor) {
 
 fn draw_messages(frame: &mut Frame, state: &mut State, area: Rect) {
     let width = usize::from(area.width);
+    // The room's topic, under its name: the pane's first row.
+    let topic = state.shown().topic.clone();
+    let area = match topic {
+        Some(topic) if area.height > 2 => {
+            let [header, rest] =
+                Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+            let text = fit(&format!("topic: {}", for_screen(&topic)), width);
+            frame.render_widget(
+                Paragraph::new(Span::styled(
+                    text,
+                    Style::new().fg(Color::Cyan).add_modifier(Modifier::ITALIC),
+                )),
+                header,
+            );
+            rest
+        }
+        _ => area,
+    };
     let height = usize::from(area.height);
     state.pane_width = width;
     state.pane_height = height;
-    let today = Clock::now().day;
-    // Wrap from the newest message back until the view is full.
+    // Wrap from the newest message back until the view is full, with a
+    // separator where the day changes.
     let mut rows: Vec<Line<'static>> = Vec::new();
     let want = height + state.scroll;
-    for message in state.messages.iter().rev() {
-        let mut lines = wrap(&pieces(message, today), width, TIME_WIDTH);
+    let messages = &state.shown().messages;
+    for (i, message) in messages.iter().enumerate().rev() {
+        let mut lines = wrap(&pieces(message), width, TIME_WIDTH);
         lines.reverse();
         rows.extend(lines);
+        let day = Clock::local_ms(message.at_ms);
+        let before = i
+            .checked_sub(1)
+            .map(|j| Clock::local_ms(messages[j].at_ms).day);
+        if before.is_some_and(|d| d != day.day) || (before.is_none() && day.day != Clock::now().day)
+        {
+            rows.push(day_separator(&day, width));
+        }
         if rows.len() >= want {
             break;
         }
@@ -320,15 +372,60 @@ fn fit(text: &str, width: usize) -> String {
     out
 }
 
+/// One row of the list: `1 #lobby 2 +3@` (number for Alt-N, name, member
+/// count, unread lines and `@` for a mention).
+fn list_row(
+    number: Option<usize>,
+    name: &str,
+    count: Option<usize>,
+    marks: (u32, bool),
+    current: bool,
+    width: usize,
+) -> Line<'static> {
+    let number = number.map_or("  ".to_string(), |n| format!("{n} "));
+    let count = count.map(|c| format!(" {c}")).unwrap_or_default();
+    let unread = if marks.0 > 0 {
+        format!(" +{}", marks.0)
+    } else {
+        String::new()
+    };
+    let marks = format!("{unread}{}", if marks.1 { "@" } else { "" });
+    let name = fit(
+        name,
+        width.saturating_sub(number.len() + count.len() + marks.len()),
+    );
+    let style = if current {
+        Style::new().add_modifier(Modifier::BOLD | Modifier::REVERSED)
+    } else {
+        Style::new()
+    };
+    Line::from(vec![
+        Span::styled(number, Style::new().fg(Color::DarkGray)),
+        Span::styled(name, style),
+        Span::styled(count, Style::new().fg(Color::DarkGray)),
+        Span::styled(
+            marks,
+            Style::new()
+                .fg(Color::LightYellow)
+                .add_modifier(Modifier::BOLD),
+        ),
+    ])
+}
+
 fn draw_panel(frame: &mut Frame, state: &State, area: Rect) {
     let inner_width = usize::from(area.width.saturating_sub(3));
-    let room = state.room.as_deref().unwrap_or("(no room)");
+    let shown = state.shown();
+    let title = match &shown.target {
+        Target::Room(room) => room.clone(),
+        Target::Private(nick) => format!("pm {nick}"),
+        Target::Server => "(no room)".to_string(),
+    };
     let block = Block::new()
         .borders(Borders::LEFT)
         .padding(Padding::left(1))
         .border_style(Style::new().fg(Color::DarkGray))
         .title(Span::styled(
-            format!(" {} ", fit(room, inner_width.saturating_sub(2))),
+            format!(" {} ", fit(&title, inner_width.saturating_sub(2))),
             Style::new().add_modifier(Modifier::BOLD),
         ));
     let inner = block.inner(area);
@@ -336,78 +433,76 @@ fn draw_panel(frame: &mut Frame, state: &State, area: Rect) {
     let header = Style::new()
         .fg(Color::Gray)
         .add_modifier(Modifier::UNDERLINED);
-    let mut lines = vec![Line::from(Span::styled(
-        format!("users ({})", state.users.len()),
-        header,
-    ))];
-    // Leave room for the rooms list below: at most half the panel.
-    let room_rows = (state.rooms.len() + 2).min(height / 2);
-    let user_rows = height.saturating_sub(room_rows + 1).max(1);
-    let mine = state.nick.as_deref().unwrap_or("");
-    for (i, user) in state.users.iter().enumerate() {
-        if i + 1 == user_rows && state.users.len() > user_rows {
-            lines.push(Line::from(Span::styled(
-                format!(" +{} more", state.users.len() - i),
-                Style::new().fg(Color::DarkGray),
-            )));
-            break;
-        }
-        let marker = if user.trim_start_matches('@').eq_ignore_ascii_case(mine) {
-            "•"
-        } else {
-            " "
-        };
-        lines.push(Line::from(vec![
-            Span::raw(marker),
-            Span::styled(fit(user, inner_width.saturating_sub(1)), nick_style(user)),
-        ]));
-    }
-    lines.push(Line::default());
-    lines.push(Line::from(Span::styled("rooms", header)));
-    for (name, count) in &state.rooms {
-        let current = state
-            .room
-            .as_deref()
-            .is_some_and(|r| r.eq_ignore_ascii_case(name));
-        let (style, count) = if current {
-            // Our own room's count is kept current by joins and leaves; the
-            // others' by the periodic `:rooms`.
-            (
-                Style::new().add_modifier(Modifier::BOLD),
-                format!(" {}", state.users.len()),
+
+    // The list: rooms we are in (numbered), the others, then private
+    // conversations (numbered).
+    let listed = state.listed();
+    let number = |i: usize| listed.iter().position(|&b| b == i).map(|n| n + 1);
+    let mut list = vec![Line::from(Span::styled("rooms", header))];
+    let mut private = Vec::new();
+    for &i in &listed {
+        let buffer = &state.buffers[i];
+        let row = |count| {
+            list_row(
+                number(i),
+                buffer.name(),
+                count,
+                (buffer.unread, buffer.mention),
+                i == state.view,
+                inner_width,
             )
-        } else {
-            (Style::new(), format!(" {count}"))
         };
-        // A room we are in: its unread lines (`+3`) and `@` for a mention.
-        let marks = state
-            .joined
-            .iter()
-            .find(|j| j.room.eq_ignore_ascii_case(name))
-            .map(|j| {
-                let unread = if j.unread > 0 {
-                    format!(" +{}", j.unread)
-                } else {
-                    String::new()
-                };
-                format!("{unread}{}", if j.mention { "@" } else { "" })
-            })
-            .unwrap_or_default();
-        let name = fit(
-            name,
-            inner_width.saturating_sub(count.len() + marks.len() + 1),
-        );
-        lines.push(Line::from(vec![
-            Span::styled(format!(" {name}"), style),
-            Span::styled(count, Style::new().fg(Color::DarkGray)),
-            Span::styled(
-                marks,
-                Style::new()
-                    .fg(Color::LightYellow)
-                    .add_modifier(Modifier::BOLD),
-            ),
-        ]));
+        match buffer.target {
+            Target::Room(_) => list.push(row(Some(buffer.users.len()))),
+            _ => private.push(row(None)),
+        }
     }
+    for (name, count) in &state.rooms {
+        let joined = listed
+            .iter()
+            .any(|&i| state.buffers[i].target.same(&Target::Room(name.clone())));
+        if !joined {
+            let count = count.parse().ok();
+            list.push(list_row(None, name, count, (0, false), false, inner_width));
+        }
+    }
+    if !private.is_empty() {
+        list.push(Line::from(Span::styled("private", header)));
+        list.extend(private);
+    }
+
+    let mut lines = Vec::new();
+    if let Target::Room(_) = shown.target {
+        let users = &shown.users;
+        lines.push(Line::from(Span::styled(
+            format!("users ({})", users.len()),
+            header,
+        )));
+        // Leave room for the list below: at most half the panel.
+        let list_rows = (list.len() + 1).min(height / 2);
+        let user_rows = height.saturating_sub(list_rows + 1).max(1);
+        let mine = state.nick.as_deref().unwrap_or("");
+        for (i, user) in users.iter().enumerate() {
+            if i + 1 == user_rows && users.len() > user_rows {
+                lines.push(Line::from(Span::styled(
+                    format!(" +{} more", users.len() - i),
+                    Style::new().fg(Color::DarkGray),
+                )));
+                break;
+            }
+            let marker = if user.trim_start_matches('@').eq_ignore_ascii_case(mine) {
+                "•"
+            } else {
+                " "
+            };
+            lines.push(Line::from(vec![
+                Span::raw(marker),
+                Span::styled(fit(user, inner_width.saturating_sub(1)), nick_style(user)),
+            ]));
+        }
+        lines.push(Line::default());
+    }
+    lines.extend(list);
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
@@ -439,15 +534,18 @@ fn draw_status(frame: &mut Frame, state: &mut State, area: Rect) {
         state.unseen = 0;
     }
     let right_width: usize = right.iter().map(|s| s.content.width()).sum();
-    let left = format!(
-        " loopchat {} │ {} │ {}",
-        for_screen(&state.server),
-        state.nick.as_deref().unwrap_or("-"),
-        state.room.as_deref().unwrap_or("-"),
-    );
-    // The connection state always shows; the rest gives way on a narrow
-    // screen.
+    // The connection state always shows; on a narrow screen the address
+    // gives way first, then the nick: the room stays.
     let left_room = usize::from(area.width).saturating_sub(right_width + 1);
+    let (nick, view) = (state.nick.as_deref().unwrap_or("-"), state.view_name());
+    let left = [
+        format!(" loopchat {} │ {nick} │ {view}", for_screen(&state.server)),
+        format!(" {nick} │ {view}"),
+        format!(" {view}"),
+    ]
+    .into_iter()
+    .find(|left| left.width() <= left_room)
+    .unwrap_or_else(|| format!(" {view}"));
     let [left_area, right_area] = Layout::horizontal([
         Constraint::Min(0),
         Constraint::Length(right_width.min(usize::from(area.width)) as u16),
