@@ -64,6 +64,8 @@ pub(super) struct Clients {
     /// client's answers are gathered here, as rendered, to be sent in
     /// one labelled frame when it is done.
     pub(super) capture: Option<(ClientId, Vec<u8>)>,
+    /// The account of the next fan-out's sender ([`Outbox::sender_account`]).
+    pub(super) next_account: Option<String>,
 }
 
 impl Outbox for Clients {
@@ -75,6 +77,8 @@ impl Outbox for Clients {
 
     fn new_line(&mut self) {
         self.cache.new_line();
+        // A sender's account holds for the fan-out it was given for only.
+        self.next_account = None;
     }
 
     /// The fan-out loop, specialised: each recipient in the common case
@@ -92,7 +96,9 @@ impl Outbox for Clients {
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
     ) -> usize {
+        let account = self.next_account.take();
         self.new_line();
+        self.cache.account = account;
         let mut sums = FanOutSums::default();
         self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
         if !others.is_empty() {
@@ -113,6 +119,10 @@ impl Outbox for Clients {
 
     fn answering(&mut self, label: Option<Label>) {
         self.label = label;
+    }
+
+    fn sender_account(&mut self, account: Option<&str>) {
+        self.next_account = account.map(str::to_string);
     }
 
     fn note(&mut self, event: ChatEvent) {

@@ -42,6 +42,8 @@ pub(super) const OFFERED_CAPS: CapSet = CapSet::EMPTY
     .with(Cap::LabeledResponse)
     .with(Cap::MultiPrefix)
     .with(Cap::UserhostInNames)
+    .with(Cap::AccountTag)
+    .with(Cap::ExtendedJoin)
     .with(Cap::Sasl)
     .with(Cap::ChatHistory);
 

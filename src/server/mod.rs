@@ -516,6 +516,7 @@ impl EventLoop {
                 metrics: Metrics::default(),
                 label: None,
                 capture: None,
+                next_account: None,
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),

@@ -16,9 +16,9 @@ use crate::chat::history::tails::unix_now_ms;
 use crate::net::connection::Connection;
 use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
-use crate::protocol::irc::{self, CapSet};
+use crate::protocol::irc::{self, Cap, CapSet};
 use crate::protocol::tags::{self, Label};
-use crate::protocol::{Dialect, ServerLine};
+use crate::protocol::{Dialect, Event, ServerLine};
 
 /// Which form of a line a recipient gets (protocol 1.2): a room line
 /// reaches the members whose current room it is [`Variant::Plain`] and the
@@ -213,6 +213,10 @@ pub(super) struct LineCache {
     irc_slots: Vec<(RenderKey, Slot)>,
     /// The server's name, for IRC renderings (`--server-name`).
     server: String,
+    /// The current line's sender's account, when it is logged in (set by
+    /// a fan-out after [`LineCache::new_line`]): IRC's `account-tag` and
+    /// `extended-join`.
+    pub account: Option<String>,
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -232,6 +236,7 @@ impl LineCache {
     pub fn new_line(&mut self) {
         self.line += 1;
         self.time_ms = None;
+        self.account = None;
     }
 
     /// The bytes to queue for `line` (the current line: the same one since
@@ -293,7 +298,21 @@ impl LineCache {
                 server: &self.server,
                 nick,
             };
-            irc::render::render(line, &ctx, &mut slot.bytes);
+            match line {
+                ServerLine::Event(Event::Joined { nick, room })
+                    if key.caps.contains(Cap::ExtendedJoin) =>
+                {
+                    // `extended-join`: the account (`*` for none) and the
+                    // real name (the nick: the chat keeps no other).
+                    let source = irc::mask::nickmask(nick, &self.server);
+                    let account = self.account.as_deref().unwrap_or("*");
+                    irc::Message::new("JOIN", &[room, account, nick])
+                        .from_source(&source)
+                        .with_trailing()
+                        .write(&mut slot.bytes);
+                }
+                _ => irc::render::render(line, &ctx, &mut slot.bytes),
+            }
             if key.caps != CapSet::EMPTY {
                 // The tags its capabilities ask for, on every message:
                 // the same for every recipient with this key.
@@ -301,6 +320,7 @@ impl LineCache {
                 let tags = irc::delivery::Tags {
                     time_ms: Some(stamp.time_ms),
                     msgid: stamp.id,
+                    account: self.account.as_deref(),
                     ..irc::delivery::Tags::default()
                 };
                 let mut prefix = Vec::new();

@@ -84,7 +84,7 @@ fn cap_ls_holds_registration_until_cap_end() {
     alice.send("USER alice 0 * :Alice");
     alice.expect(&format!(
         ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
-         multi-prefix userhost-in-names sasl=PLAIN draft/chathistory"
+         multi-prefix userhost-in-names account-tag extended-join sasl=PLAIN draft/chathistory"
     ));
     alice.send("PING before-end");
     alice.expect(&format!(":{SERVER} PONG {SERVER} :before-end"));

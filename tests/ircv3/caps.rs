@@ -13,13 +13,13 @@ fn cap_ls_offers_the_ircv3_caps_and_005_the_history_tokens() {
     irc.send("CAP LS 302");
     irc.expect(&format!(
         ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
-         multi-prefix userhost-in-names sasl=PLAIN draft/chathistory"
+         multi-prefix userhost-in-names account-tag extended-join sasl=PLAIN draft/chathistory"
     ));
     let mut old = Irc::connect(irc_addr(&server));
     old.send("CAP LS");
     old.expect(&format!(
         ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
-         multi-prefix userhost-in-names sasl draft/chathistory"
+         multi-prefix userhost-in-names account-tag extended-join sasl draft/chathistory"
     ));
     irc.send("NICK alice");
     irc.send("USER alice 0 * :alice");
@@ -164,5 +164,49 @@ fn userhost_in_names_shows_masks_and_multi_prefix_the_one_prefix() {
             numeric("353", "bob", "= #rust :bob @full"),
             numeric("366", "bob", "#rust :End of /NAMES list"),
         ]
+    );
+}
+
+/// `account-tag`: messages from a logged-in sender carry its account;
+/// `extended-join`: a JOIN names the account (`*` for none) and the real
+/// name (the nick). Without the caps, neither.
+#[test]
+fn account_tag_and_extended_join_name_the_senders_account() {
+    let server = start();
+    let mut irc = with_caps(irc_addr(&server), "watcher", "account-tag extended-join");
+    let mut plain = Irc::register(irc_addr(&server), "plain");
+    irc.ask("JOIN #rust");
+    plain.ask("JOIN #rust");
+    irc.sync();
+    let mut acct = Client::named(server.addr(), "acct");
+    acct.send(":register a long password");
+    acct.expect("* registered acct");
+    acct.send(":join #rust");
+    acct.expect("* acct joined #rust");
+    assert_eq!(
+        irc.line(),
+        format!("@account=acct :acct!acct@{SERVER} JOIN #rust acct :acct")
+    );
+    assert_eq!(plain.line(), format!(":acct!acct@{SERVER} JOIN #rust"));
+    acct.send("signed in");
+    assert_eq!(
+        irc.line(),
+        format!("@account=acct :acct!acct@{SERVER} PRIVMSG #rust :signed in")
+    );
+    assert_eq!(
+        plain.line(),
+        format!(":acct!acct@{SERVER} PRIVMSG #rust :signed in")
+    );
+    let mut guest = Client::named(server.addr(), "guest9x");
+    guest.send(":join #rust");
+    guest.expect("* guest9x joined #rust");
+    assert_eq!(
+        irc.line(),
+        format!(":guest9x!guest9x@{SERVER} JOIN #rust * :guest9x")
+    );
+    guest.send("not signed in");
+    assert_eq!(
+        irc.line(),
+        format!(":guest9x!guest9x@{SERVER} PRIVMSG #rust :not signed in")
     );
 }

@@ -13,13 +13,19 @@ use super::caps::{Cap, CapSet};
 use super::message::Message;
 use crate::tags::{escape_into, write_time_ms};
 
-/// The capabilities that change the bytes of a line a fan-out shares:
+/// The capabilities that change the bytes of a line a fan-out shares
+/// (`extended-join` changes `JOIN`'s):
 /// part of a recipient's render key. The others change who gets what
 /// (`echo-message`), or only answers (`labeled-response`, `batch`), or
 /// nothing a shared line shows.
 pub fn render_caps(caps: CapSet) -> CapSet {
     let mut shared = CapSet::EMPTY;
-    for cap in [Cap::ServerTime, Cap::MessageTags, Cap::AccountTag] {
+    for cap in [
+        Cap::ServerTime,
+        Cap::MessageTags,
+        Cap::AccountTag,
+        Cap::ExtendedJoin,
+    ] {
         if caps.contains(cap) {
             shared.insert(cap);
         }

@@ -48,7 +48,12 @@ fn only_caps_that_change_shared_bytes_are_part_of_the_render_key() {
     let all = CapSet::of(&Cap::ALL);
     assert_eq!(
         render_caps(all),
-        CapSet::of(&[Cap::ServerTime, Cap::MessageTags, Cap::AccountTag])
+        CapSet::of(&[
+            Cap::ServerTime,
+            Cap::MessageTags,
+            Cap::AccountTag,
+            Cap::ExtendedJoin
+        ])
     );
     assert_eq!(
         render_caps(CapSet::of(&[
