@@ -233,7 +233,7 @@ impl EventLoop {
     }
 
     /// The client's account job is answered: its input runs again.
-    fn resume_input(&mut self, id: ClientId) {
+    pub(super) fn resume_input(&mut self, id: ClientId) {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };

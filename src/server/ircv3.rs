@@ -83,12 +83,13 @@ impl EventLoop {
             return self.irc_send_history(id, request.target, lines);
         }
         let cutoff = tails.cutoff(now);
-        let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        else {
+        let Some(conn) = self.clients.conns.get_mut(id) else {
+            return;
+        };
+        // Its next lines wait for the answer: one read of the file at a
+        // time per client, and its answers stay in order.
+        conn.account_wait = true;
+        let Some(irc) = conn.irc.as_deref_mut() else {
             return;
         };
         irc.history_seq = irc.history_seq.wrapping_add(1);
@@ -124,6 +125,7 @@ impl EventLoop {
                 continue;
             };
             let wait = irc.history_waits.remove(at);
+            self.resume_input(id);
             match answer.lines {
                 Some(lines) => {
                     let lines = lines.iter().map(|l| (l.id, l.ts, l.line.as_str()));
