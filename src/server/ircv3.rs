@@ -67,8 +67,8 @@ impl EventLoop {
         };
         let member = self
             .chat
-            .irc_channel(id, request.target)
-            .is_some_and(|channel| channel.member);
+            .irc_membership(id, request.target)
+            .unwrap_or(false);
         if !member {
             let mut out = Vec::new();
             Fail::InvalidTarget(request.subcommand, request.target).write(&server, &mut out);
