@@ -26,6 +26,12 @@ impl EventLoop {
         if message.is("CHATHISTORY") {
             return self.irc_chathistory(id, message);
         }
+        if message.is("TAGMSG") {
+            // Client-only tags (`+typing`…) are not relayed: a tags-only
+            // message is dropped, never refused (clients send them freely
+            // once they have `message-tags`).
+            return;
+        }
         match command::parse(message) {
             Irc::Message {
                 targets,

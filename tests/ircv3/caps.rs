@@ -84,6 +84,8 @@ fn server_time_and_message_tags_tag_channel_messages() {
         bare.line(),
         format!(":carol!carol@{SERVER} PRIVMSG #rust :hello tags")
     );
+    // Client-only tags (TAGMSG) are dropped, not refused with 421.
+    assert!(both.ask("@+typing=active TAGMSG #rust").is_empty());
     // A JOIN has its time, and no msgid (it is not a room line with an id).
     let mut dave = Irc::register(irc_addr(&server), "dave");
     dave.send("JOIN #rust");
