@@ -626,12 +626,13 @@ fn register_reload_still_logged_in_and_a_bad_token_falls_back_to_guest() {
     assert_eq!(errors, json!([]), "no script errors on the page");
 }
 
-/// The page's details: Tab completes a nick and a command, clicking a
+/// The page's details: times in the reader's time zone, Tab completes a
+/// nick and a command, clicking a
 /// member opens a private conversation, the nick field does not keep a
 /// nick the server refused, a new tab comes back logged in with the
 /// remembered token, and logging out forgets it.
 #[test]
-fn tab_completion_click_to_message_refused_nick_new_tab_and_logout() {
+fn local_times_tab_completion_click_to_message_refused_nick_new_tab_and_logout() {
     let Some((chromium, chromedriver)) = tools_or_skip() else {
         return;
     };
@@ -639,7 +640,35 @@ fn tab_completion_click_to_message_refused_nick_new_tab_and_logout() {
     let url = format!("http://{}/", server.web_addr().expect("web address"));
     let mut tcp = Client::named(server.addr(), "terminal");
     let browser = Browser::start(&chromium, &chromedriver);
+    // The reader is in Tokyo (UTC+9, no daylight saving time).
+    browser.call(
+        "POST",
+        &browser.session_path("/goog/cdp/execute"),
+        Some(
+            json!({"cmd": "Emulation.setTimezoneOverride", "params": {"timezoneId": "Asia/Tokyo"}}),
+        ),
+    );
     join_as(&browser, &url, "alice", &mut tcp);
+    tcp.send("what time is it?");
+    browser.wait_for_line("terminal what time is it?");
+    // Times are the `time` tag's moment in the reader's time zone.
+    let times = browser.run(
+        "return [...document.querySelectorAll('#log time')].map(t => [t.dateTime, t.textContent]);",
+        json!([]),
+    );
+    let times = times.as_array().expect("an array");
+    assert!(!times.is_empty());
+    for pair in times {
+        let (utc, shown) = (pair[0].as_str().unwrap(), pair[1].as_str().unwrap());
+        let ms = loopchat::protocol::tags::parse_time_ms(utc).expect("an ISO time");
+        let tokyo = ms.div_euclid(1000) + 9 * 3600;
+        let expected = format!(
+            "{:02}:{:02}",
+            tokyo.rem_euclid(86_400) / 3600,
+            tokyo.rem_euclid(3600) / 60
+        );
+        assert_eq!(shown, expected, "{utc} in Tokyo");
+    }
     browser.wait_until(
         "terminal in the member list",
         "return [...document.querySelectorAll('#users li')].some(li => li.textContent === 'terminal');",

@@ -32,6 +32,9 @@ fn server(path: &std::path::Path) -> (ServerProcess, SocketAddr, Vec<String>) {
             "127.0.0.1:0",
             "--web-addr",
             "127.0.0.1:0",
+            // A free port: another program may hold IRC's default.
+            "--irc-addr",
+            "127.0.0.1:0",
             "--history-file",
             path.to_str().unwrap(),
         ],
@@ -165,6 +168,8 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     // The control word in the clear, by every path that should keep it.
     bob.say(&format!(":pm alice a plain {control} private line"));
     alice.wait_text(&format!("[pm] bob: a plain {control} private line"));
+    // From the conversation with bob (its own pane) back to #lobby's.
+    alice.line(":join #lobby");
     alice.line(&format!("a plain {control} room line"));
     wait_entry(
         &carol,

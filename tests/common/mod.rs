@@ -10,6 +10,7 @@ pub mod page;
 pub mod redis;
 pub mod tls;
 pub mod tmux;
+pub mod tui;
 
 use loopchat::protocol::{recognise, Event, Reply, ServerLine};
 use loopchat::{Config, RunningServer, Server};

@@ -3,7 +3,8 @@
 //! in it on drop), sessions running `sh`, keys typed with `send-keys` and
 //! the screen read with `capture-pane`. Every wait polls the screen until
 //! the expected text shows or a deadline passes; a failure prints the
-//! screen. (`tests/tui.rs` has the same helpers with its own extras.)
+//! screen. (`tests/common/tui.rs` has the full-screen client tests' own, with
+//! a real or scripted server.)
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

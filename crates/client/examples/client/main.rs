@@ -33,7 +33,8 @@
 //! - [`plain`]: the line mode.
 //! - [`tui`]: the full-screen mode's event loop and terminal handling;
 //!   [`state`] what it knows about the chat, [`editor`] the input line,
-//!   [`ui`] the drawing; [`secure`] end-to-end encrypted messages.
+//!   [`ui`] the drawing ([`panel`] the side panel); [`secure`] end-to-end
+//!   encrypted messages.
 //! - [`text`]: making server text safe to show; clock times.
 //!
 //! # Exit status
@@ -48,6 +49,7 @@
 
 mod editor;
 mod net;
+mod panel;
 mod plain;
 mod secure;
 mod state;

@@ -431,7 +431,7 @@ impl App {
             KeyCode::Down => e.history_down(),
             KeyCode::Tab => {
                 let rooms: Vec<String> = self.state.rooms.iter().map(|(r, _)| r.clone()).collect();
-                e.complete(self.state.users(), &rooms);
+                e.complete(&self.state.nicks(), &rooms);
             }
             KeyCode::PageUp => self.state.scroll += page,
             KeyCode::PageDown => self.state.scroll = self.state.scroll.saturating_sub(page),

@@ -57,7 +57,9 @@ impl State {
             }
             ":pm" | ":msg" => match args.split_once(' ') {
                 Some((to, text)) if !text.is_empty() => {
+                    // Talking to someone shows the conversation.
                     let at = self.buffer(&Target::Private(to.to_string()));
+                    self.switch_to(at);
                     let kind = Kind::PmOut {
                         to: to.to_string(),
                         text: text.to_string(),
@@ -71,6 +73,28 @@ impl State {
                 }
                 _ => {}
             },
+            // `:join` of a room we are in shows it (and makes it current
+            // when it is not): from a private conversation too.
+            ":join" if !args.trim().is_empty() && !args.trim().contains(' ') => {
+                let name = args.trim();
+                let room = if name.starts_with('#') {
+                    name.to_string()
+                } else {
+                    format!("#{name}")
+                };
+                if let Some(at) = self.find(&Target::Room(room)) {
+                    if self.buffers[at].joined && at != self.view {
+                        return self.switch_to(at);
+                    }
+                }
+            }
+            // The screen needs tags (rooms, echoes, labels): kept on.
+            ":tags" => {
+                self.notice(
+                    "the full-screen client keeps tags on (the line mode, --plain, has them off)",
+                );
+                return Vec::new();
+            }
             ":auth" => self.password = Some(input[word.len()..].trim_start().to_string()),
             ":login" | ":register" => self.remember = true,
             // The server lists its commands; the keys are the client's.

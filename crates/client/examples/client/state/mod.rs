@@ -205,6 +205,17 @@ impl State {
         &self.shown().users
     }
 
+    /// The nicks Tab completes on screen: the room's members without
+    /// their operator mark, or the private conversation's peer.
+    pub fn nicks(&self) -> Vec<String> {
+        match &self.shown().target {
+            Target::Private(peer) => vec![peer.clone()],
+            _ => (self.users().iter())
+                .map(|u| u.trim_start_matches('@').to_string())
+                .collect(),
+        }
+    }
+
     /// What the status line calls the buffer on screen: the room, `pm NICK`,
     /// or `-` for the server's.
     pub fn view_name(&self) -> String {
@@ -428,6 +439,10 @@ impl State {
         for (peer, text, own) in taken.messages {
             let (peer, text) = (for_screen(&peer), for_screen(&text));
             let at = self.buffer(&Target::Private(peer.clone()));
+            if own {
+                // Talking to someone shows the conversation.
+                self.switch_to(at);
+            }
             self.show(
                 at,
                 if own {

@@ -185,6 +185,15 @@ fn private_conversations_are_buffers_of_their_own() {
     s.on_line(&tagged("to=bob;label=4", "[pm] alice: hi back"));
     assert_eq!(texts(s.shown()), ["[pm] bob: psst", "[pm → bob] hi back"]);
     assert_eq!(s.shown().messages[1].status, Status::Sent);
+    // `:join` of a room we are in shows it, without asking the server
+    // when it is current already; `:pm NICK TEXT` shows the conversation.
+    assert!(s.on_input(":join lobby").is_empty());
+    assert_eq!(s.view_name(), "#lobby");
+    assert_eq!(
+        s.on_input(":pm bob one more"),
+        ["@label=5 :pm bob one more"]
+    );
+    assert_eq!(s.view_name(), "pm bob");
     // Renamed: the conversation follows.
     s.on_line(&tagged("", "* bob is now known as robert"));
     assert_eq!(s.view_name(), "pm robert");
@@ -340,6 +349,14 @@ fn keepalive_pongs_are_hidden_but_typed_pings_are_not() {
     assert_eq!(s.shown().messages.len(), n);
     s.on_line(&tagged("", "* pong keepalive"));
     assert_eq!(s.shown().messages.len(), n + 1);
+}
+
+#[test]
+fn tags_stay_on_and_a_line_starting_with_an_at_is_labelled() {
+    let (mut s, _) = state();
+    assert!(s.on_input(":tags off").is_empty());
+    assert!(texts(s.shown()).last().unwrap().contains("keeps tags on"));
+    assert_eq!(s.on_input("@all lunch?"), ["@label=4 @all lunch?"]);
 }
 
 #[test]
