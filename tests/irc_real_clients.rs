@@ -227,6 +227,40 @@ fn irssi_chats_with_a_line_client_and_a_page() {
     });
 }
 
+/// WeeChat logs in with SASL `PLAIN` to an account a line client
+/// registered: it shows the success, and the chat sees it logged in.
+#[test]
+fn weechat_logs_in_with_sasl() {
+    let Some(weechat) = tool("weechat-headless", "the WeeChat SASL test") else {
+        return;
+    };
+    if !weechat_fifo_plugin("the WeeChat SASL test") {
+        return;
+    }
+    let server = server();
+    let mut owner = Client::named(server.addr(), "dana");
+    owner.send(":register correct horse battery");
+    owner.expect("* registered dana");
+    owner.send(":quit");
+    owner.read_to_close();
+    let irc_addr = server.irc_addr().expect("the IRC address is on");
+    let client = Weechat::start_with(
+        &weechat,
+        irc_addr,
+        "dana",
+        Some(("dana", "correct horse battery")),
+    );
+    client.wait_text("irc.server.test", "SASL authentication successful");
+    let mut other = Client::connect(server.addr());
+    other.send(":whois dana");
+    let whois = other.sync();
+    assert!(
+        whois.iter().any(|line| line.contains("account dana")),
+        "{whois:?}"
+    );
+    client.quit("bye");
+}
+
 #[test]
 fn weechat_chats_with_a_line_client_and_a_page() {
     let Some(weechat) = tool("weechat-headless", "the WeeChat test") else {

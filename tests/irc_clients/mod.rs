@@ -262,8 +262,19 @@ impl Weechat {
     /// Starts WeeChat as `nick` connecting to `addr`; returns once the
     /// server buffer shows the end of the welcome.
     pub fn start(weechat: &Path, addr: SocketAddr, nick: &str) -> Weechat {
+        Weechat::start_with(weechat, addr, nick, None)
+    }
+
+    /// As [`Weechat::start`], logging in with SASL `PLAIN` as
+    /// `(account, password)` when given.
+    pub fn start_with(
+        weechat: &Path,
+        addr: SocketAddr,
+        nick: &str,
+        sasl: Option<(&str, &str)>,
+    ) -> Weechat {
         let home = Home::new("weechat");
-        let commands = [
+        let mut commands = vec![
             // Logs written at once, no time column to parse around.
             "/set logger.file.flush_delay 0".to_string(),
             "/set logger.file.time_format \"\"".to_string(),
@@ -271,8 +282,13 @@ impl Weechat {
             format!("/set irc.server.test.nicks {nick}"),
             format!("/set irc.server.test.username {nick}"),
             format!("/set irc.server.test.realname {nick}"),
-            "/connect test".to_string(),
         ];
+        if let Some((account, password)) = sasl {
+            commands.push("/set irc.server.test.sasl_mechanism plain".to_string());
+            commands.push(format!("/set irc.server.test.sasl_username {account}"));
+            commands.push(format!("/set irc.server.test.sasl_password {password}"));
+        }
+        commands.push("/connect test".to_string());
         let child = Command::new(weechat)
             .arg("--dir")
             .arg(home.path())
