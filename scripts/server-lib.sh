@@ -4,7 +4,8 @@
 
 # server_flags BIN PORT HISTORY_FILE WEB_ADDR: one flag a line, for BIN's
 # build: flood control off and the history file where the build has them,
-# the web address (`off`, or HOST:PORT) where it has one.
+# the web address (`off`, or HOST:PORT) where it has one, the IRC
+# listeners off where it has them.
 server_flags() {
   local help
   help=$("$1" --help 2>&1)
@@ -14,6 +15,10 @@ server_flags() {
   fi
   if grep -q -- --history-file <<<"$help"; then printf '%s\n' --history-file "$3"; fi
   if grep -q -- --web-addr <<<"$help"; then printf '%s\n' --web-addr "$4"; fi
+  # The IRC listeners' default ports may be another run's (or a test's):
+  # a server that cannot listen there exits.
+  if grep -q -- --irc-addr <<<"$help"; then printf '%s\n' --irc-addr off; fi
+  if grep -q -- --irc-tls-addr <<<"$help"; then printf '%s\n' --irc-tls-addr off; fi
 }
 
 # wait_for_port PORT TENTHS: whether the server $pid accepts a connection on

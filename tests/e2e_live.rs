@@ -9,6 +9,12 @@
 //! loopback), while a control word sent in the clear in the same test is
 //! present in all three, so the check can fail.
 //!
+//! What each person sees of it is checked on the screen and in the DOM:
+//! end-to-end messages in the private conversation with the peer (not in
+//! the room), the conversation marked with a lock once a session is up,
+//! lines typed in such a conversation sent end to end, and plain `:pm`
+//! lines marked as readable by the server.
+//!
 //! CI (`CI=true`) never skips these; elsewhere they skip with a printed
 //! reason when tmux, chromium, chromedriver or tcpdump is missing.
 
@@ -16,8 +22,8 @@ mod common;
 
 use common::browser::{tools_or_skip, Browser};
 use common::capture::Capture;
-use common::page::{page_logged_in, wait_entry};
-use common::tmux::{have_tmux, pane_text, safety_digits, Tmux};
+use common::page::{entries, page_logged_in, wait_entry};
+use common::tmux::{have_tmux, pane_text, safety_digits, status_line, Tmux};
 use common::{tool_or_skip, Client, Lines, ServerProcess, READ_TIMEOUT};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -32,9 +38,9 @@ fn server(path: &std::path::Path) -> (ServerProcess, SocketAddr, Vec<String>) {
             "127.0.0.1:0",
             "--web-addr",
             "127.0.0.1:0",
-            // A free port: another program may hold IRC's default.
+            // Not the default IRC port: another server may hold it.
             "--irc-addr",
-            "127.0.0.1:0",
+            "off",
             "--history-file",
             path.to_str().unwrap(),
         ],
@@ -55,6 +61,57 @@ fn server(path: &std::path::Path) -> (ServerProcess, SocketAddr, Vec<String>) {
         }
     };
     (server, web, log)
+}
+
+/// Waits until the page's list of conversations marks the private
+/// conversation with `peer` with `lock` (`secure`, `verified`, `changed`).
+fn wait_lock(page: &Browser, peer: &str, lock: &str) {
+    page.wait_until(
+        &format!("the {lock} mark on the conversation with {peer}"),
+        &format!(
+            "return !!document.querySelector('#rooms button[data-key=\"pm:{peer}\"] .e2e-mark.{lock}');"
+        ),
+    );
+}
+
+/// Waits until the list shows unread lines in the conversation `key`.
+fn wait_unread(page: &Browser, key: &str) {
+    page.wait_until(
+        &format!("unread lines in {key}"),
+        &format!("return !!document.querySelector('#rooms button[data-key=\"{key}\"] .unread');"),
+    );
+}
+
+/// Clicks conversation `key` in the list (`pm:bob`, `#lobby`) and waits
+/// for its header. The list is drawn again whenever a mark changes, so a
+/// button found may be gone when clicked: then it is found again.
+fn open(page: &Browser, key: &str, header: &str) {
+    let css = format!("#rooms button[data-key=\"{key}\"]");
+    let deadline = std::time::Instant::now() + READ_TIMEOUT;
+    loop {
+        let id = page.element(&css);
+        let path = page.session_path(&format!("/element/{id}/click"));
+        match page.try_call("POST", &path, Some(json!({}))) {
+            Ok(_) => break,
+            Err(e) if e.contains("stale element") && std::time::Instant::now() < deadline => {}
+            Err(e) => panic!("clicking {key}: {e}"),
+        }
+    }
+    page.wait_until(
+        &format!("the header of {key}"),
+        &format!(
+            "return document.querySelector('#room-name').textContent.startsWith({});",
+            serde_json::to_string(header).unwrap()
+        ),
+    );
+}
+
+/// The lock the header of the conversation shown says.
+fn header_lock(page: &Browser) -> serde_json::Value {
+    page.run(
+        "const m = document.querySelector('#room-e2e'); return m && m.dataset.lock;",
+        json!([]),
+    )
 }
 
 #[test]
@@ -89,6 +146,7 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
         "canary-xyzzy-page-to-terminal",
         "canary-xyzzy-page-to-page",
         "canary-xyzzy-page-to-page-back",
+        "canary-xyzzy-terminal-typed",
     ];
     // (And "are you there", typed as an end-to-end message to a guest.)
     let control = "plugh4711";
@@ -116,15 +174,35 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     page_logged_in(&bob, &url, "bob");
     page_logged_in(&carol, &url, "carol");
 
-    // Terminal → page: the handshake runs, then the message shows locked.
+    // Terminal → page: the handshake runs, then the message shows locked,
+    // in the private conversation (the terminal shows it), its own line no
+    // longer waiting, and a lock on the conversation.
     alice.line(&format!(":e2e bob {}", canaries[0]));
     alice.wait_text(&format!("[e2e 🔒 → bob] {}", canaries[0]));
     alice.wait_text("* e2e: messages with bob are end-to-end encrypted (first contact");
-    wait_entry(&bob, ".pm.e2e:not(.own)", &format!("alice {}", canaries[0]));
+    let screen = alice.wait_for("the lock on the status line", |s| {
+        status_line(s).contains("│ pm bob (🔒 end-to-end)")
+    });
+    assert!(screen.contains("2 bob 🔒"), "the list's lock: {screen}");
+    alice.wait_for("the message sent", |s| {
+        !s.contains("waiting for the end-to-end session")
+    });
+    // On the page: the conversation with alice is locked and has the
+    // message, unread; the room (shown) has the note but not the message.
+    wait_lock(&bob, "alice", "secure");
+    wait_unread(&bob, "pm:alice");
     bob.wait_for_line(
         "* e2e: messages with alice are end-to-end encrypted \
          (first contact: compare safety numbers to be sure)",
     );
+    assert!(
+        !entries(&bob, "").iter().any(|e| e.contains(canaries[0])),
+        "not in the room: {:?}",
+        bob.log()
+    );
+    open(&bob, "pm:alice", "@ alice");
+    wait_entry(&bob, ".pm.e2e:not(.own)", &format!("alice {}", canaries[0]));
+    assert_eq!(header_lock(&bob), json!("secure"));
 
     // Page → terminal, in the same session.
     bob.say(&format!(":e2e alice {}", canaries[1]));
@@ -145,11 +223,18 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
         safety_digits(&on_page, "alice")
     );
 
-    // Page → page, both ways.
+    // Page → page, both ways: carol's `:e2e` shows her conversation with
+    // bob; bob opens his with carol and types a plain line there, which
+    // goes end to end (a session is up).
     carol.say(&format!(":e2e bob {}", canaries[2]));
+    wait_entry(&carol, ".pm.e2e.own:not(.pending)", canaries[2]);
+    wait_lock(&bob, "carol", "secure");
+    open(&bob, "pm:carol", "@ carol");
     wait_entry(&bob, ".pm.e2e:not(.own)", &format!("carol {}", canaries[2]));
-    bob.say(&format!(":e2e carol {}", canaries[3]));
+    bob.say(canaries[3]);
+    wait_entry(&bob, ".pm.e2e.own", canaries[3]);
     wait_entry(&carol, ".pm.e2e:not(.own)", &format!("bob {}", canaries[3]));
+    assert_eq!(header_lock(&carol), json!("secure"));
     for (page, peer) in [(&bob, "carol"), (&carol, "bob")] {
         page.say(&format!(":e2e-safety {peer}"));
         page.wait_until(
@@ -165,12 +250,55 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
         safety_digits(&carol.log().join("\n"), "bob")
     );
 
-    // The control word in the clear, by every path that should keep it.
+    // The terminal types a plain line in its private buffer with bob: it
+    // goes end to end too.
+    alice.line(canaries[4]);
+    alice.wait_text(&format!("[e2e 🔒 → bob] {}", canaries[4]));
+    open(&bob, "pm:alice", "@ alice");
+    wait_entry(&bob, ".pm.e2e:not(.own)", &format!("alice {}", canaries[4]));
+
+    // The control word in the clear, by every path that should keep it:
+    // a `:pm` each way, marked on both sides as readable by the server.
     bob.say(&format!(":pm alice a plain {control} private line"));
-    alice.wait_text(&format!("[pm] bob: a plain {control} private line"));
-    // From the conversation with bob (its own pane) back to #lobby's.
-    alice.line(":join #lobby");
+    wait_entry(
+        &bob,
+        ".chat.own.plain",
+        &format!("bob a plain {control} private line"),
+    );
+    alice.wait_text(&format!("[pm] bob: a plain {control} private line (plain)"));
+    alice.line(&format!(":pm bob a plain {control} answer"));
+    alice.wait_text(&format!("[pm → bob] a plain {control} answer (plain)"));
+    wait_entry(
+        &bob,
+        ".chat.plain:not(.own)",
+        &format!("alice a plain {control} answer"),
+    );
+    let tag = bob.run(
+        "return [...document.querySelectorAll('#log li.plain .tag.plain')].map(t => [t.textContent, t.title]);",
+        json!([]),
+    );
+    assert_eq!(tag.as_array().map(Vec::len), Some(2), "{tag}");
+    assert_eq!(tag[0][0], json!("not end-to-end"));
+    assert!(tag[0][1].as_str().unwrap().contains("the server"), "{tag}");
+    assert_eq!(
+        entries(&bob, ".e2e.plain"),
+        Vec::<String>::new(),
+        "an end-to-end line is never marked plain"
+    );
+    assert_eq!(
+        header_lock(&bob),
+        json!("secure"),
+        "the conversation stays locked"
+    );
+    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
+    bob.screenshot(&shots.join("e2e-locked.png"));
+    // And a room line, from the room (Alt-1), seen by carol in hers.
+    alice.press("M-1");
+    alice.wait_for("the room on the status line", |s| {
+        status_line(s).contains("│ #lobby")
+    });
     alice.line(&format!("a plain {control} room line"));
+    open(&carol, "#lobby", "#lobby");
     wait_entry(
         &carol,
         ".chat",
@@ -179,6 +307,27 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     let mut guest = Client::connect(server.addr);
     guest.send(&format!(":nick {control}"));
     guest.expect(&format!("* {} is now known as {control}", guest.nick));
+    // A guest can only send a plain `:pm`: carol's conversation with it
+    // says the server can read it, and so does its line.
+    guest.send(&format!(":pm carol hello from {control}"));
+    let guest_key = format!("pm:{}", control.to_lowercase());
+    wait_unread(&carol, &guest_key);
+    open(&carol, &guest_key, &format!("@ {control}"));
+    wait_entry(
+        &carol,
+        ".chat.plain:not(.own)",
+        &format!("{control} hello from {control}"),
+    );
+    assert_eq!(header_lock(&carol), json!("plain"));
+    let header = carol.run(
+        "return document.querySelector('#room-e2e').textContent;",
+        json!([]),
+    );
+    assert_eq!(
+        header,
+        json!("not end-to-end: the server can read these messages")
+    );
+    carol.screenshot(&shots.join("e2e-plain.png"));
     // The guest has no account, so no key: the page says so before any
     // handshake (it asked the directory), and sends nothing readable.
     bob.say(&format!(":e2e {control} are you there"));
@@ -187,6 +336,9 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
          messages yet (yours waits; nothing was sent in the clear); a plain :pm reaches \
          {control} but is readable by the server"
     ));
+    // The message shows waiting in that conversation, which is not locked.
+    wait_entry(&bob, ".pm.e2e.own.pending", "are you there");
+    assert_eq!(header_lock(&bob), json!("pending"));
     guest.send(":quit");
     guest.expect("* bye");
     guest.expect_closed();

@@ -6,7 +6,7 @@ import { closeView, openView, rememberRooms, renderRooms, renderUsers, serverVie
 import { addEntry, addTo, chatParts, mentions, nickSpan, push, richText, timeText } from "./render.js";
 import { accountLine, renderAccount, TOKEN_KEY } from "./accounts.js";
 import { askPassword } from "./input.js";
-import { e2e, e2eKeysAnswer, e2eLine, e2ePublish } from "./app.js";
+import { e2eKeysAnswer, e2eLine, e2ePublish, markPlain } from "./app.js";
 
 // ---- the connection ----------------------------------------------------
 
@@ -164,7 +164,8 @@ export function memberOf(room) {
   return room ? state.views.get(keyOf(room)) : null;
 }
 
-// A chat, `:me` or history line of a room or a private conversation.
+// A chat, `:me` or history line of a room or a private conversation; the
+// entry added, if any.
 export function chatLine(key, line, tags, history) {
   const v = view(key);
   const pending = tags.label && state.pending.get(tags.label);
@@ -191,14 +192,13 @@ export function chatLine(key, line, tags, history) {
     const rest = line.slice(2 + word.length);
     const own = word === state.nick;
     const mention = !own && !history && mentions(rest);
-    addTo(key, `action ${cls} ${own ? "own" : ""}`, ["* ", nickSpan(word), ...richText(rest, own)],
+    return addTo(key, `action ${cls} ${own ? "own" : ""}`, ["* ", nickSpan(word), ...richText(rest, own)],
       { when, count: !own && !history, mention });
-    return;
   }
   const { nick, text } = chatParts(line);
   const own = nick === state.nick;
   const mention = !own && !history && mentions(text);
-  addTo(key, `chat ${cls} ${own ? "own" : ""}`, nick ? [nickSpan(nick), " ", ...richText(text, own)] : [line],
+  return addTo(key, `chat ${cls} ${own ? "own" : ""}`, nick ? [nickSpan(nick), " ", ...richText(text, own)] : [line],
     { when, count: !own && !history, mention });
 }
 
@@ -244,13 +244,15 @@ export function handleLine(line, tags) {
     const { nick, text } = chatParts(line.slice(5));
     const peer = tags.to || nick;
     if (!peer) {
-      addEntry("pm", [line], when);
+      markPlain(addEntry("pm", [line], when));
       return;
     }
     const key = pmKey(peer);
     openView(key, peer, "pm");
     renderRooms();
-    chatLine(key, `${nick}: ${text}`, tags, false);
+    // A plain `:pm` (ours is tagged when typed): the server can read it.
+    const item = chatLine(key, `${nick}: ${text}`, tags, false);
+    if (item) markPlain(item);
     return;
   }
   if (tags.id && tags.room) {

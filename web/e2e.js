@@ -330,6 +330,11 @@ window.LoopchatE2E = (() => {
       }
     }
     id(server, account) { return `${server} ${account.toLowerCase()}`; }
+    // Whether a key was ever accepted for `account` on `server`.
+    has(server, account) {
+      const pinned = this.accounts[this.id(server, account)];
+      return !!pinned && pinned.keys.length > 0;
+    }
     check(server, account, key) {
       const pinned = this.accounts[this.id(server, account)];
       if (!pinned || pinned.keys.length === 0) return { status: "first-contact" };

@@ -6,16 +6,18 @@ import { openView, renderRooms, show, view } from "./rooms.js";
 import { addEntry, addTo, nickSpan, push, richText } from "./render.js";
 import { askNotifications } from "./notify.js";
 import { send, sendLabelled, sendQuietly } from "./connection.js";
-import { E2E_COMMAND, e2eInput } from "./app.js";
+import { E2E_COMMAND, e2eInput, e2eWanted, markPlain } from "./app.js";
 
 // ---- what the user does ------------------------------------------------
 
 // Our own chat, `:me` or `:pm` line, shown as pending until its echo
-// (matched by label) arrives, or refused with the server's error.
+// (matched by label) arrives, or refused with the server's error; a `:pm`
+// (`parts.plain`) tagged readable by the server.
 export function sendOwn(viewKey, wire, parts) {
   const label = sendLabelled(wire);
   if (label === null) return false;
   const item = addTo(viewKey, `${parts.kind} own pending`, parts.nodes);
+  if (parts.plain) markPlain(item);
   if (label) state.pending.set(label, { view: viewKey, item });
   else item.classList.remove("pending");
   return true;
@@ -28,8 +30,14 @@ export function submit(line) {
   let m;
   if (!line.startsWith(":") || line.startsWith("::")) {
     const text = line.startsWith("::") ? line.slice(1) : line;
+    if (v.kind === "pm" && e2eWanted(v.name)) {
+      // End to end was used with this person: never silently in the clear.
+      e2eInput(`:e2e ${v.name} ${text}`);
+      return true;
+    }
     if (v.kind === "pm") {
-      return sendOwn(v.key, `:pm ${v.name} ${text}`, { kind: "chat", nodes: [me, " ", ...richText(text, true)] });
+      return sendOwn(v.key, `:pm ${v.name} ${text}`,
+        { kind: "chat", plain: true, nodes: [me, " ", ...richText(text, true)] });
     }
     return sendOwn(v.key, line, { kind: "chat", nodes: [me, " ", ...richText(text, true)] });
   }
@@ -39,7 +47,7 @@ export function submit(line) {
   if ((m = /^:(?:pm|msg) (\S+) (.+)$/i.exec(line))) {
     openView(pmKey(m[1]), m[1], "pm");
     renderRooms();
-    return sendOwn(pmKey(m[1]), line, { kind: "chat", nodes: [me, " ", ...richText(m[2], true)] });
+    return sendOwn(pmKey(m[1]), line, { kind: "chat", plain: true, nodes: [me, " ", ...richText(m[2], true)] });
   }
   if ((m = /^:join (\S+)$/i.exec(line))) {
     const room = m[1].startsWith("#") ? m[1] : `#${m[1]}`;

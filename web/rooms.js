@@ -5,6 +5,7 @@ import { allRoomsList, keyOf, log, nickInput, pmKey, roomName, roomsList, roomTo
 import { askNotifications, updateTitle } from "./notify.js";
 import { sendLabelled } from "./connection.js";
 import { closeSide } from "./input.js";
+import { e2eHeader, e2eMark } from "./app.js";
 
 // ---- conversations -----------------------------------------------------
 
@@ -58,6 +59,7 @@ export function show(key) {
   sayInput.placeholder = v.kind === "pm" ? `Message ${v.name} privately — or :help`
     : v === serverView ? "Not in any room — :join ROOM" : `Message ${v.name} — or :help`;
   if (v.kind === "room") sessionStorage.setItem("loopchat.room", v.name);
+  e2eHeader(v);
   renderUsers();
   renderRooms();
   updateTitle();
@@ -110,6 +112,8 @@ export function renderRooms() {
     label.className = "name";
     label.textContent = v.kind === "pm" ? `@ ${v.name}` : v.name;
     button.append(label);
+    const lock = v.kind === "pm" ? e2eMark(v.name, true) : null;
+    if (lock) button.append(lock);
     if (v.mention) {
       const mark = document.createElement("span");
       mark.className = "mention-mark";
@@ -126,7 +130,7 @@ export function renderRooms() {
     const current = v.key === state.current;
     button.setAttribute("aria-current", current ? "true" : "false");
     button.setAttribute("aria-label", `${v.name}${v.unread ? `, ${v.unread} unread` : ""}`
-      + `${v.mention ? ", mentioned" : ""}${current ? ", current" : ""}`);
+      + `${v.mention ? ", mentioned" : ""}${current ? ", current" : ""}${lock ? `, ${lock.title}` : ""}`);
     button.addEventListener("click", () => {
       askNotifications();
       select(v.key);

@@ -283,6 +283,60 @@ impl Accounts {
         expired.len()
     }
 
+    /// A change another server of a cluster made (and published), applied
+    /// to memory only: no write is queued (the caller sends it to this
+    /// server's file itself). Returns whether it changed anything here (a
+    /// token of an account unknown here, or an account known already,
+    /// does not).
+    pub fn apply_remote(&mut self, write: &AccountWrite) -> bool {
+        match write {
+            AccountWrite::Create(account) => {
+                let key = account.name.to_ascii_lowercase();
+                if self.accounts.contains_key(&key) {
+                    return false;
+                }
+                self.accounts.insert(
+                    key,
+                    Account {
+                        name: account.name.clone(),
+                        phc: account.phc.clone(),
+                    },
+                );
+                true
+            }
+            AccountWrite::SetPassword { key, phc } => {
+                let Some(account) = self.accounts.get_mut(key) else {
+                    return false;
+                };
+                account.phc = phc.clone();
+                self.tokens.retain(|_, token| token.account != *key);
+                true
+            }
+            AccountWrite::Rehash { key, phc } => match self.accounts.get_mut(key) {
+                Some(account) => {
+                    account.phc = phc.clone();
+                    true
+                }
+                None => false,
+            },
+            AccountWrite::PutToken(token) => {
+                if !self.accounts.contains_key(&token.account) {
+                    return false;
+                }
+                self.tokens.insert(
+                    token.digest,
+                    Token {
+                        account: token.account.clone(),
+                        last_used: token.last_used,
+                    },
+                );
+                true
+            }
+            AccountWrite::RevokeToken(digest) => self.tokens.remove(digest).is_some(),
+            AccountWrite::PutKeys { key, .. } => self.accounts.contains_key(key),
+        }
+    }
+
     /// The published keys read from the file (by lower-cased account
     /// name, oldest first), once: the chat's key directory takes them.
     pub fn take_loaded_keys(&mut self) -> Vec<(String, Vec<String>)> {

@@ -51,6 +51,17 @@ impl KeyDirectory {
         KeyDirectory::default()
     }
 
+    /// Replaces every key of `account` by `keys` (oldest first), as
+    /// another server of a cluster has them.
+    pub fn replace(&mut self, account: &str, keys: &[String]) {
+        let published = self
+            .accounts
+            .entry(account.to_ascii_lowercase())
+            .or_default();
+        published.clear();
+        published.extend(keys.iter().cloned());
+    }
+
     /// Publishes `key` (checked with [`is_key`] by the caller) for
     /// `account`; returns the key dropped to stay within
     /// [`MAX_KEYS_PER_ACCOUNT`], if any.

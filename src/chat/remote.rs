@@ -19,6 +19,8 @@ pub struct RemoteMember {
     pub nick: String,
     /// Its rooms' keys (lower case, with `#`).
     pub rooms: Vec<String>,
+    /// The keys of the rooms it is an operator of.
+    pub ops: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -70,6 +72,7 @@ impl Remote {
             .or_insert_with(|| RemoteMember {
                 nick: nick.to_owned(),
                 rooms: Vec::new(),
+                ops: Vec::new(),
             });
         member.nick = nick.to_owned();
         if member.rooms.contains(&key) {
@@ -97,6 +100,7 @@ impl Remote {
             return false;
         };
         member.rooms.remove(at);
+        member.ops.retain(|op| *op != key);
         if member.rooms.is_empty() {
             members.remove(&lower);
         }
@@ -158,9 +162,46 @@ impl Remote {
         gone
     }
 
+    /// Makes `nick` (of whichever server) an operator of the room with key
+    /// or name `room`, or not. `false` when it is not a member there.
+    pub fn set_op(&mut self, nick: &str, room: &str, op: bool) -> bool {
+        let (key, lower) = (room_key(room), nick.to_ascii_lowercase());
+        let Some(member) = self
+            .nodes
+            .values_mut()
+            .find_map(|members| members.get_mut(&lower))
+        else {
+            return false;
+        };
+        if !member.rooms.contains(&key) {
+            return false;
+        }
+        member.ops.retain(|r| *r != key);
+        if op {
+            member.ops.push(key);
+        }
+        true
+    }
+
+    /// Whether `nick` of another server is an operator of the room with
+    /// key `key`: `None` when it is not a member there.
+    pub fn is_op(&self, nick: &str, key: &str) -> Option<bool> {
+        let lower = nick.to_ascii_lowercase();
+        let member = self
+            .nodes
+            .values()
+            .find_map(|members| members.get(&lower))?;
+        member
+            .rooms
+            .iter()
+            .any(|r| r == key)
+            .then(|| member.ops.iter().any(|r| r == key))
+    }
+
     /// Server `node`'s whole membership now (a snapshot): `members` of
-    /// nick as spelled and rooms as spelled. Returns what changed, member
-    /// by member, sorted by nick.
+    /// nick as spelled and rooms as spelled (`@` before those it is an
+    /// operator of). Returns what changed, member by member, sorted by
+    /// nick.
     pub fn replace_node(&mut self, node: &str, members: Vec<(String, Vec<String>)>) -> Vec<Moved> {
         let mut changes: BTreeMap<String, Moved> = BTreeMap::new();
         let wanted: HashMap<String, (String, Vec<String>)> = members
@@ -175,7 +216,12 @@ impl Remote {
         for (lower, member) in known {
             let keep: Vec<String> = wanted
                 .get(&lower)
-                .map(|(_, rooms)| rooms.iter().map(|r| room_key(r)).collect())
+                .map(|(_, rooms)| {
+                    rooms
+                        .iter()
+                        .map(|r| room_key(r.trim_start_matches('@')))
+                        .collect()
+                })
                 .unwrap_or_default();
             for key in member.rooms.iter().filter(|key| !keep.contains(key)) {
                 let name = self.room_name(key).unwrap_or(key).to_owned();
@@ -188,11 +234,16 @@ impl Remote {
         }
         for (lower, (nick, rooms)) in wanted {
             for room in rooms {
+                let (op, room) = match room.strip_prefix('@') {
+                    Some(room) => (true, room.to_owned()),
+                    None => (false, room),
+                };
                 if self.join(node, &nick, &room) {
                     let moved = changes.entry(lower.clone()).or_default();
                     moved.nick = nick.clone();
-                    moved.joined.push(room);
+                    moved.joined.push(room.clone());
                 }
+                self.set_op(&nick, &room, op);
             }
         }
         changes.into_values().collect()
@@ -204,11 +255,12 @@ impl Remote {
     }
 
     /// The nicks (as spelled) of the other servers' members of the room
-    /// with key `key`.
-    pub fn members_of(&self, key: &str) -> impl Iterator<Item = &str> {
+    /// with key `key`, each with whether it is an operator there.
+    pub fn members_of<'a>(&'a self, key: &'a str) -> impl Iterator<Item = (&'a str, bool)> + 'a {
         self.rooms.get(key).into_iter().flat_map(move |room| {
             room.members.iter().filter_map(move |(lower, node)| {
-                Some(self.nodes.get(node)?.get(lower)?.nick.as_str())
+                let member = self.nodes.get(node)?.get(lower)?;
+                Some((member.nick.as_str(), member.ops.iter().any(|r| r == key)))
             })
         })
     }
@@ -270,7 +322,17 @@ mod tests {
         assert!(remote.join("a", "Bob", "#Rust"));
         assert!(!remote.join("a", "bob", "#rust"));
         assert!(remote.join("a", "bob", "#lobby"));
-        assert_eq!(remote.members_of("#rust").collect::<Vec<_>>(), ["bob"]);
+        assert_eq!(
+            remote.members_of("#rust").collect::<Vec<_>>(),
+            [("bob", false)]
+        );
+        assert!(remote.set_op("BOB", "#Rust", true));
+        assert_eq!(remote.is_op("bob", "#rust"), Some(true));
+        assert_eq!(
+            remote.members_of("#rust").collect::<Vec<_>>(),
+            [("bob", true)]
+        );
+        assert!(!remote.set_op("bob", "#nowhere", true));
         assert!(remote.leave("a", "BOB", "#RUST"));
         assert!(!remote.leave("a", "bob", "#rust"));
         assert_eq!(remote.members_of("#rust").count(), 0);
@@ -285,7 +347,10 @@ mod tests {
         remote.join("a", "bob", "#lobby");
         remote.join("a", "bob", "#x");
         assert_eq!(remote.rename("a", "bob", "Robert"), ["#lobby", "#x"]);
-        assert_eq!(remote.members_of("#x").collect::<Vec<_>>(), ["Robert"]);
+        assert_eq!(
+            remote.members_of("#x").collect::<Vec<_>>(),
+            [("Robert", false)]
+        );
         assert!(remote.rename("a", "bob", "x").is_empty());
     }
 
@@ -300,7 +365,10 @@ mod tests {
             (lost[0].nick.as_str(), &lost[0].left[..]),
             ("bob", &["#lobby".to_string()][..])
         );
-        assert_eq!(remote.members_of("#lobby").collect::<Vec<_>>(), ["carol"]);
+        assert_eq!(
+            remote.members_of("#lobby").collect::<Vec<_>>(),
+            [("carol", false)]
+        );
         let moved = remote.replace_node(
             "b",
             vec![

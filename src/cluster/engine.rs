@@ -188,64 +188,6 @@ impl RedisCluster {
         Ok(self.mark + 1)
     }
 
-    /// Claims `nick` (its canonical form) for this server; the answer is a
-    /// [`ClusterEvent::Nick`] with the returned ticket. A won nick is held
-    /// (its expiry refreshed) until [`RedisCluster::release_nick`].
-    pub fn claim_nick(&mut self, nick: &str) -> Result<u64, Unavailable> {
-        if !self.up {
-            return Err(Unavailable);
-        }
-        let ticket = self.ticket();
-        if self.owned.contains(nick) {
-            // Already this server's (given up here, not yet released).
-            let nick = nick.to_owned();
-            self.events.push(ClusterEvent::Nick {
-                ticket,
-                nick,
-                won: Ok(true),
-            });
-            return Ok(ticket);
-        }
-        let key = self.nick_key(nick);
-        let ttl = self.settings.nick_ttl.as_millis().to_string();
-        resp::encode(
-            self.cmd.queue(),
-            &[
-                b"SET",
-                key.as_bytes(),
-                self.node.as_bytes(),
-                b"NX",
-                b"PX",
-                ttl.as_bytes(),
-            ],
-        );
-        self.pending.push_back(Pending::Claim {
-            ticket,
-            nick: nick.to_owned(),
-        });
-        Ok(ticket)
-    }
-
-    /// Gives `nick` up: deleted in Redis if this server still holds it.
-    /// Down, it is only forgotten: its expiry frees it.
-    pub fn release_nick(&mut self, nick: &str) {
-        if !self.owned.remove(nick) || !self.loaded {
-            return;
-        }
-        let key = self.nick_key(nick);
-        resp::encode(
-            self.cmd.queue(),
-            &[
-                b"FCALL",
-                &b"loopchat_release"[..],
-                b"1",
-                key.as_bytes(),
-                self.node.as_bytes(),
-            ],
-        );
-        self.pending.push_back(Pending::Ignore);
-    }
-
     /// Follows `room` from now on (a member here joined it): its lines are
     /// delivered from the next id Redis gives it, and a gap in them is
     /// filled or reported even if none came before. Does nothing for a
@@ -261,60 +203,6 @@ impl RedisCluster {
         self.pending.push_back(Pending::Start {
             room: room.to_owned(),
         });
-    }
-
-    /// Sends `line` to the server holding `nick` (its canonical form), on
-    /// that server's own channel: it arrives there as
-    /// [`ClusterEvent::Private`]. The answer, [`ClusterEvent::PrivateSent`]
-    /// with the returned ticket, says whether a server took it.
-    pub fn send_private(&mut self, nick: &str, line: &[u8]) -> Result<u64, Unavailable> {
-        if !self.up {
-            return Err(Unavailable);
-        }
-        let ticket = self.ticket();
-        let key = self.nick_key(nick);
-        let inboxes = format!("{}:node:", self.settings.prefix);
-        resp::encode(
-            self.cmd.queue(),
-            &[
-                &b"FCALL"[..],
-                b"loopchat_pm",
-                b"1",
-                key.as_bytes(),
-                inboxes.as_bytes(),
-                line,
-            ],
-        );
-        self.pending.push_back(Pending::Private { ticket });
-        Ok(ticket)
-    }
-
-    /// Nicks this server holds.
-    pub fn owned_nicks(&self) -> impl Iterator<Item = &str> {
-        self.owned.iter().map(String::as_str)
-    }
-
-    /// Asks for the next guest number; the answer is a
-    /// [`ClusterEvent::Guest`] with the returned ticket.
-    pub fn guest_number(&mut self) -> Result<u64, Unavailable> {
-        self.guest_numbers(1)
-    }
-
-    /// Asks for `count` guest numbers at once (one `INCRBY`); the answer
-    /// is a [`ClusterEvent::Guest`] with the last of them.
-    pub fn guest_numbers(&mut self, count: u64) -> Result<u64, Unavailable> {
-        if !self.up {
-            return Err(Unavailable);
-        }
-        let ticket = self.ticket();
-        let key = format!("{}:guests", self.settings.prefix);
-        let count = count.max(1).to_string();
-        resp::encode(
-            self.cmd.queue(),
-            &[b"INCRBY", key.as_bytes(), count.as_bytes()],
-        );
-        self.pending.push_back(Pending::Guest { ticket });
-        Ok(ticket)
     }
 
     /// When the engine needs a turn without an event: a reconnection, a
@@ -410,13 +298,9 @@ impl RedisCluster {
         }
     }
 
-    fn ticket(&mut self) -> u64 {
+    pub(super) fn ticket(&mut self) -> u64 {
         self.next_ticket += 1;
         self.next_ticket
-    }
-
-    fn nick_key(&self, nick: &str) -> String {
-        format!("{}:nick:{nick}", self.settings.prefix)
     }
 
     pub(super) fn room_keys(&self, room: &str) -> (String, String) {
@@ -559,25 +443,6 @@ impl RedisCluster {
         }
     }
 
-    fn hold_nicks(&mut self, now: Instant) {
-        self.next_hold = now + self.settings.nick_ttl / 3;
-        let nicks: Vec<String> = self.owned.iter().cloned().collect();
-        let ttl = self.settings.nick_ttl.as_millis().to_string();
-        let out = self.cmd.queue();
-        resp::array_header(out, 3 + nicks.len() + 2);
-        resp::bulk(out, b"FCALL");
-        resp::bulk(out, b"loopchat_hold");
-        resp::bulk_u64(out, nicks.len() as u64);
-        for nick in &nicks {
-            let key = format!("{}:nick:{nick}", self.settings.prefix);
-            resp::bulk(self.cmd.queue(), key.as_bytes());
-        }
-        let out = self.cmd.queue();
-        resp::bulk(out, self.node.as_bytes());
-        resp::bulk(out, ttl.as_bytes());
-        self.pending.push_back(Pending::Hold { nicks });
-    }
-
     /// Up while the command connection is ready: lines are numbered,
     /// stored and published, nicks claimed. The subscription may be
     /// remade meanwhile without making the cluster unavailable: nothing is
@@ -660,6 +525,7 @@ impl RedisCluster {
                 | Pending::Epoch
                 | Pending::Hold { .. }
                 | Pending::Ignore
+                | Pending::Backlog { .. }
                 | Pending::Position { .. } => {}
                 Pending::Start { room } => {
                     // Asked again the next time a member joins it.

@@ -19,8 +19,9 @@
 //!   reconnect backoff;
 //! - `engine`: [`RedisCluster`], the two connections (pipelined commands
 //!   with their queue of pending replies; the subscriber) and everything
-//!   above put together; `replies`: what each reply does (split from
-//!   `engine` to keep files short).
+//!   above put together; `replies`: what each reply does, and reading the
+//!   rooms' streams; `nicks`: nicks, guest numbers, private messages
+//!   (both split from `engine` to keep files short).
 //!
 //! [`Cluster`] is what the server holds: `Single` (no `--cluster`, the
 //! server as it always was, paying one predictable branch per accepted
@@ -31,6 +32,7 @@
 
 pub mod conn;
 pub mod engine;
+mod nicks;
 pub mod order;
 pub mod presence;
 pub mod probe;
@@ -225,6 +227,17 @@ pub enum ClusterEvent {
         /// Every room's shared state: (room key, value), as published
         /// with [`RedisCluster::publish_room`].
         rooms: Vec<(String, Vec<u8>)>,
+        /// Every account and every account's published keys, as set with
+        /// [`RedisCluster::publish_shared`].
+        accounts: Vec<Vec<u8>>,
+    },
+    /// The answer to [`RedisCluster::read_backlog`]: the room's newest
+    /// lines in its stream, oldest first, with their ids.
+    Backlog {
+        /// The room.
+        room: String,
+        /// (id, line as published).
+        lines: Vec<(u64, Vec<u8>)>,
     },
     /// The answer to [`RedisCluster::guest_number`].
     Guest {

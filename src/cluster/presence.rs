@@ -12,7 +12,18 @@ use super::engine::RedisCluster;
 use super::replies::Pending;
 use super::resp;
 use super::{ClusterEvent, Unavailable};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The longest a server is counted alive after its last word: a dead
+/// server's clients are announced lost within this and a third of it
+/// (20 s), inside the protocol's 30 s whatever `--cluster-nick-ttl`.
+const MAX_NODE_LIFETIME: Duration = Duration::from_secs(15);
+
+/// How long a server is counted alive after it said so: the nicks'
+/// lifetime, at most [`MAX_NODE_LIFETIME`].
+fn node_lifetime(nick_ttl: Duration) -> Duration {
+    nick_ttl.min(MAX_NODE_LIFETIME)
+}
 
 /// One server's membership as read from Redis: the values of its hash (one
 /// per member), as the server wrote them.
@@ -66,6 +77,19 @@ impl RedisCluster {
         self.presence_call(b"loopchat_presence", &key, msg, &[(room_key, state)])
     }
 
+    /// Like [`RedisCluster::publish_presence`], setting `fields` of the
+    /// cluster's hash `hash` (`accounts`, `keys`: what a server reads when
+    /// it connects) instead of this server's membership.
+    pub fn publish_shared(
+        &mut self,
+        hash: &str,
+        msg: &[u8],
+        fields: &[(&[u8], &[u8])],
+    ) -> Result<(), Unavailable> {
+        let key = format!("{}:{hash}", self.settings.prefix);
+        self.presence_call(b"loopchat_presence", &key, msg, fields)
+    }
+
     /// Like [`RedisCluster::publish_presence`], with `fields` the whole
     /// membership of this server (the hash is replaced).
     pub fn sync_presence(
@@ -110,12 +134,17 @@ impl RedisCluster {
         Ok(())
     }
 
-    /// A stopping server takes itself out of the cluster: its membership
-    /// is deleted and `msg` published, so the others announce its clients
-    /// at once rather than after the expiry.
+    /// A stopping server takes itself out of the cluster: its nicks are
+    /// released, its membership deleted and `msg` published, so the others
+    /// announce its clients (and may take their nicks) at once rather than
+    /// after the expiry.
     pub fn leave_cluster(&mut self, msg: &[u8]) {
         if !self.loaded {
             return;
+        }
+        let owned: Vec<String> = self.owned.iter().cloned().collect();
+        for nick in owned {
+            self.release_nick(&nick);
         }
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
         let msg = self.presence_message(msg);
@@ -139,9 +168,10 @@ impl RedisCluster {
     /// Says this server is alive for another lifetime and asks which are
     /// (answered on this server's inbox, as [`ClusterEvent::Nodes`]).
     pub(super) fn ask_alive(&mut self, now: Instant) {
-        self.next_alive = now + self.settings.nick_ttl / 3;
+        let lifetime = node_lifetime(self.settings.nick_ttl);
+        self.next_alive = now + lifetime / 3;
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
-        let ttl = self.settings.nick_ttl.as_millis().to_string();
+        let ttl = lifetime.as_millis().to_string();
         let inbox = self.inbox.clone();
         resp::encode(
             self.cmd.queue(),
@@ -164,14 +194,18 @@ impl RedisCluster {
     pub(super) fn ask_members(&mut self) {
         let (nodes, prefix) = (self.nodes_key(), self.members_prefix());
         let (inbox, rooms) = (self.inbox.clone(), self.rooms_key());
+        let accounts = format!("{}:accounts", self.settings.prefix);
+        let keys = format!("{}:keys", self.settings.prefix);
         resp::encode(
             self.cmd.queue(),
             &[
                 &b"FCALL"[..],
                 b"loopchat_members",
-                b"2",
+                b"4",
                 nodes.as_bytes(),
                 rooms.as_bytes(),
+                accounts.as_bytes(),
+                keys.as_bytes(),
                 prefix.as_bytes(),
                 &inbox,
             ],
@@ -199,8 +233,11 @@ impl RedisCluster {
             b"#M" => {
                 let mut nodes: Vec<(String, Membership)> = Vec::new();
                 let mut rooms = Vec::new();
+                let mut accounts = Vec::new();
                 for line in lines {
-                    if let Some(room) = line.strip_prefix(b"%") {
+                    if line.starts_with(b"A\x1f") {
+                        accounts.push(line.to_vec());
+                    } else if let Some(room) = line.strip_prefix(b"%") {
                         if let Some(at) = memchr::memchr(b' ', room) {
                             if let Some(key) = text(&room[..at]) {
                                 rooms.push((key, room[at + 1..].to_vec()));
@@ -215,7 +252,11 @@ impl RedisCluster {
                     }
                 }
                 nodes.retain(|(node, _)| *node != self.node);
-                self.events.push(ClusterEvent::Members { nodes, rooms });
+                self.events.push(ClusterEvent::Members {
+                    nodes,
+                    rooms,
+                    accounts,
+                });
                 true
             }
             _ => false,

@@ -42,6 +42,8 @@ pub(super) enum Pending {
     Start { room: String },
     /// `XRANGE` of a room's stream.
     Fill { room: String, to: u64 },
+    /// `XREVRANGE` of a room's newest lines, for its history here.
+    Backlog { room: String },
 }
 
 impl RedisCluster {
@@ -164,6 +166,14 @@ impl RedisCluster {
                 self.rooms.entry(room).or_default().start_at(last + 1);
             }
             Pending::Fill { room, to } => self.fill_reply(room, to, reply),
+            Pending::Backlog { room } => {
+                let mut lines: Vec<(u64, Vec<u8>)> = match reply {
+                    Reply::Array(entries) => entries.into_iter().filter_map(stream_entry).collect(),
+                    _ => Vec::new(),
+                };
+                lines.reverse();
+                self.events.push(ClusterEvent::Backlog { room, lines });
+            }
         }
         Ok(())
     }
@@ -208,6 +218,32 @@ impl RedisCluster {
         if let Next::Fill { from, to } = next {
             self.ask_fill(&room, from, to);
         }
+    }
+
+    /// Reads the newest `count` lines of `room` from its stream (what was
+    /// said before this server followed it), answered as
+    /// [`ClusterEvent::Backlog`].
+    pub fn read_backlog(&mut self, room: &str, count: usize) -> Result<(), Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let (_, log) = self.room_keys(room);
+        let count = count.to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                &b"XREVRANGE"[..],
+                log.as_bytes(),
+                b"+",
+                b"-",
+                b"COUNT",
+                count.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::Backlog {
+            room: room.to_owned(),
+        });
+        Ok(())
     }
 
     pub(super) fn ask_fill(&mut self, room: &str, from: u64, to: u64) {

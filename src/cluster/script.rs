@@ -30,10 +30,11 @@
 //!   the servers whose expiry passed (with their membership hashes), and
 //!   publishes on the asking server's inbox whether it was there and the
 //!   servers alive (`#N1` or `#N0`, then one node a line).
-//! - `loopchat_members(nodes, rooms; members_prefix, inbox)`: publishes
-//!   on the asking server's inbox every server with its membership (`#M`,
-//!   then `=NODE` lines each followed by its members' values) and every
-//!   room's shared state (`%KEY STATE` lines): the snapshot
+//! - `loopchat_members(nodes, rooms, accounts, keys; members_prefix,
+//!   inbox)`: publishes on the asking server's inbox every server with its
+//!   membership (`#M`, then `=NODE` lines each followed by its members'
+//!   values), every room's shared state (`%KEY STATE` lines) and every
+//!   account and account's keys (lines starting `A` and 0x1f): the snapshot
 //!   read after a (re)connect. Both answers come on the subscription, so
 //!   they are in order with the presence channel's messages.
 //! - `loopchat_leave(nodes; node, members_prefix, channel, msg)`: a
@@ -124,6 +125,11 @@ redis.register_function('loopchat_members', function(keys, args)
   local rooms = redis.call('HGETALL', keys[2])
   for i = 1, #rooms, 2 do
     parts[#parts + 1] = '%' .. rooms[i] .. ' ' .. rooms[i + 1]
+  end
+  for k = 3, 4 do
+    for _, value in ipairs(redis.call('HVALS', keys[k])) do
+      parts[#parts + 1] = value
+    end
   end
   return redis.call('PUBLISH', args[2], table.concat(parts, '\n'))
 end)

@@ -123,6 +123,9 @@ pub struct BufferPool {
     spare_bytes: usize,
     /// Whether a buffer was taken since the last [`Self::trim`].
     taken_since_trim: bool,
+    /// The fewest buffers `spare` held since the last [`Self::trim`]: that
+    /// many at the bottom of the stack were not needed all that time.
+    low_water: usize,
     /// Capacity of the buffers lent out to output queues: the output
     /// memory of all clients, which the global output bound limits.
     lent: usize,
@@ -146,6 +149,7 @@ impl BufferPool {
             }
             None => Vec::with_capacity(Self::INITIAL_CAPACITY),
         };
+        self.low_water = self.low_water.min(self.spare.len());
         self.lent += buf.capacity();
         buf
     }
@@ -157,25 +161,27 @@ impl BufferPool {
     }
 
     /// Called once a second: frees every spare buffer if none was taken
-    /// since the last call (the burst is over), else half of them, so a busy
-    /// server keeps what it keeps reusing and an idle one gives its memory
-    /// back.
+    /// since the last call (the burst is over), else the ones no take
+    /// reached since then (the bottom of the stack, below its low-water
+    /// mark), so a busy server keeps what it keeps reusing, grown to the
+    /// size its turns need (a buffer freed and taken new starts small and
+    /// is copied as it doubles), and an idle one gives its memory back.
     pub fn trim(&mut self) {
-        let keep = if self.taken_since_trim {
-            self.spare.len() / 2
+        let unused = if self.taken_since_trim {
+            self.low_water.min(self.spare.len())
         } else {
-            0
+            self.spare.len()
         };
         self.taken_since_trim = false;
-        if self.spare.len() == keep {
-            return;
+        if unused > 0 {
+            for buf in self.spare.drain(..unused) {
+                self.spare_bytes -= buf.capacity();
+            }
+            if self.spare.is_empty() {
+                release_free_heap();
+            }
         }
-        for buf in self.spare.drain(keep..) {
-            self.spare_bytes -= buf.capacity();
-        }
-        if self.spare.is_empty() {
-            release_free_heap();
-        }
+        self.low_water = self.spare.len();
     }
 
     /// Returns an emptied buffer.
@@ -246,6 +252,39 @@ mod tests {
         assert_eq!(queue.capacity(), 0);
         assert_eq!(pool.spare.len(), 1);
         assert_eq!(pool.lent_bytes(), 0);
+    }
+
+    #[test]
+    fn trim_frees_the_buffers_nobody_took_and_all_of_them_when_idle() {
+        let mut pool = BufferPool::default();
+        // A burst: six buffers lent, grown, returned.
+        let mut bufs: Vec<Vec<u8>> = (0..6).map(|_| pool.take()).collect();
+        for buf in &mut bufs {
+            buf.reserve(64 * 1024);
+        }
+        for buf in bufs {
+            pool.put(buf);
+        }
+        pool.trim();
+        // Then a busier second that takes two at a time: the two on top
+        // are reused, the four below them were not needed and go.
+        for _ in 0..3 {
+            let (a, b) = (pool.take(), pool.take());
+            assert!(a.capacity() >= 64 * 1024, "a grown buffer is reused");
+            pool.put(a);
+            pool.put(b);
+        }
+        pool.trim();
+        assert_eq!(pool.spare.len(), 2);
+        assert!(pool.spare.iter().all(|b| b.capacity() >= 64 * 1024));
+        assert_eq!(
+            pool.spare_bytes,
+            pool.spare.iter().map(Vec::capacity).sum::<usize>()
+        );
+        // An idle second frees the rest.
+        pool.trim();
+        assert!(pool.spare.is_empty());
+        assert_eq!(pool.spare_bytes, 0);
     }
 
     #[test]

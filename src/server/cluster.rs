@@ -19,7 +19,7 @@ use super::EventLoop;
 use crate::chat::{ClientId, Outbox};
 use crate::cluster::{Cluster, ClusterEvent};
 use crate::end_reason::EndReason;
-use crate::protocol::{self, Command, Error};
+use crate::protocol::{self, Command, Error, Event};
 use log::warn;
 use mio::Token;
 use std::collections::HashMap;
@@ -54,14 +54,30 @@ enum Claim {
     },
     /// A guest's nick, given on arrival.
     Guest,
+    /// A nick the chat gave (a login's, a new guest's): held already here.
+    Adopted,
 }
 
-/// A private message on its way to another server: who sent it to whom.
+impl ClusterLink {
+    /// Tracks the claim `ticket` of a nick the chat gave itself.
+    pub(super) fn adopt(&mut self, ticket: u64) {
+        self.claims.insert(ticket, Claim::Adopted);
+    }
+}
+
+/// A private message (or an `:e2e`) on its way to another server: who sent
+/// it to whom, and its text when the sender gets an echo (tags on).
 struct PrivateOut {
     id: ClientId,
     from: String,
     to: String,
+    echo: Option<String>,
 }
+
+/// What starts an `:e2e` passed between servers on a server's own channel
+/// (no nick starts with `!`): then sender, recipient, payload, a line
+/// each.
+const E2E_MARK: &[u8] = b"!e2e\n";
 
 /// A room line as the servers pass it through Redis: `S` (chat) or `A`
 /// (`:me`), the sending server's time (Unix milliseconds) and a space, the
@@ -223,8 +239,6 @@ impl EventLoop {
                 | Command::Join(_)
                 | Command::Rooms
                 | Command::History(_)
-                // Relayed on this server only for now (docs/e2e.md), but
-                // refused like the rest while the cluster is away.
                 | Command::E2e { .. }
         );
         if !needs_cluster {
@@ -278,18 +292,44 @@ impl EventLoop {
                 }
                 true
             }
-            Command::PrivateMessage { to, text } => {
-                // A recipient here: the chat delivers it as alone.
-                if self.chat.nick_taken_here(usize::MAX, to) {
+            Command::E2e { to, payload } => {
+                // A recipient here, or what the chat refuses itself.
+                if self.chat.nick_taken_here(usize::MAX, to)
+                    || self.chat.account_of(id).is_none()
+                    || !crate::chat::keys::is_payload(payload)
+                {
                     return false;
                 }
-                let line = encode_private(nick, to, &protocol::sanitize(text));
+                let line = [E2E_MARK, &encode_private(nick, to, payload)].concat();
                 match redis.send_private(&to.to_ascii_lowercase(), &line) {
                     Ok(ticket) => {
                         let sent = PrivateOut {
                             id,
                             from: nick.to_owned(),
                             to: to.to_owned(),
+                            echo: None,
+                        };
+                        self.cluster_link.privates.insert(ticket, sent);
+                    }
+                    Err(_) => self.clients.reply(id, &Error::ClusterUnavailable.into()),
+                }
+                true
+            }
+            Command::PrivateMessage { to, text } => {
+                // A recipient here: the chat delivers it as alone.
+                if self.chat.nick_taken_here(usize::MAX, to) {
+                    return false;
+                }
+                let text = protocol::sanitize(text);
+                let line = encode_private(nick, to, &text);
+                let echo = self.chat.tags_on(id).then(|| text.into_owned());
+                match redis.send_private(&to.to_ascii_lowercase(), &line) {
+                    Ok(ticket) => {
+                        let sent = PrivateOut {
+                            id,
+                            from: nick.to_owned(),
+                            to: to.to_owned(),
+                            echo,
                         };
                         self.cluster_link.privates.insert(ticket, sent);
                     }
@@ -364,6 +404,16 @@ impl EventLoop {
                 }
             }
             ClusterEvent::Nick { ticket, nick, won } => self.claim_answered(ticket, &nick, won),
+            ClusterEvent::Private { line } if line.starts_with(E2E_MARK) => {
+                match decode_private(&line[E2E_MARK.len()..]) {
+                    Some((from, to, payload)) => {
+                        if !self.chat.deliver_e2e(from, to, payload, &mut self.clients) {
+                            warn!("cluster: an :e2e from {from} for {to}, who left or logged out");
+                        }
+                    }
+                    None => warn!("cluster: an :e2e that is not one"),
+                }
+            }
             ClusterEvent::Private { line } => match decode_private(&line) {
                 Some((from, to, text)) => {
                     if !self.chat.deliver_private(from, to, text, &mut self.clients) {
@@ -380,7 +430,17 @@ impl EventLoop {
                     return; // the sender left or was renamed meanwhile
                 }
                 match delivered {
-                    Ok(true) => {}
+                    Ok(true) => {
+                        // With tags on, the echo names the recipient.
+                        if let Some(text) = &sent.echo {
+                            let echo = Event::PrivateMessage {
+                                from: &sent.from,
+                                text,
+                                to: Some(&sent.to),
+                            };
+                            self.clients.reply(sent.id, &echo.into());
+                        }
+                    }
                     Ok(false) => self
                         .clients
                         .reply(sent.id, &Error::NoSuchUser(&sent.to).into()),
@@ -414,6 +474,16 @@ impl EventLoop {
                 warn!("cluster: redis lost its data; rooms' ids start over");
             }
             ClusterEvent::Up => self.cluster_sync(),
+            ClusterEvent::Backlog { room, lines } => {
+                let lines: Vec<(u64, i64, &str, &str, bool)> = lines
+                    .iter()
+                    .filter_map(|(id, line)| {
+                        let (time_ms, from, text, action) = decode_line(line)?;
+                        Some((*id, time_ms, from, text, action))
+                    })
+                    .collect();
+                self.chat.backfill_room(&room, &lines);
+            }
             event @ (ClusterEvent::Presence { .. }
             | ClusterEvent::Nodes { .. }
             | ClusterEvent::Members { .. }) => self.presence_event(event),
@@ -436,7 +506,10 @@ impl EventLoop {
         };
         let Claim::Rename { id, old, new } = claim else {
             if won == Ok(false) {
-                warn!("cluster: the guest nick {nick} here is held by another server");
+                warn!(
+                    "cluster: the nick {nick} of a client here (a guest's or a login's) \
+                     is held by another server"
+                );
             }
             return;
         };

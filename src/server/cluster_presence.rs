@@ -33,6 +33,22 @@ fn encode_change(change: &Change) -> Vec<u8> {
         } => (vec!["K", nick, room, by], reason),
         Change::Renamed { old, new } => (vec!["N", old, new], &None),
         Change::Quit { nick, reason } => (vec!["Q", nick], reason),
+        Change::Operator {
+            room,
+            by,
+            nick,
+            operator,
+        } => (
+            vec!["O", room, by, nick, if *operator { "+" } else { "-" }],
+            &None,
+        ),
+        Change::Refresh { nick } => (vec!["M", nick], &None),
+        Change::Kick {
+            room,
+            by,
+            nick,
+            reason,
+        } => (vec!["X", room, by, nick], reason),
         Change::Room {
             room,
             by,
@@ -90,6 +106,25 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
             nick: fields[1].to_owned(),
             reason: reason(2),
         },
+        ("O", 5) => Change::Operator {
+            room: fields[1].to_owned(),
+            by: fields[2].to_owned(),
+            nick: fields[3].to_owned(),
+            operator: match fields[4] {
+                "+" => true,
+                "-" => false,
+                _ => return None,
+            },
+        },
+        ("X", 4 | 5) => Change::Kick {
+            room: fields[1].to_owned(),
+            by: fields[2].to_owned(),
+            nick: fields[3].to_owned(),
+            reason: reason(4),
+        },
+        ("M", 2) => Change::Refresh {
+            nick: fields[1].to_owned(),
+        },
         ("R", 6) => Change::Room {
             room: fields[1].to_owned(),
             by: fields[2].to_owned(),
@@ -108,11 +143,11 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
 }
 
 /// A member's value in its server's hash: the nick, then its rooms.
-fn member_value(nick: &str, rooms: &[&str]) -> Vec<u8> {
+fn member_value<S: AsRef<str>>(nick: &str, rooms: &[S]) -> Vec<u8> {
     let mut value = nick.to_owned();
     for room in rooms {
         value.push(' ');
-        value.push_str(room);
+        value.push_str(room.as_ref());
     }
     value.into_bytes()
 }
@@ -144,10 +179,27 @@ impl EventLoop {
         let Cluster::Redis(redis) = &mut self.cluster else {
             return;
         };
+        if redis.is_up() {
+            for room in self.chat.take_made_rooms() {
+                let keep = self.chat.history_mut().keep();
+                let _ = redis.read_backlog(&room, keep);
+            }
+        }
         if !self.chat.has_changes() {
             return;
         }
         for change in self.chat.take_changes() {
+            if let Change::Renamed { old, new } = &change {
+                // A rename the chat made itself (`:login`, `:resume`,
+                // `:logout`'s new guest, a takeover) claims its nick like
+                // `:nick` does; one `:nick` claimed is held already.
+                if let Ok(ticket) = redis.claim_nick(&new.to_ascii_lowercase()) {
+                    self.cluster_link.adopt(ticket);
+                }
+                if !self.chat.nick_taken_here(usize::MAX, old) {
+                    redis.release_nick(&old.to_ascii_lowercase());
+                }
+            }
             let msg = encode_change(&change);
             if let Change::Room { room, state, .. } = &change {
                 let (key, state) = (room_key(room), state.encode());
@@ -164,9 +216,16 @@ impl EventLoop {
                 None => Vec::new(),
             };
             let fields: Vec<(Vec<u8>, Vec<u8>)> = match &change {
-                Change::Joined { nick, .. } | Change::Left { nick, .. } => {
+                Change::Joined { nick, .. }
+                | Change::Left { nick, .. }
+                | Change::Refresh { nick } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), value(nick))]
                 }
+                // The member's entry, when it is this server's.
+                Change::Operator { nick, .. } => match self.chat.rooms_of_nick(nick) {
+                    Some(_) => vec![(nick.to_ascii_lowercase().into_bytes(), value(nick))],
+                    None => Vec::new(),
+                },
                 Change::Renamed { old, new } => vec![
                     (old.to_ascii_lowercase().into_bytes(), Vec::new()),
                     (new.to_ascii_lowercase().into_bytes(), value(new)),
@@ -174,7 +233,7 @@ impl EventLoop {
                 Change::Quit { nick, .. } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), Vec::new())]
                 }
-                Change::Room { .. } => Vec::new(),
+                Change::Room { .. } | Change::Kick { .. } => Vec::new(),
             };
             let fields: Vec<(&[u8], &[u8])> = fields
                 .iter()
@@ -216,14 +275,16 @@ impl EventLoop {
     pub(super) fn presence_event(&mut self, event: ClusterEvent) {
         match event {
             ClusterEvent::Presence { node, msg } => {
-                if let Some(rest) = msg.strip_prefix(b"S") {
+                if msg.starts_with(b"A\x1f") {
+                    self.remote_account_writes(&[msg]);
+                } else if let Some(rest) = msg.strip_prefix(b"S") {
                     let members = rest
                         .split(|&b| b == b'\n')
                         .filter_map(read_member)
                         .collect();
                     self.chat.remote_snapshot(&node, members, &mut self.clients);
                 } else if msg == b"X" {
-                    self.chat.remote_node_lost(&node, &mut self.clients);
+                    self.chat.remote_node_stopped(&node, &mut self.clients);
                 } else if let Some(change) = decode_change(&msg) {
                     self.chat.remote_change(&node, change, &mut self.clients);
                 } else {
@@ -243,7 +304,12 @@ impl EventLoop {
                     self.cluster_sync();
                 }
             }
-            ClusterEvent::Members { nodes, rooms } => {
+            ClusterEvent::Members {
+                nodes,
+                rooms,
+                accounts,
+            } => {
+                self.remote_account_writes(&accounts);
                 let rooms = rooms
                     .iter()
                     .filter_map(|(key, state)| {
@@ -331,6 +397,31 @@ mod tests {
                     topic: Some("all\tabout rust".into()),
                     bans: vec!["bob".into(), "Carol".into()],
                 },
+            },
+            Change::Operator {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                operator: true,
+            },
+            Change::Operator {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                operator: false,
+            },
+            Change::Refresh { nick: "bob".into() },
+            Change::Kick {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                reason: Some("spam".into()),
+            },
+            Change::Kick {
+                room: "#rust".into(),
+                by: "alice".into(),
+                nick: "bob".into(),
+                reason: None,
             },
             Change::Room {
                 room: "#rust".into(),

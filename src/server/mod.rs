@@ -44,7 +44,8 @@
 //! - `cluster`: with `--cluster`, the Redis engine's readiness, its turn,
 //!   the commands that go through it and the events it reports;
 //!   `cluster_presence`: membership across servers (joins, leaves,
-//!   renames, quits published and mirrored; servers lost).
+//!   renames, quits published and mirrored; servers lost);
+//!   `cluster_accounts`: account changes published and applied.
 //! - `accounts`: the hashing worker's end, held-back logins, the login
 //!   throttle and registration limits, the checks before password commands.
 
@@ -75,6 +76,7 @@ mod accept;
 mod accounts;
 mod clients;
 mod cluster;
+mod cluster_accounts;
 mod cluster_presence;
 mod input;
 mod irc;
@@ -597,6 +599,7 @@ impl EventLoop {
             self.settle_departures();
             let writes = self.chat.accounts_mut().take_writes();
             if !writes.is_empty() {
+                self.cluster_accounts(&writes);
                 self.history.submit_accounts(writes);
             }
             self.cluster_turn();

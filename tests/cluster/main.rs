@@ -8,7 +8,9 @@
 //! - `flood`: the load generator over three servers, subscriptions
 //!   killed mid-flood;
 //! - `shared`: three servers: joins, leaves, `:users`, `:rooms`, a
-//!   server lost.
+//!   server lost, nick races, `:e2e`, accounts; `shared_rooms`: topics,
+//!   bans, operators; `shared_history`: `:history`, history files, a
+//!   server started later.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -17,3 +19,5 @@ mod engine;
 mod flood;
 mod servers;
 mod shared;
+mod shared_history;
+mod shared_rooms;

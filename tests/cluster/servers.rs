@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Instant;
 
-fn config_for(addr: SocketAddr) -> Config {
+pub fn config_for(addr: SocketAddr) -> Config {
     let mut config = Config::ephemeral();
     config.history.file = None;
     config.cluster = Some(ClusterSettings::new(addr));
@@ -517,6 +517,7 @@ fn rooms_joined_on_both_servers_share_their_lines() {
     let b = clustered(&redis);
     let mut alice = join_as(a.addr(), "alice");
     let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
     for client in [&mut alice, &mut bob] {
         client.send(":join #rust");
         client.skip_until(&format!("* {} joined #rust", client.nick));

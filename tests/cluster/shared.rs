@@ -1,6 +1,8 @@
 //! Three servers and one Redis: what the cluster shares besides room lines
 //! (joins and leaves announced on every server, `:users` and `:rooms`
-//! equal everywhere, a killed server's clients announced as lost).
+//! equal everywhere, a killed server's clients announced as lost, nicks
+//! raced for, `:e2e` and `:pm` echoes, accounts). Rooms' topics, bans and
+//! operators are in `shared_rooms`, history in `shared_history`.
 
 use super::common::{Client, Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
@@ -9,7 +11,7 @@ use std::time::Instant;
 
 /// Asks `line` and returns the first answer line starting with `prefix`
 /// (announcements that come first are skipped).
-fn answer(client: &mut Client, line: &str, prefix: &str) -> String {
+pub fn answer(client: &mut Client, line: &str, prefix: &str) -> String {
     client.send(line);
     loop {
         let got = client.line();
@@ -190,7 +192,7 @@ fn a_killed_servers_clients_are_announced_lost_and_their_nicks_freed() {
 }
 
 /// The next line without its tags (tags on).
-fn untagged(client: &mut Client) -> (Option<u64>, String) {
+pub fn untagged(client: &mut Client) -> (Option<u64>, String) {
     let raw = client.line();
     let (tags, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
     (tags.id, line.to_string())
@@ -198,7 +200,7 @@ fn untagged(client: &mut Client) -> (Option<u64>, String) {
 
 /// `:history 50` in the client's current room (tags on): each line's id,
 /// room tag and text.
-fn history(client: &mut Client) -> Vec<(Option<u64>, String)> {
+pub fn history(client: &mut Client) -> Vec<(Option<u64>, String)> {
     client.send(":history 50");
     client.send(":ping h");
     let mut lines = Vec::new();
@@ -212,222 +214,238 @@ fn history(client: &mut Client) -> Vec<(Option<u64>, String)> {
         }
     }
 }
+/// Reads `client`'s answer to `:nick NICK`: whether it won.
+fn nick_answer(client: &mut Client, nick: &str) -> bool {
+    let won = format!("* {} is now known as {nick}", client.nick);
+    let lost = format!("! nick {nick} is taken");
+    loop {
+        let line = client.line();
+        if line == won {
+            client.nick = nick.to_owned();
+            return true;
+        }
+        if line == lost {
+            return false;
+        }
+    }
+}
 
 #[test]
-fn history_and_its_ids_are_the_same_on_every_server() {
-    let Some(redis) = redis("the shared history test") else {
+fn two_servers_claiming_one_nick_a_thousand_times_have_one_winner_each_time() {
+    let Some(redis) = redis("the server nick race test") else {
         return;
     };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    // #rust on A and B only: C has no member there while it is spoken in.
-    for client in [&mut alice, &mut bob] {
-        client.send(":join #rust");
-        client.skip_until(&format!("* {} joined #rust", client.nick));
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut alice = join(a.addr());
+    let mut bob = join(b.addr());
+    settle(&mut [&mut alice, &mut bob]);
+    for i in 0..1000 {
+        let nick = format!("racer{i}");
+        // Both ask before either answer is read.
+        alice.send(&format!(":nick {nick}"));
+        bob.send(&format!(":nick {nick}"));
+        let won = [nick_answer(&mut alice, &nick), nick_answer(&mut bob, &nick)];
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{nick}: {won:?}");
     }
-    alice.skip_until("* bob joined #rust");
-    alice.send(":join #lobby");
-    bob.send(":join #lobby");
-    for client in [&mut alice, &mut bob, &mut carol] {
-        client.send(":tags on");
-        loop {
-            if untagged(client).1 == "* tags on" {
-                break;
-            }
-        }
-    }
-    // Everyone says something in #lobby; alice and bob in #rust.
-    for round in 0..5 {
-        alice.send(&format!("lobby a{round}"));
-        bob.send(&format!("lobby b{round}"));
-        carol.send(&format!("lobby c{round}"));
-    }
-    alice.send(":join #rust");
-    bob.send(":join #rust");
-    for round in 0..5 {
-        alice.send(&format!("rust a{round}"));
-        bob.send(&format!("rust b{round}"));
-    }
-    // Everyone has every line (tags on: the senders get their echoes).
-    let mut seen = Vec::new();
-    for client in [&mut alice, &mut bob, &mut carol] {
-        let mut ids = Vec::new();
-        let wanted = if client.nick == "carol" { 15 } else { 25 };
-        while ids.len() < wanted {
-            let (id, line) = untagged(client);
-            if line.contains(": lobby ") || line.contains(": rust ") {
-                ids.push((id.expect("a room line has an id"), line));
-            }
-        }
-        seen.push(ids);
-    }
-    let lobby = |lines: &[(u64, String)]| -> Vec<(u64, String)> {
-        lines
-            .iter()
-            .filter(|(_, l)| l.contains("lobby "))
-            .map(|(id, l)| (*id, l.trim_start_matches("[#lobby] ").to_string()))
-            .collect()
+}
+
+#[test]
+fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
+    let Some(redis) = redis("the cross-server accounts test") else {
+        return;
     };
-    // One order, with the cluster's ids, on every server.
-    assert_eq!(lobby(&seen[0]), lobby(&seen[1]));
-    assert_eq!(lobby(&seen[0]), lobby(&seen[2]));
-    // :history in #lobby: the same lines with the same ids and times.
-    alice.send(":join #lobby");
-    bob.send(":join #lobby");
-    let lobby_history: Vec<_> = [&mut alice, &mut bob, &mut carol]
-        .into_iter()
-        .map(history)
-        .collect();
-    assert_eq!(lobby_history[0].len(), 15, "{:?}", lobby_history[0]);
-    assert_eq!(lobby_history[0], lobby_history[1]);
-    assert_eq!(lobby_history[0], lobby_history[2]);
-    let ids: Vec<u64> = lobby_history[0].iter().map(|(id, _)| id.unwrap()).collect();
-    let shown: Vec<u64> = lobby(&seen[2]).iter().map(|(id, _)| *id).collect();
-    assert_eq!(ids, shown);
-    // #rust: carol's server had no member there, and has its history too.
-    carol.send(":join #rust");
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    // Registered (so logged in) on their own servers.
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    for client in [&mut alice, &mut bob] {
+        client.send(":register hunter22");
+        client.skip_until(&format!("* registered {}", client.nick));
+    }
+    // :e2e reaches a logged-in recipient on the other server, opaque.
+    alice.send(":e2e bob v1.a.00.Zz");
+    bob.skip_until("[e2e] alice: v1.a.00.Zz");
+    bob.send(":e2e ALICE v1.b.01.Yy");
+    alice.skip_until("[e2e] bob: v1.b.01.Yy");
+    alice.send(":e2e nobody v1.a.00.Zz");
+    alice.skip_until("! no such user nobody");
+    // With tags on, a pm to another server's client is echoed, naming it.
+    alice.send(":tags on");
+    alice.send(":pm bob psst");
+    bob.skip_until("[pm] alice: psst");
     loop {
-        if untagged(&mut carol).1 == "* carol joined #rust" {
+        let raw = alice.line();
+        let (tags, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
+        if line == "[pm] alice: psst" {
+            assert_eq!(tags.to.as_deref(), Some("bob"), "{raw}");
             break;
         }
     }
-    alice.send(":join #rust");
-    let rust_history: Vec<_> = [&mut alice, &mut carol].into_iter().map(history).collect();
-    assert_eq!(rust_history[0].len(), 10, "{:?}", rust_history[0]);
-    assert_eq!(rust_history[0], rust_history[1]);
-    let ids: Vec<u64> = rust_history[0].iter().map(|(id, _)| id.unwrap()).collect();
-    assert_eq!(ids, (1..=10).collect::<Vec<u64>>());
-}
-
-/// A history file's lines as another program sees them: room, id, time,
-/// line.
-fn stored(path: &std::path::Path) -> Vec<(String, i64, i64, String)> {
-    let conn = rusqlite::Connection::open(path).expect("open the history file");
-    let mut stmt = conn
-        .prepare(
-            "SELECT rooms.room_key, lines.id, lines.ts, lines.line FROM lines
-             JOIN rooms ON rooms.id = lines.room ORDER BY rooms.room_key, lines.id",
-        )
-        .expect("query");
-    let rows = stmt
-        .query_map([], |row| {
-            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-        })
-        .expect("rows");
-    rows.map(Result::unwrap).collect()
-}
-
-#[test]
-fn every_servers_history_file_holds_the_same_lines_with_the_same_ids() {
-    let Some(redis) = redis("the shared history file test") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let url = redis.url();
-    let paths: Vec<String> = (0..3)
-        .map(|i| dir.path().join(format!("h{i}.db")).display().to_string())
-        .collect();
-    let servers: Vec<ServerProcess> = paths
-        .iter()
-        .map(|path| ServerProcess::start(&["--cluster", &url, "--history-file", path], None))
-        .collect();
-    let mut alice = join_as(servers[0].addr, "alice");
-    let mut bob = join_as(servers[1].addr, "bob");
-    let mut carol = join_as(servers[2].addr, "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    bob.send(":join #rust");
-    bob.skip_until("* bob joined #rust");
-    alice.skip_until("* bob joined #rust");
-    for i in 0..10 {
-        alice.send(&format!("rust {i}"));
-        bob.send(&format!("rust {i}"));
-    }
-    bob.skip_until("alice: rust 9");
-    alice.skip_until("bob: rust 9");
-    carol.send("in the lobby");
-    alice.skip_until("[#lobby] carol: in the lobby");
-    bob.skip_until("[#lobby] carol: in the lobby");
-    for server in servers {
-        server.signal(libc::SIGTERM);
-        assert!(server.wait_exit(PATIENCE).success());
-    }
-    let files: Vec<_> = paths
-        .iter()
-        .map(|p| stored(std::path::Path::new(p)))
-        .collect();
-    assert_eq!(files[0].len(), 21, "{:?}", files[0]);
-    assert_eq!(files[0], files[1]);
-    // Carol's server had no member in #rust and keeps its lines too.
-    assert_eq!(files[0], files[2]);
-    let rust_ids: Vec<i64> = files[0]
-        .iter()
-        .filter(|(room, ..)| room == "#rust")
-        .map(|(_, id, ..)| *id)
-        .collect();
-    assert_eq!(rust_ids, (1..=20).collect::<Vec<i64>>());
-}
-
-#[test]
-fn topics_and_bans_set_on_one_server_hold_on_every_server() {
-    let Some(redis) = redis("the shared topics and bans test") else {
-        return;
-    };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
-    // Alice makes #rust (its operator), bob joins it on B.
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    bob.send(":join #rust");
-    bob.skip_until("* bob joined #rust");
-    alice.skip_until("* bob joined #rust");
-    // A topic set on A is announced on B and shown by :topic there.
-    alice.send(":topic all about rust");
-    alice.skip_until("* alice set the topic of #rust: all about rust");
-    bob.skip_until("* alice set the topic of #rust: all about rust");
+    alice.send(":tags off");
+    // A login claims its nick in Redis, as :nick does: carol logs out
+    // (her nick is free) and in again on A; then no one on B may take it.
+    let mut carol = join_as(a.addr(), "carol");
+    carol.send(":register hunter22");
+    carol.skip_until("* registered carol");
+    carol.send(":logout");
+    carol.skip_until("* logged out");
+    carol.send(":login carol hunter22");
+    carol.skip_until("* logged in as carol");
+    carol.sync();
+    let mut other = join(b.addr());
     assert_eq!(
-        answer(&mut bob, ":topic", "* topic "),
-        "* topic #rust: all about rust"
+        answer(&mut other, ":nick carol", "! "),
+        "! nick carol is taken"
     );
-    // C, where #rust does not exist yet, gives it on the first join.
-    carol.send(":join #rust");
-    carol.skip_until("* carol joined #rust");
-    carol.expect("* topic #rust: all about rust");
-    // A ban on A takes carol out of #rust on C...
-    alice.send(":ban carol");
-    alice.skip_until("* carol was banned from #rust by alice");
-    carol.skip_until("* carol was banned from #rust by alice");
-    carol.skip_until("* carol was kicked from #rust by alice");
-    bob.skip_until("* carol was kicked from #rust by alice");
-    // ... and keeps her out there (#rust is gone on C: no member left).
-    carol.send(":join #rust");
-    carol.skip_until("! banned from #rust");
-    // Nor on B, where #rust exists and checks its own copy of the bans:
-    // carol leaves C and comes back on B.
-    carol.send(":quit");
-    carol.skip_until("* bye");
-    let mut again = join(servers[1].addr());
-    take_when_free(&mut again, "carol");
-    again.send(":join #rust");
-    again.skip_until("! banned from #rust");
-    // Lifted on A: carol may join on B again.
-    alice.send(":unban carol");
-    alice.skip_until("* alice lifted the ban on carol in #rust");
-    bob.skip_until("* alice lifted the ban on carol in #rust");
+}
+
+#[test]
+fn an_account_registered_on_one_server_logs_in_on_every_server() {
+    let Some(redis) = redis("the shared accounts test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut alice = join_as(a.addr(), "alice");
+    alice.send(":register hunter22");
+    alice.skip_until("* registered alice");
+    let key = format!("{}BA", "A".repeat(41));
+    alice.send(&format!(":key {key}"));
+    alice.skip_until("* key published");
+    alice.send(":token");
+    let token = loop {
+        let line = alice.line();
+        if let Some(token) = line.strip_prefix("* token ") {
+            break token.to_owned();
+        }
+    };
+    alice.send(":quit");
+    alice.skip_until("* bye");
+    // B heard of the account, its key and its token as they were made.
+    let mut bob = join(b.addr());
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let got = answer(&mut again, ":join #rust", "");
-        if got == "* carol joined #rust" {
+        let got = answer(&mut bob, ":keys alice", "");
+        if got == format!("* keys alice: {key}") {
             break;
         }
-        assert_eq!(got, "! banned from #rust");
-        assert!(Instant::now() < deadline, "the ban never lifted on B");
+        assert!(Instant::now() < deadline, "{got}");
+    }
+    assert_eq!(
+        answer(&mut bob, ":login alice hunter22", "* logged in as"),
+        "* logged in as alice"
+    );
+    bob.send(":quit");
+    bob.skip_until("* bye");
+    let mut again = join(b.addr());
+    let got = answer(&mut again, &format!(":resume {token}"), "");
+    assert!(
+        got.ends_with("is now known as alice") || got == "* logged in as alice",
+        "{got}"
+    );
+    again.skip_until("* logged in as alice");
+    again.send(":quit");
+    again.skip_until("* bye");
+    // A server started afterwards reads the account from Redis.
+    let c = clustered(&redis);
+    let mut carol = join(c.addr());
+    assert_eq!(
+        answer(&mut carol, ":login alice hunter22", "* logged in as"),
+        "* logged in as alice"
+    );
+    // And a name registered on one server cannot be registered again on
+    // another.
+    let mut other = join_as(c.addr(), "dave");
+    other.send(":register hunter22");
+    other.skip_until("* registered dave");
+    other.send(":quit");
+    other.skip_until("* bye");
+    // (Taken until C's release lands; registered once A has heard.)
+    let mut late = join(a.addr());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(&mut late, ":nick dave", "! nick dave");
+        if got == "! nick dave is registered" {
+            break;
+        }
+        assert_eq!(got, "! nick dave is taken");
+        assert!(Instant::now() < deadline, "{got}");
+    }
+}
+
+#[test]
+fn after_redis_was_paused_past_the_lifetimes_every_server_sees_everyone_again() {
+    let Some(redis) = redis("the paused Redis membership test") else {
+        return;
+    };
+    // Lifetimes of 2 s: a pause of 4 s outlives every server's.
+    let start = || {
+        let mut config = super::servers::config_for(redis.addr());
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
+        if let Some(cluster) = &mut config.cluster {
+            cluster.nick_ttl = std::time::Duration::from_secs(2);
+        }
+        loopchat::Server::bind(config).unwrap().spawn().unwrap()
+    };
+    let (a, b) = (start(), start());
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    assert_eq!(unsafe { libc::kill(redis.pid(), libc::SIGSTOP) }, 0);
+    // (The length of the fault, not a wait for something to happen.)
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(unsafe { libc::kill(redis.pid(), libc::SIGCONT) }, 0);
+    // Whoever Redis counted lost came back: both servers list both again
+    // (after, maybe, announcing one as lost and joining again), and each
+    // nick is still its holder's.
+    settle(&mut [&mut alice, &mut bob]);
+    assert_eq!(
+        answer(&mut bob, ":nick alice", "! "),
+        "! nick alice is taken"
+    );
+    assert_eq!(answer(&mut alice, ":nick bob", "! "), "! nick bob is taken");
+}
+
+#[test]
+fn a_server_that_stops_says_so_at_once() {
+    let Some(redis) = redis("the clean stop test") else {
+        return;
+    };
+    let a = clustered(&redis);
+    let url = redis.url();
+    // Lifetimes of 20 s (the default): the announcement below comes long
+    // before another server could count this one lost.
+    let b = ServerProcess::start(&["--cluster", &url], None);
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr, "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    b.signal(libc::SIGTERM);
+    bob.read_to_close();
+    assert_eq!(
+        alice.skip_until_prefix("* bob left #lobby"),
+        "* bob left #lobby (server shutting down)"
+    );
+    assert_eq!(
+        answer(&mut alice, ":users #lobby", "* users in "),
+        "* users in #lobby: alice"
+    );
+    // Its nicks were released before it said so: free at once.
+    alice.send(":nick bob");
+    alice.skip_until("* alice is now known as bob");
+}
+
+trait SkipPrefix {
+    fn skip_until_prefix(&mut self, prefix: &str) -> String;
+}
+
+impl SkipPrefix for Client {
+    /// Reads lines until one starting with `prefix`, and returns it.
+    fn skip_until_prefix(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self.line();
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
     }
 }

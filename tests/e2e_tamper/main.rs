@@ -19,7 +19,7 @@ mod common;
 mod page;
 mod proxy;
 
-use common::tmux::{have_tmux, pane_text, safety_digits, Session, Tmux};
+use common::tmux::{have_tmux, pane_text, safety_digits, status_line, Session, Tmux};
 use common::{ask, Client, Lines};
 use loopchat_client::e2e::{E2e, KeyPair, Pins, Shown};
 use proxy::{Attack, Framing, Proxy};
@@ -181,11 +181,26 @@ fn a_swapped_key_stops_sending_until_accepted_and_holds_what_arrives() {
         "! e2e: bob's key changed: nothing is sent to bob until you accept the new key \
          (compare safety numbers first)",
     );
+    // The conversation on screen says so; a line typed there, without
+    // `:e2e`, is refused the same way: never sent as a plain `:pm`.
+    alice.wait_for("the changed key on the status line", |s| {
+        status_line(s).contains("│ pm bob (⚠ key changed, nothing sent until :e2e-accept)")
+    });
     alice.line(":e2e bob the secret");
     let screen = alice.wait_pane("! e2e: bob's key changed: nothing was sent;");
     assert_eq!(count(&screen, "trust me"), 0, "held, not shown: {screen}");
+    alice.line("typed as plain");
+    let screen = alice.wait_for("the second refusal", |s| {
+        count(s, "! e2e: bob's key changed: nothing was sent;") == 2
+    });
+    assert!(screen.contains("2 bob ⚠"), "the list's mark: {screen}");
     let sent = proxy.sent_by_client();
-    assert!(!sent.iter().any(|line| line.contains("secret")), "{sent:?}");
+    assert!(
+        !sent
+            .iter()
+            .any(|line| line.contains("secret") || line.contains("typed as plain")),
+        "{sent:?}"
+    );
     assert!(
         proxy.plan.lock().unwrap().mitm_read.is_empty(),
         "the man in the middle read nothing"
@@ -204,6 +219,9 @@ fn a_swapped_key_stops_sending_until_accepted_and_holds_what_arrives() {
     // Accepting (the user's choice, after comparing) releases what was held.
     alice.line(":e2e-accept bob");
     alice.wait_text("[e2e 🔒] bob: trust me, I am bob");
+    alice.wait_for("the lock back on the status line", |s| {
+        status_line(s).contains("│ pm bob (🔒 end-to-end)")
+    });
     alice.line(":quit");
     alice.wait_text("EXITED:0");
 }

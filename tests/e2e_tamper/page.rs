@@ -79,16 +79,38 @@ fn the_page_reports_every_attack_and_never_shows_a_tampered_message() {
         "! e2e: bob's key changed: nothing is sent to bob until you accept the new key \
          (compare safety numbers first, then :e2e-accept bob)",
     );
+    // The conversation is marked in the list and its header; a line typed
+    // in it without `:e2e` is refused too, never sent as a plain `:pm`.
+    page.wait_until(
+        "the changed-key mark",
+        "return !!document.querySelector('#rooms button[data-key=\"pm:bob\"] .e2e-mark.changed') \
+         && document.querySelector('#room-e2e').dataset.lock === 'changed';",
+    );
     page.say(":e2e bob the secret");
     page.wait_for_line(
         "! e2e: bob's key changed: compare safety numbers, then :e2e-accept bob (nothing was sent)",
     );
+    page.say("typed as plain");
+    page.wait_until(
+        "the second refusal",
+        "return [...document.querySelectorAll('#log li')].filter(li => li.textContent.endsWith(\
+         \"! e2e: bob's key changed: compare safety numbers, then :e2e-accept bob (nothing was sent)\")).length === 2;",
+    );
     assert!(!anywhere(&page, "trust me"), "held, not shown");
     let sent = proxy.sent_by_client();
-    assert!(!sent.iter().any(|line| line.contains("secret")), "{sent:?}");
+    assert!(
+        !sent
+            .iter()
+            .any(|line| line.contains("secret") || line.contains("typed as plain")),
+        "{sent:?}"
+    );
     assert!(proxy.plan.lock().unwrap().mitm_read.is_empty());
     page.say(":e2e-accept bob");
     wait_entry(&page, ".pm.e2e:not(.own)", "bob trust me, I am bob");
+    page.wait_until(
+        "the lock back",
+        "return document.querySelector('#room-e2e').dataset.lock === 'secure';",
+    );
     proxy.stop_impersonating();
 
     // After a reload the page starts a new handshake; the proxy answers its

@@ -6,6 +6,7 @@
 //! cargo run --release --bin loadgen -- --addr 127.0.0.1:7878 --flood 4 --json
 //! cargo run --release --bin loadgen -- --idle --clients 10000 --duration 2
 //! cargo run --release --bin loadgen -- --attack flood --clients 1000 --slow-readers 300 --payload 1000
+//! cargo run --release --bin loadgen -- --attack login --addr 127.0.0.1:7878 --guessers 200 --duration 20
 //! ```
 //!
 //! Exit status: 0 when the run passed, 1 when messages were lost or clients

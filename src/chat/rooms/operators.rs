@@ -210,6 +210,22 @@ impl Rooms {
         r.bans = bans;
     }
 
+    /// The current room of `client` when it is an operator of it (for a
+    /// command on another server's member, which this model cannot name).
+    pub fn operated(&self, client: ClientId) -> Result<RoomId, Refusal> {
+        self.operated_room(client)
+    }
+
+    /// Sets `client`'s operator flag in `room` as another server's
+    /// operator decided; `false` when it is not a member.
+    pub fn set_operator_flag(&mut self, room: RoomId, client: ClientId, operator: bool) -> bool {
+        let Some(slot) = self.slot(client, room) else {
+            return false;
+        };
+        self.rooms[room.0].operators[slot] = operator;
+        true
+    }
+
     /// Takes `client` out of `room` because another server's operator
     /// banned its nick (as a kick would).
     pub fn evict(&mut self, client: ClientId, room: RoomId) -> Option<Departure> {

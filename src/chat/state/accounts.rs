@@ -168,6 +168,19 @@ impl Chat {
         &self.accounts.store
     }
 
+    /// An account change another server of the cluster made: applied
+    /// here (accounts, tokens, the key directory). Returns whether it
+    /// changed anything (then it goes to this server's file too).
+    pub fn remote_account_write(&mut self, write: &crate::accounts::persist::AccountWrite) -> bool {
+        let changed = self.accounts.store.apply_remote(write);
+        if let crate::accounts::persist::AccountWrite::PutKeys { key, keys } = write {
+            if changed {
+                self.accounts.keys.replace(key, keys);
+            }
+        }
+        changed
+    }
+
     /// The accounts, to take their writes for the history file.
     pub fn accounts_mut(&mut self) -> &mut Accounts {
         &mut self.accounts.store

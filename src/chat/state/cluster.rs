@@ -5,6 +5,7 @@
 //! messages for a client here may come from another server. Plain data, as
 //! the rest of the chat state.
 
+use super::cluster_rooms::{RoomEvent, RoomState};
 use super::{Chat, ChatEvent, ClientId, Member, Outbox};
 use crate::chat::remote::{room_key, Moved, Remote};
 use crate::protocol::{Event, ServerLine, Stamp};
@@ -14,7 +15,8 @@ use crate::protocol::{Event, ServerLine, Stamp};
 /// taken by the server's cluster step ([`Chat::take_changes`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// `nick` entered `room` (as spelled).
+    /// `nick` entered `room` (as spelled; `@` first when it entered as
+    /// the room's operator, having made it).
     Joined {
         /// Who.
         nick: String,
@@ -48,6 +50,38 @@ pub enum Change {
         /// Why.
         reason: Option<String>,
     },
+    /// An operator (`by`) made `nick` an operator of `room`, or not
+    /// (`:op`, `:deop`), whichever server `nick` is on.
+    Operator {
+        /// The room as spelled.
+        room: String,
+        /// The operator.
+        by: String,
+        /// The member.
+        nick: String,
+        /// Made an operator (`true`) or not.
+        operator: bool,
+    },
+    /// An operator (`by`) of `room` kicked `nick`, a client of another
+    /// server: a request to that server, which takes it out (and then
+    /// publishes its leaving, which every server announces).
+    Kick {
+        /// The room as spelled.
+        room: String,
+        /// The operator.
+        by: String,
+        /// The member.
+        nick: String,
+        /// Why, when the operator said.
+        reason: Option<String>,
+    },
+    /// Nothing to announce: `nick`'s membership here changed in a way the
+    /// other servers already heard of (its operator flag, set at another
+    /// server's word); only its entry in Redis is rewritten.
+    Refresh {
+        /// Who.
+        nick: String,
+    },
     /// An operator (`by`) changed `room`'s topic or bans: what to
     /// announce, and the room's whole shared state after it.
     Room {
@@ -62,65 +96,15 @@ pub enum Change {
     },
 }
 
-/// What an operator did to a room, as the other servers announce it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomEvent {
-    /// `:topic TEXT`.
-    TopicSet(String),
-    /// `:topic -`.
-    TopicCleared,
-    /// `:ban NICK`.
-    Banned(String),
-    /// `:unban NICK`.
-    Unbanned(String),
-}
-
-/// A room's state that every server shares: its topic and banned nicks.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct RoomState {
-    /// The topic, if any.
-    pub topic: Option<String>,
-    /// The banned nicks, as typed.
-    pub bans: Vec<String>,
-}
-
-impl RoomState {
-    /// One line of text (no `\n`: topics and nicks hold no control
-    /// character): `-` or `T` and the topic, then each ban, separated by
-    /// `\x1e`.
-    pub fn encode(&self) -> String {
-        let mut text = match &self.topic {
-            Some(topic) => format!("T{topic}"),
-            None => "-".to_owned(),
-        };
-        for ban in &self.bans {
-            text.push('\x1e');
-            text.push_str(ban);
-        }
-        text
-    }
-
-    /// Reads what [`RoomState::encode`] wrote.
-    pub fn decode(text: &str) -> Option<RoomState> {
-        let mut fields = text.split('\x1e');
-        let topic = match fields.next()? {
-            "-" => None,
-            topic => Some(topic.strip_prefix('T')?.to_owned()),
-        };
-        let bans = fields
-            .filter(|nick| crate::protocol::is_valid_name(nick))
-            .map(str::to_owned)
-            .collect();
-        Some(RoomState { topic, bans })
-    }
-}
-
 /// The chat state's part of the cluster: the other servers' members and
 /// this server's changes not yet taken.
 #[derive(Debug, Default)]
 pub(super) struct Shared {
     pub(super) changes: Vec<Change>,
-    remote: Remote,
+    pub(super) remote: Remote,
+    /// Rooms made here since the server last asked (their history before
+    /// this server followed them is read from their streams).
+    pub(super) made: Vec<String>,
     /// Every room's topic and bans as last heard (rooms not here too),
     /// by room key.
     pub(super) rooms: std::collections::HashMap<String, RoomState>,
@@ -129,13 +113,19 @@ pub(super) struct Shared {
 /// The reason given for the clients of a server that is gone.
 pub const SERVER_LOST: &str = "server lost";
 
+/// The reason given for the clients of a server that stopped cleanly.
+pub const SERVER_STOPPED: &str = "server shutting down";
+
 impl Chat {
     /// Shares this server's membership with the other servers of a
     /// cluster: from now on joins, leaves, renames and quits are queued
     /// for [`Chat::take_changes`], and `:users`, `:rooms` count the other
     /// servers' members given to [`Chat::remote_change`].
     pub fn share_membership(&mut self) {
-        self.shared.get_or_insert_with(Default::default);
+        let shared = self.shared.get_or_insert_with(Default::default);
+        // `#lobby` exists from the start: what was said in it before is
+        // read from its stream as for a room made later.
+        shared.made.push(crate::protocol::LOBBY.to_owned());
     }
 
     /// Queues a change for the other servers (nothing when alone).
@@ -153,28 +143,83 @@ impl Chat {
         }
     }
 
+    /// The keys of the rooms made here since the last call: the server
+    /// reads what was said in them before from their streams
+    /// ([`Chat::backfill_room`]).
+    pub fn take_made_rooms(&mut self) -> Vec<String> {
+        match &mut self.shared {
+            Some(shared) => std::mem::take(&mut shared.made),
+            None => Vec::new(),
+        }
+    }
+
+    /// A room's newest lines as its stream holds them (oldest first: id,
+    /// time, sender, text, whether a `:me`), for `:history` here: the ones
+    /// older than what this server recorded are added (a room made here
+    /// after lines were said in it elsewhere, this server not running).
+    pub fn backfill_room(&mut self, room_key: &str, lines: &[(u64, i64, &str, &str, bool)]) {
+        let mut stored = Vec::with_capacity(lines.len());
+        for &(id, ts, from, text, action) in lines {
+            let plain: ServerLine<'_> = if action {
+                Event::Acted {
+                    from,
+                    room: None,
+                    text,
+                    stamp: None,
+                }
+            } else {
+                Event::Said {
+                    from,
+                    room: None,
+                    text,
+                    stamp: None,
+                }
+            }
+            .into();
+            self.line.clear();
+            crate::protocol::Dialect::Line.render(&plain, &mut self.line);
+            let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
+            stored.push(crate::chat::history::store::StoredLine {
+                id: i64::try_from(id).unwrap_or(i64::MAX),
+                ts,
+                line: String::from_utf8_lossy(line).into_owned(),
+            });
+        }
+        // (`#lobby`'s tail may not exist yet: made, and loaded from the
+        // file too when there is one.)
+        self.history.room_created(room_key);
+        self.history.loaded(room_key, stored);
+    }
+
     /// Whether changes are queued.
     pub fn has_changes(&self) -> bool {
         self.shared.as_ref().is_some_and(|s| !s.changes.is_empty())
     }
 
-    /// The rooms (as spelled) of the client here called `nick`; `None`
-    /// when no one here is.
-    pub fn rooms_of_nick(&self, nick: &str) -> Option<(&str, Vec<&str>)> {
+    /// The rooms (as spelled, `@` before those it is an operator of) of
+    /// the client here called `nick`; `None` when no one here is.
+    pub fn rooms_of_nick(&self, nick: &str) -> Option<(&str, Vec<String>)> {
         let &id = self.nicks.get(&nick.to_ascii_lowercase())?;
         let nick = self.nick(id)?;
         let rooms = self
             .rooms
             .rooms_of(id)
-            .filter_map(|room| self.rooms.get(room))
-            .map(|room| room.name())
+            .filter_map(|room| {
+                let op = self.rooms.is_operator(room, id);
+                let name = self.rooms.get(room)?.name();
+                Some(if op {
+                    format!("@{name}")
+                } else {
+                    name.to_owned()
+                })
+            })
             .collect();
         Some((nick, rooms))
     }
 
-    /// Every client here with its rooms (as spelled): this server's whole
-    /// membership, for a snapshot.
-    pub fn membership(&self) -> Vec<(&str, Vec<&str>)> {
+    /// Every client here with its rooms (as [`Chat::rooms_of_nick`]):
+    /// this server's whole membership, for a snapshot.
+    pub fn membership(&self) -> Vec<(&str, Vec<String>)> {
         self.nicks
             .keys()
             .filter_map(|nick| self.rooms_of_nick(nick))
@@ -190,7 +235,13 @@ impl Chat {
         };
         match change {
             Change::Joined { nick, room } => {
-                if shared.remote.join(node, &nick, &room) {
+                let (operator, room) = match room.strip_prefix('@') {
+                    Some(room) => (true, room.to_owned()),
+                    None => (false, room),
+                };
+                let joined = shared.remote.join(node, &nick, &room);
+                shared.remote.set_op(&nick, &room, operator);
+                if joined {
                     self.announce_remote(
                         &room,
                         &Event::Joined {
@@ -249,6 +300,19 @@ impl Chat {
                 event,
                 state,
             } => self.remote_room_change(&room, &by, event, state, out),
+            Change::Operator {
+                room,
+                by,
+                nick,
+                operator,
+            } => self.remote_operator(&room, &by, &nick, operator, out),
+            Change::Kick {
+                room,
+                by,
+                nick,
+                reason,
+            } => self.remote_kick(&room, &by, &nick, reason.as_deref(), out),
+            Change::Refresh { .. } => {}
             Change::Quit { nick, reason } => {
                 for room in shared.remote.quit(node, &nick) {
                     let line = Event::Left {
@@ -266,11 +330,22 @@ impl Chat {
     /// Server `node` is gone (or cut off): its clients are announced as
     /// leaving every room they were in, `(server lost)`.
     pub fn remote_node_lost(&mut self, node: &str, out: &mut impl Outbox) {
+        self.remote_node_gone(node, SERVER_LOST, out);
+    }
+
+    /// Server `node` stopped cleanly (it said so): its clients are
+    /// announced as leaving every room they were in, `(server shutting
+    /// down)`, as its own clients were told.
+    pub fn remote_node_stopped(&mut self, node: &str, out: &mut impl Outbox) {
+        self.remote_node_gone(node, SERVER_STOPPED, out);
+    }
+
+    fn remote_node_gone(&mut self, node: &str, reason: &str, out: &mut impl Outbox) {
         let Some(shared) = &mut self.shared else {
             return;
         };
-        let lost = shared.remote.node_lost(node);
-        self.announce_moves(lost, Some(SERVER_LOST), out);
+        let gone = shared.remote.node_lost(node);
+        self.announce_moves(gone, Some(reason), out);
     }
 
     /// Server `node`'s whole membership (nick, rooms as spelled), read
@@ -297,9 +372,9 @@ impl Chat {
         }
     }
 
-    /// The other servers' members of the room with key `key` (empty when
-    /// alone).
-    pub(super) fn remote_members(&self, key: &str) -> Vec<&str> {
+    /// The other servers' members of the room with key `key`, each with
+    /// whether it is an operator there (empty when alone).
+    pub(super) fn remote_members<'a>(&'a self, key: &'a str) -> Vec<(&'a str, bool)> {
         match &self.shared {
             Some(shared) => shared.remote.members_of(key).collect(),
             None => Vec::new(),

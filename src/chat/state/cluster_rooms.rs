@@ -5,11 +5,74 @@
 //! member of theirs whose nick was banned. Plain data, as the rest of the
 //! chat state.
 
-use super::cluster::{Change, RoomEvent, RoomState};
+use super::cluster::Change;
 use super::{Chat, ClientId, Outbox};
 use crate::chat::remote::room_key;
+use crate::chat::rooms::Refusal;
 use crate::chat::rooms::RoomId;
 use crate::protocol::{Event, ServerLine};
+
+/// What an operator did to a room, as the other servers announce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent {
+    /// `:topic TEXT`.
+    TopicSet(String),
+    /// `:topic -`.
+    TopicCleared,
+    /// `:ban NICK`.
+    Banned(String),
+    /// `:unban NICK`.
+    Unbanned(String),
+}
+
+/// A room's state that every server shares: its topic and banned nicks.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoomState {
+    /// The topic, if any.
+    pub topic: Option<String>,
+    /// The banned nicks, as typed.
+    pub bans: Vec<String>,
+}
+
+impl RoomState {
+    /// One line of text (no `\n`: topics and nicks hold no control
+    /// character): `-` or `T` and the topic, then each ban, separated by
+    /// `\x1e`.
+    pub fn encode(&self) -> String {
+        let mut text = match &self.topic {
+            Some(topic) => format!("T{topic}"),
+            None => "-".to_owned(),
+        };
+        for ban in &self.bans {
+            text.push('\x1e');
+            text.push_str(ban);
+        }
+        text
+    }
+
+    /// Reads what [`RoomState::encode`] wrote.
+    pub fn decode(text: &str) -> Option<RoomState> {
+        let mut fields = text.split('\x1e');
+        let topic = match fields.next()? {
+            "-" => None,
+            topic => Some(topic.strip_prefix('T')?.to_owned()),
+        };
+        let bans = fields
+            .filter(|nick| crate::protocol::is_valid_name(nick))
+            .map(str::to_owned)
+            .collect();
+        Some(RoomState { topic, bans })
+    }
+}
+
+/// `* BY made NICK an operator of ROOM` or its opposite.
+fn operator_line<'a>(room: &'a str, by: &'a str, nick: &'a str, operator: bool) -> ServerLine<'a> {
+    if operator {
+        Event::Opped { room, by, nick }.into()
+    } else {
+        Event::Deopped { room, by, nick }.into()
+    }
+}
 
 /// No client: the asker of an announcement no client asked for.
 const NO_ONE: ClientId = usize::MAX;
@@ -98,18 +161,20 @@ impl Chat {
         .into();
         self.fan_out_room(id, None, &line, out);
         if let RoomEvent::Banned(nick) = &event {
-            self.evict_banned(id, &name, nick, by, out);
+            self.evict(id, &name, nick, by, None, out);
         }
     }
 
-    /// A member here banned from `room` by another server's operator
-    /// leaves it as if kicked (and the others hear of it from here).
-    fn evict_banned(
+    /// A member here banned from (or kicked out of) `room` by another
+    /// server's operator leaves it as if kicked here (and the others hear
+    /// of it from here).
+    fn evict(
         &mut self,
         room: RoomId,
         name: &str,
         nick: &str,
         by: &str,
+        reason: Option<&str>,
         out: &mut impl Outbox,
     ) {
         let Some(client) = self.client_named(nick) else {
@@ -122,17 +187,160 @@ impl Chat {
         self.share(|| Change::Left {
             nick: kicked_nick.clone(),
             room: name.to_owned(),
-            reason: None,
+            reason: reason.map(str::to_owned),
             by: Some(by.to_owned()),
         });
         let line = Event::Kicked {
             nick: &kicked_nick,
             room: name,
             by,
-            reason: None,
+            reason,
         }
         .into();
         self.announce_departure(&departure, NO_ONE, &line, out);
+    }
+
+    /// `:op NICK` or `:deop NICK` by `id` where NICK is another server's
+    /// member of the current room: checked here (an operator of it, NICK
+    /// a member there), announced here, and sent to every server.
+    /// `false` when NICK is no other server's member of the room (the
+    /// chat answers as alone).
+    pub(super) fn operator_elsewhere(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        operator: bool,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let Some(room) = self.rooms.current(id) else {
+            return false;
+        };
+        let key = self.rooms.get(room).map_or("", |r| r.key()).to_owned();
+        let Some(now) = shared.remote.is_op(nick, &key) else {
+            return false;
+        };
+        if let Err(refusal) = self.rooms.operated(id) {
+            out.reply(id, &self.refusal(refusal, nick));
+            return true;
+        }
+        if now == operator {
+            let refusal = if operator {
+                Refusal::AlreadyOperator(room)
+            } else {
+                Refusal::TargetNotOperator(room)
+            };
+            out.reply(id, &self.refusal(refusal, nick));
+            return true;
+        }
+        if let Some(shared) = &mut self.shared {
+            shared.remote.set_op(nick, &key, operator);
+        }
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let by = self.nick_of(id).to_owned();
+        let spelled = self
+            .remote_members(&key)
+            .into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(nick))
+            .map_or(nick.to_owned(), |(n, _)| n.to_owned());
+        self.share(|| Change::Operator {
+            room: name.clone(),
+            by: by.clone(),
+            nick: spelled.clone(),
+            operator,
+        });
+        let line = operator_line(&name, &by, &spelled, operator);
+        self.fan_out_room(room, Some(id), &line, out);
+        true
+    }
+
+    /// `:kick NICK [REASON]` by `id` where NICK is another server's member
+    /// of the current room: checked here, sent to NICK's server, which
+    /// takes it out; every server (this one included) announces the kick
+    /// when that server publishes it. `false` when NICK is no other
+    /// server's member of the room (the chat answers as alone).
+    pub(super) fn kick_elsewhere(
+        &mut self,
+        id: ClientId,
+        nick: &str,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let Some(room) = self.rooms.current(id) else {
+            return false;
+        };
+        let key = self.rooms.get(room).map_or("", |r| r.key()).to_owned();
+        if shared.remote.is_op(nick, &key).is_none() {
+            return false;
+        }
+        if let Err(refusal) = self.rooms.operated(id) {
+            out.reply(id, &self.refusal(refusal, nick));
+            return true;
+        }
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let by = self.nick_of(id).to_owned();
+        let reason = reason.map(|r| crate::protocol::sanitize(r).into_owned());
+        self.share(|| Change::Kick {
+            room: name,
+            by,
+            nick: nick.to_owned(),
+            reason,
+        });
+        true
+    }
+
+    /// Another server's operator kicked `nick` out of `room`: taken out
+    /// here when it is a member here (nothing otherwise: its server does).
+    pub(super) fn remote_kick(
+        &mut self,
+        room: &str,
+        by: &str,
+        nick: &str,
+        reason: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        let Some(id) = self.rooms.find(room) else {
+            return;
+        };
+        let name = self.rooms.get(id).map_or("", |r| r.name()).to_owned();
+        self.evict(id, &name, nick, by, reason, out);
+    }
+
+    /// Another server's operator made `nick` an operator of `room`, or
+    /// not: set here when `nick` is a member here (and its entry in Redis
+    /// rewritten), noted in the mirror otherwise, announced here.
+    pub(super) fn remote_operator(
+        &mut self,
+        room: &str,
+        by: &str,
+        nick: &str,
+        operator: bool,
+        out: &mut impl Outbox,
+    ) {
+        let key = room_key(room);
+        let local = self.client_named(nick);
+        match (local, self.rooms.find(&key)) {
+            (Some(client), Some(id)) => {
+                if self.rooms.set_operator_flag(id, client, operator) {
+                    let nick = nick.to_owned();
+                    self.share(|| Change::Refresh { nick });
+                }
+            }
+            _ => {
+                if let Some(shared) = &mut self.shared {
+                    shared.remote.set_op(nick, &key, operator);
+                }
+            }
+        }
+        if let Some(id) = self.rooms.find(&key) {
+            let name = self.rooms.get(id).map_or("", |r| r.name()).to_owned();
+            self.fan_out_room(id, None, &operator_line(&name, by, nick, operator), out);
+        }
     }
 
     /// Every room's shared state as read from Redis after a (re)connect:
@@ -150,12 +358,19 @@ impl Chat {
         }
     }
 
-    /// A room just made here takes the topic and bans the cluster has for
-    /// it.
-    pub(super) fn room_made_here(&mut self, room: RoomId) {
+    /// A room just made here by `creator` takes the topic and bans the
+    /// cluster has for it; its creator is not its operator when the room
+    /// has members on other servers (it was made there first).
+    pub(super) fn room_made_here(&mut self, room: RoomId, creator: ClientId) {
         let Some(key) = self.rooms.get(room).map(|r| r.key().to_owned()) else {
             return;
         };
+        if !self.remote_members(&key).is_empty() {
+            self.rooms.set_operator_flag(room, creator, false);
+        }
+        if let Some(shared) = &mut self.shared {
+            shared.made.push(key.clone());
+        }
         let Some(state) = self
             .shared
             .as_ref()

@@ -70,3 +70,25 @@ impl Chat {
         out.deliver(recipient, &line.into());
     }
 }
+
+impl Chat {
+    /// An `:e2e` from `from` on another server for `to` here, relayed as
+    /// [`Chat::relay_e2e`] would (only to a recipient logged in). `false`
+    /// when no one here may take it (gone, or not logged in).
+    pub fn deliver_e2e(
+        &mut self,
+        from: &str,
+        to: &str,
+        payload: &str,
+        out: &mut impl Outbox,
+    ) -> bool {
+        let Some(&recipient) = self.nicks.get(&to.to_ascii_lowercase()) else {
+            return false;
+        };
+        if self.accounts.account(recipient).is_none() || !keys::is_payload(payload) {
+            return false;
+        }
+        out.deliver(recipient, &Event::E2e { from, payload }.into());
+        true
+    }
+}

@@ -56,7 +56,8 @@ mod sasl;
 mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};
-pub use cluster::{Change, RoomEvent, RoomState};
+pub use cluster::Change;
+pub use cluster_rooms::{RoomEvent, RoomState};
 pub use irc::IrcChannel;
 pub use outbox::{Delivery, Outbox};
 

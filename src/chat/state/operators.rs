@@ -61,6 +61,9 @@ impl Chat {
         out: &mut impl Outbox,
     ) {
         let target = self.client_named(nick);
+        if target.is_none() && self.operator_elsewhere(id, nick, operator, out) {
+            return;
+        }
         let result = if operator {
             self.rooms.op(id, target)
         } else {
@@ -70,8 +73,16 @@ impl Chat {
             Ok(room) => room,
             Err(refusal) => return out.reply(id, &self.refusal(refusal, nick)),
         };
-        let name = self.rooms.get(room).map_or("", |r| r.name());
-        let (by, nick) = (self.nick_of(id), target.map_or(nick, |t| self.nick_of(t)));
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let by = self.nick_of(id).to_owned();
+        let nick = target.map_or(nick, |t| self.nick_of(t)).to_owned();
+        self.share(|| Change::Operator {
+            room: name.clone(),
+            by: by.clone(),
+            nick: nick.clone(),
+            operator,
+        });
+        let (name, by, nick) = (name.as_str(), by.as_str(), nick.as_str());
         let line = if operator {
             Event::Opped {
                 room: name,
@@ -99,6 +110,9 @@ impl Chat {
         out: &mut impl Outbox,
     ) {
         let target = self.client_named(nick);
+        if target.is_none() && self.kick_elsewhere(id, nick, reason, out) {
+            return;
+        }
         let departure = match self.rooms.kick(id, target) {
             Ok(departure) => departure,
             Err(refusal) => return out.reply(id, &self.refusal(refusal, nick)),

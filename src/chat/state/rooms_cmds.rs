@@ -109,7 +109,7 @@ impl Chat {
         match self.rooms.join(id, typed, who) {
             JoinOutcome::Joined { room, created } => {
                 if created {
-                    self.room_made_here(room);
+                    self.room_made_here(room, id);
                 }
                 let Some(Some(Member::Joined(me))) = self.members.get(id) else {
                     return;
@@ -125,10 +125,11 @@ impl Chat {
                     room: r.name(),
                 }
                 .into();
+                let operator = self.rooms.is_operator(room, id);
                 if let Some(shared) = &mut self.shared {
                     shared.changes.push(Change::Joined {
                         nick: me.nick.clone(),
-                        room: r.name().to_owned(),
+                        room: format!("{}{}", if operator { "@" } else { "" }, r.name()),
                     });
                 }
                 // The joiner is in the room's current part: its copy has
@@ -216,9 +217,9 @@ impl Chat {
                 _ => None,
             })
             .collect();
-        for nick in self.remote_members(&key) {
+        for (nick, operator) in self.remote_members(&key) {
             if !members.iter().any(|(n, _)| n.eq_ignore_ascii_case(nick)) {
-                members.push((nick, false));
+                members.push((nick, operator));
             }
         }
         members.sort_by_cached_key(|(nick, _)| nick.to_ascii_lowercase());

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Padding, Paragraph};
 use ratatui::Frame;
 
 use crate::state::{State, Target};
-use crate::ui::{fit, nick_style};
+use crate::ui::{fit, lock_mark, nick_style};
 
 /// One row of the list: `1 #lobby 2 +3@` (number for Alt-N, name, member
 /// count, unread lines and `@` for a mention).
@@ -58,7 +58,9 @@ pub fn draw(frame: &mut Frame, state: &State, area: Rect) {
     let shown = state.shown();
     let title = match &shown.target {
         Target::Room(room) => room.clone(),
-        Target::Private(nick) => format!("pm {nick}"),
+        Target::Private(nick) => {
+            format!("pm {nick}{}", state.view_lock().map_or("", lock_mark))
+        }
         Target::Server => "(no room)".to_string(),
     };
     let block = Block::new()
@@ -83,10 +85,15 @@ pub fn draw(frame: &mut Frame, state: &State, area: Rect) {
     let mut private = Vec::new();
     for &i in &listed {
         let buffer = &state.buffers[i];
+        let name = format!(
+            "{}{}",
+            buffer.name(),
+            state.buffer_lock(i).map_or("", lock_mark)
+        );
         let row = |count| {
             list_row(
                 number(i),
-                buffer.name(),
+                &name,
                 count,
                 (buffer.unread, buffer.mention),
                 i == state.view,

@@ -13,8 +13,10 @@
 //! `[e2e] NICK: PAYLOAD` lines from the server are decrypted; what cannot
 //! be is shown as a warning, never as a message. The device key and the
 //! pins live in `--e2e-dir` (made on first use, mode 0600).
+//! [`Secure::lock`] says what a private conversation is (the lock the
+//! screen shows, and whether a line typed there goes end to end).
 
-use loopchat_client::e2e::{E2e, SendError, Shown};
+use loopchat_client::e2e::{E2e, Lock, SendError, Shown};
 use std::path::PathBuf;
 
 /// What the chat state should do with an input line or server line the
@@ -80,6 +82,15 @@ impl Secure {
     #[cfg(test)]
     pub fn is_secure(&self, peer: &str) -> bool {
         self.side.as_ref().is_some_and(|(_, s)| s.is_secure(peer))
+    }
+
+    /// What the private conversation with `peer` is now: the lock to show,
+    /// and whether what is typed there goes end to end (anything but
+    /// [`Lock::Plain`]).
+    pub fn lock(&self, peer: &str) -> Lock {
+        self.side
+            .as_ref()
+            .map_or(Lock::Plain, |(_, s)| s.lock(peer))
     }
 
     /// An input line: `None` unless it is one of this module's commands.
@@ -325,7 +336,7 @@ mod tests {
 
     #[test]
     fn the_screen_shows_locked_messages_both_ways() {
-        use crate::state::{Kind, State};
+        use crate::state::{Kind, State, Status, Target};
         let dir = tempfile::tempdir().unwrap();
         let welcomed = |nick: &str| {
             let secure = Secure::new(dir.path().join(nick), "loopchat".into());
@@ -334,19 +345,63 @@ mod tests {
             state
         };
         let (mut alice, mut bob) = (welcomed("alice"), welcomed("bob"));
-        let mut to_bob = alice.on_input(":e2e bob hi \u{1b}[31m bob");
-        let mut to_alice: Vec<String> = Vec::new();
-        while !to_bob.is_empty() || !to_alice.is_empty() {
-            to_bob.retain(|line| !line.starts_with(":keys "));
-            for line in std::mem::take(&mut to_bob) {
-                let payload = line.strip_prefix(":e2e bob ").unwrap();
-                to_alice.extend(bob.on_line(format!("[e2e] alice: {payload}").as_bytes()));
+        let relay = |alice: &mut State, bob: &mut State, mut to_bob: Vec<String>| {
+            let mut to_alice: Vec<String> = Vec::new();
+            while !to_bob.is_empty() || !to_alice.is_empty() {
+                to_bob.retain(|line| !line.starts_with(":keys "));
+                for line in std::mem::take(&mut to_bob) {
+                    let payload = line.strip_prefix(":e2e bob ").unwrap();
+                    to_alice.extend(bob.on_line(format!("[e2e] alice: {payload}").as_bytes()));
+                }
+                for line in std::mem::take(&mut to_alice) {
+                    let payload = line.strip_prefix(":e2e alice ").unwrap();
+                    to_bob.extend(alice.on_line(format!("[e2e] bob: {payload}").as_bytes()));
+                }
             }
-            for line in std::mem::take(&mut to_alice) {
-                let payload = line.strip_prefix(":e2e alice ").unwrap();
-                to_bob.extend(alice.on_line(format!("[e2e] bob: {payload}").as_bytes()));
-            }
-        }
+        };
+        assert_eq!(alice.view_lock(), None, "the server's buffer");
+        let to_bob = alice.on_input(":e2e bob hi \u{1b}[31m bob");
+        // Shown in the private buffer, waiting for the session.
+        assert_eq!(alice.view_name(), "pm bob");
+        assert_eq!(alice.view_lock(), Some(Lock::Pending));
+        let waiting = alice.shown().messages.back().unwrap();
+        assert!(matches!(waiting.kind, Kind::E2eOut { .. }));
+        assert_eq!(waiting.status, Status::Sending);
+        relay(&mut alice, &mut bob, to_bob);
+        assert_eq!(
+            alice
+                .shown()
+                .messages
+                .iter()
+                .map(|m| &m.status)
+                .collect::<Vec<_>>(),
+            vec![&Status::Sent; alice.shown().messages.len()],
+            "sent once the session was up"
+        );
+        assert_eq!(alice.view_lock(), Some(Lock::Secure { verified: false }));
+        let at = bob
+            .buffers
+            .iter()
+            .position(|b| b.target.same(&Target::Private("alice".into())))
+            .expect("bob's buffer with alice");
+        assert_eq!(bob.buffer_lock(at), Some(Lock::Secure { verified: false }));
+        assert_eq!(bob.view_lock(), None, "bob is where he was");
+
+        // Typed in the private buffer now: end to end, never a plain :pm.
+        let typed = alice.on_input("typed secret");
+        assert_eq!(typed.len(), 1, "{typed:?}");
+        assert!(typed[0].starts_with(":e2e bob v1.m."), "{typed:?}");
+        relay(&mut alice, &mut bob, typed);
+        alice.on_input(":e2e-verify bob");
+        assert_eq!(alice.view_lock(), Some(Lock::Secure { verified: true }));
+        // A conversation never used end to end stays plain, and says so.
+        alice.on_input(":pm carol hello");
+        let carol = alice.buffers.len() - 1;
+        assert!(matches!(
+            alice.buffers[carol].messages.back().map(|m| &m.kind),
+            Some(Kind::PmOut { .. })
+        ));
+        assert_eq!(alice.buffer_lock(carol), Some(Lock::Plain));
         let kinds = |s: &State| {
             s.buffers
                 .iter()
@@ -373,5 +428,8 @@ mod tests {
         assert!(kinds(&bob)
             .iter()
             .any(|k| matches!(k, Kind::Info(t) if t.contains("end-to-end encrypted"))));
+        assert!(kinds(&bob)
+            .iter()
+            .any(|k| matches!(k, Kind::E2eIn { text, .. } if text == "typed secret")));
     }
 }

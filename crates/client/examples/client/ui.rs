@@ -24,6 +24,7 @@ use unicode_width::UnicodeWidthStr;
 use crate::editor::Editor;
 use crate::state::{Kind, Link, Message, State, Status};
 use crate::text::{for_screen, Clock};
+use loopchat_client::e2e::Lock;
 
 /// The side panel's width, shown only when the screen is wide enough.
 const PANEL_WIDTH: u16 = 24;
@@ -90,6 +91,28 @@ fn linked(text: &str, style: Style) -> Vec<(String, Style)> {
     out
 }
 
+/// The mark of a private conversation's lock in the list and the panel's
+/// title: a session or a changed key only.
+pub(crate) fn lock_mark(lock: Lock) -> &'static str {
+    match lock {
+        Lock::Secure { verified: false } => " 🔒",
+        Lock::Secure { verified: true } => " 🔒✓",
+        Lock::KeyChanged => " ⚠",
+        Lock::Pending | Lock::Plain => "",
+    }
+}
+
+/// The same on the status line, in words: plain is said too.
+fn lock_words(lock: Lock) -> &'static str {
+    match lock {
+        Lock::Secure { verified: false } => "🔒 end-to-end",
+        Lock::Secure { verified: true } => "🔒✓ end-to-end, verified",
+        Lock::KeyChanged => "⚠ key changed, nothing sent until :e2e-accept",
+        Lock::Pending => "end-to-end, no session yet",
+        Lock::Plain => "plain, the server can read it",
+    }
+}
+
 /// A message as styled pieces of text, before wrapping.
 fn pieces(message: &Message) -> Vec<(String, Style)> {
     let dim = Style::new().fg(Color::DarkGray);
@@ -132,6 +155,8 @@ fn pieces(message: &Message) -> Vec<(String, Style)> {
             out.push((from.clone(), nick_style(from)));
             out.push((": ".into(), pm));
             out.extend(linked(text, pm));
+            // Not end to end: readable by the server.
+            out.push((" (plain)".into(), dim));
         }
         Kind::PmOut { to, text } => {
             let pm = Style::new().fg(Color::LightMagenta);
@@ -139,6 +164,7 @@ fn pieces(message: &Message) -> Vec<(String, Style)> {
             out.push((to.clone(), nick_style(to)));
             out.push(("] ".into(), pm.add_modifier(Modifier::BOLD)));
             out.push((text.clone(), pm));
+            out.push((" (plain)".into(), dim));
         }
         Kind::E2eIn { from, text } => {
             let e2e = Style::new().fg(Color::LightGreen);
@@ -173,6 +199,9 @@ fn pieces(message: &Message) -> Vec<(String, Style)> {
     }
     match &message.status {
         Status::Sent => {}
+        Status::Sending if matches!(message.kind, Kind::E2eOut { .. }) => {
+            out.push((" (waiting for the end-to-end session)".into(), dim));
+        }
         Status::Sending => out.push((" (sending)".into(), dim)),
         Status::Refused(why) => out.push((
             format!(" ✗ refused: {why}"),
@@ -403,7 +432,11 @@ fn draw_status(frame: &mut Frame, state: &mut State, area: Rect) {
     // The connection state always shows; on a narrow screen the address
     // gives way first, then the nick: the room stays.
     let left_room = usize::from(area.width).saturating_sub(right_width + 1);
-    let (nick, view) = (state.nick.as_deref().unwrap_or("-"), state.view_name());
+    let view = match state.view_lock() {
+        Some(lock) => format!("{} ({})", state.view_name(), lock_words(lock)),
+        None => state.view_name(),
+    };
+    let nick = state.nick.as_deref().unwrap_or("-");
     let left = [
         format!(" loopchat {} │ {nick} │ {view}", for_screen(&state.server)),
         format!(" {nick} │ {view}"),
@@ -483,6 +516,64 @@ mod tests {
         let all: String = pieces.iter().map(|(t, _)| t.as_str()).collect();
         assert_eq!(all, "see https://example.com/a and http://x.org");
         assert_eq!(linked("javascript:alert(1)", plain).len(), 1);
+    }
+
+    #[test]
+    fn plain_private_lines_are_marked_and_e2e_ones_are_not() {
+        let text = |kind: Kind, status: Status| -> String {
+            let message = Message {
+                at_ms: 0,
+                kind,
+                history: false,
+                mention: false,
+                id: None,
+                status,
+                seq: 1,
+            };
+            pieces(&message)
+                .into_iter()
+                .skip(1)
+                .map(|(t, _)| t)
+                .collect()
+        };
+        let (from, to, words) = ("bob".to_string(), "bob".to_string(), "hi".to_string());
+        assert_eq!(
+            text(
+                Kind::PmIn {
+                    from: from.clone(),
+                    text: words.clone()
+                },
+                Status::Sent
+            ),
+            "[pm] bob: hi (plain)"
+        );
+        assert_eq!(
+            text(
+                Kind::PmOut {
+                    to: to.clone(),
+                    text: words.clone()
+                },
+                Status::Sending
+            ),
+            "[pm → bob] hi (plain) (sending)"
+        );
+        assert_eq!(
+            text(
+                Kind::E2eIn {
+                    from,
+                    text: words.clone()
+                },
+                Status::Sent
+            ),
+            "[e2e 🔒] bob: hi"
+        );
+        assert_eq!(
+            text(Kind::E2eOut { to, text: words }, Status::Sending),
+            "[e2e 🔒 → bob] hi (waiting for the end-to-end session)"
+        );
+        assert_eq!(lock_mark(Lock::Secure { verified: false }), " 🔒");
+        assert_eq!(lock_mark(Lock::Plain), "", "the list marks locks only");
+        assert!(lock_words(Lock::Plain).contains("the server can read it"));
     }
 
     #[test]

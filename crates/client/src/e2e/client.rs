@@ -55,6 +55,27 @@ pub enum Shown {
     },
 }
 
+/// What a private conversation is now, as the user should see it: the
+/// lock, or the mark that the server can read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// Nothing end to end with this peer: private messages go as plain
+    /// `:pm`, which the server can read.
+    Plain,
+    /// End to end was used with this peer (a key is pinned, or a handshake
+    /// ran or runs), but no session is up: what the user types waits for
+    /// one, never goes in the clear.
+    Pending,
+    /// A session is up and its key accepted; `verified` when the user
+    /// compared the safety number.
+    Secure {
+        /// The key is marked verified.
+        verified: bool,
+    },
+    /// The peer's key changed: nothing is sent until the user accepts it.
+    KeyChanged,
+}
+
 /// A client's end-to-end side (see the module's description).
 pub struct E2e {
     server: String,
@@ -112,6 +133,28 @@ impl E2e {
         self.conversations
             .get(&peer.to_ascii_lowercase())
             .is_some_and(Conversation::is_secure)
+    }
+
+    /// What the conversation with `peer` is now (see [`Lock`]).
+    pub fn lock(&self, peer: &str) -> Lock {
+        let conversation = self
+            .conversations
+            .get(&peer.to_ascii_lowercase())
+            .filter(|c| c.is_started());
+        match conversation {
+            Some(c) if c.unaccepted_key().is_some() => Lock::KeyChanged,
+            Some(c) => match c.peer_key().filter(|_| c.is_secure()) {
+                Some(key) => Lock::Secure {
+                    verified: matches!(
+                        self.pins.check(&self.server, peer, &key),
+                        PinCheck::Known { verified: true }
+                    ),
+                },
+                None => Lock::Pending,
+            },
+            None if self.pins.has(&self.server, peer) => Lock::Pending,
+            None => Lock::Plain,
+        }
     }
 
     /// Encrypts `text` for `peer`: the lines to send. The text waits for
@@ -310,7 +353,14 @@ mod tests {
         let mut bob = E2e::with(KeyPair::generate(), Pins::in_memory(), "loopchat", "bob");
         assert!(alice.publish().starts_with(":key ") && alice.publish().len() == 5 + 43);
         assert!(!alice.is_secure("bob"));
+        assert_eq!(alice.lock("bob"), Lock::Plain);
+        assert_eq!(alice.lock("carol"), Lock::Plain);
         let lines = alice.send("bob", "hello bob").unwrap();
+        assert_eq!(
+            alice.lock("Bob"),
+            Lock::Pending,
+            "asked for, no session yet"
+        );
         assert_eq!(lines[0], ":keys bob", "the directory first");
         assert!(lines[1].starts_with(":e2e bob v1.a."), "{lines:?}");
         assert!(!lines.iter().any(|l| l.contains("hello bob")));
@@ -329,13 +379,22 @@ mod tests {
         );
         assert_eq!(alice.safety_number("bob"), bob.safety_number("alice"));
         assert_eq!(alice.safety_number("bob").unwrap().len(), 60 + 11);
+        assert_eq!(alice.lock("bob"), Lock::Secure { verified: false });
+        assert_eq!(bob.lock("alice"), Lock::Secure { verified: false });
         assert!(alice.verify("bob").unwrap());
+        assert_eq!(alice.lock("bob"), Lock::Secure { verified: true });
         assert_eq!(alice.on_line("* welcome guest1"), None);
         assert_eq!(alice.on_line("[pm] bob: not encrypted"), None);
 
         // The pins and key are on disk: a restarted alice knows bob.
         let mut again = E2e::open(&dir.path().join("alice"), "loopchat", "alice").unwrap();
         assert_eq!(again.public_key(), alice.public_key());
+        assert_eq!(
+            again.lock("bob"),
+            Lock::Pending,
+            "a pinned key: never plain"
+        );
+        assert_eq!(again.lock("carol"), Lock::Plain);
         let lines = again.send("bob", "after a restart").unwrap();
         let (shown_a, shown_b) = relay(&mut again, &mut bob, lines);
         assert_eq!(
@@ -370,6 +429,7 @@ mod tests {
             "{shown_a:?}"
         );
         assert_eq!(alice.send("bob", "three"), Err(SendError::KeyChanged));
+        assert_eq!(alice.lock("bob"), Lock::KeyChanged);
         let (lines, shown) = alice.accept("bob").unwrap();
         assert!(lines.is_empty());
         assert!(matches!(&shown[..], [Shown::Notice { warning: false, .. }]));

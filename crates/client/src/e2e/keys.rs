@@ -168,6 +168,11 @@ impl Pins {
             .filter(|pinned| !pinned.keys.is_empty())
     }
 
+    /// Whether a key was ever accepted for `account` on `server`.
+    pub fn has(&self, server: &str, account: &str) -> bool {
+        self.get(server, account).is_some()
+    }
+
     /// What is known of `key` for `account` on `server`.
     pub fn check(&self, server: &str, account: &str, key: &[u8; KEY_LEN]) -> PinCheck {
         match self.get(server, account) {

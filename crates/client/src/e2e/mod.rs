@@ -26,7 +26,7 @@ mod tests;
 #[cfg(test)]
 mod tests_relay;
 
-pub use client::{E2e, Shown};
+pub use client::{E2e, Lock, Shown};
 pub use keys::{decode_key, encode_key, load_or_create_device_key, PinCheck, Pins};
 pub use noise::KeyPair;
 pub use safety::safety_number;

@@ -208,6 +208,12 @@ impl Conversation {
         }
     }
 
+    /// Whether end to end is under way with the peer: a handshake ran or
+    /// runs, or texts wait for one.
+    pub fn is_started(&self) -> bool {
+        !matches!(self.state, State::Idle) || !self.queued.is_empty()
+    }
+
     /// The peer's key that waits for the user's acceptance.
     pub fn unaccepted_key(&self) -> Option<[u8; KEY_LEN]> {
         self.unaccepted

@@ -4,6 +4,14 @@
 
 use super::{Kind, Purpose, State, Status, Target, KEYS_HELP};
 use crate::text::for_screen;
+use loopchat_client::e2e::Lock;
+
+/// The peer of a typed `:e2e NICK TEXT` (a peer and a text given).
+fn e2e_peer(input: &str) -> Option<&str> {
+    let (word, args) = input.split_once(' ')?;
+    let (peer, text) = args.split_once(' ')?;
+    (word.eq_ignore_ascii_case(":e2e") && !peer.is_empty() && !text.is_empty()).then_some(peer)
+}
 
 impl State {
     /// The person pressed Enter on `input`; returns the lines to send.
@@ -14,6 +22,12 @@ impl State {
             return Vec::new();
         }
         let e2e_name = self.e2e_name();
+        if let Some(peer) = e2e_peer(input) {
+            // An end-to-end message goes in the private conversation with
+            // its peer, shown (notes show where the person is).
+            let at = self.buffer(&Target::Private(for_screen(peer)));
+            self.switch_to(at);
+        }
         if let Some(taken) = self.secure.on_input(&e2e_name, input) {
             return self.taken(taken);
         }
@@ -30,7 +44,13 @@ impl State {
                 None => shown,
             };
             if let Target::Private(peer) = self.shown().target.clone() {
-                let line = format!(":pm {peer} {}", input.strip_prefix(':').unwrap_or(input));
+                let typed = input.strip_prefix(':').unwrap_or(input);
+                if self.secure.lock(&peer) != Lock::Plain {
+                    // End to end was used with this peer: never silently
+                    // in the clear.
+                    return self.on_input(&format!(":e2e {peer} {typed}"));
+                }
+                let line = format!(":pm {peer} {typed}");
                 return self.own(self.view, Kind::PmOut { to: peer, text }, line);
             }
             let at = self.chat_buffer();

@@ -50,6 +50,7 @@ pub use buffer::{Buffer, Kind, Message, Status, Target};
 
 use crate::secure::{Secure, Taken};
 use crate::text::for_screen;
+use loopchat_client::e2e::Lock;
 
 /// How many history lines to ask for on joining a room.
 pub const HISTORY_ON_JOIN: u32 = 30;
@@ -153,6 +154,9 @@ pub struct State {
     resuming: bool,
     /// The person typed `:login` or `:register`: keep a token when it works.
     remember: bool,
+    /// Own end-to-end messages waiting for their session: (peer
+    /// lower-cased, `seq`), oldest first.
+    e2e_waiting: Vec<(String, u64)>,
 }
 
 impl State {
@@ -192,6 +196,7 @@ impl State {
             rejoin: Vec::new(),
             resuming: false,
             remember: false,
+            e2e_waiting: Vec::new(),
         }
     }
 
@@ -235,6 +240,20 @@ impl State {
         let private = (1..self.buffers.len())
             .filter(|&i| matches!(self.buffers[i].target, Target::Private(_)));
         rooms.chain(private).collect()
+    }
+
+    /// The lock of the private conversation on screen; `None` for a room
+    /// or the server's buffer.
+    pub fn view_lock(&self) -> Option<Lock> {
+        self.buffer_lock(self.view)
+    }
+
+    /// The lock of private conversation `index`; `None` for other buffers.
+    pub fn buffer_lock(&self, index: usize) -> Option<Lock> {
+        match &self.buffers.get(index)?.target {
+            Target::Private(peer) => Some(self.secure.lock(peer)),
+            _ => None,
+        }
     }
 
     /// The name end-to-end sessions are bound to: our nick on the server.
@@ -434,7 +453,9 @@ impl State {
         }
     }
 
-    /// Shows what the end-to-end side took; returns its lines to send.
+    /// Shows what the end-to-end side took, in the peer's private buffer;
+    /// returns its lines to send. An own message shows as sending until
+    /// it is encrypted and sent (its session may still be on its way).
     fn taken(&mut self, taken: Taken) -> Vec<String> {
         for (peer, text, own) in taken.messages {
             let (peer, text) = (for_screen(&peer), for_screen(&text));
@@ -442,15 +463,32 @@ impl State {
             if own {
                 // Talking to someone shows the conversation.
                 self.switch_to(at);
+                let id = peer.to_ascii_lowercase();
+                let seq = self.put(
+                    at,
+                    Kind::E2eOut { to: peer, text },
+                    State::now_ms(),
+                    None,
+                    false,
+                );
+                self.set_status(seq, Status::Sending, None, None);
+                self.e2e_waiting.push((id, seq));
+            } else {
+                self.show(at, Kind::E2eIn { from: peer, text });
             }
-            self.show(
-                at,
-                if own {
-                    Kind::E2eOut { to: peer, text }
-                } else {
-                    Kind::E2eIn { from: peer, text }
-                },
-            );
+        }
+        // Each transport message sent is the oldest one waiting for its peer.
+        for line in &taken.send {
+            let sealed = line
+                .strip_prefix(":e2e ")
+                .and_then(|rest| rest.split_once(' '))
+                .filter(|(_, payload)| payload.starts_with("v1.m."));
+            let Some((peer, _)) = sealed else { continue };
+            let peer = for_screen(peer).to_ascii_lowercase();
+            if let Some(i) = self.e2e_waiting.iter().position(|(p, _)| *p == peer) {
+                let (_, seq) = self.e2e_waiting.remove(i);
+                self.set_status(seq, Status::Sent, None, None);
+            }
         }
         for (text, warning) in taken.notes {
             let text = for_screen(&text);

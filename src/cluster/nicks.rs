@@ -1,0 +1,148 @@
+//! Nicks and guest numbers across servers, and private messages to the
+//! server holding a nick: part of [`RedisCluster`], split from `engine`.
+//! A nick is `SET NICK OWNER NX PX ttl` (one winner however many servers
+//! race), refreshed by its owner every third of its lifetime, released by
+//! a compare-and-delete; guest numbers come from one counter.
+
+use super::engine::RedisCluster;
+use super::replies::Pending;
+use super::resp;
+use super::{ClusterEvent, Unavailable};
+use std::time::Instant;
+
+impl RedisCluster {
+    /// Claims `nick` (its canonical form) for this server; the answer is a
+    /// [`ClusterEvent::Nick`] with the returned ticket. A won nick is held
+    /// (its expiry refreshed) until [`RedisCluster::release_nick`].
+    pub fn claim_nick(&mut self, nick: &str) -> Result<u64, Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let ticket = self.ticket();
+        if self.owned.contains(nick) {
+            // Already this server's (given up here, not yet released).
+            let nick = nick.to_owned();
+            self.events.push(ClusterEvent::Nick {
+                ticket,
+                nick,
+                won: Ok(true),
+            });
+            return Ok(ticket);
+        }
+        let key = self.nick_key(nick);
+        let ttl = self.settings.nick_ttl.as_millis().to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                b"SET",
+                key.as_bytes(),
+                self.node.as_bytes(),
+                b"NX",
+                b"PX",
+                ttl.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::Claim {
+            ticket,
+            nick: nick.to_owned(),
+        });
+        Ok(ticket)
+    }
+
+    /// Gives `nick` up: deleted in Redis if this server still holds it.
+    /// Down, it is only forgotten: its expiry frees it.
+    pub fn release_nick(&mut self, nick: &str) {
+        if !self.owned.remove(nick) || !self.loaded {
+            return;
+        }
+        let key = self.nick_key(nick);
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                b"FCALL",
+                &b"loopchat_release"[..],
+                b"1",
+                key.as_bytes(),
+                self.node.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::Ignore);
+    }
+
+    /// Nicks this server holds.
+    pub fn owned_nicks(&self) -> impl Iterator<Item = &str> {
+        self.owned.iter().map(String::as_str)
+    }
+
+    /// Asks for the next guest number; the answer is a
+    /// [`ClusterEvent::Guest`] with the returned ticket.
+    pub fn guest_number(&mut self) -> Result<u64, Unavailable> {
+        self.guest_numbers(1)
+    }
+
+    /// Asks for `count` guest numbers at once (one `INCRBY`); the answer
+    /// is a [`ClusterEvent::Guest`] with the last of them.
+    pub fn guest_numbers(&mut self, count: u64) -> Result<u64, Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let ticket = self.ticket();
+        let key = format!("{}:guests", self.settings.prefix);
+        let count = count.max(1).to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[b"INCRBY", key.as_bytes(), count.as_bytes()],
+        );
+        self.pending.push_back(Pending::Guest { ticket });
+        Ok(ticket)
+    }
+
+    pub(super) fn nick_key(&self, nick: &str) -> String {
+        format!("{}:nick:{nick}", self.settings.prefix)
+    }
+
+    pub(super) fn hold_nicks(&mut self, now: Instant) {
+        self.next_hold = now + self.settings.nick_ttl / 3;
+        let nicks: Vec<String> = self.owned.iter().cloned().collect();
+        let ttl = self.settings.nick_ttl.as_millis().to_string();
+        let out = self.cmd.queue();
+        resp::array_header(out, 3 + nicks.len() + 2);
+        resp::bulk(out, b"FCALL");
+        resp::bulk(out, b"loopchat_hold");
+        resp::bulk_u64(out, nicks.len() as u64);
+        for nick in &nicks {
+            let key = format!("{}:nick:{nick}", self.settings.prefix);
+            resp::bulk(self.cmd.queue(), key.as_bytes());
+        }
+        let out = self.cmd.queue();
+        resp::bulk(out, self.node.as_bytes());
+        resp::bulk(out, ttl.as_bytes());
+        self.pending.push_back(Pending::Hold { nicks });
+    }
+
+    /// Sends `line` to the server holding `nick` (its canonical form), on
+    /// that server's own channel: it arrives there as
+    /// [`ClusterEvent::Private`]. The answer, [`ClusterEvent::PrivateSent`]
+    /// with the returned ticket, says whether a server took it.
+    pub fn send_private(&mut self, nick: &str, line: &[u8]) -> Result<u64, Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let ticket = self.ticket();
+        let key = self.nick_key(nick);
+        let inboxes = format!("{}:node:", self.settings.prefix);
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                &b"FCALL"[..],
+                b"loopchat_pm",
+                b"1",
+                key.as_bytes(),
+                inboxes.as_bytes(),
+                line,
+            ],
+        );
+        self.pending.push_back(Pending::Private { ticket });
+        Ok(ticket)
+    }
+}

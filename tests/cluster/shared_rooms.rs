@@ -1,0 +1,146 @@
+//! Three servers and one Redis: topics, bans and operators set on one
+//! server hold on every server.
+
+use super::common::{Client, Lines};
+use super::engine::{redis, PATIENCE};
+use super::servers::{clustered, join, join_as, settle, take_when_free};
+use super::shared::answer;
+use std::time::Instant;
+
+#[test]
+fn topics_and_bans_set_on_one_server_hold_on_every_server() {
+    let Some(redis) = redis("the shared topics and bans test") else {
+        return;
+    };
+    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
+    let mut alice = join_as(servers[0].addr(), "alice");
+    let mut bob = join_as(servers[1].addr(), "bob");
+    let mut carol = join_as(servers[2].addr(), "carol");
+    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    // Alice makes #rust (its operator), bob joins it on B.
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    bob.send(":join #rust");
+    bob.skip_until("* bob joined #rust");
+    alice.skip_until("* bob joined #rust");
+    // A topic set on A is announced on B and shown by :topic there.
+    alice.send(":topic all about rust");
+    alice.skip_until("* alice set the topic of #rust: all about rust");
+    bob.skip_until("* alice set the topic of #rust: all about rust");
+    assert_eq!(
+        answer(&mut bob, ":topic", "* topic "),
+        "* topic #rust: all about rust"
+    );
+    // C, where #rust does not exist yet, gives it on the first join.
+    carol.send(":join #rust");
+    carol.skip_until("* carol joined #rust");
+    // (Or, when C hears of the topic after carol made the room there,
+    // its announcement.)
+    let topic = carol.line();
+    assert!(
+        topic == "* topic #rust: all about rust"
+            || topic == "* alice set the topic of #rust: all about rust",
+        "{topic}"
+    );
+    // A ban on A takes carol out of #rust on C...
+    alice.send(":ban carol");
+    alice.skip_until("* carol was banned from #rust by alice");
+    carol.skip_until("* carol was banned from #rust by alice");
+    carol.skip_until("* carol was kicked from #rust by alice");
+    bob.skip_until("* carol was kicked from #rust by alice");
+    // ... and keeps her out there (#rust is gone on C: no member left).
+    carol.send(":join #rust");
+    carol.skip_until("! banned from #rust");
+    // Nor on B, where #rust exists and checks its own copy of the bans:
+    // carol leaves C and comes back on B.
+    carol.send(":quit");
+    carol.skip_until("* bye");
+    let mut again = join(servers[1].addr());
+    take_when_free(&mut again, "carol");
+    again.send(":join #rust");
+    again.skip_until("! banned from #rust");
+    // Lifted on A: carol may join on B again.
+    alice.send(":unban carol");
+    alice.skip_until("* alice lifted the ban on carol in #rust");
+    bob.skip_until("* alice lifted the ban on carol in #rust");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(&mut again, ":join #rust", "");
+        if got == "* carol joined #rust" {
+            break;
+        }
+        assert_eq!(got, "! banned from #rust");
+        assert!(Instant::now() < deadline, "the ban never lifted on B");
+    }
+}
+
+#[test]
+fn an_operator_granted_or_a_kick_on_one_server_holds_on_every_server() {
+    let Some(redis) = redis("the shared operators test") else {
+        return;
+    };
+    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
+    let mut alice = join_as(servers[0].addr(), "alice");
+    let mut bob = join_as(servers[1].addr(), "bob");
+    let mut carol = join_as(servers[2].addr(), "carol");
+    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    // Alice makes #rust: its operator everywhere; bob and carol join it
+    // on their servers and are not (the room was made before, on A).
+    let users = |client: &mut Client, expected: &str| {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            client.send(":users #rust");
+            // (`! no such room #rust` until the server hears of it.)
+            let got = loop {
+                let line = client.line();
+                if line.starts_with("* users in ") || line.starts_with("! ") {
+                    break line;
+                }
+            };
+            if got == expected {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{}: {got}", client.nick);
+        }
+    };
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    // (Once B and C know of the room: two servers making one room at
+    // the same moment would each make their maker its operator.)
+    users(&mut bob, "* users in #rust: @alice");
+    users(&mut carol, "* users in #rust: @alice");
+    for client in [&mut bob, &mut carol] {
+        client.send(":join #rust");
+        client.skip_until(&format!("* {} joined #rust", client.nick));
+    }
+    for client in [&mut alice, &mut bob, &mut carol] {
+        users(client, "* users in #rust: @alice bob carol");
+    }
+    bob.send(":topic mine");
+    bob.skip_until("! not an operator of #rust");
+    // Alice (A) makes bob (B) an operator: announced everywhere, shown
+    // everywhere, and bob may act as one on B.
+    alice.send(":op bob");
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.skip_until("* alice made bob an operator of #rust");
+        users(client, "* users in #rust: @alice @bob carol");
+    }
+    bob.send(":topic mine");
+    bob.skip_until("* bob set the topic of #rust: mine");
+    // And taken back.
+    alice.send(":deop bob");
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.skip_until("* alice took operator from bob in #rust");
+        users(client, "* users in #rust: @alice bob carol");
+    }
+    bob.send(":topic again");
+    bob.skip_until("! not an operator of #rust");
+    // A kick on A of carol (C): she is out, and every server says so.
+    alice.send(":kick carol enough");
+    for client in [&mut alice, &mut bob, &mut carol] {
+        client.skip_until("* carol was kicked from #rust by alice (enough)");
+    }
+    for client in [&mut alice, &mut bob] {
+        users(client, "* users in #rust: @alice bob");
+    }
+}
