@@ -505,6 +505,7 @@ fn check_request(request: &Request) {
         WebRules {
             allowed_origins: vec!["https://friend.example".into(), "null".into()],
             tls: true,
+            irc: true,
         },
     ] {
         match rules.route(request) {
@@ -520,6 +521,17 @@ fn check_request(request: &Request) {
                 assert!(text.starts_with("HTTP/1.1 101 "));
                 assert!(text.ends_with("\r\n\r\n"));
                 assert!(text.contains(&format!("Sec-WebSocket-Accept: {accept}\r\n")));
+                assert!(!text.contains("Sec-WebSocket-Protocol"));
+            }
+            Route::UpgradeIrc(response, subprotocol) => {
+                assert!(rules.irc);
+                assert!(["/", crate::net::http::WS_PATH].contains(&request.path.as_str()));
+                let offered = request.ws_protocols.as_deref().expect("offered");
+                assert!(offered.contains(subprotocol.name()));
+                let text = String::from_utf8(response).expect("ASCII response");
+                assert!(text.starts_with("HTTP/1.1 101 "));
+                let header = format!("Sec-WebSocket-Protocol: {}\r\n", subprotocol.name());
+                assert!(text.contains(&header));
             }
         }
     }
@@ -741,7 +753,9 @@ pub fn check_transport(data: &[u8]) {
                         Head::Refused(status) => Route::Respond(crate::net::http::refusal(*status)),
                     };
                     let status = match &route {
-                        Route::Respond(bytes) | Route::Upgrade(bytes) => bytes[9..12].to_vec(),
+                        Route::Respond(bytes)
+                        | Route::Upgrade(bytes)
+                        | Route::UpgradeIrc(bytes, _) => bytes[9..12].to_vec(),
                     };
                     answer = Some(route);
                     Seen::Request(String::from_utf8(status).expect("status"))
@@ -754,7 +768,7 @@ pub fn check_transport(data: &[u8]) {
             });
         });
         match answer {
-            Some(Route::Upgrade(_)) => {
+            Some(Route::Upgrade(_) | Route::UpgradeIrc(..)) => {
                 let Decoder::Http(reader) = &mut codec.decoder else {
                     panic!("a head from a codec that reads no heads");
                 };

@@ -22,7 +22,8 @@
 //!   and the commands that go through it), `cluster_presence` (who is
 //!   where across servers), `irc` and `irc_cmds` (IRC clients:
 //!   registration, then their commands mapped onto the chat's typed
-//!   commands, `docs/irc.md`).
+//!   commands, `docs/irc.md`), `ircv3` (`CHATHISTORY`, SASL, what the
+//!   negotiated capabilities change).
 //! - [`net`]: the network side, bytes and sockets with no chat in them:
 //!   connections, transports (plain TCP or TLS; the line codec or HTTP then
 //!   WebSocket), line framing, HTTP, WebSocket frames, the server's TLS,

@@ -2,11 +2,14 @@
 //! send, parsed, written and parsed again; and the text helpers the
 //! connection will run on every relayed message.
 
+use crate::protocol::irc::chathistory;
 use crate::protocol::irc::mask;
 use crate::protocol::irc::message::{is_middle, MAX_PARAMS};
+use crate::protocol::irc::sasl::{Sasl, Step};
 use crate::protocol::irc::text::{
     ctcp_action, split_at_chars, strip_formatting, write_action_messages, write_text_messages,
 };
+use crate::protocol::irc::{Cap, CapSet};
 use crate::protocol::irc::{Message, ParseError, MAX_MESSAGE_BYTES, MAX_TAGS_BYTES};
 
 /// Every line of the input (split at `\n`, one `\r` before it dropped, as
@@ -29,6 +32,10 @@ use crate::protocol::irc::{Message, ParseError, MAX_MESSAGE_BYTES, MAX_TAGS_BYTE
 ///   most 512 bytes whose texts join back to it (NUL and CR as spaces);
 /// - a mask (the line's first 16 characters up to a space) matches the
 ///   next 16 characters exactly when a dynamic-programming model says so.
+/// - read as `CHATHISTORY`, a request has a limit within the maximum and
+///   its batch (or its `FAIL`) is messages that parse; read as
+///   `AUTHENTICATE` (three times), SASL never panics and only verifies an
+///   account with a password.
 pub fn check_irc_message(data: &[u8]) {
     let max = usize::from(data.first().copied().unwrap_or(0));
     for line in data.split(|&b| b == b'\n') {
@@ -98,6 +105,49 @@ fn check_line(line: &[u8]) {
             assert!(body.len() >= MAX_MESSAGE_BYTES - 3, "{text:?}");
         }
         Err(error) => panic!("{text:?} written as {written:?}: {error}"),
+    }
+    check_ircv3(&message);
+}
+
+/// IRCv3 on any message, as if it were `CHATHISTORY` or `AUTHENTICATE`:
+/// a request read has a limit from 1 to the maximum and answers with lines
+/// that parse; a refusal's `FAIL` parses; SASL never panics, and what it
+/// verifies has an account and a password.
+fn check_ircv3(message: &Message<'_>) {
+    let as_history = Message {
+        command: "CHATHISTORY",
+        ..*message
+    };
+    let mut out = Vec::new();
+    match chathistory::parse(&as_history, 50) {
+        Ok(request) => {
+            assert!((1..=50).contains(&request.limit));
+            let batch = chathistory::Batch {
+                server: "irc.test",
+                id: "h1",
+                target: request.target,
+                caps: CapSet::of(&Cap::ALL),
+            };
+            let line = chathistory::Line {
+                id: 1,
+                time_ms: 0,
+                nick: "nick",
+                text: request.subcommand,
+                action: false,
+            };
+            chathistory::write_batch(&batch, [line], &mut out);
+        }
+        Err(fail) => fail.write("irc.test", &mut out),
+    }
+    for line in out.split_inclusive(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r\n").expect("CR LF");
+        assert!(Message::parse(line).is_ok(), "{line:?}");
+    }
+    let mut sasl = Sasl::default();
+    for _ in 0..3 {
+        if let Step::Verify(credentials) = sasl.handle(message.param(0)) {
+            assert!(!credentials.account.is_empty() && !credentials.password.is_empty());
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! The request head is limited in size ([`MAX_HEAD_BYTES`], else `431`) and,
 //! by the loop, in time (the close timeout).
 
+use crate::protocol::irc::mask::{choose_subprotocol, Subprotocol};
 use tungstenite::handshake::derive_accept_key;
 
 /// Largest request head accepted; a longer one is answered `431`.
@@ -114,6 +115,9 @@ pub struct Request {
     pub ws_key: Option<String>,
     /// `Sec-WebSocket-Version`.
     pub ws_version: Option<String>,
+    /// `Sec-WebSocket-Protocol`: the subprotocols offered, in the client's
+    /// order (several headers joined with `,`).
+    pub ws_protocols: Option<String>,
 }
 
 /// What the head reader produced.
@@ -210,6 +214,14 @@ impl Request {
                 request.ws_key = Some(value.to_string());
             } else if name.eq_ignore_ascii_case("sec-websocket-version") {
                 request.ws_version = Some(value.to_string());
+            } else if name.eq_ignore_ascii_case("sec-websocket-protocol") {
+                match &mut request.ws_protocols {
+                    Some(offered) => {
+                        offered.push(',');
+                        offered.push_str(value);
+                    }
+                    None => request.ws_protocols = Some(value.to_string()),
+                }
             }
         }
         request
@@ -230,6 +242,18 @@ pub enum Route {
     Respond(Vec<u8>),
     /// Send this `101` response and speak WebSocket from now on.
     Upgrade(Vec<u8>),
+    /// Send this `101` response (it names the subprotocol) and speak IRC
+    /// over WebSocket from now on.
+    UpgradeIrc(Vec<u8>, Subprotocol),
+}
+
+impl Route {
+    /// The response to send, whatever follows it.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Route::Respond(bytes) | Route::Upgrade(bytes) | Route::UpgradeIrc(bytes, _) => bytes,
+        }
+    }
 }
 
 /// The rules for the web address: which origins may open a WebSocket.
@@ -239,6 +263,9 @@ pub struct WebRules {
     pub allowed_origins: Vec<String>,
     /// The web address speaks TLS, so the own origin is `https://HOST`.
     pub tls: bool,
+    /// IRC is served: an upgrade on `/` or [`WS_PATH`] offering the
+    /// `text.ircv3.net` or `binary.ircv3.net` subprotocol speaks IRC.
+    pub irc: bool,
 }
 
 impl WebRules {
@@ -260,7 +287,7 @@ impl WebRules {
     /// [`WebRules::route`], bodies included.
     fn route_get(&self, request: &Request) -> Route {
         let head_only = request.method == "HEAD";
-        if request.path == WS_PATH {
+        if request.path == WS_PATH || (request.path == "/" && self.irc_offered(request).is_some()) {
             return self.upgrade(request);
         }
         let Some(&(_, content_type, body)) =
@@ -322,12 +349,29 @@ impl WebRules {
                 return Route::Respond(error(403, "Forbidden", "origin not allowed", ""));
             }
         }
+        let irc = self.irc_offered(request);
+        let protocol_header = irc.map_or(String::new(), |irc| {
+            format!("Sec-WebSocket-Protocol: {}\r\n", irc.name())
+        });
         let response = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
+             Sec-WebSocket-Accept: {}\r\n{protocol_header}\r\n",
             derive_accept_key(key.as_bytes())
-        );
-        Route::Upgrade(response.into_bytes())
+        )
+        .into_bytes();
+        match irc {
+            Some(irc) => Route::UpgradeIrc(response, irc),
+            None => Route::Upgrade(response),
+        }
+    }
+
+    /// The IRC subprotocol an upgrade request offers first, when IRC is
+    /// served and the request is an upgrade.
+    fn irc_offered(&self, request: &Request) -> Option<Subprotocol> {
+        if !self.irc || !request.upgrade_websocket {
+            return None;
+        }
+        choose_subprotocol(request.ws_protocols.as_deref()?)
     }
 
     /// The server's own origin (`http://` + `Host`, `https://` on TLS) or
@@ -412,9 +456,78 @@ mod tests {
 
     fn status(route: &Route) -> String {
         let bytes = match route {
-            Route::Respond(bytes) | Route::Upgrade(bytes) => bytes,
+            Route::Respond(bytes) | Route::Upgrade(bytes) | Route::UpgradeIrc(bytes, _) => bytes,
         };
         String::from_utf8_lossy(&bytes[9..12]).into_owned()
+    }
+
+    #[test]
+    fn an_upgrade_offering_an_irc_subprotocol_speaks_irc_in_the_clients_order() {
+        let irc = WebRules {
+            irc: true,
+            ..WebRules::default()
+        };
+        let offer = |path: &str, protocols: &[&str]| {
+            let mut text = format!(
+                "GET {path} HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n"
+            );
+            for value in protocols {
+                text.push_str(&format!("Sec-WebSocket-Protocol: {value}\r\n"));
+            }
+            text.push_str("\r\n");
+            let Some(Head::Request(request)) = parse(&text) else {
+                panic!("{text}")
+            };
+            request
+        };
+        let cases: [(&str, &[&str], Subprotocol); 5] = [
+            ("/", &["text.ircv3.net"], Subprotocol::Text),
+            ("/ws", &["binary.ircv3.net"], Subprotocol::Binary),
+            (
+                "/",
+                &["binary.ircv3.net, text.ircv3.net"],
+                Subprotocol::Binary,
+            ),
+            (
+                "/ws",
+                &["text.ircv3.net, binary.ircv3.net"],
+                Subprotocol::Text,
+            ),
+            (
+                "/ws",
+                &["chat", "binary.ircv3.net", "text.ircv3.net"],
+                Subprotocol::Binary,
+            ),
+        ];
+        for (path, protocols, want) in cases {
+            let request = offer(path, protocols);
+            let Route::UpgradeIrc(bytes, chosen) = irc.route(&request) else {
+                panic!("{path} {protocols:?}: not IRC")
+            };
+            assert_eq!(chosen, want, "{path} {protocols:?}");
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+            let header = format!("\r\nSec-WebSocket-Protocol: {}\r\n", want.name());
+            assert!(text.contains(&header), "{text}");
+        }
+        // No IRC offered: the line protocol on /ws, the page on /.
+        let plain = irc.route(&offer("/ws", &["chat"]));
+        let Route::Upgrade(bytes) = plain else {
+            panic!("{plain:?}")
+        };
+        assert!(!String::from_utf8(bytes)
+            .unwrap()
+            .contains("Sec-WebSocket-Protocol"));
+        assert_eq!(status(&irc.route(&offer("/", &[]))), "200");
+        // IRC not served: an IRC offer gets the line protocol, no subprotocol.
+        let off = WebRules::default().route(&offer("/ws", &["text.ircv3.net"]));
+        assert!(matches!(off, Route::Upgrade(_)), "{off:?}");
+        assert_eq!(
+            status(&WebRules::default().route(&offer("/", &["text.ircv3.net"]))),
+            "200"
+        );
     }
 
     fn upgrade_request(origin: Option<&str>) -> Request {
@@ -427,6 +540,7 @@ mod tests {
             connection_upgrade: true,
             ws_key: Some("dGhlIHNhbXBsZSBub25jZQ==".into()),
             ws_version: Some("13".into()),
+            ws_protocols: None,
         }
     }
 
@@ -460,6 +574,7 @@ mod tests {
         let rules = WebRules {
             allowed_origins: vec!["https://friend.example".into()],
             tls: false,
+            irc: false,
         };
         let accept = "HTTP/1.1 101";
         for (origin, allowed) in [
@@ -473,12 +588,11 @@ mod tests {
             (Some("http://evil.example"), false),
         ] {
             let route = rules.route(&upgrade_request(origin));
-            let (Route::Upgrade(bytes) | Route::Respond(bytes)) = &route;
+            let shown = status(&route);
             assert_eq!(
-                bytes.starts_with(accept.as_bytes()),
+                route.into_bytes().starts_with(accept.as_bytes()),
                 allowed,
-                "{origin:?}: {}",
-                status(&route)
+                "{origin:?}: {shown}"
             );
         }
     }
@@ -532,8 +646,8 @@ mod tests {
                 method: "HEAD".into(),
                 ..get.clone()
             };
-            let (Route::Respond(get) | Route::Upgrade(get)) = rules.route(&get);
-            let (Route::Respond(head) | Route::Upgrade(head)) = rules.route(&head);
+            let get = rules.route(&get).into_bytes();
+            let head = rules.route(&head).into_bytes();
             let text = String::from_utf8(head).unwrap();
             assert!(text.ends_with("\r\n\r\n"), "{path}: {text:?}");
             let length = text
@@ -552,7 +666,7 @@ mod tests {
             path: "/ws".into(),
             ..Request::default()
         };
-        let (Route::Respond(bytes) | Route::Upgrade(bytes)) = rules.route(&head_ws);
+        let bytes = rules.route(&head_ws).into_bytes();
         assert!(bytes.starts_with(b"HTTP/1.1 405 ") && bytes.ends_with(b"\r\n\r\n"));
     }
 

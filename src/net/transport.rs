@@ -214,6 +214,23 @@ impl Codec {
         }
     }
 
+    /// IRC over WebSocket after an upgrade that chose `text.ircv3.net`, or
+    /// `binary.ircv3.net` (`binary`: binary messages are lines too, and
+    /// lines go out as binary frames).
+    pub fn irc_websocket(binary: bool) -> Self {
+        let mut decoder = ws::Decoder::default();
+        if binary {
+            decoder.allow_binary();
+        }
+        Codec {
+            decoder: Decoder::WebSocket(decoder),
+            encoder: Encoder::WebSocket(WebSocketOut {
+                binary,
+                ..WebSocketOut::default()
+            }),
+        }
+    }
+
     /// Feeds plaintext bytes and calls `on_input` for every complete input
     /// they finish, in order. `max_line` is the line limit in bytes.
     pub fn decode(&mut self, input: &[u8], max_line: usize, on_input: impl FnMut(Input<'_>)) {
@@ -296,7 +313,8 @@ pub enum Encoder {
     /// Lines are queued as they are.
     #[default]
     Line,
-    /// Each line is one WebSocket text frame.
+    /// Each line is one WebSocket text frame (binary for IRC's
+    /// `binary.ircv3.net`).
     WebSocket(WebSocketOut),
 }
 
@@ -307,6 +325,8 @@ pub struct WebSocketOut {
     close_sent: bool,
     /// When the last ping was queued.
     last_ping: Option<Instant>,
+    /// Lines go out as binary frames (IRC's `binary.ircv3.net`).
+    binary: bool,
 }
 
 impl Encoder {
@@ -315,6 +335,7 @@ impl Encoder {
     pub fn framing(&self) -> Framing {
         match self {
             Encoder::Line => Framing::Plain,
+            Encoder::WebSocket(out) if out.binary => Framing::WebSocketBinary,
             Encoder::WebSocket(_) => Framing::WebSocket,
         }
     }
@@ -370,6 +391,9 @@ pub enum Framing {
     Plain,
     /// As one WebSocket text frame, without its `\n`.
     WebSocket,
+    /// As one WebSocket binary frame, without its line end (IRC's
+    /// `binary.ircv3.net`; never the line protocol).
+    WebSocketBinary,
 }
 
 #[cfg(test)]

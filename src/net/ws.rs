@@ -89,6 +89,12 @@ pub struct Decoder {
     control: Vec<u8>,
     /// A close was decided; everything after it is ignored.
     closed: bool,
+    /// Binary messages are lines too (IRC's `binary.ircv3.net`); else a
+    /// binary message closes the connection (1003).
+    binary_ok: bool,
+    /// The message being read is binary: its bytes are not checked as
+    /// UTF-8 here (the IRC codec answers a bad line itself).
+    in_binary: bool,
 }
 
 impl Decoder {
@@ -115,6 +121,12 @@ impl Decoder {
                 self.finish_frame(max_line, on_event);
             }
         }
+    }
+
+    /// Takes binary messages as lines from now on (IRC over WebSocket's
+    /// `binary.ircv3.net`).
+    pub fn allow_binary(&mut self) {
+        self.binary_ok = true;
     }
 
     /// Whether input stopped inside a frame or a fragmented message.
@@ -202,6 +214,7 @@ impl Decoder {
                     return Err((PROTOCOL, WsViolation::MessageInsideFragmented));
                 }
                 self.in_message = true;
+                self.in_binary = false;
                 self.discarding = false;
                 self.utf8 = Utf8Check::default();
                 FrameKind::Text
@@ -210,7 +223,13 @@ impl Decoder {
                 if self.in_message {
                     return Err((PROTOCOL, WsViolation::MessageInsideFragmented));
                 }
-                return Err((CLOSE_UNSUPPORTED, WsViolation::BinaryMessage));
+                if !self.binary_ok {
+                    return Err((CLOSE_UNSUPPORTED, WsViolation::BinaryMessage));
+                }
+                self.in_message = true;
+                self.in_binary = true;
+                self.discarding = false;
+                FrameKind::Text
             }
             OpCode::Data(Data::Reserved(_)) => return Err((PROTOCOL, WsViolation::ReservedOpcode)),
         };
@@ -252,20 +271,20 @@ impl Decoder {
                 // the one past the limit are checked first (a fuzzing
                 // finding, docs/fuzzing.md).
                 let (upto, after) = plain.split_at(room + 1);
-                if !self.utf8.feed(upto) {
+                if !self.in_binary && !self.utf8.feed(upto) {
                     self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                     return;
                 }
                 self.message = Vec::new();
                 self.discarding = true;
                 on_event(Event::TooLong);
-                if !self.utf8.feed(after) {
+                if !self.in_binary && !self.utf8.feed(after) {
                     self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                     return;
                 }
                 continue;
             }
-            if !self.utf8.feed(plain) {
+            if !self.in_binary && !self.utf8.feed(plain) {
                 self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                 return;
             }
@@ -289,7 +308,7 @@ impl Decoder {
                     return;
                 }
                 self.in_message = false;
-                if !self.utf8.is_complete() {
+                if !std::mem::take(&mut self.in_binary) && !self.utf8.is_complete() {
                     self.fail(CLOSE_INVALID_DATA, WsViolation::InvalidUtf8, on_event);
                     return;
                 }
@@ -367,12 +386,51 @@ fn control_frame(control: Control, payload: &[u8], out: &mut [u8; 127]) -> usize
 
 /// Appends one unmasked text frame carrying `payload` to `out`.
 pub fn text_frame(payload: &[u8], out: &mut Vec<u8>) {
+    data_frame(Data::Text, payload, out);
+}
+
+/// The payloads of the unmasked frames in `frames` (as the server wrote
+/// them), in order; a frame cut short ends the list.
+pub fn payloads(mut frames: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    while frames.len() >= 2 {
+        let (start, len): (usize, usize) = match frames[1] & 0x7f {
+            126 if frames.len() >= 4 => {
+                (4, usize::from(u16::from_be_bytes([frames[2], frames[3]])))
+            }
+            127 if frames.len() >= 10 => {
+                let mut len = [0u8; 8];
+                len.copy_from_slice(&frames[2..10]);
+                (
+                    10,
+                    usize::try_from(u64::from_be_bytes(len)).unwrap_or(usize::MAX),
+                )
+            }
+            126 | 127 => break,
+            n => (2, usize::from(n)),
+        };
+        let Some(payload) = frames.get(start..start.saturating_add(len)) else {
+            break;
+        };
+        out.push(payload);
+        frames = &frames[start + len..];
+    }
+    out
+}
+
+/// Appends one unmasked binary frame carrying `payload` to `out` (IRC's
+/// `binary.ircv3.net`).
+pub fn binary_frame(payload: &[u8], out: &mut Vec<u8>) {
+    data_frame(Data::Binary, payload, out);
+}
+
+fn data_frame(data: Data, payload: &[u8], out: &mut Vec<u8>) {
     let header = FrameHeader {
         is_final: true,
         rsv1: false,
         rsv2: false,
         rsv3: false,
-        opcode: OpCode::Data(Data::Text),
+        opcode: OpCode::Data(data),
         mask: None,
     };
     // Writing into a Vec cannot fail.
@@ -489,6 +547,38 @@ mod tests {
         TooLong,
         Reply(Vec<u8>),
         Close(u16),
+    }
+
+    #[test]
+    fn binary_messages_are_lines_only_where_allowed_and_unchecked_as_utf8() {
+        let mut bytes = client_frame(0x82, b"PRIVMSG #a :\xff\xfe\r\n");
+        bytes.extend(client_frame(0x02, b"NICK "));
+        bytes.extend(client_frame(0x80, b"bob"));
+        bytes.extend(client_frame(0x81, b"text too"));
+        bytes.extend(client_frame(0x82, &[b'x'; 20]));
+        let mut decoder = Decoder::default();
+        decoder.allow_binary();
+        let mut lines = Vec::new();
+        decoder.decode(&bytes, 16, &mut |event| {
+            lines.push(match event {
+                Event::Line(line) => line.to_vec(),
+                Event::TooLong => b"(too long)".to_vec(),
+                other => panic!("{other:?}"),
+            })
+        });
+        let want: [&[u8]; 4] = [
+            b"PRIVMSG #a :\xff\xfe",
+            b"NICK bob",
+            b"text too",
+            b"(too long)",
+        ];
+        assert_eq!(lines, want);
+        // Not allowed (the line protocol, text.ircv3.net): 1003.
+        let refused = decode_chunks(&[&client_frame(0x82, b"hi")], 16);
+        assert_eq!(refused, [Owned::Close(CLOSE_UNSUPPORTED)]);
+        let mut frame = Vec::new();
+        binary_frame(b"hi", &mut frame);
+        assert_eq!(frame, b"\x82\x02hi");
     }
 
     fn decode_chunks(chunks: &[&[u8]], max: usize) -> Vec<Owned> {

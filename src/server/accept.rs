@@ -18,6 +18,7 @@ use crate::net::tls::{CertStore, TlsSession};
 use crate::net::transport::{Codec, Decoder, Stream};
 use crate::policy::guard::{self};
 use crate::policy::limits::ClientLimits;
+use crate::protocol::irc::mask::Subprotocol;
 use crate::protocol::{Dialect, Error};
 use log::{debug, info, warn};
 use mio::net::TcpStream;
@@ -54,12 +55,17 @@ pub(super) struct Transports {
 
 impl Transports {
     /// With the certificate, if any, and the origins allowed besides the
-    /// server's own.
-    pub(super) fn new(certs: Option<CertStore>, allowed_origins: Vec<String>) -> Transports {
+    /// server's own; `irc`: IRC is served (then also over WebSocket).
+    pub(super) fn new(
+        certs: Option<CertStore>,
+        allowed_origins: Vec<String>,
+        irc: bool,
+    ) -> Transports {
         Transports {
             web_rules: WebRules {
                 allowed_origins,
                 tls: certs.is_some(),
+                irc,
             },
             certs,
             upgraded: false,
@@ -442,6 +448,13 @@ impl EventLoop {
             Head::Request(request) => match self.transports.web_rules.route(request) {
                 Route::Respond(response) => (response, false),
                 Route::Upgrade(response) => (response, true),
+                Route::UpgradeIrc(response, subprotocol) => {
+                    // IRC over WebSocket: an IRC connection from now on.
+                    let mut irc = IrcState::new();
+                    irc.binary_frames = subprotocol == Subprotocol::Binary;
+                    conn.irc = Some(Box::new(irc));
+                    (response, true)
+                }
             },
             Head::Refused(status) => (http::refusal(*status), false),
         };
@@ -470,7 +483,10 @@ impl EventLoop {
         let Some(conn) = self.clients.conns.get_mut(id) else {
             return;
         };
-        conn.codec = Codec::websocket();
+        conn.codec = match &conn.irc {
+            Some(irc) => Codec::irc_websocket(irc.binary_frames),
+            None => Codec::websocket(),
+        };
         super::render::refresh_slots(conn);
         if conn.finish_handshake() && self.join(id, Transport::WebSocket) && !rest.is_empty() {
             self.run_input(id, rest);

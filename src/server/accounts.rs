@@ -157,6 +157,7 @@ impl EventLoop {
             self.clients.metrics.accounts.busy += 1;
             if let Some(id) = self.chat.account_job_refused(ticket, &mut self.clients) {
                 self.irc_oper_done(id, false);
+                self.irc_sasl_done(id, false);
                 self.resume_input(id);
             }
         }
@@ -210,6 +211,7 @@ impl EventLoop {
         if done.kind != JobKind::Register {
             self.count_login(id, done.ok);
             self.irc_oper_done(id, done.ok);
+            self.irc_sasl_done(id, done.ok);
         }
         for other in self.chat.take_taken_over() {
             self.close_gracefully(other, crate::end_reason::EndReason::LoggedInElsewhere);

@@ -60,6 +60,12 @@ pub(super) struct Clients {
     /// The label of the command being run ([`Outbox::answering`]): every
     /// answer queued meanwhile to a client with tags on carries it.
     pub(super) label: Option<Label>,
+    /// An IRC command with a `label` (`labeled-response`) runs: its
+    /// client's answers are gathered here, as rendered, to be sent in
+    /// one labelled frame when it is done.
+    pub(super) capture: Option<(ClientId, Vec<u8>)>,
+    /// The account of the next fan-out's sender ([`Outbox::sender_account`]).
+    pub(super) next_account: Option<String>,
 }
 
 impl Outbox for Clients {
@@ -71,6 +77,8 @@ impl Outbox for Clients {
 
     fn new_line(&mut self) {
         self.cache.new_line();
+        // A sender's account holds for the fan-out it was given for only.
+        self.next_account = None;
     }
 
     /// The fan-out loop, specialised: each recipient in the common case
@@ -88,7 +96,9 @@ impl Outbox for Clients {
         asker: Option<ClientId>,
         line: &ServerLine<'_>,
     ) -> usize {
+        let account = self.next_account.take();
         self.new_line();
+        self.cache.account = account;
         let mut sums = FanOutSums::default();
         self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
         if !others.is_empty() {
@@ -109,6 +119,10 @@ impl Outbox for Clients {
 
     fn answering(&mut self, label: Option<Label>) {
         self.label = label;
+    }
+
+    fn sender_account(&mut self, account: Option<&str>) {
+        self.next_account = account.map(str::to_string);
     }
 
     fn note(&mut self, event: ChatEvent) {
@@ -198,6 +212,12 @@ impl Clients {
         };
         let bytes = rendered(&mut self.cache, conn, what);
         self.work += bytes.len();
+        if let Some((who, gathered)) = &mut self.capture {
+            if answer && *who == to {
+                gathered.extend_from_slice(bytes);
+                return;
+            }
+        }
         // Crash safety: this client must not see the answer to a later
         // command before its earlier lines are on disk (see
         // [`crate::chat::history`]); what follows a held line is held too.

@@ -12,14 +12,13 @@ use super::clients::Output;
 use super::EventLoop;
 use crate::chat::ClientId;
 use crate::end_reason::EndReason;
+use crate::net::transport::Framing;
+use crate::net::ws;
 use crate::protocol::irc::burst::{self, Lusers, ServerInfo};
-use crate::protocol::irc::{self, CapSet, Message, Numeric, ParseError, Rules};
+use crate::protocol::irc::{self, Message, Numeric, ParseError, Rules};
 use log::info;
 
-/// The capabilities offered in `CAP LS` (and accepted in `CAP REQ`): those
-/// whose behaviour the server has. `multi-prefix` holds trivially (the only
-/// prefix is `@`).
-pub(super) const OFFERED_CAPS: CapSet = CapSet::EMPTY;
+use super::ircv3::OFFERED_CAPS;
 
 /// The software and version IRC clients are told (`002`, `004`).
 const VERSION: &str = concat!("loopchat-", env!("CARGO_PKG_VERSION"));
@@ -42,10 +41,32 @@ impl EventLoop {
 
     /// Queues IRC bytes written for client `id`, as an answer to its own
     /// command (so in order with the chat's answers).
+    /// Over WebSocket each message is one frame (text, or binary for
+    /// `binary.ircv3.net`), without its CR LF.
     pub(super) fn irc_send(&mut self, id: ClientId, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.clients.queue_output(id, Output::Encoded(bytes), true);
+        if bytes.is_empty() {
+            return;
         }
+        let framing = self
+            .clients
+            .conns
+            .get(id)
+            .map(|c| c.codec.encoder.framing());
+        let frame = match framing {
+            None => return,
+            Some(Framing::Plain) => {
+                return self.clients.queue_output(id, Output::Encoded(bytes), true);
+            }
+            Some(Framing::WebSocket) => ws::text_frame,
+            Some(Framing::WebSocketBinary) => ws::binary_frame,
+        };
+        let mut framed = Vec::with_capacity(bytes.len() + 8);
+        for message in bytes.split_inclusive(|&b| b == b'\n') {
+            let message = message.strip_suffix(b"\n").unwrap_or(message);
+            frame(message.strip_suffix(b"\r").unwrap_or(message), &mut framed);
+        }
+        self.clients
+            .queue_output(id, Output::Encoded(&framed), true);
     }
 
     /// Writes a numeric to client `id` (from the server, to its nick).
@@ -111,11 +132,18 @@ impl EventLoop {
                 return;
             }
         };
-        self.run_irc_message(id, &message);
+        match self.irc_label(id, &message) {
+            Some(label) => self.run_labelled(id, &message, &label),
+            None => self.run_irc_message(id, &message),
+        }
     }
 
     /// One parsed message: registration's business, or a command.
-    fn run_irc_message(&mut self, id: ClientId, message: &Message<'_>) {
+    pub(super) fn run_irc_message(&mut self, id: ClientId, message: &Message<'_>) {
+        if message.is("AUTHENTICATE") {
+            // SASL, before or after registration.
+            return self.irc_authenticate(id, message);
+        }
         let chat = &self.chat;
         let Some(irc) = self
             .clients
@@ -146,6 +174,10 @@ impl EventLoop {
         let mut out = Vec::new();
         outcome.write(&self.config.server_name, &nick, OFFERED_CAPS, &mut out);
         self.irc_send(id, &out);
+        if was_registered {
+            // A `CAP REQ` may have changed what the chat does for it.
+            self.irc_caps_changed(id);
+        }
         match outcome {
             irc::Outcome::Quit(_) => self.close_gracefully(id, EndReason::Quit),
             irc::Outcome::BadPassword => {
@@ -267,12 +299,16 @@ impl EventLoop {
             network: &self.config.server_name,
             version: VERSION,
             created: &created,
-            chathistory: None,
+            chathistory: Some(self.chathistory_max()),
             motd: &motd,
         };
         let mut out = Vec::new();
         burst::write_welcome(&mut out, &info, &nick, counts);
         self.irc_send(id, &out);
+        self.irc_caps_changed(id);
+        // Authenticated with SASL before `CAP END`: logged in now (under
+        // the account's name, as `:login` does).
+        self.chat.sasl_log_in(id, &mut self.clients);
         let peer = self.clients.conns.get(id).map(|c| c.peer());
         if let Some(peer) = peer.filter(|peer| self.logs.allow(peer.ip(), self.now)) {
             info!("{peer}: registered on IRC as {nick}");
@@ -311,7 +347,7 @@ impl EventLoop {
             network: &self.config.server_name,
             version: VERSION,
             created: &created,
-            chathistory: None,
+            chathistory: Some(self.chathistory_max()),
             motd: &motd,
         };
         let mut out = Vec::new();

@@ -12,15 +12,25 @@
 
 use super::EventLoop;
 use crate::chat::ClientId;
+use crate::chat::IrcChannel;
 use crate::protocol::irc::command::{self, Command as Irc};
-use crate::protocol::irc::mask::banned_nick;
+use crate::protocol::irc::mask::{banned_nick, nickmask};
 use crate::protocol::irc::message::Params;
-use crate::protocol::irc::{burst, numeric, replies, Message, Numeric};
+use crate::protocol::irc::{burst, numeric, replies, Cap, Message, Numeric};
 use crate::protocol::Command;
 
 impl EventLoop {
     /// Runs one command of a registered IRC client.
     pub(super) fn run_irc_command(&mut self, id: ClientId, message: &Message<'_>) {
+        if message.is("CHATHISTORY") {
+            return self.irc_chathistory(id, message);
+        }
+        if message.is("TAGMSG") {
+            // Client-only tags (`+typing`…) are not relayed: a tags-only
+            // message is dropped, never refused (clients send them freely
+            // once they have `message-tags`).
+            return;
+        }
         match command::parse(message) {
             Irc::Message {
                 targets,
@@ -241,9 +251,47 @@ impl EventLoop {
         }
         self.run_command(id, ":join", Command::Join(channel), None);
         let member = self.chat.irc_membership(id, channel) == Some(true);
-        if member {
+        if member && self.irc_userhost_in_names(id) {
+            if let Some(found) = self.chat.irc_channel(id, channel) {
+                self.irc_write_names(id, &found);
+            }
+        } else if member {
             self.run_command(id, ":users", Command::Users(Some(channel)), None);
         }
+    }
+
+    /// Whether client `id` asked for `userhost-in-names`.
+    fn irc_userhost_in_names(&self, id: ClientId) -> bool {
+        self.clients
+            .conns
+            .get(id)
+            .and_then(|c| c.irc.as_ref())
+            .is_some_and(|irc| irc.registration.caps().contains(Cap::UserhostInNames))
+    }
+
+    /// `353`s and `366` of `found` written here (a channel one is not in,
+    /// or any channel for a client with `userhost-in-names`, whose names
+    /// are full masks).
+    fn irc_write_names(&mut self, id: ClientId, found: &IrcChannel) {
+        let nick = self.irc_nick(id);
+        let server = &self.config.server_name;
+        let masks = self.irc_userhost_in_names(id);
+        let names: Vec<String> = found
+            .members
+            .iter()
+            .map(|(nick, op)| {
+                let prefix = if *op { "@" } else { "" };
+                if masks {
+                    format!("{prefix}{}", nickmask(nick, server))
+                } else {
+                    format!("{prefix}{nick}")
+                }
+            })
+            .collect();
+        let mut out = Vec::new();
+        let names = names.iter().map(String::as_str);
+        replies::write_names(&mut out, server, &nick, &found.name, names);
+        self.irc_send(id, &out);
     }
 
     /// `TOPIC #channel [TEXT]`: the topic (`332`, or `331`), or set it (an
@@ -268,29 +316,11 @@ impl EventLoop {
         };
         for channel in command::list(channels) {
             match self.chat.irc_channel(id, channel) {
-                Some(found) if found.member => {
+                Some(found) if found.member && !self.irc_userhost_in_names(id) => {
                     let users = Command::Users(Some(channel));
                     self.run_command(id, ":users", users, None);
                 }
-                Some(found) => {
-                    let nick = self.irc_nick(id);
-                    let names: Vec<String> = found
-                        .members
-                        .iter()
-                        .map(|(nick, op)| {
-                            if *op {
-                                format!("@{nick}")
-                            } else {
-                                nick.clone()
-                            }
-                        })
-                        .collect();
-                    let mut out = Vec::new();
-                    let server = &self.config.server_name;
-                    let names = names.iter().map(String::as_str);
-                    replies::write_names(&mut out, server, &nick, &found.name, names);
-                    self.irc_send(id, &out);
-                }
+                Some(found) => self.irc_write_names(id, &found),
                 None => self.irc_numeric(id, Numeric::EndOfNames, &[channel], None),
             }
         }

@@ -85,6 +85,7 @@ mod cluster_presence;
 mod input;
 mod irc;
 mod irc_cmds;
+mod ircv3;
 mod lifecycle;
 mod listeners;
 mod output;
@@ -520,10 +521,16 @@ impl EventLoop {
                 now,
                 metrics: Metrics::default(),
                 label: None,
+                capture: None,
+                next_account: None,
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),
-            transports: Transports::new(certs, config.web_origins.clone()),
+            transports: Transports::new(
+                certs,
+                config.web_origins.clone(),
+                config.irc_addr.is_some(),
+            ),
             listeners,
             proxy_waits: proxied::ProxyWaits::new(FIRST_PROXIED),
             reload,

@@ -17,9 +17,9 @@ use crate::net::connection::Connection;
 use crate::net::irc::IrcState;
 use crate::net::transport::{Encoder, Framing};
 use crate::net::ws;
-use crate::protocol::irc::{self, CapSet};
+use crate::protocol::irc::{self, Cap, CapSet};
 use crate::protocol::tags::{self, Label};
-use crate::protocol::{Dialect, ServerLine};
+use crate::protocol::{Dialect, Event, ServerLine};
 
 /// Which form of a line a recipient gets (protocol 1.2): a room line
 /// reaches the members whose current room it is [`Variant::Plain`] and the
@@ -131,7 +131,7 @@ struct Slot {
 }
 
 /// How many framings there are (see [`RenderKey::index`]).
-const FRAMINGS: usize = 2;
+const FRAMINGS: usize = 3;
 /// [`LineCache`]'s slots: every key's, rounded up to a power of two.
 const SLOTS: usize = (Dialect::COUNT * Variant::COUNT * FRAMINGS).next_power_of_two();
 /// Masks a slot number into `0..SLOTS` (a no-op for a key's slot).
@@ -187,6 +187,7 @@ impl RenderKey {
         let framing = match self.framing {
             Framing::Plain => 0,
             Framing::WebSocket => 1,
+            Framing::WebSocketBinary => 2,
         };
         (self.dialect.index() * Variant::COUNT + self.variant.index()) * FRAMINGS + framing
     }
@@ -215,6 +216,10 @@ pub(super) struct LineCache {
     irc_slots: Vec<(RenderKey, Slot)>,
     /// The server's name, for IRC renderings (`--server-name`).
     server: String,
+    /// The current line's sender's account, when it is logged in (set by
+    /// a fan-out after [`LineCache::new_line`]): IRC's `account-tag` and
+    /// `extended-join`.
+    pub account: Option<String>,
     /// Renderings done (not served from the cache), for tests.
     pub renders: u64,
     /// WebSocket frames built (not served from the cache), for tests.
@@ -234,6 +239,7 @@ impl LineCache {
     pub fn new_line(&mut self) {
         self.line += 1;
         self.time_ms = None;
+        self.account = None;
     }
 
     /// The bytes to queue for `line` (the current line: the same one since
@@ -311,16 +317,52 @@ impl LineCache {
                 server: &self.server,
                 nick,
             };
-            irc::render::render(line, &ctx, &mut slot.bytes);
+            match line {
+                ServerLine::Event(Event::Joined { nick, room })
+                    if key.caps.contains(Cap::ExtendedJoin) =>
+                {
+                    // `extended-join`: the account (`*` for none) and the
+                    // real name (the nick: the chat keeps no other).
+                    let source = irc::mask::nickmask(nick, &self.server);
+                    let account = self.account.as_deref().unwrap_or("*");
+                    irc::Message::new("JOIN", &[room, account, nick])
+                        .from_source(&source)
+                        .with_trailing()
+                        .write(&mut slot.bytes);
+                }
+                _ => irc::render::render(line, &ctx, &mut slot.bytes),
+            }
+            if key.caps != CapSet::EMPTY {
+                // The tags its capabilities ask for, on every message:
+                // the same for every recipient with this key.
+                let stamp = line.tags(*self.time_ms.get_or_insert_with(unix_now_ms));
+                let tags = irc::delivery::Tags {
+                    time_ms: Some(stamp.time_ms),
+                    msgid: stamp.id,
+                    account: self.account.as_deref(),
+                    ..irc::delivery::Tags::default()
+                };
+                let mut prefix = Vec::new();
+                if tags.write_prefix(key.caps, &mut prefix) {
+                    let bare = std::mem::take(&mut slot.bytes);
+                    irc::delivery::prefix_each(&prefix, &bare, &mut slot.bytes);
+                }
+            }
             slot.line = line_number;
             self.renders += 1;
-            if key.framing == Framing::WebSocket {
-                // One text frame per message (IRC over WebSocket).
+            if key.framing != Framing::Plain {
+                // One frame per message (IRC over WebSocket): text, or
+                // binary for `binary.ircv3.net`.
+                let frame = if key.framing == Framing::WebSocketBinary {
+                    ws::binary_frame
+                } else {
+                    ws::text_frame
+                };
                 let text = std::mem::take(&mut slot.bytes);
                 for message in text.split_inclusive(|&b| b == b'\n') {
                     let message = message.strip_suffix(b"\n").unwrap_or(message);
                     let message = message.strip_suffix(b"\r").unwrap_or(message);
-                    ws::text_frame(message, &mut slot.bytes);
+                    frame(message, &mut slot.bytes);
                 }
                 self.frames += 1;
             }
@@ -377,7 +419,7 @@ impl LineCache {
             self.renders += 1;
         }
         if key.framing == Framing::WebSocket {
-            let [text, frame] = &mut self.slots[plain..plain + FRAMINGS] else {
+            let [text, frame] = &mut self.slots[plain..plain + 2] else {
                 unreachable!("a (dialect, variant) has one slot per framing");
             };
             let payload = text.bytes.strip_suffix(b"\n").unwrap_or_default();
@@ -616,6 +658,62 @@ mod tests {
         assert_eq!(
             cache.bytes(&pong, IRC, Some(&named("carol"))),
             b":irc.example 332 carol #rust :crabs\r\n"
+        );
+    }
+
+    /// With `server-time` and `message-tags` a room line is still rendered
+    /// once per set of those capabilities among its IRC recipients (at
+    /// most four), never per recipient; over WebSocket, once per framing.
+    #[test]
+    fn an_irc_room_line_renders_once_per_cap_set_that_changes_its_bytes() {
+        use crate::protocol::event::Stamp;
+        use crate::protocol::irc::Cap;
+        let mut cache = LineCache::new("irc.example");
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi",
+            stamp: Some(Stamp {
+                id: 42,
+                time_ms: 1_546_612_406_123,
+            }),
+        }
+        .into();
+        let with = |caps: &[Cap]| RenderKey {
+            caps: irc::delivery::render_caps(CapSet::of(caps)),
+            ..IRC
+        };
+        let tags = with(&[Cap::ServerTime, Cap::MessageTags, Cap::EchoMessage]);
+        let time = with(&[Cap::ServerTime]);
+        let binary = RenderKey {
+            framing: Framing::WebSocketBinary,
+            ..with(&[Cap::MessageTags])
+        };
+        cache.new_line();
+        for i in 0..100 {
+            let state = named(&format!("user{i}"));
+            let nick = Some(&state);
+            assert_eq!(
+                cache.bytes(&hi, tags, nick),
+                b"@time=2019-01-04T14:33:26.123Z;msgid=42 :alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            assert_eq!(
+                cache.bytes(&hi, time, nick),
+                b"@time=2019-01-04T14:33:26.123Z :alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            assert_eq!(
+                cache.bytes(&hi, IRC, nick),
+                b":alice!alice@irc.example PRIVMSG #rust :hi\r\n"
+            );
+            let frame = cache.bytes(&hi, binary, nick);
+            assert_eq!(frame[0], 0x82, "a binary frame");
+            assert!(frame.ends_with(b"@msgid=42 :alice!alice@irc.example PRIVMSG #rust :hi"));
+        }
+        assert_eq!(cache.renders, 4, "one per key, whatever the recipients");
+        assert_eq!(
+            tags,
+            with(&[Cap::ServerTime, Cap::MessageTags]),
+            "echo-message does not change the bytes: same key"
         );
     }
 }

@@ -47,6 +47,8 @@ impl EventLoop {
                 }
             }
         }
+        // `CHATHISTORY` answers the writer read from the file.
+        self.irc_history_answers();
         if !acked_any {
             return;
         }

@@ -37,7 +37,8 @@ fn registration_sends_the_welcome_burst() {
         "005",
         "alice",
         "CASEMAPPING=ascii CHANTYPES=# PREFIX=(o)@ CHANMODES=b,,,nt NICKLEN=32 \
-         CHANNELLEN=33 TOPICLEN=390 NETWORK=irc.test UTF8ONLY :are supported by this server",
+         CHANNELLEN=33 TOPICLEN=390 NETWORK=irc.test UTF8ONLY CHATHISTORY=100 \
+         MSGREFTYPES=msgid,timestamp :are supported by this server",
     ));
     alice.expect(&numeric(
         "251",
@@ -81,7 +82,10 @@ fn cap_ls_holds_registration_until_cap_end() {
     alice.send("CAP LS 302");
     alice.send("NICK alice");
     alice.send("USER alice 0 * :Alice");
-    alice.expect(&format!(":{SERVER} CAP * LS :"));
+    alice.expect(&format!(
+        ":{SERVER} CAP * LS :cap-notify message-tags server-time echo-message batch labeled-response \
+         multi-prefix userhost-in-names account-tag extended-join sasl=PLAIN draft/chathistory"
+    ));
     alice.send("PING before-end");
     alice.expect(&format!(":{SERVER} PONG {SERVER} :before-end"));
     alice.send("CAP REQ :no-such-cap");

@@ -3,6 +3,8 @@
 //!
 //! - [`tails`]: every room's newest lines in memory, owned by the chat
 //!   state; accepted lines also wait there until the loop takes them.
+//! - [`query`]: history by message id and by time (IRC `CHATHISTORY`),
+//!   from the tails or, through the writer, from the file.
 //! - [`store`]: the SQLite file (schema, migrations, batches, tails,
 //!   retention).
 //! - [`HistoryLink`] (here): the loop's end of the writer thread. Once per
@@ -28,6 +30,7 @@
 //! a commit arrives; their input waits in the kernel, TCP pushes back, and
 //! nothing is dropped.
 
+pub mod query;
 pub mod store;
 pub mod tails;
 pub mod writer;
@@ -35,6 +38,7 @@ pub mod writer;
 use crate::accounts::persist::{AccountWrite, Loaded};
 use crate::chat::completion::Completer;
 use log::{error, info};
+use query::{FileQuery, Plan, QueryAnswer};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::JoinHandle;
@@ -149,6 +153,8 @@ struct Batch {
     loads: Vec<String>,
     /// Changes to the accounts, written in the same transaction.
     accounts: Vec<AccountWrite>,
+    /// History queries to answer from the file once the lines are written.
+    queries: Vec<FileQuery>,
     /// When the loop handed it over (how long it waited tells the writer
     /// whether it keeps up).
     sent: Instant,
@@ -164,6 +170,8 @@ pub struct Ack {
     /// The tails asked for, read after the batch's lines were written;
     /// `None` when the file could not be read.
     loaded: Vec<(String, Option<Vec<StoredLine>>)>,
+    /// The batch's queries, answered after its lines were written.
+    answers: Vec<QueryAnswer>,
     /// Times so far the normal-priority writer took over from the idle one.
     promotions: u64,
 }
@@ -183,6 +191,10 @@ pub struct HistoryLink {
     unsent_loads: Vec<String>,
     /// Account changes waiting with `unsent`.
     unsent_accounts: Vec<AccountWrite>,
+    /// History queries waiting with `unsent`.
+    unsent_queries: Vec<FileQuery>,
+    /// Answers to history queries, until the loop takes them.
+    answers: Vec<QueryAnswer>,
     /// The accounts read from the file at start, until the chat takes them.
     loaded_accounts: Option<Loaded>,
     /// A batch was promised by [`HistoryLink::mark_for_accounts`]: the
@@ -228,6 +240,8 @@ impl HistoryLink {
             unsent: Vec::new(),
             unsent_loads: Vec::new(),
             unsent_accounts: Vec::new(),
+            unsent_queries: Vec::new(),
+            answers: Vec::new(),
             loaded_accounts: None,
             owed: false,
             next_batch: 1,
@@ -325,6 +339,35 @@ impl HistoryLink {
         }
     }
 
+    /// Asks the writer to read the lines `plan` selects in `room_key` from
+    /// the file, after the lines accepted so far are written (use it when
+    /// [`Tails::query`] says memory cannot answer). The answer comes back
+    /// with `token` through [`HistoryLink::take_answers`], after a
+    /// completion; at once, with no lines, when no writer runs.
+    pub fn query(&mut self, token: u64, room_key: &str, plan: Plan, cutoff_ms: i64) {
+        let query = FileQuery {
+            token,
+            room_key: room_key.to_string(),
+            plan,
+            cutoff_ms,
+        };
+        if self.tx.is_some() {
+            self.unsent_queries.push(query);
+        } else {
+            self.answers.push(QueryAnswer { token, lines: None });
+        }
+    }
+
+    /// Answers to [`HistoryLink::query`] that arrived, taken once.
+    pub fn take_answers(&mut self) -> Vec<QueryAnswer> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// Whether answers wait in [`HistoryLink::take_answers`].
+    pub fn has_answers(&self) -> bool {
+        !self.answers.is_empty()
+    }
+
     /// Whether a writer thread runs (a history file is in use).
     pub fn writing(&self) -> bool {
         self.tx.is_some()
@@ -370,6 +413,7 @@ impl HistoryLink {
         if self.unsent.is_empty()
             && self.unsent_loads.is_empty()
             && self.unsent_accounts.is_empty()
+            && self.unsent_queries.is_empty()
             && !self.owed
         {
             return;
@@ -379,6 +423,7 @@ impl HistoryLink {
             lines: std::mem::take(&mut self.unsent),
             loads: std::mem::take(&mut self.unsent_loads),
             accounts: std::mem::take(&mut self.unsent_accounts),
+            queries: std::mem::take(&mut self.unsent_queries),
             sent: Instant::now(),
         };
         let count = batch.lines.len();
@@ -392,10 +437,12 @@ impl HistoryLink {
                 self.unsent = batch.lines;
                 self.unsent_loads = batch.loads;
                 self.unsent_accounts = batch.accounts;
+                self.unsent_queries = batch.queries;
             }
             Err(TrySendError::Disconnected(batch)) => {
                 error!("history: the writer thread is gone; history is kept in memory only now");
                 mark_all_unsaved(tails, &batch.lines);
+                self.fail_queries(batch.queries);
                 self.writer_gone();
             }
         }
@@ -434,6 +481,7 @@ impl HistoryLink {
                 self.stats.rows_written += rows;
             }
         }
+        self.answers.extend(ack.answers);
         for (room, count) in ack.failed.into_iter().flatten() {
             tails.mark_unsaved(&room, count);
         }
@@ -465,6 +513,8 @@ impl HistoryLink {
             mark_all_unsaved(tails, &unsent);
             self.writer_gone();
         }
+        let queries = std::mem::take(&mut self.unsent_queries);
+        self.fail_queries(queries);
         // Tails asked for and never delivered: what memory has.
         let rooms = tails.loading_rooms();
         for room in &rooms {
@@ -472,6 +522,15 @@ impl HistoryLink {
         }
         self.unsent_loads.clear();
         Some(rooms)
+    }
+
+    /// Queries the writer will never answer: answered with no lines.
+    fn fail_queries(&mut self, queries: Vec<FileQuery>) {
+        let failed = queries.into_iter().map(|query| QueryAnswer {
+            token: query.token,
+            lines: None,
+        });
+        self.answers.extend(failed);
     }
 
     /// The writer died: release everyone waiting on it.
@@ -491,6 +550,7 @@ impl HistoryLink {
                     lines,
                     loads: Vec::new(),
                     accounts: std::mem::take(&mut self.unsent_accounts),
+                    queries: Vec::new(),
                     sent: Instant::now(),
                 });
             }

@@ -322,6 +322,12 @@ impl Store {
         Ok(lines)
     }
 
+    /// The lines a history query selects, oldest first (see
+    /// [`super::query::read`]).
+    pub fn query(&self, query: &super::query::FileQuery) -> StoreResult<Vec<StoredLine>> {
+        super::query::read(&self.conn, &query.room_key, &query.plan, query.cutoff_ms)
+    }
+
     /// The newest `per_room` lines of every room that has any, by room key
     /// (for tools and tests; the server loads tails one room at a time).
     pub fn load_tails(&self, per_room: usize) -> StoreResult<Vec<(String, Vec<StoredLine>)>> {

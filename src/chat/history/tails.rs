@@ -311,13 +311,28 @@ impl Tails {
         self.unsaved.get(room_key).copied().unwrap_or(0)
     }
 
+    /// A resident room's tail (oldest first) and whether it is the room's
+    /// whole history: no file behind it, or a loaded tail shorter than a
+    /// tail keeps. `None` when the room's tail is not in memory.
+    pub(super) fn room_lines(&self, room_key: &str) -> Option<(&VecDeque<TailLine>, bool)> {
+        let tail = self.rooms.get(room_key)?;
+        let complete = !self.persist || (!tail.loading && tail.lines.len() < self.keep);
+        Some((&tail.lines, complete))
+    }
+
+    /// Lines older than this (Unix milliseconds) are past retention at
+    /// `now_ms`.
+    pub fn cutoff(&self, now_ms: i64) -> i64 {
+        self.max_age_ms.map_or(i64::MIN, |age| now_ms - age)
+    }
+
     /// The newest `n` lines of `room_key` still within retention at
     /// `now_ms` (Unix milliseconds), oldest first.
     pub fn recent(&self, room_key: &str, n: usize, now_ms: i64) -> Vec<&TailLine> {
         let Some(tail) = self.rooms.get(room_key) else {
             return Vec::new();
         };
-        let cutoff = self.max_age_ms.map_or(i64::MIN, |age| now_ms - age);
+        let cutoff = self.cutoff(now_ms);
         let fresh = tail.lines.iter().filter(|line| line.ts >= cutoff);
         let total = fresh.clone().count();
         fresh.skip(total.saturating_sub(n)).collect()

@@ -14,6 +14,7 @@
 //! then hands it back. Exactly one thread holds the state at a time; the
 //! other waits on its channel.
 
+use super::query::QueryAnswer;
 use super::store::{NewLine, Retention, Store};
 use super::{tails, Ack, Batch};
 use crate::chat::completion::{Completer, Completion};
@@ -290,11 +291,29 @@ impl Writer {
                     }
                 })
                 .collect();
+            let answers = batch
+                .queries
+                .iter()
+                .map(|query| QueryAnswer {
+                    token: query.token,
+                    lines: match self.store.query(query) {
+                        Ok(lines) => Some(lines),
+                        Err(err) => {
+                            error!(
+                                "history: CANNOT READ the history of {}: {err}",
+                                query.room_key
+                            );
+                            None
+                        }
+                    },
+                })
+                .collect();
             let ack = Ack {
                 number: batch.number,
                 lines: batch.lines.len(),
                 failed: rooms,
                 loaded,
+                answers,
                 promotions: self.promotions,
             };
             if !self.done.send(Completion::History(ack)) {
@@ -539,6 +558,7 @@ mod tests {
             lines: vec![line("#lobby", now, number as usize)],
             loads: Vec::new(),
             accounts: Vec::new(),
+            queries: Vec::new(),
             sent: Instant::now().checked_sub(age).unwrap(),
         }
     }

@@ -54,6 +54,9 @@ pub enum JobKind {
     Login,
     /// `:passwd`
     Passwd,
+    /// SASL `PLAIN` (IRC `AUTHENTICATE`): a login, possibly before the
+    /// client is in the chat.
+    Sasl,
 }
 
 /// What a job was for, kept until its result comes.
@@ -65,10 +68,11 @@ struct Pending {
 }
 
 #[derive(Debug)]
-enum Purpose {
+pub(super) enum Purpose {
     Register { name: String },
     Login,
     Passwd { account: String },
+    Sasl,
 }
 
 /// A logged-in client.
@@ -84,7 +88,7 @@ struct Session {
 /// flight.
 #[derive(Debug)]
 pub(super) struct AccountsSide {
-    store: Accounts,
+    pub(super) store: Accounts,
     sessions: HashMap<ClientId, Session>,
     /// Lower-cased account name to the client logged in to it.
     by_account: HashMap<String, ClientId>,
@@ -98,6 +102,9 @@ pub(super) struct AccountsSide {
     admins: Vec<String>,
     /// The keys each account published (`:key`), in memory only.
     pub(super) keys: crate::chat::keys::KeyDirectory,
+    /// Accounts a SASL exchange verified for connections not yet in the
+    /// chat: they are logged in when they arrive ([`Chat::sasl_log_in`]).
+    pub(super) sasl: HashMap<ClientId, String>,
 }
 
 impl AccountsSide {
@@ -118,6 +125,7 @@ impl AccountsSide {
             taken_over: Vec::new(),
             admins: Vec::new(),
             keys,
+            sasl: HashMap::new(),
         }
     }
 
@@ -291,6 +299,38 @@ impl Chat {
                 out.reply(id, &Reply::PasswordChanged.into());
                 (JobKind::Passwd, true)
             }
+            (Purpose::Sasl, JobResult::Verified { ok: true, rehashed }) => {
+                let name = pending
+                    .throttle
+                    .as_deref()
+                    .and_then(|key| self.accounts.store.name(key))
+                    .map(str::to_string);
+                out.note(ChatEvent::Login {
+                    token: false,
+                    ok: name.is_some(),
+                });
+                match name {
+                    Some(name) => {
+                        if let Some(phc) = rehashed {
+                            self.accounts.store.rehash(&name, phc);
+                        }
+                        if self.nick(id).is_some() {
+                            self.log_in(id, &name, None, out);
+                        } else {
+                            self.accounts.sasl.insert(id, name);
+                        }
+                        (JobKind::Sasl, true)
+                    }
+                    None => (JobKind::Sasl, false),
+                }
+            }
+            (Purpose::Sasl, _) => {
+                out.note(ChatEvent::Login {
+                    token: false,
+                    ok: false,
+                });
+                (JobKind::Sasl, false)
+            }
             (Purpose::Passwd { .. }, _) => {
                 out.note(ChatEvent::Login {
                     token: false,
@@ -451,7 +491,7 @@ impl Chat {
         self.queue_job(id, None, Purpose::Register { name: nick }, job)
     }
 
-    fn queue_job(
+    pub(super) fn queue_job(
         &mut self,
         id: ClientId,
         throttle: Option<String>,
@@ -484,7 +524,13 @@ impl Chat {
     /// logged in to it already is told and leaves, whoever else holds the
     /// name gets a guest nick, and `id` takes the name (unless it has it
     /// in another letter case).
-    fn log_in(&mut self, id: ClientId, name: &str, token: Option<Digest>, out: &mut impl Outbox) {
+    pub(super) fn log_in(
+        &mut self,
+        id: ClientId,
+        name: &str,
+        token: Option<Digest>,
+        out: &mut impl Outbox,
+    ) {
         let key = name.to_ascii_lowercase();
         if let Some(&other) = self.accounts.by_account.get(&key) {
             if other != id {
@@ -549,6 +595,7 @@ impl Chat {
                 self.accounts.by_account.remove(&key);
             }
         }
+        self.accounts.sasl.remove(&id);
         self.accounts
             .pending
             .retain(|_, pending| pending.client != id);

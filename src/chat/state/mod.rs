@@ -28,6 +28,8 @@
 //! - `accounts.rs`: the account commands (`:register`, `:login`, `:token`,
 //!   `:resume`, `:logout`, `:passwd`, `:whois`), the nick rules of
 //!   registered names, takeover, administrators;
+//! - `sasl.rs`: SASL (IRC `AUTHENTICATE`): credentials checked by the
+//!   hashing worker for a connection that may not be in the chat yet;
 //! - `irc.rs`: what the IRC side asks of the chat: an arrival in no room
 //!   under a registered nick, read-only views of channels and nicks;
 //! - `e2e.rs`: end-to-end encryption's `:key`, `:keys` (the key directory,
@@ -50,6 +52,7 @@ mod irc;
 mod operators;
 mod outbox;
 mod rooms_cmds;
+mod sasl;
 mod tags;
 
 pub use accounts::{AccountJob, JobDone, JobKind};

@@ -48,6 +48,12 @@ pub trait Outbox {
     /// encoding among them, never once per recipient. Nothing by default.
     fn new_line(&mut self) {}
 
+    /// The next fan-out's line comes from a client logged in to `account`
+    /// (IRC's `account-tag` and `extended-join` show it), or from one
+    /// that is not (`None`); it holds for that fan-out only. Ignored by
+    /// default.
+    fn sender_account(&mut self, _account: Option<&str>) {}
+
     /// Told what the chat did, for the server's metrics; ignored by default.
     fn note(&mut self, _event: super::ChatEvent) {}
 

@@ -76,6 +76,7 @@ impl Chat {
         } else {
             (Some(id), None)
         };
+        out.sender_account(self.accounts.account(id));
         let delivered = out.fan_out(
             room.current_members(),
             room.other_members(),
@@ -133,6 +134,7 @@ impl Chat {
                 }
                 // The joiner is in the room's current part: its copy has
                 // no prefix, and answers its `:join`.
+                out.sender_account(self.accounts.account(id));
                 self.fan_out_room(room, Some(id), &line, out);
                 if let Some(text) = r.topic() {
                     let room = r.name();

@@ -49,6 +49,16 @@ impl Chat {
         outcome
     }
 
+    /// An IRC client's `echo-message` (`on`): as with tags on, it gets its
+    /// own room lines, `:me` and private messages back, as answers to its
+    /// command. Nothing is answered (IRC has no such line); labels are
+    /// not read from IRC lines.
+    pub fn set_echo(&mut self, id: ClientId, on: bool) {
+        if let Some(Some(Member::Joined(me))) = self.members.get_mut(id) {
+            me.tags = on;
+        }
+    }
+
     /// `:tags on|off`. The outbox hears of it before the answer is
     /// queued: `* tags on` is itself tagged, `* tags off` is not.
     pub(super) fn set_tags(&mut self, id: ClientId, on: bool, out: &mut impl Outbox) -> Outcome {

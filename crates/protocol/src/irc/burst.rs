@@ -65,7 +65,7 @@ pub fn isupport_tokens(info: &ServerInfo<'_>) -> Vec<String> {
     ];
     if let Some(max) = info.chathistory {
         tokens.push(format!("CHATHISTORY={max}"));
-        tokens.push("MSGREFTYPES=timestamp,msgid".to_owned());
+        tokens.push("MSGREFTYPES=msgid,timestamp".to_owned());
     }
     tokens
 }

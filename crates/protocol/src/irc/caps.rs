@@ -91,6 +91,11 @@ impl CapSet {
     /// No capability.
     pub const EMPTY: CapSet = CapSet(0);
 
+    /// The set with `cap` added (for constants).
+    pub const fn with(self, cap: Cap) -> CapSet {
+        CapSet(self.0 | 1 << cap as u16)
+    }
+
     /// The capabilities in `caps`.
     pub fn of(caps: &[Cap]) -> CapSet {
         let mut set = CapSet::EMPTY;

@@ -9,13 +9,18 @@
 //! - [`numeric`]: the numeric replies, with the Modern IRC documents'
 //!   parameters and texts.
 //! - [`caps`]: the IRCv3 capabilities the server offers, as a set.
+//! - [`chathistory`]: `CHATHISTORY` requests, their `FAIL`s, and the
+//!   reply as a `chathistory` batch.
 //! - [`registration`]: PASS, NICK, USER and CAP (LS 302, REQ, LIST, END)
 //!   as a state machine yielding typed outcomes.
 //! - [`render`]: the chat's typed lines as IRC messages (the IRC dialect).
 //! - [`replies`]: `NAMES` split to fit 512 bytes, a channel's topic.
+//! - [`sasl`]: SASL `PLAIN` over `AUTHENTICATE`, as a state machine.
 //! - [`burst`]: the welcome burst (`001`–`005`, LUSERS, MOTD).
 //! - [`command`]: a registered client's message as a typed command (what
 //!   the connection maps onto chat operations), or the numeric refusing it.
+//! - [`delivery`]: the tags the negotiated capabilities put on what a
+//!   client is sent, and the `labeled-response` frame of an answer.
 //! - [`mask`]: wildcard masks (bans, `WHO`), nickmasks, and the IRC
 //!   WebSocket subprotocol a client's offer picks.
 //! - [`text`]: CTCP `ACTION` and `:me`, stripping IRC formatting codes,
@@ -23,13 +28,16 @@
 
 pub mod burst;
 pub mod caps;
+pub mod chathistory;
 pub mod command;
+pub mod delivery;
 pub mod mask;
 pub mod message;
 pub mod numeric;
 pub mod registration;
 pub mod render;
 pub mod replies;
+pub mod sasl;
 pub mod text;
 
 pub use caps::{Cap, CapSet};

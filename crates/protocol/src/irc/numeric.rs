@@ -174,8 +174,14 @@ numerics! {
     SaslSuccess = "903", "RPL_SASLSUCCESS", Some("SASL authentication successful");
     /// `<client> :SASL authentication failed`.
     SaslFail = "904", "ERR_SASLFAIL", Some("SASL authentication failed");
+    /// `<client> :SASL message too long`.
+    SaslTooLong = "905", "ERR_SASLTOOLONG", Some("SASL message too long");
+    /// `<client> :SASL authentication aborted`.
+    SaslAborted = "906", "ERR_SASLABORTED", Some("SASL authentication aborted");
     /// `<client> :You have already authenticated using SASL`.
     SaslAlready = "907", "ERR_SASLALREADY", Some("You have already authenticated using SASL");
+    /// `<client> <mechanisms> :are available SASL mechanisms`.
+    SaslMechs = "908", "RPL_SASLMECHS", Some("are available SASL mechanisms");
 }
 
 /// The text of `001`: `Welcome to the NETWORK Network, NICK`.

@@ -56,7 +56,7 @@ fn the_welcome_burst_is_001_to_005_lusers_and_motd_in_order() {
         lines[4],
         ":loopchat 005 alice CASEMAPPING=ascii CHANTYPES=# PREFIX=(o)@ CHANMODES=b,,,nt \
          NICKLEN=32 CHANNELLEN=33 TOPICLEN=390 NETWORK=loopchat UTF8ONLY CHATHISTORY=100 \
-         MSGREFTYPES=timestamp,msgid :are supported by this server"
+         MSGREFTYPES=msgid,timestamp :are supported by this server"
     );
     assert_eq!(
         lines[5],

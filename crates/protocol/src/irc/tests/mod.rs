@@ -3,12 +3,15 @@
 //! the IRCv3 specifications it follows, one file per part.
 
 mod burst;
+mod chathistory;
 mod command;
+mod delivery;
 mod mask;
 mod message;
 mod numerics;
 mod registration;
 mod replies;
+mod sasl;
 mod text;
 
 use super::*;
