@@ -31,6 +31,12 @@ pub struct RoomOrder {
     held: BTreeMap<u64, Vec<u8>>,
     /// A fill is on its way: no second one is asked for meanwhile.
     filling: bool,
+    /// `expected` came from the room's sequence read when a member
+    /// arrived here ([`RoomOrder::start_at`]), not from a line: the
+    /// first line to come may be one that Redis numbered before that
+    /// read answered and published after it (a line racing the join); it
+    /// is delivered, not taken for one delivered already.
+    tentative: bool,
 }
 
 impl RoomOrder {
@@ -41,7 +47,10 @@ impl RoomOrder {
 
     /// Starts following the room at `id`, unless it is followed already.
     pub fn start_at(&mut self, id: u64) {
-        self.expected.get_or_insert(id);
+        if self.expected.is_none() {
+            self.expected = Some(id);
+            self.tentative = true;
+        }
     }
 
     /// Lines held behind a gap.
@@ -51,6 +60,14 @@ impl RoomOrder {
 
     /// Takes in line `id`; every line now in order goes to `deliver`.
     pub fn arrive(&mut self, id: u64, line: &[u8], deliver: &mut impl FnMut(u64, &[u8])) -> Next {
+        if std::mem::take(&mut self.tentative) && self.held.is_empty() && !self.filling {
+            // Every line is published in id order on the one channel this
+            // server follows from its start: a first line below the
+            // position read was not seen here, and the ones after it come.
+            if self.expected.is_some_and(|expected| id < expected) {
+                self.expected = Some(id);
+            }
+        }
         let expected = *self.expected.get_or_insert(id);
         if id < expected {
             return self.next(); // delivered already
@@ -72,6 +89,7 @@ impl RoomOrder {
         match self.expected {
             Some(expected) if last >= expected && !self.filling => {
                 self.filling = true;
+                self.tentative = false;
                 Next::Fill {
                     from: expected,
                     to: last,
@@ -241,6 +259,26 @@ mod tests {
         });
         assert_eq!(lost, [(4, 5)]);
         assert_eq!(order.expected(), Some(6));
+    }
+
+    /// A member arrives, the room's position is read (3), and line 3,
+    /// numbered before the read answered, comes in after it: delivered.
+    #[test]
+    fn a_line_racing_the_position_read_of_a_join_is_delivered() {
+        let mut order = RoomOrder::default();
+        order.start_at(4);
+        let mut out = Vec::new();
+        assert_eq!(run(&mut order, 3, &mut out), Next::Wait);
+        assert_eq!(run(&mut order, 4, &mut out), Next::Wait);
+        assert_eq!(run(&mut order, 3, &mut out), Next::Wait, "a duplicate");
+        assert_eq!(out, [3, 4]);
+        // Once anchored by a line, an older one is a duplicate.
+        let mut order = RoomOrder::default();
+        order.start_at(4);
+        let mut out = Vec::new();
+        run(&mut order, 4, &mut out);
+        run(&mut order, 2, &mut out);
+        assert_eq!(out, [4]);
     }
 
     #[test]
