@@ -5,7 +5,11 @@ each, 64-byte lines), spread by the load generator over 1, 2 and 3 servers
 sharing one Redis, and one server alone without --cluster, in one run.
 
     cargo build --release --bin loopchat --bin loadgen
-    scripts/cluster-bench.py [--seconds 8] [--rounds 1]
+    scripts/cluster-bench.py [--seconds 8] [--rounds 1] [--rate N] [--workloads b,c]
+
+`--rate N` runs an open loop instead of the flood: N lines per second per
+sender (for the latency Redis adds at part load: half of the flood's
+lines/s is `--rate` = lines/s / 2 / clients).
 
 Starts its own redis-server (a free loopback port, a temporary directory,
 `appendonly yes`, stopped at the end) and its own servers (free ports,
@@ -113,9 +117,10 @@ def stop(servers):
             proc.wait()
 
 
-def run(label, servers, clients, seconds, redis_port):
+def run(label, servers, clients, seconds, redis_port, rate):
+    mode = ["--rate", str(rate)] if rate else ["--flood", "4"]
     args = [
-        LOADGEN, "--json", "--quiet", "--clients", str(clients), "--flood", "4",
+        LOADGEN, "--json", "--quiet", "--clients", str(clients), *mode,
         "--duration", str(seconds), "--warmup", "1", "--drain", "10",
     ]
     for _, port in servers:
@@ -154,6 +159,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rate", type=int, default=0)
+    parser.add_argument("--workloads", default="b,c")
     opts = parser.parse_args()
     for binary in (SERVER, LOADGEN):
         if not os.path.exists(binary):
@@ -177,14 +184,15 @@ def main():
         print("| run | deliveries/s | p50 / p99 | lines/s | lost, reordered | servers' CPU | Redis CPU per line |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for _ in range(opts.rounds):
-            for workload, clients in WORKLOADS.items():
+            for workload in opts.workloads.split(","):
+                clients = WORKLOADS[workload]
                 for count in (0, 1, 2, 3):
                     servers = start_servers(max(count, 1), url if count else None, tmp)
                     label = f"{workload}: " + (
                         "alone, no --cluster" if count == 0 else f"{count} server{'s' if count > 1 else ''}, --cluster"
                     )
                     try:
-                        run(label, servers, clients, opts.seconds, redis_port if count else None)
+                        run(label, servers, clients, opts.seconds, redis_port if count else None, opts.rate)
                     finally:
                         stop(servers)
         print(f"load average after: {os.getloadavg()}")
