@@ -155,7 +155,7 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     // the test's directory.
     let tmux = Tmux::new();
     let alice = tmux.session("alice");
-    alice.start_client(
+    alice.start_client_env(
         server.addr,
         &format!(
             "--nick alice --e2e-dir '{}'",

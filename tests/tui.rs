@@ -25,7 +25,7 @@ fn two_clients_chat_and_a_half_typed_line_survives_incoming_lines() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     let bob = tmux.session("bob");
     alice.start_client(server.addr(), "--nick alice");
@@ -114,7 +114,7 @@ fn user_list_follows_joins_renames_and_leaves() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     alice.wait_for("alice alone", |s| panel_users(s) == ["•alice"]);
@@ -207,7 +207,7 @@ fn history_goes_above_live_lines_and_server_text_is_shown_safely() {
         peer.expect(":quit");
         peer.send("* bye");
     });
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     // Nine hours east of UTC (a POSIX TZ string needs no zone files).
     alice.start_client_with(addr, "", "TZ=XYZ-9");
@@ -243,7 +243,7 @@ fn resize_redraws_the_layout() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     let long = "a long line that wraps on a narrow screen only";
@@ -290,7 +290,7 @@ fn scrollback_pages_up_and_down() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     let mut bob = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
@@ -338,7 +338,7 @@ fn quit_ctrl_c_and_ctrl_d_restore_the_terminal() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let shell = tmux.session("shell");
     let mut bob = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
     bob.send(":nick bob");
@@ -371,7 +371,7 @@ fn server_going_away_restores_the_terminal_or_reconnects() {
     if !have_tmux("server_going_away_restores_the_terminal_or_reconnects") {
         return;
     }
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let shell = tmux.session("shell");
 
     // --no-reconnect: the client leaves and the shell is back.
@@ -433,7 +433,7 @@ fn a_panic_restores_the_terminal() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let shell = tmux.session("shell");
     shell.start_client_with(server.addr(), "", "LOOPCHAT_CLIENT_PANIC_ON=boom");
     shell.line("boom");
@@ -458,7 +458,7 @@ fn an_idle_client_pings_and_hides_the_pong() {
         peer.expect(":quit");
         peer.send("* bye");
     });
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.line(&format!(
         "'{}' --addr {addr} --keepalive 1; echo \"EXITED:$?\"",
@@ -480,7 +480,7 @@ fn a_full_server_is_reported_once_the_screen_is_restored() {
         peer.send("! server full");
         // Dropping the stream closes the connection.
     });
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let shell = tmux.session("shell");
     shell.line(&format!(
         "'{}' --addr {addr} --no-reconnect; echo \"EXITED:$?\"",
@@ -497,7 +497,7 @@ fn sigterm_restores_the_terminal() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let shell = tmux.session("shell");
     shell.start_client(server.addr(), "--nick alice");
     // The client is the shell's only child.
@@ -523,7 +523,7 @@ fn help_lists_the_keys_and_the_commands() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     alice.line(":help");

@@ -20,7 +20,7 @@ fn other_rooms_count_unread_and_a_mention_rings_the_bell() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     let mut bob = Peer::new(TcpStream::connect(server.addr()).expect("connect"));
@@ -119,7 +119,7 @@ fn a_restarted_client_resumes_with_its_saved_token() {
     let config = tempfile::tempdir().expect("temp dir");
     let env = format!("XDG_CONFIG_HOME='{}'", config.path().display());
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client_with(server.addr(), "--nick alice", &env);
     alice.line(":register correct horse battery");
@@ -191,7 +191,7 @@ fn no_history_is_shown_twice_after_the_server_restarts() {
     };
     let server = start(None);
     let addr = server.addr();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(addr, "--nick alice");
     alice.line(":join #rust");
@@ -251,7 +251,7 @@ fn the_topic_shows_and_an_operator_kicks_by_command() {
         return;
     }
     let server = real_server();
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     alice.line(":join #den");
@@ -296,7 +296,7 @@ fn a_page_and_the_terminal_client_chat_in_two_rooms() {
     };
     let server = real_server();
     let url = format!("http://{}/", server.web_addr().expect("web address"));
-    let tmux = Tmux::new();
+    let tmux = Tmux::sized(WIDTH, HEIGHT);
     let alice = tmux.session("alice");
     alice.start_client(server.addr(), "--nick alice");
     let browser = common::browser::Browser::start(&chromium, &chromedriver);

@@ -3,8 +3,8 @@
 //! in it on drop), sessions running `sh`, keys typed with `send-keys` and
 //! the screen read with `capture-pane`. Every wait polls the screen until
 //! the expected text shows or a deadline passes; a failure prints the
-//! screen. (`tests/common/tui.rs` has the full-screen client tests' own, with
-//! a real or scripted server.)
+//! screen. `tests/common/tui.rs` adds the full-screen client tests' helpers
+//! (their screen size, a real or scripted server) on top of these.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// test never waits this long.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
 /// Between two looks at the screen while waiting for it to change.
-const POLL: Duration = Duration::from_millis(50);
+pub const POLL: Duration = Duration::from_millis(50);
 /// The size of every session.
 pub const WIDTH: u16 = 120;
 /// The size of every session.
@@ -27,9 +27,11 @@ pub fn have_tmux(test: &str) -> bool {
     super::tool_or_skip("tmux", test).is_some()
 }
 
-/// One tmux server of our own.
+/// One tmux server of our own; its sessions have one size.
 pub struct Tmux {
     socket: PathBuf,
+    width: u16,
+    height: u16,
 }
 
 impl Default for Tmux {
@@ -39,18 +41,29 @@ impl Default for Tmux {
 }
 
 impl Tmux {
-    /// A tmux server on a socket of its own (started by the first session).
+    /// A tmux server on a socket of its own (started by the first session),
+    /// with sessions of [`WIDTH`] by [`HEIGHT`].
     pub fn new() -> Tmux {
+        Tmux::sized(WIDTH, HEIGHT)
+    }
+
+    /// [`Tmux::new`] with sessions of `width` by `height`.
+    pub fn sized(width: u16, height: u16) -> Tmux {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let socket = std::env::temp_dir().join(format!(
             "loopchat-tmux-{}-{}.sock",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
-        Tmux { socket }
+        Tmux {
+            socket,
+            width,
+            height,
+        }
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    /// Runs a tmux command on this server; panics when it fails.
+    pub fn run(&self, args: &[&str]) -> Output {
         let output = Command::new("tmux")
             .args(["-f", "/dev/null", "-S"])
             .arg(&self.socket)
@@ -78,9 +91,9 @@ impl Tmux {
             "-s",
             name,
             "-x",
-            &WIDTH.to_string(),
+            &self.width.to_string(),
             "-y",
-            &HEIGHT.to_string(),
+            &self.height.to_string(),
             "env PS1='PROMPT$ ' sh",
         ]);
         let session = Session {
@@ -107,8 +120,8 @@ impl Drop for Tmux {
 
 /// One terminal in the tmux server.
 pub struct Session<'a> {
-    tmux: &'a Tmux,
-    name: String,
+    pub(super) tmux: &'a Tmux,
+    pub(super) name: String,
 }
 
 impl Session<'_> {
@@ -132,6 +145,14 @@ impl Session<'_> {
     pub fn screen(&self) -> String {
         let output = self.tmux.run(&["capture-pane", "-p", "-t", &self.name]);
         String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A tmux format expanded for this session (`#{pane_pid}`, ...).
+    pub fn display(&self, format: &str) -> String {
+        let output = self
+            .tmux
+            .run(&["display-message", "-p", "-t", &self.name, format]);
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
     /// Polls the screen until `check` holds; returns that screen.
@@ -165,7 +186,7 @@ impl Session<'_> {
     /// Starts the full-screen client (`examples/client`) from the shell
     /// with `args`, `env` (`NAME=value ...`) set, and waits for its status
     /// line to say it is connected.
-    pub fn start_client(&self, addr: SocketAddr, args: &str, env: &str) {
+    pub fn start_client_env(&self, addr: SocketAddr, args: &str, env: &str) {
         self.line(&format!(
             "{env} '{}' --addr {addr} {args}; echo \"EXITED:$?\"",
             super::client_bin().display()

@@ -11,164 +11,18 @@
 use super::client_bin;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
 
-/// Generous, because two cores are shared with parallel builds; a passing
-/// test never waits this long.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
-/// Between two looks at the screen while waiting for it to change.
-pub const POLL: Duration = Duration::from_millis(50);
 pub const WIDTH: u16 = 100;
 pub const HEIGHT: u16 = 30;
 
-/// Whether tmux is here; in CI its absence is a failure, not a skip.
-pub fn have_tmux(test: &str) -> bool {
-    let found = Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "tmux is missing in CI: .ci/run installs it"
-        );
-        eprintln!("skipping {test}: tmux is not installed (apt-get install tmux)");
-    }
-    found
-}
+// The tmux driving itself is tests/common/tmux.rs's; these tests' sessions
+// are WIDTH by HEIGHT (`Tmux::sized`).
+#[allow(unused_imports)]
+pub use super::tmux::{have_tmux, Session, Tmux, POLL, TIMEOUT};
 
-/// One tmux server of our own, killed (with everything in it) on drop.
-pub struct Tmux {
-    socket: PathBuf,
-}
-
-impl Tmux {
-    pub fn new() -> Tmux {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let socket = std::env::temp_dir().join(format!(
-            "loopchat-tui-{}-{}.sock",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        Tmux { socket }
-    }
-
-    pub fn run(&self, args: &[&str]) -> Output {
-        let output = Command::new("tmux")
-            .args(["-f", "/dev/null", "-S"])
-            .arg(&self.socket)
-            .args(args)
-            .env_remove("TMUX")
-            .env_remove("LOOPCHAT_PASSWORD")
-            .env("TERM", "xterm-256color")
-            // tmux shows wide characters only when the locale says UTF-8;
-            // CI may have no locale set at all.
-            .env("LC_ALL", "C.UTF-8")
-            .output()
-            .expect("run tmux");
-        assert!(
-            output.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
-    }
-
-    /// A new session running `sh` with a recognisable prompt.
-    pub fn session(&self, name: &str) -> Session<'_> {
-        self.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            name,
-            "-x",
-            &WIDTH.to_string(),
-            "-y",
-            &HEIGHT.to_string(),
-            "env PS1='PROMPT$ ' sh",
-        ]);
-        let session = Session {
-            tmux: self,
-            name: name.to_string(),
-        };
-        session.wait_for("the shell prompt", |s| s.contains("PROMPT$"));
-        session
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .arg("-S")
-            .arg(&self.socket)
-            .arg("kill-server")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = std::fs::remove_file(&self.socket);
-    }
-}
-
-pub struct Session<'a> {
-    tmux: &'a Tmux,
-    name: String,
-}
-
+/// The full-screen client in a session.
 impl Session<'_> {
-    /// Types `text` literally (no key names).
-    pub fn type_text(&self, text: &str) {
-        self.tmux.run(&["send-keys", "-t", &self.name, "-l", text]);
-    }
-
-    /// Presses keys by tmux name: `Enter`, `C-c`, `PageUp`, ...
-    pub fn press(&self, key: &str) {
-        self.tmux.run(&["send-keys", "-t", &self.name, key]);
-    }
-
-    pub fn line(&self, text: &str) {
-        self.type_text(text);
-        self.press("Enter");
-    }
-
-    pub fn screen(&self) -> String {
-        let output = self.tmux.run(&["capture-pane", "-p", "-t", &self.name]);
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    }
-
-    pub fn display(&self, format: &str) -> String {
-        let output = self
-            .tmux
-            .run(&["display-message", "-p", "-t", &self.name, format]);
-        String::from_utf8_lossy(&output.stdout).trim().to_string()
-    }
-
-    /// Polls the screen until `check` holds; returns that screen.
-    pub fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let screen = self.screen();
-            if check(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "[{}] never showed {what}; the screen:\n{screen}",
-                self.name
-            );
-            thread::sleep(POLL);
-        }
-    }
-
-    pub fn wait_text(&self, text: &str) -> String {
-        self.wait_for(&format!("{text:?}"), |s| s.contains(text))
-    }
-
     /// Starts the client from the shell; `echo` marks its exit.
     pub fn start_client(&self, addr: SocketAddr, args: &str) {
         self.start_client_with(addr, args, "");

@@ -82,7 +82,7 @@ fn count(screen: &str, text: &str) -> usize {
 /// Starts the terminal client through the proxy, its key, pins and token
 /// in `dir`.
 fn start_alice(alice: &Session, dir: &std::path::Path, proxy: &Proxy) {
-    alice.start_client(
+    alice.start_client_env(
         proxy.addr,
         &format!(
             "--nick alice --no-reconnect --e2e-dir '{}'",
