@@ -175,6 +175,11 @@ pub(super) enum Output<'a> {
 }
 
 impl Clients {
+    /// The IRC state of connection `id`, when it is an IRC client.
+    pub(super) fn irc_mut(&mut self, id: ClientId) -> Option<&mut crate::net::irc::IrcState> {
+        self.conns.get_mut(id).and_then(|c| c.irc.as_deref_mut())
+    }
+
     /// Queues output for `to`, under the output limit. `answer`: it answers
     /// `to`'s own command, so it waits while `to` has chat lines not yet
     /// committed to the history file.

@@ -145,12 +145,7 @@ impl EventLoop {
             return self.irc_authenticate(id, message);
         }
         let chat = &self.chat;
-        let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        else {
+        let Some(irc) = self.clients.irc_mut(id) else {
             return;
         };
         let taken = |nick: &str| chat.nick_taken_here(usize::MAX, nick);
@@ -259,12 +254,7 @@ impl EventLoop {
     /// The nick registration asked for is someone else's: `433`, and
     /// registration waits for another `NICK`.
     fn irc_nick_lost(&mut self, id: ClientId, nick: &str) {
-        if let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        {
+        if let Some(irc) = self.clients.irc_mut(id) {
             irc.registration.nick_lost();
         }
         let mut out = Vec::new();
@@ -279,12 +269,7 @@ impl EventLoop {
         if !self.chat.connect_irc(id, nick) {
             return self.irc_nick_lost(id, nick);
         }
-        let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        else {
+        let Some(irc) = self.clients.irc_mut(id) else {
             return;
         };
         let nick = nick.to_string();
@@ -359,12 +344,7 @@ impl EventLoop {
     /// when the account administers the server, else `491` (a wrong
     /// password was answered `464` already).
     pub(super) fn irc_oper_done(&mut self, id: ClientId, ok: bool) {
-        let pending = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-            .and_then(|irc| irc.oper.take());
+        let pending = self.clients.irc_mut(id).and_then(|irc| irc.oper.take());
         if pending.is_none() || !ok {
             return;
         }

@@ -153,10 +153,7 @@ impl EventLoop {
 
     /// The IRC state of connection `id`.
     fn irc_state(&mut self, id: ClientId) -> Option<&mut crate::net::irc::IrcState> {
-        self.clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
+        self.clients.irc_mut(id)
     }
 
     /// The away message of client `who`, when it is an IRC client that set

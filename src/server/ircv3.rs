@@ -109,12 +109,7 @@ impl EventLoop {
     pub(super) fn irc_history_answers(&mut self) {
         for answer in self.history.take_answers() {
             let id = (answer.token >> 32) as ClientId;
-            let Some(irc) = self
-                .clients
-                .conns
-                .get_mut(id)
-                .and_then(|c| c.irc.as_deref_mut())
-            else {
+            let Some(irc) = self.clients.irc_mut(id) else {
                 continue;
             };
             let Some(at) = irc
@@ -149,12 +144,7 @@ impl EventLoop {
         target: &str,
         lines: impl Iterator<Item = (i64, i64, &'l str)>,
     ) {
-        let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        else {
+        let Some(irc) = self.clients.irc_mut(id) else {
             return;
         };
         irc.history_seq = irc.history_seq.wrapping_add(1);
@@ -177,12 +167,7 @@ impl EventLoop {
         if self.chat.sasl_account(id).is_some() {
             return self.sasl_numeric(id, Numeric::SaslAlready, &[], None);
         }
-        let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        else {
+        let Some(irc) = self.clients.irc_mut(id) else {
             return;
         };
         if !irc.registration.caps().contains(Cap::Sasl) {
@@ -223,12 +208,7 @@ impl EventLoop {
     /// `900` and `903`, or `904`. Nothing for a connection that is not
     /// waiting for one.
     pub(super) fn irc_sasl_done(&mut self, id: ClientId, ok: bool) {
-        let Some(irc) = self
-            .clients
-            .conns
-            .get_mut(id)
-            .and_then(|c| c.irc.as_deref_mut())
-        else {
+        let Some(irc) = self.clients.irc_mut(id) else {
             return;
         };
         if !std::mem::take(&mut irc.sasl_waiting) {
