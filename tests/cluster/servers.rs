@@ -176,6 +176,17 @@ pub fn join(addr: SocketAddr) -> Client {
     }
 }
 
+/// Three servers sharing `redis`, with alice on the first, bob on the
+/// second and carol on the third, each seeing all three in `#lobby`.
+pub fn three_servers(redis: &Redis) -> ([RunningServer; 3], Client, Client, Client) {
+    let servers = [clustered(redis), clustered(redis), clustered(redis)];
+    let mut alice = join_as(servers[0].addr(), "alice");
+    let mut bob = join_as(servers[1].addr(), "bob");
+    let mut carol = join_as(servers[2].addr(), "carol");
+    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    (servers, alice, bob, carol)
+}
+
 /// Waits until every client's `:users #lobby` lists exactly the clients
 /// given (the servers have heard of every join, leave and rename), then
 /// reads past what each was told meanwhile.

@@ -6,7 +6,7 @@
 
 use super::common::{Client, Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
-use super::servers::{clustered, join, join_as, settle, take_when_free};
+use super::servers::{clustered, join, join_as, settle, take_when_free, three_servers};
 use std::time::Instant;
 
 /// Asks `line` and returns the first answer line starting with `prefix`
@@ -36,11 +36,7 @@ fn joins_leaves_and_renames_are_announced_on_every_server() {
     let Some(redis) = redis("the shared membership test") else {
         return;
     };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    let (_servers, mut alice, mut bob, mut carol) = three_servers(&redis);
     // A join on C reaches A and B as it reaches C's own members.
     alice.send(":join #rust");
     alice.skip_until("* alice joined #rust");

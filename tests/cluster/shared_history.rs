@@ -4,7 +4,7 @@
 
 use super::common::{Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
-use super::servers::{clustered, join, join_as, settle};
+use super::servers::{clustered, join, join_as, settle, three_servers};
 use super::shared::{history, untagged};
 use std::time::Instant;
 
@@ -13,11 +13,7 @@ fn history_and_its_ids_are_the_same_on_every_server() {
     let Some(redis) = redis("the shared history test") else {
         return;
     };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    let (_servers, mut alice, mut bob, mut carol) = three_servers(&redis);
     // #rust on A and B only: C has no member there while it is spoken in.
     for client in [&mut alice, &mut bob] {
         client.send(":join #rust");

@@ -3,7 +3,7 @@
 
 use super::common::{Client, Lines};
 use super::engine::{redis, PATIENCE};
-use super::servers::{clustered, join, join_as, settle, take_when_free};
+use super::servers::{join, take_when_free, three_servers};
 use super::shared::answer;
 use std::time::Instant;
 
@@ -12,11 +12,7 @@ fn topics_and_bans_set_on_one_server_hold_on_every_server() {
     let Some(redis) = redis("the shared topics and bans test") else {
         return;
     };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    let (servers, mut alice, mut bob, mut carol) = three_servers(&redis);
     // Alice makes #rust (its operator), bob joins it on B.
     alice.send(":join #rust");
     alice.skip_until("* alice joined #rust");
@@ -80,11 +76,7 @@ fn an_operator_granted_or_a_kick_on_one_server_holds_on_every_server() {
     let Some(redis) = redis("the shared operators test") else {
         return;
     };
-    let servers = [clustered(&redis), clustered(&redis), clustered(&redis)];
-    let mut alice = join_as(servers[0].addr(), "alice");
-    let mut bob = join_as(servers[1].addr(), "bob");
-    let mut carol = join_as(servers[2].addr(), "carol");
-    settle(&mut [&mut alice, &mut bob, &mut carol]);
+    let (_servers, mut alice, mut bob, mut carol) = three_servers(&redis);
     // Alice makes #rust: its operator everywhere; bob and carol join it
     // on their servers and are not (the room was made before, on A).
     let users = |client: &mut Client, expected: &str| {
