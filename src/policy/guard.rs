@@ -57,6 +57,11 @@ pub struct GuardConfig {
     /// TCP keepalive on every accepted socket; `None` leaves the kernel's
     /// default (off).
     pub keepalive: Option<Keepalive>,
+    /// Connect and disconnect lines one address may log per 10 s before
+    /// the rest are summarised in one line (see [`crate::policy::logsum`]).
+    pub log_lines_per_address: u32,
+    /// The same for all addresses together.
+    pub log_lines_total: u32,
 }
 
 impl Default for GuardConfig {
@@ -72,6 +77,8 @@ impl Default for GuardConfig {
                 interval: Duration::from_secs(10),
                 count: 6,
             }),
+            log_lines_per_address: crate::policy::logsum::LINES_PER_WINDOW,
+            log_lines_total: crate::policy::logsum::TOTAL_LINES_PER_WINDOW,
         }
     }
 }

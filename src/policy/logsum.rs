@@ -1,11 +1,12 @@
 //! Log summarising: connection churn from one address cannot fill a disk.
 //!
-//! Each address (IPv6: each /64) may write [`LINES_PER_WINDOW`] connect and
-//! disconnect lines per window; the rest are counted, and when the window
-//! closes one line says how many were left out:
-//! `and 412 more from 127.0.0.9 in the last 10 s`. All addresses together
-//! are held to [`TOTAL_LINES_PER_WINDOW`] the same way, so a churn spread
-//! over many addresses is bounded too.
+//! Each address (IPv6: each /64) may write `--log-lines-per-address`
+//! (default [`LINES_PER_WINDOW`]) connect and disconnect lines per window;
+//! the rest are counted, and when the window closes one line says how many
+//! were left out: `and 412 more from 127.0.0.9 in the last 10 s`. All
+//! addresses together are held to `--log-lines-total` (default
+//! [`TOTAL_LINES_PER_WINDOW`]) the same way, so a churn spread over many
+//! addresses is bounded too.
 
 use crate::policy::guard::AddrKey;
 use std::collections::{HashMap, HashSet};
@@ -14,9 +15,11 @@ use std::time::{Duration, Instant};
 
 /// Length of one summarising window.
 pub const WINDOW: Duration = Duration::from_secs(10);
-/// Lines one address may log per window before the rest are summarised.
+/// Lines one address may log per window before the rest are summarised
+/// (the default of `--log-lines-per-address`).
 pub const LINES_PER_WINDOW: u32 = 20;
-/// Lines all addresses together may log per window.
+/// Lines all addresses together may log per window (the default of
+/// `--log-lines-total`).
 pub const TOTAL_LINES_PER_WINDOW: u32 = 1000;
 
 #[derive(Debug)]
@@ -43,15 +46,22 @@ pub struct LogSummary {
     total: Window,
     /// Addresses whose lines were all dropped by the total cap this window.
     total_addresses: HashSet<AddrKey>,
+    /// Lines one address may log per window.
+    per_address_limit: u32,
+    /// Lines all addresses together may log per window.
+    total_limit: u32,
 }
 
 impl LogSummary {
-    /// An empty summary starting now.
-    pub fn new(now: Instant) -> Self {
+    /// An empty summary starting now, letting each address log
+    /// `per_address` lines per window and all of them `total`.
+    pub fn new(now: Instant, per_address: u32, total: u32) -> Self {
         LogSummary {
             per_address: HashMap::new(),
             total: Window::new(now),
             total_addresses: HashSet::new(),
+            per_address_limit: per_address,
+            total_limit: total,
         }
     }
 
@@ -63,11 +73,11 @@ impl LogSummary {
             .per_address
             .entry(key)
             .or_insert_with(|| Window::new(now));
-        if window.logged >= LINES_PER_WINDOW {
+        if window.logged >= self.per_address_limit {
             window.suppressed += 1;
             return false;
         }
-        if self.total.logged >= TOTAL_LINES_PER_WINDOW {
+        if self.total.logged >= self.total_limit {
             self.total.suppressed += 1;
             if self.total_addresses.len() < 100_000 {
                 self.total_addresses.insert(key);
@@ -105,7 +115,7 @@ impl LogSummary {
                     "and {} more from {} addresses in the last {secs} s (over {} lines per {} s)",
                     self.total.suppressed,
                     self.total_addresses.len(),
-                    TOTAL_LINES_PER_WINDOW,
+                    self.total_limit,
                     WINDOW.as_secs()
                 ));
             }
@@ -123,7 +133,7 @@ mod tests {
     #[test]
     fn one_address_is_summarised_after_its_share() {
         let t0 = Instant::now();
-        let mut summary = LogSummary::new(t0);
+        let mut summary = LogSummary::new(t0, LINES_PER_WINDOW, TOTAL_LINES_PER_WINDOW);
         let churner: IpAddr = "127.0.0.9".parse().unwrap();
         let other: IpAddr = "127.0.0.2".parse().unwrap();
         let allowed = (0..432).filter(|_| summary.allow(churner, t0)).count();
@@ -141,9 +151,22 @@ mod tests {
     }
 
     #[test]
+    fn the_shares_are_settings() {
+        let t0 = Instant::now();
+        let mut summary = LogSummary::new(t0, 100, 150);
+        let churner: IpAddr = "127.0.0.9".parse().unwrap();
+        let allowed = (0..130).filter(|_| summary.allow(churner, t0)).count();
+        assert_eq!(allowed, 100);
+        let allowed = (0..100u32)
+            .filter(|&i| summary.allow(IpAddr::from(i.to_be_bytes()), t0))
+            .count();
+        assert_eq!(allowed, 50, "the total is 150");
+    }
+
+    #[test]
     fn many_addresses_are_held_to_the_total() {
         let t0 = Instant::now();
-        let mut summary = LogSummary::new(t0);
+        let mut summary = LogSummary::new(t0, LINES_PER_WINDOW, TOTAL_LINES_PER_WINDOW);
         let allowed = (0..5000u32)
             .filter(|&i| summary.allow(IpAddr::from(i.to_be_bytes()), t0))
             .count();

@@ -501,7 +501,11 @@ impl EventLoop {
             accounts,
             completions,
             guard: Guard::new(config.guard.clone()),
-            logs: LogSummary::new(now),
+            logs: LogSummary::new(
+                now,
+                config.guard.log_lines_per_address,
+                config.guard.log_lines_total,
+            ),
             clients: Clients {
                 conns: Slab::new(),
                 dirty: Vec::new(),

@@ -92,6 +92,16 @@ pub struct Flags {
     #[argh(switch)]
     pub limit_loopback: bool,
 
+    /// connect and disconnect lines one address (IPv6: one /64) may log per
+    /// 10 s; the rest are counted in one `and N more` line (default 20)
+    #[argh(option)]
+    pub log_lines_per_address: Option<u32>,
+
+    /// connect and disconnect lines all addresses together may log per
+    /// 10 s, summarised the same way (default 1000)
+    #[argh(option)]
+    pub log_lines_total: Option<u32>,
+
     /// seconds a connection to a password server may stay unauthenticated;
     /// 0: no limit (default 30)
     #[argh(option)]
@@ -378,6 +388,8 @@ impl Flags {
             max_outbuf_bytes: Some(config.max_outbuf_bytes),
             idle_timeout: Some(secs(config.idle_timeout)),
             max_per_address: Some(guard.max_per_address),
+            log_lines_per_address: Some(guard.log_lines_per_address),
+            log_lines_total: Some(guard.log_lines_total),
             auth_timeout: Some(secs(guard.auth_timeout)),
             auth_max_failures: Some(guard.auth_max_failures),
             auth_lockout: Some(guard.auth_lockout.as_secs()),
@@ -445,6 +457,8 @@ impl Flags {
             idle_timeout: self.idle_timeout.or(lower.idle_timeout),
             max_per_address: self.max_per_address.or(lower.max_per_address),
             limit_loopback: self.limit_loopback || lower.limit_loopback,
+            log_lines_per_address: self.log_lines_per_address.or(lower.log_lines_per_address),
+            log_lines_total: self.log_lines_total.or(lower.log_lines_total),
             auth_timeout: self.auth_timeout.or(lower.auth_timeout),
             auth_max_failures: self.auth_max_failures.or(lower.auth_max_failures),
             auth_lockout: self.auth_lockout.or(lower.auth_lockout),
@@ -605,6 +619,8 @@ impl Flags {
                     interval: Duration::from_secs(f.keepalive_interval.unwrap_or_default().max(1)),
                     count: f.keepalive_count.unwrap_or_default().max(1),
                 }),
+                log_lines_per_address: f.log_lines_per_address.unwrap_or_default(),
+                log_lines_total: f.log_lines_total.unwrap_or_default(),
             },
             read_budget_bytes: f.read_budget_bytes.unwrap_or_default().max(1),
             max_output_total_bytes: f.max_output_total_bytes.unwrap_or_default(),
@@ -736,6 +752,8 @@ mod tests {
         idle-timeout = 14
         max-per-address = 15
         limit-loopback = true
+        log-lines-per-address = 46
+        log-lines-total = 47
         auth-timeout = 16
         auth-max-failures = 17
         auth-lockout = 18
@@ -963,6 +981,10 @@ mod tests {
         );
         assert_eq!(guard.max_per_address, 15);
         assert!(guard.limit_loopback);
+        assert_eq!(
+            (guard.log_lines_per_address, guard.log_lines_total),
+            (46, 47)
+        );
         assert_eq!(guard.auth_timeout, Some(Duration::from_secs(16)));
         assert_eq!(guard.auth_max_failures, 17);
         assert_eq!(guard.auth_lockout, Duration::from_secs(18));
