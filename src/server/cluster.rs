@@ -39,6 +39,11 @@ pub(super) struct ClusterLink {
     next_guests: Option<(u64, u64)>,
     /// A block asked for and not yet answered.
     guest_ticket: Option<u64>,
+    /// Whether the other servers' members, rooms and accounts were read
+    /// since Redis was last reached ([`ClusterEvent::Members`]): until
+    /// then a new client could not log in to an account made elsewhere,
+    /// so it is turned away as while Redis is away.
+    synced: bool,
     /// The engine's accepted mark when last seen: when it moves, the
     /// senders parked behind it are read again.
     accepted: u64,
@@ -143,7 +148,8 @@ impl EventLoop {
     }
 
     /// Whether a new client may join: with `--cluster`, only while Redis
-    /// is reachable and a guest number is at hand. Otherwise it gets
+    /// is reachable, the other servers' state (accounts among it) has been
+    /// read, and a guest number is at hand. Otherwise it gets
     /// `! cluster unavailable` and is closed.
     pub(super) fn cluster_admits(&mut self, id: ClientId) -> bool {
         let Cluster::Redis(redis) = &self.cluster else {
@@ -158,7 +164,7 @@ impl EventLoop {
                 self.chat.set_next_guest(first);
             }
         }
-        if redis.is_up() && link.guests.is_some() {
+        if redis.is_up() && link.synced && link.guests.is_some() {
             return true;
         }
         self.queue_last_line(
@@ -514,8 +520,14 @@ impl EventLoop {
             }
             event @ (ClusterEvent::Presence { .. }
             | ClusterEvent::Nodes { .. }
-            | ClusterEvent::Members { .. }) => self.presence_event(event),
-            ClusterEvent::Down | ClusterEvent::Accepted { .. } => {}
+            | ClusterEvent::Members { .. }) => {
+                if matches!(event, ClusterEvent::Members { .. }) {
+                    self.cluster_link.synced = true;
+                }
+                self.presence_event(event)
+            }
+            ClusterEvent::Down => self.cluster_link.synced = false,
+            ClusterEvent::Accepted { .. } => {}
         }
     }
 
