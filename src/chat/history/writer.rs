@@ -456,7 +456,7 @@ impl Pruner {
                 self.age_done = deleted < PRUNE_STEP;
             })
         } else if let Some(room) = rooms.last() {
-            let keep = self.retention.max_lines_per_room.unwrap_or(u64::MAX);
+            let keep = self.retention.max_lines_per_room;
             store.prune_room(room, keep, PRUNE_STEP).map(|deleted| {
                 if deleted < PRUNE_STEP {
                     rooms.pop();
