@@ -6,13 +6,15 @@ sharing one Redis, and one server alone without --cluster, in one run.
 
     cargo build --release --bin loopchat --bin loadgen
     scripts/cluster-bench.py [--seconds 8] [--rounds 1] [--rate N] [--workloads b,c]
+                             [--servers 0,1,2,3] [--appendonly yes|no]
 
 `--rate N` runs an open loop instead of the flood: N lines per second per
 sender (for the latency Redis adds at part load: half of the flood's
 lines/s is `--rate` = lines/s / 2 / clients).
 
+`--servers` picks the runs (0: one server alone, without --cluster).
 Starts its own redis-server (a free loopback port, a temporary directory,
-`appendonly yes`, stopped at the end) and its own servers (free ports,
+`appendonly yes` unless `--appendonly no`, stopped at the end) and its own servers (free ports,
 history in memory, flood control off). Per run it prints one Markdown row:
 deliveries/s, latency p50/p99, lines accepted/s, lost and reordered (the
 load generator's own checks), the servers' CPU (sum, % of one core) and
@@ -161,6 +163,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--rate", type=int, default=0)
     parser.add_argument("--workloads", default="b,c")
+    parser.add_argument("--servers", default="0,1,2,3")
+    parser.add_argument("--appendonly", choices=["yes", "no"], default="yes")
     opts = parser.parse_args()
     for binary in (SERVER, LOADGEN):
         if not os.path.exists(binary):
@@ -169,7 +173,7 @@ def main():
     redis_port = free_port()
     redis = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
-         "--dir", tmp, "--appendonly", "yes", "--save", ""],
+         "--dir", tmp, "--appendonly", opts.appendonly, "--save", ""],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -186,7 +190,7 @@ def main():
         for _ in range(opts.rounds):
             for workload in opts.workloads.split(","):
                 clients = WORKLOADS[workload]
-                for count in (0, 1, 2, 3):
+                for count in [int(n) for n in opts.servers.split(",")]:
                     servers = start_servers(max(count, 1), url if count else None, tmp)
                     label = f"{workload}: " + (
                         "alone, no --cluster" if count == 0 else f"{count} server{'s' if count > 1 else ''}, --cluster"

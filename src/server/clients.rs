@@ -66,6 +66,11 @@ pub(super) struct Clients {
     pub(super) capture: Option<(ClientId, Vec<u8>)>,
     /// The account of the next fan-out's sender ([`Outbox::sender_account`]).
     pub(super) next_account: Option<String>,
+    /// The next fan-out's plain line dialect bytes, when the chat rendered
+    /// them already ([`Outbox::rendered_plain`]); swapped into the cache.
+    pub(super) next_plain: Option<Vec<u8>>,
+    /// A buffer for `next_plain`, kept between lines.
+    pub(super) spare_plain: Vec<u8>,
 }
 
 impl Outbox for Clients {
@@ -77,8 +82,12 @@ impl Outbox for Clients {
 
     fn new_line(&mut self) {
         self.cache.new_line();
-        // A sender's account holds for the fan-out it was given for only.
+        // A sender's account and a rendering hold for the fan-out they
+        // were given for only.
         self.next_account = None;
+        if let Some(bytes) = self.next_plain.take() {
+            self.spare_plain = bytes;
+        }
     }
 
     /// The fan-out loop, specialised: each recipient in the common case
@@ -97,8 +106,22 @@ impl Outbox for Clients {
         line: &ServerLine<'_>,
     ) -> usize {
         let account = self.next_account.take();
+        let plain = self.next_plain.take();
         self.new_line();
         self.cache.account = account;
+        if let Some(mut bytes) = plain {
+            debug_assert_eq!(
+                bytes,
+                {
+                    let mut check = Vec::new();
+                    crate::protocol::Dialect::Line.render(line, &mut check);
+                    check
+                },
+                "the chat's plain rendering is the fan-out's"
+            );
+            self.cache.preset_plain(&mut bytes);
+            self.spare_plain = bytes;
+        }
         let mut sums = FanOutSums::default();
         self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
         if !others.is_empty() {
@@ -123,6 +146,13 @@ impl Outbox for Clients {
 
     fn sender_account(&mut self, account: Option<&str>) {
         self.next_account = account.map(str::to_string);
+    }
+
+    fn rendered_plain(&mut self, bytes: &[u8]) {
+        let mut buffer = std::mem::take(&mut self.spare_plain);
+        buffer.clear();
+        buffer.extend_from_slice(bytes);
+        self.next_plain = Some(buffer);
     }
 
     fn note(&mut self, event: ChatEvent) {

@@ -527,6 +527,8 @@ impl EventLoop {
                 label: None,
                 capture: None,
                 next_account: None,
+                next_plain: None,
+                spare_plain: Vec::new(),
             },
             scrapes,
             reads: Reads::new(config.read_budget_bytes),

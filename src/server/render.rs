@@ -193,6 +193,14 @@ impl RenderKey {
     }
 }
 
+/// The line dialect's plain key: no prefix, no tags, no WebSocket frame.
+const LINE_PLAIN: RenderKey = RenderKey {
+    dialect: Dialect::Line,
+    variant: Variant::Plain,
+    framing: Framing::Plain,
+    caps: CapSet::EMPTY,
+};
+
 /// The current line's bytes per [`RenderKey`], built on first use.
 #[derive(Debug, Default)]
 pub(super) struct LineCache {
@@ -240,6 +248,16 @@ impl LineCache {
         self.line += 1;
         self.time_ms = None;
         self.account = None;
+    }
+
+    /// Takes `bytes` (swapped with the slot's old buffer) as the current
+    /// line's plain line dialect rendering, made by the chat already
+    /// ([`crate::chat::Outbox::rendered_plain`]): its first plain
+    /// recipient, and its WebSocket frame, start from them.
+    pub fn preset_plain(&mut self, bytes: &mut Vec<u8>) {
+        let slot = &mut self.slots[LINE_PLAIN.index()];
+        std::mem::swap(&mut slot.bytes, bytes);
+        slot.line = self.line;
     }
 
     /// The bytes to queue for `line` (the current line: the same one since
@@ -568,6 +586,30 @@ mod tests {
             assert_eq!(cache.bytes(&hi, WS, None), b"\x81\x09alice: hi");
         }
         assert_eq!((cache.renders, cache.frames), (2, 2));
+    }
+
+    #[test]
+    fn a_preset_plain_rendering_is_served_and_framed_without_a_render() {
+        let mut cache = LineCache::default();
+        let hi: ServerLine<'_> = Event::Said {
+            from: "alice",
+            room: Some("#rust"),
+            text: "hi",
+            stamp: None,
+        }
+        .into();
+        cache.new_line();
+        let mut given = b"alice: hi\n".to_vec();
+        cache.preset_plain(&mut given);
+        for _ in 0..10 {
+            assert_eq!(cache.bytes(&hi, PLAIN, None), b"alice: hi\n");
+            assert_eq!(cache.bytes(&hi, WS, None), b"\x81\x09alice: hi");
+        }
+        assert_eq!((cache.renders, cache.frames), (0, 1));
+        // It held for that line only: the next one renders.
+        cache.new_line();
+        assert_eq!(cache.bytes(&hi, PLAIN, None), b"alice: hi\n");
+        assert_eq!(cache.renders, 1);
     }
 
     #[test]

@@ -30,13 +30,17 @@ pub fn render(line: &ServerLine<'_>, out: &mut Vec<u8>) {
 /// Removes IRC formatting codes (bold, colours…, `irc::text`) from what
 /// was appended to `out` since `start`: the chat keeps them for IRC
 /// clients, and the line dialect never shows them (protocol 1.2, "IRC").
-/// One scan of the line when there are none.
+/// One scan of the line when there are none: a fold with no early exit,
+/// which the compiler turns into a few instructions per 16 bytes, where
+/// the exact test per byte (an early exit each) cost about 8 per byte.
 fn strip_format_codes(out: &mut Vec<u8>, start: usize) {
     let appended = &out[start..];
-    let has_codes = appended
-        .iter()
-        .any(|&b| b < 0x20 && crate::irc::text::is_format_code(char::from(b)));
-    if !has_codes {
+    let any_control = appended.iter().fold(false, |seen, &b| seen | (b < 0x20));
+    if !any_control
+        || !appended
+            .iter()
+            .any(|&b| b < 0x20 && crate::irc::text::is_format_code(char::from(b)))
+    {
         return;
     }
     let Ok(text) = std::str::from_utf8(appended) else {

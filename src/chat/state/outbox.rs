@@ -54,6 +54,13 @@ pub trait Outbox {
     /// default.
     fn sender_account(&mut self, _account: Option<&str>) {}
 
+    /// The next fan-out's line as the line dialect writes it to members
+    /// whose current room it is (no prefix, no tags, with its `\n`),
+    /// rendered already (the history keeps it so): the fan-out may take
+    /// it instead of rendering it again. It holds for that fan-out only.
+    /// Ignored by default.
+    fn rendered_plain(&mut self, _bytes: &[u8]) {}
+
     /// Told what the chat did, for the server's metrics; ignored by default.
     fn note(&mut self, _event: super::ChatEvent) {}
 

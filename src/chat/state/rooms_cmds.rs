@@ -77,6 +77,7 @@ impl Chat {
             (Some(id), None)
         };
         out.sender_account(self.accounts.account(id));
+        out.rendered_plain(&self.line);
         let delivered = out.fan_out(
             room.current_members(),
             room.other_members(),
