@@ -6,12 +6,15 @@ sharing one Redis, and one server alone without --cluster, in one run.
 
     cargo build --release --bin loopchat --bin loadgen
     scripts/cluster-bench.py [--seconds 8] [--rounds 1] [--rate N] [--workloads b,c]
-                             [--servers 0,1,2,3] [--appendonly yes|no]
+                             [--servers 0,1,2,3] [--appendonly yes|no] [--spin-us N]
 
 `--rate N` runs an open loop instead of the flood: N lines per second per
 sender (for the latency Redis adds at part load: half of the flood's
 lines/s is `--rate` = lines/s / 2 / clients).
 
+`--spin-us` is passed to the load generator (0: it sleeps until each
+scheduled send rather than spinning the last 250 µs, which at 100 senders
+keeps it on a whole core the servers and Redis then lack).
 `--servers` picks the runs (0: one server alone, without --cluster).
 Starts its own redis-server (a free loopback port, a temporary directory,
 `appendonly yes` unless `--appendonly no`, stopped at the end) and its own servers (free ports,
@@ -119,8 +122,8 @@ def stop(servers):
             proc.wait()
 
 
-def run(label, servers, clients, seconds, redis_port, rate):
-    mode = ["--rate", str(rate)] if rate else ["--flood", "4"]
+def run(label, servers, clients, seconds, redis_port, rate, spin_us):
+    mode = ["--rate", str(rate), "--spin-us", str(spin_us)] if rate else ["--flood", "4"]
     args = [
         LOADGEN, "--json", "--quiet", "--clients", str(clients), *mode,
         "--duration", str(seconds), "--warmup", "1", "--drain", "10",
@@ -165,6 +168,7 @@ def main():
     parser.add_argument("--workloads", default="b,c")
     parser.add_argument("--servers", default="0,1,2,3")
     parser.add_argument("--appendonly", choices=["yes", "no"], default="yes")
+    parser.add_argument("--spin-us", type=int, default=250)
     opts = parser.parse_args()
     for binary in (SERVER, LOADGEN):
         if not os.path.exists(binary):
@@ -196,7 +200,8 @@ def main():
                         "alone, no --cluster" if count == 0 else f"{count} server{'s' if count > 1 else ''}, --cluster"
                     )
                     try:
-                        run(label, servers, clients, opts.seconds, redis_port if count else None, opts.rate)
+                        run(label, servers, clients, opts.seconds, redis_port if count else None, opts.rate,
+                            opts.spin_us)
                     finally:
                         stop(servers)
         print(f"load average after: {os.getloadavg()}")

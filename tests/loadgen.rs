@@ -41,6 +41,24 @@ fn rate_mode_delivers_everything() {
 }
 
 #[test]
+fn rate_mode_without_spinning_delivers_everything() {
+    // `--spin-us 0`: the load generator sleeps until each scheduled send.
+    let r = run(&[
+        "--clients",
+        "20",
+        "--rate",
+        "50",
+        "--duration",
+        "1",
+        "--spin-us",
+        "0",
+    ]);
+    assert_clean(&r, 20);
+    assert!(r.sent_total > 0, "{}", r.to_text());
+    assert_eq!(r.delivered_total, r.sent_total * 19, "{}", r.to_text());
+}
+
+#[test]
 fn flood_mode_delivers_everything() {
     let r = run(&["--clients", "10", "--flood", "4", "--duration", "1"]);
     assert_clean(&r, 10);

@@ -112,6 +112,13 @@ pub struct Options {
     #[argh(option, default = "60.0")]
     pub setup_timeout: f64,
 
+    /// with --rate: microseconds before each scheduled send spent polling
+    /// without sleeping, so the send leaves on time; 0 sleeps instead (the
+    /// load generator then leaves the CPU to the servers, and its late
+    /// wake-ups count as latency) (default 250)
+    #[argh(option, default = "250")]
+    pub spin_us: u64,
+
     /// connections connecting or awaiting their welcome at once, so the
     /// server's listen backlog is not overrun (default 64)
     #[argh(option, default = "64")]
@@ -288,6 +295,8 @@ pub(crate) struct Plan {
     pub duration: Duration,
     pub drain: Duration,
     pub setup_timeout: Duration,
+    /// Polling without sleeping before a scheduled send (`--spin-us`).
+    pub spin: Duration,
     pub connect_concurrency: usize,
     /// Source address per client slot (client i uses `sources[i % len]`);
     /// empty means let the kernel choose.
@@ -455,6 +464,7 @@ pub fn run(opts: &Options) -> io::Result<Report> {
         duration: secs("duration", opts.duration)?,
         drain: secs("drain", opts.drain)?,
         setup_timeout: secs("setup-timeout", opts.setup_timeout)?,
+        spin: Duration::from_micros(opts.spin_us),
         connect_concurrency: opts.connect_concurrency.max(1),
         sources,
         room,

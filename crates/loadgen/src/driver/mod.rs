@@ -46,9 +46,6 @@ const DRAIN_CHECK: Duration = Duration::from_millis(50);
 /// How long the in-process server gets to close every connection (its own
 /// close timeout is 5 s).
 const CLOSE_GRACE: Duration = Duration::from_secs(8);
-/// Before a scheduled send, the load generator polls without sleeping for
-/// this long, so the send is not late (see `Driver::poll_for`).
-const SPIN: Duration = Duration::from_micros(250);
 /// Protocol limit on nick length.
 const MAX_NICK: usize = 32;
 

@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use mio::event::Event;
 use mio::{Events, Interest, Token};
 
-use super::{
-    Driver, Mode, Phase, State, DRAIN_CHECK, MAX_PARTIAL_LINE, PROBE_INTERVAL, SPIN, TICK,
-};
+use super::{Driver, Mode, Phase, State, DRAIN_CHECK, MAX_PARTIAL_LINE, PROBE_INTERVAL, TICK};
 use crate::sys;
 
 impl Driver<'_> {
@@ -471,7 +469,7 @@ impl Driver<'_> {
     /// scheduled time, so a late wakeup would be charged to the server:
     /// epoll's timeout is in whole milliseconds (mio rounds up), and even a
     /// precise sleep wakes ~0.1 ms late on a virtual machine. So the wait
-    /// is cut short, and its last [`SPIN`] is spent polling without
+    /// is cut short, and its last `--spin-us` is spent polling without
     /// sleeping (which also keeps reading deliveries meanwhile).
     pub(super) fn poll_for(
         &mut self,
@@ -479,14 +477,18 @@ impl Driver<'_> {
         wait: Duration,
         send_due: bool,
     ) -> std::io::Result<()> {
+        let spin = self.plan.spin;
         let timeout = if !send_due {
             wait
-        } else if wait <= SPIN {
+        } else if wait <= spin {
             Duration::ZERO
-        } else if wait - SPIN >= Duration::from_millis(1) {
-            Duration::from_millis((wait - SPIN).as_millis() as u64)
+        } else if spin.is_zero() {
+            // Never early: epoll rounds up to the next millisecond.
+            wait
+        } else if wait - spin >= Duration::from_millis(1) {
+            Duration::from_millis((wait - spin).as_millis() as u64)
         } else {
-            std::thread::sleep(wait - SPIN);
+            std::thread::sleep(wait - spin);
             Duration::ZERO
         };
         match self.poll.poll(events, Some(timeout)) {
