@@ -193,10 +193,26 @@ impl Accounts {
             return 0;
         };
         account.phc = phc.clone();
-        let before = self.tokens.len();
-        self.tokens.retain(|_, token| token.account != key);
+        let revoked: Vec<Digest> = self
+            .tokens
+            .iter()
+            .filter(|(_, token)| token.account == key)
+            .map(|(digest, _)| *digest)
+            .collect();
+        for digest in &revoked {
+            self.tokens.remove(digest);
+        }
         self.writes.push(AccountWrite::SetPassword { key, phc });
-        before - self.tokens.len()
+        // Each token's revocation said too (the file drops them with the
+        // password change already): a cluster keeps every token in Redis
+        // under its own digest, and a server started later must not take
+        // one back.
+        self.writes.extend(
+            revoked
+                .iter()
+                .map(|digest| AccountWrite::RevokeToken(*digest)),
+        );
+        revoked.len()
     }
 
     /// Replaces account `name`'s hash by one of the same password with

@@ -116,14 +116,30 @@ fn logout_revokes_one_token_and_a_new_password_all() {
     accounts.register("alice", hashed("hunter22"), 0).unwrap();
     accounts.register("bob", hashed("hunter22"), 0).unwrap();
     let (phone, phone_digest) = accounts.issue_token("alice", 0).unwrap();
-    let (laptop, _) = accounts.issue_token("alice", 0).unwrap();
-    let (tablet, _) = accounts.issue_token("alice", 0).unwrap();
+    let (laptop, laptop_digest) = accounts.issue_token("alice", 0).unwrap();
+    let (tablet, tablet_digest) = accounts.issue_token("alice", 0).unwrap();
     let (bobs, _) = accounts.issue_token("bob", 0).unwrap();
     assert!(accounts.revoke(&phone_digest));
     assert!(!accounts.revoke(&phone_digest), "once");
     assert!(accounts.resume(&phone, 1).is_none());
     assert!(accounts.resume(&laptop, 1).is_some());
+    accounts.take_writes();
     assert_eq!(accounts.change_password("ALICE", hashed("new-password")), 2);
+    // The change, then each token's revocation (a cluster's Redis keeps
+    // tokens by digest: docs/cluster.md "Accounts").
+    let writes = accounts.take_writes();
+    assert!(matches!(writes[0], AccountWrite::SetPassword { .. }));
+    let mut revoked: Vec<_> = writes[1..]
+        .iter()
+        .map(|write| match write {
+            AccountWrite::RevokeToken(digest) => *digest,
+            other => panic!("not a revocation: {other:?}"),
+        })
+        .collect();
+    let mut expected = vec![laptop_digest, tablet_digest];
+    revoked.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(revoked, expected);
     assert!(accounts.resume(&laptop, 2).is_none());
     assert!(accounts.resume(&tablet, 2).is_none());
     assert!(

@@ -3,9 +3,9 @@
 //! registrations, passwords, tokens, `:key`s) is published for the others,
 //! which apply it to memory and to their own file. Accounts and published
 //! keys are also kept in Redis hashes (`accounts`, `keys`, one field per
-//! account, whose value is the change that made it), read by a server
-//! that (re)connects; tokens travel only to the servers running when they
-//! are issued or revoked.
+//! account, whose value is the change that made it; tokens under `t:` and
+//! their digest, revocations included), read by a server that
+//! (re)connects.
 
 use super::EventLoop;
 use crate::accounts::persist::{AccountWrite, StoredAccount, StoredToken};
@@ -15,14 +15,13 @@ use crate::cluster::Cluster;
 /// it).
 const SEP: char = '\u{1f}';
 
+/// A token's digest in hex, as changes and Redis fields name it.
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// An account change as the servers pass it: `A`, a letter, fields.
 pub(super) fn encode_write(write: &AccountWrite) -> Vec<u8> {
-    let hex = |digest: &[u8]| {
-        digest
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    };
     let fields: Vec<String> = match write {
         AccountWrite::Create(account) => vec![
             "C".into(),
@@ -134,8 +133,13 @@ impl EventLoop {
                     )
                 }
                 AccountWrite::PutKeys { key, .. } => ("keys", key.clone(), msg.clone()),
-                AccountWrite::PutToken(_) | AccountWrite::RevokeToken(_) => {
-                    ("accounts", String::new(), Vec::new())
+                // A token's own field (`t:` and its digest, which no
+                // account name can be): its latest use, or its revocation,
+                // which stays so that a server started later does not take
+                // the token back.
+                AccountWrite::PutToken(StoredToken { digest, .. })
+                | AccountWrite::RevokeToken(digest) => {
+                    ("accounts", format!("t:{}", hex(digest)), msg.clone())
                 }
             };
             let fields: Vec<(&[u8], &[u8])> = if field.is_empty() {
@@ -153,16 +157,40 @@ impl EventLoop {
     /// Account changes from another server (published, or read from
     /// Redis's hashes): applied to the chat, and written to this server's
     /// file when they changed anything.
-    pub(super) fn remote_account_writes(&mut self, msgs: &[Vec<u8>]) {
-        let mut changed = Vec::new();
+    ///
+    /// From the snapshot (`snapshot`: Redis's hashes, read on connecting),
+    /// an account known here with another hash is given Redis's: its
+    /// password changed (or was rehashed) while this server was away, or
+    /// two servers registered the name at once and Redis kept the last.
+    /// Its tokens are not revoked by that: each token's own field says
+    /// whether it still holds.
+    pub(super) fn remote_account_writes(&mut self, msgs: &[Vec<u8>], snapshot: bool) {
+        let mut writes: Vec<AccountWrite> = Vec::with_capacity(msgs.len());
         for msg in msgs {
             match decode_write(msg) {
-                Some(write) => {
-                    if self.chat.remote_account_write(&write) {
-                        changed.push(write);
-                    }
+                Some(AccountWrite::Create(account)) if snapshot => {
+                    let key = account.name.to_ascii_lowercase();
+                    let known = self.chat.accounts().password_hash(&key);
+                    writes.push(match known {
+                        Some(phc) if phc != account.phc => AccountWrite::Rehash {
+                            key,
+                            phc: account.phc,
+                        },
+                        _ => AccountWrite::Create(account),
+                    });
                 }
+                Some(write) => writes.push(write),
                 None => log::warn!("cluster: an account change that is not one"),
+            }
+        }
+        // Accounts before the rest: Redis's hash gives its fields in no
+        // order, and a token or a password applies only to an account
+        // known here (a server's own changes come in order anyway).
+        writes.sort_by_key(|write| !matches!(write, AccountWrite::Create(_)));
+        let mut changed = Vec::new();
+        for write in writes {
+            if self.chat.remote_account_write(&write) {
+                changed.push(write);
             }
         }
         if !changed.is_empty() {

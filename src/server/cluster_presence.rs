@@ -276,7 +276,7 @@ impl EventLoop {
         match event {
             ClusterEvent::Presence { node, msg } => {
                 if msg.starts_with(b"A\x1f") {
-                    self.remote_account_writes(&[msg]);
+                    self.remote_account_writes(&[msg], false);
                 } else if let Some(rest) = msg.strip_prefix(b"S") {
                     let members = rest
                         .split(|&b| b == b'\n')
@@ -309,7 +309,7 @@ impl EventLoop {
                 rooms,
                 accounts,
             } => {
-                self.remote_account_writes(&accounts);
+                self.remote_account_writes(&accounts, true);
                 let rooms = rooms
                     .iter()
                     .filter_map(|(key, state)| {

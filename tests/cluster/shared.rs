@@ -342,13 +342,56 @@ fn an_account_registered_on_one_server_logs_in_on_every_server() {
     again.skip_until("* logged in as alice");
     again.send(":quit");
     again.skip_until("* bye");
-    // A server started afterwards reads the account from Redis.
+    // A server started afterwards reads the account from Redis, and the
+    // token (issued and used before it started) too.
     let c = clustered(&redis);
+    let mut device = join(c.addr());
+    let got = answer(&mut device, &format!(":resume {token}"), "");
+    assert!(
+        got.ends_with("is now known as alice") || got == "* logged in as alice",
+        "{got}"
+    );
+    device.skip_until("* logged in as alice");
+    device.send(":quit");
+    device.skip_until("* bye");
     let mut carol = join(c.addr());
     assert_eq!(
         answer(&mut carol, ":login alice hunter22", "* logged in as"),
         "* logged in as alice"
     );
+    // A password changed on C revokes the token on every server, and on
+    // one started later: it does not come back from Redis.
+    let mut on_b = join(b.addr());
+    carol.send(":passwd hunter22 swordfish9");
+    carol.skip_until("* password changed");
+    // B has applied the change once it delivers a line C published after
+    // it (one subscription, in Redis's order).
+    carol.send("after the change");
+    on_b.skip_until("alice: after the change");
+    assert_eq!(
+        answer(&mut on_b, &format!(":resume {token}"), ""),
+        "! login failed"
+    );
+    let d = clustered(&redis);
+    let mut late_device = join(d.addr());
+    assert_eq!(
+        answer(&mut late_device, &format!(":resume {token}"), ""),
+        "! login failed"
+    );
+    assert_eq!(
+        answer(&mut late_device, ":login alice hunter22", "! "),
+        "! login failed"
+    );
+    assert_eq!(
+        answer(
+            &mut late_device,
+            ":login alice swordfish9",
+            "* logged in as"
+        ),
+        "* logged in as alice"
+    );
+    late_device.send(":quit");
+    late_device.skip_until("* bye");
     // And a name registered on one server cannot be registered again on
     // another.
     let mut other = join_as(c.addr(), "dave");
