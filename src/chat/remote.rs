@@ -278,6 +278,12 @@ impl Remote {
             .map(|(key, room)| (key.as_str(), room.name.as_str(), room.members.len()))
     }
 
+    /// The member `nick` (any case) of another server, if one holds it.
+    pub fn member(&self, nick: &str) -> Option<&RemoteMember> {
+        let lower = nick.to_ascii_lowercase();
+        self.nodes.values().find_map(|members| members.get(&lower))
+    }
+
     /// The rooms' keys the member `nick` of another server is in (any
     /// server), empty when none.
     pub fn rooms_of(&self, nick: &str) -> Vec<String> {

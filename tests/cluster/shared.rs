@@ -488,3 +488,43 @@ impl SkipPrefix for Client {
         }
     }
 }
+
+/// Asks `:whois NICK` until the answer is `expected` (the asker's server
+/// hears of other servers' changes a moment after they are made).
+fn whois_until(client: &mut Client, nick: &str, expected: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(client, &format!(":whois {nick}"), "");
+        if got == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{got} (waiting for {expected})");
+    }
+}
+
+#[test]
+fn whois_answers_for_another_servers_clients() {
+    let Some(redis) = redis("the cluster whois test") else {
+        return;
+    };
+    let (_servers, mut alice, mut bob, mut carol) = three_servers(&redis);
+    // A guest on C, as A sees it, in the rooms C says it is in.
+    whois_until(&mut alice, "carol", "* whois carol: guest, rooms #lobby");
+    carol.send(":join #Rust");
+    carol.skip_until("* carol joined #Rust");
+    whois_until(
+        &mut alice,
+        "CAROL",
+        "* whois carol: guest, rooms #lobby #Rust",
+    );
+    // A registered account on B: logged in, since only its holder may
+    // use the name.
+    bob.send(":register hunter22");
+    bob.skip_until("* registered bob");
+    whois_until(&mut alice, "bob", "* whois bob: account bob, rooms #lobby");
+    // Nobody anywhere.
+    assert_eq!(
+        answer(&mut alice, ":whois nobody", ""),
+        "! no such user nobody"
+    );
+}

@@ -439,7 +439,7 @@ impl Chat {
             },
             Command::Whois(nick) => {
                 let Some(&who) = self.nicks.get(&nick.to_ascii_lowercase()) else {
-                    out.reply(id, &Error::NoSuchUser(nick).into());
+                    self.whois_remote(id, nick, out);
                     return Outcome::CONTINUE;
                 };
                 let Some(Some(Member::Joined(joined))) = self.members.get(who) else {
@@ -463,6 +463,43 @@ impl Chat {
             _ => {}
         }
         Outcome::CONTINUE
+    }
+
+    /// `:whois` of a nick no client here holds: another server's member
+    /// (with `--cluster`), or `! no such user`. Its rooms are those the
+    /// cluster mirrors; its account is its nick's when that nick is a
+    /// registered account (only a client logged in to an account may hold
+    /// its name, and a logged-in client keeps it), else it is a guest.
+    fn whois_remote(&mut self, id: ClientId, nick: &str, out: &mut impl Outbox) {
+        let Some(member) = self
+            .shared
+            .as_ref()
+            .and_then(|shared| shared.remote.member(nick))
+        else {
+            out.reply(id, &Error::NoSuchUser(nick).into());
+            return;
+        };
+        let remote = &self.shared.as_ref().expect("a member was found").remote;
+        let mut rooms: Vec<&str> = member
+            .rooms
+            .iter()
+            .map(|key| {
+                self.rooms
+                    .find(key)
+                    .and_then(|room| self.rooms.get(room))
+                    .map(|room| room.name())
+                    .or_else(|| remote.room_name(key))
+                    .unwrap_or(key)
+            })
+            .collect();
+        rooms.sort_by_cached_key(|name| name.to_ascii_lowercase());
+        let account = self.accounts.store.name(&member.nick);
+        let reply = Reply::Whois {
+            nick: &member.nick,
+            account,
+            rooms,
+        };
+        out.reply(id, &reply.into());
     }
 
     fn register(&mut self, id: ClientId, password: &str, out: &mut impl Outbox) -> Outcome {
