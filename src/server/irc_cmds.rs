@@ -326,21 +326,29 @@ impl EventLoop {
     /// `WHOIS NICK`: 311, 319 (channels, `@` where an operator), 312, 301
     /// when away, 330 when logged in, 318; 401 and 318 for nobody.
     fn irc_whois(&mut self, id: ClientId, nick: &str) {
-        let Some((who, spelled)) = self.chat.find_nick(nick) else {
-            self.irc_numeric(id, Numeric::NoSuchNick, &[nick], None);
-            return self.irc_numeric(id, Numeric::EndOfWhois, &[nick], None);
+        let (spelled, rooms, account, away) = match self.chat.find_nick(nick) {
+            Some((who, spelled)) => (
+                spelled.to_string(),
+                self.chat.rooms_of_member(who),
+                self.chat.account_of(who).map(str::to_string),
+                self.irc_away(who),
+            ),
+            // Another server's client (`--cluster`): what the cluster
+            // mirrors of it (its away message is its server's).
+            None => match self.chat.remote_whois(nick) {
+                Some(found) => (found.nick, found.rooms, found.account, None),
+                None => {
+                    self.irc_numeric(id, Numeric::NoSuchNick, &[nick], None);
+                    return self.irc_numeric(id, Numeric::EndOfWhois, &[nick], None);
+                }
+            },
         };
-        let spelled = spelled.to_string();
         let me = self.irc_nick(id);
         let server = self.config.server_name.clone();
-        let channels: Vec<String> = self
-            .chat
-            .rooms_of_member(who)
+        let channels: Vec<String> = rooms
             .into_iter()
             .map(|(room, op)| if op { format!("@{room}") } else { room })
             .collect();
-        let account = self.chat.account_of(who).map(str::to_string);
-        let away = self.irc_away(who);
         let mut out = Vec::new();
         let s = spelled.as_str();
         let params = [s, s, server.as_str(), "*"];

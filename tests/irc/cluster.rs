@@ -91,6 +91,17 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     bob.skip_until("[pm] alice: psst");
     bob.send(":pm alice back");
     alice.until(&format!(":bob!bob@{SERVER} PRIVMSG alice :back"));
+    // WHOIS of the other server's client: its channels as the cluster
+    // mirrors them (A saw bob join #rust above).
+    assert_eq!(
+        alice.ask("WHOIS bob"),
+        [
+            numeric("311", "alice", &format!("bob bob {SERVER} * :bob")),
+            numeric("319", "alice", "bob :#lobby #rust"),
+            numeric("312", "alice", &format!("bob {SERVER} :loopchat")),
+            numeric("318", "alice", "bob :End of /WHOIS list"),
+        ]
+    );
     // A nick held on the other server is refused at registration (433),
     // and another one registers.
     let mut dup = Irc::connect(a.irc_addr().unwrap());

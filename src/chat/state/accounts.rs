@@ -466,40 +466,51 @@ impl Chat {
     }
 
     /// `:whois` of a nick no client here holds: another server's member
-    /// (with `--cluster`), or `! no such user`. Its rooms are those the
-    /// cluster mirrors; its account is its nick's when that nick is a
-    /// registered account (only a client logged in to an account may hold
-    /// its name, and a logged-in client keeps it), else it is a guest.
+    /// (with `--cluster`, [`Chat::remote_whois`]), or `! no such user`.
     fn whois_remote(&mut self, id: ClientId, nick: &str, out: &mut impl Outbox) {
-        let Some(member) = self
-            .shared
-            .as_ref()
-            .and_then(|shared| shared.remote.member(nick))
-        else {
+        let Some(found) = self.remote_whois(nick) else {
             out.reply(id, &Error::NoSuchUser(nick).into());
             return;
         };
-        let remote = &self.shared.as_ref().expect("a member was found").remote;
-        let mut rooms: Vec<&str> = member
+        let rooms = found.rooms.iter().map(|(room, _)| room.as_str()).collect();
+        let reply = Reply::Whois {
+            nick: &found.nick,
+            account: found.account.as_deref(),
+            rooms,
+        };
+        out.reply(id, &reply.into());
+    }
+
+    /// What `:whois` (and IRC's `WHOIS`) tells of `nick` when another
+    /// server's client holds it: its rooms as the cluster mirrors them
+    /// (sorted, each with whether it is an operator there), and its
+    /// account, which is its nick's when that is a registered account
+    /// (only a client logged in to an account may hold its name, and a
+    /// logged-in client keeps it); otherwise it is a guest. `None` when
+    /// no other server's client holds it.
+    pub fn remote_whois(&self, nick: &str) -> Option<RemoteWhois> {
+        let remote = &self.shared.as_ref()?.remote;
+        let member = remote.member(nick)?;
+        let mut rooms: Vec<(String, bool)> = member
             .rooms
             .iter()
             .map(|key| {
-                self.rooms
+                let name = self
+                    .rooms
                     .find(key)
                     .and_then(|room| self.rooms.get(room))
                     .map(|room| room.name())
                     .or_else(|| remote.room_name(key))
-                    .unwrap_or(key)
+                    .unwrap_or(key);
+                (name.to_string(), member.ops.contains(key))
             })
             .collect();
-        rooms.sort_by_cached_key(|name| name.to_ascii_lowercase());
-        let account = self.accounts.store.name(&member.nick);
-        let reply = Reply::Whois {
-            nick: &member.nick,
-            account,
+        rooms.sort_by_cached_key(|(name, _)| name.to_ascii_lowercase());
+        Some(RemoteWhois {
+            nick: member.nick.clone(),
+            account: self.accounts.store.name(&member.nick).map(str::to_string),
             rooms,
-        };
-        out.reply(id, &reply.into());
+        })
     }
 
     fn register(&mut self, id: ClientId, password: &str, out: &mut impl Outbox) -> Outcome {
@@ -638,4 +649,16 @@ impl Chat {
             .retain(|_, pending| pending.client != id);
         self.accounts.jobs.retain(|job| job.client != id);
     }
+}
+
+/// Another server's client as `:whois` shows it ([`Chat::remote_whois`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteWhois {
+    /// The nick as its holder spells it.
+    pub nick: String,
+    /// The account it is logged in to, if any.
+    pub account: Option<String>,
+    /// Its rooms as spelled, sorted, each with whether it is an operator
+    /// there.
+    pub rooms: Vec<(String, bool)>,
 }

@@ -55,7 +55,7 @@ mod rooms_cmds;
 mod sasl;
 mod tags;
 
-pub use accounts::{AccountJob, JobDone, JobKind};
+pub use accounts::{AccountJob, JobDone, JobKind, RemoteWhois};
 pub use cluster::Change;
 pub use cluster_rooms::{RoomEvent, RoomState};
 pub use irc::IrcChannel;
