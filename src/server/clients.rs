@@ -67,10 +67,10 @@ pub(super) struct Clients {
     /// The account of the next fan-out's sender ([`Outbox::sender_account`]).
     pub(super) next_account: Option<String>,
     /// The next fan-out's plain line dialect bytes, when the chat rendered
-    /// them already ([`Outbox::rendered_plain`]); swapped into the cache.
-    pub(super) next_plain: Option<Vec<u8>>,
-    /// A buffer for `next_plain`, kept between lines.
-    pub(super) spare_plain: Vec<u8>,
+    /// them already ([`Outbox::rendered_plain`]; `has_next_plain`): swapped
+    /// into the cache, whose old buffer is kept here for the next line.
+    pub(super) next_plain: Vec<u8>,
+    pub(super) has_next_plain: bool,
 }
 
 impl Outbox for Clients {
@@ -85,9 +85,7 @@ impl Outbox for Clients {
         // A sender's account and a rendering hold for the fan-out they
         // were given for only.
         self.next_account = None;
-        if let Some(bytes) = self.next_plain.take() {
-            self.spare_plain = bytes;
-        }
+        self.has_next_plain = false;
     }
 
     /// The fan-out loop, specialised: each recipient in the common case
@@ -106,12 +104,12 @@ impl Outbox for Clients {
         line: &ServerLine<'_>,
     ) -> usize {
         let account = self.next_account.take();
-        let plain = self.next_plain.take();
+        let plain = self.has_next_plain;
         self.new_line();
         self.cache.account = account;
-        if let Some(mut bytes) = plain {
+        if plain {
             debug_assert_eq!(
-                bytes,
+                self.next_plain,
                 {
                     let mut check = Vec::new();
                     crate::protocol::Dialect::Line.render(line, &mut check);
@@ -119,8 +117,7 @@ impl Outbox for Clients {
                 },
                 "the chat's plain rendering is the fan-out's"
             );
-            self.cache.preset_plain(&mut bytes);
-            self.spare_plain = bytes;
+            self.cache.preset_plain(&mut self.next_plain);
         }
         let mut sums = FanOutSums::default();
         self.fan_out_line(current, Variant::Plain, except, asker, line, &mut sums);
@@ -149,10 +146,9 @@ impl Outbox for Clients {
     }
 
     fn rendered_plain(&mut self, bytes: &[u8]) {
-        let mut buffer = std::mem::take(&mut self.spare_plain);
-        buffer.clear();
-        buffer.extend_from_slice(bytes);
-        self.next_plain = Some(buffer);
+        self.next_plain.clear();
+        self.next_plain.extend_from_slice(bytes);
+        self.has_next_plain = true;
     }
 
     fn note(&mut self, event: ChatEvent) {

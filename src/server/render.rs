@@ -478,12 +478,7 @@ mod tests {
     use super::*;
     use crate::protocol::{Event, Reply};
 
-    const PLAIN: RenderKey = RenderKey {
-        dialect: Dialect::Line,
-        variant: Variant::Plain,
-        framing: Framing::Plain,
-        caps: CapSet::EMPTY,
-    };
+    const PLAIN: RenderKey = LINE_PLAIN;
     const WS: RenderKey = RenderKey {
         dialect: Dialect::Line,
         variant: Variant::Plain,
