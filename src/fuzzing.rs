@@ -23,11 +23,13 @@ use std::net::{IpAddr, SocketAddr};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
+mod cluster;
 mod irc;
 mod lines;
 mod resp;
 mod tags;
 
+pub use cluster::check_cluster_messages;
 pub use irc::check_irc_message;
 pub use lines::check_server_lines;
 pub use resp::check_resp;
@@ -38,7 +40,7 @@ pub type Check = fn(&[u8]);
 
 /// Every target, by the name of its `fuzz/fuzz_targets/<name>.rs` and its
 /// `fuzz/corpus/<name>/`, with its check.
-pub const TARGETS: [(&str, Check); 13] = [
+pub const TARGETS: [(&str, Check); 14] = [
     ("framing", check_framing),
     ("command", check_command),
     ("chat", check_chat),
@@ -52,6 +54,7 @@ pub const TARGETS: [(&str, Check); 13] = [
     ("server_lines", check_server_lines),
     ("irc_message", check_irc_message),
     ("resp", check_resp),
+    ("cluster_messages", check_cluster_messages),
 ];
 
 /// A fuzz input read as a line limit and a byte stream cut into reads.

@@ -21,7 +21,7 @@ fn hex(digest: &[u8]) -> String {
 }
 
 /// An account change as the servers pass it: `A`, a letter, fields.
-pub(super) fn encode_write(write: &AccountWrite) -> Vec<u8> {
+pub(crate) fn encode_write(write: &AccountWrite) -> Vec<u8> {
     let fields: Vec<String> = match write {
         AccountWrite::Create(account) => vec![
             "C".into(),
@@ -53,7 +53,7 @@ pub(super) fn encode_write(write: &AccountWrite) -> Vec<u8> {
 }
 
 /// Reads what [`encode_write`] wrote; `None` for anything else.
-pub(super) fn decode_write(msg: &[u8]) -> Option<AccountWrite> {
+pub(crate) fn decode_write(msg: &[u8]) -> Option<AccountWrite> {
     let msg = std::str::from_utf8(msg).ok()?;
     let mut fields = msg.split(SEP);
     if fields.next()? != "A" {

@@ -16,7 +16,7 @@ use crate::chat::{Change, RoomEvent, RoomState};
 use crate::cluster::{Cluster, ClusterEvent};
 
 /// A change as the servers pass it: a letter and fields, one a line.
-fn encode_change(change: &Change) -> Vec<u8> {
+pub(crate) fn encode_change(change: &Change) -> Vec<u8> {
     let (mut fields, reason): (Vec<&str>, &Option<String>) = match change {
         Change::Joined { nick, room } => (vec!["J", nick, room], &None),
         Change::Left {
@@ -77,7 +77,7 @@ fn encode_change(change: &Change) -> Vec<u8> {
 }
 
 /// Reads a message written by [`encode_change`]; `None` for anything else.
-fn decode_change(msg: &[u8]) -> Option<Change> {
+pub(crate) fn decode_change(msg: &[u8]) -> Option<Change> {
     let msg = std::str::from_utf8(msg).ok()?;
     let fields: Vec<&str> = msg.split('\n').collect();
     let reason = |at: usize| fields.get(at).map(|r| (*r).to_owned());
@@ -143,7 +143,7 @@ fn decode_change(msg: &[u8]) -> Option<Change> {
 }
 
 /// A member's value in its server's hash: the nick, then its rooms.
-fn member_value<S: AsRef<str>>(nick: &str, rooms: &[S]) -> Vec<u8> {
+pub(crate) fn member_value<S: AsRef<str>>(nick: &str, rooms: &[S]) -> Vec<u8> {
     let mut value = nick.to_owned();
     for room in rooms {
         value.push(' ');
@@ -153,7 +153,7 @@ fn member_value<S: AsRef<str>>(nick: &str, rooms: &[S]) -> Vec<u8> {
 }
 
 /// Reads a value written by [`member_value`]: (nick, rooms).
-fn read_member(value: &[u8]) -> Option<(String, Vec<String>)> {
+pub(crate) fn read_member(value: &[u8]) -> Option<(String, Vec<String>)> {
     let value = std::str::from_utf8(value).ok()?;
     let mut words = value.split(' ');
     let nick = words.next().filter(|n| !n.is_empty())?.to_owned();
