@@ -528,3 +528,50 @@ fn whois_answers_for_another_servers_clients() {
         "! no such user nobody"
     );
 }
+
+#[test]
+fn a_server_back_after_a_password_change_takes_the_new_hash_from_redis() {
+    let Some(redis) = redis("the missed password change test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // B keeps its accounts in a file, so when it comes back it knows
+    // alice already, with the hash it had then.
+    let b_config = || {
+        let mut config = super::servers::config_for(redis.addr());
+        config.flood = loopchat::policy::limits::FloodLimit::OFF;
+        config.history.file = Some(dir.path().join("b.db"));
+        config
+    };
+    let a = clustered(&redis);
+    let b = loopchat::Server::bind(b_config()).unwrap().spawn().unwrap();
+    let mut alice = join_as(a.addr(), "alice");
+    alice.send(":register hunter22");
+    alice.skip_until("* registered alice");
+    let mut bob = join(b.addr());
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let got = answer(&mut bob, ":login alice hunter22", "");
+        if got.ends_with("is now known as alice") || got == "* logged in as alice" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{got}");
+    }
+    bob.send(":quit");
+    bob.skip_until("* bye");
+    // B stops (its file holds alice); her password changes meanwhile.
+    b.stop().unwrap();
+    alice.send(":passwd hunter22 swordfish9");
+    alice.skip_until("* password changed");
+    let b = loopchat::Server::bind(b_config()).unwrap().spawn().unwrap();
+    let mut back = join(b.addr());
+    assert_eq!(
+        answer(&mut back, ":login alice hunter22", ""),
+        "! login failed"
+    );
+    let got = answer(&mut back, ":login alice swordfish9", "");
+    assert!(
+        got.ends_with("is now known as alice") || got == "* logged in as alice",
+        "{got}"
+    );
+}
