@@ -277,18 +277,7 @@ impl EventLoop {
         // (With --cluster its nick is claimed already: only its rooms.)
         self.cluster_after(id);
         let counts = self.irc_lusers();
-        let motd: Vec<&str> = self.config.motd.iter().map(String::as_str).collect();
-        let created = self.irc_created();
-        let info = ServerInfo {
-            server: &self.config.server_name,
-            network: &self.config.server_name,
-            version: VERSION,
-            created: &created,
-            chathistory: Some(self.chathistory_max()),
-            motd: &motd,
-        };
-        let mut out = Vec::new();
-        burst::write_welcome(&mut out, &info, &nick, counts);
+        let out = self.irc_with_info(|info, out| burst::write_welcome(out, info, &nick, counts));
         self.irc_send(id, &out);
         self.irc_caps_changed(id);
         // Authenticated with SASL before `CAP END`: logged in now (under
@@ -322,9 +311,9 @@ impl EventLoop {
         self.started_utc.clone()
     }
 
-    /// The server info for `MOTD` and the welcome burst.
-    pub(super) fn irc_motd(&mut self, id: ClientId) {
-        let nick = self.irc_nick(id);
+    /// What `write` makes of the server's info (name, version, start,
+    /// `CHATHISTORY` limit, MOTD): the welcome burst's and `MOTD`'s.
+    fn irc_with_info(&self, write: impl FnOnce(&ServerInfo<'_>, &mut Vec<u8>)) -> Vec<u8> {
         let motd: Vec<&str> = self.config.motd.iter().map(String::as_str).collect();
         let created = self.irc_created();
         let info = ServerInfo {
@@ -336,7 +325,15 @@ impl EventLoop {
             motd: &motd,
         };
         let mut out = Vec::new();
-        burst::write_motd(&mut out, &info, &nick);
+        write(&info, &mut out);
+        out
+    }
+
+    /// `MOTD`: 375, the message of the day's lines (372), 376; or 422
+    /// when there is none.
+    pub(super) fn irc_motd(&mut self, id: ClientId) {
+        let nick = self.irc_nick(id);
+        let out = self.irc_with_info(|info, out| burst::write_motd(out, info, &nick));
         self.irc_send(id, &out);
     }
 

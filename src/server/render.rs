@@ -506,6 +506,17 @@ mod tests {
     /// framed once whatever the number of tagged recipients, with one time
     /// and no `[ROOM] ` prefix; the asker's labelled copy is made from it
     /// without a render.
+    /// `alice: hi` in `room`, unstamped.
+    fn alice_says_hi(room: &str) -> ServerLine<'_> {
+        Event::Said {
+            from: "alice",
+            room: Some(room),
+            text: "hi",
+            stamp: None,
+        }
+        .into()
+    }
+
     #[test]
     fn a_tagged_line_renders_once_and_labels_without_rendering() {
         use crate::protocol::Stamp;
@@ -563,13 +574,7 @@ mod tests {
     #[test]
     fn a_room_line_renders_once_per_variant() {
         let mut cache = LineCache::default();
-        let hi: ServerLine<'_> = Event::Said {
-            from: "alice",
-            room: Some("#rust"),
-            text: "hi",
-            stamp: None,
-        }
-        .into();
+        let hi = alice_says_hi("#rust");
         cache.new_line();
         for _ in 0..100 {
             assert_eq!(cache.bytes(&hi, PLAIN, None), b"alice: hi\n");
@@ -586,13 +591,7 @@ mod tests {
     #[test]
     fn a_preset_plain_rendering_is_served_and_framed_without_a_render() {
         let mut cache = LineCache::default();
-        let hi: ServerLine<'_> = Event::Said {
-            from: "alice",
-            room: Some("#rust"),
-            text: "hi",
-            stamp: None,
-        }
-        .into();
+        let hi = alice_says_hi("#rust");
         cache.new_line();
         let mut given = b"alice: hi\n".to_vec();
         cache.preset_plain(&mut given);
@@ -610,13 +609,7 @@ mod tests {
     #[test]
     fn a_fan_out_renders_once_and_frames_once() {
         let mut cache = LineCache::default();
-        let hi: ServerLine<'_> = Event::Said {
-            from: "alice",
-            room: Some("#lobby"),
-            text: "hi",
-            stamp: None,
-        }
-        .into();
+        let hi = alice_says_hi("#lobby");
         cache.new_line();
         for _ in 0..100 {
             assert_eq!(cache.bytes(&hi, WS, None), b"\x81\x09alice: hi");
@@ -664,13 +657,7 @@ mod tests {
     #[test]
     fn an_irc_room_line_renders_once_and_a_numeric_per_recipient() {
         let mut cache = LineCache::new("irc.example");
-        let hi: ServerLine<'_> = Event::Said {
-            from: "alice",
-            room: Some("#rust"),
-            text: "hi",
-            stamp: None,
-        }
-        .into();
+        let hi = alice_says_hi("#rust");
         cache.new_line();
         for i in 0..100 {
             let state = named(&format!("user{i}"));
