@@ -19,6 +19,7 @@ use super::EventLoop;
 use crate::chat::{ClientId, Outbox};
 use crate::cluster::{Cluster, ClusterEvent};
 use crate::end_reason::EndReason;
+use crate::protocol::tags::Label;
 use crate::protocol::{self, Command, Error, Event};
 use log::warn;
 use mio::Token;
@@ -51,11 +52,13 @@ pub(super) struct ClusterLink {
 
 /// What a nick claim is for.
 enum Claim {
-    /// `:nick new` from `id`, known as `old` when it asked.
+    /// `:nick new` from `id`, known as `old` when it asked, with the
+    /// label its answer carries.
     Rename {
         id: ClientId,
         old: String,
         new: String,
+        label: Option<Label>,
     },
     /// A guest's nick, given on arrival.
     Guest,
@@ -74,12 +77,14 @@ impl ClusterLink {
 }
 
 /// A private message (or an `:e2e`) on its way to another server: who sent
-/// it to whom, and its text when the sender gets an echo (tags on).
+/// it to whom, its text when the sender gets an echo (tags on), and the
+/// label the answer (echo or error) carries.
 struct PrivateOut {
     id: ClientId,
     from: String,
     to: String,
     echo: Option<String>,
+    label: Option<Label>,
 }
 
 /// What starts an `:e2e` passed between servers on a server's own channel
@@ -87,18 +92,38 @@ struct PrivateOut {
 /// each.
 const E2E_MARK: &[u8] = b"!e2e\n";
 
-/// A room line as the servers pass it through Redis: `S` (chat) or `A`
-/// (`:me`), the sending server's time (Unix milliseconds) and a space, the
-/// sender's nick, `\n`, the text (already sanitized).
-fn encode_line(nick: &str, text: &str, action: bool, time_ms: i64) -> Vec<u8> {
-    let mut line = Vec::with_capacity(24 + nick.len() + text.len());
-    line.push(if action { b'A' } else { b'S' });
-    line.extend_from_slice(time_ms.to_string().as_bytes());
-    line.push(b' ');
-    line.extend_from_slice(nick.as_bytes());
-    line.push(b'\n');
-    line.extend_from_slice(text.as_bytes());
-    line
+/// A room line as the servers pass it through Redis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PassedLine<'a> {
+    /// When the sending server accepted it (Unix milliseconds).
+    time_ms: i64,
+    /// The sender's nick.
+    from: &'a str,
+    /// The label of the sender's line (tags on): its echo, made by the
+    /// sender's server when the line comes back, carries it.
+    label: Option<Label>,
+    /// The text, already sanitized.
+    text: &'a str,
+    /// `:me` rather than chat.
+    action: bool,
+}
+
+/// A room line as the servers pass it: `S` (chat) or `A` (`:me`), the time
+/// and a space, the sender's nick, a space and the label when there is
+/// one, `\n`, the text.
+fn encode_line(line: &PassedLine<'_>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(24 + line.from.len() + line.text.len());
+    bytes.push(if line.action { b'A' } else { b'S' });
+    bytes.extend_from_slice(line.time_ms.to_string().as_bytes());
+    bytes.push(b' ');
+    bytes.extend_from_slice(line.from.as_bytes());
+    if let Some(label) = &line.label {
+        bytes.push(b' ');
+        bytes.extend_from_slice(label.as_str().as_bytes());
+    }
+    bytes.push(b'\n');
+    bytes.extend_from_slice(line.text.as_bytes());
+    bytes
 }
 
 /// A private message as the servers pass it: sender, `\n`, recipient,
@@ -122,8 +147,9 @@ fn decode_private(line: &[u8]) -> Option<(&str, &str, &str)> {
     (protocol::is_valid_name(from) && protocol::is_valid_name(to)).then_some((from, to, text))
 }
 
-/// Reads a line written by [`encode_line`]: (time, nick, text, action).
-fn decode_line(line: &[u8]) -> Option<(i64, &str, &str, bool)> {
+/// Reads a line written by [`encode_line`]. A label that is not one is
+/// left out (the line still counts).
+fn decode_line(line: &[u8]) -> Option<PassedLine<'_>> {
     let (&kind, rest) = line.split_first()?;
     let action = match kind {
         b'S' => false,
@@ -134,9 +160,19 @@ fn decode_line(line: &[u8]) -> Option<(i64, &str, &str, bool)> {
     let time_ms = std::str::from_utf8(&rest[..space]).ok()?.parse().ok()?;
     let rest = &rest[space + 1..];
     let at = memchr::memchr(b'\n', rest)?;
-    let nick = std::str::from_utf8(&rest[..at]).ok()?;
+    let head = std::str::from_utf8(&rest[..at]).ok()?;
+    let (from, label) = match head.split_once(' ') {
+        Some((from, label)) => (from, Label::new(label).ok()),
+        None => (head, None),
+    };
     let text = std::str::from_utf8(&rest[at + 1..]).ok()?;
-    protocol::is_valid_name(nick).then_some((time_ms, nick, text, action))
+    protocol::is_valid_name(from).then_some(PassedLine {
+        time_ms,
+        from,
+        label,
+        text,
+        action,
+    })
 }
 
 impl EventLoop {
@@ -287,12 +323,13 @@ impl EventLoop {
                 let Some((room, _)) = self.chat.room_of_member(id) else {
                     return false;
                 };
-                let line = encode_line(
-                    nick,
-                    &protocol::sanitize(text),
-                    matches!(command, Command::Me(_)),
-                    crate::chat::history::tails::unix_now_ms(),
-                );
+                let line = encode_line(&PassedLine {
+                    time_ms: crate::chat::history::tails::unix_now_ms(),
+                    from: nick,
+                    label: self.clients.label,
+                    text: &protocol::sanitize(text),
+                    action: matches!(command, Command::Me(_)),
+                });
                 match redis.publish(room, &line) {
                     Ok(mark) => {
                         if let Some(conn) = self.clients.conns.get_mut(id) {
@@ -319,6 +356,7 @@ impl EventLoop {
                             id,
                             old: nick.to_owned(),
                             new: name.to_owned(),
+                            label: self.clients.label,
                         };
                         self.cluster_link.claims.insert(ticket, claim);
                     }
@@ -342,6 +380,7 @@ impl EventLoop {
                             from: nick.to_owned(),
                             to: to.to_owned(),
                             echo: None,
+                            label: self.clients.label,
                         };
                         self.cluster_link.privates.insert(ticket, sent);
                     }
@@ -364,6 +403,7 @@ impl EventLoop {
                             from: nick.to_owned(),
                             to: to.to_owned(),
                             echo,
+                            label: self.clients.label,
                         };
                         self.cluster_link.privates.insert(ticket, sent);
                     }
@@ -413,16 +453,19 @@ impl EventLoop {
     fn cluster_event(&mut self, event: ClusterEvent) {
         match event {
             ClusterEvent::Line { room, id, line } => match decode_line(&line) {
-                Some((time_ms, from, text, action)) => {
+                Some(line) => {
+                    // The sender's echo (if it is here) answers its line.
+                    self.clients.label = line.label;
                     self.chat.deliver_room_line(
                         &room,
                         id,
-                        time_ms,
-                        from,
-                        text,
-                        action,
+                        line.time_ms,
+                        line.from,
+                        line.text,
+                        line.action,
                         &mut self.clients,
                     );
+                    self.clients.label = None;
                 }
                 None => warn!("cluster: a line of {room} that is not a chat line"),
             },
@@ -463,6 +506,7 @@ impl EventLoop {
                 if self.chat.nick(sent.id) != Some(sent.from.as_str()) {
                     return; // the sender left or was renamed meanwhile
                 }
+                self.clients.label = sent.label;
                 match delivered {
                     Ok(true) => {
                         // With tags on, the echo names the recipient.
@@ -482,6 +526,7 @@ impl EventLoop {
                         .clients
                         .reply(sent.id, &Error::ClusterUnavailable.into()),
                 }
+                self.clients.label = None;
             }
             ClusterEvent::NickLost { nick } => {
                 warn!("cluster: the nick {nick} of a client here is held by another server now");
@@ -512,8 +557,8 @@ impl EventLoop {
                 let lines: Vec<(u64, i64, &str, &str, bool)> = lines
                     .iter()
                     .filter_map(|(id, line)| {
-                        let (time_ms, from, text, action) = decode_line(line)?;
-                        Some((*id, time_ms, from, text, action))
+                        let line = decode_line(line)?;
+                        Some((*id, line.time_ms, line.from, line.text, line.action))
                     })
                     .collect();
                 self.chat.backfill_room(&room, &lines);
@@ -547,7 +592,13 @@ impl EventLoop {
         if let Claim::Register { id, nick } = claim {
             return self.irc_claim_answered(id, &nick, won.map_err(|_| ()));
         }
-        let Claim::Rename { id, old, new } = claim else {
+        let Claim::Rename {
+            id,
+            old,
+            new,
+            label,
+        } = claim
+        else {
             if won == Ok(false) {
                 warn!(
                     "cluster: the nick {nick} of a client here (a guest's or a login's) \
@@ -557,10 +608,12 @@ impl EventLoop {
             return;
         };
         let still_here = self.chat.nick(id) == Some(old.as_str());
+        // The answer, whichever it is, carries the `:nick`'s label.
+        self.clients.label = label;
         match won {
             Ok(true) if still_here => {
                 self.chat
-                    .apply(id, "", Command::Nick(&new), &mut self.clients);
+                    .apply_labelled(id, "", Command::Nick(&new), label, &mut self.clients);
                 let renamed = self.chat.nick(id) == Some(new.as_str());
                 let Cluster::Redis(redis) = &mut self.cluster else {
                     return;
@@ -572,6 +625,7 @@ impl EventLoop {
             Err(_) if still_here => self.clients.reply(id, &Error::ClusterUnavailable.into()),
             _ => {}
         }
+        self.clients.label = None;
     }
 }
 
@@ -595,13 +649,28 @@ mod tests {
 
     #[test]
     fn room_lines_pass_through_redis_and_back() {
-        let line = encode_line("alice", "hi\tthere", false, 1_796_000_000_123);
+        let alice = PassedLine {
+            time_ms: 1_796_000_000_123,
+            from: "alice",
+            label: None,
+            text: "hi\tthere",
+            action: false,
+        };
+        let bob = PassedLine {
+            time_ms: -5,
+            from: "bob",
+            label: Label::new("a-1_Z").ok(),
+            text: "",
+            action: true,
+        };
+        for line in [alice, bob] {
+            assert_eq!(decode_line(&encode_line(&line)), Some(line));
+        }
+        // A label that is not one is left out; the line stays.
         assert_eq!(
-            decode_line(&line),
-            Some((1_796_000_000_123, "alice", "hi\tthere", false))
+            decode_line(b"S1 alice no;label\nhi").map(|line| (line.from, line.label)),
+            Some(("alice", None))
         );
-        let line = encode_line("bob", "", true, -5);
-        assert_eq!(decode_line(&line), Some((-5, "bob", "", true)));
         for bad in [
             &b""[..],
             b"X1 alice\nhi",
@@ -609,7 +678,7 @@ mod tests {
             b"Salice\nhi",
             b"S1 \nhi",
             b"Sx alice\nhi",
-            b"S1 al ice\nhi",
+            b"S1  ice\nhi",
             b"S1 \xff\nhi",
         ] {
             assert_eq!(decode_line(bad), None);

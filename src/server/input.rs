@@ -520,8 +520,15 @@ impl EventLoop {
                 conn.history_mark = self.history.mark_for_accounts();
             }
         }
-        if !self.cluster.is_single() && self.cluster_command(id, &command) {
-            return;
+        if !self.cluster.is_single() {
+            // What the cluster answers (now, or when Redis has) carries
+            // the line's label, as the chat's answers do.
+            self.clients.label = label;
+            let taken = self.cluster_command(id, &command);
+            self.clients.label = None;
+            if taken {
+                return;
+            }
         }
         let outcome = self
             .chat

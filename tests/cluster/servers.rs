@@ -467,6 +467,71 @@ fn ids_are_the_clusters_on_every_server_and_the_sender_with_tags_gets_its_echo()
     assert_eq!(numbers[1], numbers[0] + 1, "{ids:?}");
 }
 
+/// Reads `client`'s lines until one that, without its tags, is `wanted`:
+/// its label.
+fn label_of(client: &mut Client, wanted: &str) -> Option<String> {
+    loop {
+        let raw = client.line();
+        let (tags, line) = loopchat::protocol::tags::parse_server_line(&raw).unwrap();
+        if line == wanted {
+            return tags.label.map(String::from);
+        }
+    }
+}
+
+#[test]
+fn labels_come_back_on_answers_that_cross_redis() {
+    let Some(redis) = redis("the cluster labels test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut alice = join_as(a.addr(), "alice");
+    let mut bob = join_as(b.addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    for client in [&mut alice, &mut bob] {
+        client.send(":tags on");
+        client.skip_until_tagged("* tags on");
+    }
+    // A room line's echo (made when the line comes back from Redis)
+    // carries its label; the other server's member gets none.
+    alice.send("@label=say1 hello");
+    assert_eq!(
+        label_of(&mut alice, "alice: hello").as_deref(),
+        Some("say1")
+    );
+    assert_eq!(label_of(&mut bob, "alice: hello"), None);
+    alice.send("@label=act2 :me waves");
+    assert_eq!(
+        label_of(&mut alice, "* alice waves").as_deref(),
+        Some("act2")
+    );
+    // A private message's echo, answered once the other server took it,
+    // and its error when no server has the recipient.
+    alice.send("@label=pm3 :pm bob psst");
+    assert_eq!(
+        label_of(&mut alice, "[pm] alice: psst").as_deref(),
+        Some("pm3")
+    );
+    assert_eq!(label_of(&mut bob, "[pm] alice: psst"), None);
+    alice.send("@label=pm4 :pm nobody psst");
+    assert_eq!(
+        label_of(&mut alice, "! no such user nobody").as_deref(),
+        Some("pm4")
+    );
+    // A rename, answered once Redis has the claim: lost, then won.
+    alice.send("@label=nick5 :nick bob");
+    assert_eq!(
+        label_of(&mut alice, "! nick bob is taken").as_deref(),
+        Some("nick5")
+    );
+    alice.send("@label=nick6 :nick alicia");
+    assert_eq!(
+        label_of(&mut alice, "* alice is now known as alicia").as_deref(),
+        Some("nick6")
+    );
+    assert_eq!(label_of(&mut bob, "* alice is now known as alicia"), None);
+}
+
 trait SkipTagged {
     fn skip_until_tagged(&mut self, line: &str);
 }

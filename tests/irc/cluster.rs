@@ -72,6 +72,32 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     // before her line.
     let before = bob.skip_until("* bob joined #rust");
     assert!(before.iter().all(|l| l.contains("* ")), "{before:?}");
+    // NAMES of a channel that has members only on the other server lists
+    // them. Until server A has heard of #rust, alice's JOIN would make the
+    // room there too, with her as its operator (docs/cluster.md,
+    // "Missing"): she waits for NAMES to show bob.
+    let deadline = Instant::now() + READ_TIMEOUT;
+    loop {
+        let names = alice.ask("NAMES #rust");
+        if names[0] == numeric("353", "alice", "= #rust :@bob") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server A never heard of #rust: {names:?}"
+        );
+    }
+    // LIST counts every server's members (bob is in #lobby, alice, an IRC
+    // client, is not).
+    assert_eq!(
+        alice.ask("LIST"),
+        [
+            numeric("321", "alice", "Channel :Users  Name"),
+            numeric("322", "alice", "#lobby 1 :"),
+            numeric("322", "alice", "#rust 1 :"),
+            numeric("323", "alice", ":End of /LIST"),
+        ]
+    );
     alice.ask("JOIN #rust");
     alice.send("PRIVMSG #rust :hello from A");
     let before = bob.skip_until("alice: hello from A");
@@ -102,6 +128,18 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
             numeric("318", "alice", "bob :End of /WHOIS list"),
         ]
     );
+    // NAMES lists the other server's members too (bob made #rust, so he
+    // is its operator on every server), and so does a line client's
+    // `:users` on the other side, sorted by nick as everywhere.
+    assert_eq!(
+        alice.ask("NAMES #rust"),
+        [
+            numeric("353", "alice", "= #rust :alice @bob"),
+            numeric("366", "alice", "#rust :End of /NAMES list"),
+        ]
+    );
+    bob.send(":users");
+    bob.skip_until("* users in #rust: alice @bob");
     // A nick held on the other server is refused at registration (433),
     // and another one registers.
     let mut dup = Irc::connect(a.irc_addr().unwrap());

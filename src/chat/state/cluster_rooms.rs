@@ -80,7 +80,7 @@ const NO_ONE: ClientId = usize::MAX;
 impl Chat {
     /// The shared state of the room with key `key`: this server's room's
     /// when it exists here, else the last heard.
-    fn room_state(&self, key: &str) -> RoomState {
+    pub(super) fn room_state(&self, key: &str) -> RoomState {
         if let Some(room) = self.rooms.find(key).and_then(|room| self.rooms.get(room)) {
             return RoomState {
                 topic: room.topic().map(str::to_owned),

@@ -79,20 +79,41 @@ impl Chat {
     /// Channel `typed` (with its `#`) as client `id` sees it; `None` when
     /// no such room exists.
     pub fn irc_channel(&self, id: ClientId, typed: &str) -> Option<IrcChannel> {
-        let room_id = self.rooms.find(typed)?;
-        let room = self.rooms.get(room_id)?;
-        let mut members: Vec<(String, bool)> = self
-            .rooms
-            .members_with_operators(room_id)
+        let here =
+            (self.rooms.find(typed)).and_then(|room_id| Some((room_id, self.rooms.get(room_id)?)));
+        // With `--cluster`, a room may have members only on other servers.
+        let name = match here {
+            Some((_, room)) => room.name().to_string(),
+            None => self.remote_room_name(typed)?.to_string(),
+        };
+        let key = crate::chat::remote::room_key(&name);
+        let mut members: Vec<(String, bool)> = here
+            .into_iter()
+            .flat_map(|(room_id, _)| self.rooms.members_with_operators(room_id))
             .filter_map(|(member, op)| self.nick(member).map(|nick| (nick.to_string(), op)))
             .collect();
+        for (nick, op) in self.remote_members(&key) {
+            if !members.iter().any(|(n, _)| n.eq_ignore_ascii_case(nick)) {
+                members.push((nick.to_string(), op));
+            }
+        }
         members.sort_by_cached_key(|(nick, _)| nick.to_ascii_lowercase());
+        let (topic, bans) = match here {
+            Some((_, room)) => (
+                room.topic().map(str::to_string),
+                room.bans().iter().map(|ban| ban.nick.clone()).collect(),
+            ),
+            None => {
+                let state = self.room_state(&key);
+                (state.topic, state.bans)
+            }
+        };
         Some(IrcChannel {
-            name: room.name().to_string(),
-            member: self.rooms.is_member(id, room_id),
+            name,
+            member: here.is_some_and(|(room_id, _)| self.rooms.is_member(id, room_id)),
             members,
-            topic: room.topic().map(str::to_string),
-            bans: room.bans().iter().map(|ban| ban.nick.clone()).collect(),
+            topic,
+            bans,
         })
     }
 
@@ -116,6 +137,16 @@ impl Chat {
                 (room.name().to_string(), room.len(), topic)
             })
             .collect();
+        // With `--cluster`, every server's rooms and members (as `:rooms`).
+        for (key, name, count) in self.remote_rooms() {
+            let here = rooms
+                .iter_mut()
+                .find(|(n, _, _)| crate::chat::remote::room_key(n) == key);
+            match here {
+                Some(room) => room.1 += count,
+                None => rooms.push((name.to_string(), count, self.room_state(key).topic)),
+            }
+        }
         rooms.sort_by_cached_key(|(name, _, _)| name.to_ascii_lowercase());
         rooms
     }
