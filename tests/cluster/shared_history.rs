@@ -208,3 +208,46 @@ fn a_server_started_later_reads_what_was_said_before_from_the_streams() {
         assert!(Instant::now() < deadline, "{:?}", history(&mut bob));
     }
 }
+
+#[test]
+fn a_server_started_later_writes_what_it_read_from_the_streams_to_its_file() {
+    let Some(redis) = redis("the backlog file test") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let a = ServerProcess::start(&["--cluster", &url, "--history-file", &path("a.db")], None);
+    let mut alice = join_as(a.addr, "alice");
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    // Tags on: alice gets her own lines back once Redis numbered them.
+    alice.send(":tags on");
+    for i in 0..5 {
+        alice.send(&format!("rust {i}"));
+    }
+    alice.send(":join #lobby");
+    alice.send("lobby 0");
+    while untagged(&mut alice).1 != "alice: lobby 0" {}
+    // B starts after the lines were said; bob makes #rust there, so B
+    // reads its stream (and #lobby's).
+    let b = ServerProcess::start(&["--cluster", &url, "--history-file", &path("b.db")], None);
+    let mut bob = join(b.addr);
+    bob.send(":join #rust");
+    bob.send(":tags on");
+    let deadline = Instant::now() + PATIENCE;
+    while history(&mut bob).len() < 5 {
+        assert!(Instant::now() < deadline, "B never read #rust's stream");
+    }
+    for server in [a, b] {
+        server.signal(libc::SIGTERM);
+        assert!(server.wait_exit(PATIENCE).success());
+    }
+    // B's file has A's lines of both rooms, with the same ids and times.
+    let (in_a, in_b) = (
+        stored(dir.path().join("a.db").as_path()),
+        stored(dir.path().join("b.db").as_path()),
+    );
+    assert_eq!(in_a.len(), 6, "{in_a:?}");
+    assert_eq!(in_b, in_a);
+}

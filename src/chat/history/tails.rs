@@ -185,6 +185,26 @@ impl Tails {
         // answered from it first.
     }
 
+    /// A room's lines read after the fact (with `--cluster`: its stream in
+    /// Redis, for a room made here after lines were said in it while this
+    /// server was not running), each with its sender's nick: added to the
+    /// tail as [`Tails::loaded`] adds the file's, and queued for the file
+    /// as well (one the file has already, by room and id, is left as it
+    /// is there).
+    pub fn backfilled(&mut self, room_key: &str, lines: Vec<(StoredLine, &str)>) {
+        if self.persist {
+            if let Some(tail) = self.rooms.get(room_key) {
+                let key = tail.key.clone();
+                for (line, nick) in &lines {
+                    let text: Arc<str> = line.line.as_str().into();
+                    let new = NewLine::new(line.id, key.clone(), line.ts, nick, text);
+                    self.pending.push(new);
+                }
+            }
+        }
+        self.loaded(room_key, lines.into_iter().map(|(line, _)| line).collect());
+    }
+
     /// Records a line just accepted in `room_key` (lower-cased) from `nick`
     /// at `ts` (Unix milliseconds), as delivered (`line` without its `\n`).
     /// Returns its id: increasing, never reused (it goes on from the

@@ -156,7 +156,9 @@ impl Chat {
     /// A room's newest lines as its stream holds them (oldest first: id,
     /// time, sender, text, whether a `:me`), for `:history` here: the ones
     /// older than what this server recorded are added (a room made here
-    /// after lines were said in it elsewhere, this server not running).
+    /// after lines were said in it elsewhere, this server not running),
+    /// and all are written to the history file (where those it has are
+    /// left as they are).
     pub fn backfill_room(&mut self, room_key: &str, lines: &[(u64, i64, &str, &str, bool)]) {
         let mut stored = Vec::with_capacity(lines.len());
         for &(id, ts, from, text, action) in lines {
@@ -179,16 +181,17 @@ impl Chat {
             self.line.clear();
             crate::protocol::Dialect::Line.render(&plain, &mut self.line);
             let line = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
-            stored.push(crate::chat::history::store::StoredLine {
+            let stored_line = crate::chat::history::store::StoredLine {
                 id: i64::try_from(id).unwrap_or(i64::MAX),
                 ts,
                 line: String::from_utf8_lossy(line).into_owned(),
-            });
+            };
+            stored.push((stored_line, from));
         }
         // (`#lobby`'s tail may not exist yet: made, and loaded from the
         // file too when there is one.)
         self.history.room_created(room_key);
-        self.history.loaded(room_key, stored);
+        self.history.backfilled(room_key, stored);
     }
 
     /// Whether changes are queued.
