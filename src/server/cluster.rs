@@ -48,6 +48,11 @@ pub(super) struct ClusterLink {
     /// The engine's accepted mark when last seen: when it moves, the
     /// senders parked behind it are read again.
     accepted: u64,
+    /// Nicks (lower-cased) that a login here took while another server's
+    /// client, logged in to the same account, held them there: that
+    /// server was asked to let it go, and the nick is claimed again when
+    /// its holder there leaves.
+    pub(super) takeovers: std::collections::HashSet<String>,
 }
 
 /// What a nick claim is for.
@@ -91,6 +96,11 @@ struct PrivateOut {
 /// (no nick starts with `!`): then sender, recipient, payload, a line
 /// each.
 const E2E_MARK: &[u8] = b"!e2e\n";
+
+/// What starts a takeover passed to the server holding a nick: then the
+/// account's name. Its client logged in to that account leaves (`* logged
+/// in elsewhere`): a client of the sending server logged in to it.
+const TAKEOVER_MARK: &[u8] = b"!takeover\n";
 
 /// A room line as the servers pass it through Redis.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -273,6 +283,20 @@ impl EventLoop {
             return;
         }
         redis.release_nick(&nick.to_ascii_lowercase());
+    }
+
+    /// Another server's client called `nick` (lower-cased) left the chat
+    /// or took another nick: when a login here waits for that nick (see
+    /// [`ClusterLink::takeovers`]), it is claimed again.
+    pub(super) fn reclaim_taken_over(&mut self, nick: &str) {
+        if !self.cluster_link.takeovers.remove(nick) {
+            return;
+        }
+        if let Cluster::Redis(redis) = &mut self.cluster {
+            if let Ok(ticket) = redis.claim_nick(nick) {
+                self.cluster_link.adopt(ticket);
+            }
+        }
     }
 
     /// With `--cluster`, the commands that go through Redis; `true` when
@@ -481,6 +505,18 @@ impl EventLoop {
                 }
             }
             ClusterEvent::Nick { ticket, nick, won } => self.claim_answered(ticket, &nick, won),
+            ClusterEvent::Private { line } if line.starts_with(TAKEOVER_MARK) => {
+                let name = std::str::from_utf8(&line[TAKEOVER_MARK.len()..]).unwrap_or_default();
+                if self.chat.logged_in_elsewhere(name, &mut self.clients) {
+                    for other in self.chat.take_taken_over() {
+                        self.close_gracefully(other, EndReason::LoggedInElsewhere);
+                    }
+                    // Its leaving and the nick's release go to Redis in
+                    // one write: the server that asked claims the nick
+                    // again when it hears of the leaving.
+                    self.cluster_departed(name);
+                }
+            }
             ClusterEvent::Private { line } if line.starts_with(E2E_MARK) => {
                 match decode_private(&line[E2E_MARK.len()..]) {
                     Some((from, to, payload)) => {
@@ -599,12 +635,28 @@ impl EventLoop {
             label,
         } = claim
         else {
-            if won == Ok(false) {
-                warn!(
-                    "cluster: the nick {nick} of a client here (a guest's or a login's) \
-                     is held by another server"
-                );
+            if won != Ok(false) {
+                return;
             }
+            // A login here whose account's client on another server holds
+            // the nick: that one leaves (as a login here takes over), and
+            // the nick is claimed again once it has.
+            let login_here = self.chat.find_nick(nick).is_some_and(|(who, _)| {
+                self.chat
+                    .account_of(who)
+                    .is_some_and(|a| a.eq_ignore_ascii_case(nick))
+            });
+            if login_here && !self.cluster_link.takeovers.contains(nick) {
+                let msg = [TAKEOVER_MARK, nick.as_bytes()].concat();
+                if redis.send_private(nick, &msg).is_ok() {
+                    self.cluster_link.takeovers.insert(nick.to_owned());
+                    return;
+                }
+            }
+            warn!(
+                "cluster: the nick {nick} of a client here (a guest's or a login's) \
+                 is held by another server"
+            );
             return;
         };
         let still_here = self.chat.nick(id) == Some(old.as_str());

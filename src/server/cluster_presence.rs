@@ -286,7 +286,16 @@ impl EventLoop {
                 } else if msg == b"X" {
                     self.chat.remote_node_stopped(&node, &mut self.clients);
                 } else if let Some(change) = decode_change(&msg) {
+                    let gone = match &change {
+                        Change::Quit { nick, .. } | Change::Renamed { old: nick, .. } => {
+                            Some(nick.to_ascii_lowercase())
+                        }
+                        _ => None,
+                    };
                     self.chat.remote_change(&node, change, &mut self.clients);
+                    if let Some(nick) = gone {
+                        self.reclaim_taken_over(&nick);
+                    }
                 } else {
                     log::warn!("cluster: a presence message that is not one");
                 }

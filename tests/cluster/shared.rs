@@ -559,8 +559,13 @@ fn a_server_back_after_a_password_change_takes_the_new_hash_from_redis() {
     }
     bob.send(":quit");
     bob.skip_until("* bye");
-    // B stops (its file holds alice); her password changes meanwhile.
+    // B stops (its file holds alice); her password changes meanwhile, on
+    // A (where bob's login may have closed alice's first connection:
+    // `* logged in elsewhere`).
     b.stop().unwrap();
+    drop(alice);
+    let mut alice = join(a.addr());
+    log_in(&mut alice, "alice", "hunter22");
     alice.send(":passwd hunter22 swordfish9");
     alice.skip_until("* password changed");
     let b = loopchat::Server::bind(b_config()).unwrap().spawn().unwrap();
@@ -574,4 +579,53 @@ fn a_server_back_after_a_password_change_takes_the_new_hash_from_redis() {
         got.ends_with("is now known as alice") || got == "* logged in as alice",
         "{got}"
     );
+}
+
+/// `:login NAME PASSWORD` until it is answered `* logged in as NAME` (the
+/// server may not have heard of an account made elsewhere a moment ago).
+fn log_in(client: &mut Client, name: &str, password: &str) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        client.send(&format!(":login {name} {password}"));
+        loop {
+            let line = client.line();
+            if line == format!("* logged in as {name}") {
+                return;
+            }
+            if line == "! login failed" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "{name} never logged in");
+    }
+}
+
+#[test]
+fn a_login_on_another_server_takes_over_the_first_connection() {
+    let Some(redis) = redis("the cross-server takeover test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut first = join_as(a.addr(), "alice");
+    first.send(":register hunter22");
+    first.skip_until("* registered alice");
+    let mut bob = join_as(a.addr(), "bob");
+    let mut second = join(b.addr());
+    settle(&mut [&mut first, &mut bob, &mut second]);
+    // Logged in on B: the connection on A is told and closes, and its
+    // rooms see it leave, as on one server.
+    log_in(&mut second, "alice", "hunter22");
+    first.skip_until("* logged in elsewhere");
+    first.read_to_close();
+    bob.skip_until("* alice left #lobby (logged in elsewhere)");
+    second.send("hello from B");
+    bob.skip_until("alice: hello from B");
+    // B holds the nick in Redis now: a login back on A takes it from B.
+    let mut third = join(a.addr());
+    log_in(&mut third, "alice", "hunter22");
+    second.skip_until("* logged in elsewhere");
+    second.read_to_close();
+    bob.skip_until("* alice left #lobby (logged in elsewhere)");
+    third.send("hello from A");
+    bob.skip_until("alice: hello from A");
 }

@@ -568,6 +568,29 @@ impl Chat {
         }
     }
 
+    /// A client of another server logged in to account `name`, whose nick
+    /// (the account's name) a client here holds, logged in to it: this
+    /// one is told and leaves, as on a login here (`* logged in
+    /// elsewhere`; then [`Chat::take_taken_over`]). `false` when no such
+    /// client is here.
+    pub fn logged_in_elsewhere(&mut self, name: &str, out: &mut impl Outbox) -> bool {
+        let key = name.to_ascii_lowercase();
+        let Some(&other) = self.accounts.by_account.get(&key) else {
+            return false;
+        };
+        if self
+            .nick(other)
+            .is_none_or(|nick| !nick.eq_ignore_ascii_case(name))
+        {
+            return false;
+        }
+        self.accounts.sessions.remove(&other);
+        out.deliver(other, &Reply::LoggedInElsewhere.into());
+        self.disconnect(other, Some("logged in elsewhere"), out);
+        self.accounts.taken_over.push(other);
+        true
+    }
+
     /// Logs client `id` in to account `name` (as registered): a connection
     /// logged in to it already is told and leaves, whoever else holds the
     /// name gets a guest nick, and `id` takes the name (unless it has it
