@@ -7,6 +7,7 @@ sharing one Redis, and one server alone without --cluster, in one run.
     cargo build --release --bin loopchat --bin loadgen
     scripts/cluster-bench.py [--seconds 8] [--rounds 1] [--rate N] [--workloads b,c]
                              [--servers 0,1,2,3] [--appendonly yes|no] [--spin-us N]
+                             [--pin]
 
 `--rate N` runs an open loop instead of the flood: N lines per second per
 sender (for the latency Redis adds at part load: half of the flood's
@@ -16,6 +17,10 @@ lines/s is `--rate` = lines/s / 2 / clients).
 scheduled send rather than spinning the last 250 µs, which at 100 senders
 keeps it on a whole core the servers and Redis then lack).
 `--servers` picks the runs (0: one server alone, without --cluster).
+`--pin` puts Redis and the servers on CPU 0 and the load generator on
+the others (Linux's affinity): on a 2-core machine the load generator's
+receiving then cannot take the core a Redis reply waits for, and a line's
+hops to Redis and back hand the core over directly (docs/cluster.md).
 Starts its own redis-server (a free loopback port, a temporary directory,
 `appendonly yes` unless `--appendonly no`, stopped at the end) and its own servers (free ports,
 history in memory, flood control off). Per run it prints one Markdown row:
@@ -85,6 +90,17 @@ def wait_welcome(port, deadline=30.0):
     raise RuntimeError(f"server on {port} never welcomed a client")
 
 
+def affinity(cpus):
+    """A `preexec_fn` that pins the child to `cpus` (None: no pinning)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+# CPUs of Redis and the servers, and of the load generator (`--pin`).
+PIN = {"servers": None, "loadgen": None}
+
+
 def start_servers(count, redis_url, logdir):
     servers = []
     for _ in range(count):
@@ -98,7 +114,8 @@ def start_servers(count, redis_url, logdir):
             args += ["--cluster", redis_url]
         log = open(os.path.join(logdir, f"server-{port}.log"), "w")
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log,
-                                env={**os.environ, "RUST_LOG": "info"})
+                                env={**os.environ, "RUST_LOG": "info"},
+                                preexec_fn=affinity(PIN["servers"]))
         servers.append((proc, port))
     for _, port in servers:
         try:
@@ -134,7 +151,8 @@ def run(label, servers, clients, seconds, redis_port, rate, spin_us):
     ticks = [cpu_ticks(pid) for pid in pids]
     redis_before = redis_cpu(redis_port) if redis_port else None
     started = time.time()
-    out = subprocess.run(args, capture_output=True, text=True)
+    out = subprocess.run(args, capture_output=True, text=True,
+                         preexec_fn=affinity(PIN["loadgen"]))
     wall = time.time() - started
     ticks = sum(cpu_ticks(pid) for pid in pids) - sum(ticks)
     redis_after = redis_cpu(redis_port) if redis_port else None
@@ -169,7 +187,13 @@ def main():
     parser.add_argument("--servers", default="0,1,2,3")
     parser.add_argument("--appendonly", choices=["yes", "no"], default="yes")
     parser.add_argument("--spin-us", type=int, default=250)
+    parser.add_argument("--pin", action="store_true")
     opts = parser.parse_args()
+    if opts.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            sys.exit("--pin needs at least two CPUs")
+        PIN["servers"], PIN["loadgen"] = {cpus[0]}, set(cpus[1:])
     for binary in (SERVER, LOADGEN):
         if not os.path.exists(binary):
             sys.exit(f"{binary} missing: cargo build --release --bin loopchat --bin loadgen")
@@ -179,6 +203,7 @@ def main():
         ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1",
          "--dir", tmp, "--appendonly", opts.appendonly, "--save", ""],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=affinity(PIN["servers"]),
     )
     try:
         for _ in range(100):
@@ -188,7 +213,8 @@ def main():
             except subprocess.CalledProcessError:
                 time.sleep(0.1)
         url = f"redis://127.0.0.1:{redis_port}"
-        print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}")
+        pinned = f", pinned: {PIN}" if opts.pin else ""
+        print(f"load average before: {os.getloadavg()}, cores: {os.cpu_count()}{pinned}")
         print("| run | deliveries/s | p50 / p99 | lines/s | lost, reordered | servers' CPU | Redis CPU per line |")
         print("| --- | --- | --- | --- | --- | --- | --- |")
         for _ in range(opts.rounds):
