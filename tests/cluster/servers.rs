@@ -187,6 +187,16 @@ pub fn three_servers(redis: &Redis) -> ([RunningServer; 3], Client, Client, Clie
     (servers, alice, bob, carol)
 }
 
+/// Two clustered servers, alice on the first and bob on the second, each
+/// known on the other.
+pub fn two_servers(redis: &Redis) -> ([RunningServer; 2], Client, Client) {
+    let servers = [clustered(redis), clustered(redis)];
+    let mut alice = join_as(servers[0].addr(), "alice");
+    let mut bob = join_as(servers[1].addr(), "bob");
+    settle(&mut [&mut alice, &mut bob]);
+    (servers, alice, bob)
+}
+
 /// Waits until every client's `:users #lobby` lists exactly the clients
 /// given (the servers have heard of every join, leave and rename), then
 /// reads past what each was told meanwhile.
@@ -344,11 +354,7 @@ fn redis_lost_the_servers_say_so_and_resume_when_it_is_back() {
     let Some(mut redis) = redis("the cluster unavailable test") else {
         return;
     };
-    let a = clustered(&redis);
-    let b = clustered(&redis);
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let ([a, _b], mut alice, mut bob) = two_servers(&redis);
     redis.kill();
     // Redis is gone: chat lines and nicks are refused, :ping still works.
     let deadline = Instant::now() + PATIENCE;
@@ -397,11 +403,7 @@ fn the_subscription_killed_mid_flood_loses_no_line() {
     let Some(redis) = redis("the pub/sub kill test") else {
         return;
     };
-    let a = clustered(&redis);
-    let b = clustered(&redis);
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let (_servers, mut alice, mut bob) = two_servers(&redis);
     for i in 0..2000 {
         alice.send(&format!("line {i}"));
         if i % 500 == 250 {
@@ -439,11 +441,7 @@ fn ids_are_the_clusters_on_every_server_and_the_sender_with_tags_gets_its_echo()
     let Some(redis) = redis("the cluster ids test") else {
         return;
     };
-    let a = clustered(&redis);
-    let b = clustered(&redis);
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let (_servers, mut alice, mut bob) = two_servers(&redis);
     for client in [&mut alice, &mut bob] {
         client.send(":tags on");
         client.skip_until_tagged("* tags on");
@@ -484,52 +482,43 @@ fn labels_come_back_on_answers_that_cross_redis() {
     let Some(redis) = redis("the cluster labels test") else {
         return;
     };
-    let (a, b) = (clustered(&redis), clustered(&redis));
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let (_servers, mut alice, mut bob) = two_servers(&redis);
     for client in [&mut alice, &mut bob] {
         client.send(":tags on");
         client.skip_until_tagged("* tags on");
     }
-    // A room line's echo (made when the line comes back from Redis)
-    // carries its label; the other server's member gets none.
-    alice.send("@label=say1 hello");
-    assert_eq!(
-        label_of(&mut alice, "alice: hello").as_deref(),
-        Some("say1")
-    );
-    assert_eq!(label_of(&mut bob, "alice: hello"), None);
-    alice.send("@label=act2 :me waves");
-    assert_eq!(
-        label_of(&mut alice, "* alice waves").as_deref(),
-        Some("act2")
-    );
-    // A private message's echo, answered once the other server took it,
-    // and its error when no server has the recipient.
-    alice.send("@label=pm3 :pm bob psst");
-    assert_eq!(
-        label_of(&mut alice, "[pm] alice: psst").as_deref(),
-        Some("pm3")
-    );
-    assert_eq!(label_of(&mut bob, "[pm] alice: psst"), None);
-    alice.send("@label=pm4 :pm nobody psst");
-    assert_eq!(
-        label_of(&mut alice, "! no such user nobody").as_deref(),
-        Some("pm4")
-    );
-    // A rename, answered once Redis has the claim: lost, then won.
-    alice.send("@label=nick5 :nick bob");
-    assert_eq!(
-        label_of(&mut alice, "! nick bob is taken").as_deref(),
-        Some("nick5")
-    );
-    alice.send("@label=nick6 :nick alicia");
-    assert_eq!(
-        label_of(&mut alice, "* alice is now known as alicia").as_deref(),
-        Some("nick6")
-    );
-    assert_eq!(label_of(&mut bob, "* alice is now known as alicia"), None);
+    // A room line's echo (made when the line comes back from Redis); a
+    // private message's echo, answered once the other server took it, and
+    // its error when no server has the recipient; a rename, answered once
+    // Redis has the claim, lost then won: each carries its line's label.
+    for (line, answer, label) in [
+        ("@label=say1 hello", "alice: hello", "say1"),
+        ("@label=act2 :me waves", "* alice waves", "act2"),
+        ("@label=pm3 :pm bob psst", "[pm] alice: psst", "pm3"),
+        ("@label=pm4 :pm nobody psst", "! no such user nobody", "pm4"),
+        ("@label=nick5 :nick bob", "! nick bob is taken", "nick5"),
+        (
+            "@label=nick6 :nick alicia",
+            "* alice is now known as alicia",
+            "nick6",
+        ),
+    ] {
+        alice.send(line);
+        assert_eq!(
+            label_of(&mut alice, answer).as_deref(),
+            Some(label),
+            "{line}"
+        );
+    }
+    // The other server's client gets the same lines without a label.
+    for line in [
+        "alice: hello",
+        "* alice waves",
+        "[pm] alice: psst",
+        "* alice is now known as alicia",
+    ] {
+        assert_eq!(label_of(&mut bob, line), None, "{line}");
+    }
 }
 
 trait SkipTagged {
@@ -554,11 +543,7 @@ fn a_private_message_reaches_a_client_of_another_server() {
     let Some(redis) = redis("the cross-server pm test") else {
         return;
     };
-    let a = clustered(&redis);
-    let b = clustered(&redis);
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let (_servers, mut alice, mut bob) = two_servers(&redis);
     alice.send(":pm bob psst");
     bob.expect("[pm] alice: psst");
     bob.send(":msg ALICE back at you");
@@ -589,11 +574,7 @@ fn rooms_joined_on_both_servers_share_their_lines() {
     let Some(redis) = redis("the cross-server rooms test") else {
         return;
     };
-    let a = clustered(&redis);
-    let b = clustered(&redis);
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let (_servers, mut alice, mut bob) = two_servers(&redis);
     for client in [&mut alice, &mut bob] {
         client.send(":join #rust");
         client.skip_until(&format!("* {} joined #rust", client.nick));

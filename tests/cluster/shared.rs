@@ -6,7 +6,9 @@
 
 use super::common::{Client, Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
-use super::servers::{clustered, join, join_as, settle, take_when_free, three_servers};
+use super::servers::{
+    clustered, join, join_as, settle, take_when_free, three_servers, two_servers,
+};
 use std::time::Instant;
 
 /// Asks `line` and returns the first answer line starting with `prefix`
@@ -250,11 +252,8 @@ fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
     let Some(redis) = redis("the cross-server accounts test") else {
         return;
     };
-    let (a, b) = (clustered(&redis), clustered(&redis));
     // Registered (so logged in) on their own servers.
-    let mut alice = join_as(a.addr(), "alice");
-    let mut bob = join_as(b.addr(), "bob");
-    settle(&mut [&mut alice, &mut bob]);
+    let ([a, b], mut alice, mut bob) = two_servers(&redis);
     for client in [&mut alice, &mut bob] {
         client.send(":register hunter22");
         client.skip_until(&format!("* registered {}", client.nick));
@@ -549,14 +548,7 @@ fn a_server_back_after_a_password_change_takes_the_new_hash_from_redis() {
     alice.send(":register hunter22");
     alice.skip_until("* registered alice");
     let mut bob = join(b.addr());
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let got = answer(&mut bob, ":login alice hunter22", "");
-        if got.ends_with("is now known as alice") || got == "* logged in as alice" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{got}");
-    }
+    log_in(&mut bob, "alice", "hunter22");
     bob.send(":quit");
     bob.skip_until("* bye");
     // B stops (its file holds alice); her password changes meanwhile, on

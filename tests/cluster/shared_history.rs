@@ -2,7 +2,7 @@
 //! same on every server, and a server started later reading what was said
 //! before from the rooms' streams.
 
-use super::common::{Lines, ServerProcess};
+use super::common::{Client, Lines, ServerProcess};
 use super::engine::{redis, PATIENCE};
 use super::servers::{clustered, join, join_as, settle, three_servers};
 use super::shared::{history, untagged};
@@ -163,6 +163,24 @@ fn every_servers_history_file_holds_the_same_lines_with_the_same_ids() {
     assert_eq!(rust_ids, (1..=20).collect::<Vec<i64>>());
 }
 
+/// `alice` makes #rust and says `rust N` there `rust` times, then `lobby N`
+/// in #lobby `lobby` times, and waits until Redis numbered the last (tags
+/// on: she gets her own lines back then).
+fn says_in_rust_then_lobby(alice: &mut Client, rust: usize, lobby: usize) {
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    alice.send(":tags on");
+    for i in 0..rust {
+        alice.send(&format!("rust {i}"));
+    }
+    alice.send(":join #lobby");
+    for i in 0..lobby {
+        alice.send(&format!("lobby {i}"));
+    }
+    let last = format!("alice: lobby {}", lobby - 1);
+    while untagged(alice).1 != last {}
+}
+
 #[test]
 fn a_server_started_later_reads_what_was_said_before_from_the_streams() {
     let Some(redis) = redis("the backlog test") else {
@@ -170,18 +188,7 @@ fn a_server_started_later_reads_what_was_said_before_from_the_streams() {
     };
     let a = clustered(&redis);
     let mut alice = join_as(a.addr(), "alice");
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    // Tags on: alice gets her own lines back once Redis numbered them.
-    alice.send(":tags on");
-    for i in 0..5 {
-        alice.send(&format!("rust {i}"));
-    }
-    alice.send(":join #lobby");
-    for i in 0..3 {
-        alice.send(&format!("lobby {i}"));
-    }
-    while untagged(&mut alice).1 != "alice: lobby 2" {}
+    says_in_rust_then_lobby(&mut alice, 5, 3);
     let said = history(&mut alice);
     assert_eq!(said.len(), 3, "{said:?}");
     // B starts now: its #lobby, and #rust once a member makes it there,
@@ -219,16 +226,7 @@ fn a_server_started_later_writes_what_it_read_from_the_streams_to_its_file() {
     let path = |name: &str| dir.path().join(name).display().to_string();
     let a = ServerProcess::start(&["--cluster", &url, "--history-file", &path("a.db")], None);
     let mut alice = join_as(a.addr, "alice");
-    alice.send(":join #rust");
-    alice.skip_until("* alice joined #rust");
-    // Tags on: alice gets her own lines back once Redis numbered them.
-    alice.send(":tags on");
-    for i in 0..5 {
-        alice.send(&format!("rust {i}"));
-    }
-    alice.send(":join #lobby");
-    alice.send("lobby 0");
-    while untagged(&mut alice).1 != "alice: lobby 0" {}
+    says_in_rust_then_lobby(&mut alice, 5, 1);
     // B starts after the lines were said; bob makes #rust there, so B
     // reads its stream (and #lobby's).
     let b = ServerProcess::start(&["--cluster", &url, "--history-file", &path("b.db")], None);
