@@ -414,30 +414,34 @@ impl EventLoop {
         self.irc_send(id, &out);
     }
 
-    /// `WHO #channel` or `WHO nick`: a `352` per user, then `315`.
+    /// `WHO #channel` or `WHO nick`: a `352` per user, then `315`. With
+    /// `--cluster`, other servers' clients too (as here: this server's
+    /// name; never away, which stays on their server).
     fn irc_who(&mut self, id: ClientId, mask: Option<&str>) {
         let mask = mask.unwrap_or("*");
-        let mut rows: Vec<(String, String, bool, ClientId)> = Vec::new();
+        // (channel, nick, operator, away)
+        let mut rows: Vec<(String, String, bool, bool)> = Vec::new();
         if mask.starts_with('#') {
             if let Some(found) = self.chat.irc_channel(id, mask) {
                 for (nick, op) in found.members {
-                    if let Some((who, _)) = self.chat.find_nick(&nick) {
-                        rows.push((found.name.clone(), nick, op, who));
-                    }
+                    let away = match self.chat.find_nick(&nick) {
+                        Some((who, _)) => self.irc_away(who).is_some(),
+                        None => false,
+                    };
+                    rows.push((found.name.clone(), nick, op, away));
                 }
             }
         } else if let Some((who, spelled)) = self.chat.find_nick(mask) {
-            rows.push(("*".to_string(), spelled.to_string(), false, who));
+            let away = self.irc_away(who).is_some();
+            rows.push(("*".to_string(), spelled.to_string(), false, away));
+        } else if let Some(found) = self.chat.remote_whois(mask) {
+            rows.push(("*".to_string(), found.nick, false, false));
         }
         let nick = self.irc_nick(id);
         let server = self.config.server_name.clone();
         let mut out = Vec::new();
-        for (channel, who_nick, op, who) in rows {
-            let mut flags = String::from(if self.irc_away(who).is_some() {
-                "G"
-            } else {
-                "H"
-            });
+        for (channel, who_nick, op, away) in rows {
+            let mut flags = String::from(if away { "G" } else { "H" });
             if op {
                 flags.push('@');
             }

@@ -140,6 +140,30 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     );
     bob.send(":users");
     bob.skip_until("* users in #rust: alice @bob");
+    // WHO lists them as well (never away: that stays on their server).
+    let row = |who: &str, flags: &str| {
+        let params = format!("#rust {who} {SERVER} {SERVER} {who} {flags} :0 {who}");
+        numeric("352", "alice", &params)
+    };
+    assert_eq!(
+        alice.ask("WHO #rust"),
+        [
+            row("alice", "H"),
+            row("bob", "H@"),
+            numeric("315", "alice", "#rust :End of WHO list"),
+        ]
+    );
+    assert_eq!(
+        alice.ask("WHO Bob"),
+        [
+            numeric(
+                "352",
+                "alice",
+                &format!("* bob {SERVER} {SERVER} bob H :0 bob")
+            ),
+            numeric("315", "alice", "Bob :End of WHO list"),
+        ]
+    );
     // A nick held on the other server is refused at registration (433),
     // and another one registers.
     let mut dup = Irc::connect(a.irc_addr().unwrap());
