@@ -512,6 +512,10 @@ impl RedisCluster {
                     ticket,
                     delivered: Err(Unavailable),
                 }),
+                Pending::RoomClaim { ticket } => self.events.push(ClusterEvent::RoomMade {
+                    ticket,
+                    won: Err(Unavailable),
+                }),
                 Pending::Guest { ticket } => self.events.push(ClusterEvent::Guest {
                     ticket,
                     number: Err(Unavailable),

@@ -195,6 +195,15 @@ pub enum ClusterEvent {
         /// Whether a server took it.
         delivered: Result<bool, Unavailable>,
     },
+    /// The answer to [`RedisCluster::claim_room`]: whether this server
+    /// made the room first.
+    RoomMade {
+        /// The claim's ticket.
+        ticket: u64,
+        /// `Ok(true)`: first (or made here before, within the claim's
+        /// span); `Ok(false)`: another server made it a moment before.
+        won: Result<bool, Unavailable>,
+    },
     /// A nick this server held is held by another now (its expiry passed
     /// while Redis or this server was unreachable, and someone took it).
     NickLost {

@@ -2,13 +2,20 @@
 //! server holding a nick: part of [`RedisCluster`], split from `engine`.
 //! A nick is `SET NICK OWNER NX PX ttl` (one winner however many servers
 //! race), refreshed by its owner every third of its lifetime, released by
-//! a compare-and-delete; guest numbers come from one counter.
+//! a compare-and-delete; guest numbers come from one counter. A room's
+//! making is claimed the same way, for a few seconds: of two servers
+//! making one room at once, one maker is its operator.
 
 use super::engine::RedisCluster;
 use super::replies::Pending;
 use super::resp;
 use super::{ClusterEvent, Unavailable};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// How long a room's making stays claimed ([`RedisCluster::claim_room`]):
+/// far longer than a server takes to hear of another's new member, after
+/// which every server knows the room has members and makes no operator.
+pub const ROOM_CLAIM: Duration = Duration::from_secs(10);
 
 impl RedisCluster {
     /// Claims `nick` (its canonical form) for this server; the answer is a
@@ -67,6 +74,58 @@ impl RedisCluster {
             ],
         );
         self.pending.push_back(Pending::Ignore);
+    }
+
+    /// Claims the making of room `room` (its key) for this server, for
+    /// [`ROOM_CLAIM`]: two servers making one room before either heard of
+    /// the other's member would each make their maker its operator. The
+    /// answer is a [`ClusterEvent::RoomMade`] with the returned ticket.
+    pub fn claim_room(&mut self, room: &str) -> Result<u64, Unavailable> {
+        if !self.up {
+            return Err(Unavailable);
+        }
+        let ticket = self.ticket();
+        let key = self.room_claim_key(room);
+        let span = ROOM_CLAIM.as_millis().to_string();
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                b"SET",
+                key.as_bytes(),
+                self.node.as_bytes(),
+                b"NX",
+                b"GET",
+                b"PX",
+                span.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::RoomClaim { ticket });
+        Ok(ticket)
+    }
+
+    /// Room `room` (its key) is gone here: its making, if this server
+    /// claimed it, is given back (a compare-and-delete), so that whoever
+    /// makes it next, anywhere, is its operator.
+    pub fn release_room(&mut self, room: &str) {
+        if !self.up || !self.loaded {
+            return;
+        }
+        let key = self.room_claim_key(room);
+        resp::encode(
+            self.cmd.queue(),
+            &[
+                b"FCALL",
+                &b"loopchat_release"[..],
+                b"1",
+                key.as_bytes(),
+                self.node.as_bytes(),
+            ],
+        );
+        self.pending.push_back(Pending::Ignore);
+    }
+
+    fn room_claim_key(&self, room: &str) -> String {
+        format!("{}:made:{room}", self.settings.prefix)
     }
 
     /// Nicks this server holds.

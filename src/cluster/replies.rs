@@ -28,6 +28,8 @@ pub(super) enum Pending {
     Epoch,
     /// `SET nick owner NX PX ttl`.
     Claim { ticket: u64, nick: String },
+    /// `SET made:room owner NX GET PX span`.
+    RoomClaim { ticket: u64 },
     /// `loopchat_hold` of these nicks.
     Hold { nicks: Vec<String> },
     /// `loopchat_release`, `CLIENT SETNAME`: nothing to do with the answer.
@@ -116,6 +118,18 @@ impl RedisCluster {
                 self.events.push(ClusterEvent::Nick {
                     ticket,
                     nick,
+                    won: Ok(won),
+                });
+            }
+            Pending::RoomClaim { ticket } => {
+                // Set (nothing was there), or this server's already.
+                let won = match reply {
+                    Reply::Nil => true,
+                    Reply::Bulk(owner) => owner == self.node.as_bytes(),
+                    _ => false,
+                };
+                self.events.push(ClusterEvent::RoomMade {
+                    ticket,
                     won: Ok(won),
                 });
             }

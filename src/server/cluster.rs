@@ -53,6 +53,9 @@ pub(super) struct ClusterLink {
     /// server was asked to let it go, and the nick is claimed again when
     /// its holder there leaves.
     pub(super) takeovers: std::collections::HashSet<String>,
+    /// Claims of rooms' making waiting for Redis, by ticket: (room key,
+    /// its maker's nick).
+    pub(super) room_claims: HashMap<u64, (String, String)>,
 }
 
 /// What a nick claim is for.
@@ -563,6 +566,17 @@ impl EventLoop {
                         .reply(sent.id, &Error::ClusterUnavailable.into()),
                 }
                 self.clients.label = None;
+            }
+            ClusterEvent::RoomMade { ticket, won } => {
+                let Some((room, maker)) = self.cluster_link.room_claims.remove(&ticket) else {
+                    return;
+                };
+                if won == Ok(false) && self.chat.made_elsewhere_first(&room, &maker) {
+                    warn!(
+                        "cluster: {room} was made on another server a moment before: \
+                         {maker}, who made it here too, is not its operator"
+                    );
+                }
             }
             ClusterEvent::NickLost { nick } => {
                 warn!("cluster: the nick {nick} of a client here is held by another server now");

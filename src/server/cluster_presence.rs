@@ -43,6 +43,7 @@ pub(crate) fn encode_change(change: &Change) -> Vec<u8> {
             &None,
         ),
         Change::Refresh { nick } => (vec!["M", nick], &None),
+        Change::NotMaker { room, nick } => (vec!["F", room, nick], &None),
         Change::Kick {
             room,
             by,
@@ -125,6 +126,10 @@ pub(crate) fn decode_change(msg: &[u8]) -> Option<Change> {
         ("M", 2) => Change::Refresh {
             nick: fields[1].to_owned(),
         },
+        ("F", 3) => Change::NotMaker {
+            room: fields[1].to_owned(),
+            nick: fields[2].to_owned(),
+        },
         ("R", 6) => Change::Room {
             room: fields[1].to_owned(),
             by: fields[2].to_owned(),
@@ -184,6 +189,16 @@ impl EventLoop {
                 let keep = self.chat.history_mut().keep();
                 let _ = redis.read_backlog(&room, keep);
             }
+            // Of two servers making one room at once, one maker stays
+            // its operator: the one whose claim Redis took first.
+            for (room, maker) in self.chat.take_founded_rooms() {
+                if let Ok(ticket) = redis.claim_room(&room) {
+                    self.cluster_link.room_claims.insert(ticket, (room, maker));
+                }
+            }
+            for room in self.chat.take_unmade_rooms() {
+                redis.release_room(&room);
+            }
         }
         if !self.chat.has_changes() {
             return;
@@ -218,7 +233,8 @@ impl EventLoop {
             let fields: Vec<(Vec<u8>, Vec<u8>)> = match &change {
                 Change::Joined { nick, .. }
                 | Change::Left { nick, .. }
-                | Change::Refresh { nick } => {
+                | Change::Refresh { nick }
+                | Change::NotMaker { nick, .. } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), value(nick))]
                 }
                 // The member's entry, when it is this server's.
@@ -420,6 +436,10 @@ mod tests {
                 operator: false,
             },
             Change::Refresh { nick: "bob".into() },
+            Change::NotMaker {
+                room: "#Rust".into(),
+                nick: "bob".into(),
+            },
             Change::Kick {
                 room: "#rust".into(),
                 by: "alice".into(),

@@ -3,7 +3,7 @@
 
 use super::common::{Client, Lines};
 use super::engine::{redis, PATIENCE};
-use super::servers::{join, take_when_free, three_servers};
+use super::servers::{join, take_when_free, three_servers, two_servers};
 use super::shared::answer;
 use std::time::Instant;
 
@@ -135,5 +135,58 @@ fn an_operator_granted_or_a_kick_on_one_server_holds_on_every_server() {
     }
     for client in [&mut alice, &mut bob] {
         users(client, "* users in #rust: @alice bob");
+    }
+}
+
+#[test]
+fn two_servers_making_one_room_at_once_give_it_one_operator() {
+    let Some(redis) = redis("the room making race test") else {
+        return;
+    };
+    let (_servers, mut alice, mut bob) = two_servers(&redis);
+    for i in 0..15 {
+        // Both ask before either server can hear of the other's member.
+        let room = format!("#race{i}");
+        alice.send(&format!(":join {room}"));
+        bob.send(&format!(":join {room}"));
+        alice.skip_until(&format!("* alice joined {room}"));
+        bob.skip_until(&format!("* bob joined {room}"));
+        // Once both servers heard of both members (and Redis answered
+        // the makings' claims): one operator, the same on both.
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let asked = format!(":users {room}");
+            let on_a = answer(&mut alice, &asked, "* users in");
+            let on_b = answer(&mut bob, &asked, "* users in");
+            let both = on_a.contains("alice") && on_a.contains("bob");
+            if both && on_a == on_b && on_a.matches('@').count() == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{on_a} | {on_b}");
+        }
+    }
+    // A room that empties gives its making back at once: made on A and
+    // left, then made on B well within the 10 s a making stays claimed
+    // (the bound below is that, halved), its maker on B is its operator.
+    alice.send(":join #again");
+    alice.skip_until("* alice joined #again");
+    bob.send(":join #again");
+    bob.skip_until("* bob joined #again");
+    for client in [&mut alice, &mut bob] {
+        client.send(":part #again");
+        client.skip_until(&format!("* {} left #again", client.nick));
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        // (Until A's leaving reached B, B still sees #again with alice.)
+        bob.send(":join #again");
+        bob.skip_until("* bob joined #again");
+        let users = answer(&mut bob, ":users #again", "* users in");
+        if users == "* users in #again: @bob" {
+            break;
+        }
+        bob.send(":part #again");
+        bob.skip_until("* bob left #again");
+        assert!(Instant::now() < deadline, "{users}");
     }
 }

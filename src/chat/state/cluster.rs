@@ -82,6 +82,15 @@ pub enum Change {
         /// Who.
         nick: String,
     },
+    /// `nick` made `room` here, but another server made it a moment
+    /// before (its claim reached Redis first): `nick` is not its operator
+    /// after all. Nothing is announced.
+    NotMaker {
+        /// The room as spelled.
+        room: String,
+        /// Who.
+        nick: String,
+    },
     /// An operator (`by`) changed `room`'s topic or bans: what to
     /// announce, and the room's whole shared state after it.
     Room {
@@ -108,6 +117,13 @@ pub(super) struct Shared {
     /// Every room's topic and bans as last heard (rooms not here too),
     /// by room key.
     pub(super) rooms: std::collections::HashMap<String, RoomState>,
+    /// Rooms made here whose maker became their operator (no other
+    /// server had members in them): (key, maker's nick), for the server
+    /// to claim the making in Redis.
+    pub(super) founded: Vec<(String, String)>,
+    /// Rooms gone here (their last member left): their making, if claimed,
+    /// is given back.
+    pub(super) unmade: Vec<String>,
 }
 
 /// The reason given for the clients of a server that is gone.
@@ -139,6 +155,26 @@ impl Chat {
     pub fn take_changes(&mut self) -> Vec<Change> {
         match &mut self.shared {
             Some(shared) => std::mem::take(&mut shared.changes),
+            None => Vec::new(),
+        }
+    }
+
+    /// The rooms made here since the last call whose maker became their
+    /// operator: (key, the maker's nick). The server claims each making
+    /// in Redis; a claim lost ([`Chat::made_elsewhere_first`]) ends that
+    /// operator status.
+    pub fn take_founded_rooms(&mut self) -> Vec<(String, String)> {
+        match &mut self.shared {
+            Some(shared) => std::mem::take(&mut shared.founded),
+            None => Vec::new(),
+        }
+    }
+
+    /// The keys of the rooms gone here since the last call (their making
+    /// is given back in Redis).
+    pub fn take_unmade_rooms(&mut self) -> Vec<String> {
+        match &mut self.shared {
+            Some(shared) => std::mem::take(&mut shared.unmade),
             None => Vec::new(),
         }
     }
@@ -316,6 +352,9 @@ impl Chat {
                 reason,
             } => self.remote_kick(&room, &by, &nick, reason.as_deref(), out),
             Change::Refresh { .. } => {}
+            Change::NotMaker { room, nick } => {
+                shared.remote.set_op(&nick, &room_key(&room), false);
+            }
             Change::Quit { nick, reason } => {
                 for room in shared.remote.quit(node, &nick) {
                     let line = Event::Left {

@@ -365,11 +365,16 @@ impl Chat {
         let Some(key) = self.rooms.get(room).map(|r| r.key().to_owned()) else {
             return;
         };
-        if !self.remote_members(&key).is_empty() {
+        let founded = self.remote_members(&key).is_empty();
+        if !founded {
             self.rooms.set_operator_flag(room, creator, false);
         }
+        let maker = self.nick_of(creator).to_owned();
         if let Some(shared) = &mut self.shared {
             shared.made.push(key.clone());
+            if founded {
+                shared.founded.push((key.clone(), maker));
+            }
         }
         let Some(state) = self
             .shared
@@ -382,6 +387,26 @@ impl Chat {
         let bans: Vec<&str> = state.bans.iter().map(String::as_str).collect();
         self.rooms
             .set_shared_state(room, state.topic.as_deref(), &bans);
+    }
+
+    /// Another server made room `key` a moment before this one did (both
+    /// before either heard of the other's member; its claim in Redis came
+    /// first): `maker`, who made it here, is not its operator after all.
+    /// Nothing is announced; the other servers learn it with its
+    /// membership. `false` when nothing changed (the maker left, or is no
+    /// operator any more).
+    pub fn made_elsewhere_first(&mut self, key: &str, maker: &str) -> bool {
+        let (Some(room), Some(client)) = (self.rooms.find(key), self.client_named(maker)) else {
+            return false;
+        };
+        if !self.rooms.is_operator(room, client) {
+            return false;
+        }
+        self.rooms.set_operator_flag(room, client, false);
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
+        let nick = maker.to_owned();
+        self.share(|| Change::NotMaker { room: name, nick });
+        true
     }
 
     /// Whether `nick` is banned from the room named `name` by the

@@ -645,6 +645,9 @@ impl Chat {
     fn forget_if_removed(&mut self, left: &Left) {
         if let Some(room) = &left.removed {
             self.history.room_removed(room.key());
+            if let Some(shared) = &mut self.shared {
+                shared.unmade.push(room.key().to_owned());
+            }
         }
     }
 
