@@ -140,7 +140,7 @@ pub fn redis(test: &str) -> Option<Redis> {
     Redis::start(test)
 }
 
-fn int(reply: Reply) -> i64 {
+pub fn int(reply: Reply) -> i64 {
     reply
         .as_int()
         .unwrap_or_else(|| panic!("not an integer: {reply:?}"))

@@ -74,8 +74,8 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     assert!(before.iter().all(|l| l.contains("* ")), "{before:?}");
     // NAMES of a channel that has members only on the other server lists
     // them. Until server A has heard of #rust, alice's JOIN would make the
-    // room there too, with her as its operator (docs/cluster.md,
-    // "Missing"): she waits for NAMES to show bob.
+    // room there too, her its operator until Redis said B made it first
+    // (docs/cluster.md, "Operators"): she waits for NAMES to show bob.
     let deadline = Instant::now() + READ_TIMEOUT;
     loop {
         let names = alice.ask("NAMES #rust");
