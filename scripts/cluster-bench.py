@@ -7,7 +7,7 @@ sharing one Redis, and one server alone without --cluster, in one run.
     cargo build --release --bin loopchat --bin loadgen
     scripts/cluster-bench.py [--seconds 8] [--rounds 1] [--rate N] [--workloads b,c]
                              [--servers 0,1,2,3] [--appendonly yes|no] [--spin-us N]
-                             [--pin]
+                             [--pin] [--server BIN]
 
 `--rate N` runs an open loop instead of the flood: N lines per second per
 sender (for the latency Redis adds at part load: half of the flood's
@@ -16,6 +16,7 @@ lines/s is `--rate` = lines/s / 2 / clients).
 `--spin-us` is passed to the load generator (0: it sleeps until each
 scheduled send rather than spinning the last 250 µs, which at 100 senders
 keeps it on a whole core the servers and Redis then lack).
+`--server BIN` runs another build (for two builds side by side).
 `--servers` picks the runs (0: one server alone, without --cluster).
 `--pin` puts Redis and the servers on CPU 0 and the load generator on
 the others (Linux's affinity): on a 2-core machine the load generator's
@@ -179,6 +180,7 @@ def run(label, servers, clients, seconds, redis_port, rate, spin_us):
 
 
 def main():
+    global SERVER
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rounds", type=int, default=1)
@@ -188,7 +190,9 @@ def main():
     parser.add_argument("--appendonly", choices=["yes", "no"], default="yes")
     parser.add_argument("--spin-us", type=int, default=250)
     parser.add_argument("--pin", action="store_true")
+    parser.add_argument("--server", default=SERVER, help="the loopchat binary to run")
     opts = parser.parse_args()
+    SERVER = opts.server
     if opts.pin:
         cpus = sorted(os.sched_getaffinity(0))
         if len(cpus) < 2:
