@@ -100,6 +100,12 @@ struct PrivateOut {
 /// each.
 const E2E_MARK: &[u8] = b"!e2e\n";
 
+/// What starts an undeliverable private message's or `:e2e`'s way back to
+/// its sender's server: then sender, recipient, and `U` (no such user:
+/// it left as the message came) or `L` (not logged in, for an `:e2e`), a
+/// line each. The sender gets the error it would get on one server.
+const BOUNCE_MARK: &[u8] = b"!bounce\n";
+
 /// What starts a takeover passed to the server holding a nick: then the
 /// account's name. Its client logged in to that account leaves (`* logged
 /// in elsewhere`): a client of the sending server logged in to it.
@@ -286,6 +292,23 @@ impl EventLoop {
             return;
         }
         redis.release_nick(&nick.to_ascii_lowercase());
+    }
+
+    /// A private message or `:e2e` from `from` (a client of another
+    /// server) could not be delivered to `to` here: it goes back to the
+    /// sender's server, which answers the sender (`kind`: see
+    /// [`BOUNCE_MARK`]).
+    fn bounce(&mut self, from: &str, to: &str, kind: &str) {
+        let Cluster::Redis(redis) = &mut self.cluster else {
+            return;
+        };
+        let msg = [BOUNCE_MARK, &encode_private(from, to, kind)].concat();
+        if redis
+            .send_private(&from.to_ascii_lowercase(), &msg)
+            .is_err()
+        {
+            warn!("cluster: a message from {from} for {to}, who is not here, was dropped");
+        }
     }
 
     /// Another server's client called `nick` (lower-cased) left the chat
@@ -520,11 +543,29 @@ impl EventLoop {
                     self.cluster_departed(name);
                 }
             }
+            ClusterEvent::Private { line } if line.starts_with(BOUNCE_MARK) => {
+                let Some((from, to, kind)) = decode_private(&line[BOUNCE_MARK.len()..]) else {
+                    return warn!("cluster: a returned message that is not one");
+                };
+                let Some((sender, _)) = self.chat.find_nick(from) else {
+                    return; // the sender left meanwhile
+                };
+                let error = match kind {
+                    "L" => Error::NotLoggedIn(to),
+                    _ => Error::NoSuchUser(to),
+                };
+                self.clients.reply(sender, &error.into());
+            }
             ClusterEvent::Private { line } if line.starts_with(E2E_MARK) => {
                 match decode_private(&line[E2E_MARK.len()..]) {
                     Some((from, to, payload)) => {
                         if !self.chat.deliver_e2e(from, to, payload, &mut self.clients) {
-                            warn!("cluster: an :e2e from {from} for {to}, who left or logged out");
+                            // Gone, or here but not logged in.
+                            let kind = match self.chat.find_nick(to) {
+                                Some(_) => "L",
+                                None => "U",
+                            };
+                            self.bounce(from, to, kind);
                         }
                     }
                     None => warn!("cluster: an :e2e that is not one"),
@@ -533,7 +574,7 @@ impl EventLoop {
             ClusterEvent::Private { line } => match decode_private(&line) {
                 Some((from, to, text)) => {
                     if !self.chat.deliver_private(from, to, text, &mut self.clients) {
-                        warn!("cluster: a private message from {from} for {to}, who left");
+                        self.bounce(from, to, "U");
                     }
                 }
                 None => warn!("cluster: a private message that is not one"),

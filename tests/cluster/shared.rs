@@ -265,6 +265,12 @@ fn e2e_and_tagged_pm_echoes_cross_servers_and_a_login_claims_its_nick() {
     alice.skip_until("[e2e] bob: v1.b.01.Yy");
     alice.send(":e2e nobody v1.a.00.Zz");
     alice.skip_until("! no such user nobody");
+    // A client of B that is not logged in: refused as on one server.
+    let guest = join(b.addr());
+    let seen = format!("* whois {}: guest, rooms #lobby", guest.nick);
+    whois_until(&mut alice, &guest.nick, &seen);
+    alice.send(&format!(":e2e {} v1.a.00.Zz", guest.nick));
+    alice.skip_until(&format!("! {} is not logged in", guest.nick));
     // With tags on, a pm to another server's client is echoed, naming it.
     alice.send(":tags on");
     alice.send(":pm bob psst");
