@@ -44,6 +44,7 @@ pub(crate) fn encode_change(change: &Change) -> Vec<u8> {
         ),
         Change::Refresh { nick } => (vec!["M", nick], &None),
         Change::NotMaker { room, nick } => (vec!["F", room, nick], &None),
+        Change::Made { room } => (vec!["E", room], &None),
         Change::Kick {
             room,
             by,
@@ -125,6 +126,9 @@ pub(crate) fn decode_change(msg: &[u8]) -> Option<Change> {
         },
         ("M", 2) => Change::Refresh {
             nick: fields[1].to_owned(),
+        },
+        ("E", 2) => Change::Made {
+            room: fields[1].to_owned(),
         },
         ("F", 3) => Change::NotMaker {
             room: fields[1].to_owned(),
@@ -216,7 +220,15 @@ impl EventLoop {
                 }
             }
             let msg = encode_change(&change);
-            if let Change::Room { room, state, .. } = &change {
+            let fresh = RoomState::default();
+            let shared_state = match &change {
+                Change::Room { room, state, .. } => Some((room, state)),
+                // (Its field holds an empty state: a server started later
+                // must not take the old one back.)
+                Change::Made { room } => Some((room, &fresh)),
+                _ => None,
+            };
+            if let Some((room, state)) = shared_state {
                 let (key, state) = (room_key(room), state.encode());
                 if redis
                     .publish_room(&msg, key.as_bytes(), state.as_bytes())
@@ -249,7 +261,7 @@ impl EventLoop {
                 Change::Quit { nick, .. } => {
                     vec![(nick.to_ascii_lowercase().into_bytes(), Vec::new())]
                 }
-                Change::Room { .. } | Change::Kick { .. } => Vec::new(),
+                Change::Room { .. } | Change::Kick { .. } | Change::Made { .. } => Vec::new(),
             };
             let fields: Vec<(&[u8], &[u8])> = fields
                 .iter()
@@ -439,6 +451,9 @@ mod tests {
             Change::NotMaker {
                 room: "#Rust".into(),
                 nick: "bob".into(),
+            },
+            Change::Made {
+                room: "#Rust".into(),
             },
             Change::Kick {
                 room: "#rust".into(),

@@ -3,7 +3,7 @@
 
 use super::common::{Client, Lines};
 use super::engine::{int, redis, PATIENCE};
-use super::servers::{join, take_when_free, three_servers, two_servers};
+use super::servers::{clustered, join, take_when_free, three_servers, two_servers};
 use super::shared::answer;
 use std::time::Instant;
 
@@ -202,4 +202,44 @@ fn two_servers_making_one_room_at_once_give_it_one_operator() {
         answer(&mut bob, ":users #again", "* users in"),
         "* users in #again: @bob"
     );
+}
+
+#[test]
+fn a_room_made_again_after_it_emptied_everywhere_starts_without_topic_or_bans() {
+    let Some(redis) = redis("the room made again test") else {
+        return;
+    };
+    let ([_a, b], mut alice, mut bob) = two_servers(&redis);
+    alice.send(":join #temp");
+    alice.skip_until("* alice joined #temp");
+    alice.send(":topic old news");
+    alice.skip_until("* alice set the topic of #temp: old news");
+    alice.send(":ban mallory");
+    alice.skip_until("* mallory was banned from #temp by alice");
+    alice.send(":part #temp");
+    alice.skip_until("* alice left #temp");
+    // Once B heard that #temp has no member left anywhere, bob makes it
+    // anew there: as on one server, no topic and no bans.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let rooms = answer(&mut bob, ":rooms", "* rooms");
+        if !rooms.contains("#temp") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{rooms}");
+    }
+    bob.send(":join #temp");
+    bob.skip_until("* bob joined #temp");
+    assert_eq!(answer(&mut bob, ":topic", "* "), "* no topic for #temp");
+    assert_eq!(answer(&mut bob, ":bans", "* "), "* bans in #temp: none");
+    let mut mallory = join(b.addr());
+    take_when_free(&mut mallory, "mallory");
+    mallory.send(":join #temp");
+    mallory.skip_until("* mallory joined #temp");
+    // A server started now reads #temp's state from Redis: the new one.
+    let c = clustered(&redis);
+    let mut carol = join(c.addr());
+    carol.send(":join #temp");
+    carol.skip_until(&format!("* {} joined #temp", carol.nick));
+    assert_eq!(answer(&mut carol, ":topic", "* "), "* no topic for #temp");
 }

@@ -82,6 +82,13 @@ pub enum Change {
         /// Who.
         nick: String,
     },
+    /// `room` was made anew (no server had members in it): what was kept
+    /// of an earlier room of that name (topic, bans) is dropped. Nothing
+    /// is announced.
+    Made {
+        /// The room as spelled.
+        room: String,
+    },
     /// `nick` made `room` here, but another server made it a moment
     /// before (its claim reached Redis first): `nick` is not its operator
     /// after all. Nothing is announced.
@@ -352,6 +359,9 @@ impl Chat {
                 reason,
             } => self.remote_kick(&room, &by, &nick, reason.as_deref(), out),
             Change::Refresh { .. } => {}
+            Change::Made { room } => {
+                shared.rooms.remove(&room_key(&room));
+            }
             Change::NotMaker { room, nick } => {
                 shared.remote.set_op(&nick, &room_key(&room), false);
             }

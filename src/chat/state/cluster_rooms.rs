@@ -358,9 +358,12 @@ impl Chat {
         }
     }
 
-    /// A room just made here by `creator` takes the topic and bans the
-    /// cluster has for it; its creator is not its operator when the room
-    /// has members on other servers (it was made there first).
+    /// A room just made here by `creator`: when it has members on other
+    /// servers (it was made there first) it takes the topic and bans the
+    /// cluster has for it and its creator is not its operator; otherwise
+    /// it is new everywhere, as a room made on one server: no topic, no
+    /// bans (what the cluster kept of an earlier room of that name is
+    /// dropped on every server, [`Change::Made`]).
     pub(super) fn room_made_here(&mut self, room: RoomId, creator: ClientId) {
         let Some(key) = self.rooms.get(room).map(|r| r.key().to_owned()) else {
             return;
@@ -370,10 +373,15 @@ impl Chat {
             self.rooms.set_operator_flag(room, creator, false);
         }
         let maker = self.nick_of(creator).to_owned();
+        let name = self.rooms.get(room).map_or("", |r| r.name()).to_owned();
         if let Some(shared) = &mut self.shared {
             shared.made.push(key.clone());
             if founded {
                 shared.founded.push((key.clone(), maker));
+                if shared.rooms.remove(&key).is_some() {
+                    shared.changes.push(Change::Made { room: name });
+                }
+                return;
             }
         }
         let Some(state) = self
@@ -414,7 +422,8 @@ impl Chat {
     /// room that does checks its own bans).
     pub(super) fn banned_elsewhere(&self, name: &str, nick: &str) -> bool {
         let key = room_key(name);
-        if self.rooms.find(&key).is_some() {
+        // (No member anywhere: the room is gone, and its bans with it.)
+        if self.rooms.find(&key).is_some() || self.remote_members(&key).is_empty() {
             return false;
         }
         self.shared
