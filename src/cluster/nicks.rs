@@ -63,6 +63,12 @@ impl RedisCluster {
             return;
         }
         let key = self.nick_key(nick);
+        self.release(&key);
+    }
+
+    /// Deletes `key` in Redis if this server holds it (its value is this
+    /// server's token): a compare-and-delete, `loopchat_release`.
+    fn release(&mut self, key: &str) {
         resp::encode(
             self.cmd.queue(),
             &[
@@ -111,17 +117,7 @@ impl RedisCluster {
             return;
         }
         let key = self.room_claim_key(room);
-        resp::encode(
-            self.cmd.queue(),
-            &[
-                b"FCALL",
-                &b"loopchat_release"[..],
-                b"1",
-                key.as_bytes(),
-                self.node.as_bytes(),
-            ],
-        );
-        self.pending.push_back(Pending::Ignore);
+        self.release(&key);
     }
 
     fn room_claim_key(&self, room: &str) -> String {
