@@ -81,10 +81,6 @@ impl EventLoop {
             }
             Irc::List(_) => self.irc_list(id),
             Irc::Who(mask) => self.irc_who(id, mask),
-            // With --cluster the nick may be another server's: `:whois`.
-            Irc::Whois(nick) if !self.cluster.is_single() => {
-                self.run_command(id, ":whois", Command::Whois(nick), None)
-            }
             Irc::Whois(nick) => self.irc_whois(id, nick),
             Irc::Mode { target, changes } => self.irc_mode(id, target, changes),
             Irc::Kick {

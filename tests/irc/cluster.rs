@@ -118,12 +118,13 @@ fn irc_and_line_clients_of_two_servers_share_channels_and_private_messages() {
     bob.send(":pm alice back");
     alice.until(&format!(":bob!bob@{SERVER} PRIVMSG alice :back"));
     // WHOIS of the other server's client: its channels as the cluster
-    // mirrors them (A saw bob join #rust above).
+    // mirrors them (A saw bob join #rust above), `@` where it is an
+    // operator, as for a client of this server.
     assert_eq!(
         alice.ask("WHOIS bob"),
         [
             numeric("311", "alice", &format!("bob bob {SERVER} * :bob")),
-            numeric("319", "alice", "bob :#lobby #rust"),
+            numeric("319", "alice", "bob :#lobby @#rust"),
             numeric("312", "alice", &format!("bob {SERVER} :loopchat")),
             numeric("318", "alice", "bob :End of /WHOIS list"),
         ]
