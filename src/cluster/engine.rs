@@ -29,6 +29,9 @@ pub(super) const SUB_PING_EVERY: Duration = Duration::from_secs(5);
 /// made again (after which every room's position is checked).
 const SUB_PING_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The sender of a line published without one ([`RedisCluster::publish`]).
+const NO_SENDER: u64 = u64::MAX;
+
 /// The Redis side of one server; see the module docs.
 pub struct RedisCluster {
     pub(super) settings: ClusterSettings,
@@ -53,8 +56,9 @@ pub struct RedisCluster {
     pub(super) subscribed: bool,
     /// What the last Up/Down event said.
     pub(super) up: bool,
-    /// This turn's lines per room, in the order the rooms first spoke.
-    pub(super) batches: Vec<(String, Vec<Vec<u8>>)>,
+    /// This turn's lines per room, in the order the rooms first spoke,
+    /// with each line's sender ([`RedisCluster::publish_from`]).
+    pub(super) batches: Vec<(String, Vec<Vec<u8>>, Vec<u64>)>,
     pub(super) batch_index: HashMap<String, usize>,
     pub(super) rooms: HashMap<String, RoomOrder>,
     /// Nicks this server holds.
@@ -171,19 +175,35 @@ impl RedisCluster {
     /// answered. The line is delivered (to this server's members too) when
     /// it comes back numbered, as [`ClusterEvent::Line`].
     pub fn publish(&mut self, room: &str, line: &[u8]) -> Result<u64, Unavailable> {
+        self.publish_from(room, line, NO_SENDER)
+    }
+
+    /// [`RedisCluster::publish`] for `sender` (a number of the caller's:
+    /// the server's client id), named in the [`ClusterEvent::Failed`] of
+    /// its line's batch if that batch fails.
+    pub fn publish_from(
+        &mut self,
+        room: &str,
+        line: &[u8],
+        sender: u64,
+    ) -> Result<u64, Unavailable> {
         if !self.up {
             return Err(Unavailable);
         }
         let index = match self.batch_index.get(room) {
             Some(&index) => index,
             None => {
-                self.batches.push((room.to_owned(), Vec::new()));
+                self.batches.push((room.to_owned(), Vec::new(), Vec::new()));
                 self.batch_index
                     .insert(room.to_owned(), self.batches.len() - 1);
                 self.batches.len() - 1
             }
         };
-        self.batches[index].1.push(line.to_vec());
+        let batch = &mut self.batches[index];
+        batch.1.push(line.to_vec());
+        if sender != NO_SENDER && batch.2.last() != Some(&sender) {
+            batch.2.push(sender);
+        }
         self.in_flight += 1;
         Ok(self.mark + 1)
     }
@@ -375,7 +395,8 @@ impl RedisCluster {
         let count = self.batches.len();
         let cap = self.settings.stream_len.to_string();
         let channel = self.channel.clone();
-        for (i, (room, lines)) in std::mem::take(&mut self.batches).into_iter().enumerate() {
+        for (i, (room, lines, senders)) in std::mem::take(&mut self.batches).into_iter().enumerate()
+        {
             let (seq, log) = self.room_keys(&room);
             let out = self.cmd.queue();
             resp::array_header(out, 8 + lines.len());
@@ -400,6 +421,7 @@ impl RedisCluster {
                 lines: lines.len(),
                 mark: self.mark,
                 last: i + 1 == count,
+                senders,
             });
         }
         self.batch_index.clear();
@@ -498,10 +520,20 @@ impl RedisCluster {
         self.stats.disconnects += 1;
         for pending in std::mem::take(&mut self.pending) {
             match pending {
-                Pending::Publish { room, lines, .. } => {
+                Pending::Publish {
+                    room,
+                    lines,
+                    mark,
+                    senders,
+                    ..
+                } => {
                     self.in_flight -= lines;
-                    self.events
-                        .push(ClusterEvent::Failed { room, count: lines });
+                    self.events.push(ClusterEvent::Failed {
+                        room,
+                        count: lines,
+                        mark,
+                        senders,
+                    });
                 }
                 Pending::Claim { ticket, nick } => self.events.push(ClusterEvent::Nick {
                     ticket,
@@ -543,11 +575,13 @@ impl RedisCluster {
                 }
             }
         }
-        for (room, lines) in std::mem::take(&mut self.batches) {
+        for (room, lines, senders) in std::mem::take(&mut self.batches) {
             self.in_flight -= lines.len();
             self.events.push(ClusterEvent::Failed {
                 room,
                 count: lines.len(),
+                mark: self.mark + 1,
+                senders,
             });
         }
         self.batch_index.clear();

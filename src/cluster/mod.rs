@@ -170,6 +170,12 @@ pub enum ClusterEvent {
         room: String,
         /// How many lines.
         count: usize,
+        /// The mark the batch was published under
+        /// ([`RedisCluster::publish_from`]).
+        mark: u64,
+        /// Who sent its lines, as given to [`RedisCluster::publish_from`]
+        /// (in order; a sender's consecutive lines name it once).
+        senders: Vec<u64>,
     },
     /// The answer to [`RedisCluster::claim_nick`]: whether this server
     /// holds the nick now.

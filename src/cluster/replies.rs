@@ -23,6 +23,7 @@ pub(super) enum Pending {
         lines: usize,
         mark: u64,
         last: bool,
+        senders: Vec<u64>,
     },
     /// `GET epoch`, after `SET epoch NX`: the identity of Redis's data.
     Epoch,
@@ -87,6 +88,7 @@ impl RedisCluster {
                 lines,
                 mark,
                 last,
+                senders,
             } => {
                 self.in_flight -= lines;
                 if last {
@@ -105,8 +107,12 @@ impl RedisCluster {
                         warn!(
                             "cluster: redis refused a batch of {lines} lines for {room}: {reply:?}"
                         );
-                        self.events
-                            .push(ClusterEvent::Failed { room, count: lines });
+                        self.events.push(ClusterEvent::Failed {
+                            room,
+                            count: lines,
+                            mark,
+                            senders,
+                        });
                     }
                 }
             }

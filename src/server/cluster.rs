@@ -380,7 +380,7 @@ impl EventLoop {
                     text: &protocol::sanitize(text),
                     action: matches!(command, Command::Me(_)),
                 });
-                match redis.publish(room, &line) {
+                match redis.publish_from(room, &line, id as u64) {
                     Ok(mark) => {
                         if let Some(conn) = self.clients.conns.get_mut(id) {
                             conn.cluster_mark = mark;
@@ -637,8 +637,27 @@ impl EventLoop {
                     }
                 }
             }
-            ClusterEvent::Failed { room, count } => {
-                warn!("cluster: {count} lines of {room} may not have reached redis (their senders were told nothing)");
+            ClusterEvent::Failed {
+                room,
+                count,
+                mark,
+                senders,
+            } => {
+                warn!(
+                    "cluster: {count} lines of {room} may not have reached redis: \
+                     their senders are told `! cluster unavailable`"
+                );
+                let mut told = Vec::new();
+                for sender in senders {
+                    let id = usize::try_from(sender).unwrap_or(usize::MAX);
+                    // (A slot taken since by a client that published
+                    // nothing under this mark is not the sender.)
+                    let sent = (self.clients.conns.get(id)).is_some_and(|c| c.cluster_mark >= mark);
+                    if sent && !told.contains(&id) {
+                        told.push(id);
+                        self.clients.reply(id, &Error::ClusterUnavailable.into());
+                    }
+                }
             }
             ClusterEvent::Restarted => {
                 warn!("cluster: redis lost its data; rooms' ids start over");
