@@ -557,11 +557,15 @@ impl RedisCluster {
                         order.fill_failed();
                     }
                 }
+                // Nothing came: what waits for it is answered as it is.
+                Pending::Backlog { room } => self.events.push(ClusterEvent::Backlog {
+                    room,
+                    lines: Vec::new(),
+                }),
                 Pending::Load
                 | Pending::Epoch
                 | Pending::Hold { .. }
                 | Pending::Ignore
-                | Pending::Backlog { .. }
                 | Pending::Position { .. } => {}
                 Pending::Start { room } => {
                     // Asked again the next time a member joins it.

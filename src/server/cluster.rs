@@ -672,6 +672,8 @@ impl EventLoop {
                     })
                     .collect();
                 self.chat.backfill_room(&room, &lines);
+                // `:history` requests that waited for these lines.
+                self.release_held(true);
             }
             event @ (ClusterEvent::Presence { .. }
             | ClusterEvent::Nodes { .. }

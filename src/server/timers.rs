@@ -52,9 +52,16 @@ impl EventLoop {
         if !acked_any {
             return;
         }
+        self.release_held(!loaded.is_empty());
+    }
+
+    /// Releases the output held for history commits up to the writer's
+    /// last, after answering the `:history` requests whose tails are here
+    /// now (`answer_waits`), and reads parked clients again.
+    pub(super) fn release_held(&mut self, answer_waits: bool) {
         let acked = self.history.acked();
         self.clients.history_acked = acked;
-        if !loaded.is_empty() {
+        if answer_waits {
             self.answer_history_waits();
         }
         for id in std::mem::take(&mut self.clients.held) {

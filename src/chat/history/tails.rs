@@ -42,6 +42,8 @@ struct RoomTail {
     bytes: usize,
     /// Waiting for its older lines from the history file.
     loading: bool,
+    /// Waiting for its older lines from elsewhere ([`Tails::await_backlog`]).
+    backlog: bool,
 }
 
 /// Every resident room's newest lines (up to the `:history` maximum), plus
@@ -148,9 +150,12 @@ impl Tails {
         }
     }
 
-    /// Whether the room's tail is still being loaded from the file.
+    /// Whether the room's tail is still being loaded from the file, or
+    /// waits for its lines from elsewhere.
     pub fn is_loading(&self, room_key: &str) -> bool {
-        self.rooms.get(room_key).is_some_and(|tail| tail.loading)
+        self.rooms
+            .get(room_key)
+            .is_some_and(|tail| tail.loading || tail.backlog)
     }
 
     /// Rooms whose tails must be read from the file, taken once.
@@ -161,10 +166,17 @@ impl Tails {
     /// A room's tail as read from the file (oldest first), merged with the
     /// lines accepted meanwhile: by id, so a line in both counts once.
     pub fn loaded(&mut self, room_key: &str, stored: Vec<StoredLine>) {
+        if let Some(tail) = self.rooms.get_mut(room_key) {
+            tail.loading = false;
+        }
+        self.merge_older(room_key, stored);
+    }
+
+    /// Adds `stored`'s lines older than the tail's oldest to the tail.
+    fn merge_older(&mut self, room_key: &str, stored: Vec<StoredLine>) {
         let Some(tail) = self.rooms.get_mut(room_key) else {
             return;
         };
-        tail.loading = false;
         let newer: Vec<TailLine> = tail.lines.drain(..).collect();
         let first_newer = newer.first().map_or(i64::MAX, |line| line.id);
         self.bytes -= tail.bytes;
@@ -192,6 +204,9 @@ impl Tails {
     /// as well (one the file has already, by room and id, is left as it
     /// is there).
     pub fn backfilled(&mut self, room_key: &str, lines: Vec<(StoredLine, &str)>) {
+        if let Some(tail) = self.rooms.get_mut(room_key) {
+            tail.backlog = false;
+        }
         if self.persist {
             if let Some(tail) = self.rooms.get(room_key) {
                 let key = tail.key.clone();
@@ -202,7 +217,17 @@ impl Tails {
                 }
             }
         }
-        self.loaded(room_key, lines.into_iter().map(|(line, _)| line).collect());
+        let stored = lines.into_iter().map(|(line, _)| line).collect();
+        self.merge_older(room_key, stored);
+    }
+
+    /// The room's older lines are on their way from elsewhere (with
+    /// `--cluster`, its stream): a `:history` in it waits for them (see
+    /// [`Tails::is_loading`]) until [`Tails::backfilled`].
+    pub fn await_backlog(&mut self, room_key: &str) {
+        if let Some(tail) = self.rooms.get_mut(room_key) {
+            tail.backlog = true;
+        }
     }
 
     /// Records a line just accepted in `room_key` (lower-cased) from `nick`
@@ -366,6 +391,7 @@ impl RoomTail {
             lines: VecDeque::new(),
             bytes: 0,
             loading: false,
+            backlog: false,
         }
     }
 }

@@ -120,6 +120,11 @@ impl Chat {
                 };
                 if created {
                     self.history.room_created(r.key());
+                    if self.shared.is_some() {
+                        // With `--cluster` its older lines come from its
+                        // stream: a `:history` waits for them.
+                        self.history.await_backlog(r.key());
+                    }
                 }
                 let line = Event::Joined {
                     nick: &me.nick,
