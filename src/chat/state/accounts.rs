@@ -584,11 +584,17 @@ impl Chat {
         {
             return false;
         }
+        self.take_over(other, out);
+        true
+    }
+
+    /// Client `other`'s login was taken over by another connection: it is
+    /// told and leaves (closed by the server, [`Chat::take_taken_over`]).
+    fn take_over(&mut self, other: ClientId, out: &mut impl Outbox) {
         self.accounts.sessions.remove(&other);
         out.deliver(other, &Reply::LoggedInElsewhere.into());
         self.disconnect(other, Some("logged in elsewhere"), out);
         self.accounts.taken_over.push(other);
-        true
     }
 
     /// Logs client `id` in to account `name` (as registered): a connection
@@ -605,10 +611,7 @@ impl Chat {
         let key = name.to_ascii_lowercase();
         if let Some(&other) = self.accounts.by_account.get(&key) {
             if other != id {
-                self.accounts.sessions.remove(&other);
-                out.deliver(other, &Reply::LoggedInElsewhere.into());
-                self.disconnect(other, Some("logged in elsewhere"), out);
-                self.accounts.taken_over.push(other);
+                self.take_over(other, out);
             }
         }
         if let Some(&holder) = self.nicks.get(&key) {

@@ -98,22 +98,14 @@ impl Chat {
             }
         }
         members.sort_by_cached_key(|(nick, _)| nick.to_ascii_lowercase());
-        let (topic, bans) = match here {
-            Some((_, room)) => (
-                room.topic().map(str::to_string),
-                room.bans().iter().map(|ban| ban.nick.clone()).collect(),
-            ),
-            None => {
-                let state = self.room_state(&key);
-                (state.topic, state.bans)
-            }
-        };
+        // (This server's room's when it has one, else the cluster's.)
+        let state = self.room_state(&key);
         Some(IrcChannel {
             name,
             member: here.is_some_and(|(room_id, _)| self.rooms.is_member(id, room_id)),
             members,
-            topic,
-            bans,
+            topic: state.topic,
+            bans: state.bans,
         })
     }
 
