@@ -453,6 +453,14 @@ impl State {
         }
     }
 
+    /// The status of the own message `seq`, wherever it is.
+    fn status_of(&self, seq: u64) -> Option<&Status> {
+        self.buffers
+            .iter()
+            .find_map(|b| b.messages.iter().rev().find(|m| m.seq == seq))
+            .map(|m| &m.status)
+    }
+
     /// Shows what the end-to-end side took, in the peer's private buffer;
     /// returns its lines to send. An own message shows as sending until
     /// it is encrypted and sent (its session may still be on its way).
@@ -528,10 +536,14 @@ impl State {
     /// The connection ended: nothing we asked for will be answered; own
     /// lines still waiting for their echo may not have reached anyone.
     pub fn disconnected(&mut self) {
+        // The last label answered is kept for more of its answer: an own
+        // line echoed already is sent, not lost.
         for purpose in std::mem::take(&mut self.labels).into_values() {
             if let Purpose::Own { seq } = purpose {
-                let lost = Status::Refused("the connection was lost before the echo".into());
-                self.set_status(seq, lost, None, None);
+                if self.status_of(seq) == Some(&Status::Sending) {
+                    let lost = Status::Refused("the connection was lost before the echo".into());
+                    self.set_status(seq, lost, None, None);
+                }
             }
         }
         self.deferred.clear();

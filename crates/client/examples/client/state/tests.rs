@@ -170,6 +170,25 @@ fn an_own_line_is_sending_until_its_echo_and_refused_with_the_error() {
     ));
 }
 
+/// The last line echoed before the connection drops was sent: its label
+/// is kept for more answers, but the line is not marked lost.
+#[test]
+fn an_echoed_line_stays_sent_when_the_connection_drops() {
+    let (mut s, _) = state();
+    assert_eq!(s.on_input("last words"), ["@label=4 last words"]);
+    s.on_line(&tagged("room=#lobby;id=9;label=4", "alice: last words"));
+    s.on_line(&tagged("", "* server shutting down"));
+    s.disconnected();
+    let last = s
+        .shown()
+        .messages
+        .iter()
+        .rev()
+        .find(|m| matches!(m.kind, Kind::Chat { own: true, .. }))
+        .expect("the own line");
+    assert_eq!((&last.status, last.id), (&Status::Sent, Some(9)));
+}
+
 #[test]
 fn private_conversations_are_buffers_of_their_own() {
     let (mut s, _) = state();
