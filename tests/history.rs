@@ -621,6 +621,42 @@ fn a_dropped_tail_is_read_back_when_its_room_is_created_again() {
     );
 }
 
+/// A `:history` that waits for its room's tail answers with what the room
+/// had when it was asked: a line said right after it goes to the members
+/// live, not into the answer too (a client without ids would show it
+/// twice; the full-screen client showed its own line twice).
+#[test]
+fn a_history_that_waits_for_the_file_answers_as_of_when_it_was_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let server = start_with(|config| {
+        config.history.file = Some(path.clone());
+        config.history.max_memory_bytes = 1;
+    });
+    let (mut alice, mut bob) = pair(server.addr());
+    alice.send(":join a");
+    alice.skip_until("* alice joined #a");
+    alice.send("old");
+    alice.sync();
+    alice.send(":part");
+    alice.skip_until("* current room #lobby");
+    // #a's tail was dropped: bob's :history waits for the file, and his
+    // next line is accepted before the file answers.
+    bob.send_bytes(b":join a\nbefore\n:history\nafter\n:ping after\n");
+    bob.expect("* bob joined #a");
+    let mut answer = bob.skip_until("* pong after");
+    let header = answer.remove(0);
+    let bodies: Vec<&str> = answer.iter().map(|line| strip_time(line)).collect();
+    assert_eq!(
+        (header.as_str(), bodies),
+        ("* history #a: 2 lines", vec!["alice: old", "bob: before"])
+    );
+    // Asked again, it has them all.
+    let (header, bodies) = history(&mut bob, ":history");
+    assert_eq!(header, "* history #a: 3 lines");
+    assert_eq!(bodies, ["alice: old", "bob: before", "bob: after"]);
+}
+
 #[test]
 fn rooms_other_than_the_lobby_keep_their_history_across_a_restart() {
     let (_dir, path) = temp_db();

@@ -44,6 +44,10 @@ struct RoomTail {
     loading: bool,
     /// Waiting for its older lines from elsewhere ([`Tails::await_backlog`]).
     backlog: bool,
+    /// The ids of the lines recorded while it waited (loading or backlog),
+    /// in order: a `:history` asked meanwhile answers without those that
+    /// came after it, which its asker gets live (see [`Tails::wait_mark`]).
+    arrived_while_waiting: Vec<i64>,
 }
 
 /// Every resident room's newest lines (up to the `:history` maximum), plus
@@ -226,6 +230,9 @@ impl Tails {
     /// [`Tails::is_loading`]) until [`Tails::backfilled`].
     pub fn await_backlog(&mut self, room_key: &str) {
         if let Some(tail) = self.rooms.get_mut(room_key) {
+            if !tail.loading && !tail.backlog {
+                tail.arrived_while_waiting.clear();
+            }
             tail.backlog = true;
         }
     }
@@ -266,6 +273,12 @@ impl Tails {
                     .or_insert_with(|| RoomTail::new(room_key))
             }
         };
+        if tail.loading || tail.backlog {
+            tail.arrived_while_waiting.push(id);
+        } else if !tail.arrived_while_waiting.is_empty() {
+            // Every `:history` that waited was answered when it stopped.
+            tail.arrived_while_waiting = Vec::new();
+        }
         let before = tail.bytes;
         let line: Arc<str> = line.into();
         push_bounded(
@@ -374,11 +387,43 @@ impl Tails {
     /// The newest `n` lines of `room_key` still within retention at
     /// `now_ms` (Unix milliseconds), oldest first.
     pub fn recent(&self, room_key: &str, n: usize, now_ms: i64) -> Vec<&TailLine> {
+        self.recent_as_of(room_key, n, now_ms, None)
+    }
+
+    /// Where a `:history` asked now, while the room's tail is still
+    /// loading ([`Tails::is_loading`]), stands among the lines recorded
+    /// meanwhile: give it to [`Tails::recent_as_of`] when answering.
+    pub fn wait_mark(&self, room_key: &str) -> usize {
+        self.rooms
+            .get(room_key)
+            .map_or(0, |tail| tail.arrived_while_waiting.len())
+    }
+
+    /// [`Tails::recent`] as of a `:history` asked at `mark` (its
+    /// [`Tails::wait_mark`]): without the lines recorded after it, which
+    /// went to its asker live.
+    pub fn recent_as_of(
+        &self,
+        room_key: &str,
+        n: usize,
+        now_ms: i64,
+        mark: Option<usize>,
+    ) -> Vec<&TailLine> {
         let Some(tail) = self.rooms.get(room_key) else {
             return Vec::new();
         };
+        // A rare path (answers that waited): a set, however many came.
+        let later: std::collections::HashSet<i64> = mark
+            .and_then(|mark| tail.arrived_while_waiting.get(mark..))
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .collect();
         let cutoff = self.cutoff(now_ms);
-        let fresh = tail.lines.iter().filter(|line| line.ts >= cutoff);
+        let fresh = tail
+            .lines
+            .iter()
+            .filter(|line| line.ts >= cutoff && !later.contains(&line.id));
         let total = fresh.clone().count();
         fresh.skip(total.saturating_sub(n)).collect()
     }
@@ -392,6 +437,7 @@ impl RoomTail {
             bytes: 0,
             loading: false,
             backlog: false,
+            arrived_while_waiting: Vec::new(),
         }
     }
 }

@@ -603,7 +603,14 @@ impl Chat {
     /// The whole answer to a `:history` that waited for its room's tail,
     /// line by line.
     pub fn history_answer(&self, wait: &HistoryWait, each: impl FnMut(&ServerLine<'_>)) {
-        history_answer(&self.history, &wait.room_key, &wait.room_name, wait.n, each);
+        history_answer(
+            &self.history,
+            &wait.room_key,
+            &wait.room_name,
+            wait.n,
+            Some(wait.mark),
+            each,
+        );
     }
 
     fn quit(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) -> Outcome {
@@ -754,19 +761,24 @@ pub struct HistoryWait {
     n: usize,
     /// The label of the `:history` line, for every line of its answer.
     pub label: Option<Label>,
+    /// Where it stands among the lines recorded while the tail loads: those
+    /// after it went to the asker live ([`Tails::wait_mark`]).
+    mark: usize,
 }
 
 /// The lines answering `:history N` in a room, each handed to `each`: the
-/// header, the newest `n` lines oldest first, and a last `! history
+/// header, the newest `n` lines oldest first (as of `mark`, for one that
+/// waited), and a last `! history
 /// incomplete: ...` line when some of the room's lines are missing.
 fn history_answer(
     history: &Tails,
     room_key: &str,
     room: &str,
     n: usize,
+    mark: Option<usize>,
     mut each: impl FnMut(&ServerLine<'_>),
 ) {
-    let lines = history.recent(room_key, n, unix_now_ms());
+    let lines = history.recent_as_of(room_key, n, unix_now_ms(), mark);
     each(
         &Reply::HistoryHeader {
             room,

@@ -291,13 +291,14 @@ impl Chat {
                 room_name: room.name().to_string(),
                 n,
                 label: self.label,
+                mark: self.history.wait_mark(room.key()),
             });
             return Outcome {
                 waits_for: Some(Awaited::HistoryTail),
                 ..Outcome::CONTINUE
             };
         }
-        history_answer(&self.history, room.key(), room.name(), n, |line| {
+        history_answer(&self.history, room.key(), room.name(), n, None, |line| {
             out.reply(id, line)
         });
         Outcome::CONTINUE
