@@ -582,34 +582,48 @@ fn the_documented_query_lists_a_rooms_last_lines_with_debians_sqlite3() {
     }
 }
 
-#[test]
-fn a_dropped_tail_is_read_back_when_its_room_is_created_again() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    // No memory to spare: the tail of a room that is gone is dropped at once.
+/// A server whose memory drops the tail of a room that is gone at once,
+/// with alice and bob in `#lobby` and `#a` gone after alice said the
+/// `old` lines there (committed): the next `:join a` reads its tail from
+/// the file.
+fn a_dropped_tail(path: &Path, old: &[&str]) -> (loopchat::RunningServer, Client, Client) {
     let server = start_with(|config| {
-        config.history.file = Some(path.clone());
+        config.history.file = Some(path.to_path_buf());
         config.history.max_memory_bytes = 1;
     });
-    let (mut alice, mut bob) = pair(server.addr());
+    let (mut alice, bob) = pair(server.addr());
     alice.send(":join a");
     alice.skip_until("* alice joined #a");
-    for i in 1..=3 {
-        alice.send(&format!("old {i}"));
+    for line in old {
+        alice.send(line);
     }
     // Committed, and #a's first (empty) tail read: #a is not loading when
     // it empties, so its tail is dropped then.
     alice.sync();
     alice.send(":part");
     alice.skip_until("* current room #lobby");
+    (server, alice, bob)
+}
+
+/// The `:history` answer up to `* pong after`: its header and bodies.
+fn answer_until_pong(client: &mut Client) -> (String, Vec<String>) {
+    let mut answer = client.skip_until("* pong after");
+    let header = answer.remove(0);
+    let bodies = answer.iter().map(|l| strip_time(l).to_string()).collect();
+    (header, bodies)
+}
+
+#[test]
+fn a_dropped_tail_is_read_back_when_its_room_is_created_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = ["old 1", "old 2", "old 3"];
+    let (_server, _alice, mut bob) = a_dropped_tail(&dir.path().join("h.db"), &old);
     // Join, speak, ask and ping in one write: the answer comes in order,
     // with the lines read back from the file and the new one once.
     bob.send_bytes(b":join A\nnew line\n:history\n:ping after\n");
     bob.expect("* bob joined #A");
-    let mut answer = bob.skip_until("* pong after");
-    let header = answer.remove(0);
+    let (header, bodies) = answer_until_pong(&mut bob);
     assert_eq!(header, "* history #A: 4 lines");
-    let bodies: Vec<&str> = answer.iter().map(|line| strip_time(line)).collect();
     assert_eq!(
         bodies,
         [
@@ -628,29 +642,14 @@ fn a_dropped_tail_is_read_back_when_its_room_is_created_again() {
 #[test]
 fn a_history_that_waits_for_the_file_answers_as_of_when_it_was_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    let server = start_with(|config| {
-        config.history.file = Some(path.clone());
-        config.history.max_memory_bytes = 1;
-    });
-    let (mut alice, mut bob) = pair(server.addr());
-    alice.send(":join a");
-    alice.skip_until("* alice joined #a");
-    alice.send("old");
-    alice.sync();
-    alice.send(":part");
-    alice.skip_until("* current room #lobby");
-    // #a's tail was dropped: bob's :history waits for the file, and his
-    // next line is accepted before the file answers.
+    let (_server, _alice, mut bob) = a_dropped_tail(&dir.path().join("h.db"), &["old"]);
+    // Bob's :history waits for the file, and his next line is accepted
+    // before the file answers.
     bob.send_bytes(b":join a\nbefore\n:history\nafter\n:ping after\n");
     bob.expect("* bob joined #a");
-    let mut answer = bob.skip_until("* pong after");
-    let header = answer.remove(0);
-    let bodies: Vec<&str> = answer.iter().map(|line| strip_time(line)).collect();
-    assert_eq!(
-        (header.as_str(), bodies),
-        ("* history #a: 2 lines", vec!["alice: old", "bob: before"])
-    );
+    let (header, bodies) = answer_until_pong(&mut bob);
+    assert_eq!(header, "* history #a: 2 lines");
+    assert_eq!(bodies, ["alice: old", "bob: before"]);
     // Asked again, it has them all.
     let (header, bodies) = history(&mut bob, ":history");
     assert_eq!(header, "* history #a: 3 lines");
