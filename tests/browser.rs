@@ -122,6 +122,11 @@ fn two_pages_and_a_terminal_chat_in_a_real_browser() {
     browser.wait_for_line(&format!("terminal {XSS}"));
     browser.say(&format!(":me says {XSS}"));
     tcp.expect(&format!("* bob says {XSS}"));
+    // Typed as in IRC: `/me` is `:me`; `//` sends one `/`.
+    browser.say("/me waves");
+    tcp.expect("* bob waves");
+    browser.say("//etc is a folder");
+    tcp.expect("bob: /etc is a folder");
     browser.switch_to(&alice);
     browser.wait_for_line(&format!("terminal {XSS}"));
     browser.wait_for_line(&format!("bob says {XSS}"));

@@ -210,13 +210,14 @@ fn terminal_and_pages_talk_end_to_end_and_no_canary_reaches_the_file_the_log_or_
     wait_entry(&bob, ".pm.e2e:not(.own)", &format!("alice {}", canaries[0]));
     assert_eq!(header_lock(&bob), json!("secure"));
 
-    // Page → terminal, in the same session.
-    bob.say(&format!(":e2e alice {}", canaries[1]));
+    // Page → terminal, in the same session, typed as in IRC (`/e2e` is
+    // `:e2e`: the capture below shows it never went in the clear).
+    bob.say(&format!("/e2e alice {}", canaries[1]));
     wait_entry(&bob, ".pm.e2e.own", canaries[1]);
     alice.wait_text(&format!("[e2e 🔒] bob: {}", canaries[1]));
 
     // Both show the same safety number.
-    alice.line(":e2e-safety bob");
+    alice.line("/e2e-safety bob");
     let screen = alice.wait_text("safety number with bob: ");
     bob.say(":e2e-safety alice");
     bob.wait_until(

@@ -86,7 +86,8 @@ fn two_clients_chat_and_a_half_typed_line_survives_incoming_lines() {
     bob.wait_for("#lobby again", |s| {
         status_line(s).contains("│ bob │ #lobby")
     });
-    bob.line(":me waves");
+    // Typed as in IRC: `/me` is `:me`.
+    bob.line("/me waves");
     bob.wait_text("* bob waves");
     alice.wait_for("bob's action counted unread in #lobby", |s| {
         panel(s).iter().any(|p| p == "1 #lobby 2 +1")
@@ -98,7 +99,7 @@ fn two_clients_chat_and_a_half_typed_line_survives_incoming_lines() {
 
     // Up recalls the last line; editing keys work on it.
     bob.press("Up");
-    bob.wait_for("the recalled line", |s| input_line(s) == "> :me waves");
+    bob.wait_for("the recalled line", |s| input_line(s) == "> /me waves");
     bob.press("Home");
     bob.press("C-k");
     bob.type_text("ali");
@@ -345,7 +346,8 @@ fn quit_ctrl_c_and_ctrl_d_restore_the_terminal() {
 
     shell.start_client(server.addr(), "--nick alice");
     assert_eq!(shell.display("#{alternate_on}"), "1");
-    shell.line(":quit");
+    // As in IRC, `/quit` is `:quit`.
+    shell.line("/quit");
     shell.assert_restored(0);
     bob.expect("* alice left #lobby");
 

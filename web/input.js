@@ -23,6 +23,14 @@ export function sendOwn(viewKey, wire, parts) {
   return true;
 }
 
+// A command typed as in IRC and most chats, `/word ...` (a letter, then
+// letters, digits and `-`: `/me`, `/e2e-safety`), is `:word ...`; `//text` is chat starting with one `/`;
+// anything else is as typed (`/usr/bin` is chat).
+function slashCommand(line) {
+  if (line.startsWith("//")) return line.slice(1);
+  return /^\/[A-Za-z][A-Za-z0-9-]*( |$)/.test(line) ? `:${line.slice(1)}` : line;
+}
+
 // What the user typed, sent as the current conversation needs it.
 export function submit(line) {
   const v = view(state.current);
@@ -62,13 +70,15 @@ export function submit(line) {
 sayForm.addEventListener("submit", (event) => {
   event.preventDefault();
   askNotifications();
-  const line = sayInput.value;
-  if (!line.trim()) return;
-  if (line.includes("\n")) return;
+  const typed = sayInput.value;
+  if (!typed.trim()) return;
+  if (typed.includes("\n")) return;
+  // Before anything looks at it: `/e2e` is `:e2e` too.
+  const line = slashCommand(typed);
   if (E2E_COMMAND.test(line)) {
     // Never sent as typed: it would carry the text in the clear.
     e2eInput(line.trim());
-    if (state.recall[state.recall.length - 1] !== line) state.recall.push(line);
+    if (state.recall[state.recall.length - 1] !== typed) state.recall.push(typed);
     state.recallAt = state.recall.length;
     sayInput.value = "";
     return;
@@ -80,7 +90,7 @@ sayForm.addEventListener("submit", (event) => {
     return;
   }
   if (submit(line)) {
-    if (state.recall[state.recall.length - 1] !== line) state.recall.push(line);
+    if (state.recall[state.recall.length - 1] !== typed) state.recall.push(typed);
     if (state.recall.length > MAX_RECALL) state.recall.shift();
     state.recallAt = state.recall.length;
     sayInput.value = "";

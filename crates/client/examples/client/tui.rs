@@ -453,6 +453,8 @@ impl App {
             panic!("panic requested with LOOPCHAT_CLIENT_PANIC_ON");
         }
         self.state.scroll = 0;
+        // `/quit`, `/me waves`: commands typed as in IRC.
+        let line = crate::state::slash_command(&line).unwrap_or(line);
         if is_quit_command(line.as_bytes()) {
             if self.connected() {
                 self.send(&line);

@@ -13,6 +13,20 @@ fn e2e_peer(input: &str) -> Option<&str> {
     (word.eq_ignore_ascii_case(":e2e") && !peer.is_empty() && !text.is_empty()).then_some(peer)
 }
 
+/// A command typed as in IRC and most chats, `/word ...` (a letter, then
+/// letters, digits and `-`: `/me`, `/e2e-safety`), is `:word ...`; `//text` is chat starting with one `/`.
+/// Anything else is as typed (`/usr/bin` is chat). `None`: as typed.
+pub fn slash_command(input: &str) -> Option<String> {
+    if let Some(rest) = input.strip_prefix("//") {
+        return Some(format!("/{rest}"));
+    }
+    let rest = input.strip_prefix('/')?;
+    let word = rest.split(' ').next().unwrap_or(rest);
+    let command = word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    command.then(|| format!(":{rest}"))
+}
+
 impl State {
     /// The person pressed Enter on `input`; returns the lines to send.
     /// End-to-end commands go to [`crate::secure::Secure`] and are never

@@ -47,6 +47,7 @@ use std::time::Instant;
 
 pub use account::token_path;
 pub use buffer::{Buffer, Kind, Message, Status, Target};
+pub use input::slash_command;
 
 use crate::secure::{Secure, Taken};
 use crate::text::for_screen;

@@ -379,6 +379,30 @@ fn tags_stay_on_and_a_line_starting_with_an_at_is_labelled() {
 }
 
 #[test]
+fn slash_commands_are_commands_and_a_double_slash_is_chat() {
+    let (mut s, _) = state();
+    let mut typed = |line: &str| s.on_input(&slash_command(line).unwrap_or(line.to_string()));
+    assert_eq!(typed("/me waves"), ["@label=4 :me waves"]);
+    assert_eq!(typed("/JOIN rust"), ["@label=5 :JOIN rust"]);
+    assert_eq!(typed("//etc is a folder"), ["@label=6 /etc is a folder"]);
+    assert_eq!(typed("/usr/bin too"), ["@label=7 /usr/bin too"]);
+    assert_eq!(typed("/ shrug"), ["@label=8 / shrug"]);
+    let shown = texts(s.shown());
+    assert_eq!(
+        shown[shown.len() - 4..],
+        [
+            "* alice waves",
+            "alice: /etc is a folder",
+            "alice: /usr/bin too",
+            "alice: / shrug"
+        ]
+    );
+    // `/e2e` is end to end as `:e2e` is: never sent in the clear.
+    let sent = s.on_input(&slash_command("/e2e bob secret-words").unwrap());
+    assert!(!sent.iter().any(|l| l.contains("secret-words")), "{sent:?}");
+}
+
+#[test]
 fn a_line_with_a_bad_tag_prefix_is_shown_whole() {
     let (mut s, _) = state();
     s.on_line(b"@time=x;;; bob: hi");
