@@ -291,6 +291,9 @@ impl State {
         let rejoined = !self.buffers[at].messages.is_empty();
         let buffer = &mut self.buffers[at];
         buffer.joined = true;
+        // The server says the topic right after the join if there is one
+        // (a room made again after a restart has none).
+        buffer.topic = None;
         buffer.users = self.nick.iter().cloned().collect();
         self.room = Some(room.to_string());
         if !matches!(self.shown().target, Target::Private(_)) {

@@ -247,6 +247,26 @@ fn member_lists_follow_joins_leaves_renames_and_operators() {
     assert_eq!(s.shown().topic.as_deref(), Some("hello"));
 }
 
+/// A room joined again after a reconnect shows the topic the server has
+/// now: a server restarted has none (its rooms are new), and says nothing.
+#[test]
+fn a_topic_from_before_a_reconnect_is_not_kept() {
+    let (mut s, _) = state();
+    s.on_line(&tagged("room=#rust", "* alice joined #rust"));
+    s.on_line(&tagged("room=#rust", "* topic #rust: Rust talk"));
+    assert_eq!(buffer(&s, "#rust").topic.as_deref(), Some("Rust talk"));
+    s.disconnected();
+    s.on_line(b"* welcome guest9");
+    s.on_line(b"* guest9 joined #lobby");
+    s.on_line(&tagged("", "* tags on"));
+    s.on_line(&tagged("", "* guest9 is now known as alice"));
+    s.on_line(&tagged("room=#rust", "* alice joined #rust"));
+    assert_eq!(buffer(&s, "#rust").topic, None);
+    // Joined where a topic is set, the server says it after the join.
+    s.on_line(&tagged("room=#rust", "* topic #rust: still Rust"));
+    assert_eq!(buffer(&s, "#rust").topic.as_deref(), Some("still Rust"));
+}
+
 #[test]
 fn a_reconnect_joins_every_room_again_and_asks_for_the_gap() {
     let (mut s, _) = state();
