@@ -327,7 +327,7 @@ fn the_page_asks_for_the_password_of_a_password_server() {
 }
 
 #[test]
-fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
+fn the_page_reconnects_after_a_restart_and_keeps_its_nick_and_rooms() {
     let Some((chromium, chromedriver)) = tools_or_skip() else {
         return;
     };
@@ -337,6 +337,14 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
     let browser = Browser::start(&chromium, &chromedriver);
     let mut tcp = Client::connect(server.addr());
     join_as(&browser, &url, "phoenix", &mut tcp);
+    // A room of its own, with a topic the restarted server will not have.
+    browser.say(":join den");
+    browser.say(":topic the phoenix rises");
+    browser.wait_until(
+        "the topic shown",
+        "const t = document.querySelector('#room-topic'); \
+         return !t.hidden && t.textContent === 'the phoenix rises';",
+    );
     drop(tcp);
     server.stop().expect("the first server stops");
     browser.wait_for_line("* server went away; reconnecting…");
@@ -373,7 +381,14 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick() {
         "the online status",
         "return document.querySelector('#status').classList.contains('online');",
     );
+    // Back in #den, made again: no topic (not the old one kept).
+    browser.wait_until(
+        "#den again, without its old topic",
+        "return document.querySelector('#room-name').textContent === '#den' \
+         && document.querySelector('#room-topic').hidden;",
+    );
     tcp.sync();
+    browser.say(":part den");
     browser.say("risen again");
     tcp.expect("phoenix: risen again");
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");

@@ -82,16 +82,20 @@ export function afterWelcome() {
   } else if (state.wantedNick && state.wantedNick.toLowerCase() !== state.nick.toLowerCase()) {
     send(`:nick ${state.wantedNick}`);
   }
-  const rooms = state.wantedRooms.filter((r) => r.toLowerCase() !== "#lobby");
-  if (state.wantedRoom && !rooms.some((r) => r.toLowerCase() === state.wantedRoom.toLowerCase())
-    && state.wantedRoom.toLowerCase() !== "#lobby") {
-    rooms.push(state.wantedRoom);
+  // The rooms we are in, as kept while we join and leave (this session's
+  // storage, so a reload comes back to them too), and the current one.
+  const wantedRooms = JSON.parse(sessionStorage.getItem("loopchat.rooms") || "[]");
+  const wantedRoom = sessionStorage.getItem("loopchat.room");
+  const rooms = wantedRooms.filter((r) => r.toLowerCase() !== "#lobby");
+  if (wantedRoom && !rooms.some((r) => r.toLowerCase() === wantedRoom.toLowerCase())
+    && wantedRoom.toLowerCase() !== "#lobby") {
+    rooms.push(wantedRoom);
   }
   // The room that was current last is joined last, so it is current again.
-  rooms.sort((a, b) => (state.wantedRoom && a.toLowerCase() === state.wantedRoom.toLowerCase() ? 1 : 0)
-    - (state.wantedRoom && b.toLowerCase() === state.wantedRoom.toLowerCase() ? 1 : 0));
+  rooms.sort((a, b) => (wantedRoom && a.toLowerCase() === wantedRoom.toLowerCase() ? 1 : 0)
+    - (wantedRoom && b.toLowerCase() === wantedRoom.toLowerCase() ? 1 : 0));
   for (const room of rooms) send(`:join ${room}`);
-  if (state.wantedRoom && state.wantedRoom.toLowerCase() === "#lobby" && rooms.length) send(":join #lobby");
+  if (wantedRoom && wantedRoom.toLowerCase() === "#lobby" && rooms.length) send(":join #lobby");
   clearInterval(state.roomsTimer);
   state.roomsTimer = setInterval(() => sendQuietly("rooms", ":rooms"), 30000);
 }
@@ -109,6 +113,9 @@ export function enteredRoom(room) {
   }
   v.users = new Set([state.nick]);
   v.ops = new Set();
+  // The server says the topic right after the join if there is one (a
+  // room made again after a restart has none).
+  v.topic = "";
   state.serverRoom = key;
   rememberRooms();
   show(key);

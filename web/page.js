@@ -58,8 +58,6 @@ export const state = {
   pending: new Map(),
   nextLabel: 1,
   wantedNick: sessionStorage.getItem("loopchat.nick"),
-  wantedRooms: JSON.parse(sessionStorage.getItem("loopchat.rooms") || "[]"),
-  wantedRoom: sessionStorage.getItem("loopchat.room"),
   quiet: { users: 0, rooms: 0 },
   recall: [],
   recallAt: 0,
