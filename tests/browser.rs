@@ -391,6 +391,28 @@ fn the_page_reconnects_after_a_restart_and_keeps_its_nick_and_rooms() {
     browser.say(":part den");
     browser.say("risen again");
     tcp.expect("phoenix: risen again");
+    // `:quit` leaves for good: no reconnect until Enter.
+    browser.say(":quit");
+    tcp.expect("* phoenix left #lobby");
+    browser.wait_for_line("* you left the chat; press Enter to come back");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#status').textContent.trim();",
+            json!([])
+        ),
+        json!("you left"),
+        "left, not retrying"
+    );
+    browser.type_into("#say-input", "\u{E007}");
+    let back = tcp.line();
+    assert!(
+        back.starts_with("* guest") && back.ends_with(" joined #lobby"),
+        "{back}"
+    );
+    tcp.expect(&format!(
+        "* {} is now known as phoenix",
+        back["* ".len()..].split(' ').next().unwrap()
+    ));
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser");
     browser.screenshot(&shots.join("reconnected.png"));
 }

@@ -13,7 +13,8 @@ import { e2eKeysAnswer, e2eLine, e2ePublish, markPlain } from "./app.js";
 export function setStatus(kind, text) {
   status.className = `status ${kind}`;
   statusText.textContent = text;
-  sayForm.querySelector("button").disabled = kind !== "online";
+  // Left by `:quit`, Enter (a submit) comes back.
+  sayForm.querySelector("button").disabled = kind !== "online" && kind !== "left";
 }
 
 export function send(line) {
@@ -39,6 +40,7 @@ export function sendQuietly(kind, line) {
 
 export function connect() {
   clearTimeout(state.retryTimer);
+  state.left = false;
   setStatus("connecting", state.retry ? "reconnecting…" : "connecting…");
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const socket = new WebSocket(`${scheme}//${location.host}/ws`);
@@ -54,13 +56,18 @@ export function connect() {
     if (state.socket !== socket) return;
     state.socket = null;
     clearInterval(state.roomsTimer);
+    for (const { item } of state.pending.values()) refuse(item, "not sent: disconnected");
+    state.pending.clear();
+    if (state.left) {
+      setStatus("left", "you left");
+      addEntry("info", ["* you left the chat; press Enter to come back"]);
+      return;
+    }
     const delay = Math.min(30, 2 ** state.retry) * 1000 * (0.75 + Math.random() / 2);
     state.retry = Math.min(state.retry + 1, 6);
     const why = event.code === 1013 ? "server full" : event.code === 1001 ? "server went away" : "disconnected";
     setStatus("offline", `${why} — retrying in ${Math.round(delay / 1000)} s`);
     if (state.welcomed) addEntry("info", [`* ${why}; reconnecting…`]);
-    for (const { item } of state.pending.values()) refuse(item, "not sent: disconnected");
-    state.pending.clear();
     state.retryTimer = setTimeout(connect, delay);
   });
 }
@@ -275,6 +282,12 @@ export function handleLine(line, tags) {
   if (line === "* not in any room (try :join ROOM)") {
     state.serverRoom = null;
     if (view(state.current).kind !== "pm") show(null);
+    addEntry("info", [line], when);
+    return;
+  }
+  if (line === "* bye") {
+    // We said `:quit`: the close that follows is not one to undo.
+    state.left = true;
     addEntry("info", [line], when);
     return;
   }

@@ -5,7 +5,7 @@ import { $, COMMANDS, joinForm, joinInput, keyOf, MAX_LINE_BYTES, MAX_RECALL, ni
 import { openView, renderRooms, show, view } from "./rooms.js";
 import { addEntry, addTo, nickSpan, push, richText } from "./render.js";
 import { askNotifications } from "./notify.js";
-import { send, sendLabelled, sendQuietly } from "./connection.js";
+import { connect, send, sendLabelled, sendQuietly } from "./connection.js";
 import { E2E_COMMAND, e2eInput, e2eWanted, markPlain } from "./app.js";
 
 // ---- what the user does ------------------------------------------------
@@ -71,6 +71,12 @@ sayForm.addEventListener("submit", (event) => {
   event.preventDefault();
   askNotifications();
   const typed = sayInput.value;
+  if (state.left && !state.socket) {
+    // After `:quit`, Enter comes back (what was typed stays in the input).
+    state.retry = 0;
+    connect();
+    return;
+  }
   if (!typed.trim()) return;
   if (typed.includes("\n")) return;
   // Before anything looks at it: `/e2e` is `:e2e` too.

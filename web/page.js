@@ -62,6 +62,8 @@ export const state = {
   recall: [],
   recallAt: 0,
   retry: 0,
+  // We said `:quit` (the server's `* bye`): no reconnect until Enter.
+  left: false,
   retryTimer: null,
   roomsTimer: null,
   welcomed: false,
