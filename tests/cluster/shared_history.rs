@@ -207,9 +207,24 @@ fn a_server_started_later_reads_what_was_said_before_from_the_streams() {
     let rust = history(&mut alice);
     assert_eq!(rust.len(), 5, "{rust:?}");
     // Asked with the `:join` that makes #rust on B: the answer waits for
-    // the stream's lines (the page asks just so).
-    bob.send(":join #rust");
-    assert_eq!(history(&mut bob), rust);
+    // the stream's lines (the page asks just so), and is the room's
+    // history as of the question: bob's line right after it comes live
+    // (his echo), not in the answer too.
+    bob.send_bytes(b":join #rust\n:history 50\nright after\n:ping h\n");
+    // The pong comes at once, the echo once Redis numbered the line.
+    let echo = format!("{}: right after", bob.nick);
+    let (mut answer, mut ponged, mut echoed) = (Vec::new(), false, false);
+    while !(ponged && echoed) {
+        let (id, line) = untagged(&mut bob);
+        if line.starts_with("[history ") {
+            assert!(!ponged && !echoed, "history after its end: {line}");
+            answer.push((id, line));
+            continue;
+        }
+        ponged |= line == "* pong h";
+        echoed |= line == echo;
+    }
+    assert_eq!(answer, rust);
 }
 
 #[test]
