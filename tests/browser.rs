@@ -735,6 +735,16 @@ fn local_times_tab_completion_click_to_message_refused_nick_new_tab_and_logout()
         "document.querySelector('#say-input').value = '';",
         json!([]),
     );
+    // Begun as in IRC, it completes as begun.
+    browser.type_into("#say-input", "/jo\u{E004}");
+    browser.wait_until(
+        "the /command completed",
+        "return document.querySelector('#say-input').value === '/join ';",
+    );
+    browser.run(
+        "document.querySelector('#say-input').value = '';",
+        json!([]),
+    );
 
     // A nick the server refuses does not stay in the nick field.
     browser.run(

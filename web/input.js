@@ -111,10 +111,12 @@ export function complete() {
   const word = value.slice(start, end);
   if (!word) return false;
   const v = view(state.current);
-  const pool = word.startsWith(":") && start === 0 ? COMMANDS : [...v.users, ...(v.kind === "pm" ? [v.name] : [])];
+  // A command begun with `/` (as in IRC) completes with `/`.
+  const command = start === 0 && (word.startsWith(":") || word.startsWith("/"));
+  const pool = command ? COMMANDS.map((c) => word[0] + c.slice(1)) : [...v.users, ...(v.kind === "pm" ? [v.name] : [])];
   const found = pool.filter((c) => c.toLowerCase().startsWith(word.toLowerCase()) && c !== state.nick);
   if (found.length !== 1) return found.length > 1;
-  const suffix = start === 0 && !word.startsWith(":") ? ": " : " ";
+  const suffix = start === 0 && !command ? ": " : " ";
   sayInput.value = value.slice(0, start) + found[0] + suffix + value.slice(end);
   const at = start + found[0].length + suffix.length;
   sayInput.setSelectionRange(at, at);

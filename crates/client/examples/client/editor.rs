@@ -253,8 +253,8 @@ impl Editor {
     }
 
     /// Tab: completes the word before the cursor from `nicks` (or, for the
-    /// first word of a line starting with `:`, the commands; after `:join`,
-    /// the `rooms`). Pressing Tab again cycles through the candidates.
+    /// first word of a line starting with `:` or `/`, the commands; after
+    /// `:join`, the `rooms`). Pressing Tab again cycles through the candidates.
     pub fn complete(&mut self, nicks: &[String], rooms: &[String]) {
         if let Some(completion) = &mut self.completion {
             completion.index = (completion.index + 1) % completion.candidates.len();
@@ -277,9 +277,19 @@ impl Editor {
             .next()
             .unwrap_or("")
             .to_ascii_lowercase();
-        let pool: Vec<String> = if first_word && word.starts_with(':') {
-            COMMANDS.iter().map(|c| format!("{c} ")).collect()
-        } else if matches!(command.as_str(), ":join" | ":part" | ":users") && !first_word {
+        // Commands typed as in IRC (`/join`) complete as they were begun.
+        let slash = word.starts_with('/');
+        let pool: Vec<String> = if first_word && (word.starts_with(':') || slash) {
+            let lead = if slash { "/" } else { ":" };
+            COMMANDS
+                .iter()
+                .map(|c| format!("{lead}{} ", &c[1..]))
+                .collect()
+        } else if matches!(
+            command.trim_start_matches(['/', ':']),
+            "join" | "part" | "users"
+        ) && !first_word
+        {
             rooms.iter().map(|r| format!("{r} ")).collect()
         } else if first_word {
             // Addressing someone at the start of a chat line.
@@ -409,6 +419,12 @@ mod tests {
         let mut e = typed(":join #r");
         e.complete(&nicks, &rooms);
         assert_eq!(e.text(), ":join #rust ");
+        let mut e = typed("/ni");
+        e.complete(&nicks, &rooms);
+        assert_eq!(e.text(), "/nick ");
+        let mut e = typed("/join #r");
+        e.complete(&nicks, &rooms);
+        assert_eq!(e.text(), "/join #rust ");
     }
 
     #[test]
