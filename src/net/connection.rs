@@ -153,10 +153,11 @@ pub struct Connection {
     /// (see `RedisCluster::publish`); while Redis is behind, a client whose
     /// lines are not accepted yet is not read.
     pub cluster_mark: u64,
-    /// An account command of this client waits for the hashing worker, or
-    /// its `CHATHISTORY` for the history file: its input is not run (nor
-    /// read) until the answer is queued (so a client has one such wait at
-    /// a time).
+    /// An account command of this client waits for the hashing worker, its
+    /// `CHATHISTORY` for the history file, or (with `--cluster`) its new
+    /// nick for Redis: its input is not run (nor read) until the answer is
+    /// queued (so a client has one such wait at a time, and its next lines
+    /// run after it, as on one server).
     pub account_wait: bool,
     /// Tags on (protocol 1.2): its lines are written with the tag prefix.
     /// The chat state decides it ([`crate::chat::Outbox::set_tags`]); it

@@ -61,12 +61,16 @@ pub(super) struct ClusterLink {
 /// What a nick claim is for.
 enum Claim {
     /// `:nick new` from `id`, known as `old` when it asked, with the
-    /// label its answer carries.
+    /// label its answer carries. Its input waits for the answer (as on one
+    /// server, its next lines run under the nick it asked for); `since` is
+    /// when its connection was accepted, so a connection that took the id
+    /// after it left is not the one resumed.
     Rename {
         id: ClientId,
         old: String,
         new: String,
         label: Option<Label>,
+        since: std::time::Instant,
     },
     /// A guest's nick, given on arrival.
     Guest,
@@ -402,11 +406,17 @@ impl EventLoop {
                 }
                 match redis.claim_nick(&name.to_ascii_lowercase()) {
                     Ok(ticket) => {
+                        let Some(conn) = self.clients.conns.get_mut(id) else {
+                            return true;
+                        };
+                        // Its next lines wait for the answer.
+                        conn.account_wait = true;
                         let claim = Claim::Rename {
                             id,
                             old: nick.to_owned(),
                             new: name.to_owned(),
                             label: self.clients.label,
+                            since: conn.accepted_at(),
                         };
                         self.cluster_link.claims.insert(ticket, claim);
                     }
@@ -709,6 +719,7 @@ impl EventLoop {
             old,
             new,
             label,
+            since,
         } = claim
         else {
             if won != Ok(false) {
@@ -754,6 +765,10 @@ impl EventLoop {
             _ => {}
         }
         self.clients.label = None;
+        let asker = self.clients.conns.get(id);
+        if asker.is_some_and(|conn| conn.accepted_at() == since) {
+            self.resume_input(id);
+        }
     }
 }
 

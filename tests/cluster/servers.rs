@@ -250,6 +250,48 @@ pub fn join_as(addr: SocketAddr, nick: &str) -> Client {
     client
 }
 
+/// A `:nick` and the lines after it, sent together: as on one server, the
+/// lines run after the nick's answer (its claim in Redis): under the new
+/// nick when it was won, under the old one after `! nick ... is taken`.
+#[test]
+fn lines_after_a_nick_run_once_it_is_answered() {
+    let Some(redis) = redis("the nick order test") else {
+        return;
+    };
+    let (a, b) = (clustered(&redis), clustered(&redis));
+    let mut alice = join_as(a.addr(), "alice");
+    alice.send(":join #rust");
+    alice.skip_until("* alice joined #rust");
+    let mut guest = join(b.addr());
+    guest.send_bytes(b":nick bob\n:join #rust\nhello from bob\n");
+    let joined = loop {
+        let line = alice.line();
+        if line.ends_with(" joined #rust") {
+            break line;
+        }
+    };
+    assert_eq!(joined, "* bob joined #rust");
+    alice.expect("bob: hello from bob");
+    // Taken: the answer first, then the join under the guest nick.
+    let mut other = join(b.addr());
+    other.send_bytes(b":nick alice\n:join #rust\n");
+    let answers: Vec<String> = (0..2)
+        .map(|_| loop {
+            let line = other.line();
+            if line.starts_with("! ") || line.ends_with(" joined #rust") {
+                break line;
+            }
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "! nick alice is taken".to_string(),
+            format!("* {} joined #rust", other.nick)
+        ]
+    );
+}
+
 #[test]
 fn a_line_said_on_one_server_reaches_the_room_on_every_server_in_one_order() {
     let Some(redis) = redis("the cross-server chat test") else {
