@@ -83,6 +83,60 @@ fn tls_client_chats_with_plain_client() {
     plain.expect("* secure left #lobby");
 }
 
+/// The client stream against a server whose records the test chooses: one
+/// full 16 KB record, then small ones, all in the socket before the client
+/// reads. A read that completed the big record and went on feeding rustls
+/// the small ones failed with "received plaintext buffer full" (rustls
+/// takes no more TLS while 16 KB of plaintext wait to be read); what
+/// rustls cannot take now waits for the next read.
+#[test]
+fn the_client_stream_reads_a_full_record_then_small_ones() {
+    let pki = TestPki::new();
+    let config = loopchat::net::tls::load_server_config(&pki.cert_file, &pki.key_file)
+        .expect("server config");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (sent_tx, sent_rx) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let (mut tcp, _) = listener.accept().unwrap();
+        let mut conn = rustls::ServerConnection::new(config).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).unwrap();
+        }
+        // Each write is a record of its own: 16 KB, then twelve of 1 KB.
+        let mut big = vec![b'a'; 16 * 1024 - 1];
+        big.push(b'\n');
+        conn.writer().write_all(&big).unwrap();
+        for i in 0..12 {
+            let small = format!("{i} {}\n", "b".repeat(1000));
+            conn.writer().write_all(small.as_bytes()).unwrap();
+        }
+        while conn.wants_write() {
+            conn.write_tls(&mut tcp).unwrap();
+        }
+        sent_tx.send(()).unwrap();
+        // Open until the client is done.
+        let _ = tcp.read(&mut [0u8; 1]);
+    });
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let stream = loopchat_client::tls::connect_client(tcp, "localhost", pki.client_config())
+        .expect("handshake");
+    // Everything is in the socket before the first read.
+    sent_rx.recv().unwrap();
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("the big record");
+    assert_eq!(line.len(), 16 * 1024);
+    for i in 0..12 {
+        line.clear();
+        reader.read_line(&mut line).expect("a small record");
+        assert!(line.starts_with(&format!("{i} b")), "{i}: {line:.20}");
+    }
+    drop(reader);
+    server.join().unwrap();
+}
+
 #[test]
 fn the_server_name_is_verified() {
     let pki = TestPki::new();

@@ -128,7 +128,10 @@ pub fn connect_client(
     }
     tcp.set_read_timeout(read_timeout)?;
     Ok(ClientStream {
-        shared: Arc::new(Mutex::new(conn)),
+        shared: Arc::new(Mutex::new(Session {
+            conn,
+            unread: Vec::new(),
+        })),
         tcp,
     })
 }
@@ -170,8 +173,19 @@ impl Write for Recording<'_> {
 /// as with a `TcpStream`.
 #[derive(Debug)]
 pub struct ClientStream {
-    shared: Arc<Mutex<ClientConnection>>,
+    shared: Arc<Mutex<Session>>,
     tcp: TcpStream,
+}
+
+/// The session both handles share.
+#[derive(Debug)]
+struct Session {
+    conn: ClientConnection,
+    /// TLS bytes read from the socket that rustls did not take yet: it takes
+    /// none while plaintext waits to be read, and one socket read can hold
+    /// more records than its plaintext buffer (16 KB). Fed before the socket
+    /// is read again.
+    unread: Vec<u8>,
 }
 
 impl ClientStream {
@@ -190,14 +204,27 @@ impl ClientStream {
 
     /// The server's certificate (DER), as presented in the handshake.
     pub fn peer_certificate(&self) -> Option<Vec<u8>> {
-        let conn = lock(&self.shared);
-        let chain = conn.peer_certificates()?;
+        let session = lock(&self.shared);
+        let chain = session.conn.peer_certificates()?;
         chain.first().map(|cert| cert.as_ref().to_vec())
+    }
+
+    /// Whether a read would find bytes already here (plaintext, or TLS read
+    /// from the socket and not yet decrypted) without the socket: a caller
+    /// that waits for the socket to be readable must read these first.
+    pub fn has_buffered(&self) -> bool {
+        let mut session = lock(&self.shared);
+        !session.unread.is_empty()
+            || session
+                .conn
+                .process_new_packets()
+                .is_ok_and(|state| state.plaintext_bytes_to_read() > 0)
     }
 
     /// Sends `close_notify`, so the server sees a clean end of the session.
     pub fn close(&mut self) -> io::Result<()> {
-        let mut conn = lock(&self.shared);
+        let mut session = lock(&self.shared);
+        let conn = &mut session.conn;
         conn.send_close_notify();
         let mut socket = &self.tcp;
         while conn.wants_write() {
@@ -207,7 +234,7 @@ impl ClientStream {
     }
 }
 
-fn lock(shared: &Mutex<ClientConnection>) -> std::sync::MutexGuard<'_, ClientConnection> {
+fn lock(shared: &Mutex<Session>) -> std::sync::MutexGuard<'_, Session> {
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -221,16 +248,22 @@ impl Read for ClientStream {
         let mut scratch = [0u8; 16 * 1024];
         loop {
             {
-                let mut conn = lock(&self.shared);
-                match conn.reader().read(buf) {
+                let mut session = lock(&self.shared);
+                match session.conn.reader().read(buf) {
                     Ok(n) => return Ok(n),
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => {}
                     Err(err) => return Err(err),
                 }
+                // No plaintext: what an earlier read left comes first.
+                if !session.unread.is_empty() {
+                    session.feed(&self.tcp)?;
+                    continue;
+                }
             }
             // Records a timed-out write left behind go out first.
             {
-                let mut conn = lock(&self.shared);
+                let mut session = lock(&self.shared);
+                let conn = &mut session.conn;
                 let mut socket = &self.tcp;
                 while conn.wants_write() {
                     match conn.write_tls(&mut socket) {
@@ -251,24 +284,18 @@ impl Read for ClientStream {
             // another thread is not held up. The socket's read timeout
             // applies: `WouldBlock` or `TimedOut` as for a `TcpStream`.
             let n = (&self.tcp).read(&mut scratch)?;
-            let mut conn = lock(&self.shared);
-            let mut input = &scratch[..n];
+            let mut session = lock(&self.shared);
             if n == 0 {
-                conn.read_tls(&mut input)?;
-            }
-            while !input.is_empty() {
-                conn.read_tls(&mut input)?;
-                if let Err(err) = conn.process_new_packets() {
-                    let mut socket = &self.tcp;
-                    let _ = conn.write_tls(&mut socket);
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
-                }
-            }
-            if n == 0 {
+                let conn = &mut session.conn;
+                conn.read_tls(&mut &[][..])?;
                 conn.process_new_packets()
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            } else {
+                session.unread.extend_from_slice(&scratch[..n]);
+                session.feed(&self.tcp)?;
             }
             // Key updates and the like need an answer.
+            let conn = &mut session.conn;
             let mut socket = &self.tcp;
             while conn.wants_write() {
                 conn.write_tls(&mut socket)?;
@@ -277,12 +304,40 @@ impl Read for ClientStream {
     }
 }
 
+impl Session {
+    /// Gives rustls the unread TLS bytes until they yield plaintext (or run
+    /// out): it takes no more while plaintext waits, and the rest stays.
+    fn feed(&mut self, tcp: &TcpStream) -> io::Result<()> {
+        let Session { conn, unread } = self;
+        let mut input = &unread[..];
+        while !input.is_empty() {
+            if conn.read_tls(&mut input)? == 0 {
+                // After `close_notify` rustls takes nothing more.
+                break;
+            }
+            match conn.process_new_packets() {
+                Ok(state) if state.plaintext_bytes_to_read() > 0 => break,
+                Ok(_) => {}
+                Err(err) => {
+                    let mut socket = tcp;
+                    let _ = conn.write_tls(&mut socket);
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, err));
+                }
+            }
+        }
+        let taken = unread.len() - input.len();
+        unread.drain(..taken);
+        Ok(())
+    }
+}
+
 /// Writes plaintext. Bytes rustls took count as written even when the
 /// socket's write timeout stopped their records: those leave with the next
 /// write, flush or read, so a caller that retries never sends twice.
 impl Write for ClientStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut conn = lock(&self.shared);
+        let mut session = lock(&self.shared);
+        let conn = &mut session.conn;
         let n = conn.writer().write(buf)?;
         let mut socket = &self.tcp;
         while conn.wants_write() {
@@ -305,7 +360,8 @@ impl Write for ClientStream {
 
     /// Writes the records rustls still holds.
     fn flush(&mut self) -> io::Result<()> {
-        let mut conn = lock(&self.shared);
+        let mut session = lock(&self.shared);
+        let conn = &mut session.conn;
         let mut socket = &self.tcp;
         while conn.wants_write() {
             conn.write_tls(&mut socket)?;
