@@ -2,9 +2,11 @@
 //!
 //! A TLS stream (rustls) can be neither cloned nor split between a reader and
 //! a writer thread, so nothing here relies on `try_clone`: the network thread
-//! reads with a short timeout and, between reads, writes whatever the main
-//! thread queued on its channel. [`connect`] is the one place that makes a
-//! stream; a TLS client wraps the `TcpStream` there and nothing else changes.
+//! waits in `poll(2)` for the socket or for a wake-up byte on a pipe, which
+//! [`Net::send`] writes after queueing its line on the channel, so a typed
+//! line goes out at once and an idle connection sleeps. [`connect`] is the
+//! one place that makes a stream; a TLS client wraps the `TcpStream` there
+//! and nothing else changes.
 //!
 //! The thread frames the server's bytes into lines and hands them, and the
 //! connection's ups and downs, to a callback ([`NetEvent`]). In full-screen
@@ -12,6 +14,7 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -20,8 +23,12 @@ use std::time::{Duration, Instant};
 /// A dead address fails fast with "refused"; an unroutable one would otherwise
 /// hang in connect for minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long one read waits before the thread looks at its outgoing queue.
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long one blocking read or write may wait: reads come after `poll`
+/// said the socket is readable (or to drain what TLS holds), so this only
+/// bounds a read that finds nothing after all.
+const IO_TIMEOUT: Duration = Duration::from_millis(50);
+/// The longest `poll` sleeps with nothing to do (a line to send wakes it).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
 /// A server that takes none of our bytes for this long is treated as gone.
 const WRITE_STALL: Duration = Duration::from_secs(30);
 /// After a failed write the server may still have last words for us
@@ -34,11 +41,26 @@ pub const MAX_SERVER_LINE: usize = 16 * 1024 * 1024;
 /// Reconnect delays grow from the first to the last and stay there.
 const BACKOFF: [u64; 6] = [1, 2, 4, 8, 15, 30];
 
-/// Anything the client can chat over: a `TcpStream` today, a TLS stream
-/// around one tomorrow. It must honour the read timeout set in [`connect`]
+/// Anything the client can chat over: a `TcpStream`, or the TLS stream
+/// around one. It must honour the read timeout set in [`connect`]
 /// (a `WouldBlock`/`TimedOut` error when nothing arrived in time).
-pub trait ChatStream: Read + Write + Send {}
-impl<T: Read + Write + Send> ChatStream for T {}
+pub trait ChatStream: Read + Write + Send {
+    /// Whether a read would find bytes already here, without the socket
+    /// (TLS keeps what it read and decrypted): read before waiting.
+    fn has_buffered(&self) -> bool;
+}
+
+impl ChatStream for TcpStream {
+    fn has_buffered(&self) -> bool {
+        false
+    }
+}
+
+impl ChatStream for loopchat_client::tls::ClientStream {
+    fn has_buffered(&self) -> bool {
+        loopchat_client::tls::ClientStream::has_buffered(self)
+    }
+}
 
 /// With `--tls`: the configuration every connection (and reconnection)
 /// uses; see [`use_tls`].
@@ -50,9 +72,11 @@ pub fn use_tls(config: Arc<rustls::ClientConfig>) {
     let _ = TLS.set(config);
 }
 
-/// A connected stream and the address to show for it.
+/// A connected stream, its socket's descriptor (for `poll`) and the address
+/// to show for it.
 pub struct Connection {
     pub stream: Box<dyn ChatStream>,
+    pub fd: RawFd,
     pub peer: String,
 }
 
@@ -66,8 +90,9 @@ pub fn connect(addr: &str) -> io::Result<Connection> {
                 // Chat lines are small and interactive; do not let Nagle
                 // hold them back.
                 let _ = stream.set_nodelay(true);
-                stream.set_read_timeout(Some(POLL_INTERVAL))?;
-                stream.set_write_timeout(Some(POLL_INTERVAL))?;
+                stream.set_read_timeout(Some(IO_TIMEOUT))?;
+                stream.set_write_timeout(Some(IO_TIMEOUT))?;
+                let fd = stream.as_raw_fd();
                 let peer = stream
                     .peer_addr()
                     .map_or_else(|_| addr.to_string(), |a| a.to_string());
@@ -81,7 +106,7 @@ pub fn connect(addr: &str) -> io::Result<Connection> {
                         Arc::clone(config),
                     )?),
                 };
-                return Ok(Connection { stream, peer });
+                return Ok(Connection { stream, fd, peer });
             }
             Err(e) => last_error = Some(e),
         }
@@ -117,6 +142,9 @@ pub enum NetCommand {
 /// The main thread's handle on the network thread.
 pub struct Net {
     commands: Sender<NetCommand>,
+    /// The pipe's write end: a byte wakes the thread from `poll` (and its
+    /// closing, when `Net` is dropped, wakes it to stop).
+    wake: OwnedFd,
     /// Disconnects when the thread ends.
     done: Receiver<()>,
 }
@@ -125,12 +153,78 @@ impl Net {
     /// Queues bytes for the server; silently dropped once the thread ended.
     pub fn send(&self, bytes: Vec<u8>) {
         let _ = self.commands.send(NetCommand::Send(bytes));
+        self.wake();
     }
 
     /// Asks the thread to flush and close, and waits for it at most `limit`.
     pub fn close(&self, limit: Duration) {
         let _ = self.commands.send(NetCommand::Close);
+        self.wake();
         let _ = self.done.recv_timeout(limit);
+    }
+
+    /// One byte down the pipe; a full pipe has a wake-up waiting already.
+    fn wake(&self) {
+        let byte = 1u8;
+        // SAFETY: writes one byte from a live buffer to a descriptor we own.
+        let _ = unsafe { libc::write(self.wake.as_raw_fd(), (&raw const byte).cast(), 1) };
+    }
+}
+
+/// A pipe with both ends non-blocking: (read end, write end).
+fn wake_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `pipe2` fills the two descriptors, which we then own.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both were just made by `pipe2` and nothing else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Empties the pipe's read end (the wake-ups are only a signal).
+fn drain_pipe(fd: RawFd) {
+    let mut buf = [0u8; 64];
+    // SAFETY: reads into a live buffer of its length; the end is
+    // non-blocking, so this stops at an empty pipe.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+/// What `poll` saw.
+struct Ready {
+    socket: bool,
+    wake: bool,
+}
+
+/// Waits up to `timeout` for the socket to be readable or a wake-up on the
+/// pipe `wake`; neither when the time ran out.
+fn wait(socket: RawFd, wake: RawFd, timeout: Duration) -> Ready {
+    let mut fds = [
+        libc::pollfd {
+            fd: socket,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: wake,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fds` is a live array of two `pollfd`s.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+    if n <= 0 {
+        // A timeout, or an interruption: look again (reads are bounded).
+        return Ready {
+            socket: n < 0,
+            wake: n < 0,
+        };
+    }
+    Ready {
+        // An error or hang-up shows as readable: the read reports it.
+        socket: fds[0].revents != 0,
+        wake: fds[1].revents != 0,
     }
 }
 
@@ -145,13 +239,18 @@ pub fn spawn(
 ) -> io::Result<Net> {
     let (commands, inbox) = mpsc::channel();
     let (done_tx, done) = mpsc::channel::<()>();
+    let (woken, wake) = wake_pipe()?;
     thread::Builder::new()
         .name("network".into())
         .spawn(move || {
             let _done = done_tx;
-            run(first, reconnect_to, &inbox, &report);
+            run(first, reconnect_to, &inbox, woken.as_raw_fd(), &report);
         })?;
-    Ok(Net { commands, done })
+    Ok(Net {
+        commands,
+        wake,
+        done,
+    })
 }
 
 /// Why one connection's session ended.
@@ -166,11 +265,12 @@ fn run(
     first: Connection,
     reconnect_to: Option<String>,
     inbox: &Receiver<NetCommand>,
+    woken: RawFd,
     report: &impl Fn(NetEvent) -> bool,
 ) {
     let mut connection = first;
     loop {
-        if let End::Stop = serve(connection.stream, inbox, report) {
+        if let End::Stop = serve(connection, inbox, woken, report) {
             return;
         }
         let Some(addr) = &reconnect_to else { return };
@@ -210,10 +310,15 @@ fn run(
 
 /// Runs one connection until it ends.
 fn serve(
-    mut stream: Box<dyn ChatStream>,
+    connection: Connection,
     inbox: &Receiver<NetCommand>,
+    woken: RawFd,
     report: &impl Fn(NetEvent) -> bool,
 ) -> End {
+    let Connection { mut stream, fd, .. } = connection;
+    // Whether the last read may have left bytes in the stream (TLS holds
+    // what it decrypted): read again before sleeping in `poll`.
+    let mut more = true;
     let mut framer = Framer::default();
     let mut out: Vec<u8> = Vec::new();
     let mut closing = false;
@@ -260,6 +365,24 @@ fn serve(
         if closing && out.is_empty() {
             return End::Stop;
         }
+        if !more {
+            // Queued bytes the socket did not take yet: try again soon.
+            let timeout = if out.is_empty() {
+                IDLE_WAKE
+            } else {
+                IO_TIMEOUT
+            };
+            let ready = wait(fd, woken, timeout);
+            if ready.wake {
+                drain_pipe(woken);
+                if !ready.socket {
+                    // Lines to send: at once.
+                    continue;
+                }
+            }
+            // Readable, or a quiet second: a (bounded) read either way, so
+            // nothing TLS kept back waits longer than that.
+        }
         match stream.read(&mut buf) {
             Ok(0) => {
                 if !framer.flush(report) {
@@ -268,11 +391,13 @@ fn serve(
                 return finish(None, report);
             }
             Ok(n) => {
+                // A full buffer, or TLS, may have kept more.
+                more = n == buf.len() || stream.has_buffered();
                 if !framer.push(&buf[..n], report) {
                     return End::Stop;
                 }
             }
-            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => {}
+            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::Interrupted => more = false,
             Err(e) => {
                 if !framer.flush(report) {
                     return End::Stop;
