@@ -70,7 +70,7 @@ enum Claim {
         old: String,
         new: String,
         label: Option<Label>,
-        since: std::time::Instant,
+        since: Option<std::time::Instant>,
     },
     /// A guest's nick, given on arrival.
     Guest,
@@ -406,17 +406,17 @@ impl EventLoop {
                 }
                 match redis.claim_nick(&name.to_ascii_lowercase()) {
                     Ok(ticket) => {
-                        let Some(conn) = self.clients.conns.get_mut(id) else {
-                            return true;
-                        };
                         // Its next lines wait for the answer.
-                        conn.account_wait = true;
+                        let since = self.clients.conns.get_mut(id).map(|conn| {
+                            conn.account_wait = true;
+                            conn.accepted_at()
+                        });
                         let claim = Claim::Rename {
                             id,
                             old: nick.to_owned(),
                             new: name.to_owned(),
                             label: self.clients.label,
-                            since: conn.accepted_at(),
+                            since,
                         };
                         self.cluster_link.claims.insert(ticket, claim);
                     }
@@ -766,7 +766,7 @@ impl EventLoop {
         }
         self.clients.label = None;
         let asker = self.clients.conns.get(id);
-        if asker.is_some_and(|conn| conn.accepted_at() == since) {
+        if asker.is_some_and(|conn| Some(conn.accepted_at()) == since) {
             self.resume_input(id);
         }
     }
