@@ -24,8 +24,9 @@ export function sendOwn(viewKey, wire, parts) {
 }
 
 // A command typed as in IRC and most chats, `/word ...` (a letter, then
-// letters, digits and `-`: `/me`, `/e2e-safety`), is `:word ...`; `//text` is chat starting with one `/`;
-// anything else is as typed (`/usr/bin` is chat).
+// letters, digits and `-`: `/me`, `/e2e-safety`), is `:word ...`;
+// `//text` is chat starting with one `/`; anything else is as typed
+// (`/usr/bin` is chat).
 function slashCommand(line) {
   if (line.startsWith("//")) return line.slice(1);
   return /^\/[A-Za-z][A-Za-z0-9-]*( |$)/.test(line) ? `:${line.slice(1)}` : line;
