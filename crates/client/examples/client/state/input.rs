@@ -14,8 +14,9 @@ fn e2e_peer(input: &str) -> Option<&str> {
 }
 
 /// A command typed as in IRC and most chats, `/word ...` (a letter, then
-/// letters, digits and `-`: `/me`, `/e2e-safety`), is `:word ...`; `//text` is chat starting with one `/`.
-/// Anything else is as typed (`/usr/bin` is chat). `None`: as typed.
+/// letters, digits and `-`: `/me`, `/e2e-safety`), is `:word ...`;
+/// `//text` is chat starting with one `/`. `None`: as typed, which is
+/// anything else (`/usr/bin` is chat).
 pub fn slash_command(input: &str) -> Option<String> {
     if let Some(rest) = input.strip_prefix("//") {
         return Some(format!("/{rest}"));
