@@ -37,18 +37,7 @@ impl RedisCluster {
             return Ok(ticket);
         }
         let key = self.nick_key(nick);
-        let ttl = self.settings.nick_ttl.as_millis().to_string();
-        resp::encode(
-            self.cmd.queue(),
-            &[
-                b"SET",
-                key.as_bytes(),
-                self.node.as_bytes(),
-                b"NX",
-                b"PX",
-                ttl.as_bytes(),
-            ],
-        );
+        self.set_if_free(&key, self.settings.nick_ttl, false);
         self.pending.push_back(Pending::Claim {
             ticket,
             nick: nick.to_owned(),
@@ -64,6 +53,19 @@ impl RedisCluster {
         }
         let key = self.nick_key(nick);
         self.release(&key);
+    }
+
+    /// `SET key TOKEN NX [GET] PX span`: `key` becomes this server's (its
+    /// token) for `span` unless another holds it; with `get` the answer is
+    /// the holder's token (nil when this server won), else `OK` or nil.
+    fn set_if_free(&mut self, key: &str, span: std::time::Duration, get: bool) {
+        let span = span.as_millis().to_string();
+        let mut args: Vec<&[u8]> = vec![b"SET", key.as_bytes(), self.node.as_bytes(), b"NX"];
+        if get {
+            args.push(b"GET");
+        }
+        args.extend([&b"PX"[..], span.as_bytes()]);
+        resp::encode(self.cmd.queue(), &args);
     }
 
     /// Deletes `key` in Redis if this server holds it (its value is this
@@ -92,19 +94,7 @@ impl RedisCluster {
         }
         let ticket = self.ticket();
         let key = self.room_claim_key(room);
-        let span = ROOM_CLAIM.as_millis().to_string();
-        resp::encode(
-            self.cmd.queue(),
-            &[
-                b"SET",
-                key.as_bytes(),
-                self.node.as_bytes(),
-                b"NX",
-                b"GET",
-                b"PX",
-                span.as_bytes(),
-            ],
-        );
+        self.set_if_free(&key, ROOM_CLAIM, true);
         self.pending.push_back(Pending::RoomClaim { ticket });
         Ok(ticket)
     }
